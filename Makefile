@@ -1,0 +1,64 @@
+# cloudtaser: non-recursive GNU make. Each folder contributes one fragment (<folder>/<folder>.mk).
+#
+#   make          build everything (installs what is missing first, see `make setup`)
+#   make check    lint, unit tests (musl and ASan+UBSan builds), fuzz corpora, end-to-end tests
+#   make demo     build and run the end-to-end demonstration against the stand-in vault
+#   make fuzz     run the libFuzzer targets for FUZZ_SECONDS each
+#   make bench    print measured figures
+#
+# Two builds of the same sources:
+#   build/musl/   released code: static-pie musl binaries, hardened, -Werror
+#   build/asan/   clang + glibc + ASan/UBSan, for tests and fuzzers (sanitizers do not work with musl)
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+.SUFFIXES:
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+O := $(TOP)/build
+VERSION := $(shell git -C $(TOP) describe --always --dirty 2>/dev/null || echo 0.0.0)
+
+include deps/deps.mk
+
+# --- compilers and flags -------------------------------------------------------------------------
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security -Wmissing-prototypes \
+            -Wstrict-prototypes -Wno-unused-parameter -Wimplicit-fallthrough -Wvla -Wundef
+COMMON_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I$(TOP) $(WARNINGS) -DCLOUDTASER_VERSION='"$(VERSION)"'
+
+# Released (musl) build: static-pie, full RELRO, stack protector, FORTIFY, stripped at install.
+MUSL_CC := $(DEPS_MUSL)/toolchain/cc
+MUSL_CFLAGS := $(COMMON_CFLAGS) -Os -g -fPIE -fstack-protector-strong -fstack-clash-protection \
+               -D_FORTIFY_SOURCE=2 -ffunction-sections -fdata-sections -isystem $(DEPS_MUSL)/include
+MUSL_LDFLAGS := -static-pie -Wl,-z,relro,-z,now,-z,noexecstack,--gc-sections -L$(DEPS_MUSL)/lib
+
+# Sanitizer (glibc) build.
+ASAN_CC := clang-14
+ASAN_CFLAGS := $(COMMON_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=all -isystem $(DEPS_GLIBC)/include -DCLOUDTASER_ASAN=1
+ASAN_LDFLAGS := -fsanitize=address,undefined -L$(DEPS_GLIBC)/lib
+
+# Libraries in link order (static archives only pull in what is used).
+DEP_LIBS := -lcurl -lwolfssl -lcjson -lseccomp -lcap -lyaml -lpthread -lm
+
+# --- fragments -----------------------------------------------------------------------------------
+include common/common.mk
+include tests/tests.mk
+
+# --- top-level targets ---------------------------------------------------------------------------
+.PHONY: all setup deps check demo bench clean
+
+all: $(RELEASE_BINS)
+
+setup:
+	@$(TOP)/deps/setup.sh
+
+check: all tests
+	@$(TOP)/tests/run-all.sh
+
+demo: all
+	@$(TOP)/tests/demo.sh
+
+clean:
+	rm -rf $(O)

@@ -1,0 +1,26 @@
+# deps/: third-party libraries from Debian source packages, built once into a cache outside the tree.
+# The cache directory is keyed by the pinned versions and by the build recipe, so changing either
+# rebuilds, and a second `make` (or a second clone on the same machine) reuses the libraries.
+
+CACHE_HOME := $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)
+DEPS_KEY := $(shell cat $(TOP)/deps/versions $(TOP)/deps/build.sh | sha256sum | cut -c1-16)
+DEPS_DIR := $(CACHE_HOME)/cloudtaser/deps-$(DEPS_KEY)
+DEPS_MUSL := $(DEPS_DIR)/musl
+DEPS_GLIBC := $(DEPS_DIR)/glibc
+DEPS_MUSL_STAMP := $(DEPS_MUSL)/.built
+DEPS_GLIBC_STAMP := $(DEPS_GLIBC)/.built
+SETUP_STAMP := $(O)/.setup-done
+
+# `make setup` is run automatically the first time (and whenever deps/setup.sh changes).
+$(SETUP_STAMP): $(TOP)/deps/setup.sh
+	@$(TOP)/deps/setup.sh
+	@mkdir -p $(@D) && touch $@
+
+# Build into a temporary prefix and rename, so an interrupted build never looks complete.
+$(DEPS_DIR)/%/.built: | $(SETUP_STAMP)
+	@rm -rf $(DEPS_DIR)/$*.tmp
+	@$(TOP)/deps/build.sh $* $(DEPS_DIR)/$*.tmp
+	@rm -rf $(DEPS_DIR)/$* && mv $(DEPS_DIR)/$*.tmp $(DEPS_DIR)/$*
+	@touch $@
+
+deps: $(DEPS_MUSL_STAMP) $(DEPS_GLIBC_STAMP)

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for common/buf. */
+#include <errno.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "tests/tap.h"
+
+static void test_bounds(unsigned flags, const char *kind) {
+        _cleanup_buf_ struct buf b = BUF_INIT(10, flags);
+
+        is_str(buf_cstr(&b), "", "%s: empty buffer reads as \"\"", kind);
+        is_int(buf_append_str(&b, "0123456789"), 0, "%s: append exactly max", kind);
+        is_int((long long) b.len, 10, "%s: len is 10", kind);
+        is_int(buf_append_byte(&b, 'x'), -E2BIG, "%s: one byte over max is -E2BIG", kind);
+        is_str(buf_cstr(&b), "0123456789", "%s: a failed append leaves the buffer unchanged", kind);
+        buf_consume(&b, 4);
+        is_str(buf_cstr(&b), "456789", "%s: consume drops the front", kind);
+        is_int(buf_printf(&b, "%d%s", 12, "34"), 0, "%s: printf fits", kind);
+        is_str(buf_cstr(&b), "4567891234", "%s: printf appended", kind);
+        is_int(buf_printf(&b, "%s", "y"), -E2BIG, "%s: printf over max is -E2BIG", kind);
+        is_int((long long) b.len, 10, "%s: len unchanged after failed printf", kind);
+        buf_consume(&b, 100);
+        is_int((long long) b.len, 0, "%s: consume past len empties", kind);
+        buf_reset(&b);
+        is_int(buf_append(&b, "a\0b", 3), 0, "%s: binary append", kind);
+        ok(b.len == 3 && memcmp(b.data, "a\0b", 3) == 0 && b.data[3] == '\0',
+           "%s: binary content kept and NUL-terminated", kind);
+        is_int(buf_reserve(&b, 8), -E2BIG, "%s: reserve past max is -E2BIG", kind);
+        is_int(buf_reserve(&b, 7), 0, "%s: reserve up to max", kind);
+        buf_done(&b);
+        ok(b.data == NULL && b.len == 0 && b.max == 10, "%s: done keeps max and flags", kind);
+        buf_done(&b);
+        ok(true, "%s: done twice is safe", kind);
+}
+
+static void test_growth(void) {
+        _cleanup_buf_ struct buf b = BUF_INIT(1u << 20, 0);
+        char chunk[1000];
+        memset(chunk, 'z', sizeof(chunk));
+        int r = 0;
+        for (int i = 0; i < 1000 && r >= 0; i++)
+                r = buf_append(&b, chunk, sizeof(chunk));
+        is_int(r, 0, "grows to 1 MB in steps");
+        ok(b.cap <= b.max, "capacity never exceeds max");
+        is_int(buf_append(&b, chunk, 1000), -E2BIG, "the 1001st kB is refused");
+}
+
+static void test_secure(void) {
+        struct secmem_report before, during, after;
+        secmem_report(&before);
+        {
+                _cleanup_buf_ struct buf b = BUF_INIT(1u << 16, BUF_SECURE);
+                is_int(buf_append_str(&b, "canary-value"), 0, "secure append");
+                secmem_report(&during);
+                is_int((long long) during.regions, (long long) before.regions + 1,
+                       "a secure buffer lives in one secmem region");
+                is_int((long long) secmem_size(b.data), (long long) b.cap + 1,
+                       "its storage is the secmem allocation");
+                for (int i = 0; i < 200; i++)
+                        (void) buf_append_str(&b, "0123456789");
+                secmem_report(&during);
+                is_int((long long) during.regions, (long long) before.regions + 1,
+                       "growing moves to a new region and frees the old one");
+                char *stolen;
+                size_t n;
+                is_int(buf_steal(&b, &stolen, &n), 0, "steal");
+                ok(n == 2012 && strncmp(stolen, "canary-value", 12) == 0, "stolen bytes");
+                ok(b.data == NULL && b.len == 0, "buffer empty after steal");
+                secmem_free(stolen);
+        }
+        secmem_report(&after);
+        is_int((long long) after.regions, (long long) before.regions, "no secure region leaked");
+
+        _cleanup_buf_ struct buf e = BUF_INIT(4, 0);
+        char *s;
+        is_int(buf_steal(&e, &s, NULL), 0, "steal from an empty buffer");
+        is_str(s, "", "gives an allocated empty string");
+        free(s);
+}
+
+int main(void) {
+        test_bounds(0, "heap");
+        test_bounds(BUF_SECURE, "secure");
+        test_growth();
+        test_secure();
+        return tap_done();
+}

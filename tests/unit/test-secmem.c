@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for common/secmem. Each scenario that changes process-wide state (the mechanism,
+ * RLIMIT_MEMLOCK, the abort on corruption) runs in a forked child so the cases stay independent. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "tests/tap.h"
+
+/* Runs fn in a child; returns its wait status. */
+static int in_child(int (*fn)(void)) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+                /* The child must not print TAP lines: its result is its exit status. */
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (fd >= 0)
+                        (void) dup2(fd, STDOUT_FILENO);
+                _exit(fn());
+        }
+        int st = 0;
+        (void) waitpid(pid, &st, 0);
+        return st;
+}
+
+/* Reads VmLck (kB) of this process from /proc/self/status. */
+static long vm_locked_kb(void) {
+        FILE *f = fopen("/proc/self/status", "re");
+        char line[256];
+        long kb = -1;
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "VmLck:", 6) == 0) {
+                        char *end;
+                        errno = 0;
+                        kb = strtol(line + 6, &end, 10);
+                        if (errno)
+                                kb = -1;
+                }
+        fclose(f);
+        return kb;
+}
+
+/* True when /proc/self/smaps marks the mapping containing p with flag (e.g. "dd", "dc"). */
+static bool smaps_has_flag(const void *p, const char *flag) {
+        FILE *f = fopen("/proc/self/smaps", "re");
+        char line[512];
+        bool inside = false, found = false;
+        if (!f)
+                return false;
+        while (fgets(line, sizeof(line), f)) {
+                unsigned long lo, hi;
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+                        inside = (uintptr_t) p >= lo && (uintptr_t) p < hi;
+                        continue;
+                }
+                if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+                        char needle[8];
+                        (void) snprintf(needle, sizeof(needle), " %s", flag);
+                        found = strstr(line, needle) != NULL;
+                        break;
+                }
+        }
+        fclose(f);
+        return found;
+}
+
+static void test_basic(void) {
+        void *p = NULL;
+        struct secmem_report rep;
+
+        is_int(secmem_alloc(0, &p), -EINVAL, "alloc(0) is -EINVAL");
+        is_int(secmem_alloc(SECMEM_MAX_ALLOC + 1, &p), -E2BIG, "alloc over the limit is -E2BIG");
+        ok(p == NULL, "failed alloc leaves *ret untouched");
+
+        is_int(secmem_alloc(100, &p), 0, "alloc(100)");
+        ok(p && ((uintptr_t) p % 16) == 0, "result is 16-byte aligned");
+        bool zero = true;
+        for (size_t i = 0; i < 100; i++)
+                zero = zero && ((uint8_t *) p)[i] == 0;
+        ok(zero, "memory is zeroed");
+        memset(p, 0xAB, 100);
+        is_int((long long) secmem_size(p), 100, "secmem_size reports the requested size");
+        ok(smaps_has_flag(p, "dd"), "region is MADV_DONTDUMP (VmFlags dd)");
+        ok(smaps_has_flag(p, "dc"), "region is MADV_DONTFORK (VmFlags dc)");
+
+        secmem_report(&rep);
+        is_int((long long) rep.regions, 1, "report counts one live region");
+        diag("mechanism: %s (memfd_secret error %d, mlock error %d)",
+             secmem_mechanism_to_string(rep.mechanism), rep.memfd_secret_error, rep.mlock_error);
+        if (rep.mechanism != SECMEM_NONE) {
+                ok(rep.bytes_locked >= 100, "bytes_locked covers the region");
+                ok(vm_locked_kb() > 0, "VmLck is non-zero while a locked region lives");
+        } else
+                skip(2, "no locking available on this machine");
+        secmem_free(p);
+        secmem_report(&rep);
+        is_int((long long) rep.regions, 0, "free releases the region");
+        is_int((long long) rep.bytes_locked, 0, "and its locked bytes");
+        secmem_free(NULL);
+        ok(true, "secmem_free(NULL) is accepted");
+
+        char *s = NULL;
+        is_int(secmem_strndup("canary-secret-value", 6, &s), 0, "strndup");
+        is_str(s, "canary", "strndup copies at most n bytes");
+        secmem_free(s);
+        is_int(secmem_strndup("abc", SIZE_MAX, &s), 0, "strndup with SIZE_MAX stops at the NUL");
+        is_str(s, "abc", "strndup content");
+        secmem_free(s);
+}
+
+static int child_guard_after(void) {
+        uint8_t *p;
+        if (secmem_alloc(10, (void **) &p) < 0)
+                return 2;
+        size_t ps = (size_t) sysconf(_SC_PAGESIZE);
+        /* The data pages end at the next page boundary; the byte after is the guard page. */
+        uint8_t *end = (uint8_t *) (((uintptr_t) p + ps) & ~(ps - 1));
+        end[0] = 1; /* must fault */
+        return 0;
+}
+
+static int child_guard_before(void) {
+        uint8_t *p;
+        if (secmem_alloc(10, (void **) &p) < 0)
+                return 2;
+        size_t ps = (size_t) sysconf(_SC_PAGESIZE);
+        uint8_t *start = (uint8_t *) ((uintptr_t) p & ~(ps - 1));
+        start[-1] = 1; /* must fault */
+        return 0;
+}
+
+static int child_canary(void) {
+        uint8_t *p;
+        if (secmem_alloc(10, (void **) &p) < 0)
+                return 2;
+        p[10] = 0x55; /* one byte past the end: hits the canary */
+        secmem_free(p); /* must abort */
+        return 0;
+}
+
+static int child_bad_pointer(void) {
+        static char stack_thing[32] __attribute__((aligned(16)));
+        secmem_free(stack_thing); /* not ours: must abort */
+        return 0;
+}
+
+static void test_guards(void) {
+        int st = in_child(child_guard_after);
+        ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "writing past the data pages faults");
+        st = in_child(child_guard_before);
+        ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "writing before the data pages faults");
+        st = in_child(child_canary);
+        ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "an overwritten canary aborts on free");
+        st = in_child(child_bad_pointer);
+        ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "freeing a foreign pointer aborts");
+}
+
+static int child_no_memlock(void) {
+        /* Simulate an unprivileged container: no CAP_IPC_LOCK effect and RLIMIT_MEMLOCK 0. */
+        struct rlimit rl = {0, 0};
+        if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+                return 10;
+        if (geteuid() == 0) {
+                /* root bypasses RLIMIT_MEMLOCK through CAP_IPC_LOCK: drop it from the
+                 * effective set by becoming another user is not possible here, so ask
+                 * secmem to behave as if mlock were refused. */
+                if (secmem_init(SECMEM_NO_MEMFD_SECRET | SECMEM_NO_MLOCK) < 0)
+                        return 11;
+        }
+        char *p;
+        if (secmem_alloc(4000, (void **) &p) < 0)
+                return 12;
+        memset(p, 'x', 4000);
+        struct secmem_report rep;
+        secmem_report(&rep);
+        if (rep.mechanism != SECMEM_NONE)
+                return 13;
+        if (rep.bytes_locked != 0)
+                return 14;
+        secmem_free(p);
+        return 0;
+}
+
+static int child_no_memfd_secret(void) {
+        if (secmem_init(SECMEM_NO_MEMFD_SECRET) < 0)
+                return 10;
+        char *p;
+        if (secmem_alloc(64, (void **) &p) < 0)
+                return 11;
+        struct secmem_report rep;
+        secmem_report(&rep);
+        /* mlock works for root or with enough RLIMIT_MEMLOCK. */
+        if (rep.mechanism != SECMEM_MLOCK && rep.mechanism != SECMEM_NONE)
+                return 12;
+        if (rep.mechanism == SECMEM_MLOCK && rep.bytes_locked == 0)
+                return 13;
+        secmem_free(p);
+        return rep.mechanism == SECMEM_MLOCK ? 0 : 20;
+}
+
+static int child_init_busy(void) {
+        char *p;
+        if (secmem_alloc(8, (void **) &p) < 0)
+                return 10;
+        if (secmem_init(SECMEM_NO_MLOCK) != -EBUSY)
+                return 11;
+        secmem_free(p);
+        return 0;
+}
+
+static int child_many_regions(void) {
+        static void *ptrs[SECMEM_MAX_REGIONS];
+        int r = 0;
+        size_t n = 0;
+        if (secmem_init(SECMEM_NO_MEMFD_SECRET | SECMEM_NO_MLOCK) < 0)
+                return 9;
+        for (; n < SECMEM_MAX_REGIONS; n++)
+                if ((r = secmem_alloc(1, &ptrs[n])) < 0)
+                        return 10;
+        if (secmem_alloc(1, &(void *){NULL}) != -ENOSPC)
+                return 11;
+        for (size_t i = 0; i < n; i++)
+                secmem_free(ptrs[i]);
+        return 0;
+}
+
+static void test_fallbacks(void) {
+        int st = in_child(child_no_memlock);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "without mlock the allocator still works and reports 'none' (exit %d)",
+           WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        st = in_child(child_no_memfd_secret);
+        ok(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 20),
+           "without memfd_secret it falls back to mlock (exit %d)",
+           WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        st = in_child(child_init_busy);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "secmem_init after allocations is -EBUSY");
+        st = in_child(child_many_regions);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "region limit gives -ENOSPC (exit %d)",
+           WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static void test_wipe_all_and_harden(void) {
+        char *p;
+        is_int(secmem_alloc(32, (void **) &p), 0, "alloc for wipe_all");
+        memcpy(p, "canary-0123456789", 17);
+        secmem_wipe_all();
+        bool zero = true;
+        for (size_t i = 0; i < 32; i++)
+                zero = zero && p[i] == 0;
+        ok(zero, "secmem_wipe_all zeroes live regions");
+        secmem_free(p);
+
+        is_int(secmem_harden_process(), 0, "harden_process");
+        struct secmem_report rep;
+        secmem_report(&rep);
+        ok(rep.dumpable_off && prctl(PR_GET_DUMPABLE) == 0, "process is not dumpable");
+        struct rlimit rl;
+        ok(getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 && rl.rlim_max == 0 &&
+                   rep.core_limit_zero,
+           "RLIMIT_CORE is 0");
+}
+
+static void test_strings(void) {
+        is_str(secmem_mechanism_to_string(SECMEM_MEMFD_SECRET), "memfd_secret", "name memfd");
+        is_str(secmem_mechanism_to_string(SECMEM_MLOCK), "mlock", "name mlock");
+        is_str(secmem_mechanism_to_string(SECMEM_NONE), "none", "name none");
+}
+
+int main(void) {
+        test_basic();
+        test_guards();
+        test_fallbacks();
+        test_strings();
+        test_wipe_all_and_harden(); /* last: makes the process non-dumpable */
+        return tap_done();
+}
