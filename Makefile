@@ -14,6 +14,7 @@
 SHELL := /bin/bash
 .SUFFIXES:
 .DELETE_ON_ERROR:
+.SECONDARY:
 MAKEFLAGS += --no-builtin-rules
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))

@@ -31,6 +31,12 @@ struct header {
 };
 _Static_assert(sizeof(struct header) == 32, "header keeps 16-byte alignment");
 
+#ifdef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE_ MADV_POPULATE_WRITE
+#else
+#define MADV_POPULATE_WRITE_ 23
+#endif
+
 #define MAGIC UINT64_C(0x6374736563726574) /* "ctsecret" */
 #define CANARY_LEN 16
 
@@ -82,9 +88,12 @@ static int map_secret(void *at, size_t len) {
         (void) close(fd); /* the mapping keeps the memory */
         if (r < 0)
                 return r;
-        /* secretmem faults pages in lazily and may fail then (RLIMIT_MEMLOCK): touch them now so
-         * a shortfall is an error here, not a SIGBUS later. mlock() reports it cleanly. */
-        if (mlock(p, len) < 0)
+        /* secretmem pages are locked by the kernel (VM_LOCKED, charged to RLIMIT_MEMLOCK) but
+         * faulted in lazily, and a fault that finds the limit exhausted is a SIGBUS. Populate
+         * them now so a shortfall is an error here. (mlock() on such a mapping fails with ENOMEM
+         * on recent kernels, so it cannot serve for this.) Kernels before 5.14 lack
+         * MADV_POPULATE_WRITE (EINVAL): the pages are then faulted in on first use. */
+        if (madvise(p, len, MADV_POPULATE_WRITE_) < 0 && errno != EINVAL)
                 return negative_errno();
         return 0;
 }
@@ -113,7 +122,7 @@ static int probe_mlock(void) {
 
 static int init_locked(unsigned flags) {
         if (initialised)
-                return n_live > 0 && flags != init_flags ? -EBUSY : 0;
+                return 0;
         long ps = sysconf(_SC_PAGESIZE);
         page_size = ps > 0 ? (size_t) ps : 4096;
         if (getrandom(canary_key, sizeof(canary_key), 0) != (ssize_t) sizeof(canary_key))

@@ -39,14 +39,15 @@
 #include "common/buf.h"
 
 /* Limits on untrusted input. */
-#define TLS_MAX_PEM (1024u * 1024u)   /* one PEM text (a bundle included) */
-#define TLS_MAX_DER (64u * 1024u)     /* one decoded certificate, CSR or key */
-#define TLS_MAX_BUNDLE_CERTS 64       /* certificates in one bundle / chain */
-#define TLS_MAX_PEM_LABEL 64          /* "-----BEGIN <label>-----" */
-#define TLS_MAX_SANS 64               /* per type (DNS, IP, URI) in one certificate or CSR */
-#define TLS_MAX_NAME 255              /* a CN, O or DNS name (bytes) */
-#define TLS_MAX_URI 1024              /* a URI SAN */
-#define TLS_MAX_SERIAL 20             /* serial number octets (RFC 5280) */
+#define TLS_MAX_PEM (1024u * 1024u) /* one PEM text (a bundle included) */
+#define TLS_MAX_DER (64u * 1024u)   /* one decoded certificate, CSR or key */
+#define TLS_MAX_BUNDLE_CERTS 64     /* certificates in one bundle / chain */
+#define TLS_MAX_CA_CERTS 512        /* trust anchors in one CA bundle */
+#define TLS_MAX_PEM_LABEL 64        /* "-----BEGIN <label>-----" */
+#define TLS_MAX_SANS 64             /* per type (DNS, IP, URI) in one certificate or CSR */
+#define TLS_MAX_NAME 255            /* a CN, O or DNS name (bytes) */
+#define TLS_MAX_URI 1024            /* a URI SAN */
+#define TLS_MAX_SERIAL 20           /* serial number octets (RFC 5280) */
 
 enum tls_key_type {
         TLS_KEY_NONE = 0,
@@ -164,10 +165,10 @@ void tls_cert_array_free(struct tls_cert *certs, size_t n);
  * -EBADMSG). The DER must parse as a certificate. */
 int tls_cert_decode_pem(const char *pem, size_t len, struct tls_cert *ret);
 
-/* Decodes every block of a bundle; all must be "CERTIFICATE" and parse (-EBADMSG otherwise), at
- * least one, at most TLS_MAX_BUNDLE_CERTS (-E2BIG). *ret_certs: tls_cert_array_free(). */
-int tls_cert_decode_bundle(const char *pem, size_t len, struct tls_cert **ret_certs,
-                           size_t *ret_n);
+/* Decodes every block of a bundle (a chain); all must be "CERTIFICATE" and parse (-EBADMSG
+ * otherwise), at least one, at most TLS_MAX_BUNDLE_CERTS (-E2BIG).
+ * *ret_certs: tls_cert_array_free(). */
+int tls_cert_decode_bundle(const char *pem, size_t len, struct tls_cert **ret_certs, size_t *ret_n);
 
 /* Appends the certificate as PEM (64-column base64, '\n' line ends). */
 int tls_cert_encode_pem(const struct tls_cert *c, struct buf *out);
@@ -223,9 +224,9 @@ struct tls_cert_info {
         struct tls_names san;
         int64_t not_before, not_after; /* unix seconds */
         bool is_ca;
-        int path_len;        /* -1 when absent */
-        bool has_key_usage;  /* keyUsage extension present */
-        unsigned key_usage;  /* TLS_KU_* bits */
+        int path_len;       /* -1 when absent */
+        bool has_key_usage; /* keyUsage extension present */
+        unsigned key_usage; /* TLS_KU_* bits */
         bool has_ext_key_usage;
         unsigned ext_key_usage; /* TLS_USAGE_* bits (other purposes are not reported) */
         bool self_issued;       /* issuer name == subject name */
@@ -236,8 +237,8 @@ struct tls_cert_info {
 };
 
 /* Inspects one DER certificate. *ret: tls_cert_info_done(). -EBADMSG when wolfSSL or our reader
- * rejects it (non-DER lengths, duplicate extensions, bad times, names with control characters,
- * names or SAN counts over the limits). */
+ * rejects it (non-DER lengths, duplicate extensions, bad times, names with control characters);
+ * -E2BIG for names or SAN counts over the limits. */
 int tls_cert_inspect(const struct tls_cert *c, struct tls_cert_info *ret);
 void tls_cert_info_done(struct tls_cert_info *i);
 
@@ -259,17 +260,24 @@ bool tls_cert_needs_renewal(const struct tls_cert_info *i, int64_t now, unsigned
  * the chain is otherwise trusted; -EPERM untrusted (unknown issuer, bad signature, intermediate
  * that is not a CA, wrong usage, unknown critical extension); -EBADMSG malformed input; -E2BIG.
  */
-int tls_verify_certs(const struct tls_cert *anchors, size_t n_anchors,
-                     const struct tls_cert *chain, size_t n_chain, int64_t at, unsigned usage);
+int tls_verify_certs(const struct tls_cert *anchors, size_t n_anchors, const struct tls_cert *chain,
+                     size_t n_chain, int64_t at, unsigned usage);
 
-/* The same with PEM inputs: a CA bundle and a chain (leaf first). */
+/* The same with PEM inputs: a CA bundle (at most TLS_MAX_CA_CERTS) and a chain (leaf first, at
+ * most TLS_MAX_BUNDLE_CERTS). */
 int tls_verify_pem(const char *ca_pem, size_t ca_len, const char *chain_pem, size_t chain_len,
                    int64_t at, unsigned usage);
 
 /* ---- TLS contexts (curl's CURLOPT_SSL_CTX_FUNCTION; ctx is a WOLFSSL_CTX *) --------------- */
 
-/* Adds every certificate of a PEM bundle as a trust anchor. Returns the number added (>= 1);
- * -EBADMSG when none could be added (or the armour is broken), -E2BIG over the limits. */
+/* A fresh client WOLFSSL_CTX (TLS 1.2+), for callers that drive wolfSSL through this module and
+ * for tests of the two functions below. Free with tls_ctx_free() (accepts NULL). -ENOMEM. */
+int tls_client_ctx_new(void **ret);
+void tls_ctx_free(void *ctx);
+
+/* Adds every certificate of a PEM bundle (at most TLS_MAX_CA_CERTS blocks) as a trust anchor;
+ * blocks that are not certificates, do not parse or are not CAs are skipped. Returns the number
+ * added (>= 1); -EBADMSG when none could be added or the armour is broken, -E2BIG. */
 int tls_ctx_load_ca_pem(void *ctx, const char *pem, size_t len);
 
 /* Installs a certificate chain (leaf first) and its private key. The key must match the leaf:

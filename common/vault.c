@@ -312,6 +312,10 @@ const char *vault_strerror(int r) {
                 return "not supported";
         case -ENOMEM:
                 return "out of memory";
+        case -ENOKEY:
+                return "no vault token";
+        case -EMEDIUMTYPE:
+                return "not a key/value mount";
         default:
                 return "error";
         }

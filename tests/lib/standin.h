@@ -51,8 +51,8 @@ int standin_start(const char *config_json, struct standin **ret);
  * is the HTTP status and *ret_body a NUL-terminated malloc'd reply body (caller frees); either
  * out-parameter may be NULL. -E2BIG if the reply exceeds STANDIN_CONTROL_MAX, -EPROTO if it is
  * not HTTP. */
-int standin_control(const struct standin *s, const char *method, const char *path,
-                    const char *body, int *ret_status, char **ret_body);
+int standin_control(const struct standin *s, const char *method, const char *path, const char *body,
+                    int *ret_status, char **ret_body);
 
 /* A service-account JWT (projected-token claims, HS256 with the stand-in's cluster key) that the
  * stand-in's kubernetes auth accepts. audience NULL = the apiserver default audience; ttl_seconds

@@ -121,8 +121,15 @@ static void test_basic(void) {
         secmem_free(s);
 }
 
+/* The sanitizer build installs its own SIGSEGV handler; the guard tests want the plain fault. */
+static void default_segv(void) {
+        (void) signal(SIGSEGV, SIG_DFL);
+        (void) signal(SIGBUS, SIG_DFL);
+}
+
 static int child_guard_after(void) {
         uint8_t *p;
+        default_segv();
         if (secmem_alloc(10, (void **) &p) < 0)
                 return 2;
         size_t ps = (size_t) sysconf(_SC_PAGESIZE);
@@ -134,6 +141,7 @@ static int child_guard_after(void) {
 
 static int child_guard_before(void) {
         uint8_t *p;
+        default_segv();
         if (secmem_alloc(10, (void **) &p) < 0)
                 return 2;
         size_t ps = (size_t) sysconf(_SC_PAGESIZE);
@@ -228,8 +236,10 @@ static int child_many_regions(void) {
         if (secmem_init(SECMEM_NO_MEMFD_SECRET | SECMEM_NO_MLOCK) < 0)
                 return 9;
         for (; n < SECMEM_MAX_REGIONS; n++)
-                if ((r = secmem_alloc(1, &ptrs[n])) < 0)
+                if ((r = secmem_alloc(1, &ptrs[n])) < 0) {
+                        fprintf(stderr, "alloc %zu: %s\n", n, strerror(-r));
                         return 10;
+                }
         if (secmem_alloc(1, &(void *){NULL}) != -ENOSPC)
                 return 11;
         for (size_t i = 0; i < n; i++)
