@@ -388,7 +388,8 @@ static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n) 
                 v++;
                 n--;
         }
-        while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        while (n > 0 &&
+               (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
                 n--;
         for (size_t i = 0; i < n && o + 1 < dstsz; i++) {
                 unsigned char ch = (unsigned char) v[i];
@@ -416,8 +417,8 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
 
         /* A new status line (after 1xx, or a new response): forget the previous headers. */
         if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-                r->content_type[0] = r->retry_after[0] = r->location[0] =
-                        r->www_authenticate[0] = '\0';
+                r->content_type[0] = r->retry_after[0] = r->location[0] = r->www_authenticate[0] =
+                        '\0';
                 return n;
         }
         const char *colon = memchr(ptr, ':', n);
@@ -506,7 +507,7 @@ static void set_error_text(struct http_client *c, const struct http_request *req
         char *t = res->error_text;
         size_t o = 0;
 
-        if (x->too_big) {
+        if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
                 (void) snprintf(t, HTTP_ERROR_TEXT_MAX, "response body exceeds %zu bytes",
                                 c->max_body);
                 return;
@@ -601,8 +602,7 @@ static int build_headers(struct http_client *c, const struct http_request *req,
 }
 
 static int validate_request(const struct http_client *c, const struct http_request *req) {
-        if (!req || (unsigned) req->method >= _HTTP_METHOD_MAX || !req->path ||
-            req->path[0] != '/')
+        if (!req || (unsigned) req->method >= _HTTP_METHOD_MAX || !req->path || req->path[0] != '/')
                 return -EINVAL;
         if (!url_part_valid(req->path, "?#"))
                 return -EINVAL;
@@ -622,10 +622,10 @@ static int validate_request(const struct http_client *c, const struct http_reque
         return 0;
 }
 
-#define SETOPT(opt, val)                                                \
-        do {                                                            \
-                if (curl_easy_setopt(c->curl, opt, val) != CURLE_OK)    \
-                        return -EIO;                                    \
+#define SETOPT(opt, val)                                             \
+        do {                                                         \
+                if (curl_easy_setopt(c->curl, opt, val) != CURLE_OK) \
+                        return -EIO;                                 \
         } while (0)
 
 static int setup_transfer(struct http_client *c, const struct http_request *req, const char *url,

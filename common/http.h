@@ -45,9 +45,9 @@
 #include "common/buf.h"
 
 /* Limits. */
-#define HTTP_MAX_HEADERS 32                     /* extra headers per client + per request */
-#define HTTP_MAX_HEADER_LINE 16384              /* one "Name: value" line we send */
-#define HTTP_MAX_BODY_DEFAULT (1024u * 1024u)   /* response body, when max_body is 0 */
+#define HTTP_MAX_HEADERS 32                       /* extra headers per client + per request */
+#define HTTP_MAX_HEADER_LINE 16384                /* one "Name: value" line we send */
+#define HTTP_MAX_BODY_DEFAULT (1024u * 1024u)     /* response body, when max_body is 0 */
 #define HTTP_MAX_BODY_LIMIT (64u * 1024u * 1024u) /* upper bound accepted for max_body */
 #define HTTP_ERROR_TEXT_MAX 256
 
@@ -109,7 +109,8 @@ struct http_options {
         unsigned backoff_base_ms;
         unsigned backoff_max_ms;
 
-        /* Sent with every request (copied). At most HTTP_MAX_HEADERS together with the request's. */
+        /* Sent with every request (copied). At most HTTP_MAX_HEADERS together with the request's.
+         */
         const struct http_header *headers;
         size_t n_headers;
         const char *user_agent; /* default "cloudtaser" */
@@ -130,8 +131,8 @@ enum http_method {
 
 struct http_request {
         enum http_method method;
-        const char *path;  /* begins with '/', already percent-encoded; no spaces/controls */
-        const char *query; /* without '?', already encoded; NULL for none */
+        const char *path;         /* begins with '/', already percent-encoded; no spaces/controls */
+        const char *query;        /* without '?', already encoded; NULL for none */
         const struct buf *body;   /* NULL for none; secrets belong in a BUF_SECURE buffer */
         const char *content_type; /* default "application/json" when there is a body */
         const struct http_header *headers;
@@ -152,13 +153,14 @@ struct http_response {
 
 /* What happened, for error reporting. Caller-owned; always filled by http_request(). */
 struct http_result {
-        long status;      /* status of the last attempt's response, 0 if it got none */
-        int error;        /* -errno of the last attempt's failure, 0 if it got a response */
-        int curl_code;    /* CURLcode of the last attempt (0 = CURLE_OK) */
-        unsigned attempts;           /* attempts made (>= 1 once a request was tried) */
-        unsigned connects;           /* new connections opened over all attempts */
-        uint64_t slept_usec;         /* total backoff sleep */
-        char error_text[HTTP_ERROR_TEXT_MAX]; /* short, printable, never a header value; "" if none */
+        long status;         /* status of the last attempt's response, 0 if it got none */
+        int error;           /* -errno of the last attempt's failure, 0 if it got a response */
+        int curl_code;       /* CURLcode of the last attempt (0 = CURLE_OK) */
+        unsigned attempts;   /* attempts made (>= 1 once a request was tried) */
+        unsigned connects;   /* new connections opened over all attempts */
+        uint64_t slept_usec; /* total backoff sleep */
+        char error_text[HTTP_ERROR_TEXT_MAX]; /* short, printable, never a header value; "" if none
+                                               */
 };
 
 struct http_client;

@@ -398,7 +398,7 @@ static bool is_delimiter(unsigned char c) {
 static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct scan_result *ret) {
         size_t i = 0, commas = 0, nonempty = 0, strings = 0;
         unsigned depth = 0;
-        bool opened = false; /* the previous token opened a container */
+        unsigned char opened = 0; /* the closer of a container the previous token opened */
         int r;
 
         while (i < n) {
@@ -408,9 +408,9 @@ static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct 
                         i++;
                         continue;
                 }
-                if (opened && c != ']' && c != '}')
+                if (opened && c != opened)
                         nonempty++;
-                opened = false;
+                opened = 0;
                 switch (c) {
                 case '"':
                         strings++;
@@ -423,7 +423,7 @@ static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct 
                 case '{':
                         if (++depth > max_depth)
                                 return -ELOOP;
-                        opened = true;
+                        opened = c == '[' ? ']' : '}';
                         i++;
                         break;
                 case ']':
@@ -783,8 +783,10 @@ static unsigned nesting(const cJSON *v) {
 
         if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
                 return 0;
-        for (const cJSON *c = v->child; c; c = c->next)
-                deepest = MAX(deepest, nesting(c));
+        for (const cJSON *c = v->child; c; c = c->next) {
+                unsigned n = nesting(c);
+                deepest = MAX(deepest, n);
+        }
         return deepest + 1;
 }
 

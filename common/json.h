@@ -119,8 +119,8 @@ const struct json_value *json_next(const struct json_value *v);
 const char *json_key(const struct json_value *v);
 const struct json_value *json_array_at(const struct json_value *v, size_t i); /* NULL if out */
 
-#define JSON_FOREACH(child, parent)                                                         \
-        for (const struct json_value *child = json_first_child(parent); child;              \
+#define JSON_FOREACH(child, parent)                                            \
+        for (const struct json_value *child = json_first_child(parent); child; \
              child = json_next(child))
 
 /* --- building ----------------------------------------------------------------------------- */

@@ -41,7 +41,7 @@ _Static_assert(sizeof(struct header) == 32, "header keeps 16-byte alignment");
 #define CANARY_LEN 16
 
 struct region {
-        void *map;      /* whole mapping including both guard pages; NULL when the slot is free */
+        void *map; /* whole mapping including both guard pages; NULL when the slot is free */
         size_t map_len;
         struct header *hdr;
 };
@@ -220,8 +220,8 @@ int secmem_alloc(size_t n, void **ret) {
 
         size_t data_len = round_up(sizeof(struct header) + n + CANARY_LEN, page_size);
         size_t map_len = data_len + 2 * page_size;
-        uint8_t *map = mmap(NULL, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                            -1, 0);
+        uint8_t *map =
+                mmap(NULL, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (map == MAP_FAILED) {
                 r = -ENOMEM;
                 goto out;

@@ -11,7 +11,17 @@
 #include "common/secmem.h"
 #include "common/tls.h"
 
-/* wolfSSL after our headers: its wolfmath.h defines MIN/MAX only when they are not defined. */
+/* wolfSSL after our headers: its wolfmath.h defines MIN/MAX only when they are not defined.
+ *
+ * ABI: wolfSSL's configure detects __uint128_t into its private config.h (HAVE___UINT128_T),
+ * which the library is compiled with, but the installed options.h does not carry it. Without it
+ * the headers pick 32-bit big-number digits while the library uses 64-bit ones, and ecc_key /
+ * RsaKey / sp_int come out smaller than the library writes (an overflow of every key struct we
+ * allocate). Define it the way configure found it; tls_init() also checks the sizes at run time
+ * (abi_check) so a mismatch fails with -EIO instead of corrupting memory. */
+#if defined(__SIZEOF_INT128__) && !defined(HAVE___UINT128_T)
+#define HAVE___UINT128_T 1
+#endif
 #include <wolfssl/options.h>
 
 #include <wolfssl/ssl.h>
@@ -33,8 +43,39 @@
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result = -EIO;
 
+/* The library initialises exactly sizeof(struct) bytes of its own view of a key struct: place a
+ * key in a larger buffer filled with a pattern and check that nothing past our sizeof changed. */
+static bool abi_check(void) {
+        enum { SLACK = 512 };
+        size_t n = MAX(sizeof(RsaKey), sizeof(ecc_key)) + SLACK;
+        uint8_t *p = malloc(n);
+        bool good = true;
+
+        if (!p)
+                return false;
+        memset(p, 0xa5, n);
+        if (wc_InitRsaKey_ex((RsaKey *) p, NULL, INVALID_DEVID) != 0)
+                good = false;
+        else
+                (void) wc_FreeRsaKey((RsaKey *) p);
+        for (size_t i = sizeof(RsaKey); good && i < n; i++)
+                good = p[i] == 0xa5;
+        memset(p, 0xa5, n);
+        if (good && wc_ecc_init_ex((ecc_key *) p, NULL, INVALID_DEVID) != 0)
+                good = false;
+        else if (good)
+                (void) wc_ecc_free((ecc_key *) p);
+        for (size_t i = sizeof(ecc_key); good && i < n; i++)
+                good = p[i] == 0xa5;
+        free(p);
+        return good;
+}
+
 static void do_init(void) {
-        init_result = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -EIO;
+        if (wolfSSL_Init() != WOLFSSL_SUCCESS || !abi_check())
+                init_result = -EIO;
+        else
+                init_result = 0;
 }
 
 static int tls_init(void) {
@@ -1119,7 +1160,7 @@ static int decode_certs(const char *pem, size_t len, size_t max, struct tls_cert
                         break;
                 }
                 if (n >= max) {
-                        r = -E2BIG;
+                        r = -ETOOMANYREFS; /* mapped by the callers */
                         break;
                 }
                 r = inspect((const uint8_t *) der.data, der.len, NULL, NULL);
@@ -1149,7 +1190,7 @@ int tls_cert_decode_pem(const char *pem, size_t len, struct tls_cert *ret) {
         if (!ret)
                 return -EINVAL;
         r = decode_certs(pem, len, 1, &certs, &n);
-        if (r == -E2BIG)
+        if (r == -ETOOMANYREFS)
                 return -EBADMSG; /* a second block */
         if (r < 0)
                 return r;
@@ -1162,7 +1203,8 @@ int tls_cert_decode_bundle(const char *pem, size_t len, struct tls_cert **ret_ce
                            size_t *ret_n) {
         if (!ret_certs || !ret_n)
                 return -EINVAL;
-        return decode_certs(pem, len, TLS_MAX_BUNDLE_CERTS, ret_certs, ret_n);
+        int r = decode_certs(pem, len, TLS_MAX_BUNDLE_CERTS, ret_certs, ret_n);
+        return r == -ETOOMANYREFS ? -E2BIG : r;
 }
 
 int tls_cert_encode_pem(const struct tls_cert *c, struct buf *out) {
@@ -2079,6 +2121,11 @@ static int verify_once(const struct tls_cert *anchors, const struct tls_cert_inf
                 for (size_t i = 1; i < n_chain; i++) {
                         if (added[i] || (only_valid && !valid_at(&cinfo[i], at)))
                                 continue;
+                        /* wolfSSL adds whatever we load as a CA (user-loaded anchors are not
+                         * checked), so only real CAs may become issuers here. */
+                        if (!cinfo[i].is_ca || (cinfo[i].has_key_usage &&
+                                                !(cinfo[i].key_usage & TLS_KU_KEY_CERT_SIGN)))
+                                continue;
                         r = wolf_parse(chain[i].der, chain[i].len, CERT_TYPE, VERIFY_SKIP_DATE, cm);
                         if (r != 0)
                                 continue;
@@ -2163,8 +2210,10 @@ int tls_verify_pem(const char *ca_pem, size_t ca_len, const char *chain_pem, siz
 
         r = decode_certs(ca_pem, ca_len, TLS_MAX_CA_CERTS, &anchors, &na);
         if (r < 0)
-                return r;
+                return r == -ETOOMANYREFS ? -E2BIG : r;
         r = decode_certs(chain_pem, chain_len, TLS_MAX_BUNDLE_CERTS, &chain, &nc);
+        if (r == -ETOOMANYREFS)
+                r = -E2BIG;
         if (r == 0)
                 r = tls_verify_certs(anchors, na, chain, nc, at, usage);
         tls_cert_array_free(anchors, na);
@@ -2276,7 +2325,7 @@ int tls_ctx_use_client_cert_pem(void *ctx, const char *cert_pem, size_t cert_len
                 return r == -ENOTSUP ? -EBADMSG : r;
         r = decode_certs(cert_pem, cert_len, TLS_MAX_BUNDLE_CERTS, &certs, &n);
         if (r < 0)
-                return r;
+                return r == -ETOOMANYREFS ? -E2BIG : r;
         r = inspect(certs[0].der, certs[0].len, NULL, &v);
         if (r == 0)
                 r = key_matches_spki(key, v.spki);

@@ -252,7 +252,8 @@ bool tls_cert_needs_renewal(const struct tls_cert_info *i, int64_t now, unsigned
 /* ---- verification ---------------------------------------------------------------------- */
 
 /*
- * Verifies chain[0] (the leaf), with chain[1..n-1] as untrusted intermediates in any order,
+ * Verifies chain[0] (the leaf), with chain[1..n-1] as untrusted intermediates in any order (only
+ * those with CA:TRUE, and keyCertSign when they have a keyUsage, can issue; pathLen enforced),
  * against the trust anchors, at unix time `at` (signatures and CA constraints by wolfSSL's
  * CertManager; validity of every certificate used, anchors included, checked against `at`).
  * usage: 0, or TLS_USAGE_* bits the leaf must allow (extendedKeyUsage, when it has one).
@@ -276,8 +277,10 @@ int tls_client_ctx_new(void **ret);
 void tls_ctx_free(void *ctx);
 
 /* Adds every certificate of a PEM bundle (at most TLS_MAX_CA_CERTS blocks) as a trust anchor;
- * blocks that are not certificates, do not parse or are not CAs are skipped. Returns the number
- * added (>= 1); -EBADMSG when none could be added or the armour is broken, -E2BIG. */
+ * blocks that are not certificates or do not parse are skipped. Like openssl's CAfile, a
+ * certificate without CA:TRUE is accepted as an anchor (pinning a self-signed server
+ * certificate). Returns the number added (>= 1); -EBADMSG when none could be added or the armour
+ * is broken, -E2BIG. */
 int tls_ctx_load_ca_pem(void *ctx, const char *pem, size_t len);
 
 /* Installs a certificate chain (leaf first) and its private key. The key must match the leaf:

@@ -33,7 +33,9 @@ static void copy_printable(char *dst, size_t n, const char *s) {
         size_t o = 0;
         for (; s && *s && o + 1 < n; s++) {
                 unsigned char ch = (unsigned char) *s;
-                dst[o++] = ch >= 0x20 && ch < 0x7f ? (char) ch : (ch == '\n' || ch == '\t') ? ' ' : '?';
+                dst[o++] = ch >= 0x20 && ch < 0x7f      ? (char) ch
+                           : (ch == '\n' || ch == '\t') ? ' '
+                                                        : '?';
         }
         dst[o] = '\0';
 }
@@ -116,8 +118,8 @@ int vault_client_new(const struct vault_options *o, struct vault_client **ret) {
                 for (const char *s = o->namespace_; *s; s++)
                         if (!path_char_ok(*s))
                                 return -EINVAL;
-                hdrs[nh++] = (struct http_header){.name = "X-Vault-Namespace",
-                                                  .value = o->namespace_};
+                hdrs[nh++] =
+                        (struct http_header){.name = "X-Vault-Namespace", .value = o->namespace_};
         }
 
         struct http_options ho = {
@@ -235,7 +237,8 @@ void vault_decode_error(long status, const char *body, size_t len, const char *p
                                 const char *s;
                                 if (json_string(e, &s) < 0)
                                         continue;
-                                int w = snprintf(msg + o, sizeof(msg) - o, "%s%s", o ? "; " : "", s);
+                                int w = snprintf(msg + o, sizeof(msg) - o, "%s%s", o ? "; " : "",
+                                                 s);
                                 if (w < 0 || (size_t) w >= sizeof(msg) - o) {
                                         o = strlen(msg);
                                         break;
@@ -252,10 +255,11 @@ void vault_decode_error(long status, const char *body, size_t len, const char *p
                         (void) snprintf(msg, sizeof(msg), "version %" PRId64 " was destroyed",
                                         version);
                 else if (status == 404 && json_get_string(md, "deletion_time", &dt) >= 0 && dt[0])
-                        (void) snprintf(msg, sizeof(msg), "version %" PRId64 " was deleted at %.40s",
-                                        version, dt);
+                        (void) snprintf(msg, sizeof(msg),
+                                        "version %" PRId64 " was deleted at %.40s", version, dt);
         } else if (len > 0)
-                (void) snprintf(msg, sizeof(msg), "unexpected non-JSON error body (%zu bytes)", len);
+                (void) snprintf(msg, sizeof(msg), "unexpected non-JSON error body (%zu bytes)",
+                                len);
         if (!msg[0] && status == 404)
                 (void) snprintf(msg, sizeof(msg), "not found");
         set_error(err, status_to_errno(status, msg), status, path, msg);
@@ -353,8 +357,8 @@ static int request(struct vault_client *c, enum http_method method, const char *
                         set_error(err, -ENOKEY, 0, NULL, "no vault token");
                         return -ENOKEY;
                 }
-                h[nh++] = (struct http_header){.name = "X-Vault-Token", .value = c->token,
-                                               .secret = true};
+                h[nh++] = (struct http_header){
+                        .name = "X-Vault-Token", .value = c->token, .secret = true};
         }
         struct http_request req = {
                 .method = method,
@@ -632,7 +636,8 @@ int vault_decode_mount(const char *body, size_t len, const char *path, struct va
                 return -EBADMSG;
 
         size_t ml = strlen(mount);
-        if (ml == 0 || ml >= VAULT_PATH_MAX || mount[ml - 1] != '/' || strncmp(path, mount, ml) != 0)
+        if (ml == 0 || ml >= VAULT_PATH_MAX || mount[ml - 1] != '/' ||
+            strncmp(path, mount, ml) != 0)
                 return -EBADMSG; /* the mount Vault names does not contain the path asked */
         return fill_kv_path(ret, v, mount, path + ml);
 }
@@ -682,7 +687,8 @@ int vault_kv_resolve(struct vault_client *c, const char *path, struct vault_kv_p
 }
 
 static int field_cmp(const void *a, const void *b) {
-        return strcmp(((const struct vault_field *) a)->name, ((const struct vault_field *) b)->name);
+        return strcmp(((const struct vault_field *) a)->name,
+                      ((const struct vault_field *) b)->name);
 }
 
 int vault_decode_kv(const char *body, size_t len, enum vault_kv_version v,
@@ -854,8 +860,7 @@ int vault_kv_write(struct vault_client *c, const struct vault_kv_path *p,
                         r = json_add_object(d, json_doc_root(d), "data", &data);
         }
         for (size_t i = 0; r >= 0 && i < n_fields; i++)
-                r = json_add_stringn(d, data, fields[i].name, fields[i].value,
-                                     fields[i].value_len);
+                r = json_add_stringn(d, data, fields[i].name, fields[i].value, fields[i].value_len);
         if (r >= 0)
                 r = json_print(json_doc_root(d), &body);
         if (r < 0) {

@@ -42,13 +42,14 @@
 #define VAULT_ERROR_TEXT_MAX 256
 
 struct vault_options {
-        const char *addr; /* "https://vault.example:8200" (VAULT_ADDR); http:// only with allow_http */
+        const char
+                *addr; /* "https://vault.example:8200" (VAULT_ADDR); http:// only with allow_http */
         bool allow_http;
         const char *ca_file; /* VAULT_CACERT */
         const char *ca_pem;  /* CLOUDTASER_VAULT_CA_PEM (one of ca_file / ca_pem) */
         size_t ca_pem_len;
-        bool insecure_skip_verify; /* VAULT_SKIP_VERIFY: the caller must log that it is set */
-        const char *namespace_;    /* X-Vault-Namespace, NULL or "" for none */
+        bool insecure_skip_verify;   /* VAULT_SKIP_VERIFY: the caller must log that it is set */
+        const char *namespace_;      /* X-Vault-Namespace, NULL or "" for none */
         const char *client_cert_pem; /* optional mTLS (the broker) */
         size_t client_cert_pem_len;
         const char *client_key_pem;
@@ -62,12 +63,12 @@ struct vault_options {
 
 /* What went wrong, for one clear log line. Caller-owned, always filled by calls that take it. */
 struct vault_error {
-        int error;      /* the -errno the call returned, 0 on success */
-        long status;    /* HTTP status of the final answer, 0 when there was none */
+        int error;   /* the -errno the call returned, 0 on success */
+        long status; /* HTTP status of the final answer, 0 when there was none */
         unsigned attempts;
-        char path[VAULT_PATH_MAX];              /* the API path involved (no query) */
-        char message[VAULT_ERROR_TEXT_MAX];     /* Vault's errors[] joined by "; ", or the
-                                                 * transport's text; "" when none */
+        char path[VAULT_PATH_MAX];          /* the API path involved (no query) */
+        char message[VAULT_ERROR_TEXT_MAX]; /* Vault's errors[] joined by "; ", or the
+                                             * transport's text; "" when none */
 };
 
 /* The auth block of a login or renewal (the token itself stays inside the client). */
@@ -81,7 +82,7 @@ struct vault_auth {
 };
 
 struct vault_token_info {
-        int64_t ttl;          /* seconds left, 0 = never expires */
+        int64_t ttl; /* seconds left, 0 = never expires */
         int64_t creation_ttl;
         int64_t explicit_max_ttl;
         bool renewable;
@@ -136,7 +137,7 @@ struct vault_kv_metadata {
         bool cas_required;
         char created_time[48];
         char updated_time[48];
-        bool current_deleted;   /* the current version has a deletion_time */
+        bool current_deleted; /* the current version has a deletion_time */
         bool current_destroyed;
 };
 

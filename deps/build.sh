@@ -108,6 +108,14 @@ build_wolfssl() {
         CFLAGS="$CFLAGS -DWOLFSSL_PUBLIC_MP" >config.out 2>&1 || { tail -30 config.out; die "wolfSSL configure failed"; }
     make -j"$jobs" >make.out 2>&1 || { tail -40 make.out; die "wolfSSL build failed"; }
     make install >/dev/null 2>&1 || die "wolfSSL install failed"
+    # configure detects __uint128_t into its private config.h only, and deliberately leaves
+    # HAVE___UINT128_T out of the installed options.h; code built against the installed headers
+    # would then size big-number digits, ecc_key and RsaKey differently from the library (an ABI
+    # mismatch ASan caught in common/tls.c). Record what the library was built with.
+    if grep -q '^#define HAVE___UINT128_T 1' config.h; then
+        printf '\n/* added by cloudtaser deps/build.sh: the library was built with it */\n#ifndef HAVE___UINT128_T\n#define HAVE___UINT128_T 1\n#endif\n' \
+            >> "$prefix/include/wolfssl/options.h"
+    fi
 }
 
 # --- curl -------------------------------------------------------------------------------------

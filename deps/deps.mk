@@ -16,11 +16,14 @@ $(SETUP_STAMP): $(TOP)/deps/setup.sh
 	@$(TOP)/deps/setup.sh
 	@mkdir -p $(@D) && touch $@
 
-# Build into a temporary prefix and rename, so an interrupted build never looks complete.
+# Build into a temporary prefix and rename, so an interrupted build never looks complete. A lock
+# per flavour serialises concurrent builds (two clones, or two makes in one tree): the second
+# waits, then finds the stamp and does nothing.
 $(DEPS_DIR)/%/.built: | $(SETUP_STAMP)
-	@rm -rf $(DEPS_DIR)/$*.tmp
-	@$(TOP)/deps/build.sh $* $(DEPS_DIR)/$*.tmp
-	@rm -rf $(DEPS_DIR)/$* && mv $(DEPS_DIR)/$*.tmp $(DEPS_DIR)/$*
-	@touch $@
+	@mkdir -p $(DEPS_DIR)
+	@flock $(DEPS_DIR)/.lock-$* sh -c 'test -f $@ || { \
+		rm -rf $(DEPS_DIR)/$*.tmp && \
+		$(TOP)/deps/build.sh $* $(DEPS_DIR)/$*.tmp && \
+		rm -rf $(DEPS_DIR)/$* && mv $(DEPS_DIR)/$*.tmp $(DEPS_DIR)/$* && touch $@; }'
 
 deps: $(DEPS_MUSL_STAMP) $(DEPS_GLIBC_STAMP)

@@ -14,10 +14,9 @@ export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:dete
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 items=(tests/lint.sh tests/check-binaries.sh)
-items+=(build/musl/tests/unit/test-*)
-items+=(build/asan/tests/unit/test-*)
-for r in build/asan/tests/fuzz/replay-*; do
-    [ -e "$r" ] && items+=("$r")
+for t in build/musl/tests/unit/test-* build/asan/tests/unit/test-* build/asan/tests/fuzz/replay-*; do
+    case $t in *.o | *.d | *.debug) continue ;; esac
+    [ -x "$t" ] && items+=("$t")
 done
 for t in tests/e2e/test-*; do
     [ -e "$t" ] && items+=("$t")

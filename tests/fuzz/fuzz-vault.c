@@ -63,7 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 const struct vault_field *f = &s->fields[i];
                                 if (i > 0 && strcmp(s->fields[i - 1].name, f->name) > 0)
                                         abort(); /* sorted */
-                                if (f->type == VAULT_VALUE_STRING && f->value_len != strlen(f->value))
+                                if (f->type == VAULT_VALUE_STRING &&
+                                    f->value_len != strlen(f->value))
                                         abort();
                                 if (f->value[f->value_len] != '\0')
                                         abort();

@@ -78,8 +78,10 @@ class Standin:
             self._conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=20)
         return self._conn
 
-    def req(self, method, path, body=None, token=None, headers=None, raw_body=None, fresh=False):
-        """One request on a keep-alive connection; returns (status, headers, parsed JSON or None)."""
+    def req(self, method, path, body=None, token=None, headers=None, raw_body=None, fresh=False,
+            retry=True):
+        """One request on a keep-alive connection; returns (status, headers, parsed JSON or None).
+        A keep-alive connection the server closed is retried once on a new one unless retry=False."""
         h = dict(headers or {})
         if token is not None:
             h["X-Vault-Token"] = token
@@ -95,7 +97,8 @@ class Standin:
                 payload = r.read()
                 break
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                if attempt:
+                if attempt or not retry:
+                    self._conn = None
                     raise
         obj = json.loads(payload) if payload.strip() else None
         self.last_raw = payload

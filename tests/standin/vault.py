@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Stand-in Vault/OpenBao server for cloudtaser's tests (standard library only).
 
-Behaviour follows /work/shared/api-fixtures/CONTRACT.md Part A; see tests/standin/README.md for
+Behaviour follows tests/fixtures/CONTRACT.md Part A; see tests/standin/README.md for
 the configuration schema, the control API and the list of what is and is not modelled.
 """
 
@@ -281,7 +281,7 @@ def parse_policy(text):
                      "deny": {"deny"},
                      "sudo": {"create", "read", "update", "delete", "list", "sudo"}}.get(legacy, set())
             if legacy not in ("read", "write", "deny", "sudo"):
-                raise ValueError('path "%s": invalid policy %q' % (pat, legacy))
+                raise ValueError('path "%s": invalid policy "%s"' % (pat, legacy))
         for c in caps:
             if c not in VALID_CAPS:
                 raise ValueError('path "%s": invalid capability "%s"' % (pat, c))
@@ -769,6 +769,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "standin-vault"
     sys_version = ""
     timeout = 60
+    disable_nagle_algorithm = True  # headers and body are separate writes
 
     def log_message(self, fmt, *args):
         if self.server.verbose:
@@ -794,8 +795,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_LIST = do_HEAD = do_PATCH = lambda self: self.handle_any()
 
-    def do_OPTIONS(self):
-        self.handle_any()
+    def __getattr__(self, name):
+        # any other method (OPTIONS, FOO...) gets Vault's 405 instead of http.server's HTML 501
+        if name.startswith("do_"):
+            return self.handle_any
+        raise AttributeError(name)
 
     # ---- low-level I/O
     def send(self, status, obj=None, headers=None, raw=None):
@@ -1598,7 +1602,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if tune:
             m = table.get(path)
             if m is None:
-                raise err400("cannot fetch sysview for path %q" % path)
+                raise err400("cannot fetch sysview for path \"%s\"" % path)
             if op == "read":
                 cfg = m["config"]
                 d = {"default_lease_ttl": cfg["default_lease_ttl"] or SYS_DEFAULT_TTL,
@@ -1660,7 +1664,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return 204, None
         if op == "delete":
             if path in ("sys/", "cubbyhole/", "identity/", "token/"):
-                raise err400("cannot unmount %q" % path)
+                raise err400("cannot unmount \"%s\"" % path)
             if path not in table:
                 return 204, None
             del table[path]
@@ -1854,7 +1858,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if left <= 0:
                 raise err400("past the max TTL, cannot renew")
             if left - ttl < 0:
-                warnings.append("TTL of %q exceeded the effective max_ttl of %q; TTL value is capped accordingly"
+                warnings.append('TTL of "%s" exceeded the effective max_ttl of "%s"; TTL value is capped accordingly'
                                 % (human_duration(ttl), human_duration(round(left, 6))))
                 ttl = left
         ttl = int(ttl)
@@ -2182,6 +2186,7 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "standin-control"
     sys_version = ""
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         if self.server.verbose:

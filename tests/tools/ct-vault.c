@@ -61,7 +61,8 @@ static int read_file_secure(const char *path, struct buf *out) {
 
 static bool env_true(const char *name) {
         const char *v = getenv(name);
-        return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
+        return v &&
+               (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
 }
 
 static int log_vault_error(const char *step, int r, const struct vault_error *e) {
@@ -86,15 +87,16 @@ static int step_login(struct vault_client *c) {
                 const char *jwt_path = getenv("CLOUDTASER_SA_TOKEN_PATH");
                 _cleanup_buf_ struct buf jwt = BUF_INIT(VAULT_JWT_MAX, BUF_SECURE);
                 if (!role || !role[0])
-                        return log_error_errno(-EINVAL, "VAULT_AUTH_ROLE is required for kubernetes auth");
+                        return log_error_errno(-EINVAL,
+                                               "VAULT_AUTH_ROLE is required for kubernetes auth");
                 if (!mount || !mount[0])
                         mount = "auth/kubernetes";
                 if (!jwt_path || !jwt_path[0])
                         jwt_path = DEFAULT_SA_TOKEN_PATH;
                 r = read_file_secure(jwt_path, &jwt);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read the service account token '%s': %m",
-                                               jwt_path);
+                        return log_error_errno(
+                                r, "Failed to read the service account token '%s': %m", jwt_path);
                 r = vault_login_kubernetes(c, mount, role, jwt.data, jwt.len, &a, &e);
                 if (r < 0)
                         return log_vault_error("login", r, &e);
@@ -126,8 +128,10 @@ static int run_step(struct vault_client *c, const char *step) {
                 r = vault_token_lookup_self(c, &t, &e);
                 if (r < 0)
                         return log_vault_error("lookup-self", r, &e);
-                printf("lookup-self: ttl %" PRId64 "s of %" PRId64 "s, renewable %s, type %s, path %s, policies [%s]\n",
-                       t.ttl, t.creation_ttl, t.renewable ? "yes" : "no", t.type, t.path, t.policies);
+                printf("lookup-self: ttl %" PRId64 "s of %" PRId64
+                       "s, renewable %s, type %s, path %s, policies [%s]\n",
+                       t.ttl, t.creation_ttl, t.renewable ? "yes" : "no", t.type, t.path,
+                       t.policies);
                 return 0;
         }
         if (strcmp(step, "renew") == 0) {
@@ -175,7 +179,8 @@ static int run_step(struct vault_client *c, const char *step) {
                         r = vault_kv_metadata(c, &p, &m, &e);
                         if (r < 0)
                                 return log_vault_error("metadata", r, &e);
-                        printf("metadata %s: current version %" PRId64 ", oldest %" PRId64 ", updated %s%s\n",
+                        printf("metadata %s: current version %" PRId64 ", oldest %" PRId64
+                               ", updated %s%s\n",
                                path, m.current_version, m.oldest_version, m.updated_time,
                                m.current_deleted ? " (current version deleted)" : "");
                         return 0;
@@ -248,10 +253,13 @@ int main(int argc, char **argv) {
         if (o.ca_pem)
                 o.ca_pem_len = strlen(o.ca_pem);
         if (o.insecure_skip_verify)
-                log_warning("VAULT_SKIP_VERIFY is set: the vault server's TLS certificate is NOT verified");
+                log_warning("VAULT_SKIP_VERIFY is set: the vault server's TLS certificate is NOT "
+                            "verified");
         r = vault_client_new(&o, &c);
         if (r < 0)
-                return log_error_errno(r, "Invalid vault client configuration (VAULT_ADDR, CA): %m"), 1;
+                return log_error_errno(r,
+                                       "Invalid vault client configuration (VAULT_ADDR, CA): %m"),
+                       1;
 
         struct secmem_report rep;
         secmem_report(&rep);

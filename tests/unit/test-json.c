@@ -19,7 +19,7 @@
 int main(void);
 
 static const unsigned modes[] = {0, JSON_SECURE};
-#define MODE(f) ((f) & JSON_SECURE ? "secure" : "heap")
+#define MODE(f) ((f) &JSON_SECURE ? "secure" : "heap")
 
 /* --- helpers ---------------------------------------------------------------------------------- */
 
@@ -94,6 +94,8 @@ static const struct parse_case parse_cases[] = {
         {"unclosed object", "{", 0, -EBADMSG},
         {"stray close", "}", 0, -EBADMSG},
         {"mismatched brackets", "[}", 0, -EBADMSG},
+        {"mismatched braces", "{]", 0, -EBADMSG},
+        {"mismatched nested", "[{]}", 0, -EBADMSG},
         {"trailing comma array", "[1,]", 0, -EBADMSG},
         {"trailing comma object", "{\"a\":1,}", 0, -EBADMSG},
         {"missing value", "{\"a\"}", 0, -EBADMSG},
@@ -159,8 +161,7 @@ static void test_grammar(void) {
                         size_t len = c->len ? c->len : strlen(c->in);
                         int r = json_parse(c->in, len, modes[m], NULL, &d);
                         is_int(r, c->want, "parse %s (%s)", c->name, MODE(modes[m]));
-                        ok((r == 0) == (d != NULL), "parse %s sets ret only on success",
-                           c->name);
+                        ok((r == 0) == (d != NULL), "parse %s sets ret only on success", c->name);
                         json_doc_free(d);
                 }
 }
@@ -218,8 +219,8 @@ static void test_depth_limit(void) {
         for (size_t m = 0; m < ELEMENTSOF(modes); m++)
                 for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                         struct json_limits l = {.max_depth = cases[i].limit};
-                        _cleanup_free_ char *s = nested(cases[i].depth, cases[i].open,
-                                                        cases[i].close);
+                        _cleanup_free_ char *s =
+                                nested(cases[i].depth, cases[i].open, cases[i].close);
                         struct json_doc *d = NULL;
                         is_int(parse_str(s, modes[m], &l, &d), cases[i].want,
                                "depth %u with max_depth %u (%s)", cases[i].depth, cases[i].limit,
@@ -233,10 +234,8 @@ static void test_depth_limit(void) {
                 const char *in;
                 int want;
         } objs[] = {
-                {"{\"a\":{\"b\":1}}", 0},
-                {"{\"a\":{\"b\":{}}}", -ELOOP},
-                {"{\"a\":[\"[[[[{{{{\"]}", 0},
-                {"{\"a\":[\"\\\"[[[[\"]}", 0},
+                {"{\"a\":{\"b\":1}}", 0},      {"{\"a\":{\"b\":{}}}", -ELOOP},
+                {"{\"a\":[\"[[[[{{{{\"]}", 0}, {"{\"a\":[\"\\\"[[[[\"]}", 0},
                 {"[{\"x\":[]}]", -ELOOP},
         };
         for (size_t i = 0; i < ELEMENTSOF(objs); i++) {
@@ -281,7 +280,7 @@ static void test_node_limit(void) {
                 {"[[],[]]", 3},
                 {"[ [ ] , { } ]", 3},
                 {"{\"a\":[],\"b\":{}}", 3},
-                {"{\"a\":{\"b\":{\"c\":[1,[2,3]]}}}", 7},
+                {"{\"a\":{\"b\":{\"c\":[1,[2,3]]}}}", 8},
                 {"[\"a,b,c\",\",\"]", 3},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -416,8 +415,7 @@ static void test_getters(void) {
                                 r = json_get_array(root, c->key, &v);
                                 break;
                         }
-                        is_int(r, c->want, "getter %d on '%s' (%s)", c->g, c->key,
-                               MODE(modes[m]));
+                        is_int(r, c->want, "getter %d on '%s' (%s)", c->g, c->key, MODE(modes[m]));
                         switch (c->g) {
                         case G_STRING:
                                 is_str(s, r == 0 ? c->sval : "untouched", "  string value");
@@ -431,8 +429,8 @@ static void test_getters(void) {
                                 break;
                         case G_OBJECT:
                         case G_ARRAY:
-                                ok(r == 0 ? json_type(v) == (c->g == G_OBJECT ? JSON_OBJECT
-                                                                               : JSON_ARRAY)
+                                ok(r == 0 ? json_type(v) ==
+                                                    (c->g == G_OBJECT ? JSON_OBJECT : JSON_ARRAY)
                                           : v == (const void *) &b,
                                    "  container value");
                                 break;
@@ -472,10 +470,10 @@ static void test_getters(void) {
                         enum json_type t;
                         const char *name;
                 } types[] = {
-                        {"n", JSON_NULL, "null"},       {"fa", JSON_FALSE, "false"},
-                        {"t", JSON_TRUE, "true"},       {"i", JSON_NUMBER, "number"},
-                        {"s", JSON_STRING, "string"},   {"a", JSON_ARRAY, "array"},
-                        {"o", JSON_OBJECT, "object"},   {"missing", JSON_INVALID, "invalid"},
+                        {"n", JSON_NULL, "null"},     {"fa", JSON_FALSE, "false"},
+                        {"t", JSON_TRUE, "true"},     {"i", JSON_NUMBER, "number"},
+                        {"s", JSON_STRING, "string"}, {"a", JSON_ARRAY, "array"},
+                        {"o", JSON_OBJECT, "object"}, {"missing", JSON_INVALID, "invalid"},
                 };
                 for (size_t k = 0; k < ELEMENTSOF(types); k++) {
                         is_int(json_type(json_get(root, types[k].key)), types[k].t, "type of %s",
@@ -525,11 +523,11 @@ static void test_get_path(void) {
         is_int(json_get_string(json_get_path(json_doc_root(v), "data.data"), "foo", &s), 0,
                "data.data.foo");
         is_str(s, "bar", "data.data.foo value");
-        is_int(json_get_int64(json_get_path(json_doc_root(v), "data.metadata"), "version", &x),
-               0, "data.metadata.version");
+        is_int(json_get_int64(json_get_path(json_doc_root(v), "data.metadata"), "version", &x), 0,
+               "data.metadata.version");
         is_int(x, 2, "version value");
-        is_int(json_get_bool(json_get_path(json_doc_root(v), "data.metadata"), "destroyed", &b),
-               0, "destroyed");
+        is_int(json_get_bool(json_get_path(json_doc_root(v), "data.metadata"), "destroyed", &b), 0,
+               "destroyed");
         ok(!b, "destroyed is false");
         is_int(json_get_object(json_doc_root(v), "auth", NULL), -ENOENT, "auth is null");
 }
@@ -692,8 +690,7 @@ static void test_build_depth(void) {
                 int r = 0;
                 while (r == 0) {
                         struct json_value *child = NULL;
-                        r = json_add_array(d, v, json_type(v) == JSON_OBJECT ? "k" : NULL,
-                                           &child);
+                        r = json_add_array(d, v, json_type(v) == JSON_OBJECT ? "k" : NULL, &child);
                         if (r == 0) {
                                 v = child;
                                 nest++;
@@ -885,8 +882,9 @@ static void test_secure_memory(void) {
                 _cleanup_json_doc_ struct json_doc *d = NULL;
                 is_int(parse_str(in, JSON_SECURE, NULL, &d), 0, "secure parse");
                 secmem_report(&during);
-                ok(during.regions > before.regions, "secure document holds secmem regions (%zu > %zu)",
-                   during.regions, before.regions);
+                ok(during.regions > before.regions,
+                   "secure document holds secmem regions (%zu > %zu)", during.regions,
+                   before.regions);
                 if (during.mechanism != SECMEM_NONE)
                         ok(during.bytes_locked > before.bytes_locked, "and locked bytes");
                 else

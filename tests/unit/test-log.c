@@ -26,7 +26,8 @@ static void test_text(void) {
         const char *o = captured();
         ok(strstr(o, " cloudtaser-test[") && strstr(o, "]: hello world\n"),
            "text line has program, pid and message");
-        ok(o[4] == '-' && o[10] == 'T' && strstr(o, "Z "), "text line starts with an RFC 3339 UTC time");
+        ok(o[4] == '-' && o[10] == 'T' && strstr(o, "Z "),
+           "text line starts with an RFC 3339 UTC time");
 
         log_debug("not shown");
         is_str(captured(), "", "debug is dropped at level info");
@@ -59,7 +60,8 @@ static void test_json(void) {
         log_event(LOG_INFO, 0, fields, "quote \" backslash \\ ctl \x02");
         const char *o = captured();
         ok(strncmp(o, "{\"time\":\"", 9) == 0, "json line starts with time");
-        ok(strstr(o, "\"level\":\"info\",\"program\":\"ct\",\"pid\":") != NULL, "json level/program/pid");
+        ok(strstr(o, "\"level\":\"info\",\"program\":\"ct\",\"pid\":") != NULL,
+           "json level/program/pid");
         ok(strstr(o, "\"msg\":\"quote \\\" backslash \\\\ ctl \\u0002\"") != NULL, "json escapes");
         ok(strstr(o, ",\"mechanism\":\"mlock\"}\n") != NULL, "json extra field");
         log_debug("dbg");
@@ -71,7 +73,8 @@ static void test_json(void) {
         log_info("%s", big);
         o = captured();
         size_t n = strlen(o);
-        ok(n <= LOG_LINE_MAX + 1 && o[n - 1] == '\n', "an oversized event is cut to one line (%zu)", n);
+        ok(n <= LOG_LINE_MAX + 1 && o[n - 1] == '\n', "an oversized event is cut to one line (%zu)",
+           n);
         ok(strstr(o, "\"truncated\":true") != NULL && o[n - 2] == '}',
            "a cut json line stays valid json and says so");
 }

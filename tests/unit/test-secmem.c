@@ -154,7 +154,7 @@ static int child_canary(void) {
         uint8_t *p;
         if (secmem_alloc(10, (void **) &p) < 0)
                 return 2;
-        p[10] = 0x55; /* one byte past the end: hits the canary */
+        p[10] = 0x55;   /* one byte past the end: hits the canary */
         secmem_free(p); /* must abort */
         return 0;
 }

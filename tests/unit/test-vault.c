@@ -43,21 +43,31 @@ static void test_errors(void) {
         } cases[] = {
                 {404, "{\"errors\":[]}", -ENOENT, "not found"},
                 {403, "{\"errors\":[\"permission denied\"]}", -EACCES, "permission denied"},
-                {403, "{\"errors\":[\"2 errors occurred:\\n\\t* permission denied\\n\\t* invalid token\\n\\n\"]}",
+                {403,
+                 "{\"errors\":[\"2 errors occurred:\\n\\t* permission denied\\n\\t* invalid "
+                 "token\\n\\n\"]}",
                  -EACCES, "2 errors occurred:  * permission denied  * invalid token  "},
                 {503, "{\"errors\":[\"Vault is sealed\"]}", -EAGAIN, "Vault is sealed"},
-                {429, "{\"errors\":[\"rate limit quota exceeded\"]}", -EBUSY, "rate limit quota exceeded"},
+                {429, "{\"errors\":[\"rate limit quota exceeded\"]}", -EBUSY,
+                 "rate limit quota exceeded"},
                 {500, "{\"errors\":[\"internal error\"]}", -EIO, "internal error"},
-                {400, "{\"errors\":[\"check-and-set parameter did not match the current version\"]}",
+                {400,
+                 "{\"errors\":[\"check-and-set parameter did not match the current version\"]}",
                  -ESTALE, "check-and-set parameter did not match the current version"},
-                {400, "{\"errors\":[\"invalid role name \\\"x\\\"\"]}", -EINVAL, "invalid role name \"x\""},
+                {400, "{\"errors\":[\"invalid role name \\\"x\\\"\"]}", -EINVAL,
+                 "invalid role name \"x\""},
                 {400, "{\"errors\":[\"a\",\"b\"]}", -EINVAL, "a; b"},
                 {405, "{\"errors\":[]}", -EOPNOTSUPP, ""},
                 {413, "", -E2BIG, ""},
-                {502, "<html>bad gateway</html>", -EIO, "unexpected non-JSON error body (24 bytes)"},
-                {404, "{\"data\":{\"data\":null,\"metadata\":{\"deletion_time\":\"2018-03-22T02:24:06Z\",\"destroyed\":false,\"version\":3}},\"errors\":[]}",
+                {502, "<html>bad gateway</html>", -EIO,
+                 "unexpected non-JSON error body (24 bytes)"},
+                {404,
+                 "{\"data\":{\"data\":null,\"metadata\":{\"deletion_time\":\"2018-03-22T02:24:"
+                 "06Z\",\"destroyed\":false,\"version\":3}},\"errors\":[]}",
                  -ENOENT, "version 3 was deleted at 2018-03-22T02:24:06Z"},
-                {404, "{\"data\":{\"data\":null,\"metadata\":{\"deletion_time\":\"\",\"destroyed\":true,\"version\":2}}}",
+                {404,
+                 "{\"data\":{\"data\":null,\"metadata\":{\"deletion_time\":\"\",\"destroyed\":true,"
+                 "\"version\":2}}}",
                  -ENOENT, "version 2 was destroyed"},
                 {403, "{\"errors\":[\"x\\u0001y\"]}", -EACCES, "x?y"},
                 {418, "{\"errors\":42}", -EPROTO, ""},
@@ -100,7 +110,8 @@ static void test_auth(void) {
         is_str(a.policies, "default", "policies");
 
         f = fixture("auth-token-create-response.json", &n);
-        ok(f && vault_decode_auth(f, n, &a, NULL) == 0 && a.n_policies == 3, "fixture: token create");
+        ok(f && vault_decode_auth(f, n, &a, NULL) == 0 && a.n_policies == 3,
+           "fixture: token create");
 
         static const char *bad[] = {
                 "{}",
@@ -142,7 +153,8 @@ static void test_kv(void) {
         ok(f && vault_decode_kv(f, n, VAULT_KV_V1, &s) == 0, "fixture: kv1 read decodes");
         if (s) {
                 is_int((long long) s->n_fields, 2, "two fields");
-                ok(vault_secret_get(s, "foo") && strcmp(vault_secret_get(s, "foo")->value, "bar") == 0,
+                ok(vault_secret_get(s, "foo") &&
+                           strcmp(vault_secret_get(s, "foo")->value, "bar") == 0,
                    "lookup by name");
                 ok(vault_secret_get(s, "ttl") != NULL, "kv1 keeps every key of data");
                 ok(vault_secret_get(s, "nope") == NULL, "missing name is NULL");
@@ -150,18 +162,21 @@ static void test_kv(void) {
         }
         s = vault_secret_free(s);
 
-        const char *typed = "{\"data\":{\"data\":{\"z\":\"last\",\"n\":42,\"b\":true,\"o\":{\"k\":[1,2]},"
-                            "\"nul\":null,\"e\":\"\",\"u\":\"\\u00e9\"},\"metadata\":{\"version\":7}}}";
+        const char *typed =
+                "{\"data\":{\"data\":{\"z\":\"last\",\"n\":42,\"b\":true,\"o\":{\"k\":[1,2]},"
+                "\"nul\":null,\"e\":\"\",\"u\":\"\\u00e9\"},\"metadata\":{\"version\":7}}}";
         ok(vault_decode_kv(typed, strlen(typed), VAULT_KV_V2, &s) == 0, "typed values decode");
         if (s) {
                 is_str(s->fields[0].name, "b", "fields are sorted by name");
                 const struct vault_field *x = vault_secret_get(s, "n");
-                ok(x && x->type == VAULT_VALUE_JSON && strcmp(x->value, "42") == 0 && x->value_len == 2,
+                ok(x && x->type == VAULT_VALUE_JSON && strcmp(x->value, "42") == 0 &&
+                           x->value_len == 2,
                    "a number becomes JSON text");
                 x = vault_secret_get(s, "o");
                 ok(x && strcmp(x->value, "{\"k\":[1,2]}") == 0, "an object becomes compact JSON");
                 x = vault_secret_get(s, "nul");
-                ok(x && strcmp(x->value, "null") == 0 && x->type == VAULT_VALUE_JSON, "null is JSON null");
+                ok(x && strcmp(x->value, "null") == 0 && x->type == VAULT_VALUE_JSON,
+                   "null is JSON null");
                 x = vault_secret_get(s, "e");
                 ok(x && x->value_len == 0 && x->type == VAULT_VALUE_STRING, "empty string kept");
                 x = vault_secret_get(s, "u");
@@ -170,13 +185,19 @@ static void test_kv(void) {
         }
         s = vault_secret_free(s);
 
-        const char *deleted = "{\"data\":{\"data\":null,\"metadata\":{\"version\":3,\"deletion_time\":\"x\"}}}";
+        const char *deleted =
+                "{\"data\":{\"data\":null,\"metadata\":{\"version\":3,\"deletion_time\":\"x\"}}}";
         is_int(vault_decode_kv(deleted, strlen(deleted), VAULT_KV_V2, &s), -ENOENT,
                "v2 data null is -ENOENT");
         static const char *bad[] = {
-                "{}", "{\"data\":null}", "{\"data\":[]}", "{\"data\":{\"data\":\"x\"}}",
+                "{}",
+                "{\"data\":null}",
+                "{\"data\":[]}",
+                "{\"data\":{\"data\":\"x\"}}",
                 "{\"data\":{\"data\":{},\"metadata\":{\"version\":\"2\"}}}",
-                "{\"data\":{\"data\":{},\"metadata\":{\"version\":-1}}}", "[", "",
+                "{\"data\":{\"data\":{},\"metadata\":{\"version\":-1}}}",
+                "[",
+                "",
                 "{\"data\":{\"data\":{\"a\":\"\\u0000\"}}}",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
@@ -195,7 +216,8 @@ static void test_kv(void) {
 
 static void test_mount(void) {
         struct vault_kv_path p;
-        const char *v2 = "{\"data\":{\"path\":\"secret/\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}}}";
+        const char *v2 =
+                "{\"data\":{\"path\":\"secret/\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}}}";
         ok(vault_decode_mount(v2, strlen(v2), "secret/app/db", &p) == 0, "v2 mount decodes");
         ok(p.version == VAULT_KV_V2 && strcmp(p.mount, "secret/") == 0 &&
                    strcmp(p.relative, "app/db") == 0 &&
@@ -203,9 +225,11 @@ static void test_mount(void) {
                    strcmp(p.metadata_path, "secret/metadata/app/db") == 0,
            "v2 paths split: %s %s", p.data_path, p.metadata_path);
         ok(vault_decode_mount(v2, strlen(v2), "secret/data/app/db", &p) == 0 &&
-                   strcmp(p.data_path, "secret/data/app/db") == 0 && strcmp(p.relative, "app/db") == 0,
+                   strcmp(p.data_path, "secret/data/app/db") == 0 &&
+                   strcmp(p.relative, "app/db") == 0,
            "a v2 data path given as is resolves to the same secret");
-        const char *nested = "{\"data\":{\"path\":\"team/kv/\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}}}";
+        const char *nested = "{\"data\":{\"path\":\"team/kv/"
+                             "\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}}}";
         ok(vault_decode_mount(nested, strlen(nested), "team/kv/app", &p) == 0 &&
                    strcmp(p.data_path, "team/kv/data/app") == 0,
            "a mount with a slash in its path");
@@ -213,7 +237,8 @@ static void test_mount(void) {
         ok(vault_decode_mount(v1, strlen(v1), "kv/app", &p) == 0 && p.version == VAULT_KV_V1 &&
                    strcmp(p.data_path, "kv/app") == 0 && p.metadata_path[0] == '\0',
            "options null is v1");
-        const char *v1b = "{\"data\":{\"path\":\"kv/\",\"type\":\"kv\",\"options\":{\"version\":\"1\"}}}";
+        const char *v1b =
+                "{\"data\":{\"path\":\"kv/\",\"type\":\"kv\",\"options\":{\"version\":\"1\"}}}";
         ok(vault_decode_mount(v1b, strlen(v1b), "kv/app", &p) == 0 && p.version == VAULT_KV_V1,
            "version \"1\" is v1");
         size_t n;
