@@ -48,7 +48,7 @@ include common/common.mk
 include tests/tests.mk
 
 # --- top-level targets ---------------------------------------------------------------------------
-.PHONY: all setup deps check demo bench clean
+.PHONY: all setup deps check demo bench clean print-deps-musl
 
 all: $(RELEASE_BINS)
 
@@ -60,6 +60,12 @@ check: all tests
 
 demo: all
 	@$(TOP)/tests/demo.sh
+
+bench: all
+	@$(TOP)/tests/bench.sh
+
+print-deps-musl:
+	@echo $(DEPS_MUSL)
 
 clean:
 	rm -rf $(O)

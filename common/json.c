@@ -287,6 +287,7 @@ static bool utf8_valid(const char *s, size_t n) {
 struct scan_result {
         size_t nodes;   /* values cJSON will create */
         size_t strings; /* string literals (keys and values) */
+        size_t longest_bareword;
 };
 
 static bool is_ws(unsigned char c) {
@@ -396,7 +397,7 @@ static bool is_delimiter(unsigned char c) {
 /* One pass over the input: depth, value count, strings, escapes, barewords. The structure itself
  * (commas, colons, keys) is left to cJSON. */
 static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct scan_result *ret) {
-        size_t i = 0, commas = 0, nonempty = 0, strings = 0;
+        size_t i = 0, commas = 0, nonempty = 0, strings = 0, longest = 0;
         unsigned depth = 0;
         unsigned char opened = 0; /* the closer of a container the previous token opened */
         int r;
@@ -447,6 +448,7 @@ static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct 
                         r = check_bareword(s + start, i - start);
                         if (r < 0)
                                 return r;
+                        longest = MAX(longest, i - start);
                         break;
                 }
                 }
@@ -455,14 +457,17 @@ static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct 
                 return -EBADMSG;
         /* Every value is the root, the first element of a non-empty container, or follows a
          * comma. Exact for valid input; for invalid input cJSON stops before creating more. */
-        *ret = (struct scan_result){.nodes = 1 + commas + nonempty, .strings = strings};
+        *ret = (struct scan_result){
+                .nodes = 1 + commas + nonempty, .strings = strings, .longest_bareword = longest};
         return 0;
 }
 
 /* What cJSON 1.7.15 (Debian) allocates while parsing, at most: one node per value; one block per
- * string literal of at most the literal's length including its quotes (sum <= n); one temporary
- * copy of each number, freed at once (the arena gives it back, the heap frees it) so at most one
- * is live (<= n). Each block costs a header and alignment. */
+ * string literal of at most the literal's length including its quotes (sum <= n); a temporary
+ * copy of each number (a whole bareword, the pre-scan rejected every other kind) plus its NUL,
+ * freed at once (the arena gives it back, the heap frees it) so only one is ever live. Each
+ * block costs a header and alignment. Nodes are counted so that invalid input cannot make cJSON
+ * create more before it fails, so a parse never runs into this bound. */
 static int parse_bound(const struct scan_result *sc, size_t n, size_t *ret) {
         const size_t per_block = sizeof(struct alloc_hdr) + ALLOC_ALIGN;
         size_t blocks, b;
@@ -471,7 +476,8 @@ static int parse_bound(const struct scan_result *sc, size_t n, size_t *ret) {
             __builtin_add_overflow(blocks, 1, &blocks) ||
             __builtin_mul_overflow(blocks, per_block, &b) ||
             __builtin_add_overflow(b, sc->nodes * sizeof(cJSON), &b) ||
-            __builtin_add_overflow(b, 2 * n, &b))
+            __builtin_add_overflow(b, n, &b) ||
+            __builtin_add_overflow(b, sc->longest_bareword + 1, &b))
                 return -E2BIG;
         *ret = b;
         return 0;

@@ -4,17 +4,25 @@
  * it through typed getters, and builds documents to send.
  *
  * A `struct json_doc` owns every node of one document. Two kinds:
- *   - JSON_SECURE: every byte of the tree (node structs, keys, strings, printed output) lives in
- *     a secmem arena owned by the document (locked, guarded, not dumpable); freeing the document
- *     wipes and unmaps the arena. Use it for anything that may hold a secret or a token (vault
- *     responses, request bodies carrying a JWT or a secret value).
+ *   - JSON_SECURE: every byte of the tree (node structs, keys, strings, cJSON's temporary copies
+ *     of numbers) lives in a secmem arena owned by the document (locked, guarded, not dumpable);
+ *     freeing the document wipes and unmaps the arena. Nothing of it touches the heap; printed
+ *     text goes straight into the caller's buffer (see json_print). Use it for anything that may
+ *     hold a secret or a token (vault responses, request bodies carrying a JWT or a secret
+ *     value).
  *   - otherwise ordinary heap memory, still wiped (explicit_bzero) when released.
- * Memory of a document is bounded by its limits (max_bytes of arena/heap, -E2BIG beyond).
+ * Memory of a document is bounded (-E2BIG beyond): by max_bytes for a built document, by what its
+ * input can need for a parsed one. Every tree is at most JSON_MAX_DEPTH_LIMIT deep, parsed or
+ * built, which bounds the recursion of every function here.
  *
- * Parsing is strict RFC 8259 (cJSON's grammar) plus these checks, done before cJSON sees a byte:
- * input at most limits.max_input bytes; nesting at most limits.max_depth; at most
- * limits.max_nodes values; no "\u0000" escape and no raw NUL inside the input (C strings cannot
- * carry them: -EBADMSG rather than silent truncation); nothing but whitespace after the value.
+ * Parsing is strict RFC 8259: cJSON's grammar plus these checks, done in one pass before cJSON
+ * sees a byte: input at most limits.max_input bytes; nesting at most limits.max_depth; at most
+ * limits.max_nodes values; no "\u0000" escape and no raw NUL anywhere (C strings cannot carry
+ * them: -EBADMSG rather than silent truncation); no raw control character inside strings; strings
+ * are valid UTF-8 (no overlongs, no encoded surrogates; escaped surrogates must pair); numbers
+ * follow the RFC grammar exactly (cJSON alone takes "01", "1.", "-.5") and fit a double (1e999
+ * is -EBADMSG); whitespace is only space, tab, CR, LF; no byte order mark; nothing but whitespace
+ * after the value.
  * Duplicate object keys are kept; getters return the FIRST one (Go's encoding/json keeps the
  * last: documents that rely on duplicates are ambiguous and are not produced by Vault).
  *
@@ -69,7 +77,8 @@ int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits
                struct json_doc **ret);
 
 /* Creates an empty document for building, whose root is an empty object (json_doc_root()).
- * max_bytes bounds its memory (0: 1 MiB). */
+ * max_bytes bounds its memory (0: 1 MiB), allocation headers included (about 100 bytes per
+ * value plus its strings); -E2BIG if even the root does not fit, -EINVAL, -ENOMEM. */
 int json_doc_new(unsigned flags, size_t max_bytes, struct json_doc **ret);
 
 /* Frees (and wipes) a document and all its values. Accepts NULL. Returns NULL. */
@@ -82,7 +91,8 @@ struct json_value *json_doc_root(struct json_doc *d);
 
 /* Type of v; JSON_INVALID for NULL. */
 enum json_type json_type(const struct json_value *v);
-const char *json_type_to_string(enum json_type t); /* "null", "string", ... */
+/* "invalid", "null", "false", "true", "number", "string", "array", "object". */
+const char *json_type_to_string(enum json_type t);
 
 /* Object member by key (first match, exact, case-sensitive), or NULL when v is not an object or
  * has no such key. A member whose value is JSON null IS returned (type JSON_NULL). */
@@ -92,18 +102,22 @@ const struct json_value *json_get(const struct json_value *v, const char *key);
  * containing '.' cannot be reached this way (use json_get). */
 const struct json_value *json_get_path(const struct json_value *v, const char *path);
 
-/* Typed getters on an object member. 0 on success, -ENOENT when the key is missing OR null,
- * -EBADMSG when present with another type (or, for integers, not an integer in range). Out
- * parameters are written only on success. Returned strings are borrowed (NUL-terminated). */
+/* Typed getters on an object member. 0 on success, -ENOENT when the key is missing OR null (or
+ * obj is NULL or not an object), -EBADMSG when present with another type (or, for integers, not
+ * an integer in range), -EINVAL for a NULL key. Out parameters are written only on success (and
+ * may be NULL to test only). Returned strings are borrowed (NUL-terminated). */
 int json_get_string(const struct json_value *obj, const char *key, const char **ret);
 int json_get_int64(const struct json_value *obj, const char *key, int64_t *ret);
 int json_get_bool(const struct json_value *obj, const char *key, bool *ret);
 int json_get_object(const struct json_value *obj, const char *key, const struct json_value **ret);
 int json_get_array(const struct json_value *obj, const char *key, const struct json_value **ret);
 
-/* The same on a value itself: -EBADMSG if it has another type (JSON_NULL included). */
+/* The same on a value itself: -EBADMSG if it has another type (JSON_NULL included), -ENOENT
+ * for a NULL v (so json_string(json_get(o, "k"), &s) reads like the member getters).
+ * json_int64: integral and |x| < 2^53 (from 2^53 on, the double cannot tell which integer the
+ * text held: 9007199254740993 parses as 9007199254740992, so both are refused). */
 int json_string(const struct json_value *v, const char **ret);
-int json_int64(const struct json_value *v, int64_t *ret); /* integral, |x| <= 2^53 */
+int json_int64(const struct json_value *v, int64_t *ret);
 int json_double(const struct json_value *v, double *ret);
 int json_bool(const struct json_value *v, bool *ret);
 
@@ -126,9 +140,13 @@ const struct json_value *json_array_at(const struct json_value *v, size_t i); /*
 /* --- building ----------------------------------------------------------------------------- */
 /* Each adds a member to object `obj` (key copied) or, with key == NULL, appends to array `obj`.
  * Values are copied into the document's memory (secure documents keep them in secmem).
- * -EINVAL when obj is not an object/array (or key given for an array / missing for an object),
- * -E2BIG past the document's memory bound, -ENOMEM. The *_ret variants return the new container
- * (borrowed) so it can be filled. A key that already exists is added again (callers avoid it). */
+ * -EINVAL when obj is not an object/array of d (a container of another document is refused),
+ * when a key is given for an array / missing for an object, or when a key or string is not valid
+ * UTF-8 (what is built always parses back); -ERANGE for an integer beyond +-(2^53 - 1) (a
+ * double would round it); -ELOOP when the result would nest deeper than JSON_MAX_DEPTH_LIMIT;
+ * -E2BIG past the document's memory bound (the document is left as it was), -ENOMEM. The *_ret
+ * variants return the new container (borrowed; ret may be NULL) so it can be filled. A key that
+ * already exists is added again (callers avoid it). */
 int json_add_string(struct json_doc *d, struct json_value *obj, const char *key, const char *s);
 int json_add_stringn(struct json_doc *d, struct json_value *obj, const char *key, const char *s,
                      size_t n); /* the first n bytes of s; -EINVAL if they hold a NUL */
@@ -146,12 +164,16 @@ int json_add_copy(struct json_doc *d, struct json_value *obj, const char *key,
 /* --- output ------------------------------------------------------------------------------- */
 
 /* Appends the compact serialisation of v to out (which should be BUF_SECURE when v may hold a
- * secret). Numbers that are integers print without a fraction. -E2BIG when out's max is
- * exceeded (out unchanged), -ENOMEM. */
+ * secret: a non-secure out is allowed, and is the caller's choice). The text is measured and
+ * then written straight into out's storage: no other copy of it is ever made. Integers print
+ * without a fraction, other numbers with the fewest digits (up to 17) that read back as the same
+ * double, so print(parse(print(x))) == print(x). Strings are escaped as by json_append_quoted().
+ * -E2BIG when out's max is exceeded (out unchanged), -EINVAL for NULL arguments, -ENOMEM. */
 int json_print(const struct json_value *v, struct buf *out);
 
-/* Appends s as a JSON string literal (quotes and escapes, control characters as \u00XX) to out.
- * For log lines and small hand-built bodies. -E2BIG (out unchanged), -ENOMEM. */
+/* Appends s as a JSON string literal to out: '"' and '\' escaped, \b \f \n \r \t, other
+ * control characters as \u00XX, every other byte (UTF-8 or not) as is. For log lines and small
+ * hand-built bodies. -E2BIG (out unchanged), -EINVAL for NULL arguments, -ENOMEM. */
 int json_append_quoted(struct buf *out, const char *s);
 
 static inline void json_doc_freep(struct json_doc **d) {

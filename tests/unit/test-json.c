@@ -322,6 +322,44 @@ static void test_node_limit(void) {
         free(s);
 }
 
+/* The memory bound of a parse is computed from the input; shapes that need the most memory per
+ * input byte must still parse in both modes. */
+static void test_parse_memory(void) {
+        _cleanup_free_ char *long_number = repeat("[1", '0', 4000, "e-3999]");
+        char *shapes[5] = {NULL};
+        size_t k = 0;
+
+        shapes[k++] = TAKE_PTR(long_number);
+        /* ["","",...], [{},{},...], {"":0,"":0,...}, [-0.5e1,...] */
+        static const char *const units[] = {"\"\"", "{}", "\"\":0", "-0.5e1"};
+        for (size_t u = 0; u < ELEMENTSOF(units); u++) {
+                size_t ul = strlen(units[u]), count = 3000;
+                char *s = malloc(count * (ul + 1) + 3);
+                if (!s)
+                        abort();
+                bool obj = u == 2;
+                size_t p = 0;
+                s[p++] = obj ? '{' : '[';
+                for (size_t i = 0; i < count; i++) {
+                        if (i > 0)
+                                s[p++] = ',';
+                        memcpy(s + p, units[u], ul);
+                        p += ul;
+                }
+                s[p++] = obj ? '}' : ']';
+                s[p] = '\0';
+                shapes[k++] = s;
+        }
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+                for (size_t i = 0; i < k; i++) {
+                        _cleanup_json_doc_ struct json_doc *d = NULL;
+                        is_int(parse_str(shapes[i], modes[m], NULL, &d), 0,
+                               "dense shape %zu parses within its bound (%s)", i, MODE(modes[m]));
+                }
+        for (size_t i = 0; i < k; i++)
+                free(shapes[i]);
+}
+
 /* --- reading ---------------------------------------------------------------------------------- */
 
 static const char getter_doc[] =
@@ -864,7 +902,7 @@ static void test_quoting(void) {
         is_int(json_append_quoted(&b, "ab"), 0, "\"ab\" fits in 4");
         is_int(json_append_quoted(&b, ""), -E2BIG, "\"\" does not fit after it");
         is_str(buf_cstr(&b), "\"ab\"", "unchanged");
-        _cleanup_buf_ struct buf c = BUF_INIT(5, 0);
+        _cleanup_buf_ struct buf c = BUF_INIT(3, 0);
         is_int(json_append_quoted(&c, "\n"), -E2BIG, "escape grows past the maximum");
         is_int(c.len, 0, "nothing appended");
         is_int(json_append_quoted(&c, NULL), -EINVAL, "NULL string");
@@ -1056,6 +1094,7 @@ int main(void) {
         test_depth_limit();
         test_input_limit();
         test_node_limit();
+        test_parse_memory();
         test_getters();
         test_get_path();
         test_iteration();

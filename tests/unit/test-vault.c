@@ -13,6 +13,7 @@
 #include "common/macro.h"
 #include "common/secmem.h"
 #include "common/vault.h"
+#include "tests/lib/standin.h"
 #include "tests/tap.h"
 
 static char *fixture(const char *name, size_t *ret_len) {
@@ -274,11 +275,158 @@ static void test_strerror(void) {
         is_str(vault_strerror(-EACCES), "permission denied", "strerror EACCES");
 }
 
+/* The client against the stand-in vault: login, KV v2 writes with check-and-set, metadata,
+ * versions, namespaces, token self-service. */
+static const char client_config[] =
+        "{\"mounts\":[{\"path\":\"secret\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}},"
+        "{\"path\":\"kv\",\"type\":\"kv\",\"options\":{\"version\":\"1\"}},"
+        "{\"path\":\"secret\",\"type\":\"kv\",\"options\":{\"version\":\"2\"},\"namespace\":\"team-"
+        "a\"}],"
+        "\"auth\":[{\"path\":\"kubernetes\",\"type\":\"kubernetes\",\"roles\":{\"app\":{"
+        "\"bound_service_account_names\":[\"app\"],\"bound_service_account_namespaces\":[\"prod\"],"
+        "\"token_policies\":[\"rw\"],\"token_ttl\":600,\"token_max_ttl\":1200}}}],"
+        "\"policies\":{\"rw\":\"path \\\"secret/data/app/*\\\" { capabilities = [\\\"create\\\", "
+        "\\\"read\\\", \\\"update\\\"] }\\npath \\\"secret/metadata/app/*\\\" { capabilities = "
+        "[\\\"read\\\"] }\\n\"},"
+        "\"secrets\":[{\"path\":\"secret/"
+        "x\",\"namespace\":\"team-a\",\"data\":{\"in\":\"team-a\"}},"
+        "{\"path\":\"secret/x\",\"data\":{\"in\":\"root\"}}]}";
+
+static struct vault_client *new_client(struct standin *s, const char *ns) {
+        struct vault_client *c = NULL;
+        struct vault_options o = {.addr = s->addr, .ca_file = s->ca_path, .namespace_ = ns};
+        return vault_client_new(&o, &c) < 0 ? NULL : c;
+}
+
+static void test_client(void) {
+        struct standin *s = NULL;
+        struct vault_error e;
+        int r = standin_start(client_config, &s);
+        if (r < 0) {
+                ok(false, "stand-in vault starts (%d)", r);
+                return;
+        }
+        _cleanup_vault_client_ struct vault_client *c = new_client(s, NULL);
+        ok(c != NULL, "client");
+        ok(!vault_has_token(c), "no token before login");
+
+        char *jwt = NULL, *wrong = NULL;
+        (void) standin_make_jwt(s, "prod", "app", NULL, 600, &jwt);
+        (void) standin_make_jwt(s, "dev", "app", NULL, 600, &wrong);
+        struct vault_auth a = {};
+        r = vault_login_kubernetes(c, "kubernetes", "app", wrong ? wrong : "x",
+                                   wrong ? strlen(wrong) : 1, &a, &e);
+        ok(r == -EACCES && e.status == 403 && strcmp(e.path, "auth/kubernetes/login") == 0,
+           "a service account from another namespace is refused (%d %ld '%s')", r, e.status,
+           e.message);
+        r = vault_login_kubernetes(c, "auth/kubernetes/", "app", jwt ? jwt : "x",
+                                   jwt ? strlen(jwt) : 1, &a, &e);
+        ok(r == 0 && vault_has_token(c) && a.lease_duration == 600 && a.renewable,
+           "login (mount given as auth/kubernetes/): lease %lld", (long long) a.lease_duration);
+        ok(strstr(a.policies, "rw") != NULL, "policies [%s]", a.policies);
+        free(jwt);
+        free(wrong);
+
+        struct vault_kv_path p;
+        r = vault_kv_resolve(c, "secret/app/cfg", &p, &e);
+        ok(r == 0 && p.version == VAULT_KV_V2, "resolve (%d '%s')", r, e.message);
+        struct vault_field f1[] = {{.name = "password", .value = "s3cr3t", .value_len = 6},
+                                   {.name = "user", .value = "app", .value_len = 3}};
+        int64_t v = -1;
+        r = vault_kv_write(c, &p, f1, 2, 0, &v, &e);
+        ok(r == 0 && v == 1, "write with cas=0 creates version 1 (%d, %lld)", r, (long long) v);
+        r = vault_kv_write(c, &p, f1, 2, 0, &v, &e);
+        ok(r == -ESTALE && e.status == 400 && strstr(e.message, "check-and-set"),
+           "cas=0 on an existing secret is -ESTALE (%d '%s')", r, e.message);
+        f1[0].value = "rotated";
+        f1[0].value_len = 7;
+        r = vault_kv_write(c, &p, f1, 2, 1, &v, &e);
+        ok(r == 0 && v == 2, "write with cas=1 creates version 2");
+        r = vault_kv_write(c, &p, f1, 1, -1, &v, &e);
+        ok(r == 0 && v == 3, "write without cas creates version 3");
+
+        struct vault_kv_metadata m;
+        r = vault_kv_metadata(c, &p, &m, &e);
+        ok(r == 0 && m.current_version == 3 && !m.current_deleted, "metadata: current version 3");
+
+        _cleanup_vault_secret_ struct vault_secret *sec = NULL;
+        r = vault_kv_read(c, &p, 2, &sec, &e);
+        ok(r == 0 && sec->version == 2 && sec->n_fields == 2 &&
+                   strcmp(vault_secret_get(sec, "password")->value, "rotated") == 0,
+           "read version 2");
+        sec = vault_secret_free(sec);
+        r = vault_kv_read(c, &p, 0, &sec, &e);
+        ok(r == 0 && sec->version == 3 && sec->n_fields == 1, "read latest (version 3, one field)");
+        sec = vault_secret_free(sec);
+        r = vault_kv_read(c, &p, 9, &sec, &e);
+        ok(r == -ENOENT && e.status == 404, "a version that does not exist is -ENOENT");
+
+        struct vault_kv_path other;
+        r = vault_kv_resolve(c, "secret/x", &other, &e);
+        if (r >= 0)
+                r = vault_kv_read(c, &other, 0, &sec, &e);
+        ok(r == -EACCES && e.status == 403, "outside the policy: -EACCES (%d)", r);
+
+        struct vault_kv_path v1 = {.version = VAULT_KV_V1};
+        (void) snprintf(v1.data_path, sizeof(v1.data_path), "kv/app");
+        is_int(vault_kv_write(c, &v1, f1, 1, 0, NULL, &e), -EINVAL, "cas on KV v1 is -EINVAL");
+        is_int(vault_kv_metadata(c, &v1, &m, &e), -EOPNOTSUPP, "metadata of KV v1 is -EOPNOTSUPP");
+
+        struct vault_token_info t;
+        r = vault_token_lookup_self(c, &t, &e);
+        ok(r == 0 && t.ttl > 0 && t.ttl <= 600 && strcmp(t.path, "auth/kubernetes/login") == 0,
+           "lookup-self: ttl %lld path %s", (long long) t.ttl, t.path);
+        is_int(standin_control(s, "POST", "/_standin/clock", "{\"advance_seconds\":300}", NULL,
+                               NULL),
+               0, "clock +300 s");
+        r = vault_token_renew_self(c, 600, &a, &e);
+        ok(r == 0 && a.lease_duration > 0 && a.lease_duration <= 600, "renew-self: lease %lld",
+           (long long) a.lease_duration);
+        is_int(standin_control(s, "POST", "/_standin/clock", "{\"advance_seconds\":2000}", NULL,
+                               NULL),
+               0, "clock +2000 s (past the max TTL)");
+        r = vault_token_lookup_self(c, &t, &e);
+        ok(r == -EACCES && strstr(e.message, "permission denied"), "an expired token is -EACCES");
+        r = vault_token_revoke_self(c, &e);
+        ok(r == 0 && !vault_has_token(c), "revoking an already expired token counts as done");
+        r = vault_kv_read(c, &p, 0, &sec, &e);
+        is_int(r, -ENOKEY, "no token: -ENOKEY without a request");
+
+        /* Namespaces: the same path names another secret in team-a. */
+        _cleanup_vault_client_ struct vault_client *root = new_client(s, NULL);
+        _cleanup_vault_client_ struct vault_client *ns = new_client(s, "team-a");
+        ok(root && ns && vault_set_token(root, s->root_token, strlen(s->root_token)) == 0 &&
+                   vault_set_token(ns, s->root_token, strlen(s->root_token)) == 0,
+           "root-token clients, one with X-Vault-Namespace");
+        const struct vault_field *in;
+        r = root ? vault_kv_resolve(root, "secret/x", &other, &e) : -EINVAL;
+        if (r >= 0)
+                r = vault_kv_read(root, &other, 0, &sec, &e);
+        in = r >= 0 ? vault_secret_get(sec, "in") : NULL;
+        ok(in && strcmp(in->value, "root") == 0, "root namespace secret");
+        sec = vault_secret_free(sec);
+        r = ns ? vault_kv_resolve(ns, "secret/x", &other, &e) : -EINVAL;
+        if (r >= 0)
+                r = vault_kv_read(ns, &other, 0, &sec, &e);
+        in = r >= 0 ? vault_secret_get(sec, "in") : NULL;
+        ok(in && strcmp(in->value, "team-a") == 0, "team-a namespace secret (%d '%s')", r,
+           e.message);
+        sec = vault_secret_free(sec);
+
+        is_int(vault_set_token(root, "bad token", 9), -EINVAL, "a token with a space is refused");
+        is_int(vault_set_token(root, "", 0), -EINVAL, "an empty token is refused");
+        struct vault_options bad = {.addr = s->addr, .ca_file = s->ca_path, .namespace_ = "a b"};
+        struct vault_client *x = NULL;
+        is_int(vault_client_new(&bad, &x), -EINVAL, "a namespace with a space is refused");
+        standin_stop(s);
+}
+
 int main(void) {
         test_errors();
         test_auth();
         test_kv();
         test_mount();
         test_strerror();
+        test_client();
         return tap_done();
 }
