@@ -46,6 +46,7 @@ DEP_LIBS := -lcurl -lwolfssl -lcjson -lseccomp -lcap -lyaml -lpthread -lm
 # --- fragments -----------------------------------------------------------------------------------
 include common/common.mk
 include tests/tests.mk
+include wrapper/wrapper.mk
 
 # --- top-level targets ---------------------------------------------------------------------------
 .PHONY: all setup deps check demo bench clean print-deps-musl
@@ -69,3 +70,6 @@ print-deps-musl:
 
 clean:
 	rm -rf $(O)
+
+# `make build/asan/tests/unit/test-buf` works too (the rules are written with absolute paths).
+build/%: $(O)/% ;

@@ -3,7 +3,7 @@
 # A module with alternative backends names them <module>-<backend>.c; COMMON_EXCLUDE lists the
 # backends that are not linked into libcommon.a (tests pick them explicitly).
 
-COMMON_EXCLUDE :=
+COMMON_EXCLUDE := $(TOP)/common/sandbox-null.c
 COMMON_SRCS := $(filter-out $(COMMON_EXCLUDE),$(wildcard $(TOP)/common/*.c))
 COMMON_HDRS := $(wildcard $(TOP)/common/*.h)
 

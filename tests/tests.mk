@@ -25,11 +25,11 @@ $(O)/asan/libtestlib.a: $(patsubst $(TOP)/%.c,$(O)/asan/%.o,$(TESTLIB_SRCS))
 
 $(O)/musl/tests/unit/%: $(O)/musl/tests/unit/%.o $(O)/musl/libtestlib.a $(O)/musl/libcommon.a
 	@echo "  LD      $@"
-	@$(MUSL_CC) $(MUSL_LDFLAGS) $^ $(DEP_LIBS) -o $@
+	@$(MUSL_CC) $(MUSL_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
 
 $(O)/asan/tests/unit/%: $(O)/asan/tests/unit/%.o $(O)/asan/libtestlib.a $(O)/asan/libcommon.a
 	@echo "  LD-ASAN $@"
-	@$(ASAN_CC) $(ASAN_LDFLAGS) $^ $(DEP_LIBS) -o $@
+	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
 
 # Tools: static musl binaries built exactly like released binaries (stripped copy in bin/).
 $(O)/musl/bin/%: $(O)/musl/tests/tools/%.o $(O)/musl/libcommon.a
@@ -40,12 +40,12 @@ $(O)/musl/bin/%: $(O)/musl/tests/tools/%.o $(O)/musl/libcommon.a
 
 $(O)/asan/bin/%: $(O)/asan/tests/tools/%.o $(O)/asan/libcommon.a
 	@mkdir -p $(@D)
-	@$(ASAN_CC) $(ASAN_LDFLAGS) $^ $(DEP_LIBS) -o $@
+	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
 
 # Fuzz targets replayed over their corpus through a plain main() (tests/fuzz/replay.c).
 $(O)/asan/tests/fuzz/replay-%: $(O)/asan/tests/fuzz/fuzz-%.o $(O)/asan/tests/fuzz/replay.o $(O)/asan/libcommon.a
 	@echo "  LD-ASAN $@"
-	@$(ASAN_CC) $(ASAN_LDFLAGS) $^ $(DEP_LIBS) -o $@
+	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
 
 # libFuzzer builds: everything recompiled with coverage instrumentation.
 

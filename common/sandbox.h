@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sandbox: PR_SET_NO_NEW_PRIVS and the supervisor's seccomp allow-list.
+ *
+ * Two backends behind this header (conventions: one library, one module):
+ *   common/sandbox-seccomp.c  the real one, the only file including libseccomp's <seccomp.h>;
+ *   common/sandbox-null.c     installs nothing and says so (sandbox_is_supported() is false,
+ *                             sandbox_apply_supervisor_filter() returns -EOPNOTSUPP), for builds
+ *                             and tests without seccomp. Never linked into libcommon.a.
+ *
+ * Order (conventions, rule 14): caps_drop_except() (common/caps.h), then sandbox_no_new_privs(),
+ * then sandbox_apply_supervisor_filter() last. All three are irreversible for the process.
+ *
+ * Who gets filtered: only the supervisor. A seccomp filter is inherited by every child created
+ * afterwards (fork, clone, posix_spawn) and survives execve(2), so the supervisor installs it
+ * AFTER posix_spawn() has started the workload; the workload never runs under it. For the same
+ * reason there is deliberately no "allow spawning" option: musl's posix_spawn() is
+ * clone(CLONE_VM|CLONE_VFORK) + execve() in the child, and a child started after the filter would
+ * run the workload under the supervisor's allow-list, which both breaks the workload and gives
+ * the supervisor nothing. A supervisor that must start workloads again later (rotation by
+ * restart) does not install the filter or NO_NEW_PRIVS at all (see common/caps.h for the
+ * capability side of that caveat).
+ *
+ * The allow-list (docs/sandbox.md explains each group) is exactly what the supervisor loop needs:
+ * signalfd/timerfd/epoll, reaping (wait4/waitid), signalling (kill/tgkill), secure memory
+ * (mmap/mprotect/madvise/mlock/memfd_secret), memfd_create+seals for the secrets memfd, logging
+ * with write(2), and HTTPS through common/http (libcurl + wolfSSL + libcurl's threaded resolver:
+ * sockets, poll, threads, futexes, read-only opens of CA files, /etc/hosts, /etc/resolv.conf).
+ * Arguments are checked where a syscall would otherwise be too broad:
+ *   clone     only with CLONE_THREAD and no CLONE_NEW* flag: threads, never processes;
+ *   clone3    fails with ENOSYS (its flags live in memory a filter cannot read; the C libraries
+ *             then fall back to clone, which is checked);
+ *   open(at)  read-only: no O_WRONLY/O_RDWR/O_CREAT/O_TRUNC (nothing in the loop writes a file);
+ *   socket    AF_UNIX, AF_INET, AF_INET6 (glibc builds: also AF_NETLINK/NETLINK_ROUTE, which
+ *             glibc's getaddrinfo uses to sort addresses);
+ *   mmap/mprotect  never PROT_EXEC in musl builds (static, nothing is ever loaded); glibc builds
+ *             may dlopen NSS modules, so PROT_EXEC stays allowed there;
+ *   prctl     only PR_GET_* queries, PR_SET_NAME, PR_SET_VMA, PR_SET_DUMPABLE 0 and
+ *             PR_SET_NO_NEW_PRIVS 1 (changes towards less privilege only);
+ *   prlimit64 only reading (new limit NULL); fcntl only F_GETFD/F_SETFD/F_GETFL/F_SETFL/
+ *             F_DUPFD_CLOEXEC/F_ADD_SEALS/F_GET_SEALS; ioctl only TIOCGWINSZ/TCGETS (isatty),
+ *             FIONREAD/FIONBIO.
+ * Refused explicitly by not being listed: execve/execveat, fork/vfork and clone without
+ * CLONE_THREAD, ptrace, process_vm_readv/writev, mount/umount2/fsopen family, setns/unshare,
+ * bpf, perf_event_open, kexec_*, init/finit/delete_module, keyctl/add_key/request_key,
+ * userfaultfd, io_uring_*, personality, chroot/pivot_root, the setuid/setgid family, capset,
+ * open_by_handle_at, seccomp itself, and everything else.
+ *
+ * A refused call fails with EPERM (SCMP_ACT_ERRNO): the supervisor is PID 1 of the container,
+ * and killing it on a forgotten syscall would take the workload down with it. Tests pass
+ * SANDBOX_KILL_ON_VIOLATION (SCMP_ACT_KILL_PROCESS, the process dies with SIGSYS) to prove that
+ * nothing the loop needs is missing. Calls from a foreign ABI (i386 or x32 on x86_64, arm32 on
+ * aarch64) get the same default action. The filter covers every thread (SECCOMP_FILTER_FLAG_TSYNC).
+ *
+ * Sanitizer builds (CLOUDTASER_ASAN defined by build/asan): ASan/UBSan and LeakSanitizer need a
+ * few more calls at run time (sigaltstack, readlink(at) of /proc/self/exe, getdents64, ...); they
+ * are added under #ifdef CLOUDTASER_ASAN only, never in the released build. LeakSanitizer's exit
+ * check itself (clone without CLONE_THREAD + ptrace) cannot run under the filter: a sanitizer
+ * build of a filtered process must leave with _exit().
+ *
+ * Architectures: x86_64 and aarch64 (syscalls are named through libseccomp, a name that does not
+ * exist on the native architecture, such as open or poll on aarch64, is skipped). Nothing here
+ * logs. Not thread-safe with respect to itself (call once, from the supervisor's main thread).
+ */
+#pragma once
+
+#include <stdbool.h>
+
+/* Flags for sandbox_apply_supervisor_filter(). */
+enum {
+        SANDBOX_KILL_ON_VIOLATION = 1u << 0, /* tests only: SIGSYS instead of EPERM */
+};
+
+struct sandbox_report {
+        const char *backend; /* "seccomp" or "null" */
+        bool no_new_privs;   /* "NoNewPrivs:" of /proc/self/status is 1 */
+        int seccomp_mode;    /* "Seccomp:" of /proc/self/status: 0 none, 1 strict, 2 filter */
+        int seccomp_filters; /* "Seccomp_filters:" (-1 when the kernel does not show it) */
+        unsigned rules;      /* rules this process installed through this module (0 if none) */
+        bool kill_on_violation; /* the installed filter kills instead of returning EPERM */
+};
+
+/* prctl(PR_SET_NO_NEW_PRIVS, 1). 0 or -errno. Irreversible; inherited by children. */
+int sandbox_no_new_privs(void);
+
+/* Whether this backend can install a filter here: libseccomp knows the native architecture and
+ * the kernel has SECCOMP_MODE_FILTER. Always false for the null backend. */
+bool sandbox_is_supported(void);
+
+/*
+ * Installs the supervisor's allow-list on every thread of the process. NO_NEW_PRIVS must be set
+ * first (sandbox_no_new_privs()). Returns 0, or:
+ *   -EINVAL      unknown flags;
+ *   -EACCES      NO_NEW_PRIVS is not set (nothing installed);
+ *   -EOPNOTSUPP  null backend, or seccomp not available (nothing installed);
+ *   -ENOMEM, -errno from libseccomp or the kernel (e.g. -ESRCH: a thread could not be
+ *                synchronised). Nothing is installed when building the filter fails.
+ */
+int sandbox_apply_supervisor_filter(unsigned flags);
+
+/* Fills *ret from /proc/self/status and this module's own record. 0, or -errno (*ret untouched)
+ * when /proc/self/status cannot be read or lacks the NoNewPrivs/Seccomp lines. Works under the
+ * filter (it opens read-only). */
+int sandbox_report(struct sandbox_report *ret);

@@ -1,0 +1,677 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ct-workload: the workload the wrapper's end-to-end tests start. It runs the commands given as
+ * arguments, in order, and reports on stdout (line-buffered), one line per fact. It never prints
+ * a secret value: only SHA-256 hashes and lengths, so a test can compare them with what it
+ * planted in the vault.
+ *
+ *   --version              print the version and exit
+ *   --ignore-term          (before the commands) SIGTERM received by `signals` is printed, not
+ * fatal env-hash NAME          "env NAME sha256=<hex> len=<n>" or "env NAME missing" env-keys
+ * "env-keys NAME NAME..." (sorted names of its environment, no values) memfd-hash NAME        the
+ * record NAME of CLOUDTASER_SECRET_FD, read with fstat + mmap (the fd may be a memfd_secret file,
+ * which read(2) cannot read): "memfd NAME sha256=<hex> len=<n>" or "memfd NAME missing" memfd-keys
+ * "memfd-keys NAME NAME..." (sorted record names) memfd-info             "memfd fd=N size=S
+ * target=<readlink of /proc/self/fd/N>" fds                    "fds 0 1 2 ..." (its open
+ * descriptors, to spot leaked ones) proc-status            "status NoNewPrivs=.. Seccomp=..
+ * CapEff=.. CapBnd=.. dumpable=.." print-pid              "pid N ppid M" signals SECONDS catch the
+ * catchable signals, print "ready", then "signal NAME" for each one received, for up to SECONDS,
+ * then "signals timeout" and go on. SIGTERM ends the process by SIGTERM (status 143) after
+ * printing, unless --ignore-term was given. memfd-on-signal NAME   from then on, `signals` prints
+ * the memfd-hash line of NAME after each signal (to see a rotation through the memfd) orphans N
+ * double-forks N grandchildren that outlive it (they sleep 0.5 s and exit 0, with stdio on
+ * /dev/null); prints "orphan PID" for each sleep SECONDS          (fractions allowed) touch PATH
+ * create PATH (a marker that the workload ran) wait-file PATH         wait until PATH exists (at
+ * most 60 s; exit 2 on timeout) say TEXT               print TEXT check-canary VALUE     "canary
+ * absent" or "canary present" (then exit 1) if VALUE is a substring of any entry of environ or of
+ * /proc/self/environ exit CODE              exit with CODE kill-self SIGNAME      die by that
+ * signal (default disposition)
+ *
+ * Exit status: 0 after the last command; 2 on a usage error or a failed command.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+
+extern char **environ;
+
+/* ---- SHA-256 (FIPS 180-4), written for this test tool ---- */
+
+struct sha256 {
+        uint32_t h[8];
+        uint64_t len;
+        uint8_t block[64];
+        size_t fill;
+};
+
+static const uint32_t sha256_k[64] = {
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+        0xc67178f2,
+};
+
+static uint32_t ror32(uint32_t x, unsigned n) {
+        return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_block(struct sha256 *s, const uint8_t *p) {
+        uint32_t w[64], v[8];
+        for (unsigned i = 0; i < 16; i++)
+                w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16 |
+                       (uint32_t) p[4 * i + 2] << 8 | (uint32_t) p[4 * i + 3];
+        for (unsigned i = 16; i < 64; i++) {
+                uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+                uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+                w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+        }
+        memcpy(v, s->h, sizeof(v));
+        for (unsigned i = 0; i < 64; i++) {
+                uint32_t t1 = v[7] + (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) +
+                              ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + w[i];
+                uint32_t t2 = (ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22)) +
+                              ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+                memmove(v + 1, v, 7 * sizeof(uint32_t));
+                v[4] += t1;
+                v[0] = t1 + t2;
+        }
+        for (unsigned i = 0; i < 8; i++)
+                s->h[i] += v[i];
+}
+
+static void sha256_init(struct sha256 *s) {
+        static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+        memcpy(s->h, h0, sizeof(h0));
+        s->len = 0;
+        s->fill = 0;
+}
+
+static void sha256_update(struct sha256 *s, const void *data, size_t n) {
+        const uint8_t *p = data;
+        s->len += n;
+        while (n > 0) {
+                size_t take = MIN(n, sizeof(s->block) - s->fill);
+                memcpy(s->block + s->fill, p, take);
+                s->fill += take;
+                p += take;
+                n -= take;
+                if (s->fill == sizeof(s->block)) {
+                        sha256_block(s, s->block);
+                        s->fill = 0;
+                }
+        }
+}
+
+static void sha256_hex(struct sha256 *s, char ret[65]) {
+        uint64_t bits = s->len * 8;
+        uint8_t pad = 0x80, len_be[8];
+        sha256_update(s, &pad, 1);
+        pad = 0;
+        while (s->fill != 56)
+                sha256_update(s, &pad, 1);
+        for (unsigned i = 0; i < 8; i++)
+                len_be[i] = (uint8_t) (bits >> (56 - 8 * i));
+        sha256_update(s, len_be, 8);
+        for (unsigned i = 0; i < 8; i++)
+                (void) snprintf(ret + 8 * i, 9, "%08" PRIx32, s->h[i]);
+}
+
+/* ---- helpers ---- */
+
+static bool ignore_term;
+static const char *memfd_on_signal;
+
+static int parse_seconds(const char *s, double *ret) {
+        char *end;
+        errno = 0;
+        double d = strtod(s, &end);
+        if (errno != 0 || end == s || *end != '\0' || !(d >= 0) || d > 3600)
+                return -EINVAL;
+        *ret = d;
+        return 0;
+}
+
+static int parse_int(const char *s, long min, long max, long *ret) {
+        char *end;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static double now_seconds(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static void sleep_seconds(double d) {
+        struct timespec ts = {.tv_sec = (time_t) d,
+                              .tv_nsec = (long) ((d - (double) (time_t) d) * 1e9)};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static void print_hash(const char *source, const char *name, const void *value, size_t len) {
+        struct sha256 s;
+        char hex[65];
+        sha256_init(&s);
+        sha256_update(&s, value, len);
+        sha256_hex(&s, hex);
+        printf("%s %s sha256=%s len=%zu\n", source, name, hex, len);
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Prints "LABEL" then the sorted names (the part before '=') of the n entries. */
+static int print_sorted_names(const char *label, const char **entries, size_t n) {
+        qsort(entries, n, sizeof(entries[0]), cmp_str);
+        fputs(label, stdout);
+        for (size_t i = 0; i < n; i++) {
+                const char *eq = strchr(entries[i], '=');
+                size_t len = eq ? (size_t) (eq - entries[i]) : strlen(entries[i]);
+                printf(" %.*s", (int) len, entries[i]);
+        }
+        putchar('\n');
+        return 0;
+}
+
+/* ---- the secret fd ---- */
+
+struct secret_map {
+        int fd;
+        const char *data;
+        size_t size;
+};
+
+static void secret_map_done(struct secret_map *m) {
+        if (m->data && m->size > 0)
+                (void) munmap((void *) m->data, m->size);
+        m->data = NULL;
+}
+
+static int secret_map_open(struct secret_map *ret) {
+        const char *s = getenv("CLOUDTASER_SECRET_FD");
+        long fd;
+        struct stat st;
+        if (!s) {
+                printf("memfd unavailable: CLOUDTASER_SECRET_FD is not set\n");
+                return -ENOENT;
+        }
+        if (parse_int(s, 0, 1 << 20, &fd) < 0) {
+                printf("memfd unavailable: CLOUDTASER_SECRET_FD is not a number\n");
+                return -EINVAL;
+        }
+        if (fstat((int) fd, &st) < 0) {
+                printf("memfd unavailable: fstat(%ld): %s\n", fd, strerror(errno));
+                return -errno;
+        }
+        ret->fd = (int) fd;
+        ret->size = (size_t) st.st_size;
+        ret->data = NULL;
+        if (ret->size == 0)
+                return 0;
+        void *p = mmap(NULL, ret->size, PROT_READ, MAP_SHARED, (int) fd, 0);
+        if (p == MAP_FAILED) {
+                printf("memfd unavailable: mmap(%ld, %zu): %s\n", fd, ret->size, strerror(errno));
+                return -errno;
+        }
+        ret->data = p;
+        return 0;
+}
+
+/* Iterates over the KEY=VALUE\0 records; empty records (zero padding) are skipped. */
+static const char *secret_next(const struct secret_map *m, size_t *off, size_t *ret_len) {
+        while (*off < m->size) {
+                const char *rec = m->data + *off;
+                const char *nul = memchr(rec, '\0', m->size - *off);
+                size_t len = nul ? (size_t) (nul - rec) : m->size - *off;
+                *off += len + 1;
+                if (len > 0) {
+                        *ret_len = len;
+                        return rec;
+                }
+        }
+        return NULL;
+}
+
+static int cmd_memfd_hash(const char *name) {
+        struct secret_map m;
+        size_t off = 0, len, nlen = strlen(name);
+        const char *rec;
+        int r = secret_map_open(&m);
+        if (r < 0)
+                return r;
+        while ((rec = secret_next(&m, &off, &len))) {
+                if (len > nlen && memcmp(rec, name, nlen) == 0 && rec[nlen] == '=') {
+                        print_hash("memfd", name, rec + nlen + 1, len - nlen - 1);
+                        secret_map_done(&m);
+                        return 0;
+                }
+        }
+        printf("memfd %s missing\n", name);
+        secret_map_done(&m);
+        return 0;
+}
+
+static int cmd_memfd_keys(void) {
+        struct secret_map m;
+        size_t off = 0, len, n = 0;
+        const char *entries[1024], *rec;
+        static char names[1024][256];
+        int r = secret_map_open(&m);
+        if (r < 0)
+                return r;
+        while ((rec = secret_next(&m, &off, &len)) && n < ELEMENTSOF(entries)) {
+                const char *eq = memchr(rec, '=', len);
+                size_t klen = MIN(eq ? (size_t) (eq - rec) : len, sizeof(names[0]) - 1);
+                memcpy(names[n], rec, klen);
+                names[n][klen] = '\0';
+                entries[n] = names[n];
+                n++;
+        }
+        secret_map_done(&m);
+        return print_sorted_names("memfd-keys", entries, n);
+}
+
+static int cmd_memfd_info(void) {
+        struct secret_map m;
+        char link[64], target[256];
+        int r = secret_map_open(&m);
+        if (r < 0)
+                return r;
+        (void) snprintf(link, sizeof(link), "/proc/self/fd/%d", m.fd);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        target[n > 0 ? n : 0] = '\0';
+        int flags = fcntl(m.fd, F_GETFD);
+        printf("memfd fd=%d size=%zu target=%s cloexec=%s\n", m.fd, m.size, target,
+               flags >= 0 && (flags & FD_CLOEXEC) ? "yes" : "no");
+        secret_map_done(&m);
+        return 0;
+}
+
+/* ---- environment ---- */
+
+static int cmd_env_hash(const char *name) {
+        const char *v = getenv(name);
+        if (!v)
+                printf("env %s missing\n", name);
+        else
+                print_hash("env", name, v, strlen(v));
+        return 0;
+}
+
+static int cmd_env_keys(void) {
+        size_t n = 0;
+        while (environ && environ[n])
+                n++;
+        const char **entries = calloc(n + 1, sizeof(char *));
+        if (!entries)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                entries[i] = environ[i];
+        print_sorted_names("env-keys", entries, n);
+        free(entries);
+        return 0;
+}
+
+static int cmd_check_canary(const char *value) {
+        bool found = false;
+        for (size_t i = 0; environ && environ[i]; i++)
+                if (strstr(environ[i], value))
+                        found = true;
+        /* The kernel's copy of the initial environment, as others see it. */
+        int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                static char block[1 << 20];
+                size_t len = 0;
+                ssize_t n;
+                while (len < sizeof(block) - 1 &&
+                       (n = read(fd, block + len, sizeof(block) - 1 - len)) > 0)
+                        len += (size_t) n;
+                (void) close(fd);
+                if (memmem(block, len, value, strlen(value)))
+                        found = true;
+        }
+        printf("canary %s\n", found ? "present" : "absent");
+        if (found) {
+                (void) fflush(stdout);
+                exit(1);
+        }
+        return 0;
+}
+
+static int cmd_fds(void) {
+        fputs("fds", stdout);
+        for (int fd = 0; fd < 1024; fd++)
+                if (fcntl(fd, F_GETFD) >= 0)
+                        printf(" %d", fd);
+        putchar('\n');
+        return 0;
+}
+
+static int cmd_proc_status(void) {
+        static const char *const keys[] = {"NoNewPrivs:", "Seccomp:", "CapEff:", "CapBnd:"};
+        char line[512];
+        FILE *f = fopen("/proc/self/status", "re");
+        if (!f)
+                return -errno;
+        fputs("status", stdout);
+        while (fgets(line, sizeof(line), f)) {
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                        size_t kl = strlen(keys[i]);
+                        if (strncmp(line, keys[i], kl) != 0)
+                                continue;
+                        const char *v = line + kl + strspn(line + kl, " \t");
+                        printf(" %.*s=%.*s", (int) kl - 1, line, (int) strcspn(v, "\n"), v);
+                }
+        }
+        (void) fclose(f);
+        printf(" dumpable=%d\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+        return 0;
+}
+
+/* ---- signals ---- */
+
+static const struct {
+        int sig;
+        const char *name;
+} signals_caught[] = {
+        {SIGTERM, "TERM"}, {SIGINT, "INT"},   {SIGHUP, "HUP"},       {SIGQUIT, "QUIT"},
+        {SIGUSR1, "USR1"}, {SIGUSR2, "USR2"}, {SIGWINCH, "WINCH"},   {SIGCONT, "CONT"},
+        {SIGALRM, "ALRM"}, {SIGPIPE, "PIPE"}, {SIGPWR, "PWR"},       {SIGURG, "URG"},
+        {SIGTSTP, "TSTP"}, {SIGTTIN, "TTIN"}, {SIGTTOU, "TTOU"},     {SIGVTALRM, "VTALRM"},
+        {SIGPROF, "PROF"}, {SIGXCPU, "XCPU"}, {SIGXFSZ, "XFSZ"},     {SIGSYS, "SYS"},
+        {SIGTRAP, "TRAP"}, {SIGABRT, "ABRT"}, {SIGSTKFLT, "STKFLT"}, {SIGIO, "IO"},
+};
+
+static const char *signal_name(int sig) {
+        for (size_t i = 0; i < ELEMENTSOF(signals_caught); i++)
+                if (signals_caught[i].sig == sig)
+                        return signals_caught[i].name;
+        return NULL;
+}
+
+static int signal_from_name(const char *name) {
+        if (strncmp(name, "SIG", 3) == 0)
+                name += 3;
+        if (strcmp(name, "KILL") == 0)
+                return SIGKILL;
+        if (strcmp(name, "SEGV") == 0)
+                return SIGSEGV;
+        for (size_t i = 0; i < ELEMENTSOF(signals_caught); i++)
+                if (strcmp(signals_caught[i].name, name) == 0)
+                        return signals_caught[i].sig;
+        long n;
+        if (parse_int(name, 1, 64, &n) == 0)
+                return (int) n;
+        return -EINVAL;
+}
+
+static void noop_handler(int sig) {
+        (void) sig;
+}
+
+_noreturn_ static void die_by_signal(int sig) {
+        sigset_t set;
+        struct sigaction sa = {.sa_handler = SIG_DFL};
+        (void) fflush(stdout);
+        (void) sigaction(sig, &sa, NULL);
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        (void) sigprocmask(SIG_UNBLOCK, &set, NULL);
+        (void) raise(sig);
+        /* Not reached for a fatal signal; for one whose default is to ignore, mimic the shell. */
+        exit(128 + sig);
+}
+
+/*
+ * The signals are blocked and collected with sigtimedwait(), so nothing runs in a signal
+ * handler. A no-op handler is installed as well: a blocked signal is never discarded, but this
+ * also keeps signals whose default action is "ignore" (WINCH, URG, CONT) from being dropped if
+ * the mask is ever changed.
+ */
+static int cmd_signals(double seconds) {
+        sigset_t set;
+        struct sigaction sa = {.sa_handler = noop_handler};
+        sigemptyset(&set);
+        for (size_t i = 0; i < ELEMENTSOF(signals_caught); i++) {
+                sigaddset(&set, signals_caught[i].sig);
+                (void) sigaction(signals_caught[i].sig, &sa, NULL);
+        }
+        (void) sigprocmask(SIG_BLOCK, &set, NULL);
+        printf("ready\n");
+        double deadline = now_seconds() + seconds;
+        for (;;) {
+                double left = deadline - now_seconds();
+                if (left <= 0)
+                        break;
+                struct timespec ts = {.tv_sec = (time_t) left,
+                                      .tv_nsec = (long) ((left - (double) (time_t) left) * 1e9)};
+                int sig = sigtimedwait(&set, NULL, &ts);
+                if (sig < 0) {
+                        if (errno == EINTR || errno == EAGAIN)
+                                continue;
+                        return -errno;
+                }
+                const char *name = signal_name(sig);
+                if (name)
+                        printf("signal %s\n", name);
+                else
+                        printf("signal %d\n", sig);
+                if (memfd_on_signal)
+                        (void) cmd_memfd_hash(memfd_on_signal);
+                if (sig == SIGTERM && !ignore_term)
+                        die_by_signal(SIGTERM);
+        }
+        printf("signals timeout\n");
+        (void) sigprocmask(SIG_UNBLOCK, &set, NULL);
+        return 0;
+}
+
+/* ---- processes ---- */
+
+static int cmd_orphans(long n) {
+        for (long i = 0; i < n; i++) {
+                int p[2];
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        return -errno;
+                (void) fflush(stdout);
+                pid_t child = fork();
+                if (child < 0)
+                        return -errno;
+                if (child == 0) {
+                        pid_t grandchild = fork();
+                        if (grandchild == 0) {
+                                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                                if (null >= 0) {
+                                        (void) dup2(null, STDIN_FILENO);
+                                        (void) dup2(null, STDOUT_FILENO);
+                                        (void) dup2(null, STDERR_FILENO);
+                                }
+                                sleep_seconds(0.5);
+                                _exit(0);
+                        }
+                        (void) !write(p[1], &grandchild, sizeof(grandchild));
+                        _exit(grandchild > 0 ? 0 : 1);
+                }
+                (void) close(p[1]);
+                pid_t grandchild = -1;
+                ssize_t got = read(p[0], &grandchild, sizeof(grandchild));
+                (void) close(p[0]);
+                int status;
+                while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+                        ;
+                if (got != (ssize_t) sizeof(grandchild) || grandchild <= 0)
+                        return -ECHILD;
+                printf("orphan %d\n", (int) grandchild);
+        }
+        return 0;
+}
+
+static int cmd_zombies(void) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+        pid_t parent = getppid();
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                char path[300], buf[512];
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                (void) snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                ssize_t len = read(fd, buf, sizeof(buf) - 1);
+                (void) close(fd);
+                if (len <= 0)
+                        continue;
+                buf[len] = '\0';
+                /* "pid (comm) S ppid ...": comm may hold spaces and parentheses; use the last ')'.
+                 */
+                const char *p = strrchr(buf, ')');
+                char state;
+                int ppid;
+                if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && state == 'Z' &&
+                    ppid == (int) parent) {
+                        printf("zombie %s\n", de->d_name);
+                        n++;
+                }
+        }
+        (void) closedir(d);
+        printf("zombies %d\n", n);
+        return 0;
+}
+
+static int cmd_wait_file(const char *path) {
+        double deadline = now_seconds() + 60;
+        while (access(path, F_OK) < 0) {
+                if (now_seconds() > deadline) {
+                        printf("wait-file %s: timeout\n", path);
+                        return -ETIMEDOUT;
+                }
+                sleep_seconds(0.02);
+        }
+        return 0;
+}
+
+static int cmd_touch(const char *path) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+        if (fd < 0)
+                return -errno;
+        (void) close(fd);
+        return 0;
+}
+
+/* ---- main ---- */
+
+static int usage(const char *why) {
+        fprintf(stderr, "ct-workload: %s (see the comment at the top of ct-workload.c)\n", why);
+        return 2;
+}
+
+int main(int argc, char **argv) {
+        (void) setvbuf(stdout, NULL, _IOLBF, 0);
+        int i = 1;
+        for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+                if (strcmp(argv[i], "--version") == 0) {
+                        printf("ct-workload %s\n", CLOUDTASER_VERSION);
+                        return 0;
+                } else if (strcmp(argv[i], "--ignore-term") == 0)
+                        ignore_term = true;
+                else
+                        return usage("unknown option");
+        }
+        for (; i < argc; i++) {
+                const char *cmd = argv[i], *arg = i + 1 < argc ? argv[i + 1] : NULL;
+                double d;
+                long v;
+                int r = 0;
+                if (strcmp(cmd, "env-keys") == 0)
+                        r = cmd_env_keys();
+                else if (strcmp(cmd, "memfd-keys") == 0)
+                        r = cmd_memfd_keys();
+                else if (strcmp(cmd, "memfd-info") == 0)
+                        r = cmd_memfd_info();
+                else if (strcmp(cmd, "fds") == 0)
+                        r = cmd_fds();
+                else if (strcmp(cmd, "proc-status") == 0)
+                        r = cmd_proc_status();
+                else if (strcmp(cmd, "zombies") == 0)
+                        r = cmd_zombies();
+                else if (strcmp(cmd, "print-pid") == 0)
+                        printf("pid %d ppid %d\n", (int) getpid(), (int) getppid());
+                else if (!arg)
+                        return usage("unknown command or missing argument");
+                else {
+                        i++;
+                        if (strcmp(cmd, "env-hash") == 0)
+                                r = cmd_env_hash(arg);
+                        else if (strcmp(cmd, "memfd-hash") == 0)
+                                r = cmd_memfd_hash(arg);
+                        else if (strcmp(cmd, "memfd-on-signal") == 0)
+                                memfd_on_signal = arg;
+                        else if (strcmp(cmd, "check-canary") == 0)
+                                r = cmd_check_canary(arg);
+                        else if (strcmp(cmd, "wait-file") == 0)
+                                r = cmd_wait_file(arg);
+                        else if (strcmp(cmd, "touch") == 0)
+                                r = cmd_touch(arg);
+                        else if (strcmp(cmd, "say") == 0)
+                                printf("%s\n", arg);
+                        else if (strcmp(cmd, "signals") == 0)
+                                r = parse_seconds(arg, &d) < 0 ? -EINVAL : cmd_signals(d);
+                        else if (strcmp(cmd, "sleep") == 0) {
+                                if (parse_seconds(arg, &d) < 0)
+                                        return usage("bad duration");
+                                sleep_seconds(d);
+                        } else if (strcmp(cmd, "orphans") == 0)
+                                r = parse_int(arg, 0, 64, &v) < 0 ? -EINVAL : cmd_orphans(v);
+                        else if (strcmp(cmd, "exit") == 0) {
+                                if (parse_int(arg, 0, 255, &v) < 0)
+                                        return usage("bad exit code");
+                                (void) fflush(stdout);
+                                exit((int) v);
+                        } else if (strcmp(cmd, "kill-self") == 0) {
+                                int sig = signal_from_name(arg);
+                                if (sig < 0)
+                                        return usage("unknown signal");
+                                die_by_signal(sig);
+                        } else
+                                return usage("unknown command");
+                }
+                if (r < 0) {
+                        printf("%s failed: %s\n", cmd, strerror(-r));
+                        return 2;
+                }
+        }
+        return 0;
+}

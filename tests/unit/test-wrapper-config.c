@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for wrapper/config: every variable, every error, table-driven. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/macro.h"
+#include "tests/tap.h"
+#include "wrapper/config.h"
+
+struct env {
+        const char *const *kv; /* NAME, VALUE, ..., NULL */
+};
+
+static const char *lookup(const char *name, void *userdata) {
+        const struct env *e = userdata;
+        for (size_t i = 0; e->kv[i]; i += 2)
+                if (strcmp(e->kv[i], name) == 0)
+                        return e->kv[i + 1];
+        return NULL;
+}
+
+#define BASE                                                                                     \
+        "VAULT_ADDR", "https://vault:8200", "VAULT_AUTH_ROLE", "app", "CLOUDTASER_SECRET_PATHS", \
+                "secret/data/app/db"
+
+static int parse(const char *const *kv, int argc, char *const *argv, struct wrapper_config *c,
+                 struct config_error *err) {
+        struct env e = {kv};
+        return config_parse(lookup, &e, argc, argv, c, err);
+}
+
+static void test_defaults(void) {
+        static const char *const kv[] = {BASE, NULL};
+        char *argv[] = {"w", "--", "/bin/app", "x", NULL};
+        struct wrapper_config c;
+        struct config_error err = {};
+        is_int(parse(kv, 4, argv, &c, &err), 0, "minimal configuration parses");
+        is_str(c.auth_mount, "auth/kubernetes", "default auth mount");
+        is_str(c.sa_token_path, "/var/run/secrets/kubernetes.io/serviceaccount/token",
+               "default token path");
+        ok(c.auth == AUTH_KUBERNETES && c.delivery == DELIVERY_ENV && c.rotation == ROTATION_NONE,
+           "default auth, delivery, rotation");
+        ok(c.startup_timeout_ms == 60000 && c.rotation_interval_ms == 60000, "default timeouts");
+        ok(c.argc == 2 && strcmp(c.argv[0], "/bin/app") == 0 && strcmp(c.argv[1], "x") == 0 &&
+                   c.argv[2] == NULL,
+           "command after --");
+        ok(c.n_secrets == 1 && c.secrets[0].all_fields, "one path, all fields");
+        config_done(&c);
+
+        char *argv2[] = {"w", "/bin/app", NULL};
+        ok(parse(kv, 2, argv2, &c, &err) == 0 && c.argc == 1, "command without --");
+        config_done(&c);
+}
+
+static void test_full(void) {
+        static const char *const kv[] = {"VAULT_ADDR",
+                                         "https://vault:8200",
+                                         "VAULT_AUTH_METHOD",
+                                         "token",
+                                         "VAULT_TOKEN",
+                                         "t",
+                                         "VAULT_AUTH_MOUNT_PATH",
+                                         "auth/k8s-prod",
+                                         "VAULT_CACERT",
+                                         "/ca.pem",
+                                         "VAULT_NAMESPACE",
+                                         "team-a",
+                                         "VAULT_SKIP_VERIFY",
+                                         "false",
+                                         "CLOUDTASER_SECRET_PATHS",
+                                         " secret/data/app/db , kv/app/legacy,/secret/x",
+                                         "CLOUDTASER_ENV_MAP",
+                                         "password=PGPASSWORD, username = PGUSER;;api_key=API_KEY",
+                                         "CLOUDTASER_DELIVERY",
+                                         "both",
+                                         "CLOUDTASER_STARTUP_TIMEOUT",
+                                         "2m",
+                                         "CLOUDTASER_ROTATION",
+                                         "signal:USR1",
+                                         "CLOUDTASER_ROTATION_INTERVAL",
+                                         "1500ms",
+                                         "CLOUDTASER_ROTATION_GRACE",
+                                         "3s",
+                                         "CLOUDTASER_LOG_FORMAT",
+                                         "json",
+                                         "CLOUDTASER_LOG_LEVEL",
+                                         "debug",
+                                         "CLOUDTASER_ORIGINAL_CMD",
+                                         "[\"/app\",\"a b\"]",
+                                         NULL};
+        char *argv[] = {"w", NULL};
+        struct wrapper_config c;
+        struct config_error err = {};
+        is_int(parse(kv, 1, argv, &c, &err), 0, "full configuration parses (%s)", err.reason);
+        ok(c.auth == AUTH_TOKEN && c.has_token, "token auth");
+        is_str(c.namespace_, "team-a", "namespace");
+        ok(c.delivery == DELIVERY_BOTH && c.rotation == ROTATION_SIGNAL &&
+                   c.rotation_signal == SIGUSR1,
+           "delivery both, rotation signal:USR1");
+        ok(c.startup_timeout_ms == 120000 && c.rotation_interval_ms == 1500 &&
+                   c.rotation_grace_ms == 3000,
+           "durations");
+        ok(c.log_format == LOG_FORMAT_JSON && c.log_level == LOG_DEBUG, "log settings");
+        ok(c.n_secrets == 3, "three paths");
+        is_str(c.secrets[0].path, "secret/data/app/db", "path trimmed");
+        is_str(c.secrets[2].path, "secret/x", "leading slash dropped");
+        ok(!c.secrets[0].all_fields && c.secrets[0].n_maps == 2 &&
+                   strcmp(c.secrets[0].maps[1].field, "username") == 0 &&
+                   strcmp(c.secrets[0].maps[1].env, "PGUSER") == 0,
+           "group 1 mapped, spaces trimmed");
+        ok(c.secrets[1].all_fields, "an empty group exports every field");
+        ok(c.secrets[2].n_maps == 1 && strcmp(c.secrets[2].maps[0].env, "API_KEY") == 0, "group 3");
+        ok(c.argc == 2 && strcmp(c.argv[1], "a b") == 0, "CLOUDTASER_ORIGINAL_CMD as a JSON array");
+        config_done(&c);
+}
+
+static void test_errors(void) {
+        static const struct {
+                const char *const kv[24];
+                const char *reason;
+        } cases[] = {
+                {{"VAULT_AUTH_ROLE", "a", "CLOUDTASER_SECRET_PATHS", "x/y", NULL},
+                 "VAULT_ADDR is required"},
+                {{"VAULT_ADDR", "vault:8200", "VAULT_AUTH_ROLE", "a", "CLOUDTASER_SECRET_PATHS",
+                  "x/y", NULL},
+                 "must start with https://"},
+                {{"VAULT_ADDR", "https://v", "CLOUDTASER_SECRET_PATHS", "x/y", NULL},
+                 "VAULT_AUTH_ROLE is required"},
+                {{"VAULT_ADDR", "https://v", "VAULT_AUTH_METHOD", "token",
+                  "CLOUDTASER_SECRET_PATHS", "x/y", NULL},
+                 "VAULT_TOKEN is required"},
+                {{"VAULT_ADDR", "https://v", "VAULT_AUTH_METHOD", "ldap", NULL},
+                 "VAULT_AUTH_METHOD must be"},
+                {{BASE, "CLOUDTASER_DELIVERY", "file", NULL}, "CLOUDTASER_DELIVERY must be"},
+                {{BASE, "CLOUDTASER_ROTATION", "signal:NOPE", NULL}, "unknown or unusable signal"},
+                {{BASE, "CLOUDTASER_ROTATION", "signal:KILL", NULL}, "unknown or unusable signal"},
+                {{BASE, "CLOUDTASER_ROTATION", "sometimes", NULL}, "CLOUDTASER_ROTATION must be"},
+                {{BASE, "CLOUDTASER_ROTATION_INTERVAL", "10ms", NULL}, "at least 1s"},
+                {{BASE, "CLOUDTASER_STARTUP_TIMEOUT", "soon", NULL},
+                 "CLOUDTASER_STARTUP_TIMEOUT must be"},
+                {{BASE, "CLOUDTASER_STARTUP_TIMEOUT", "0", NULL},
+                 "CLOUDTASER_STARTUP_TIMEOUT must be"},
+                {{BASE, "CLOUDTASER_LOG_FORMAT", "xml", NULL}, "CLOUDTASER_LOG_FORMAT"},
+                {{BASE, "VAULT_SKIP_VERIFY", "maybe", NULL}, "VAULT_SKIP_VERIFY must be"},
+                {{BASE, "VAULT_CACERT", "/a", "CLOUDTASER_VAULT_CA_PEM", "x", NULL}, "only one of"},
+                {{"VAULT_ADDR", "https://v", "VAULT_AUTH_ROLE", "a", NULL},
+                 "CLOUDTASER_SECRET_PATHS is empty"},
+                {{"VAULT_ADDR", "https://v", "VAULT_AUTH_ROLE", "a", "CLOUDTASER_SECRET_PATHS",
+                  "a,,b", NULL},
+                 "empty entry (#2)"},
+                {{"VAULT_ADDR", "https://v", "VAULT_AUTH_ROLE", "a", "CLOUDTASER_SECRET_PATHS",
+                  "a/../b", NULL},
+                 "not allowed in a vault path"},
+                {{"VAULT_ADDR", "https://v", "VAULT_AUTH_ROLE", "a", "CLOUDTASER_SECRET_PATHS",
+                  "a b", NULL},
+                 "not allowed in a vault path"},
+                {{BASE, "CLOUDTASER_ENV_MAP", "a=X;b=Y", NULL},
+                 "more groups (2) than there are secret paths (1)"},
+                {{BASE, "CLOUDTASER_ENV_MAP", "password", NULL}, "without '='"},
+                {{BASE, "CLOUDTASER_ENV_MAP", "a=9X", NULL},
+                 "not a valid environment variable name"},
+                {{BASE, "CLOUDTASER_ENV_MAP", "a=X-Y", NULL},
+                 "not a valid environment variable name"},
+                {{BASE, "CLOUDTASER_ENV_MAP", "=X", NULL}, "empty or oversized field name"},
+                {{BASE, "CLOUDTASER_ENV_MAP", "a=X,b=X", NULL}, "maps two secrets to X"},
+                {{BASE, "CLOUDTASER_ENV_MAP", "a=VAULT_TOKEN", NULL}, "reserved for the wrapper"},
+                {{BASE, NULL}, "no command"},
+                {{BASE, "CLOUDTASER_ORIGINAL_CMD", "[\"a\", 1]", NULL}, "JSON array of at most"},
+                {{BASE, "CLOUDTASER_ORIGINAL_CMD", "[]", NULL}, "is empty"},
+                {{BASE, "CLOUDTASER_ORIGINAL_CMD", "[\"a\"", NULL}, "not a valid JSON array"},
+        };
+        char *argv[] = {"w", NULL};
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct wrapper_config c;
+                struct config_error err = {};
+                int r = parse(cases[i].kv, 1, argv, &c, &err);
+                ok(r == -EINVAL && strstr(err.reason, cases[i].reason) != NULL,
+                   "error case %zu: '%s'", i, err.reason);
+                if (r == 0)
+                        config_done(&c);
+        }
+}
+
+static void test_pieces(void) {
+        char name[CONFIG_MAX_NAME + 2];
+        ok(config_field_to_env("api-key.v2", name, sizeof(name)) == 0 &&
+                   strcmp(name, "API_KEY_V2") == 0,
+           "field to env name: %s", name);
+        ok(config_field_to_env("2fa", name, sizeof(name)) == 0 && strcmp(name, "_2FA") == 0,
+           "a leading digit gets an underscore: %s", name);
+        is_int(config_field_to_env("", name, sizeof(name)), -EINVAL, "empty field");
+        ok(config_is_wrapper_variable("VAULT_ADDR=x") &&
+                   config_is_wrapper_variable("CLOUDTASER_X") &&
+                   !config_is_wrapper_variable("VAULTED=1") &&
+                   !config_is_wrapper_variable("PATH=/bin"),
+           "wrapper variables are recognised by prefix");
+        uint64_t ms;
+        ok(config_parse_duration_ms("90", &ms) == 0 && ms == 90000, "plain seconds");
+        ok(config_parse_duration_ms("250ms", &ms) == 0 && ms == 250, "milliseconds");
+        ok(config_parse_duration_ms("2h", &ms) == 0 && ms == 7200000, "hours");
+        is_int(config_parse_duration_ms("-1s", &ms), -EINVAL, "negative");
+        is_int(config_parse_duration_ms("1d", &ms), -EINVAL, "unknown unit");
+        int sig;
+        ok(config_parse_signal("SIGHUP", &sig) == 0 && sig == SIGHUP, "SIGHUP");
+        ok(config_parse_signal("usr2", &sig) == 0 && sig == SIGUSR2, "usr2");
+        is_str(config_signal_name(SIGTERM), "TERM", "signal name");
+        char **argv;
+        size_t argc;
+        struct config_error err;
+        ok(config_parse_command("  /bin/app  -x\t y ", &argv, &argc, &err) == 0 && argc == 3 &&
+                   strcmp(argv[2], "y") == 0,
+           "whitespace command");
+        for (size_t i = 0; i < argc; i++)
+                free(argv[i]);
+        free(argv);
+        /* Limits. */
+        char *big = malloc(CONFIG_MAX_LIST + 2);
+        memset(big, 'a', CONFIG_MAX_LIST + 1);
+        big[CONFIG_MAX_LIST + 1] = '\0';
+        struct secret_spec *specs;
+        size_t n;
+        is_int(config_parse_paths(big, &specs, &n, &err), -EINVAL, "an oversized path list");
+        free(big);
+        char many[CONFIG_MAX_PATHS * 2 + 8];
+        size_t o = 0;
+        for (int i = 0; i <= CONFIG_MAX_PATHS; i++) {
+                if (i)
+                        many[o++] = ',';
+                many[o++] = 'a';
+        }
+        many[o] = '\0';
+        ok(config_parse_paths(many, &specs, &n, &err) == -EINVAL && strstr(err.reason, "more than"),
+           "more than CONFIG_MAX_PATHS paths");
+}
+
+int main(void) {
+        test_defaults();
+        test_full();
+        test_errors();
+        test_pieces();
+        return tap_done();
+}

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* wrapper/child: see child.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "wrapper/child.h"
+
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
+#endif
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return negative_errno();
+                p += w;
+                n -= (size_t) w;
+        }
+        return 0;
+}
+
+static int fill_secret_fd(int fd, const struct secret_set *s) {
+        size_t n = s->records.len;
+        if (ftruncate(fd, (off_t) MAX(n, 1)) < 0)
+                return negative_errno();
+        void *p = mmap(NULL, MAX(n, 1), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+                return negative_errno();
+        if (n)
+                memcpy(p, s->records.data, n);
+        (void) munmap(p, MAX(n, 1));
+        if (n == 0 && ftruncate(fd, 0) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int child_memfd_create(const struct secret_set *s, bool writable, int *ret_fd, bool *ret_secret) {
+        int fd = (int) syscall(SYS_memfd_secret, (unsigned) O_CLOEXEC);
+        if (fd >= 0) {
+                int r = fill_secret_fd(fd, s);
+                if (r >= 0) {
+                        *ret_fd = fd;
+                        *ret_secret = true;
+                        return 0;
+                }
+                (void) close(fd);
+        }
+        fd = memfd_create("cloudtaser-secrets", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return negative_errno();
+        int r = write_all(fd, s->records.data ? s->records.data : "", s->records.len);
+        unsigned seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+        if (!writable)
+                seals |= F_SEAL_WRITE;
+        if (r >= 0 && !writable && fcntl(fd, F_ADD_SEALS, seals) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                (void) close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        *ret_secret = false;
+        return 0;
+}
+
+int child_memfd_update(int fd, bool is_secret, const struct secret_set *s) {
+        if (is_secret)
+                return fill_secret_fd(fd, s);
+        if (ftruncate(fd, 0) < 0)
+                return negative_errno();
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return negative_errno();
+        return write_all(fd, s->records.data ? s->records.data : "", s->records.len);
+}
+
+int child_env_build(char *const *environ_, const struct secret_set *s, bool with_secrets, int memfd,
+                    struct child_env *ret) {
+        size_t n = 0, bytes = 0;
+        char fdvar[48] = "";
+
+        if (memfd >= 0)
+                (void) snprintf(fdvar, sizeof(fdvar), "CLOUDTASER_SECRET_FD=%d", memfd);
+        for (char *const *e = environ_; e && *e; e++)
+                if (!config_is_wrapper_variable(*e) && strchr(*e, '=')) {
+                        n++;
+                        bytes += strlen(*e) + 1;
+                }
+        if (with_secrets) {
+                n += s->n;
+                bytes += s->records.len;
+        }
+        if (fdvar[0]) {
+                n++;
+                bytes += strlen(fdvar) + 1;
+        }
+
+        char **envp;
+        size_t arr = (n + 1) * sizeof(char *);
+        int r = secmem_alloc(arr + bytes + 1, (void **) &envp);
+        if (r < 0)
+                return r;
+        char *o = (char *) envp + arr;
+        size_t i = 0;
+        for (char *const *e = environ_; e && *e; e++)
+                if (!config_is_wrapper_variable(*e) && strchr(*e, '=')) {
+                        size_t l = strlen(*e) + 1;
+                        memcpy(o, *e, l);
+                        envp[i++] = o;
+                        o += l;
+                }
+        if (with_secrets)
+                for (size_t off = 0; off < s->records.len;) {
+                        const char *rec = s->records.data + off;
+                        size_t l = strlen(rec) + 1;
+                        memcpy(o, rec, l);
+                        envp[i++] = o;
+                        o += l;
+                        off += l;
+                }
+        if (fdvar[0]) {
+                size_t l = strlen(fdvar) + 1;
+                memcpy(o, fdvar, l);
+                envp[i++] = o;
+        }
+        envp[i] = NULL;
+        *ret = (struct child_env){.envp = envp, .n = i};
+        return 0;
+}
+
+void child_env_done(struct child_env *e) {
+        if (!e)
+                return;
+        secmem_free(e->envp);
+        *e = (struct child_env){};
+}
+
+pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
+        posix_spawnattr_t attr;
+        posix_spawn_file_actions_t fa;
+        sigset_t empty, all;
+        pid_t pid = -1;
+        int r;
+
+        (void) sigemptyset(&empty);
+        (void) sigfillset(&all);
+        r = posix_spawnattr_init(&attr);
+        if (r != 0)
+                return -r;
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0) {
+                (void) posix_spawnattr_destroy(&attr);
+                return -r;
+        }
+        /* The supervisor blocks every signal (it reads them from a signalfd) and may ignore some:
+         * the workload starts with an empty mask and every disposition at its default. */
+        r = posix_spawnattr_setsigmask(&attr, &empty);
+        if (r == 0)
+                r = posix_spawnattr_setsigdefault(&attr, &all);
+        if (r == 0)
+                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        /* The memfd is close-on-exec everywhere except across this one spawn (the supervisor
+         * starts nothing else, so no other exec can inherit it in between). posix_spawn's
+         * adddup2(fd, fd) would do the same in the child, but older C libraries ignore it. */
+        if (r == 0 && memfd >= 0 && fcntl(memfd, F_SETFD, 0) < 0)
+                r = errno;
+        if (r == 0)
+                r = strchr(argv[0], '/') ? posix_spawn(&pid, argv[0], &fa, &attr, argv, env->envp)
+                                         : posix_spawnp(&pid, argv[0], &fa, &attr, argv, env->envp);
+        if (memfd >= 0)
+                (void) fcntl(memfd, F_SETFD, FD_CLOEXEC);
+        (void) posix_spawn_file_actions_destroy(&fa);
+        (void) posix_spawnattr_destroy(&attr);
+        return r == 0 ? pid : -r;
+}

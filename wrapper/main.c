@@ -1,0 +1,666 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cloudtaser-wrapper: the container's entrypoint. Fetches secrets into locked memory, starts the
+ * workload with them, then stays as its supervisor (PID 1 or a subreaper): forwards signals,
+ * reaps, passes the exit status through, renews its vault token and rotates secrets.
+ * The contract (environment, exit codes, logs) is docs/wrapper.md.
+ *
+ * Process model and the kernel rules it relies on:
+ *  - Every catchable asynchronous signal is blocked from the start and read from a signalfd, so
+ *    none is lost between start-up and the workload's start, and PID 1's special treatment
+ *    (signals with default action are dropped for it) does not matter. Synchronous fault signals
+ *    (SEGV, BUS, FPE, ILL, TRAP, SYS) stay unblocked: blocking them is undefined.
+ *  - The workload is started with posix_spawn (clone(CLONE_VM|CLONE_VFORK) + execve): it gets an
+ *    empty signal mask and default dispositions, and returns once execve has succeeded or failed,
+ *    so the environment block holding the secrets is wiped right after it returns.
+ *  - Zombies: every SIGCHLD drains waitpid(-1, WNOHANG), so orphans re-parented to us (as PID 1,
+ *    or as a PR_SET_CHILD_SUBREAPER otherwise) are reaped too. We exit when the workload exits.
+ *  - After the start, the supervisor drops privileges (capabilities, NO_NEW_PRIVS, seccomp)
+ *    which the already running workload does not inherit. With rotation by restart the
+ *    supervisor must start new workloads, which would inherit a seccomp filter and
+ *    NO_NEW_PRIVS, so those two stay off then (and the protection line says so).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h> /* CAP_IPC_LOCK (kernel UAPI; libcap stays in common/caps.c) */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/caps.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/sandbox.h"
+#include "common/secmem.h"
+#include "common/vault.h"
+#include "wrapper/child.h"
+#include "wrapper/config.h"
+#include "wrapper/secrets.h"
+
+#define EXIT_CONFIG 64
+#define EXIT_DATA 65
+#define EXIT_UNAVAILABLE 69
+#define EXIT_SOFTWARE 70
+#define EXIT_DENIED 77
+
+extern char **environ;
+
+struct supervisor {
+        struct wrapper_config *cfg;
+        struct vault_client *vault;
+        struct secret_set secrets; /* kept only while rotation may need them */
+        bool have_secrets;
+        int sigfd, renew_tfd, rotate_tfd, grace_tfd;
+        int memfd;
+        bool memfd_secret;
+        pid_t child;
+        bool restarting;
+        struct secret_set next; /* new values waiting for the restart */
+        bool have_next;
+        int64_t lease;   /* current token lease in seconds, 0 = none to renew */
+        bool vault_down; /* last rotation check failed: log only the first failure */
+        unsigned restarts;
+};
+
+static const char *env_lookup(const char *name, void *userdata) {
+        return getenv(name);
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static uint64_t jitter(uint64_t max) {
+        uint64_t x = 0;
+        if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t) sizeof(x))
+                x = now_ms() * UINT64_C(6364136223846793005);
+        return max ? x % (max + 1) : 0;
+}
+
+static int timer_arm(int tfd, uint64_t ms) {
+        struct itimerspec its = {.it_value = {.tv_sec = (time_t) (ms / 1000),
+                                              .tv_nsec = (long) (ms % 1000) * 1000000}};
+        if (ms == 0)
+                its.it_value.tv_nsec = 1; /* 0 would disarm */
+        return timerfd_settime(tfd, 0, &its, NULL) < 0 ? negative_errno() : 0;
+}
+
+static void timer_disarm(int tfd) {
+        struct itimerspec its = {};
+        (void) timerfd_settime(tfd, 0, &its, NULL);
+}
+
+static void timer_ack(int tfd) {
+        uint64_t n;
+        (void) read(tfd, &n, sizeof(n));
+}
+
+/* The signals we take over: everything catchable but the synchronous faults. */
+static void supervised_signals(sigset_t *set) {
+        (void) sigfillset(set);
+        (void) sigdelset(set, SIGSEGV);
+        (void) sigdelset(set, SIGBUS);
+        (void) sigdelset(set, SIGFPE);
+        (void) sigdelset(set, SIGILL);
+        (void) sigdelset(set, SIGTRAP);
+        (void) sigdelset(set, SIGSYS);
+        (void) sigdelset(set, SIGKILL);
+        (void) sigdelset(set, SIGSTOP);
+}
+
+/* Takes VAULT_TOKEN into secmem and overwrites its value in our own environment block, so that
+ * /proc/<pid>/environ (which reads the original block) no longer shows it. */
+static int take_token(struct vault_client *c) {
+        for (char **e = environ; e && *e; e++) {
+                if (strncmp(*e, "VAULT_TOKEN=", 12) != 0)
+                        continue;
+                char *v = *e + 12;
+                size_t n = strlen(v);
+                int r = n ? vault_set_token(c, v, n) : -EINVAL;
+                explicit_bzero(v, n);
+                return r;
+        }
+        return -ENOENT;
+}
+
+/* Sleeps up to ms, returning early (with the signal number) when a terminating signal arrives
+ * before the workload exists. Returns 0 when the time passed. */
+static int startup_sleep(int sigfd, uint64_t ms) {
+        struct pollfd p = {.fd = sigfd, .events = POLLIN};
+        uint64_t end = now_ms() + ms;
+        for (;;) {
+                uint64_t t = now_ms();
+                if (t >= end)
+                        return 0;
+                int n = poll(&p, 1, (int) MIN(end - t, (uint64_t) 60000));
+                if (n < 0 && errno != EINTR)
+                        return 0;
+                if (n <= 0)
+                        continue;
+                struct signalfd_siginfo si;
+                if (read(sigfd, &si, sizeof(si)) != (ssize_t) sizeof(si))
+                        continue;
+                int sig = (int) si.ssi_signo;
+                if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP)
+                        return sig;
+        }
+}
+
+static int fetch_with_retries(struct supervisor *s, uint64_t deadline) {
+        struct fetch_error err = {};
+        unsigned attempt = 0;
+        for (;;) {
+                int r = secrets_fetch(s->vault, s->cfg, &s->secrets, &err);
+                if (r >= 0)
+                        return 0;
+                secret_set_done(&s->secrets);
+                if (!err.transient) {
+                        log_error("%s", err.message);
+                        return -err.exit_code;
+                }
+                uint64_t t = now_ms();
+                if (t >= deadline) {
+                        log_error("vault not available within the startup timeout (%" PRIu64
+                                  " ms): %s",
+                                  s->cfg->startup_timeout_ms, err.message);
+                        return -EXIT_UNAVAILABLE;
+                }
+                uint64_t cap = MIN((uint64_t) 5000, (uint64_t) 250 << MIN(attempt, 10u));
+                uint64_t wait = MIN(jitter(cap) + 50, deadline - t);
+                log_warning("vault not ready (%s); retrying in %" PRIu64 " ms", err.message, wait);
+                int sig = startup_sleep(s->sigfd, wait);
+                if (sig) {
+                        log_notice("received SIG%s before the workload started: exiting",
+                                   config_signal_name(sig));
+                        return -(128 + sig);
+                }
+                attempt++;
+        }
+}
+
+static void log_protection(const struct supervisor *s) {
+        struct secmem_report m;
+        struct sandbox_report sb = {};
+        struct caps_report cr = {};
+        char caps[256] = "", mech[64];
+
+        secmem_report(&m);
+        (void) sandbox_report(&sb);
+        if (caps_report(&cr) >= 0) {
+                size_t o = 0;
+                for (unsigned i = 0; i <= cr.last_cap && i < 64; i++)
+                        if (cr.effective & (UINT64_C(1) << i)) {
+                                int w = snprintf(caps + o, sizeof(caps) - o, "%s%s", o ? "," : "",
+                                                 caps_name((int) i));
+                                if (w < 0 || (size_t) w >= sizeof(caps) - o)
+                                        break;
+                                o += (size_t) w;
+                        }
+                if (!caps[0])
+                        (void) snprintf(caps, sizeof(caps), "none");
+        } else
+                (void) snprintf(caps, sizeof(caps), "unknown");
+        (void) snprintf(mech, sizeof(mech), "%s", secmem_mechanism_to_string(m.mechanism));
+        const char *fields[] = {
+                "memory",
+                mech,
+                "dumpable",
+                m.dumpable_off ? "off" : "ON",
+                "core_limit",
+                m.core_limit_zero ? "0" : "not-0",
+                "seccomp",
+                sb.seccomp_mode == 2 ? "on" : "off",
+                "no_new_privs",
+                sb.no_new_privs ? "on" : "off",
+                "capabilities",
+                caps,
+                "bounding_set",
+                caps_bounding_state_to_string(cr.bounding_state),
+                "delivery",
+                s->cfg->delivery == DELIVERY_ENV ? "env"
+                : s->cfg->delivery == DELIVERY_MEMFD
+                        ? (s->memfd_secret ? "memfd_secret" : "memfd")
+                        : (s->memfd_secret ? "env+memfd_secret" : "env+memfd"),
+                NULL,
+        };
+        log_event(LOG_NOTICE, 0, fields, "protection:");
+        if (m.mechanism == SECMEM_NONE)
+                log_warning("secrets are in memory that could not be locked (no CAP_IPC_LOCK and "
+                            "RLIMIT_MEMLOCK too low): they may be swapped out");
+        if (s->cfg->rotation == ROTATION_RESTART)
+                log_notice("seccomp and no_new_privs stay off for the supervisor: rotation=restart "
+                           "must start new workloads, which would inherit them");
+}
+
+#ifdef CLOUDTASER_ASAN
+/* LeakSanitizer's end-of-process check stops the world with ptrace from a clone()d task, which
+ * the supervisor's seccomp filter refuses: run the check now, before the filter, instead (it then
+ * skips the one at exit). The sanitizer build is for tests; the released build has no LSan. */
+void __lsan_do_leak_check(void);
+#endif
+
+static void harden_supervisor(struct supervisor *s) {
+        static const int keep[] = {CAP_IPC_LOCK};
+        int r;
+        bool restart = s->cfg->rotation == ROTATION_RESTART;
+
+        /* A root workload started later gets its capabilities from the bounding set: keep it
+         * when we may start one again. */
+        r = caps_drop_except(keep, ELEMENTSOF(keep), restart ? 0 : CAPS_DROP_BOUNDING);
+        if (r < 0)
+                log_warning_errno(r, "Could not drop capabilities: %m");
+        if (restart)
+                return;
+#ifdef CLOUDTASER_ASAN
+        __lsan_do_leak_check();
+#endif
+        r = sandbox_no_new_privs();
+        if (r < 0)
+                log_warning_errno(r, "Could not set no_new_privs: %m");
+        else if (sandbox_is_supported()) {
+                r = sandbox_apply_supervisor_filter(0);
+                if (r < 0)
+                        log_warning_errno(r, "Could not install the seccomp filter: %m");
+        }
+}
+
+static int start_child(struct supervisor *s, const struct secret_set *set) {
+        struct child_env env = {};
+        bool with_env = s->cfg->delivery != DELIVERY_MEMFD;
+        int r;
+
+        if (s->cfg->delivery != DELIVERY_ENV) {
+                if (s->memfd >= 0)
+                        s->memfd = safe_close(s->memfd);
+                r = child_memfd_create(set, s->cfg->rotation == ROTATION_SIGNAL, &s->memfd,
+                                       &s->memfd_secret);
+                if (r < 0)
+                        return log_error_errno(r, "Could not create the secrets memfd: %m");
+        }
+        r = child_env_build(environ, set, with_env, s->memfd, &env);
+        if (r < 0)
+                return log_error_errno(r, "Could not build the workload's environment: %m");
+        pid_t pid = child_spawn(s->cfg->argv, &env, s->memfd);
+        child_env_done(&env); /* execve is done: wipe the block now */
+        if (s->memfd >= 0 && s->cfg->rotation != ROTATION_SIGNAL)
+                s->memfd = safe_close(s->memfd); /* the child has its copy */
+        if (pid < 0) {
+                log_error_errno((int) pid, "Could not execute '%s': %m", s->cfg->argv[0]);
+                return pid == -ENOENT ? -127 : -126;
+        }
+        s->child = pid;
+        log_info("started '%s' as pid %d with %zu secret%s", s->cfg->argv[0], (int) pid, set->n,
+                 set->n == 1 ? "" : "s");
+        return 0;
+}
+
+static void schedule_renewal(struct supervisor *s, int64_t lease) {
+        s->lease = lease;
+        if (lease <= 0) {
+                timer_disarm(s->renew_tfd);
+                return;
+        }
+        /* About two thirds of the lease, a little jitter so replicas do not renew in step. */
+        uint64_t ms = (uint64_t) lease * 1000u * 2 / 3;
+        ms -= jitter(ms / 10);
+        (void) timer_arm(s->renew_tfd, MAX(ms, (uint64_t) 500));
+}
+
+static void renew(struct supervisor *s) {
+        struct vault_auth a = {};
+        struct vault_error e = {};
+        int r = vault_token_renew_self(s->vault, 0, &a, &e);
+        if (r >= 0 && a.lease_duration >= s->lease / 3) {
+                log_info("token renewed: lease %" PRId64 " s", a.lease_duration);
+                schedule_renewal(s, a.lease_duration);
+                return;
+        }
+        if (r < 0)
+                log_warning("token renewal failed: %s (status %ld)",
+                            e.message[0] ? e.message : vault_strerror(r), e.status);
+        else
+                log_info("token reached its maximum TTL (lease %" PRId64 " s): logging in again",
+                         a.lease_duration);
+        if (s->cfg->auth == AUTH_KUBERNETES) {
+                struct fetch_error fe = {};
+                vault_clear_token(s->vault);
+                r = secrets_login(s->vault, s->cfg, &a, &fe);
+                if (r >= 0) {
+                        log_info("logged in again: lease %" PRId64 " s", a.lease_duration);
+                        schedule_renewal(s, a.lease_duration);
+                        return;
+                }
+                log_warning("login failed: %s", fe.message);
+        }
+        /* Try again soon; the workload keeps running on the values it has. */
+        (void) timer_arm(s->renew_tfd, 5000 + jitter(5000));
+}
+
+static void rotation_tick(struct supervisor *s) {
+        struct fetch_error err = {};
+        (void) timer_arm(s->rotate_tfd, s->cfg->rotation_interval_ms);
+        if (s->restarting || !s->have_secrets)
+                return;
+        int r = secrets_changed(s->vault, s->cfg, &s->secrets, &err);
+        if (r == 0) {
+                if (s->vault_down)
+                        log_info("vault reachable again; secrets unchanged");
+                s->vault_down = false;
+                return;
+        }
+        struct secret_set next = {};
+        if (r > 0)
+                r = secrets_fetch(s->vault, s->cfg, &next, &err);
+        if (r < 0) {
+                secret_set_done(&next);
+                if (!s->vault_down)
+                        log_warning("cannot check the secrets for rotation, keeping the current "
+                                    "values: %s",
+                                    err.message);
+                s->vault_down = true;
+                return;
+        }
+        s->vault_down = false;
+        /* Same records (e.g. a new version with identical values): nothing to do. */
+        if (next.records.len == s->secrets.records.len &&
+            memcmp(next.records.data, s->secrets.records.data, next.records.len) == 0) {
+                memcpy(s->secrets.versions, next.versions, sizeof(next.versions));
+                secret_set_done(&next);
+                return;
+        }
+        if (s->cfg->rotation == ROTATION_SIGNAL) {
+                if (s->memfd >= 0) {
+                        r = child_memfd_update(s->memfd, s->memfd_secret, &next);
+                        if (r < 0) {
+                                log_error_errno(r, "Could not update the secrets memfd: %m");
+                                secret_set_done(&next);
+                                return;
+                        }
+                }
+                secret_set_done(&s->secrets);
+                s->secrets = next;
+                log_notice("secrets changed: sending SIG%s to pid %d%s",
+                           config_signal_name(s->cfg->rotation_signal), (int) s->child,
+                           s->memfd >= 0 ? " (memfd updated)"
+                                         : " (its environment keeps the old values)");
+                if (s->child > 0)
+                        (void) kill(s->child, s->cfg->rotation_signal);
+                return;
+        }
+        s->next = next;
+        s->have_next = true;
+        s->restarting = true;
+        log_notice("secrets changed: restarting pid %d (SIGTERM, then SIGKILL after %" PRIu64
+                   " ms)",
+                   (int) s->child, s->cfg->rotation_grace_ms);
+        if (s->child > 0)
+                (void) kill(s->child, SIGTERM);
+        (void) timer_arm(s->grace_tfd, s->cfg->rotation_grace_ms);
+}
+
+static int exit_status_of(int st) {
+        if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+        if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        return EXIT_SOFTWARE;
+}
+
+/* Reaps every child that has exited. Returns the workload's exit code when it exited and is not
+ * being restarted, else -1. */
+static int reap(struct supervisor *s) {
+        int result = -1;
+        for (;;) {
+                int st;
+                pid_t pid = waitpid(-1, &st, WNOHANG);
+                if (pid <= 0)
+                        break;
+                if (pid != s->child) {
+                        log_debug("reaped orphan %d (status %d)", (int) pid, exit_status_of(st));
+                        continue;
+                }
+                s->child = 0;
+                if (s->restarting) {
+                        timer_disarm(s->grace_tfd);
+                        s->restarting = false;
+                        secret_set_done(&s->secrets);
+                        s->secrets = s->next;
+                        s->have_next = false;
+                        s->restarts++;
+                        int r = start_child(s, &s->secrets);
+                        if (r < 0) {
+                                result = -r;
+                                break;
+                        }
+                        continue;
+                }
+                result = exit_status_of(st);
+                if (WIFSIGNALED(st))
+                        log_info("workload %d killed by SIG%s", (int) pid,
+                                 config_signal_name(WTERMSIG(st)));
+                else
+                        log_info("workload %d exited with status %d", (int) pid, result);
+        }
+        return result;
+}
+
+static int supervise(struct supervisor *s) {
+        struct pollfd p[4] = {
+                {.fd = s->sigfd, .events = POLLIN},
+                {.fd = s->renew_tfd, .events = POLLIN},
+                {.fd = s->rotate_tfd, .events = POLLIN},
+                {.fd = s->grace_tfd, .events = POLLIN},
+        };
+        for (;;) {
+                int n = poll(p, ELEMENTSOF(p), -1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error_errno(errno, "poll failed: %m");
+                        continue; /* never exit while the workload runs */
+                }
+                if (p[0].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        while (read(s->sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+                                int sig = (int) si.ssi_signo;
+                                if (sig == SIGCHLD) {
+                                        int code = reap(s);
+                                        if (code >= 0)
+                                                return code;
+                                        continue;
+                                }
+                                if (s->child > 0) {
+                                        log_debug("forwarding SIG%s to %d", config_signal_name(sig),
+                                                  (int) s->child);
+                                        if (kill(s->child, sig) < 0 && errno != ESRCH)
+                                                log_warning_errno(errno,
+                                                                  "Could not forward SIG%s: %m",
+                                                                  config_signal_name(sig));
+                                }
+                        }
+                }
+                if (p[1].revents & POLLIN) {
+                        timer_ack(s->renew_tfd);
+                        renew(s);
+                }
+                if (p[2].revents & POLLIN) {
+                        timer_ack(s->rotate_tfd);
+                        rotation_tick(s);
+                }
+                if (p[3].revents & POLLIN) {
+                        timer_ack(s->grace_tfd);
+                        if (s->child > 0) {
+                                log_warning("pid %d did not stop within the grace period: SIGKILL",
+                                            (int) s->child);
+                                (void) kill(s->child, SIGKILL);
+                        }
+                }
+        }
+}
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: cloudtaser-wrapper [--] COMMAND [ARG...]\n"
+                   "Configured by VAULT_* and CLOUDTASER_* variables: see docs/wrapper.md.\n");
+}
+
+int main(int argc, char **argv) {
+        struct wrapper_config cfg = {};
+        struct config_error cerr = {};
+        struct supervisor s = {.cfg = &cfg,
+                               .sigfd = -1,
+                               .renew_tfd = -1,
+                               .rotate_tfd = -1,
+                               .grace_tfd = -1,
+                               .memfd = -1};
+        sigset_t mask;
+        int r;
+
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                printf("cloudtaser-wrapper %s\n", CLOUDTASER_VERSION);
+                return 0;
+        }
+        if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+                usage(stdout);
+                return 0;
+        }
+
+        /* Signals first: nothing sent to us from now on is lost or acted on by default. */
+        supervised_signals(&mask);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return EXIT_SOFTWARE;
+        s.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+        log_setup("cloudtaser-wrapper", LOG_FORMAT_TEXT, LOG_INFO);
+        r = config_parse(env_lookup, NULL, argc, argv, &cfg, &cerr);
+        if (r < 0) {
+                enum log_format f = LOG_FORMAT_TEXT;
+                (void) log_format_from_string(getenv("CLOUDTASER_LOG_FORMAT"), &f);
+                log_setup("cloudtaser-wrapper", f, LOG_INFO);
+                log_error("configuration error: %s", r == -ENOMEM ? "out of memory" : cerr.reason);
+                return EXIT_CONFIG;
+        }
+        log_setup("cloudtaser-wrapper", cfg.log_format, cfg.log_level);
+        if (s.sigfd < 0)
+                return log_error_errno(errno, "signalfd failed: %m"), EXIT_SOFTWARE;
+
+        (void) atexit(secmem_wipe_all);
+        r = secmem_harden_process();
+        if (r < 0)
+                log_warning_errno(r,
+                                  "Could not fully harden the process (dumpable/core limit): %m");
+        if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+                log_warning_errno(errno,
+                                  "Could not become a subreaper; orphans will not be reaped: %m");
+
+        struct vault_options vo = {
+                .addr = cfg.vault_addr,
+                .allow_http = strncmp(cfg.vault_addr, "http://", 7) == 0,
+                .ca_file = cfg.ca_file,
+                .ca_pem = cfg.ca_pem,
+                .ca_pem_len = cfg.ca_pem ? strlen(cfg.ca_pem) : 0,
+                .insecure_skip_verify = cfg.skip_verify,
+                .namespace_ = cfg.namespace_,
+                .connect_timeout_ms = 5000,
+                .request_timeout_ms = 30000,
+                .deadline_ms = (unsigned) MIN(cfg.startup_timeout_ms, (uint64_t) 60000),
+        };
+        if (vo.allow_http)
+                log_warning("VAULT_ADDR uses plain http: tokens and secrets cross the network "
+                            "unencrypted");
+        if (cfg.skip_verify)
+                log_warning(
+                        "VAULT_SKIP_VERIFY is set: the vault server's certificate is NOT verified");
+        if (!cfg.ca_file && !cfg.ca_pem && !cfg.skip_verify && !vo.allow_http) {
+                /* No explicit trust: use the system bundle if the image has one. */
+                static const char *bundles[] = {"/etc/ssl/certs/ca-certificates.crt",
+                                                "/etc/pki/tls/certs/ca-bundle.crt",
+                                                "/etc/ssl/cert.pem"};
+                for (size_t i = 0; i < ELEMENTSOF(bundles) && !vo.ca_file; i++)
+                        if (access(bundles[i], R_OK) == 0)
+                                vo.ca_file = bundles[i];
+                if (!vo.ca_file) {
+                        log_error("configuration error: no CA to verify the vault with: set "
+                                  "VAULT_CACERT or CLOUDTASER_VAULT_CA_PEM");
+                        config_done(&cfg);
+                        return EXIT_CONFIG;
+                }
+        }
+        r = vault_client_new(&vo, &s.vault);
+        if (r < 0) {
+                log_error_errno(r, "configuration error: invalid vault client settings "
+                                   "(VAULT_ADDR, CA, namespace): %m");
+                config_done(&cfg);
+                return EXIT_CONFIG;
+        }
+        if (cfg.has_token) {
+                r = take_token(s.vault);
+                if (r < 0 && cfg.auth == AUTH_TOKEN) {
+                        log_error("configuration error: VAULT_TOKEN is not a valid token");
+                        return EXIT_CONFIG;
+                }
+                if (cfg.auth != AUTH_TOKEN)
+                        vault_clear_token(s.vault); /* kubernetes auth: log in, ignore it */
+        }
+
+        /* Before the fork: authenticate, read, map, validate. Nothing starts without secrets. */
+        uint64_t deadline = now_ms() + cfg.startup_timeout_ms;
+        r = fetch_with_retries(&s, deadline);
+        if (r < 0) {
+                vault_client_free(s.vault);
+                config_done(&cfg);
+                return -r;
+        }
+        s.have_secrets = true;
+
+        r = start_child(&s, &s.secrets);
+        if (r < 0) {
+                secret_set_done(&s.secrets);
+                vault_client_free(s.vault);
+                config_done(&cfg);
+                return r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
+        }
+        if (cfg.rotation == ROTATION_NONE) {
+                secret_set_done(&s.secrets); /* nothing will need them again */
+                s.have_secrets = false;
+        }
+
+        s.renew_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        s.rotate_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        s.grace_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (s.renew_tfd < 0 || s.rotate_tfd < 0 || s.grace_tfd < 0)
+                log_error_errno(errno, "timerfd_create failed, renewal and rotation are off: %m");
+
+        /* The token's lease, for renewal. */
+        struct vault_token_info ti = {};
+        struct vault_error ve = {};
+        if (vault_token_lookup_self(s.vault, &ti, &ve) >= 0) {
+                if (ti.ttl > 0 && s.renew_tfd >= 0)
+                        schedule_renewal(&s, ti.ttl);
+        } else
+                log_warning("token lookup failed (%s): renewal is off",
+                            ve.message[0] ? ve.message : vault_strerror(ve.error));
+        if (cfg.rotation != ROTATION_NONE && s.rotate_tfd >= 0)
+                (void) timer_arm(s.rotate_tfd, cfg.rotation_interval_ms);
+
+        harden_supervisor(&s);
+        log_protection(&s);
+
+        int code = supervise(&s);
+        secret_set_done(&s.secrets);
+        secret_set_done(&s.next);
+        vault_client_free(s.vault);
+        config_done(&cfg);
+        return code;
+}

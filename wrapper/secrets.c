@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* wrapper/secrets: see secrets.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "wrapper/secrets.h"
+
+_printf_(4, 5) static int fail(struct fetch_error *err, int r, int exit_code, const char *fmt,
+                               ...) {
+        if (err) {
+                va_list ap;
+                err->exit_code = exit_code;
+                err->transient = vault_error_is_transient(r);
+                va_start(ap, fmt);
+                (void) vsnprintf(err->message, sizeof(err->message), fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+/* Exit code for a vault failure. */
+static int exit_code_for(int r) {
+        switch (r) {
+        case -EACCES:
+                return 77;
+        case -ENOENT:
+                return 65;
+        case -EINVAL:
+        case -EMEDIUMTYPE:
+        case -EOPNOTSUPP:
+                return 64;
+        default:
+                return 69;
+        }
+}
+
+static int read_token_file(const char *path, struct buf *out) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        for (;;) {
+                int r = buf_reserve(out, 4096);
+                if (r < 0)
+                        return r;
+                ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                out->len += (size_t) n;
+                out->data[out->len] = '\0';
+        }
+        while (out->len > 0 && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == ' '))
+                out->data[--out->len] = '\0';
+        return out->len > 0 ? 0 : -ENODATA;
+}
+
+int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, struct vault_auth *ret,
+                  struct fetch_error *err) {
+        _cleanup_buf_ struct buf jwt = BUF_INIT(VAULT_JWT_MAX, BUF_SECURE);
+        struct vault_error e = {};
+        int r;
+
+        r = read_token_file(cfg->sa_token_path, &jwt);
+        if (r < 0)
+                return fail(err, r, 77, "cannot read the service account token %s: %s",
+                            cfg->sa_token_path, r == -ENODATA ? "empty file" : strerror(-r));
+        r = vault_login_kubernetes(c, cfg->auth_mount, cfg->role, jwt.data, jwt.len, ret, &e);
+        if (r < 0) {
+                int code = r == -EINVAL ? 77 : exit_code_for(r);
+                return fail(err, r, code, "login at %s as role '%s' failed: %s (status %ld, %s)",
+                            e.path, cfg->role, e.message[0] ? e.message : vault_strerror(r),
+                            e.status, vault_strerror(r));
+        }
+        return 0;
+}
+
+/* Appends NAME=VALUE\0, refusing a name already present. */
+static int add_record(struct secret_set *s, const char *name, const char *value, size_t len,
+                      const char *path, const char *field, struct fetch_error *err) {
+        size_t nl = strlen(name);
+        int r;
+
+        if (memchr(value, '\0', len))
+                return fail(err, -EINVAL, 65,
+                            "field '%s' of %s holds a NUL byte: cannot go into an environment",
+                            field, path);
+        for (size_t off = 0; off < s->records.len;) {
+                const char *rec = s->records.data + off;
+                if (strncmp(rec, name, nl) == 0 && rec[nl] == '=')
+                        return fail(err, -EEXIST, 64,
+                                    "two secrets map to the variable %s (the second is field '%s' "
+                                    "of %s)",
+                                    name, field, path);
+                off += strlen(rec) + 1;
+        }
+        r = buf_append(&s->records, name, nl);
+        if (r >= 0)
+                r = buf_append_byte(&s->records, '=');
+        if (r >= 0)
+                r = buf_append(&s->records, value, len);
+        if (r >= 0)
+                r = buf_append_byte(&s->records, 0);
+        if (r < 0)
+                return fail(err, r, 64, "secrets exceed %u bytes", SECRETS_MAX_BYTES);
+        s->n++;
+        return 0;
+}
+
+static int map_secret(struct secret_set *s, const struct secret_spec *spec,
+                      const struct vault_secret *sec, struct fetch_error *err) {
+        int r;
+        if (spec->all_fields) {
+                for (size_t i = 0; i < sec->n_fields; i++) {
+                        char name[CONFIG_MAX_NAME + 2];
+                        const struct vault_field *f = &sec->fields[i];
+                        r = config_field_to_env(f->name, name, sizeof(name));
+                        if (r < 0)
+                                return fail(err, -EINVAL, 64,
+                                            "field of %s cannot be turned into a variable name "
+                                            "(empty or too long)",
+                                            spec->path);
+                        if (config_is_wrapper_variable(name))
+                                return fail(err, -EINVAL, 64,
+                                            "field '%s' of %s would become %s, which is reserved "
+                                            "for the wrapper",
+                                            f->name, spec->path, name);
+                        r = add_record(s, name, f->value, f->value_len, spec->path, f->name, err);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        for (size_t i = 0; i < spec->n_maps; i++) {
+                const struct vault_field *f = vault_secret_get(sec, spec->maps[i].field);
+                if (!f)
+                        return fail(err, -ENOENT, 65, "field '%s' is not in %s (mapped to %s)",
+                                    spec->maps[i].field, spec->path, spec->maps[i].env);
+                r = add_record(s, spec->maps[i].env, f->value, f->value_len, spec->path, f->name,
+                               err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int read_one(struct vault_client *c, const struct secret_spec *spec, struct vault_kv_path *p,
+                    struct vault_secret **ret, struct fetch_error *err) {
+        struct vault_error e = {};
+        int r;
+
+        if (p->version == VAULT_KV_UNKNOWN) {
+                r = vault_kv_resolve(c, spec->path, p, &e);
+                if (r < 0)
+                        return fail(err, r, exit_code_for(r), "cannot resolve %s: %s (status %ld)",
+                                    spec->path, e.message[0] ? e.message : vault_strerror(r),
+                                    e.status);
+        }
+        r = vault_kv_read(c, p, 0, ret, &e);
+        if (r < 0) {
+                p->version = VAULT_KV_UNKNOWN; /* resolve again next time */
+                return fail(err, r, exit_code_for(r), "cannot read %s: %s (status %ld)", spec->path,
+                            e.message[0] ? e.message : vault_strerror(r), e.status);
+        }
+        return 0;
+}
+
+int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
+                  struct fetch_error *err) {
+        int r;
+
+        buf_init(&ret->records, SECRETS_MAX_BYTES, BUF_SECURE);
+        ret->n = 0;
+        if (ret->n_paths != cfg->n_secrets) {
+                memset(ret->paths, 0, sizeof(ret->paths));
+                ret->n_paths = cfg->n_secrets;
+        }
+        if (!vault_has_token(c)) {
+                if (cfg->auth != AUTH_KUBERNETES)
+                        return fail(err, -ENOKEY, 77, "no vault token");
+                r = secrets_login(c, cfg, NULL, err);
+                if (r < 0)
+                        return r;
+        }
+        /* One kept-alive connection carries every read, one after the other. */
+        for (size_t i = 0; i < cfg->n_secrets; i++) {
+                _cleanup_vault_secret_ struct vault_secret *sec = NULL;
+                r = read_one(c, &cfg->secrets[i], &ret->paths[i], &sec, err);
+                if (r < 0)
+                        return r;
+                ret->versions[i] = sec->version;
+                r = map_secret(ret, &cfg->secrets[i], sec, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
+                    const struct secret_set *s, struct fetch_error *err) {
+        struct vault_error e = {};
+        int r;
+
+        for (size_t i = 0; i < cfg->n_secrets && i < s->n_paths; i++) {
+                const struct vault_kv_path *p = &s->paths[i];
+                if (p->version == VAULT_KV_V2) {
+                        struct vault_kv_metadata m;
+                        r = vault_kv_metadata(c, p, &m, &e);
+                        if (r == -EACCES) {
+                                /* No read access to metadata: compare by reading the data. */
+                                _cleanup_vault_secret_ struct vault_secret *sec = NULL;
+                                r = vault_kv_read(c, p, 0, &sec, &e);
+                                if (r >= 0 && sec->version != s->versions[i])
+                                        return 1;
+                        } else if (r >= 0 &&
+                                   (m.current_version != s->versions[i] || m.current_deleted))
+                                return 1;
+                        if (r < 0)
+                                return fail(err, r, exit_code_for(r),
+                                            "cannot check %s: %s (status %ld)",
+                                            cfg->secrets[i].path,
+                                            e.message[0] ? e.message : vault_strerror(r), e.status);
+                        continue;
+                }
+                /* KV v1 has no versions: read and compare the mapped records. */
+                _cleanup_vault_secret_ struct vault_secret *sec = NULL;
+                r = vault_kv_read(c, p, 0, &sec, &e);
+                if (r < 0)
+                        return fail(err, r, exit_code_for(r), "cannot check %s: %s (status %ld)",
+                                    cfg->secrets[i].path,
+                                    e.message[0] ? e.message : vault_strerror(r), e.status);
+                struct secret_set tmp = {.n_paths = 0};
+                buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
+                struct fetch_error ignore;
+                r = map_secret(&tmp, &cfg->secrets[i], sec, &ignore);
+                bool changed = r < 0;
+                for (size_t off = 0; !changed && off < tmp.records.len;) {
+                        const char *rec = tmp.records.data + off;
+                        const char *eq = strchr(rec, '=');
+                        char name[CONFIG_MAX_NAME + 2];
+                        (void) snprintf(name, sizeof(name), "%.*s", (int) (eq - rec), rec);
+                        const char *old = secret_set_get(s, name);
+                        if (!old || strcmp(old, rec) != 0)
+                                changed = true;
+                        off += strlen(rec) + 1;
+                }
+                buf_done(&tmp.records);
+                if (changed)
+                        return 1;
+        }
+        return 0;
+}
+
+const char *secret_set_get(const struct secret_set *s, const char *name) {
+        size_t nl = strlen(name);
+        for (size_t off = 0; off < s->records.len;) {
+                const char *rec = s->records.data + off;
+                if (strncmp(rec, name, nl) == 0 && rec[nl] == '=')
+                        return rec;
+                off += strlen(rec) + 1;
+        }
+        return NULL;
+}
+
+void secret_set_done(struct secret_set *s) {
+        if (!s)
+                return;
+        buf_done(&s->records);
+        s->n = 0;
+}

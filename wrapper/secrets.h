@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * wrapper/secrets: reads every configured path from vault and maps fields to variable names.
+ *
+ * The result is a `struct secret_set`: "NAME=VALUE\0" records in one secmem buffer (the format of
+ * both the child's environment and the memfd), plus the KV version seen for each path (for the
+ * rotation poll). Nothing here logs; failures come back as -errno plus a `struct fetch_error`
+ * whose message names the path or the field and never a value, and whose exit_code is the one
+ * the wrapper exits with (64, 65, 69, 77).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/vault.h"
+#include "wrapper/config.h"
+
+#define SECRETS_MAX_BYTES (16u * 1024u * 1024u) /* all records together */
+
+struct secret_set {
+        struct buf records;                 /* BUF_SECURE: NAME=VALUE\0 ... */
+        size_t n;                           /* records */
+        int64_t versions[CONFIG_MAX_PATHS]; /* KV v2 version read per path, 0 for v1 */
+        struct vault_kv_path paths[CONFIG_MAX_PATHS];
+        size_t n_paths;
+};
+
+struct fetch_error {
+        int exit_code;  /* 64 configuration, 65 missing, 69 unavailable, 77 denied */
+        bool transient; /* worth retrying until the startup deadline */
+        char message[512];
+};
+
+/* Logs in when the client has no token (kubernetes: reads the service account token file),
+ * then resolves and reads every path of cfg, then maps. *ret is initialised by the call and must
+ * be released with secret_set_done() (also on failure). */
+int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
+                  struct fetch_error *err);
+
+/* Logs in (again) with the kubernetes method, re-reading the token file. */
+int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, struct vault_auth *ret,
+                  struct fetch_error *err);
+
+/* Whether any KV v2 path's current version differs from `s` (metadata only), or, for KV v1
+ * paths, whether a fresh read gives different records. 1 changed, 0 unchanged, -errno. */
+int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
+                    const struct secret_set *s, struct fetch_error *err);
+
+void secret_set_done(struct secret_set *s);
+
+/* Returns the record "NAME=VALUE" for NAME, or NULL. */
+const char *secret_set_get(const struct secret_set *s, const char *name);
