@@ -52,11 +52,13 @@
  * nothing the loop needs is missing. Calls from a foreign ABI (i386 or x32 on x86_64, arm32 on
  * aarch64) get the same default action. The filter covers every thread (SECCOMP_FILTER_FLAG_TSYNC).
  *
- * Sanitizer builds (CLOUDTASER_ASAN defined by build/asan): ASan/UBSan and LeakSanitizer need a
- * few more calls at run time (sigaltstack, readlink(at) of /proc/self/exe, getdents64, ...); they
- * are added under #ifdef CLOUDTASER_ASAN only, never in the released build. LeakSanitizer's exit
- * check itself (clone without CLONE_THREAD + ptrace) cannot run under the filter: a sanitizer
- * build of a filtered process must leave with _exit().
+ * Sanitizer builds (CLOUDTASER_ASAN, defined by build/asan): ASan gives every new thread an
+ * alternate signal stack, so sigaltstack is added under #ifdef CLOUDTASER_ASAN, never in the
+ * released build. (Its other needs, madvise, sched_getaffinity, read-only opens of /proc/self/
+ * files, are in the list anyway; readlink of /proc/self/exe happens at start-up, before the
+ * filter.) LeakSanitizer's exit check (clone without CLONE_THREAD + ptrace) and the external
+ * symbolizer (fork + exec) cannot run under the filter: a sanitizer build of a filtered process
+ * leaves with _exit(), and an ASan report under the filter shows raw addresses.
  *
  * Architectures: x86_64 and aarch64 (syscalls are named through libseccomp, a name that does not
  * exist on the native architecture, such as open or poll on aarch64, is skipped). Nothing here
@@ -72,11 +74,11 @@ enum {
 };
 
 struct sandbox_report {
-        const char *backend; /* "seccomp" or "null" */
-        bool no_new_privs;   /* "NoNewPrivs:" of /proc/self/status is 1 */
-        int seccomp_mode;    /* "Seccomp:" of /proc/self/status: 0 none, 1 strict, 2 filter */
-        int seccomp_filters; /* "Seccomp_filters:" (-1 when the kernel does not show it) */
-        unsigned rules;      /* rules this process installed through this module (0 if none) */
+        const char *backend;    /* "seccomp" or "null" */
+        bool no_new_privs;      /* "NoNewPrivs:" of /proc/self/status is 1 */
+        int seccomp_mode;       /* "Seccomp:" of /proc/self/status: 0 none, 1 strict, 2 filter */
+        int seccomp_filters;    /* "Seccomp_filters:" (-1 when the kernel does not show it) */
+        unsigned rules;         /* rules this process installed through this module (0 if none) */
         bool kill_on_violation; /* the installed filter kills instead of returning EPERM */
 };
 

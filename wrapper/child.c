@@ -146,6 +146,23 @@ void child_env_done(struct child_env *e) {
         *e = (struct child_env){};
 }
 
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Marks every descriptor above stderr close-on-exec: what the wrapper inherited from its parent
+ * and what libcurl opened without SOCK_CLOEXEC (its sockets and resolver socketpair) must not
+ * reach the workload. close_range(2) does it in one call (Linux 5.11); else walk /proc/self/fd. */
+static void cloexec_all_above_stderr(void) {
+        if (syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
+                return;
+        for (int fd = 3; fd < 65536; fd++) {
+                int fl = fcntl(fd, F_GETFD);
+                if (fl >= 0 && !(fl & FD_CLOEXEC))
+                        (void) fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+        }
+}
+
 pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
         posix_spawnattr_t attr;
         posix_spawn_file_actions_t fa;
@@ -173,6 +190,7 @@ pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
         /* The memfd is close-on-exec everywhere except across this one spawn (the supervisor
          * starts nothing else, so no other exec can inherit it in between). posix_spawn's
          * adddup2(fd, fd) would do the same in the child, but older C libraries ignore it. */
+        cloexec_all_above_stderr();
         if (r == 0 && memfd >= 0 && fcntl(memfd, F_SETFD, 0) < 0)
                 r = errno;
         if (r == 0)

@@ -582,6 +582,12 @@ int main(int argc, char **argv) {
         if (cfg.skip_verify)
                 log_warning(
                         "VAULT_SKIP_VERIFY is set: the vault server's certificate is NOT verified");
+        if (cfg.ca_file && access(cfg.ca_file, R_OK) < 0) {
+                log_error_errno(errno, "configuration error: VAULT_CACERT %s cannot be read: %m",
+                                cfg.ca_file);
+                config_done(&cfg);
+                return EXIT_CONFIG;
+        }
         if (!cfg.ca_file && !cfg.ca_pem && !cfg.skip_verify && !vo.allow_http) {
                 /* No explicit trust: use the system bundle if the image has one. */
                 static const char *bundles[] = {"/etc/ssl/certs/ca-certificates.crt",

@@ -38,6 +38,7 @@ vtoken=$(curl -sS --cacert "$STANDIN_CA" -H "X-Vault-Token: $STANDIN_ROOT_TOKEN"
 
 PATHS="secret/app/db,kv/app/v1,secret/data/app/api,secret/app/cfg"
 MAP="password=PGPASSWORD,username=PGUSER;v1secret=V1_SECRET;api_key=API_KEY"
+P_DB=CLOUDTASER_SECRET_PATHS=secret/app/db
 SECRET_NAMES="PGPASSWORD PGUSER V1_SECRET API_KEY API_TOKEN DB_HOST MIXEDCASE"
 # Variables that must reach the child untouched, and wrapper variables that must not.
 EXTRA=(FOO=bar VAULTX=1 XCLOUDTASER_Y=2 MY_VAULT_TOKEN=not-a-secret CLOUDTASER_UNKNOWN=3 VAULT_FORMAT=json)
@@ -87,6 +88,7 @@ inspect_running() {
                 fi
             done
         fi
+        child_fds=$(cd "/proc/$cpid/fd" 2>/dev/null && for d in *; do echo "fd $d -> $(readlink "$d")"; done)
         if grep -qaF -- "$canary" "/proc/$cpid/environ"; then child_env_has_canary=yes; else child_env_has_canary=no; fi
     fi
     touch "$work/go-$name"
@@ -124,7 +126,8 @@ for f in $(wl_flavours); do
     [ $child_env_has_canary = yes ]
     ok $? "$f: env: (control) the canary is in the workload's /proc/<pid>/environ, so the checks can see it"
     grep -q '^fds 0 1 2$' "$out"
-    ok $? "$f: env: the workload inherits only fds 0 1 2" || diag "$(grep '^fds' "$out")"
+    ok $? "$f: env: the workload gets only fds 0 1 2 (none of the wrapper's sockets, timers, signalfd)" ||
+        diag "$(grep '^fds' "$out")" "$child_fds"
     grep -q '^status .*NoNewPrivs=0 Seccomp=0 ' "$out"
     ok $? "$f: the workload inherits neither NO_NEW_PRIVS nor the supervisor's seccomp filter" ||
         diag "$(grep '^status' "$out")"
@@ -167,8 +170,14 @@ for f in $(wl_flavours); do
     ok $? "$f: memfd: holds exactly the secrets' records" || diag "got:  $got" "want: $want"
     fdn=$(sed -n 's/^memfd fd=\([0-9]*\) .*/\1/p' "$out")
     grep -q "^fds 0 1 2 $fdn\$" "$out" && grep -q '^memfd .* cloexec=no' "$out"
-    ok $? "$f: memfd: the only extra fd is the secret fd ($fdn)" || diag "$(grep '^fds\|^memfd fd' "$out")"
+    ok $? "$f: memfd: the only extra fd is the secret fd ($fdn)" || diag "$(grep '^fds\|^memfd fd' "$out")" "$child_fds"
     diag "$f: $(grep '^memfd fd=' "$out")"
+
+    # --- a descriptor the wrapper inherited without close-on-exec (fd 9) is not passed on
+    name=$f-inheritedfd
+    (exec 9< /dev/null; wrun $name $P_DB -- "$WL" fds; echo $rc > "$work/$name.rc")
+    grep -qx 'fds 0 1 2' "$work/$name.out"
+    ok $? "$f: an inherited descriptor (9) is closed before the workload starts" || show $name
 
     # --- both
     name=$f-both

@@ -42,6 +42,13 @@ wl_cleanup() {
 wl_setup() {
     work=$(mktemp -d "${TMPDIR:-/tmp}/ct-wrapper-e2e.XXXXXX") || exit 1
     chmod 755 "$work"
+    # Close what the harness left open (bash keeps its script on 255), so that the descriptors a
+    # workload sees are exactly the ones a test chose to pass.
+    local fd
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-" 2>/dev/null
+    done
     mkdir -p "$work/home"
     trap wl_cleanup EXIT
     if [ ! -x "$WL" ]; then

@@ -181,8 +181,8 @@ static void t_bounding(void) {
         int r = caps_drop_except(keep_ipc_lock, 1, CAPS_DROP_BOUNDING);
         c_ok(r == 0, "caps_drop_except({CAP_IPC_LOCK}, CAPS_DROP_BOUNDING) = %d", r);
         uint64_t bnd = mask("CapBnd");
-        c_ok(bnd == (bnd_before & BIT(CAP_IPC_LOCK)), "CapBnd is CAP_IPC_LOCK only (%016" PRIx64 ")",
-             bnd);
+        c_ok(bnd == (bnd_before & BIT(CAP_IPC_LOCK)),
+             "CapBnd is CAP_IPC_LOCK only (%016" PRIx64 ")", bnd);
         c_ok(mask("CapEff") == BIT(CAP_IPC_LOCK) && mask("CapPrm") == BIT(CAP_IPC_LOCK),
              "CapEff/CapPrm are CAP_IPC_LOCK");
         struct caps_report rep = {};
@@ -202,8 +202,8 @@ static void t_bounding_without_setpcap(void) {
         c_ok(mask("CapBnd") == bnd_before, "the bounding set is left as it was");
         struct caps_report rep = {};
         r = caps_report(&rep);
-        c_ok(r == 0 && rep.bounding_state == CAPS_BOUNDING_KEPT_NO_SETPCAP,
-             "report says why (%s)", caps_bounding_state_to_string(rep.bounding_state));
+        c_ok(r == 0 && rep.bounding_state == CAPS_BOUNDING_KEPT_NO_SETPCAP, "report says why (%s)",
+             caps_bounding_state_to_string(rep.bounding_state));
 }
 
 static void t_ambient_cleared(void) {
@@ -249,8 +249,8 @@ static int mlock_big(void) {
         struct rlimit rl = {MEMLOCK_LIMIT, MEMLOCK_LIMIT};
         if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
                 return -errno;
-        void *p = mmap(NULL, MLOCK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-                       0);
+        void *p =
+                mmap(NULL, MLOCK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
                 return -errno;
         /* The raw syscall: ASan's mlock() interceptor is a no-op that returns 0. */
@@ -285,7 +285,8 @@ static void test_arguments(void) {
         struct caps_report rep = {};
         int r = caps_report(&rep);
         ok(r == 0 && rep.bounding_state == CAPS_BOUNDING_UNTOUCHED,
-           "rejected calls changed nothing (%s)", caps_bounding_state_to_string(rep.bounding_state));
+           "rejected calls changed nothing (%s)",
+           caps_bounding_state_to_string(rep.bounding_state));
         is_str(caps_name(CAP_IPC_LOCK), "CAP_IPC_LOCK", "caps_name(CAP_IPC_LOCK)");
         is_str(caps_name(CAP_CHOWN), "CAP_CHOWN", "caps_name(0)");
         is_str(caps_name(CAP_CHECKPOINT_RESTORE), "CAP_CHECKPOINT_RESTORE", "caps_name(40)");
