@@ -47,6 +47,9 @@ DEP_LIBS := -lcurl -lwolfssl -lcjson -lseccomp -lcap -lyaml -lpthread -lm
 include common/common.mk
 include tests/tests.mk
 include wrapper/wrapper.mk
+# Fragments of folders that land later (optional until they exist).
+-include init/init.mk
+-include images/images.mk
 
 # --- top-level targets ---------------------------------------------------------------------------
 .PHONY: all setup deps check demo bench clean print-deps-musl

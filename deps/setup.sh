@@ -10,6 +10,10 @@ packages=(
     clang-14 libclang-rt-14-dev llvm-14 clang-format
     # tests: TAP runner, the stand-in vault (Debian's python3) and its real client, TLS checks
     perl python3 python3-hvac openssl curl ca-certificates file
+    # containers without a Docker daemon (images, the runc pod test) and a real registry
+    runc umoci skopeo docker-registry
+    # benchmarks: a fast TLS server with fixed vault answers (make bench)
+    nginx-light
 )
 
 missing=()
