@@ -65,8 +65,9 @@ check: all tests
 demo: all
 	@$(TOP)/tests/demo.sh
 
-bench: all
+bench: all tests
 	@$(TOP)/tests/bench.sh
+	@$(TOP)/tests/bench-wrapper.sh
 
 print-deps-musl:
 	@echo $(DEPS_MUSL)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# `make demo`: the vault client end to end against the stand-in vault over TLS, narrated.
-# (The wrapper demo joins it when the wrapper lands.)
+# `make demo`: the wrapper and the vault client end to end against the stand-in vault over TLS,
+# narrated.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/standin/standin.sh"
@@ -45,9 +45,40 @@ say "What the vault's audit log recorded for the read (values HMAC'd, as Vault's
 grep '"path":"secret/data/app/db"' "$STANDIN_AUDIT" | grep '"type":"response"' | tail -1 | cut -c1-400
 echo
 
-say "Checking that the secret value went nowhere but the client's locked memory"
+say "The wrapper: a workload started by cloudtaser-wrapper with its secret in its environment"
+wrapper=$top/build/musl/bin/cloudtaser-wrapper
+workload=$top/build/musl/bin/ct-workload
+echo "$(basename "$wrapper"): $(stat -c %s "$wrapper") bytes, $(file -b "$wrapper" | cut -d, -f1-2)"
+export CLOUDTASER_SECRET_PATHS=secret/app/db CLOUDTASER_ENV_MAP="password=PGPASSWORD,username=PGUSER"
+expected=$(printf '%s' "$canary" | sha256sum | cut -d' ' -f1)
+echo "the workload prints a SHA-256 of PGPASSWORD; the value planted in vault hashes to $expected"
+set -x
+"$wrapper" -- "$workload" env-hash PGPASSWORD env-hash PGUSER print-pid wait-file "$work/go" \
+    > "$work/wrapper.out" 2> "$work/wrapper.err" &
+{ set +x; } 2>/dev/null
+wpid=$!
+for _ in $(seq 100); do grep -q "^pid" "$work/wrapper.out" 2>/dev/null && break; sleep 0.05; done
+cat "$work/wrapper.out"
+echo "while it runs, the wrapper (pid $wpid):"
+echo "  /proc/$wpid/environ holds the canary: $(tr '\0' '\n' < /proc/$wpid/environ | grep -cF "$canary" || true) times"
+echo "  $(grep -E '^(VmLck|VmRSS)' /proc/$wpid/status | tr -s ' \t' ' ' | paste -sd, -)"
+touch "$work/go"
+wait "$wpid" || true
+echo "its log:"
+sed 's/^/  /' "$work/wrapper.err"
+grep -q "sha256=$expected" "$work/wrapper.out" || { echo "FAIL: the workload did not get the secret" >&2; exit 1; }
+echo "the workload's hash matches: it has its secret"
+
+say "A workload asking for a field that is not there never starts (exit 65), and says why"
+set +e
+CLOUDTASER_ENV_MAP="pasword=PGPASSWORD" "$wrapper" -- "$workload" exit 0 2>&1 | sed 's/^/  /'
+rc=${PIPESTATUS[0]}
+set -e
+echo "exit code: $rc"
+
+say "Checking that the secret value went nowhere but locked memory"
 if grep -rqF "$canary" "$work" "$STANDIN_AUDIT"; then
-    echo "FAIL: the canary value was found in the output or the audit log" >&2
+    echo "FAIL: the canary value was found in an output, a log, a file or the audit log" >&2
     exit 1
 fi
-echo "canary not found in the client's output, its logs, or the vault's audit log: OK"
+echo "canary not found in any output, log or file written during the demo, nor in the vault's audit log: OK"
