@@ -642,6 +642,17 @@ int vault_decode_mount(const char *body, size_t len, const char *path, struct va
         return fill_kv_path(ret, v, mount, path + ml);
 }
 
+int vault_kv_path_from_mount(const struct vault_kv_path *known, const char *path,
+                             struct vault_kv_path *ret) {
+        size_t ml;
+        if (!known || !path || !ret || !path_valid(path))
+                return -EINVAL;
+        ml = strlen(known->mount);
+        if (ml == 0 || strncmp(path, known->mount, ml) != 0)
+                return -ENOENT;
+        return fill_kv_path(ret, known->version, known->mount, path + ml);
+}
+
 int vault_kv_resolve(struct vault_client *c, const char *path, struct vault_kv_path *ret,
                      struct vault_error *err) {
         _cleanup_http_response_ struct http_response resp = {};

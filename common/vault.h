@@ -176,6 +176,12 @@ int vault_token_revoke_self(struct vault_client *c, struct vault_error *err);
 int vault_kv_resolve(struct vault_client *c, const char *path, struct vault_kv_path *ret,
                      struct vault_error *err);
 
+/* Splits `path` with the mount of an already resolved path (no request): -ENOENT when `path` is
+ * not under known->mount, -EINVAL for a path that is the mount itself or invalid. Lets a caller
+ * with several paths under one mount ask sys/internal/ui/mounts once. */
+int vault_kv_path_from_mount(const struct vault_kv_path *known, const char *path,
+                             struct vault_kv_path *ret);
+
 /* Reads a secret. `p` from vault_kv_resolve(); version 0 = latest (ignored for v1). A v2
  * version that was deleted or destroyed is -ENOENT with the reason in err->message. */
 int vault_kv_read(struct vault_client *c, const struct vault_kv_path *p, int64_t version,

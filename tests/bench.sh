@@ -42,3 +42,8 @@ printf 'login + 100 x (resolve + read) over one kept-alive connection: %d ms (%d
 conns=$(standin_control GET /_standin/stats | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("connections", d.get("connections_accepted", "?")))')
 echo "connections accepted by the stand-in over the whole benchmark: $conns"
 rm -f "$jwt"
+
+if [ -d "$top/build/images" ]; then
+    echo
+    bash "$top/tests/bench-images.sh"
+fi

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,25 +32,34 @@ static int write_all(int fd, const char *p, size_t n) {
         return 0;
 }
 
-static int fill_secret_fd(int fd, const struct secret_set *s) {
+/* A memfd_secret file can be sized only once (ftruncate again is EINVAL), so it is created with
+ * room to grow (for rotation by signal) and the records are followed by zeros: a reader stops at
+ * the end of the file or at the first empty record. */
+static size_t secret_fd_capacity(size_t n, bool writable) {
+        size_t page = 4096, want = writable ? MAX(2 * n, (size_t) 16384) : MAX(n, (size_t) 1);
+        return (want + page - 1) / page * page;
+}
+
+static int fill_secret_fd(int fd, const struct secret_set *s, size_t cap) {
         size_t n = s->records.len;
-        if (ftruncate(fd, (off_t) MAX(n, 1)) < 0)
-                return negative_errno();
-        void *p = mmap(NULL, MAX(n, 1), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (n > cap)
+                return -E2BIG;
+        void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
                 return negative_errno();
         if (n)
                 memcpy(p, s->records.data, n);
-        (void) munmap(p, MAX(n, 1));
-        if (n == 0 && ftruncate(fd, 0) < 0)
-                return negative_errno();
+        explicit_bzero((char *) p + n, cap - n); /* no trace of longer old values */
+        (void) munmap(p, cap);
         return 0;
 }
 
 int child_memfd_create(const struct secret_set *s, bool writable, int *ret_fd, bool *ret_secret) {
         int fd = (int) syscall(SYS_memfd_secret, (unsigned) O_CLOEXEC);
         if (fd >= 0) {
-                int r = fill_secret_fd(fd, s);
+                size_t cap = secret_fd_capacity(s->records.len, writable);
+                int r = ftruncate(fd, (off_t) cap) < 0 ? negative_errno()
+                                                       : fill_secret_fd(fd, s, cap);
                 if (r >= 0) {
                         *ret_fd = fd;
                         *ret_secret = true;
@@ -76,8 +86,12 @@ int child_memfd_create(const struct secret_set *s, bool writable, int *ret_fd, b
 }
 
 int child_memfd_update(int fd, bool is_secret, const struct secret_set *s) {
-        if (is_secret)
-                return fill_secret_fd(fd, s);
+        if (is_secret) {
+                struct stat st;
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                return fill_secret_fd(fd, s, (size_t) st.st_size);
+        }
         if (ftruncate(fd, 0) < 0)
                 return negative_errno();
         if (lseek(fd, 0, SEEK_SET) < 0)

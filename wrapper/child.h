@@ -11,9 +11,11 @@
  * parent's memory until execve, the secmem pages (MADV_DONTFORK) are readable by it and never
  * copied into a forked address space.
  *
- * The memfd (memfd delivery) holds the same NAME=VALUE\0 records. It is a memfd_secret(2) file
- * when the kernel has it (read it with mmap(2): read(2) is not supported there), else a memfd
- * sealed against shrinking and growing (and writing, unless rotation by signal will rewrite it).
+ * The memfd (memfd delivery) holds the same NAME=VALUE\0 records; a reader stops at the end of the
+ * file or at the first empty record. It is a memfd_secret(2) file when the kernel has it (read it
+ * with mmap(2): read(2) is not supported there; such a file can be sized once only, so with
+ * rotation by signal it is created with room to grow and zero-padded), else a memfd sealed
+ * against shrinking and growing (and writing, unless rotation by signal will rewrite it).
  */
 #pragma once
 

@@ -67,8 +67,9 @@ struct supervisor {
         bool restarting;
         struct secret_set next; /* new values waiting for the restart */
         bool have_next;
-        int64_t lease;   /* current token lease in seconds, 0 = none to renew */
-        bool vault_down; /* last rotation check failed: log only the first failure */
+        int64_t lease;    /* current token lease in seconds, 0 = none to renew */
+        bool vault_down;  /* last rotation check failed: log only the first failure */
+        bool memfd_stuck; /* last memfd update failed: log only the first failure */
         unsigned restarts;
 };
 
@@ -384,10 +385,18 @@ static void rotation_tick(struct supervisor *s) {
                 if (s->memfd >= 0) {
                         r = child_memfd_update(s->memfd, s->memfd_secret, &next);
                         if (r < 0) {
-                                log_error_errno(r, "Could not update the secrets memfd: %m");
+                                /* Logged once per failing change, not at every poll. */
+                                if (!s->memfd_stuck)
+                                        log_error_errno(r,
+                                                        "Could not update the secrets memfd%s: %m",
+                                                        r == -E2BIG ? " (the secrets outgrew its "
+                                                                      "room; a restart is needed)"
+                                                                    : "");
+                                s->memfd_stuck = true;
                                 secret_set_done(&next);
                                 return;
                         }
+                        s->memfd_stuck = false;
                 }
                 secret_set_done(&s->secrets);
                 s->secrets = next;
@@ -437,6 +446,7 @@ static int reap(struct supervisor *s) {
                         s->restarting = false;
                         secret_set_done(&s->secrets);
                         s->secrets = s->next;
+                        s->next = (struct secret_set){}; /* moved: one owner */
                         s->have_next = false;
                         s->restarts++;
                         int r = start_child(s, &s->secrets);
@@ -618,6 +628,22 @@ int main(int argc, char **argv) {
                 }
                 if (cfg.auth != AUTH_TOKEN)
                         vault_clear_token(s.vault); /* kubernetes auth: log in, ignore it */
+        }
+
+        /* A token given to us is checked first, so that a refused token says so rather than
+         * showing up as a denied path. */
+        if (cfg.auth == AUTH_TOKEN) {
+                struct vault_token_info t0;
+                struct vault_error e0 = {};
+                r = vault_token_lookup_self(s.vault, &t0, &e0);
+                if (r == -EACCES) {
+                        log_error("VAULT_TOKEN was refused by vault (invalid, expired or revoked): "
+                                  "%s",
+                                  e0.message[0] ? e0.message : vault_strerror(r));
+                        vault_client_free(s.vault);
+                        config_done(&cfg);
+                        return EXIT_DENIED;
+                }
         }
 
         /* Before the fork: authenticate, read, map, validate. Nothing starts without secrets. */

@@ -190,9 +190,15 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
                 if (r < 0)
                         return r;
         }
-        /* One kept-alive connection carries every read, one after the other. */
+        /* One kept-alive connection carries every request, one after the other (one TLS
+         * handshake in all), and a mount already resolved is not asked about again. */
         for (size_t i = 0; i < cfg->n_secrets; i++) {
                 _cleanup_vault_secret_ struct vault_secret *sec = NULL;
+                for (size_t j = 0; j < i && ret->paths[i].version == VAULT_KV_UNKNOWN; j++)
+                        if (ret->paths[j].version != VAULT_KV_UNKNOWN &&
+                            vault_kv_path_from_mount(&ret->paths[j], cfg->secrets[i].path,
+                                                     &ret->paths[i]) < 0)
+                                ret->paths[i].version = VAULT_KV_UNKNOWN;
                 r = read_one(c, &cfg->secrets[i], &ret->paths[i], &sec, err);
                 if (r < 0)
                         return r;

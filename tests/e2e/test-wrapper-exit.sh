@@ -31,7 +31,8 @@ expect_fail() {
     local code=$1 re=$2 what=$3; shift 3
     local name=$f-$((++case_n))
     rm -f "$work/ran"
-    local start=$(date +%s%N)
+    local start
+    start=$(date +%s%N)
     wrun $name "$@" -- "$WL" touch "$work/ran" say started
     elapsed_ms=$((($(date +%s%N) - start) / 1000000))
     local failed=0
@@ -111,7 +112,7 @@ for f in $(wl_flavours); do
     expect_fail 77 'secret/(data/)?other/x' "policy denies the path (path named)" \
         CLOUDTASER_SECRET_PATHS=secret/app/db,secret/other/x
     expect_fail 77 'denied|403|token' "an invalid vault token" VAULT_AUTH_METHOD=token \
-        VAULT_TOKEN=hvs.not-a-valid-token-$(rand_hex 4) $PATHS
+        "VAULT_TOKEN=hvs.not-a-valid-token-$(rand_hex 4)" $PATHS
 
     # 126 / 127: the workload cannot be executed (secrets were read fine)
     for c in "126:$work/not-executable:a file without the execute bit" "126:$work/a-directory:a directory" \

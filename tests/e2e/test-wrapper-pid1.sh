@@ -41,7 +41,7 @@ send_all() {
     local pid=$1 name=$2 s lost=""
     for s in $FORWARDED; do
         kill -s "$s" "$pid" 2>/dev/null || { lost+=" $s(kill failed)"; continue; }
-        wait_grep "$work/$name.out" "^signal $s\$" 10 || lost+=" $s"
+        wait_grep "$work/$name.out" "^signal $s\$" 10 "$pid" || lost+=" $s"
     done
     echo "$lost"
 }
@@ -57,7 +57,7 @@ for f in $(wl_flavours); do
     # --- every forwarded signal, then SIGTERM
     name=$f-signals
     wstart $name $P -- "$WL" signals 40
-    if wait_grep "$work/$name.out" '^ready$' 30; then
+    if wait_grep "$work/$name.out" '^ready$' 30 "$wpid"; then
         lost=$(send_all "$wpid" $name)
         [ -z "$lost" ]
         ok $? "$f: every forwarded signal sent to the wrapper reaches the workload" || diag "lost:$lost"
@@ -76,9 +76,9 @@ for f in $(wl_flavours); do
     # --- the workload ignores SIGTERM: the wrapper keeps running until the workload exits
     name=$f-ignoreterm
     wstart $name $P -- "$WL" --ignore-term signals 4 say bye exit 5
-    if wait_grep "$work/$name.out" '^ready$' 30; then
+    if wait_grep "$work/$name.out" '^ready$' 30 "$wpid"; then
         kill -TERM "$wpid"
-        wait_grep "$work/$name.out" '^signal TERM$' 10
+        wait_grep "$work/$name.out" '^signal TERM$' 10 "$wpid"
         sleep 0.5
         kill -0 "$wpid" 2>/dev/null
         ok $? "$f: after forwarding SIGTERM to a workload that ignores it, the wrapper still runs"
@@ -92,7 +92,7 @@ for f in $(wl_flavours); do
     # --- orphans: re-parented to the wrapper (subreaper) and reaped while it runs
     name=$f-orphans
     wstart $name $P -- "$WL" orphans 3 print-pid wait-file "$work/go-$name" zombies
-    if wait_grep "$work/$name.out" '^pid ' 30; then
+    if wait_grep "$work/$name.out" '^pid ' 30 "$wpid"; then
         orphans=$(sed -n 's/^orphan //p' "$work/$name.out")
         seen=0 wrong=""
         for o in $orphans; do
@@ -133,7 +133,7 @@ for f in $(wl_flavours); do
 
     name=$f-ns-signals
     wstart $name $P -- "$WL" signals 40
-    if wait_grep "$work/$name.out" '^ready$' 30; then
+    if wait_grep "$work/$name.out" '^ready$' 30 "$wpid"; then
         # $wpid is unshare; the wrapper (PID 1 inside) is its only child.
         w1=$(cat "/proc/$wpid/task/$wpid/children" 2>/dev/null | tr -d ' ')
         lost=$(send_all "$w1" $name)

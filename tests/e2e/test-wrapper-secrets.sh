@@ -72,7 +72,7 @@ hash_cmds() { # workload arguments printing every secret's hash from $1 (env|mem
 inspect_running() {
     local name=$1 cpid ppid
     wrapper_env_clean=1 child_env_has_canary=unknown ppid_ok=1
-    if ! wait_grep "$work/$name.out" '^pid [0-9]+ ppid [0-9]+$' 30; then
+    if ! wait_grep "$work/$name.out" '^pid [0-9]+ ppid [0-9]+$' 30 "$wpid"; then
         diag "$name: the workload did not start"
         wrapper_env_clean=0 ppid_ok=0
     else

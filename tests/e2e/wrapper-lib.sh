@@ -17,7 +17,8 @@
 #   wstart NAME [VAR=VAL | -VAR]... [WRAPPER ARGS...]
 #                          the same in the background: $wpid is the wrapper's pid (env execs it)
 #   wwait PID [SECONDS]    waits for a background wrapper (default 30 s, then SIGKILL); sets $rc
-#   wait_grep FILE REGEX [SECONDS]   polls until a line matches (default 20 s)
+#   wait_grep FILE REGEX [SECONDS [PID]]   polls until a line matches (default 20 s); gives up
+#                          early when PID (the wrapper) is gone
 #   show NAME              the run's stdout and stderr as TAP diagnostics
 #   plant PATH JSON-DATA   a new secret version through the control API
 
@@ -59,7 +60,7 @@ wl_setup() {
     cp "$STANDIN_CA" "$work/ca.pem" && chmod 644 "$work/ca.pem"
     standin_jwt demo app vault > "$work/jwt" || { echo "Bail out! no JWT"; exit 1; }
     chmod 644 "$work/jwt"
-    WL_BASE=(PATH=/usr/local/bin:/usr/bin:/bin HOME=$work/home LANG=C.UTF-8
+    WL_BASE=(PATH=/usr/local/bin:/usr/bin:/bin "HOME=$work/home" LANG=C.UTF-8
         "ASAN_OPTIONS=$WL_ASAN_OPTIONS" "UBSAN_OPTIONS=$WL_UBSAN_OPTIONS"
         "VAULT_ADDR=$STANDIN_ADDR" "VAULT_CACERT=$work/ca.pem" VAULT_AUTH_ROLE=demo
         "CLOUDTASER_SA_TOKEN_PATH=$work/jwt" CLOUDTASER_STARTUP_TIMEOUT=20s)
@@ -136,9 +137,13 @@ wwait() {
 }
 
 wait_grep() {
-    local file=$1 re=$2 secs=${3:-20} i
+    local file=$1 re=$2 secs=${3:-20} pid=${4:-} i
     for ((i = 0; i < secs * 20; i++)); do
         grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            grep -Eq -- "$re" "$file" 2>/dev/null
+            return
+        fi
         sleep 0.05
     done
     return 1
@@ -148,7 +153,7 @@ show() {
     local f
     for f in "$work/$1.out" "$work/$1.err"; do
         [ -e "$f" ] || continue
-        echo "# --- ${f##*/} (rc=${rc:-?})"
+        echo "# --- ${f##*/}"
         head -40 "$f" | sed 's/^/#   /'
     done
 }
