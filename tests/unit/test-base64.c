@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for common/base64: RFC 4648 vectors, strictness, limits. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base64.h"
+#include "common/macro.h"
+#include "tests/tap.h"
+
+int main(void) {
+        static const struct {
+                const char *plain, *enc;
+        } v[] = {{"", ""},
+                 {"f", "Zg=="},
+                 {"fo", "Zm8="},
+                 {"foo", "Zm9v"},
+                 {"foob", "Zm9vYg=="},
+                 {"fooba", "Zm9vYmE="},
+                 {"foobar", "Zm9vYmFy"},
+                 {"user:pa55:word", "dXNlcjpwYTU1OndvcmQ="}};
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                _cleanup_buf_ struct buf e = BUF_INIT(64, 0), d = BUF_INIT(64, 0);
+                is_int(base64_encode(&e, v[i].plain, strlen(v[i].plain)), 0, "encode '%s'",
+                       v[i].plain);
+                is_str(buf_cstr(&e), v[i].enc, "encoding of '%s'", v[i].plain);
+                is_int(base64_decode(&d, v[i].enc, strlen(v[i].enc), false), 0, "decode '%s'",
+                       v[i].enc);
+                ok(d.len == strlen(v[i].plain) && memcmp(buf_cstr(&d), v[i].plain, d.len) == 0,
+                   "round trip '%s'", v[i].plain);
+        }
+        static const char *bad[] = {"Zg",       "Zg=",  "Z===",      "Zm9v!",
+                                    "Zg==Zg==", "=Zg=", "Zm9vYmFy=", "Zm 9v"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_buf_ struct buf d = BUF_INIT(64, 0);
+                (void) buf_append_str(&d, "keep");
+                is_int(base64_decode(&d, bad[i], strlen(bad[i]), false), -EBADMSG,
+                       "strict: '%s' rejected", bad[i]);
+                is_str(buf_cstr(&d), "keep", "and the buffer is unchanged");
+        }
+        {
+                _cleanup_buf_ struct buf d = BUF_INIT(64, 0);
+                is_int(base64_decode(&d, "Zm9v\nYmFy\r\n", 11, true), 0,
+                       "lenient skips line breaks");
+                is_str(buf_cstr(&d), "foobar", "lenient result");
+        }
+        {
+                _cleanup_buf_ struct buf e = BUF_INIT(7, 0);
+                is_int(base64_encode(&e, "foobar", 6), -E2BIG, "encode over the limit");
+                ok(e.len == 0, "nothing appended");
+        }
+        /* Every byte value round trips. */
+        unsigned char all[256];
+        for (int i = 0; i < 256; i++)
+                all[i] = (unsigned char) i;
+        _cleanup_buf_ struct buf e = BUF_INIT(1024, 0), d = BUF_INIT(1024, BUF_SECURE);
+        ok(base64_encode(&e, all, 256) == 0 && base64_decode(&d, e.data, e.len, false) == 0 &&
+                   d.len == 256 && memcmp(d.data, all, 256) == 0,
+           "all 256 byte values round trip (into a secure buffer)");
+        return tap_done();
+}
