@@ -41,7 +41,7 @@ ASAN_CFLAGS := $(COMMON_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=addres
 ASAN_LDFLAGS := -fsanitize=address,undefined -L$(DEPS_GLIBC)/lib
 
 # Libraries in link order (static archives only pull in what is used).
-DEP_LIBS := -lcurl -lwolfssl -lcjson -lseccomp -lcap -lyaml -lpthread -lm
+DEP_LIBS := -lhttp_parser -lcurl -lwolfssl -lcjson -lseccomp -lcap -lyaml -lpthread -lm
 
 # --- fragments -----------------------------------------------------------------------------------
 include common/common.mk
@@ -50,6 +50,7 @@ include wrapper/wrapper.mk
 # Fragments of folders that land later (optional until they exist).
 -include init/init.mk
 -include images/images.mk
+-include operator/operator.mk
 
 # --- top-level targets ---------------------------------------------------------------------------
 .PHONY: all setup deps check demo bench clean print-deps-musl

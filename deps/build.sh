@@ -193,8 +193,22 @@ build_libyaml() {
     make -C src install >/dev/null 2>&1 && make -C include install >/dev/null 2>&1 || die "libyaml install failed"
 }
 
+# --- http-parser ------------------------------------------------------------------------------
+# The HTTP/1.x request parser of common/httpd (Node's parser before llhttp). One source file; built
+# strict (HTTP_PARSER_STRICT=1, the default: no tolerance for bare LF in the request line, spaces
+# in header names...). Debian's llhttp is generated from TypeScript at build time, see
+# docs/development.md.
+build_http_parser() {
+    local d; d=$(fetch http-parser)
+    log "building http-parser"
+    cd "$d"
+    $CC $CFLAGS -std=c99 -DHTTP_PARSER_STRICT=1 -c http_parser.c -o http_parser.o || die "http-parser build failed"
+    ar rcs "$prefix/lib/libhttp_parser.a" http_parser.o
+    cp http_parser.h "$prefix/include/http_parser.h"
+}
+
 t0=$(date +%s)
-for pkg in wolfssl curl cjson libseccomp libcap2 libyaml; do
+for pkg in wolfssl curl cjson libseccomp libcap2 libyaml http_parser; do
     ( "build_$pkg" )
 done
 rm -rf "$prefix/build" "$prefix/share" "$prefix/bin" "$prefix/lib/pkgconfig" "$prefix"/lib/*.la

@@ -12,8 +12,8 @@ packages=(
     perl python3 python3-hvac openssl curl ca-certificates file
     # containers without a Docker daemon (images, the runc pod test) and a real registry
     runc umoci skopeo docker-registry
-    # benchmarks: a fast TLS server with fixed vault answers (make bench)
-    nginx-light
+    # benchmarks: a fast TLS server with fixed vault answers, an HTTP load generator (make bench)
+    nginx-light wrk
 )
 
 missing=()

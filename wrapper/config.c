@@ -255,11 +255,18 @@ int config_parse_env_map(const char *s, struct secret_spec *specs, size_t n_spec
                                                     "CLOUDTASER_ENV_MAP group %zu: empty or "
                                                     "oversized field name",
                                                     group + 1);
-                                if (!config_env_name_valid(e, el))
+                                if (!config_env_name_valid(e, el)) {
+                                        /* Quote the name printable-only: it is untrusted. */
+                                        char shown[65];
+                                        size_t k = 0;
+                                        for (; k < el && k < 64; k++)
+                                                shown[k] = e[k] > 0x20 && e[k] < 0x7f ? e[k] : '?';
+                                        shown[k] = '\0';
                                         return fail(err,
-                                                    "CLOUDTASER_ENV_MAP group %zu: '%.*s' is not a "
+                                                    "CLOUDTASER_ENV_MAP group %zu: '%s' is not a "
                                                     "valid environment variable name",
-                                                    group + 1, (int) MIN(el, 64), e);
+                                                    group + 1, shown);
+                                }
                                 char ename[CONFIG_MAX_NAME + 1];
                                 memcpy(ename, e, el);
                                 ename[el] = '\0';

@@ -1,0 +1,1476 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* httpd: see httpd.h for the contract and docs/httpd.md. The only module that includes
+ * http-parser. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "common/buf.h"
+#include "common/httpd.h"
+#include "common/macro.h"
+#include "common/tls.h"
+
+#define READ_CHUNK (16u * 1024u) /* one read from a socket (and one TLS record) */
+#define LINGER_MS 2000u          /* discarding input after a final response */
+#define LINGER_MAX_BYTES (1024u * 1024u)
+#define ACCEPT_BATCH 64u /* connections accepted per wake-up, for fairness */
+#define ARENA_BLOCK 4096u
+#define MAX_EVENTS 64
+
+/* ---- arena ----------------------------------------------------------------------------- */
+
+struct arena_block {
+        struct arena_block *next;
+        size_t size, used;
+        max_align_t data[];
+};
+
+struct httpd_arena {
+        struct arena_block *head; /* the first block is kept across requests */
+        size_t total, max;        /* bytes handed out, budget */
+};
+
+static void arena_init(struct httpd_arena *a, size_t max) {
+        *a = (struct httpd_arena){.max = max};
+}
+
+/* Frees every block but the first, which is emptied. */
+static void arena_reset(struct httpd_arena *a) {
+        struct arena_block *b = a->head, *next;
+        if (!b)
+                return;
+        for (struct arena_block *x = b->next; x; x = next) {
+                next = x->next;
+                free(x);
+        }
+        b->next = NULL;
+        b->used = 0;
+        a->total = 0;
+}
+
+static void arena_done(struct httpd_arena *a) {
+        arena_reset(a);
+        free(a->head);
+        a->head = NULL;
+}
+
+void *httpd_arena_alloc(struct httpd_arena *a, size_t n) {
+        const size_t align = sizeof(max_align_t);
+        struct arena_block *b;
+        size_t need;
+
+        if (!a)
+                return NULL;
+        if (n == 0)
+                n = 1;
+        if (n > a->max || a->total > a->max - n)
+                return NULL;
+        need = (n + align - 1) / align * align;
+        for (b = a->head; b; b = b->next)
+                if (b->size - b->used >= need)
+                        break;
+        if (!b) {
+                size_t size = MAX((size_t) ARENA_BLOCK, need);
+                b = malloc(sizeof(*b) + size);
+                if (!b)
+                        return NULL;
+                b->size = size;
+                b->used = 0;
+                if (a->head) {
+                        b->next = a->head->next;
+                        a->head->next = b;
+                } else {
+                        b->next = NULL;
+                        a->head = b;
+                }
+        }
+        void *p = (char *) b->data + b->used;
+        b->used += need;
+        a->total += n;
+        return p;
+}
+
+static char *arena_strndup(struct httpd_arena *a, const char *s, size_t n) {
+        char *d = httpd_arena_alloc(a, n + 1);
+        if (!d)
+                return NULL;
+        memcpy(d, s, n);
+        d[n] = '\0';
+        return d;
+}
+
+char *httpd_arena_strdup(struct httpd_arena *a, const char *s) {
+        return s ? arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+/* ---- status, headers ------------------------------------------------------------------- */
+
+const char *httpd_status_reason(int status) {
+        static const struct {
+                int code;
+                const char *text;
+        } reasons[] = {
+                {100, "Continue"},
+                {200, "OK"},
+                {201, "Created"},
+                {202, "Accepted"},
+                {204, "No Content"},
+                {301, "Moved Permanently"},
+                {302, "Found"},
+                {304, "Not Modified"},
+                {307, "Temporary Redirect"},
+                {308, "Permanent Redirect"},
+                {400, "Bad Request"},
+                {401, "Unauthorized"},
+                {403, "Forbidden"},
+                {404, "Not Found"},
+                {405, "Method Not Allowed"},
+                {406, "Not Acceptable"},
+                {408, "Request Timeout"},
+                {409, "Conflict"},
+                {410, "Gone"},
+                {411, "Length Required"},
+                {412, "Precondition Failed"},
+                {413, "Content Too Large"},
+                {414, "URI Too Long"},
+                {415, "Unsupported Media Type"},
+                {417, "Expectation Failed"},
+                {422, "Unprocessable Content"},
+                {429, "Too Many Requests"},
+                {431, "Request Header Fields Too Large"},
+                {500, "Internal Server Error"},
+                {501, "Not Implemented"},
+                {502, "Bad Gateway"},
+                {503, "Service Unavailable"},
+                {504, "Gateway Timeout"},
+                {505, "HTTP Version Not Supported"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(reasons); i++)
+                if (reasons[i].code == status)
+                        return reasons[i].text;
+        return "Unknown";
+}
+
+/* RFC 9110 token characters. */
+static bool is_tchar(unsigned char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool token_valid(const char *s) {
+        if (!s || !*s)
+                return false;
+        for (; *s; s++)
+                if (!is_tchar((unsigned char) *s))
+                        return false;
+        return true;
+}
+
+/* Field value: visible ASCII, obs-text, SP, HTAB; nothing else (no CR, LF, NUL, DEL). */
+static bool value_valid(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) s[i];
+                if (c == '\t' || c == ' ' || (c > 0x20 && c != 0x7f))
+                        continue;
+                return false;
+        }
+        return true;
+}
+
+const char *httpd_request_header(const struct httpd_request *req, const char *name) {
+        if (!req || !name)
+                return NULL;
+        for (size_t i = 0; i < req->n_headers; i++)
+                if (strcasecmp(req->headers[i].name, name) == 0)
+                        return req->headers[i].value;
+        return NULL;
+}
+
+int httpd_response_add_header(struct httpd_response *resp, const char *name, const char *value) {
+        static const char *const reserved[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                               "Date", "Content-Type"};
+        char *n, *v;
+
+        if (!resp || !token_valid(name) || !value || !value_valid(value, strlen(value)))
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
+                if (strcasecmp(name, reserved[i]) == 0)
+                        return -EINVAL;
+        if (resp->n_headers >= HTTPD_MAX_RESPONSE_HEADERS)
+                return -E2BIG;
+        n = httpd_arena_strdup(resp->arena, name);
+        v = httpd_arena_strdup(resp->arena, value);
+        if (!n || !v)
+                return -ENOMEM;
+        resp->headers[resp->n_headers++] = (struct httpd_header){.name = n, .value = v};
+        return 0;
+}
+
+int httpd_response_set(struct httpd_response *resp, int status, const char *content_type,
+                       const char *body) {
+        if (!resp)
+                return -EINVAL;
+        resp->status = status;
+        resp->content_type = content_type;
+        buf_reset(&resp->body);
+        return body ? buf_append_str(&resp->body, body) : 0;
+}
+
+/* ---- parser ---------------------------------------------------------------------------- */
+
+enum hdr_state { HDR_NONE, HDR_FIELD, HDR_VALUE };
+
+struct httpd_parser {
+        http_parser hp;
+        http_parser_settings settings;
+        struct httpd_limits limits;
+        struct httpd_arena arena;
+
+        struct buf url;  /* request-target */
+        struct buf head; /* "name\0value\0" pairs */
+        struct buf body; /* de-chunked body */
+        unsigned n_headers;
+        size_t header_content; /* bytes of names + values */
+        enum hdr_state hdr;
+        size_t head_raw; /* raw bytes consumed before the end of the head */
+        bool in_request, headers_done, want_continue, continue_sent, complete;
+        int error_status;
+        const char *error_message;
+        struct httpd_request req;
+};
+
+static int fail(struct httpd_parser *p, int status, const char *message) {
+        if (!p->error_status) {
+                p->error_status = status;
+                p->error_message = message;
+        }
+        return 1; /* non-zero: http-parser stops with HPE_CB_* */
+}
+
+static int on_message_begin(http_parser *hp) {
+        struct httpd_parser *p = hp->data;
+        p->in_request = true;
+        return 0;
+}
+
+static int on_url(http_parser *hp, const char *at, size_t len) {
+        struct httpd_parser *p = hp->data;
+        if (buf_append(&p->url, at, len) < 0)
+                return fail(p, 414, "request-target too long");
+        return 0;
+}
+
+static int header_bytes(struct httpd_parser *p, const char *at, size_t len) {
+        if (p->headers_done)
+                return 0; /* chunked trailers: bounded by http-parser, otherwise ignored */
+        p->header_content += len;
+        if (p->header_content > p->limits.max_header_bytes || buf_append(&p->head, at, len) < 0)
+                return fail(p, 431, "request header fields too large");
+        return 0;
+}
+
+static int on_header_field(http_parser *hp, const char *at, size_t len) {
+        struct httpd_parser *p = hp->data;
+        if (!p->headers_done && p->hdr != HDR_FIELD) {
+                if (p->hdr == HDR_VALUE && buf_append_byte(&p->head, 0) < 0)
+                        return fail(p, 431, "request header fields too large");
+                if (++p->n_headers > p->limits.max_headers)
+                        return fail(p, 431, "too many request header fields");
+                p->hdr = HDR_FIELD;
+        }
+        return header_bytes(p, at, len);
+}
+
+static int on_header_value(http_parser *hp, const char *at, size_t len) {
+        struct httpd_parser *p = hp->data;
+        if (!p->headers_done && p->hdr != HDR_VALUE) {
+                if (buf_append_byte(&p->head, 0) < 0)
+                        return fail(p, 431, "request header fields too large");
+                p->hdr = HDR_VALUE;
+        }
+        return header_bytes(p, at, len);
+}
+
+static bool is_blank(char c) {
+        return c == ' ' || c == '\t';
+}
+
+/* Builds req.headers from the "name\0value\0" buffer, validating the values. */
+static int build_headers(struct httpd_parser *p) {
+        struct httpd_header *h;
+        const char *s, *end;
+
+        if (p->hdr == HDR_VALUE && buf_append_byte(&p->head, 0) < 0)
+                return fail(p, 431, "request header fields too large");
+        h = httpd_arena_alloc(&p->arena, sizeof(*h) * MAX(p->n_headers, 1u));
+        if (!h)
+                return fail(p, 431, "request header fields too large");
+        s = p->head.data;
+        end = s ? s + p->head.len : NULL;
+        for (unsigned i = 0; i < p->n_headers; i++) {
+                /* buf keeps a NUL after the data, so strlen() never runs past `end`; a pair that
+                 * does not end inside the buffer is malformed. */
+                size_t nl, vl;
+                const char *v, *next;
+                if (!s || s >= end)
+                        return fail(p, 400, "malformed header field");
+                nl = strlen(s);
+                v = s + nl + 1;
+                if (nl == 0 || v > end)
+                        return fail(p, 400, "malformed header field");
+                vl = strlen(v);
+                next = v + vl + 1;
+                if (next > end)
+                        return fail(p, 400, "malformed header field");
+                while (vl > 0 && is_blank(v[vl - 1]))
+                        vl--;
+                while (vl > 0 && is_blank(*v)) {
+                        v++;
+                        vl--;
+                }
+                if (!value_valid(v, vl))
+                        return fail(p, 400, "invalid character in a header field value");
+                h[i].name = s;
+                h[i].value = arena_strndup(&p->arena, v, vl);
+                if (!h[i].value)
+                        return fail(p, 431, "request header fields too large");
+                s = next;
+        }
+        if (s != end)
+                return fail(p, 400, "malformed header field");
+        p->req.headers = h;
+        p->req.n_headers = p->n_headers;
+        return 0;
+}
+
+static int on_headers_complete(http_parser *hp) {
+        struct httpd_parser *p = hp->data;
+        const char *expect;
+        unsigned hosts = 0;
+        bool cl = false, te = false;
+
+        if (build_headers(p) != 0)
+                return -1;
+        p->headers_done = true;
+        if (hp->http_major != 1 || hp->http_minor > 1)
+                return fail(p, 505, "only HTTP/1.0 and HTTP/1.1 are supported"), -1;
+        if (hp->method == HTTP_CONNECT)
+                return fail(p, 405, "CONNECT is not supported"), -1;
+        for (size_t i = 0; i < p->req.n_headers; i++) {
+                const char *n = p->req.headers[i].name;
+                if (strcasecmp(n, "Host") == 0)
+                        hosts++;
+                else if (strcasecmp(n, "Content-Length") == 0)
+                        cl = true;
+                else if (strcasecmp(n, "Transfer-Encoding") == 0)
+                        te = true;
+        }
+        if (hp->http_minor == 1 && hosts != 1)
+                return fail(p, 400, "an HTTP/1.1 request needs exactly one Host header"), -1;
+        if (hosts > 1)
+                return fail(p, 400, "more than one Host header"), -1;
+        if (cl && te)
+                return fail(p, 400, "both Content-Length and Transfer-Encoding"), -1;
+        if (te && hp->http_minor == 0)
+                return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request"), -1;
+        if ((hp->flags & F_CONTENTLENGTH) && hp->content_length > p->limits.max_body)
+                return fail(p, 413, "request body too large"), -1;
+        expect = httpd_request_header(&p->req, "Expect");
+        if (expect) {
+                if (strcasecmp(expect, "100-continue") != 0)
+                        return fail(p, 417, "unsupported Expect"), -1;
+                p->want_continue = hp->http_minor == 1;
+        }
+        http_parser_pause(hp, 1); /* the caller sees the complete head */
+        return 0;
+}
+
+static int on_body(http_parser *hp, const char *at, size_t len) {
+        struct httpd_parser *p = hp->data;
+        if (buf_append(&p->body, at, len) < 0)
+                return fail(p, 413, "request body too large");
+        return 0;
+}
+
+static int on_message_complete(http_parser *hp) {
+        struct httpd_parser *p = hp->data;
+        const char *q;
+
+        p->complete = true;
+        p->req.method = http_method_str((enum http_method) hp->method);
+        p->req.target = arena_strndup(&p->arena, buf_cstr(&p->url), p->url.len);
+        if (!p->req.target)
+                return fail(p, 414, "request-target too long");
+        if (memchr(p->url.data ? p->url.data : "", 0, p->url.len))
+                return fail(p, 400, "malformed request-target");
+        q = strchr(p->req.target, '?');
+        p->req.path = q ? arena_strndup(&p->arena, p->req.target, (size_t) (q - p->req.target))
+                        : p->req.target;
+        p->req.query = q ? q + 1 : "";
+        if (!p->req.path)
+                return fail(p, 414, "request-target too long");
+        p->req.body = buf_cstr(&p->body);
+        p->req.body_len = p->body.len;
+        p->req.version_minor = hp->http_minor;
+        /* Upgrades are not supported: answer normally, then close (the client may already be
+         * speaking the other protocol). */
+        p->req.keep_alive = http_should_keep_alive(hp) != 0 && !hp->upgrade &&
+                            !httpd_request_header(&p->req, "Upgrade");
+        p->req.arena = &p->arena;
+        p->req.remote = p->req.tls_version = p->req.alpn = "";
+        /* From here on the arena is the handler's: exactly max_arena more bytes. */
+        p->arena.max = p->arena.total + p->limits.max_arena;
+        http_parser_pause(hp, 1); /* one request at a time (pipelining) */
+        return 0;
+}
+
+static void limits_fill(struct httpd_limits *l) {
+        if (!l->max_request_line)
+                l->max_request_line = HTTPD_DEFAULT_MAX_REQUEST_LINE;
+        if (!l->max_header_bytes)
+                l->max_header_bytes = HTTPD_DEFAULT_MAX_HEADER_BYTES;
+        if (!l->max_headers)
+                l->max_headers = HTTPD_DEFAULT_MAX_HEADERS;
+        if (!l->max_body)
+                l->max_body = HTTPD_DEFAULT_MAX_BODY;
+        if (!l->max_response_body)
+                l->max_response_body = HTTPD_DEFAULT_MAX_RESPONSE_BODY;
+        if (!l->max_arena)
+                l->max_arena = HTTPD_DEFAULT_MAX_ARENA;
+}
+
+static bool limits_valid(const struct httpd_limits *l) {
+        return l->max_request_line <= HTTPD_LIMIT_MAX_REQUEST_LINE &&
+               l->max_header_bytes <= HTTPD_LIMIT_MAX_HEADER_BYTES &&
+               l->max_headers <= HTTPD_LIMIT_MAX_HEADERS && l->max_body <= HTTPD_LIMIT_MAX_BODY &&
+               l->max_response_body <= HTTPD_LIMIT_MAX_BODY && l->max_arena <= HTTPD_LIMIT_MAX_BODY;
+}
+
+/* Arena budget for the request's own strings (bounded by the head limits). */
+static size_t head_arena_budget(const struct httpd_limits *l) {
+        return 2 * (l->max_request_line + l->max_header_bytes) +
+               (size_t) l->max_headers * (sizeof(struct httpd_header) + 2 * sizeof(max_align_t));
+}
+
+static void parser_reset(struct httpd_parser *p) {
+        arena_reset(&p->arena);
+        p->arena.max = head_arena_budget(&p->limits);
+        buf_reset(&p->url);
+        buf_reset(&p->head);
+        /* Keep a modest body buffer around; give big ones back. */
+        if (p->body.cap > 64u * 1024u)
+                buf_done(&p->body);
+        else
+                buf_reset(&p->body);
+        p->n_headers = 0;
+        p->header_content = 0;
+        p->hdr = HDR_NONE;
+        p->head_raw = 0;
+        p->in_request = p->headers_done = p->want_continue = p->continue_sent = p->complete = false;
+        p->req = (struct httpd_request){0};
+}
+
+int httpd_parser_new(const struct httpd_limits *limits, struct httpd_parser **ret) {
+        struct httpd_parser *p;
+        struct httpd_limits l = limits ? *limits : (struct httpd_limits){0};
+
+        if (!ret)
+                return -EINVAL;
+        limits_fill(&l);
+        if (!limits_valid(&l))
+                return -EINVAL;
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->limits = l;
+        arena_init(&p->arena, head_arena_budget(&l));
+        buf_init(&p->url, l.max_request_line, 0);
+        buf_init(&p->head, l.max_header_bytes + 2u * l.max_headers, 0);
+        buf_init(&p->body, l.max_body, 0);
+        http_parser_settings_init(&p->settings);
+        p->settings.on_message_begin = on_message_begin;
+        p->settings.on_url = on_url;
+        p->settings.on_header_field = on_header_field;
+        p->settings.on_header_value = on_header_value;
+        p->settings.on_headers_complete = on_headers_complete;
+        p->settings.on_body = on_body;
+        p->settings.on_message_complete = on_message_complete;
+        http_parser_init(&p->hp, HTTP_REQUEST);
+        p->hp.data = p;
+        *ret = p;
+        return 0;
+}
+
+struct httpd_parser *httpd_parser_free(struct httpd_parser *p) {
+        if (!p)
+                return NULL;
+        arena_done(&p->arena);
+        buf_done(&p->url);
+        buf_done(&p->head);
+        buf_done(&p->body);
+        free(p);
+        return NULL;
+}
+
+static const char *parse_error_message(enum http_errno e) {
+        switch (e) {
+        case HPE_INVALID_METHOD:
+                return "unknown method";
+        case HPE_INVALID_VERSION:
+                return "invalid HTTP version";
+        case HPE_INVALID_URL:
+                return "invalid request-target";
+        case HPE_INVALID_HEADER_TOKEN:
+                return "invalid character in a header field";
+        case HPE_INVALID_CONTENT_LENGTH:
+        case HPE_UNEXPECTED_CONTENT_LENGTH:
+                return "invalid Content-Length";
+        case HPE_INVALID_TRANSFER_ENCODING:
+                return "invalid Transfer-Encoding";
+        case HPE_INVALID_CHUNK_SIZE:
+                return "invalid chunk size";
+        case HPE_HEADER_OVERFLOW:
+                return "request header fields too large";
+        default:
+                return "malformed request";
+        }
+}
+
+int httpd_parser_feed(struct httpd_parser *p, const void *data, size_t len, size_t *ret_consumed) {
+        const char *d = data;
+        size_t used = 0, head_limit;
+
+        if (!p || !data || len == 0 || !ret_consumed)
+                return -EINVAL;
+        if (p->error_status) {
+                *ret_consumed = 0;
+                return HTTPD_PARSE_ERROR;
+        }
+        if (p->complete) {
+                *ret_consumed = 0;
+                return HTTPD_PARSE_REQUEST;
+        }
+        head_limit = p->limits.max_request_line + p->limits.max_header_bytes;
+        while (used < len) {
+                /* While in the head, give the parser at most one byte past the head limit, so
+                 * the limit is found at the same byte however the stream is split. */
+                bool in_head = !p->headers_done;
+                size_t give = len - used;
+                if (in_head)
+                        give = MIN(give, head_limit + 1 - p->head_raw);
+                size_t n = http_parser_execute(&p->hp, &p->settings, d + used, give);
+                enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
+
+                used += n;
+                if (in_head)
+                        p->head_raw += n; /* exact: the parser pauses at the end of the head */
+                if (e != HPE_OK && e != HPE_PAUSED) {
+                        if (!p->error_status) {
+                                p->error_status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
+                                p->error_message = parse_error_message(e);
+                        }
+                        *ret_consumed = used;
+                        return HTTPD_PARSE_ERROR;
+                }
+                if (in_head && p->head_raw > head_limit) {
+                        (void) fail(p, 431, "request head too large");
+                        *ret_consumed = used;
+                        return HTTPD_PARSE_ERROR;
+                }
+                if (e == HPE_PAUSED) {
+                        http_parser_pause(&p->hp, 0);
+                        if (p->complete) {
+                                *ret_consumed = used;
+                                return HTTPD_PARSE_REQUEST;
+                        }
+                        if (p->want_continue && !p->continue_sent) {
+                                p->continue_sent = true;
+                                *ret_consumed = used;
+                                return HTTPD_PARSE_CONTINUE;
+                        }
+                        continue; /* head done: go on with the body */
+                }
+                if (n == 0)
+                        break; /* no progress without an error: defensive */
+        }
+        *ret_consumed = used;
+        return HTTPD_PARSE_MORE;
+}
+
+const struct httpd_request *httpd_parser_request(const struct httpd_parser *p) {
+        return p && p->complete && !p->error_status ? &p->req : NULL;
+}
+
+int httpd_parser_error(const struct httpd_parser *p, const char **ret_message) {
+        if (!p || !p->error_status)
+                return 0;
+        if (ret_message)
+                *ret_message = p->error_message;
+        return p->error_status;
+}
+
+bool httpd_parser_in_request(const struct httpd_parser *p) {
+        return p && p->in_request && !p->complete;
+}
+
+void httpd_parser_next(struct httpd_parser *p) {
+        if (p && !p->error_status)
+                parser_reset(p);
+}
+
+/* ---- addresses ------------------------------------------------------------------------- */
+
+int httpd_parse_address(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len) {
+        struct sockaddr_storage ss = {0};
+        char host[64];
+        const char *colon, *port_s;
+        size_t hl;
+        unsigned long port;
+        char *end;
+
+        if (!s || !ret || !ret_len)
+                return -EINVAL;
+        if (s[0] == '[') {
+                const char *close = strchr(s, ']');
+                if (!close || close[1] != ':')
+                        return -EINVAL;
+                hl = (size_t) (close - s - 1);
+                if (hl == 0 || hl >= sizeof(host))
+                        return -EINVAL;
+                memcpy(host, s + 1, hl);
+                host[hl] = '\0';
+                port_s = close + 2;
+        } else {
+                colon = strrchr(s, ':');
+                if (!colon)
+                        return -EINVAL;
+                hl = (size_t) (colon - s);
+                if (hl >= sizeof(host) || memchr(s, ':', hl))
+                        return -EINVAL; /* bare IPv6 needs brackets */
+                memcpy(host, s, hl);
+                host[hl] = '\0';
+                port_s = colon + 1;
+        }
+        if (*port_s < '0' || *port_s > '9' || strlen(port_s) > 5)
+                return -EINVAL;
+        errno = 0;
+        port = strtoul(port_s, &end, 10);
+        if (errno != 0 || *end != '\0' || port > 65535)
+                return -EINVAL;
+        if (host[0] == '\0' || strcmp(host, "*") == 0) {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *) &ss;
+                a->sin6_family = AF_INET6;
+                a->sin6_addr = in6addr_any;
+                a->sin6_port = htons((uint16_t) port);
+                *ret_len = sizeof(*a);
+        } else if (s[0] == '[') {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *) &ss;
+                if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+                        return -EINVAL;
+                a->sin6_family = AF_INET6;
+                a->sin6_port = htons((uint16_t) port);
+                *ret_len = sizeof(*a);
+        } else {
+                struct sockaddr_in *a = (struct sockaddr_in *) &ss;
+                if (strcmp(host, "localhost") == 0)
+                        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                else if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+                        return -EINVAL;
+                a->sin_family = AF_INET;
+                a->sin_port = htons((uint16_t) port);
+                *ret_len = sizeof(*a);
+        }
+        *ret = ss;
+        return 0;
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t n) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        if (ss->ss_family == AF_INET) {
+                const struct sockaddr_in *a = (const struct sockaddr_in *) ss;
+                (void) inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+                (void) snprintf(out, n, "%s:%u", ip, ntohs(a->sin_port));
+        } else if (ss->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ss;
+                (void) inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+                (void) snprintf(out, n, "[%s]:%u", ip, ntohs(a->sin6_port));
+        } else
+                (void) snprintf(out, n, "unknown");
+}
+
+/* ---- server ---------------------------------------------------------------------------- */
+
+struct httpd {
+        struct httpd_options o;
+        int listen_fd;
+        int stop_fd; /* eventfd, level-triggered in every loop: written once by httpd_stop() */
+        int port;
+        _Atomic uint64_t active;
+        struct {
+                _Atomic uint64_t accepted, rejected, handshake_failures, timeouts, requests,
+                        client_errors, handler_errors, bytes_in, bytes_out;
+                _Atomic uint64_t responses[6];
+        } st;
+};
+
+enum conn_state { C_HANDSHAKE, C_READ, C_WRITE, C_LINGER };
+
+struct loop;
+
+struct conn {
+        struct loop *loop;
+        int fd;
+        struct tls_conn *tls;
+        enum conn_state state;
+        struct httpd_parser *parser;
+        struct buf in;  /* bytes read and not yet consumed by the parser */
+        struct buf out; /* the response being written */
+        size_t out_off;
+        bool interim;     /* out holds "100 Continue" */
+        bool close_after; /* close once out is written */
+        bool in_request;  /* bytes of an unanswered request have arrived */
+        bool http10;      /* the current request is HTTP/1.0 */
+        uint32_t events;  /* registered epoll events */
+        uint64_t accepted, last_read, req_start, idle_since, last_write, linger_start;
+        uint64_t deadline;
+        size_t heap_idx;
+        unsigned requests;
+        size_t linger_bytes;
+        uint64_t tls_in, tls_out; /* bytes already added to the counters */
+        char remote[INET6_ADDRSTRLEN + 16];
+        struct httpd_response resp;
+};
+
+struct loop {
+        struct httpd *h;
+        int epfd;
+        struct conn **heap; /* min-heap on deadline: every connection is in it */
+        size_t n, cap;
+        bool stopping;
+        uint64_t stop_deadline;
+        time_t date_sec;
+        char date[40];
+};
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static void count(_Atomic uint64_t *c, uint64_t n) {
+        atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* -- the deadline heap -- */
+
+static void heap_swap(struct loop *l, size_t a, size_t b) {
+        struct conn *t = l->heap[a];
+        l->heap[a] = l->heap[b];
+        l->heap[b] = t;
+        l->heap[a]->heap_idx = a;
+        l->heap[b]->heap_idx = b;
+}
+
+static void heap_fix(struct loop *l, size_t i) {
+        while (i > 0 && l->heap[(i - 1) / 2]->deadline > l->heap[i]->deadline) {
+                heap_swap(l, i, (i - 1) / 2);
+                i = (i - 1) / 2;
+        }
+        for (;;) {
+                size_t s = i, a = 2 * i + 1, b = 2 * i + 2;
+                if (a < l->n && l->heap[a]->deadline < l->heap[s]->deadline)
+                        s = a;
+                if (b < l->n && l->heap[b]->deadline < l->heap[s]->deadline)
+                        s = b;
+                if (s == i)
+                        return;
+                heap_swap(l, i, s);
+                i = s;
+        }
+}
+
+static int heap_add(struct loop *l, struct conn *c) {
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? 2 * l->cap : 64;
+                struct conn **h = realloc(l->heap, cap * sizeof(*h));
+                if (!h)
+                        return -ENOMEM;
+                l->heap = h;
+                l->cap = cap;
+        }
+        c->heap_idx = l->n;
+        l->heap[l->n++] = c;
+        heap_fix(l, c->heap_idx);
+        return 0;
+}
+
+static void heap_remove(struct loop *l, struct conn *c) {
+        size_t i = c->heap_idx;
+        if (i >= l->n || l->heap[i] != c)
+                return;
+        heap_swap(l, i, l->n - 1);
+        l->n--;
+        if (i < l->n)
+                heap_fix(l, i);
+}
+
+static uint64_t ms(uint32_t v) {
+        return (uint64_t) v * 1000u;
+}
+
+static void conn_set_deadline(struct conn *c) {
+        const struct httpd_options *o = &c->loop->h->o;
+        uint64_t d;
+
+        switch (c->state) {
+        case C_HANDSHAKE:
+                d = MIN(c->accepted + ms(o->request_timeout_ms),
+                        c->last_read + ms(o->read_timeout_ms));
+                break;
+        case C_READ:
+                if (c->in_request || c->requests == 0) {
+                        uint64_t start = c->in_request ? c->req_start : c->accepted;
+                        d = MIN(start + ms(o->request_timeout_ms),
+                                c->last_read + ms(o->read_timeout_ms));
+                } else
+                        d = c->idle_since + ms(o->idle_timeout_ms);
+                break;
+        case C_WRITE:
+                d = c->last_write + ms(o->write_timeout_ms);
+                break;
+        default:
+                d = c->linger_start + ms(LINGER_MS);
+                break;
+        }
+        if (c->loop->stopping)
+                d = MIN(d, c->loop->stop_deadline);
+        if (d != c->deadline) {
+                c->deadline = d;
+                heap_fix(c->loop, c->heap_idx);
+        }
+}
+
+static void conn_account(struct conn *c) {
+        struct httpd *h = c->loop->h;
+        if (c->tls) {
+                uint64_t in, out;
+                tls_conn_bytes(c->tls, &in, &out);
+                count(&h->st.bytes_in, in - c->tls_in);
+                count(&h->st.bytes_out, out - c->tls_out);
+                c->tls_in = in;
+                c->tls_out = out;
+        }
+}
+
+static void conn_free(struct conn *c) {
+        struct loop *l = c->loop;
+        conn_account(c);
+        heap_remove(l, c);
+        if (c->fd >= 0)
+                (void) epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+        tls_conn_free(c->tls);
+        c->fd = safe_close(c->fd);
+        httpd_parser_free(c->parser);
+        buf_done(&c->in);
+        buf_done(&c->out);
+        buf_done(&c->resp.body);
+        atomic_fetch_sub_explicit(&l->h->active, 1, memory_order_relaxed);
+        free(c);
+}
+
+static int conn_want(struct conn *c, uint32_t events) {
+        struct epoll_event ev = {.events = events, .data.ptr = c};
+        if (events == c->events)
+                return 0;
+        if (epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+                return -errno;
+        c->events = events;
+        return 0;
+}
+
+/* epoll interest after -EAGAIN: from the TLS layer, or what the plain socket was doing. */
+static int conn_want_after_eagain(struct conn *c, uint32_t plain) {
+        if (c->tls) {
+                unsigned w = tls_conn_want(c->tls);
+                return conn_want(c, (w & TLS_WANT_WRITE ? EPOLLOUT : 0) |
+                                            (w & TLS_WANT_READ || !w ? EPOLLIN : 0));
+        }
+        return conn_want(c, plain);
+}
+
+/* Low-level I/O: >0 bytes, 0 EOF, -EAGAIN, -errno. */
+static int conn_read(struct conn *c, void *p, size_t n) {
+        if (c->tls)
+                return tls_conn_read(c->tls, p, n);
+        ssize_t r = recv(c->fd, p, n, 0);
+        if (r >= 0) {
+                count(&c->loop->h->st.bytes_in, (uint64_t) r);
+                return (int) r;
+        }
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+static int conn_write(struct conn *c, const void *p, size_t n) {
+        if (c->tls)
+                return tls_conn_write(c->tls, p, n);
+        ssize_t r = send(c->fd, p, MIN(n, (size_t) 1u << 20), MSG_NOSIGNAL);
+        if (r >= 0) {
+                count(&c->loop->h->st.bytes_out, (uint64_t) r);
+                return (int) r;
+        }
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+static const char *loop_date(struct loop *l) {
+        time_t t = time(NULL);
+        if (t != l->date_sec) {
+                struct tm tm;
+                l->date_sec = t;
+                if (!gmtime_r(&t, &tm) ||
+                    strftime(l->date, sizeof(l->date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+                        l->date[0] = '\0';
+        }
+        return l->date;
+}
+
+/* Serialises a response into c->out. */
+static int conn_queue_response(struct conn *c, int status, const char *content_type,
+                               const struct buf *body, const struct httpd_header *headers,
+                               size_t n_headers, bool head_only) {
+        struct httpd *h = c->loop->h;
+        bool no_body = status == 204 || status == 304;
+        size_t blen = no_body ? 0 : body->len;
+        int r;
+
+        buf_reset(&c->out);
+        c->out_off = 0;
+        r = buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+                       httpd_status_reason(status), loop_date(c->loop));
+        if (r >= 0 && !no_body) {
+                if (!content_type && blen > 0)
+                        content_type = "text/plain; charset=utf-8";
+                if (content_type)
+                        r = buf_printf(&c->out, "Content-Type: %s\r\n", content_type);
+                if (r >= 0)
+                        r = buf_printf(&c->out, "Content-Length: %zu\r\n", blen);
+        }
+        for (size_t i = 0; r >= 0 && i < n_headers; i++)
+                r = buf_printf(&c->out, "%s: %s\r\n", headers[i].name, headers[i].value);
+        if (r >= 0)
+                r = buf_append_str(&c->out, c->close_after ? "Connection: close\r\n\r\n"
+                                            : c->http10    ? "Connection: keep-alive\r\n\r\n"
+                                                           : "\r\n");
+        if (r >= 0 && blen > 0 && !head_only)
+                r = buf_append(&c->out, body->data, blen);
+        if (r < 0)
+                return r;
+        count(&h->st.responses[status / 100], 1);
+        return 0;
+}
+
+static void conn_queue_error(struct conn *c, int status, const char *message) {
+        _cleanup_buf_ struct buf body = BUF_INIT(512, 0);
+        c->close_after = true;
+        (void) buf_printf(&body, "%d %s: %s\n", status, httpd_status_reason(status), message);
+        if (conn_queue_response(c, status, "text/plain; charset=utf-8", &body, NULL, 0, false) < 0)
+                c->out.len = 0;
+        c->state = C_WRITE;
+        c->last_write = now_usec();
+}
+
+static bool content_type_valid(const char *s) {
+        return s && *s && strlen(s) <= 256 && value_valid(s, strlen(s));
+}
+
+/* Runs the handler on the pending request and queues its response. */
+static void conn_dispatch(struct conn *c) {
+        struct loop *l = c->loop;
+        struct httpd *h = l->h;
+        struct httpd_request req = *httpd_parser_request(c->parser);
+        struct httpd_response *resp = &c->resp;
+        bool head = strcmp(req.method, "HEAD") == 0;
+        int r;
+
+        c->http10 = req.version_minor == 0;
+        req.start_usec = c->req_start;
+        req.remote = c->remote;
+        if (c->tls) {
+                req.tls_version = tls_conn_version(c->tls);
+                req.alpn = tls_conn_alpn(c->tls);
+                req.tls_generation = tls_conn_generation(c->tls);
+                req.tls = c->tls;
+        }
+        resp->status = 200;
+        resp->content_type = NULL;
+        buf_reset(&resp->body);
+        resp->close = false;
+        resp->arena = req.arena;
+        resp->n_headers = 0;
+        count(&h->st.requests, 1);
+        c->requests++;
+
+        r = h->o.handler(h->o.userdata, &req, resp);
+        if (r >= 0 && (resp->status < 200 || resp->status > 599))
+                r = -EINVAL;
+        if (r >= 0 && resp->content_type && !content_type_valid(resp->content_type))
+                r = -EINVAL;
+        c->close_after = !req.keep_alive || resp->close || l->stopping ||
+                         c->requests >= h->o.max_requests_per_conn;
+        if (r >= 0)
+                r = conn_queue_response(c, resp->status, resp->content_type, &resp->body,
+                                        resp->headers, resp->n_headers, head);
+        if (r < 0) {
+                _cleanup_buf_ struct buf body = BUF_INIT(64, 0);
+                count(&h->st.handler_errors, 1);
+                (void) buf_append_str(&body, "500 Internal Server Error\n");
+                if (conn_queue_response(c, 500, NULL, &body, NULL, 0, head) < 0)
+                        c->out.len = 0;
+        }
+        if (resp->body.cap > 256u * 1024u)
+                buf_done(&resp->body);
+        c->state = C_WRITE;
+        c->last_write = now_usec();
+}
+
+static void conn_start_close(struct conn *c) {
+        if (c->tls)
+                (void) tls_conn_shutdown(c->tls); /* best effort close_notify */
+        (void) shutdown(c->fd, SHUT_WR);
+        c->state = C_LINGER;
+        c->linger_start = now_usec();
+        (void) conn_want(c, EPOLLIN);
+}
+
+/* Feeds buffered input to the parser; returns true when the state changed to C_WRITE. */
+static bool conn_feed(struct conn *c) {
+        struct httpd *h = c->loop->h;
+        const char *msg = "";
+        size_t used = 0;
+        int r, status;
+
+        if (c->in.len == 0)
+                return false;
+        r = httpd_parser_feed(c->parser, c->in.data, c->in.len, &used);
+        buf_consume(&c->in, used);
+        switch (r) {
+        case HTTPD_PARSE_CONTINUE: {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                buf_reset(&c->out);
+                c->out_off = 0;
+                (void) buf_append(&c->out, cont, sizeof(cont) - 1);
+                count(&h->st.responses[1], 1);
+                c->interim = true;
+                c->state = C_WRITE;
+                c->last_write = now_usec();
+                return true;
+        }
+        case HTTPD_PARSE_REQUEST:
+                conn_dispatch(c);
+                return true;
+        case HTTPD_PARSE_ERROR:
+                status = httpd_parser_error(c->parser, &msg);
+                count(&h->st.client_errors, 1);
+                conn_queue_error(c, status ? status : 400, msg);
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* Drives a connection as far as it goes without blocking. Returns false when it was freed. */
+static bool conn_process(struct conn *c) {
+        struct loop *l = c->loop;
+        struct httpd *h = l->h;
+        int r;
+
+        for (;;) {
+                switch (c->state) {
+                case C_HANDSHAKE:
+                        r = tls_conn_handshake(c->tls);
+                        if (r == -EAGAIN) {
+                                if (conn_want_after_eagain(c, EPOLLIN) < 0)
+                                        goto drop;
+                                goto out;
+                        }
+                        if (r < 0) {
+                                count(&h->st.handshake_failures, 1);
+                                goto drop;
+                        }
+                        c->state = C_READ;
+                        c->last_read = now_usec();
+                        break;
+                case C_READ:
+                        if (conn_feed(c))
+                                break;
+                        if (l->stopping && !c->in_request)
+                                goto close;
+                        if (buf_reserve(&c->in, READ_CHUNK) < 0)
+                                goto drop;
+                        r = conn_read(c, c->in.data + c->in.len, READ_CHUNK);
+                        if (r == -EAGAIN) {
+                                if (conn_want_after_eagain(c, EPOLLIN) < 0)
+                                        goto drop;
+                                goto out;
+                        }
+                        if (r <= 0)
+                                goto drop; /* EOF, reset or TLS error: nothing to answer */
+                        c->in.len += (size_t) r;
+                        c->in.data[c->in.len] = '\0';
+                        c->last_read = now_usec();
+                        if (!c->in_request) {
+                                c->in_request = true;
+                                c->req_start = c->last_read;
+                        }
+                        break;
+                case C_WRITE:
+                        if (c->out_off < c->out.len) {
+                                r = conn_write(c, c->out.data + c->out_off,
+                                               c->out.len - c->out_off);
+                                if (r == -EAGAIN) {
+                                        if (conn_want_after_eagain(c, EPOLLOUT) < 0)
+                                                goto drop;
+                                        goto out;
+                                }
+                                if (r <= 0)
+                                        goto drop;
+                                c->out_off += (size_t) r;
+                                c->last_write = now_usec();
+                                break;
+                        }
+                        if (c->interim) {
+                                c->interim = false;
+                                c->state = C_READ;
+                                break;
+                        }
+                        if (c->close_after)
+                                goto close;
+                        httpd_parser_next(c->parser);
+                        buf_reset(&c->out);
+                        c->state = C_READ;
+                        c->idle_since = now_usec();
+                        c->in_request = c->in.len > 0; /* a pipelined request is waiting */
+                        c->req_start = c->idle_since;
+                        c->last_read = c->idle_since;
+                        break;
+                case C_LINGER: {
+                        char sink[4096];
+                        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+                        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                                goto out;
+                        if (n <= 0)
+                                goto drop;
+                        c->linger_bytes += (size_t) n;
+                        if (c->linger_bytes > LINGER_MAX_BYTES)
+                                goto drop;
+                        break;
+                }
+                }
+        }
+close:
+        conn_account(c);
+        conn_start_close(c);
+        /* fall through to out: the linger state waits for EOF or its deadline */
+out:
+        conn_account(c);
+        conn_set_deadline(c);
+        return true;
+drop:
+        conn_free(c);
+        return false;
+}
+
+static void loop_accept(struct loop *l) {
+        struct httpd *h = l->h;
+
+        for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
+                struct sockaddr_storage ss;
+                socklen_t sl = sizeof(ss);
+                int fd = accept4(h->listen_fd, (struct sockaddr *) &ss, &sl,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+                struct conn *c;
+
+                if (fd < 0)
+                        return; /* EAGAIN (another loop took it), or a transient error */
+                if (atomic_fetch_add_explicit(&h->active, 1, memory_order_relaxed) >=
+                    h->o.max_connections) {
+                        atomic_fetch_sub_explicit(&h->active, 1, memory_order_relaxed);
+                        count(&h->st.rejected, 1);
+                        (void) close(fd);
+                        continue;
+                }
+                count(&h->st.accepted, 1);
+                c = calloc(1, sizeof(*c));
+                if (!c) {
+                        atomic_fetch_sub_explicit(&h->active, 1, memory_order_relaxed);
+                        (void) close(fd);
+                        continue;
+                }
+                c->loop = l;
+                c->fd = fd;
+                c->accepted = c->last_read = now_usec();
+                buf_init(&c->in, 2 * READ_CHUNK, 0);
+                buf_init(&c->out, h->o.limits.max_response_body + 4096u, 0);
+                buf_init(&c->resp.body, h->o.limits.max_response_body, 0);
+                format_peer(&ss, c->remote, sizeof(c->remote));
+                (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+                c->state = h->o.tls ? C_HANDSHAKE : C_READ;
+                c->deadline = UINT64_MAX;
+                c->events = EPOLLIN;
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+                if (httpd_parser_new(&h->o.limits, &c->parser) < 0 ||
+                    (h->o.tls && tls_conn_new(h->o.tls, fd, &c->tls) < 0) || heap_add(l, c) < 0) {
+                        conn_free(c);
+                        continue;
+                }
+                if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+                        conn_free(c);
+                        continue;
+                }
+                (void) conn_process(c);
+        }
+}
+
+static void loop_expire(struct loop *l, uint64_t now) {
+        while (l->n > 0 && l->heap[0]->deadline <= now) {
+                struct conn *c = l->heap[0];
+                if (c->state != C_LINGER)
+                        count(&l->h->st.timeouts, 1);
+                conn_free(c);
+        }
+}
+
+static void loop_begin_stop(struct loop *l) {
+        struct httpd *h = l->h;
+        l->stopping = true;
+        l->stop_deadline = now_usec() + ms(h->o.stop_timeout_ms);
+        (void) epoll_ctl(l->epfd, EPOLL_CTL_DEL, h->listen_fd, NULL);
+        /* Idle connections close now; the others finish their request (with Connection: close).
+         * Walk a snapshot: conn_process() may free and reorder the heap. */
+        size_t n = l->n;
+        struct conn **all;
+        if (n == 0)
+                return;
+        all = malloc(n * sizeof(*all));
+        if (!all) {
+                while (l->n > 0)
+                        conn_free(l->heap[0]);
+                return;
+        }
+        memcpy(all, l->heap, n * sizeof(*all));
+        for (size_t i = 0; i < n; i++) {
+                struct conn *c = all[i];
+                if (c->state == C_READ && !c->in_request) {
+                        /* Nothing unread to drain: close_notify and close, no lingering. */
+                        if (c->tls)
+                                (void) tls_conn_shutdown(c->tls);
+                        conn_free(c);
+                        continue;
+                }
+                conn_set_deadline(c);
+        }
+        free(all);
+}
+
+int httpd_run(struct httpd *h) {
+        struct loop l = {.h = h};
+        struct epoll_event ev;
+        int r = 0;
+
+        if (!h)
+                return -EINVAL;
+        l.epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (l.epfd < 0)
+                return -errno;
+        ev = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &h->listen_fd};
+        if (epoll_ctl(l.epfd, EPOLL_CTL_ADD, h->listen_fd, &ev) < 0) {
+                r = -errno;
+                goto done;
+        }
+        ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &h->stop_fd};
+        if (epoll_ctl(l.epfd, EPOLL_CTL_ADD, h->stop_fd, &ev) < 0) {
+                r = -errno;
+                goto done;
+        }
+        for (;;) {
+                struct epoll_event events[MAX_EVENTS];
+                uint64_t now = now_usec();
+                int timeout = -1, n;
+
+                loop_expire(&l, now);
+                if (l.stopping && l.n == 0)
+                        break;
+                if (l.n > 0) {
+                        uint64_t wait = (l.heap[0]->deadline - now + 999u) / 1000u;
+                        timeout = (int) MIN(wait, (uint64_t) 60000);
+                }
+                n = epoll_wait(l.epfd, events, MAX_EVENTS, timeout);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                for (int i = 0; i < n; i++) {
+                        void *p = events[i].data.ptr;
+                        if (p == &h->listen_fd) {
+                                if (!l.stopping)
+                                        loop_accept(&l);
+                        } else if (p == &h->stop_fd) {
+                                if (!l.stopping) {
+                                        loop_begin_stop(&l);
+                                        (void) epoll_ctl(l.epfd, EPOLL_CTL_DEL, h->stop_fd, NULL);
+                                }
+                        } else
+                                (void) conn_process(p);
+                }
+        }
+done:
+        while (l.n > 0)
+                conn_free(l.heap[0]);
+        free(l.heap);
+        (void) close(l.epfd);
+        return r;
+}
+
+void httpd_stop(struct httpd *h) {
+        uint64_t one = 1;
+        if (h && h->stop_fd >= 0)
+                (void) !write(h->stop_fd, &one, sizeof(one));
+}
+
+static int listen_on(const struct sockaddr_storage *ss, socklen_t sl, int backlog, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        int one = 1, zero = 0;
+
+        fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+                return -errno;
+        if (ss->ss_family == AF_INET6 &&
+            IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *) ss)->sin6_addr))
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+        if (bind(fd, (const struct sockaddr *) ss, sl) < 0)
+                return -errno;
+        if (listen(fd, backlog) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int httpd_new(const struct httpd_options *o, struct httpd **ret) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        struct httpd *h;
+        int r;
+
+        if (!o || !ret || !o->handler)
+                return -EINVAL;
+        r = httpd_parse_address(o->address, &ss, &sl);
+        if (r < 0)
+                return r;
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->o = *o;
+        h->o.address = NULL; /* not kept: the caller's string */
+        h->listen_fd = h->stop_fd = -EBADF;
+        limits_fill(&h->o.limits);
+        if (!limits_valid(&h->o.limits)) {
+                free(h);
+                return -EINVAL;
+        }
+#define DEFAULT(f, v)                 \
+        do {                          \
+                if (!h->o.f)          \
+                        h->o.f = (v); \
+        } while (0)
+        DEFAULT(max_connections, 256u);
+        DEFAULT(max_requests_per_conn, 1000u);
+        DEFAULT(read_timeout_ms, 10000u);
+        DEFAULT(request_timeout_ms, 30000u);
+        DEFAULT(idle_timeout_ms, 60000u);
+        DEFAULT(write_timeout_ms, 10000u);
+        DEFAULT(stop_timeout_ms, 5000u);
+        DEFAULT(backlog, 512);
+#undef DEFAULT
+        r = listen_on(&ss, sl, h->o.backlog, &h->listen_fd);
+        if (r == -EAFNOSUPPORT && ss.ss_family == AF_INET6 &&
+            IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *) &ss)->sin6_addr)) {
+                /* ":port" on a host without IPv6: the IPv4 wildcard. */
+                struct sockaddr_in a = {.sin_family = AF_INET,
+                                        .sin_port = ((struct sockaddr_in6 *) &ss)->sin6_port,
+                                        .sin_addr.s_addr = htonl(INADDR_ANY)};
+                memset(&ss, 0, sizeof(ss));
+                memcpy(&ss, &a, sizeof(a));
+                r = listen_on(&ss, sizeof(a), h->o.backlog, &h->listen_fd);
+        }
+        if (r >= 0) {
+                h->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (h->stop_fd < 0)
+                        r = -errno;
+        }
+        if (r >= 0) {
+                sl = sizeof(ss);
+                if (getsockname(h->listen_fd, (struct sockaddr *) &ss, &sl) < 0)
+                        r = -errno;
+                else
+                        h->port = ntohs(ss.ss_family == AF_INET
+                                                ? ((struct sockaddr_in *) &ss)->sin_port
+                                                : ((struct sockaddr_in6 *) &ss)->sin6_port);
+        }
+        if (r < 0) {
+                httpd_free(h);
+                return r;
+        }
+        *ret = h;
+        return 0;
+}
+
+struct httpd *httpd_free(struct httpd *h) {
+        if (!h)
+                return NULL;
+        h->listen_fd = safe_close(h->listen_fd);
+        h->stop_fd = safe_close(h->stop_fd);
+        free(h);
+        return NULL;
+}
+
+int httpd_port(const struct httpd *h) {
+        return h ? h->port : -EINVAL;
+}
+
+void httpd_get_stats(const struct httpd *h, struct httpd_stats *ret) {
+        struct httpd *m = (struct httpd *) h;
+        if (!h || !ret)
+                return;
+        *ret = (struct httpd_stats){
+                .connections_accepted = atomic_load(&m->st.accepted),
+                .connections_rejected = atomic_load(&m->st.rejected),
+                .connections_active = atomic_load(&m->active),
+                .tls_handshake_failures = atomic_load(&m->st.handshake_failures),
+                .timeouts = atomic_load(&m->st.timeouts),
+                .requests = atomic_load(&m->st.requests),
+                .client_errors = atomic_load(&m->st.client_errors),
+                .handler_errors = atomic_load(&m->st.handler_errors),
+                .bytes_in = atomic_load(&m->st.bytes_in),
+                .bytes_out = atomic_load(&m->st.bytes_out),
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ret->responses); i++)
+                ret->responses[i] = atomic_load(&m->st.responses[i]);
+}

@@ -1,0 +1,1267 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* operator/admission: see admission.h and docs/operator.md. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base64.h"
+#include "common/json.h"
+#include "common/macro.h"
+#include "operator/admission.h"
+#include "operator/annotations.h"
+#include "operator/jsonpatch.h"
+#include "wrapper/config.h"
+
+#define MAX_WARNINGS 8
+#define WARNING_MAX 200
+#define MESSAGE_MAX 1024
+#define NAME_MAX_SHOWN 80
+#define PATCH_MAX_BYTES (16u * 1024u * 1024u)
+#define UID_MAX 128
+#define IMAGE_MAX 1024
+#define INIT_COMMAND "/cloudtaser-init"
+
+/* A list of borrowed strings. */
+struct strv {
+        const char **v;
+        size_t n;
+        bool owned; /* the strings too (escaped copies) */
+};
+
+/* One image lookup per distinct image in a review. */
+struct lookup_entry {
+        const char *image;
+        int r;
+        struct registry_image_config cfg;
+        char err[256];
+};
+
+struct review {
+        const struct admission_config *c;
+        const char *ns;
+        char pod[2 * NAME_MAX_SHOWN + 16]; /* "ns/name" or "ns/generateName*" for messages */
+
+        struct annotations ann;
+        char vault_addr[ANNOTATION_ADDRESS_MAX + 8]; /* as given (annotation or default) */
+        const struct json_value *spec;
+        const struct json_value *containers;
+        const struct json_value *init_containers;
+        size_t n_containers;
+
+        const char *pull_secrets[ADMISSION_MAX_PULL_SECRETS];
+        size_t n_pull_secrets;
+        struct lookup_entry *lookups;
+        size_t n_lookups;
+        size_t command_annotation_uses;
+
+        struct jsonpatch patch;
+
+        bool denied;
+        int code;
+        char message[MESSAGE_MAX];
+        char warnings[MAX_WARNINGS][WARNING_MAX];
+        size_t n_warnings;
+};
+
+/* Copies s into out for a message: at most max bytes, control characters and DEL as '?'. */
+static void sanitize(char *out, size_t outlen, const char *s, size_t max) {
+        size_t i = 0;
+
+        if (outlen == 0)
+                return;
+        for (; s && s[i] && i < max && i + 1 < outlen; i++)
+                out[i] = ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+        out[i] = '\0';
+        if (s && s[i] && i + 4 < outlen && i == max) {
+                memcpy(out + i, "...", 4);
+        }
+}
+
+static int deny(struct review *r, int code, const char *fmt, ...) _printf_(3, 4);
+static int deny(struct review *r, int code, const char *fmt, ...) {
+        va_list ap;
+        int n;
+
+        if (r->denied) /* the first reason wins */
+                return -EPERM;
+        r->denied = true;
+        r->code = code;
+        n = snprintf(r->message, sizeof(r->message), "pod %s: ", r->pod);
+        if (n < 0 || (size_t) n >= sizeof(r->message))
+                n = 0;
+        va_start(ap, fmt);
+        (void) vsnprintf(r->message + n, sizeof(r->message) - (size_t) n, fmt, ap);
+        va_end(ap);
+        /* Everything above was sanitized; the format strings hold no control characters. */
+        return -EPERM;
+}
+
+static void warn(struct review *r, const char *fmt, ...) _printf_(2, 3);
+static void warn(struct review *r, const char *fmt, ...) {
+        va_list ap;
+
+        if (r->n_warnings >= MAX_WARNINGS)
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(r->warnings[r->n_warnings], WARNING_MAX, fmt, ap);
+        va_end(ap);
+        r->n_warnings++;
+}
+
+/* --- JSON helpers --------------------------------------------------------------------------- */
+
+static bool is_absent(const struct json_value *v) {
+        return !v || json_type(v) == JSON_NULL;
+}
+
+/* Deep equality; object members compared by key whatever their order (the API server
+ * re-serialises objects in its own field order). Recursion is bounded by the documents' depth. */
+static bool json_equal(const struct json_value *a, const struct json_value *b) {
+        enum json_type t = json_type(a);
+        const char *sa, *sb;
+        double da, db;
+
+        if (t != json_type(b))
+                return false;
+        switch (t) {
+        case JSON_NULL:
+        case JSON_TRUE:
+        case JSON_FALSE:
+                return true;
+        case JSON_NUMBER:
+                return json_double(a, &da) == 0 && json_double(b, &db) == 0 && da == db;
+        case JSON_STRING:
+                return json_string(a, &sa) == 0 && json_string(b, &sb) == 0 && strcmp(sa, sb) == 0;
+        case JSON_ARRAY: {
+                const struct json_value *x = json_first_child(a), *y = json_first_child(b);
+                for (; x && y; x = json_next(x), y = json_next(y))
+                        if (!json_equal(x, y))
+                                return false;
+                return !x && !y;
+        }
+        case JSON_OBJECT: {
+                size_t na = 0, nb = json_count(b);
+                JSON_FOREACH(x, a) {
+                        na++;
+                        if (!json_equal(x, json_get(b, json_key(x))))
+                                return false;
+                }
+                return na == nb;
+        }
+        default:
+                return false;
+        }
+}
+
+static void strv_done(struct strv *s) {
+        for (size_t i = 0; s->owned && s->v && i < s->n; i++)
+                free((char *) s->v[i]);
+        free(s->v);
+        *s = (struct strv){};
+}
+
+/* The strings of an array; -EBADMSG when v is not an array of strings. *ret borrows from v. */
+static int strv_from_json(const struct json_value *v, struct strv *ret) {
+        const char **a;
+        size_t n = 0, count = json_count(v);
+
+        if (json_type(v) != JSON_ARRAY)
+                return -EBADMSG;
+        a = calloc(count + 1, sizeof(char *));
+        if (!a)
+                return -ENOMEM;
+        JSON_FOREACH(e, v) {
+                if (json_string(e, &a[n]) < 0) {
+                        free(a);
+                        return -EBADMSG;
+                }
+                n++;
+        }
+        *ret = (struct strv){.v = a, .n = n};
+        return 0;
+}
+
+/* Strings from the image config or the cloudtaser.io/command annotation, which Kubernetes never
+ * expands, moved into the pod spec, where it expands $(VAR) and turns "$$" into "$": every '$'
+ * is doubled so that the workload gets them exactly as the image has them. */
+static int strv_from_c_escaped(char *const *v, size_t n, struct strv *ret) {
+        struct strv s = {.owned = true};
+
+        s.v = calloc(n + 1, sizeof(char *));
+        if (!s.v)
+                return -ENOMEM;
+        for (; s.n < n; s.n++) {
+                size_t len = strlen(v[s.n]), dollars = 0;
+                for (const char *c = v[s.n]; *c; c++)
+                        dollars += *c == '$';
+                char *e = malloc(len + dollars + 1), *w = e;
+                if (!e) {
+                        strv_done(&s);
+                        return -ENOMEM;
+                }
+                for (const char *c = v[s.n]; *c; c++) {
+                        *w++ = *c;
+                        if (*c == '$')
+                                *w++ = '$';
+                }
+                *w = '\0';
+                s.v[s.n] = e;
+        }
+        *ret = s;
+        return 0;
+}
+
+static bool strv_equal_json(const struct strv *s, const struct json_value *v) {
+        size_t i = 0;
+        const char *e;
+
+        if (json_type(v) != JSON_ARRAY)
+                return false;
+        JSON_FOREACH(x, v) {
+                if (i >= s->n || json_string(x, &e) < 0 || strcmp(e, s->v[i]) != 0)
+                        return false;
+                i++;
+        }
+        return i == s->n;
+}
+
+static int add_strv(struct json_doc *d, struct json_value *obj, const char *key,
+                    const char *const *prefix, size_t n_prefix, const struct strv *s) {
+        struct json_value *a;
+        int r = json_add_array(d, obj, key, &a);
+        for (size_t i = 0; r >= 0 && i < n_prefix; i++)
+                r = json_add_string(d, a, NULL, prefix[i]);
+        for (size_t i = 0; r >= 0 && i < s->n; i++)
+                r = json_add_string(d, a, NULL, s->v[i]);
+        return r;
+}
+
+/* Index of the first element of array arr whose "name" is name, or -1. */
+static ssize_t find_named(const struct json_value *arr, const char *name) {
+        ssize_t i = 0;
+        const char *n;
+
+        JSON_FOREACH(e, arr) {
+                if (json_get_string(e, "name", &n) == 0 && strcmp(n, name) == 0)
+                        return i;
+                i++;
+        }
+        return -1;
+}
+
+/* Builds a path with printf; the segments given are ours (no '~' or '/' to escape). */
+static int pathf(struct buf *p, const char *fmt, ...) _printf_(2, 3);
+static int pathf(struct buf *p, const char *fmt, ...) {
+        va_list ap;
+        int r;
+
+        buf_reset(p);
+        va_start(ap, fmt);
+        r = buf_vprintf(p, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* --- the desired objects ---------------------------------------------------------------------- */
+
+static int build_init_container(struct json_doc *d, struct json_value *o, const char *image) {
+        struct json_value *a, *res, *req, *lim, *sc, *caps, *drop, *seccomp, *mounts, *m;
+        int r;
+
+        if ((r = json_add_string(d, o, "name", ADMISSION_INIT_CONTAINER)) < 0 ||
+            (r = json_add_string(d, o, "image", image)) < 0)
+                return r;
+        if ((r = json_add_array(d, o, "command", &a)) < 0 ||
+            (r = json_add_string(d, a, NULL, INIT_COMMAND)) < 0)
+                return r;
+        if ((r = json_add_array(d, o, "args", &a)) < 0 ||
+            (r = json_add_string(d, a, NULL, "--dest")) < 0 ||
+            (r = json_add_string(d, a, NULL, ADMISSION_WRAPPER)) < 0)
+                return r;
+        if ((r = json_add_object(d, o, "resources", &res)) < 0 ||
+            (r = json_add_object(d, res, "requests", &req)) < 0 ||
+            (r = json_add_string(d, req, "cpu", "10m")) < 0 ||
+            (r = json_add_string(d, req, "memory", "16Mi")) < 0 ||
+            (r = json_add_object(d, res, "limits", &lim)) < 0 ||
+            (r = json_add_string(d, lim, "cpu", "100m")) < 0 ||
+            (r = json_add_string(d, lim, "memory", "32Mi")) < 0)
+                return r;
+        if ((r = json_add_object(d, o, "securityContext", &sc)) < 0 ||
+            (r = json_add_bool(d, sc, "runAsNonRoot", true)) < 0 ||
+            (r = json_add_int64(d, sc, "runAsUser", 65532)) < 0 ||
+            (r = json_add_int64(d, sc, "runAsGroup", 65532)) < 0 ||
+            (r = json_add_bool(d, sc, "readOnlyRootFilesystem", true)) < 0 ||
+            (r = json_add_bool(d, sc, "allowPrivilegeEscalation", false)) < 0 ||
+            (r = json_add_bool(d, sc, "privileged", false)) < 0 ||
+            (r = json_add_object(d, sc, "capabilities", &caps)) < 0 ||
+            (r = json_add_array(d, caps, "drop", &drop)) < 0 ||
+            (r = json_add_string(d, drop, NULL, "ALL")) < 0 ||
+            (r = json_add_object(d, sc, "seccompProfile", &seccomp)) < 0 ||
+            (r = json_add_string(d, seccomp, "type", "RuntimeDefault")) < 0)
+                return r;
+        if ((r = json_add_array(d, o, "volumeMounts", &mounts)) < 0 ||
+            (r = json_add_object(d, mounts, NULL, &m)) < 0 ||
+            (r = json_add_string(d, m, "name", ADMISSION_VOLUME)) < 0 ||
+            (r = json_add_string(d, m, "mountPath", ADMISSION_MOUNT_PATH)) < 0)
+                return r;
+        return 0;
+}
+
+static int build_volume(struct json_doc *d, struct json_value *o) {
+        struct json_value *ed;
+        int r;
+
+        if ((r = json_add_string(d, o, "name", ADMISSION_VOLUME)) < 0 ||
+            (r = json_add_object(d, o, "emptyDir", &ed)) < 0 ||
+            (r = json_add_string(d, ed, "medium", "Memory")) < 0 ||
+            (r = json_add_string(d, ed, "sizeLimit", ADMISSION_VOLUME_SIZE)) < 0)
+                return r;
+        return 0;
+}
+
+static int build_mount(struct json_doc *d, struct json_value *o) {
+        int r;
+
+        if ((r = json_add_string(d, o, "name", ADMISSION_VOLUME)) < 0 ||
+            (r = json_add_string(d, o, "mountPath", ADMISSION_MOUNT_PATH)) < 0 ||
+            (r = json_add_bool(d, o, "readOnly", true)) < 0)
+                return r;
+        return 0;
+}
+
+static int build_env(struct json_doc *d, struct json_value *o, const char *name,
+                     const char *value) {
+        int r;
+
+        if ((r = json_add_string(d, o, "name", name)) < 0 ||
+            (r = json_add_string(d, o, "value", value)) < 0)
+                return r;
+        return 0;
+}
+
+/* A document holding one desired object, to compare with what the pod has. */
+typedef int (*build_fn)(struct json_doc *d, struct json_value *o, const void *arg);
+
+static int desired_value(build_fn fn, const void *arg, struct json_doc **ret) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        int r = json_doc_new(0, 64 * 1024, &d);
+        if (r < 0)
+                return r;
+        r = fn(d, json_doc_root(d), arg);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+static int build_init_fn(struct json_doc *d, struct json_value *o, const void *arg) {
+        return build_init_container(d, o, arg);
+}
+static int build_volume_fn(struct json_doc *d, struct json_value *o, const void *arg) {
+        return build_volume(d, o);
+}
+static int build_mount_fn(struct json_doc *d, struct json_value *o, const void *arg) {
+        return build_mount(d, o);
+}
+
+/* --- pod-level changes --------------------------------------------------------------------------
+ */
+
+static int ensure_injected_annotation(struct review *r, const struct json_value *annotations) {
+        _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
+        const char *v;
+        int k;
+
+        if (json_get_string(annotations, ANNOTATION_INJECTED, &v) == 0 && strcmp(v, "true") == 0)
+                return 0;
+        if ((k = buf_append_str(&p, "/metadata/annotations")) < 0 ||
+            (k = jsonpatch_path_push(&p, ANNOTATION_INJECTED)) < 0)
+                return k;
+        return jsonpatch_op_string(&r->patch,
+                                   json_get(annotations, ANNOTATION_INJECTED) ? JSONPATCH_REPLACE
+                                                                              : JSONPATCH_ADD,
+                                   buf_cstr(&p), "true");
+}
+
+static int ensure_volume(struct review *r) {
+        _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
+        _cleanup_json_doc_ struct json_doc *want = NULL;
+        const struct json_value *vols = json_get(r->spec, "volumes");
+        struct json_value *op, *a;
+        int k;
+
+        if (is_absent(vols)) {
+                if ((k = jsonpatch_op(&r->patch, JSONPATCH_ADD, "/spec/volumes", &op)) < 0 ||
+                    (k = json_add_array(r->patch.doc, op, "value", &a)) < 0 ||
+                    (k = json_add_object(r->patch.doc, a, NULL, &a)) < 0)
+                        return k;
+                return build_volume(r->patch.doc, a);
+        }
+        if (json_type(vols) != JSON_ARRAY)
+                return deny(r, 400, "spec.volumes is not an array");
+        ssize_t i = find_named(vols, ADMISSION_VOLUME);
+        if (i < 0) {
+                if ((k = pathf(&p, "/spec/volumes/%zu", json_count(vols))) < 0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_object(r->patch.doc, op, "value", &a)) < 0)
+                        return k;
+                return build_volume(r->patch.doc, a);
+        }
+        const struct json_value *have = json_array_at(vols, (size_t) i);
+        const char *medium;
+        /* Ours if it is an in-memory emptyDir and nothing else; anything else is the user's
+         * volume under our name: refuse rather than replace it or mount it into /cloudtaser. */
+        if (json_count(have) != 2 ||
+            json_get_string(json_get(have, "emptyDir"), "medium", &medium) != 0 ||
+            strcmp(medium, "Memory") != 0)
+                return deny(r, 400,
+                            "the pod already has a volume named %s that is not an in-memory "
+                            "emptyDir: the operator needs that name for the wrapper; rename the "
+                            "volume",
+                            ADMISSION_VOLUME);
+        if ((k = desired_value(build_volume_fn, NULL, &want)) < 0)
+                return k;
+        if (json_equal(have, json_doc_root(want)))
+                return 0;
+        if ((k = pathf(&p, "/spec/volumes/%zd", i)) < 0)
+                return k;
+        return jsonpatch_op_copy(&r->patch, JSONPATCH_REPLACE, buf_cstr(&p), json_doc_root(want));
+}
+
+static int ensure_init_container(struct review *r) {
+        _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
+        _cleanup_json_doc_ struct json_doc *want = NULL;
+        const struct json_value *inits = r->init_containers;
+        struct json_value *op, *a;
+        int k;
+
+        if (find_named(r->containers, ADMISSION_INIT_CONTAINER) >= 0)
+                return deny(r, 400,
+                            "an app container is named %s, the name of the operator's init "
+                            "container; rename it",
+                            ADMISSION_INIT_CONTAINER);
+        if (is_absent(inits)) {
+                if ((k = jsonpatch_op(&r->patch, JSONPATCH_ADD, "/spec/initContainers", &op)) < 0 ||
+                    (k = json_add_array(r->patch.doc, op, "value", &a)) < 0 ||
+                    (k = json_add_object(r->patch.doc, a, NULL, &a)) < 0)
+                        return k;
+                return build_init_container(r->patch.doc, a, r->c->init_image);
+        }
+        ssize_t i = find_named(inits, ADMISSION_INIT_CONTAINER);
+        if (i < 0) {
+                /* First, so that the wrapper is in place before any other init container runs
+                 * (one of them may be wrapped in a later version). */
+                if ((k = jsonpatch_op(&r->patch, JSONPATCH_ADD, "/spec/initContainers/0", &op)) <
+                            0 ||
+                    (k = json_add_object(r->patch.doc, op, "value", &a)) < 0)
+                        return k;
+                return build_init_container(r->patch.doc, a, r->c->init_image);
+        }
+        /* Already there (a second pass, or a pod copied from an injected one): make each field we
+         * set what it must be, leave the rest (defaults the API server added) alone. Another
+         * webhook may have put its own init container before ours: the position is kept. */
+        const struct json_value *have = json_array_at(inits, (size_t) i);
+        if (json_type(have) != JSON_OBJECT)
+                return deny(r, 400, "spec.initContainers[%zd] is not an object", i);
+        if ((k = desired_value(build_init_fn, r->c->init_image, &want)) < 0)
+                return k;
+        JSON_FOREACH(field, json_doc_root(want)) {
+                const char *key = json_key(field);
+                const struct json_value *cur = json_get(have, key);
+                if (json_equal(cur, field))
+                        continue;
+                if ((k = pathf(&p, "/spec/initContainers/%zd/%s", i, key)) < 0 ||
+                    (k = jsonpatch_op_copy(&r->patch, cur ? JSONPATCH_REPLACE : JSONPATCH_ADD,
+                                           buf_cstr(&p), field)) < 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* --- one wrapped container
+ * ------------------------------------------------------------------------ */
+
+struct env_var {
+        const char *name, *value;
+};
+
+static int lookup_image(struct review *r, const char *image, struct lookup_entry **ret) {
+        for (size_t i = 0; i < r->n_lookups; i++)
+                if (strcmp(r->lookups[i].image, image) == 0) {
+                        *ret = &r->lookups[i];
+                        return 0;
+                }
+        struct lookup_entry *e = &r->lookups[r->n_lookups++]; /* sized for every container */
+        *e = (struct lookup_entry){.image = image};
+        if (!r->c->lookup) {
+                e->r = -ENOTSUP;
+                (void) snprintf(e->err, sizeof(e->err),
+                                "the operator has no registry access configured");
+        } else {
+                e->r = r->c->lookup(r->c->lookup_userdata, r->ns, image, r->pull_secrets,
+                                    r->n_pull_secrets, &e->cfg, e->err, sizeof(e->err));
+                if (e->r >= 0 && (!e->cfg.entrypoint || !e->cfg.cmd)) {
+                        registry_image_config_done(&e->cfg);
+                        e->r = -EBADMSG;
+                        (void) snprintf(e->err, sizeof(e->err),
+                                        "the registry lookup returned no image configuration");
+                }
+                if (e->r >= 0)
+                        e->r = 0;
+                else if (e->r == -ENOMEM)
+                        return e->r;
+        }
+        *ret = e;
+        return 0;
+}
+
+/* The original entrypoint and arguments of container ctr (index i), following Kubernetes (and
+ * the container runtime: containerd's and CRI-O's merge of the container with the image config):
+ * - command set (non-empty): entrypoint = command, arguments = args (the image's CMD ignored);
+ * - else the image's ENTRYPOINT, and args when set (non-empty), else the image's CMD.
+ * cloudtaser.io/command stands for the image's ENTRYPOINT and CMD when set (no lookup). */
+static int effective_command(struct review *r, size_t i, const struct json_value *ctr,
+                             const char *name, struct strv *ret_entry, struct strv *ret_args) {
+        const struct json_value *cmd = json_get(ctr, "command"), *args = json_get(ctr, "args");
+        struct strv entry = {}, a = {};
+        int k;
+
+        if (!is_absent(args) && strv_from_json(args, &a) < 0)
+                return deny(r, 400, "container %s: args is not an array of strings", name);
+        if (!is_absent(cmd) && json_count(cmd) > 0) {
+                k = strv_from_json(cmd, &entry);
+                if (k < 0) {
+                        strv_done(&a);
+                        return k == -ENOMEM ? k
+                                            : deny(r, 400,
+                                                   "container %s: command is not an array of "
+                                                   "strings",
+                                                   name);
+                }
+        } else if (!is_absent(cmd) && json_type(cmd) != JSON_ARRAY) {
+                strv_done(&a);
+                return deny(r, 400, "container %s: command is not an array of strings", name);
+        } else if (r->ann.command) {
+                r->command_annotation_uses++;
+                k = strv_from_c_escaped(r->ann.command, r->ann.n_command, &entry);
+                if (k < 0) {
+                        strv_done(&a);
+                        return k;
+                }
+        } else {
+                const char *image;
+                struct lookup_entry *e;
+                char shown[NAME_MAX_SHOWN + 4], why[300];
+
+                if (json_get_string(ctr, "image", &image) < 0 || !image[0] ||
+                    strlen(image) > IMAGE_MAX) {
+                        strv_done(&a);
+                        return deny(r, 400, "container %s has no command and no valid image", name);
+                }
+                k = lookup_image(r, image, &e);
+                if (k < 0) {
+                        strv_done(&a);
+                        return k;
+                }
+                if (e->r < 0) {
+                        strv_done(&a);
+                        sanitize(shown, sizeof(shown), image, NAME_MAX_SHOWN);
+                        sanitize(why, sizeof(why), e->err[0] ? e->err : strerror(-e->r), 250);
+                        return deny(r, 400,
+                                    "container %s has no command and the entrypoint of image %s "
+                                    "could not be read from its registry (%s); set the "
+                                    "container's command, or the annotation "
+                                    "cloudtaser.io/command to the image's entrypoint as a JSON "
+                                    "array",
+                                    name, shown, why);
+                }
+                k = strv_from_c_escaped(e->cfg.entrypoint, e->cfg.n_entrypoint, &entry);
+                if (k >= 0 && a.n == 0) {
+                        strv_done(&a);
+                        k = strv_from_c_escaped(e->cfg.cmd, e->cfg.n_cmd, &a);
+                }
+                if (k < 0) {
+                        strv_done(&entry);
+                        strv_done(&a);
+                        return k;
+                }
+        }
+        (void) i;
+        if (entry.n + a.n == 0 || (entry.n > 0 && !entry.v[0][0]) || (entry.n == 0 && !a.v[0][0])) {
+                strv_done(&entry);
+                strv_done(&a);
+                return deny(r, 400,
+                            "container %s: the image has no ENTRYPOINT or CMD and the container "
+                            "no command; set the container's command, or the annotation "
+                            "cloudtaser.io/command",
+                            name);
+        }
+        *ret_entry = entry;
+        *ret_args = a;
+        return 0;
+}
+
+/* CLOUDTASER_ORIGINAL_CMD: entrypoint and arguments as one JSON array. */
+static int original_cmd(const struct strv *entry, const struct strv *args, struct buf *out) {
+        int k = buf_append_byte(out, '[');
+        for (size_t i = 0; k >= 0 && i < entry->n + args->n; i++) {
+                if (i > 0)
+                        k = buf_append_byte(out, ',');
+                if (k >= 0)
+                        k = json_append_quoted(out,
+                                               i < entry->n ? entry->v[i] : args->v[i - entry->n]);
+        }
+        if (k >= 0)
+                k = buf_append_byte(out, ']');
+        return k;
+}
+
+static bool env_entry_is(const struct json_value *e, const char *value) {
+        const char *v;
+        return json_type(e) == JSON_OBJECT && json_count(e) == 2 &&
+               json_get_string(e, "value", &v) == 0 && strcmp(v, value) == 0;
+}
+
+static int ensure_env(struct review *r, size_t ci, const char *name, const struct json_value *ctr,
+                      const struct env_var *vars, size_t n_vars) {
+        _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
+        const struct json_value *env = json_get(ctr, "env");
+        struct json_value *op, *a, *o;
+        size_t appended = 0, count;
+        int k;
+
+        if (is_absent(env)) {
+                if ((k = pathf(&p, "/spec/containers/%zu/env", ci)) < 0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_array(r->patch.doc, op, "value", &a)) < 0)
+                        return k;
+                for (size_t i = 0; i < n_vars; i++)
+                        if ((k = json_add_object(r->patch.doc, a, NULL, &o)) < 0 ||
+                            (k = build_env(r->patch.doc, o, vars[i].name, vars[i].value)) < 0)
+                                return k;
+                return 0;
+        }
+        if (json_type(env) != JSON_ARRAY)
+                return deny(r, 400, "container %s: env is not an array", name);
+        count = json_count(env);
+        for (size_t i = 0; i < n_vars; i++) {
+                size_t j = 0;
+                bool found = false;
+                /* Every entry of that name (Kubernetes lets the last of duplicates win). */
+                JSON_FOREACH(e, env) {
+                        const char *n;
+                        if (json_get_string(e, "name", &n) == 0 && strcmp(n, vars[i].name) == 0) {
+                                found = true;
+                                if (!env_entry_is(e, vars[i].value)) {
+                                        if (strcmp(vars[i].name, "CLOUDTASER_ORIGINAL_CMD") != 0)
+                                                warn(r,
+                                                     "container %s: env %s replaced by the "
+                                                     "operator's value",
+                                                     name, vars[i].name);
+                                        if ((k = pathf(&p, "/spec/containers/%zu/env/%zu", ci, j)) <
+                                                    0 ||
+                                            (k = jsonpatch_op(&r->patch, JSONPATCH_REPLACE,
+                                                              buf_cstr(&p), &op)) < 0 ||
+                                            (k = json_add_object(r->patch.doc, op, "value", &o)) <
+                                                    0 ||
+                                            (k = build_env(r->patch.doc, o, vars[i].name,
+                                                           vars[i].value)) < 0)
+                                                return k;
+                                }
+                        }
+                        j++;
+                }
+                if (found)
+                        continue;
+                if ((k = pathf(&p, "/spec/containers/%zu/env/%zu", ci, count + appended)) < 0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_object(r->patch.doc, op, "value", &o)) < 0 ||
+                    (k = build_env(r->patch.doc, o, vars[i].name, vars[i].value)) < 0)
+                        return k;
+                appended++;
+        }
+        return 0;
+}
+
+static bool is_under_mount_path(const char *path) {
+        size_t n = strlen(ADMISSION_MOUNT_PATH);
+        return strncmp(path, ADMISSION_MOUNT_PATH, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static int ensure_mount(struct review *r, size_t ci, const char *name,
+                        const struct json_value *ctr) {
+        _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
+        _cleanup_json_doc_ struct json_doc *want = NULL;
+        const struct json_value *mounts = json_get(ctr, "volumeMounts");
+        struct json_value *op, *a;
+        ssize_t ours = -1, i = 0;
+        int k;
+
+        if (is_absent(mounts)) {
+                if ((k = pathf(&p, "/spec/containers/%zu/volumeMounts", ci)) < 0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_array(r->patch.doc, op, "value", &a)) < 0 ||
+                    (k = json_add_object(r->patch.doc, a, NULL, &a)) < 0)
+                        return k;
+                return build_mount(r->patch.doc, a);
+        }
+        if (json_type(mounts) != JSON_ARRAY)
+                return deny(r, 400, "container %s: volumeMounts is not an array", name);
+        JSON_FOREACH(m, mounts) {
+                const char *vol, *path;
+                if (json_get_string(m, "name", &vol) == 0 && strcmp(vol, ADMISSION_VOLUME) == 0) {
+                        if (ours < 0)
+                                ours = i;
+                } else if (json_get_string(m, "mountPath", &path) == 0 && is_under_mount_path(path))
+                        return deny(r, 400,
+                                    "container %s already mounts another volume at %s, where the "
+                                    "operator mounts the wrapper; move that mount",
+                                    name, ADMISSION_MOUNT_PATH);
+                i++;
+        }
+        if (ours < 0) {
+                if ((k = pathf(&p, "/spec/containers/%zu/volumeMounts/%zd", ci, i)) < 0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_object(r->patch.doc, op, "value", &a)) < 0)
+                        return k;
+                return build_mount(r->patch.doc, a);
+        }
+        if ((k = desired_value(build_mount_fn, NULL, &want)) < 0)
+                return k;
+        if (json_equal(json_array_at(mounts, (size_t) ours), json_doc_root(want)))
+                return 0;
+        if ((k = pathf(&p, "/spec/containers/%zu/volumeMounts/%zd", ci, ours)) < 0)
+                return k;
+        return jsonpatch_op_copy(&r->patch, JSONPATCH_REPLACE, buf_cstr(&p), json_doc_root(want));
+}
+
+static bool is_ipc_lock(const struct json_value *v) {
+        const char *s;
+        return json_string(v, &s) == 0 &&
+               (strcmp(s, "IPC_LOCK") == 0 || strcmp(s, "CAP_IPC_LOCK") == 0);
+}
+
+/* IPC_LOCK in securityContext.capabilities.add, creating each missing level; the rest of the
+ * user's security context is kept. */
+static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
+                           const struct json_value *ctr) {
+        _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
+        const struct json_value *sc = json_get(ctr, "securityContext"), *caps, *add, *drop;
+        struct json_value *op, *o;
+        int k;
+
+        if (is_absent(sc)) {
+                if ((k = pathf(&p, "/spec/containers/%zu/securityContext", ci)) < 0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_object(r->patch.doc, op, "value", &o)) < 0 ||
+                    (k = json_add_object(r->patch.doc, o, "capabilities", &o)) < 0 ||
+                    (k = json_add_array(r->patch.doc, o, "add", &o)) < 0)
+                        return k;
+                return json_add_string(r->patch.doc, o, NULL, "IPC_LOCK");
+        }
+        if (json_type(sc) != JSON_OBJECT)
+                return deny(r, 400, "container %s: securityContext is not an object", name);
+        caps = json_get(sc, "capabilities");
+        if (is_absent(caps)) {
+                if ((k = pathf(&p, "/spec/containers/%zu/securityContext/capabilities", ci)) < 0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_object(r->patch.doc, op, "value", &o)) < 0 ||
+                    (k = json_add_array(r->patch.doc, o, "add", &o)) < 0)
+                        return k;
+                return json_add_string(r->patch.doc, o, NULL, "IPC_LOCK");
+        }
+        if (json_type(caps) != JSON_OBJECT)
+                return deny(r, 400, "container %s: securityContext.capabilities is not an object",
+                            name);
+        drop = json_get(caps, "drop");
+        if (!is_absent(drop) && json_type(drop) != JSON_ARRAY)
+                return deny(r, 400,
+                            "container %s: securityContext.capabilities.drop is not an array",
+                            name);
+        JSON_FOREACH(d, drop)
+        if (is_ipc_lock(d))
+                warn(r,
+                     "container %s drops IPC_LOCK: the wrapper locks secrets only within "
+                     "RLIMIT_MEMLOCK",
+                     name);
+        add = json_get(caps, "add");
+        if (is_absent(add)) {
+                if ((k = pathf(&p, "/spec/containers/%zu/securityContext/capabilities/add", ci)) <
+                            0 ||
+                    (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
+                    (k = json_add_array(r->patch.doc, op, "value", &o)) < 0)
+                        return k;
+                return json_add_string(r->patch.doc, o, NULL, "IPC_LOCK");
+        }
+        if (json_type(add) != JSON_ARRAY)
+                return deny(r, 400,
+                            "container %s: securityContext.capabilities.add is not an array", name);
+        JSON_FOREACH(e, add)
+        if (is_ipc_lock(e))
+                return 0;
+        if ((k = pathf(&p, "/spec/containers/%zu/securityContext/capabilities/add/%zu", ci,
+                       json_count(add))) < 0)
+                return k;
+        return jsonpatch_op_string(&r->patch, JSONPATCH_ADD, buf_cstr(&p), "IPC_LOCK");
+}
+
+/* The wrapper's environment, in the order of docs/wrapper.md; original is the last one. */
+static size_t wrapper_env(const struct review *r, const char *original, struct env_var *vars) {
+        const struct annotations *a = &r->ann;
+        size_t n = 0;
+
+        vars[n++] = (struct env_var){"VAULT_ADDR", r->vault_addr};
+        vars[n++] = (struct env_var){"VAULT_AUTH_METHOD",
+                                     a->vault_auth_method ? a->vault_auth_method : "kubernetes"};
+        if (a->vault_role)
+                vars[n++] = (struct env_var){"VAULT_AUTH_ROLE", a->vault_role};
+        if (a->vault_auth_path || r->c->default_auth_path)
+                vars[n++] = (struct env_var){"VAULT_AUTH_MOUNT_PATH",
+                                             a->vault_auth_path ? a->vault_auth_path
+                                                                : r->c->default_auth_path};
+        vars[n++] = (struct env_var){"CLOUDTASER_SECRET_PATHS", a->secret_paths};
+        if (a->env_map)
+                vars[n++] = (struct env_var){"CLOUDTASER_ENV_MAP", a->env_map};
+        if (a->skip_verify)
+                vars[n++] = (struct env_var){"VAULT_SKIP_VERIFY", a->skip_verify};
+        if (a->delivery)
+                vars[n++] = (struct env_var){"CLOUDTASER_DELIVERY", a->delivery};
+        if (a->rotation)
+                vars[n++] = (struct env_var){"CLOUDTASER_ROTATION", a->rotation};
+        if (r->c->default_vault_ca_pem && r->c->default_vault_ca_pem[0])
+                vars[n++] = (struct env_var){"CLOUDTASER_VAULT_CA_PEM", r->c->default_vault_ca_pem};
+        if (original)
+                vars[n++] = (struct env_var){"CLOUDTASER_ORIGINAL_CMD", original};
+        return n;
+}
+#define WRAPPER_ENV_MAX 12
+
+static bool is_wrapped(const struct json_value *cmd) {
+        const char *c0;
+        return json_type(cmd) == JSON_ARRAY && json_string(json_first_child(cmd), &c0) == 0 &&
+               strcmp(c0, ADMISSION_WRAPPER) == 0;
+}
+
+static int wrap_container(struct review *r, size_t ci, const struct json_value *ctr) {
+        static const char *const prefix[] = {ADMISSION_WRAPPER, "--"};
+        _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
+        _cleanup_buf_ struct buf orig = BUF_INIT(CONFIG_MAX_LIST, 0);
+        const struct json_value *cmd = json_get(ctr, "command"), *args = json_get(ctr, "args");
+        struct strv entry = {}, a = {};
+        struct env_var vars[WRAPPER_ENV_MAX];
+        char name[NAME_MAX_SHOWN + 4];
+        const char *n;
+        struct json_value *op;
+        int k;
+
+        (void) json_get_string(ctr, "name", &n);
+        sanitize(name, sizeof(name), n, NAME_MAX_SHOWN);
+
+        if (is_wrapped(cmd)) {
+                /* Already wrapped (a second pass): the original command is what follows
+                 * "--", the arguments stay. */
+                k = strv_from_json(cmd, &entry);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0)
+                        return deny(r, 400, "container %s: command is not an array of strings",
+                                    name);
+                size_t skip = entry.n > 1 && strcmp(entry.v[1], "--") == 0 ? 2 : 1;
+                memmove(entry.v, entry.v + skip, (entry.n - skip + 1) * sizeof(char *));
+                entry.n -= skip;
+                if (!is_absent(args) && (k = strv_from_json(args, &a)) < 0) {
+                        strv_done(&entry);
+                        return k == -ENOMEM ? k
+                                            : deny(r, 400,
+                                                   "container %s: args is not an array of strings",
+                                                   name);
+                }
+        } else {
+                k = effective_command(r, ci, ctr, name, &entry, &a);
+                if (k < 0)
+                        return k;
+                if ((k = pathf(&p, "/spec/containers/%zu/command", ci)) < 0 ||
+                    (k = jsonpatch_op(&r->patch, cmd ? JSONPATCH_REPLACE : JSONPATCH_ADD,
+                                      buf_cstr(&p), &op)) < 0 ||
+                    (k = add_strv(r->patch.doc, op, "value", prefix, ELEMENTSOF(prefix), &entry)) <
+                            0)
+                        goto finish;
+                if (args ? !strv_equal_json(&a, args) && !(a.n == 0 && is_absent(args)) : a.n > 0) {
+                        if ((k = pathf(&p, "/spec/containers/%zu/args", ci)) < 0 ||
+                            (k = jsonpatch_op(&r->patch, args ? JSONPATCH_REPLACE : JSONPATCH_ADD,
+                                              buf_cstr(&p), &op)) < 0 ||
+                            (k = add_strv(r->patch.doc, op, "value", NULL, 0, &a)) < 0)
+                                goto finish;
+                }
+        }
+        if (entry.n + a.n == 0) {
+                k = deny(r, 400,
+                         "container %s runs %s with no command after it; set the original "
+                         "command after \"--\"",
+                         name, ADMISSION_WRAPPER);
+                goto finish;
+        }
+        k = original_cmd(&entry, &a, &orig);
+        if (k == -E2BIG)
+                k = deny(r, 400, "container %s: the command is longer than %d bytes", name,
+                         CONFIG_MAX_LIST);
+        if (k < 0)
+                goto finish;
+
+        size_t n_vars = wrapper_env(r, buf_cstr(&orig), vars);
+        if ((k = ensure_env(r, ci, name, ctr, vars, n_vars)) < 0 ||
+            (k = ensure_mount(r, ci, name, ctr)) < 0 || (k = ensure_ipc_lock(r, ci, name, ctr)) < 0)
+                goto finish;
+
+        /* Not ours to change, but worth saying: a literal token is stored in etcd. */
+        JSON_FOREACH(e, json_get(ctr, "env")) {
+                const char *en;
+                if (json_get_string(e, "name", &en) == 0 && strcmp(en, "VAULT_TOKEN") == 0 &&
+                    json_get(e, "value"))
+                        warn(r,
+                             "container %s has VAULT_TOKEN as a literal value (stored in etcd); "
+                             "use valueFrom.secretKeyRef",
+                             name);
+        }
+        k = 0;
+finish:
+        strv_done(&entry);
+        strv_done(&a);
+        return k;
+}
+
+/* --- the review ----------------------------------------------------------------------------------
+ */
+
+static void describe_pod(struct review *r, const struct json_value *request,
+                         const struct json_value *meta) {
+        const char *name = NULL, *gen = NULL;
+        char ns[NAME_MAX_SHOWN + 4], shown[NAME_MAX_SHOWN + 4];
+
+        sanitize(ns, sizeof(ns), r->ns ? r->ns : "?", NAME_MAX_SHOWN);
+        if ((json_get_string(request, "name", &name) == 0 && name[0]) ||
+            (json_get_string(meta, "name", &name) == 0 && name[0])) {
+                sanitize(shown, sizeof(shown), name, NAME_MAX_SHOWN);
+                (void) snprintf(r->pod, sizeof(r->pod), "%s/%s", ns, shown);
+        } else if (json_get_string(meta, "generateName", &gen) == 0 && gen[0]) {
+                /* Pods made by controllers have no name yet: the API server generates it after
+                 * the admission chain. */
+                sanitize(shown, sizeof(shown), gen, NAME_MAX_SHOWN);
+                (void) snprintf(r->pod, sizeof(r->pod), "%s/%s*", ns, shown);
+        } else
+                (void) snprintf(r->pod, sizeof(r->pod), "%s/(no name)", ns);
+}
+
+static bool address_allowed(const struct admission_config *c, const char *canon) {
+        char other[ANNOTATION_ADDRESS_MAX + 8];
+
+        if (c->n_allowed == 0)
+                return true;
+        for (size_t i = 0; i < c->n_allowed; i++)
+                if (c->allowed_vault_addresses[i] &&
+                    annotation_vault_address_canon(c->allowed_vault_addresses[i], other,
+                                                   sizeof(other), NULL, 0) == 0 &&
+                    strcmp(other, canon) == 0)
+                        return true;
+        return false;
+}
+
+static int check_vault_address(struct review *r) {
+        char canon[ANNOTATION_ADDRESS_MAX + 8], err[256];
+        const char *addr = r->ann.vault_address;
+
+        if (!addr) {
+                addr = r->c->default_vault_address;
+                if (!addr || !addr[0])
+                        return deny(r, 400,
+                                    "no vault address: set the annotation "
+                                    "cloudtaser.io/vault-address (the operator has no "
+                                    "--vault-address default)");
+                if (annotation_vault_address_canon(addr, canon, sizeof(canon), err, sizeof(err)) <
+                    0)
+                        return deny(r, 500, "the operator's --vault-address is not valid");
+        } else if (annotation_vault_address_canon(addr, canon, sizeof(canon), err, sizeof(err)) < 0)
+                return deny(r, 400, "%s", err);
+        if (!address_allowed(r->c, canon)) {
+                char shown[ANNOTATION_ADDRESS_MAX + 8];
+                sanitize(shown, sizeof(shown), canon, 200);
+                return deny(r, 403,
+                            "vault address %s is not in the operator's allow-list of vault "
+                            "addresses; use an allowed address (ask the cluster administrator)",
+                            shown);
+        }
+        if (strlen(addr) >= sizeof(r->vault_addr))
+                return deny(r, 400, "cloudtaser.io/vault-address is too long");
+        memcpy(r->vault_addr, addr, strlen(addr) + 1);
+        if (strncmp(canon, "http://", 7) == 0)
+                warn(r, "vault address %.100s is plain http: the vault token travels unencrypted",
+                     canon);
+        return 0;
+}
+
+/* What to do with a pod CREATE: fills r->patch or denies. */
+static int mutate(struct review *r, const struct json_value *object, bool *ret_injected) {
+        char err[512];
+        const struct json_value *meta, *ps;
+        bool *wrap = NULL;
+        int k;
+
+        meta = json_get(object, "metadata");
+        if (!is_absent(meta) && json_type(meta) != JSON_OBJECT)
+                return deny(r, 400, "metadata is not an object");
+        k = annotations_parse(json_get(meta, "annotations"), &r->ann, err, sizeof(err));
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0)
+                return deny(r, 400, "%s", err);
+        if (!r->ann.inject) {
+                *ret_injected = false;
+                return 0;
+        }
+        for (size_t i = 0; i < MIN(r->ann.n_unknown, (size_t) ANNOTATION_MAX_UNKNOWN); i++) {
+                char shown[NAME_MAX_SHOWN + 4];
+                sanitize(shown, sizeof(shown), r->ann.unknown[i], NAME_MAX_SHOWN);
+                warn(r, "unknown annotation %s ignored", shown);
+        }
+        if ((k = check_vault_address(r)) < 0)
+                return k;
+        if (r->ann.skip_verify && strcmp(r->ann.skip_verify, "true") == 0)
+                warn(r, "cloudtaser.io/vault-skip-verify is true: vault's TLS certificate is not "
+                        "verified");
+        if (!r->c->init_image || !r->c->init_image[0])
+                return deny(r, 500, "the operator has no --init-image");
+
+        r->spec = json_get(object, "spec");
+        if (json_type(r->spec) != JSON_OBJECT)
+                return deny(r, 400, "spec is missing or not an object");
+        r->containers = json_get(r->spec, "containers");
+        if (json_type(r->containers) != JSON_ARRAY || json_count(r->containers) == 0)
+                return deny(r, 400, "spec.containers is missing or empty");
+        r->init_containers = json_get(r->spec, "initContainers");
+        if (!is_absent(r->init_containers) && json_type(r->init_containers) != JSON_ARRAY)
+                return deny(r, 400, "spec.initContainers is not an array");
+        r->n_containers = json_count(r->containers);
+        if (r->n_containers + json_count(r->init_containers) > ADMISSION_MAX_CONTAINERS)
+                return deny(r, 400, "the pod has more than %u containers",
+                            ADMISSION_MAX_CONTAINERS);
+        JSON_FOREACH(ctr, r->containers) {
+                const char *n;
+                if (json_get_string(ctr, "name", &n) < 0 || !n[0])
+                        return deny(r, 400, "a container has no name");
+        }
+
+        ps = json_get(r->spec, "imagePullSecrets");
+        JSON_FOREACH(s, ps) {
+                const char *n;
+                if (json_get_string(s, "name", &n) == 0 && n[0] &&
+                    r->n_pull_secrets < ADMISSION_MAX_PULL_SECRETS)
+                        r->pull_secrets[r->n_pull_secrets++] = n;
+        }
+
+        /* Which containers: all app containers, or those named by cloudtaser.io/containers. */
+        wrap = calloc(r->n_containers, sizeof(bool));
+        r->lookups = calloc(r->n_containers, sizeof(struct lookup_entry));
+        if (!wrap || !r->lookups) {
+                free(wrap);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < r->n_containers; i++)
+                wrap[i] = !r->ann.containers;
+        for (size_t i = 0; i < r->ann.n_containers; i++) {
+                ssize_t at = find_named(r->containers, r->ann.containers[i]);
+                if (at >= 0) {
+                        wrap[at] = true;
+                        continue;
+                }
+                free(wrap);
+                if (!is_absent(r->init_containers) &&
+                    find_named(r->init_containers, r->ann.containers[i]) >= 0)
+                        return deny(r, 400,
+                                    "cloudtaser.io/containers names %s, an init container: only "
+                                    "app containers are wrapped",
+                                    r->ann.containers[i]);
+                return deny(r, 400,
+                            "cloudtaser.io/containers names %s, but the pod has no container of "
+                            "that name",
+                            r->ann.containers[i]);
+        }
+
+        /* Pod level first (their paths do not move the containers' indices), then each
+         * container. The annotation set already exists: inject is in it. */
+        if ((k = ensure_injected_annotation(r, json_get(meta, "annotations"))) < 0 ||
+            (k = ensure_volume(r)) < 0 || (k = ensure_init_container(r)) < 0)
+                goto finish;
+        size_t ci = 0;
+        JSON_FOREACH(ctr, r->containers) {
+                if (wrap[ci] && (k = wrap_container(r, ci, ctr)) < 0)
+                        goto finish;
+                ci++;
+        }
+        if (r->ann.command && r->command_annotation_uses == 0)
+                warn(r, "cloudtaser.io/command is not used: every wrapped container has a command");
+        else if (r->command_annotation_uses > 1)
+                warn(r, "cloudtaser.io/command applies to %zu containers without a command",
+                     r->command_annotation_uses);
+        *ret_injected = true;
+        k = 0;
+finish:
+        free(wrap);
+        return k;
+}
+
+static bool uid_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > UID_MAX)
+                return false;
+        for (; *s; s++)
+                if ((unsigned char) *s <= 0x20 || (unsigned char) *s >= 0x7f || *s == '"' ||
+                    *s == '\\')
+                        return false;
+        return true;
+}
+
+static int respond(struct review *r, const char *api_version, const char *uid, bool allowed,
+                   struct buf *out) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        _cleanup_buf_ struct buf text = BUF_INIT(PATCH_MAX_BYTES, 0);
+        _cleanup_buf_ struct buf b64 = BUF_INIT(PATCH_MAX_BYTES / 3 * 4 + 4, 0);
+        struct json_value *root, *resp, *st, *w;
+        int k;
+
+        k = json_doc_new(0, 2 * PATCH_MAX_BYTES + 1024 * 1024, &d);
+        if (k < 0)
+                return k;
+        root = json_doc_root(d);
+        if ((k = json_add_string(d, root, "apiVersion", api_version)) < 0 ||
+            (k = json_add_string(d, root, "kind", "AdmissionReview")) < 0 ||
+            (k = json_add_object(d, root, "response", &resp)) < 0 ||
+            (k = json_add_string(d, resp, "uid", uid)) < 0 ||
+            (k = json_add_bool(d, resp, "allowed", allowed)) < 0)
+                return k;
+        if (!allowed) {
+                if ((k = json_add_object(d, resp, "status", &st)) < 0 ||
+                    (k = json_add_string(d, st, "status", "Failure")) < 0 ||
+                    (k = json_add_string(d, st, "message", r->message)) < 0 ||
+                    (k = json_add_string(d, st, "reason",
+                                         r->code == 403   ? "Forbidden"
+                                         : r->code == 500 ? "InternalError"
+                                                          : "BadRequest")) < 0 ||
+                    (k = json_add_int64(d, st, "code", r->code)) < 0)
+                        return k;
+        } else if (r->patch.n_ops > 0) {
+                if ((k = jsonpatch_print(&r->patch, &text)) < 0 ||
+                    (k = base64_encode(&b64, text.data, text.len)) < 0 ||
+                    (k = json_add_string(d, resp, "patchType", "JSONPatch")) < 0 ||
+                    (k = json_add_string(d, resp, "patch", buf_cstr(&b64))) < 0)
+                        return k;
+        }
+        if (r->n_warnings > 0) {
+                if ((k = json_add_array(d, resp, "warnings", &w)) < 0)
+                        return k;
+                for (size_t i = 0; i < r->n_warnings; i++)
+                        if ((k = json_add_string(d, w, NULL, r->warnings[i])) < 0)
+                                return k;
+        }
+        return json_print(root, out);
+}
+
+int admission_review(const struct admission_config *c, const char *body, size_t len,
+                     struct buf *out, const char **ret_outcome) {
+        static const struct json_limits limits = {
+                .max_input = ADMISSION_MAX_BODY,
+                .max_depth = 64,
+                .max_nodes = 500000,
+        };
+        _cleanup_json_doc_ struct json_doc *doc = NULL;
+        const struct json_value *root, *req, *kind, *object;
+        const char *api_version, *s, *uid, *op, *sub;
+        const char *outcome = "error";
+        struct review *r = NULL;
+        bool injected = false, dry_run = false;
+        int k;
+
+        if (ret_outcome)
+                *ret_outcome = outcome;
+        if (!c || !body || !out)
+                return -EINVAL;
+        if (len > ADMISSION_MAX_BODY)
+                return -E2BIG;
+        k = json_parse(body, len, 0, &limits, &doc);
+        if (k == -ENOMEM || k == -E2BIG)
+                return k;
+        if (k < 0)
+                return -EBADMSG;
+        root = json_doc_root(doc);
+        if (json_get_string(root, "kind", &s) < 0 || strcmp(s, "AdmissionReview") != 0 ||
+            json_get_string(root, "apiVersion", &api_version) < 0 ||
+            (strcmp(api_version, "admission.k8s.io/v1") != 0 &&
+             strcmp(api_version, "admission.k8s.io/v1beta1") != 0) ||
+            json_get_object(root, "request", &req) < 0 || json_get_string(req, "uid", &uid) < 0 ||
+            !uid_valid(uid))
+                return -EBADMSG;
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->c = c;
+        k = jsonpatch_init(&r->patch, PATCH_MAX_BYTES);
+        if (k < 0)
+                goto finish;
+        object = json_get(req, "object");
+        if (json_get_string(req, "namespace", &r->ns) < 0 || !r->ns[0])
+                (void) json_get_string(json_get(object, "metadata"), "namespace", &r->ns);
+        describe_pod(r, req, json_get(object, "metadata"));
+        /* dryRun: this webhook has no side effects (sideEffects: None): a dry run is answered
+         * exactly as a real request; the registry lookup only reads. */
+        (void) json_get_bool(req, "dryRun", &dry_run);
+
+        kind = json_get(req, "kind");
+        if (json_type(kind) != JSON_OBJECT || json_get_string(kind, "kind", &s) < 0)
+                (void) deny(r, 400, "request.kind is missing");
+        else if (strcmp(s, "Pod") != 0 || (json_get_string(kind, "group", &s) == 0 && s[0])) {
+                char shown[NAME_MAX_SHOWN + 4];
+                (void) json_get_string(kind, "kind", &s);
+                sanitize(shown, sizeof(shown), s, NAME_MAX_SHOWN);
+                warn(r, "cloudtaser-operator mutates pods only: %s passed through unchanged",
+                     shown);
+                outcome = "skipped";
+        } else if (json_get_string(req, "subResource", &sub) == 0 && sub[0])
+                outcome = "skipped"; /* pods/status, pods/ephemeralcontainers... */
+        else if (json_get_string(req, "operation", &op) < 0)
+                (void) deny(r, 400, "request.operation is missing");
+        else if (strcmp(op, "CREATE") != 0)
+                outcome = "skipped"; /* a pod's containers cannot change after creation */
+        else if (json_type(object) != JSON_OBJECT)
+                (void) deny(r, 400, "request.object is missing or not an object");
+        else if (!r->ns || !r->ns[0])
+                (void) deny(r, 400, "request.namespace is missing");
+        else {
+                k = mutate(r, object, &injected);
+                if (k == -ENOMEM || k == -E2BIG)
+                        goto finish;
+                outcome = r->denied                        ? "denied"
+                          : injected && r->patch.n_ops > 0 ? "injected"
+                                                           : "skipped";
+        }
+        if (r->denied)
+                outcome = "denied";
+
+        k = respond(r, api_version, uid, !r->denied, out);
+        if (k < 0)
+                goto finish;
+        if (ret_outcome)
+                *ret_outcome = outcome;
+        k = 0;
+finish:
+        for (size_t i = 0; r && i < r->n_lookups; i++)
+                registry_image_config_done(&r->lookups[i].cfg);
+        if (r) {
+                free(r->lookups);
+                annotations_done(&r->ann);
+                jsonpatch_done(&r->patch);
+                free(r);
+        }
+        return k;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * operator/admission: the mutating webhook's decision, as a pure function of an AdmissionReview
+ * (admission.k8s.io/v1) and the operator's settings: which pods are injected, the JSON patch
+ * that injects them, and the denials. No network and no server here: the image lookup is the
+ * caller's callback. The injection contract is docs/operator.md.
+ *
+ * Untrusted input: the body is parsed under limits (ADMISSION_MAX_BODY bytes, JSON depth and node
+ * count), every annotation is checked (operator/annotations.h), and no input makes it crash: a
+ * review it cannot act on gets allowed:false with a message saying why and how to fix it.
+ * Nothing secret is written into the pod: the patch carries addresses, paths and names only.
+ *
+ * admission_review() keeps no state between calls: concurrent calls are fine as long as the
+ * lookup callback is thread-safe. Each call allocates only for itself (the request's document,
+ * the patch, the response's document) and frees everything before returning.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "common/buf.h"
+#include "operator/registry.h"
+
+#define ADMISSION_MAX_BODY (8u * 1024u * 1024u) /* an AdmissionReview body, bytes */
+#define ADMISSION_MAX_CONTAINERS 256u           /* containers + initContainers of one pod */
+#define ADMISSION_MAX_PULL_SECRETS 32u          /* imagePullSecrets passed to the lookup */
+
+/* The names the mutation uses (docs/operator.md). */
+#define ADMISSION_VOLUME "cloudtaser-bin"
+#define ADMISSION_INIT_CONTAINER "cloudtaser-init"
+#define ADMISSION_MOUNT_PATH "/cloudtaser"
+#define ADMISSION_WRAPPER "/cloudtaser/wrapper"
+#define ADMISSION_VOLUME_SIZE "8Mi"
+
+/* Resolves the image's ENTRYPOINT/CMD for a container that has no command. pull_secret_names are
+ * the pod's imagePullSecrets (and, filled by the caller, its service account's). Returns 0 with
+ * *ret filled (released by admission with registry_image_config_done()), or a negative errno with
+ * err holding one line saying why. */
+typedef int (*admission_lookup_fn)(void *userdata, const char *namespace_, const char *image,
+                                   const char *const *pull_secret_names, size_t n_names,
+                                   struct registry_image_config *ret, char *err, size_t errlen);
+
+struct admission_config {                           /* operator-level settings (flags) */
+        const char *init_image;                     /* --init-image / CLOUDTASER_INIT_IMAGE */
+        const char *default_vault_address;          /* --vault-address */
+        const char *default_vault_ca_pem;           /* content of --vault-ca-file, inline into
+                                                       CLOUDTASER_VAULT_CA_PEM */
+        const char *default_auth_path;              /* --vault-auth-path */
+        const char *const *allowed_vault_addresses; /* compared in canonical form */
+        size_t n_allowed;                           /* empty = any */
+        admission_lookup_fn lookup;
+        void *lookup_userdata;
+};
+
+/* Takes the AdmissionReview request body (untrusted), writes the AdmissionReview response JSON to
+ * out. Returns 0 when a response was produced (allowed or not), -EBADMSG when the body is not an
+ * AdmissionReview at all (the server answers 400), -ENOMEM, -E2BIG. *ret_outcome (optional):
+ * "injected", "skipped", "denied", "error" for metrics (a static string; set on failure too, to
+ * "error"). "injected" means a patch was returned; an already injected pod is "skipped".
+ * -E2BIG: the body is over ADMISSION_MAX_BODY, or the response does not fit out's maximum (out
+ * is then unchanged). */
+int admission_review(const struct admission_config *c, const char *body, size_t len,
+                     struct buf *out, const char **ret_outcome);

@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* operator/annotations: see annotations.h. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/macro.h"
+#include "operator/annotations.h"
+#include "wrapper/config.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && errlen > 0) {
+                va_start(ap, fmt);
+                (void) vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return -EINVAL;
+}
+
+void annotation_strv_free(char **v, size_t n) {
+        for (size_t i = 0; v && i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+static bool is_lower_alnum(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static bool is_alnum(char c) {
+        return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+/* [A-Za-z0-9] plus the characters of `extra`. */
+static bool all_in(const char *s, const char *extra) {
+        for (; *s; s++)
+                if (!is_alnum(*s) && !strchr(extra, *s))
+                        return false;
+        return true;
+}
+
+static bool dns_label_valid(const char *s, size_t n) {
+        if (n == 0 || n > ANNOTATION_CONTAINER_NAME_MAX)
+                return false;
+        if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!is_lower_alnum(s[i]) && s[i] != '-')
+                        return false;
+        return true;
+}
+
+int annotation_parse_command(const char *s, char ***ret_argv, size_t *ret_n, char *err,
+                             size_t errlen) {
+        _cleanup_json_doc_ struct json_doc *doc = NULL;
+        const struct json_limits lim = {
+                .max_input = ANNOTATION_VALUE_MAX,
+                .max_depth = 2,
+                .max_nodes = ANNOTATION_COMMAND_MAX_ARGS + 1,
+        };
+        char **argv = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = json_parse(s, strlen(s), 0, &lim, &doc);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -E2BIG)
+                return fail(err, errlen,
+                            "cloudtaser.io/command is too long (at most %u arguments, %u bytes)",
+                            ANNOTATION_COMMAND_MAX_ARGS, ANNOTATION_VALUE_MAX);
+        if (r < 0)
+                return fail(err, errlen,
+                            "cloudtaser.io/command must be a JSON array of strings, e.g. "
+                            "[\"/app\",\"--port\",\"8080\"]");
+        const struct json_value *root = json_doc_root(doc);
+        if (json_type(root) != JSON_ARRAY)
+                return fail(err, errlen,
+                            "cloudtaser.io/command must be a JSON array of strings, e.g. "
+                            "[\"/app\",\"--port\",\"8080\"]");
+        size_t count = json_count(root);
+        if (count == 0)
+                return fail(err, errlen, "cloudtaser.io/command is an empty array");
+        if (count > ANNOTATION_COMMAND_MAX_ARGS)
+                return fail(err, errlen, "cloudtaser.io/command has more than %u arguments",
+                            ANNOTATION_COMMAND_MAX_ARGS);
+        argv = calloc(count + 1, sizeof(char *));
+        if (!argv)
+                return -ENOMEM;
+        JSON_FOREACH(e, root) {
+                const char *a;
+                if (json_string(e, &a) < 0) {
+                        annotation_strv_free(argv, n);
+                        return fail(err, errlen,
+                                    "cloudtaser.io/command: argument %zu is not a string", n + 1);
+                }
+                size_t len = strlen(a);
+                if (len > ANNOTATION_COMMAND_ARG_MAX) {
+                        annotation_strv_free(argv, n);
+                        return fail(err, errlen,
+                                    "cloudtaser.io/command: argument %zu is longer than %u bytes",
+                                    n + 1, ANNOTATION_COMMAND_ARG_MAX);
+                }
+                if (n == 0 && len == 0) {
+                        annotation_strv_free(argv, n);
+                        return fail(err, errlen, "cloudtaser.io/command: the program is empty");
+                }
+                for (size_t i = 0; i < len; i++)
+                        if (((unsigned char) a[i] < 0x20 && a[i] != '\t' && a[i] != '\n') ||
+                            a[i] == 0x7f) {
+                                annotation_strv_free(argv, n);
+                                return fail(err, errlen,
+                                            "cloudtaser.io/command: argument %zu holds a control "
+                                            "character",
+                                            n + 1);
+                        }
+                argv[n] = strdup(a);
+                if (!argv[n]) {
+                        annotation_strv_free(argv, n);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        *ret_argv = argv;
+        *ret_n = n;
+        return 0;
+}
+
+int annotation_parse_containers(const char *s, char ***ret_names, size_t *ret_n, char *err,
+                                size_t errlen) {
+        char **names = NULL;
+        size_t n = 0;
+
+        if (!s)
+                return -EINVAL;
+        if (strlen(s) > ANNOTATION_VALUE_MAX)
+                return fail(err, errlen, "cloudtaser.io/containers is longer than %u bytes",
+                            ANNOTATION_VALUE_MAX);
+        names = calloc(ANNOTATION_MAX_CONTAINERS + 1, sizeof(char *));
+        if (!names)
+                return -ENOMEM;
+        for (const char *p = s;;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t) (comma - p) : strlen(p);
+                while (len > 0 && (*p == ' ' || *p == '\t')) {
+                        p++;
+                        len--;
+                }
+                while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+                        len--;
+                if (len == 0 && !comma && n > 0)
+                        break; /* a trailing comma */
+                if (!dns_label_valid(p, len)) {
+                        annotation_strv_free(names, n);
+                        if (len == 0)
+                                return fail(err, errlen,
+                                            "cloudtaser.io/containers has an empty entry (#%zu); "
+                                            "give container names separated by commas",
+                                            n + 1);
+                        return fail(err, errlen,
+                                    "cloudtaser.io/containers: entry #%zu is not a container name "
+                                    "(lower-case letters, digits and '-', at most %d bytes)",
+                                    n + 1, ANNOTATION_CONTAINER_NAME_MAX);
+                }
+                bool dup = false;
+                for (size_t i = 0; i < n && !dup; i++)
+                        dup = strlen(names[i]) == len && memcmp(names[i], p, len) == 0;
+                if (!dup) {
+                        if (n >= ANNOTATION_MAX_CONTAINERS) {
+                                annotation_strv_free(names, n);
+                                return fail(err, errlen,
+                                            "cloudtaser.io/containers names more than %u "
+                                            "containers",
+                                            ANNOTATION_MAX_CONTAINERS);
+                        }
+                        names[n] = strndup(p, len);
+                        if (!names[n]) {
+                                annotation_strv_free(names, n);
+                                return -ENOMEM;
+                        }
+                        n++;
+                }
+                if (!comma)
+                        break;
+                p = comma + 1;
+        }
+        *ret_names = names;
+        *ret_n = n;
+        return 0;
+}
+
+static bool host_char(char c) {
+        return is_alnum(c) || c == '.' || c == '-';
+}
+
+int annotation_vault_address_canon(const char *s, char *out, size_t outlen, char *err,
+                                   size_t errlen) {
+        static const char bad[] =
+                "cloudtaser.io/vault-address must be a URL like https://vault.example:8200";
+        const char *scheme, *p;
+        size_t len;
+
+        if (!s || !out)
+                return -EINVAL;
+        len = strlen(s);
+        if (len > ANNOTATION_ADDRESS_MAX)
+                return fail(err, errlen, "cloudtaser.io/vault-address is longer than %u bytes",
+                            ANNOTATION_ADDRESS_MAX);
+        if (strncasecmp(s, "https://", 8) == 0) {
+                scheme = "https";
+                p = s + 8;
+        } else if (strncasecmp(s, "http://", 7) == 0) {
+                scheme = "http";
+                p = s + 7;
+        } else
+                return fail(err, errlen, "%s (the scheme must be https:// or http://)", bad);
+
+        /* host */
+        const char *host = p, *host_end;
+        if (*p == '[') {
+                p++;
+                while (*p && (is_alnum(*p) || *p == ':' || *p == '.'))
+                        p++;
+                if (*p != ']' || p == host + 1)
+                        return fail(err, errlen, "%s (a bracketed IPv6 host is malformed)", bad);
+                p++;
+        } else {
+                while (host_char(*p))
+                        p++;
+                if (p == host)
+                        return fail(err, errlen, "%s (the host is missing)", bad);
+                if (*host == '.' || *host == '-' || p[-1] == '-')
+                        return fail(err, errlen, "%s (the host is malformed)", bad);
+        }
+        host_end = p;
+        /* port */
+        unsigned long port = 0;
+        if (*p == ':') {
+                p++;
+                const char *digits = p;
+                while (*p >= '0' && *p <= '9' && p - digits < 6) {
+                        port = port * 10 + (unsigned long) (*p - '0');
+                        p++;
+                }
+                if (p == digits || port == 0 || port > 65535)
+                        return fail(err, errlen, "%s (the port must be 1 to 65535)", bad);
+        }
+        /* path */
+        const char *path = p;
+        if (*p && *p != '/')
+                return fail(err, errlen,
+                            "%s (no user name, query or fragment; only a host, a port and a "
+                            "path)",
+                            bad);
+        for (; *p; p++)
+                if (!is_alnum(*p) && !strchr("/._~-", *p))
+                        return fail(err, errlen,
+                                    "%s (the path may only hold letters, digits and /._~-)", bad);
+        size_t path_len = (size_t) (p - path);
+        while (path_len > 0 && path[path_len - 1] == '/')
+                path_len--;
+
+        bool default_port = port == 0 || (strcmp(scheme, "https") == 0 && port == 443) ||
+                            (strcmp(scheme, "http") == 0 && port == 80);
+        char portbuf[8] = "";
+        if (!default_port)
+                (void) snprintf(portbuf, sizeof(portbuf), ":%lu", port);
+        size_t host_len = (size_t) (host_end - host);
+        size_t need = strlen(scheme) + 3 + host_len + strlen(portbuf) + path_len + 1;
+        if (need > outlen)
+                return -E2BIG;
+        int w = snprintf(out, outlen, "%s://%.*s%s%.*s", scheme, (int) host_len, host, portbuf,
+                         (int) path_len, path);
+        if (w < 0 || (size_t) w >= outlen)
+                return -E2BIG;
+        for (char *c = out + strlen(scheme) + 3; c < out + strlen(scheme) + 3 + host_len; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                        *c = (char) (*c - 'A' + 'a');
+        return 0;
+}
+
+/* The keys of the contract, in the order of docs/operator.md. */
+enum key {
+        K_INJECT,
+        K_VAULT_ADDRESS,
+        K_VAULT_ROLE,
+        K_VAULT_AUTH_METHOD,
+        K_VAULT_AUTH_PATH,
+        K_SECRET_PATHS,
+        K_ENV_MAP,
+        K_SKIP_VERIFY,
+        K_CONTAINERS,
+        K_DELIVERY,
+        K_ROTATION,
+        K_COMMAND,
+        K_INJECTED,
+        _K_MAX,
+};
+
+static const char *const key_names[_K_MAX] = {
+        [K_INJECT] = "inject",
+        [K_VAULT_ADDRESS] = "vault-address",
+        [K_VAULT_ROLE] = "vault-role",
+        [K_VAULT_AUTH_METHOD] = "vault-auth-method",
+        [K_VAULT_AUTH_PATH] = "vault-auth-path",
+        [K_SECRET_PATHS] = "secret-paths",
+        [K_ENV_MAP] = "env-map",
+        [K_SKIP_VERIFY] = "vault-skip-verify",
+        [K_CONTAINERS] = "containers",
+        [K_DELIVERY] = "delivery",
+        [K_ROTATION] = "rotation",
+        [K_COMMAND] = "command",
+        [K_INJECTED] = "injected",
+};
+
+static bool one_of(const char *v, const char *const *options) {
+        for (; *options; options++)
+                if (strcmp(v, *options) == 0)
+                        return true;
+        return false;
+}
+
+/* The wrapper's own parsers, for the values it reads: an error names the variable, which we
+ * translate to the annotation. Its reason may quote a bounded part of the value: made printable
+ * here whatever the wrapper lets through. */
+static void printable(char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        *s = '?';
+}
+
+static int check_secrets(const char *paths, const char *map, char *err, size_t errlen) {
+        struct wrapper_config c = {};
+        struct config_error e = {};
+        int r;
+
+        r = config_parse_paths(paths, &c.secrets, &c.n_secrets, &e);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                printable(e.reason);
+                return fail(err, errlen, "cloudtaser.io/secret-paths: %s", e.reason);
+        }
+        if (map) {
+                r = config_parse_env_map(map, c.secrets, c.n_secrets, &e);
+                config_done(&c);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        printable(e.reason);
+                        return fail(err, errlen, "cloudtaser.io/env-map: %s", e.reason);
+                }
+        } else
+                config_done(&c);
+        return 0;
+}
+
+static int check_value(enum key k, const char *v, char *err, size_t errlen) {
+        static const char *const bools[] = {"true", "false", NULL};
+        static const char *const methods[] = {"kubernetes", "token", "broker", NULL};
+        static const char *const deliveries[] = {"env", "memfd", "both", NULL};
+        size_t len = strlen(v);
+
+        switch (k) {
+        case K_VAULT_ADDRESS: {
+                char canon[ANNOTATION_ADDRESS_MAX + 8];
+                int r = annotation_vault_address_canon(v, canon, sizeof(canon), err, errlen);
+                return r == -E2BIG ? -EINVAL : r;
+        }
+        case K_VAULT_ROLE:
+                if (len == 0 || len > ANNOTATION_ROLE_MAX || !all_in(v, "_.-"))
+                        return fail(err, errlen,
+                                    "cloudtaser.io/vault-role must be 1 to %u letters, digits or "
+                                    "_.-",
+                                    ANNOTATION_ROLE_MAX);
+                return 0;
+        case K_VAULT_AUTH_METHOD:
+                if (!one_of(v, methods))
+                        return fail(err, errlen,
+                                    "cloudtaser.io/vault-auth-method must be kubernetes, token or "
+                                    "broker");
+                return 0;
+        case K_VAULT_AUTH_PATH:
+                if (len == 0 || len > ANNOTATION_AUTH_PATH_MAX || !all_in(v, "_.-/") ||
+                    v[0] == '/' || v[len - 1] == '/' || strstr(v, "//") || strstr(v, ".."))
+                        return fail(err, errlen,
+                                    "cloudtaser.io/vault-auth-path must be a mount path like "
+                                    "auth/kubernetes (letters, digits, _.-/, at most %u bytes)",
+                                    ANNOTATION_AUTH_PATH_MAX);
+                return 0;
+        case K_SKIP_VERIFY:
+                if (!one_of(v, bools))
+                        return fail(err, errlen,
+                                    "cloudtaser.io/vault-skip-verify must be \"true\" or "
+                                    "\"false\"");
+                return 0;
+        case K_DELIVERY:
+                if (!one_of(v, deliveries))
+                        return fail(err, errlen,
+                                    "cloudtaser.io/delivery must be env, memfd or both");
+                return 0;
+        case K_ROTATION: {
+                int sig;
+                if (strcmp(v, "none") == 0 || strcmp(v, "restart") == 0)
+                        return 0;
+                if (strncmp(v, "signal:", 7) == 0 && len <= 7 + 16 &&
+                    config_parse_signal(v + 7, &sig) == 0 && sig != SIGKILL && sig != SIGSTOP)
+                        return 0;
+                return fail(err, errlen,
+                            "cloudtaser.io/rotation must be none, restart or signal:NAME (a "
+                            "signal the workload can catch, e.g. signal:HUP)");
+        }
+        default:
+                return 0; /* checked by the caller */
+        }
+}
+
+static void record_unknown(struct annotations *a, const char *key) {
+        if (a->n_unknown < ANNOTATION_MAX_UNKNOWN)
+                a->unknown[a->n_unknown] = key;
+        a->n_unknown++;
+}
+
+int annotations_parse(const struct json_value *annotations, struct annotations *ret, char *err,
+                      size_t errlen) {
+        const char *values[_K_MAX] = {};
+        const size_t plen = strlen(ANNOTATION_PREFIX);
+        int r;
+
+        *ret = (struct annotations){};
+        if (!annotations || json_type(annotations) == JSON_NULL)
+                return 0;
+        if (json_type(annotations) != JSON_OBJECT)
+                return fail(err, errlen, "metadata.annotations is not an object");
+
+        JSON_FOREACH(m, annotations) {
+                const char *key = json_key(m), *v;
+                if (!key || strncmp(key, ANNOTATION_PREFIX, plen) != 0)
+                        continue;
+                size_t k;
+                for (k = 0; k < _K_MAX; k++)
+                        if (strcmp(key + plen, key_names[k]) == 0)
+                                break;
+                if (k == _K_MAX) {
+                        record_unknown(ret, key);
+                        continue;
+                }
+                if (json_string(m, &v) < 0)
+                        return fail(err, errlen, "annotation %s%s is not a string",
+                                    ANNOTATION_PREFIX, key_names[k]);
+                if (values[k])
+                        return fail(err, errlen, "annotation %s%s is given twice",
+                                    ANNOTATION_PREFIX, key_names[k]);
+                if (strlen(v) > ANNOTATION_VALUE_MAX)
+                        return fail(err, errlen, "annotation %s%s is longer than %u bytes",
+                                    ANNOTATION_PREFIX, key_names[k], ANNOTATION_VALUE_MAX);
+                values[k] = v;
+        }
+
+        if (!values[K_INJECT] || strcmp(values[K_INJECT], "false") == 0) {
+                *ret = (struct annotations){};
+                return 0;
+        }
+        if (strcmp(values[K_INJECT], "true") != 0)
+                return fail(err, errlen,
+                            "cloudtaser.io/inject must be \"true\" (inject) or \"false\"");
+
+        for (size_t k = 0; k < _K_MAX; k++)
+                if (values[k] && (r = check_value(k, values[k], err, errlen)) < 0)
+                        return r;
+
+        if (values[K_ENV_MAP] && !values[K_SECRET_PATHS])
+                return fail(err, errlen,
+                            "cloudtaser.io/env-map is set but cloudtaser.io/secret-paths is not");
+        if (!values[K_SECRET_PATHS])
+                return fail(err, errlen,
+                            "cloudtaser.io/secret-paths is required: the vault paths to read, "
+                            "e.g. secret/data/app/db");
+        if (!values[K_VAULT_ROLE] && (!values[K_VAULT_AUTH_METHOD] ||
+                                      strcmp(values[K_VAULT_AUTH_METHOD], "kubernetes") == 0))
+                return fail(err, errlen,
+                            "cloudtaser.io/vault-role is required with the kubernetes auth "
+                            "method: the vault role this pod logs in as");
+        r = check_secrets(values[K_SECRET_PATHS], values[K_ENV_MAP], err, errlen);
+        if (r < 0)
+                return r;
+        if (values[K_CONTAINERS]) {
+                r = annotation_parse_containers(values[K_CONTAINERS], &ret->containers,
+                                                &ret->n_containers, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        if (values[K_COMMAND]) {
+                r = annotation_parse_command(values[K_COMMAND], &ret->command, &ret->n_command, err,
+                                             errlen);
+                if (r < 0) {
+                        annotations_done(ret);
+                        return r;
+                }
+        }
+        ret->inject = true;
+        ret->vault_address = values[K_VAULT_ADDRESS];
+        ret->vault_role = values[K_VAULT_ROLE];
+        ret->vault_auth_method = values[K_VAULT_AUTH_METHOD];
+        ret->vault_auth_path = values[K_VAULT_AUTH_PATH];
+        ret->secret_paths = values[K_SECRET_PATHS];
+        ret->env_map = values[K_ENV_MAP];
+        ret->skip_verify = values[K_SKIP_VERIFY];
+        ret->delivery = values[K_DELIVERY];
+        ret->rotation = values[K_ROTATION];
+        return 0;
+}
+
+void annotations_done(struct annotations *a) {
+        if (!a)
+                return;
+        annotation_strv_free(a->containers, a->n_containers);
+        annotation_strv_free(a->command, a->n_command);
+        *a = (struct annotations){};
+}

@@ -1,0 +1,637 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cloudtaser-operator: the mutating admission webhook (docs/operator.md).
+ *
+ *   webhook   HTTPS on --webhook-port (default 9443), POST /mutate-v1-pod, N event loops
+ *   health    plain HTTP on --health-probe-bind-address (default :8081): /healthz, /readyz
+ *   metrics   plain HTTP on --metrics-bind-address (default :8080): /metrics (Prometheus text)
+ *
+ * The serving certificate comes from --tls-cert-file/--tls-key-file, or is generated at start
+ * (an in-memory CA and a leaf for --webhook-host names; --ca-bundle-out writes the CA for the
+ * MutatingWebhookConfiguration's caBundle). It is held by a swappable TLS context, so the
+ * certificate rotation of the next step replaces it without a restart.
+ *
+ * Entrypoint lookups for containers without a command read the image config from its registry
+ * (operator/registry), authenticated with the pod's and its service account's image pull secrets,
+ * read through the Kubernetes API (operator/kube) when the operator runs in a cluster (or is given
+ * --kube-server).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/httpd.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "common/tls.h"
+#include "operator/admission.h"
+#include "operator/kube.h"
+#include "operator/registry.h"
+
+#define MAX_FILE (1024u * 1024u)
+#define MAX_LOOPS 16
+#define MAX_ALLOWED 64
+
+/* Latency histogram buckets (seconds), Prometheus style. */
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                 0.1,    0.25,  0.5,    1,     2.5,  5};
+#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+struct metrics {
+        _Atomic uint64_t outcome_injected, outcome_skipped, outcome_denied, outcome_error,
+                outcome_bad_request;
+        _Atomic uint64_t latency_bucket[N_BUCKETS + 1]; /* last: +Inf */
+        _Atomic uint64_t latency_sum_usec, latency_count;
+};
+
+struct operator_state {
+        struct admission_config adm;
+        struct registry_client *registry;
+        pthread_mutex_t registry_lock;
+        struct kube_client *kube;
+        const char *node_arch;
+        struct metrics m;
+        struct httpd *webhook, *health, *metrics_srv;
+        atomic_bool ready;
+};
+
+struct flags {
+        unsigned webhook_port;
+        const char *webhook_bind;
+        const char *health_addr, *metrics_addr;
+        const char *tls_cert_file, *tls_key_file, *ca_bundle_out;
+        const char *webhook_hosts; /* comma list of DNS names / IPs for the generated certificate */
+        const char *init_image, *vault_address, *vault_ca_file, *vault_auth_path, *allowed;
+        const char *registry_ca_file;
+        bool registry_http;
+        const char *kube_server, *kube_ca_file, *kube_token_file;
+        unsigned loops;
+        const char *log_format, *log_level;
+};
+
+static int read_file(const char *path, struct buf *out) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        for (;;) {
+                int r = buf_reserve(out, 4096);
+                if (r < 0)
+                        return r;
+                ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        return 0;
+                out->len += (size_t) n;
+                out->data[out->len] = '\0';
+        }
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/* --- entrypoint lookups ----------------------------------------------------------------- */
+
+static int lookup(void *userdata, const char *ns, const char *image, const char *const *names,
+                  size_t n_names, struct registry_image_config *ret, char *err, size_t errlen) {
+        struct operator_state *st = userdata;
+        _cleanup_buf_ struct buf configs = BUF_INIT(4u * 1024u * 1024u, BUF_SECURE);
+        const char *docs[32];
+        size_t offsets[32], n_docs = 0;
+        int r;
+
+        /* The pull secrets' contents, read with the operator's own identity. */
+        for (size_t i = 0; st->kube && i < n_names && n_docs < ELEMENTSOF(docs); i++) {
+                char e[256] = "";
+                size_t before = configs.len;
+                r = kube_get_pull_secret(st->kube, ns, names[i], &configs, e, sizeof(e));
+                if (r < 0) {
+                        log_warning(
+                                "image pull secret %s/%s unusable for the entrypoint lookup: %s",
+                                ns, names[i], e);
+                        continue;
+                }
+                if (buf_append_byte(&configs, 0) < 0)
+                        break;
+                offsets[n_docs++] = before;
+        }
+        for (size_t i = 0; i < n_docs; i++)
+                docs[i] = configs.data + offsets[i];
+
+        pthread_mutex_lock(&st->registry_lock);
+        r = registry_lookup(st->registry, image, "linux", st->node_arch, docs, n_docs, ret, err,
+                            errlen);
+        pthread_mutex_unlock(&st->registry_lock);
+        return r;
+}
+
+/* --- handlers --------------------------------------------------------------------------- */
+
+static void observe(struct metrics *m, uint64_t usec) {
+        double s = (double) usec / 1e6;
+        size_t i = 0;
+        while (i < N_BUCKETS && s > buckets[i])
+                i++;
+        atomic_fetch_add(&m->latency_bucket[i], 1);
+        atomic_fetch_add(&m->latency_sum_usec, usec);
+        atomic_fetch_add(&m->latency_count, 1);
+}
+
+static int webhook_handler(void *userdata, const struct httpd_request *req,
+                           struct httpd_response *resp) {
+        struct operator_state *st = userdata;
+        const char *outcome = "error";
+        int r;
+
+        if (strcmp(req->path, "/mutate-v1-pod") != 0)
+                return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
+        if (strcmp(req->method, "POST") != 0) {
+                (void) httpd_response_add_header(resp, "Allow", "POST");
+                return httpd_response_set(resp, 405, "text/plain; charset=utf-8", "use POST\n");
+        }
+        uint64_t t0 = req->start_usec ? req->start_usec : now_usec();
+        r = admission_review(&st->adm, req->body, req->body_len, &resp->body, &outcome);
+        if (r == -EBADMSG) {
+                buf_reset(&resp->body);
+                atomic_fetch_add(&st->m.outcome_bad_request, 1);
+                observe(&st->m, now_usec() - t0);
+                return httpd_response_set(
+                        resp, 400, "text/plain; charset=utf-8",
+                        "the request body is not an admission.k8s.io/v1 AdmissionReview\n");
+        }
+        if (r < 0) {
+                atomic_fetch_add(&st->m.outcome_error, 1);
+                log_error_errno(r, "admission review failed: %m");
+                return r;
+        }
+        resp->status = 200;
+        resp->content_type = "application/json";
+        if (strcmp(outcome, "injected") == 0)
+                atomic_fetch_add(&st->m.outcome_injected, 1);
+        else if (strcmp(outcome, "skipped") == 0)
+                atomic_fetch_add(&st->m.outcome_skipped, 1);
+        else if (strcmp(outcome, "denied") == 0)
+                atomic_fetch_add(&st->m.outcome_denied, 1);
+        else
+                atomic_fetch_add(&st->m.outcome_error, 1);
+        observe(&st->m, now_usec() - t0);
+        return 0;
+}
+
+static int health_handler(void *userdata, const struct httpd_request *req,
+                          struct httpd_response *resp) {
+        struct operator_state *st = userdata;
+        if (strcmp(req->path, "/healthz") == 0)
+                return httpd_response_set(resp, 200, "text/plain; charset=utf-8", "ok\n");
+        if (strcmp(req->path, "/readyz") == 0)
+                return atomic_load(&st->ready)
+                               ? httpd_response_set(resp, 200, "text/plain; charset=utf-8", "ok\n")
+                               : httpd_response_set(resp, 503, "text/plain; charset=utf-8",
+                                                    "webhook not serving yet\n");
+        return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
+}
+
+static int metrics_handler(void *userdata, const struct httpd_request *req,
+                           struct httpd_response *resp) {
+        struct operator_state *st = userdata;
+        struct metrics *m = &st->m;
+        struct buf *b = &resp->body;
+        struct httpd_stats hs = {};
+        struct registry_stats rs = {};
+        int r = 0;
+
+        if (strcmp(req->path, "/metrics") != 0)
+                return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
+        httpd_get_stats(st->webhook, &hs);
+        pthread_mutex_lock(&st->registry_lock);
+        registry_get_stats(st->registry, &rs);
+        pthread_mutex_unlock(&st->registry_lock);
+
+#define P(...)                                          \
+        do {                                            \
+                if (r >= 0)                             \
+                        r = buf_printf(b, __VA_ARGS__); \
+        } while (0)
+        P("# HELP cloudtaser_admission_requests_total Admission reviews by outcome.\n");
+        P("# TYPE cloudtaser_admission_requests_total counter\n");
+        P("cloudtaser_admission_requests_total{outcome=\"injected\"} %" PRIu64 "\n",
+          atomic_load(&m->outcome_injected));
+        P("cloudtaser_admission_requests_total{outcome=\"skipped\"} %" PRIu64 "\n",
+          atomic_load(&m->outcome_skipped));
+        P("cloudtaser_admission_requests_total{outcome=\"denied\"} %" PRIu64 "\n",
+          atomic_load(&m->outcome_denied));
+        P("cloudtaser_admission_requests_total{outcome=\"error\"} %" PRIu64 "\n",
+          atomic_load(&m->outcome_error));
+        P("cloudtaser_admission_requests_total{outcome=\"bad_request\"} %" PRIu64 "\n",
+          atomic_load(&m->outcome_bad_request));
+        P("# HELP cloudtaser_injections_total Pods mutated to run through the wrapper.\n");
+        P("# TYPE cloudtaser_injections_total counter\n");
+        P("cloudtaser_injections_total %" PRIu64 "\n", atomic_load(&m->outcome_injected));
+        P("# HELP cloudtaser_admission_duration_seconds Time to answer an admission review.\n");
+        P("# TYPE cloudtaser_admission_duration_seconds histogram\n");
+        uint64_t cum = 0;
+        for (size_t i = 0; i < N_BUCKETS; i++) {
+                cum += atomic_load(&m->latency_bucket[i]);
+                P("cloudtaser_admission_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                  buckets[i], cum);
+        }
+        cum += atomic_load(&m->latency_bucket[N_BUCKETS]);
+        P("cloudtaser_admission_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+        P("cloudtaser_admission_duration_seconds_sum %.6f\n",
+          (double) atomic_load(&m->latency_sum_usec) / 1e6);
+        P("cloudtaser_admission_duration_seconds_count %" PRIu64 "\n",
+          atomic_load(&m->latency_count));
+        P("# HELP cloudtaser_registry_lookups_total Image config lookups for entrypoints.\n");
+        P("# TYPE cloudtaser_registry_lookups_total counter\n");
+        P("cloudtaser_registry_lookups_total %" PRIu64 "\n", rs.lookups);
+        P("# HELP cloudtaser_registry_cache_hits_total Lookups answered from the cache.\n");
+        P("# TYPE cloudtaser_registry_cache_hits_total counter\n");
+        P("cloudtaser_registry_cache_hits_total %" PRIu64 "\n", rs.cache_hits);
+        P("# HELP cloudtaser_registry_errors_total Lookups that failed.\n");
+        P("# TYPE cloudtaser_registry_errors_total counter\n");
+        P("cloudtaser_registry_errors_total %" PRIu64 "\n", rs.errors);
+        P("# HELP cloudtaser_webhook_connections_total TLS connections accepted by the webhook.\n");
+        P("# TYPE cloudtaser_webhook_connections_total counter\n");
+        P("cloudtaser_webhook_connections_total %" PRIu64 "\n", hs.connections_accepted);
+        P("# HELP cloudtaser_webhook_tls_handshake_failures_total Failed TLS handshakes.\n");
+        P("# TYPE cloudtaser_webhook_tls_handshake_failures_total counter\n");
+        P("cloudtaser_webhook_tls_handshake_failures_total %" PRIu64 "\n",
+          hs.tls_handshake_failures);
+#undef P
+        if (r < 0)
+                return r;
+        resp->status = 200;
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return 0;
+}
+
+/* --- certificates ----------------------------------------------------------------------- */
+
+/* A CA and a serving certificate generated in memory, for --webhook-host names. */
+static int generate_serving_cert(const char *hosts, struct buf *cert_pem, struct buf *key_pem,
+                                 struct buf *ca_pem) {
+        struct tls_key *ca_key = NULL, *key = NULL;
+        struct tls_cert ca = {}, leaf = {};
+        _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0);
+        const char *dns[16], *ip[16];
+        char copy[1024];
+        size_t n_dns = 0, n_ip = 0;
+        int r;
+
+        (void) snprintf(copy, sizeof(copy), "%s", hosts);
+        for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+                bool is_ip = strspn(t, "0123456789.:abcdefABCDEF") == strlen(t) && strpbrk(t, ".:");
+                if (is_ip && n_ip < ELEMENTSOF(ip))
+                        ip[n_ip++] = t;
+                else if (!is_ip && n_dns < ELEMENTSOF(dns))
+                        dns[n_dns++] = t;
+        }
+        int64_t now = (int64_t) time(NULL);
+        struct tls_cert_params cap = {.common_name = "cloudtaser-operator CA",
+                                      .not_before = now,
+                                      .not_after = now + 365 * 86400,
+                                      .backdate = 300,
+                                      .path_len = 0};
+        struct tls_cert_params lp = {.common_name = n_dns ? dns[0] : "cloudtaser-operator",
+                                     .san = {.dns = dns, .n_dns = n_dns, .ip = ip, .n_ip = n_ip},
+                                     .not_before = now,
+                                     .not_after = now + 90 * 86400,
+                                     .backdate = 300,
+                                     .usage = TLS_USAGE_SERVER,
+                                     .path_len = -1};
+        r = tls_key_generate(&ca_key);
+        if (r >= 0)
+                r = tls_cert_create_ca(ca_key, &cap, &ca);
+        if (r >= 0)
+                r = tls_key_generate(&key);
+        if (r >= 0)
+                r = tls_key_public_der(key, &spki);
+        if (r >= 0)
+                r = tls_cert_issue(ca_key, &ca, (const uint8_t *) spki.data, spki.len, &lp, &leaf);
+        if (r >= 0)
+                r = tls_cert_encode_pem(&leaf, cert_pem);
+        if (r >= 0)
+                r = tls_key_export_pem(key, key_pem);
+        if (r >= 0)
+                r = tls_cert_encode_pem(&ca, ca_pem);
+        tls_cert_done(&ca);
+        tls_cert_done(&leaf);
+        tls_key_free(ca_key); /* the CA key is not kept: a new CA comes with every start */
+        tls_key_free(key);
+        return r;
+}
+
+static int write_file_atomic(const char *path, const char *data, size_t len) {
+        char tmp[4096];
+        if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+                return -ENAMETOOLONG;
+        _cleanup_close_ int fd =
+                open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return negative_errno();
+        for (size_t off = 0; off < len;) {
+                ssize_t w = write(fd, data + off, len - off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return negative_errno();
+                off += (size_t) w;
+        }
+        if (fsync(fd) < 0 || rename(tmp, path) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* --- flags ------------------------------------------------------------------------------ */
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "usage: cloudtaser-operator [flags]\n"
+                "  --webhook-port N                  HTTPS port of the webhook (9443)\n"
+                "  --webhook-bind-address HOST       address to bind the webhook on (all)\n"
+                "  --health-probe-bind-address ADDR  /healthz and /readyz (:8081)\n"
+                "  --metrics-bind-address ADDR       /metrics (:8080)\n"
+                "  --tls-cert-file F --tls-key-file F  serving certificate (else generated)\n"
+                "  --webhook-host NAMES              names/IPs for the generated certificate\n"
+                "  --ca-bundle-out F                 write the generated CA (for caBundle)\n"
+                "  --init-image IMAGE                the cloudtaser-init image (or "
+                "CLOUDTASER_INIT_IMAGE)\n"
+                "  --vault-address URL               default VAULT_ADDR for pods\n"
+                "  --vault-ca-file F                 CA bundle given to wrappers inline\n"
+                "  --vault-auth-path PATH            default VAULT_AUTH_MOUNT_PATH\n"
+                "  --allowed-vault-addresses LIST    comma list; pods may use only these\n"
+                "  --registry-ca-file F              extra CA for registries\n"
+                "  --registry-insecure-http          allow plain-HTTP registries\n"
+                "  --kube-server URL --kube-ca-file F --kube-token-file F  (default: in-cluster)\n"
+                "  --workers N                       webhook event loops (2)\n"
+                "  --log-format text|json --log-level LEVEL\n"
+                "  --version\n");
+}
+
+static int parse_flags(int argc, char **argv, struct flags *f) {
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i], *v = NULL;
+                char name[64];
+                const char *eq = strchr(a, '=');
+                if (strncmp(a, "--", 2) != 0)
+                        return log_error("unexpected argument '%s'", a), -EINVAL;
+                size_t nl = eq ? (size_t) (eq - a) : strlen(a);
+                if (nl >= sizeof(name))
+                        return log_error("unknown flag '%.40s'", a), -EINVAL;
+                memcpy(name, a, nl);
+                name[nl] = '\0';
+                if (strcmp(name, "--registry-insecure-http") == 0) {
+                        f->registry_http = true;
+                        continue;
+                }
+                if (eq)
+                        v = eq + 1;
+                else if (i + 1 < argc)
+                        v = argv[++i];
+                else
+                        return log_error("flag %s needs a value", name), -EINVAL;
+                if (strcmp(name, "--webhook-port") == 0) {
+                        char *end;
+                        errno = 0;
+                        long p = strtol(v, &end, 10);
+                        if (errno || *end || p < 1 || p > 65535)
+                                return log_error("--webhook-port must be 1..65535"), -EINVAL;
+                        f->webhook_port = (unsigned) p;
+                } else if (strcmp(name, "--workers") == 0) {
+                        char *end;
+                        errno = 0;
+                        long p = strtol(v, &end, 10);
+                        if (errno || *end || p < 1 || p > MAX_LOOPS)
+                                return log_error("--workers must be 1..%d", MAX_LOOPS), -EINVAL;
+                        f->loops = (unsigned) p;
+                }
+#define S(flag, field) else if (strcmp(name, flag) == 0) f->field = v;
+                S("--webhook-bind-address", webhook_bind)
+                S("--health-probe-bind-address", health_addr)
+                S("--metrics-bind-address", metrics_addr)
+                S("--tls-cert-file", tls_cert_file)
+                S("--tls-key-file", tls_key_file)
+                S("--ca-bundle-out", ca_bundle_out)
+                S("--webhook-host", webhook_hosts)
+                S("--init-image", init_image)
+                S("--vault-address", vault_address)
+                S("--vault-ca-file", vault_ca_file)
+                S("--vault-auth-path", vault_auth_path)
+                S("--allowed-vault-addresses", allowed)
+                S("--registry-ca-file", registry_ca_file)
+                S("--kube-server", kube_server)
+                S("--kube-ca-file", kube_ca_file)
+                S("--kube-token-file", kube_token_file)
+                S("--log-format", log_format)
+                S("--log-level", log_level)
+#undef S
+                else return log_error("unknown flag '%s' (see --help)", name), -EINVAL;
+        }
+        return 0;
+}
+
+static void *loop_main(void *arg) {
+        int r = httpd_run(arg);
+        if (r < 0)
+                log_error_errno(r, "server loop ended: %m");
+        return NULL;
+}
+
+int main(int argc, char **argv) {
+        static struct operator_state st = {.registry_lock = PTHREAD_MUTEX_INITIALIZER};
+        struct flags f = {.webhook_port = 9443,
+                          .health_addr = ":8081",
+                          .metrics_addr = ":8080",
+                          .webhook_hosts = "localhost,127.0.0.1",
+                          .loops = 2};
+        _cleanup_buf_ struct buf cert = BUF_INIT(MAX_FILE, 0), key = BUF_INIT(MAX_FILE, BUF_SECURE),
+                                 ca = BUF_INIT(MAX_FILE, 0), vault_ca = BUF_INIT(MAX_FILE, 0);
+        const char *allowed[MAX_ALLOWED];
+        char allowed_copy[4096];
+        struct tls_server *tls = NULL;
+        int r;
+
+        log_setup("cloudtaser-operator", LOG_FORMAT_TEXT, LOG_INFO);
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                printf("cloudtaser-operator %s\n", CLOUDTASER_VERSION);
+                return 0;
+        }
+        if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+                usage(stdout);
+                return 0;
+        }
+        if (parse_flags(argc, argv, &f) < 0)
+                return 2;
+        enum log_format lf = LOG_FORMAT_TEXT;
+        enum log_level ll = LOG_INFO;
+        if ((f.log_format && log_format_from_string(f.log_format, &lf) < 0) ||
+            (f.log_level && log_level_from_string(f.log_level, &ll) < 0))
+                return log_error("bad --log-format or --log-level"), 2;
+        log_setup("cloudtaser-operator", lf, ll);
+        (void) secmem_harden_process();
+
+        /* Operator-level defaults for the injection. */
+        st.adm.init_image = f.init_image ? f.init_image : getenv("CLOUDTASER_INIT_IMAGE");
+        if (!st.adm.init_image || !*st.adm.init_image)
+                return log_error("--init-image (or CLOUDTASER_INIT_IMAGE) is required"), 2;
+        st.adm.default_vault_address = f.vault_address;
+        st.adm.default_auth_path = f.vault_auth_path;
+        if (f.vault_ca_file) {
+                r = read_file(f.vault_ca_file, &vault_ca);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read --vault-ca-file %s: %m",
+                                               f.vault_ca_file),
+                               2;
+                st.adm.default_vault_ca_pem = buf_cstr(&vault_ca);
+        }
+        if (f.allowed) {
+                size_t n = 0;
+                (void) snprintf(allowed_copy, sizeof(allowed_copy), "%s", f.allowed);
+                for (char *save = NULL, *t = strtok_r(allowed_copy, ",", &save);
+                     t && n < MAX_ALLOWED; t = strtok_r(NULL, ",", &save))
+                        allowed[n++] = t;
+                st.adm.allowed_vault_addresses = allowed;
+                st.adm.n_allowed = n;
+        }
+        st.adm.lookup = lookup;
+        st.adm.lookup_userdata = &st;
+#if defined(__aarch64__)
+        st.node_arch = "arm64";
+#else
+        st.node_arch = "amd64";
+#endif
+
+        struct registry_options ro = {.ca_file = f.registry_ca_file, .allow_http = f.registry_http};
+        r = registry_client_new(&ro, &st.registry);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the registry client: %m"), 1;
+
+        struct kube_options ko = {};
+        char kerr[256] = "";
+        if (f.kube_server)
+                ko = (struct kube_options){.server = f.kube_server,
+                                           .ca_file = f.kube_ca_file,
+                                           .token_file = f.kube_token_file};
+        if (f.kube_server || kube_options_incluster(&ko, kerr, sizeof(kerr)) >= 0) {
+                r = kube_client_new(&ko, &st.kube);
+                if (r < 0)
+                        log_warning_errno(r, "Kubernetes API client unavailable, image pull "
+                                             "secrets will not be used: %m");
+        } else
+                log_notice("%s: image pull secrets will not be used for entrypoint lookups", kerr);
+
+        /* The serving certificate. */
+        if (f.tls_cert_file || f.tls_key_file) {
+                if (!f.tls_cert_file || !f.tls_key_file)
+                        return log_error("give both --tls-cert-file and --tls-key-file"), 2;
+                if ((r = read_file(f.tls_cert_file, &cert)) < 0 ||
+                    (r = read_file(f.tls_key_file, &key)) < 0)
+                        return log_error_errno(r, "Cannot read the serving certificate or key: %m"),
+                               2;
+        } else {
+                r = generate_serving_cert(f.webhook_hosts, &cert, &key, &ca);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot generate a serving certificate: %m"), 1;
+                log_info("generated a serving certificate for %s", f.webhook_hosts);
+                if (f.ca_bundle_out) {
+                        r = write_file_atomic(f.ca_bundle_out, ca.data, ca.len);
+                        if (r < 0)
+                                return log_error_errno(r, "Cannot write --ca-bundle-out %s: %m",
+                                                       f.ca_bundle_out),
+                                       1;
+                }
+        }
+        struct tls_server_options to = {.cert_pem = cert.data,
+                                        .cert_len = cert.len,
+                                        .key_pem = key.data,
+                                        .key_len = key.len};
+        r = tls_server_new(&to, &tls);
+        if (r < 0)
+                return log_error_errno(r, "Invalid serving certificate or key: %m"), 2;
+        buf_done(&key);
+
+        /* Signals: SIGTERM/SIGINT stop gracefully; SIGPIPE is ignored (closed peers). */
+        sigset_t mask;
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
+        (void) pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        char webhook_addr[300];
+        (void) snprintf(webhook_addr, sizeof(webhook_addr), "%s:%u",
+                        f.webhook_bind ? f.webhook_bind : "", f.webhook_port);
+        struct httpd_options wo = {.address = webhook_addr,
+                                   .tls = tls,
+                                   .handler = webhook_handler,
+                                   .userdata = &st,
+                                   .limits = {.max_body = 3u * 1024u * 1024u},
+                                   .max_connections = 1024};
+        r = httpd_new(&wo, &st.webhook);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on %s for the webhook: %m", webhook_addr),
+                       1;
+        struct httpd_options ho = {
+                .address = f.health_addr, .handler = health_handler, .userdata = &st};
+        r = httpd_new(&ho, &st.health);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on %s for health probes: %m",
+                                       f.health_addr),
+                       1;
+        struct httpd_options mo = {
+                .address = f.metrics_addr, .handler = metrics_handler, .userdata = &st};
+        r = httpd_new(&mo, &st.metrics_srv);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on %s for metrics: %m", f.metrics_addr), 1;
+
+        pthread_t threads[MAX_LOOPS + 2];
+        size_t nt = 0;
+        for (unsigned i = 0; i < f.loops; i++)
+                if (pthread_create(&threads[nt], NULL, loop_main, st.webhook) == 0)
+                        nt++;
+        if (pthread_create(&threads[nt], NULL, loop_main, st.health) == 0)
+                nt++;
+        if (pthread_create(&threads[nt], NULL, loop_main, st.metrics_srv) == 0)
+                nt++;
+        atomic_store(&st.ready, true);
+        log_info("serving: webhook https://%s/mutate-v1-pod (port %d, %u loops), health %s (port "
+                 "%d), metrics %s (port %d)",
+                 webhook_addr, httpd_port(st.webhook), f.loops, f.health_addr,
+                 httpd_port(st.health), f.metrics_addr, httpd_port(st.metrics_srv));
+
+        int sig = 0;
+        (void) sigwait(&mask, &sig);
+        log_info("received signal %d: stopping", sig);
+        atomic_store(&st.ready, false);
+        httpd_stop(st.webhook);
+        httpd_stop(st.health);
+        httpd_stop(st.metrics_srv);
+        for (size_t i = 0; i < nt; i++)
+                (void) pthread_join(threads[i], NULL);
+        httpd_free(st.webhook);
+        httpd_free(st.health);
+        httpd_free(st.metrics_srv);
+        tls_server_free(tls);
+        kube_client_free(st.kube);
+        registry_client_free(st.registry);
+        return 0;
+}

@@ -1,0 +1,55 @@
+# operator/: cloudtaser-operator, the mutating admission webhook (docs/operator.md). Its modules
+# other than main.c go into liboperator.a so that unit tests and fuzz targets can link them.
+# They use two other programs' pure modules: the annotation checks run the wrapper's own
+# configuration parsers (wrapper/config.c, in libwrapper.a) and the registry client hashes with
+# init/sha256.c (in libinit.a). Everything that links liboperator.a links those archives too
+# (the link rules group archives, so the order does not matter).
+
+OPERATOR_SRCS := $(filter-out $(TOP)/operator/main.c,$(wildcard $(TOP)/operator/*.c))
+OPERATOR_LIBS_MUSL := $(O)/musl/liboperator.a $(O)/musl/libwrapper.a $(O)/musl/libinit.a
+OPERATOR_LIBS_ASAN := $(O)/asan/liboperator.a $(O)/asan/libwrapper.a $(O)/asan/libinit.a
+
+$(O)/musl/liboperator.a: $(patsubst $(TOP)/%.c,$(O)/musl/%.o,$(OPERATOR_SRCS))
+	@rm -f $@ && ar rcs $@ $^
+$(O)/asan/liboperator.a: $(patsubst $(TOP)/%.c,$(O)/asan/%.o,$(OPERATOR_SRCS))
+	@rm -f $@ && ar rcs $@ $^
+
+ifneq ($(wildcard $(TOP)/operator/main.c),)
+$(O)/musl/bin/cloudtaser-operator: $(O)/musl/operator/main.o $(OPERATOR_LIBS_MUSL) $(O)/musl/libcommon.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(MUSL_CC) $(MUSL_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@.debug
+	@strip --strip-all -o $@ $@.debug
+
+$(O)/asan/bin/cloudtaser-operator: $(O)/asan/operator/main.o $(OPERATOR_LIBS_ASAN) $(O)/asan/libcommon.a
+	@mkdir -p $(@D)
+	@echo "  LD-ASAN $@"
+	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
+
+RELEASE_BINS += $(O)/musl/bin/cloudtaser-operator
+tests: $(O)/asan/bin/cloudtaser-operator
+endif
+
+# Unit tests (tests/unit/test-operator-*.c) and fuzz targets (tests/fuzz/fuzz-operator-*.c).
+# The fuzz targets apply the patches they get with the test helper tests/lib/jsonpatch-apply.c.
+OPERATOR_UNIT := $(filter test-operator-%,$(UNIT_NAMES))
+OPERATOR_FUZZ := $(filter operator-%,$(FUZZ_NAMES))
+$(addprefix $(O)/musl/tests/unit/,$(OPERATOR_UNIT)): $(OPERATOR_LIBS_MUSL)
+$(addprefix $(O)/asan/tests/unit/,$(OPERATOR_UNIT)): $(OPERATOR_LIBS_ASAN)
+$(addprefix $(O)/asan/tests/fuzz/replay-,$(OPERATOR_FUZZ)): $(OPERATOR_LIBS_ASAN) $(O)/asan/libtestlib.a
+$(addprefix $(O)/fuzz/fuzz-,$(OPERATOR_FUZZ)): $(patsubst $(TOP)/%.c,$(O)/fuzz/%.o,$(OPERATOR_SRCS)) \
+	$(O)/fuzz/wrapper/config.o $(O)/fuzz/init/sha256.o $(O)/fuzz/tests/lib/jsonpatch-apply.o
+
+# Test tools built on the operator's modules (tests/tools/ct-registry.c: the registry client from
+# the command line, for the registry end-to-end tests): explicit rules, since the generic musl
+# tool rule does not group archives.
+ifneq ($(wildcard $(TOP)/tests/tools/ct-registry.c),)
+$(O)/musl/bin/ct-registry: $(O)/musl/tests/tools/ct-registry.o $(OPERATOR_LIBS_MUSL) $(O)/musl/libcommon.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(MUSL_CC) $(MUSL_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@.debug
+	@strip --strip-all -o $@ $@.debug
+$(O)/asan/bin/ct-registry: $(O)/asan/tests/tools/ct-registry.o $(OPERATOR_LIBS_ASAN) $(O)/asan/libcommon.a
+	@mkdir -p $(@D)
+	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
+endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * operator/registry-internal.h: the pure parts of operator/registry (no network), exposed for the
+ * unit tests and the fuzz target only. Not an interface for other modules: use registry.h.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "operator/registry.h"
+
+#define REGISTRY_NAME_MAX 255        /* domain + "/" + path, as distribution/reference */
+#define REGISTRY_TAG_MAX 128         /* [\w][\w.-]{0,127} */
+#define REGISTRY_MAX_CREDENTIALS 8   /* credentials tried for one registry */
+#define REGISTRY_CREDENTIAL_MAX 4096 /* bytes of "user:password" */
+#define REGISTRY_MAX_ARGS 4096       /* elements of Entrypoint / Cmd */
+#define REGISTRY_MANIFEST_MAX (4u * 1024 * 1024) /* manifest and index bodies */
+#define REGISTRY_CONFIG_MAX (8u * 1024 * 1024)   /* image config blobs */
+#define REGISTRY_DOCKERCONFIG_MAX (1024u * 1024) /* one .dockerconfigjson */
+
+/* A parsed, normalised image reference (distribution/reference's ParseNormalizedNamed plus the
+ * kubelet's default tag). All strings are NUL-terminated and validated. */
+struct registry_ref {
+        char domain[REGISTRY_NAME_MAX + 1]; /* as named: "docker.io", "localhost:5000" */
+        char host[REGISTRY_NAME_MAX + 1];   /* where the API is: "registry-1.docker.io" */
+        char path[REGISTRY_NAME_MAX + 1];   /* "library/nginx" */
+        char tag[REGISTRY_TAG_MAX + 1];     /* "latest" when neither tag nor digest was given */
+        char digest[80];                    /* "sha256:<64 lower-case hex>", "" when none */
+};
+
+/* Parses s. -EINVAL with *ret_why (static text, optional) when s is not a reference Kubernetes
+ * would pull; -EPROTONOSUPPORT for a digest algorithm other than sha256. */
+int registry_parse_reference(const char *s, struct registry_ref *ret, const char **ret_why);
+
+enum registry_auth_scheme {
+        REGISTRY_AUTH_BASIC = 1,
+        REGISTRY_AUTH_BEARER,
+};
+
+/* One WWW-Authenticate challenge (RFC 7235). When a header holds several, Bearer is preferred,
+ * then Basic; others are ignored. Parameter names are case-insensitive, values token or
+ * quoted-string. */
+struct registry_challenge {
+        enum registry_auth_scheme scheme;
+        char realm[1024];
+        char service[256];
+        char scope[512];
+};
+
+/* -EBADMSG malformed, -E2BIG a value longer than its field, -EPROTONOSUPPORT no Basic or Bearer
+ * challenge, -EINVAL a Bearer challenge without a realm. */
+int registry_parse_challenge(const char *header, struct registry_challenge *ret);
+
+/* Credentials for one image, in the order the kubelet tries them. */
+struct registry_credential {
+        char *user_pass;                 /* secmem, "user:password" */
+        char key[REGISTRY_NAME_MAX + 1]; /* the normalised config key that matched (not secret) */
+};
+struct registry_credentials {
+        struct registry_credential c[REGISTRY_MAX_CREDENTIALS];
+        size_t n;
+        size_t skipped; /* configs that were not valid JSON / entries that could not be decoded */
+};
+
+/* Collects the credentials of the dockerconfigjsons that apply to ref, as the kubelet's keyring
+ * does: keys normalised (scheme dropped, "/v1/" and "/v2/" meaning the host), matched as globs
+ * per host label with equal ports and the key's path a prefix of the image's, most specific key
+ * first; then, for Docker Hub images, "index.docker.io" entries. Malformed configs and entries are
+ * skipped (counted). -ENOMEM. *ret must be released with registry_credentials_done(). */
+int registry_match_credentials(const char *const *configs, size_t n_configs,
+                               const struct registry_ref *ref, struct registry_credentials *ret);
+void registry_credentials_done(struct registry_credentials *c);
+
+/* kubelet's URLsMatchStr(glob, target) on schemeless "host[:port][/path]" strings. */
+bool registry_url_glob_match(const char *glob, const char *target);
+
+/* A normalised platform (containerd's platforms.Normalize): "x86_64" is amd64, "aarch64" arm64
+ * with variant v8, "arm" defaults to v7, "armhf" is arm/v7, "armel" arm/v6. arch may carry the
+ * variant ("arm/v7"). -EINVAL for empty or over-long names. */
+struct registry_platform {
+        char os[32];
+        char arch[32];
+        char variant[16];
+};
+int registry_platform_normalize(const char *os, const char *arch, struct registry_platform *ret);
+
+struct registry_descriptor {
+        char media_type[128];
+        char digest[80];
+        int64_t size; /* -1 when absent */
+};
+
+enum registry_manifest_kind {
+        REGISTRY_MANIFEST_IMAGE = 1,
+        REGISTRY_MANIFEST_INDEX,
+};
+
+/* Decodes a manifest body (content_type: the response's Content-Type, may be "" or NULL). For an
+ * image manifest, *ret_desc is its config descriptor; for an index (OCI index or Docker manifest
+ * list), the entry for platform p: an exact match, else for arm a lower compatible variant, else
+ * an entry without a platform. Returns 0, or -ENOENT when the index has nothing for p (available,
+ * if given, then lists what it has, "linux/amd64, linux/arm64/v8"), -EPROTONOSUPPORT for schema 1,
+ * -EMEDIUMTYPE when the config is not a container image config, -EBADMSG malformed, -E2BIG. why
+ * (optional) is a static explanation. */
+int registry_decode_manifest(const char *body, size_t len, const char *content_type,
+                             const struct registry_platform *p,
+                             enum registry_manifest_kind *ret_kind,
+                             struct registry_descriptor *ret_desc, char *available, size_t availlen,
+                             const char **why);
+
+/* Reads config.Entrypoint and config.Cmd of an image config blob (each absent, null or an array
+ * of strings). ret->digest is left empty. -EBADMSG, -E2BIG, -ENOMEM. */
+int registry_decode_config(const char *body, size_t len, struct registry_image_config *ret);
+
+/* "sha256:<hex>" of n bytes. */
+void registry_digest(const void *p, size_t n, char ret[80]);
+
+/* Deep copy. -ENOMEM. */
+int registry_image_config_copy(const struct registry_image_config *src,
+                               struct registry_image_config *ret);
+
+/* The cache, keyed by an opaque string. Entries put with ttl (tag references) expire after the
+ * client's tag_ttl_s on its hook clock; the others stay until evicted (least recently used
+ * first) when cache_entries are in use. get: 0 and a copy, or -ENOENT. */
+int registry_cache_get(struct registry_client *r, const char *key,
+                       struct registry_image_config *ret);
+int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
+                       const struct registry_image_config *c);

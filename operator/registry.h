@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * operator/registry: reads an image's ENTRYPOINT and CMD from its registry (OCI distribution API:
+ * the manifest or index, the manifest for the node's platform, then the config blob), for the
+ * webhook to wrap a container that has no `command`.
+ *
+ * Authentication: anonymous, bearer tokens (the WWW-Authenticate challenge flow), basic
+ * credentials from kubernetes.io/dockerconfigjson secrets. Docker Hub's naming ("nginx" is
+ * docker.io/library/nginx). Results are cached by manifest digest, and by tag for tag_ttl_s.
+ * Every lookup is bounded by timeout_ms. Credentials stay in secmem; nothing here logs.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/http.h"
+
+/* What a lookup returns. The arrays are NULL-terminated (entrypoint[n_entrypoint] == NULL), each
+ * may be empty (n == 0, the array holding only the NULL); arrays and strings are malloc()ed and
+ * owned by the struct: release with registry_image_config_done(). */
+struct registry_image_config {
+        char **entrypoint;
+        size_t n_entrypoint; /* NULL-terminated arrays, owned */
+        char **cmd;
+        size_t n_cmd;
+        char digest[80]; /* "sha256:..." of the manifest used */
+};
+
+struct registry_options {
+        const char *ca_file;     /* extra CA bundle for registries (tests), NULL = system bundle */
+        bool allow_http;         /* plain-HTTP registries (tests/air-gapped), default false */
+        unsigned timeout_ms;     /* overall bound for one lookup, default 5000 */
+        unsigned tag_ttl_s;      /* cache TTL for tag references, default 300 */
+        size_t cache_entries;    /* default 1024 */
+        struct http_hooks hooks; /* clock for the cache TTL in tests */
+};
+
+struct registry_client;
+
+/* A client with its cache. Zero fields of o take the defaults. -EINVAL, -ENOMEM. */
+int registry_client_new(const struct registry_options *o, struct registry_client **ret);
+/* Frees the client and its cache. Accepts NULL. Returns NULL. */
+struct registry_client *registry_client_free(struct registry_client *r);
+
+/* image: any reference Kubernetes accepts ("nginx", "nginx:1.25",
+ * "docker.io/library/nginx@sha256:...", "localhost:5000/team/app:v1"). os/arch: the node platform
+ * ("linux", "amd64"). dockerconfigjsons: contents of kubernetes.io/dockerconfigjson secrets
+ * (".dockerconfigjson" value, already base64-decoded) to take credentials from. err: one line
+ * saying why and how to fix it. */
+int registry_lookup(struct registry_client *r, const char *image, const char *os, const char *arch,
+                    const char *const *dockerconfigjsons, size_t n_configs,
+                    struct registry_image_config *ret, char *err, size_t errlen);
+
+/* Frees the arrays and strings of c and zeroes it. Accepts a zeroed struct; safe to call twice. */
+void registry_image_config_done(struct registry_image_config *c);
+
+struct registry_stats {
+        uint64_t lookups, cache_hits, errors;
+};
+
+/* A snapshot of the counters (for the operator's metrics). */
+void registry_get_stats(const struct registry_client *r, struct registry_stats *ret);

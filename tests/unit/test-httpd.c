@@ -1,0 +1,1137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for common/httpd and the server side of common/tls: the parser layer (table-driven,
+ * whole and byte by byte), listen addresses, then real servers on 127.0.0.1:0 in threads,
+ * exercised with the curl CLI, `openssl s_client`, raw sockets and common/http: TLS 1.2/1.3,
+ * ALPN, verification against a test CA made with common/tls, keep-alive and pipelining, 100-
+ * continue, chunked bodies, limits (400/413/414/431), slowloris and idle timeouts while others are
+ * served, many connections, the connection cap, certificate swap (old connections keep the old
+ * certificate, s_client sees the new serial), mTLS, handler errors, graceful stop, counters.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/http.h"
+#include "common/httpd.h"
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "common/tls.h"
+#include "tests/tap.h"
+
+extern char **environ;
+
+static char tmpdir[] = "/tmp/test-httpd-XXXXXX";
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+static void path_in_tmp(char *out, size_t n, const char *name) {
+        (void) snprintf(out, n, "%s/%s", tmpdir, name);
+}
+
+static int write_file(const char *name, const void *data, size_t len) {
+        char p[256];
+        path_in_tmp(p, sizeof(p), name);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        for (size_t off = 0; off < len;) {
+                ssize_t w = write(fd, (const char *) data + off, len - off);
+                if (w <= 0) {
+                        (void) close(fd);
+                        return -EIO;
+                }
+                off += (size_t) w;
+        }
+        (void) close(fd);
+        return 0;
+}
+
+/* Reads a file of the temp dir (malloc'd, NUL-terminated). */
+static char *read_tmp(const char *name) {
+        char p[256];
+        path_in_tmp(p, sizeof(p), name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        _cleanup_buf_ struct buf b = BUF_INIT(8u << 20, 0);
+        char chunk[4096];
+        ssize_t n;
+        char *s = NULL;
+        size_t len;
+        if (fd < 0)
+                return NULL;
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+                if (buf_append(&b, chunk, (size_t) n) < 0)
+                        break;
+        (void) close(fd);
+        if (buf_steal(&b, &s, &len) < 0)
+                return NULL;
+        return s;
+}
+
+/* Runs argv with stdin from the temp file `in` (or /dev/null) and stdout+stderr into the temp
+ * file `out`; kills it after timeout_ms. Returns the exit status, or -errno / -ETIMEDOUT. */
+static int run(char *const argv[], const char *in, const char *out, unsigned timeout_ms) {
+        char inp[256] = "/dev/null", outp[256];
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int status, r;
+        uint64_t t0 = mono_ms();
+
+        if (in)
+                path_in_tmp(inp, sizeof(inp), in);
+        path_in_tmp(outp, sizeof(outp), out);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, inp, O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+        r = -posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r < 0)
+                return r;
+        for (;;) {
+                pid_t w = waitpid(pid, &status, WNOHANG);
+                if (w == pid)
+                        break;
+                if (mono_ms() - t0 > timeout_ms) {
+                        (void) kill(pid, SIGKILL);
+                        (void) waitpid(pid, &status, 0);
+                        return -ETIMEDOUT;
+                }
+                (void) usleep(10000);
+        }
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
+}
+
+/* ---- certificates ------------------------------------------------------------------------ */
+
+struct pki {
+        char ca_path[256], client_cert_path[256], client_key_path[256];
+        struct buf ca_pem;
+        struct buf leaf_pem[2], key_pem[2]; /* two serving pairs; keys BUF_SECURE */
+        char serial[2][64];
+};
+
+static int issue(const struct tls_key *ca_key, const struct tls_cert *ca, const char *cn,
+                 unsigned usage, struct buf *ret_cert_pem, struct buf *ret_key_pem,
+                 char *ret_serial) {
+        _cleanup_tls_key_ struct tls_key *k = NULL;
+        _cleanup_tls_cert_ struct tls_cert leaf = {0};
+        _cleanup_tls_cert_info_ struct tls_cert_info info = {0};
+        _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0);
+        static const char *const dns[] = {"localhost"};
+        static const char *const ips[] = {"127.0.0.1", "::1"};
+        int64_t now = time(NULL);
+        struct tls_cert_params p = {.common_name = cn,
+                                    .not_before = now - 60,
+                                    .not_after = now + 86400,
+                                    .usage = usage,
+                                    .san = {.dns = dns, .n_dns = 1, .ip = ips, .n_ip = 2}};
+        int r;
+
+        r = tls_key_generate(&k);
+        if (r >= 0)
+                r = tls_key_public_der(k, &spki);
+        if (r >= 0)
+                r = tls_cert_issue(ca_key, ca, (const uint8_t *) spki.data, spki.len, &p, &leaf);
+        if (r >= 0)
+                r = tls_cert_encode_pem(&leaf, ret_cert_pem);
+        if (r >= 0)
+                r = tls_key_export_pem(k, ret_key_pem);
+        if (r >= 0)
+                r = tls_cert_inspect(&leaf, &info);
+        if (r >= 0)
+                (void) snprintf(ret_serial, 64, "%s", info.serial_hex);
+        return r;
+}
+
+static int pki_make(struct pki *p) {
+        _cleanup_tls_key_ struct tls_key *ca_key = NULL;
+        _cleanup_tls_cert_ struct tls_cert ca = {0};
+        _cleanup_buf_ struct buf ccert = BUF_INIT(1u << 16, 0),
+                                 ckey = BUF_INIT(1u << 16, BUF_SECURE);
+        char cserial[64];
+        int64_t now = time(NULL);
+        struct tls_cert_params cp = {.common_name = "httpd test CA",
+                                     .not_before = now - 3600,
+                                     .not_after = now + 86400,
+                                     .path_len = -1};
+        int r;
+
+        p->ca_pem = BUF_INIT(1u << 16, 0);
+        for (int i = 0; i < 2; i++) {
+                p->leaf_pem[i] = BUF_INIT(1u << 16, 0);
+                p->key_pem[i] = BUF_INIT(1u << 16, BUF_SECURE);
+        }
+        r = tls_key_generate(&ca_key);
+        if (r >= 0)
+                r = tls_cert_create_ca(ca_key, &cp, &ca);
+        if (r >= 0)
+                r = tls_cert_encode_pem(&ca, &p->ca_pem);
+        for (int i = 0; r >= 0 && i < 2; i++)
+                r = issue(ca_key, &ca, "localhost", TLS_USAGE_SERVER, &p->leaf_pem[i],
+                          &p->key_pem[i], p->serial[i]);
+        if (r >= 0)
+                r = issue(ca_key, &ca, "test-client", TLS_USAGE_CLIENT, &ccert, &ckey, cserial);
+        if (r >= 0)
+                r = write_file("ca.pem", p->ca_pem.data, p->ca_pem.len);
+        if (r >= 0)
+                r = write_file("client.pem", ccert.data, ccert.len);
+        if (r >= 0)
+                r = write_file("client.key", ckey.data, ckey.len);
+        path_in_tmp(p->ca_path, sizeof(p->ca_path), "ca.pem");
+        path_in_tmp(p->client_cert_path, sizeof(p->client_cert_path), "client.pem");
+        path_in_tmp(p->client_key_path, sizeof(p->client_key_path), "client.key");
+        return r;
+}
+
+/* ---- the handler ------------------------------------------------------------------------- */
+
+static int handler_bad_header_result = 1;
+static size_t arena_chunks;
+
+static int handler(void *userdata, const struct httpd_request *req, struct httpd_response *resp) {
+        (void) userdata;
+        if (strcmp(req->path, "/echo") == 0) {
+                const char *x = httpd_request_header(req, "x-test");
+                resp->content_type = "text/plain";
+                return buf_printf(&resp->body, "method=%s path=%s query=%s x-test=%s body=%.*s",
+                                  req->method, req->path, req->query, x ? x : "-",
+                                  (int) req->body_len, req->body) < 0
+                               ? -ENOMEM
+                               : 0;
+        }
+        if (strcmp(req->path, "/tls") == 0)
+                return buf_printf(&resp->body, "version=%s alpn=%s gen=%llu", req->tls_version,
+                                  req->alpn, (unsigned long long) req->tls_generation) < 0
+                               ? -ENOMEM
+                               : 0;
+        if (strcmp(req->path, "/close") == 0) {
+                resp->close = true;
+                return httpd_response_set(resp, 200, NULL, "bye\n");
+        }
+        if (strcmp(req->path, "/fail") == 0)
+                return -EIO;
+        if (strcmp(req->path, "/nocontent") == 0) {
+                resp->status = 204;
+                return 0;
+        }
+        if (strcmp(req->path, "/big") == 0) {
+                for (int i = 0; i < 300; i++)
+                        if (buf_printf(&resp->body, "%01023d\n", i) < 0)
+                                return -ENOMEM;
+                return 0;
+        }
+        if (strcmp(req->path, "/hdr") == 0) {
+                handler_bad_header_result =
+                        httpd_response_add_header(resp, "Content-Length", "5") == -EINVAL &&
+                        httpd_response_add_header(resp, "X-Bad", "a\r\nb: c") == -EINVAL &&
+                        httpd_response_add_header(resp, "Bad Name", "v") == -EINVAL;
+                return httpd_response_add_header(resp, "X-Served-By", "httpd");
+        }
+        if (strcmp(req->path, "/arena") == 0) {
+                arena_chunks = 0;
+                while (httpd_arena_alloc(req->arena, 1024) && arena_chunks < 100000)
+                        arena_chunks++;
+                return httpd_response_set(resp, 200, NULL, "ok");
+        }
+        if (strcmp(req->path, "/mtls") == 0) {
+                _cleanup_tls_cert_ struct tls_cert c = {0};
+                _cleanup_tls_cert_info_ struct tls_cert_info i = {0};
+                if (!req->tls || tls_conn_peer_cert(req->tls, &c) < 0 ||
+                    tls_cert_inspect(&c, &i) < 0)
+                        return httpd_response_set(resp, 403, NULL, "no client certificate\n");
+                return buf_printf(&resp->body, "cn=%s", i.subject_cn) < 0 ? -ENOMEM : 0;
+        }
+        return httpd_response_set(resp, 404, NULL, "not found\n");
+}
+
+/* ---- servers in threads ------------------------------------------------------------------ */
+
+struct srv {
+        struct httpd *h;
+        pthread_t t[2];
+        int loops;
+        int rc[2];
+        int port;
+        char url[64];
+};
+
+struct loop_arg {
+        struct srv *s;
+        int i;
+};
+static struct loop_arg loop_args[8][2];
+static int n_servers;
+
+static void *loop_main(void *p) {
+        struct loop_arg *a = p;
+        a->s->rc[a->i] = httpd_run(a->s->h);
+        return NULL;
+}
+
+static int srv_start(struct srv *s, struct httpd_options *o, int loops) {
+        int r;
+        memset(s, 0, sizeof(*s));
+        o->address = "127.0.0.1:0";
+        o->handler = handler;
+        r = httpd_new(o, &s->h);
+        if (r < 0)
+                return r;
+        s->port = httpd_port(s->h);
+        (void) snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%d", o->tls ? "https" : "http",
+                        s->port);
+        s->loops = loops;
+        for (int i = 0; i < loops; i++) {
+                struct loop_arg *a = &loop_args[n_servers][i];
+                *a = (struct loop_arg){.s = s, .i = i};
+                if (pthread_create(&s->t[i], NULL, loop_main, a) != 0)
+                        return -EAGAIN;
+        }
+        n_servers++;
+        return 0;
+}
+
+/* Graceful stop; returns the milliseconds it took, or -1 if a loop failed. */
+static long srv_stop(struct srv *s) {
+        uint64_t t0 = mono_ms();
+        bool good = true;
+        httpd_stop(s->h);
+        for (int i = 0; i < s->loops; i++) {
+                (void) pthread_join(s->t[i], NULL);
+                good = good && s->rc[i] == 0;
+        }
+        s->h = httpd_free(s->h);
+        return good ? (long) (mono_ms() - t0) : -1;
+}
+
+/* ---- raw sockets ------------------------------------------------------------------------- */
+
+static int tcp_connect(int port) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+                int r = -errno;
+                (void) close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static bool send_all(int fd, const char *s, size_t n);
+static bool send_str(int fd, const char *s) {
+        return send_all(fd, s, strlen(s));
+}
+
+static bool send_all(int fd, const char *s, size_t n) {
+        while (n > 0) {
+                ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+                if (w <= 0)
+                        return false;
+                s += w;
+                n -= (size_t) w;
+        }
+        return true;
+}
+
+/* Reads until EOF, `until` appears (when not NULL), or timeout. *ret_eof tells whether the peer
+ * closed. Result in a static-sized buffer owned by the caller. */
+static size_t recv_until(int fd, char *out, size_t max, const char *until, unsigned timeout_ms,
+                         bool *ret_eof) {
+        size_t got = 0;
+        uint64_t t0 = mono_ms();
+        *ret_eof = false;
+        out[0] = '\0';
+        while (got < max - 1) {
+                struct pollfd pfd = {.fd = fd, .events = POLLIN};
+                uint64_t el = mono_ms() - t0;
+                if (until && strstr(out, until))
+                        break;
+                if (el >= timeout_ms || poll(&pfd, 1, (int) (timeout_ms - el)) <= 0)
+                        break;
+                ssize_t n = recv(fd, out + got, max - 1 - got, 0);
+                if (n <= 0) {
+                        *ret_eof = true;
+                        break;
+                }
+                got += (size_t) n;
+                out[got] = '\0';
+        }
+        return got;
+}
+
+/* One raw exchange on a new connection: sends req, reads until EOF (or timeout). */
+static bool raw_exchange(int port, const char *req, char *out, size_t max, bool *ret_eof) {
+        int fd = tcp_connect(port);
+        if (fd < 0)
+                return false;
+        bool good = send_all(fd, req, strlen(req));
+        (void) recv_until(fd, out, max, NULL, 3000, ret_eof);
+        (void) close(fd);
+        return good;
+}
+
+/* ---- pure tests ------------------------------------------------------------------------ */
+
+static void test_addresses(void) {
+        static const struct {
+                const char *s;
+                int family; /* 0: invalid */
+                int port;
+        } cases[] = {
+                {":8081", AF_INET6, 8081},
+                {"127.0.0.1:0", AF_INET, 0},
+                {"[::1]:9443", AF_INET6, 9443},
+                {"localhost:8080", AF_INET, 8080},
+                {"0.0.0.0:65535", AF_INET, 65535},
+                {"*:80", AF_INET6, 80},
+                {"127.0.0.1:65536", 0, 0},
+                {"127.0.0.1", 0, 0},
+                {"::1:80", 0, 0},
+                {"[::1]80", 0, 0},
+                {"example.com:80", 0, 0},
+                {"1.2.3.4:-1", 0, 0},
+                {"1.2.3.4:+80", 0, 0},
+                {"1.2.3.4:80x", 0, 0},
+                {"", 0, 0},
+                {"[]:80", 0, 0},
+                {"1.2.3.4:", 0, 0},
+                {"[::1]:000080", 0, 0},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                int r = httpd_parse_address(cases[i].s, &ss, &sl);
+                if (!cases[i].family) {
+                        is_int(r, -EINVAL, "address '%s' rejected", cases[i].s);
+                        continue;
+                }
+                int port = ss.ss_family == AF_INET
+                                   ? ntohs(((struct sockaddr_in *) &ss)->sin_port)
+                                   : ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
+                ok(r == 0 && ss.ss_family == cases[i].family && port == cases[i].port,
+                   "address '%s' parsed", cases[i].s);
+        }
+}
+
+struct pcase {
+        const char *name;
+        const char *in;
+        int result; /* HTTPD_PARSE_REQUEST or the error status */
+        const char *method, *path, *query, *body;
+        size_t n_headers;
+};
+
+static const struct pcase pcases[] = {
+        {"simple GET", "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: h\r\n\r\n", HTTPD_PARSE_REQUEST, "GET",
+         "/a/b", "x=1&y=2", "", 1},
+        {"POST with body", "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+         HTTPD_PARSE_REQUEST, "POST", "/echo", "", "hello", 2},
+        {"chunked body",
+         "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n"
+         "0\r\nX-Trailer: t\r\n\r\n",
+         HTTPD_PARSE_REQUEST, "POST", "/c", "", "abcde", 2},
+        {"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", HTTPD_PARSE_REQUEST, "GET", "/", "", "",
+         0},
+        {"empty header value", "GET / HTTP/1.1\r\nHost: h\r\nX-E:\r\nX-F:  v  \r\n\r\n",
+         HTTPD_PARSE_REQUEST, "GET", "/", "", "", 3},
+        {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\nX: y\r\n\r\n", 400, NULL, NULL, NULL, NULL, 0},
+        {"two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, NULL, NULL, NULL,
+         NULL, 0},
+        {"unknown method", "FROB / HTTP/1.1\r\nHost: h\r\n\r\n", 400, NULL, NULL, NULL, NULL, 0},
+        {"garbage", "\x01\x02\x03 nonsense\r\n\r\n", 400, NULL, NULL, NULL, NULL, 0},
+        {"space in header name", "GET / HTTP/1.1\r\nHost: h\r\nBad Name: v\r\n\r\n", 400, NULL,
+         NULL, NULL, NULL, 0},
+        {"CL and TE",
+         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n0\r\n\r\n",
+         400, NULL, NULL, NULL, NULL, 0},
+        {"two Content-Length",
+         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n"
+         "Content-Length: 2\r\n\r\nab",
+         400, NULL, NULL, NULL, NULL, 0},
+        {"bad chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+         400, NULL, NULL, NULL, NULL, 0},
+        {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, NULL, NULL, NULL, NULL, 0},
+        {"CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n", 405, NULL, NULL, NULL, NULL, 0},
+        {"Expect other",
+         "POST / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n"
+         "a",
+         417, NULL, NULL, NULL, NULL, 0},
+        {"body over the limit (Content-Length)",
+         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 65\r\n\r\n", 413, NULL, NULL, NULL, NULL,
+         0},
+        {"body over the limit (chunked)",
+         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n"
+         "0123456789012345678901234567890123456789012345678901234567890123\r\n1\r\nx\r\n0\r\n\r\n",
+         413, NULL, NULL, NULL, NULL, 0},
+        {"NUL in the target", "GET /a\0b HTTP/1.1\r\nHost: h\r\n\r\n", 400, NULL, NULL, NULL, NULL,
+         0},
+};
+
+/* Limits for the parser table: small, so each limit is easy to cross. */
+static const struct httpd_limits small_limits = {
+        .max_request_line = 64, .max_header_bytes = 128, .max_headers = 4, .max_body = 64};
+
+/* Feeds `in` in pieces of `step` bytes (0: all at once), handling 100-continue. */
+static int parse_all(const char *in, size_t len, size_t step, struct httpd_parser *p) {
+        size_t off = 0;
+        while (off < len) {
+                size_t n = step ? MIN(step, len - off) : len - off, used = 0;
+                int r = httpd_parser_feed(p, in + off, n, &used);
+                if (r < 0 || used > n)
+                        return -EIO;
+                off += used;
+                if (r == HTTPD_PARSE_REQUEST || r == HTTPD_PARSE_ERROR)
+                        return r;
+                if (r == HTTPD_PARSE_MORE && used != n)
+                        return -EIO;
+        }
+        return HTTPD_PARSE_MORE;
+}
+
+static void test_parser_table(void) {
+        for (size_t i = 0; i < ELEMENTSOF(pcases); i++) {
+                const struct pcase *c = &pcases[i];
+                size_t len = strlen(c->in);
+                if (strcmp(c->name, "NUL in the target") == 0)
+                        len = sizeof("GET /a\0b HTTP/1.1\r\nHost: h\r\n\r\n") - 1;
+                for (size_t step = 0; step <= 1; step++) {
+                        _cleanup_httpd_parser_ struct httpd_parser *p = NULL;
+                        const char *msg = NULL;
+                        if (httpd_parser_new(&small_limits, &p) < 0) {
+                                ok(false, "parser_new");
+                                continue;
+                        }
+                        int r = parse_all(c->in, len, step, p);
+                        if (c->result != HTTPD_PARSE_REQUEST) {
+                                ok(r == HTTPD_PARSE_ERROR &&
+                                           httpd_parser_error(p, &msg) == c->result,
+                                   "%s (%s): %d", c->name, step ? "byte by byte" : "whole",
+                                   c->result);
+                                ok(httpd_parser_request(p) == NULL && msg && *msg,
+                                   "%s: no request, a message ('%s')", c->name, msg ? msg : "");
+                                continue;
+                        }
+                        const struct httpd_request *q = httpd_parser_request(p);
+                        ok(r == HTTPD_PARSE_REQUEST && q && strcmp(q->method, c->method) == 0 &&
+                                   strcmp(q->path, c->path) == 0 &&
+                                   strcmp(q->query, c->query) == 0 &&
+                                   q->body_len == strlen(c->body) &&
+                                   memcmp(q->body, c->body, q->body_len) == 0 &&
+                                   q->n_headers == c->n_headers,
+                           "%s (%s)", c->name, step ? "byte by byte" : "whole");
+                }
+        }
+        /* header details */
+        _cleanup_httpd_parser_ struct httpd_parser *p = NULL;
+        const char in[] = "GET / HTTP/1.1\r\nHost: h\r\nX-E:\r\nX-F:  v  \r\n\r\n";
+        (void) httpd_parser_new(NULL, &p);
+        (void) parse_all(in, sizeof(in) - 1, 0, p);
+        const struct httpd_request *q = httpd_parser_request(p);
+        ok(q && strcmp(httpd_request_header(q, "x-f"), "v") == 0 &&
+                   strcmp(httpd_request_header(q, "X-E"), "") == 0 &&
+                   httpd_request_header(q, "X-G") == NULL && q->keep_alive,
+           "header lookup is case-insensitive, values trimmed, keep-alive by default");
+}
+
+static void test_parser_limits(void) {
+        static const struct {
+                const char *name;
+                int status;
+        } cases[] = {{"target", 414}, {"headers", 431}, {"count", 431}, {"padding", 431}};
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_httpd_parser_ struct httpd_parser *p = NULL;
+                _cleanup_buf_ struct buf b = BUF_INIT(1u << 16, 0);
+                const char *msg = NULL;
+                (void) httpd_parser_new(&small_limits, &p);
+                if (i == 0)
+                        (void) buf_printf(&b, "GET /%065d HTTP/1.1\r\nHost: h\r\n\r\n", 0);
+                else if (i == 1)
+                        (void) buf_printf(&b, "GET / HTTP/1.1\r\nHost: h\r\nX: %0129d\r\n\r\n", 0);
+                else if (i == 2)
+                        (void) buf_printf(&b, "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 1\r\nC: "
+                                              "1\r\nD: 1\r\n\r\n");
+                else
+                        (void) buf_printf(&b, "GET / HTTP/1.1\r\nHost: h\r\nX:%*s1\r\n\r\n", 300,
+                                          "");
+                int r = parse_all(b.data, b.len, 0, p);
+                ok(r == HTTPD_PARSE_ERROR && httpd_parser_error(p, &msg) == cases[i].status,
+                   "over the %s limit: %d (%s)", cases[i].name, cases[i].status, msg ? msg : "");
+        }
+        struct httpd_limits bad = {.max_body = HTTPD_LIMIT_MAX_BODY + 1};
+        struct httpd_parser *p = NULL;
+        is_int(httpd_parser_new(&bad, &p), -EINVAL, "limits over the bounds are refused");
+}
+
+static void test_parser_pipeline(void) {
+        _cleanup_httpd_parser_ struct httpd_parser *p = NULL;
+        const char in[] = "GET /one HTTP/1.1\r\nHost: h\r\n\r\n"
+                          "POST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok"
+                          "GET /three HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+        size_t off = 0, used = 0;
+        const char *want[] = {"/one", "/two", "/three"};
+        (void) httpd_parser_new(NULL, &p);
+        for (int i = 0; i < 3; i++) {
+                int r = httpd_parser_feed(p, in + off, sizeof(in) - 1 - off, &used);
+                const struct httpd_request *q = httpd_parser_request(p);
+                off += used;
+                ok(r == HTTPD_PARSE_REQUEST && q && strcmp(q->path, want[i]) == 0,
+                   "pipelined request %d is %s", i + 1, want[i]);
+                if (i == 0) {
+                        size_t u2 = 99;
+                        ok(httpd_parser_feed(p, in + off, 1, &u2) == HTTPD_PARSE_REQUEST && u2 == 0,
+                           "nothing consumed while a request is pending");
+                }
+                if (i == 2)
+                        ok(q && !q->keep_alive, "Connection: close seen");
+                httpd_parser_next(p);
+        }
+        ok(off == sizeof(in) - 1, "every byte consumed");
+        /* 100-continue */
+        _cleanup_httpd_parser_ struct httpd_parser *c = NULL;
+        const char ex[] = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                          "Content-Length: 3\r\n\r\nabc";
+        (void) httpd_parser_new(NULL, &c);
+        int r = httpd_parser_feed(c, ex, sizeof(ex) - 1, &used);
+        ok(r == HTTPD_PARSE_CONTINUE && used == sizeof(ex) - 1 - 4,
+           "Expect: 100-continue stops after the head");
+        r = httpd_parser_feed(c, ex + used, sizeof(ex) - 1 - used, &used);
+        ok(r == HTTPD_PARSE_REQUEST && httpd_parser_request(c)->body_len == 3,
+           "then the body completes the request");
+}
+
+/* ---- servers ----------------------------------------------------------------------------- */
+
+static struct pki pki;
+
+static struct tls_server *new_tls(int pair, enum tls_client_auth auth) {
+        struct tls_server *s = NULL;
+        struct tls_server_options o = {.cert_pem = pki.leaf_pem[pair].data,
+                                       .cert_len = pki.leaf_pem[pair].len,
+                                       .key_pem = pki.key_pem[pair].data,
+                                       .key_len = pki.key_pem[pair].len,
+                                       .client_auth = auth,
+                                       .client_ca_pem = pki.ca_pem.data,
+                                       .client_ca_len = pki.ca_pem.len};
+        return tls_server_new(&o, &s) < 0 ? NULL : s;
+}
+
+static void test_tls_server_api(void) {
+        struct tls_server *s = NULL;
+        struct tls_server_options o = {.cert_pem = pki.leaf_pem[0].data,
+                                       .cert_len = pki.leaf_pem[0].len,
+                                       .key_pem = pki.key_pem[1].data,
+                                       .key_len = pki.key_pem[1].len};
+        is_int(tls_server_new(&o, &s), -EBADMSG, "a key that is not the leaf's is refused");
+        o.key_pem = pki.key_pem[0].data;
+        o.key_len = pki.key_pem[0].len;
+        o.client_auth = TLS_CLIENT_AUTH_REQUIRE;
+        is_int(tls_server_new(&o, &s), -EINVAL, "client auth without a CA is refused");
+        o.client_auth = TLS_CLIENT_AUTH_NONE;
+        ok(tls_server_new(&o, &s) == 0 && tls_server_generation(s) == 1, "server context");
+        is_int(tls_server_set_cert_pem(s, pki.leaf_pem[1].data, pki.leaf_pem[1].len,
+                                       pki.key_pem[0].data, pki.key_pem[0].len),
+               -EBADMSG, "a mismatched swap is refused");
+        ok(tls_server_generation(s) == 1, "and the generation is unchanged");
+        is_int(tls_server_set_cert_pem(s, "x", 1, "y", 1), -EBADMSG, "garbage swap refused");
+        s = tls_server_free(s);
+}
+
+static char *curl_out(char **argv, int *ret_rc) {
+        *ret_rc = run(argv, NULL, "curl.out", 20000);
+        return read_tmp("curl.out");
+}
+
+static void test_tls(void) {
+        struct srv s;
+        struct tls_server *tls = new_tls(0, TLS_CLIENT_AUTH_NONE);
+        struct httpd_options o = {.tls = tls, .limits = {.max_body = 64 * 1024}};
+        struct httpd_stats st0, st1;
+        char url[128], url2[128], url3[128], connect[64];
+        int rc;
+
+        if (!ok(tls && srv_start(&s, &o, 1) == 0, "TLS server on %s", tls ? "127.0.0.1:0" : "-"))
+                return;
+        (void) snprintf(connect, sizeof(connect), "127.0.0.1:%d", s.port);
+        for (int v = 2; v <= 3; v++) {
+                char ver[16], max[8];
+                (void) snprintf(ver, sizeof(ver), "--tlsv1.%d", v);
+                (void) snprintf(max, sizeof(max), "1.%d", v);
+                (void) snprintf(url, sizeof(url), "%s/tls", s.url);
+                char *argv[] = {"curl",      "-sS", "--cacert", pki.ca_path, ver,
+                                "--tls-max", max,   url,        NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                char want[64];
+                (void) snprintf(want, sizeof(want), "version=TLSv1.%d alpn=http/1.1 gen=1", v);
+                ok(rc == 0 && out && strcmp(out, want) == 0, "curl TLS 1.%d: '%s'", v,
+                   out ? out : "");
+        }
+        for (int v = 2; v <= 3; v++) {
+                char flag[16];
+                (void) snprintf(flag, sizeof(flag), "-tls1_%d", v);
+                char *argv[] = {"openssl",  "s_client",    "-connect",  connect,
+                                "-CAfile",  pki.ca_path,   flag,        "-alpn",
+                                "http/1.1", "-servername", "localhost", "-verify_return_error",
+                                NULL};
+                rc = run(argv, NULL, "sclient.out", 20000);
+                _cleanup_free_ char *out = read_tmp("sclient.out");
+                char proto[32];
+                (void) snprintf(proto, sizeof(proto), "TLSv1.%d", v);
+                ok(rc == 0 && out && strstr(out, "Verify return code: 0 (ok)") &&
+                           strstr(out, "ALPN protocol: http/1.1") && strstr(out, proto),
+                   "openssl s_client TLS 1.%d: verified against the test CA, ALPN http/1.1", v);
+        }
+        httpd_get_stats(s.h, &st0);
+        {
+                char *argv[] = {"openssl",
+                                "s_client",
+                                "-connect",
+                                connect,
+                                "-tls1_1",
+                                "-cipher",
+                                "DEFAULT:@SECLEVEL=0",
+                                NULL};
+                rc = run(argv, NULL, "sclient.out", 20000);
+                httpd_get_stats(s.h, &st1);
+                ok(rc != 0 && st1.tls_handshake_failures > st0.tls_handshake_failures,
+                   "TLS 1.1 refused and counted as a handshake failure");
+        }
+        /* keep-alive: three requests, one connection */
+        httpd_get_stats(s.h, &st0);
+        (void) snprintf(url, sizeof(url), "%s/echo?a=1", s.url);
+        (void) snprintf(url2, sizeof(url2), "%s/echo?a=2", s.url);
+        (void) snprintf(url3, sizeof(url3), "%s/hdr", s.url);
+        {
+                char *argv[] = {
+                        "curl", "-sS", "--cacert", pki.ca_path, "-w", " [%{num_connects}]\n",
+                        "-i",   url,   url2,       url3,        NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                httpd_get_stats(s.h, &st1);
+                ok(rc == 0 && out && strstr(out, "query=a=1") && strstr(out, "query=a=2") &&
+                           strstr(out, "[1]") && strstr(out, "[0]") &&
+                           strstr(out, "X-Served-By: httpd") && strstr(out, "Content-Length: ") &&
+                           strstr(out, "Date: "),
+                   "keep-alive: three requests over TLS");
+                ok(st1.connections_accepted - st0.connections_accepted == 1 &&
+                           st1.requests - st0.requests == 3,
+                   "one connection, three requests (%llu, %llu)",
+                   (unsigned long long) (st1.connections_accepted - st0.connections_accepted),
+                   (unsigned long long) (st1.requests - st0.requests));
+                ok(handler_bad_header_result == 1,
+                   "response headers: reserved names, CR LF and bad names refused");
+        }
+        /* POST body, oversized body, huge headers */
+        {
+                (void) snprintf(url, sizeof(url), "%s/echo", s.url);
+                char *argv[] = {"curl",        "-sS",           "--cacert", pki.ca_path, "-H",
+                                "X-Test: yes", "--data-binary", "payload",  url,         NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out &&
+                           strcmp(out, "method=POST path=/echo query= x-test=yes body=payload") ==
+                                   0,
+                   "POST echoed: '%s'", out ? out : "");
+        }
+        {
+                _cleanup_free_ char *big = malloc(100 * 1024);
+                memset(big, 'b', 100 * 1024);
+                (void) write_file("big.bin", big, 100 * 1024);
+                char at[300];
+                (void) snprintf(at, sizeof(at), "@%s/big.bin", tmpdir);
+                char *argv[] = {"curl",         "-sS",           "--cacert", pki.ca_path, "-w",
+                                "%{http_code}", "--data-binary", at,         url,         NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out && strstr(out, "413 Content Too Large: request body too large") &&
+                           strstr(out, "\n413"),
+                   "a 100 KiB body over a 64 KiB limit: 413 with a clear message");
+        }
+        {
+                _cleanup_buf_ struct buf h = BUF_INIT(64 * 1024, 0);
+                (void) buf_printf(&h, "X-Huge: %020000d", 7);
+                char *argv[] = {"curl",     "-sS",
+                                "--cacert", pki.ca_path,
+                                "-w",       "%{http_code}",
+                                "-H",       (char *) buf_cstr(&h),
+                                url,        NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out && strstr(out, "\n431"), "20 KB of header: 431");
+        }
+        {
+                (void) snprintf(url, sizeof(url), "%s/big", s.url);
+                (void) snprintf(url2, sizeof(url2), "%s/fail", s.url);
+                char *argv[] = {"curl", "-sS",       "--cacert",  pki.ca_path,
+                                "-o",   "/dev/null", "-w",        "%{http_code} %{size_download}\n",
+                                url,    "-o",        "/dev/null", url2,
+                                NULL};
+                httpd_get_stats(s.h, &st0);
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                httpd_get_stats(s.h, &st1);
+                ok(rc == 0 && out && strstr(out, "200 307200") && strstr(out, "500 "),
+                   "300 KiB response, then a handler error as 500");
+                ok(st1.handler_errors == st0.handler_errors + 1 &&
+                           st1.responses[5] == st0.responses[5] + 1 &&
+                           st1.bytes_out > st0.bytes_out + 307200,
+                   "counted: handler error, 5xx, bytes out");
+        }
+        /* many TLS clients in parallel, two loops would be the next server; here one loop */
+        {
+                char *argv[160];
+                int n = 0;
+                argv[n++] = "curl";
+                argv[n++] = "-sS";
+                argv[n++] = "-Z";
+                argv[n++] = "--parallel-max";
+                argv[n++] = "40";
+                argv[n++] = "--cacert";
+                argv[n++] = pki.ca_path;
+                argv[n++] = "-w";
+                argv[n++] = "%{http_code}\n";
+                (void) snprintf(url, sizeof(url), "%s/echo", s.url);
+                for (int i = 0; i < 40; i++) {
+                        argv[n++] = "-o";
+                        argv[n++] = "/dev/null";
+                        argv[n++] = url;
+                }
+                argv[n] = NULL;
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                int oks = 0;
+                for (const char *p = out; p && (p = strstr(p, "200\n")); p += 4)
+                        oks++;
+                ok(rc == 0 && oks == 40, "40 parallel TLS clients served (%d)", oks);
+        }
+        ok(srv_stop(&s) >= 0, "TLS server stopped");
+        tls = tls_server_free(tls);
+}
+
+static void test_swap(void) {
+        struct srv s;
+        struct tls_server *tls = new_tls(0, TLS_CLIENT_AUTH_NONE);
+        struct httpd_options o = {.tls = tls};
+        char connect[64], serial[2][128];
+        struct http_client *a = NULL, *b = NULL;
+        struct http_response resp = {0};
+        struct http_result res = {0};
+        struct http_request req = {.method = HTTP_GET, .path = "/tls"};
+        int rc;
+
+        if (!ok(tls && srv_start(&s, &o, 2) == 0, "TLS server with two loops"))
+                return;
+        (void) snprintf(connect, sizeof(connect), "127.0.0.1:%d", s.port);
+        for (int i = 0; i < 2; i++)
+                (void) snprintf(serial[i], sizeof(serial[i]), "serial=%s", pki.serial[i]);
+
+        struct http_options ho = {.base_url = s.url,
+                                  .ca_pem = pki.ca_pem.data,
+                                  .ca_pem_len = pki.ca_pem.len,
+                                  .max_attempts = 1};
+        ok(http_client_new(&ho, &a) == 0 && http_request(a, &req, &resp, &res) == 0 &&
+                   resp.status == 200 && strstr(buf_cstr(&resp.body), "gen=1"),
+           "client A (common/http) on generation 1");
+        http_response_done(&resp);
+
+        char *sc[] = {"openssl", "s_client", "-connect", connect, "-CAfile", pki.ca_path, NULL};
+        char *x509[] = {"openssl", "x509", "-noout", "-serial", NULL};
+        rc = run(sc, NULL, "sclient.out", 20000);
+        int rc2 = run(x509, "sclient.out", "serial.out", 20000);
+        _cleanup_free_ char *s1 = read_tmp("serial.out");
+        ok(rc == 0 && rc2 == 0 && s1 && strcasestr(s1, serial[0]),
+           "s_client sees the first certificate (%s)", pki.serial[0]);
+
+        rc = tls_server_set_cert_pem(tls, pki.leaf_pem[1].data, pki.leaf_pem[1].len,
+                                     pki.key_pem[1].data, pki.key_pem[1].len);
+        is_int(rc, 2, "certificate swapped: generation 2");
+
+        ok(http_request(a, &req, &resp, &res) == 0 && resp.status == 200 &&
+                   strstr(buf_cstr(&resp.body), "gen=1") && res.connects == 0,
+           "client A keeps its connection and its certificate (connects=%u)", res.connects);
+        http_response_done(&resp);
+
+        rc = run(sc, NULL, "sclient.out", 20000);
+        rc2 = run(x509, "sclient.out", "serial.out", 20000);
+        _cleanup_free_ char *s2 = read_tmp("serial.out");
+        ok(rc == 0 && rc2 == 0 && s2 && strcasestr(s2, serial[1]),
+           "s_client now sees the new certificate (%s)", pki.serial[1]);
+
+        ok(http_client_new(&ho, &b) == 0 && http_request(b, &req, &resp, &res) == 0 &&
+                   resp.status == 200 && strstr(buf_cstr(&resp.body), "gen=2"),
+           "a new client is served generation 2");
+        http_response_done(&resp);
+        a = http_client_free(a);
+        b = http_client_free(b);
+        ok(srv_stop(&s) >= 0, "stopped");
+        tls = tls_server_free(tls);
+}
+
+static void test_mtls(void) {
+        struct srv s;
+        struct tls_server *tls = new_tls(0, TLS_CLIENT_AUTH_REQUIRE);
+        struct httpd_options o = {.tls = tls};
+        struct httpd_stats st0, st1;
+        char url[128];
+        int rc;
+
+        if (!ok(tls && srv_start(&s, &o, 1) == 0, "mTLS server"))
+                return;
+        (void) snprintf(url, sizeof(url), "%s/mtls", s.url);
+        httpd_get_stats(s.h, &st0);
+        {
+                char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
+                free(curl_out(argv, &rc));
+                httpd_get_stats(s.h, &st1);
+                ok(rc != 0 && st1.tls_handshake_failures > st0.tls_handshake_failures &&
+                           st1.requests == st0.requests,
+                   "no client certificate: handshake refused");
+        }
+        {
+                char *argv[] = {"curl",     "-sS",
+                                "--cacert", pki.ca_path,
+                                "--cert",   pki.client_cert_path,
+                                "--key",    pki.client_key_path,
+                                url,        NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out && strcmp(out, "cn=test-client") == 0,
+                   "client certificate verified and visible to the handler ('%s')", out ? out : "");
+        }
+        ok(srv_stop(&s) >= 0, "stopped");
+        tls = tls_server_free(tls);
+}
+
+static void test_plain(void) {
+        struct srv s;
+        struct httpd_options o = {.limits = {.max_body = 4096, .max_arena = 64 * 1024},
+                                  .read_timeout_ms = 1500,
+                                  .request_timeout_ms = 3000,
+                                  .idle_timeout_ms = 2000,
+                                  .max_connections = 400};
+        struct httpd_stats st0, st1;
+        char out[65536];
+        bool eof;
+
+        if (!ok(srv_start(&s, &o, 1) == 0, "plain HTTP server"))
+                return;
+        ok(raw_exchange(s.port, "GARBAGE / HTTP/1.1\r\nHost: h\r\n\r\n", out, sizeof(out), &eof) &&
+                   strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0 &&
+                   strstr(out, "Connection: close") && eof,
+           "malformed request: 400, connection closed");
+        {
+                _cleanup_buf_ struct buf b = BUF_INIT(1u << 16, 0);
+                (void) buf_printf(&b, "GET /%09000d HTTP/1.1\r\nHost: h\r\n\r\n", 1);
+                ok(raw_exchange(s.port, buf_cstr(&b), out, sizeof(out), &eof) &&
+                           strncmp(out, "HTTP/1.1 414 ", 13) == 0 && eof,
+                   "9 KB request-target: 414");
+        }
+        ok(raw_exchange(s.port,
+                        "GET /echo?p=1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                        "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz"
+                        "GET /close HTTP/1.1\r\nHost: h\r\n\r\n",
+                        out, sizeof(out), &eof) &&
+                   strstr(out, "query=p=1") && strstr(out, "body=xyz") &&
+                   strstr(out, "query=p=1") < strstr(out, "body=xyz") && strstr(out, "bye") && eof,
+           "three pipelined requests answered in order, closed after /close");
+        ok(raw_exchange(s.port, "GET /echo HTTP/1.0\r\n\r\n", out, sizeof(out), &eof) &&
+                   strncmp(out, "HTTP/1.1 200 OK", 15) == 0 && strstr(out, "Connection: close") &&
+                   eof,
+           "HTTP/1.0 without keep-alive: answered and closed");
+        ok(raw_exchange(s.port,
+                        "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                        "Connection: close\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n",
+                        out, sizeof(out), &eof) &&
+                   strstr(out, "body=abcdefg") && strstr(out, "Content-Length: "),
+           "chunked request body de-chunked");
+        ok(raw_exchange(s.port, "HEAD /big HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", out,
+                        sizeof(out), &eof) &&
+                   strstr(out, "Content-Length: 307200\r\n") &&
+                   strlen(strstr(out, "\r\n\r\n")) == 4,
+           "HEAD: Content-Length of the body, no body");
+        ok(raw_exchange(s.port, "GET /nocontent HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+                        out, sizeof(out), &eof) &&
+                   strncmp(out, "HTTP/1.1 204 No Content", 23) == 0 &&
+                   !strstr(out, "Content-Length"),
+           "204 without Content-Length");
+        ok(raw_exchange(s.port, "GET /arena HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", out,
+                        sizeof(out), &eof) &&
+                   arena_chunks >= 60 && arena_chunks <= 64,
+           "the per-request arena stops at its budget (%zu KiB of 64)", arena_chunks);
+        /* 100-continue on a live connection */
+        {
+                int fd = tcp_connect(s.port);
+                bool good =
+                        fd >= 0 &&
+                        send_str(fd, "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                                     "Content-Length: 4\r\n\r\n") &&
+                        recv_until(fd, out, sizeof(out), "\r\n\r\n", 2000, &eof) > 0 &&
+                        strcmp(out, "HTTP/1.1 100 Continue\r\n\r\n") == 0;
+                good = good && send_all(fd, "data", 4) &&
+                       recv_until(fd, out, sizeof(out), "body=data", 2000, &eof) > 0 &&
+                       strstr(out, "HTTP/1.1 200 OK");
+                ok(good, "Expect: 100-continue answered, then the request");
+                if (fd >= 0)
+                        (void) close(fd);
+        }
+        /* slowloris: one byte per second, while others are served */
+        {
+                const char *req = "GET /echo HTTP/1.1\r\nHost: h\r\nX-Slow: aaaaaaaaaaaaaaaa\r\n";
+                int fd = tcp_connect(s.port);
+                uint64_t t0 = mono_ms(), dropped_at = 0, worst = 0;
+                httpd_get_stats(s.h, &st0);
+                for (size_t i = 0; fd >= 0 && i < strlen(req) && !dropped_at; i++) {
+                        if (!send_all(fd, req + i, 1)) {
+                                dropped_at = mono_ms();
+                                break;
+                        }
+                        uint64_t c0 = mono_ms();
+                        char other[4096];
+                        bool e2;
+                        if (!raw_exchange(s.port,
+                                          "GET /echo HTTP/1.1\r\nHost: h\r\nConnection: "
+                                          "close\r\n\r\n",
+                                          other, sizeof(other), &e2) ||
+                            strncmp(other, "HTTP/1.1 200", 12) != 0)
+                                worst = UINT64_MAX;
+                        else
+                                worst = MAX(worst, mono_ms() - c0);
+                        if (recv_until(fd, out, sizeof(out), NULL, 1000, &eof) == 0 && eof)
+                                dropped_at = mono_ms();
+                }
+                httpd_get_stats(s.h, &st1);
+                uint64_t el = dropped_at ? dropped_at - t0 : 0;
+                ok(dropped_at && el >= 2500 && el <= 5000,
+                   "slowloris dropped at the 3 s request timeout (%llu ms)",
+                   (unsigned long long) el);
+                ok(worst < 500, "other clients served meanwhile (slowest %llu ms)",
+                   (unsigned long long) worst);
+                ok(st1.timeouts > st0.timeouts, "timeout counted");
+                if (fd >= 0)
+                        (void) close(fd);
+        }
+        /* idle keep-alive connection closed at the idle timeout */
+        {
+                int fd = tcp_connect(s.port);
+                uint64_t t0 = mono_ms();
+                bool good = fd >= 0 && send_str(fd, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n") &&
+                            recv_until(fd, out, sizeof(out), "body=", 2000, &eof) > 0;
+                (void) recv_until(fd, out, sizeof(out), NULL, 5000, &eof);
+                uint64_t el = mono_ms() - t0;
+                ok(good && eof && el >= 1800 && el <= 3500,
+                   "idle keep-alive connection closed after 2 s (%llu ms)",
+                   (unsigned long long) el);
+                if (fd >= 0)
+                        (void) close(fd);
+        }
+        /* many concurrent connections */
+        {
+                enum { N = 300 };
+                static int fds[N];
+                int served = 0;
+                for (int i = 0; i < N; i++)
+                        fds[i] = tcp_connect(s.port);
+                for (int i = 0; i < N; i++)
+                        if (fds[i] >= 0)
+                                (void) send_str(fds[i],
+                                                "GET /echo?many HTTP/1.1\r\nHost: h\r\n\r\n");
+                for (int i = 0; i < N; i++) {
+                        if (fds[i] < 0)
+                                continue;
+                        if (recv_until(fds[i], out, sizeof(out), "query=many", 5000, &eof) > 0 &&
+                            strstr(out, "query=many"))
+                                served++;
+                        (void) close(fds[i]);
+                }
+                ok(served == N, "%d concurrent connections all served (%d)", N, served);
+        }
+        ok(srv_stop(&s) >= 0, "plain server stopped");
+}
+
+static void test_cap_and_stop(void) {
+        struct srv s;
+        struct httpd_options o = {.max_connections = 3, .stop_timeout_ms = 3000};
+        struct httpd_stats st;
+        char out[8192];
+        bool eof;
+        int fds[3];
+
+        if (!ok(srv_start(&s, &o, 1) == 0, "server with max_connections 3"))
+                return;
+        for (int i = 0; i < 3; i++)
+                fds[i] = tcp_connect(s.port);
+        (void) usleep(200000);
+        int extra = tcp_connect(s.port);
+        (void) recv_until(extra, out, sizeof(out), NULL, 2000, &eof);
+        httpd_get_stats(s.h, &st);
+        ok(extra >= 0 && eof && st.connections_rejected == 1 && st.connections_active == 3,
+           "the 4th connection is closed at once (rejected %llu, active %llu)",
+           (unsigned long long) st.connections_rejected,
+           (unsigned long long) st.connections_active);
+        (void) close(extra);
+
+        /* graceful stop: fds[0] idle, fds[1] mid-request (head sent, body pending) */
+        (void) send_str(fds[1], "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab");
+        (void) usleep(100000);
+        uint64_t t0 = mono_ms();
+        httpd_stop(s.h);
+        (void) recv_until(fds[0], out, sizeof(out), NULL, 2000, &eof);
+        ok(eof && mono_ms() - t0 < 1000, "stop: the idle connection is closed at once");
+        (void) send_all(fds[1], "cd", 2);
+        (void) recv_until(fds[1], out, sizeof(out), NULL, 2000, &eof);
+        ok(strstr(out, "body=abcd") && strstr(out, "Connection: close") && eof,
+           "stop: the request in flight is answered with Connection: close");
+        long took = srv_stop(&s); /* joins: fds[2] (never sent anything) ends at the deadline */
+        ok(took >= 0 && mono_ms() - t0 < 4500, "stop completes within stop_timeout (%llu ms)",
+           (unsigned long long) (mono_ms() - t0));
+        for (int i = 0; i < 3; i++)
+                if (fds[i] >= 0)
+                        (void) close(fds[i]);
+}
+
+int main(void) {
+        if (!mkdtemp(tmpdir)) {
+                perror("mkdtemp");
+                return 1;
+        }
+        test_addresses();
+        test_parser_table();
+        test_parser_limits();
+        test_parser_pipeline();
+        if (ok(pki_make(&pki) == 0, "test CA and certificates generated with common/tls")) {
+                test_tls_server_api();
+                test_tls();
+                test_swap();
+                test_mtls();
+        }
+        test_plain();
+        test_cap_and_stop();
+
+        const char *names[] = {"ca.pem",      "client.pem", "client.key", "curl.out",
+                               "sclient.out", "serial.out", "big.bin"};
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                char p[256];
+                path_in_tmp(p, sizeof(p), names[i]);
+                (void) unlink(p);
+        }
+        (void) rmdir(tmpdir);
+        buf_done(&pki.ca_pem);
+        for (int i = 0; i < 2; i++) {
+                buf_done(&pki.leaf_pem[i]);
+                buf_done(&pki.key_pem[i]);
+        }
+        return tap_done();
+}
