@@ -69,6 +69,7 @@ demo: all
 bench: all tests
 	@$(TOP)/tests/bench.sh
 	@$(TOP)/tests/bench-wrapper.sh
+	@$(TOP)/tests/bench-operator.sh
 
 print-deps-musl:
 	@echo $(DEPS_MUSL)
