@@ -14,12 +14,12 @@ $(O)/asan/libcommon.a: $(patsubst $(TOP)/%.c,$(O)/asan/%.o,$(COMMON_SRCS))
 	@rm -f $@ && ar rcs $@ $^
 
 # Generic compile rules for both builds (dependency files via -MMD).
-$(O)/musl/%.o: $(TOP)/%.c | $(DEPS_MUSL_STAMP)
+$(O)/musl/%.o: $(TOP)/%.c $(DEPS_MUSL_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC      $*.c"
 	@$(MUSL_CC) $(MUSL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(O)/asan/%.o: $(TOP)/%.c | $(DEPS_GLIBC_STAMP)
+$(O)/asan/%.o: $(TOP)/%.c $(DEPS_GLIBC_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC-ASAN $*.c"
 	@$(ASAN_CC) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@

@@ -13,12 +13,12 @@ $(O)/asan/libinit.a: $(patsubst $(TOP)/%.c,$(O)/asan/%.o,$(INIT_SRCS))
 
 # digest.o carries the wrapper's digest (-DCLOUDTASER_WRAPPER_SHA256): rebuilt when it changes.
 # Both builds of init embed the digest of the released (musl, stripped) wrapper.
-$(O)/musl/init/digest.o: $(TOP)/init/digest.c $(INIT_WRAPPER) | $(DEPS_MUSL_STAMP)
+$(O)/musl/init/digest.o: $(TOP)/init/digest.c $(INIT_WRAPPER) $(DEPS_MUSL_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC      init/digest.c (sha256 of $(INIT_WRAPPER:$(TOP)/%=%))"
 	@d=$$(sha256sum $(INIT_WRAPPER) | cut -c1-64) && [ $${#d} -eq 64 ] && \
 		$(MUSL_CC) $(MUSL_CFLAGS) -DCLOUDTASER_WRAPPER_SHA256="\"$$d\"" -MMD -MP -c $< -o $@
-$(O)/asan/init/digest.o: $(TOP)/init/digest.c $(INIT_WRAPPER) | $(DEPS_GLIBC_STAMP)
+$(O)/asan/init/digest.o: $(TOP)/init/digest.c $(INIT_WRAPPER) $(DEPS_GLIBC_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC-ASAN init/digest.c (sha256 of $(INIT_WRAPPER:$(TOP)/%=%))"
 	@d=$$(sha256sum $(INIT_WRAPPER) | cut -c1-64) && [ $${#d} -eq 64 ] && \

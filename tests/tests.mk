@@ -50,7 +50,7 @@ $(O)/asan/tests/fuzz/replay-%: $(O)/asan/tests/fuzz/fuzz-%.o $(O)/asan/tests/fuz
 # libFuzzer builds: everything recompiled with coverage instrumentation.
 
 
-$(O)/fuzz/%.o: $(TOP)/%.c | $(DEPS_GLIBC_STAMP)
+$(O)/fuzz/%.o: $(TOP)/%.c $(DEPS_GLIBC_STAMP)
 	@mkdir -p $(@D)
 	@$(ASAN_CC) $(ASAN_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 $(O)/fuzz/fuzz-%: $(O)/fuzz/tests/fuzz/fuzz-%.o $(patsubst $(TOP)/%.c,$(O)/fuzz/%.o,$(COMMON_SRCS))
