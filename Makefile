@@ -70,6 +70,8 @@ bench: all tests
 	@$(TOP)/tests/bench.sh
 	@$(TOP)/tests/bench-wrapper.sh
 	@$(TOP)/tests/bench-operator.sh
+	@$(MAKE) --no-print-directory $(O)/plain/bin/cloudtaser-operator
+	@$(TOP)/tests/bench-operator-valgrind.sh
 
 print-deps-musl:
 	@echo $(DEPS_MUSL)

@@ -72,10 +72,16 @@ fetch() {
     upver=${ver#*:}
     dsc="$srcdir/${pkg}_${upver}.dsc"
     mkdir -p "$srcdir"
+    # One download at a time into the shared source directory (both flavours may build at once).
     if [ ! -f "$dsc" ]; then
-        log "downloading $pkg $ver (apt-get source)"
-        (cd "$srcdir" && apt-get source --download-only "$pkg=$ver" >/dev/null) ||
-            die "apt-get source $pkg=$ver failed: is there a deb-src line for bookworm in the apt sources? (make setup adds it)"
+        (
+            flock 9
+            if [ ! -f "$dsc" ]; then
+                log "downloading $pkg $ver (apt-get source)"
+                (cd "$srcdir" && apt-get source --download-only "$pkg=$ver" >/dev/null) ||
+                    die "apt-get source $pkg=$ver failed: is there a deb-src line for bookworm in the apt sources? (make setup adds it)"
+            fi
+        ) 9> "$srcdir/.download-lock" || exit 1
     fi
     local bdir="$prefix/build/$pkg"
     rm -rf "$bdir"

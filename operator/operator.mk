@@ -53,3 +53,13 @@ $(O)/asan/bin/ct-registry: $(O)/asan/tests/tools/ct-registry.o $(OPERATOR_LIBS_A
 	@mkdir -p $(@D)
 	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
 endif
+
+# A plain glibc build (no sanitizer) for valgrind, which cannot follow a static musl binary's
+# allocator nor run under ASan: used by tests/bench-operator.sh for the leak and growth check.
+OPERATOR_PLAIN_SRCS := $(TOP)/operator/main.c $(OPERATOR_SRCS) $(COMMON_SRCS) \
+	$(TOP)/wrapper/config.c $(TOP)/init/sha256.c
+$(O)/plain/bin/cloudtaser-operator: $(OPERATOR_PLAIN_SRCS) $(DEPS_GLIBC_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC+LD   $@ (glibc, for valgrind)"
+	@gcc $(COMMON_CFLAGS) -O1 -g -isystem $(DEPS_GLIBC)/include $(OPERATOR_PLAIN_SRCS) \
+		-L$(DEPS_GLIBC)/lib $(DEP_LIBS) -o $@
