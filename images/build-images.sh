@@ -94,10 +94,19 @@ image cloudtaser-wrapper "cloudtaser init container: installs cloudtaser-wrapper
     "$bin/cloudtaser-init:/cloudtaser-init" \
     "$bin/cloudtaser-wrapper:/cloudtaser-wrapper"
 
-# Later images follow the same pattern, one call each, as their binaries land. Those that make
-# outbound TLS calls carry a CA bundle as a file of the image (never a shell or a package manager):
-#   image cloudtaser-operator "..." '["/cloudtaser-operator"]' "$bin/cloudtaser-operator:/cloudtaser-operator" \
-#       "$ca_bundle:/etc/ssl/certs/ca-certificates.crt:0444"
+# The operator's image: the webhook makes outbound TLS calls (image registries, the Kubernetes
+# API uses the service account's CA), so it carries Debian's CA bundle as a file (never a shell or
+# a package manager). The bundle comes from the build machine's ca-certificates package: the
+# image digest follows that package's version.
+ca_bundle=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+if [ -x "$bin/cloudtaser-operator" ]; then
+    image cloudtaser-operator "cloudtaser operator: the mutating admission webhook" \
+        '["/cloudtaser-operator"]' \
+        "$bin/cloudtaser-operator:/cloudtaser-operator" \
+        "$ca_bundle:/etc/ssl/certs/ca-certificates.crt:0444"
+fi
+
+# Later images follow the same pattern, one call each, as their binaries land:
 #   image cloudtaser-broker   "..." '["/cloudtaser-broker"]'   "$bin/cloudtaser-broker:/cloudtaser-broker" ...
 #   image cloudtaser-cli      "..." '["/cloudtaser"]'          "$bin/cloudtaser:/cloudtaser" ...
 

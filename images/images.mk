@@ -7,7 +7,7 @@
 # IMAGE_SOURCE, IMAGE_REVISION, IMAGE_TAG, IMAGE_PREFIX. The images are rebuilt on every call (it
 # takes well under a second): same inputs, same digests.
 
-IMAGE_BINS := $(O)/musl/bin/cloudtaser-init $(O)/musl/bin/cloudtaser-wrapper
+IMAGE_BINS := $(O)/musl/bin/cloudtaser-init $(O)/musl/bin/cloudtaser-wrapper $(O)/musl/bin/cloudtaser-operator
 
 .PHONY: images test-images
 images: $(IMAGE_BINS)

@@ -60,7 +60,8 @@ struct operator_state {
         struct admission_config adm;
         struct registry_client *registry;
         pthread_mutex_t registry_lock;
-        struct kube_client *kube;
+        struct kube_client *kube; /* one CURL handle: used under kube_lock */
+        pthread_mutex_t kube_lock;
         const char *node_arch;
         struct metrics m;
         struct httpd *webhook, *health, *metrics_srv;
@@ -121,7 +122,9 @@ static int lookup(void *userdata, const char *ns, const char *image, const char 
         for (size_t i = 0; st->kube && i < n_names && n_docs < ELEMENTSOF(docs); i++) {
                 char e[256] = "";
                 size_t before = configs.len;
+                pthread_mutex_lock(&st->kube_lock);
                 r = kube_get_pull_secret(st->kube, ns, names[i], &configs, e, sizeof(e));
+                pthread_mutex_unlock(&st->kube_lock);
                 if (r < 0) {
                         log_warning(
                                 "image pull secret %s/%s unusable for the entrypoint lookup: %s",
@@ -456,7 +459,8 @@ static void *loop_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-        static struct operator_state st = {.registry_lock = PTHREAD_MUTEX_INITIALIZER};
+        static struct operator_state st = {.registry_lock = PTHREAD_MUTEX_INITIALIZER,
+                                           .kube_lock = PTHREAD_MUTEX_INITIALIZER};
         struct flags f = {.webhook_port = 9443,
                           .health_addr = ":8081",
                           .metrics_addr = ":8080",
