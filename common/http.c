@@ -295,6 +295,19 @@ int http_client_new(const struct http_options *o, struct http_client **ret) {
         return 0;
 }
 
+int http_client_set_limits(struct http_client *c, unsigned request_timeout_ms, unsigned deadline_ms,
+                           unsigned max_attempts) {
+        if (!c)
+                return -EINVAL;
+        if (request_timeout_ms)
+                c->request_timeout_ms = request_timeout_ms;
+        if (deadline_ms)
+                c->deadline_ms = deadline_ms;
+        if (max_attempts)
+                c->max_attempts = max_attempts;
+        return 0;
+}
+
 unsigned http_client_connects(const struct http_client *c) {
         return c ? c->connects : 0;
 }

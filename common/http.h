@@ -201,6 +201,11 @@ int http_parse_retry_after(const char *value, int64_t now_unix, uint64_t *ret_se
  * ALPHA / DIGIT / "-" / "." / "_" / "~") and, when keep_slash, '/'. -E2BIG, -ENOMEM. */
 int http_append_escaped(struct buf *b, const char *s, bool keep_slash);
 
+/* Changes the time limits and attempts of later requests (0 keeps a value): e.g. generous for a
+ * program's start, short once it must stay responsive. -EINVAL for a NULL client. */
+int http_client_set_limits(struct http_client *c, unsigned request_timeout_ms, unsigned deadline_ms,
+                           unsigned max_attempts);
+
 /* Number of new connections the client's handle opened in its lifetime (keep-alive checks). */
 unsigned http_client_connects(const struct http_client *c);
 

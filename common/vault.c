@@ -166,6 +166,12 @@ struct vault_client *vault_client_free(struct vault_client *c) {
         return NULL;
 }
 
+int vault_client_set_limits(struct vault_client *c, unsigned request_timeout_ms,
+                            unsigned deadline_ms, unsigned max_attempts) {
+        return c ? http_client_set_limits(c->http, request_timeout_ms, deadline_ms, max_attempts)
+                 : -EINVAL;
+}
+
 int vault_set_token(struct vault_client *c, const char *token, size_t len) {
         char *t;
         int r;

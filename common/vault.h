@@ -148,6 +148,10 @@ struct vault_client;
 int vault_client_new(const struct vault_options *o, struct vault_client **ret);
 struct vault_client *vault_client_free(struct vault_client *c); /* wipes; accepts NULL */
 
+/* Changes the time limits of later calls (see http_client_set_limits; 0 keeps a value). */
+int vault_client_set_limits(struct vault_client *c, unsigned request_timeout_ms,
+                            unsigned deadline_ms, unsigned max_attempts);
+
 /* Sets (copies into secmem) / clears the client token. -EINVAL for an empty token, one over
  * VAULT_TOKEN_MAX or with characters outside printable ASCII. */
 int vault_set_token(struct vault_client *c, const char *token, size_t len);

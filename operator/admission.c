@@ -44,7 +44,8 @@ struct review {
         char pod[2 * NAME_MAX_SHOWN + 16]; /* "ns/name" or "ns/generateName*" for messages */
 
         struct annotations ann;
-        char vault_addr[ANNOTATION_ADDRESS_MAX + 8]; /* as given (annotation or default) */
+        char vault_addr[ANNOTATION_ADDRESS_MAX + 8]; /* canonical (annotation or default) */
+        char *ca_pem_escaped;                        /* the operator's CA PEM, '$' doubled */
         const struct json_value *spec;
         const struct json_value *containers;
         const struct json_value *init_containers;
@@ -624,6 +625,18 @@ static bool env_entry_is(const struct json_value *e, const char *value) {
                json_get_string(e, "value", &v) == 0 && strcmp(v, value) == 0;
 }
 
+/* Wrapper variables a pod may set itself: the token for the token auth method (docs/wrapper.md)
+ * and the log settings. Every other CLOUDTASER_* / VAULT_* variable could redirect the wrapper
+ * (VAULT_CACERT, VAULT_NAMESPACE, CLOUDTASER_SA_TOKEN_PATH...): only the operator writes them. */
+static bool pod_may_set(const char *n) {
+        static const char *const allowed[] = {"VAULT_TOKEN", "CLOUDTASER_LOG_FORMAT",
+                                              "CLOUDTASER_LOG_LEVEL"};
+        for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
+                if (strcmp(n, allowed[i]) == 0)
+                        return true;
+        return false;
+}
+
 static int ensure_env(struct review *r, size_t ci, const char *name, const struct json_value *ctr,
                       const struct env_var *vars, size_t n_vars) {
         _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
@@ -631,6 +644,25 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
         struct json_value *op, *a, *o;
         size_t appended = 0, count;
         int k;
+
+        JSON_FOREACH(e, json_type(env) == JSON_ARRAY ? env : NULL) {
+                const char *n;
+                bool ours = false;
+                if (json_get_string(e, "name", &n) < 0 || !config_is_wrapper_variable(n) ||
+                    pod_may_set(n))
+                        continue;
+                for (size_t i = 0; i < n_vars && !ours; i++)
+                        ours = strcmp(n, vars[i].name) == 0;
+                if (!ours) {
+                        char shown[NAME_MAX_SHOWN + 4];
+                        sanitize(shown, sizeof(shown), n, NAME_MAX_SHOWN);
+                        return deny(r, 400,
+                                    "container %s sets %s, a variable of the cloudtaser wrapper "
+                                    "that only the operator may set; remove it from the "
+                                    "container's env",
+                                    name, shown);
+                }
+        }
 
         if (is_absent(env)) {
                 if ((k = pathf(&p, "/spec/containers/%zu/env", ci)) < 0 ||
@@ -685,9 +717,103 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
         return 0;
 }
 
-static bool is_under_mount_path(const char *path) {
+/* A mountPath as the kubelet resolves it: repeated '/' and "." segments collapsed, no trailing
+ * '/'. -EINVAL for a ".." segment (refused rather than resolved), -E2BIG when out is too small. */
+static int normalize_mount_path(const char *path, char *out, size_t outlen) {
+        size_t o = 0;
+
+        if (outlen < 2)
+                return -E2BIG;
+        for (const char *s = path; *s;) {
+                size_t n;
+                while (*s == '/')
+                        s++;
+                n = strcspn(s, "/");
+                if (n == 0)
+                        break;
+                if (n == 1 && s[0] == '.') {
+                        s += n;
+                        continue;
+                }
+                if (n == 2 && s[0] == '.' && s[1] == '.')
+                        return -EINVAL;
+                if (o + 1 + n + 1 > outlen)
+                        return -E2BIG;
+                out[o++] = '/';
+                memcpy(out + o, s, n);
+                o += n;
+                s += n;
+        }
+        if (o == 0)
+                out[o++] = '/';
+        out[o] = '\0';
+        return 0;
+}
+
+/* 1 when path (normalised) is /cloudtaser or under it, 0 when not, -EINVAL when it cannot be
+ * told (a ".." segment, or too long). */
+static int is_under_mount_path(const char *path) {
+        char norm[4096];
         size_t n = strlen(ADMISSION_MOUNT_PATH);
-        return strncmp(path, ADMISSION_MOUNT_PATH, n) == 0 && (path[n] == '\0' || path[n] == '/');
+
+        if (normalize_mount_path(path, norm, sizeof(norm)) < 0)
+                return -EINVAL;
+        return strncmp(norm, ADMISSION_MOUNT_PATH, n) == 0 && (norm[n] == '\0' || norm[n] == '/');
+}
+
+/* Whether a container (of any kind) mounts the wrapper's volume. */
+static bool mounts_bin_volume(const struct json_value *ctr) {
+        const char *vol;
+        JSON_FOREACH(m, json_type(json_get(ctr, "volumeMounts")) == JSON_ARRAY
+                                ? json_get(ctr, "volumeMounts")
+                                : NULL) {
+                if (json_get_string(m, "name", &vol) == 0 && strcmp(vol, ADMISSION_VOLUME) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* The wrapper's volume is mounted only where the mutation mounts it: read-only at /cloudtaser in
+ * wrapped containers, and in cloudtaser-init. Any other mount could overwrite the wrapper before
+ * the workload starts, or swap it afterwards. */
+static int check_bin_mounts(struct review *r, const bool *wrap) {
+        static const char *const lists[] = {"initContainers", "ephemeralContainers"};
+        size_t ci = 0;
+        const char *n;
+        char shown[NAME_MAX_SHOWN + 4];
+
+        JSON_FOREACH(ctr, r->containers) {
+                if (!wrap[ci] && mounts_bin_volume(ctr)) {
+                        (void) json_get_string(ctr, "name", &n);
+                        sanitize(shown, sizeof(shown), n, NAME_MAX_SHOWN);
+                        return deny(r, 400,
+                                    "container %s mounts the volume %s, which holds the "
+                                    "wrapper and is mounted by the operator only; remove that "
+                                    "mount",
+                                    shown, ADMISSION_VOLUME);
+                }
+                ci++;
+        }
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+                const struct json_value *arr = json_get(r->spec, lists[l]);
+                if (!is_absent(arr) && json_type(arr) != JSON_ARRAY)
+                        return deny(r, 400, "spec.%s is not an array", lists[l]);
+                JSON_FOREACH(ctr, arr) {
+                        n = NULL;
+                        (void) json_get_string(ctr, "name", &n);
+                        if (l == 0 && n && strcmp(n, ADMISSION_INIT_CONTAINER) == 0)
+                                continue; /* ours: made what it must be by the patch */
+                        if (!mounts_bin_volume(ctr))
+                                continue;
+                        sanitize(shown, sizeof(shown), n ? n : "(no name)", NAME_MAX_SHOWN);
+                        return deny(r, 400,
+                                    "%s container %s mounts the volume %s, which holds the "
+                                    "wrapper and is mounted by the operator only; remove that "
+                                    "mount",
+                                    l == 0 ? "init" : "ephemeral", shown, ADMISSION_VOLUME);
+                }
+        }
+        return 0;
 }
 
 static int ensure_mount(struct review *r, size_t ci, const char *name,
@@ -711,14 +837,27 @@ static int ensure_mount(struct review *r, size_t ci, const char *name,
                 return deny(r, 400, "container %s: volumeMounts is not an array", name);
         JSON_FOREACH(m, mounts) {
                 const char *vol, *path;
+                int under;
                 if (json_get_string(m, "name", &vol) == 0 && strcmp(vol, ADMISSION_VOLUME) == 0) {
-                        if (ours < 0)
-                                ours = i;
-                } else if (json_get_string(m, "mountPath", &path) == 0 && is_under_mount_path(path))
-                        return deny(r, 400,
-                                    "container %s already mounts another volume at %s, where the "
-                                    "operator mounts the wrapper; move that mount",
-                                    name, ADMISSION_MOUNT_PATH);
+                        /* The first is made ours (replaced below); a second one is not. */
+                        if (ours >= 0)
+                                return deny(r, 400,
+                                            "container %s mounts the volume %s twice; the "
+                                            "operator mounts it once, read-only at %s: remove "
+                                            "the other mounts",
+                                            name, ADMISSION_VOLUME, ADMISSION_MOUNT_PATH);
+                        ours = i;
+                } else if (json_get_string(m, "mountPath", &path) == 0 &&
+                           (under = is_under_mount_path(path)) != 0)
+                        return under < 0 ? deny(r, 400,
+                                                "container %s has a mountPath with a \"..\" "
+                                                "segment (or too long); write it without",
+                                                name)
+                                         : deny(r, 400,
+                                                "container %s already mounts another volume at "
+                                                "%s, where the operator mounts the wrapper; move "
+                                                "that mount",
+                                                name, ADMISSION_MOUNT_PATH);
                 i++;
         }
         if (ours < 0) {
@@ -824,14 +963,15 @@ static size_t wrapper_env(const struct review *r, const char *original, struct e
         vars[n++] = (struct env_var){"CLOUDTASER_SECRET_PATHS", a->secret_paths};
         if (a->env_map)
                 vars[n++] = (struct env_var){"CLOUDTASER_ENV_MAP", a->env_map};
-        if (a->skip_verify)
-                vars[n++] = (struct env_var){"VAULT_SKIP_VERIFY", a->skip_verify};
+        /* Always written, so that the pod cannot set it by itself. */
+        vars[n++] =
+                (struct env_var){"VAULT_SKIP_VERIFY", a->skip_verify ? a->skip_verify : "false"};
         if (a->delivery)
                 vars[n++] = (struct env_var){"CLOUDTASER_DELIVERY", a->delivery};
         if (a->rotation)
                 vars[n++] = (struct env_var){"CLOUDTASER_ROTATION", a->rotation};
-        if (r->c->default_vault_ca_pem && r->c->default_vault_ca_pem[0])
-                vars[n++] = (struct env_var){"CLOUDTASER_VAULT_CA_PEM", r->c->default_vault_ca_pem};
+        if (r->ca_pem_escaped && r->ca_pem_escaped[0])
+                vars[n++] = (struct env_var){"CLOUDTASER_VAULT_CA_PEM", r->ca_pem_escaped};
         if (original)
                 vars[n++] = (struct env_var){"CLOUDTASER_ORIGINAL_CMD", original};
         return n;
@@ -992,9 +1132,11 @@ static int check_vault_address(struct review *r) {
                             "addresses; use an allowed address (ask the cluster administrator)",
                             shown);
         }
-        if (strlen(addr) >= sizeof(r->vault_addr))
+        /* The canonical form goes into VAULT_ADDR: the wrapper compares the scheme
+         * case-sensitively, and the allow-list was checked on this form. */
+        if (strlen(canon) >= sizeof(r->vault_addr))
                 return deny(r, 400, "cloudtaser.io/vault-address is too long");
-        memcpy(r->vault_addr, addr, strlen(addr) + 1);
+        memcpy(r->vault_addr, canon, strlen(canon) + 1);
         if (strncmp(canon, "http://", 7) == 0)
                 warn(r, "vault address %.100s is plain http: the vault token travels unencrypted",
                      canon);
@@ -1086,6 +1228,28 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
                             "cloudtaser.io/containers names %s, but the pod has no container of "
                             "that name",
                             r->ann.containers[i]);
+        }
+
+        if ((k = check_bin_mounts(r, wrap)) < 0)
+                goto finish;
+        if (r->c->default_vault_ca_pem && strchr(r->c->default_vault_ca_pem, '$')) {
+                /* Kubernetes turns "$$" into "$" in env values. */
+                size_t len = strlen(r->c->default_vault_ca_pem), o = 0;
+                r->ca_pem_escaped = malloc(2 * len + 1);
+                if (!r->ca_pem_escaped) {
+                        k = -ENOMEM;
+                        goto finish;
+                }
+                for (const char *c = r->c->default_vault_ca_pem; *c; c++) {
+                        r->ca_pem_escaped[o++] = *c;
+                        if (*c == '$')
+                                r->ca_pem_escaped[o++] = '$';
+                }
+                r->ca_pem_escaped[o] = '\0';
+        } else if (r->c->default_vault_ca_pem &&
+                   !(r->ca_pem_escaped = strdup(r->c->default_vault_ca_pem))) {
+                k = -ENOMEM;
+                goto finish;
         }
 
         /* Pod level first (their paths do not move the containers' indices), then each
@@ -1239,8 +1403,18 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                 (void) deny(r, 400, "request.namespace is missing");
         else {
                 k = mutate(r, object, &injected);
-                if (k == -ENOMEM || k == -E2BIG)
+                if (k == -ENOMEM)
                         goto finish;
+                if (k == -E2BIG) {
+                        /* Never a bare error: with failurePolicy Ignore, an error admits the pod
+                         * unwrapped. */
+                        r->denied = false;
+                        (void) deny(r, 400,
+                                    "the patch for this pod would be too large: more than %u "
+                                    "operations or %u bytes; wrap fewer containers "
+                                    "(cloudtaser.io/containers) or give them a command",
+                                    JSONPATCH_MAX_OPS, PATCH_MAX_BYTES);
+                }
                 outcome = r->denied                        ? "denied"
                           : injected && r->patch.n_ops > 0 ? "injected"
                                                            : "skipped";
@@ -1249,6 +1423,16 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                 outcome = "denied";
 
         k = respond(r, api_version, uid, !r->denied, out);
+        if (k == -E2BIG && !r->denied) {
+                /* The patch does not fit the response: a small denial instead. */
+                (void) deny(r, 400,
+                            "the patch for this pod would be too large: the admission response "
+                            "would exceed %zu bytes; wrap fewer containers "
+                            "(cloudtaser.io/containers) or give them a command",
+                            out->max);
+                outcome = "denied";
+                k = respond(r, api_version, uid, false, out);
+        }
         if (k < 0)
                 goto finish;
         if (ret_outcome)
@@ -1259,6 +1443,7 @@ finish:
                 registry_image_config_done(&r->lookups[i].cfg);
         if (r) {
                 free(r->lookups);
+                free(r->ca_pem_escaped);
                 annotations_done(&r->ann);
                 jsonpatch_done(&r->patch);
                 free(r);

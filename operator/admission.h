@@ -33,7 +33,8 @@
 #define ADMISSION_VOLUME_SIZE "8Mi"
 
 /* Resolves the image's ENTRYPOINT/CMD for a container that has no command. pull_secret_names are
- * the pod's imagePullSecrets (and, filled by the caller, its service account's). Returns 0 with
+ * the pod's imagePullSecrets (the ServiceAccount admission plugin has already copied the service
+ * account's into the pod before webhooks run). Returns 0 with
  * *ret filled (released by admission with registry_image_config_done()), or a negative errno with
  * err holding one line saying why. */
 typedef int (*admission_lookup_fn)(void *userdata, const char *namespace_, const char *image,

@@ -343,6 +343,18 @@ static int check_secrets(const char *paths, const char *map, char *err, size_t e
         struct config_error e = {};
         int r;
 
+        /* Both become env values, where Kubernetes expands $(VAR) and turns $$ into $: the
+         * wrapper would read another value than the one checked here. Vault paths and variable
+         * names never need a '$'. */
+        if (strchr(paths, '$'))
+                return fail(err, errlen,
+                            "cloudtaser.io/secret-paths must not contain '$' (Kubernetes would "
+                            "expand it in the wrapper's environment)");
+        if (map && strchr(map, '$'))
+                return fail(err, errlen,
+                            "cloudtaser.io/env-map must not contain '$' (Kubernetes would expand "
+                            "it in the wrapper's environment)");
+
         r = config_parse_paths(paths, &c.secrets, &c.n_secrets, &e);
         if (r == -ENOMEM)
                 return r;
@@ -442,6 +454,28 @@ int annotations_parse(const struct json_value *annotations, struct annotations *
         if (json_type(annotations) != JSON_OBJECT)
                 return fail(err, errlen, "metadata.annotations is not an object");
 
+        /* cloudtaser.io/inject first: a pod that does not opt in is left alone whatever its
+         * other cloudtaser.io/ annotations hold (docs/operator.md). */
+        JSON_FOREACH(m, annotations) {
+                const char *key = json_key(m), *v;
+                if (!key || strncmp(key, ANNOTATION_PREFIX, plen) != 0 ||
+                    strcmp(key + plen, key_names[K_INJECT]) != 0)
+                        continue;
+                if (json_string(m, &v) < 0)
+                        return fail(err, errlen, "annotation %s%s is not a string",
+                                    ANNOTATION_PREFIX, key_names[K_INJECT]);
+                if (values[K_INJECT])
+                        return fail(err, errlen, "annotation %s%s is given twice",
+                                    ANNOTATION_PREFIX, key_names[K_INJECT]);
+                values[K_INJECT] = v;
+        }
+        if (!values[K_INJECT] || strcmp(values[K_INJECT], "false") == 0)
+                return 0;
+        if (strcmp(values[K_INJECT], "true") != 0)
+                return fail(err, errlen,
+                            "cloudtaser.io/inject must be \"true\" (inject) or \"false\"");
+        values[K_INJECT] = NULL;
+
         JSON_FOREACH(m, annotations) {
                 const char *key = json_key(m), *v;
                 if (!key || strncmp(key, ANNOTATION_PREFIX, plen) != 0)
@@ -465,14 +499,6 @@ int annotations_parse(const struct json_value *annotations, struct annotations *
                                     ANNOTATION_PREFIX, key_names[k], ANNOTATION_VALUE_MAX);
                 values[k] = v;
         }
-
-        if (!values[K_INJECT] || strcmp(values[K_INJECT], "false") == 0) {
-                *ret = (struct annotations){};
-                return 0;
-        }
-        if (strcmp(values[K_INJECT], "true") != 0)
-                return fail(err, errlen,
-                            "cloudtaser.io/inject must be \"true\" (inject) or \"false\"");
 
         for (size_t k = 0; k < _K_MAX; k++)
                 if (values[k] && (r = check_value(k, values[k], err, errlen)) < 0)

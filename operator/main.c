@@ -37,6 +37,7 @@
 #include "common/secmem.h"
 #include "common/tls.h"
 #include "operator/admission.h"
+#include "operator/annotations.h"
 #include "operator/kube.h"
 #include "operator/registry.h"
 
@@ -59,7 +60,6 @@ struct metrics {
 struct operator_state {
         struct admission_config adm;
         struct registry_client *registry;
-        pthread_mutex_t registry_lock;
         struct kube_client *kube; /* one CURL handle: used under kube_lock */
         pthread_mutex_t kube_lock;
         const char *node_arch;
@@ -76,6 +76,7 @@ struct flags {
         const char *webhook_hosts; /* comma list of DNS names / IPs for the generated certificate */
         const char *init_image, *vault_address, *vault_ca_file, *vault_auth_path, *allowed;
         const char *registry_ca_file;
+        const char *client_ca_file;
         bool registry_http;
         const char *kube_server, *kube_ca_file, *kube_token_file;
         unsigned loops;
@@ -138,10 +139,10 @@ static int lookup(void *userdata, const char *ns, const char *image, const char 
         for (size_t i = 0; i < n_docs; i++)
                 docs[i] = configs.data + offsets[i];
 
-        pthread_mutex_lock(&st->registry_lock);
+        /* registry_lookup is thread-safe (its cache has its own lock) and does its network I/O
+         * without holding it: loops do not wait for each other's lookups. */
         r = registry_lookup(st->registry, image, "linux", st->node_arch, docs, n_docs, ret, err,
                             errlen);
-        pthread_mutex_unlock(&st->registry_lock);
         return r;
 }
 
@@ -223,9 +224,7 @@ static int metrics_handler(void *userdata, const struct httpd_request *req,
         if (strcmp(req->path, "/metrics") != 0)
                 return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
         httpd_get_stats(st->webhook, &hs);
-        pthread_mutex_lock(&st->registry_lock);
         registry_get_stats(st->registry, &rs);
-        pthread_mutex_unlock(&st->registry_lock);
 
 #define P(...)                                          \
         do {                                            \
@@ -382,6 +381,9 @@ static void usage(FILE *f) {
                 "  --vault-auth-path PATH            default VAULT_AUTH_MOUNT_PATH\n"
                 "  --allowed-vault-addresses LIST    comma list; pods may use only these\n"
                 "  --registry-ca-file F              extra CA for registries\n"
+                "  --client-ca-file F                require client certificates signed by this CA "
+                "(the API\n"
+                "                                    server's webhook client certificate)\n"
                 "  --registry-insecure-http          allow plain-HTTP registries\n"
                 "  --kube-server URL --kube-ca-file F --kube-token-file F  (default: in-cluster)\n"
                 "  --workers N                       webhook event loops (2)\n"
@@ -440,6 +442,7 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 S("--vault-auth-path", vault_auth_path)
                 S("--allowed-vault-addresses", allowed)
                 S("--registry-ca-file", registry_ca_file)
+                S("--client-ca-file", client_ca_file)
                 S("--kube-server", kube_server)
                 S("--kube-ca-file", kube_ca_file)
                 S("--kube-token-file", kube_token_file)
@@ -459,8 +462,7 @@ static void *loop_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-        static struct operator_state st = {.registry_lock = PTHREAD_MUTEX_INITIALIZER,
-                                           .kube_lock = PTHREAD_MUTEX_INITIALIZER};
+        static struct operator_state st = {.kube_lock = PTHREAD_MUTEX_INITIALIZER};
         struct flags f = {.webhook_port = 9443,
                           .health_addr = ":8081",
                           .metrics_addr = ":8080",
@@ -507,11 +509,30 @@ int main(int argc, char **argv) {
                 st.adm.default_vault_ca_pem = buf_cstr(&vault_ca);
         }
         if (f.allowed) {
+                /* Refuse a list that would not protect: empty, cut short, over the limit, or with
+                 * an entry that is not an address (an empty list would allow every address). */
                 size_t n = 0;
-                (void) snprintf(allowed_copy, sizeof(allowed_copy), "%s", f.allowed);
-                for (char *save = NULL, *t = strtok_r(allowed_copy, ",", &save);
-                     t && n < MAX_ALLOWED; t = strtok_r(NULL, ",", &save))
+                if ((size_t) snprintf(allowed_copy, sizeof(allowed_copy), "%s", f.allowed) >=
+                    sizeof(allowed_copy))
+                        return log_error("--allowed-vault-addresses is longer than %zu bytes",
+                                         sizeof(allowed_copy) - 1),
+                               2;
+                for (char *save = NULL, *t = strtok_r(allowed_copy, ",", &save); t;
+                     t = strtok_r(NULL, ",", &save)) {
+                        char canon[512], why[256];
+                        if (n >= MAX_ALLOWED)
+                                return log_error(
+                                               "--allowed-vault-addresses has more than %d entries",
+                                               MAX_ALLOWED),
+                                       2;
+                        if (annotation_vault_address_canon(t, canon, sizeof(canon), why,
+                                                           sizeof(why)) < 0)
+                                return log_error("--allowed-vault-addresses: %s", why), 2;
                         allowed[n++] = t;
+                }
+                if (n == 0)
+                        return log_error("--allowed-vault-addresses is given but names no address"),
+                               2;
                 st.adm.allowed_vault_addresses = allowed;
                 st.adm.n_allowed = n;
         }
@@ -563,10 +584,24 @@ int main(int argc, char **argv) {
                                        1;
                 }
         }
+        _cleanup_buf_ struct buf client_ca = BUF_INIT(MAX_FILE, 0);
         struct tls_server_options to = {.cert_pem = cert.data,
                                         .cert_len = cert.len,
                                         .key_pem = key.data,
                                         .key_len = key.len};
+        if (f.client_ca_file) {
+                /* Only the API server (its webhook client certificate) may call the webhook. */
+                r = read_file(f.client_ca_file, &client_ca);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot read --client-ca-file %s: %m",
+                                               f.client_ca_file),
+                               2;
+                to.client_auth = TLS_CLIENT_AUTH_REQUIRE;
+                to.client_ca_pem = client_ca.data;
+                to.client_ca_len = client_ca.len;
+        } else
+                log_notice("no --client-ca-file: anyone who can reach the webhook port can submit "
+                           "reviews; restrict it with a NetworkPolicy");
         r = tls_server_new(&to, &tls);
         if (r < 0)
                 return log_error_errno(r, "Invalid serving certificate or key: %m"), 2;
@@ -589,20 +624,27 @@ int main(int argc, char **argv) {
                                    .handler = webhook_handler,
                                    .userdata = &st,
                                    .limits = {.max_body = 3u * 1024u * 1024u},
-                                   .max_connections = 1024};
+                                   .max_connections = 256};
         r = httpd_new(&wo, &st.webhook);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on %s for the webhook: %m", webhook_addr),
                        1;
-        struct httpd_options ho = {
-                .address = f.health_addr, .handler = health_handler, .userdata = &st};
+        /* Probes and metrics take no bodies: tiny limits. */
+        struct httpd_options ho = {.address = f.health_addr,
+                                   .handler = health_handler,
+                                   .userdata = &st,
+                                   .limits = {.max_body = 1024},
+                                   .max_connections = 16};
         r = httpd_new(&ho, &st.health);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on %s for health probes: %m",
                                        f.health_addr),
                        1;
-        struct httpd_options mo = {
-                .address = f.metrics_addr, .handler = metrics_handler, .userdata = &st};
+        struct httpd_options mo = {.address = f.metrics_addr,
+                                   .handler = metrics_handler,
+                                   .userdata = &st,
+                                   .limits = {.max_body = 1024},
+                                   .max_connections = 16};
         r = httpd_new(&mo, &st.metrics_srv);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on %s for metrics: %m", f.metrics_addr), 1;

@@ -39,11 +39,15 @@
 #include "init/sha256.h"
 #include "operator/registry-internal.h"
 #include "operator/registry.h"
+#include "wrapper/config.h"
 
 #define DEFAULT_TIMEOUT_MS 5000u
 #define DEFAULT_TAG_TTL_S 300u
 #define DEFAULT_CACHE_ENTRIES 1024u
 #define MAX_CACHE_ENTRIES 1000000u
+/* The cache's byte budget: the strings (keys, Entrypoint and Cmd) of all entries together. An
+ * entry holds at most CONFIG_MAX_LIST bytes of strings (registry_decode_config refuses more). */
+#define CACHE_MAX_BYTES (16u * 1024u * 1024u)
 #define MAX_REDIRECTS 4
 #define MAX_INDEX_DEPTH 2 /* an index may name an index, once */
 #define TOKEN_BODY_MAX (256u * 1024)
@@ -73,6 +77,7 @@ struct cache_entry {
         char *key;             /* NULL: free slot */
         uint64_t expires_usec; /* 0: never */
         uint64_t last_used;
+        size_t bytes; /* counted in the client's cache_bytes */
         struct registry_image_config cfg;
 };
 
@@ -88,6 +93,7 @@ struct registry_client {
         pthread_mutex_t lock; /* cache and stats */
         struct cache_entry *cache;
         size_t n_cache;
+        size_t cache_bytes; /* sum of the entries' bytes, at most CACHE_MAX_BYTES */
         uint64_t tick;
         struct registry_stats stats;
 };
@@ -1125,7 +1131,11 @@ static char **strv_free(char **v) {
         return NULL;
 }
 
-static int read_strv(const struct json_value *config, const char *key, char ***ret, size_t *ret_n) {
+/* Reads one string array; *total counts the bytes of all strings read so far (Entrypoint and
+ * Cmd together): more than CONFIG_MAX_LIST is -E2BIG, as the wrapper could not take the command
+ * in CLOUDTASER_ORIGINAL_CMD anyway. */
+static int read_strv(const struct json_value *config, const char *key, size_t *total, char ***ret,
+                     size_t *ret_n) {
         const struct json_value *arr = json_get(config, key);
         size_t n = 0;
         char **v;
@@ -1148,6 +1158,11 @@ static int read_strv(const struct json_value *config, const char *key, char ***r
                                 strv_free(v);
                                 return -EBADMSG;
                         }
+                        *total += strlen(s) + 1;
+                        if (*total > CONFIG_MAX_LIST) {
+                                strv_free(v);
+                                return -E2BIG;
+                        }
                         v[i] = strdup(s);
                         if (!v[i]) {
                                 strv_free(v);
@@ -1165,6 +1180,7 @@ int registry_decode_config(const char *body, size_t len, struct registry_image_c
         const struct json_limits lim = {.max_input = REGISTRY_CONFIG_MAX, .max_depth = 64};
         struct registry_image_config c = {};
         const struct json_value *config = NULL;
+        size_t total = 0;
         int r;
 
         if (!body || !ret)
@@ -1178,10 +1194,10 @@ int registry_decode_config(const char *body, size_t len, struct registry_image_c
         r = json_get_object(root, "config", &config);
         if (r == -EBADMSG)
                 return r;
-        r = read_strv(config, "Entrypoint", &c.entrypoint, &c.n_entrypoint);
+        r = read_strv(config, "Entrypoint", &total, &c.entrypoint, &c.n_entrypoint);
         if (r < 0)
                 return r;
-        r = read_strv(config, "Cmd", &c.cmd, &c.n_cmd);
+        r = read_strv(config, "Cmd", &total, &c.cmd, &c.n_cmd);
         if (r < 0) {
                 registry_image_config_done(&c);
                 return r;
@@ -1246,7 +1262,15 @@ void registry_digest(const void *p, size_t n, char ret[80]) {
 
 /* --- cache ---------------------------------------------------------------------------------- */
 
-static void cache_entry_clear(struct cache_entry *e) {
+static size_t strv_bytes(char *const *v, size_t n) {
+        size_t b = 0;
+        for (size_t i = 0; v && i < n; i++)
+                b += strlen(v[i]) + 1;
+        return b;
+}
+
+static void cache_entry_clear(struct registry_client *r, struct cache_entry *e) {
+        r->cache_bytes -= e->bytes;
         free(e->key);
         registry_image_config_done(&e->cfg);
         *e = (struct cache_entry){};
@@ -1262,7 +1286,7 @@ int registry_cache_get(struct registry_client *r, const char *key,
                 if (!e->key || strcmp(e->key, key) != 0)
                         continue;
                 if (e->expires_usec && now >= e->expires_usec) {
-                        cache_entry_clear(e);
+                        cache_entry_clear(r, e);
                         break;
                 }
                 q = registry_image_config_copy(&e->cfg, ret);
@@ -1280,6 +1304,10 @@ int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
         _cleanup_free_ char *k = strdup(key);
         if (!k)
                 return -ENOMEM;
+        size_t bytes = strlen(key) + 1 + strv_bytes(c->entrypoint, c->n_entrypoint) +
+                       strv_bytes(c->cmd, c->n_cmd);
+        if (bytes > CACHE_MAX_BYTES / 4)
+                return -E2BIG; /* not cached: registry_decode_config never makes one this big */
         int q = registry_image_config_copy(c, &copy);
         if (q < 0)
                 return q;
@@ -1305,8 +1333,20 @@ int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
                                 slot = e;
                 }
         }
-        cache_entry_clear(slot);
+        cache_entry_clear(r, slot);
+        /* The byte budget: the least recently used others go until the new entry fits. */
+        while (r->cache_bytes + bytes > CACHE_MAX_BYTES) {
+                struct cache_entry *lru = NULL;
+                for (size_t i = 0; i < r->n_cache; i++)
+                        if (r->cache[i].key && (!lru || r->cache[i].last_used < lru->last_used))
+                                lru = &r->cache[i];
+                if (!lru)
+                        break;
+                cache_entry_clear(r, lru);
+        }
         slot->key = TAKE_PTR(k);
+        slot->bytes = bytes;
+        r->cache_bytes += bytes;
         slot->cfg = copy;
         slot->expires_usec = ttl ? now + (uint64_t) r->tag_ttl_s * 1000000u : 0;
         if (ttl && slot->expires_usec == 0)
@@ -1398,7 +1438,7 @@ struct registry_client *registry_client_free(struct registry_client *r) {
         if (!r)
                 return NULL;
         for (size_t i = 0; i < r->n_cache; i++)
-                cache_entry_clear(&r->cache[i]);
+                cache_entry_clear(r, &r->cache[i]);
         free(r->cache);
         free(r->ca_pem);
         explicit_bzero(r->salt, sizeof(r->salt));
@@ -1912,7 +1952,11 @@ static int resolve(struct session *s, const struct registry_platform *plat,
                                 set_err(s->err, s->errlen,
                                         "the image config of %s/%s is malformed (%s): %s",
                                         s->ref->domain, s->ref->path,
-                                        r == -E2BIG ? "over a limit" : "invalid", FIX_HINT);
+                                        r == -E2BIG ? "its Entrypoint and Cmd have more than "
+                                                      "4096 arguments or 64 KiB of text, more "
+                                                      "than the wrapper takes"
+                                                    : "invalid",
+                                        FIX_HINT);
                                 return r;
                         }
                         memcpy(ret->digest, digest, sizeof(ret->digest));

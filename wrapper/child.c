@@ -19,19 +19,6 @@
 #define SYS_memfd_secret 447
 #endif
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return negative_errno();
-                p += w;
-                n -= (size_t) w;
-        }
-        return 0;
-}
-
 /* A memfd_secret file can be sized only once (ftruncate again is EINVAL), so it is created with
  * room to grow (for rotation by signal) and the records are followed by zeros: a reader stops at
  * the end of the file or at the first empty record. */
@@ -54,28 +41,38 @@ static int fill_secret_fd(int fd, const struct secret_set *s, size_t cap) {
         return 0;
 }
 
+/* Sizes and fills a new memfd; seals it unless it is a memfd_secret file. */
+static int memfd_prepare(int fd, bool secret, const struct secret_set *s, size_t cap,
+                         bool writable) {
+        /* Sized once, filled through a mapping, rewritten in place on rotation: a reader's
+         * mapping never loses its pages (no truncation, no SIGBUS). */
+        int r = ftruncate(fd, (off_t) cap) < 0 ? negative_errno() : fill_secret_fd(fd, s, cap);
+        if (r >= 0 && !secret) {
+                unsigned seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+                if (!writable)
+                        seals |= F_SEAL_WRITE;
+                if (fcntl(fd, F_ADD_SEALS, seals) < 0)
+                        r = negative_errno();
+        }
+        return r;
+}
+
 int child_memfd_create(const struct secret_set *s, bool writable, int *ret_fd, bool *ret_secret) {
+        size_t cap = secret_fd_capacity(s->records.len, writable);
         int fd = (int) syscall(SYS_memfd_secret, (unsigned) O_CLOEXEC);
         if (fd >= 0) {
-                size_t cap = secret_fd_capacity(s->records.len, writable);
-                int r = ftruncate(fd, (off_t) cap) < 0 ? negative_errno()
-                                                       : fill_secret_fd(fd, s, cap);
-                if (r >= 0) {
+                if (memfd_prepare(fd, true, s, cap, writable) >= 0) {
                         *ret_fd = fd;
                         *ret_secret = true;
                         return 0;
                 }
+                /* Typically RLIMIT_MEMLOCK (secretmem pages are locked): a sealed memfd then. */
                 (void) close(fd);
         }
         fd = memfd_create("cloudtaser-secrets", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
                 return negative_errno();
-        int r = write_all(fd, s->records.data ? s->records.data : "", s->records.len);
-        unsigned seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-        if (!writable)
-                seals |= F_SEAL_WRITE;
-        if (r >= 0 && !writable && fcntl(fd, F_ADD_SEALS, seals) < 0)
-                r = negative_errno();
+        int r = memfd_prepare(fd, false, s, cap, writable);
         if (r < 0) {
                 (void) close(fd);
                 return r;
@@ -86,17 +83,32 @@ int child_memfd_create(const struct secret_set *s, bool writable, int *ret_fd, b
 }
 
 int child_memfd_update(int fd, bool is_secret, const struct secret_set *s) {
-        if (is_secret) {
-                struct stat st;
-                if (fstat(fd, &st) < 0)
-                        return negative_errno();
-                return fill_secret_fd(fd, s, (size_t) st.st_size);
+        struct stat st;
+        (void) is_secret;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        return fill_secret_fd(fd, s, (size_t) st.st_size);
+}
+
+/* Whether the records hold a variable named by the first n bytes of name. */
+static bool records_have(const struct secret_set *s, const char *name, size_t n) {
+        for (size_t off = 0; off < s->records.len;) {
+                const char *rec = s->records.data + off;
+                if (strncmp(rec, name, n) == 0 && rec[n] == '=')
+                        return true;
+                off += strlen(rec) + 1;
         }
-        if (ftruncate(fd, 0) < 0)
-                return negative_errno();
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return negative_errno();
-        return write_all(fd, s->records.data ? s->records.data : "", s->records.len);
+        return false;
+}
+
+/* An inherited variable the workload must not get: the wrapper's own, and (with env delivery)
+ * one a secret replaces: getenv() returns the first match, so a leftover PGPASSWORD=changeme
+ * from the pod spec would hide the secret. */
+static bool drop_inherited(const char *e, const struct secret_set *s, bool with_secrets) {
+        const char *eq = strchr(e, '=');
+        if (!eq || config_is_wrapper_variable(e))
+                return true;
+        return with_secrets && records_have(s, e, (size_t) (eq - e));
 }
 
 int child_env_build(char *const *environ_, const struct secret_set *s, bool with_secrets, int memfd,
@@ -107,7 +119,7 @@ int child_env_build(char *const *environ_, const struct secret_set *s, bool with
         if (memfd >= 0)
                 (void) snprintf(fdvar, sizeof(fdvar), "CLOUDTASER_SECRET_FD=%d", memfd);
         for (char *const *e = environ_; e && *e; e++)
-                if (!config_is_wrapper_variable(*e) && strchr(*e, '=')) {
+                if (!drop_inherited(*e, s, with_secrets)) {
                         n++;
                         bytes += strlen(*e) + 1;
                 }
@@ -128,7 +140,7 @@ int child_env_build(char *const *environ_, const struct secret_set *s, bool with
         char *o = (char *) envp + arr;
         size_t i = 0;
         for (char *const *e = environ_; e && *e; e++)
-                if (!config_is_wrapper_variable(*e) && strchr(*e, '=')) {
+                if (!drop_inherited(*e, s, with_secrets)) {
                         size_t l = strlen(*e) + 1;
                         memcpy(o, *e, l);
                         envp[i++] = o;

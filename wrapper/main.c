@@ -67,7 +67,9 @@ struct supervisor {
         bool restarting;
         struct secret_set next; /* new values waiting for the restart */
         bool have_next;
-        int64_t lease;    /* current token lease in seconds, 0 = none to renew */
+        int64_t lease;       /* current token lease in seconds, 0 = none to renew */
+        int64_t login_lease; /* the lease the token had when it was issued */
+        unsigned renew_failures;
         bool vault_down;  /* last rotation check failed: log only the first failure */
         bool memfd_stuck; /* last memfd update failed: log only the first failure */
         unsigned restarts;
@@ -103,9 +105,10 @@ static void timer_disarm(int tfd) {
         (void) timerfd_settime(tfd, 0, &its, NULL);
 }
 
-static void timer_ack(int tfd) {
+/* Consumes a timer's expiry; false when there was none (a timer disarmed meanwhile). */
+static bool timer_ack(int tfd) {
         uint64_t n;
-        (void) read(tfd, &n, sizeof(n));
+        return read(tfd, &n, sizeof(n)) == (ssize_t) sizeof(n);
 }
 
 /* The signals we take over: everything catchable but the synchronous faults. */
@@ -124,16 +127,17 @@ static void supervised_signals(sigset_t *set) {
 /* Takes VAULT_TOKEN into secmem and overwrites its value in our own environment block, so that
  * /proc/<pid>/environ (which reads the original block) no longer shows it. */
 static int take_token(struct vault_client *c) {
+        int r = -ENOENT;
         for (char **e = environ; e && *e; e++) {
                 if (strncmp(*e, "VAULT_TOKEN=", 12) != 0)
                         continue;
                 char *v = *e + 12;
                 size_t n = strlen(v);
-                int r = n ? vault_set_token(c, v, n) : -EINVAL;
-                explicit_bzero(v, n);
-                return r;
+                if (r == -ENOENT) /* the first one counts, as getenv() would take it */
+                        r = n ? vault_set_token(c, v, n) : -EINVAL;
+                explicit_bzero(v, n); /* every copy goes, duplicates included */
         }
-        return -ENOENT;
+        return r;
 }
 
 /* Sleeps up to ms, returning early (with the signal number) when a terminating signal arrives
@@ -141,11 +145,13 @@ static int take_token(struct vault_client *c) {
 static int startup_sleep(int sigfd, uint64_t ms) {
         struct pollfd p = {.fd = sigfd, .events = POLLIN};
         uint64_t end = now_ms() + ms;
-        for (;;) {
+        for (bool first = true;; first = false) {
                 uint64_t t = now_ms();
-                if (t >= end)
+                if (t >= end && !first)
                         return 0;
-                int n = poll(&p, 1, (int) MIN(end - t, (uint64_t) 60000));
+                int n = poll(&p, 1, t >= end ? 0 : (int) MIN(end - t, (uint64_t) 60000));
+                if (n == 0 && t >= end)
+                        return 0;
                 if (n < 0 && errno != EINTR)
                         return 0;
                 if (n <= 0)
@@ -319,34 +325,55 @@ static void schedule_renewal(struct supervisor *s, int64_t lease) {
         (void) timer_arm(s->renew_tfd, MAX(ms, (uint64_t) 500));
 }
 
+/* Retries a failed renewal or login with backoff (5 s doubling up to 5 min), logging the first
+ * failure of a run and then every tenth, not every attempt. */
+static void renew_retry_later(struct supervisor *s, const char *what) {
+        unsigned n = s->renew_failures++;
+        if (n == 0 || n % 10 == 0)
+                log_warning("%s; retrying with backoff (attempt %u), the workload keeps its values",
+                            what, n + 1);
+        uint64_t ms = MIN((uint64_t) 300000, (uint64_t) 5000 << MIN(n, 6u));
+        (void) timer_arm(s->renew_tfd, ms / 2 + jitter(ms / 2));
+}
+
 static void renew(struct supervisor *s) {
         struct vault_auth a = {};
         struct vault_error e = {};
+        char why[600];
         int r = vault_token_renew_self(s->vault, 0, &a, &e);
-        if (r >= 0 && a.lease_duration >= s->lease / 3) {
-                log_info("token renewed: lease %" PRId64 " s", a.lease_duration);
+        /* A renewal capped by the token's maximum TTL comes back shorter each time; below a
+         * third of the lease it was issued with (or at 0), log in afresh instead. */
+        if (r >= 0 && a.lease_duration > 0 && a.lease_duration * 3 >= s->login_lease) {
+                if (s->renew_failures)
+                        log_info("token renewed again after %u failed attempts", s->renew_failures);
+                s->renew_failures = 0;
+                log_debug("token renewed: lease %" PRId64 " s", a.lease_duration);
                 schedule_renewal(s, a.lease_duration);
                 return;
         }
         if (r < 0)
-                log_warning("token renewal failed: %s (status %ld)",
-                            e.message[0] ? e.message : vault_strerror(r), e.status);
+                (void) snprintf(why, sizeof(why), "token renewal failed: %s (status %ld)",
+                                e.message[0] ? e.message : vault_strerror(r), e.status);
         else
-                log_info("token reached its maximum TTL (lease %" PRId64 " s): logging in again",
-                         a.lease_duration);
+                (void) snprintf(why, sizeof(why),
+                                "token near its maximum TTL (lease %" PRId64 " s)",
+                                a.lease_duration);
         if (s->cfg->auth == AUTH_KUBERNETES) {
                 struct fetch_error fe = {};
-                vault_clear_token(s->vault);
+                /* The current token stays until a login succeeds: a transient failure of both
+                 * must not throw away a token that is still valid. */
                 r = secrets_login(s->vault, s->cfg, &a, &fe);
                 if (r >= 0) {
-                        log_info("logged in again: lease %" PRId64 " s", a.lease_duration);
+                        log_info("%s: logged in again, lease %" PRId64 " s", why, a.lease_duration);
+                        s->renew_failures = 0;
+                        s->login_lease = a.lease_duration;
                         schedule_renewal(s, a.lease_duration);
                         return;
                 }
-                log_warning("login failed: %s", fe.message);
+                size_t l = strlen(why);
+                (void) snprintf(why + l, sizeof(why) - l, "; login failed: %.200s", fe.message);
         }
-        /* Try again soon; the workload keeps running on the values it has. */
-        (void) timer_arm(s->renew_tfd, 5000 + jitter(5000));
+        renew_retry_later(s, why);
 }
 
 static void rotation_tick(struct supervisor *s) {
@@ -451,7 +478,7 @@ static int reap(struct supervisor *s) {
                         s->restarts++;
                         int r = start_child(s, &s->secrets);
                         if (r < 0) {
-                                result = -r;
+                                result = r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
                                 break;
                         }
                         continue;
@@ -491,6 +518,22 @@ static int supervise(struct supervisor *s) {
                                                 return code;
                                         continue;
                                 }
+                                /* A SIGPIPE we raised ourselves (a log write to a closed pipe)
+                                 * is ours, not the workload's. */
+                                if (sig == SIGPIPE && (pid_t) si.ssi_pid == getpid())
+                                        continue;
+                                /* Told to stop while a rotation restart is under way: stop, do
+                                 * not start the workload again. */
+                                if (s->restarting &&
+                                    (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)) {
+                                        log_notice(
+                                                "SIG%s during a rotation restart: not restarting",
+                                                config_signal_name(sig));
+                                        s->restarting = false;
+                                        secret_set_done(&s->next);
+                                        s->have_next = false;
+                                        timer_disarm(s->grace_tfd);
+                                }
                                 if (s->child > 0) {
                                         log_debug("forwarding SIG%s to %d", config_signal_name(sig),
                                                   (int) s->child);
@@ -501,16 +544,14 @@ static int supervise(struct supervisor *s) {
                                 }
                         }
                 }
-                if (p[1].revents & POLLIN) {
-                        timer_ack(s->renew_tfd);
+                if ((p[1].revents & POLLIN) && timer_ack(s->renew_tfd))
                         renew(s);
-                }
-                if (p[2].revents & POLLIN) {
-                        timer_ack(s->rotate_tfd);
+                if ((p[2].revents & POLLIN) && timer_ack(s->rotate_tfd))
                         rotation_tick(s);
-                }
-                if (p[3].revents & POLLIN) {
-                        timer_ack(s->grace_tfd);
+                /* Only a real expiry, and only while the old workload is being stopped: the
+                 * timer may have fired in the same round as the SIGCHLD that started the new
+                 * one (reap() disarmed it then). */
+                if ((p[3].revents & POLLIN) && timer_ack(s->grace_tfd) && s->restarting) {
                         if (s->child > 0) {
                                 log_warning("pid %d did not stop within the grace period: SIGKILL",
                                             (int) s->child);
@@ -656,6 +697,17 @@ int main(int argc, char **argv) {
         }
         s.have_secrets = true;
 
+        /* A terminating signal that arrived during the fetch: do not start at all. */
+        int early = startup_sleep(s.sigfd, 0);
+        if (early) {
+                log_notice("received SIG%s before the workload started: exiting",
+                           config_signal_name(early));
+                secret_set_done(&s.secrets);
+                vault_client_free(s.vault);
+                config_done(&cfg);
+                return 128 + early;
+        }
+
         r = start_child(&s, &s.secrets);
         if (r < 0) {
                 secret_set_done(&s.secrets);
@@ -674,15 +726,22 @@ int main(int argc, char **argv) {
         if (s.renew_tfd < 0 || s.rotate_tfd < 0 || s.grace_tfd < 0)
                 log_error_errno(errno, "timerfd_create failed, renewal and rotation are off: %m");
 
+        /* From now on the supervisor must stay responsive (signals, reaping): a vault call gets
+         * a few seconds, not the start-up budget. */
+        (void) vault_client_set_limits(s.vault, 5000, 8000, 2);
+
         /* The token's lease, for renewal. */
         struct vault_token_info ti = {};
         struct vault_error ve = {};
         if (vault_token_lookup_self(s.vault, &ti, &ve) >= 0) {
+                s.login_lease = ti.creation_ttl > 0 ? ti.creation_ttl : ti.ttl;
                 if (ti.ttl > 0 && s.renew_tfd >= 0)
                         schedule_renewal(&s, ti.ttl);
-        } else
-                log_warning("token lookup failed (%s): renewal is off",
+        } else if (s.renew_tfd >= 0) {
+                log_warning("token lookup failed (%s): trying a renewal in 10 s",
                             ve.message[0] ? ve.message : vault_strerror(ve.error));
+                (void) timer_arm(s.renew_tfd, 10000);
+        }
         if (cfg.rotation != ROTATION_NONE && s.rotate_tfd >= 0)
                 (void) timer_arm(s.rotate_tfd, cfg.rotation_interval_ms);
 

@@ -201,6 +201,16 @@ for f in $(wl_flavours); do
     ! grep -qaF -- "$vtoken" "$work/$name.out" "$work/$name.err"
     ok $? "$f: token auth: the token is not in the outputs"
 
+    # --- a variable the pod already sets under a secret's name does not hide the secret
+    # (getenv() returns the first match: the inherited copy must be dropped, not kept first)
+    name=$f-shadow
+    wrun $name PGPASSWORD=changeme CLOUDTASER_SECRET_PATHS=secret/app/db "CLOUDTASER_ENV_MAP=password=PGPASSWORD" \
+        -- "$WL" env-hash PGPASSWORD env-keys
+    out=$work/$name.out
+    [ $rc -eq 0 ] && hashes_ok env PGPASSWORD &&
+        [ "$(grep '^env-keys' "$out" | tr ' ' '\n' | grep -cx PGPASSWORD)" -eq 1 ]
+    ok $? "$f: an inherited PGPASSWORD=changeme is replaced by the secret, not left first" || show $name
+
     # --- CLOUDTASER_ORIGINAL_CMD
     name=$f-origjson
     wrun $name CLOUDTASER_SECRET_PATHS=secret/app/db "CLOUDTASER_ENV_MAP=password=PGPASSWORD" \

@@ -442,7 +442,90 @@ static void extra_env_full(const char *t, const struct json_value *pod) {
            t);
 }
 
+static void extra_skip_verify_false(const char *t, const struct json_value *pod) {
+        const struct json_value *c = json_array_at(json_get_path(pod, "spec.containers"), 0);
+        is_str(env_value(c, "VAULT_SKIP_VERIFY"), "false",
+               "%s: VAULT_SKIP_VERIFY written as false without the annotation", t);
+}
+
+static void extra_token_kept(const char *t, const struct json_value *pod) {
+        const struct json_value *c = json_array_at(json_get_path(pod, "spec.containers"), 0);
+        ok(json_get_path(named(json_get(c, "env"), "VAULT_TOKEN"), "valueFrom.secretKeyRef") &&
+                   env_value(c, "CLOUDTASER_LOG_LEVEL") &&
+                   strcmp(env_value(c, "CLOUDTASER_LOG_LEVEL"), "debug") == 0,
+           "%s: VAULT_TOKEN and CLOUDTASER_LOG_LEVEL kept", t);
+}
+
+#define MOUNT_AT(path)                                                                       \
+        ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"volumeMounts\":[{" \
+            "\"name\":\"data\",\"mountPath\":\"" path "\"}]}")
+#define ENV_SET(var)                                                                         \
+        ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"env\":[{\"name\":" \
+            "\"" var "\",\"value\":\"/tmp/x\"}]}")
+#define DENIED(name, ann, spec, msg) \
+        { name, ann, spec, 400, msg, {0}, -1, NULL, NULL }
+
 static const struct kase cases[] = {
+        DENIED("a mount at //cloudtaser/wrapper", BASE_ANN, MOUNT_AT("//cloudtaser/wrapper"),
+               "already mounts another volume at /cloudtaser"),
+        DENIED("a mount at /./cloudtaser", BASE_ANN, MOUNT_AT("/./cloudtaser"),
+               "already mounts another volume at /cloudtaser"),
+        DENIED("a mount at /cloudtaser/./wrapper/", BASE_ANN, MOUNT_AT("/cloudtaser/./wrapper/"),
+               "already mounts another volume at /cloudtaser"),
+        DENIED("a mount with ..", BASE_ANN, MOUNT_AT("/data/../cloudtaser"), "\"..\" segment"),
+        DENIED("a mount with .. elsewhere", BASE_ANN, MOUNT_AT("/srv/.."), "\"..\" segment"),
+        DENIED("cloudtaser-bin mounted twice in a wrapped container", BASE_ANN,
+               ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],"
+                   "\"volumeMounts\":[{\"name\":\"cloudtaser-bin\",\"mountPath\":\"/cloudtaser\","
+                   "\"readOnly\":true},{\"name\":\"cloudtaser-bin\",\"mountPath\":\"/w\"}]}"),
+               "mounts the volume cloudtaser-bin twice"),
+        DENIED("cloudtaser-bin mounted by a container not wrapped",
+               BASE_ANN ",\"cloudtaser.io/containers\":\"app\"",
+               "{\"containers\":[{\"name\":\"app\",\"image\":\"nginx\"},{\"name\":\"side\","
+               "\"image\":\"busybox\",\"volumeMounts\":[{\"name\":\"cloudtaser-bin\","
+               "\"mountPath\":\"/tools\"}]}]}",
+               "container side mounts the volume cloudtaser-bin"),
+        DENIED("cloudtaser-bin mounted by another init container", BASE_ANN,
+               "{\"initContainers\":[{\"name\":\"migrate\",\"image\":\"busybox\","
+               "\"volumeMounts\":[{\"name\":\"cloudtaser-bin\",\"mountPath\":\"/out\"}]}],"
+               "\"containers\":[{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"]}]}",
+               "init container migrate mounts the volume cloudtaser-bin"),
+        DENIED("cloudtaser-bin mounted by an ephemeral container", BASE_ANN,
+               "{\"ephemeralContainers\":[{\"name\":\"dbg\",\"image\":\"busybox\","
+               "\"volumeMounts\":[{\"name\":\"cloudtaser-bin\",\"mountPath\":\"/cloudtaser\"}]}"
+               "],\"containers\":[{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"]"
+               "}]}",
+               "ephemeral container dbg mounts the volume cloudtaser-bin"),
+        DENIED("the pod sets VAULT_CACERT", BASE_ANN, ENV_SET("VAULT_CACERT"), "sets VAULT_CACERT"),
+        DENIED("the pod sets VAULT_NAMESPACE", BASE_ANN, ENV_SET("VAULT_NAMESPACE"),
+               "sets VAULT_NAMESPACE"),
+        DENIED("the pod sets CLOUDTASER_SA_TOKEN_PATH", BASE_ANN,
+               ENV_SET("CLOUDTASER_SA_TOKEN_PATH"), "sets CLOUDTASER_SA_TOKEN_PATH"),
+        DENIED("the pod sets CLOUDTASER_VAULT_CA_PEM (the operator has no CA)", BASE_ANN,
+               ENV_SET("CLOUDTASER_VAULT_CA_PEM"), "sets CLOUDTASER_VAULT_CA_PEM"),
+        DENIED("the pod sets CLOUDTASER_DELIVERY without the annotation", BASE_ANN,
+               ENV_SET("CLOUDTASER_DELIVERY"), "sets CLOUDTASER_DELIVERY"),
+        {"VAULT_SKIP_VERIFY set by the pod is replaced by false",
+         BASE_ANN,
+         ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"env\":[{\"name\":"
+             "\"VAULT_SKIP_VERIFY\",\"value\":\"true\"}]}"),
+         0,
+         "env VAULT_SKIP_VERIFY replaced",
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         extra_skip_verify_false},
+        {"VAULT_TOKEN and the log level may come from the pod",
+         BASE_ANN,
+         ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"env\":[{\"name\":"
+             "\"VAULT_TOKEN\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"t\",\"key\":\"t\"}}},"
+             "{\"name\":\"CLOUDTASER_LOG_LEVEL\",\"value\":\"debug\"}]}"),
+         0,
+         NULL,
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         extra_token_kept},
         {"no command: image ENTRYPOINT + CMD",
          BASE_ANN,
          ONE("{\"name\":\"app\",\"image\":\"nginx\"}"),
@@ -1011,7 +1094,7 @@ static void run_case(const struct kase *k) {
                 if (i < ELEMENTSOF(k->orig) && k->orig[i])
                         check_wrapped(k->name, ctr, k->orig[i],
                                       strstr(k->annotations, "Vault-2")
-                                              ? "HTTPS://Vault-2.Example:443/"
+                                              ? "https://vault-2.example"
                                               : "https://vault.example:8200");
                 i++;
         }
@@ -1440,6 +1523,57 @@ static void test_fixture(void) {
         free(body);
 }
 
+/* A patch or response too large is a denial (400), never a bare error: with failurePolicy
+ * Ignore an error would admit the pod unwrapped. */
+static void test_too_large(void) {
+        struct buf spec = BUF_INIT(4u * 1024 * 1024, 0);
+        struct result r = {};
+
+        /* 5000 user entries named VAULT_ADDR: one replace operation each, over JSONPATCH_MAX_OPS.
+         */
+        (void) buf_append_str(&spec, "{\"containers\":[{\"name\":\"app\",\"image\":\"nginx\","
+                                     "\"command\":[\"/x\"],\"env\":[");
+        for (int i = 0; i < 5000; i++)
+                (void) buf_printf(&spec, "%s{\"name\":\"VAULT_ADDR\",\"value\":\"v%d\"}",
+                                  i ? "," : "", i);
+        (void) buf_append_str(&spec, "]}]}");
+        char *pod = pod_text(BASE_ANN, buf_cstr(&spec));
+        run_pod(&cfg, pod, false, &r);
+        ok(r.rc == 0 && r.doc && !r.allowed && r.code == 400 && r.message &&
+                   strstr(r.message, "the patch for this pod would be too large") && !r.patch,
+           "a patch over JSONPATCH_MAX_OPS: denied with 400 (rc %d, %s)", r.rc,
+           r.message ? r.message : "-");
+        is_str(r.outcome, "denied", "its outcome");
+        result_done(&r);
+        free(pod);
+        buf_done(&spec);
+
+        /* A response over the caller's buffer: a small denial instead. */
+        pod = pod_text(BASE_ANN, ONE("{\"name\":\"app\",\"image\":\"nginx\"}"));
+        char *body = review_text("admission.k8s.io/v1", "uid-1", "Pod", "CREATE", pod, false);
+        struct buf small = BUF_INIT(1200, 0);
+        const char *outcome = NULL;
+        int k = admission_review(&cfg, body, strlen(body), &small, &outcome);
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        const struct json_value *resp = NULL;
+        const char *msg = NULL;
+        bool allowed = true;
+        int64_t code = 0;
+        if (k == 0 && json_parse(small.data, small.len, 0, NULL, &d) == 0) {
+                resp = json_get(json_doc_root(d), "response");
+                (void) json_get_bool(resp, "allowed", &allowed);
+                (void) json_get_int64(json_get(resp, "status"), "code", &code);
+                (void) json_get_string(json_get(resp, "status"), "message", &msg);
+        }
+        ok(k == 0 && resp && !allowed && code == 400 && msg && strstr(msg, "too large") &&
+                   !json_get(resp, "patch"),
+           "a response over the buffer: denied with 400 (rc %d, %s)", k, msg ? msg : "-");
+        is_str(outcome, "denied", "its outcome");
+        buf_done(&small);
+        free(body);
+        free(pod);
+}
+
 int main(void) {
         cfg.allowed_vault_addresses = allowed_addrs;
         cfg.n_allowed = ELEMENTSOF(allowed_addrs);
@@ -1452,5 +1586,6 @@ int main(void) {
         test_malformed();
         test_names_in_messages();
         test_fixture();
+        test_too_large();
         return tap_done();
 }

@@ -3,6 +3,7 @@
  * escaping, and of the test helper that applies patches with the API server's semantics (which
  * test-operator-admission relies on to prove "never add under a missing parent"). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,7 +232,75 @@ static void test_applier(void) {
         }
 }
 
+/* annotations_parse: a pod that does not opt in is not looked at; '$' refused where Kubernetes
+ * would expand it. */
+static void test_parse(void) {
+        static char huge[ANNOTATION_VALUE_MAX + 100];
+        memset(huge, 'a', sizeof(huge) - 1);
+        static const struct {
+                const char *json; /* "%s": the huge value */
+                int rc;
+                bool inject;
+                const char *err;
+        } t[] = {
+                {"{}", 0, false, NULL},
+                {"{\"cloudtaser.io/vault-role\":\"%s\"}", 0, false, NULL},
+                {"{\"cloudtaser.io/inject\":\"false\",\"cloudtaser.io/secret-paths\":\"%s\"}", 0,
+                 false, NULL},
+                {"{\"cloudtaser.io/inject\":\"false\",\"cloudtaser.io/delivery\":1}", 0, false,
+                 NULL},
+                {"{\"cloudtaser.io/delivery\":\"x\",\"cloudtaser.io/delivery\":\"y\"}", 0, false,
+                 NULL},
+                {"{\"cloudtaser.io/inject\":\"false\",\"cloudtaser.io/vault-address\":\"ftp://x\"}",
+                 0, false, NULL},
+                {"{\"cloudtaser.io/inject\":\"yes\"}", -EINVAL, false, "cloudtaser.io/inject"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/inject\":\"false\"}", -EINVAL,
+                 false, "given twice"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"%s\"}", -EINVAL,
+                 false, "longer than"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"secret/data/a\"}",
+                 0, true, NULL},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"secret/data/$(HOME)\"}",
+                 -EINVAL, false, "secret-paths must not contain '$'"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"secret/data/a$$b\"}",
+                 -EINVAL, false, "secret-paths must not contain '$'"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"secret/data/a\",\"cloudtaser.io/env-map\":"
+                 "\"pw=$(PGPASSWORD)\"}",
+                 -EINVAL, false, "env-map must not contain '$'"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                size_t n = strlen(t[i].json) + sizeof(huge);
+                char *text = malloc(n), err[512] = "";
+                struct json_doc *d = NULL;
+                struct annotations a;
+                if (!text)
+                        abort();
+                const char *at = strstr(t[i].json, "%s");
+                if (at)
+                        (void) snprintf(text, n, "%.*s%s%s", (int) (at - t[i].json), t[i].json,
+                                        huge, at + 2);
+                else
+                        (void) snprintf(text, n, "%s", t[i].json);
+                if (json_parse(text, strlen(text), 0, NULL, &d) < 0) {
+                        ok(false, "parse #%zu: JSON", i);
+                        free(text);
+                        continue;
+                }
+                int r = annotations_parse(json_doc_root(d), &a, err, sizeof(err));
+                ok(r == t[i].rc && a.inject == t[i].inject && (!t[i].err || strstr(err, t[i].err)),
+                   "annotations #%zu: %d, inject %d (%s)", i, r, a.inject, err);
+                annotations_done(&a);
+                json_doc_free(d);
+                free(text);
+        }
+}
+
 int main(void) {
+        test_parse();
         test_addresses();
         test_containers();
         test_command();

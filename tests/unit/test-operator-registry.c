@@ -17,6 +17,7 @@
 #include "operator/registry-internal.h"
 #include "operator/registry.h"
 #include "tests/tap.h"
+#include "wrapper/config.h"
 
 #define D64(c)                                                                                    \
         c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
@@ -624,6 +625,35 @@ static void test_configs(void) {
         is_int(registry_decode_config(b.data, b.len, &c), -E2BIG, "4097 arguments: -E2BIG");
         buf_done(&b);
 
+        /* Entrypoint and Cmd together: at most CONFIG_MAX_LIST bytes of strings (each counted
+         * with its terminator), what the wrapper's CLOUDTASER_ORIGINAL_CMD can hold. */
+        static const struct {
+                size_t entry, cmd; /* lengths of one Entrypoint and one Cmd string */
+                int rc;
+        } sizes[] = {
+                {CONFIG_MAX_LIST / 2 - 1, CONFIG_MAX_LIST / 2 - 1, 0},
+                {CONFIG_MAX_LIST / 2 - 1, CONFIG_MAX_LIST / 2, -E2BIG},
+                {CONFIG_MAX_LIST, 0, -E2BIG},
+                {0, CONFIG_MAX_LIST + 10, -E2BIG},
+                {40000, 30000, -E2BIG},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                struct buf big = BUF_INIT(1 << 20, 0);
+                (void) buf_append_str(&big, "{\"config\":{\"Entrypoint\":[\"");
+                for (size_t j = 0; j < sizes[i].entry; j++)
+                        (void) buf_append_byte(&big, 'e');
+                (void) buf_append_str(&big, "\"],\"Cmd\":[\"");
+                for (size_t j = 0; j < sizes[i].cmd; j++)
+                        (void) buf_append_byte(&big, 'c');
+                (void) buf_append_str(&big, "\"]}}");
+                int r = registry_decode_config(big.data, big.len, &c);
+                is_int(r, sizes[i].rc, "Entrypoint %zu + Cmd %zu bytes", sizes[i].entry,
+                       sizes[i].cmd);
+                if (r == 0)
+                        registry_image_config_done(&c);
+                buf_done(&big);
+        }
+
         char dg[80];
         registry_digest("", 0, dg);
         is_str(dg, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
@@ -689,6 +719,42 @@ static void test_cache(void) {
         ok(registry_cache_get(r, "b", &c) == 0 && strcmp(c.entrypoint[0], "/y") == 0,
            "a put replaces the entry of the same key");
         registry_image_config_done(&c);
+        registry_client_free(r);
+
+        /* The byte budget (16 MiB of strings): entries of ~60 KiB, far fewer than the entry
+         * count allows; the least recently used go first. */
+        o = (struct registry_options){.cache_entries = 1000, .hooks = {.now_usec = fake_clock}};
+        if (registry_client_new(&o, &r) < 0) {
+                ok(false, "client");
+                return;
+        }
+        char *big = malloc(60000);
+        if (!big) {
+                ok(false, "malloc");
+                registry_client_free(r);
+                return;
+        }
+        memset(big, 'x', 59999);
+        big[59999] = '\0';
+        struct registry_image_config bc = make_cfg(big);
+        bool all_put = true;
+        for (int i = 0; i < 400; i++) {
+                char key[32];
+                (void) snprintf(key, sizeof(key), "big%d", i);
+                all_put = all_put && registry_cache_put(r, key, false, &bc) == 0;
+                if (i == 1) { /* keep big0 recently used */
+                        all_put = all_put && registry_cache_get(r, "big0", &c) == 0;
+                        registry_image_config_done(&c);
+                }
+        }
+        ok(all_put, "400 entries of 60 KB put");
+        is_int(registry_cache_get(r, "big1", &c), -ENOENT,
+               "over the byte budget, the least recently used entry is evicted");
+        is_int(registry_cache_get(r, "big100", &c), -ENOENT, "as are the others beyond 16 MiB");
+        ok(registry_cache_get(r, "big399", &c) == 0 && strlen(c.entrypoint[0]) == 59999,
+           "the newest entry is cached");
+        registry_image_config_done(&c);
+        free(big);
         registry_client_free(r);
 
         /* The lookup's cache path: keys by reference, platform and credential scope. */
