@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* buf: see buf.h for the contract. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/macro.h"
@@ -106,6 +108,50 @@ int buf_printf(struct buf *b, const char *fmt, ...) {
 
 const char *buf_cstr(const struct buf *b) {
         return b->data ? b->data : "";
+}
+
+int buf_read_file(struct buf *b, const char *path) {
+        size_t before = b->len;
+        int r = 0;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        for (;;) {
+                /* Room for at least one byte more than the maximum allows, to see "too large". */
+                r = buf_reserve(b, MIN((size_t) 4096, b->max - b->len));
+                if (r < 0)
+                        break;
+                if (b->len == b->max) {
+                        char probe;
+                        ssize_t n = read(fd, &probe, 1);
+                        r = n > 0 ? -E2BIG : n < 0 ? negative_errno() : 0;
+                        break;
+                }
+                ssize_t n = read(fd, b->data + b->len, b->cap - b->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (n == 0)
+                        break;
+                b->len += (size_t) n;
+                b->data[b->len] = '\0';
+        }
+        (void) close(fd);
+        if (r < 0 && b->data) {
+                if (b->flags & BUF_SECURE)
+                        explicit_bzero(b->data + before, b->len - before);
+                b->len = before;
+                b->data[before] = '\0';
+        }
+        return r;
+}
+
+void buf_rstrip(struct buf *b) {
+        while (b->len > 0 && strchr(" \t\r\n", b->data[b->len - 1]))
+                b->data[--b->len] = '\0';
 }
 
 void buf_consume(struct buf *b, size_t n) {

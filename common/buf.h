@@ -52,6 +52,15 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((forma
  * modification. Bytes may contain NULs; use len for binary data. */
 const char *buf_cstr(const struct buf *b);
 
+/* Appends the whole content of the file at path (opened O_RDONLY | O_CLOEXEC | O_NOCTTY), within
+ * the buffer's maximum: -E2BIG when the file is larger, -errno of open/read; on failure the
+ * buffer is as it was (appended bytes of a secure buffer wiped). For service account tokens, CA
+ * bundles, certificates: give a BUF_SECURE buffer for anything secret. */
+int buf_read_file(struct buf *b, const char *path);
+
+/* Removes trailing spaces, tabs, CR and LF (a token file's final newline). */
+void buf_rstrip(struct buf *b);
+
 /* Drops the first n bytes (n > len drops everything). */
 void buf_consume(struct buf *b, size_t n);
 

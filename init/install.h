@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "init/sha256.h"
+#include "common/sha256.h"
 
 #define INSTALL_MAX_SIZE_DEFAULT (UINT64_C(64) << 20)
 

@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/sha256.h"
 #include "init/digest.h"
 #include "init/install.h"
-#include "init/sha256.h"
 
 /* sysexits.h values, documented in docs/init.md. */
 enum {

@@ -102,29 +102,6 @@ struct kube_client *kube_client_free(struct kube_client *k) {
         return NULL;
 }
 
-static int read_token(const char *path, struct buf *out) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
-        for (;;) {
-                int r = buf_reserve(out, 4096);
-                if (r < 0)
-                        return r;
-                ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                out->len += (size_t) n;
-                out->data[out->len] = '\0';
-        }
-        while (out->len && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == ' '))
-                out->data[--out->len] = '\0';
-        return out->len ? 0 : -ENODATA;
-}
-
 /* GET path; parses a 200 body; maps the Status of other answers to an errno and a message. */
 static int get_json(struct kube_client *k, const char *path, struct json_doc **ret, char *err,
                     size_t errlen) {
@@ -138,7 +115,10 @@ static int get_json(struct kube_client *k, const char *path, struct json_doc **r
 
         h[nh++] = (struct http_header){.name = "Accept", .value = "application/json"};
         if (k->token_file) {
-                r = read_token(k->token_file, &token);
+                r = buf_read_file(&token, k->token_file);
+                buf_rstrip(&token);
+                if (r >= 0 && token.len == 0)
+                        r = -ENODATA;
                 if (r < 0) {
                         (void) fail(err, errlen, "cannot read the service account token %s",
                                     k->token_file);

@@ -83,26 +83,6 @@ struct flags {
         const char *log_format, *log_level;
 };
 
-static int read_file(const char *path, struct buf *out) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
-        for (;;) {
-                int r = buf_reserve(out, 4096);
-                if (r < 0)
-                        return r;
-                ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        return 0;
-                out->len += (size_t) n;
-                out->data[out->len] = '\0';
-        }
-}
-
 static uint64_t now_usec(void) {
         struct timespec ts;
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -501,7 +481,7 @@ int main(int argc, char **argv) {
         st.adm.default_vault_address = f.vault_address;
         st.adm.default_auth_path = f.vault_auth_path;
         if (f.vault_ca_file) {
-                r = read_file(f.vault_ca_file, &vault_ca);
+                r = buf_read_file(&vault_ca, f.vault_ca_file);
                 if (r < 0)
                         return log_error_errno(r, "Cannot read --vault-ca-file %s: %m",
                                                f.vault_ca_file),
@@ -567,8 +547,8 @@ int main(int argc, char **argv) {
         if (f.tls_cert_file || f.tls_key_file) {
                 if (!f.tls_cert_file || !f.tls_key_file)
                         return log_error("give both --tls-cert-file and --tls-key-file"), 2;
-                if ((r = read_file(f.tls_cert_file, &cert)) < 0 ||
-                    (r = read_file(f.tls_key_file, &key)) < 0)
+                if ((r = buf_read_file(&cert, f.tls_cert_file)) < 0 ||
+                    (r = buf_read_file(&key, f.tls_key_file)) < 0)
                         return log_error_errno(r, "Cannot read the serving certificate or key: %m"),
                                2;
         } else {
@@ -591,7 +571,7 @@ int main(int argc, char **argv) {
                                         .key_len = key.len};
         if (f.client_ca_file) {
                 /* Only the API server (its webhook client certificate) may call the webhook. */
-                r = read_file(f.client_ca_file, &client_ca);
+                r = buf_read_file(&client_ca, f.client_ca_file);
                 if (r < 0)
                         return log_error_errno(r, "Cannot read --client-ca-file %s: %m",
                                                f.client_ca_file),

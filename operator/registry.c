@@ -36,7 +36,7 @@
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/secmem.h"
-#include "init/sha256.h"
+#include "common/sha256.h"
 #include "operator/registry-internal.h"
 #include "operator/registry.h"
 #include "wrapper/config.h"

@@ -40,36 +40,16 @@ static int exit_code_for(int r) {
         }
 }
 
-static int read_token_file(const char *path, struct buf *out) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
-        for (;;) {
-                int r = buf_reserve(out, 4096);
-                if (r < 0)
-                        return r;
-                ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                out->len += (size_t) n;
-                out->data[out->len] = '\0';
-        }
-        while (out->len > 0 && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == ' '))
-                out->data[--out->len] = '\0';
-        return out->len > 0 ? 0 : -ENODATA;
-}
-
 int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, struct vault_auth *ret,
                   struct fetch_error *err) {
         _cleanup_buf_ struct buf jwt = BUF_INIT(VAULT_JWT_MAX, BUF_SECURE);
         struct vault_error e = {};
         int r;
 
-        r = read_token_file(cfg->sa_token_path, &jwt);
+        r = buf_read_file(&jwt, cfg->sa_token_path);
+        buf_rstrip(&jwt);
+        if (r >= 0 && jwt.len == 0)
+                r = -ENODATA;
         if (r < 0)
                 return fail(err, r, 77, "cannot read the service account token %s: %s",
                             cfg->sa_token_path, r == -ENODATA ? "empty file" : strerror(-r));

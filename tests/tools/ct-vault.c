@@ -34,31 +34,6 @@
 
 #define DEFAULT_SA_TOKEN_PATH "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
-static int read_file_secure(const char *path, struct buf *out) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        char chunk[4096];
-        if (fd < 0)
-                return negative_errno();
-        for (;;) {
-                ssize_t n = read(fd, chunk, sizeof(chunk));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        explicit_bzero(chunk, sizeof(chunk));
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                int r = buf_append(out, chunk, (size_t) n);
-                explicit_bzero(chunk, sizeof(chunk));
-                if (r < 0)
-                        return r;
-        }
-        while (out->len > 0 && (out->data[out->len - 1] == '\n' || out->data[out->len - 1] == ' '))
-                out->data[--out->len] = '\0';
-        return 0;
-}
-
 static bool env_true(const char *name) {
         const char *v = getenv(name);
         return v &&
@@ -93,7 +68,8 @@ static int step_login(struct vault_client *c) {
                         mount = "auth/kubernetes";
                 if (!jwt_path || !jwt_path[0])
                         jwt_path = DEFAULT_SA_TOKEN_PATH;
-                r = read_file_secure(jwt_path, &jwt);
+                r = buf_read_file(&jwt, jwt_path);
+                buf_rstrip(&jwt);
                 if (r < 0)
                         return log_error_errno(
                                 r, "Failed to read the service account token '%s': %m", jwt_path);

@@ -47,96 +47,9 @@
 #include <unistd.h>
 
 #include "common/macro.h"
+#include "common/sha256.h"
 
 extern char **environ;
-
-/* ---- SHA-256 (FIPS 180-4), written for this test tool ---- */
-
-struct sha256 {
-        uint32_t h[8];
-        uint64_t len;
-        uint8_t block[64];
-        size_t fill;
-};
-
-static const uint32_t sha256_k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-};
-
-static uint32_t ror32(uint32_t x, unsigned n) {
-        return (x >> n) | (x << (32 - n));
-}
-
-static void sha256_block(struct sha256 *s, const uint8_t *p) {
-        uint32_t w[64], v[8];
-        for (unsigned i = 0; i < 16; i++)
-                w[i] = (uint32_t) p[4 * i] << 24 | (uint32_t) p[4 * i + 1] << 16 |
-                       (uint32_t) p[4 * i + 2] << 8 | (uint32_t) p[4 * i + 3];
-        for (unsigned i = 16; i < 64; i++) {
-                uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
-                uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
-                w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-        }
-        memcpy(v, s->h, sizeof(v));
-        for (unsigned i = 0; i < 64; i++) {
-                uint32_t t1 = v[7] + (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) +
-                              ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + w[i];
-                uint32_t t2 = (ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22)) +
-                              ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-                memmove(v + 1, v, 7 * sizeof(uint32_t));
-                v[4] += t1;
-                v[0] = t1 + t2;
-        }
-        for (unsigned i = 0; i < 8; i++)
-                s->h[i] += v[i];
-}
-
-static void sha256_init(struct sha256 *s) {
-        static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-        memcpy(s->h, h0, sizeof(h0));
-        s->len = 0;
-        s->fill = 0;
-}
-
-static void sha256_update(struct sha256 *s, const void *data, size_t n) {
-        const uint8_t *p = data;
-        s->len += n;
-        while (n > 0) {
-                size_t take = MIN(n, sizeof(s->block) - s->fill);
-                memcpy(s->block + s->fill, p, take);
-                s->fill += take;
-                p += take;
-                n -= take;
-                if (s->fill == sizeof(s->block)) {
-                        sha256_block(s, s->block);
-                        s->fill = 0;
-                }
-        }
-}
-
-static void sha256_hex(struct sha256 *s, char ret[65]) {
-        uint64_t bits = s->len * 8;
-        uint8_t pad = 0x80, len_be[8];
-        sha256_update(s, &pad, 1);
-        pad = 0;
-        while (s->fill != 56)
-                sha256_update(s, &pad, 1);
-        for (unsigned i = 0; i < 8; i++)
-                len_be[i] = (uint8_t) (bits >> (56 - 8 * i));
-        sha256_update(s, len_be, 8);
-        for (unsigned i = 0; i < 8; i++)
-                (void) snprintf(ret + 8 * i, 9, "%08" PRIx32, s->h[i]);
-}
 
 /* ---- helpers ---- */
 
@@ -177,11 +90,10 @@ static void sleep_seconds(double d) {
 }
 
 static void print_hash(const char *source, const char *name, const void *value, size_t len) {
-        struct sha256 s;
-        char hex[65];
-        sha256_init(&s);
-        sha256_update(&s, value, len);
-        sha256_hex(&s, hex);
+        uint8_t digest[SHA256_DIGEST_SIZE];
+        char hex[SHA256_HEX_SIZE];
+        sha256_buffer(value, len, digest);
+        sha256_to_hex(digest, hex);
         printf("%s %s sha256=%s len=%zu\n", source, name, hex, len);
 }
 

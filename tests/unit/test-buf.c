@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for common/buf. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/macro.h"
@@ -81,7 +85,46 @@ static void test_secure(void) {
         free(s);
 }
 
+static void test_read_file(void) {
+        char dir[] = "/tmp/test-buf.XXXXXX", path[64];
+        if (!mkdtemp(dir)) {
+                ok(false, "mkdtemp");
+                return;
+        }
+        (void) snprintf(path, sizeof(path), "%s/f", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        ok(fd >= 0 && write(fd, "token-value\n\n", 13) == 13, "write a token file");
+        if (fd >= 0)
+                close(fd);
+        {
+                _cleanup_buf_ struct buf b = BUF_INIT(64, BUF_SECURE);
+                is_int(buf_read_file(&b, path), 0, "read a file");
+                ok(b.len == 13, "whole content");
+                buf_rstrip(&b);
+                is_str(buf_cstr(&b), "token-value", "rstrip drops the trailing newlines");
+        }
+        {
+                _cleanup_buf_ struct buf b = BUF_INIT(13, 0);
+                is_int(buf_read_file(&b, path), 0, "a file exactly at the maximum fits");
+        }
+        {
+                _cleanup_buf_ struct buf b = BUF_INIT(12, 0);
+                (void) buf_append_str(&b, "x");
+                is_int(buf_read_file(&b, path), -E2BIG, "a larger file is -E2BIG");
+                is_str(buf_cstr(&b), "x", "and the buffer is as it was");
+        }
+        {
+                _cleanup_buf_ struct buf b = BUF_INIT(64, 0);
+                char missing[80];
+                (void) snprintf(missing, sizeof(missing), "%s/none", dir);
+                is_int(buf_read_file(&b, missing), -ENOENT, "a missing file is -ENOENT");
+        }
+        (void) unlink(path);
+        (void) rmdir(dir);
+}
+
 int main(void) {
+        test_read_file();
         test_bounds(0, "heap");
         test_bounds(BUF_SECURE, "secure");
         test_growth();

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* SHA-256 as specified in FIPS 180-4, section 6.2. */
-#include "init/sha256.h"
+#include "common/sha256.h"
 
 #include <errno.h>
 #include <string.h>

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "init/sha256.h"
+#include "common/sha256.h"
 #include "tests/tap.h"
 
 extern char **environ;
