@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/base64.h"
 #include "common/json.h"
@@ -54,7 +55,8 @@ struct review {
         const char *pull_secrets[ADMISSION_MAX_PULL_SECRETS];
         size_t n_pull_secrets;
         struct lookup_entry *lookups;
-        size_t n_lookups;
+        size_t n_lookups, n_fetched; /* entries / lookups really made */
+        uint64_t start_ms;           /* CLOCK_MONOTONIC when the review began */
         size_t command_annotation_uses;
 
         struct jsonpatch patch;
@@ -488,6 +490,12 @@ struct env_var {
         const char *name, *value;
 };
 
+static uint64_t monotonic_ms(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
 static int lookup_image(struct review *r, const char *image, struct lookup_entry **ret) {
         for (size_t i = 0; i < r->n_lookups; i++)
                 if (strcmp(r->lookups[i].image, image) == 0) {
@@ -496,11 +504,23 @@ static int lookup_image(struct review *r, const char *image, struct lookup_entry
                 }
         struct lookup_entry *e = &r->lookups[r->n_lookups++]; /* sized for every container */
         *e = (struct lookup_entry){.image = image};
-        if (!r->c->lookup) {
+        unsigned budget = r->c->lookup_budget_ms ? r->c->lookup_budget_ms : 6000;
+        unsigned max = r->c->max_lookups ? r->c->max_lookups : 16;
+        if (r->n_fetched >= max) {
+                e->r = -E2BIG;
+                (void) snprintf(e->err, sizeof(e->err),
+                                "more than %u distinct images of this pod need a lookup", max);
+        } else if (monotonic_ms() - r->start_ms >= budget) {
+                e->r = -ETIMEDOUT;
+                (void) snprintf(e->err, sizeof(e->err),
+                                "the pod's entrypoint lookups took longer than %u ms in all",
+                                budget);
+        } else if (!r->c->lookup) {
                 e->r = -ENOTSUP;
                 (void) snprintf(e->err, sizeof(e->err),
                                 "the operator has no registry access configured");
         } else {
+                r->n_fetched++;
                 e->r = r->c->lookup(r->c->lookup_userdata, r->ns, image, r->pull_secrets,
                                     r->n_pull_secrets, &e->cfg, e->err, sizeof(e->err));
                 if (e->r >= 0 && (!e->cfg.entrypoint || !e->cfg.cmd)) {
@@ -1370,6 +1390,7 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
         if (!r)
                 return -ENOMEM;
         r->c = c;
+        r->start_ms = monotonic_ms();
         k = jsonpatch_init(&r->patch, PATCH_MAX_BYTES);
         if (k < 0)
                 goto finish;

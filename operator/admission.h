@@ -51,6 +51,12 @@ struct admission_config {                           /* operator-level settings (
         size_t n_allowed;                           /* empty = any */
         admission_lookup_fn lookup;
         void *lookup_userdata;
+        /* Bounds on the entrypoint lookups of one review, so that one pod cannot hold an event
+         * loop past the API server's webhook timeout: no new lookup starts once lookup_budget_ms
+         * have passed since the review began (0: 6000), and at most max_lookups distinct images
+         * are looked up (0: 16). Beyond either, the pod is denied with a message saying so. */
+        unsigned lookup_budget_ms;
+        unsigned max_lookups;
 };
 
 /* Takes the AdmissionReview request body (untrusted), writes the AdmissionReview response JSON to

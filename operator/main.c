@@ -524,7 +524,13 @@ int main(int argc, char **argv) {
         st.node_arch = "amd64";
 #endif
 
-        struct registry_options ro = {.ca_file = f.registry_ca_file, .allow_http = f.registry_http};
+        /* One lookup at most 3 s, a review's lookups at most 6 s: with the last lookup started
+         * inside the budget, a review ends within about 9 s, under the API server's 10 s default
+         * webhook timeout. */
+        struct registry_options ro = {
+                .ca_file = f.registry_ca_file, .allow_http = f.registry_http, .timeout_ms = 3000};
+        st.adm.lookup_budget_ms = 6000;
+        st.adm.max_lookups = 16;
         r = registry_client_new(&ro, &st.registry);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the registry client: %m"), 1;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/base64.h"
 #include "common/json.h"
@@ -1574,6 +1575,54 @@ static void test_too_large(void) {
         free(pod);
 }
 
+static int slow_lookup(void *userdata, const char *ns, const char *image, const char *const *names,
+                       size_t n_names, struct registry_image_config *ret, char *err,
+                       size_t errlen) {
+        struct timespec ts = {.tv_nsec = 3 * 1000 * 1000};
+        while (nanosleep(&ts, &ts) < 0)
+                ;
+        return fake_lookup(userdata, ns, image, names, n_names, ret, err, errlen);
+}
+
+/* The bounds on one review's lookups: distinct images and total time. */
+static void test_lookup_bounds(void) {
+        struct admission_config c = cfg;
+        struct result r = {};
+        const char *three = "{\"containers\":[{\"name\":\"a\",\"image\":\"nginx\"},"
+                            "{\"name\":\"b\",\"image\":\"busybox\"},"
+                            "{\"name\":\"c\",\"image\":\"jmalloc/echo-server\"}]}";
+        char *pod = pod_text(BASE_ANN, three);
+
+        c.max_lookups = 2;
+        unsigned before = lookups;
+        run_pod(&c, pod, false, &r);
+        ok(r.rc == 0 && !r.allowed && r.message && strstr(r.message, "more than 2 distinct images"),
+           "a third distinct image over max_lookups 2 denies the pod (%s)",
+           r.message ? r.message : "-");
+        is_int(lookups - before, 2, "and only two lookups were made");
+        result_done(&r);
+
+        c = cfg;
+        c.max_lookups = 16;
+        run_pod(&c, pod, false, &r);
+        ok(r.rc == 0 && r.allowed && r.patch, "the same pod passes within the bounds");
+        result_done(&r);
+
+        /* A registry that takes 3 ms per lookup and a 1 ms budget: the first lookup starts
+         * inside the budget, the second finds it spent. */
+        c = cfg;
+        c.lookup_budget_ms = 1;
+        c.lookup = slow_lookup;
+        before = lookups;
+        run_pod(&c, pod, false, &r);
+        ok(r.rc == 0 && !r.allowed && r.message && strstr(r.message, "took longer than 1 ms") &&
+                   lookups - before == 1,
+           "a spent lookup budget denies the pod (%u lookups, %s)", lookups - before,
+           r.message ? r.message : "-");
+        result_done(&r);
+        free(pod);
+}
+
 int main(void) {
         cfg.allowed_vault_addresses = allowed_addrs;
         cfg.n_allowed = ELEMENTSOF(allowed_addrs);
@@ -1587,5 +1636,6 @@ int main(void) {
         test_names_in_messages();
         test_fixture();
         test_too_large();
+        test_lookup_bounds();
         return tap_done();
 }
