@@ -8,11 +8,14 @@
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int base64_encode(struct buf *out, const void *p, size_t n) {
+int base64_encode_lines(struct buf *out, const void *p, size_t n, size_t line) {
         const uint8_t *in = p;
-        int r = buf_reserve(out, (n + 2) / 3 * 4);
+        size_t chars = (n + 2) / 3 * 4, before = out->len, col = 0;
+        int r = buf_reserve(out, chars + (line ? (chars + line - 1) / line : 0));
         if (r < 0)
                 return r;
+        char *o = out->data + out->len;
+        size_t w = 0;
         for (size_t i = 0; i < n; i += 3) {
                 uint32_t v = (uint32_t) in[i] << 16;
                 if (i + 1 < n)
@@ -22,9 +25,25 @@ int base64_encode(struct buf *out, const void *p, size_t n) {
                 char q[4] = {alphabet[(v >> 18) & 63], alphabet[(v >> 12) & 63],
                              i + 1 < n ? alphabet[(v >> 6) & 63] : '=',
                              i + 2 < n ? alphabet[v & 63] : '='};
-                (void) buf_append(out, q, 4); /* reserved above */
+                for (size_t j = 0; j < 4; j++) {
+                        o[w++] = q[j];
+                        if (line && ++col == line) {
+                                o[w++] = '\n';
+                                col = 0;
+                        }
+                }
+                explicit_bzero(q, sizeof(q));
+                v = 0;
         }
+        if (line && col)
+                o[w++] = '\n';
+        out->len = before + w;
+        out->data[out->len] = '\0';
         return 0;
+}
+
+int base64_encode(struct buf *out, const void *p, size_t n) {
+        return base64_encode_lines(out, p, n, 0);
 }
 
 static int value_of(char c) {
@@ -70,14 +89,21 @@ int base64_decode(struct buf *out, const char *s, size_t n, bool lenient) {
                         quad++;
                 }
                 if (quad == 4) {
+                        /* The bits padding leaves over must be zero (canonical encoding). */
+                        if ((pad == 1 && (acc & 0xff)) || (pad == 2 && (acc & 0xffff))) {
+                                r = -EBADMSG;
+                                break;
+                        }
                         uint8_t b[3] = {(uint8_t) (acc >> 16), (uint8_t) (acc >> 8), (uint8_t) acc};
                         r = buf_append(out, b, 3 - pad);
+                        explicit_bzero(b, sizeof(b));
                         acc = 0;
                         quad = 0;
                         if (pad)
                                 pad = 3; /* nothing may follow a padded quantum */
                 }
         }
+        explicit_bzero(&acc, sizeof(acc));
         if (r >= 0 && quad != 0)
                 r = -EBADMSG;
         if (r < 0) {

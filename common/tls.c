@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/macro.h"
 #include "common/secmem.h"
@@ -111,105 +112,25 @@ static void buf_rollback(struct buf *b, size_t before) {
         b->data[before] = '\0';
 }
 
-/* ---- base64 / PEM ------------------------------------------------------------------------ */
+/* ---- PEM ----------------------------------------------------------------------------------- */
 
-static const char b64_alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_value(unsigned char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+')
-                return 62;
-        if (c == '/')
-                return 63;
-        return -1;
-}
-
-static bool is_ws(unsigned char c) {
-        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* Strict base64 (RFC 4648, whitespace ignored, canonical padding) of src into out. The output
- * is written straight into out's storage (no intermediate copies: out may be secure). */
-static int b64_decode(const char *src, size_t n, struct buf *out) {
-        size_t before = out->len, bound = n / 4 * 3 + 3;
-        unsigned v[4] = {0};
-        size_t q = 0, pad = 0;
-        bool done = false;
-        int r;
-
-        if (out->len >= out->max)
-                return -E2BIG;
-        if (bound > out->max - out->len)
-                bound = out->max - out->len;
-        r = buf_reserve(out, bound);
+/* The DER of a PEM body (strict base64 of common/base64, line breaks skipped): not empty, at most
+ * TLS_MAX_DER. out is left as it was on error. */
+static int pem_body_decode(const char *src, size_t n, struct buf *out) {
+        size_t before = out->len;
+        int r = base64_decode(out, src, n, true);
         if (r < 0)
                 return r;
-        uint8_t *o = (uint8_t *) out->data + out->len;
-        size_t w = 0;
-
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) src[i];
-                if (is_ws(c))
-                        continue;
-                if (done)
-                        goto bad;
-                if (c == '=') {
-                        if (q < 2)
-                                goto bad;
-                        pad++;
-                        v[q++] = 0;
-                } else {
-                        int x = b64_value(c);
-                        if (x < 0 || pad > 0)
-                                goto bad;
-                        v[q++] = (unsigned) x;
-                }
-                if (q < 4)
-                        continue;
-                if (w + 3 > bound) {
-                        r = -E2BIG;
-                        goto fail;
-                }
-                if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
-                        goto bad; /* non-canonical trailing bits */
-                o[w++] = (uint8_t) (v[0] << 2 | v[1] >> 4);
-                if (pad < 2)
-                        o[w++] = (uint8_t) (v[1] << 4 | v[2] >> 2);
-                if (pad < 1)
-                        o[w++] = (uint8_t) (v[2] << 6 | v[3]);
-                q = 0;
-                if (pad)
-                        done = true;
+        if (out->len == before || out->len - before > TLS_MAX_DER) {
+                r = out->len == before ? -EBADMSG : -E2BIG;
+                buf_rollback(out, before);
         }
-        if (q != 0 || w == 0)
-                goto bad;
-        if (w > TLS_MAX_DER) {
-                r = -E2BIG;
-                goto fail;
-        }
-        out->len += w;
-        out->data[out->len] = '\0';
-        explicit_bzero(v, sizeof(v));
-        return 0;
-bad:
-        r = -EBADMSG;
-fail:
-        explicit_bzero(o, w);
-        explicit_bzero(v, sizeof(v));
-        buf_rollback(out, before);
         return r;
 }
 
 /* Appends a PEM block (64-column lines). On error out is left as it was. */
 static int pem_write(struct buf *out, const char *label, const uint8_t *der, size_t len) {
         size_t before = out->len;
-        size_t body = (len + 2) / 3 * 4, lines = (body + 63) / 64;
         int r;
 
         if (len == 0 || len > TLS_MAX_DER)
@@ -217,36 +138,11 @@ static int pem_write(struct buf *out, const char *label, const uint8_t *der, siz
         r = buf_printf(out, "-----BEGIN %s-----\n", label);
         if (r < 0)
                 return r;
-        r = buf_reserve(out, body + lines);
+        r = base64_encode_lines(out, der, len, 64);
         if (r < 0) {
                 buf_rollback(out, before);
                 return r;
         }
-        char *o = out->data + out->len;
-        size_t w = 0, col = 0;
-        for (size_t i = 0; i < len; i += 3) {
-                uint32_t x = (uint32_t) der[i] << 16;
-                size_t k = MIN(len - i, (size_t) 3);
-                if (k > 1)
-                        x |= (uint32_t) der[i + 1] << 8;
-                if (k > 2)
-                        x |= der[i + 2];
-                char q[4] = {b64_alphabet[(x >> 18) & 63], b64_alphabet[(x >> 12) & 63],
-                             k > 1 ? b64_alphabet[(x >> 6) & 63] : '=',
-                             k > 2 ? b64_alphabet[x & 63] : '='};
-                for (size_t j = 0; j < 4; j++) {
-                        o[w++] = q[j];
-                        if (++col == 64) {
-                                o[w++] = '\n';
-                                col = 0;
-                        }
-                }
-                explicit_bzero(q, sizeof(q));
-        }
-        if (col)
-                o[w++] = '\n';
-        out->len += w;
-        out->data[out->len] = '\0';
         r = buf_printf(out, "-----END %s-----\n", label);
         if (r < 0)
                 buf_rollback(out, before);
@@ -338,7 +234,7 @@ static int pem_next(const char *p, size_t n, size_t *pos, char label[TLS_MAX_PEM
                 return -EBADMSG;
         if (memchr(p + body, ':', endpos - body))
                 return -ENOTSUP; /* "Proc-Type: 4,ENCRYPTED" and friends */
-        r = b64_decode(p + body, endpos - body, der);
+        r = pem_body_decode(p + body, endpos - body, der);
         if (r < 0)
                 return r;
         memcpy(label, l, ll);

@@ -673,10 +673,13 @@ int main(int argc, char **argv) {
 
         /* A token given to us is checked first, so that a refused token says so rather than
          * showing up as a denied path. */
+        struct vault_token_info ti = {};
+        struct vault_error ve = {};
+        bool have_ti = false;
         if (cfg.auth == AUTH_TOKEN) {
-                struct vault_token_info t0;
                 struct vault_error e0 = {};
-                r = vault_token_lookup_self(s.vault, &t0, &e0);
+                r = vault_token_lookup_self(s.vault, &ti, &e0);
+                have_ti = r >= 0; /* reused for the renewal schedule below */
                 if (r == -EACCES) {
                         log_error("VAULT_TOKEN was refused by vault (invalid, expired or revoked): "
                                   "%s",
@@ -731,9 +734,7 @@ int main(int argc, char **argv) {
         (void) vault_client_set_limits(s.vault, 5000, 8000, 2);
 
         /* The token's lease, for renewal. */
-        struct vault_token_info ti = {};
-        struct vault_error ve = {};
-        if (vault_token_lookup_self(s.vault, &ti, &ve) >= 0) {
+        if (have_ti || vault_token_lookup_self(s.vault, &ti, &ve) >= 0) {
                 s.login_lease = ti.creation_ttl > 0 ? ti.creation_ttl : ti.ttl;
                 if (ti.ttl > 0 && s.renew_tfd >= 0)
                         schedule_renewal(&s, ti.ttl);

@@ -29,8 +29,8 @@ int main(void) {
                 ok(d.len == strlen(v[i].plain) && memcmp(buf_cstr(&d), v[i].plain, d.len) == 0,
                    "round trip '%s'", v[i].plain);
         }
-        static const char *bad[] = {"Zg",       "Zg=",  "Z===",      "Zm9v!",
-                                    "Zg==Zg==", "=Zg=", "Zm9vYmFy=", "Zm 9v"};
+        static const char *bad[] = {"Zg",        "Zg=",   "Z===", "Zm9v!", "Zg==Zg==", "=Zg=",
+                                    "Zm9vYmFy=", "Zm 9v", "Zh==", "Zm9=",  "Zm9wYh=="};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 _cleanup_buf_ struct buf d = BUF_INIT(64, 0);
                 (void) buf_append_str(&d, "keep");
@@ -48,6 +48,18 @@ int main(void) {
                 _cleanup_buf_ struct buf e = BUF_INIT(7, 0);
                 is_int(base64_encode(&e, "foobar", 6), -E2BIG, "encode over the limit");
                 ok(e.len == 0, "nothing appended");
+        }
+        {
+                _cleanup_buf_ struct buf e = BUF_INIT(256, 0);
+                static const char text[] = "0123456789012345678901234567890123456789012345678";
+                is_int(base64_encode_lines(&e, text, 49, 64), 0, "encode in 64-column lines");
+                ok(e.len == 70 && e.data[64] == '\n' && e.data[69] == '\n' &&
+                           strchr(e.data, '\n') == e.data + 64,
+                   "a line break after 64 characters and at the end");
+                _cleanup_buf_ struct buf d = BUF_INIT(256, 0);
+                ok(base64_decode(&d, e.data, e.len, true) == 0 && d.len == 49 &&
+                           memcmp(d.data, text, 49) == 0,
+                   "the wrapped text decodes back");
         }
         /* Every byte value round trips. */
         unsigned char all[256];
