@@ -22,6 +22,7 @@
 
 #include "common/caps.h"
 #include "common/macro.h"
+#include "tests/lib/tap-child.h"
 #include "tests/tap.h"
 
 #define OTHER_UID 12345
@@ -29,85 +30,6 @@
 #define MLOCK_SIZE (4 * 1024 * 1024)
 
 /* --- results from a forked child -------------------------------------------------------------- */
-
-static int child_fd = -1;
-
-_printf_(2, 3) static bool c_ok(bool cond, const char *fmt, ...) {
-        char line[512];
-        va_list ap;
-        line[0] = cond ? '1' : '0';
-        va_start(ap, fmt);
-        int n = vsnprintf(line + 1, sizeof(line) - 2, fmt, ap);
-        va_end(ap);
-        size_t len = 1 + (n < 0 ? 0 : MIN((size_t) n, sizeof(line) - 3));
-        for (size_t i = 1; i < len; i++)
-                if (line[i] == '\n')
-                        line[i] = ' ';
-        line[len++] = '\n';
-        (void) !write(child_fd, line, len);
-        return cond;
-}
-
-/* A '#' record becomes a diag() line in the parent. */
-_printf_(1, 2) static void c_diag(const char *fmt, ...) {
-        char line[512] = "#";
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(line + 1, sizeof(line) - 2, fmt, ap);
-        va_end(ap);
-        size_t len = 1 + (n < 0 ? 0 : MIN((size_t) n, sizeof(line) - 3));
-        line[len++] = '\n';
-        (void) !write(child_fd, line, len);
-}
-
-/* Runs fn in a child; every c_ok() becomes an ok() here, then the exit status is checked. The
- * child leaves with _exit(): nothing of the parent's stdio or atexit handlers runs twice. */
-static void run_child(const char *name, void (*fn)(void)) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                ok(false, "%s: pipe: %s", name, strerror(errno));
-                return;
-        }
-        fflush(stdout);
-        pid_t pid = fork();
-        if (pid < 0) {
-                ok(false, "%s: fork: %s", name, strerror(errno));
-                return;
-        }
-        if (pid == 0) {
-                close(p[0]);
-                child_fd = p[1];
-                fn();
-                _exit(0);
-        }
-        close(p[1]);
-        static char buf[65536];
-        size_t len = 0;
-        for (;;) {
-                ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0 || (len += (size_t) n) == sizeof(buf) - 1)
-                        break;
-        }
-        close(p[0]);
-        buf[len] = '\0';
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        for (char *line = buf, *nl; *line; line = nl + 1) {
-                nl = strchr(line, '\n');
-                if (!nl)
-                        break;
-                *nl = '\0';
-                if (line[0] == '#')
-                        diag("%s: %s", name, line + 1);
-                else
-                        ok(line[0] == '1', "%s: %s", name, line + 1);
-        }
-        ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child exited cleanly (status 0x%x)",
-           name, (unsigned) status);
-}
 
 /* --- the kernel's view ------------------------------------------------------------------------ */
 

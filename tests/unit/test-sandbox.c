@@ -47,6 +47,7 @@
 #include "common/sandbox.h"
 #include "common/secmem.h"
 #include "tests/lib/standin.h"
+#include "tests/lib/tap-child.h"
 #include "tests/tap.h"
 
 #ifndef CAP_IPC_LOCK
@@ -63,86 +64,6 @@
 extern char **environ;
 
 /* --- results from a forked child -------------------------------------------------------------- */
-
-static int child_fd = -1;
-
-_printf_(2, 0) static void c_record(char kind, const char *fmt, va_list ap) {
-        char line[512];
-        line[0] = kind;
-        int n = vsnprintf(line + 1, sizeof(line) - 2, fmt, ap);
-        size_t len = 1 + (n < 0 ? 0 : MIN((size_t) n, sizeof(line) - 3));
-        for (size_t i = 1; i < len; i++)
-                if (line[i] == '\n')
-                        line[i] = ' ';
-        line[len++] = '\n';
-        (void) !write(child_fd, line, len);
-}
-
-_printf_(2, 3) static bool c_ok(bool cond, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        c_record(cond ? '1' : '0', fmt, ap);
-        va_end(ap);
-        return cond;
-}
-
-_printf_(1, 2) static void c_skip(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        c_record('s', fmt, ap);
-        va_end(ap);
-}
-
-/* Runs fn in a child: every c_ok() becomes an ok() here, then how the child ended is checked.
- * The child leaves with _exit() (LeakSanitizer's exit check cannot run under the filter). */
-static void run_child(const char *name, void (*fn)(void)) {
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                ok(false, "%s: pipe: %s", name, strerror(errno));
-                return;
-        }
-        fflush(stdout);
-        fflush(stderr);
-        pid_t pid = fork();
-        if (pid < 0) {
-                ok(false, "%s: fork: %s", name, strerror(errno));
-                return;
-        }
-        if (pid == 0) {
-                close(p[0]);
-                child_fd = p[1];
-                fn();
-                _exit(0);
-        }
-        close(p[1]);
-        static char buf[65536];
-        size_t len = 0;
-        for (;;) {
-                ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0 || (len += (size_t) n) == sizeof(buf) - 1)
-                        break;
-        }
-        close(p[0]);
-        buf[len] = '\0';
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        for (char *line = buf, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
-                *nl = '\0';
-                if (line[0] == 's')
-                        skip(1, line + 1);
-                else
-                        ok(line[0] == '1', "%s: %s", name, line + 1);
-        }
-        if (WIFSIGNALED(status))
-                diag("%s: child killed by signal %d%s", name, WTERMSIG(status),
-                     WTERMSIG(status) == SIGSYS ? " (SIGSYS: a syscall missing from the allow-list)"
-                                                : "");
-        ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child exited cleanly (status 0x%x)",
-           name, (unsigned) status);
-}
 
 /* A decimal "Key:" value of /proc/self/status, read independently of the module. */
 static long status_value(const char *key) {
