@@ -53,20 +53,26 @@ include wrapper/wrapper.mk
 -include operator/operator.mk
 
 # --- top-level targets ---------------------------------------------------------------------------
-.PHONY: all setup deps check demo bench clean print-deps-musl
+.PHONY: all setup deps servers check demo bench clean print-deps-musl
 
 all: $(RELEASE_BINS)
 
 setup:
 	@$(TOP)/deps/setup.sh
 
-check: all tests
+# The real servers (OpenBao, etcd, Kubernetes) from their pinned Go modules, built once into the
+# cache (tests/servers/build.sh; the first build takes a while, see README).
+servers:
+	@$(TOP)/tests/servers/build.sh openbao etcd kube
+
+check: all tests servers
 	@$(TOP)/tests/run-all.sh
 
-demo: all
+demo: all tests servers
 	@$(TOP)/tests/demo.sh
 
-bench: all tests
+bench: all tests servers
+	@$(TOP)/tests/servers/build.sh peers
 	@$(TOP)/tests/bench.sh
 	@$(TOP)/tests/bench-wrapper.sh
 	@$(TOP)/tests/bench-operator.sh

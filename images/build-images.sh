@@ -116,4 +116,9 @@ if [ $test_images = 1 ]; then
     image ct-workload "cloudtaser test workload (tests/tools/ct-workload.c)" \
         '["/ct-workload"]' \
         "$bin/ct-workload:/ct-workload"
+    # The pod sandbox's process for the test cluster (tests/tools/ct-pause.c), in place of the
+    # upstream pause image.
+    image ct-pause "cloudtaser test cluster pod sandbox (tests/tools/ct-pause.c)" \
+        '["/ct-pause"]' \
+        "$bin/ct-pause:/ct-pause"
 fi

@@ -1,84 +1,110 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# `make demo`: the wrapper and the vault client end to end against the stand-in vault over TLS,
-# narrated.
+# `make demo`: the whole path on real servers, narrated. A Kubernetes cluster on loopback (etcd,
+# kube-apiserver, controller-manager, scheduler, a real kubelet with containerd and runc) and
+# OpenBao start; the operator is installed as a mutating webhook; a secret is written to OpenBao;
+# an annotated Deployment is applied with kubectl; the webhook injects its pod, the kubelet runs
+# it, and the workload shows that it has its secret (a hash, never the value). At the end, a check
+# proves the canary value is in no log, no file the demo wrote, no Kubernetes object and no etcd
+# key. Needs root (the kubelet). DEMO_KEEP=1 leaves everything running and prints how to use it.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-. "$top/tests/standin/standin.sh"
-bin=$top/build/musl/bin/ct-vault
 work=$(mktemp -d "${TMPDIR:-/tmp}/ct-demo.XXXXXX")
-trap 'standin_stop; rm -rf "$work"' EXIT
-
+chmod 755 "$work"
+C=$work/cluster
+finish() {
+    if [ -n "${DEMO_KEEP:-}" ]; then
+        echo "left running: source $C/env $C/bao-env; kubectl get pods -A; stop with:"
+        echo "  $top/tests/cluster/openbao.sh stop $C; $top/tests/cluster/cluster.sh stop $C"
+        return
+    fi
+    [ -n "${ct_oppid:-}" ] && kill "$ct_oppid" 2> /dev/null
+    "$top/tests/cluster/openbao.sh" stop "$C" > /dev/null 2>&1 || true
+    "$top/tests/cluster/cluster.sh" stop "$C" > /dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap finish EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+[ "$(id -u)" -eq 0 ] || { echo "make demo needs root (the kubelet and containerd)" >&2; exit 1; }
 
-say "Starting the stand-in vault (TLS, KV v1 + v2, Kubernetes auth, ACL policies, audit log)"
-standin_start "$top/tests/standin/demo.json"
-echo "vault at $STANDIN_ADDR, CA $STANDIN_CA"
+say "Starting the control plane, a registry, containerd and a real kubelet, on 127.0.0.1"
+"$top/tests/cluster/cluster.sh" start "$C" 2>&1 | sed 's/^/  /'
+. "$C/env"
+kubectl get nodes -o wide | sed 's/^/  /'
 
-say "Planting a secret whose value is a canary (through the stand-in's control API, never a file)"
-canary="CANARY-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-standin_control POST /_standin/secret \
-    "{\"path\":\"secret/app/db\",\"data\":{\"username\":\"app\",\"password\":\"$canary\"}}" >/dev/null
-echo "secret/app/db now holds a password of ${#canary} bytes"
+say "Starting OpenBao (raft storage, TLS), initialised and unsealed, with Kubernetes auth against this API server"
+"$top/tests/cluster/openbao.sh" start "$C" 1 2>&1 | sed 's/^/  /'
+"$top/tests/cluster/openbao.sh" k8s-auth "$C" "$C" 2>&1 | sed 's/^/  /'
+. "$C/bao-env"
+bao() { "$BAO" "$@"; }
 
-say "Minting a service account token for demo/app (what the kubelet projects into a pod)"
-standin_jwt demo app vault > "$work/token"
-echo "JWT of $(wc -c < "$work/token") bytes at $work/token"
+say "Installing the operator: our images into the cluster's registry, the webhook registered"
+. "$top/tests/cluster/pod-lib.sh"
+CT_TAG=demo
+ct_push_images demo
+echo "  images: $(ls "$work/images" | grep -v '\.digest$' | tr '\n' ' ')(OCI layouts, no container daemon)"
+kubectl create namespace shop > /dev/null
+kubectl label namespace shop ct-e2e=demo > /dev/null
+kubectl -n shop create serviceaccount app > /dev/null
+ct_operator_account shop
+ct_start_operator demo --registry-insecure-http
+ct_register cloudtaser-operator-webhook Fail demo
+echo "  cloudtaser-operator $("$top/build/musl/bin/cloudtaser-operator" --version 2>&1 | head -n 1) serving https://127.0.0.1:$CT_WEBHOOK_PORT/mutate-v1-pod"
+kubectl get mutatingwebhookconfigurations | sed 's/^/  /'
 
-say "The client: $(file -b "$bin" | cut -d, -f1-3), $(stat -c %s "$bin") bytes"
-export VAULT_ADDR=$STANDIN_ADDR VAULT_CACERT=$STANDIN_CA VAULT_AUTH_ROLE=demo
-export CLOUDTASER_SA_TOKEN_PATH=$work/token
-set -x
-"$bin" login resolve:secret/app/db read:secret/app/db metadata:secret/app/db read:secret/app/api \
-    read:kv/app/legacy lookup renew revoke 2>&1 | tee "$work/client.out"
-{ set +x; } 2>/dev/null
-
-say "A service account the role does not allow is refused, and the log line says why"
-standin_jwt demo intruder vault > "$work/intruder"
-CLOUDTASER_SA_TOKEN_PATH=$work/intruder "$bin" login 2>&1 | tee -a "$work/client.out" || true
-
-say "A vault that answers 503 twice is retried with backoff and jitter"
-standin_control POST /_standin/fault '{"match":"/v1/secret/data/app/db","kind":"status","status":503,"count":2}' >/dev/null
-"$bin" login read:secret/app/db 2>&1 | tee -a "$work/client.out"
-
-say "What the vault's audit log recorded for the read (values HMAC'd, as Vault's file audit device does)"
-grep '"path":"secret/data/app/db"' "$STANDIN_AUDIT" | grep '"type":"response"' | tail -1 | cut -c1-400
-echo
-
-say "The wrapper: a workload started by cloudtaser-wrapper with its secret in its environment"
-wrapper=$top/build/musl/bin/cloudtaser-wrapper
-workload=$top/build/musl/bin/ct-workload
-echo "$(basename "$wrapper"): $(stat -c %s "$wrapper") bytes, $(file -b "$wrapper" | cut -d, -f1-2)"
-export CLOUDTASER_SECRET_PATHS=secret/app/db CLOUDTASER_ENV_MAP="password=PGPASSWORD,username=PGUSER"
+say "Writing the secret to OpenBao: a canary password, and a policy and role for shop/app"
+canary="CANARY-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+printf %s "$canary" | bao kv put -mount=secret shop/db username=shop password=- > /dev/null
+printf 'path "secret/data/shop/db" { capabilities = ["read"] }\n' | bao policy write shop-db - > /dev/null
+bao write auth/kubernetes/role/shop bound_service_account_names=app bound_service_account_namespaces=shop \
+    policies=shop-db ttl=15m > /dev/null
 expected=$(printf '%s' "$canary" | sha256sum | cut -d' ' -f1)
-echo "the workload prints a SHA-256 of PGPASSWORD; the value planted in vault hashes to $expected"
-set -x
-"$wrapper" -- "$workload" env-hash PGPASSWORD env-hash PGUSER print-pid wait-file "$work/go" \
-    > "$work/wrapper.out" 2> "$work/wrapper.err" &
-{ set +x; } 2>/dev/null
-wpid=$!
-for _ in $(seq 100); do grep -q "^pid" "$work/wrapper.out" 2>/dev/null && break; sleep 0.05; done
-cat "$work/wrapper.out"
-echo "while it runs, the wrapper (pid $wpid):"
-echo "  /proc/$wpid/environ holds the canary: $(tr '\0' '\n' < /proc/$wpid/environ | grep -cF "$canary" || true) times"
-echo "  $(grep -E '^(VmLck|VmRSS)' /proc/$wpid/status | tr -s ' \t' ' ' | paste -sd, -)"
-touch "$work/go"
-wait "$wpid" || true
-echo "its log:"
-sed 's/^/  /' "$work/wrapper.err"
-grep -q "sha256=$expected" "$work/wrapper.out" || { echo "FAIL: the workload did not get the secret" >&2; exit 1; }
-echo "the workload's hash matches: it has its secret"
+echo "  secret/shop/db holds a password of ${#canary} bytes, whose SHA-256 is $expected"
 
-say "A workload asking for a field that is not there never starts (exit 65), and says why"
-set +e
-CLOUDTASER_ENV_MAP="pasword=PGPASSWORD" "$wrapper" -- "$workload" exit 0 2>&1 | sed 's/^/  /'
-rc=${PIPESTATUS[0]}
-set -e
-echo "exit code: $rc"
+say "kubectl apply of an annotated Deployment (no Secret, no sidecar)"
+ct_deployment web shop shop secret/data/shop/db "password=PGPASSWORD,username=PGUSER" \
+    'command: ["/ct-workload", "env-hash", "PGPASSWORD", "env-hash", "PGUSER", "say", "serving", "sleep", "3600"]' \
+    > "$work/web.yaml"
+sed -n '/annotations:/,/spec:/p' "$work/web.yaml" | sed '$d;s/^/  /'
+kubectl apply -f "$work/web.yaml" | sed 's/^/  /'
+ct_wait_running shop web 180 || { kubectl -n shop describe pods | tail -n 30; exit 1; }
+pod=$(ct_pod_of shop web)
 
-say "Checking that the secret value went nowhere but locked memory"
-if grep -rqF "$canary" "$work" "$STANDIN_AUDIT"; then
-    echo "FAIL: the canary value was found in an output, a log, a file or the audit log" >&2
-    exit 1
-fi
-echo "canary not found in any output, log or file written during the demo, nor in the vault's audit log: OK"
+say "The webhook injected the pod; the kubelet ran the init container and the wrapped workload"
+kubectl -n shop get pod "$pod" -o wide | sed 's/^/  /'
+kubectl -n shop get pod "$pod" -o jsonpath='  init container: {.spec.initContainers[0].name} ({.spec.initContainers[0].image}), exit {.status.initContainerStatuses[0].state.terminated.exitCode}{"\n"}  app command: {.spec.containers[0].command}{"\n"}  volume: {.spec.volumes[0].name} (emptyDir, medium {.spec.volumes[0].emptyDir.medium}){"\n"}'
+for _ in $(seq 100); do ct_pod_log shop "$pod" app | grep -q serving && break; sleep 0.2; done
+
+say "What the workload says (its log, through the kubelet): hashes, never values"
+ct_pod_log shop "$pod" app | sed -E 's/^[^ ]+ [a-z]+ [A-Z] //; s/^/  /'
+ct_pod_log shop "$pod" app | grep -q "env PGPASSWORD sha256=$expected" ||
+    { echo "FAIL: the workload did not get its secret" >&2; exit 1; }
+echo "  the hash matches the canary's: the workload has its secret"
+
+say "Checking that the canary is nowhere else"
+kubectl get all,secrets,configmaps,events,serviceaccounts,mutatingwebhookconfigurations -A -o yaml > "$work/objects.yaml"
+curl -sf "$CT_ETCD/v3/kv/range" -d '{"key":"AA==","range_end":"AA=="}' |
+    python3 -c 'import base64,json,sys; d=json.load(sys.stdin); kv=d.get("kvs",[]); sys.stdout.buffer.write(b"\n".join(base64.b64decode(k["key"])+b" "+base64.b64decode(k.get("value","")) for k in kv)); print(len(kv), file=sys.stderr)' \
+    > "$work/etcd.dump" 2> "$work/etcd.count"
+found=0
+check() { # WHAT FILES...
+    local what=$1
+    shift
+    if grep -rqaF -- "$canary" "$@" 2> /dev/null; then
+        echo "  FOUND in $what"
+        found=1
+    else
+        echo "  not in $what"
+    fi
+}
+check "any Kubernetes object (kubectl get ... -A -o yaml: $(grep -c '^  kind:' "$work/objects.yaml") objects)" "$work/objects.yaml"
+check "any etcd key or value ($(cat "$work/etcd.count") keys)" "$work/etcd.dump"
+check "etcd's data files" "$C/etcd"
+check "the logs of etcd, the API server, the controller-manager, the scheduler, containerd, the kubelet" "$C/logs"
+check "the operator's log" "$work/operator.log"
+check "the init container's log" "$C"/pod-logs/shop_"$pod"_*/cloudtaser-init
+check "the wrapper's log lines" <(ct_pod_log shop "$pod" app | grep cloudtaser-wrapper)
+check "OpenBao's logs and files other than its encrypted storage" "$C"/openbao/node*/server.log
+check "any other file this demo wrote" "$work"
+[ $found = 0 ] || { echo "FAIL: the canary leaked" >&2; exit 1; }
+echo "  the canary is only in OpenBao and in the workload's memory: OK"

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: Apache-2.0
+# pod-lib.sh: the steps from our binaries to a running, injected pod on the cluster of
+# cluster.sh, shared by the end-to-end tests (tests/e2e/test-real-pod.sh) and the demo.
+# Source it with the cluster's env loaded (CT_CLUSTER, CT_REGISTRY, CT_API, CT_CA, KUBECONFIG),
+# OpenBao's (BAO_ADDR, BAO_CACERT), `top`, and a work folder in `work`.
+#
+#   ct_push_images TAG             our images (wrapper/init, ct-workload), built without a daemon,
+#                                  into the cluster's registry
+#   ct_operator_account NS         a service account for the operator, allowed to read secrets and
+#                                  service accounts (pull secrets); its token in $work/operator.jwt
+#   ct_start_operator TAG [FLAG...]  the operator on the host, webhook on a free loopback port
+#                                  ($CT_WEBHOOK_PORT, health $CT_HEALTH_PORT); waits for /readyz;
+#                                  its pid in $ct_oppid, its log $work/operator.log, its CA
+#                                  $work/webhook-ca.pem
+#   ct_stop_operator
+#   ct_register NAME FAILURE-POLICY SELECTOR-LABEL   a MutatingWebhookConfiguration for our webhook,
+#                                  namespaces labelled ct-e2e=SELECTOR-LABEL, pods labelled
+#                                  cloudtaser.io/inject=true
+#   ct_deployment NAME NS ROLE PATH ENV-MAP CONTAINER-LINES   an annotated Deployment (stdout)
+#   ct_wait_running NS APP SECONDS ct_pod_of NS APP   ct_pod_log NS POD CONTAINER
+: "${top:?}" "${work:?}"
+
+ct_free_ports() {
+    python3 - "$1" <<'EOF'
+import socket, sys
+s = [socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s:
+    x.bind(("127.0.0.1", 0))
+print(" ".join(str(x.getsockname()[1]) for x in s))
+EOF
+}
+
+ct_push_images() {
+    local tag=$1 imgs=$work/images
+    IMAGE_TAG=$tag "$top/images/build-images.sh" --out "$imgs" --bin "$top/build/musl/bin" --test --no-archive \
+        cloudtaser-wrapper ct-workload > "$work/images.log" 2>&1 &&
+        IMAGE_TAG=$tag "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/cloudtaser-wrapper" "cloudtaser-wrapper:$tag" &&
+        IMAGE_TAG=$tag "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/ct-workload" "ct-workload:$tag"
+}
+
+ct_operator_account() {
+    kubectl -n "$1" create serviceaccount operator > /dev/null &&
+        kubectl create clusterrole "$1-operator" --verb=get --resource=secrets,serviceaccounts > /dev/null &&
+        kubectl create clusterrolebinding "$1-operator" --clusterrole="$1-operator" --serviceaccount="$1:operator" > /dev/null &&
+        kubectl -n "$1" create token operator --duration=1h > "$work/operator.jwt"
+}
+
+ct_oppid=
+ct_start_operator() {
+    local tag=$1 i
+    shift
+    read -r CT_WEBHOOK_PORT CT_HEALTH_PORT CT_METRICS_PORT <<< "$(ct_free_ports 3)"
+    "$top/build/musl/bin/cloudtaser-operator" --init-image "$CT_REGISTRY/cloudtaser-wrapper:$tag" \
+        --vault-address "$BAO_ADDR" --allowed-vault-addresses "$BAO_ADDR" --vault-ca-file "$BAO_CACERT" \
+        --webhook-port "$CT_WEBHOOK_PORT" --webhook-bind-address 127.0.0.1 --webhook-host 127.0.0.1 \
+        --health-probe-bind-address "127.0.0.1:$CT_HEALTH_PORT" --metrics-bind-address "127.0.0.1:$CT_METRICS_PORT" \
+        --ca-bundle-out "$work/webhook-ca.pem" \
+        --kube-server "$CT_API" --kube-ca-file "$CT_CA" --kube-token-file "$work/operator.jwt" \
+        "$@" >> "$work/operator.log" 2>&1 &
+    ct_oppid=$!
+    for i in $(seq 200); do
+        curl -sf "http://127.0.0.1:$CT_HEALTH_PORT/readyz" > /dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+ct_stop_operator() {
+    [ -n "$ct_oppid" ] && kill "$ct_oppid" 2> /dev/null && wait "$ct_oppid" 2> /dev/null
+    ct_oppid=
+}
+
+ct_register() {
+    kubectl apply -f - > "$work/mwc-$1.out" 2>&1 <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata: {name: $1}
+webhooks:
+- name: inject.cloudtaser.io
+  admissionReviewVersions: ["v1"]
+  sideEffects: None
+  failurePolicy: $2
+  timeoutSeconds: 10
+  reinvocationPolicy: IfNeeded
+  clientConfig:
+    url: https://127.0.0.1:$CT_WEBHOOK_PORT/mutate-v1-pod
+    caBundle: $(base64 -w0 < "$work/webhook-ca.pem")
+  namespaceSelector: {matchLabels: {ct-e2e: "$3"}}
+  objectSelector: {matchLabels: {cloudtaser.io/inject: "true"}}
+  rules: [{operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"]}]
+EOF
+}
+
+ct_deployment() { # NAME NS ROLE PATH ENV-MAP CONTAINER-LINES
+    cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $1, namespace: $2}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata:
+      labels: {app: $1, cloudtaser.io/inject: "true"}
+      annotations:
+        cloudtaser.io/inject: "true"
+        cloudtaser.io/vault-role: $3
+        cloudtaser.io/secret-paths: $4
+        cloudtaser.io/env-map: $5
+    spec:
+      serviceAccountName: app
+      hostNetwork: true
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: app
+        image: $CT_REGISTRY/ct-workload:${CT_TAG:-e2e}
+        $6
+EOF
+}
+
+ct_pod_of() { kubectl -n "$1" get pod -l "app=$2" -o 'jsonpath={.items[0].metadata.name}' 2> /dev/null; }
+
+ct_wait_running() {
+    local i p
+    for i in $(seq $(($3 * 5))); do
+        p=$(ct_pod_of "$1" "$2")
+        [ -n "$p" ] && [ "$(kubectl -n "$1" get pod "$p" -o 'jsonpath={.status.phase}' 2> /dev/null)" = Running ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+ct_pod_log() { cat "$CT_CLUSTER"/pod-logs/"$1_$2_"*/"$3"/*.log 2> /dev/null; }
