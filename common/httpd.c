@@ -22,7 +22,7 @@
 #include "common/buf.h"
 #include "common/httpd.h"
 #include "common/macro.h"
-#include "common/tls.h"
+#include "common/tls/transport.h"
 
 #define READ_CHUNK (16u * 1024u) /* one read from a socket (and one TLS record) */
 #define LINGER_MS 2000u          /* discarding input after a final response */

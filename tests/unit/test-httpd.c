@@ -29,7 +29,8 @@
 #include "common/httpd.h"
 #include "common/macro.h"
 #include "common/secmem.h"
-#include "common/tls.h"
+#include "common/tls/cert.h"
+#include "common/tls/transport.h"
 #include "tests/tap.h"
 
 extern char **environ;
