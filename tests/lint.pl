@@ -22,8 +22,8 @@ my %only_in = (
     qr{<seccomp\.h>}         => qr{^common/sandbox(-[a-z]+)?\.c$},
     qr{<sys/capability\.h>}  => qr{^common/caps(-[a-z]+)?\.c$},
     qr{<yaml\.h>}            => qr{^common/yaml\.c$},
-    qr{<http_parser\.h>}     => qr{^common/httpd\.c$},
-    qr{<llhttp\.h>}          => qr{^common/httpd\.c$},
+    qr{<http_parser\.h>}     => qr{^common/httpd-parser\.c$},
+    qr{<llhttp\.h>}          => qr{^common/httpd-parser\.c$},
 );
 
 my $errors = 0;

@@ -248,7 +248,7 @@ static int handler(void *userdata, const struct httpd_request *req, struct httpd
         }
         if (strcmp(req->path, "/arena") == 0) {
                 arena_chunks = 0;
-                while (httpd_arena_alloc(req->arena, 1024) && arena_chunks < 100000)
+                while (arena_alloc(req->arena, 1024) && arena_chunks < 100000)
                         arena_chunks++;
                 return httpd_response_set(resp, 200, NULL, "ok");
         }
