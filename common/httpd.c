@@ -191,15 +191,33 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t n) 
 
 /* ---- server ---------------------------------------------------------------------------- */
 
+/* One client address in the admission table (IPv4 as v4-mapped IPv6). */
+struct conn;
+
+struct client {
+        uint8_t addr[16];
+        unsigned established, handshaking; /* both 0: the entry is unused */
+        struct conn *hs_first, *hs_last;   /* its connections in handshake, oldest first */
+};
+
+enum slot { SLOT_NONE, SLOT_HANDSHAKE, SLOT_ESTABLISHED };
+
 struct httpd {
         struct httpd_options o;
         int listen_fd;
         int stop_fd; /* eventfd, level-triggered in every loop: written once by httpd_stop() */
         int port;
-        _Atomic uint64_t active;
+        /* Admission (all loops): slot counts and the per-address table, under `lock`. The table
+         * has at least twice as many entries as connections can be open (an entry per open
+         * client address), so linear probing always finds a free one. */
+        pthread_mutex_t lock;
+        struct client *clients;
+        size_t n_clients; /* a power of two */
+        _Atomic uint64_t established, handshaking;
         struct {
-                _Atomic uint64_t accepted, rejected, handshake_failures, timeouts, requests,
-                        client_errors, handler_errors, bytes_in, bytes_out;
+                _Atomic uint64_t accepted, rejected, rejected_per_client, handshake_failures,
+                        handshake_timeouts, handshakes_evicted, timeouts, requests, client_errors,
+                        handler_errors, bytes_in, bytes_out;
                 _Atomic uint64_t responses[6];
         } st;
 };
@@ -214,6 +232,12 @@ struct conn {
         struct tls_conn *tls;
         enum conn_state state;
         struct httpd_parser *parser;
+        /* Admission: the slot held and the list of handshakes of the client (both under
+         * httpd.lock; another loop may take the slot away: evict_one()). */
+        enum slot slot;
+        uint8_t addr[16]; /* client address, the admission key */
+        struct conn *hs_prev, *hs_next;
+        _Atomic bool evicted;
         struct buf in;  /* bytes read and not yet consumed by the parser */
         struct buf out; /* the response being written */
         size_t out_off;
@@ -251,6 +275,191 @@ static uint64_t now_usec(void) {
 
 static void count(_Atomic uint64_t *c, uint64_t n) {
         atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* -- admission: connection slots, per client address -- */
+
+static void client_key(const struct sockaddr_storage *ss, uint8_t key[16]) {
+        memset(key, 0, 16);
+        if (ss->ss_family == AF_INET) {
+                key[10] = key[11] = 0xff;
+                memcpy(key + 12, &((const struct sockaddr_in *) ss)->sin_addr, 4);
+        } else if (ss->ss_family == AF_INET6)
+                memcpy(key, &((const struct sockaddr_in6 *) ss)->sin6_addr, 16);
+}
+
+static size_t client_hash(const uint8_t key[16], size_t n) {
+        uint64_t x = 1469598103934665603u; /* FNV-1a */
+        for (size_t i = 0; i < 16; i++)
+                x = (x ^ key[i]) * 1099511628211u;
+        return (size_t) (x ^ (x >> 29)) & (n - 1);
+}
+
+static bool client_unused(const struct client *e) {
+        return e->established == 0 && e->handshaking == 0;
+}
+
+/* The entry for key: the existing one, or the unused one where it would go. */
+static struct client *client_find(struct httpd *h, const uint8_t key[16]) {
+        size_t i = client_hash(key, h->n_clients);
+        for (;;) {
+                struct client *e = &h->clients[i];
+                if (client_unused(e) || memcmp(e->addr, key, 16) == 0)
+                        return e;
+                i = (i + 1) & (h->n_clients - 1);
+        }
+}
+
+/* Removes an unused entry, moving later entries of its probe run back (no tombstones). */
+static void client_remove(struct httpd *h, struct client *e) {
+        size_t mask = h->n_clients - 1, i = (size_t) (e - h->clients), j = i;
+        for (;;) {
+                j = (j + 1) & mask;
+                struct client *x = &h->clients[j];
+                if (client_unused(x))
+                        break;
+                size_t home = client_hash(x->addr, h->n_clients);
+                /* x may fill the hole at i when i lies on its probe path from home to j. */
+                if (((j - home) & mask) >= ((j - i) & mask)) {
+                        h->clients[i] = *x;
+                        *x = (struct client){0};
+                        i = j;
+                }
+        }
+        h->clients[i] = (struct client){0};
+}
+
+/* Takes c off its client's list of handshakes and gives its slot back (lock held). */
+static void slot_drop(struct httpd *h, struct client *e, struct conn *c) {
+        if (c->slot == SLOT_HANDSHAKE) {
+                if (c->hs_prev)
+                        c->hs_prev->hs_next = c->hs_next;
+                else
+                        e->hs_first = c->hs_next;
+                if (c->hs_next)
+                        c->hs_next->hs_prev = c->hs_prev;
+                else
+                        e->hs_last = c->hs_prev;
+                c->hs_prev = c->hs_next = NULL;
+                e->handshaking--;
+                atomic_fetch_sub(&h->handshaking, 1);
+        } else if (c->slot == SLOT_ESTABLISHED) {
+                e->established--;
+                atomic_fetch_sub(&h->established, 1);
+        }
+        c->slot = SLOT_NONE;
+}
+
+/* (lock held) */
+static void slot_take(struct httpd *h, struct client *e, struct conn *c, enum slot slot) {
+        memcpy(e->addr, c->addr, 16);
+        c->slot = slot;
+        if (slot == SLOT_HANDSHAKE) {
+                c->hs_prev = e->hs_last;
+                c->hs_next = NULL;
+                if (e->hs_last)
+                        e->hs_last->hs_next = c;
+                else
+                        e->hs_first = c;
+                e->hs_last = c;
+                e->handshaking++;
+                atomic_fetch_add(&h->handshaking, 1);
+        } else {
+                e->established++;
+                atomic_fetch_add(&h->established, 1);
+        }
+}
+
+/*
+ * The handshake pool is full and a client under its share wants a slot: the client holding the
+ * most handshakes over its share loses its oldest one. The victim may live on another loop: it
+ * loses its slot here, and shutdown() wakes its loop, which then frees it (a connection leaves
+ * the lists, under the lock, before its fd is closed, so the fd is still its own). Returns false
+ * when nobody is over the share. (lock held)
+ */
+static bool evict_one(struct httpd *h) {
+        struct client *worst = NULL;
+        for (size_t i = 0; i < h->n_clients; i++) {
+                struct client *e = &h->clients[i];
+                if (e->handshaking > h->o.max_handshakes_per_client &&
+                    (!worst || e->handshaking > worst->handshaking))
+                        worst = e;
+        }
+        if (!worst || !worst->hs_first)
+                return false;
+        struct conn *v = worst->hs_first;
+        slot_drop(h, worst, v); /* worst keeps >= share >= 1 handshakes: its entry stays */
+        atomic_store(&v->evicted, true);
+        (void) shutdown(v->fd, SHUT_RDWR);
+        count(&h->st.handshakes_evicted, 1);
+        return true;
+}
+
+/* Gives a new connection its first slot (a handshake slot with TLS, else an established one):
+ * 0, -EBUSY when the server is full, -EUSERS when c's client is over its limit. */
+static int conn_admit(struct conn *c, enum slot slot) {
+        struct httpd *h = c->loop->h;
+        int r = 0;
+
+        (void) pthread_mutex_lock(&h->lock);
+        struct client *e = client_find(h, c->addr);
+        if (slot == SLOT_HANDSHAKE) {
+                if (atomic_load(&h->handshaking) < h->o.max_handshakes)
+                        r = 0; /* room: a burst from one client is fine */
+                else if (e->handshaking >= h->o.max_handshakes_per_client)
+                        r = -EUSERS;
+                else if (!evict_one(h))
+                        r = -EBUSY;
+        } else if (atomic_load(&h->established) >= h->o.max_connections)
+                r = -EBUSY;
+        else if (e->established >= h->o.max_connections_per_client)
+                r = -EUSERS;
+        if (r == 0)
+                slot_take(h, e, c, slot);
+        (void) pthread_mutex_unlock(&h->lock);
+        return r;
+}
+
+static void conn_release(struct conn *c) {
+        struct httpd *h = c->loop->h;
+        (void) pthread_mutex_lock(&h->lock);
+        if (c->slot != SLOT_NONE) {
+                struct client *e = client_find(h, c->addr);
+                slot_drop(h, e, c);
+                if (client_unused(e))
+                        client_remove(h, e);
+        }
+        (void) pthread_mutex_unlock(&h->lock);
+}
+
+/* After the handshake: trades c's handshake slot for an established one. 0; -ECONNRESET when c
+ * was evicted meanwhile; -EBUSY / -EUSERS over the established limits (c then holds no slot). */
+static int conn_promote(struct conn *c) {
+        struct httpd *h = c->loop->h;
+        int r = 0;
+
+        (void) pthread_mutex_lock(&h->lock);
+        struct client *e = client_find(h, c->addr);
+        if (c->slot != SLOT_HANDSHAKE)
+                r = -ECONNRESET;
+        else if (atomic_load(&h->established) >= h->o.max_connections)
+                r = -EBUSY;
+        else if (e->established >= h->o.max_connections_per_client)
+                r = -EUSERS;
+        if (c->slot == SLOT_HANDSHAKE)
+                slot_drop(h, e, c);
+        if (r == 0)
+                slot_take(h, e, c, SLOT_ESTABLISHED);
+        else if (client_unused(e))
+                client_remove(h, e);
+        (void) pthread_mutex_unlock(&h->lock);
+        return r;
+}
+
+static void count_rejected(struct httpd *h, int r) {
+        count(&h->st.rejected, 1);
+        if (r == -EUSERS)
+                count(&h->st.rejected_per_client, 1);
 }
 
 /* -- the deadline heap -- */
@@ -316,7 +525,7 @@ static void conn_set_deadline(struct conn *c) {
 
         switch (c->state) {
         case C_HANDSHAKE:
-                d = MIN(c->accepted + ms(o->request_timeout_ms),
+                d = MIN(c->accepted + ms(MIN(o->request_timeout_ms, o->handshake_timeout_ms)),
                         c->last_read + ms(o->read_timeout_ms));
                 break;
         case C_READ:
@@ -356,6 +565,7 @@ static void conn_account(struct conn *c) {
 
 static void conn_free(struct conn *c) {
         struct loop *l = c->loop;
+        conn_release(c); /* first: off the lists before the fd closes (see evict_one()) */
         conn_account(c);
         heap_remove(l, c);
         if (c->fd >= 0)
@@ -366,7 +576,6 @@ static void conn_free(struct conn *c) {
         buf_done(&c->in);
         buf_done(&c->out);
         buf_done(&c->resp.body);
-        atomic_fetch_sub_explicit(&l->h->active, 1, memory_order_relaxed);
         free(c);
 }
 
@@ -585,8 +794,15 @@ static bool conn_process(struct conn *c) {
                                 goto out;
                         }
                         if (r < 0) {
-                                count(&h->st.handshake_failures, 1);
+                                if (!atomic_load(&c->evicted))
+                                        count(&h->st.handshake_failures, 1);
                                 goto drop;
+                        }
+                        r = conn_promote(c);
+                        if (r < 0) {
+                                if (r != -ECONNRESET)
+                                        count_rejected(h, r);
+                                goto drop; /* evicted, or no established slot for it */
                         }
                         c->state = C_READ;
                         c->last_read = now_usec();
@@ -679,26 +895,28 @@ static void loop_accept(struct loop *l) {
                 socklen_t sl = sizeof(ss);
                 int fd = accept4(h->listen_fd, (struct sockaddr *) &ss, &sl,
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+                enum slot slot = h->o.tls ? SLOT_HANDSHAKE : SLOT_ESTABLISHED;
                 struct conn *c;
+                int r;
 
                 if (fd < 0)
                         return; /* EAGAIN (another loop took it), or a transient error */
-                if (atomic_fetch_add_explicit(&h->active, 1, memory_order_relaxed) >=
-                    h->o.max_connections) {
-                        atomic_fetch_sub_explicit(&h->active, 1, memory_order_relaxed);
-                        count(&h->st.rejected, 1);
-                        (void) close(fd);
-                        continue;
-                }
-                count(&h->st.accepted, 1);
                 c = calloc(1, sizeof(*c));
                 if (!c) {
-                        atomic_fetch_sub_explicit(&h->active, 1, memory_order_relaxed);
                         (void) close(fd);
                         continue;
                 }
                 c->loop = l;
                 c->fd = fd;
+                client_key(&ss, c->addr);
+                r = conn_admit(c, slot);
+                if (r < 0) {
+                        count_rejected(h, r);
+                        (void) close(fd);
+                        free(c);
+                        continue;
+                }
+                count(&h->st.accepted, 1);
                 c->accepted = c->last_read = now_usec();
                 buf_init(&c->in, 2 * READ_CHUNK, 0);
                 buf_init(&c->out, h->o.limits.max_response_body + 4096u, 0);
@@ -727,6 +945,8 @@ static void loop_expire(struct loop *l, uint64_t now) {
                 struct conn *c = l->heap[0];
                 if (c->state != C_LINGER)
                         count(&l->h->st.timeouts, 1);
+                if (c->state == C_HANDSHAKE)
+                        count(&l->h->st.handshake_timeouts, 1);
                 conn_free(c);
         }
 }
@@ -877,6 +1097,11 @@ int httpd_new(const struct httpd_options *o, struct httpd **ret) {
                         h->o.f = (v); \
         } while (0)
         DEFAULT(max_connections, 256u);
+        DEFAULT(max_handshakes, 64u);
+        DEFAULT(max_connections_per_client,
+                MAX(h->o.max_connections - h->o.max_connections / 4, 1u));
+        DEFAULT(max_handshakes_per_client, MAX(h->o.max_handshakes / 4, 1u));
+        DEFAULT(handshake_timeout_ms, 3000u);
         DEFAULT(max_requests_per_conn, 1000u);
         DEFAULT(read_timeout_ms, 10000u);
         DEFAULT(request_timeout_ms, 30000u);
@@ -885,6 +1110,21 @@ int httpd_new(const struct httpd_options *o, struct httpd **ret) {
         DEFAULT(stop_timeout_ms, 5000u);
         DEFAULT(backlog, 512);
 #undef DEFAULT
+        h->o.max_connections_per_client =
+                MIN(h->o.max_connections_per_client, h->o.max_connections);
+        h->o.max_handshakes_per_client = MIN(h->o.max_handshakes_per_client, h->o.max_handshakes);
+        if (pthread_mutex_init(&h->lock, NULL) != 0) {
+                free(h);
+                return -ENOMEM;
+        }
+        h->n_clients = 16;
+        while (h->n_clients < 2 * ((size_t) h->o.max_connections + h->o.max_handshakes))
+                h->n_clients *= 2;
+        h->clients = calloc(h->n_clients, sizeof(*h->clients));
+        if (!h->clients) {
+                httpd_free(h);
+                return -ENOMEM;
+        }
         r = listen_on(&ss, sl, h->o.backlog, &h->listen_fd);
         if (r == -EAFNOSUPPORT && ss.ss_family == AF_INET6 &&
             IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *) &ss)->sin6_addr)) {
@@ -923,6 +1163,8 @@ struct httpd *httpd_free(struct httpd *h) {
                 return NULL;
         h->listen_fd = safe_close(h->listen_fd);
         h->stop_fd = safe_close(h->stop_fd);
+        free(h->clients);
+        (void) pthread_mutex_destroy(&h->lock);
         free(h);
         return NULL;
 }
@@ -938,7 +1180,11 @@ void httpd_get_stats(const struct httpd *h, struct httpd_stats *ret) {
         *ret = (struct httpd_stats){
                 .connections_accepted = atomic_load(&m->st.accepted),
                 .connections_rejected = atomic_load(&m->st.rejected),
-                .connections_active = atomic_load(&m->active),
+                .connections_rejected_per_client = atomic_load(&m->st.rejected_per_client),
+                .connections_active = atomic_load(&m->established) + atomic_load(&m->handshaking),
+                .connections_handshaking = atomic_load(&m->handshaking),
+                .handshake_timeouts = atomic_load(&m->st.handshake_timeouts),
+                .handshakes_evicted = atomic_load(&m->st.handshakes_evicted),
                 .tls_handshake_failures = atomic_load(&m->st.handshake_failures),
                 .timeouts = atomic_load(&m->st.timeouts),
                 .requests = atomic_load(&m->st.requests),

@@ -93,26 +93,52 @@ struct httpd_options {
         struct tls_server *tls; /* borrowed (must outlive the server); NULL: plain HTTP */
         httpd_handler_t handler;
         void *userdata;
-        struct httpd_limits limits;     /* zero fields: defaults */
-        unsigned max_connections;       /* open connections over all loops; default 256 */
-        unsigned max_requests_per_conn; /* then `Connection: close`; default 1000 */
-        uint32_t read_timeout_ms;       /* longest silence inside a request or the TLS
-                                         * handshake; default 10 s */
-        uint32_t request_timeout_ms;    /* a whole request from its first byte (a new
-                                         * connection: from accept, handshake included);
-                                         * default 30 s */
-        uint32_t idle_timeout_ms;       /* keep-alive wait for the next request; 60 s */
-        uint32_t write_timeout_ms;      /* longest stall while writing a response; 10 s */
-        uint32_t stop_timeout_ms;       /* graceful stop: time left to requests in flight;
-                                         * default 5 s */
-        int backlog;                    /* listen() backlog; default 512 */
+        struct httpd_limits limits; /* zero fields: defaults */
+        /* Connection slots (see "Connection admission" in docs/httpd.md). A TLS connection takes
+         * a handshake slot at accept() and an established slot only once its handshake is
+         * complete, so clients that connect and never handshake cannot take the slots of
+         * those that do (the API server). A connection over a limit is closed at once and
+         * counted in connections_rejected. */
+        unsigned max_connections;            /* established connections over all loops (plain
+                                              * HTTP: every connection); default 256 */
+        unsigned max_handshakes;             /* TLS connections still in their handshake, over
+                                              * all loops (a pool apart from max_connections);
+                                              * default 64 */
+        unsigned max_connections_per_client; /* established connections from one client
+                                              * address; default 3/4 of max_connections, so a
+                                              * quarter always stays for everybody else */
+        unsigned max_handshakes_per_client;  /* a client address's share of the handshake pool;
+                                              * default max_handshakes / 4 (at least 1). While
+                                              * the pool has room a client may take more (a
+                                              * burst of new connections); when it is full, a
+                                              * client at its share is refused and a client
+                                              * under it takes the slot of the oldest handshake
+                                              * of the client most over its share */
+        uint32_t handshake_timeout_ms;       /* a TLS handshake not complete this long after
+                                              * accept() is closed; default 3 s */
+        unsigned max_requests_per_conn;      /* then `Connection: close`; default 1000 */
+        uint32_t read_timeout_ms;            /* longest silence inside a request or the TLS
+                                              * handshake; default 10 s */
+        uint32_t request_timeout_ms;         /* a whole request from its first byte (a new
+                                              * connection: from accept, handshake included);
+                                              * default 30 s */
+        uint32_t idle_timeout_ms;            /* keep-alive wait for the next request; 60 s */
+        uint32_t write_timeout_ms;           /* longest stall while writing a response; 10 s */
+        uint32_t stop_timeout_ms;            /* graceful stop: time left to requests in flight;
+                                              * default 5 s */
+        int backlog;                         /* listen() backlog; default 512 */
 };
 
 /* Counters (monotonic unless said otherwise), over all loops. */
 struct httpd_stats {
         uint64_t connections_accepted;
-        uint64_t connections_rejected; /* over max_connections: closed right after accept */
-        uint64_t connections_active;   /* gauge */
+        uint64_t connections_rejected; /* over a slot limit (any of the four): closed right after
+                                        * accept, or right after the handshake */
+        uint64_t connections_rejected_per_client; /* of those, over a per-client limit */
+        uint64_t connections_active;      /* gauge: open connections (handshaking included) */
+        uint64_t connections_handshaking; /* gauge: TLS connections still in the handshake */
+        uint64_t handshake_timeouts;      /* closed at handshake_timeout_ms (also in timeouts) */
+        uint64_t handshakes_evicted;      /* handshakes closed to make room for another client */
         uint64_t tls_handshake_failures;
         uint64_t timeouts;      /* connections dropped by a timeout (any kind) */
         uint64_t requests;      /* complete requests handed to the handler */
