@@ -13,7 +13,7 @@
 #include "common/http.h"
 #include "common/macro.h"
 #include "common/secmem.h"
-#include "common/tls.h"
+#include "common/tls/transport.h"
 
 #define MAX_URL 8192
 #define MAX_HEADER_NAME 256

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* httpd: see httpd.h for the contract and docs/httpd.md. The only module that includes
- * http-parser. */
+/* httpd: see httpd.h for the contract and docs/httpd.md. Requests are parsed by
+ * common/httpd-parser (the only user of http-parser) into the request's arena (common/arena). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,105 +17,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <http_parser.h>
-
+#include "common/arena.h"
 #include "common/buf.h"
+#include "common/httpd-parser.h"
 #include "common/httpd.h"
 #include "common/macro.h"
-#include "common/tls.h"
+#include "common/tls/transport.h"
 
 #define READ_CHUNK (16u * 1024u) /* one read from a socket (and one TLS record) */
 #define LINGER_MS 2000u          /* discarding input after a final response */
 #define LINGER_MAX_BYTES (1024u * 1024u)
 #define ACCEPT_BATCH 64u /* connections accepted per wake-up, for fairness */
-#define ARENA_BLOCK 4096u
 #define MAX_EVENTS 64
-
-/* ---- arena ----------------------------------------------------------------------------- */
-
-struct arena_block {
-        struct arena_block *next;
-        size_t size, used;
-        max_align_t data[];
-};
-
-struct httpd_arena {
-        struct arena_block *head; /* the first block is kept across requests */
-        size_t total, max;        /* bytes handed out, budget */
-};
-
-static void arena_init(struct httpd_arena *a, size_t max) {
-        *a = (struct httpd_arena){.max = max};
-}
-
-/* Frees every block but the first, which is emptied. */
-static void arena_reset(struct httpd_arena *a) {
-        struct arena_block *b = a->head, *next;
-        if (!b)
-                return;
-        for (struct arena_block *x = b->next; x; x = next) {
-                next = x->next;
-                free(x);
-        }
-        b->next = NULL;
-        b->used = 0;
-        a->total = 0;
-}
-
-static void arena_done(struct httpd_arena *a) {
-        arena_reset(a);
-        free(a->head);
-        a->head = NULL;
-}
-
-void *httpd_arena_alloc(struct httpd_arena *a, size_t n) {
-        const size_t align = sizeof(max_align_t);
-        struct arena_block *b;
-        size_t need;
-
-        if (!a)
-                return NULL;
-        if (n == 0)
-                n = 1;
-        if (n > a->max || a->total > a->max - n)
-                return NULL;
-        need = (n + align - 1) / align * align;
-        for (b = a->head; b; b = b->next)
-                if (b->size - b->used >= need)
-                        break;
-        if (!b) {
-                size_t size = MAX((size_t) ARENA_BLOCK, need);
-                b = malloc(sizeof(*b) + size);
-                if (!b)
-                        return NULL;
-                b->size = size;
-                b->used = 0;
-                if (a->head) {
-                        b->next = a->head->next;
-                        a->head->next = b;
-                } else {
-                        b->next = NULL;
-                        a->head = b;
-                }
-        }
-        void *p = (char *) b->data + b->used;
-        b->used += need;
-        a->total += n;
-        return p;
-}
-
-static char *arena_strndup(struct httpd_arena *a, const char *s, size_t n) {
-        char *d = httpd_arena_alloc(a, n + 1);
-        if (!d)
-                return NULL;
-        memcpy(d, s, n);
-        d[n] = '\0';
-        return d;
-}
-
-char *httpd_arena_strdup(struct httpd_arena *a, const char *s) {
-        return s ? arena_strndup(a, s, strlen(s)) : NULL;
-}
 
 /* ---- status, headers ------------------------------------------------------------------- */
 
@@ -165,55 +78,21 @@ const char *httpd_status_reason(int status) {
         return "Unknown";
 }
 
-/* RFC 9110 token characters. */
-static bool is_tchar(unsigned char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool token_valid(const char *s) {
-        if (!s || !*s)
-                return false;
-        for (; *s; s++)
-                if (!is_tchar((unsigned char) *s))
-                        return false;
-        return true;
-}
-
-/* Field value: visible ASCII, obs-text, SP, HTAB; nothing else (no CR, LF, NUL, DEL). */
-static bool value_valid(const char *s, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) s[i];
-                if (c == '\t' || c == ' ' || (c > 0x20 && c != 0x7f))
-                        continue;
-                return false;
-        }
-        return true;
-}
-
-const char *httpd_request_header(const struct httpd_request *req, const char *name) {
-        if (!req || !name)
-                return NULL;
-        for (size_t i = 0; i < req->n_headers; i++)
-                if (strcasecmp(req->headers[i].name, name) == 0)
-                        return req->headers[i].value;
-        return NULL;
-}
-
 int httpd_response_add_header(struct httpd_response *resp, const char *name, const char *value) {
         static const char *const reserved[] = {"Content-Length", "Transfer-Encoding", "Connection",
                                                "Date", "Content-Type"};
         char *n, *v;
 
-        if (!resp || !token_valid(name) || !value || !value_valid(value, strlen(value)))
+        if (!resp || !httpd_token_valid(name) || !value ||
+            !httpd_field_value_valid(value, strlen(value)))
                 return -EINVAL;
         for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
                 if (strcasecmp(name, reserved[i]) == 0)
                         return -EINVAL;
         if (resp->n_headers >= HTTPD_MAX_RESPONSE_HEADERS)
                 return -E2BIG;
-        n = httpd_arena_strdup(resp->arena, name);
-        v = httpd_arena_strdup(resp->arena, value);
+        n = arena_strdup(resp->arena, name);
+        v = arena_strdup(resp->arena, value);
         if (!n || !v)
                 return -ENOMEM;
         resp->headers[resp->n_headers++] = (struct httpd_header){.name = n, .value = v};
@@ -228,408 +107,6 @@ int httpd_response_set(struct httpd_response *resp, int status, const char *cont
         resp->content_type = content_type;
         buf_reset(&resp->body);
         return body ? buf_append_str(&resp->body, body) : 0;
-}
-
-/* ---- parser ---------------------------------------------------------------------------- */
-
-enum hdr_state { HDR_NONE, HDR_FIELD, HDR_VALUE };
-
-struct httpd_parser {
-        http_parser hp;
-        http_parser_settings settings;
-        struct httpd_limits limits;
-        struct httpd_arena arena;
-
-        struct buf url;  /* request-target */
-        struct buf head; /* "name\0value\0" pairs */
-        struct buf body; /* de-chunked body */
-        unsigned n_headers;
-        size_t header_content; /* bytes of names + values */
-        enum hdr_state hdr;
-        size_t head_raw; /* raw bytes consumed before the end of the head */
-        bool in_request, headers_done, want_continue, continue_sent, complete;
-        int error_status;
-        const char *error_message;
-        struct httpd_request req;
-};
-
-static int fail(struct httpd_parser *p, int status, const char *message) {
-        if (!p->error_status) {
-                p->error_status = status;
-                p->error_message = message;
-        }
-        return 1; /* non-zero: http-parser stops with HPE_CB_* */
-}
-
-static int on_message_begin(http_parser *hp) {
-        struct httpd_parser *p = hp->data;
-        p->in_request = true;
-        return 0;
-}
-
-static int on_url(http_parser *hp, const char *at, size_t len) {
-        struct httpd_parser *p = hp->data;
-        if (buf_append(&p->url, at, len) < 0)
-                return fail(p, 414, "request-target too long");
-        return 0;
-}
-
-static int header_bytes(struct httpd_parser *p, const char *at, size_t len) {
-        if (p->headers_done)
-                return 0; /* chunked trailers: bounded by http-parser, otherwise ignored */
-        p->header_content += len;
-        if (p->header_content > p->limits.max_header_bytes || buf_append(&p->head, at, len) < 0)
-                return fail(p, 431, "request header fields too large");
-        return 0;
-}
-
-static int on_header_field(http_parser *hp, const char *at, size_t len) {
-        struct httpd_parser *p = hp->data;
-        if (!p->headers_done && p->hdr != HDR_FIELD) {
-                if (p->hdr == HDR_VALUE && buf_append_byte(&p->head, 0) < 0)
-                        return fail(p, 431, "request header fields too large");
-                if (++p->n_headers > p->limits.max_headers)
-                        return fail(p, 431, "too many request header fields");
-                p->hdr = HDR_FIELD;
-        }
-        return header_bytes(p, at, len);
-}
-
-static int on_header_value(http_parser *hp, const char *at, size_t len) {
-        struct httpd_parser *p = hp->data;
-        if (!p->headers_done && p->hdr != HDR_VALUE) {
-                if (buf_append_byte(&p->head, 0) < 0)
-                        return fail(p, 431, "request header fields too large");
-                p->hdr = HDR_VALUE;
-        }
-        return header_bytes(p, at, len);
-}
-
-static bool is_blank(char c) {
-        return c == ' ' || c == '\t';
-}
-
-/* Builds req.headers from the "name\0value\0" buffer, validating the values. */
-static int build_headers(struct httpd_parser *p) {
-        struct httpd_header *h;
-        const char *s, *end;
-
-        if (p->hdr == HDR_VALUE && buf_append_byte(&p->head, 0) < 0)
-                return fail(p, 431, "request header fields too large");
-        h = httpd_arena_alloc(&p->arena, sizeof(*h) * MAX(p->n_headers, 1u));
-        if (!h)
-                return fail(p, 431, "request header fields too large");
-        s = p->head.data;
-        end = s ? s + p->head.len : NULL;
-        for (unsigned i = 0; i < p->n_headers; i++) {
-                /* buf keeps a NUL after the data, so strlen() never runs past `end`; a pair that
-                 * does not end inside the buffer is malformed. */
-                size_t nl, vl;
-                const char *v, *next;
-                if (!s || s >= end)
-                        return fail(p, 400, "malformed header field");
-                nl = strlen(s);
-                v = s + nl + 1;
-                if (nl == 0 || v > end)
-                        return fail(p, 400, "malformed header field");
-                vl = strlen(v);
-                next = v + vl + 1;
-                if (next > end)
-                        return fail(p, 400, "malformed header field");
-                while (vl > 0 && is_blank(v[vl - 1]))
-                        vl--;
-                while (vl > 0 && is_blank(*v)) {
-                        v++;
-                        vl--;
-                }
-                if (!value_valid(v, vl))
-                        return fail(p, 400, "invalid character in a header field value");
-                h[i].name = s;
-                h[i].value = arena_strndup(&p->arena, v, vl);
-                if (!h[i].value)
-                        return fail(p, 431, "request header fields too large");
-                s = next;
-        }
-        if (s != end)
-                return fail(p, 400, "malformed header field");
-        p->req.headers = h;
-        p->req.n_headers = p->n_headers;
-        return 0;
-}
-
-static int on_headers_complete(http_parser *hp) {
-        struct httpd_parser *p = hp->data;
-        const char *expect;
-        unsigned hosts = 0;
-        bool cl = false, te = false;
-
-        if (build_headers(p) != 0)
-                return -1;
-        p->headers_done = true;
-        if (hp->http_major != 1 || hp->http_minor > 1)
-                return fail(p, 505, "only HTTP/1.0 and HTTP/1.1 are supported"), -1;
-        if (hp->method == HTTP_CONNECT)
-                return fail(p, 405, "CONNECT is not supported"), -1;
-        for (size_t i = 0; i < p->req.n_headers; i++) {
-                const char *n = p->req.headers[i].name;
-                if (strcasecmp(n, "Host") == 0)
-                        hosts++;
-                else if (strcasecmp(n, "Content-Length") == 0)
-                        cl = true;
-                else if (strcasecmp(n, "Transfer-Encoding") == 0)
-                        te = true;
-        }
-        if (hp->http_minor == 1 && hosts != 1)
-                return fail(p, 400, "an HTTP/1.1 request needs exactly one Host header"), -1;
-        if (hosts > 1)
-                return fail(p, 400, "more than one Host header"), -1;
-        if (cl && te)
-                return fail(p, 400, "both Content-Length and Transfer-Encoding"), -1;
-        if (te && hp->http_minor == 0)
-                return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 request"), -1;
-        if ((hp->flags & F_CONTENTLENGTH) && hp->content_length > p->limits.max_body)
-                return fail(p, 413, "request body too large"), -1;
-        expect = httpd_request_header(&p->req, "Expect");
-        if (expect) {
-                if (strcasecmp(expect, "100-continue") != 0)
-                        return fail(p, 417, "unsupported Expect"), -1;
-                p->want_continue = hp->http_minor == 1;
-        }
-        http_parser_pause(hp, 1); /* the caller sees the complete head */
-        return 0;
-}
-
-static int on_body(http_parser *hp, const char *at, size_t len) {
-        struct httpd_parser *p = hp->data;
-        if (buf_append(&p->body, at, len) < 0)
-                return fail(p, 413, "request body too large");
-        return 0;
-}
-
-static int on_message_complete(http_parser *hp) {
-        struct httpd_parser *p = hp->data;
-        const char *q;
-
-        p->complete = true;
-        p->req.method = http_method_str((enum http_method) hp->method);
-        p->req.target = arena_strndup(&p->arena, buf_cstr(&p->url), p->url.len);
-        if (!p->req.target)
-                return fail(p, 414, "request-target too long");
-        if (memchr(p->url.data ? p->url.data : "", 0, p->url.len))
-                return fail(p, 400, "malformed request-target");
-        q = strchr(p->req.target, '?');
-        p->req.path = q ? arena_strndup(&p->arena, p->req.target, (size_t) (q - p->req.target))
-                        : p->req.target;
-        p->req.query = q ? q + 1 : "";
-        if (!p->req.path)
-                return fail(p, 414, "request-target too long");
-        p->req.body = buf_cstr(&p->body);
-        p->req.body_len = p->body.len;
-        p->req.version_minor = hp->http_minor;
-        /* Upgrades are not supported: answer normally, then close (the client may already be
-         * speaking the other protocol). */
-        p->req.keep_alive = http_should_keep_alive(hp) != 0 && !hp->upgrade &&
-                            !httpd_request_header(&p->req, "Upgrade");
-        p->req.arena = &p->arena;
-        p->req.remote = p->req.tls_version = p->req.alpn = "";
-        /* From here on the arena is the handler's: exactly max_arena more bytes. */
-        p->arena.max = p->arena.total + p->limits.max_arena;
-        http_parser_pause(hp, 1); /* one request at a time (pipelining) */
-        return 0;
-}
-
-static void limits_fill(struct httpd_limits *l) {
-        if (!l->max_request_line)
-                l->max_request_line = HTTPD_DEFAULT_MAX_REQUEST_LINE;
-        if (!l->max_header_bytes)
-                l->max_header_bytes = HTTPD_DEFAULT_MAX_HEADER_BYTES;
-        if (!l->max_headers)
-                l->max_headers = HTTPD_DEFAULT_MAX_HEADERS;
-        if (!l->max_body)
-                l->max_body = HTTPD_DEFAULT_MAX_BODY;
-        if (!l->max_response_body)
-                l->max_response_body = HTTPD_DEFAULT_MAX_RESPONSE_BODY;
-        if (!l->max_arena)
-                l->max_arena = HTTPD_DEFAULT_MAX_ARENA;
-}
-
-static bool limits_valid(const struct httpd_limits *l) {
-        return l->max_request_line <= HTTPD_LIMIT_MAX_REQUEST_LINE &&
-               l->max_header_bytes <= HTTPD_LIMIT_MAX_HEADER_BYTES &&
-               l->max_headers <= HTTPD_LIMIT_MAX_HEADERS && l->max_body <= HTTPD_LIMIT_MAX_BODY &&
-               l->max_response_body <= HTTPD_LIMIT_MAX_BODY && l->max_arena <= HTTPD_LIMIT_MAX_BODY;
-}
-
-/* Arena budget for the request's own strings (bounded by the head limits). */
-static size_t head_arena_budget(const struct httpd_limits *l) {
-        return 2 * (l->max_request_line + l->max_header_bytes) +
-               (size_t) l->max_headers * (sizeof(struct httpd_header) + 2 * sizeof(max_align_t));
-}
-
-static void parser_reset(struct httpd_parser *p) {
-        arena_reset(&p->arena);
-        p->arena.max = head_arena_budget(&p->limits);
-        buf_reset(&p->url);
-        buf_reset(&p->head);
-        /* Keep a modest body buffer around; give big ones back. */
-        if (p->body.cap > 64u * 1024u)
-                buf_done(&p->body);
-        else
-                buf_reset(&p->body);
-        p->n_headers = 0;
-        p->header_content = 0;
-        p->hdr = HDR_NONE;
-        p->head_raw = 0;
-        p->in_request = p->headers_done = p->want_continue = p->continue_sent = p->complete = false;
-        p->req = (struct httpd_request){0};
-}
-
-int httpd_parser_new(const struct httpd_limits *limits, struct httpd_parser **ret) {
-        struct httpd_parser *p;
-        struct httpd_limits l = limits ? *limits : (struct httpd_limits){0};
-
-        if (!ret)
-                return -EINVAL;
-        limits_fill(&l);
-        if (!limits_valid(&l))
-                return -EINVAL;
-        p = calloc(1, sizeof(*p));
-        if (!p)
-                return -ENOMEM;
-        p->limits = l;
-        arena_init(&p->arena, head_arena_budget(&l));
-        buf_init(&p->url, l.max_request_line, 0);
-        buf_init(&p->head, l.max_header_bytes + 2u * l.max_headers, 0);
-        buf_init(&p->body, l.max_body, 0);
-        http_parser_settings_init(&p->settings);
-        p->settings.on_message_begin = on_message_begin;
-        p->settings.on_url = on_url;
-        p->settings.on_header_field = on_header_field;
-        p->settings.on_header_value = on_header_value;
-        p->settings.on_headers_complete = on_headers_complete;
-        p->settings.on_body = on_body;
-        p->settings.on_message_complete = on_message_complete;
-        http_parser_init(&p->hp, HTTP_REQUEST);
-        p->hp.data = p;
-        *ret = p;
-        return 0;
-}
-
-struct httpd_parser *httpd_parser_free(struct httpd_parser *p) {
-        if (!p)
-                return NULL;
-        arena_done(&p->arena);
-        buf_done(&p->url);
-        buf_done(&p->head);
-        buf_done(&p->body);
-        free(p);
-        return NULL;
-}
-
-static const char *parse_error_message(enum http_errno e) {
-        switch (e) {
-        case HPE_INVALID_METHOD:
-                return "unknown method";
-        case HPE_INVALID_VERSION:
-                return "invalid HTTP version";
-        case HPE_INVALID_URL:
-                return "invalid request-target";
-        case HPE_INVALID_HEADER_TOKEN:
-                return "invalid character in a header field";
-        case HPE_INVALID_CONTENT_LENGTH:
-        case HPE_UNEXPECTED_CONTENT_LENGTH:
-                return "invalid Content-Length";
-        case HPE_INVALID_TRANSFER_ENCODING:
-                return "invalid Transfer-Encoding";
-        case HPE_INVALID_CHUNK_SIZE:
-                return "invalid chunk size";
-        case HPE_HEADER_OVERFLOW:
-                return "request header fields too large";
-        default:
-                return "malformed request";
-        }
-}
-
-int httpd_parser_feed(struct httpd_parser *p, const void *data, size_t len, size_t *ret_consumed) {
-        const char *d = data;
-        size_t used = 0, head_limit;
-
-        if (!p || !data || len == 0 || !ret_consumed)
-                return -EINVAL;
-        if (p->error_status) {
-                *ret_consumed = 0;
-                return HTTPD_PARSE_ERROR;
-        }
-        if (p->complete) {
-                *ret_consumed = 0;
-                return HTTPD_PARSE_REQUEST;
-        }
-        head_limit = p->limits.max_request_line + p->limits.max_header_bytes;
-        while (used < len) {
-                /* While in the head, give the parser at most one byte past the head limit, so
-                 * the limit is found at the same byte however the stream is split. */
-                bool in_head = !p->headers_done;
-                size_t give = len - used;
-                if (in_head)
-                        give = MIN(give, head_limit + 1 - p->head_raw);
-                size_t n = http_parser_execute(&p->hp, &p->settings, d + used, give);
-                enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
-
-                used += n;
-                if (in_head)
-                        p->head_raw += n; /* exact: the parser pauses at the end of the head */
-                if (e != HPE_OK && e != HPE_PAUSED) {
-                        if (!p->error_status) {
-                                p->error_status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
-                                p->error_message = parse_error_message(e);
-                        }
-                        *ret_consumed = used;
-                        return HTTPD_PARSE_ERROR;
-                }
-                if (in_head && p->head_raw > head_limit) {
-                        (void) fail(p, 431, "request head too large");
-                        *ret_consumed = used;
-                        return HTTPD_PARSE_ERROR;
-                }
-                if (e == HPE_PAUSED) {
-                        http_parser_pause(&p->hp, 0);
-                        if (p->complete) {
-                                *ret_consumed = used;
-                                return HTTPD_PARSE_REQUEST;
-                        }
-                        if (p->want_continue && !p->continue_sent) {
-                                p->continue_sent = true;
-                                *ret_consumed = used;
-                                return HTTPD_PARSE_CONTINUE;
-                        }
-                        continue; /* head done: go on with the body */
-                }
-                if (n == 0)
-                        break; /* no progress without an error: defensive */
-        }
-        *ret_consumed = used;
-        return HTTPD_PARSE_MORE;
-}
-
-const struct httpd_request *httpd_parser_request(const struct httpd_parser *p) {
-        return p && p->complete && !p->error_status ? &p->req : NULL;
-}
-
-int httpd_parser_error(const struct httpd_parser *p, const char **ret_message) {
-        if (!p || !p->error_status)
-                return 0;
-        if (ret_message)
-                *ret_message = p->error_message;
-        return p->error_status;
-}
-
-bool httpd_parser_in_request(const struct httpd_parser *p) {
-        return p && p->in_request && !p->complete;
-}
-
-void httpd_parser_next(struct httpd_parser *p) {
-        if (p && !p->error_status)
-                parser_reset(p);
 }
 
 /* ---- addresses ------------------------------------------------------------------------- */
@@ -714,15 +191,33 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t n) 
 
 /* ---- server ---------------------------------------------------------------------------- */
 
+/* One client address in the admission table (IPv4 as v4-mapped IPv6). */
+struct conn;
+
+struct client {
+        uint8_t addr[16];
+        unsigned established, handshaking; /* both 0: the entry is unused */
+        struct conn *hs_first, *hs_last;   /* its connections in handshake, oldest first */
+};
+
+enum slot { SLOT_NONE, SLOT_HANDSHAKE, SLOT_ESTABLISHED };
+
 struct httpd {
         struct httpd_options o;
         int listen_fd;
         int stop_fd; /* eventfd, level-triggered in every loop: written once by httpd_stop() */
         int port;
-        _Atomic uint64_t active;
+        /* Admission (all loops): slot counts and the per-address table, under `lock`. The table
+         * has at least twice as many entries as connections can be open (an entry per open
+         * client address), so linear probing always finds a free one. */
+        pthread_mutex_t lock;
+        struct client *clients;
+        size_t n_clients; /* a power of two */
+        _Atomic uint64_t established, handshaking;
         struct {
-                _Atomic uint64_t accepted, rejected, handshake_failures, timeouts, requests,
-                        client_errors, handler_errors, bytes_in, bytes_out;
+                _Atomic uint64_t accepted, rejected, rejected_per_client, handshake_failures,
+                        handshake_timeouts, handshakes_evicted, timeouts, requests, client_errors,
+                        handler_errors, bytes_in, bytes_out;
                 _Atomic uint64_t responses[6];
         } st;
 };
@@ -737,6 +232,12 @@ struct conn {
         struct tls_conn *tls;
         enum conn_state state;
         struct httpd_parser *parser;
+        /* Admission: the slot held and the list of handshakes of the client (both under
+         * httpd.lock; another loop may take the slot away: evict_one()). */
+        enum slot slot;
+        uint8_t addr[16]; /* client address, the admission key */
+        struct conn *hs_prev, *hs_next;
+        _Atomic bool evicted;
         struct buf in;  /* bytes read and not yet consumed by the parser */
         struct buf out; /* the response being written */
         size_t out_off;
@@ -774,6 +275,191 @@ static uint64_t now_usec(void) {
 
 static void count(_Atomic uint64_t *c, uint64_t n) {
         atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* -- admission: connection slots, per client address -- */
+
+static void client_key(const struct sockaddr_storage *ss, uint8_t key[16]) {
+        memset(key, 0, 16);
+        if (ss->ss_family == AF_INET) {
+                key[10] = key[11] = 0xff;
+                memcpy(key + 12, &((const struct sockaddr_in *) ss)->sin_addr, 4);
+        } else if (ss->ss_family == AF_INET6)
+                memcpy(key, &((const struct sockaddr_in6 *) ss)->sin6_addr, 16);
+}
+
+static size_t client_hash(const uint8_t key[16], size_t n) {
+        uint64_t x = 1469598103934665603u; /* FNV-1a */
+        for (size_t i = 0; i < 16; i++)
+                x = (x ^ key[i]) * 1099511628211u;
+        return (size_t) (x ^ (x >> 29)) & (n - 1);
+}
+
+static bool client_unused(const struct client *e) {
+        return e->established == 0 && e->handshaking == 0;
+}
+
+/* The entry for key: the existing one, or the unused one where it would go. */
+static struct client *client_find(struct httpd *h, const uint8_t key[16]) {
+        size_t i = client_hash(key, h->n_clients);
+        for (;;) {
+                struct client *e = &h->clients[i];
+                if (client_unused(e) || memcmp(e->addr, key, 16) == 0)
+                        return e;
+                i = (i + 1) & (h->n_clients - 1);
+        }
+}
+
+/* Removes an unused entry, moving later entries of its probe run back (no tombstones). */
+static void client_remove(struct httpd *h, struct client *e) {
+        size_t mask = h->n_clients - 1, i = (size_t) (e - h->clients), j = i;
+        for (;;) {
+                j = (j + 1) & mask;
+                struct client *x = &h->clients[j];
+                if (client_unused(x))
+                        break;
+                size_t home = client_hash(x->addr, h->n_clients);
+                /* x may fill the hole at i when i lies on its probe path from home to j. */
+                if (((j - home) & mask) >= ((j - i) & mask)) {
+                        h->clients[i] = *x;
+                        *x = (struct client){0};
+                        i = j;
+                }
+        }
+        h->clients[i] = (struct client){0};
+}
+
+/* Takes c off its client's list of handshakes and gives its slot back (lock held). */
+static void slot_drop(struct httpd *h, struct client *e, struct conn *c) {
+        if (c->slot == SLOT_HANDSHAKE) {
+                if (c->hs_prev)
+                        c->hs_prev->hs_next = c->hs_next;
+                else
+                        e->hs_first = c->hs_next;
+                if (c->hs_next)
+                        c->hs_next->hs_prev = c->hs_prev;
+                else
+                        e->hs_last = c->hs_prev;
+                c->hs_prev = c->hs_next = NULL;
+                e->handshaking--;
+                atomic_fetch_sub(&h->handshaking, 1);
+        } else if (c->slot == SLOT_ESTABLISHED) {
+                e->established--;
+                atomic_fetch_sub(&h->established, 1);
+        }
+        c->slot = SLOT_NONE;
+}
+
+/* (lock held) */
+static void slot_take(struct httpd *h, struct client *e, struct conn *c, enum slot slot) {
+        memcpy(e->addr, c->addr, 16);
+        c->slot = slot;
+        if (slot == SLOT_HANDSHAKE) {
+                c->hs_prev = e->hs_last;
+                c->hs_next = NULL;
+                if (e->hs_last)
+                        e->hs_last->hs_next = c;
+                else
+                        e->hs_first = c;
+                e->hs_last = c;
+                e->handshaking++;
+                atomic_fetch_add(&h->handshaking, 1);
+        } else {
+                e->established++;
+                atomic_fetch_add(&h->established, 1);
+        }
+}
+
+/*
+ * The handshake pool is full and a client under its share wants a slot: the client holding the
+ * most handshakes over its share loses its oldest one. The victim may live on another loop: it
+ * loses its slot here, and shutdown() wakes its loop, which then frees it (a connection leaves
+ * the lists, under the lock, before its fd is closed, so the fd is still its own). Returns false
+ * when nobody is over the share. (lock held)
+ */
+static bool evict_one(struct httpd *h) {
+        struct client *worst = NULL;
+        for (size_t i = 0; i < h->n_clients; i++) {
+                struct client *e = &h->clients[i];
+                if (e->handshaking > h->o.max_handshakes_per_client &&
+                    (!worst || e->handshaking > worst->handshaking))
+                        worst = e;
+        }
+        if (!worst || !worst->hs_first)
+                return false;
+        struct conn *v = worst->hs_first;
+        slot_drop(h, worst, v); /* worst keeps >= share >= 1 handshakes: its entry stays */
+        atomic_store(&v->evicted, true);
+        (void) shutdown(v->fd, SHUT_RDWR);
+        count(&h->st.handshakes_evicted, 1);
+        return true;
+}
+
+/* Gives a new connection its first slot (a handshake slot with TLS, else an established one):
+ * 0, -EBUSY when the server is full, -EUSERS when c's client is over its limit. */
+static int conn_admit(struct conn *c, enum slot slot) {
+        struct httpd *h = c->loop->h;
+        int r = 0;
+
+        (void) pthread_mutex_lock(&h->lock);
+        struct client *e = client_find(h, c->addr);
+        if (slot == SLOT_HANDSHAKE) {
+                if (atomic_load(&h->handshaking) < h->o.max_handshakes)
+                        r = 0; /* room: a burst from one client is fine */
+                else if (e->handshaking >= h->o.max_handshakes_per_client)
+                        r = -EUSERS;
+                else if (!evict_one(h))
+                        r = -EBUSY;
+        } else if (atomic_load(&h->established) >= h->o.max_connections)
+                r = -EBUSY;
+        else if (e->established >= h->o.max_connections_per_client)
+                r = -EUSERS;
+        if (r == 0)
+                slot_take(h, e, c, slot);
+        (void) pthread_mutex_unlock(&h->lock);
+        return r;
+}
+
+static void conn_release(struct conn *c) {
+        struct httpd *h = c->loop->h;
+        (void) pthread_mutex_lock(&h->lock);
+        if (c->slot != SLOT_NONE) {
+                struct client *e = client_find(h, c->addr);
+                slot_drop(h, e, c);
+                if (client_unused(e))
+                        client_remove(h, e);
+        }
+        (void) pthread_mutex_unlock(&h->lock);
+}
+
+/* After the handshake: trades c's handshake slot for an established one. 0; -ECONNRESET when c
+ * was evicted meanwhile; -EBUSY / -EUSERS over the established limits (c then holds no slot). */
+static int conn_promote(struct conn *c) {
+        struct httpd *h = c->loop->h;
+        int r = 0;
+
+        (void) pthread_mutex_lock(&h->lock);
+        struct client *e = client_find(h, c->addr);
+        if (c->slot != SLOT_HANDSHAKE)
+                r = -ECONNRESET;
+        else if (atomic_load(&h->established) >= h->o.max_connections)
+                r = -EBUSY;
+        else if (e->established >= h->o.max_connections_per_client)
+                r = -EUSERS;
+        if (c->slot == SLOT_HANDSHAKE)
+                slot_drop(h, e, c);
+        if (r == 0)
+                slot_take(h, e, c, SLOT_ESTABLISHED);
+        else if (client_unused(e))
+                client_remove(h, e);
+        (void) pthread_mutex_unlock(&h->lock);
+        return r;
+}
+
+static void count_rejected(struct httpd *h, int r) {
+        count(&h->st.rejected, 1);
+        if (r == -EUSERS)
+                count(&h->st.rejected_per_client, 1);
 }
 
 /* -- the deadline heap -- */
@@ -839,7 +525,7 @@ static void conn_set_deadline(struct conn *c) {
 
         switch (c->state) {
         case C_HANDSHAKE:
-                d = MIN(c->accepted + ms(o->request_timeout_ms),
+                d = MIN(c->accepted + ms(MIN(o->request_timeout_ms, o->handshake_timeout_ms)),
                         c->last_read + ms(o->read_timeout_ms));
                 break;
         case C_READ:
@@ -879,6 +565,7 @@ static void conn_account(struct conn *c) {
 
 static void conn_free(struct conn *c) {
         struct loop *l = c->loop;
+        conn_release(c); /* first: off the lists before the fd closes (see evict_one()) */
         conn_account(c);
         heap_remove(l, c);
         if (c->fd >= 0)
@@ -889,7 +576,6 @@ static void conn_free(struct conn *c) {
         buf_done(&c->in);
         buf_done(&c->out);
         buf_done(&c->resp.body);
-        atomic_fetch_sub_explicit(&l->h->active, 1, memory_order_relaxed);
         free(c);
 }
 
@@ -994,7 +680,7 @@ static void conn_queue_error(struct conn *c, int status, const char *message) {
 }
 
 static bool content_type_valid(const char *s) {
-        return s && *s && strlen(s) <= 256 && value_valid(s, strlen(s));
+        return s && *s && strlen(s) <= 256 && httpd_field_value_valid(s, strlen(s));
 }
 
 /* Runs the handler on the pending request and queues its response. */
@@ -1108,8 +794,15 @@ static bool conn_process(struct conn *c) {
                                 goto out;
                         }
                         if (r < 0) {
-                                count(&h->st.handshake_failures, 1);
+                                if (!atomic_load(&c->evicted))
+                                        count(&h->st.handshake_failures, 1);
                                 goto drop;
+                        }
+                        r = conn_promote(c);
+                        if (r < 0) {
+                                if (r != -ECONNRESET)
+                                        count_rejected(h, r);
+                                goto drop; /* evicted, or no established slot for it */
                         }
                         c->state = C_READ;
                         c->last_read = now_usec();
@@ -1202,26 +895,28 @@ static void loop_accept(struct loop *l) {
                 socklen_t sl = sizeof(ss);
                 int fd = accept4(h->listen_fd, (struct sockaddr *) &ss, &sl,
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+                enum slot slot = h->o.tls ? SLOT_HANDSHAKE : SLOT_ESTABLISHED;
                 struct conn *c;
+                int r;
 
                 if (fd < 0)
                         return; /* EAGAIN (another loop took it), or a transient error */
-                if (atomic_fetch_add_explicit(&h->active, 1, memory_order_relaxed) >=
-                    h->o.max_connections) {
-                        atomic_fetch_sub_explicit(&h->active, 1, memory_order_relaxed);
-                        count(&h->st.rejected, 1);
-                        (void) close(fd);
-                        continue;
-                }
-                count(&h->st.accepted, 1);
                 c = calloc(1, sizeof(*c));
                 if (!c) {
-                        atomic_fetch_sub_explicit(&h->active, 1, memory_order_relaxed);
                         (void) close(fd);
                         continue;
                 }
                 c->loop = l;
                 c->fd = fd;
+                client_key(&ss, c->addr);
+                r = conn_admit(c, slot);
+                if (r < 0) {
+                        count_rejected(h, r);
+                        (void) close(fd);
+                        free(c);
+                        continue;
+                }
+                count(&h->st.accepted, 1);
                 c->accepted = c->last_read = now_usec();
                 buf_init(&c->in, 2 * READ_CHUNK, 0);
                 buf_init(&c->out, h->o.limits.max_response_body + 4096u, 0);
@@ -1250,6 +945,8 @@ static void loop_expire(struct loop *l, uint64_t now) {
                 struct conn *c = l->heap[0];
                 if (c->state != C_LINGER)
                         count(&l->h->st.timeouts, 1);
+                if (c->state == C_HANDSHAKE)
+                        count(&l->h->st.handshake_timeouts, 1);
                 conn_free(c);
         }
 }
@@ -1390,8 +1087,7 @@ int httpd_new(const struct httpd_options *o, struct httpd **ret) {
         h->o = *o;
         h->o.address = NULL; /* not kept: the caller's string */
         h->listen_fd = h->stop_fd = -EBADF;
-        limits_fill(&h->o.limits);
-        if (!limits_valid(&h->o.limits)) {
+        if (httpd_limits_normalize(&h->o.limits) < 0) {
                 free(h);
                 return -EINVAL;
         }
@@ -1401,6 +1097,11 @@ int httpd_new(const struct httpd_options *o, struct httpd **ret) {
                         h->o.f = (v); \
         } while (0)
         DEFAULT(max_connections, 256u);
+        DEFAULT(max_handshakes, 64u);
+        DEFAULT(max_connections_per_client,
+                MAX(h->o.max_connections - h->o.max_connections / 4, 1u));
+        DEFAULT(max_handshakes_per_client, MAX(h->o.max_handshakes / 4, 1u));
+        DEFAULT(handshake_timeout_ms, 3000u);
         DEFAULT(max_requests_per_conn, 1000u);
         DEFAULT(read_timeout_ms, 10000u);
         DEFAULT(request_timeout_ms, 30000u);
@@ -1409,6 +1110,21 @@ int httpd_new(const struct httpd_options *o, struct httpd **ret) {
         DEFAULT(stop_timeout_ms, 5000u);
         DEFAULT(backlog, 512);
 #undef DEFAULT
+        h->o.max_connections_per_client =
+                MIN(h->o.max_connections_per_client, h->o.max_connections);
+        h->o.max_handshakes_per_client = MIN(h->o.max_handshakes_per_client, h->o.max_handshakes);
+        if (pthread_mutex_init(&h->lock, NULL) != 0) {
+                free(h);
+                return -ENOMEM;
+        }
+        h->n_clients = 16;
+        while (h->n_clients < 2 * ((size_t) h->o.max_connections + h->o.max_handshakes))
+                h->n_clients *= 2;
+        h->clients = calloc(h->n_clients, sizeof(*h->clients));
+        if (!h->clients) {
+                httpd_free(h);
+                return -ENOMEM;
+        }
         r = listen_on(&ss, sl, h->o.backlog, &h->listen_fd);
         if (r == -EAFNOSUPPORT && ss.ss_family == AF_INET6 &&
             IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *) &ss)->sin6_addr)) {
@@ -1447,6 +1163,8 @@ struct httpd *httpd_free(struct httpd *h) {
                 return NULL;
         h->listen_fd = safe_close(h->listen_fd);
         h->stop_fd = safe_close(h->stop_fd);
+        free(h->clients);
+        (void) pthread_mutex_destroy(&h->lock);
         free(h);
         return NULL;
 }
@@ -1462,7 +1180,11 @@ void httpd_get_stats(const struct httpd *h, struct httpd_stats *ret) {
         *ret = (struct httpd_stats){
                 .connections_accepted = atomic_load(&m->st.accepted),
                 .connections_rejected = atomic_load(&m->st.rejected),
-                .connections_active = atomic_load(&m->active),
+                .connections_rejected_per_client = atomic_load(&m->st.rejected_per_client),
+                .connections_active = atomic_load(&m->established) + atomic_load(&m->handshaking),
+                .connections_handshaking = atomic_load(&m->handshaking),
+                .handshake_timeouts = atomic_load(&m->st.handshake_timeouts),
+                .handshakes_evicted = atomic_load(&m->st.handshakes_evicted),
                 .tls_handshake_failures = atomic_load(&m->st.handshake_failures),
                 .timeouts = atomic_load(&m->st.timeouts),
                 .requests = atomic_load(&m->st.requests),

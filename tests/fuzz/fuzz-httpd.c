@@ -19,8 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/arena.h"
 #include "common/buf.h"
-#include "common/httpd.h"
+#include "common/httpd-parser.h"
 #include "common/macro.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -78,7 +79,7 @@ static void check_request(const struct httpd_request *q) {
         CHECK(q->body_len <= limits.max_body && q->body && q->body[q->body_len] == '\0');
         /* the handler's arena: exactly max_arena */
         size_t got = 0;
-        while (httpd_arena_alloc(q->arena, 512))
+        while (arena_alloc(q->arena, 512))
                 got += 512;
         CHECK(got <= limits.max_arena && got + 512 > limits.max_arena);
 }

@@ -18,7 +18,7 @@
 
 #include "common/buf.h"
 #include "common/macro.h"
-#include "common/tls.h"
+#include "common/tls/cert.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

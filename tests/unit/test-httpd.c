@@ -29,7 +29,8 @@
 #include "common/httpd.h"
 #include "common/macro.h"
 #include "common/secmem.h"
-#include "common/tls.h"
+#include "common/tls/cert.h"
+#include "common/tls/transport.h"
 #include "tests/tap.h"
 
 extern char **environ;
@@ -247,7 +248,7 @@ static int handler(void *userdata, const struct httpd_request *req, struct httpd
         }
         if (strcmp(req->path, "/arena") == 0) {
                 arena_chunks = 0;
-                while (httpd_arena_alloc(req->arena, 1024) && arena_chunks < 100000)
+                while (arena_alloc(req->arena, 1024) && arena_chunks < 100000)
                         arena_chunks++;
                 return httpd_response_set(resp, 200, NULL, "ok");
         }
@@ -277,7 +278,7 @@ struct loop_arg {
         struct srv *s;
         int i;
 };
-static struct loop_arg loop_args[8][2];
+static struct loop_arg loop_args[16][2];
 static int n_servers;
 
 static void *loop_main(void *p) {
@@ -335,6 +336,46 @@ static int tcp_connect(int port) {
                 return r;
         }
         return fd;
+}
+
+/* A connection from another loopback address (127.0.0.x): another client, as the server sees
+ * it. */
+static int tcp_connect_from(const char *src, int port) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+        struct sockaddr_in b = {.sin_family = AF_INET};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0)
+                return -errno;
+        if (inet_pton(AF_INET, src, &b.sin_addr) != 1 ||
+            bind(fd, (struct sockaddr *) &b, sizeof(b)) < 0 ||
+            connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+                int r = -errno;
+                (void) close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* Waits (generously: 20 s) until the server's counters satisfy cond. */
+static bool stats_wait(struct httpd *h, bool (*cond)(const struct httpd_stats *, const void *),
+                       const void *arg, struct httpd_stats *ret) {
+        uint64_t t0 = mono_ms();
+        for (;;) {
+                httpd_get_stats(h, ret);
+                if (cond(ret, arg))
+                        return true;
+                if (mono_ms() - t0 > 20000)
+                        return false;
+                (void) usleep(5000);
+        }
+}
+
+/* The server counts a failed handshake after it sent its alert, so the client may see the end
+ * first: wait for the counter. */
+static bool handshake_failures_over(const struct httpd_stats *st, const void *arg) {
+        return st->tls_handshake_failures >
+               ((const struct httpd_stats *) arg)->tls_handshake_failures;
 }
 
 static bool send_all(int fd, const char *s, size_t n);
@@ -712,7 +753,7 @@ static void test_tls(void) {
                                 "DEFAULT:@SECLEVEL=0",
                                 NULL};
                 rc = run(argv, NULL, "sclient.out", 20000);
-                httpd_get_stats(s.h, &st1);
+                (void) stats_wait(s.h, handshake_failures_over, &st0, &st1);
                 ok(rc != 0 && st1.tls_handshake_failures > st0.tls_handshake_failures,
                    "TLS 1.1 refused and counted as a handshake failure");
         }
@@ -896,7 +937,7 @@ static void test_mtls(void) {
         {
                 char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
                 free(curl_out(argv, &rc));
-                httpd_get_stats(s.h, &st1);
+                (void) stats_wait(s.h, handshake_failures_over, &st0, &st1);
                 ok(rc != 0 && st1.tls_handshake_failures > st0.tls_handshake_failures &&
                            st1.requests == st0.requests,
                    "no client certificate: handshake refused");
@@ -921,7 +962,8 @@ static void test_plain(void) {
                                   .read_timeout_ms = 1500,
                                   .request_timeout_ms = 3000,
                                   .idle_timeout_ms = 2000,
-                                  .max_connections = 400};
+                                  .max_connections = 400,
+                                  .max_connections_per_client = 400};
         struct httpd_stats st0, st1;
         char out[65536];
         bool eof;
@@ -1102,6 +1144,146 @@ static void test_cap_and_stop(void) {
                         (void) close(fds[i]);
 }
 
+/* ---- connection admission (issue 11, item 12) -------------------------------------------- */
+
+struct want_counts {
+        uint64_t handshaking, rejected_per_client, handshake_timeouts, active;
+};
+
+static bool counts_reached(const struct httpd_stats *st, const void *arg) {
+        const struct want_counts *w = arg;
+        return st->connections_handshaking == w->handshaking &&
+               st->connections_rejected_per_client >= w->rejected_per_client &&
+               st->handshake_timeouts >= w->handshake_timeouts &&
+               (w->active == UINT64_MAX || st->connections_active == w->active);
+}
+
+static bool still_open(int fd) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        return fd >= 0 && poll(&pfd, 1, 0) == 0;
+}
+
+/* One client holding many TCP connections without a TLS handshake does not keep a real TLS client
+ * from being served: the idle ones take handshake slots (4 for that address), never the
+ * established ones. Before, every accepted connection took one of max_connections at once, and
+ * 40 idle connections locked out everybody else. */
+static void test_handshake_flood(void) {
+        enum { FLOOD = 40 };
+        struct srv s;
+        struct tls_server *tls = new_tls(0, TLS_CLIENT_AUTH_NONE);
+        struct httpd_options o = {.tls = tls,
+                                  .max_connections = 16,
+                                  .max_handshakes = 8,
+                                  .max_handshakes_per_client = 4,
+                                  .handshake_timeout_ms = 600000, /* the flood stays */
+                                  .read_timeout_ms = 600000,
+                                  .request_timeout_ms = 600000};
+        struct httpd_stats st;
+        int fds[FLOOD], rc;
+        char url[128];
+
+        if (!ok(tls && srv_start(&s, &o, 2) == 0,
+                "TLS server, two loops: 16 connections, 8 handshakes"))
+                return;
+        for (int i = 0; i < FLOOD; i++)
+                fds[i] = tcp_connect_from("127.0.0.2", s.port);
+        struct want_counts w = {.handshaking = 8, .rejected_per_client = FLOOD - 8, .active = 8};
+        ok(stats_wait(s.h, counts_reached, &w, &st),
+           "%d idle connections from 127.0.0.2: 8 hold the handshake pool, %llu rejected", FLOOD,
+           (unsigned long long) st.connections_rejected_per_client);
+        (void) snprintf(url, sizeof(url), "%s/tls", s.url);
+        for (int i = 0; i < 3; i++) {
+                char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out && strstr(out, "gen=1"), "a TLS client is served meanwhile (%d)",
+                   i + 1);
+        }
+        int open_n = 0;
+        for (int i = 0; i < FLOOD; i++)
+                open_n += still_open(fds[i]);
+        httpd_get_stats(s.h, &st);
+        ok(st.handshakes_evicted >= 1 && st.handshakes_evicted <= 3 &&
+                   open_n == 8 - (int) st.handshakes_evicted && st.handshake_timeouts == 0,
+           "the flood's oldest handshakes made room (%llu evicted), the rest is still open (%d; "
+           "no deadline helped)",
+           (unsigned long long) st.handshakes_evicted, open_n);
+        for (int i = 0; i < FLOOD; i++)
+                if (fds[i] >= 0)
+                        (void) close(fds[i]);
+        ok(srv_stop(&s) >= 0, "stopped");
+        tls = tls_server_free(tls);
+}
+
+/* A connection that never completes its handshake is closed at handshake_timeout_ms, also when
+ * it sends a few bytes (which keep the read timeout from firing). */
+static void test_handshake_deadline(void) {
+        struct srv s;
+        struct tls_server *tls = new_tls(0, TLS_CLIENT_AUTH_NONE);
+        struct httpd_options o = {.tls = tls,
+                                  .handshake_timeout_ms = 200,
+                                  .read_timeout_ms = 600000,
+                                  .request_timeout_ms = 600000};
+        struct httpd_stats st;
+        char out[256], url[128];
+        bool eof[2] = {false, false};
+        int rc;
+
+        if (!ok(tls && srv_start(&s, &o, 1) == 0, "TLS server with a 200 ms handshake deadline"))
+                return;
+        int silent = tcp_connect(s.port), partial = tcp_connect(s.port);
+        (void) send_all(partial, "\x16\x03\x01\x02\x00\x01", 6); /* a ClientHello begins */
+        (void) recv_until(silent, out, sizeof(out), NULL, 20000, &eof[0]);
+        (void) recv_until(partial, out, sizeof(out), NULL, 20000, &eof[1]);
+        struct want_counts w = {.handshake_timeouts = 2, .active = 0};
+        ok(silent >= 0 && partial >= 0 && eof[0] && eof[1] &&
+                   stats_wait(s.h, counts_reached, &w, &st),
+           "a silent and a stalled handshake are closed at the deadline (handshake timeouts %llu)",
+           (unsigned long long) st.handshake_timeouts);
+        (void) snprintf(url, sizeof(url), "%s/tls", s.url);
+        char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
+        _cleanup_free_ char *body = curl_out(argv, &rc);
+        ok(rc == 0 && body && strstr(body, "gen=1"), "a handshake in time is served");
+        if (silent >= 0)
+                (void) close(silent);
+        if (partial >= 0)
+                (void) close(partial);
+        ok(srv_stop(&s) >= 0, "stopped");
+        tls = tls_server_free(tls);
+}
+
+/* Established connections per client address: explicit, and the default (3/4 of
+ * max_connections), so one address never holds every slot. */
+static void test_per_client_cap(void) {
+        for (int pass = 0; pass < 2; pass++) {
+                struct srv s;
+                struct httpd_options o = {.max_connections = pass == 0 ? 8 : 4,
+                                          .max_connections_per_client = pass == 0 ? 2 : 0};
+                unsigned allowed = pass == 0 ? 2 : 3, total = o.max_connections;
+                struct httpd_stats st;
+                char out[4096];
+                bool eof;
+                int fds[8];
+
+                if (!ok(srv_start(&s, &o, 1) == 0, "plain server: %u connections, %s per client",
+                        total, pass == 0 ? "2" : "default"))
+                        return;
+                for (unsigned i = 0; i < total; i++)
+                        fds[i] = tcp_connect_from("127.0.0.2", s.port);
+                struct want_counts w = {.rejected_per_client = total - allowed, .active = allowed};
+                ok(stats_wait(s.h, counts_reached, &w, &st),
+                   "%u connections from 127.0.0.2: %u kept, %llu rejected", total, allowed,
+                   (unsigned long long) st.connections_rejected_per_client);
+                ok(raw_exchange(s.port, "GET /close HTTP/1.1\r\nHost: h\r\n\r\n", out, sizeof(out),
+                                &eof) &&
+                           strncmp(out, "HTTP/1.1 200", 12) == 0,
+                   "another client is served");
+                for (unsigned i = 0; i < total; i++)
+                        if (fds[i] >= 0)
+                                (void) close(fds[i]);
+                ok(srv_stop(&s) >= 0, "stopped");
+        }
+}
+
 int main(void) {
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");
@@ -1116,7 +1298,10 @@ int main(void) {
                 test_tls();
                 test_swap();
                 test_mtls();
+                test_handshake_flood();
+                test_handshake_deadline();
         }
+        test_per_client_cap();
         test_plain();
         test_cap_and_stop();
 

@@ -17,7 +17,8 @@
 #include "common/buf.h"
 #include "common/macro.h"
 #include "common/secmem.h"
-#include "common/tls.h"
+#include "common/tls/cert.h"
+#include "common/tls/transport.h"
 #include "tests/tap.h"
 
 static char workdir[] = "/tmp/test-tls-XXXXXX";
