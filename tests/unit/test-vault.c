@@ -526,26 +526,29 @@ static int resolve_read(struct vault_client *c, const char *want, struct vault_e
         return r;
 }
 
+/* Sets a stand-in HA knob, logs in (the knob arms the new token) and resolves secret/app/db. */
+static int knob_login_resolve(struct ha *h, struct vault_client *c, const char *knob,
+                              struct vault_error *e) {
+        struct vault_kv_path p;
+        int r = ha_control(h, "POST", "/_standin/ha", knob);
+        if (r >= 0)
+                r = c ? login(h, c, e) : -EINVAL;
+        return r < 0 ? r : vault_kv_resolve(c, "secret/app/db", &p, e);
+}
+
 static void test_412(struct ha *h) {
         struct vault_error e = {};
         _cleanup_vault_client_ struct vault_client *c = ha_client(h, NULL, NULL);
         struct vault_kv_path p;
         int r;
 
-        is_int(ha_control(h, "POST", "/_standin/ha", "{\"index_412\":3}"), 0,
-               "stand-in: 3 x 412 after each login");
-        r = c ? login(h, c, &e) : -EINVAL;
-        is_int(r, 0, "login");
-        r = vault_kv_resolve(c, "secret/app/db", &p, &e);
+        r = knob_login_resolve(h, c, "{\"index_412\":3}", &e);
         ok(r == 0 && e.attempts == 4,
            "412 x 3 then 200: the mount lookup succeeds (%d, %u attempts)", r, e.attempts);
         ok(resolve_read(c, "root", &e) == 0 && e.attempts == 1, "later requests go straight");
 
-        is_int(ha_control(h, "POST", "/_standin/ha", "{\"index_412\":-1}"), 0,
-               "stand-in: 412 forever");
-        r = login(h, c, &e);
         uint64_t t0 = h->clock.now;
-        r = r < 0 ? r : vault_kv_resolve(c, "secret/app/db", &p, &e);
+        r = knob_login_resolve(h, c, "{\"index_412\":-1}", &e);
         ok(r == -EAGAIN && e.status == 412 && e.attempts == 1 + VAULT_RETRY_412_MAX &&
                    strstr(e.message, "required index state not present"),
            "a lasting 412 ends after %u retries as -EAGAIN, Vault's text kept (%d, %u, '%s')",
@@ -568,18 +571,12 @@ static void test_403_after_login(struct ha *h) {
         struct vault_kv_path p;
         int r;
 
-        is_int(ha_control(h, "POST", "/_standin/ha", "{\"mount_403\":2}"), 0,
-               "stand-in: the mount lookup answers 403 twice after each login");
-        r = c ? login(h, c, &e) : -EINVAL;
-        r = r < 0 ? r : vault_kv_resolve(c, "secret/app/db", &p, &e);
+        r = knob_login_resolve(h, c, "{\"mount_403\":2}", &e);
         ok(r == 0 && e.attempts == 3, "403 x 2 just after the login, then 200 (%d, %u attempts)", r,
            e.attempts);
 
-        is_int(ha_control(h, "POST", "/_standin/ha", "{\"mount_403\":-1}"), 0,
-               "stand-in: 403 forever");
-        r = login(h, c, &e);
         uint64_t t0 = h->clock.now;
-        r = r < 0 ? r : vault_kv_resolve(c, "secret/app/db", &p, &e);
+        r = knob_login_resolve(h, c, "{\"mount_403\":-1}", &e);
         ok(r == -EACCES && e.status == 403 && e.attempts >= 2 &&
                    e.attempts <= 1 + VAULT_RETRY_403_MAX,
            "a lasting 403 is still -EACCES after a few tries (%d, %u attempts)", r, e.attempts);
