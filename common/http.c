@@ -479,7 +479,8 @@ int http_client_backoff(struct http_client *c, unsigned retry, uint64_t min_usec
                         uint64_t deadline_usec) {
         if (!c)
                 return -EINVAL;
-        uint64_t sleep_us = MAX(backoff_usec(c, retry), min_usec);
+        uint64_t sleep_us = backoff_usec(c, retry); /* once: MAX() evaluates twice */
+        sleep_us = MAX(sleep_us, min_usec);
         if (now_usec(c) + sleep_us >= deadline_usec)
                 return -ETIMEDOUT;
         c->hooks.sleep_usec(c->hooks.userdata, sleep_us);

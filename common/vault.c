@@ -336,7 +336,7 @@ const char *vault_strerror(int r) {
         case -ESTALE:
                 return "check-and-set mismatch";
         case -EAGAIN:
-                return "vault sealed, unavailable or not caught up";
+                return "vault sealed or unavailable";
         case -EREMOTE:
                 return "redirect not followed";
         case -EBUSY:
@@ -671,8 +671,10 @@ int vault_login_kubernetes(struct vault_client *c, const char *mount, const char
         if (r < 0)
                 return r;
         r = take_auth(c, &resp, ret_auth, err);
-        if (r >= 0)
-                c->login_usec = MAX(http_client_now_usec(c->http), (uint64_t) 1);
+        if (r >= 0) {
+                uint64_t now = http_client_now_usec(c->http);
+                c->login_usec = now > 0 ? now : 1; /* 0 means "not from a login" */
+        }
         return r;
 }
 

@@ -486,20 +486,30 @@ static void test_url(struct standin *s) {
                 is_int(http_request(c, &req, &resp, &res), -EINVAL, "url refused: %s", bad[i]);
         }
 
-        /* A deadline already behind: one attempt, no sleep, the answer stands. */
+        /* A 503 asking for 3 s: the client's own deadline (60 s) would wait and retry, a request
+         * deadline 2 s away does not (the sleep would end past it): one attempt, the answer
+         * stands. */
         is_int(control(s, "POST", "/_standin/fault",
-                       "{\"match\":\"/v1/sys/health\",\"status\":503,\"count\":3}"),
-               0, "fault: three 503s");
+                       "{\"match\":\"/v1/sys/health\",\"status\":503,\"retry_after\":\"3\","
+                       "\"count\":3}"),
+               0, "fault: three 503s with Retry-After 3");
         ft = (struct fake_time){};
         {
                 _cleanup_http_response_ struct http_response resp = {};
                 struct http_request req = {.method = HTTP_GET,
                                            .path = "/v1/sys/health",
-                                           .deadline_usec = http_client_now_usec(c) + 1};
+                                           .deadline_usec = http_client_now_usec(c) + 2000000u};
                 r = http_request(c, &req, &resp, &res);
                 ok(r == 0 && resp.status == 503 && res.attempts == 1 && ft.sleeps == 0,
-                   "deadline_usec bounds the retries (%u attempts, %u sleeps)", res.attempts,
-                   ft.sleeps);
+                   "deadline_usec bounds the retries (%d %ld, %u attempts, %u sleeps)", r,
+                   resp.status, res.attempts, ft.sleeps);
+        }
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && res.attempts >= 2 && ft.slept_usec >= 3000000u,
+                   "without it the client's deadline lets it wait and retry (%u attempts)",
+                   res.attempts);
         }
         (void) control(s, "DELETE", "/_standin/fault", NULL);
 
