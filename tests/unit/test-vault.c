@@ -603,6 +603,20 @@ static void test_403_after_login(struct ha *h) {
         ok(r == -EACCES && e.attempts == 1,
            "a token set from outside: the 403 is final at once (%d, %u attempts)", r, e.attempts);
         (void) ha_control(h, "DELETE", "/_standin/fault", NULL);
+
+        /* revoke-self just after a login: a 403 means "already gone", not "not there yet". */
+        r = login(h, c, &e);
+        is_int(ha_control(h, "POST", "/_standin/fault",
+                          "{\"match\":\"auth/token/revoke-self\",\"status\":403,\"count\":1}"),
+               0, "stand-in: one 403 on revoke-self");
+        clear_requests(h);
+        r = r < 0 ? r : vault_token_revoke_self(c, &e);
+        char *log = take_requests(h);
+        ok(r == 0 && !vault_has_token(c) && log &&
+                   count_str(log, "\"path\": \"/v1/auth/token/revoke-self\"") == 1,
+           "revoke-self right after a login takes the 403 as done, without retrying (%d)", r);
+        free(log);
+        (void) ha_control(h, "DELETE", "/_standin/fault", NULL);
 }
 
 static void test_redirect(struct ha *h) {
