@@ -458,6 +458,102 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *userp) {
 
 /* --- requests ---------------------------------------------------------------------------- */
 
+/* Full jitter: random(0, min(backoff_max, backoff_base * 2^retry)). */
+static uint64_t backoff_usec(struct http_client *c, unsigned retry) {
+        uint64_t cap_ms = c->backoff_base_ms;
+        for (unsigned i = 0; i < retry && cap_ms < c->backoff_max_ms; i++)
+                cap_ms *= 2;
+        cap_ms = MIN(cap_ms, (uint64_t) c->backoff_max_ms);
+        return next_random(c) % (cap_ms * 1000u + 1);
+}
+
+uint64_t http_client_now_usec(const struct http_client *c) {
+        return c ? now_usec(c) : default_now_usec(NULL);
+}
+
+uint64_t http_client_deadline_usec(const struct http_client *c) {
+        return c ? now_usec(c) + (uint64_t) c->deadline_ms * 1000u : 0;
+}
+
+int http_client_backoff(struct http_client *c, unsigned retry, uint64_t min_usec,
+                        uint64_t deadline_usec) {
+        if (!c)
+                return -EINVAL;
+        uint64_t sleep_us = backoff_usec(c, retry); /* once: MAX() evaluates twice */
+        sleep_us = MAX(sleep_us, min_usec);
+        if (now_usec(c) + sleep_us >= deadline_usec)
+                return -ETIMEDOUT;
+        c->hooks.sleep_usec(c->hooks.userdata, sleep_us);
+        return 0;
+}
+
+static char ascii_lower(char ch) {
+        return ch >= 'A' && ch <= 'Z' ? (char) (ch - 'A' + 'a') : ch;
+}
+
+int http_url_origin(const char *url, char *ret, size_t size) {
+        const char *p, *host, *port = NULL;
+        size_t hl, pl = 0;
+        bool https;
+        unsigned long pv = 0;
+
+        if (!url || !ret)
+                return -EINVAL;
+        if (strncasecmp(url, "https://", 8) == 0)
+                https = true;
+        else if (strncasecmp(url, "http://", 7) == 0)
+                https = false;
+        else
+                return -EINVAL;
+        host = url + (https ? 8 : 7);
+        size_t al = strcspn(host, "/?#");
+        if (memchr(host, '@', al))
+                return -EINVAL; /* user information: never accepted */
+        if (host[0] == '[') {
+                const char *end = memchr(host, ']', al);
+                if (!end || end == host + 1)
+                        return -EINVAL;
+                hl = (size_t) (end - host) + 1;
+                for (p = host + 1; p < end; p++)
+                        if (!strchr("0123456789abcdefABCDEF:.", *p))
+                                return -EINVAL;
+        } else {
+                hl = strcspn(host, ":/?#");
+                if (hl == 0 || hl > 253)
+                        return -EINVAL;
+                for (p = host; p < host + hl; p++)
+                        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                              (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_'))
+                                return -EINVAL;
+        }
+        if (hl < al) {
+                if (host[hl] != ':')
+                        return -EINVAL;
+                port = host + hl + 1;
+                pl = al - hl - 1;
+                if (pl > 5)
+                        return -EINVAL;
+                for (size_t i = 0; i < pl; i++) {
+                        if (port[i] < '0' || port[i] > '9')
+                                return -EINVAL;
+                        pv = pv * 10 + (unsigned long) (port[i] - '0');
+                }
+                if (pl > 0 && (pv == 0 || pv > 65535))
+                        return -EINVAL;
+        }
+        if (pl == 0)
+                pv = https ? 443 : 80;
+        char out[HTTP_ORIGIN_MAX];
+        int w = snprintf(out, sizeof(out), "%s://%.*s:%lu", https ? "https" : "http", (int) hl,
+                         host, pv);
+        if (w < 0 || (size_t) w >= sizeof(out) || (size_t) w >= size)
+                return -E2BIG;
+        for (char *q = out; *q; q++)
+                *q = ascii_lower(*q);
+        memcpy(ret, out, (size_t) w + 1);
+        return 0;
+}
+
 static int curl_code_to_errno(CURLcode cc) {
         switch (cc) {
         case CURLE_OK:
@@ -614,13 +710,29 @@ static int build_headers(struct http_client *c, const struct http_request *req,
         return header_set_add(hs, "Expect", "");
 }
 
+/* The scheme of url ("https"), from its start to "://"; 0 when there is none. */
+static size_t scheme_len(const char *url) {
+        const char *sep = strstr(url, "://");
+        return sep ? (size_t) (sep - url) : 0;
+}
+
 static int validate_request(const struct http_client *c, const struct http_request *req) {
-        if (!req || (unsigned) req->method >= _HTTP_METHOD_MAX || !req->path || req->path[0] != '/')
+        if (!req || (unsigned) req->method >= _HTTP_METHOD_MAX)
                 return -EINVAL;
-        if (!url_part_valid(req->path, "?#"))
-                return -EINVAL;
-        if (req->query && !url_part_valid(req->query, "#"))
-                return -EINVAL;
+        if (req->url) {
+                /* A redirect target: same scheme as the base (never an https -> http downgrade),
+                 * and never through a unix socket, which leads to one fixed server. */
+                size_t sl = scheme_len(req->url), bl = scheme_len(c->base_url);
+                if (c->unix_socket || sl == 0 || sl != bl ||
+                    strncasecmp(req->url, c->base_url, sl) != 0 ||
+                    strnlen(req->url, MAX_URL) >= MAX_URL || !url_part_valid(req->url, "#"))
+                        return -EINVAL;
+        } else {
+                if (!req->path || req->path[0] != '/' || !url_part_valid(req->path, "?#"))
+                        return -EINVAL;
+                if (req->query && !url_part_valid(req->query, "#"))
+                        return -EINVAL;
+        }
         if (req->n_headers > HTTP_MAX_HEADERS || (req->n_headers > 0 && !req->headers) ||
             c->n_headers + req->n_headers > HTTP_MAX_HEADERS)
                 return -EINVAL;
@@ -728,11 +840,15 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
         if (r < 0)
                 goto finish;
 
-        r = buf_append_str(&url, c->base_url);
-        if (r >= 0)
-                r = buf_append_str(&url, req->path);
-        if (r >= 0 && req->query && req->query[0])
-                r = buf_printf(&url, "?%s", req->query);
+        if (req->url)
+                r = buf_append_str(&url, req->url);
+        else {
+                r = buf_append_str(&url, c->base_url);
+                if (r >= 0)
+                        r = buf_append_str(&url, req->path);
+                if (r >= 0 && req->query && req->query[0])
+                        r = buf_printf(&url, "?%s", req->query);
+        }
         if (r < 0)
                 goto finish;
 
@@ -743,8 +859,7 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 
         resp.body = BUF_INIT(c->max_body, BUF_SECURE);
         struct xfer x = {.resp = &resp};
-        uint64_t start = now_usec(c);
-        uint64_t deadline = start + (uint64_t) c->deadline_ms * 1000u;
+        uint64_t deadline = req->deadline_usec ? req->deadline_usec : http_client_deadline_usec(c);
         unsigned max_attempts = req->no_retry ? 1 : c->max_attempts;
 
         for (unsigned attempt = 0;; attempt++) {
@@ -790,11 +905,7 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
                 if (!retry || attempt + 1 >= max_attempts)
                         break;
 
-                uint64_t cap_ms = c->backoff_base_ms;
-                for (unsigned i = 0; i < attempt && cap_ms < c->backoff_max_ms; i++)
-                        cap_ms *= 2;
-                cap_ms = MIN(cap_ms, (uint64_t) c->backoff_max_ms);
-                uint64_t sleep_us = next_random(c) % (cap_ms * 1000u + 1);
+                uint64_t sleep_us = backoff_usec(c, attempt);
                 uint64_t ra;
                 if (r == 0 && resp.retry_after[0] &&
                     http_parse_retry_after(resp.retry_after, (int64_t) time(NULL), &ra) >= 0)

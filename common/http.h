@@ -15,7 +15,10 @@
  *   - TLS 1.2 minimum: the wolfSSL build has no older protocol compiled in (deps/build.sh
  *     --disable-oldtls --disable-tlsv10), and curl's wolfSSL backend would pin EXACTLY 1.2 if we
  *     asked for CURL_SSLVERSION_TLSv1_2, so the default "1.2 or 1.3" negotiation is used;
- *   - redirects are never followed: a 3xx is returned as is, with its Location header;
+ *   - redirects are never followed here: a 3xx is returned as is, with its Location header; a
+ *     caller that follows one (common/vault, for a Vault standby's 307) re-sends the request with
+ *     http_request.url, which must keep the client's scheme and uses the client's trust anchors,
+ *     client certificate and headers;
  *   - no signals (CURLOPT_NOSIGNAL), TCP keep-alive, no "Expect: 100-continue".
  *
  * Retries (http_request): up to max_attempts attempts, all under the overall deadline, on
@@ -50,6 +53,7 @@
 #define HTTP_MAX_BODY_DEFAULT (1024u * 1024u)     /* response body, when max_body is 0 */
 #define HTTP_MAX_BODY_LIMIT (64u * 1024u * 1024u) /* upper bound accepted for max_body */
 #define HTTP_ERROR_TEXT_MAX 256
+#define HTTP_ORIGIN_MAX 320 /* "https://" + a 253-byte host (or [IPv6]) + ":65535" */
 
 /* Defaults used when the corresponding option is 0. */
 #define HTTP_CONNECT_TIMEOUT_MS_DEFAULT 5000u
@@ -138,6 +142,13 @@ struct http_request {
         const struct http_header *headers;
         size_t n_headers;
         bool no_retry; /* exactly one attempt */
+        /* An absolute URL used instead of base_url + path + query (a redirect being followed):
+         * same scheme as base_url, no fragment, at most 8 KiB; path and query are then ignored.
+         * Not allowed on a client with a unix_socket (-EINVAL). NULL: the usual URL. */
+        const char *url;
+        /* Overall deadline of this request on the client's clock (http_client_now_usec), 0 for
+         * now + deadline_ms: lets a caller that makes several requests keep one deadline. */
+        uint64_t deadline_usec;
 };
 
 /* A received response. Release with http_response_done(). */
@@ -208,6 +219,26 @@ int http_client_set_limits(struct http_client *c, unsigned request_timeout_ms, u
 
 /* Number of new connections the client's handle opened in its lifetime (keep-alive checks). */
 unsigned http_client_connects(const struct http_client *c);
+
+/* The client's monotonic clock (the now_usec hook, else CLOCK_MONOTONIC), in microseconds. */
+uint64_t http_client_now_usec(const struct http_client *c);
+/* now + the client's deadline_ms: the deadline_usec a request started now would get. */
+uint64_t http_client_deadline_usec(const struct http_client *c);
+
+/* Sleeps the backoff before retry number `retry` (0 for the first retry) with the same policy as
+ * http_request's own retries (full jitter: random(0, min(backoff_max, backoff_base * 2^retry))),
+ * but at least min_usec, through the sleep hook. -ETIMEDOUT without sleeping when the sleep
+ * would end at or past deadline_usec. For callers that retry on answers this module does not
+ * retry by itself (Vault's 412, a 403 just after a login). */
+int http_client_backoff(struct http_client *c, unsigned retry, uint64_t min_usec,
+                        uint64_t deadline_usec);
+
+/* The origin of an absolute http(s) URL, normalised for comparison: "scheme://host:port" with
+ * scheme and host in lower case and the default port (443, 80) made explicit; IPv6 hosts stay in
+ * brackets. -EINVAL for a relative URL, another scheme, user information ("user@host"), an
+ * empty or malformed host or port; -E2BIG when it does not fit in size (HTTP_ORIGIN_MAX fits
+ * every valid origin). ret is written only on success. */
+int http_url_origin(const char *url, char *ret, size_t size);
 
 static inline void http_client_freep(struct http_client **c) {
         http_client_free(*c);

@@ -2,6 +2,7 @@
 /* vault: see vault.h for the contract and docs/protocol-vault.md for the wire protocol. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,20 @@
 struct vault_client {
         struct http_client *http;
         char *token; /* secmem, NULL when none */
+        /* When the token was obtained by this client's own login (http clock), 0 for a token
+         * set from outside: only a fresh login's token gets the short 403 retry. */
+        uint64_t login_usec;
+        bool unix_socket;
+        /* The vault's own addresses as origins ("https://host:port"): [0] is addr, then
+         * peer_addrs. A 307 is followed, with the token, only to one of these. */
+        char origins[1 + VAULT_MAX_PEER_ADDRS][HTTP_ORIGIN_MAX];
+        size_t n_origins;
+};
+
+/* Request flags. */
+enum {
+        REQ_TOKEN = 1 << 0,        /* authenticated: send X-Vault-Token */
+        REQ_NO_FRESH_403 = 1 << 1, /* a 403 stands even just after a login (revoke-self) */
 };
 
 static const struct json_limits response_limits = {
@@ -153,6 +168,27 @@ int vault_client_new(const struct vault_options *o, struct vault_client **ret) {
         r = http_client_new(&ho, &c->http);
         if (r < 0)
                 return r;
+        c->unix_socket = o->unix_socket != NULL;
+        r = http_url_origin(o->addr, c->origins[0], sizeof(c->origins[0]));
+        if (r < 0)
+                return -EINVAL;
+        c->n_origins = 1;
+        for (const char *a = o->peer_addrs; a && *a;) {
+                size_t n = strcspn(a, ", \t\n");
+                char one[HTTP_ORIGIN_MAX * 2];
+                if (n > 0) {
+                        if (c->n_origins >= ELEMENTSOF(c->origins) || n >= sizeof(one))
+                                return -EINVAL;
+                        memcpy(one, a, n);
+                        one[n] = '\0';
+                        r = http_url_origin(one, c->origins[c->n_origins], HTTP_ORIGIN_MAX);
+                        if (r < 0)
+                                return -EINVAL;
+                        c->n_origins++;
+                }
+                a += n;
+                a += strspn(a, ", \t\n");
+        }
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -188,6 +224,7 @@ int vault_set_token(struct vault_client *c, const char *token, size_t len) {
         t[len] = '\0';
         secmem_free(c->token);
         c->token = t;
+        c->login_usec = 0; /* a token from outside: no fresh-login grace */
         return 0;
 }
 
@@ -196,6 +233,7 @@ void vault_clear_token(struct vault_client *c) {
                 return;
         secmem_free(c->token);
         c->token = NULL;
+        c->login_usec = 0;
 }
 
 bool vault_has_token(const struct vault_client *c) {
@@ -215,16 +253,15 @@ static int status_to_errno(long status, const char *message) {
                 return -ENOENT;
         case 405:
                 return -EOPNOTSUPP;
-        case 412:
-                return -ESTALE;
+        case 412: /* "required index state not present": a standby not caught up yet */
+        case 503:
+                return -EAGAIN;
         case 413:
                 return -E2BIG;
         case 429:
                 return -EBUSY;
-        case 503:
-                return -EAGAIN;
         default:
-                return status >= 500 ? -EIO : -EPROTO;
+                return status >= 500 ? -EIO : status >= 300 && status <= 399 ? -EREMOTE : -EPROTO;
         }
 }
 
@@ -300,6 +337,8 @@ const char *vault_strerror(int r) {
                 return "check-and-set mismatch";
         case -EAGAIN:
                 return "vault sealed or unavailable";
+        case -EREMOTE:
+                return "redirect not followed";
         case -EBUSY:
                 return "rate limited";
         case -EIO:
@@ -333,14 +372,129 @@ const char *vault_strerror(int r) {
 
 /* --- requests ----------------------------------------------------------------------------- */
 
-/* Performs METHOD /v1/<logical> and returns 0 with the 2xx response in *resp, else fills err. */
+static bool is_own_origin(const struct vault_client *c, const char *origin) {
+        for (size_t i = 0; i < c->n_origins; i++)
+                if (strcmp(c->origins[i], origin) == 0)
+                        return true;
+        return false;
+}
+
+/* The URL a 3xx answer leads to, when it may be followed: 307/308 only (method and body are
+ * kept), an absolute Location (or a path, on the same origin) with the scheme of addr, on one of
+ * the vault's own addresses, not through a unix socket. Else -EREMOTE with the reason in err. */
+static int redirect_target(const struct vault_client *c, const struct http_response *resp,
+                           char *ret, size_t size, struct vault_error *err) {
+        char origin[HTTP_ORIGIN_MAX], why[VAULT_ERROR_TEXT_MAX];
+        const char *loc = resp->location, *reason = NULL;
+        size_t sl = strcspn(c->origins[0], ":");
+
+        if (!loc[0]) {
+                set_error(err, -EREMOTE, resp->status, NULL, "redirect without a Location");
+                return -EREMOTE;
+        }
+        if (strlen(loc) + 1 >= sizeof(resp->location)) {
+                set_error(err, -EREMOTE, resp->status, NULL, "redirect Location too long");
+                return -EREMOTE;
+        }
+        if (loc[0] == '/' && loc[1] != '/') {
+                (void) snprintf(origin, sizeof(origin), "%s", c->origins[0]);
+                int w = snprintf(ret, size, "%s%s", origin, loc);
+                if (w < 0 || (size_t) w >= size) {
+                        set_error(err, -EREMOTE, resp->status, NULL, "redirect Location too long");
+                        return -EREMOTE;
+                }
+        } else if (http_url_origin(loc, origin, sizeof(origin)) < 0) {
+                set_error(err, -EREMOTE, resp->status, NULL,
+                          "redirect to a Location that is not an http(s) URL");
+                return -EREMOTE;
+        } else
+                (void) snprintf(ret, size, "%s", loc);
+
+        if (resp->status != 307 && resp->status != 308)
+                reason = "only 307 and 308 are followed";
+        else if (strncmp(origin, c->origins[0], sl + 3) != 0)
+                reason = "it would change the scheme";
+        else if (!is_own_origin(c, origin))
+                reason = c->n_origins > 1 ? "not VAULT_ADDR nor one of the peer addresses"
+                                          : "not the address in VAULT_ADDR";
+        else if (c->unix_socket)
+                reason = "the client talks through a unix socket";
+        if (reason) {
+                (void) snprintf(why, sizeof(why), "redirect to %.*s not followed: %s",
+                                (int) (sizeof(why) / 2), origin, reason);
+                set_error(err, -EREMOTE, resp->status, NULL, why);
+                return -EREMOTE;
+        }
+        return 0;
+}
+
+/* One try of a request: sends it, and follows one redirect. 0 with a response of any status
+ * other than a redirect in *resp, or -errno with err filled. */
+static int perform(struct vault_client *c, const struct http_request *req,
+                   struct http_response *resp, unsigned *attempts, struct vault_error *err) {
+        struct http_result res = {};
+        char target[sizeof(resp->location) + HTTP_ORIGIN_MAX];
+        char origin[HTTP_ORIGIN_MAX], msg[VAULT_ERROR_TEXT_MAX];
+        int r;
+
+        r = http_request(c->http, req, resp, &res);
+        *attempts += res.attempts;
+        if (r < 0) {
+                set_error(err, r, res.status, NULL, res.error_text);
+                return r;
+        }
+        if (resp->status < 300 || resp->status > 399)
+                return 0;
+        r = redirect_target(c, resp, target, sizeof(target), err);
+        http_response_done(resp);
+        if (r < 0)
+                return r;
+
+        struct http_request again = *req;
+        again.url = target;
+        if (http_url_origin(target, origin, sizeof(origin)) < 0)
+                (void) snprintf(origin, sizeof(origin), "%s", c->origins[0]);
+        res = (struct http_result){};
+        r = http_request(c->http, &again, resp, &res);
+        *attempts += res.attempts;
+        if (r < 0) {
+                (void) snprintf(msg, sizeof(msg), "after a redirect to %.*s: %.*s",
+                                (int) (sizeof(msg) / 2), origin, (int) (sizeof(msg) / 2 - 24),
+                                r == -EINVAL ? "the Location holds characters not allowed"
+                                             : res.error_text);
+                r = r == -EINVAL ? -EREMOTE : r;
+                set_error(err, r, res.status, NULL, msg);
+                return r;
+        }
+        if (resp->status >= 300 && resp->status <= 399) {
+                (void) snprintf(msg, sizeof(msg),
+                                "%.*s answered %ld again: only one redirect is followed",
+                                (int) (sizeof(msg) / 2), origin, resp->status);
+                set_error(err, -EREMOTE, resp->status, NULL, msg);
+                http_response_done(resp);
+                return -EREMOTE;
+        }
+        return 0;
+}
+
+/* Whether a 403 may be the fresh token not having reached this node yet. */
+static bool fresh_login(const struct vault_client *c, int flags) {
+        if (!(flags & REQ_TOKEN) || (flags & REQ_NO_FRESH_403) || c->login_usec == 0)
+                return false;
+        uint64_t now = http_client_now_usec(c->http);
+        return now < c->login_usec + (uint64_t) VAULT_FRESH_LOGIN_MS * 1000u;
+}
+
+/* Performs METHOD /v1/<logical> and returns 0 with the 2xx response in *resp, else fills err.
+ * Retries, within one deadline, what a Vault cluster answers while it catches up: 412 (a
+ * performance standby without the index state) and a 403 just after a login. */
 static int request(struct vault_client *c, enum http_method method, const char *logical,
-                   const char *query, const struct buf *body, bool with_token,
-                   struct http_response *resp, struct vault_error *err) {
+                   const char *query, const struct buf *body, int flags, struct http_response *resp,
+                   struct vault_error *err) {
         _cleanup_buf_ struct buf url = BUF_INIT(VAULT_PATH_MAX * 3 + 8, 0);
         struct http_header h[1];
         size_t nh = 0;
-        struct http_result res = {};
+        unsigned attempts = 0, n412 = 0, n403 = 0;
         int r;
 
         if (err) {
@@ -358,7 +512,7 @@ static int request(struct vault_client *c, enum http_method method, const char *
                 set_error(err, r, 0, NULL, "invalid vault path");
                 return r;
         }
-        if (with_token) {
+        if (flags & REQ_TOKEN) {
                 if (!c->token) {
                         set_error(err, -ENOKEY, 0, NULL, "no vault token");
                         return -ENOKEY;
@@ -373,22 +527,32 @@ static int request(struct vault_client *c, enum http_method method, const char *
                 .body = body,
                 .headers = h,
                 .n_headers = nh,
+                .deadline_usec = http_client_deadline_usec(c->http),
         };
-        r = http_request(c->http, &req, resp, &res);
-        if (err)
-                err->attempts = res.attempts;
-        if (r < 0) {
-                set_error(err, r, res.status, NULL, res.error_text);
-                return r;
+        for (;;) {
+                r = perform(c, &req, resp, &attempts, err);
+                if (err)
+                        err->attempts = attempts;
+                if (r < 0)
+                        return r;
+                if (resp->status >= 200 && resp->status < 300)
+                        return 0;
+                unsigned retry = UINT_MAX;
+                if (resp->status == 412 && n412 < VAULT_RETRY_412_MAX)
+                        retry = n412++;
+                else if (resp->status == 403 && n403 < VAULT_RETRY_403_MAX && fresh_login(c, flags))
+                        retry = n403++;
+                if (retry == UINT_MAX ||
+                    http_client_backoff(c->http, retry, (uint64_t) VAULT_RETRY_MIN_MS * 1000u,
+                                        req.deadline_usec) < 0)
+                        break;
+                http_response_done(resp);
         }
-        if (resp->status >= 200 && resp->status < 300)
-                return 0;
         if (err) {
                 vault_decode_error(resp->status, resp->body.data, resp->body.len, NULL, err);
                 r = err->error;
-        } else {
+        } else
                 r = status_to_errno(resp->status, "");
-        }
         http_response_done(resp);
         return r;
 }
@@ -503,10 +667,15 @@ int vault_login_kubernetes(struct vault_client *c, const char *mount, const char
         }
         d = json_doc_free(d);
 
-        r = request(c, HTTP_POST, path, NULL, &body, false, &resp, err);
+        r = request(c, HTTP_POST, path, NULL, &body, 0, &resp, err);
         if (r < 0)
                 return r;
-        return take_auth(c, &resp, ret_auth, err);
+        r = take_auth(c, &resp, ret_auth, err);
+        if (r >= 0) {
+                uint64_t now = http_client_now_usec(c->http);
+                c->login_usec = now > 0 ? now : 1; /* 0 means "not from a login" */
+        }
+        return r;
 }
 
 int vault_token_lookup_self(struct vault_client *c, struct vault_token_info *ret,
@@ -517,7 +686,7 @@ int vault_token_lookup_self(struct vault_client *c, struct vault_token_info *ret
         struct vault_token_info t = {};
         int r;
 
-        r = request(c, HTTP_GET, "auth/token/lookup-self", NULL, NULL, true, &resp, err);
+        r = request(c, HTTP_GET, "auth/token/lookup-self", NULL, NULL, REQ_TOKEN, &resp, err);
         if (r < 0)
                 return r;
         r = parse_body(&resp, &d);
@@ -558,7 +727,7 @@ int vault_token_renew_self(struct vault_client *c, int64_t increment_s, struct v
                             : buf_append_str(&body, "{}");
         if (r < 0)
                 return r;
-        r = request(c, HTTP_POST, "auth/token/renew-self", NULL, &body, true, &resp, err);
+        r = request(c, HTTP_POST, "auth/token/renew-self", NULL, &body, REQ_TOKEN, &resp, err);
         if (r < 0)
                 return r;
         return take_auth(c, &resp, ret, err);
@@ -566,7 +735,8 @@ int vault_token_renew_self(struct vault_client *c, int64_t increment_s, struct v
 
 int vault_token_revoke_self(struct vault_client *c, struct vault_error *err) {
         _cleanup_http_response_ struct http_response resp = {};
-        int r = request(c, HTTP_POST, "auth/token/revoke-self", NULL, NULL, true, &resp, err);
+        int r = request(c, HTTP_POST, "auth/token/revoke-self", NULL, NULL,
+                        REQ_TOKEN | REQ_NO_FRESH_403, &resp, err);
         if (r == -EACCES) {
                 /* Already expired or revoked: the goal is reached. */
                 r = 0;
@@ -674,7 +844,7 @@ int vault_kv_resolve(struct vault_client *c, const char *path, struct vault_kv_p
                 set_error(err, -E2BIG, 0, path, "vault path too long");
                 return -E2BIG;
         }
-        r = request(c, HTTP_GET, api, NULL, NULL, true, &resp, err);
+        r = request(c, HTTP_GET, api, NULL, NULL, REQ_TOKEN, &resp, err);
         if (r == -ENOENT) {
                 /* Servers without the endpoint: the CLI then assumes KV v1 at the first segment. */
                 const char *slash = strchr(path, '/');
@@ -831,7 +1001,8 @@ int vault_kv_read(struct vault_client *c, const struct vault_kv_path *p, int64_t
                 (void) snprintf(query, sizeof(query), "version=%" PRId64, version);
         else
                 query[0] = '\0';
-        r = request(c, HTTP_GET, p->data_path, query[0] ? query : NULL, NULL, true, &resp, err);
+        r = request(c, HTTP_GET, p->data_path, query[0] ? query : NULL, NULL, REQ_TOKEN, &resp,
+                    err);
         if (r < 0)
                 return r;
         r = vault_decode_kv(resp.body.data, resp.body.len, p->version, ret);
@@ -886,7 +1057,7 @@ int vault_kv_write(struct vault_client *c, const struct vault_kv_path *p,
         }
         d = json_doc_free(d);
 
-        r = request(c, HTTP_POST, p->data_path, NULL, &body, true, &resp, err);
+        r = request(c, HTTP_POST, p->data_path, NULL, &body, REQ_TOKEN, &resp, err);
         if (r < 0)
                 return r;
         if (ret_version) {
@@ -921,7 +1092,7 @@ int vault_kv_metadata(struct vault_client *c, const struct vault_kv_path *p,
                           "metadata exists for KV v2 only");
                 return -EOPNOTSUPP;
         }
-        r = request(c, HTTP_GET, p->metadata_path, NULL, NULL, true, &resp, err);
+        r = request(c, HTTP_GET, p->metadata_path, NULL, NULL, REQ_TOKEN, &resp, err);
         if (r < 0)
                 return r;
         r = parse_body(&resp, &d);

@@ -17,11 +17,31 @@
  *   400 -EINVAL (but "check-and-set parameter did not match the current version" -> -ESTALE)
  *   403 -EACCES (denied, bad/expired token, TokenReview failure)   404 -ENOENT (no such secret,
  *   version deleted or destroyed: see vault_error.message)   405 -EOPNOTSUPP   413 -E2BIG
+ *   412 -EAGAIN (a standby without the index state, after the retries below)
  *   429 -EBUSY   500 / 502 / other 5xx -EIO   503 -EAGAIN (sealed, standby, namespace locked)
+ *   3xx -EREMOTE (a redirect not followed, or a second one: vault_error.message says why)
  *   a 2xx body that is not what the API documents -EBADMSG;
  *   transport errors as common/http returns them (-ECONNREFUSED, -ETIMEDOUT, -EPROTO for TLS...).
  * vault_error_is_transient() tells the caller which are worth retrying at a higher level (the
  * http layer already retries connection errors, 429 and 5xx briefly within its deadline).
+ *
+ * What a Vault / OpenBao cluster answers while it catches up, handled inside every call, all
+ * within the call's one deadline (deadline_ms, see vault_client_set_limits; each retry sleeps
+ * the http backoff, at least VAULT_RETRY_MIN_MS, and is skipped when it would end past it):
+ *   - 412 "required index state not present" (a Vault Enterprise performance standby): retried
+ *     up to VAULT_RETRY_412_MAX times, as the official Go client does, on every request;
+ *   - 403 within VAULT_FRESH_LOGIN_MS of this client's own successful login (an OpenBao 2.5+
+ *     standby that has not seen the new token yet): retried up to VAULT_RETRY_403_MAX times,
+ *     on authenticated requests except revoke-self. A token set with vault_set_token (given
+ *     from outside) never gets this grace: nothing says it is new, and a refused VAULT_TOKEN
+ *     must be reported at once. A 403 that lasts is -EACCES;
+ *   - 307 / 308 from a standby that cannot forward: followed once, same method and body, to
+ *     the Location only when its origin (scheme, host, port) is one of the vault's own
+ *     addresses: the origin of `addr` or of one of `peer_addrs`, same scheme as `addr`; the
+ *     same trust anchors, client certificate and headers (X-Vault-Token, X-Vault-Namespace)
+ *     go there. Any other redirect (other 3xx, another origin or scheme, a second hop, through
+ *     a unix socket) is not followed: -EREMOTE, the request's body and token never leave for
+ *     an address that was not configured.
  *
  * A client is not thread-safe; use one per thread.
  */
@@ -40,6 +60,11 @@
 #define VAULT_FIELD_NAME_MAX 256                /* bytes of one field name */
 #define VAULT_RESPONSE_MAX (4u * 1024u * 1024u) /* response body */
 #define VAULT_ERROR_TEXT_MAX 256
+#define VAULT_MAX_PEER_ADDRS 8
+#define VAULT_RETRY_412_MAX 4     /* retries of a 412 in one call */
+#define VAULT_RETRY_403_MAX 4     /* retries of a 403 just after a login, in one call */
+#define VAULT_FRESH_LOGIN_MS 2000 /* how long after a login a 403 may be retried */
+#define VAULT_RETRY_MIN_MS 50     /* least sleep before such a retry */
 
 struct vault_options {
         const char
@@ -58,6 +83,10 @@ struct vault_options {
         unsigned connect_timeout_ms, request_timeout_ms, deadline_ms, max_attempts;
         unsigned backoff_base_ms, backoff_max_ms;
         const char *user_agent;
+        /* The other addresses of the same vault (each node's api_addr, e.g. for a 307 from a
+         * standby behind a load balancer to the active node): base URLs separated by commas or
+         * white space, at most VAULT_MAX_PEER_ADDRS; NULL for none. Only their origins matter. */
+        const char *peer_addrs;
         struct http_hooks hooks;
 };
 
@@ -143,8 +172,9 @@ struct vault_kv_metadata {
 
 struct vault_client;
 
-/* Creates a client. -EINVAL for bad options (see http_client_new; namespace with control chars),
- * -ENOMEM. Does not contact Vault. */
+/* Creates a client. -EINVAL for bad options (see http_client_new; namespace with control chars;
+ * a peer address that is not an http(s) URL, or more than VAULT_MAX_PEER_ADDRS), -ENOMEM. Does
+ * not contact Vault. */
 int vault_client_new(const struct vault_options *o, struct vault_client **ret);
 struct vault_client *vault_client_free(struct vault_client *c); /* wipes; accepts NULL */
 
@@ -153,14 +183,16 @@ int vault_client_set_limits(struct vault_client *c, unsigned request_timeout_ms,
                             unsigned deadline_ms, unsigned max_attempts);
 
 /* Sets (copies into secmem) / clears the client token. -EINVAL for an empty token, one over
- * VAULT_TOKEN_MAX or with characters outside printable ASCII. */
+ * VAULT_TOKEN_MAX or with characters outside printable ASCII. A token set here is "from outside":
+ * no 403 grace (see above). */
 int vault_set_token(struct vault_client *c, const char *token, size_t len);
 void vault_clear_token(struct vault_client *c);
 bool vault_has_token(const struct vault_client *c);
 
 /* POST <mount>/login {"role","jwt"}. mount is "auth/kubernetes" or "kubernetes" (the "auth/"
  * prefix is added when missing). On success the returned client_token becomes the client's
- * token and *ret_auth (optional) describes it. */
+ * token and *ret_auth (optional) describes it; for VAULT_FRESH_LOGIN_MS a 403 with it is
+ * retried (see above). */
 int vault_login_kubernetes(struct vault_client *c, const char *mount, const char *role,
                            const char *jwt, size_t jwt_len, struct vault_auth *ret_auth,
                            struct vault_error *err);

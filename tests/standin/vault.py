@@ -29,6 +29,7 @@ import urllib.parse
 import uuid
 
 MAX_BODY = 32 << 20
+REQUEST_LOG_MAX = 2000
 SYS_DEFAULT_TTL = 2764800
 SYS_MAX_TTL = 2764800
 JWT_LEEWAY = 60
@@ -438,6 +439,10 @@ class Token:
         self.role = kw.get("role")  # (auth mount path, role name) for kubernetes logins
         self.last_renewal = None
         self.ns = kw.get("ns", "")
+        # HA faults armed at login (POST /_standin/ha): answers this node gives while the token
+        # "has not reached it" yet; -1 = forever
+        self.pending_412 = 0
+        self.pending_mount_403 = 0
 
     def remaining(self, now):
         return 0 if self.expire_at is None else max(0, int(round(self.expire_at - now)))
@@ -509,6 +514,11 @@ class State:
         self.review_deny = []
         self.review_fail_all = False
         self.faults = []
+        self.ha = {"index_412": 0, "mount_403": 0, "redirect": None}
+        self.request_log = []
+        self.listeners = []  # URL of each API listener, index 0 = --listen
+        self.ns_auth_mounts = {}
+        self.ns_policies = {}
         self.stats = {"requests": {}, "connections": 0, "logins": {"ok": 0, "failed": 0}}
         self.audit_key = secrets.token_bytes(32)
         self.audit_file = open(audit_path, "a", encoding="utf-8") if audit_path else None
@@ -536,15 +546,22 @@ class State:
             ent["listing_visibility"] = m.get("listing_visibility", "")
             self.mounts[ns][ent["path"]] = ent
         for a in cfg.get("auth", [{"path": "kubernetes", "type": "kubernetes", "roles": {}}]):
+            ans = a.get("namespace", "").strip("/")
+            self.add_namespace(ans)
             ent = new_mount(a["path"].strip("/") + "/", a.get("type", "kubernetes"), None, a.get("description", ""))
             for name, r in (a.get("roles") or {}).items():
                 ent["roles"][name] = normalize_role(r)
             ent["k8s_config"] = dict(a.get("config") or {})
-            self.auth_mounts[ent["path"]] = ent
+            self.auth_table(ans)[ent["path"]] = ent
         for name, text in (cfg.get("policies") or {}).items():
             self.policies[name] = text
             self.policy_meta[name] = {"version": 1, "modified": time.time()}
             parse_policy(text)
+        for ns, pols in (cfg.get("namespace_policies") or {}).items():
+            self.add_namespace(ns.strip("/"))
+            for name, text in pols.items():
+                parse_policy(text)
+                self.policy_table(ns.strip("/"))[name] = text
         if self.initialized:
             rt = cfg.get("root_token") or ("hvs." + rand62(24))
             self.root_token = rt
@@ -560,6 +577,26 @@ class State:
             self.namespaces.add(ns)
             self.mounts[ns] = {}
             self.mounts[ns]["sys/"] = new_mount("sys/", "system", None, "system endpoints")
+            self.ns_auth_mounts[ns] = {"token/": new_mount("token/", "token", None, "token based credentials")}
+            self.ns_policies[ns] = {"default": DEFAULT_POLICY.strip() + "\n"}
+
+    def auth_table(self, ns):
+        """Auth mounts of a namespace: each namespace has its own (and its own token/)."""
+        return self.auth_mounts if not ns else self.ns_auth_mounts[ns]
+
+    def policy_table(self, ns):
+        return self.policies if not ns else self.ns_policies[ns]
+
+    @staticmethod
+    def ns_within(outer, inner):
+        """Whether namespace inner is outer or below it (a token works there)."""
+        return not outer or inner == outer or inner.startswith(outer + "/")
+
+    def acl_rel(self, tok, full):
+        """A full path as the token's policies see it: relative to the token's namespace."""
+        if tok is not None and tok.ns and (full == tok.ns or full.startswith(tok.ns + "/")):
+            return full[len(tok.ns) + 1:]
+        return full
 
     def now(self):
         return time.time() + self.clock_offset
@@ -597,10 +634,11 @@ class State:
         if "root" in tok.policies:
             return ACL([], root=True)
         rules = []
+        table = self.policy_table(tok.ns)
         for p in tok.policies:
-            if p in self.policies:
+            if p in table:
                 try:
-                    rules.append(parse_policy(self.policies[p]))
+                    rules.append(parse_policy(table[p]))
                 except ValueError:
                     pass
         return ACL(rules)
@@ -817,6 +855,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, str(v))
         if self.close_connection:
             self.send_header("Connection", "close")
+        if getattr(self, "_stat_path", None) is not None:
+            # what each answered request carried (never a token value): GET /_standin/requests;
+            # logged before the reply leaves, so a client that got it finds it there
+            st = self.server.state
+            ent = {"listener": getattr(self.server, "index", 0), "method": self.command,
+                   "path": self._stat_path, "status": status,
+                   "namespace": self.headers.get("X-Vault-Namespace"),
+                   "token": bool(self.headers.get("X-Vault-Token"))}
+            with st.lock:
+                st.request_log.append(ent)
+                del st.request_log[:-REQUEST_LOG_MAX]
         self.end_headers()
         if status != 204 and self.command != "HEAD" and body:
             self.wfile.write(body)
@@ -884,6 +933,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(413, {"errors": ["error parsing JSON"]})
         if not path.startswith("/v1/"):
             return self.send(404, {"errors": []})
+        if self.apply_redirect(url):
+            return
         if self.apply_faults(path[4:]):
             return
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
@@ -937,6 +988,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if k != "list":
                     data.setdefault(k, v)
         return data
+
+    # ---- HA: a standby that cannot forward answers 307 to the active node
+    def apply_redirect(self, url):
+        st = self.server.state
+        with st.lock:
+            r = st.ha.get("redirect")
+            if not r or getattr(self.server, "index", 0) not in r.get("on", [0]):
+                return False
+            if r["count"] > 0:
+                r["count"] -= 1
+                if r["count"] == 0:
+                    st.ha["redirect"] = None
+            r["hits"] = r.get("hits", 0) + 1
+            to = r["to"]
+            base = st.listeners[to] if isinstance(to, int) else str(to).rstrip("/")
+        loc = base + url.path + ("?" + url.query if url.query else "")
+        self.send(int(r.get("status", 307)), None, {"Location": loc}, raw=b"")
+        return True
 
     # ---- faults
     def apply_faults(self, rel):
@@ -1163,7 +1232,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rid = str(uuid.uuid4())
         ctx["rid"] = rid
         tok = st.valid_token(token_str) if token_str else None
+        if tok is not None and not st.ns_within(tok.ns, ns):
+            tok = None  # a namespace's token is not valid above it (or beside it)
         ctx["token"] = tok
+        if tok is not None and tok.pending_412:
+            tok.pending_412 -= 1 if tok.pending_412 > 0 else 0
+            return 412, {"errors": ["required index state not present"]}, None
+        if tok is not None and tok.pending_mount_403 and rel.startswith("sys/internal/ui/mounts/"):
+            tok.pending_mount_403 -= 1 if tok.pending_mount_403 > 0 else 0
+            return 403, {"errors": [multierr("permission denied", "invalid token")
+                                    if st.flavor != "openbao" else multierr("permission denied")]}, None
         resp_status, resp_obj, headers, err = 200, None, None, None
         try:
             route = self.route(ctx)
@@ -1176,7 +1254,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                            if st.flavor != "openbao" else multierr("permission denied")])
                 if route.get("exists") is not None and ctx["op"] == "update":
                     ctx["op"] = "update" if route["exists"]() else "create"
-                acl_path = full if not route.get("acl_path") else route["acl_path"]
+                acl_path = st.acl_rel(tok, full if not route.get("acl_path") else route["acl_path"])
                 acl = st.acl_for(tok)
                 if not acl.allowed(acl_path, ctx["op"], route.get("sudo", False)):
                     raise VaultError(403, [multierr("permission denied")])
@@ -1213,10 +1291,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ctx["mount"] = st.mounts[ns]["sys/"]
             return self.route_sys(ctx)
         if rel.startswith("auth/"):
-            if ns:
-                raise VaultError(404, [multierr('no handler for route "%s". route entry not found.' % ctx["full"])])
             best = None
-            for p, m in st.auth_mounts.items():
+            for p, m in st.auth_table(ns).items():
                 if (rel + "/").startswith("auth/" + p) and (best is None or len(p) > len(best["path"])):
                     best = m
             if best is None:
@@ -1563,7 +1639,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for p, m in st.mounts[ns].items():
                 if m["type"] == "system":
                     continue
-                if (acl and acl.has_mount_access((ns + "/" if ns else "") + p)) or m["listing_visibility"] == "unauth":
+                if (acl and acl.has_mount_access(st.acl_rel(tok, (ns + "/" if ns else "") + p))) or m["listing_visibility"] == "unauth":
                     sec[p] = self.mount_info(m, ui=True)
             if not ns:
                 for p, m in st.auth_mounts.items():
@@ -1575,18 +1651,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         denied = VaultError(403, [errmsg])
         if tok is None:
             raise denied
-        if path.startswith("auth/") and not ns:
+        if path.startswith("auth/"):
             m = None
-            for p, am in st.auth_mounts.items():
+            for p, am in st.auth_table(ns).items():
                 if path.startswith("auth/" + p) and (m is None or len(p) > len(m["path"])):
                     m = am
-            full_mount = m and "auth/" + m["path"]
+            full_mount = m and (ns + "/" if ns else "") + "auth/" + m["path"]
         else:
             m = st.find_mount(ns, path)
             full_mount = m and ((ns + "/" if ns else "") + m["path"])
         if m is None or m["type"] == "identity":
             raise denied
-        if not st.acl_for(tok).has_mount_access(full_mount):
+        if not st.acl_for(tok).has_mount_access(st.acl_rel(tok, full_mount)):
             raise denied
         return 200, self.env(c, self.mount_info(m, ui=True))
 
@@ -1835,7 +1911,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise err400("lease is not renewable")
         backend_ttl, backend_max, period = t.ttl, t.max_ttl, t.period
         if t.role:
-            am = st.auth_mounts.get(t.role[0])
+            am = st.auth_table(t.ns).get(t.role[0])
             role = am and am["roles"].get(t.role[1])
             if role is None:
                 raise err400("role %s does not exist during renewal" % t.role[1])
@@ -2061,7 +2137,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                   path="auth/%slogin" % m["path"], ttl=ttl, max_ttl=max_ttl,
                   explicit_max_ttl=role["token_explicit_max_ttl"], period=role["token_period"],
                   renewable=True, orphan=True, entity_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "entity:" + sa_uid)),
-                  role=(m["path"], role_name))
+                  role=(m["path"], role_name), ns=c["ns"])
+        t.pending_412 = int(st.ha.get("index_412") or 0)
+        t.pending_mount_403 = int(st.ha.get("mount_403") or 0)
         st.add_token(t)
         return 200, self.env(c, None, auth=t.auth_block(now))
 
@@ -2296,6 +2374,33 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                                      "policies": t.policies, "path": t.path,
                                      "display_name": t.display_name, "renewable": t.renewable,
                                      "meta": t.meta} for t in st.tokens.values()]}
+        if path == "/_standin/ha" and M == "POST":
+            if d.get("reset"):
+                st.ha = {"index_412": 0, "mount_403": 0, "redirect": None}
+            for k in ("index_412", "mount_403"):
+                if k in d:
+                    st.ha[k] = int(d[k])
+            if "redirect" in d:
+                r = d["redirect"]
+                if r is not None:
+                    r = dict(r)
+                    to = r.get("to", 1)
+                    if isinstance(to, int) and not 0 <= to < len(st.listeners):
+                        raise ValueError("no listener %d (POST /_standin/listener first)" % to)
+                    r["count"] = int(r.get("count", 1))
+                    r["on"] = [int(i) for i in r.get("on", [0])]
+                st.ha["redirect"] = r
+            return 200, st.ha
+        if path == "/_standin/ha" and M == "GET":
+            return 200, st.ha
+        if path == "/_standin/listener" and M == "POST":
+            srv = start_listener(st, ("127.0.0.1", 0))
+            return 200, {"index": srv.index, "addr": st.listeners[srv.index]}
+        if path == "/_standin/requests" and M == "GET":
+            return 200, {"requests": list(st.request_log)}
+        if path == "/_standin/requests" and M == "DELETE":
+            st.request_log.clear()
+            return 200, {"requests": []}
         if path == "/_standin/audit-hash" and M == "POST":
             return 200, {"hash": st.audit_hash(str(d["input"]))}
         return 404, {"error": "unknown control endpoint %s %s" % (M, path)}
@@ -2363,6 +2468,15 @@ def make_server(handler, addr, state, verbose, ctx=None):
     return srv
 
 
+def start_listener(state, addr):
+    """One more API listener on the same state (another "node" of the cluster)."""
+    srv = make_server(Handler, addr, state, state.verbose, state.tls_ctx)
+    srv.index = len(state.listeners)
+    state.listeners.append(url_for("https" if state.tls_ctx else "http", srv))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 def url_for(scheme, srv):
     host, port = srv.server_address[:2]
     if ":" in host:
@@ -2399,9 +2513,12 @@ def main(argv=None):
         if a.tls_client_ca:
             ctx.load_verify_locations(a.tls_client_ca)
             ctx.verify_mode = ssl.CERT_OPTIONAL
+    state.tls_ctx, state.verbose = ctx, a.verbose
     srv = make_server(Handler, parse_listen(a.listen), state, a.verbose, ctx)
+    srv.index = 0
+    state.listeners.append(url_for("https" if ctx else "http", srv))
     threads = [threading.Thread(target=srv.serve_forever, daemon=True)]
-    ready = {"addr": url_for("https" if ctx else "http", srv), "pid": os.getpid()}
+    ready = {"addr": state.listeners[0], "pid": os.getpid()}
     if a.control_listen:
         csrv = make_server(ControlHandler, parse_listen(a.control_listen), state, a.verbose)
         threads.append(threading.Thread(target=csrv.serve_forever, daemon=True))

@@ -411,6 +411,122 @@ static void test_trust(struct standin *s) {
         }
 }
 
+static void test_origin(void) {
+        static const struct {
+                const char *url, *origin; /* NULL: -EINVAL */
+        } cases[] = {
+                {"https://vault.example:8200/v1/x?y=1", "https://vault.example:8200"},
+                {"HTTPS://Vault.Example/v1/x", "https://vault.example:443"},
+                {"http://10.0.0.1", "http://10.0.0.1:80"},
+                {"https://127.0.0.1:8200", "https://127.0.0.1:8200"},
+                {"https://[::1]:8200/v1", "https://[::1]:8200"},
+                {"https://[FE80::1]", "https://[fe80::1]:443"},
+                {"https://h:/x", "https://h:443"},
+                {"https://h?x", "https://h:443"},
+                {"ftp://h", NULL},
+                {"//h/x", NULL},
+                {"/v1/x", NULL},
+                {"https://", NULL},
+                {"https://user@h", NULL},
+                {"https://user:pw@h:8200/", NULL},
+                {"https://h:0", NULL},
+                {"https://h:65536", NULL},
+                {"https://h:123456", NULL},
+                {"https://h:8x", NULL},
+                {"https://h x", NULL},
+                {"https://[::1", NULL},
+                {"https://[]", NULL},
+                {"https://[g::1]", NULL},
+                {"https://h%2e", NULL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char o[HTTP_ORIGIN_MAX] = "untouched";
+                int r = http_url_origin(cases[i].url, o, sizeof(o));
+                if (cases[i].origin)
+                        ok(r == 0 && strcmp(o, cases[i].origin) == 0, "origin of %s: %s",
+                           cases[i].url, o);
+                else
+                        ok(r == -EINVAL && strcmp(o, "untouched") == 0, "no origin: %s (%d)",
+                           cases[i].url, r);
+        }
+        char small[16];
+        is_int(http_url_origin("https://vault.example:8200", small, sizeof(small)), -E2BIG,
+               "origin larger than the buffer: -E2BIG");
+}
+
+/* http_request.url (a redirect being followed) and one deadline over several requests. */
+static void test_url(struct standin *s) {
+        struct fake_time ft = {};
+        struct http_options o = {
+                .base_url = s->addr,
+                .ca_file = s->ca_path,
+                .hooks = {.now_usec = fake_now, .sleep_usec = fake_sleep, .userdata = &ft},
+        };
+        _cleanup_http_client_ struct http_client *c = NULL;
+        struct http_result res;
+        char url[512];
+        int r;
+
+        is_int(http_client_new(&o, &c), 0, "client");
+        if (!c)
+                return;
+        (void) snprintf(url, sizeof(url), "%s/v1/sys/health?standbyok=true", s->addr);
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                struct http_request req = {.method = HTTP_GET, .url = url};
+                r = http_request(c, &req, &resp, &res);
+                ok(r == 0 && resp.status == 200, "an absolute url replaces base + path (%d %ld)", r,
+                   resp.status);
+        }
+        static const char *const bad[] = {"http://127.0.0.1:1/v1/sys/health", "/v1/sys/health",
+                                          "https://127.0.0.1:1/a b", "https://127.0.0.1:1/#x"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_http_response_ struct http_response resp = {};
+                struct http_request req = {.method = HTTP_GET, .url = bad[i]};
+                is_int(http_request(c, &req, &resp, &res), -EINVAL, "url refused: %s", bad[i]);
+        }
+
+        /* A 503 asking for 3 s: the client's own deadline (60 s) would wait and retry, a request
+         * deadline 2 s away does not (the sleep would end past it): one attempt, the answer
+         * stands. */
+        is_int(control(s, "POST", "/_standin/fault",
+                       "{\"match\":\"/v1/sys/health\",\"status\":503,\"retry_after\":\"3\","
+                       "\"count\":3}"),
+               0, "fault: three 503s with Retry-After 3");
+        ft = (struct fake_time){};
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                struct http_request req = {.method = HTTP_GET,
+                                           .path = "/v1/sys/health",
+                                           .deadline_usec = http_client_now_usec(c) + 2000000u};
+                r = http_request(c, &req, &resp, &res);
+                ok(r == 0 && resp.status == 503 && res.attempts == 1 && ft.sleeps == 0,
+                   "deadline_usec bounds the retries (%d %ld, %u attempts, %u sleeps)", r,
+                   resp.status, res.attempts, ft.sleeps);
+        }
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && res.attempts >= 2 && ft.slept_usec >= 3000000u,
+                   "without it the client's deadline lets it wait and retry (%u attempts)",
+                   res.attempts);
+        }
+        (void) control(s, "DELETE", "/_standin/fault", NULL);
+
+        uint64_t d = http_client_deadline_usec(c);
+        ok(d >= http_client_now_usec(c) + (uint64_t) HTTP_DEADLINE_MS_DEFAULT * 1000u - 1000000u,
+           "deadline_usec: now + deadline_ms");
+        ft = (struct fake_time){};
+        is_int(http_client_backoff(c, 0, 30000, d), 0, "backoff before the deadline sleeps");
+        ok(ft.sleeps == 1 && ft.last_sleep >= 30000 &&
+                   ft.last_sleep <= (uint64_t) HTTP_BACKOFF_BASE_MS_DEFAULT * 1000u,
+           "at least min_usec, at most the first backoff cap (%llu us)",
+           (unsigned long long) ft.last_sleep);
+        is_int(http_client_backoff(c, 3, 1000, http_client_now_usec(c) + 500), -ETIMEDOUT,
+               "a backoff past the deadline does not sleep");
+        is_int(ft.sleeps, 1, "(no sleep)");
+}
+
 int main(void) {
         struct standin *s = NULL;
         int r;
@@ -419,6 +535,7 @@ int main(void) {
         test_escape();
         test_retryable();
         test_options();
+        test_origin();
 
         r = standin_start(NULL, &s);
         if (r < 0) {
@@ -427,6 +544,7 @@ int main(void) {
         }
         test_transport(s);
         test_trust(s);
+        test_url(s);
         standin_stop(s);
         return tap_done();
 }

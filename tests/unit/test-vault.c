@@ -72,6 +72,9 @@ static void test_errors(void) {
                  -ENOENT, "version 2 was destroyed"},
                 {403, "{\"errors\":[\"x\\u0001y\"]}", -EACCES, "x?y"},
                 {418, "{\"errors\":42}", -EPROTO, ""},
+                {412, "{\"errors\":[\"required index state not present\"]}", -EAGAIN,
+                 "required index state not present"},
+                {307, "", -EREMOTE, ""},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct vault_error e = {};
@@ -421,6 +424,378 @@ static void test_client(void) {
         standin_stop(s);
 }
 
+/* --- what HA clusters answer (412, 403 after a login, 307) and namespaces ------------------ */
+
+/* A clock that only moves when the client sleeps: the retry bounds are checked in client time,
+ * independent of the machine's speed. */
+struct fake_clock {
+        uint64_t now, slept;
+        unsigned sleeps;
+};
+
+static uint64_t fake_now(void *userdata) {
+        return ((struct fake_clock *) userdata)->now;
+}
+
+static void fake_sleep(void *userdata, uint64_t usec) {
+        struct fake_clock *f = userdata;
+        f->now += usec;
+        f->slept += usec;
+        f->sleeps++;
+}
+
+static const char ha_config[] =
+        "{\"namespaces\":[\"team-a\"],"
+        "\"mounts\":[{\"path\":\"secret\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}},"
+        "{\"path\":\"secret\",\"type\":\"kv\",\"options\":{\"version\":\"2\"},\"namespace\":"
+        "\"team-a\"}],"
+        "\"auth\":[{\"path\":\"kubernetes\",\"type\":\"kubernetes\",\"roles\":{\"app\":{"
+        "\"bound_service_account_names\":[\"app\"],\"bound_service_account_namespaces\":[\"prod\"],"
+        "\"token_policies\":[\"rd\"],\"token_ttl\":600}}},"
+        "{\"path\":\"kubernetes\",\"namespace\":\"team-a\",\"type\":\"kubernetes\",\"roles\":{"
+        "\"app\":{\"bound_service_account_names\":[\"app\"],\"bound_service_account_namespaces\":"
+        "[\"prod\"],\"token_policies\":[\"ns-rd\"],\"token_ttl\":600}}}],"
+        "\"policies\":{\"rd\":\"path \\\"secret/data/app/*\\\" { capabilities = [\\\"read\\\"] "
+        "}\"},"
+        "\"namespace_policies\":{\"team-a\":{\"ns-rd\":\"path \\\"secret/data/app/*\\\" { "
+        "capabilities = [\\\"read\\\"] }\"}},"
+        "\"secrets\":[{\"path\":\"secret/app/db\",\"data\":{\"in\":\"root\"}},"
+        "{\"path\":\"secret/app/db\",\"namespace\":\"team-a\",\"data\":{\"in\":\"team-a\"}}]}";
+
+struct ha {
+        struct standin *s;
+        char *jwt;
+        char *addr2; /* the second listener ("the active node") */
+        unsigned port2;
+        struct fake_clock clock;
+};
+
+static struct vault_client *ha_client(struct ha *h, const char *ns, const char *peers) {
+        struct vault_client *c = NULL;
+        struct vault_options o = {
+                .addr = h->s->addr,
+                .ca_file = h->s->ca_path,
+                .namespace_ = ns,
+                .peer_addrs = peers,
+                .hooks = {.now_usec = fake_now, .sleep_usec = fake_sleep, .userdata = &h->clock},
+        };
+        return vault_client_new(&o, &c) < 0 ? NULL : c;
+}
+
+static int ha_control(struct ha *h, const char *method, const char *path, const char *body) {
+        int status = 0;
+        int r = standin_control(h->s, method, path, body, &status, NULL);
+        return r < 0 ? r : status == 200 ? 0 : -EPROTO;
+}
+
+static int login(struct ha *h, struct vault_client *c, struct vault_error *e) {
+        return vault_login_kubernetes(c, "kubernetes", "app", h->jwt, strlen(h->jwt), NULL, e);
+}
+
+static size_t count_str(const char *hay, const char *needle) {
+        size_t n = 0;
+        for (const char *p = hay; p && (p = strstr(p, needle)); p += strlen(needle))
+                n++;
+        return n;
+}
+
+static void clear_requests(struct ha *h) {
+        (void) ha_control(h, "DELETE", "/_standin/requests", NULL);
+}
+
+/* The stand-in's log of requests since the last call (and clears it). */
+static char *take_requests(struct ha *h) {
+        char *body = NULL;
+        int status = 0;
+        if (standin_control(h->s, "GET", "/_standin/requests", NULL, &status, &body) < 0)
+                return NULL;
+        (void) ha_control(h, "DELETE", "/_standin/requests", NULL);
+        return body;
+}
+
+static int resolve_read(struct vault_client *c, const char *want, struct vault_error *e) {
+        _cleanup_vault_secret_ struct vault_secret *sec = NULL;
+        struct vault_kv_path p;
+        int r = vault_kv_resolve(c, "secret/app/db", &p, e);
+        if (r >= 0)
+                r = vault_kv_read(c, &p, 0, &sec, e);
+        if (r >= 0) {
+                const struct vault_field *f = vault_secret_get(sec, "in");
+                r = f && strcmp(f->value, want) == 0 ? 0 : -EBADMSG;
+        }
+        return r;
+}
+
+/* Sets a stand-in HA knob, logs in (the knob arms the new token) and resolves secret/app/db. */
+static int knob_login_resolve(struct ha *h, struct vault_client *c, const char *knob,
+                              struct vault_error *e) {
+        struct vault_kv_path p;
+        int r = ha_control(h, "POST", "/_standin/ha", knob);
+        if (r >= 0)
+                r = c ? login(h, c, e) : -EINVAL;
+        return r < 0 ? r : vault_kv_resolve(c, "secret/app/db", &p, e);
+}
+
+static void test_412(struct ha *h) {
+        struct vault_error e = {};
+        _cleanup_vault_client_ struct vault_client *c = ha_client(h, NULL, NULL);
+        struct vault_kv_path p;
+        int r;
+
+        r = knob_login_resolve(h, c, "{\"index_412\":3}", &e);
+        ok(r == 0 && e.attempts == 4,
+           "412 x 3 then 200: the mount lookup succeeds (%d, %u attempts)", r, e.attempts);
+        ok(resolve_read(c, "root", &e) == 0 && e.attempts == 1, "later requests go straight");
+
+        uint64_t t0 = h->clock.now;
+        r = knob_login_resolve(h, c, "{\"index_412\":-1}", &e);
+        ok(r == -EAGAIN && e.status == 412 && e.attempts == 1 + VAULT_RETRY_412_MAX &&
+                   strstr(e.message, "required index state not present"),
+           "a lasting 412 ends after %u retries as -EAGAIN, Vault's text kept (%d, %u, '%s')",
+           VAULT_RETRY_412_MAX, r, e.attempts, e.message);
+        ok(h->clock.now - t0 >= (uint64_t) VAULT_RETRY_412_MAX * VAULT_RETRY_MIN_MS * 1000u,
+           "with a backoff between the tries (%llu us)", (unsigned long long) (h->clock.now - t0));
+        ok(vault_error_is_transient(r), "a lasting 412 is transient (the caller may log in again)");
+
+        /* The caller's deadline bounds the retries. */
+        (void) vault_client_set_limits(c, 0, 120, 0);
+        r = vault_kv_resolve(c, "secret/app/db", &p, &e);
+        ok(r == -EAGAIN && e.attempts >= 1 && e.attempts < 1 + VAULT_RETRY_412_MAX,
+           "a 120 ms deadline stops the 412 retries early (%u attempts)", e.attempts);
+        is_int(ha_control(h, "POST", "/_standin/ha", "{\"reset\":true}"), 0, "stand-in: reset");
+}
+
+static void test_403_after_login(struct ha *h) {
+        struct vault_error e = {};
+        _cleanup_vault_client_ struct vault_client *c = ha_client(h, NULL, NULL);
+        struct vault_kv_path p;
+        int r;
+
+        r = knob_login_resolve(h, c, "{\"mount_403\":2}", &e);
+        ok(r == 0 && e.attempts == 3, "403 x 2 just after the login, then 200 (%d, %u attempts)", r,
+           e.attempts);
+
+        uint64_t t0 = h->clock.now;
+        r = knob_login_resolve(h, c, "{\"mount_403\":-1}", &e);
+        ok(r == -EACCES && e.status == 403 && e.attempts >= 2 &&
+                   e.attempts <= 1 + VAULT_RETRY_403_MAX,
+           "a lasting 403 is still -EACCES after a few tries (%d, %u attempts)", r, e.attempts);
+        ok(h->clock.now - t0 < (uint64_t) (VAULT_FRESH_LOGIN_MS + 5000) * 1000u,
+           "and ends soon after the login window (%llu us)",
+           (unsigned long long) (h->clock.now - t0));
+
+        is_int(ha_control(h, "POST", "/_standin/ha", "{\"mount_403\":1}"), 0,
+               "stand-in: one 403 after each login");
+        r = login(h, c, &e);
+        h->clock.now += (uint64_t) (VAULT_FRESH_LOGIN_MS + 1) * 1000u;
+        r = r < 0 ? r : vault_kv_resolve(c, "secret/app/db", &p, &e);
+        ok(r == -EACCES && e.attempts == 1,
+           "past the login window a 403 is final at once (%d, %u attempts)", r, e.attempts);
+        is_int(ha_control(h, "POST", "/_standin/ha", "{\"reset\":true}"), 0, "stand-in: reset");
+
+        /* A token given from outside gets no grace. */
+        _cleanup_vault_client_ struct vault_client *ext = ha_client(h, NULL, NULL);
+        r = ext ? vault_set_token(ext, h->s->root_token, strlen(h->s->root_token)) : -EINVAL;
+        is_int(ha_control(h, "POST", "/_standin/fault",
+                          "{\"match\":\"sys/internal/ui/mounts/\",\"status\":403,\"count\":1}"),
+               0, "stand-in: one 403 on the mount lookup");
+        r = r < 0 ? r : vault_kv_resolve(ext, "secret/app/db", &p, &e);
+        ok(r == -EACCES && e.attempts == 1,
+           "a token set from outside: the 403 is final at once (%d, %u attempts)", r, e.attempts);
+        (void) ha_control(h, "DELETE", "/_standin/fault", NULL);
+
+        /* revoke-self just after a login: a 403 means "already gone", not "not there yet". */
+        r = login(h, c, &e);
+        is_int(ha_control(h, "POST", "/_standin/fault",
+                          "{\"match\":\"auth/token/revoke-self\",\"status\":403,\"count\":1}"),
+               0, "stand-in: one 403 on revoke-self");
+        clear_requests(h);
+        r = r < 0 ? r : vault_token_revoke_self(c, &e);
+        char *log = take_requests(h);
+        ok(r == 0 && !vault_has_token(c) && log &&
+                   count_str(log, "\"path\": \"/v1/auth/token/revoke-self\"") == 1,
+           "revoke-self right after a login takes the 403 as done, without retrying (%d)", r);
+        free(log);
+        (void) ha_control(h, "DELETE", "/_standin/fault", NULL);
+}
+
+static void test_redirect(struct ha *h) {
+        struct vault_error e = {};
+        char body[512], peers[160];
+        char *log = NULL;
+        int r;
+
+        /* c: no peers; pc: the second listener is a peer; lc: a peer named by another name. */
+        (void) snprintf(peers, sizeof(peers), "https://vault-1.invalid:8200, https://127.0.0.1:%u/",
+                        h->port2);
+        _cleanup_vault_client_ struct vault_client *c = ha_client(h, NULL, NULL);
+        _cleanup_vault_client_ struct vault_client *pc = ha_client(h, NULL, peers);
+        (void) snprintf(peers, sizeof(peers), "https://LOCALHOST:%u", h->port2);
+        _cleanup_vault_client_ struct vault_client *lc = ha_client(h, NULL, peers);
+        ok(c && pc && lc, "clients without and with peer addresses");
+        if (!c || !pc || !lc)
+                return;
+
+        clear_requests(h);
+        is_int(ha_control(h, "POST", "/_standin/ha", "{\"redirect\":{\"to\":0,\"count\":1}}"), 0,
+               "stand-in: one 307 to VAULT_ADDR itself");
+        is_int(login(h, c, &e), 0, "login through a 307 to VAULT_ADDR (%s)", e.message);
+        log = take_requests(h);
+        ok(log &&
+                   count_str(log, "\"listener\": 0, \"method\": \"POST\", \"path\": "
+                                  "\"/v1/auth/kubernetes/login\", \"status\": 307") == 1 &&
+                   count_str(log, "\"listener\": 0, \"method\": \"POST\", \"path\": "
+                                  "\"/v1/auth/kubernetes/login\", \"status\": 200") == 1,
+           "307, then the same POST with its body at the Location");
+        free(log);
+
+        is_int(ha_control(h, "POST", "/_standin/ha", "{\"redirect\":{\"to\":1,\"count\":2}}"), 0,
+               "stand-in: the next 2 requests on the first listener answer 307 to the second");
+        is_int(login(h, pc, &e), 0, "login through a 307 to a peer address (%s)", e.message);
+        is_int(resolve_read(pc, "root", &e), 0,
+               "the mount lookup through a 307, then the read directly (%s)", e.message);
+        log = take_requests(h);
+        ok(log && count_str(log, "\"listener\": 1, \"method\": \"POST\", \"path\": "
+                                 "\"/v1/auth/kubernetes/login\", \"status\": 200") == 1,
+           "the login was served by the second listener");
+        ok(log && count_str(log, "\"listener\": 1, \"method\": \"GET\", \"path\": "
+                                 "\"/v1/sys/internal/ui/mounts/secret/app/db\", \"status\": 200, "
+                                 "\"namespace\": null, \"token\": true") == 1,
+           "the token went along to the vault's own address");
+        free(log);
+
+        is_int(ha_control(h, "POST", "/_standin/ha", "{\"redirect\":{\"to\":1,\"count\":1}}"), 0,
+               "stand-in: one 307 to the second listener");
+        r = vault_set_token(c, h->s->root_token, strlen(h->s->root_token));
+        r = r < 0 ? r : resolve_read(c, "root", &e);
+        ok(r == -EREMOTE && e.status == 307 &&
+                   strstr(e.message, "not followed: not the address in VAULT_ADDR"),
+           "without peer addresses, a 307 elsewhere is -EREMOTE (%d '%s')", r, e.message);
+        log = take_requests(h);
+        ok(log && count_str(log, "\"listener\": 1") == 0, "and nothing was sent there");
+        free(log);
+        ok(strstr(vault_strerror(-EREMOTE), "TLS") == NULL &&
+                   strstr(vault_strerror(-EREMOTE), "redirect"),
+           "a redirect is not reported as a TLS error ('%s')", vault_strerror(-EREMOTE));
+
+        /* Another host name for the same port is another origin. */
+        (void) snprintf(body, sizeof(body),
+                        "{\"redirect\":{\"to\":\"https://localhost:%u\",\"count\":1}}", h->port2);
+        is_int(ha_control(h, "POST", "/_standin/ha", body), 0,
+               "stand-in: 307 to https://localhost:<port 2>");
+        r = resolve_read(pc, "root", &e);
+        ok(r == -EREMOTE && strstr(e.message, "https://localhost:") &&
+                   strstr(e.message, "not VAULT_ADDR nor one of the peer addresses"),
+           "a host name that is no peer is refused (%d '%s')", r, e.message);
+        is_int(login(h, lc, &e), 0, "login");
+        is_int(ha_control(h, "POST", "/_standin/ha", body), 0, "stand-in: the same 307 again");
+        is_int(resolve_read(lc, "root", &e), 0,
+               "followed by the client that has it as a peer (host name verified: %s)", e.message);
+        clear_requests(h);
+
+        static const struct {
+                const char *knob, *why;
+        } refused[] = {
+                {"{\"redirect\":{\"to\":1,\"count\":2,\"on\":[0,1]}}", "only one redirect"},
+                {"{\"redirect\":{\"to\":1,\"status\":302}}", "only 307 and 308"},
+                {"{\"redirect\":{\"to\":\"http://127.0.0.1:%u\"}}", "change the scheme"},
+                {"{\"redirect\":{\"to\":\"https://user@127.0.0.1:%u\"}}", "not an http(s) URL"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                /* The knobs name the second listener's port (or ignore it). */
+                char port[16];
+                (void) snprintf(port, sizeof(port), "%u", h->port2);
+                const char *pct = strstr(refused[i].knob, "%u");
+                if (pct)
+                        (void) snprintf(body, sizeof(body), "%.*s%s%s",
+                                        (int) (pct - refused[i].knob), refused[i].knob, port,
+                                        pct + 2);
+                else
+                        (void) snprintf(body, sizeof(body), "%s", refused[i].knob);
+                (void) ha_control(h, "POST", "/_standin/ha", body);
+                r = resolve_read(pc, "root", &e);
+                ok(r == -EREMOTE && strstr(e.message, refused[i].why), "refused: %s (%d '%s')",
+                   refused[i].why, r, e.message);
+                (void) ha_control(h, "POST", "/_standin/ha", "{\"reset\":true}");
+        }
+        is_int(resolve_read(pc, "root", &e), 0, "the client still works afterwards");
+}
+
+static void test_namespace_requests(struct ha *h) {
+        struct vault_error e = {};
+        _cleanup_vault_client_ struct vault_client *c = ha_client(h, "team-a", NULL);
+        _cleanup_vault_client_ struct vault_client *root = ha_client(h, NULL, NULL);
+        _cleanup_free_ char *log = NULL;
+        struct vault_token_info t;
+        struct vault_auth a;
+        int r;
+
+        clear_requests(h);
+        r = c ? login(h, c, &e) : -EINVAL;
+        is_int(r, 0, "login inside namespace team-a (%s)", e.message);
+        is_int(resolve_read(c, "team-a", &e), 0, "mount lookup and read inside team-a (%s)",
+               e.message);
+        r = vault_token_lookup_self(c, &t, &e);
+        ok(r == 0 && strstr(t.policies, "ns-rd"), "lookup-self inside team-a: policies [%s]",
+           t.policies);
+        is_int(vault_token_renew_self(c, 0, &a, &e), 0, "renew-self inside team-a");
+        log = take_requests(h);
+        static const char *const paths[] = {
+                "\"POST\", \"path\": \"/v1/auth/kubernetes/login\", \"status\": 200",
+                "\"GET\", \"path\": \"/v1/sys/internal/ui/mounts/secret/app/db\", \"status\": 200",
+                "\"GET\", \"path\": \"/v1/secret/data/app/db\", \"status\": 200",
+                "\"GET\", \"path\": \"/v1/auth/token/lookup-self\", \"status\": 200",
+                "\"POST\", \"path\": \"/v1/auth/token/renew-self\", \"status\": 200",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                char want[256];
+                (void) snprintf(want, sizeof(want), "%s, \"namespace\": \"team-a\"", paths[i]);
+                ok(log && count_str(log, want) == 1, "carries X-Vault-Namespace: %s", paths[i]);
+        }
+        ok(log && count_str(log, "\"listener\"") == ELEMENTSOF(paths) &&
+                   count_str(log, "\"namespace\": \"team-a\"") == ELEMENTSOF(paths),
+           "every request carried it");
+
+        r = root ? login(h, root, &e) : -EINVAL;
+        is_int(r, 0, "login in the root namespace with the same service account");
+        is_int(resolve_read(root, "root", &e), 0, "reads the root namespace's secret");
+        r = vault_token_lookup_self(root, &t, &e);
+        ok(r == 0 && strstr(t.policies, "rd") && !strstr(t.policies, "ns-rd"),
+           "with the root namespace's policies [%s]", t.policies);
+}
+
+static void test_ha(void) {
+        struct ha h = {.clock = {.now = 1000000}};
+        char *body = NULL;
+        int status = 0;
+
+        int r = standin_start(ha_config, &h.s);
+        if (r < 0) {
+                ok(false, "stand-in vault starts (%d)", r);
+                return;
+        }
+        (void) standin_make_jwt(h.s, "prod", "app", NULL, 3600, &h.jwt);
+        r = standin_control(h.s, "POST", "/_standin/listener", "{}", &status, &body);
+        if (r >= 0 && status == 200)
+                r = standin_json_str(body, "addr", &h.addr2);
+        const char *colon = h.addr2 ? strrchr(h.addr2, ':') : NULL;
+        errno = 0;
+        unsigned long port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+        h.port2 = errno == 0 && port < 65536 ? (unsigned) port : 0;
+        free(body);
+        ok(h.jwt && h.port2 > 0, "a service account token and a second listener (%s)",
+           h.addr2 ? h.addr2 : "none");
+        if (h.jwt && h.port2) {
+                test_412(&h);
+                test_403_after_login(&h);
+                test_redirect(&h);
+                test_namespace_requests(&h);
+        }
+        free(h.jwt);
+        free(h.addr2);
+        standin_stop(h.s);
+}
+
 int main(void) {
         test_errors();
         test_auth();
@@ -428,5 +803,6 @@ int main(void) {
         test_mount();
         test_strerror();
         test_client();
+        test_ha();
         return tap_done();
 }
