@@ -41,6 +41,11 @@
 #define VAULT_RESPONSE_MAX (4u * 1024u * 1024u) /* response body */
 #define VAULT_ERROR_TEXT_MAX 256
 
+/* A logical path: 1..VAULT_PATH_MAX-1 bytes of [A-Za-z0-9-_./@+=:,~], no leading '/', no empty,
+ * "." or ".." segment (a trailing '/' is allowed). The one rule for every path this module sends
+ * and for the injection contract's secret paths and namespace (common/injection.h). */
+bool vault_path_valid(const char *p);
+
 struct vault_options {
         const char
                 *addr; /* "https://vault.example:8200" (VAULT_ADDR); http:// only with allow_http */
