@@ -999,43 +999,125 @@ static size_t wrapper_env(const struct review *r, const char *original, struct e
 }
 
 /* The environment the wrapper of one container will see, for the contract's reader: what the
- * operator writes, and for the variables a pod may set, the container's own entries. A value
- * the operator cannot know (valueFrom, envFrom, a $(VAR) reference) is not checked, except that
- * for VAULT_TOKEN any of them counts as delivering a token. ctr NULL: the pod as a whole, before
- * the containers are looked at; the token is then assumed delivered (checked per container). */
+ * operator writes, and for the variables a pod may set, the container's own entries, expanded as
+ * Kubernetes does ("$$" is "$", "$(NAME)" the value of an earlier NAME, else verbatim). A value
+ * the operator cannot know (valueFrom, or a reference to one) is not checked, except that for
+ * VAULT_TOKEN it, or an envFrom, counts as delivering a token. ctr NULL: the pod as a whole,
+ * before the containers are looked at; the token is then assumed delivered (checked per
+ * container). */
+#define EXPAND_MAX_REFS 16 /* $(VAR) references followed for one value, nested ones included */
+#define EXPAND_MAX_DEPTH 4
+
 struct env_view {
         const struct env_var *vars;
         size_t n_vars;
         const struct json_value *ctr;
+        struct buf scratch;      /* the expanded value last returned */
+        const char *too_complex; /* a variable whose value could not be expanded within bounds */
 };
 
-static const char *env_view_lookup(const char *name, void *userdata) {
-        static const char delivered[] = "(delivered by the pod)";
-        const struct env_view *e = userdata;
-        const char *found = NULL, *n, *v;
+static const char delivered[] = "(delivered by the pod)";
 
+static const char *operator_value(const struct env_view *e, const char *name, size_t len) {
         for (size_t i = 0; i < e->n_vars; i++)
-                if (strcmp(e->vars[i].name, name) == 0)
+                if (strlen(e->vars[i].name) == len && memcmp(e->vars[i].name, name, len) == 0)
                         return e->vars[i].value;
+        return NULL;
+}
+
+static int expand(const struct env_view *e, size_t at, const char *value, struct buf *out,
+                  unsigned depth, unsigned *refs);
+
+/* Appends the value of the last entry named [name, name+len) among the container's first `upto`
+ * env entries, expanded. 0, 1 when not known here (valueFrom), 2 when there is none, -E2BIG. */
+static int earlier_value(const struct env_view *e, size_t upto, const char *name, size_t len,
+                         struct buf *out, unsigned depth, unsigned *refs) {
+        const struct json_value *env = json_get(e->ctr, "env"), *found = NULL;
+        size_t i = 0, at = 0;
+        const char *n, *v;
+
+        JSON_FOREACH(x, env) {
+                if (i >= upto)
+                        break;
+                if (json_get_string(x, "name", &n) == 0 && strlen(n) == len &&
+                    memcmp(n, name, len) == 0) {
+                        found = x;
+                        at = i;
+                }
+                i++;
+        }
+        if (!found)
+                return 2;
+        if ((v = operator_value(e, name, len))) /* every entry of our names is replaced */
+                return expand(e, at, v, out, depth + 1, refs);
+        if (json_get_string(found, "value", &v) == 0)
+                return expand(e, at, v, out, depth + 1, refs);
+        return json_get(found, "valueFrom") ? 1 : 0; /* no value: the empty string */
+}
+
+static int expand(const struct env_view *e, size_t at, const char *value, struct buf *out,
+                  unsigned depth, unsigned *refs) {
+        int k = 0, unknown = 0;
+
+        if (depth > EXPAND_MAX_DEPTH)
+                return -E2BIG;
+        for (const char *p = value; *p && k >= 0;) {
+                const char *end;
+                if (p[0] == '$' && p[1] == '$') {
+                        k = buf_append_byte(out, '$');
+                        p += 2;
+                } else if (p[0] == '$' && p[1] == '(' && (end = strchr(p + 2, ')'))) {
+                        if (++*refs > EXPAND_MAX_REFS)
+                                return -E2BIG;
+                        k = earlier_value(e, at, p + 2, (size_t) (end - p - 2), out, depth, refs);
+                        if (k == 1)
+                                unknown = 1;
+                        else if (k == 2)
+                                k = buf_append(out, p, (size_t) (end - p + 1));
+                        p = end + 1;
+                } else
+                        k = buf_append_byte(out, *p++);
+        }
+        return k < 0 ? k : unknown;
+}
+
+static const char *env_view_lookup(const char *name, void *userdata) {
+        struct env_view *e = userdata;
+        const char *v, *n;
+        const struct json_value *last = NULL;
+        size_t i = 0, at = 0;
+        unsigned refs = 0;
+        int k;
+
+        if ((v = operator_value(e, name, strlen(name))))
+                return v;
         if (!pod_may_set(name))
                 return NULL;
         bool token = strcmp(name, "VAULT_TOKEN") == 0;
         if (!e->ctr)
                 return token ? delivered : NULL;
         JSON_FOREACH(x, json_get(e->ctr, "env")) {
-                if (json_get_string(x, "name", &n) < 0 || strcmp(n, name) != 0)
-                        continue;
-                /* The last of duplicates wins, as in Kubernetes. */
-                if (json_get_string(x, "value", &v) == 0)
-                        found = strstr(v, "$(") ? delivered : v; /* a reference is expanded */
-                else
-                        found = json_get(x, "valueFrom") ? delivered : NULL;
+                if (json_get_string(x, "name", &n) == 0 && strcmp(n, name) == 0) {
+                        last = x; /* the last of duplicates wins, as in Kubernetes */
+                        at = i;
+                }
+                i++;
         }
-        if (token && !found && json_count(json_get(e->ctr, "envFrom")) > 0)
-                found = delivered; /* a Secret or ConfigMap may hold it */
-        if (found == delivered && !token)
-                return NULL; /* unknown here: the wrapper checks it */
-        return found;
+        if (!last)
+                return token && json_count(json_get(e->ctr, "envFrom")) > 0 ? delivered : NULL;
+        if (json_get_string(last, "value", &v) < 0)
+                return json_get(last, "valueFrom") ? (token ? delivered : NULL) : "";
+        if (!strchr(v, '$'))
+                return v;
+        buf_reset(&e->scratch);
+        k = expand(e, at, v, &e->scratch, 0, &refs);
+        if (k < 0) {
+                e->too_complex = name;
+                return NULL;
+        }
+        if (k == 1)
+                return token ? delivered : NULL;
+        return buf_cstr(&e->scratch);
 }
 
 /* Runs the environment through the contract's reader, as the wrapper will; a refusal is a denial
@@ -1043,15 +1125,27 @@ static const char *env_view_lookup(const char *name, void *userdata) {
 static int check_contract(struct review *r, const struct env_var *vars, size_t n_vars,
                           const struct json_value *ctr, const char *ctr_name,
                           struct injection_settings *ret) {
-        struct env_view view = {.vars = vars, .n_vars = n_vars, .ctr = ctr};
+        struct env_view view = {.vars = vars,
+                                .n_vars = n_vars,
+                                .ctr = ctr,
+                                .scratch = BUF_INIT(INJECTION_MAX_LIST + 1, 0)};
         struct injection_settings s;
         struct injection_error e = {};
         char text[INJECTION_REASON_MAX + 64];
         int k;
 
         k = injection_settings_parse(env_view_lookup, &view, &s, &e);
+        buf_done(&view.scratch);
         if (k == -ENOMEM)
                 return k;
+        if (view.too_complex) {
+                if (k == 0)
+                        injection_settings_done(&s);
+                return deny(r, 400,
+                            "container %s: the value of %s has more $(VAR) references than the "
+                            "operator follows (%u), or expands past %u bytes",
+                            ctr_name, view.too_complex, EXPAND_MAX_REFS, INJECTION_MAX_LIST);
+        }
         if (k < 0) {
                 (void) injection_error_format(&e, true, text, sizeof(text));
                 if (!ctr)

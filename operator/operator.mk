@@ -43,7 +43,7 @@ $(addprefix $(O)/fuzz/fuzz-,$(OPERATOR_FUZZ)): $(patsubst $(TOP)/%.c,$(O)/fuzz/%
 $(O)/musl/tests/unit/test-operator-admission: $(O)/musl/libwrapper.a
 $(O)/asan/tests/unit/test-operator-admission: $(O)/asan/libwrapper.a
 $(O)/asan/tests/fuzz/replay-operator-admission: $(O)/asan/libwrapper.a
-$(O)/fuzz/fuzz-operator-admission: $(O)/fuzz/wrapper/config.o
+$(O)/fuzz/fuzz-operator-admission: $(O)/fuzz/wrapper/config.o $(O)/fuzz/tests/lib/wrapper-env.o
 
 # Test tools built on the operator's modules (tests/tools/ct-registry.c: the registry client from
 # the command line, for the registry end-to-end tests): explicit rules, since the generic musl
