@@ -379,6 +379,11 @@ static int parse(const struct json_value *annotations, struct annotations *ret, 
                 *slot = v;
         }
 
+        /* An empty value is no value, as the wrapper reads its environment. */
+        for (size_t i = 0; i < INJECTION_N_VARIABLES; i++)
+                if (ret->value[i] && !ret->value[i][0])
+                        ret->value[i] = NULL;
+
         const struct injection_variable *addr = injection_variable_by_name("VAULT_ADDR"),
                                         *paths = injection_variable_by_name(
                                                 "CLOUDTASER_SECRET_PATHS"),

@@ -42,7 +42,7 @@ struct annotations {
          * annotations object (valid while its document lives) and NULL when absent. */
 
         /* By contract row (index into injection_variables): the value of the row's
-         * annotation, valid for its parser; NULL when absent. */
+         * annotation, valid for its parser; NULL when absent or empty. */
         const char *value[INJECTION_N_VARIABLES];
         const char *vault_address; /* the value of VAULT_ADDR's row: a valid URL, see
                                       annotation_vault_address_canon(), not canonical yet */
