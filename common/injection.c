@@ -13,31 +13,6 @@
 #include "common/macro.h"
 #include "common/vault.h"
 
-/* The rows, by index, for the rules that name one. */
-enum {
-        ROW_LOG_FORMAT,
-        ROW_LOG_LEVEL,
-        ROW_VAULT_ADDR,
-        ROW_AUTH_METHOD,
-        ROW_AUTH_ROLE,
-        ROW_AUTH_MOUNT_PATH,
-        ROW_TOKEN,
-        ROW_CACERT,
-        ROW_CA_PEM,
-        ROW_SKIP_VERIFY,
-        ROW_NAMESPACE,
-        ROW_SA_TOKEN_PATH,
-        ROW_SECRET_PATHS,
-        ROW_ENV_MAP,
-        ROW_DELIVERY,
-        ROW_STARTUP_TIMEOUT,
-        ROW_ROTATION,
-        ROW_ROTATION_INTERVAL,
-        ROW_ROTATION_GRACE,
-        ROW_ORIGINAL_CMD,
-        _ROW_MAX,
-};
-
 #define ROW(i) (&injection_variables[i])
 
 _printf_(3, 4) static int fail(struct injection_error *err, const struct injection_variable *v,
@@ -273,7 +248,7 @@ static bool secret_path_char(char ch) {
 
 int injection_parse_secret_paths(const char *s, struct injection_secret **ret, size_t *ret_n,
                                  struct injection_error *err) {
-        const struct injection_variable *row = ROW(ROW_SECRET_PATHS);
+        const struct injection_variable *row = ROW(INJECTION_ROW_SECRET_PATHS);
         struct injection_secret *specs = NULL;
         size_t n = 0;
 
@@ -333,7 +308,7 @@ int injection_parse_secret_paths(const char *s, struct injection_secret **ret, s
 
 int injection_parse_env_map(const char *s, struct injection_secret *specs, size_t n_specs,
                             struct injection_error *err) {
-        const struct injection_variable *row = ROW(ROW_ENV_MAP);
+        const struct injection_variable *row = ROW(INJECTION_ROW_ENV_MAP);
         size_t group = 0, total = 0;
 
         if (!s || !*s)
@@ -434,7 +409,7 @@ void injection_argv_free(char **argv, size_t argc) {
 
 int injection_parse_command(const char *s, char ***ret_argv, size_t *ret_argc,
                             struct injection_error *err) {
-        const struct injection_variable *row = ROW(ROW_ORIGINAL_CMD);
+        const struct injection_variable *row = ROW(INJECTION_ROW_ORIGINAL_CMD);
         char **argv = NULL;
         size_t argc = 0;
         int r;
@@ -507,20 +482,21 @@ static bool all_in(const char *s, const char *extra) {
 
 static int p_log_format(const char *v, struct injection_settings *s, struct injection_error *err) {
         if (log_format_from_string(v, &s->log_format) < 0)
-                return fail(err, ROW(ROW_LOG_FORMAT), " must be text or json");
+                return fail(err, ROW(INJECTION_ROW_LOG_FORMAT), " must be text or json");
         return 0;
 }
 
 static int p_log_level(const char *v, struct injection_settings *s, struct injection_error *err) {
         if (log_level_from_string(v, &s->log_level) < 0)
-                return fail(err, ROW(ROW_LOG_LEVEL),
+                return fail(err, ROW(INJECTION_ROW_LOG_LEVEL),
                             " must be error, warning, notice, info or debug");
         return 0;
 }
 
 static int p_vault_addr(const char *v, struct injection_settings *s, struct injection_error *err) {
         if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
-                return fail(err, ROW(ROW_VAULT_ADDR), " must start with https:// (or http://)");
+                return fail(err, ROW(INJECTION_ROW_VAULT_ADDR),
+                            " must start with https:// (or http://)");
         s->vault_addr = v;
         return 0;
 }
@@ -528,9 +504,10 @@ static int p_vault_addr(const char *v, struct injection_settings *s, struct inje
 static int p_auth_method(const char *v, struct injection_settings *s, struct injection_error *err) {
         enum injection_auth_method m;
         if (injection_auth_method_from_string(v, &m) < 0)
-                return fail(err, ROW(ROW_AUTH_METHOD), " must be kubernetes, token or broker");
+                return fail(err, ROW(INJECTION_ROW_AUTH_METHOD),
+                            " must be kubernetes, token or broker");
         if (m == INJECTION_AUTH_BROKER)
-                return fail(err, ROW(ROW_AUTH_METHOD),
+                return fail(err, ROW(INJECTION_ROW_AUTH_METHOD),
                             " is broker, which this version does not have: use kubernetes or "
                             "token");
         s->auth = m;
@@ -539,8 +516,8 @@ static int p_auth_method(const char *v, struct injection_settings *s, struct inj
 
 static int p_auth_role(const char *v, struct injection_settings *s, struct injection_error *err) {
         if (!all_in(v, "_.-"))
-                return fail(err, ROW(ROW_AUTH_ROLE), " must be 1 to %u letters, digits or _.-",
-                            INJECTION_ROLE_MAX);
+                return fail(err, ROW(INJECTION_ROW_AUTH_ROLE),
+                            " must be 1 to %u letters, digits or _.-", INJECTION_ROLE_MAX);
         s->role = v;
         return 0;
 }
@@ -549,7 +526,7 @@ static int p_auth_mount(const char *v, struct injection_settings *s, struct inje
         size_t len = strlen(v);
         if (!all_in(v, "_.-/") || v[0] == '/' || v[len - 1] == '/' || strstr(v, "//") ||
             strstr(v, ".."))
-                return fail(err, ROW(ROW_AUTH_MOUNT_PATH),
+                return fail(err, ROW(INJECTION_ROW_AUTH_MOUNT_PATH),
                             " must be a mount path like auth/kubernetes (letters, digits, _.-/, at "
                             "most %u bytes)",
                             INJECTION_AUTH_PATH_MAX);
@@ -578,7 +555,7 @@ static int p_skip_verify(const char *v, struct injection_settings *s, struct inj
         else if (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0)
                 s->skip_verify = false;
         else
-                return fail(err, ROW(ROW_SKIP_VERIFY), " must be true or false");
+                return fail(err, ROW(INJECTION_ROW_SKIP_VERIFY), " must be true or false");
         return 0;
 }
 
@@ -586,7 +563,7 @@ static int p_namespace(const char *v, struct injection_settings *s, struct injec
         /* Sent as X-Vault-Namespace and joined into paths: a vault path ("team-a",
          * "admin/team-a/"). */
         if (!vault_path_valid(v))
-                return fail(err, ROW(ROW_NAMESPACE),
+                return fail(err, ROW(INJECTION_ROW_NAMESPACE),
                             " must be a vault namespace like team-a or admin/team-a (letters, "
                             "digits and -_.@+=:~, no empty, '.' or '..' segment)");
         s->namespace_ = v;
@@ -606,13 +583,14 @@ static int p_secret_paths(const char *v, struct injection_settings *s,
 
 static int p_env_map(const char *v, struct injection_settings *s, struct injection_error *err) {
         if (s->n_secrets == 0)
-                return fail(err, ROW(ROW_ENV_MAP), " is set but CLOUDTASER_SECRET_PATHS is not");
+                return fail(err, ROW(INJECTION_ROW_ENV_MAP),
+                            " is set but CLOUDTASER_SECRET_PATHS is not");
         return injection_parse_env_map(v, s->secrets, s->n_secrets, err);
 }
 
 static int p_delivery(const char *v, struct injection_settings *s, struct injection_error *err) {
         if (injection_delivery_from_string(v, &s->delivery) < 0)
-                return fail(err, ROW(ROW_DELIVERY), " must be env, memfd or both");
+                return fail(err, ROW(INJECTION_ROW_DELIVERY), " must be env, memfd or both");
         return 0;
 }
 
@@ -620,7 +598,7 @@ static int p_startup_timeout(const char *v, struct injection_settings *s,
                              struct injection_error *err) {
         uint64_t ms;
         if (injection_parse_duration_ms(v, &ms) < 0 || ms == 0)
-                return fail(err, ROW(ROW_STARTUP_TIMEOUT),
+                return fail(err, ROW(INJECTION_ROW_STARTUP_TIMEOUT),
                             " must be a positive duration (60s, 2m)");
         s->startup_timeout_ms = ms;
         return 0;
@@ -630,10 +608,10 @@ static int p_rotation(const char *v, struct injection_settings *s, struct inject
         if (injection_rotation_from_string(v, &s->rotation, &s->rotation_signal) == 0)
                 return 0;
         if (strncmp(v, "signal:", 7) == 0)
-                return fail(err, ROW(ROW_ROTATION),
+                return fail(err, ROW(INJECTION_ROW_ROTATION),
                             " must be none, restart or signal:NAME: unknown or unusable signal "
                             "(one the workload can catch, e.g. signal:HUP)");
-        return fail(err, ROW(ROW_ROTATION),
+        return fail(err, ROW(INJECTION_ROW_ROTATION),
                     " must be none, restart or signal:NAME (a signal the workload can catch, e.g. "
                     "signal:HUP)");
 }
@@ -642,7 +620,8 @@ static int p_rotation_interval(const char *v, struct injection_settings *s,
                                struct injection_error *err) {
         uint64_t ms;
         if (injection_parse_duration_ms(v, &ms) < 0 || ms < 1000)
-                return fail(err, ROW(ROW_ROTATION_INTERVAL), " must be a duration of at least 1s");
+                return fail(err, ROW(INJECTION_ROW_ROTATION_INTERVAL),
+                            " must be a duration of at least 1s");
         s->rotation_interval_ms = ms;
         return 0;
 }
@@ -650,7 +629,7 @@ static int p_rotation_interval(const char *v, struct injection_settings *s,
 static int p_rotation_grace(const char *v, struct injection_settings *s,
                             struct injection_error *err) {
         if (injection_parse_duration_ms(v, &s->rotation_grace_ms) < 0)
-                return fail(err, ROW(ROW_ROTATION_GRACE), " must be a duration");
+                return fail(err, ROW(INJECTION_ROW_ROTATION_GRACE), " must be a duration");
         return 0;
 }
 
@@ -663,56 +642,61 @@ static int p_original_cmd(const char *v, struct injection_settings *s,
 
 #define P "cloudtaser.io/"
 const struct injection_variable injection_variables[INJECTION_N_VARIABLES] = {
-        [ROW_LOG_FORMAT] = {"CLOUDTASER_LOG_FORMAT", NULL, INJECTION_SET_POD, 16, p_log_format},
-        [ROW_LOG_LEVEL] = {"CLOUDTASER_LOG_LEVEL", NULL, INJECTION_SET_POD, 16, p_log_level},
-        [ROW_VAULT_ADDR] = {"VAULT_ADDR", P "vault-address", INJECTION_SET_OPERATOR,
-                            INJECTION_ADDRESS_MAX, p_vault_addr},
-        [ROW_AUTH_METHOD] = {"VAULT_AUTH_METHOD", P "vault-auth-method", INJECTION_SET_OPERATOR, 16,
-                             p_auth_method},
-        [ROW_AUTH_ROLE] = {"VAULT_AUTH_ROLE", P "vault-role", INJECTION_SET_OPERATOR,
-                           INJECTION_ROLE_MAX, p_auth_role},
-        [ROW_AUTH_MOUNT_PATH] = {"VAULT_AUTH_MOUNT_PATH", P "vault-auth-path",
-                                 INJECTION_SET_OPERATOR, INJECTION_AUTH_PATH_MAX, p_auth_mount},
-        [ROW_TOKEN] = {"VAULT_TOKEN", NULL, INJECTION_SET_POD, INJECTION_MAX_LIST, p_token},
-        [ROW_CACERT] = {"VAULT_CACERT", NULL, INJECTION_SET_NEVER, INJECTION_FILE_PATH_MAX,
-                        p_cacert},
-        [ROW_CA_PEM] = {"CLOUDTASER_VAULT_CA_PEM", NULL, INJECTION_SET_OPERATOR,
-                        INJECTION_CA_PEM_MAX, p_ca_pem},
-        [ROW_SKIP_VERIFY] = {"VAULT_SKIP_VERIFY", P "vault-skip-verify", INJECTION_SET_OPERATOR, 8,
-                             p_skip_verify},
-        [ROW_NAMESPACE] = {"VAULT_NAMESPACE", P "vault-namespace", INJECTION_SET_OPERATOR,
-                           VAULT_PATH_MAX - 1, p_namespace},
-        [ROW_SA_TOKEN_PATH] = {"CLOUDTASER_SA_TOKEN_PATH", NULL, INJECTION_SET_NEVER,
-                               INJECTION_FILE_PATH_MAX, p_sa_token_path},
-        [ROW_SECRET_PATHS] = {"CLOUDTASER_SECRET_PATHS", P "secret-paths", INJECTION_SET_OPERATOR,
-                              INJECTION_MAX_LIST, p_secret_paths},
-        [ROW_ENV_MAP] = {"CLOUDTASER_ENV_MAP", P "env-map", INJECTION_SET_OPERATOR,
-                         INJECTION_MAX_LIST, p_env_map},
-        [ROW_DELIVERY] = {"CLOUDTASER_DELIVERY", P "delivery", INJECTION_SET_OPERATOR, 16,
-                          p_delivery},
-        [ROW_STARTUP_TIMEOUT] = {"CLOUDTASER_STARTUP_TIMEOUT", NULL, INJECTION_SET_NEVER, 32,
-                                 p_startup_timeout},
-        [ROW_ROTATION] = {"CLOUDTASER_ROTATION", P "rotation", INJECTION_SET_OPERATOR,
-                          7 + INJECTION_SIGNAL_MAX, p_rotation},
-        [ROW_ROTATION_INTERVAL] = {"CLOUDTASER_ROTATION_INTERVAL", NULL, INJECTION_SET_NEVER, 32,
-                                   p_rotation_interval},
-        [ROW_ROTATION_GRACE] = {"CLOUDTASER_ROTATION_GRACE", NULL, INJECTION_SET_NEVER, 32,
-                                p_rotation_grace},
-        [ROW_ORIGINAL_CMD] = {"CLOUDTASER_ORIGINAL_CMD", NULL, INJECTION_SET_OPERATOR,
-                              INJECTION_MAX_LIST, p_original_cmd},
+        [INJECTION_ROW_LOG_FORMAT] = {"CLOUDTASER_LOG_FORMAT", NULL, INJECTION_SET_POD, 16,
+                                      p_log_format},
+        [INJECTION_ROW_LOG_LEVEL] = {"CLOUDTASER_LOG_LEVEL", NULL, INJECTION_SET_POD, 16,
+                                     p_log_level},
+        [INJECTION_ROW_VAULT_ADDR] = {"VAULT_ADDR", P "vault-address", INJECTION_SET_OPERATOR,
+                                      INJECTION_ADDRESS_MAX, p_vault_addr},
+        [INJECTION_ROW_AUTH_METHOD] = {"VAULT_AUTH_METHOD", P "vault-auth-method",
+                                       INJECTION_SET_OPERATOR, 16, p_auth_method},
+        [INJECTION_ROW_AUTH_ROLE] = {"VAULT_AUTH_ROLE", P "vault-role", INJECTION_SET_OPERATOR,
+                                     INJECTION_ROLE_MAX, p_auth_role},
+        [INJECTION_ROW_AUTH_MOUNT_PATH] = {"VAULT_AUTH_MOUNT_PATH", P "vault-auth-path",
+                                           INJECTION_SET_OPERATOR, INJECTION_AUTH_PATH_MAX,
+                                           p_auth_mount},
+        [INJECTION_ROW_TOKEN] = {"VAULT_TOKEN", NULL, INJECTION_SET_POD, INJECTION_MAX_LIST,
+                                 p_token},
+        [INJECTION_ROW_CACERT] = {"VAULT_CACERT", NULL, INJECTION_SET_NEVER,
+                                  INJECTION_FILE_PATH_MAX, p_cacert},
+        [INJECTION_ROW_CA_PEM] = {"CLOUDTASER_VAULT_CA_PEM", NULL, INJECTION_SET_OPERATOR,
+                                  INJECTION_CA_PEM_MAX, p_ca_pem},
+        [INJECTION_ROW_SKIP_VERIFY] = {"VAULT_SKIP_VERIFY", P "vault-skip-verify",
+                                       INJECTION_SET_OPERATOR, 8, p_skip_verify},
+        [INJECTION_ROW_NAMESPACE] = {"VAULT_NAMESPACE", P "vault-namespace", INJECTION_SET_OPERATOR,
+                                     VAULT_PATH_MAX - 1, p_namespace},
+        [INJECTION_ROW_SA_TOKEN_PATH] = {"CLOUDTASER_SA_TOKEN_PATH", NULL, INJECTION_SET_NEVER,
+                                         INJECTION_FILE_PATH_MAX, p_sa_token_path},
+        [INJECTION_ROW_SECRET_PATHS] = {"CLOUDTASER_SECRET_PATHS", P "secret-paths",
+                                        INJECTION_SET_OPERATOR, INJECTION_MAX_LIST, p_secret_paths},
+        [INJECTION_ROW_ENV_MAP] = {"CLOUDTASER_ENV_MAP", P "env-map", INJECTION_SET_OPERATOR,
+                                   INJECTION_MAX_LIST, p_env_map},
+        [INJECTION_ROW_DELIVERY] = {"CLOUDTASER_DELIVERY", P "delivery", INJECTION_SET_OPERATOR, 16,
+                                    p_delivery},
+        [INJECTION_ROW_STARTUP_TIMEOUT] = {"CLOUDTASER_STARTUP_TIMEOUT", NULL, INJECTION_SET_NEVER,
+                                           32, p_startup_timeout},
+        [INJECTION_ROW_ROTATION] = {"CLOUDTASER_ROTATION", P "rotation", INJECTION_SET_OPERATOR,
+                                    7 + INJECTION_SIGNAL_MAX, p_rotation},
+        [INJECTION_ROW_ROTATION_INTERVAL] = {"CLOUDTASER_ROTATION_INTERVAL", NULL,
+                                             INJECTION_SET_NEVER, 32, p_rotation_interval},
+        [INJECTION_ROW_ROTATION_GRACE] = {"CLOUDTASER_ROTATION_GRACE", NULL, INJECTION_SET_NEVER,
+                                          32, p_rotation_grace},
+        [INJECTION_ROW_ORIGINAL_CMD] = {"CLOUDTASER_ORIGINAL_CMD", NULL, INJECTION_SET_OPERATOR,
+                                        INJECTION_MAX_LIST, p_original_cmd},
 };
 #undef P
-_Static_assert(_ROW_MAX == INJECTION_N_VARIABLES, "INJECTION_N_VARIABLES is the table's size");
+_Static_assert(_INJECTION_ROW_MAX == INJECTION_N_VARIABLES,
+               "INJECTION_N_VARIABLES is the table's size");
 
 const struct injection_variable *injection_variable_by_name(const char *name) {
-        for (size_t i = 0; name && i < _ROW_MAX; i++)
+        for (size_t i = 0; name && i < _INJECTION_ROW_MAX; i++)
                 if (strcmp(injection_variables[i].name, name) == 0)
                         return &injection_variables[i];
         return NULL;
 }
 
 const struct injection_variable *injection_variable_by_annotation(const char *key) {
-        for (size_t i = 0; key && i < _ROW_MAX; i++)
+        for (size_t i = 0; key && i < _INJECTION_ROW_MAX; i++)
                 if (injection_variables[i].annotation &&
                     strcmp(injection_variables[i].annotation, key) == 0)
                         return &injection_variables[i];
@@ -733,7 +717,7 @@ int injection_settings_read(injection_getenv_fn getenv_fn, void *userdata,
                 .rotation_grace_ms = 10000,
         };
 
-        for (size_t i = 0; i < _ROW_MAX; i++) {
+        for (size_t i = 0; i < _INJECTION_ROW_MAX; i++) {
                 const struct injection_variable *row = &injection_variables[i];
                 const char *v = getenv_fn(row->name, userdata);
                 int r;
@@ -754,19 +738,19 @@ int injection_settings_read(injection_getenv_fn getenv_fn, void *userdata,
 
 int injection_settings_check(const struct injection_settings *s, struct injection_error *err) {
         if (!s->vault_addr)
-                return fail(err, ROW(ROW_VAULT_ADDR), " is required");
+                return fail(err, ROW(INJECTION_ROW_VAULT_ADDR), " is required");
         if (s->auth == INJECTION_AUTH_KUBERNETES && !s->role)
-                return fail(err, ROW(ROW_AUTH_ROLE), " is required for kubernetes auth");
+                return fail(err, ROW(INJECTION_ROW_AUTH_ROLE), " is required for kubernetes auth");
         if (s->auth == INJECTION_AUTH_TOKEN && !s->has_token)
-                return fail(err, ROW(ROW_AUTH_METHOD),
+                return fail(err, ROW(INJECTION_ROW_AUTH_METHOD),
                             " is token, but nothing delivers the token: VAULT_TOKEN is required "
                             "for token auth");
         if (s->ca_file && s->ca_pem)
-                return fail(err, ROW(ROW_CACERT),
+                return fail(err, ROW(INJECTION_ROW_CACERT),
                             " and CLOUDTASER_VAULT_CA_PEM are both set: set only one of "
                             "VAULT_CACERT and CLOUDTASER_VAULT_CA_PEM");
         if (s->n_secrets == 0)
-                return fail(err, ROW(ROW_SECRET_PATHS), " is empty");
+                return fail(err, ROW(INJECTION_ROW_SECRET_PATHS), " is empty");
         return 0;
 }
 

@@ -147,7 +147,30 @@ struct injection_variable {
         int (*parse)(const char *value, struct injection_settings *s, struct injection_error *err);
 };
 
-/* The rows, in the order they are read (docs/wrapper.md's table). */
+/* The rows, in the order they are read (docs/wrapper.md's table): injection_variables[row]. */
+enum injection_row {
+        INJECTION_ROW_LOG_FORMAT,
+        INJECTION_ROW_LOG_LEVEL,
+        INJECTION_ROW_VAULT_ADDR,
+        INJECTION_ROW_AUTH_METHOD,
+        INJECTION_ROW_AUTH_ROLE,
+        INJECTION_ROW_AUTH_MOUNT_PATH,
+        INJECTION_ROW_TOKEN,
+        INJECTION_ROW_CACERT,
+        INJECTION_ROW_CA_PEM,
+        INJECTION_ROW_SKIP_VERIFY,
+        INJECTION_ROW_NAMESPACE,
+        INJECTION_ROW_SA_TOKEN_PATH,
+        INJECTION_ROW_SECRET_PATHS,
+        INJECTION_ROW_ENV_MAP,
+        INJECTION_ROW_DELIVERY,
+        INJECTION_ROW_STARTUP_TIMEOUT,
+        INJECTION_ROW_ROTATION,
+        INJECTION_ROW_ROTATION_INTERVAL,
+        INJECTION_ROW_ROTATION_GRACE,
+        INJECTION_ROW_ORIGINAL_CMD, /* last: the operator writes it last */
+        _INJECTION_ROW_MAX,
+};
 #define INJECTION_N_VARIABLES 20
 extern const struct injection_variable injection_variables[INJECTION_N_VARIABLES];
 

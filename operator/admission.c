@@ -703,7 +703,8 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
                         if (json_get_string(e, "name", &n) == 0 && strcmp(n, vars[i].name) == 0) {
                                 found = true;
                                 if (!env_entry_is(e, vars[i].value)) {
-                                        if (strcmp(vars[i].name, "CLOUDTASER_ORIGINAL_CMD") != 0)
+                                        if (vars[i].name !=
+                                            injection_variables[INJECTION_ROW_ORIGINAL_CMD].name)
                                                 warn(r,
                                                      "container %s: env %s replaced by the "
                                                      "operator's value",
@@ -964,25 +965,27 @@ static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
 
 /* The value the operator writes for contract row i, NULL for none. */
 static const char *row_value(const struct review *r, size_t i, const char *original) {
-        const struct injection_variable *v = &injection_variables[i];
         const char *a = r->ann.value[i];
 
-        if (strcmp(v->name, "VAULT_ADDR") == 0)
+        switch (i) {
+        case INJECTION_ROW_VAULT_ADDR:
                 return r->vault_addr; /* canonical, from the annotation or the default */
-        if (strcmp(v->name, "VAULT_AUTH_METHOD") == 0)
+        case INJECTION_ROW_AUTH_METHOD:
                 return a ? a : injection_auth_method_to_string(INJECTION_AUTH_KUBERNETES);
-        if (strcmp(v->name, "VAULT_AUTH_MOUNT_PATH") == 0)
+        case INJECTION_ROW_AUTH_MOUNT_PATH:
                 return a ? a
                          : (r->c->default_auth_path && r->c->default_auth_path[0]
                                     ? r->c->default_auth_path
                                     : NULL);
-        if (strcmp(v->name, "VAULT_SKIP_VERIFY") == 0)
+        case INJECTION_ROW_SKIP_VERIFY:
                 return a ? a : "false"; /* always written, so that the pod cannot set it */
-        if (strcmp(v->name, "CLOUDTASER_VAULT_CA_PEM") == 0)
+        case INJECTION_ROW_CA_PEM:
                 return r->ca_pem_escaped && r->ca_pem_escaped[0] ? r->ca_pem_escaped : NULL;
-        if (strcmp(v->name, "CLOUDTASER_ORIGINAL_CMD") == 0)
+        case INJECTION_ROW_ORIGINAL_CMD:
                 return original;
-        return v->setter == INJECTION_SET_OPERATOR ? a : NULL;
+        default:
+                return injection_variables[i].setter == INJECTION_SET_OPERATOR ? a : NULL;
+        }
 }
 
 /* The wrapper's environment: the contract's rows in table order (CLOUDTASER_ORIGINAL_CMD, the
@@ -1093,7 +1096,7 @@ static const char *env_view_lookup(const char *name, void *userdata) {
                 return v;
         if (!pod_may_set(name))
                 return NULL;
-        bool token = strcmp(name, "VAULT_TOKEN") == 0;
+        bool token = strcmp(name, injection_variables[INJECTION_ROW_TOKEN].name) == 0;
         if (!e->ctr)
                 return token ? delivered : NULL;
         JSON_FOREACH(x, json_get(e->ctr, "env")) {
@@ -1150,8 +1153,8 @@ static int check_contract(struct review *r, const struct env_var *vars, size_t n
                 (void) injection_error_format(&e, true, text, sizeof(text));
                 if (!ctr)
                         return deny(r, 400, "%s", text);
-                if (e.variable && strcmp(e.variable->name, "VAULT_AUTH_METHOD") == 0 &&
-                    !env_view_lookup("VAULT_TOKEN", &view))
+                if (e.variable == &injection_variables[INJECTION_ROW_AUTH_METHOD] &&
+                    !env_view_lookup(injection_variables[INJECTION_ROW_TOKEN].name, &view))
                         return deny(r, 400,
                                     "container %s: %s; set VAULT_TOKEN in the container's env "
                                     "from a Secret (valueFrom.secretKeyRef)",
@@ -1246,7 +1249,8 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
         /* Not ours to change, but worth saying: a literal token is stored in etcd. */
         JSON_FOREACH(e, json_get(ctr, "env")) {
                 const char *en;
-                if (json_get_string(e, "name", &en) == 0 && strcmp(en, "VAULT_TOKEN") == 0 &&
+                if (json_get_string(e, "name", &en) == 0 &&
+                    strcmp(en, injection_variables[INJECTION_ROW_TOKEN].name) == 0 &&
                     json_get(e, "value"))
                         warn(r,
                              "container %s has VAULT_TOKEN as a literal value (stored in etcd); "

@@ -313,7 +313,7 @@ static const char *annotation_lookup(const char *name, void *userdata) {
         const struct annotations *a = userdata;
         const struct injection_variable *v = injection_variable_by_name(name);
 
-        if (!v || !v->annotation || strcmp(name, "VAULT_ADDR") == 0)
+        if (!v || !v->annotation || v == &injection_variables[INJECTION_ROW_VAULT_ADDR])
                 return NULL;
         return a->value[row_index(v)];
 }
@@ -384,12 +384,10 @@ static int parse(const struct json_value *annotations, struct annotations *ret, 
                 if (ret->value[i] && !ret->value[i][0])
                         ret->value[i] = NULL;
 
-        const struct injection_variable *addr = injection_variable_by_name("VAULT_ADDR"),
-                                        *paths = injection_variable_by_name(
-                                                "CLOUDTASER_SECRET_PATHS"),
-                                        *map = injection_variable_by_name("CLOUDTASER_ENV_MAP");
-        ret->vault_address = ret->value[row_index(addr)];
-        ret->secret_paths = ret->value[row_index(paths)];
+        const struct injection_variable *paths = &injection_variables[INJECTION_ROW_SECRET_PATHS],
+                                        *map = &injection_variables[INJECTION_ROW_ENV_MAP];
+        ret->vault_address = ret->value[INJECTION_ROW_VAULT_ADDR];
+        ret->secret_paths = ret->value[INJECTION_ROW_SECRET_PATHS];
         if (ret->vault_address) {
                 char canon[ANNOTATION_ADDRESS_MAX + 8];
                 r = annotation_vault_address_canon(ret->vault_address, canon, sizeof(canon), err,

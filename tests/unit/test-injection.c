@@ -81,6 +81,24 @@ static void test_table(void) {
         }
         is_str(injection_variables[INJECTION_N_VARIABLES - 1].name, "CLOUDTASER_ORIGINAL_CMD",
                "the command is the last row (the operator writes it last)");
+        static const struct {
+                enum injection_row row;
+                const char *name;
+        } ids[] = {
+                {INJECTION_ROW_VAULT_ADDR, "VAULT_ADDR"},
+                {INJECTION_ROW_AUTH_METHOD, "VAULT_AUTH_METHOD"},
+                {INJECTION_ROW_AUTH_MOUNT_PATH, "VAULT_AUTH_MOUNT_PATH"},
+                {INJECTION_ROW_TOKEN, "VAULT_TOKEN"},
+                {INJECTION_ROW_CA_PEM, "CLOUDTASER_VAULT_CA_PEM"},
+                {INJECTION_ROW_SKIP_VERIFY, "VAULT_SKIP_VERIFY"},
+                {INJECTION_ROW_SECRET_PATHS, "CLOUDTASER_SECRET_PATHS"},
+                {INJECTION_ROW_ENV_MAP, "CLOUDTASER_ENV_MAP"},
+                {INJECTION_ROW_ORIGINAL_CMD, "CLOUDTASER_ORIGINAL_CMD"},
+        };
+        bool ids_ok = _INJECTION_ROW_MAX == INJECTION_N_VARIABLES;
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+                ids_ok = ids_ok && strcmp(injection_variables[ids[i].row].name, ids[i].name) == 0;
+        ok(ids_ok, "the row ids name their rows");
 }
 
 /* --- enums ------------------------------------------------------------------------------------ */
