@@ -98,9 +98,7 @@ static bool path_char_ok(char ch) {
                (ch && strchr("-_./@+=:,~", ch));
 }
 
-/* A logical path: 1..VAULT_PATH_MAX-1 bytes of [A-Za-z0-9-_./@+=:,~], no leading '/', no empty,
- * "." or ".." segment. */
-static bool path_valid(const char *p) {
+bool vault_path_valid(const char *p) {
         size_t n = p ? strnlen(p, VAULT_PATH_MAX) : 0;
         if (n == 0 || n >= VAULT_PATH_MAX || p[0] == '/')
                 return false;
@@ -501,7 +499,7 @@ static int request(struct vault_client *c, enum http_method method, const char *
                 *err = (struct vault_error){};
                 copy_printable(err->path, sizeof(err->path), logical);
         }
-        if (!path_valid(logical)) {
+        if (!vault_path_valid(logical)) {
                 set_error(err, -EINVAL, 0, NULL, "invalid vault path");
                 return -EINVAL;
         }
@@ -777,7 +775,7 @@ static int fill_kv_path(struct vault_kv_path *p, enum vault_kv_version v, const 
                 if (w < 0 || (size_t) w >= sizeof(k.data_path))
                         return -E2BIG;
         }
-        if (!path_valid(k.data_path))
+        if (!vault_path_valid(k.data_path))
                 return -EINVAL;
         *p = k;
         return 0;
@@ -790,7 +788,7 @@ int vault_decode_mount(const char *body, size_t len, const char *path, struct va
         enum vault_kv_version v = VAULT_KV_V1;
         int r;
 
-        if (!path_valid(path))
+        if (!vault_path_valid(path))
                 return -EINVAL;
         r = json_parse(body, len, JSON_SECURE, &response_limits, &d);
         if (r < 0)
@@ -821,7 +819,7 @@ int vault_decode_mount(const char *body, size_t len, const char *path, struct va
 int vault_kv_path_from_mount(const struct vault_kv_path *known, const char *path,
                              struct vault_kv_path *ret) {
         size_t ml;
-        if (!known || !path || !ret || !path_valid(path))
+        if (!known || !path || !ret || !vault_path_valid(path))
                 return -EINVAL;
         ml = strlen(known->mount);
         if (ml == 0 || strncmp(path, known->mount, ml) != 0)
@@ -835,7 +833,7 @@ int vault_kv_resolve(struct vault_client *c, const char *path, struct vault_kv_p
         char api[VAULT_PATH_MAX];
         int r;
 
-        if (!path_valid(path)) {
+        if (!vault_path_valid(path)) {
                 set_error(err, -EINVAL, 0, path, "invalid vault path");
                 return -EINVAL;
         }

@@ -66,6 +66,11 @@
 #define VAULT_FRESH_LOGIN_MS 2000 /* how long after a login a 403 may be retried */
 #define VAULT_RETRY_MIN_MS 50     /* least sleep before such a retry */
 
+/* A logical path: 1..VAULT_PATH_MAX-1 bytes of [A-Za-z0-9-_./@+=:,~], no leading '/', no empty,
+ * "." or ".." segment (a trailing '/' is allowed). The one rule for every path this module sends
+ * and for the injection contract's secret paths and namespace (common/injection.h). */
+bool vault_path_valid(const char *p);
+
 struct vault_options {
         const char
                 *addr; /* "https://vault.example:8200" (VAULT_ADDR); http:// only with allow_http */

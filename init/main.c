@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/injection.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "init/digest.h"
@@ -29,7 +30,7 @@ enum {
 };
 
 #define DEFAULT_SOURCE "/cloudtaser-wrapper"
-#define DEFAULT_DESTINATION "/cloudtaser/wrapper"
+#define DEFAULT_DESTINATION INJECTION_WRAPPER_PATH /* the pod layout, common/injection.h */
 
 static void usage(FILE *f) {
         fprintf(f,

@@ -8,12 +8,12 @@
 #include <time.h>
 
 #include "common/base64.h"
+#include "common/injection.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "operator/admission.h"
 #include "operator/annotations.h"
 #include "operator/jsonpatch.h"
-#include "wrapper/config.h"
 
 #define MAX_WARNINGS 8
 #define WARNING_MAX 200
@@ -22,7 +22,6 @@
 #define PATCH_MAX_BYTES (16u * 1024u * 1024u)
 #define UID_MAX 128
 #define IMAGE_MAX 1024
-#define INIT_COMMAND "/cloudtaser-init"
 
 /* A list of borrowed strings. */
 struct strv {
@@ -273,15 +272,15 @@ static int build_init_container(struct json_doc *d, struct json_value *o, const 
         struct json_value *a, *res, *req, *lim, *sc, *caps, *drop, *seccomp, *mounts, *m;
         int r;
 
-        if ((r = json_add_string(d, o, "name", ADMISSION_INIT_CONTAINER)) < 0 ||
+        if ((r = json_add_string(d, o, "name", INJECTION_INIT_CONTAINER)) < 0 ||
             (r = json_add_string(d, o, "image", image)) < 0)
                 return r;
         if ((r = json_add_array(d, o, "command", &a)) < 0 ||
-            (r = json_add_string(d, a, NULL, INIT_COMMAND)) < 0)
+            (r = json_add_string(d, a, NULL, INJECTION_INIT_COMMAND)) < 0)
                 return r;
         if ((r = json_add_array(d, o, "args", &a)) < 0 ||
             (r = json_add_string(d, a, NULL, "--dest")) < 0 ||
-            (r = json_add_string(d, a, NULL, ADMISSION_WRAPPER)) < 0)
+            (r = json_add_string(d, a, NULL, INJECTION_WRAPPER_PATH)) < 0)
                 return r;
         if ((r = json_add_object(d, o, "resources", &res)) < 0 ||
             (r = json_add_object(d, res, "requests", &req)) < 0 ||
@@ -306,8 +305,8 @@ static int build_init_container(struct json_doc *d, struct json_value *o, const 
                 return r;
         if ((r = json_add_array(d, o, "volumeMounts", &mounts)) < 0 ||
             (r = json_add_object(d, mounts, NULL, &m)) < 0 ||
-            (r = json_add_string(d, m, "name", ADMISSION_VOLUME)) < 0 ||
-            (r = json_add_string(d, m, "mountPath", ADMISSION_MOUNT_PATH)) < 0)
+            (r = json_add_string(d, m, "name", INJECTION_VOLUME)) < 0 ||
+            (r = json_add_string(d, m, "mountPath", INJECTION_MOUNT_PATH)) < 0)
                 return r;
         return 0;
 }
@@ -316,10 +315,10 @@ static int build_volume(struct json_doc *d, struct json_value *o) {
         struct json_value *ed;
         int r;
 
-        if ((r = json_add_string(d, o, "name", ADMISSION_VOLUME)) < 0 ||
+        if ((r = json_add_string(d, o, "name", INJECTION_VOLUME)) < 0 ||
             (r = json_add_object(d, o, "emptyDir", &ed)) < 0 ||
             (r = json_add_string(d, ed, "medium", "Memory")) < 0 ||
-            (r = json_add_string(d, ed, "sizeLimit", ADMISSION_VOLUME_SIZE)) < 0)
+            (r = json_add_string(d, ed, "sizeLimit", INJECTION_VOLUME_SIZE)) < 0)
                 return r;
         return 0;
 }
@@ -327,8 +326,8 @@ static int build_volume(struct json_doc *d, struct json_value *o) {
 static int build_mount(struct json_doc *d, struct json_value *o) {
         int r;
 
-        if ((r = json_add_string(d, o, "name", ADMISSION_VOLUME)) < 0 ||
-            (r = json_add_string(d, o, "mountPath", ADMISSION_MOUNT_PATH)) < 0 ||
+        if ((r = json_add_string(d, o, "name", INJECTION_VOLUME)) < 0 ||
+            (r = json_add_string(d, o, "mountPath", INJECTION_MOUNT_PATH)) < 0 ||
             (r = json_add_bool(d, o, "readOnly", true)) < 0)
                 return r;
         return 0;
@@ -404,7 +403,7 @@ static int ensure_volume(struct review *r) {
         }
         if (json_type(vols) != JSON_ARRAY)
                 return deny(r, 400, "spec.volumes is not an array");
-        ssize_t i = find_named(vols, ADMISSION_VOLUME);
+        ssize_t i = find_named(vols, INJECTION_VOLUME);
         if (i < 0) {
                 if ((k = pathf(&p, "/spec/volumes/%zu", json_count(vols))) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
@@ -423,7 +422,7 @@ static int ensure_volume(struct review *r) {
                             "the pod already has a volume named %s that is not an in-memory "
                             "emptyDir: the operator needs that name for the wrapper; rename the "
                             "volume",
-                            ADMISSION_VOLUME);
+                            INJECTION_VOLUME);
         if ((k = desired_value(build_volume_fn, NULL, &want)) < 0)
                 return k;
         if (json_equal(have, json_doc_root(want)))
@@ -440,11 +439,11 @@ static int ensure_init_container(struct review *r) {
         struct json_value *op, *a;
         int k;
 
-        if (find_named(r->containers, ADMISSION_INIT_CONTAINER) >= 0)
+        if (find_named(r->containers, INJECTION_INIT_CONTAINER) >= 0)
                 return deny(r, 400,
                             "an app container is named %s, the name of the operator's init "
                             "container; rename it",
-                            ADMISSION_INIT_CONTAINER);
+                            INJECTION_INIT_CONTAINER);
         if (is_absent(inits)) {
                 if ((k = jsonpatch_op(&r->patch, JSONPATCH_ADD, "/spec/initContainers", &op)) < 0 ||
                     (k = json_add_array(r->patch.doc, op, "value", &a)) < 0 ||
@@ -452,7 +451,7 @@ static int ensure_init_container(struct review *r) {
                         return k;
                 return build_init_container(r->patch.doc, a, r->c->init_image);
         }
-        ssize_t i = find_named(inits, ADMISSION_INIT_CONTAINER);
+        ssize_t i = find_named(inits, INJECTION_INIT_CONTAINER);
         if (i < 0) {
                 /* First, so that the wrapper is in place before any other init container runs
                  * (one of them may be wrapped in a later version). */
@@ -645,16 +644,13 @@ static bool env_entry_is(const struct json_value *e, const char *value) {
                json_get_string(e, "value", &v) == 0 && strcmp(v, value) == 0;
 }
 
-/* Wrapper variables a pod may set itself: the token for the token auth method (docs/wrapper.md)
- * and the log settings. Every other CLOUDTASER_* / VAULT_* variable could redirect the wrapper
- * (VAULT_CACERT, VAULT_NAMESPACE, CLOUDTASER_SA_TOKEN_PATH...): only the operator writes them. */
+/* Wrapper variables a pod may set itself are the contract's INJECTION_SET_POD rows (the token
+ * for the token auth method, the log settings). Every other CLOUDTASER_* / VAULT_* variable could
+ * redirect the wrapper (VAULT_CACERT, CLOUDTASER_SA_TOKEN_PATH...): only the operator writes
+ * them. */
 static bool pod_may_set(const char *n) {
-        static const char *const allowed[] = {"VAULT_TOKEN", "CLOUDTASER_LOG_FORMAT",
-                                              "CLOUDTASER_LOG_LEVEL"};
-        for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
-                if (strcmp(n, allowed[i]) == 0)
-                        return true;
-        return false;
+        const struct injection_variable *v = injection_variable_by_name(n);
+        return v && v->setter == INJECTION_SET_POD;
 }
 
 static int ensure_env(struct review *r, size_t ci, const char *name, const struct json_value *ctr,
@@ -668,7 +664,7 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
         JSON_FOREACH(e, json_type(env) == JSON_ARRAY ? env : NULL) {
                 const char *n;
                 bool ours = false;
-                if (json_get_string(e, "name", &n) < 0 || !config_is_wrapper_variable(n) ||
+                if (json_get_string(e, "name", &n) < 0 || !injection_is_wrapper_variable(n) ||
                     pod_may_set(n))
                         continue;
                 for (size_t i = 0; i < n_vars && !ours; i++)
@@ -707,7 +703,8 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
                         if (json_get_string(e, "name", &n) == 0 && strcmp(n, vars[i].name) == 0) {
                                 found = true;
                                 if (!env_entry_is(e, vars[i].value)) {
-                                        if (strcmp(vars[i].name, "CLOUDTASER_ORIGINAL_CMD") != 0)
+                                        if (vars[i].name !=
+                                            injection_variables[INJECTION_ROW_ORIGINAL_CMD].name)
                                                 warn(r,
                                                      "container %s: env %s replaced by the "
                                                      "operator's value",
@@ -774,11 +771,11 @@ static int normalize_mount_path(const char *path, char *out, size_t outlen) {
  * told (a ".." segment, or too long). */
 static int is_under_mount_path(const char *path) {
         char norm[4096];
-        size_t n = strlen(ADMISSION_MOUNT_PATH);
+        size_t n = strlen(INJECTION_MOUNT_PATH);
 
         if (normalize_mount_path(path, norm, sizeof(norm)) < 0)
                 return -EINVAL;
-        return strncmp(norm, ADMISSION_MOUNT_PATH, n) == 0 && (norm[n] == '\0' || norm[n] == '/');
+        return strncmp(norm, INJECTION_MOUNT_PATH, n) == 0 && (norm[n] == '\0' || norm[n] == '/');
 }
 
 /* Whether a container (of any kind) mounts the wrapper's volume. */
@@ -787,7 +784,7 @@ static bool mounts_bin_volume(const struct json_value *ctr) {
         JSON_FOREACH(m, json_type(json_get(ctr, "volumeMounts")) == JSON_ARRAY
                                 ? json_get(ctr, "volumeMounts")
                                 : NULL) {
-                if (json_get_string(m, "name", &vol) == 0 && strcmp(vol, ADMISSION_VOLUME) == 0)
+                if (json_get_string(m, "name", &vol) == 0 && strcmp(vol, INJECTION_VOLUME) == 0)
                         return true;
         }
         return false;
@@ -810,7 +807,7 @@ static int check_bin_mounts(struct review *r, const bool *wrap) {
                                     "container %s mounts the volume %s, which holds the "
                                     "wrapper and is mounted by the operator only; remove that "
                                     "mount",
-                                    shown, ADMISSION_VOLUME);
+                                    shown, INJECTION_VOLUME);
                 }
                 ci++;
         }
@@ -821,7 +818,7 @@ static int check_bin_mounts(struct review *r, const bool *wrap) {
                 JSON_FOREACH(ctr, arr) {
                         n = NULL;
                         (void) json_get_string(ctr, "name", &n);
-                        if (l == 0 && n && strcmp(n, ADMISSION_INIT_CONTAINER) == 0)
+                        if (l == 0 && n && strcmp(n, INJECTION_INIT_CONTAINER) == 0)
                                 continue; /* ours: made what it must be by the patch */
                         if (!mounts_bin_volume(ctr))
                                 continue;
@@ -830,7 +827,7 @@ static int check_bin_mounts(struct review *r, const bool *wrap) {
                                     "%s container %s mounts the volume %s, which holds the "
                                     "wrapper and is mounted by the operator only; remove that "
                                     "mount",
-                                    l == 0 ? "init" : "ephemeral", shown, ADMISSION_VOLUME);
+                                    l == 0 ? "init" : "ephemeral", shown, INJECTION_VOLUME);
                 }
         }
         return 0;
@@ -858,14 +855,14 @@ static int ensure_mount(struct review *r, size_t ci, const char *name,
         JSON_FOREACH(m, mounts) {
                 const char *vol, *path;
                 int under;
-                if (json_get_string(m, "name", &vol) == 0 && strcmp(vol, ADMISSION_VOLUME) == 0) {
+                if (json_get_string(m, "name", &vol) == 0 && strcmp(vol, INJECTION_VOLUME) == 0) {
                         /* The first is made ours (replaced below); a second one is not. */
                         if (ours >= 0)
                                 return deny(r, 400,
                                             "container %s mounts the volume %s twice; the "
                                             "operator mounts it once, read-only at %s: remove "
                                             "the other mounts",
-                                            name, ADMISSION_VOLUME, ADMISSION_MOUNT_PATH);
+                                            name, INJECTION_VOLUME, INJECTION_MOUNT_PATH);
                         ours = i;
                 } else if (json_get_string(m, "mountPath", &path) == 0 &&
                            (under = is_under_mount_path(path)) != 0)
@@ -877,7 +874,7 @@ static int ensure_mount(struct review *r, size_t ci, const char *name,
                                                 "container %s already mounts another volume at "
                                                 "%s, where the operator mounts the wrapper; move "
                                                 "that mount",
-                                                name, ADMISSION_MOUNT_PATH);
+                                                name, INJECTION_MOUNT_PATH);
                 i++;
         }
         if (ours < 0) {
@@ -966,51 +963,224 @@ static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
         return jsonpatch_op_string(&r->patch, JSONPATCH_ADD, buf_cstr(&p), "IPC_LOCK");
 }
 
-/* The wrapper's environment, in the order of docs/wrapper.md; original is the last one. */
+/* The value the operator writes for contract row i, NULL for none. */
+static const char *row_value(const struct review *r, size_t i, const char *original) {
+        const char *a = r->ann.value[i];
+
+        switch (i) {
+        case INJECTION_ROW_VAULT_ADDR:
+                return r->vault_addr; /* canonical, from the annotation or the default */
+        case INJECTION_ROW_AUTH_METHOD:
+                return a ? a : injection_auth_method_to_string(INJECTION_AUTH_KUBERNETES);
+        case INJECTION_ROW_AUTH_MOUNT_PATH:
+                return a ? a
+                         : (r->c->default_auth_path && r->c->default_auth_path[0]
+                                    ? r->c->default_auth_path
+                                    : NULL);
+        case INJECTION_ROW_SKIP_VERIFY:
+                return a ? a : "false"; /* always written, so that the pod cannot set it */
+        case INJECTION_ROW_CA_PEM:
+                return r->ca_pem_escaped && r->ca_pem_escaped[0] ? r->ca_pem_escaped : NULL;
+        case INJECTION_ROW_ORIGINAL_CMD:
+                return original;
+        default:
+                return injection_variables[i].setter == INJECTION_SET_OPERATOR ? a : NULL;
+        }
+}
+
+/* The wrapper's environment: the contract's rows in table order (CLOUDTASER_ORIGINAL_CMD, the
+ * last row, last). */
 static size_t wrapper_env(const struct review *r, const char *original, struct env_var *vars) {
-        const struct annotations *a = &r->ann;
         size_t n = 0;
 
-        vars[n++] = (struct env_var){"VAULT_ADDR", r->vault_addr};
-        vars[n++] = (struct env_var){"VAULT_AUTH_METHOD",
-                                     a->vault_auth_method ? a->vault_auth_method : "kubernetes"};
-        if (a->vault_role)
-                vars[n++] = (struct env_var){"VAULT_AUTH_ROLE", a->vault_role};
-        if (a->vault_auth_path || r->c->default_auth_path)
-                vars[n++] = (struct env_var){"VAULT_AUTH_MOUNT_PATH",
-                                             a->vault_auth_path ? a->vault_auth_path
-                                                                : r->c->default_auth_path};
-        vars[n++] = (struct env_var){"CLOUDTASER_SECRET_PATHS", a->secret_paths};
-        if (a->env_map)
-                vars[n++] = (struct env_var){"CLOUDTASER_ENV_MAP", a->env_map};
-        /* Always written, so that the pod cannot set it by itself. */
-        vars[n++] =
-                (struct env_var){"VAULT_SKIP_VERIFY", a->skip_verify ? a->skip_verify : "false"};
-        if (a->delivery)
-                vars[n++] = (struct env_var){"CLOUDTASER_DELIVERY", a->delivery};
-        if (a->rotation)
-                vars[n++] = (struct env_var){"CLOUDTASER_ROTATION", a->rotation};
-        if (r->ca_pem_escaped && r->ca_pem_escaped[0])
-                vars[n++] = (struct env_var){"CLOUDTASER_VAULT_CA_PEM", r->ca_pem_escaped};
-        if (original)
-                vars[n++] = (struct env_var){"CLOUDTASER_ORIGINAL_CMD", original};
+        for (size_t i = 0; i < INJECTION_N_VARIABLES; i++) {
+                const char *v = row_value(r, i, original);
+                if (v)
+                        vars[n++] = (struct env_var){injection_variables[i].name, v};
+        }
         return n;
 }
-#define WRAPPER_ENV_MAX 12
+
+/* The environment the wrapper of one container will see, for the contract's reader: what the
+ * operator writes, and for the variables a pod may set, the container's own entries, expanded as
+ * Kubernetes does ("$$" is "$", "$(NAME)" the value of an earlier NAME, else verbatim). A value
+ * the operator cannot know (valueFrom, or a reference to one) is not checked, except that for
+ * VAULT_TOKEN it, or an envFrom, counts as delivering a token. ctr NULL: the pod as a whole,
+ * before the containers are looked at; the token is then assumed delivered (checked per
+ * container). */
+#define EXPAND_MAX_REFS 16 /* $(VAR) references followed for one value, nested ones included */
+#define EXPAND_MAX_DEPTH 4
+
+struct env_view {
+        const struct env_var *vars;
+        size_t n_vars;
+        const struct json_value *ctr;
+        struct buf scratch;      /* the expanded value last returned */
+        const char *too_complex; /* a variable whose value could not be expanded within bounds */
+};
+
+static const char delivered[] = "(delivered by the pod)";
+
+static const char *operator_value(const struct env_view *e, const char *name, size_t len) {
+        for (size_t i = 0; i < e->n_vars; i++)
+                if (strlen(e->vars[i].name) == len && memcmp(e->vars[i].name, name, len) == 0)
+                        return e->vars[i].value;
+        return NULL;
+}
+
+static int expand(const struct env_view *e, size_t at, const char *value, struct buf *out,
+                  unsigned depth, unsigned *refs);
+
+/* Appends the value of the last entry named [name, name+len) among the container's first `upto`
+ * env entries, expanded. 0, 1 when not known here (valueFrom), 2 when there is none, -E2BIG. */
+static int earlier_value(const struct env_view *e, size_t upto, const char *name, size_t len,
+                         struct buf *out, unsigned depth, unsigned *refs) {
+        const struct json_value *env = json_get(e->ctr, "env"), *found = NULL;
+        size_t i = 0, at = 0;
+        const char *n, *v;
+
+        JSON_FOREACH(x, env) {
+                if (i >= upto)
+                        break;
+                if (json_get_string(x, "name", &n) == 0 && strlen(n) == len &&
+                    memcmp(n, name, len) == 0) {
+                        found = x;
+                        at = i;
+                }
+                i++;
+        }
+        if (!found)
+                return 2;
+        if ((v = operator_value(e, name, len))) /* every entry of our names is replaced */
+                return expand(e, at, v, out, depth + 1, refs);
+        if (json_get_string(found, "value", &v) == 0)
+                return expand(e, at, v, out, depth + 1, refs);
+        return json_get(found, "valueFrom") ? 1 : 0; /* no value: the empty string */
+}
+
+static int expand(const struct env_view *e, size_t at, const char *value, struct buf *out,
+                  unsigned depth, unsigned *refs) {
+        int k = 0, unknown = 0;
+
+        if (depth > EXPAND_MAX_DEPTH)
+                return -E2BIG;
+        for (const char *p = value; *p && k >= 0;) {
+                const char *end;
+                if (p[0] == '$' && p[1] == '$') {
+                        k = buf_append_byte(out, '$');
+                        p += 2;
+                } else if (p[0] == '$' && p[1] == '(' && (end = strchr(p + 2, ')'))) {
+                        if (++*refs > EXPAND_MAX_REFS)
+                                return -E2BIG;
+                        k = earlier_value(e, at, p + 2, (size_t) (end - p - 2), out, depth, refs);
+                        if (k == 1)
+                                unknown = 1;
+                        else if (k == 2)
+                                k = buf_append(out, p, (size_t) (end - p + 1));
+                        p = end + 1;
+                } else
+                        k = buf_append_byte(out, *p++);
+        }
+        return k < 0 ? k : unknown;
+}
+
+static const char *env_view_lookup(const char *name, void *userdata) {
+        struct env_view *e = userdata;
+        const char *v, *n;
+        const struct json_value *last = NULL;
+        size_t i = 0, at = 0;
+        unsigned refs = 0;
+        int k;
+
+        if ((v = operator_value(e, name, strlen(name))))
+                return v;
+        if (!pod_may_set(name))
+                return NULL;
+        bool token = strcmp(name, injection_variables[INJECTION_ROW_TOKEN].name) == 0;
+        if (!e->ctr)
+                return token ? delivered : NULL;
+        JSON_FOREACH(x, json_get(e->ctr, "env")) {
+                if (json_get_string(x, "name", &n) == 0 && strcmp(n, name) == 0) {
+                        last = x; /* the last of duplicates wins, as in Kubernetes */
+                        at = i;
+                }
+                i++;
+        }
+        if (!last)
+                return token && json_count(json_get(e->ctr, "envFrom")) > 0 ? delivered : NULL;
+        if (json_get_string(last, "value", &v) < 0)
+                return json_get(last, "valueFrom") ? (token ? delivered : NULL) : "";
+        if (!strchr(v, '$'))
+                return v;
+        buf_reset(&e->scratch);
+        k = expand(e, at, v, &e->scratch, 0, &refs);
+        if (k < 0) {
+                e->too_complex = name;
+                return NULL;
+        }
+        if (k == 1)
+                return token ? delivered : NULL;
+        return buf_cstr(&e->scratch);
+}
+
+/* Runs the environment through the contract's reader, as the wrapper will; a refusal is a denial
+ * naming the annotation that set the value (or the variable, when no annotation did). */
+static int check_contract(struct review *r, const struct env_var *vars, size_t n_vars,
+                          const struct json_value *ctr, const char *ctr_name,
+                          struct injection_settings *ret) {
+        struct env_view view = {.vars = vars,
+                                .n_vars = n_vars,
+                                .ctr = ctr,
+                                .scratch = BUF_INIT(INJECTION_MAX_LIST + 1, 0)};
+        struct injection_settings s;
+        struct injection_error e = {};
+        char text[INJECTION_REASON_MAX + 64];
+        int k;
+
+        k = injection_settings_parse(env_view_lookup, &view, &s, &e);
+        buf_done(&view.scratch);
+        if (k == -ENOMEM)
+                return k;
+        if (view.too_complex) {
+                if (k == 0)
+                        injection_settings_done(&s);
+                return deny(r, 400,
+                            "container %s: the value of %s has more $(VAR) references than the "
+                            "operator follows (%u), or expands past %u bytes",
+                            ctr_name, view.too_complex, EXPAND_MAX_REFS, INJECTION_MAX_LIST);
+        }
+        if (k < 0) {
+                (void) injection_error_format(&e, true, text, sizeof(text));
+                if (!ctr)
+                        return deny(r, 400, "%s", text);
+                if (e.variable == &injection_variables[INJECTION_ROW_AUTH_METHOD] &&
+                    !env_view_lookup(injection_variables[INJECTION_ROW_TOKEN].name, &view))
+                        return deny(r, 400,
+                                    "container %s: %s; set VAULT_TOKEN in the container's env "
+                                    "from a Secret (valueFrom.secretKeyRef)",
+                                    ctr_name, text);
+                return deny(r, 400, "container %s: %s", ctr_name, text);
+        }
+        if (ret)
+                *ret = s;
+        else
+                injection_settings_done(&s);
+        return 0;
+}
 
 static bool is_wrapped(const struct json_value *cmd) {
         const char *c0;
         return json_type(cmd) == JSON_ARRAY && json_string(json_first_child(cmd), &c0) == 0 &&
-               strcmp(c0, ADMISSION_WRAPPER) == 0;
+               strcmp(c0, INJECTION_WRAPPER_PATH) == 0;
 }
 
 static int wrap_container(struct review *r, size_t ci, const struct json_value *ctr) {
-        static const char *const prefix[] = {ADMISSION_WRAPPER, "--"};
+        static const char *const prefix[] = {INJECTION_WRAPPER_PATH, "--"};
         _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
-        _cleanup_buf_ struct buf orig = BUF_INIT(CONFIG_MAX_LIST, 0);
+        _cleanup_buf_ struct buf orig = BUF_INIT(INJECTION_MAX_LIST, 0);
         const struct json_value *cmd = json_get(ctr, "command"), *args = json_get(ctr, "args");
         struct strv entry = {}, a = {};
-        struct env_var vars[WRAPPER_ENV_MAX];
+        struct env_var vars[INJECTION_N_VARIABLES];
         char name[NAME_MAX_SHOWN + 4];
         const char *n;
         struct json_value *op;
@@ -1060,25 +1230,27 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
                 k = deny(r, 400,
                          "container %s runs %s with no command after it; set the original "
                          "command after \"--\"",
-                         name, ADMISSION_WRAPPER);
+                         name, INJECTION_WRAPPER_PATH);
                 goto finish;
         }
         k = original_cmd(&entry, &a, &orig);
         if (k == -E2BIG)
                 k = deny(r, 400, "container %s: the command is longer than %d bytes", name,
-                         CONFIG_MAX_LIST);
+                         INJECTION_MAX_LIST);
         if (k < 0)
                 goto finish;
 
         size_t n_vars = wrapper_env(r, buf_cstr(&orig), vars);
         if ((k = ensure_env(r, ci, name, ctr, vars, n_vars)) < 0 ||
+            (k = check_contract(r, vars, n_vars, ctr, name, NULL)) < 0 ||
             (k = ensure_mount(r, ci, name, ctr)) < 0 || (k = ensure_ipc_lock(r, ci, name, ctr)) < 0)
                 goto finish;
 
         /* Not ours to change, but worth saying: a literal token is stored in etcd. */
         JSON_FOREACH(e, json_get(ctr, "env")) {
                 const char *en;
-                if (json_get_string(e, "name", &en) == 0 && strcmp(en, "VAULT_TOKEN") == 0 &&
+                if (json_get_string(e, "name", &en) == 0 &&
+                    strcmp(en, injection_variables[INJECTION_ROW_TOKEN].name) == 0 &&
                     json_get(e, "value"))
                         warn(r,
                              "container %s has VAULT_TOKEN as a literal value (stored in etcd); "
@@ -1189,7 +1361,15 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
         }
         if ((k = check_vault_address(r)) < 0)
                 return k;
-        if (r->ann.skip_verify && strcmp(r->ann.skip_verify, "true") == 0)
+        /* The pod's part of the contract now (a role for kubernetes auth, an auth method this
+         * version has), each container's part with its environment below. */
+        struct env_var vars[INJECTION_N_VARIABLES];
+        struct injection_settings settings;
+        if ((k = check_contract(r, vars, wrapper_env(r, NULL, vars), NULL, NULL, &settings)) < 0)
+                return k;
+        bool skip_verify = settings.skip_verify;
+        injection_settings_done(&settings);
+        if (skip_verify)
                 warn(r, "cloudtaser.io/vault-skip-verify is true: vault's TLS certificate is not "
                         "verified");
         if (!r->c->init_image || !r->c->init_image[0])
@@ -1205,7 +1385,12 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
         if (!is_absent(r->init_containers) && json_type(r->init_containers) != JSON_ARRAY)
                 return deny(r, 400, "spec.initContainers is not an array");
         r->n_containers = json_count(r->containers);
-        if (r->n_containers + json_count(r->init_containers) > ADMISSION_MAX_CONTAINERS)
+        /* Our own init container is not counted: a pod at the limit is injected, and its
+         * reinvocation, which has it, is not denied for it. */
+        size_t n_inits = json_count(r->init_containers);
+        if (n_inits > 0 && find_named(r->init_containers, INJECTION_INIT_CONTAINER) >= 0)
+                n_inits--;
+        if (r->n_containers + n_inits > ADMISSION_MAX_CONTAINERS)
                 return deny(r, 400, "the pod has more than %u containers",
                             ADMISSION_MAX_CONTAINERS);
         JSON_FOREACH(ctr, r->containers) {

@@ -6,7 +6,9 @@
  * caller's callback. The injection contract is docs/operator.md.
  *
  * Untrusted input: the body is parsed under limits (ADMISSION_MAX_BODY bytes, JSON depth and node
- * count), every annotation is checked (operator/annotations.h), and no input makes it crash: a
+ * count), every annotation is checked (operator/annotations.h), the environment written into each
+ * wrapped container is read back with the injection contract's own reader (common/injection.h)
+ * and denied when the wrapper would refuse it, and no input makes it crash: a
  * review it cannot act on gets allowed:false with a message saying why and how to fix it.
  * Nothing secret is written into the pod: the patch carries addresses, paths and names only.
  *
@@ -22,15 +24,13 @@
 #include "operator/registry.h"
 
 #define ADMISSION_MAX_BODY (8u * 1024u * 1024u) /* an AdmissionReview body, bytes */
-#define ADMISSION_MAX_CONTAINERS 256u           /* containers + initContainers of one pod */
 #define ADMISSION_MAX_PULL_SECRETS 32u          /* imagePullSecrets passed to the lookup */
+/* containers + initContainers of one pod, not counting the operator's own init container (so
+ * that a pod at the limit, once injected, is not denied on reinvocation) */
+#define ADMISSION_MAX_CONTAINERS 256u
 
-/* The names the mutation uses (docs/operator.md). */
-#define ADMISSION_VOLUME "cloudtaser-bin"
-#define ADMISSION_INIT_CONTAINER "cloudtaser-init"
-#define ADMISSION_MOUNT_PATH "/cloudtaser"
-#define ADMISSION_WRAPPER "/cloudtaser/wrapper"
-#define ADMISSION_VOLUME_SIZE "8Mi"
+/* The names the mutation uses are the pod layout of common/injection.h (INJECTION_VOLUME,
+ * INJECTION_MOUNT_PATH, INJECTION_WRAPPER_PATH, INJECTION_INIT_CONTAINER, ...). */
 
 /* Resolves the image's ENTRYPOINT/CMD for a container that has no command. pull_secret_names are
  * the pod's imagePullSecrets (the ServiceAccount admission plugin has already copied the service

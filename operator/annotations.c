@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* operator/annotations: see annotations.h. */
 #include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/injection.h"
 #include "common/macro.h"
 #include "operator/annotations.h"
-#include "wrapper/config.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
 static int fail(char *err, size_t errlen, const char *fmt, ...) {
@@ -36,14 +35,6 @@ static bool is_lower_alnum(char c) {
 
 static bool is_alnum(char c) {
         return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-/* [A-Za-z0-9] plus the characters of `extra`. */
-static bool all_in(const char *s, const char *extra) {
-        for (; *s; s++)
-                if (!is_alnum(*s) && !strchr(extra, *s))
-                        return false;
-        return true;
 }
 
 static bool dns_label_valid(const char *s, size_t n) {
@@ -288,19 +279,10 @@ int annotation_vault_address_canon(const char *s, char *out, size_t outlen, char
         return 0;
 }
 
-/* The keys of the contract, in the order of docs/operator.md. */
+/* The operator's own keys; every other key of the contract is a row of common/injection. */
 enum key {
         K_INJECT,
-        K_VAULT_ADDRESS,
-        K_VAULT_ROLE,
-        K_VAULT_AUTH_METHOD,
-        K_VAULT_AUTH_PATH,
-        K_SECRET_PATHS,
-        K_ENV_MAP,
-        K_SKIP_VERIFY,
         K_CONTAINERS,
-        K_DELIVERY,
-        K_ROTATION,
         K_COMMAND,
         K_INJECTED,
         _K_MAX,
@@ -308,133 +290,10 @@ enum key {
 
 static const char *const key_names[_K_MAX] = {
         [K_INJECT] = "inject",
-        [K_VAULT_ADDRESS] = "vault-address",
-        [K_VAULT_ROLE] = "vault-role",
-        [K_VAULT_AUTH_METHOD] = "vault-auth-method",
-        [K_VAULT_AUTH_PATH] = "vault-auth-path",
-        [K_SECRET_PATHS] = "secret-paths",
-        [K_ENV_MAP] = "env-map",
-        [K_SKIP_VERIFY] = "vault-skip-verify",
         [K_CONTAINERS] = "containers",
-        [K_DELIVERY] = "delivery",
-        [K_ROTATION] = "rotation",
         [K_COMMAND] = "command",
         [K_INJECTED] = "injected",
 };
-
-static bool one_of(const char *v, const char *const *options) {
-        for (; *options; options++)
-                if (strcmp(v, *options) == 0)
-                        return true;
-        return false;
-}
-
-/* The wrapper's own parsers, for the values it reads: an error names the variable, which we
- * translate to the annotation. Its reason may quote a bounded part of the value: made printable
- * here whatever the wrapper lets through. */
-static void printable(char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20 || *s == 0x7f)
-                        *s = '?';
-}
-
-static int check_secrets(const char *paths, const char *map, char *err, size_t errlen) {
-        struct wrapper_config c = {};
-        struct config_error e = {};
-        int r;
-
-        /* Both become env values, where Kubernetes expands $(VAR) and turns $$ into $: the
-         * wrapper would read another value than the one checked here. Vault paths and variable
-         * names never need a '$'. */
-        if (strchr(paths, '$'))
-                return fail(err, errlen,
-                            "cloudtaser.io/secret-paths must not contain '$' (Kubernetes would "
-                            "expand it in the wrapper's environment)");
-        if (map && strchr(map, '$'))
-                return fail(err, errlen,
-                            "cloudtaser.io/env-map must not contain '$' (Kubernetes would expand "
-                            "it in the wrapper's environment)");
-
-        r = config_parse_paths(paths, &c.secrets, &c.n_secrets, &e);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0) {
-                printable(e.reason);
-                return fail(err, errlen, "cloudtaser.io/secret-paths: %s", e.reason);
-        }
-        if (map) {
-                r = config_parse_env_map(map, c.secrets, c.n_secrets, &e);
-                config_done(&c);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0) {
-                        printable(e.reason);
-                        return fail(err, errlen, "cloudtaser.io/env-map: %s", e.reason);
-                }
-        } else
-                config_done(&c);
-        return 0;
-}
-
-static int check_value(enum key k, const char *v, char *err, size_t errlen) {
-        static const char *const bools[] = {"true", "false", NULL};
-        static const char *const methods[] = {"kubernetes", "token", "broker", NULL};
-        static const char *const deliveries[] = {"env", "memfd", "both", NULL};
-        size_t len = strlen(v);
-
-        switch (k) {
-        case K_VAULT_ADDRESS: {
-                char canon[ANNOTATION_ADDRESS_MAX + 8];
-                int r = annotation_vault_address_canon(v, canon, sizeof(canon), err, errlen);
-                return r == -E2BIG ? -EINVAL : r;
-        }
-        case K_VAULT_ROLE:
-                if (len == 0 || len > ANNOTATION_ROLE_MAX || !all_in(v, "_.-"))
-                        return fail(err, errlen,
-                                    "cloudtaser.io/vault-role must be 1 to %u letters, digits or "
-                                    "_.-",
-                                    ANNOTATION_ROLE_MAX);
-                return 0;
-        case K_VAULT_AUTH_METHOD:
-                if (!one_of(v, methods))
-                        return fail(err, errlen,
-                                    "cloudtaser.io/vault-auth-method must be kubernetes, token or "
-                                    "broker");
-                return 0;
-        case K_VAULT_AUTH_PATH:
-                if (len == 0 || len > ANNOTATION_AUTH_PATH_MAX || !all_in(v, "_.-/") ||
-                    v[0] == '/' || v[len - 1] == '/' || strstr(v, "//") || strstr(v, ".."))
-                        return fail(err, errlen,
-                                    "cloudtaser.io/vault-auth-path must be a mount path like "
-                                    "auth/kubernetes (letters, digits, _.-/, at most %u bytes)",
-                                    ANNOTATION_AUTH_PATH_MAX);
-                return 0;
-        case K_SKIP_VERIFY:
-                if (!one_of(v, bools))
-                        return fail(err, errlen,
-                                    "cloudtaser.io/vault-skip-verify must be \"true\" or "
-                                    "\"false\"");
-                return 0;
-        case K_DELIVERY:
-                if (!one_of(v, deliveries))
-                        return fail(err, errlen,
-                                    "cloudtaser.io/delivery must be env, memfd or both");
-                return 0;
-        case K_ROTATION: {
-                int sig;
-                if (strcmp(v, "none") == 0 || strcmp(v, "restart") == 0)
-                        return 0;
-                if (strncmp(v, "signal:", 7) == 0 && len <= 7 + 16 &&
-                    config_parse_signal(v + 7, &sig) == 0 && sig != SIGKILL && sig != SIGSTOP)
-                        return 0;
-                return fail(err, errlen,
-                            "cloudtaser.io/rotation must be none, restart or signal:NAME (a "
-                            "signal the workload can catch, e.g. signal:HUP)");
-        }
-        default:
-                return 0; /* checked by the caller */
-        }
-}
 
 static void record_unknown(struct annotations *a, const char *key) {
         if (a->n_unknown < ANNOTATION_MAX_UNKNOWN)
@@ -442,10 +301,29 @@ static void record_unknown(struct annotations *a, const char *key) {
         a->n_unknown++;
 }
 
-int annotations_parse(const struct json_value *annotations, struct annotations *ret, char *err,
-                      size_t errlen) {
+static size_t row_index(const struct injection_variable *v) {
+        return (size_t) (v - injection_variables);
+}
+
+/* The annotations as the environment the contract's reader sees: each row's annotation value.
+ * VAULT_ADDR is left out: the annotation is checked (and canonicalised) by
+ * annotation_vault_address_canon(), and admission runs the canonical form through the whole
+ * contract with the rest of the environment it writes. */
+static const char *annotation_lookup(const char *name, void *userdata) {
+        const struct annotations *a = userdata;
+        const struct injection_variable *v = injection_variable_by_name(name);
+
+        if (!v || !v->annotation || v == &injection_variables[INJECTION_ROW_VAULT_ADDR])
+                return NULL;
+        return a->value[row_index(v)];
+}
+
+static int parse(const struct json_value *annotations, struct annotations *ret, char *err,
+                 size_t errlen) {
         const char *values[_K_MAX] = {};
         const size_t plen = strlen(ANNOTATION_PREFIX);
+        struct injection_settings settings;
+        struct injection_error ie = {};
         int r;
 
         *ret = (struct annotations){};
@@ -478,52 +356,90 @@ int annotations_parse(const struct json_value *annotations, struct annotations *
 
         JSON_FOREACH(m, annotations) {
                 const char *key = json_key(m), *v;
+                const char **slot = NULL;
                 if (!key || strncmp(key, ANNOTATION_PREFIX, plen) != 0)
                         continue;
-                size_t k;
-                for (k = 0; k < _K_MAX; k++)
+                const struct injection_variable *row = injection_variable_by_annotation(key);
+                if (row)
+                        slot = &ret->value[row_index(row)];
+                for (size_t k = 0; !slot && k < _K_MAX; k++)
                         if (strcmp(key + plen, key_names[k]) == 0)
-                                break;
-                if (k == _K_MAX) {
+                                slot = &values[k];
+                if (!slot) {
                         record_unknown(ret, key);
                         continue;
                 }
                 if (json_string(m, &v) < 0)
-                        return fail(err, errlen, "annotation %s%s is not a string",
-                                    ANNOTATION_PREFIX, key_names[k]);
-                if (values[k])
-                        return fail(err, errlen, "annotation %s%s is given twice",
-                                    ANNOTATION_PREFIX, key_names[k]);
+                        return fail(err, errlen, "annotation %s is not a string", key);
+                if (*slot)
+                        return fail(err, errlen, "annotation %s is given twice", key);
                 if (strlen(v) > ANNOTATION_VALUE_MAX)
-                        return fail(err, errlen, "annotation %s%s is longer than %u bytes",
-                                    ANNOTATION_PREFIX, key_names[k], ANNOTATION_VALUE_MAX);
-                values[k] = v;
+                        return fail(err, errlen, "annotation %s is longer than %u bytes", key,
+                                    ANNOTATION_VALUE_MAX);
+                *slot = v;
         }
 
-        for (size_t k = 0; k < _K_MAX; k++)
-                if (values[k] && (r = check_value(k, values[k], err, errlen)) < 0)
-                        return r;
+        /* An empty value is no value, as the wrapper reads its environment. */
+        for (size_t i = 0; i < INJECTION_N_VARIABLES; i++)
+                if (ret->value[i] && !ret->value[i][0])
+                        ret->value[i] = NULL;
 
-        if (values[K_ENV_MAP] && !values[K_SECRET_PATHS])
+        const struct injection_variable *paths = &injection_variables[INJECTION_ROW_SECRET_PATHS],
+                                        *map = &injection_variables[INJECTION_ROW_ENV_MAP];
+        ret->vault_address = ret->value[INJECTION_ROW_VAULT_ADDR];
+        ret->secret_paths = ret->value[INJECTION_ROW_SECRET_PATHS];
+        if (ret->vault_address) {
+                char canon[ANNOTATION_ADDRESS_MAX + 8];
+                r = annotation_vault_address_canon(ret->vault_address, canon, sizeof(canon), err,
+                                                   errlen);
+                if (r < 0) {
+                        annotations_done(ret);
+                        return r == -E2BIG ? -EINVAL : r;
+                }
+        }
+        /* Both become env values, where Kubernetes expands $(VAR) and turns $$ into $: the
+         * wrapper would read another value than the one checked here. Vault paths and variable
+         * names never need a '$' (nor does any other row's value: their parsers refuse it). */
+        for (const struct injection_variable *v = paths; v; v = v == paths ? map : NULL)
+                if (ret->value[row_index(v)] && strchr(ret->value[row_index(v)], '$')) {
+                        annotations_done(ret);
+                        return fail(err, errlen,
+                                    "%s must not contain '$' (Kubernetes would expand it in the "
+                                    "wrapper's environment)",
+                                    v->annotation);
+                }
+        if (ret->value[row_index(map)] && !ret->secret_paths) {
+                annotations_done(ret);
                 return fail(err, errlen,
                             "cloudtaser.io/env-map is set but cloudtaser.io/secret-paths is not");
-        if (!values[K_SECRET_PATHS])
+        }
+        if (!ret->secret_paths) {
+                annotations_done(ret);
                 return fail(err, errlen,
                             "cloudtaser.io/secret-paths is required: the vault paths to read, "
                             "e.g. secret/data/app/db");
-        if (!values[K_VAULT_ROLE] && (!values[K_VAULT_AUTH_METHOD] ||
-                                      strcmp(values[K_VAULT_AUTH_METHOD], "kubernetes") == 0))
-                return fail(err, errlen,
-                            "cloudtaser.io/vault-role is required with the kubernetes auth "
-                            "method: the vault role this pod logs in as");
-        r = check_secrets(values[K_SECRET_PATHS], values[K_ENV_MAP], err, errlen);
-        if (r < 0)
+        }
+        /* Every row's value through the row's parser, as the wrapper will read it. */
+        r = injection_settings_read(annotation_lookup, ret, &settings, &ie);
+        if (r == -ENOMEM) {
+                annotations_done(ret);
                 return r;
+        }
+        if (r < 0) {
+                char text[INJECTION_REASON_MAX + 64];
+                annotations_done(ret);
+                return fail(err, errlen, "%s",
+                            injection_error_format(&ie, true, text, sizeof(text)));
+        }
+        injection_settings_done(&settings);
+
         if (values[K_CONTAINERS]) {
                 r = annotation_parse_containers(values[K_CONTAINERS], &ret->containers,
                                                 &ret->n_containers, err, errlen);
-                if (r < 0)
+                if (r < 0) {
+                        annotations_done(ret);
                         return r;
+                }
         }
         if (values[K_COMMAND]) {
                 r = annotation_parse_command(values[K_COMMAND], &ret->command, &ret->n_command, err,
@@ -534,16 +450,15 @@ int annotations_parse(const struct json_value *annotations, struct annotations *
                 }
         }
         ret->inject = true;
-        ret->vault_address = values[K_VAULT_ADDRESS];
-        ret->vault_role = values[K_VAULT_ROLE];
-        ret->vault_auth_method = values[K_VAULT_AUTH_METHOD];
-        ret->vault_auth_path = values[K_VAULT_AUTH_PATH];
-        ret->secret_paths = values[K_SECRET_PATHS];
-        ret->env_map = values[K_ENV_MAP];
-        ret->skip_verify = values[K_SKIP_VERIFY];
-        ret->delivery = values[K_DELIVERY];
-        ret->rotation = values[K_ROTATION];
         return 0;
+}
+
+int annotations_parse(const struct json_value *annotations, struct annotations *ret, char *err,
+                      size_t errlen) {
+        int r = parse(annotations, ret, err, errlen);
+        if (r < 0)
+                annotations_done(ret); /* empty after a failure, as the header says */
+        return r;
 }
 
 void annotations_done(struct annotations *a) {

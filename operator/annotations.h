@@ -7,29 +7,30 @@
  * does not echo the value (a hostile value may be huge or hold control characters), except the
  * wrapper's reasons for secret-paths/env-map, which quote a bounded part of it; -ENOMEM.
  *
- * Values the wrapper parses itself (cloudtaser.io/secret-paths, cloudtaser.io/env-map, the
- * signal of cloudtaser.io/rotation) are checked with the wrapper's own parser (wrapper/config.h),
- * so that a pod admitted is a pod whose wrapper accepts its configuration.
+ * The annotations that set a wrapper variable are the rows of the injection contract
+ * (common/injection.h, each row's `annotation`): their values are checked with the row's own
+ * parser, the one the wrapper reads its environment with, so that a pod admitted is a pod whose
+ * wrapper accepts its configuration. The others (inject, containers, command, injected) are the
+ * operator's own.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/injection.h"
 #include "common/json.h"
 
-#define ANNOTATION_PREFIX "cloudtaser.io/"
+#define ANNOTATION_PREFIX INJECTION_ANNOTATION_PREFIX
 
-/* Limits on the values (bytes). */
-#define ANNOTATION_VALUE_MAX 65536u      /* any cloudtaser.io/ value (secret-paths, env-map...) */
-#define ANNOTATION_ADDRESS_MAX 512u      /* cloudtaser.io/vault-address */
-#define ANNOTATION_ROLE_MAX 128u         /* cloudtaser.io/vault-role */
-#define ANNOTATION_AUTH_PATH_MAX 256u    /* cloudtaser.io/vault-auth-path */
-#define ANNOTATION_MAX_CONTAINERS 64u    /* names in cloudtaser.io/containers */
-#define ANNOTATION_CONTAINER_NAME_MAX 63 /* a DNS-1123 label, as Kubernetes requires */
-#define ANNOTATION_COMMAND_MAX_ARGS 256u /* elements of cloudtaser.io/command */
-#define ANNOTATION_COMMAND_ARG_MAX 4096u /* bytes of one element */
-#define ANNOTATION_MAX_UNKNOWN 8u        /* unknown cloudtaser.io/ keys remembered for warnings */
+/* Limits on the values (bytes); a contract row's value is also held to its row's `max`. */
+#define ANNOTATION_VALUE_MAX 65536u                  /* any cloudtaser.io/ value */
+#define ANNOTATION_ADDRESS_MAX INJECTION_ADDRESS_MAX /* cloudtaser.io/vault-address */
+#define ANNOTATION_MAX_CONTAINERS 64u                /* names in cloudtaser.io/containers */
+#define ANNOTATION_CONTAINER_NAME_MAX 63             /* a DNS-1123 label, as Kubernetes requires */
+#define ANNOTATION_COMMAND_MAX_ARGS 256u             /* elements of cloudtaser.io/command */
+#define ANNOTATION_COMMAND_ARG_MAX 4096u             /* bytes of one element */
+#define ANNOTATION_MAX_UNKNOWN 8u /* unknown cloudtaser.io/ keys remembered for warnings */
 
 /* The annotation the operator writes on an injected pod (ignored when read). */
 #define ANNOTATION_INJECTED "cloudtaser.io/injected"
@@ -39,15 +40,13 @@ struct annotations {
 
         /* The other fields are filled only when inject is true. Strings are borrowed from the
          * annotations object (valid while its document lives) and NULL when absent. */
-        const char *vault_address;     /* validated URL, see annotation_vault_address_canon() */
-        const char *vault_role;        /* [A-Za-z0-9_.-], at most ANNOTATION_ROLE_MAX */
-        const char *vault_auth_method; /* "kubernetes", "token" or "broker" */
-        const char *vault_auth_path;   /* "auth/kubernetes", "k8s-prod": [A-Za-z0-9_.-/] */
-        const char *secret_paths;      /* as the wrapper's CLOUDTASER_SECRET_PATHS */
-        const char *env_map;           /* as CLOUDTASER_ENV_MAP (needs secret_paths) */
-        const char *skip_verify;       /* "true" or "false" */
-        const char *delivery;          /* "env", "memfd" or "both" */
-        const char *rotation;          /* "none", "restart" or "signal:NAME" */
+
+        /* By contract row (index into injection_variables): the value of the row's
+         * annotation, valid for its parser; NULL when absent or empty. */
+        const char *value[INJECTION_N_VARIABLES];
+        const char *vault_address; /* the value of VAULT_ADDR's row: a valid URL, see
+                                      annotation_vault_address_canon(), not canonical yet */
+        const char *secret_paths;  /* the value of CLOUDTASER_SECRET_PATHS's row (required) */
 
         /* cloudtaser.io/containers: the names to wrap (DNS-1123 labels, no duplicates), owned;
          * NULL when absent (every app container is wrapped). */
@@ -67,8 +66,11 @@ struct annotations {
 /* Parses a pod's metadata.annotations (an object of strings; NULL or JSON null: no annotations).
  * Only cloudtaser.io/ keys are looked at. inject absent or "false": *ret has inject false and
  * nothing else is checked. inject anything but "true"/"false", a cloudtaser.io/ key given twice
- * or with a non-string value, a value over its limit or with characters it cannot have, an
- * env-map without secret-paths: -EINVAL with err. The caller releases *ret with
+ * or with a non-string value, a value over its limit or one its contract row refuses
+ * (injection_settings_read()), a '$' in secret-paths or env-map, secret-paths missing, an
+ * env-map without secret-paths: -EINVAL with err. The rules between rows that depend on the
+ * operator's defaults and the container (a role for kubernetes auth, a token for token auth) are
+ * checked by admission over the environment it writes. The caller releases *ret with
  * annotations_done() (also after a failure: *ret is then empty). */
 int annotations_parse(const struct json_value *annotations, struct annotations *ret, char *err,
                       size_t errlen);

@@ -1,13 +1,11 @@
 # operator/: cloudtaser-operator, the mutating admission webhook (docs/operator.md). Its modules
 # other than main.c go into liboperator.a so that unit tests and fuzz targets can link them.
-# They use one other program's pure module: the annotation checks run the wrapper's own
-# configuration parsers (wrapper/config.c, in libwrapper.a), so everything that links
-# liboperator.a links libwrapper.a too (the link rules group archives, so the order does not
-# matter).
+# Like every program folder it uses only common/ (the injection contract it shares with the
+# wrapper is common/injection.c).
 
 OPERATOR_SRCS := $(filter-out $(TOP)/operator/main.c,$(wildcard $(TOP)/operator/*.c))
-OPERATOR_LIBS_MUSL := $(O)/musl/liboperator.a $(O)/musl/libwrapper.a
-OPERATOR_LIBS_ASAN := $(O)/asan/liboperator.a $(O)/asan/libwrapper.a
+OPERATOR_LIBS_MUSL := $(O)/musl/liboperator.a
+OPERATOR_LIBS_ASAN := $(O)/asan/liboperator.a
 
 $(O)/musl/liboperator.a: $(patsubst $(TOP)/%.c,$(O)/musl/%.o,$(OPERATOR_SRCS))
 	@rm -f $@ && ar rcs $@ $^
@@ -38,7 +36,14 @@ $(addprefix $(O)/musl/tests/unit/,$(OPERATOR_UNIT)): $(OPERATOR_LIBS_MUSL)
 $(addprefix $(O)/asan/tests/unit/,$(OPERATOR_UNIT)): $(OPERATOR_LIBS_ASAN)
 $(addprefix $(O)/asan/tests/fuzz/replay-,$(OPERATOR_FUZZ)): $(OPERATOR_LIBS_ASAN) $(O)/asan/libtestlib.a
 $(addprefix $(O)/fuzz/fuzz-,$(OPERATOR_FUZZ)): $(patsubst $(TOP)/%.c,$(O)/fuzz/%.o,$(OPERATOR_SRCS)) \
-	$(O)/fuzz/wrapper/config.o $(O)/fuzz/tests/lib/jsonpatch-apply.o
+	$(O)/fuzz/tests/lib/jsonpatch-apply.o
+# The admission test and fuzz target also link the wrapper's configuration reader: they prove
+# that the environment an admitted pod gets is one the wrapper accepts (tests may link both
+# programs; product code in operator/ never includes wrapper/).
+$(O)/musl/tests/unit/test-operator-admission: $(O)/musl/libwrapper.a
+$(O)/asan/tests/unit/test-operator-admission: $(O)/asan/libwrapper.a
+$(O)/asan/tests/fuzz/replay-operator-admission: $(O)/asan/libwrapper.a
+$(O)/fuzz/fuzz-operator-admission: $(O)/fuzz/wrapper/config.o $(O)/fuzz/tests/lib/wrapper-env.o
 
 # Test tools built on the operator's modules (tests/tools/ct-registry.c: the registry client from
 # the command line, for the registry end-to-end tests): explicit rules, since the generic musl
@@ -56,8 +61,7 @@ endif
 
 # A plain glibc build (no sanitizer) for valgrind, which cannot follow a static musl binary's
 # allocator nor run under ASan: used by tests/bench-operator.sh for the leak and growth check.
-OPERATOR_PLAIN_SRCS := $(TOP)/operator/main.c $(OPERATOR_SRCS) $(COMMON_SRCS) \
-	$(TOP)/wrapper/config.c
+OPERATOR_PLAIN_SRCS := $(TOP)/operator/main.c $(OPERATOR_SRCS) $(COMMON_SRCS)
 $(O)/plain/bin/cloudtaser-operator: $(OPERATOR_PLAIN_SRCS) $(DEPS_GLIBC_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC+LD   $@ (glibc, for valgrind)"

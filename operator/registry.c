@@ -33,20 +33,20 @@
 #include "common/base64.h"
 #include "common/buf.h"
 #include "common/http.h"
+#include "common/injection.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/secmem.h"
 #include "common/sha256.h"
 #include "operator/registry-internal.h"
 #include "operator/registry.h"
-#include "wrapper/config.h"
 
 #define DEFAULT_TIMEOUT_MS 5000u
 #define DEFAULT_TAG_TTL_S 300u
 #define DEFAULT_CACHE_ENTRIES 1024u
 #define MAX_CACHE_ENTRIES 1000000u
 /* The cache's byte budget: the strings (keys, Entrypoint and Cmd) of all entries together. An
- * entry holds at most CONFIG_MAX_LIST bytes of strings (registry_decode_config refuses more). */
+ * entry holds at most INJECTION_MAX_LIST bytes of strings (registry_decode_config refuses more). */
 #define CACHE_MAX_BYTES (16u * 1024u * 1024u)
 #define MAX_REDIRECTS 4
 #define MAX_INDEX_DEPTH 2 /* an index may name an index, once */
@@ -1132,7 +1132,7 @@ static char **strv_free(char **v) {
 }
 
 /* Reads one string array; *total counts the bytes of all strings read so far (Entrypoint and
- * Cmd together): more than CONFIG_MAX_LIST is -E2BIG, as the wrapper could not take the command
+ * Cmd together): more than INJECTION_MAX_LIST is -E2BIG, as the wrapper could not take the command
  * in CLOUDTASER_ORIGINAL_CMD anyway. */
 static int read_strv(const struct json_value *config, const char *key, size_t *total, char ***ret,
                      size_t *ret_n) {
@@ -1159,7 +1159,7 @@ static int read_strv(const struct json_value *config, const char *key, size_t *t
                                 return -EBADMSG;
                         }
                         *total += strlen(s) + 1;
-                        if (*total > CONFIG_MAX_LIST) {
+                        if (*total > INJECTION_MAX_LIST) {
                                 strv_free(v);
                                 return -E2BIG;
                         }

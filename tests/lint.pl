@@ -6,6 +6,9 @@
 #   4. common/ never logs and never exits
 #   5. each third-party library is included by exactly one module (a .c file, or a folder of
 #      common/ whose .c files and private headers may include it, never its public headers)
+#   6. module boundaries: a program folder (wrapper/, init/, operator/, broker/, cli/) includes
+#      only common/ and itself; common/ includes only common/ (a contract two programs share
+#      lives in common/, see docs/architecture.md)
 # Usage: lint.pl FILE...   Prints "file:line: rule: text" for each violation; exits 1 if any.
 use strict;
 use warnings;
@@ -110,6 +113,7 @@ for my $file (@ARGV) {
     if ($file =~ m{^common/.*\.c$} && $file ne "common/log.c") {
         while ($code =~ /(?<![\w.>])(log_\w+|printf|fprintf|puts|fputs|perror|syslog|exit|_exit|err|errx|warn|warnx)\s*\(/g) {
             my $fn = $1;
+            next if $fn =~ /^log_\w+_(?:from|to)_string$/; # parsing a log setting is not logging
             next if $fn eq 'fprintf' && substr($code, $+[0], 40) !~ /^\s*std(err|out)/;
             next if $fn eq 'fputs' && substr($code, $-[0], 80) !~ /std(err|out)/;
             violation($file, $lineof->($-[0]), "common-logs", "$fn() in common/");
@@ -123,6 +127,17 @@ for my $file (@ARGV) {
             next unless $inc =~ $re;
             violation($file, $lineof->($-[0]), "third-party-include", "$inc outside its module")
                 unless $file =~ $only_in{$re};
+        }
+    }
+
+    # 6. module boundaries: #include "folder/..." only for common/ and the file's own folder
+    if ($file =~ m{^(wrapper|init|operator|broker|cli|common)/}) {
+        my $own = $1;
+        while ($src =~ /^\s*#\s*include\s*"([^"\/]+)\/[^"]*"/mg) {
+            my $dir = $1;
+            next if $dir eq 'common' || $dir eq $own;
+            violation($file, $lineof->($-[0]), "module-boundary",
+                      "$own/ includes \"$dir/...\": only common/" . ($own eq 'common' ? '' : " and $own/"));
         }
     }
 }

@@ -95,7 +95,7 @@ static int add_record(struct secret_set *s, const char *name, const char *value,
         return 0;
 }
 
-static int map_secret(struct secret_set *s, const struct secret_spec *spec,
+static int map_secret(struct secret_set *s, const struct injection_secret *spec,
                       const struct vault_secret *sec, struct fetch_error *err) {
         int r;
         if (spec->all_fields) {
@@ -132,8 +132,8 @@ static int map_secret(struct secret_set *s, const struct secret_spec *spec,
         return 0;
 }
 
-static int read_one(struct vault_client *c, const struct secret_spec *spec, struct vault_kv_path *p,
-                    struct vault_secret **ret, struct fetch_error *err) {
+static int read_one(struct vault_client *c, const struct injection_secret *spec,
+                    struct vault_kv_path *p, struct vault_secret **ret, struct fetch_error *err) {
         struct vault_error e = {};
         int r;
 

@@ -76,6 +76,12 @@ for f in $(wl_flavours); do
     expect_fail 64 'CLOUDTASER_ROTATION' "CLOUDTASER_ROTATION=signal:NOPE" CLOUDTASER_ROTATION=signal:NOPE $PATHS
     expect_fail 64 'CLOUDTASER_SECRET_PATHS' "an empty path in CLOUDTASER_SECRET_PATHS" \
         CLOUDTASER_SECRET_PATHS=secret/app/db,,kv/app/legacy
+    expect_fail 64 'CLOUDTASER_SECRET_PATHS' "a '.' segment in a secret path (the contract's vault path rule)" \
+        CLOUDTASER_SECRET_PATHS=secret/./app/db
+    expect_fail 64 'CLOUDTASER_SECRET_PATHS' "an empty segment in a secret path" \
+        CLOUDTASER_SECRET_PATHS=secret//app/db
+    expect_fail 64 'VAULT_AUTH_METHOD.*broker' "VAULT_AUTH_METHOD=broker (no broker in this version)" VAULT_AUTH_METHOD=broker $PATHS
+    expect_fail 64 'VAULT_NAMESPACE' "a VAULT_NAMESPACE that is not a vault path" VAULT_NAMESPACE=a/../b $PATHS
     expect_fail 64 'VAULT_CACERT|CA' "a CA file that does not exist" "VAULT_CACERT=$work/no-such-ca.pem" $PATHS
     # no command at all: neither -- nor CLOUDTASER_ORIGINAL_CMD
     name=$f-nocmd

@@ -7,6 +7,9 @@
  *   - a patch comes with patchType JSONPatch, is base64 of a JSON array of add/replace ops with
  *     paths starting with '/', and applies to request.object with the API server's semantics
  *     (no add under a missing parent);
+ *   - every wrapped container of the patched object has an environment and argv that the
+ *     wrapper's own configuration reader accepts (tests/lib/wrapper-env.c over
+ *     wrapper/config.c): what the webhook admits, the wrapper can serve;
  *   - reviewing the patched object again is allowed with no patch (idempotence).
  * The image lookup is a deterministic fake: images containing "fail" fail with a message holding
  * control characters; others get ENTRYPOINT ["/e"] (for images of odd length) and CMD [image]
@@ -22,6 +25,7 @@
 #include "common/macro.h"
 #include "operator/admission.h"
 #include "tests/lib/jsonpatch-apply.h"
+#include "tests/lib/wrapper-env.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -155,6 +159,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (r < 0)
                 fprintf(stderr, "patch does not apply (%d): %s\n", r, patch);
         check(r == 0);
+        {
+                _cleanup_json_doc_ struct json_doc *pd = NULL;
+                char reason[512] = "";
+                check(json_parse(patched.data, patched.len, 0, NULL, &pd) == 0);
+                int k = test_wrapper_accepts_pod(json_doc_root(pd), NULL, reason, sizeof(reason));
+                if (k < 0)
+                        fprintf(stderr, "the wrapper refuses what was admitted: %s\n", reason);
+                check(k == 0);
+        }
         check(buf_printf(&op, "[{\"op\":\"replace\",\"path\":\"/request/object\",\"value\":%s}]",
                          buf_cstr(&patched)) == 0);
         check(test_jsonpatch_apply((const char *) data, size, op.data, op.len, &again) == 0);

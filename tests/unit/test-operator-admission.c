@@ -4,8 +4,10 @@
  * applying the returned patch (tests/lib/jsonpatch-apply.c, the API server's patch semantics:
  * an add under a missing parent fails) and inspecting the result: the argv Kubernetes will run
  * (command ++ args) must be ["/cloudtaser/wrapper", "--"] ++ the original argv, the wrapper's
- * environment, the volume, the mounts, IPC_LOCK, the init container; then the patched pod is
- * reviewed again and must come back with no patch (idempotence).
+ * environment, the volume, the mounts, IPC_LOCK, the init container; the environment and argv
+ * of every wrapped container must be accepted by the wrapper's own configuration reader
+ * (tests/lib/wrapper-env.c over wrapper/config.c); then the patched pod is reviewed again and
+ * must come back with no patch (idempotence).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include "operator/admission.h"
 #include "operator/annotations.h"
 #include "tests/lib/jsonpatch-apply.h"
+#include "tests/lib/wrapper-env.h"
 #include "tests/tap.h"
 
 #define BASE_ANN                                                                  \
@@ -318,6 +321,17 @@ static void check_wrapped(const char *t, const struct json_value *ctr, const cha
         is_int(ipc, 1, "%s: %s has IPC_LOCK added once", t, name);
 }
 
+/* The property: what the webhook admitted, the wrapper accepts. */
+static void check_wrapper_accepts(const char *t, const struct json_value *pod) {
+        char reason[512] = "";
+        size_t n = 0;
+        int k = test_wrapper_accepts_pod(pod, &n, reason, sizeof(reason));
+        ok(k == 0 && n > 0, "%s: the wrapper accepts the environment of its %zu container(s)", t,
+           n);
+        if (k < 0)
+                diag("  wrapper refuses: %s", reason);
+}
+
 static void check_pod_level(const char *t, const struct json_value *pod) {
         const struct json_value *spec = json_get(pod, "spec");
         const struct json_value *vol = named(json_get(spec, "volumes"), "cloudtaser-bin");
@@ -456,6 +470,23 @@ static void extra_token_kept(const char *t, const struct json_value *pod) {
                    strcmp(env_value(c, "CLOUDTASER_LOG_LEVEL"), "debug") == 0,
            "%s: VAULT_TOKEN and CLOUDTASER_LOG_LEVEL kept", t);
 }
+
+static void extra_namespace(const char *t, const struct json_value *pod) {
+        const struct json_value *c = json_array_at(json_get_path(pod, "spec.containers"), 0);
+        is_str(env_value(c, "VAULT_NAMESPACE"), "admin/team-a",
+               "%s: VAULT_NAMESPACE from cloudtaser.io/vault-namespace", t);
+        is_int(count_named(json_get(c, "env"), "VAULT_NAMESPACE"), 1, "%s: written once", t);
+}
+
+static void extra_token_method(const char *t, const struct json_value *pod) {
+        const struct json_value *c = json_array_at(json_get_path(pod, "spec.containers"), 0);
+        is_str(env_value(c, "VAULT_AUTH_METHOD"), "token", "%s: token auth", t);
+        ok(!env_value(c, "VAULT_AUTH_ROLE"), "%s: no role needed", t);
+}
+
+#define TOKEN_ANN                                                                          \
+        "\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-auth-method\":\"token\"," \
+        "\"cloudtaser.io/secret-paths\":\"secret/data/app/db\""
 
 #define MOUNT_AT(path)                                                                       \
         ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"volumeMounts\":[{" \
@@ -1029,6 +1060,139 @@ static const struct kase cases[] = {
          -1,
          NULL,
          NULL},
+        /* Values the wrapper cannot serve are denied at admission, naming the annotation
+         * (they used to be admitted, and the wrapper then exited 64). */
+        DENIED("auth method broker (no broker in this version)",
+               BASE_ANN ",\"cloudtaser.io/vault-auth-method\":\"broker\"",
+               ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"]}"),
+               "cloudtaser.io/vault-auth-method is broker, which this version does not have"),
+        DENIED("token auth with nothing that delivers a token", TOKEN_ANN,
+               ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"]}"),
+               "container app: cloudtaser.io/vault-auth-method is token, but nothing delivers "
+               "the token"),
+        DENIED("token auth with an empty literal token", TOKEN_ANN,
+               ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"env\":[{"
+                   "\"name\":\"VAULT_TOKEN\",\"value\":\"\"}]}"),
+               "VAULT_TOKEN is required for token auth"),
+        DENIED("token auth: the second container has no token", TOKEN_ANN,
+               "{\"containers\":[{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":"
+               "\"VAULT_TOKEN\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"t\",\"key\":"
+               "\"t\"}}}]},{\"name\":\"side\",\"command\":[\"/y\"]}]}",
+               "container side: cloudtaser.io/vault-auth-method is token"),
+        {"token auth with the token from a Secret",
+         TOKEN_ANN,
+         ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"env\":[{\"name\":"
+             "\"VAULT_TOKEN\",\"valueFrom\":{\"secretKeyRef\":{\"name\":\"t\",\"key\":\"t\"}}}]}"),
+         0,
+         NULL,
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         extra_token_method},
+        {"token auth with an envFrom that may hold the token",
+         TOKEN_ANN,
+         ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"envFrom\":[{"
+             "\"secretRef\":{\"name\":\"vault-token\"}}]}"),
+         0,
+         NULL,
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         extra_token_method},
+        DENIED("a secret path with a . segment",
+               "\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"a\","
+               "\"cloudtaser.io/secret-paths\":\"secret/./web\"",
+               ONE("{\"name\":\"a\",\"command\":[\"/x\"]}"),
+               "cloudtaser.io/secret-paths: path #1 has a segment not allowed in a vault path"),
+        DENIED("a secret path with an empty segment",
+               "\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"a\","
+               "\"cloudtaser.io/secret-paths\":\"secret/data/a,secret//data/web\"",
+               ONE("{\"name\":\"a\",\"command\":[\"/x\"]}"),
+               "cloudtaser.io/secret-paths: path #2 has a segment not allowed in a vault path"),
+        DENIED("a secret path that is only a dot",
+               "\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"a\","
+               "\"cloudtaser.io/secret-paths\":\".\"",
+               ONE("{\"name\":\"a\",\"command\":[\"/x\"]}"),
+               "cloudtaser.io/secret-paths: path #1 has a segment not allowed"),
+        DENIED("a log level the wrapper refuses, set by the pod", BASE_ANN,
+               ONE("{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":"
+                   "\"CLOUDTASER_LOG_LEVEL\",\"value\":\"loud\"}]}"),
+               "container app: CLOUDTASER_LOG_LEVEL must be error, warning"),
+        /* The pod's own values are read as the kubelet expands them ($$, $(VAR)). */
+        {"a log level from an earlier variable",
+         BASE_ANN,
+         ONE("{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":\"LVL\",\"value\":"
+             "\"debug\"},{\"name\":\"CLOUDTASER_LOG_LEVEL\",\"value\":\"$(LVL)\"}]}"),
+         0,
+         NULL,
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         NULL},
+        {"a log level from a Secret, through a reference (not known: not checked)",
+         BASE_ANN,
+         ONE("{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":\"LVL\","
+             "\"valueFrom\":{\"secretKeyRef\":{\"name\":\"s\",\"key\":\"k\"}}},{\"name\":"
+             "\"CLOUDTASER_LOG_LEVEL\",\"value\":\"$(LVL)\"}]}"),
+         0,
+         NULL,
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         NULL},
+        DENIED("a log format referring to an undefined variable (kept verbatim)", BASE_ANN,
+               ONE("{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":"
+                   "\"CLOUDTASER_LOG_FORMAT\",\"value\":\"$(FMT)\"},{\"name\":\"FMT\","
+                   "\"value\":\"json\"}]}"),
+               "container app: CLOUDTASER_LOG_FORMAT must be text or json"),
+        DENIED("a token that expands to nothing", TOKEN_ANN,
+               ONE("{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":\"T\","
+                   "\"value\":\"\"},{\"name\":\"VAULT_TOKEN\",\"value\":\"$(T)\"}]}"),
+               "VAULT_TOKEN is required for token auth"),
+        {"a token through a reference to a Secret",
+         TOKEN_ANN,
+         ONE("{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":\"T\",\"valueFrom\":"
+             "{\"secretKeyRef\":{\"name\":\"s\",\"key\":\"k\"}}},{\"name\":\"VAULT_TOKEN\","
+             "\"value\":\"$(T)\"}]}"),
+         0,
+         NULL,
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         extra_token_method},
+        DENIED("a value with more references than the operator follows", BASE_ANN,
+               ONE("{\"name\":\"app\",\"command\":[\"/x\"],\"env\":[{\"name\":\"A\","
+                   "\"value\":\"i\"},{\"name\":\"CLOUDTASER_LOG_LEVEL\",\"value\":"
+                   "\"$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)$(A)\"}]}"),
+               "more $(VAR) references than the operator follows"),
+        /* cloudtaser.io/vault-namespace (Vault Enterprise, HCP Vault, OpenBao namespaces). */
+        {"vault namespace from the annotation",
+         BASE_ANN ",\"cloudtaser.io/vault-namespace\":\"admin/team-a\"",
+         ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"]}"),
+         0,
+         NULL,
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         extra_namespace},
+        {"vault namespace from the annotation replaces the pod's own",
+         BASE_ANN ",\"cloudtaser.io/vault-namespace\":\"admin/team-a\"",
+         ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"],\"env\":[{"
+             "\"name\":\"VAULT_NAMESPACE\",\"value\":\"other\"}]}"),
+         0,
+         "env VAULT_NAMESPACE replaced",
+         {"[\"/x\"]"},
+         0,
+         NULL,
+         extra_namespace},
+        DENIED("vault namespace with a .. segment",
+               BASE_ANN ",\"cloudtaser.io/vault-namespace\":\"admin/../root\"",
+               ONE("{\"name\":\"app\",\"command\":[\"/x\"]}"),
+               "cloudtaser.io/vault-namespace must be a vault namespace"),
+        DENIED("vault namespace with a space",
+               BASE_ANN ",\"cloudtaser.io/vault-namespace\":\"a b\"",
+               ONE("{\"name\":\"app\",\"command\":[\"/x\"]}"),
+               "cloudtaser.io/vault-namespace must be a vault namespace"),
         {"args with a number",
          BASE_ANN,
          ONE("{\"name\":\"a\",\"command\":[\"/x\"],\"args\":[1]}"),
@@ -1090,6 +1254,7 @@ static void run_case(const struct kase *k) {
                 abort();
         const struct json_value *p = json_doc_root(pd);
         check_pod_level(k->name, p);
+        check_wrapper_accepts(k->name, p);
         size_t i = 0;
         JSON_FOREACH(ctr, json_get_path(p, "spec.containers")) {
                 if (i < ELEMENTSOF(k->orig) && k->orig[i])
@@ -1140,6 +1305,7 @@ static void test_full_env(void) {
                 "full env: injected"))
                 goto out;
         extra_env_full("full env", json_doc_root(d));
+        check_wrapper_accepts("full env", json_doc_root(d));
         const struct json_value *ctr =
                 json_array_at(json_get_path(json_doc_root(d), "spec.containers"), 0);
         is_str(env_value(ctr, "CLOUDTASER_VAULT_CA_PEM"), c.default_vault_ca_pem,
@@ -1220,6 +1386,47 @@ out:
         free(pod);
         free(patched);
         free(changed);
+}
+
+/* A pod at the container limit is injected (the limit does not count cloudtaser-init), and its
+ * reinvocation, which has our init container on top, is not denied for it; one more container
+ * than the limit is denied. */
+static void test_container_limit(void) {
+        for (unsigned extra = 0; extra <= 1; extra++) {
+                struct buf spec = BUF_INIT(1 << 20, 0);
+                struct result r = {}, again = {};
+                char *pod, *patched = NULL;
+                (void) buf_append_str(&spec, "{\"initContainers\":[");
+                for (unsigned i = 0; i + 1 < ADMISSION_MAX_CONTAINERS + extra; i++)
+                        (void) buf_printf(&spec, "%s{\"name\":\"i%u\",\"image\":\"busybox\"}",
+                                          i ? "," : "", i);
+                (void) buf_append_str(&spec, "],\"containers\":[{\"name\":\"app\",\"image\":"
+                                             "\"nginx\",\"command\":[\"/x\"]}]}");
+                pod = pod_text(BASE_ANN, buf_cstr(&spec));
+                run_pod(&cfg, pod, false, &r);
+                if (extra) {
+                        ok(r.rc == 0 && !r.allowed && r.message &&
+                                   strstr(r.message, "more than 256 containers"),
+                           "container limit + 1: denied (%s)", r.message ? r.message : "");
+                        goto next;
+                }
+                if (!ok(r.rc == 0 && r.allowed && r.patch, "container limit: injected"))
+                        goto next;
+                patched = apply(pod, &r, NULL);
+                if (!ok(patched, "container limit: the patch applies"))
+                        goto next;
+                run_pod(&cfg, patched, false, &again);
+                ok(again.rc == 0 && again.allowed && !again.patch,
+                   "container limit: the injected pod's reinvocation is allowed, no patch (%s)",
+                   again.message ? again.message : "");
+                is_str(again.outcome, "skipped", "container limit: second outcome");
+        next:
+                result_done(&r);
+                result_done(&again);
+                free(pod);
+                free(patched);
+                buf_done(&spec);
+        }
 }
 
 static void test_pass_through(void) {
@@ -1504,6 +1711,7 @@ static void test_fixture(void) {
                "fixture: the patch applies to the object")) {
                 const struct json_value *p = json_doc_root(pd);
                 check_pod_level("fixture", p);
+                check_wrapper_accepts("fixture", p);
                 const struct json_value *ctr =
                         json_array_at(json_get_path(p, "spec.containers"), 0);
                 check_wrapped("fixture", ctr, "[\"/bin/echo-server\"]",
@@ -1631,6 +1839,7 @@ int main(void) {
                 run_case(&cases[i]);
         test_full_env();
         test_reinvocation();
+        test_container_limit();
         test_pass_through();
         test_malformed();
         test_names_in_messages();

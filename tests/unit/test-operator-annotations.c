@@ -271,6 +271,32 @@ static void test_parse(void) {
                  "\"cloudtaser.io/secret-paths\":\"secret/data/a\",\"cloudtaser.io/env-map\":"
                  "\"pw=$(PGPASSWORD)\"}",
                  -EINVAL, false, "env-map must not contain '$'"},
+                /* An empty value is no value (the wrapper reads an empty variable as unset). */
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"\"}",
+                 -EINVAL, false, "cloudtaser.io/secret-paths is required"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"a\",\"cloudtaser.io/delivery\":\"\"}",
+                 0, true, NULL},
+                /* Each contract row's annotation through the row's parser. */
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"a\",\"cloudtaser.io/vault-auth-method\":"
+                 "\"broker\"}",
+                 -EINVAL, false, "cloudtaser.io/vault-auth-method is broker"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"secret//x\"}",
+                 -EINVAL, false, "cloudtaser.io/secret-paths: path #1 has a segment"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"a\",\"cloudtaser.io/vault-namespace\":"
+                 "\"team-a\"}",
+                 0, true, NULL},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"a\",\"cloudtaser.io/vault-namespace\":"
+                 "\"../x\"}",
+                 -EINVAL, false, "cloudtaser.io/vault-namespace must be"},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r r\","
+                 "\"cloudtaser.io/secret-paths\":\"a\"}",
+                 -EINVAL, false, "cloudtaser.io/vault-role must be 1 to 128"},
         };
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 size_t n = strlen(t[i].json) + sizeof(huge);

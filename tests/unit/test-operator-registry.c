@@ -12,12 +12,12 @@
 
 #include "common/base64.h"
 #include "common/buf.h"
+#include "common/injection.h"
 #include "common/macro.h"
 #include "common/secmem.h"
 #include "operator/registry-internal.h"
 #include "operator/registry.h"
 #include "tests/tap.h"
-#include "wrapper/config.h"
 
 #define D64(c)                                                                                    \
         c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
@@ -625,16 +625,16 @@ static void test_configs(void) {
         is_int(registry_decode_config(b.data, b.len, &c), -E2BIG, "4097 arguments: -E2BIG");
         buf_done(&b);
 
-        /* Entrypoint and Cmd together: at most CONFIG_MAX_LIST bytes of strings (each counted
+        /* Entrypoint and Cmd together: at most INJECTION_MAX_LIST bytes of strings (each counted
          * with its terminator), what the wrapper's CLOUDTASER_ORIGINAL_CMD can hold. */
         static const struct {
                 size_t entry, cmd; /* lengths of one Entrypoint and one Cmd string */
                 int rc;
         } sizes[] = {
-                {CONFIG_MAX_LIST / 2 - 1, CONFIG_MAX_LIST / 2 - 1, 0},
-                {CONFIG_MAX_LIST / 2 - 1, CONFIG_MAX_LIST / 2, -E2BIG},
-                {CONFIG_MAX_LIST, 0, -E2BIG},
-                {0, CONFIG_MAX_LIST + 10, -E2BIG},
+                {INJECTION_MAX_LIST / 2 - 1, INJECTION_MAX_LIST / 2 - 1, 0},
+                {INJECTION_MAX_LIST / 2 - 1, INJECTION_MAX_LIST / 2, -E2BIG},
+                {INJECTION_MAX_LIST, 0, -E2BIG},
+                {0, INJECTION_MAX_LIST + 10, -E2BIG},
                 {40000, 30000, -E2BIG},
         };
         for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {

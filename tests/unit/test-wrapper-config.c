@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for wrapper/config: every variable, every error, table-driven. */
+/* Unit tests for wrapper/config: every variable, every error, table-driven (the contract's
+ * pieces, the list parsers and the table itself, are tests/unit/test-injection.c). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -183,62 +184,9 @@ static void test_errors(void) {
         }
 }
 
-static void test_pieces(void) {
-        char name[CONFIG_MAX_NAME + 2];
-        ok(config_field_to_env("api-key.v2", name, sizeof(name)) == 0 &&
-                   strcmp(name, "API_KEY_V2") == 0,
-           "field to env name: %s", name);
-        ok(config_field_to_env("2fa", name, sizeof(name)) == 0 && strcmp(name, "_2FA") == 0,
-           "a leading digit gets an underscore: %s", name);
-        is_int(config_field_to_env("", name, sizeof(name)), -EINVAL, "empty field");
-        ok(config_is_wrapper_variable("VAULT_ADDR=x") &&
-                   config_is_wrapper_variable("CLOUDTASER_X") &&
-                   !config_is_wrapper_variable("VAULTED=1") &&
-                   !config_is_wrapper_variable("PATH=/bin"),
-           "wrapper variables are recognised by prefix");
-        uint64_t ms;
-        ok(config_parse_duration_ms("90", &ms) == 0 && ms == 90000, "plain seconds");
-        ok(config_parse_duration_ms("250ms", &ms) == 0 && ms == 250, "milliseconds");
-        ok(config_parse_duration_ms("2h", &ms) == 0 && ms == 7200000, "hours");
-        is_int(config_parse_duration_ms("-1s", &ms), -EINVAL, "negative");
-        is_int(config_parse_duration_ms("1d", &ms), -EINVAL, "unknown unit");
-        int sig;
-        ok(config_parse_signal("SIGHUP", &sig) == 0 && sig == SIGHUP, "SIGHUP");
-        ok(config_parse_signal("usr2", &sig) == 0 && sig == SIGUSR2, "usr2");
-        is_str(config_signal_name(SIGTERM), "TERM", "signal name");
-        char **argv;
-        size_t argc;
-        struct config_error err;
-        ok(config_parse_command("  /bin/app  -x\t y ", &argv, &argc, &err) == 0 && argc == 3 &&
-                   strcmp(argv[2], "y") == 0,
-           "whitespace command");
-        for (size_t i = 0; i < argc; i++)
-                free(argv[i]);
-        free(argv);
-        /* Limits. */
-        char *big = malloc(CONFIG_MAX_LIST + 2);
-        memset(big, 'a', CONFIG_MAX_LIST + 1);
-        big[CONFIG_MAX_LIST + 1] = '\0';
-        struct secret_spec *specs;
-        size_t n;
-        is_int(config_parse_paths(big, &specs, &n, &err), -EINVAL, "an oversized path list");
-        free(big);
-        char many[CONFIG_MAX_PATHS * 2 + 8];
-        size_t o = 0;
-        for (int i = 0; i <= CONFIG_MAX_PATHS; i++) {
-                if (i)
-                        many[o++] = ',';
-                many[o++] = 'a';
-        }
-        many[o] = '\0';
-        ok(config_parse_paths(many, &specs, &n, &err) == -EINVAL && strstr(err.reason, "more than"),
-           "more than CONFIG_MAX_PATHS paths");
-}
-
 int main(void) {
         test_defaults();
         test_full();
         test_errors();
-        test_pieces();
         return tap_done();
 }
