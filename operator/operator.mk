@@ -6,6 +6,7 @@
 # matter).
 
 OPERATOR_SRCS := $(filter-out $(TOP)/operator/main.c,$(wildcard $(TOP)/operator/*.c))
+OPERATOR_SRCS += $(wildcard $(TOP)/operator/registry/*.c)
 OPERATOR_LIBS_MUSL := $(O)/musl/liboperator.a $(O)/musl/libwrapper.a
 OPERATOR_LIBS_ASAN := $(O)/asan/liboperator.a $(O)/asan/libwrapper.a
 

@@ -14,8 +14,8 @@
 #include "common/buf.h"
 #include "common/macro.h"
 #include "common/secmem.h"
-#include "operator/registry-internal.h"
 #include "operator/registry.h"
+#include "operator/registry/internal.h"
 #include "tests/tap.h"
 #include "wrapper/config.h"
 

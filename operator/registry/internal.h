@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * operator/registry-internal.h: the pure parts of operator/registry (no network), exposed for the
- * unit tests and the fuzz target only. Not an interface for other modules: use registry.h.
+ * operator/registry/internal.h: what the files of operator/registry/ share, and the pure parts
+ * (no network) exposed for the unit tests and the fuzz target. Not an interface for other
+ * modules: use operator/registry.h.
+ *
+ * The files: reference.c (image references), challenge.c (WWW-Authenticate), keyring.c (pull
+ * secret credentials), manifest.c (platforms, manifests, configs), cache.c, fetch.c (one lookup on
+ * the wire), client.c (the client and registry_lookup()).
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/http.h"
+#include "common/macro.h"
 #include "operator/registry.h"
 
 #define REGISTRY_NAME_MAX 255        /* domain + "/" + path, as distribution/reference */
@@ -128,3 +136,121 @@ int registry_cache_get(struct registry_client *r, const char *key,
                        struct registry_image_config *ret);
 int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
                        const struct registry_image_config *c);
+
+/* --- shared by the files of operator/registry/ ---------------------------------------------- */
+
+#define DEFAULT_TIMEOUT_MS 5000u
+#define DEFAULT_TAG_TTL_S 300u
+#define DEFAULT_CACHE_ENTRIES 1024u
+#define MAX_CACHE_ENTRIES 1000000u
+/* The cache's byte budget: the strings (keys, Entrypoint and Cmd) of all entries together. An
+ * entry holds at most CONFIG_MAX_LIST bytes of strings (registry_decode_config refuses more). */
+#define CACHE_MAX_BYTES (16u * 1024u * 1024u)
+#define MAX_REDIRECTS 4
+#define MAX_INDEX_DEPTH 2 /* an index may name an index, once */
+#define TOKEN_BODY_MAX (256u * 1024)
+#define TOKEN_MAX 12288 /* fits one header line with "Authorization: Bearer " */
+#define FIX_HINT "set the container's command or the cloudtaser.io/command annotation"
+#define USER_AGENT "cloudtaser-operator"
+
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_V1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define ACCEPT_MANIFESTS \
+        MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
+
+struct cache_entry {
+        char *key;             /* NULL: free slot */
+        uint64_t expires_usec; /* 0: never */
+        uint64_t last_used;
+        size_t bytes; /* counted in the client's cache_bytes */
+        struct registry_image_config cfg;
+};
+
+struct registry_client {
+        bool allow_http;
+        unsigned timeout_ms;
+        unsigned tag_ttl_s;
+        char *ca_pem; /* system bundle + the extra CA file (public data) */
+        size_t ca_pem_len;
+        struct http_hooks hooks;
+        uint8_t salt[32]; /* keys the credential scopes of cache entries */
+
+        pthread_mutex_t lock; /* cache and stats */
+        struct cache_entry *cache;
+        size_t n_cache;
+        size_t cache_bytes; /* sum of the entries' bytes, at most CACHE_MAX_BYTES */
+        uint64_t tick;
+        struct registry_stats stats;
+};
+
+/* One lookup in flight (fetch.c), created by registry_lookup(). */
+struct registry_session {
+        struct registry_client *r;
+        const struct registry_ref *ref;
+        const struct registry_credentials *creds;
+        uint64_t deadline;                 /* CLOCK_MONOTONIC usec */
+        char base[REGISTRY_NAME_MAX + 16]; /* "https://host[:port]" of the registry */
+        bool tried_http;                   /* the plain-HTTP fallback was taken */
+        char *auth;                        /* secmem: "Bearer ..." / "Basic ...", NULL = none */
+        size_t next_cred;                  /* next credential to try */
+        bool anonymous_token;              /* auth holds a token obtained without credentials */
+        int cred_used;                     /* index of the credential auth came from, -1 none */
+        char *err;
+        size_t errlen;
+};
+
+/* CLOCK_MONOTONIC in microseconds (lookup deadlines; the cache uses the hook clock). */
+uint64_t registry_mono_usec(void);
+
+/* err: one printable line. Whatever the arguments held, control bytes become '?'. */
+_printf_(3, 4) void registry_set_err(char *err, size_t errlen, const char *fmt, ...);
+
+/* s[0..n) as a digest: sha256 with 64 lower-case hex digits. -EINVAL, -EPROTONOSUPPORT for
+ * another (well-formed) algorithm. */
+int registry_digest_check(const char *s, size_t n);
+
+/* "os/arch[/variant]". */
+void registry_platform_string(const struct registry_platform *p, char *out, size_t sz);
+
+/* Fetches the manifest (and index) of s->ref for plat and decodes its config into *ret;
+ * ret->digest is the manifest the config came from, top_digest the digest the reference resolved
+ * to. Errors are explained in s->err. */
+int registry_resolve(struct registry_session *s, const struct registry_platform *plat,
+                     struct registry_image_config *ret, char top_digest[80]);
+
+/* Releases every cache entry and the table (registry_client_free()). */
+void registry_cache_done(struct registry_client *r);
+
+/* Drops the session's Authorization value (wiped). */
+void registry_session_set_auth(struct registry_session *s, char *auth);
+
+/* Copies s into dst[size]; -E2BIG (dst untouched) when it does not fit. */
+static inline int copy_str(char *dst, size_t size, const char *s, size_t n) {
+        if (n >= size)
+                return -E2BIG;
+        memcpy(dst, s, n);
+        dst[n] = '\0';
+        return 0;
+}
+
+static inline bool is_lower_alnum(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static inline bool is_alnum(char c) {
+        return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+static inline bool is_word(char c) {
+        return is_alnum(c) || c == '_';
+}
+
+static inline bool is_hex_lower(char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
