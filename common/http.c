@@ -15,7 +15,7 @@
 #include "common/secmem.h"
 #include "common/tls.h"
 
-#define MAX_URL 8192
+#define MAX_URL (2 * HTTP_MAX_LOCATION) /* a redirect target, and then some */
 #define MAX_HEADER_NAME 256
 
 struct owned_header {
@@ -316,8 +316,11 @@ void http_response_done(struct http_response *r) {
         if (!r)
                 return;
         buf_done(&r->body);
+        buf_done(&r->location);
+        buf_done(&r->www_authenticate);
         r->status = 0;
-        r->content_type[0] = r->retry_after[0] = r->location[0] = r->www_authenticate[0] = '\0';
+        r->content_type[0] = r->retry_after[0] = '\0';
+        r->location_overflow = r->challenge_overflow = false;
 }
 
 bool http_status_is_retryable(long status) {
@@ -411,6 +414,65 @@ static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n) 
         dst[o] = '\0';
 }
 
+static void headers_reset(struct http_response *r) {
+        r->content_type[0] = r->retry_after[0] = '\0';
+        buf_reset(&r->location);
+        buf_reset(&r->www_authenticate);
+        r->location_overflow = r->challenge_overflow = false;
+        r->n_challenges = 0;
+}
+
+/* The value of a header line (after the colon), trimmed; NULL when a byte is not printable ASCII
+ * (such a Location or challenge is unusable, and is dropped rather than altered). */
+static const char *trimmed_value(const char *v, size_t n, size_t *ret_n) {
+        while (n > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                n--;
+        }
+        while (n > 0 &&
+               (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+                n--;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) v[i] < 0x20 || (unsigned char) v[i] >= 0x7f)
+                        if (v[i] != '\t')
+                                return NULL;
+        *ret_n = n;
+        return v;
+}
+
+static void keep_location(struct http_response *r, const char *v, size_t n) {
+        size_t vn = 0;
+        const char *p = trimmed_value(v, n, &vn);
+        buf_reset(&r->location);
+        if (!p || vn > HTTP_MAX_LOCATION || buf_append(&r->location, p, vn) < 0) {
+                buf_reset(&r->location);
+                r->location_overflow = true;
+        }
+}
+
+static void keep_challenge(struct http_response *r, const char *v, size_t n) {
+        size_t vn = 0;
+        const char *p = trimmed_value(v, n, &vn);
+        if (r->challenge_overflow || (p && vn == 0))
+                return;
+        if (!p || vn > HTTP_MAX_CHALLENGE || r->n_challenges >= HTTP_MAX_CHALLENGE_FIELDS) {
+                buf_reset(&r->www_authenticate);
+                r->challenge_overflow = true;
+                return;
+        }
+        int q = 0;
+        if (r->www_authenticate.len > 0)
+                q = buf_append(&r->www_authenticate, ", ", 2);
+        if (q >= 0)
+                q = buf_append(&r->www_authenticate, p, vn);
+        if (q < 0) {
+                buf_reset(&r->www_authenticate);
+                r->challenge_overflow = true;
+                return;
+        }
+        r->n_challenges++;
+}
+
 static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
         struct xfer *x = userdata;
         struct http_response *r = x->resp;
@@ -423,26 +485,28 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                  sizeof(r->content_type)},
                 {"retry-after", offsetof(struct http_response, retry_after),
                  sizeof(r->retry_after)},
-                {"location", offsetof(struct http_response, location), sizeof(r->location)},
-                {"www-authenticate", offsetof(struct http_response, www_authenticate),
-                 sizeof(r->www_authenticate)},
         };
 
         /* A new status line (after 1xx, or a new response): forget the previous headers. */
         if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-                r->content_type[0] = r->retry_after[0] = r->location[0] = r->www_authenticate[0] =
-                        '\0';
+                headers_reset(r);
                 return n;
         }
         const char *colon = memchr(ptr, ':', n);
         if (!colon)
                 return n;
         size_t namelen = (size_t) (colon - ptr);
-        for (size_t i = 0; i < ELEMENTSOF(wanted); i++)
-                if (strlen(wanted[i].name) == namelen &&
-                    strncasecmp(ptr, wanted[i].name, namelen) == 0)
-                        copy_header_value((char *) r + wanted[i].off, wanted[i].sz, colon + 1,
-                                          n - namelen - 1);
+        const char *v = colon + 1;
+        size_t vn = n - namelen - 1;
+        if (namelen == 8 && strncasecmp(ptr, "location", 8) == 0)
+                keep_location(r, v, vn);
+        else if (namelen == 16 && strncasecmp(ptr, "www-authenticate", 16) == 0)
+                keep_challenge(r, v, vn);
+        else
+                for (size_t i = 0; i < ELEMENTSOF(wanted); i++)
+                        if (strlen(wanted[i].name) == namelen &&
+                            strncasecmp(ptr, wanted[i].name, namelen) == 0)
+                                copy_header_value((char *) r + wanted[i].off, wanted[i].sz, v, vn);
         return n;
 }
 
@@ -709,8 +773,8 @@ static int setup_transfer(struct http_client *c, const struct http_request *req,
 
 static void response_reset(struct http_response *r) {
         buf_reset(&r->body);
+        headers_reset(r);
         r->status = 0;
-        r->content_type[0] = r->retry_after[0] = r->location[0] = r->www_authenticate[0] = '\0';
 }
 
 int http_request(struct http_client *c, const struct http_request *req, struct http_response *ret,
@@ -742,6 +806,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
         struct curl_slist *hdrs = header_set_finish(&hs);
 
         resp.body = BUF_INIT(c->max_body, BUF_SECURE);
+        resp.location = BUF_INIT(HTTP_MAX_LOCATION, 0);
+        resp.www_authenticate = BUF_INIT(HTTP_MAX_CHALLENGE_FIELDS * (HTTP_MAX_CHALLENGE + 2), 0);
         struct xfer x = {.resp = &resp};
         uint64_t start = now_usec(c);
         uint64_t deadline = start + (uint64_t) c->deadline_ms * 1000u;

@@ -50,6 +50,9 @@
 #define HTTP_MAX_BODY_DEFAULT (1024u * 1024u)     /* response body, when max_body is 0 */
 #define HTTP_MAX_BODY_LIMIT (64u * 1024u * 1024u) /* upper bound accepted for max_body */
 #define HTTP_ERROR_TEXT_MAX 256
+#define HTTP_MAX_LOCATION 8192      /* Location: pre-signed blob URLs (ECR through S3) run to KiB */
+#define HTTP_MAX_CHALLENGE 4096     /* one WWW-Authenticate field */
+#define HTTP_MAX_CHALLENGE_FIELDS 8 /* WWW-Authenticate fields of one response */
 
 /* Defaults used when the corresponding option is 0. */
 #define HTTP_CONNECT_TIMEOUT_MS_DEFAULT 5000u
@@ -147,8 +150,16 @@ struct http_response {
         /* Selected headers of the final response, truncated to fit, "" when absent. */
         char content_type[128];
         char retry_after[64];
-        char location[1024];
-        char www_authenticate[256];
+        /* Location, never truncated: a value over HTTP_MAX_LOCATION bytes leaves it empty and sets
+         * location_overflow. Read with buf_cstr() ("" when absent). */
+        struct buf location;
+        /* Every WWW-Authenticate field in order, joined with ", " (the fields form one list of
+         * challenges, RFC 9110 11.6.1), never truncated: a field over HTTP_MAX_CHALLENGE bytes or
+         * more than HTTP_MAX_CHALLENGE_FIELDS fields leave it empty and set challenge_overflow. */
+        struct buf www_authenticate;
+        unsigned n_challenges; /* WWW-Authenticate fields kept */
+        bool location_overflow;
+        bool challenge_overflow;
 };
 
 /* What happened, for error reporting. Caller-owned; always filled by http_request(). */

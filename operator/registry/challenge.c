@@ -3,7 +3,11 @@
  * operator/registry/challenge.c: WWW-Authenticate challenges (RFC 7235).
  */
 
+#include "common/http.h"
 #include "operator/registry/internal.h"
+
+/* What common/http keeps of a response's WWW-Authenticate fields. */
+#define CHALLENGE_LIST_MAX (HTTP_MAX_CHALLENGE_FIELDS * (HTTP_MAX_CHALLENGE + 2))
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -62,14 +66,15 @@ static int read_value(const char **pp, char *out, size_t outsz) {
 
 int registry_parse_challenge(const char *header, struct registry_challenge *ret) {
         struct registry_challenge cur = {}, best = {};
-        char name[64], value[1024];
+        char name[64], value[HTTP_MAX_CHALLENGE + 1];
+        unsigned n_challenges = 0;
         bool started = false;
         const char *p = header;
         int r;
 
         if (!header || !ret)
                 return -EINVAL;
-        if (strnlen(header, 8193) > 8192)
+        if (strnlen(header, CHALLENGE_LIST_MAX + 1) > CHALLENGE_LIST_MAX)
                 return -E2BIG;
         /* Grammar (RFC 7235): challenges separated by ',', each "scheme [params]", params
          * "name = value" separated by ','. A token not followed by '=' starts a new challenge. */
@@ -119,6 +124,8 @@ int registry_parse_challenge(const char *header, struct registry_challenge *ret)
                         best = cur;
                 cur = (struct registry_challenge){};
                 started = true;
+                if (++n_challenges > REGISTRY_MAX_CHALLENGES)
+                        return -E2BIG;
                 if (strcasecmp(name, "bearer") == 0)
                         cur.scheme = REGISTRY_AUTH_BEARER;
                 else if (strcasecmp(name, "basic") == 0)

@@ -49,9 +49,16 @@ void registry_session_set_auth(struct registry_session *s, char *auth) {
         s->auth = auth;
 }
 
-/* Splits an absolute URL into its origin ("https://host[:port]"), path and query. */
-static int split_url(const char *url, char *origin, size_t osz, char *path, size_t psz, char *query,
-                     size_t qsz) {
+/* Replaces *b with s[0..n). */
+static int buf_set(struct buf *b, const char *s, size_t n) {
+        buf_reset(b);
+        return buf_append(b, s, n);
+}
+
+/* Splits an absolute URL into its origin ("https://host[:port]"), path and query (the fragment
+ * dropped). */
+static int split_url(const char *url, char *origin, size_t osz, struct buf *path,
+                     struct buf *query) {
         size_t n = strcspn(url, "#");
         const char *p;
         if (strncmp(url, "https://", 8) == 0)
@@ -69,31 +76,29 @@ static int split_url(const char *url, char *origin, size_t osz, char *path, size
         size_t pl = strcspn(rest, "?#");
         if (rest + pl > end)
                 pl = (size_t) (end - rest);
-        if (pl == 0) {
-                if (psz < 2)
-                        return -E2BIG;
-                memcpy(path, "/", 2);
-        } else if (copy_str(path, psz, rest, pl) < 0)
-                return -E2BIG;
-        query[0] = '\0';
-        if (rest[pl] == '?' &&
-            copy_str(query, qsz, rest + pl + 1, (size_t) (end - rest - pl - 1)) < 0)
-                return -E2BIG;
-        return 0;
+        int r = pl == 0 ? buf_set(path, "/", 1) : buf_set(path, rest, pl);
+        if (r >= 0)
+                buf_reset(query);
+        if (r >= 0 && rest[pl] == '?')
+                r = buf_append(query, rest + pl + 1, (size_t) (end - rest - pl - 1));
+        return r;
 }
 
 /* One GET, following redirects by hand. The Authorization header goes only to the origin it was
- * meant for. */
+ * meant for. A redirect target may be as long as common/http keeps a Location (pre-signed blob
+ * URLs run to several KiB). */
 static int http_get(struct registry_session *s, const char *origin0, const char *path0,
                     const char *query0, const char *accept, const char *auth, size_t max_body,
                     struct http_response *ret, struct http_result *res) {
-        char origin[1024], path[2048], query[4096];
+        _cleanup_buf_ struct buf path = BUF_INIT(HTTP_MAX_LOCATION, 0);
+        _cleanup_buf_ struct buf query = BUF_INIT(HTTP_MAX_LOCATION, 0);
+        char origin[REGISTRY_ORIGIN_MAX];
         const char *auth_origin = origin0;
         int r;
 
         if (copy_str(origin, sizeof(origin), origin0, strlen(origin0)) < 0 ||
-            copy_str(path, sizeof(path), path0, strlen(path0)) < 0 ||
-            copy_str(query, sizeof(query), query0 ? query0 : "", query0 ? strlen(query0) : 0) < 0)
+            buf_set(&path, path0, strlen(path0)) < 0 ||
+            buf_set(&query, query0 ? query0 : "", query0 ? strlen(query0) : 0) < 0)
                 return -E2BIG;
         for (int hop = 0;; hop++) {
                 _cleanup_http_client_ struct http_client *c = NULL;
@@ -131,12 +136,12 @@ static int http_get(struct registry_session *s, const char *origin0, const char 
                                 .name = "Authorization", .value = auth, .secret = true};
                 struct http_request rq = {
                         .method = HTTP_GET,
-                        .path = path,
-                        .query = query[0] ? query : NULL,
+                        .path = buf_cstr(&path),
+                        .query = query.len ? buf_cstr(&query) : NULL,
                         .headers = h,
                         .n_headers = nh,
                 };
-                struct http_response resp = {};
+                _cleanup_http_response_ struct http_response resp = {};
                 r = http_request(c, &rq, &resp, res);
                 if (r < 0)
                         return r;
@@ -144,27 +149,23 @@ static int http_get(struct registry_session *s, const char *origin0, const char 
                                 resp.status == 307 || resp.status == 308;
                 if (!redirect) {
                         *ret = resp;
+                        resp = (struct http_response){};
                         return 0;
                 }
-                char loc[sizeof(resp.location)];
-                memcpy(loc, resp.location, sizeof(loc));
-                http_response_done(&resp);
-                if (hop >= MAX_REDIRECTS || !loc[0] || strlen(loc) + 1 >= sizeof(loc))
-                        return -ELOOP; /* too many, none, or truncated by common/http */
+                const char *loc = buf_cstr(&resp.location);
+                if (hop >= MAX_REDIRECTS || !loc[0] || resp.location_overflow)
+                        return -ELOOP; /* too many, none, or over HTTP_MAX_LOCATION */
                 if (loc[0] == '/' && loc[1] != '/') {
                         size_t pl = strcspn(loc, "?#");
-                        if (copy_str(path, sizeof(path), loc, pl) < 0)
-                                return -E2BIG;
-                        query[0] = '\0';
-                        if (loc[pl] == '?' && copy_str(query, sizeof(query), loc + pl + 1,
-                                                       strcspn(loc + pl + 1, "#")) < 0)
-                                return -E2BIG;
-                } else {
-                        r = split_url(loc, origin, sizeof(origin), path, sizeof(path), query,
-                                      sizeof(query));
+                        r = buf_set(&path, loc, pl);
+                        if (r >= 0)
+                                buf_reset(&query);
+                        if (r >= 0 && loc[pl] == '?')
+                                r = buf_append(&query, loc + pl + 1, strcspn(loc + pl + 1, "#"));
                         if (r < 0)
-                                return -ELOOP;
-                }
+                                return -E2BIG;
+                } else if (split_url(loc, origin, sizeof(origin), &path, &query) < 0)
+                        return -ELOOP;
         }
 }
 
@@ -291,39 +292,41 @@ static int basic_header(const char *user_pass, char **ret) {
  * -EACCES when the token endpoint refused. */
 static int fetch_token(struct registry_session *s, const struct registry_challenge *ch,
                        const char *user_pass, char **ret) {
-        char origin[1024], path[2048], query[4096];
-        _cleanup_buf_ struct buf q = BUF_INIT(sizeof(query), 0);
+        char origin[REGISTRY_ORIGIN_MAX];
+        _cleanup_buf_ struct buf path = BUF_INIT(HTTP_MAX_CHALLENGE, 0);
+        _cleanup_buf_ struct buf q = BUF_INIT(3 * HTTP_MAX_CHALLENGE, 0);
         _cleanup_secmem_ char *basic = NULL;
         _cleanup_http_response_ struct http_response resp = {};
         _cleanup_json_doc_ struct json_doc *doc = NULL;
         _cleanup_buf_ struct buf hdr = BUF_INIT(TOKEN_MAX + 16, BUF_SECURE);
         struct http_result res = {};
         const char *token = NULL;
-        char scope[600];
         int r;
 
-        if (split_url(ch->realm, origin, sizeof(origin), path, sizeof(path), query, sizeof(query)) <
-                    0 ||
+        if (split_url(ch->realm, origin, sizeof(origin), &path, &q) < 0 ||
             (strncmp(origin, "http://", 7) == 0 && !s->r->allow_http)) {
                 registry_set_err(s->err, s->errlen,
                                  "registry %s names a token endpoint that is not an https URL: %s",
                                  s->ref->host, FIX_HINT);
                 return -EPROTO;
         }
-        if (ch->scope[0])
-                (void) snprintf(scope, sizeof(scope), "%s", ch->scope);
-        else
-                (void) snprintf(scope, sizeof(scope), "repository:%s:pull", s->ref->path);
-        r = buf_append_str(&q, query);
-        if (r >= 0 && ch->service[0]) {
+        r = 0;
+        if (ch->service[0]) {
                 r = buf_append_str(&q, q.len ? "&service=" : "service=");
                 if (r >= 0)
                         r = http_append_escaped(&q, ch->service, false);
         }
         if (r >= 0)
                 r = buf_append_str(&q, q.len ? "&scope=" : "scope=");
-        if (r >= 0)
-                r = http_append_escaped(&q, scope, false);
+        if (r >= 0 && ch->scope[0])
+                r = http_append_escaped(&q, ch->scope, false);
+        else if (r >= 0) {
+                r = buf_append_str(&q, "repository%3A");
+                if (r >= 0)
+                        r = http_append_escaped(&q, s->ref->path, false);
+                if (r >= 0)
+                        r = buf_append_str(&q, "%3Apull");
+        }
         if (r < 0)
                 return transport_error(s, r, "the token", &res);
         if (user_pass) {
@@ -331,8 +334,8 @@ static int fetch_token(struct registry_session *s, const struct registry_challen
                 if (r < 0)
                         return r;
         }
-        r = http_get(s, origin, path, buf_cstr(&q), "application/json", basic, TOKEN_BODY_MAX,
-                     &resp, &res);
+        r = http_get(s, origin, buf_cstr(&path), buf_cstr(&q), "application/json", basic,
+                     TOKEN_BODY_MAX, &resp, &res);
         if (r < 0)
                 return transport_error(s, r, "a token", &res);
         if (resp.status == 401 || resp.status == 403)
@@ -368,7 +371,9 @@ static int fetch_token(struct registry_session *s, const struct registry_challen
 /* After a 401: the next way to authenticate, or the error. */
 static int authenticate(struct registry_session *s, const struct http_response *resp) {
         struct registry_challenge ch;
-        int r = registry_parse_challenge(resp->www_authenticate, &ch);
+        int r = resp->challenge_overflow
+                        ? -E2BIG
+                        : registry_parse_challenge(buf_cstr(&resp->www_authenticate), &ch);
         if (r < 0) {
                 if (s->auth || s->creds->n > 0)
                         return need_credentials_error(s);

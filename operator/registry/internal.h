@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/http.h"
 #include "common/macro.h"
@@ -22,6 +23,8 @@
 #define REGISTRY_NAME_MAX 255        /* domain + "/" + path, as distribution/reference */
 #define REGISTRY_TAG_MAX 128         /* [\w][\w.-]{0,127} */
 #define REGISTRY_MAX_CREDENTIALS 8   /* credentials tried for one registry */
+#define REGISTRY_MAX_CHALLENGES 8    /* challenges in one 401 (all WWW-Authenticate fields) */
+#define REGISTRY_ORIGIN_MAX 1024     /* "https://host[:port]" of a registry or a redirect */
 #define REGISTRY_CREDENTIAL_MAX 4096 /* bytes of "user:password" */
 #define REGISTRY_MAX_ARGS 4096       /* elements of Entrypoint / Cmd */
 #define REGISTRY_MANIFEST_MAX (4u * 1024 * 1024) /* manifest and index bodies */
@@ -52,13 +55,16 @@ enum registry_auth_scheme {
  * quoted-string. */
 struct registry_challenge {
         enum registry_auth_scheme scheme;
-        char realm[1024];
-        char service[256];
-        char scope[512];
+        char realm[2048];
+        char service[512];
+        char scope[2048]; /* several "repository:...:pull" scopes fit */
 };
 
-/* -EBADMSG malformed, -E2BIG a value longer than its field, -EPROTONOSUPPORT no Basic or Bearer
- * challenge, -EINVAL a Bearer challenge without a realm. */
+/* header: one challenge list, as common/http joins every WWW-Authenticate field of a response
+ * (at most REGISTRY_MAX_CHALLENGES challenges, HTTP_MAX_CHALLENGE bytes a value). The first
+ * Bearer challenge is taken, else the first Basic one. -EBADMSG malformed, -E2BIG a value longer
+ * than its field or more challenges, -EPROTONOSUPPORT no Basic or Bearer challenge, -EINVAL a
+ * Bearer challenge without a realm. */
 int registry_parse_challenge(const char *header, struct registry_challenge *ret);
 
 /* Credentials for one image, in the order the kubelet tries them. */

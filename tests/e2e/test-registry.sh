@@ -181,18 +181,29 @@ class Registry(Base):
                 tokens.add(tok)
             else:
                 tok = "anon-" + secrets.token_hex(8)  # valid for nothing private
-            want = "service=standin&scope=repository%3Aprivate%2Fapp%3Apull"
-            if query != want:
+            want = ("service=standin&scope=repository%3Aprivate%2Fapp%3Apull",
+                    "service=standin&scope=repository%3Aprivate%2Fecr%3Apull")
+            if query not in want:
                 return self.send(400, json.dumps({"details": "unexpected query " + query}).encode())
             return self.send(200, json.dumps({"token": tok, "access_token": tok, "expires_in": 300}).encode())
-        if not path.startswith("/v2/private/app/"):
+        # private/ecr answers as ECR and S3 do: several WWW-Authenticate fields, the one that
+        # applies over 255 bytes and not the last, and blobs redirected to a pre-signed URL of
+        # several KiB.
+        repo = path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0]
+        if repo not in ("private/app", "private/ecr"):
             return self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
+        ecr = repo == "private/ecr"
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in tokens:
             realm = f"https://127.0.0.1:{ports['registry']}/token"
-            return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', headers=[("WWW-Authenticate",
-                f'Bearer realm="{realm}",service="standin",scope="repository:private/app:pull"')])
-        kind, _, ref = path[len("/v2/private/app/"):].partition("/")
+            bearer = f'Bearer realm="{realm}",service="standin",scope="repository:{repo}:pull"'
+            if not ecr:
+                return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', headers=[("WWW-Authenticate", bearer)])
+            return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', headers=[
+                ("WWW-Authenticate", bearer + ',error="insufficient_scope",x-request="' + "r" * 600 + '"'),
+                ("WWW-Authenticate", 'Negotiate'),
+                ("WWW-Authenticate", 'Basic realm="standin"')])
+        kind, _, ref = path[len("/v2/" + repo + "/"):].partition("/")
         if kind == "manifests":
             desc = tags.get(ref) or {"digest": ref, "mediaType": None}
             name = os.path.join(blobs, desc["digest"].split(":", 1)[-1])
@@ -202,6 +213,8 @@ class Registry(Base):
             return self.send(200, data, desc["mediaType"] or json.loads(data)["mediaType"])
         if kind == "blobs":
             loc = f"https://localhost:{ports['cdn']}/blob/{ref.split(':', 1)[-1]}?sig=x%3Dy"
+            if ecr:
+                loc += "&X-Amz-Security-Token=" + "T" * 4000 + "&X-Amz-Signature=" + "5" * 64
             return self.send(307, b"", headers=[("Location", loc)])
         return self.send(404)
 
@@ -211,7 +224,8 @@ class Cdn(Base):
             return self.send(400, b"the registry's Authorization header reached the CDN")
         path, _, query = self.path.partition("?")
         name = os.path.join(blobs, path.rsplit("/", 1)[-1])
-        if query != "sig=x%3Dy" or not os.path.isfile(name):
+        if query not in ("sig=x%3Dy", "sig=x%3Dy&X-Amz-Security-Token=" + "T" * 4000 +
+                         "&X-Amz-Signature=" + "5" * 64) or not os.path.isfile(name):
             return self.send(403, b"bad signature")
         self.send(200, open(name, "rb").read(), "application/octet-stream")
 
@@ -348,6 +362,11 @@ for f in musl asan; do
     [ $rc = 0 ] && [ "$(field "$o-bearer.out" 1 entrypoint)" = '["/app","--serve"]' ] &&
         [ "$(field "$o-bearer.out" 1 digest)" = "$app_digest" ]
     ok $? "$f: bearer token flow, config blob through a cross-origin redirect" || explain "$o-bearer.out"
+    # As ECR through S3 answers: the Bearer challenge among three WWW-Authenticate fields, over
+    # 255 bytes and not the last; the blob redirect's Location over 4 KiB.
+    "$bin" --ca "$ca" --config "$work/token.json" "$tokenreg/private/ecr:v1" > "$o-ecr.out" 2>&1; rc=$?
+    [ $rc = 0 ] && [ "$(field "$o-ecr.out" 1 entrypoint)" = '["/app","--serve"]' ]
+    ok $? "$f: several WWW-Authenticate fields, a 600-byte challenge, a 4 KiB pre-signed redirect" || explain "$o-ecr.out"
     "$bin" --ca "$ca" "$tokenreg/private/app:v1" > "$o-bearer-anon.out" 2>&1
     err=$(field "$o-bearer-anon.out" 1 error)
     [[ $err == "registry $tokenreg requires credentials for $tokenreg/private/app: add an imagePullSecret"* ]]

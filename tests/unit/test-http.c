@@ -270,6 +270,81 @@ static void test_transport(struct standin *s) {
         }
         (void) control(s, "DELETE", "/_standin/fault", NULL);
 
+        /* Headers as real registries send them: a Location of several KiB (a pre-signed blob
+         * URL) is kept whole, one over HTTP_MAX_LOCATION is dropped and flagged, never cut; every
+         * WWW-Authenticate field is kept, in order, joined into one challenge list. */
+        {
+                _cleanup_buf_ struct buf fault = BUF_INIT(64 * 1024, 0);
+                _cleanup_buf_ struct buf loc = BUF_INIT(HTTP_MAX_LOCATION + 16, 0);
+                (void) buf_append_str(&loc, "https://bucket.s3.example/blob?X-Amz-Security-Token=");
+                while (loc.len < 6000)
+                        (void) buf_append_byte(&loc, 'T');
+                (void) buf_printf(&fault,
+                                  "{\"match\":\"/v1/sys/health\",\"kind\":\"status\",\"status\":"
+                                  "307,\"headers\":[[\"Location\",\"%s\"]]}",
+                                  buf_cstr(&loc));
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                _cleanup_http_response_ struct http_response resp = {};
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && resp.status == 307 && !resp.location_overflow &&
+                           strcmp(buf_cstr(&resp.location), buf_cstr(&loc)) == 0,
+                   "a 6000-byte Location is kept whole (%zu bytes)", resp.location.len);
+                http_response_done(&resp);
+
+                while (loc.len <= HTTP_MAX_LOCATION)
+                        (void) buf_append_byte(&loc, 'T');
+                buf_reset(&fault);
+                (void) buf_printf(&fault,
+                                  "{\"match\":\"/v1/sys/health\",\"kind\":\"status\",\"status\":"
+                                  "307,\"headers\":[[\"Location\",\"%s\"]]}",
+                                  buf_cstr(&loc));
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && resp.status == 307 && resp.location_overflow && resp.location.len == 0,
+                   "a Location over HTTP_MAX_LOCATION is dropped and flagged, not truncated");
+                http_response_done(&resp);
+
+                char pad[1001];
+                memset(pad, 'p', sizeof(pad) - 1);
+                pad[sizeof(pad) - 1] = '\0';
+                buf_reset(&fault);
+                (void) buf_printf(&fault,
+                                  "{\"match\":\"/v1/sys/health\",\"kind\":\"status\",\"status\":"
+                                  "401,\"headers\":[[\"WWW-Authenticate\",\"Bearer "
+                                  "realm=\\\"https://auth.example/token\\\",x=\\\"%s\\\"\"],"
+                                  "[\"WWW-Authenticate\",\"Negotiate\"],"
+                                  "[\"WWW-Authenticate\",\"Basic realm=\\\"r\\\"\"]]}",
+                                  pad);
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                const char *wa = buf_cstr(&resp.www_authenticate);
+                const char *tail = "\", Negotiate, Basic realm=\"r\"";
+                ok(r == 0 && resp.status == 401 && resp.n_challenges == 3 &&
+                           !resp.challenge_overflow &&
+                           strncmp(wa, "Bearer realm=\"https://auth.example/token\",x=\"", 45) ==
+                                   0 &&
+                           strstr(wa, pad) && strlen(wa) > 45 &&
+                           strcmp(wa + strlen(wa) - strlen(tail), tail) == 0,
+                   "three WWW-Authenticate fields, one over 1 KiB, are all kept in order (%zu "
+                   "bytes)",
+                   resp.www_authenticate.len);
+                http_response_done(&resp);
+
+                buf_reset(&fault);
+                (void) buf_append_str(&fault, "{\"match\":\"/v1/sys/health\",\"kind\":\"status\","
+                                              "\"status\":401,\"headers\":[");
+                for (int i = 0; i <= HTTP_MAX_CHALLENGE_FIELDS; i++)
+                        (void) buf_printf(&fault, "%s[\"WWW-Authenticate\",\"Basic realm=r%d\"]",
+                                          i ? "," : "", i);
+                (void) buf_append_str(&fault, "]}");
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && resp.status == 401 && resp.challenge_overflow &&
+                           resp.www_authenticate.len == 0,
+                   "more than HTTP_MAX_CHALLENGE_FIELDS challenges are flagged, none half kept");
+                (void) control(s, "DELETE", "/_standin/fault", NULL);
+        }
+
         /* Body limit. */
         {
                 struct http_options small = o;
