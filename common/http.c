@@ -2,6 +2,7 @@
 /* http: see http.h for the contract. The only module that includes libcurl. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -879,4 +880,93 @@ finish:
         if (result)
                 *result = res;
         return r;
+}
+
+/* --- is it plain HTTP? ------------------------------------------------------------------- */
+
+static void curl_easy_cleanupp(CURL **h) {
+        if (*h)
+                curl_easy_cleanup(*h);
+}
+
+/* Waits until the connection is readable/writable or the deadline passes. */
+static int wait_socket(curl_socket_t fd, short events, uint64_t deadline) {
+        for (;;) {
+                uint64_t now = default_now_usec(NULL);
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                struct pollfd p = {.fd = fd, .events = events};
+                int n = poll(&p, 1, (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX));
+                if (n > 0)
+                        return 0;
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+int http_probe_plain_http(const char *origin, unsigned timeout_ms) {
+        /* A TLS record header (handshake, TLS 1.0 record version, 4 bytes) whose body is an empty
+         * line: a TLS server answers with an alert or closes, a plain-HTTP server reads a
+         * malformed request line and answers "HTTP/1.x 400". */
+        static const char probe[] = "\x16\x03\x01\x00\x04\r\n\r\n";
+        _cleanup_buf_ struct buf url = BUF_INIT(MAX_URL, 0);
+        _cleanup_(curl_easy_cleanupp) CURL *h = NULL;
+        char reply[5];
+        size_t sent = 0, got = 0;
+        curl_socket_t fd = CURL_SOCKET_BAD;
+
+        if (!origin || strncmp(origin, "https://", 8) != 0 || timeout_ms == 0)
+                return -EINVAL;
+        const char *hp = origin + 8;
+        size_t n = strcspn(hp, "/?#");
+        const char *bracket = memchr(hp, ']', n);
+        const char *after = bracket ? bracket + 1 : hp;
+        bool has_port = memchr(after, ':', n - (size_t) (after - hp)) != NULL;
+        if (n == 0 || memchr(hp, '@', n) || !url_part_valid(hp, ""))
+                return -EINVAL;
+        int r = buf_printf(&url, "http://%.*s%s/", (int) n, hp, has_port ? "" : ":443");
+        if (r < 0)
+                return r;
+        (void) pthread_once(&global_once, global_init);
+        if (global_result != CURLE_OK)
+                return -EIO;
+        h = curl_easy_init();
+        if (!h)
+                return -ENOMEM;
+        uint64_t deadline = default_now_usec(NULL) + (uint64_t) timeout_ms * 1000u;
+        if (curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url)) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms) != CURLE_OK)
+                return -EIO;
+        if (curl_easy_perform(h) != CURLE_OK ||
+            curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
+                return 0; /* nothing to talk to: not a plain-HTTP server */
+        while (sent < sizeof(probe) - 1) {
+                size_t k = 0;
+                CURLcode cc = curl_easy_send(h, probe + sent, sizeof(probe) - 1 - sent, &k);
+                if (cc == CURLE_AGAIN) {
+                        if (wait_socket(fd, POLLOUT, deadline) < 0)
+                                return 0;
+                        continue;
+                }
+                if (cc != CURLE_OK)
+                        return 0;
+                sent += k;
+        }
+        while (got < sizeof(reply)) {
+                size_t k = 0;
+                CURLcode cc = curl_easy_recv(h, reply + got, sizeof(reply) - got, &k);
+                if (cc == CURLE_AGAIN) {
+                        if (wait_socket(fd, POLLIN, deadline) < 0)
+                                return 0;
+                        continue;
+                }
+                if (cc != CURLE_OK || k == 0)
+                        return 0; /* closed, or reset: a TLS server refusing our record */
+                got += k;
+        }
+        return memcmp(reply, "HTTP/", 5) == 0;
 }

@@ -212,6 +212,16 @@ int http_parse_retry_after(const char *value, int64_t now_unix, uint64_t *ret_se
  * ALPHA / DIGIT / "-" / "." / "_" / "~") and, when keep_slash, '/'. -E2BIG, -ENOMEM. */
 int http_append_escaped(struct buf *b, const char *s, bool keep_slash);
 
+/* Whether the server at origin ("https://host[:port]", port 443 by default) speaks plain HTTP
+ * where TLS was expected: connects over TCP (no proxy; at most timeout_ms in all), sends the
+ * start of a TLS handshake record followed by an empty line, and reads the first five bytes of
+ * the reply. 1 when they are "HTTP/" (a plain-HTTP server refusing a malformed request); 0 for
+ * anything else: a TLS server (an alert, a close), no connection, no answer in time. A failed
+ * certificate verification is thus never a 1: a TLS server answers TLS. -EINVAL for a malformed
+ * origin, -ENOMEM, -EIO. For a caller's HTTP fallback (the operator's insecure registries), which
+ * must only be taken when the peer does not speak TLS. */
+int http_probe_plain_http(const char *origin, unsigned timeout_ms);
+
 /* Changes the time limits and attempts of later requests (0 keeps a value): e.g. generous for a
  * program's start, short once it must stay responsive. -EINVAL for a NULL client. */
 int http_client_set_limits(struct http_client *c, unsigned request_timeout_ms, unsigned deadline_ms,

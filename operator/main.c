@@ -77,7 +77,7 @@ struct flags {
         const char *init_image, *vault_address, *vault_ca_file, *vault_auth_path, *allowed;
         const char *registry_ca_file;
         const char *client_ca_file;
-        bool registry_http;
+        const char *registry_insecure; /* comma list of host[:port] */
         const char *kube_server, *kube_ca_file, *kube_token_file;
         unsigned loops;
         const char *log_format, *log_level;
@@ -364,7 +364,10 @@ static void usage(FILE *f) {
                 "  --client-ca-file F                require client certificates signed by this CA "
                 "(the API\n"
                 "                                    server's webhook client certificate)\n"
-                "  --registry-insecure-http          allow plain-HTTP registries\n"
+                "  --registry-insecure LIST          comma list of registries (host[:port]) that "
+                "may\n"
+                "                                    fall back to plain HTTP when they do not "
+                "speak TLS\n"
                 "  --kube-server URL --kube-ca-file F --kube-token-file F  (default: in-cluster)\n"
                 "  --workers N                       webhook event loops (2)\n"
                 "  --log-format text|json --log-level LEVEL\n"
@@ -383,10 +386,11 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                         return log_error("unknown flag '%.40s'", a), -EINVAL;
                 memcpy(name, a, nl);
                 name[nl] = '\0';
-                if (strcmp(name, "--registry-insecure-http") == 0) {
-                        f->registry_http = true;
-                        continue;
-                }
+                if (strcmp(name, "--registry-insecure-http") == 0)
+                        return log_error("--registry-insecure-http is gone: name the registries "
+                                         "that may use plain HTTP with "
+                                         "--registry-insecure=host[:port],..."),
+                               -EINVAL;
                 if (eq)
                         v = eq + 1;
                 else if (i + 1 < argc)
@@ -422,6 +426,7 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 S("--vault-auth-path", vault_auth_path)
                 S("--allowed-vault-addresses", allowed)
                 S("--registry-ca-file", registry_ca_file)
+                S("--registry-insecure", registry_insecure)
                 S("--client-ca-file", client_ca_file)
                 S("--kube-server", kube_server)
                 S("--kube-ca-file", kube_ca_file)
@@ -527,13 +532,40 @@ int main(int argc, char **argv) {
         /* One lookup at most 3 s, a review's lookups at most 6 s: with the last lookup started
          * inside the budget, a review ends within about 9 s, under the API server's 10 s default
          * webhook timeout. */
-        struct registry_options ro = {
-                .ca_file = f.registry_ca_file, .allow_http = f.registry_http, .timeout_ms = 3000};
+        struct registry_options ro = {.ca_file = f.registry_ca_file, .timeout_ms = 3000};
+        const char *insecure[REGISTRY_MAX_INSECURE];
+        char insecure_copy[4096];
+        if (f.registry_insecure) {
+                if ((size_t) snprintf(insecure_copy, sizeof(insecure_copy), "%s",
+                                      f.registry_insecure) >= sizeof(insecure_copy))
+                        return log_error("--registry-insecure is longer than %zu bytes",
+                                         sizeof(insecure_copy) - 1),
+                               2;
+                for (char *save = NULL, *t = strtok_r(insecure_copy, ",", &save); t;
+                     t = strtok_r(NULL, ",", &save)) {
+                        if (ro.n_insecure >= REGISTRY_MAX_INSECURE)
+                                return log_error("--registry-insecure has more than %d entries",
+                                                 REGISTRY_MAX_INSECURE),
+                                       2;
+                        insecure[ro.n_insecure++] = t;
+                }
+                if (ro.n_insecure == 0)
+                        return log_error("--registry-insecure is given but names no registry"), 2;
+                ro.insecure = insecure;
+        }
         st.adm.lookup_budget_ms = 6000;
         st.adm.max_lookups = 16;
         r = registry_client_new(&ro, &st.registry);
+        if (r == -EINVAL && ro.n_insecure > 0)
+                return log_error("--registry-insecure: an entry is not a registry host[:port] "
+                                 "(\"registry.local:5000\")"),
+                       2;
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the registry client: %m"), 1;
+        for (size_t i = 0; i < ro.n_insecure; i++)
+                log_warning("registry %s may be reached over plain HTTP when it does not speak TLS "
+                            "(--registry-insecure)",
+                            insecure[i]);
 
         struct kube_options ko = {};
         char kerr[256] = "";

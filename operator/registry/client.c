@@ -53,6 +53,46 @@ static int read_whole_file(const char *path, struct buf *out) {
         return buf_append_byte(out, '\n');
 }
 
+static void insecure_free(struct registry_client *r) {
+        for (size_t i = 0; i < r->n_insecure; i++)
+                free(r->insecure[i]);
+        free(r->insecure);
+        r->insecure = NULL;
+        r->n_insecure = 0;
+}
+
+static int copy_insecure(const struct registry_options *o, struct registry_client *r) {
+        if (o->n_insecure == 0)
+                return 0;
+        if (!o->insecure || o->n_insecure > REGISTRY_MAX_INSECURE)
+                return -EINVAL;
+        for (size_t i = 0; i < o->n_insecure; i++)
+                if (!o->insecure[i] || strlen(o->insecure[i]) > REGISTRY_NAME_MAX ||
+                    !registry_domain_valid(o->insecure[i], strlen(o->insecure[i])))
+                        return -EINVAL;
+        r->insecure = calloc(o->n_insecure, sizeof(*r->insecure));
+        if (!r->insecure)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->n_insecure; i++) {
+                r->insecure[i] = strdup(o->insecure[i]);
+                if (!r->insecure[i]) {
+                        r->n_insecure = i;
+                        insecure_free(r);
+                        return -ENOMEM;
+                }
+        }
+        r->n_insecure = o->n_insecure;
+        return 0;
+}
+
+bool registry_is_insecure(const struct registry_client *r, const struct registry_ref *ref) {
+        for (size_t i = 0; i < r->n_insecure; i++)
+                if (strcasecmp(r->insecure[i], ref->domain) == 0 ||
+                    strcasecmp(r->insecure[i], ref->host) == 0)
+                        return true;
+        return false;
+}
+
 int registry_client_new(const struct registry_options *o, struct registry_client **ret) {
         _cleanup_buf_ struct buf ca = BUF_INIT(16u * 1024 * 1024, 0);
         struct registry_client *r;
@@ -81,7 +121,11 @@ int registry_client_new(const struct registry_options *o, struct registry_client
         r = calloc(1, sizeof(*r));
         if (!r)
                 return -ENOMEM;
-        r->allow_http = o->allow_http;
+        q = copy_insecure(o, r);
+        if (q < 0) {
+                free(r);
+                return q;
+        }
         r->timeout_ms = o->timeout_ms ?: DEFAULT_TIMEOUT_MS;
         r->tag_ttl_s = o->tag_ttl_s ?: DEFAULT_TAG_TTL_S;
         r->n_cache = o->cache_entries ?: DEFAULT_CACHE_ENTRIES;
@@ -95,6 +139,7 @@ int registry_client_new(const struct registry_options *o, struct registry_client
         if (q < 0) {
                 free(r->cache);
                 free(r->ca_pem);
+                insecure_free(r);
                 free(r);
                 return q;
         }
@@ -107,6 +152,7 @@ struct registry_client *registry_client_free(struct registry_client *r) {
                 return NULL;
         registry_cache_done(r);
         free(r->ca_pem);
+        insecure_free(r);
         explicit_bzero(r->salt, sizeof(r->salt));
         pthread_mutex_destroy(&r->lock);
         free(r);
@@ -195,6 +241,7 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
                 .creds = &creds,
                 .deadline = registry_mono_usec() + (uint64_t) r->timeout_ms * 1000u,
                 .cred_used = -1,
+                .insecure = registry_is_insecure(r, &ref),
                 .err = err,
                 .errlen = errlen,
         };

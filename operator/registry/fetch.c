@@ -112,7 +112,7 @@ static int http_get(struct registry_session *s, const char *origin0, const char 
                 }
                 struct http_options ho = {
                         .base_url = origin,
-                        .allow_http = s->r->allow_http,
+                        .allow_http = s->tried_http, /* only once it is known not to speak TLS */
                         .ca_pem = s->r->ca_pem,
                         .ca_pem_len = s->r->ca_pem_len,
                         .connect_timeout_ms = MIN(left, HTTP_CONNECT_TIMEOUT_MS_DEFAULT),
@@ -304,7 +304,7 @@ static int fetch_token(struct registry_session *s, const struct registry_challen
         int r;
 
         if (split_url(ch->realm, origin, sizeof(origin), &path, &q) < 0 ||
-            (strncmp(origin, "http://", 7) == 0 && !s->r->allow_http)) {
+            (strncmp(origin, "http://", 7) == 0 && !s->tried_http)) {
                 registry_set_err(s->err, s->errlen,
                                  "registry %s names a token endpoint that is not an https URL: %s",
                                  s->ref->host, FIX_HINT);
@@ -423,10 +423,13 @@ static int registry_get(struct registry_session *s, const char *path, const char
                 struct http_response resp = {};
                 struct http_result res = {};
                 int r = http_get(s, s->base, path, NULL, accept, s->auth, max_body, &resp, &res);
-                if (r < 0 && s->r->allow_http && !s->tried_http && round == 0 &&
-                    (r == -EPROTO || r == -ECONNRESET)) {
-                        /* containerd's HTTP fallback, only when plain HTTP is allowed: the
-                         * registry did not speak TLS. */
+                if (r < 0 && s->insecure && !s->tried_http && round == 0 &&
+                    (r == -EPROTO || r == -ECONNRESET) &&
+                    http_probe_plain_http(s->base, MAX(remaining_ms(s), 1u)) == 1) {
+                        /* containerd's HTTP fallback, for a registry named insecure that does
+                         * not speak TLS at all: its peer answered our TLS record in plain HTTP.
+                         * A failed verification (a TLS server, maybe a man in the middle) or
+                         * any other handshake failure keeps the TLS error. */
                         s->tried_http = true;
                         (void) snprintf(s->base, sizeof(s->base), "http://%s", s->ref->host);
                         r = http_get(s, s->base, path, NULL, accept, s->auth, max_body, &resp,

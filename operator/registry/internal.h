@@ -179,7 +179,8 @@ struct cache_entry {
 };
 
 struct registry_client {
-        bool allow_http;
+        char **insecure; /* registry_options.insecure, copied */
+        size_t n_insecure;
         unsigned timeout_ms;
         unsigned tag_ttl_s;
         char *ca_pem; /* system bundle + the extra CA file (public data) */
@@ -202,11 +203,12 @@ struct registry_session {
         const struct registry_credentials *creds;
         uint64_t deadline;                 /* CLOCK_MONOTONIC usec */
         char base[REGISTRY_NAME_MAX + 16]; /* "https://host[:port]" of the registry */
-        bool tried_http;                   /* the plain-HTTP fallback was taken */
-        char *auth;                        /* secmem: "Bearer ..." / "Basic ...", NULL = none */
-        size_t next_cred;                  /* next credential to try */
-        bool anonymous_token;              /* auth holds a token obtained without credentials */
-        int cred_used;                     /* index of the credential auth came from, -1 none */
+        bool insecure;                     /* the registry is named in registry_options.insecure */
+        bool tried_http;      /* the plain-HTTP fallback was taken: it does not speak TLS */
+        char *auth;           /* secmem: "Bearer ..." / "Basic ...", NULL = none */
+        size_t next_cred;     /* next credential to try */
+        bool anonymous_token; /* auth holds a token obtained without credentials */
+        int cred_used;        /* index of the credential auth came from, -1 none */
         char *err;
         size_t errlen;
 };
@@ -216,6 +218,10 @@ uint64_t registry_mono_usec(void);
 
 /* err: one printable line. Whatever the arguments held, control bytes become '?'. */
 _printf_(3, 4) void registry_set_err(char *err, size_t errlen, const char *fmt, ...);
+
+/* Whether s[0..n) is a registry domain as references name it: host (DNS labels, or an IPv6
+ * literal in brackets) and an optional port. */
+bool registry_domain_valid(const char *s, size_t n);
 
 /* s[0..n) as a digest: sha256 with 64 lower-case hex digits. -EINVAL, -EPROTONOSUPPORT for
  * another (well-formed) algorithm. */
@@ -229,6 +235,9 @@ void registry_platform_string(const struct registry_platform *p, char *out, size
  * to. Errors are explained in s->err. */
 int registry_resolve(struct registry_session *s, const struct registry_platform *plat,
                      struct registry_image_config *ret, char top_digest[80]);
+
+/* Whether ref's registry is named in the client's insecure list. */
+bool registry_is_insecure(const struct registry_client *r, const struct registry_ref *ref);
 
 /* Releases every cache entry and the table (registry_client_free()). */
 void registry_cache_done(struct registry_client *r);

@@ -40,7 +40,7 @@ static bool path_component_valid(const char *s, size_t n) {
 
 /* domain: (label(.label)* | "[" ipv6 "]") (":" port)? with label [a-zA-Z0-9]([a-zA-Z0-9-]*
  * [a-zA-Z0-9])? */
-static bool domain_valid(const char *s, size_t n) {
+bool registry_domain_valid(const char *s, size_t n) {
         size_t i = 0;
         if (n == 0)
                 return false;
@@ -164,7 +164,7 @@ int registry_parse_reference(const char *s, struct registry_ref *ret, const char
         if (dlen == 0 || (dlen == 15 && memcmp(s, "index.docker.io", 15) == 0))
                 memcpy(ref.domain, "docker.io", sizeof("docker.io"));
         else {
-                if (!domain_valid(s, dlen))
+                if (!registry_domain_valid(s, dlen))
                         FAIL(-EINVAL, "invalid registry host name");
                 if (copy_str(ref.domain, sizeof(ref.domain), s, dlen) < 0)
                         FAIL(-EINVAL, "registry host name too long");

@@ -58,8 +58,8 @@ print(json.dumps({"auths": {k: {"auth": base64.b64encode(f"{u}:{p}".encode()).de
 }
 
 # --- registries ----------------------------------------------------------------------------------
-start_registry() { # start_registry NAME PORT AUTH(0|1)
-    local name=$1 port=$2 auth=$3 dir=$work/$1
+start_registry() { # start_registry NAME PORT AUTH(0|1) [TLS(1|0)]
+    local name=$1 port=$2 auth=$3 tls=${4:-1} dir=$work/$1 scheme=https
     mkdir -p "$dir/storage"
     {
         echo "version: 0.1"
@@ -68,14 +68,15 @@ start_registry() { # start_registry NAME PORT AUTH(0|1)
         echo "http:"
         echo "  addr: 127.0.0.1:$port"
         echo "  secret: $(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-        echo "  tls: {certificate: $work/pki/server.pem, key: $work/pki/server-key.pem}"
+        [ "$tls" = 1 ] && echo "  tls: {certificate: $work/pki/server.pem, key: $work/pki/server-key.pem}"
         [ "$auth" = 1 ] && echo "auth: {htpasswd: {realm: cloudtaser-test, path: $work/htpasswd}}"
     } > "$dir/config.yml"
+    [ "$tls" = 1 ] || scheme=http
     docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
     pids+=($!)
     local i
     for ((i = 0; i < 100; i++)); do
-        curl -s -o /dev/null --cacert "$ca" "https://127.0.0.1:$port/v2/" && return 0
+        curl -s -o /dev/null --cacert "$ca" "$scheme://127.0.0.1:$port/v2/" && return 0
         sleep 0.1
     done
     echo "# registry $name did not start:"; sed 's/^/# /' "$dir/log"
@@ -85,8 +86,11 @@ pport=$(free_port)
 start_registry private "$pport" 1 || { echo "Bail out! docker-registry (htpasswd) did not start"; exit 1; }
 oport=$(free_port)
 start_registry open "$oport" 0 || { echo "Bail out! docker-registry (open) did not start"; exit 1; }
+hport=$(free_port)
+start_registry plain "$hport" 0 0 || { echo "Bail out! docker-registry (plain HTTP) did not start"; exit 1; }
 private=127.0.0.1:$pport
 open=127.0.0.1:$oport
+plain=127.0.0.1:$hport
 
 # --- images ----------------------------------------------------------------------------------------
 printf 'payload\n' > "$work/payload"
@@ -134,8 +138,9 @@ push() { # push LAYOUT DEST [skopeo options]
 push "$work/img-app" "$private/team/app:v1" --dest-creds "$user:$password" &&
     push "$work/img-multi" "$private/team/multi:v1" --all --dest-creds "$user:$password" &&
     push "$work/img-app" "$open/pub/app:v1" &&
-    push "$work/img-multi" "$open/pub/multi:v1" --all || { echo "Bail out! skopeo push failed"; exit 1; }
-ok 0 "images pushed with skopeo (a multi-arch index with --all) to docker-registry over TLS"
+    push "$work/img-multi" "$open/pub/multi:v1" --all &&
+    push "$work/img-app" "$plain/pub/app:v1" --dest-tls-verify=false || { echo "Bail out! skopeo push failed"; exit 1; }
+ok 0 "images pushed with skopeo (a multi-arch index with --all) to docker-registry over TLS, and to one over plain HTTP"
 
 dockercfg "https://$private/v1/" "$user" "$password" > "$work/good.json"
 dockercfg "$private" "$user" "wrong-$password" > "$work/bad.json"
@@ -355,6 +360,22 @@ for f in musl asan; do
     err=$(field "$o-tls.out" 1 error)
     [[ $err == "TLS with registry $open failed (TLS handshake or certificate verification failed"*"): trust its CA or set the container's command"* ]]
     ok $? "$f: an untrusted registry certificate: '$err'" || explain "$o-tls.out"
+
+    # Plain HTTP (issue 11, item 13): only for a registry named insecure, and only when it does
+    # not speak TLS. A registry with a certificate we cannot verify is never downgraded, even
+    # when named (downgraded, docker-registry would answer the plain request with HTTP 400); a
+    # plain-HTTP registry not named is refused.
+    "$bin" --ca "$ca" --insecure "$plain" "$plain/pub/app:v1" > "$o-plain.out" 2>&1; rc=$?
+    [ $rc = 0 ] && [ "$(field "$o-plain.out" 1 entrypoint)" = '["/app","--serve"]' ]
+    ok $? "$f: a registry named insecure that speaks plain HTTP is read over plain HTTP" || explain "$o-plain.out"
+    "$bin" --ca "$ca" --insecure "$open" --insecure "127.0.0.1:1" "$plain/pub/app:v1" > "$o-plain-unnamed.out" 2>&1; rc=$?
+    err=$(field "$o-plain-unnamed.out" 1 error)
+    [ $rc = 1 ] && [[ $err == "TLS with registry $plain failed"* ]]
+    ok $? "$f: a plain-HTTP registry not named insecure is never downgraded: '$err'" || explain "$o-plain-unnamed.out"
+    "$bin" --insecure "$open" "$open/pub/app:v1" > "$o-badcert.out" 2>&1; rc=$?
+    err=$(field "$o-badcert.out" 1 error)
+    [ $rc = 1 ] && [[ $err == "TLS with registry $open failed (TLS handshake or certificate verification failed"* ]]
+    ok $? "$f: a registry named insecure whose certificate does not verify is not downgraded: '$err'" || explain "$o-badcert.out"
 
     # Bearer tokens: challenge, token endpoint with basic credentials, blobs through a redirect to
     # another origin that must not see the Authorization header.

@@ -2,11 +2,15 @@
 /* Unit tests for common/http: pure helpers, option validation, and the transport against the
  * stand-in vault over TLS (keep-alive, trust, retries with backoff and Retry-After under a
  * deadline, faults, limits). Sleeps go through the test hooks: recorded, not slept. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -486,6 +490,45 @@ static void test_trust(struct standin *s) {
         }
 }
 
+/* A plain-HTTP server of one connection: reads what comes, answers 400 as Go's net/http does
+ * to a request line it cannot parse. */
+static void *plain_server(void *arg) {
+        int lfd = *(int *) arg;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+                char b[64];
+                (void) read(fd, b, sizeof(b));
+                static const char reply[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+                (void) write(fd, reply, sizeof(reply) - 1);
+                (void) close(fd);
+        }
+        return NULL;
+}
+
+static void test_probe(struct standin *s) {
+        char origin[64];
+        is_int(http_probe_plain_http("http://127.0.0.1:1", 1000), -EINVAL,
+               "probe: an http:// origin is -EINVAL");
+        is_int(http_probe_plain_http(s->addr, 5000), 0,
+               "probe: a TLS server is not plain HTTP (it answers our record in TLS)");
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t sl = sizeof(sa);
+        pthread_t t;
+        if (lfd < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+            getsockname(lfd, (struct sockaddr *) &sa, &sl) < 0 ||
+            pthread_create(&t, NULL, plain_server, &lfd) != 0) {
+                ok(false, "probe: a listener for the plain server");
+                return;
+        }
+        (void) snprintf(origin, sizeof(origin), "https://127.0.0.1:%u", ntohs(sa.sin_port));
+        is_int(http_probe_plain_http(origin, 30000), 1, "probe: a plain-HTTP server is one");
+        (void) pthread_join(t, NULL);
+        (void) close(lfd);
+        is_int(http_probe_plain_http(origin, 5000), 0,
+               "probe: nothing listening (the port closed) is not plain HTTP");
+}
+
 int main(void) {
         struct standin *s = NULL;
         int r;
@@ -502,6 +545,7 @@ int main(void) {
         }
         test_transport(s);
         test_trust(s);
+        test_probe(s);
         standin_stop(s);
         return tap_done();
 }

@@ -835,6 +835,35 @@ static void test_cache(void) {
         is_int(registry_client_new(&bad, &r), -EINVAL, "an absurd cache size is refused");
         struct registry_options noca = {.ca_file = "/nonexistent/ca.pem"};
         ok(registry_client_new(&noca, &r) < 0, "a missing CA file is an error");
+
+        /* The insecure list names registries exactly (host[:port] of the reference). */
+        static const char *const bad_hosts[][1] = {{""}, {"a b"}, {"https://reg"}, {"reg/x"}};
+        for (size_t i = 0; i < ELEMENTSOF(bad_hosts); i++) {
+                struct registry_options bo = {.insecure = bad_hosts[i], .n_insecure = 1};
+                is_int(registry_client_new(&bo, &r), -EINVAL, "insecure entry '%s' is refused",
+                       bad_hosts[i][0]);
+        }
+        static const char *const hosts[] = {"Reg.Local:5000", "localhost", "[::1]:5000"};
+        struct registry_options io = {.insecure = hosts, .n_insecure = ELEMENTSOF(hosts)};
+        r = NULL;
+        is_int(registry_client_new(&io, &r), 0, "a client with three insecure registries");
+        static const struct {
+                const char *image;
+                bool insecure;
+        } named[] = {
+                {"reg.local:5000/app", true},   {"REG.local:5000/team/app:v1", true},
+                {"reg.local/app", false},       {"reg.local:5001/app", false},
+                {"localhost/app", true},        {"localhost:5000/app", false},
+                {"[::1]:5000/app", true},       {"nginx", false},
+                {"docker.io/library/x", false},
+        };
+        for (size_t i = 0; r && i < ELEMENTSOF(named); i++) {
+                struct registry_ref ref;
+                ok(registry_parse_reference(named[i].image, &ref, NULL) == 0 &&
+                           registry_is_insecure(r, &ref) == named[i].insecure,
+                   "%s is %snamed insecure", named[i].image, named[i].insecure ? "" : "not ");
+        }
+        registry_client_free(r);
 }
 
 int main(void) {
