@@ -8,11 +8,11 @@
 
 #include "common/buf.h"
 #include "common/httpd.h"
+#include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "operator/admission.h"
 #include "operator/handlers.h"
-#include "operator/kube.h"
 #include "operator/metrics.h"
 #include "operator/registry.h"
 
@@ -32,15 +32,13 @@ int handlers_lookup(void *userdata, const char *ns, const char *image, const cha
 
         /* The pull secrets' contents, read with the operator's own identity. */
         for (size_t i = 0; st->kube && i < n_names && n_docs < ELEMENTSOF(docs); i++) {
-                char e[256] = "";
+                struct kube_error e = {};
                 size_t before = configs.len;
-                pthread_mutex_lock(&st->kube_lock);
-                r = kube_get_pull_secret(st->kube, ns, names[i], &configs, e, sizeof(e));
-                pthread_mutex_unlock(&st->kube_lock);
+                r = kube_get_pull_secret(st->kube, ns, names[i], &configs, &e);
                 if (r < 0) {
                         log_warning(
                                 "image pull secret %s/%s unusable for the entrypoint lookup: %s",
-                                ns, names[i], e);
+                                ns, names[i], e.message);
                         continue;
                 }
                 if (buf_append_byte(&configs, 0) < 0)

@@ -22,16 +22,15 @@
 #include <stddef.h>
 
 #include "common/httpd.h"
+#include "common/kube.h"
 #include "operator/admission.h"
-#include "operator/kube.h"
 #include "operator/metrics.h"
 #include "operator/registry.h"
 
 struct operator_state {
         struct admission_config adm;
         struct registry_client *registry;
-        struct kube_client *kube; /* one CURL handle: used under kube_lock */
-        pthread_mutex_t kube_lock;
+        struct kube_client *kube; /* NULL: no Kubernetes API (pull secrets unused) */
         const char *node_arch;
         struct operator_metrics m;
         struct httpd *webhook, *health, *metrics_srv;

@@ -13,8 +13,8 @@
  *
  * Entrypoint lookups for containers without a command read the image config from its registry
  * (operator/registry), authenticated with the pod's and its service account's image pull secrets,
- * read through the Kubernetes API (operator/kube) when the operator runs in a cluster (or is given
- * --kube-server).
+ * read through the Kubernetes API (common/kube): in-cluster, or from --kubeconfig, or from
+ * --kube-server, --kube-ca-file and --kube-token-file.
  *
  * This file is the flags and the wiring only: the servers' handlers and the entrypoint lookup are
  * operator/handlers.c, the counters and /metrics operator/metrics.c, the generated serving
@@ -35,6 +35,7 @@
 
 #include "common/buf.h"
 #include "common/httpd.h"
+#include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/secmem.h"
@@ -43,7 +44,6 @@
 #include "operator/annotations.h"
 #include "operator/certs.h"
 #include "operator/handlers.h"
-#include "operator/kube.h"
 #include "operator/registry.h"
 
 #define MAX_FILE (1024u * 1024u)
@@ -61,6 +61,7 @@ struct flags {
         const char *client_ca_file;
         const char *registry_insecure; /* comma list of host[:port] */
         const char *kube_server, *kube_ca_file, *kube_token_file;
+        const char *kubeconfig, *kube_context;
         unsigned loops;
         const char *log_format, *log_level;
 };
@@ -91,7 +92,10 @@ static void usage(FILE *f) {
                 "may\n"
                 "                                    fall back to plain HTTP when they do not "
                 "speak TLS\n"
-                "  --kube-server URL --kube-ca-file F --kube-token-file F  (default: in-cluster)\n"
+                "  --kubeconfig FILES [--kube-context NAME]  the Kubernetes API from a "
+                "kubeconfig\n"
+                "  --kube-server URL --kube-ca-file F --kube-token-file F  ... or these\n"
+                "                                    (default: in-cluster, else $KUBECONFIG)\n"
                 "  --workers N                       webhook event loops (2)\n"
                 "  --log-format text|json --log-level LEVEL\n"
                 "  --version\n");
@@ -154,10 +158,48 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 S("--kube-server", kube_server)
                 S("--kube-ca-file", kube_ca_file)
                 S("--kube-token-file", kube_token_file)
+                S("--kubeconfig", kubeconfig)
+                S("--kube-context", kube_context)
                 S("--log-format", log_format)
                 S("--log-level", log_level)
 #undef S
                 else return log_error("unknown flag '%s' (see --help)", name), -EINVAL;
+        }
+        return 0;
+}
+
+/* The Kubernetes API client: --kubeconfig, --kube-server, in-cluster, $KUBECONFIG (or
+ * ~/.kube/config), in that order. No API at all is not an error (pull secrets are then not used);
+ * a configuration given and unusable is. */
+static int setup_kube(const struct flags *f, struct kube_client **ret) {
+        struct kube_config *c = NULL;
+        struct kube_error e = {};
+        int r;
+
+        if (f->kubeconfig || f->kube_context) {
+                struct kube_load_options lo = {.paths = f->kubeconfig, .context = f->kube_context};
+                r = kube_config_load(&lo, &c, &e);
+                if (r < 0)
+                        return log_error_errno(r, "--kubeconfig: %s", e.message);
+        } else if (f->kube_server) {
+                r = kube_config_new(f->kube_server, f->kube_ca_file, f->kube_token_file, &c, &e);
+                if (r < 0)
+                        return log_error_errno(r, "--kube-server: %s", e.message);
+        } else if (kube_config_incluster(NULL, &c, &e) < 0) {
+                struct kube_error e2 = {};
+                if (kube_config_load(NULL, &c, &e2) < 0) {
+                        log_notice("%s: image pull secrets will not be used for entrypoint "
+                                   "lookups",
+                                   e.message);
+                        *ret = NULL;
+                        return 0;
+                }
+        }
+        r = kube_client_new(&c, NULL, ret);
+        if (r < 0) {
+                log_error_errno(r, "Kubernetes API client for %s: %m", kube_config_server(c));
+                kube_config_free(c);
+                return r;
         }
         return 0;
 }
@@ -170,7 +212,7 @@ static void *loop_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-        static struct operator_state st = {.kube_lock = PTHREAD_MUTEX_INITIALIZER};
+        static struct operator_state st = {};
         struct flags f = {.webhook_port = 9443,
                           .health_addr = ":8081",
                           .metrics_addr = ":8080",
@@ -290,19 +332,9 @@ int main(int argc, char **argv) {
                             "(--registry-insecure)",
                             insecure[i]);
 
-        struct kube_options ko = {};
-        char kerr[256] = "";
-        if (f.kube_server)
-                ko = (struct kube_options){.server = f.kube_server,
-                                           .ca_file = f.kube_ca_file,
-                                           .token_file = f.kube_token_file};
-        if (f.kube_server || kube_options_incluster(&ko, kerr, sizeof(kerr)) >= 0) {
-                r = kube_client_new(&ko, &st.kube);
-                if (r < 0)
-                        log_warning_errno(r, "Kubernetes API client unavailable, image pull "
-                                             "secrets will not be used: %m");
-        } else
-                log_notice("%s: image pull secrets will not be used for entrypoint lookups", kerr);
+        r = setup_kube(&f, &st.kube);
+        if (r < 0)
+                return 2;
 
         /* The serving certificate. */
         if (f.tls_cert_file || f.tls_key_file) {
