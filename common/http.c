@@ -398,16 +398,22 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+/* A header value (after the colon) without its surrounding blanks and line end. */
+static const char *trim_value(const char *v, size_t *n) {
+        while (*n > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                (*n)--;
+        }
+        while (*n > 0 &&
+               (v[*n - 1] == '\r' || v[*n - 1] == '\n' || v[*n - 1] == ' ' || v[*n - 1] == '\t'))
+                (*n)--;
+        return v;
+}
+
 /* Copies a header value, trimmed, printable ASCII only, truncated to the field. */
 static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n) {
         size_t o = 0;
-        while (n > 0 && (*v == ' ' || *v == '\t')) {
-                v++;
-                n--;
-        }
-        while (n > 0 &&
-               (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-                n--;
+        v = trim_value(v, &n);
         for (size_t i = 0; i < n && o + 1 < dstsz; i++) {
                 unsigned char ch = (unsigned char) v[i];
                 dst[o++] = (ch >= 0x20 && ch < 0x7f) ? (char) ch : '?';
@@ -426,13 +432,7 @@ static void headers_reset(struct http_response *r) {
 /* The value of a header line (after the colon), trimmed; NULL when a byte is not printable ASCII
  * (such a Location or challenge is unusable, and is dropped rather than altered). */
 static const char *trimmed_value(const char *v, size_t n, size_t *ret_n) {
-        while (n > 0 && (*v == ' ' || *v == '\t')) {
-                v++;
-                n--;
-        }
-        while (n > 0 &&
-               (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-                n--;
+        v = trim_value(v, &n);
         for (size_t i = 0; i < n; i++)
                 if ((unsigned char) v[i] < 0x20 || (unsigned char) v[i] >= 0x7f)
                         if (v[i] != '\t')
