@@ -2,6 +2,7 @@
 /* http: see http.h for the contract. The only module that includes libcurl. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #include "common/secmem.h"
 #include "common/tls/transport.h"
 
-#define MAX_URL 8192
+#define MAX_URL (2 * HTTP_MAX_LOCATION) /* a redirect target, and then some */
 #define MAX_HEADER_NAME 256
 
 struct owned_header {
@@ -316,8 +317,11 @@ void http_response_done(struct http_response *r) {
         if (!r)
                 return;
         buf_done(&r->body);
+        buf_done(&r->location);
+        buf_done(&r->www_authenticate);
         r->status = 0;
-        r->content_type[0] = r->retry_after[0] = r->location[0] = r->www_authenticate[0] = '\0';
+        r->content_type[0] = r->retry_after[0] = '\0';
+        r->location_overflow = r->challenge_overflow = false;
 }
 
 bool http_status_is_retryable(long status) {
@@ -394,21 +398,80 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+/* A header value (after the colon) without its surrounding blanks and line end. */
+static const char *trim_value(const char *v, size_t *n) {
+        while (*n > 0 && (*v == ' ' || *v == '\t')) {
+                v++;
+                (*n)--;
+        }
+        while (*n > 0 &&
+               (v[*n - 1] == '\r' || v[*n - 1] == '\n' || v[*n - 1] == ' ' || v[*n - 1] == '\t'))
+                (*n)--;
+        return v;
+}
+
 /* Copies a header value, trimmed, printable ASCII only, truncated to the field. */
 static void copy_header_value(char *dst, size_t dstsz, const char *v, size_t n) {
         size_t o = 0;
-        while (n > 0 && (*v == ' ' || *v == '\t')) {
-                v++;
-                n--;
-        }
-        while (n > 0 &&
-               (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-                n--;
+        v = trim_value(v, &n);
         for (size_t i = 0; i < n && o + 1 < dstsz; i++) {
                 unsigned char ch = (unsigned char) v[i];
                 dst[o++] = (ch >= 0x20 && ch < 0x7f) ? (char) ch : '?';
         }
         dst[o] = '\0';
+}
+
+static void headers_reset(struct http_response *r) {
+        r->content_type[0] = r->retry_after[0] = '\0';
+        buf_reset(&r->location);
+        buf_reset(&r->www_authenticate);
+        r->location_overflow = r->challenge_overflow = false;
+        r->n_challenges = 0;
+}
+
+/* The value of a header line (after the colon), trimmed; NULL when a byte is not printable ASCII
+ * (such a Location or challenge is unusable, and is dropped rather than altered). */
+static const char *trimmed_value(const char *v, size_t n, size_t *ret_n) {
+        v = trim_value(v, &n);
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) v[i] < 0x20 || (unsigned char) v[i] >= 0x7f)
+                        if (v[i] != '\t')
+                                return NULL;
+        *ret_n = n;
+        return v;
+}
+
+static void keep_location(struct http_response *r, const char *v, size_t n) {
+        size_t vn = 0;
+        const char *p = trimmed_value(v, n, &vn);
+        buf_reset(&r->location);
+        if (!p || vn > HTTP_MAX_LOCATION || buf_append(&r->location, p, vn) < 0) {
+                buf_reset(&r->location);
+                r->location_overflow = true;
+        }
+}
+
+static void keep_challenge(struct http_response *r, const char *v, size_t n) {
+        size_t vn = 0;
+        const char *p = trimmed_value(v, n, &vn);
+        if (r->challenge_overflow || (p && vn == 0))
+                return;
+        if (!p || vn > HTTP_MAX_CHALLENGE || r->n_challenges >= HTTP_MAX_CHALLENGE_FIELDS) {
+                buf_reset(&r->www_authenticate);
+                r->challenge_overflow = true;
+                return;
+        }
+        int q = 0;
+        if (r->www_authenticate.len > 0)
+                q = buf_append(&r->www_authenticate, ", ", 2);
+        if (q >= 0)
+                q = buf_append(&r->www_authenticate, p, vn);
+        if (q < 0) {
+                buf_reset(&r->www_authenticate);
+                r->challenge_overflow = true;
+                return;
+        }
+        r->n_challenges++;
 }
 
 static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
@@ -423,26 +486,28 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
                  sizeof(r->content_type)},
                 {"retry-after", offsetof(struct http_response, retry_after),
                  sizeof(r->retry_after)},
-                {"location", offsetof(struct http_response, location), sizeof(r->location)},
-                {"www-authenticate", offsetof(struct http_response, www_authenticate),
-                 sizeof(r->www_authenticate)},
         };
 
         /* A new status line (after 1xx, or a new response): forget the previous headers. */
         if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-                r->content_type[0] = r->retry_after[0] = r->location[0] = r->www_authenticate[0] =
-                        '\0';
+                headers_reset(r);
                 return n;
         }
         const char *colon = memchr(ptr, ':', n);
         if (!colon)
                 return n;
         size_t namelen = (size_t) (colon - ptr);
-        for (size_t i = 0; i < ELEMENTSOF(wanted); i++)
-                if (strlen(wanted[i].name) == namelen &&
-                    strncasecmp(ptr, wanted[i].name, namelen) == 0)
-                        copy_header_value((char *) r + wanted[i].off, wanted[i].sz, colon + 1,
-                                          n - namelen - 1);
+        const char *v = colon + 1;
+        size_t vn = n - namelen - 1;
+        if (namelen == 8 && strncasecmp(ptr, "location", 8) == 0)
+                keep_location(r, v, vn);
+        else if (namelen == 16 && strncasecmp(ptr, "www-authenticate", 16) == 0)
+                keep_challenge(r, v, vn);
+        else
+                for (size_t i = 0; i < ELEMENTSOF(wanted); i++)
+                        if (strlen(wanted[i].name) == namelen &&
+                            strncasecmp(ptr, wanted[i].name, namelen) == 0)
+                                copy_header_value((char *) r + wanted[i].off, wanted[i].sz, v, vn);
         return n;
 }
 
@@ -821,8 +886,8 @@ static int setup_transfer(struct http_client *c, const struct http_request *req,
 
 static void response_reset(struct http_response *r) {
         buf_reset(&r->body);
+        headers_reset(r);
         r->status = 0;
-        r->content_type[0] = r->retry_after[0] = r->location[0] = r->www_authenticate[0] = '\0';
 }
 
 int http_request(struct http_client *c, const struct http_request *req, struct http_response *ret,
@@ -858,6 +923,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
         struct curl_slist *hdrs = header_set_finish(&hs);
 
         resp.body = BUF_INIT(c->max_body, BUF_SECURE);
+        resp.location = BUF_INIT(HTTP_MAX_LOCATION, 0);
+        resp.www_authenticate = BUF_INIT(HTTP_MAX_CHALLENGE_FIELDS * (HTTP_MAX_CHALLENGE + 2), 0);
         struct xfer x = {.resp = &resp};
         uint64_t deadline = req->deadline_usec ? req->deadline_usec : http_client_deadline_usec(c);
         unsigned max_attempts = req->no_retry ? 1 : c->max_attempts;
@@ -924,4 +991,93 @@ finish:
         if (result)
                 *result = res;
         return r;
+}
+
+/* --- is it plain HTTP? ------------------------------------------------------------------- */
+
+static void curl_easy_cleanupp(CURL **h) {
+        if (*h)
+                curl_easy_cleanup(*h);
+}
+
+/* Waits until the connection is readable/writable or the deadline passes. */
+static int wait_socket(curl_socket_t fd, short events, uint64_t deadline) {
+        for (;;) {
+                uint64_t now = default_now_usec(NULL);
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                struct pollfd p = {.fd = fd, .events = events};
+                int n = poll(&p, 1, (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT32_MAX));
+                if (n > 0)
+                        return 0;
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+        }
+}
+
+int http_probe_plain_http(const char *origin, unsigned timeout_ms) {
+        /* A TLS record header (handshake, TLS 1.0 record version, 4 bytes) whose body is an empty
+         * line: a TLS server answers with an alert or closes, a plain-HTTP server reads a
+         * malformed request line and answers "HTTP/1.x 400". */
+        static const char probe[] = "\x16\x03\x01\x00\x04\r\n\r\n";
+        _cleanup_buf_ struct buf url = BUF_INIT(MAX_URL, 0);
+        _cleanup_(curl_easy_cleanupp) CURL *h = NULL;
+        char reply[5];
+        size_t sent = 0, got = 0;
+        curl_socket_t fd = CURL_SOCKET_BAD;
+
+        if (!origin || strncmp(origin, "https://", 8) != 0 || timeout_ms == 0)
+                return -EINVAL;
+        const char *hp = origin + 8;
+        size_t n = strcspn(hp, "/?#");
+        const char *bracket = memchr(hp, ']', n);
+        const char *after = bracket ? bracket + 1 : hp;
+        bool has_port = memchr(after, ':', n - (size_t) (after - hp)) != NULL;
+        if (n == 0 || memchr(hp, '@', n) || !url_part_valid(hp, ""))
+                return -EINVAL;
+        int r = buf_printf(&url, "http://%.*s%s/", (int) n, hp, has_port ? "" : ":443");
+        if (r < 0)
+                return r;
+        (void) pthread_once(&global_once, global_init);
+        if (global_result != CURLE_OK)
+                return -EIO;
+        h = curl_easy_init();
+        if (!h)
+                return -ENOMEM;
+        uint64_t deadline = default_now_usec(NULL) + (uint64_t) timeout_ms * 1000u;
+        if (curl_easy_setopt(h, CURLOPT_URL, buf_cstr(&url)) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK ||
+            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long) timeout_ms) != CURLE_OK)
+                return -EIO;
+        if (curl_easy_perform(h) != CURLE_OK ||
+            curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK || fd == CURL_SOCKET_BAD)
+                return 0; /* nothing to talk to: not a plain-HTTP server */
+        while (sent < sizeof(probe) - 1) {
+                size_t k = 0;
+                CURLcode cc = curl_easy_send(h, probe + sent, sizeof(probe) - 1 - sent, &k);
+                if (cc == CURLE_AGAIN) {
+                        if (wait_socket(fd, POLLOUT, deadline) < 0)
+                                return 0;
+                        continue;
+                }
+                if (cc != CURLE_OK)
+                        return 0;
+                sent += k;
+        }
+        while (got < sizeof(reply)) {
+                size_t k = 0;
+                CURLcode cc = curl_easy_recv(h, reply + got, sizeof(reply) - got, &k);
+                if (cc == CURLE_AGAIN) {
+                        if (wait_socket(fd, POLLIN, deadline) < 0)
+                                return 0;
+                        continue;
+                }
+                if (cc != CURLE_OK || k == 0)
+                        return 0; /* closed, or reset: a TLS server refusing our record */
+                got += k;
+        }
+        return memcmp(reply, "HTTP/", 5) == 0;
 }

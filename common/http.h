@@ -54,6 +54,9 @@
 #define HTTP_MAX_BODY_LIMIT (64u * 1024u * 1024u) /* upper bound accepted for max_body */
 #define HTTP_ERROR_TEXT_MAX 256
 #define HTTP_ORIGIN_MAX 320 /* "https://" + a 253-byte host (or [IPv6]) + ":65535" */
+#define HTTP_MAX_LOCATION 8192      /* Location: pre-signed blob URLs (ECR through S3) run to KiB */
+#define HTTP_MAX_CHALLENGE 4096     /* one WWW-Authenticate field */
+#define HTTP_MAX_CHALLENGE_FIELDS 8 /* WWW-Authenticate fields of one response */
 
 /* Defaults used when the corresponding option is 0. */
 #define HTTP_CONNECT_TIMEOUT_MS_DEFAULT 5000u
@@ -158,8 +161,16 @@ struct http_response {
         /* Selected headers of the final response, truncated to fit, "" when absent. */
         char content_type[128];
         char retry_after[64];
-        char location[1024];
-        char www_authenticate[256];
+        /* Location, never truncated: a value over HTTP_MAX_LOCATION bytes leaves it empty and sets
+         * location_overflow. Read with buf_cstr() ("" when absent). */
+        struct buf location;
+        /* Every WWW-Authenticate field in order, joined with ", " (the fields form one list of
+         * challenges, RFC 9110 11.6.1), never truncated: a field over HTTP_MAX_CHALLENGE bytes or
+         * more than HTTP_MAX_CHALLENGE_FIELDS fields leave it empty and set challenge_overflow. */
+        struct buf www_authenticate;
+        unsigned n_challenges; /* WWW-Authenticate fields kept */
+        bool location_overflow;
+        bool challenge_overflow;
 };
 
 /* What happened, for error reporting. Caller-owned; always filled by http_request(). */
@@ -211,6 +222,16 @@ int http_parse_retry_after(const char *value, int64_t now_unix, uint64_t *ret_se
 /* Appends s to b percent-encoding everything except unreserved characters (RFC 3986
  * ALPHA / DIGIT / "-" / "." / "_" / "~") and, when keep_slash, '/'. -E2BIG, -ENOMEM. */
 int http_append_escaped(struct buf *b, const char *s, bool keep_slash);
+
+/* Whether the server at origin ("https://host[:port]", port 443 by default) speaks plain HTTP
+ * where TLS was expected: connects over TCP (no proxy; at most timeout_ms in all), sends the
+ * start of a TLS handshake record followed by an empty line, and reads the first five bytes of
+ * the reply. 1 when they are "HTTP/" (a plain-HTTP server refusing a malformed request); 0 for
+ * anything else: a TLS server (an alert, a close), no connection, no answer in time. A failed
+ * certificate verification is thus never a 1: a TLS server answers TLS. -EINVAL for a malformed
+ * origin, -ENOMEM, -EIO. For a caller's HTTP fallback (the operator's insecure registries), which
+ * must only be taken when the peer does not speak TLS. */
+int http_probe_plain_http(const char *origin, unsigned timeout_ms);
 
 /* Changes the time limits and attempts of later requests (0 keeps a value): e.g. generous for a
  * program's start, short once it must stay responsive. -EINVAL for a NULL client. */

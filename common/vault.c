@@ -383,14 +383,14 @@ static bool is_own_origin(const struct vault_client *c, const char *origin) {
 static int redirect_target(const struct vault_client *c, const struct http_response *resp,
                            char *ret, size_t size, struct vault_error *err) {
         char origin[HTTP_ORIGIN_MAX], why[VAULT_ERROR_TEXT_MAX];
-        const char *loc = resp->location, *reason = NULL;
+        const char *loc = buf_cstr(&resp->location), *reason = NULL;
         size_t sl = strcspn(c->origins[0], ":");
 
         if (!loc[0]) {
                 set_error(err, -EREMOTE, resp->status, NULL, "redirect without a Location");
                 return -EREMOTE;
         }
-        if (strlen(loc) + 1 >= sizeof(resp->location)) {
+        if (resp->location_overflow) {
                 set_error(err, -EREMOTE, resp->status, NULL, "redirect Location too long");
                 return -EREMOTE;
         }
@@ -431,7 +431,7 @@ static int redirect_target(const struct vault_client *c, const struct http_respo
 static int perform(struct vault_client *c, const struct http_request *req,
                    struct http_response *resp, unsigned *attempts, struct vault_error *err) {
         struct http_result res = {};
-        char target[sizeof(resp->location) + HTTP_ORIGIN_MAX];
+        char target[HTTP_MAX_LOCATION + HTTP_ORIGIN_MAX];
         char origin[HTTP_ORIGIN_MAX], msg[VAULT_ERROR_TEXT_MAX];
         int r;
 

@@ -13,12 +13,15 @@
  *
  * Entrypoint lookups for containers without a command read the image config from its registry
  * (operator/registry), authenticated with the pod's and its service account's image pull secrets,
- * read through the Kubernetes API (operator/kube) when the operator runs in a cluster (or is given
- * --kube-server).
+ * read through the Kubernetes API (common/kube): in-cluster, or from --kubeconfig, or from
+ * --kube-server, --kube-ca-file and --kube-token-file.
+ *
+ * This file is the flags and the wiring only: the servers' handlers and the entrypoint lookup are
+ * operator/handlers.c, the counters and /metrics operator/metrics.c, the generated serving
+ * certificate operator/certs.c.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -32,6 +35,7 @@
 
 #include "common/buf.h"
 #include "common/httpd.h"
+#include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/secmem.h"
@@ -39,35 +43,13 @@
 #include "common/tls/transport.h"
 #include "operator/admission.h"
 #include "operator/annotations.h"
-#include "operator/kube.h"
+#include "operator/certs.h"
+#include "operator/handlers.h"
 #include "operator/registry.h"
 
 #define MAX_FILE (1024u * 1024u)
 #define MAX_LOOPS 16
 #define MAX_ALLOWED 64
-
-/* Latency histogram buckets (seconds), Prometheus style. */
-static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                 0.1,    0.25,  0.5,    1,     2.5,  5};
-#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
-
-struct metrics {
-        _Atomic uint64_t outcome_injected, outcome_skipped, outcome_denied, outcome_error,
-                outcome_bad_request;
-        _Atomic uint64_t latency_bucket[N_BUCKETS + 1]; /* last: +Inf */
-        _Atomic uint64_t latency_sum_usec, latency_count;
-};
-
-struct operator_state {
-        struct admission_config adm;
-        struct registry_client *registry;
-        struct kube_client *kube; /* one CURL handle: used under kube_lock */
-        pthread_mutex_t kube_lock;
-        const char *node_arch;
-        struct metrics m;
-        struct httpd *webhook, *health, *metrics_srv;
-        atomic_bool ready;
-};
 
 struct flags {
         unsigned webhook_port;
@@ -78,270 +60,12 @@ struct flags {
         const char *init_image, *vault_address, *vault_ca_file, *vault_auth_path, *allowed;
         const char *registry_ca_file;
         const char *client_ca_file;
-        bool registry_http;
+        const char *registry_insecure; /* comma list of host[:port] */
         const char *kube_server, *kube_ca_file, *kube_token_file;
+        const char *kubeconfig, *kube_context;
         unsigned loops;
         const char *log_format, *log_level;
 };
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
-}
-
-/* --- entrypoint lookups ----------------------------------------------------------------- */
-
-static int lookup(void *userdata, const char *ns, const char *image, const char *const *names,
-                  size_t n_names, struct registry_image_config *ret, char *err, size_t errlen) {
-        struct operator_state *st = userdata;
-        _cleanup_buf_ struct buf configs = BUF_INIT(4u * 1024u * 1024u, BUF_SECURE);
-        const char *docs[32];
-        size_t offsets[32], n_docs = 0;
-        int r;
-
-        /* The pull secrets' contents, read with the operator's own identity. */
-        for (size_t i = 0; st->kube && i < n_names && n_docs < ELEMENTSOF(docs); i++) {
-                char e[256] = "";
-                size_t before = configs.len;
-                pthread_mutex_lock(&st->kube_lock);
-                r = kube_get_pull_secret(st->kube, ns, names[i], &configs, e, sizeof(e));
-                pthread_mutex_unlock(&st->kube_lock);
-                if (r < 0) {
-                        log_warning(
-                                "image pull secret %s/%s unusable for the entrypoint lookup: %s",
-                                ns, names[i], e);
-                        continue;
-                }
-                if (buf_append_byte(&configs, 0) < 0)
-                        break;
-                offsets[n_docs++] = before;
-        }
-        for (size_t i = 0; i < n_docs; i++)
-                docs[i] = configs.data + offsets[i];
-
-        /* registry_lookup is thread-safe (its cache has its own lock) and does its network I/O
-         * without holding it: loops do not wait for each other's lookups. */
-        r = registry_lookup(st->registry, image, "linux", st->node_arch, docs, n_docs, ret, err,
-                            errlen);
-        return r;
-}
-
-/* --- handlers --------------------------------------------------------------------------- */
-
-static void observe(struct metrics *m, uint64_t usec) {
-        double s = (double) usec / 1e6;
-        size_t i = 0;
-        while (i < N_BUCKETS && s > buckets[i])
-                i++;
-        atomic_fetch_add(&m->latency_bucket[i], 1);
-        atomic_fetch_add(&m->latency_sum_usec, usec);
-        atomic_fetch_add(&m->latency_count, 1);
-}
-
-static int webhook_handler(void *userdata, const struct httpd_request *req,
-                           struct httpd_response *resp) {
-        struct operator_state *st = userdata;
-        const char *outcome = "error";
-        int r;
-
-        if (strcmp(req->path, "/mutate-v1-pod") != 0)
-                return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
-        if (strcmp(req->method, "POST") != 0) {
-                (void) httpd_response_add_header(resp, "Allow", "POST");
-                return httpd_response_set(resp, 405, "text/plain; charset=utf-8", "use POST\n");
-        }
-        uint64_t t0 = req->start_usec ? req->start_usec : now_usec();
-        r = admission_review(&st->adm, req->body, req->body_len, &resp->body, &outcome);
-        if (r == -EBADMSG) {
-                buf_reset(&resp->body);
-                atomic_fetch_add(&st->m.outcome_bad_request, 1);
-                observe(&st->m, now_usec() - t0);
-                return httpd_response_set(
-                        resp, 400, "text/plain; charset=utf-8",
-                        "the request body is not an admission.k8s.io/v1 AdmissionReview\n");
-        }
-        if (r < 0) {
-                atomic_fetch_add(&st->m.outcome_error, 1);
-                log_error_errno(r, "admission review failed: %m");
-                return r;
-        }
-        resp->status = 200;
-        resp->content_type = "application/json";
-        if (strcmp(outcome, "injected") == 0)
-                atomic_fetch_add(&st->m.outcome_injected, 1);
-        else if (strcmp(outcome, "skipped") == 0)
-                atomic_fetch_add(&st->m.outcome_skipped, 1);
-        else if (strcmp(outcome, "denied") == 0)
-                atomic_fetch_add(&st->m.outcome_denied, 1);
-        else
-                atomic_fetch_add(&st->m.outcome_error, 1);
-        observe(&st->m, now_usec() - t0);
-        return 0;
-}
-
-static int health_handler(void *userdata, const struct httpd_request *req,
-                          struct httpd_response *resp) {
-        struct operator_state *st = userdata;
-        if (strcmp(req->path, "/healthz") == 0)
-                return httpd_response_set(resp, 200, "text/plain; charset=utf-8", "ok\n");
-        if (strcmp(req->path, "/readyz") == 0)
-                return atomic_load(&st->ready)
-                               ? httpd_response_set(resp, 200, "text/plain; charset=utf-8", "ok\n")
-                               : httpd_response_set(resp, 503, "text/plain; charset=utf-8",
-                                                    "webhook not serving yet\n");
-        return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
-}
-
-static int metrics_handler(void *userdata, const struct httpd_request *req,
-                           struct httpd_response *resp) {
-        struct operator_state *st = userdata;
-        struct metrics *m = &st->m;
-        struct buf *b = &resp->body;
-        struct httpd_stats hs = {};
-        struct registry_stats rs = {};
-        int r = 0;
-
-        if (strcmp(req->path, "/metrics") != 0)
-                return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
-        httpd_get_stats(st->webhook, &hs);
-        registry_get_stats(st->registry, &rs);
-
-#define P(...)                                          \
-        do {                                            \
-                if (r >= 0)                             \
-                        r = buf_printf(b, __VA_ARGS__); \
-        } while (0)
-        P("# HELP cloudtaser_admission_requests_total Admission reviews by outcome.\n");
-        P("# TYPE cloudtaser_admission_requests_total counter\n");
-        P("cloudtaser_admission_requests_total{outcome=\"injected\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_injected));
-        P("cloudtaser_admission_requests_total{outcome=\"skipped\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_skipped));
-        P("cloudtaser_admission_requests_total{outcome=\"denied\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_denied));
-        P("cloudtaser_admission_requests_total{outcome=\"error\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_error));
-        P("cloudtaser_admission_requests_total{outcome=\"bad_request\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_bad_request));
-        P("# HELP cloudtaser_injections_total Pods mutated to run through the wrapper.\n");
-        P("# TYPE cloudtaser_injections_total counter\n");
-        P("cloudtaser_injections_total %" PRIu64 "\n", atomic_load(&m->outcome_injected));
-        P("# HELP cloudtaser_admission_duration_seconds Time to answer an admission review.\n");
-        P("# TYPE cloudtaser_admission_duration_seconds histogram\n");
-        uint64_t cum = 0;
-        for (size_t i = 0; i < N_BUCKETS; i++) {
-                cum += atomic_load(&m->latency_bucket[i]);
-                P("cloudtaser_admission_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                  buckets[i], cum);
-        }
-        cum += atomic_load(&m->latency_bucket[N_BUCKETS]);
-        P("cloudtaser_admission_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-        P("cloudtaser_admission_duration_seconds_sum %.6f\n",
-          (double) atomic_load(&m->latency_sum_usec) / 1e6);
-        P("cloudtaser_admission_duration_seconds_count %" PRIu64 "\n",
-          atomic_load(&m->latency_count));
-        P("# HELP cloudtaser_registry_lookups_total Image config lookups for entrypoints.\n");
-        P("# TYPE cloudtaser_registry_lookups_total counter\n");
-        P("cloudtaser_registry_lookups_total %" PRIu64 "\n", rs.lookups);
-        P("# HELP cloudtaser_registry_cache_hits_total Lookups answered from the cache.\n");
-        P("# TYPE cloudtaser_registry_cache_hits_total counter\n");
-        P("cloudtaser_registry_cache_hits_total %" PRIu64 "\n", rs.cache_hits);
-        P("# HELP cloudtaser_registry_errors_total Lookups that failed.\n");
-        P("# TYPE cloudtaser_registry_errors_total counter\n");
-        P("cloudtaser_registry_errors_total %" PRIu64 "\n", rs.errors);
-        P("# HELP cloudtaser_webhook_connections_total TLS connections accepted by the webhook.\n");
-        P("# TYPE cloudtaser_webhook_connections_total counter\n");
-        P("cloudtaser_webhook_connections_total %" PRIu64 "\n", hs.connections_accepted);
-        P("# HELP cloudtaser_webhook_tls_handshake_failures_total Failed TLS handshakes.\n");
-        P("# TYPE cloudtaser_webhook_tls_handshake_failures_total counter\n");
-        P("cloudtaser_webhook_tls_handshake_failures_total %" PRIu64 "\n",
-          hs.tls_handshake_failures);
-#undef P
-        if (r < 0)
-                return r;
-        resp->status = 200;
-        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        return 0;
-}
-
-/* --- certificates ----------------------------------------------------------------------- */
-
-/* A CA and a serving certificate generated in memory, for --webhook-host names. */
-static int generate_serving_cert(const char *hosts, struct buf *cert_pem, struct buf *key_pem,
-                                 struct buf *ca_pem) {
-        struct tls_key *ca_key = NULL, *key = NULL;
-        struct tls_cert ca = {}, leaf = {};
-        _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0);
-        const char *dns[16], *ip[16];
-        char copy[1024];
-        size_t n_dns = 0, n_ip = 0;
-        int r;
-
-        (void) snprintf(copy, sizeof(copy), "%s", hosts);
-        for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
-             t = strtok_r(NULL, ",", &save)) {
-                bool is_ip = strspn(t, "0123456789.:abcdefABCDEF") == strlen(t) && strpbrk(t, ".:");
-                if (is_ip && n_ip < ELEMENTSOF(ip))
-                        ip[n_ip++] = t;
-                else if (!is_ip && n_dns < ELEMENTSOF(dns))
-                        dns[n_dns++] = t;
-        }
-        int64_t now = (int64_t) time(NULL);
-        struct tls_cert_params cap = {.common_name = "cloudtaser-operator CA",
-                                      .not_before = now,
-                                      .not_after = now + 365 * 86400,
-                                      .backdate = 300,
-                                      .path_len = 0};
-        struct tls_cert_params lp = {.common_name = n_dns ? dns[0] : "cloudtaser-operator",
-                                     .san = {.dns = dns, .n_dns = n_dns, .ip = ip, .n_ip = n_ip},
-                                     .not_before = now,
-                                     .not_after = now + 90 * 86400,
-                                     .backdate = 300,
-                                     .usage = TLS_USAGE_SERVER,
-                                     .path_len = -1};
-        r = tls_key_generate(&ca_key);
-        if (r >= 0)
-                r = tls_cert_create_ca(ca_key, &cap, &ca);
-        if (r >= 0)
-                r = tls_key_generate(&key);
-        if (r >= 0)
-                r = tls_key_public_der(key, &spki);
-        if (r >= 0)
-                r = tls_cert_issue(ca_key, &ca, (const uint8_t *) spki.data, spki.len, &lp, &leaf);
-        if (r >= 0)
-                r = tls_cert_encode_pem(&leaf, cert_pem);
-        if (r >= 0)
-                r = tls_key_export_pem(key, key_pem);
-        if (r >= 0)
-                r = tls_cert_encode_pem(&ca, ca_pem);
-        tls_cert_done(&ca);
-        tls_cert_done(&leaf);
-        tls_key_free(ca_key); /* the CA key is not kept: a new CA comes with every start */
-        tls_key_free(key);
-        return r;
-}
-
-static int write_file_atomic(const char *path, const char *data, size_t len) {
-        char tmp[4096];
-        if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-                return -ENAMETOOLONG;
-        _cleanup_close_ int fd =
-                open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-                return negative_errno();
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(fd, data + off, len - off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return negative_errno();
-                off += (size_t) w;
-        }
-        if (fsync(fd) < 0 || rename(tmp, path) < 0)
-                return negative_errno();
-        return 0;
-}
 
 /* --- flags ------------------------------------------------------------------------------ */
 
@@ -365,8 +89,14 @@ static void usage(FILE *f) {
                 "  --client-ca-file F                require client certificates signed by this CA "
                 "(the API\n"
                 "                                    server's webhook client certificate)\n"
-                "  --registry-insecure-http          allow plain-HTTP registries\n"
-                "  --kube-server URL --kube-ca-file F --kube-token-file F  (default: in-cluster)\n"
+                "  --registry-insecure LIST          comma list of registries (host[:port]) that "
+                "may\n"
+                "                                    fall back to plain HTTP when they do not "
+                "speak TLS\n"
+                "  --kubeconfig FILES [--kube-context NAME]  the Kubernetes API from a "
+                "kubeconfig\n"
+                "  --kube-server URL --kube-ca-file F --kube-token-file F  ... or these\n"
+                "                                    (default: in-cluster, else $KUBECONFIG)\n"
                 "  --workers N                       webhook event loops (2)\n"
                 "  --log-format text|json --log-level LEVEL\n"
                 "  --version\n");
@@ -384,10 +114,11 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                         return log_error("unknown flag '%.40s'", a), -EINVAL;
                 memcpy(name, a, nl);
                 name[nl] = '\0';
-                if (strcmp(name, "--registry-insecure-http") == 0) {
-                        f->registry_http = true;
-                        continue;
-                }
+                if (strcmp(name, "--registry-insecure-http") == 0)
+                        return log_error("--registry-insecure-http is gone: name the registries "
+                                         "that may use plain HTTP with "
+                                         "--registry-insecure=host[:port],..."),
+                               -EINVAL;
                 if (eq)
                         v = eq + 1;
                 else if (i + 1 < argc)
@@ -423,14 +154,53 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 S("--vault-auth-path", vault_auth_path)
                 S("--allowed-vault-addresses", allowed)
                 S("--registry-ca-file", registry_ca_file)
+                S("--registry-insecure", registry_insecure)
                 S("--client-ca-file", client_ca_file)
                 S("--kube-server", kube_server)
                 S("--kube-ca-file", kube_ca_file)
                 S("--kube-token-file", kube_token_file)
+                S("--kubeconfig", kubeconfig)
+                S("--kube-context", kube_context)
                 S("--log-format", log_format)
                 S("--log-level", log_level)
 #undef S
                 else return log_error("unknown flag '%s' (see --help)", name), -EINVAL;
+        }
+        return 0;
+}
+
+/* The Kubernetes API client: --kubeconfig, --kube-server, in-cluster, $KUBECONFIG (or
+ * ~/.kube/config), in that order. No API at all is not an error (pull secrets are then not used);
+ * a configuration given and unusable is. */
+static int setup_kube(const struct flags *f, struct kube_client **ret) {
+        struct kube_config *c = NULL;
+        struct kube_error e = {};
+        int r;
+
+        if (f->kubeconfig || f->kube_context) {
+                struct kube_load_options lo = {.paths = f->kubeconfig, .context = f->kube_context};
+                r = kube_config_load(&lo, &c, &e);
+                if (r < 0)
+                        return log_error_errno(r, "--kubeconfig: %s", e.message);
+        } else if (f->kube_server) {
+                r = kube_config_new(f->kube_server, f->kube_ca_file, f->kube_token_file, &c, &e);
+                if (r < 0)
+                        return log_error_errno(r, "--kube-server: %s", e.message);
+        } else if (kube_config_incluster(NULL, &c, &e) < 0) {
+                struct kube_error e2 = {};
+                if (kube_config_load(NULL, &c, &e2) < 0) {
+                        log_notice("%s: image pull secrets will not be used for entrypoint "
+                                   "lookups",
+                                   e.message);
+                        *ret = NULL;
+                        return 0;
+                }
+        }
+        r = kube_client_new(&c, NULL, ret);
+        if (r < 0) {
+                log_error_errno(r, "Kubernetes API client for %s: %m", kube_config_server(c));
+                kube_config_free(c);
+                return r;
         }
         return 0;
 }
@@ -443,7 +213,7 @@ static void *loop_main(void *arg) {
 }
 
 int main(int argc, char **argv) {
-        static struct operator_state st = {.kube_lock = PTHREAD_MUTEX_INITIALIZER};
+        static struct operator_state st = {};
         struct flags f = {.webhook_port = 9443,
                           .health_addr = ":8081",
                           .metrics_addr = ":8080",
@@ -517,7 +287,7 @@ int main(int argc, char **argv) {
                 st.adm.allowed_vault_addresses = allowed;
                 st.adm.n_allowed = n;
         }
-        st.adm.lookup = lookup;
+        st.adm.lookup = handlers_lookup;
         st.adm.lookup_userdata = &st;
 #if defined(__aarch64__)
         st.node_arch = "arm64";
@@ -528,27 +298,44 @@ int main(int argc, char **argv) {
         /* One lookup at most 3 s, a review's lookups at most 6 s: with the last lookup started
          * inside the budget, a review ends within about 9 s, under the API server's 10 s default
          * webhook timeout. */
-        struct registry_options ro = {
-                .ca_file = f.registry_ca_file, .allow_http = f.registry_http, .timeout_ms = 3000};
+        struct registry_options ro = {.ca_file = f.registry_ca_file, .timeout_ms = 3000};
+        const char *insecure[REGISTRY_MAX_INSECURE];
+        char insecure_copy[4096];
+        if (f.registry_insecure) {
+                if ((size_t) snprintf(insecure_copy, sizeof(insecure_copy), "%s",
+                                      f.registry_insecure) >= sizeof(insecure_copy))
+                        return log_error("--registry-insecure is longer than %zu bytes",
+                                         sizeof(insecure_copy) - 1),
+                               2;
+                for (char *save = NULL, *t = strtok_r(insecure_copy, ",", &save); t;
+                     t = strtok_r(NULL, ",", &save)) {
+                        if (ro.n_insecure >= REGISTRY_MAX_INSECURE)
+                                return log_error("--registry-insecure has more than %d entries",
+                                                 REGISTRY_MAX_INSECURE),
+                                       2;
+                        insecure[ro.n_insecure++] = t;
+                }
+                if (ro.n_insecure == 0)
+                        return log_error("--registry-insecure is given but names no registry"), 2;
+                ro.insecure = insecure;
+        }
         st.adm.lookup_budget_ms = 6000;
         st.adm.max_lookups = 16;
         r = registry_client_new(&ro, &st.registry);
+        if (r == -EINVAL && ro.n_insecure > 0)
+                return log_error("--registry-insecure: an entry is not a registry host[:port] "
+                                 "(\"registry.local:5000\")"),
+                       2;
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the registry client: %m"), 1;
+        for (size_t i = 0; i < ro.n_insecure; i++)
+                log_warning("registry %s may be reached over plain HTTP when it does not speak TLS "
+                            "(--registry-insecure)",
+                            insecure[i]);
 
-        struct kube_options ko = {};
-        char kerr[256] = "";
-        if (f.kube_server)
-                ko = (struct kube_options){.server = f.kube_server,
-                                           .ca_file = f.kube_ca_file,
-                                           .token_file = f.kube_token_file};
-        if (f.kube_server || kube_options_incluster(&ko, kerr, sizeof(kerr)) >= 0) {
-                r = kube_client_new(&ko, &st.kube);
-                if (r < 0)
-                        log_warning_errno(r, "Kubernetes API client unavailable, image pull "
-                                             "secrets will not be used: %m");
-        } else
-                log_notice("%s: image pull secrets will not be used for entrypoint lookups", kerr);
+        r = setup_kube(&f, &st.kube);
+        if (r < 0)
+                return 2;
 
         /* The serving certificate. */
         if (f.tls_cert_file || f.tls_key_file) {
@@ -559,12 +346,12 @@ int main(int argc, char **argv) {
                         return log_error_errno(r, "Cannot read the serving certificate or key: %m"),
                                2;
         } else {
-                r = generate_serving_cert(f.webhook_hosts, &cert, &key, &ca);
+                r = certs_generate_serving(f.webhook_hosts, &cert, &key, &ca);
                 if (r < 0)
                         return log_error_errno(r, "Cannot generate a serving certificate: %m"), 1;
                 log_info("generated a serving certificate for %s", f.webhook_hosts);
                 if (f.ca_bundle_out) {
-                        r = write_file_atomic(f.ca_bundle_out, ca.data, ca.len);
+                        r = certs_write_file_atomic(f.ca_bundle_out, ca.data, ca.len);
                         if (r < 0)
                                 return log_error_errno(r, "Cannot write --ca-bundle-out %s: %m",
                                                        f.ca_bundle_out),
@@ -608,7 +395,7 @@ int main(int argc, char **argv) {
                         f.webhook_bind ? f.webhook_bind : "", f.webhook_port);
         struct httpd_options wo = {.address = webhook_addr,
                                    .tls = tls,
-                                   .handler = webhook_handler,
+                                   .handler = handlers_webhook,
                                    .userdata = &st,
                                    .limits = {.max_body = 3u * 1024u * 1024u},
                                    .max_connections = 256};
@@ -618,7 +405,7 @@ int main(int argc, char **argv) {
                        1;
         /* Probes and metrics take no bodies: tiny limits. */
         struct httpd_options ho = {.address = f.health_addr,
-                                   .handler = health_handler,
+                                   .handler = handlers_health,
                                    .userdata = &st,
                                    .limits = {.max_body = 1024},
                                    .max_connections = 16};
@@ -628,7 +415,7 @@ int main(int argc, char **argv) {
                                        f.health_addr),
                        1;
         struct httpd_options mo = {.address = f.metrics_addr,
-                                   .handler = metrics_handler,
+                                   .handler = handlers_metrics,
                                    .userdata = &st,
                                    .limits = {.max_body = 1024},
                                    .max_connections = 16};

@@ -4,6 +4,7 @@
 # wrapper is common/injection.c).
 
 OPERATOR_SRCS := $(filter-out $(TOP)/operator/main.c,$(wildcard $(TOP)/operator/*.c))
+OPERATOR_SRCS += $(wildcard $(TOP)/operator/registry/*.c)
 OPERATOR_LIBS_MUSL := $(O)/musl/liboperator.a
 OPERATOR_LIBS_ASAN := $(O)/asan/liboperator.a
 

@@ -29,8 +29,16 @@ struct registry_image_config {
 };
 
 struct registry_options {
-        const char *ca_file;     /* extra CA bundle for registries (tests), NULL = system bundle */
-        bool allow_http;         /* plain-HTTP registries (tests/air-gapped), default false */
+        const char *ca_file; /* extra CA bundle for registries (tests), NULL = system bundle */
+        /* Registries that may be reached over plain HTTP, "host[:port]" as image references name
+         * them ("registry.local:5000"; without a port only the default one), compared without
+         * regard to case. Such a registry is still tried over TLS first; plain HTTP is used only
+         * when it does not speak TLS at all (http_probe_plain_http(): its peer answered plain
+         * HTTP), never after a failed certificate verification, and only for the registry itself
+         * (redirect targets and token endpoints of a TLS registry stay https). Any other
+         * registry is TLS only. At most REGISTRY_MAX_INSECURE entries, copied. */
+        const char *const *insecure;
+        size_t n_insecure;
         unsigned timeout_ms;     /* overall bound for one lookup, default 5000 */
         unsigned tag_ttl_s;      /* cache TTL for tag references, default 300 */
         size_t cache_entries;    /* default 1024 */
@@ -39,7 +47,10 @@ struct registry_options {
 
 struct registry_client;
 
-/* A client with its cache. Zero fields of o take the defaults. -EINVAL, -ENOMEM. */
+#define REGISTRY_MAX_INSECURE 64
+
+/* A client with its cache. Zero fields of o take the defaults. -EINVAL (also for an insecure
+ * entry that is not a registry host[:port], or too many), -ENOMEM. */
 int registry_client_new(const struct registry_options *o, struct registry_client **ret);
 /* Frees the client and its cache. Accepts NULL. Returns NULL. */
 struct registry_client *registry_client_free(struct registry_client *r);

@@ -58,8 +58,8 @@ print(json.dumps({"auths": {k: {"auth": base64.b64encode(f"{u}:{p}".encode()).de
 }
 
 # --- registries ----------------------------------------------------------------------------------
-start_registry() { # start_registry NAME PORT AUTH(0|1)
-    local name=$1 port=$2 auth=$3 dir=$work/$1
+start_registry() { # start_registry NAME PORT AUTH(0|1) [TLS(1|0)]
+    local name=$1 port=$2 auth=$3 tls=${4:-1} dir=$work/$1 scheme=https
     mkdir -p "$dir/storage"
     {
         echo "version: 0.1"
@@ -68,14 +68,15 @@ start_registry() { # start_registry NAME PORT AUTH(0|1)
         echo "http:"
         echo "  addr: 127.0.0.1:$port"
         echo "  secret: $(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-        echo "  tls: {certificate: $work/pki/server.pem, key: $work/pki/server-key.pem}"
+        [ "$tls" = 1 ] && echo "  tls: {certificate: $work/pki/server.pem, key: $work/pki/server-key.pem}"
         [ "$auth" = 1 ] && echo "auth: {htpasswd: {realm: cloudtaser-test, path: $work/htpasswd}}"
     } > "$dir/config.yml"
+    [ "$tls" = 1 ] || scheme=http
     docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
     pids+=($!)
     local i
     for ((i = 0; i < 100; i++)); do
-        curl -s -o /dev/null --cacert "$ca" "https://127.0.0.1:$port/v2/" && return 0
+        curl -s -o /dev/null --cacert "$ca" "$scheme://127.0.0.1:$port/v2/" && return 0
         sleep 0.1
     done
     echo "# registry $name did not start:"; sed 's/^/# /' "$dir/log"
@@ -85,8 +86,11 @@ pport=$(free_port)
 start_registry private "$pport" 1 || { echo "Bail out! docker-registry (htpasswd) did not start"; exit 1; }
 oport=$(free_port)
 start_registry open "$oport" 0 || { echo "Bail out! docker-registry (open) did not start"; exit 1; }
+hport=$(free_port)
+start_registry plain "$hport" 0 0 || { echo "Bail out! docker-registry (plain HTTP) did not start"; exit 1; }
 private=127.0.0.1:$pport
 open=127.0.0.1:$oport
+plain=127.0.0.1:$hport
 
 # --- images ----------------------------------------------------------------------------------------
 printf 'payload\n' > "$work/payload"
@@ -134,8 +138,9 @@ push() { # push LAYOUT DEST [skopeo options]
 push "$work/img-app" "$private/team/app:v1" --dest-creds "$user:$password" &&
     push "$work/img-multi" "$private/team/multi:v1" --all --dest-creds "$user:$password" &&
     push "$work/img-app" "$open/pub/app:v1" &&
-    push "$work/img-multi" "$open/pub/multi:v1" --all || { echo "Bail out! skopeo push failed"; exit 1; }
-ok 0 "images pushed with skopeo (a multi-arch index with --all) to docker-registry over TLS"
+    push "$work/img-multi" "$open/pub/multi:v1" --all &&
+    push "$work/img-app" "$plain/pub/app:v1" --dest-tls-verify=false || { echo "Bail out! skopeo push failed"; exit 1; }
+ok 0 "images pushed with skopeo (a multi-arch index with --all) to docker-registry over TLS, and to one over plain HTTP"
 
 dockercfg "https://$private/v1/" "$user" "$password" > "$work/good.json"
 dockercfg "$private" "$user" "wrong-$password" > "$work/bad.json"
@@ -181,18 +186,29 @@ class Registry(Base):
                 tokens.add(tok)
             else:
                 tok = "anon-" + secrets.token_hex(8)  # valid for nothing private
-            want = "service=standin&scope=repository%3Aprivate%2Fapp%3Apull"
-            if query != want:
+            want = ("service=standin&scope=repository%3Aprivate%2Fapp%3Apull",
+                    "service=standin&scope=repository%3Aprivate%2Fecr%3Apull")
+            if query not in want:
                 return self.send(400, json.dumps({"details": "unexpected query " + query}).encode())
             return self.send(200, json.dumps({"token": tok, "access_token": tok, "expires_in": 300}).encode())
-        if not path.startswith("/v2/private/app/"):
+        # private/ecr answers as ECR and S3 do: several WWW-Authenticate fields, the one that
+        # applies over 255 bytes and not the last, and blobs redirected to a pre-signed URL of
+        # several KiB.
+        repo = path[len("/v2/"):].split("/manifests/")[0].split("/blobs/")[0]
+        if repo not in ("private/app", "private/ecr"):
             return self.send(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
+        ecr = repo == "private/ecr"
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in tokens:
             realm = f"https://127.0.0.1:{ports['registry']}/token"
-            return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', headers=[("WWW-Authenticate",
-                f'Bearer realm="{realm}",service="standin",scope="repository:private/app:pull"')])
-        kind, _, ref = path[len("/v2/private/app/"):].partition("/")
+            bearer = f'Bearer realm="{realm}",service="standin",scope="repository:{repo}:pull"'
+            if not ecr:
+                return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', headers=[("WWW-Authenticate", bearer)])
+            return self.send(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', headers=[
+                ("WWW-Authenticate", bearer + ',error="insufficient_scope",x-request="' + "r" * 600 + '"'),
+                ("WWW-Authenticate", 'Negotiate'),
+                ("WWW-Authenticate", 'Basic realm="standin"')])
+        kind, _, ref = path[len("/v2/" + repo + "/"):].partition("/")
         if kind == "manifests":
             desc = tags.get(ref) or {"digest": ref, "mediaType": None}
             name = os.path.join(blobs, desc["digest"].split(":", 1)[-1])
@@ -202,6 +218,8 @@ class Registry(Base):
             return self.send(200, data, desc["mediaType"] or json.loads(data)["mediaType"])
         if kind == "blobs":
             loc = f"https://localhost:{ports['cdn']}/blob/{ref.split(':', 1)[-1]}?sig=x%3Dy"
+            if ecr:
+                loc += "&X-Amz-Security-Token=" + "T" * 4000 + "&X-Amz-Signature=" + "5" * 64
             return self.send(307, b"", headers=[("Location", loc)])
         return self.send(404)
 
@@ -211,7 +229,8 @@ class Cdn(Base):
             return self.send(400, b"the registry's Authorization header reached the CDN")
         path, _, query = self.path.partition("?")
         name = os.path.join(blobs, path.rsplit("/", 1)[-1])
-        if query != "sig=x%3Dy" or not os.path.isfile(name):
+        if query not in ("sig=x%3Dy", "sig=x%3Dy&X-Amz-Security-Token=" + "T" * 4000 +
+                         "&X-Amz-Signature=" + "5" * 64) or not os.path.isfile(name):
             return self.send(403, b"bad signature")
         self.send(200, open(name, "rb").read(), "application/octet-stream")
 
@@ -342,12 +361,33 @@ for f in musl asan; do
     [[ $err == "TLS with registry $open failed (TLS handshake or certificate verification failed"*"): trust its CA or set the container's command"* ]]
     ok $? "$f: an untrusted registry certificate: '$err'" || explain "$o-tls.out"
 
+    # Plain HTTP (issue 11, item 13): only for a registry named insecure, and only when it does
+    # not speak TLS. A registry with a certificate we cannot verify is never downgraded, even
+    # when named (downgraded, docker-registry would answer the plain request with HTTP 400); a
+    # plain-HTTP registry not named is refused.
+    "$bin" --ca "$ca" --insecure "$plain" "$plain/pub/app:v1" > "$o-plain.out" 2>&1; rc=$?
+    [ $rc = 0 ] && [ "$(field "$o-plain.out" 1 entrypoint)" = '["/app","--serve"]' ]
+    ok $? "$f: a registry named insecure that speaks plain HTTP is read over plain HTTP" || explain "$o-plain.out"
+    "$bin" --ca "$ca" --insecure "$open" --insecure "127.0.0.1:1" "$plain/pub/app:v1" > "$o-plain-unnamed.out" 2>&1; rc=$?
+    err=$(field "$o-plain-unnamed.out" 1 error)
+    [ $rc = 1 ] && [[ $err == "TLS with registry $plain failed"* ]]
+    ok $? "$f: a plain-HTTP registry not named insecure is never downgraded: '$err'" || explain "$o-plain-unnamed.out"
+    "$bin" --insecure "$open" "$open/pub/app:v1" > "$o-badcert.out" 2>&1; rc=$?
+    err=$(field "$o-badcert.out" 1 error)
+    [ $rc = 1 ] && [[ $err == "TLS with registry $open failed (TLS handshake or certificate verification failed"* ]]
+    ok $? "$f: a registry named insecure whose certificate does not verify is not downgraded: '$err'" || explain "$o-badcert.out"
+
     # Bearer tokens: challenge, token endpoint with basic credentials, blobs through a redirect to
     # another origin that must not see the Authorization header.
     "$bin" --ca "$ca" --config "$work/token.json" "$tokenreg/private/app:v1" "$tokenreg/private/app@$app_digest" > "$o-bearer.out" 2>&1; rc=$?
     [ $rc = 0 ] && [ "$(field "$o-bearer.out" 1 entrypoint)" = '["/app","--serve"]' ] &&
         [ "$(field "$o-bearer.out" 1 digest)" = "$app_digest" ]
     ok $? "$f: bearer token flow, config blob through a cross-origin redirect" || explain "$o-bearer.out"
+    # As ECR through S3 answers: the Bearer challenge among three WWW-Authenticate fields, over
+    # 255 bytes and not the last; the blob redirect's Location over 4 KiB.
+    "$bin" --ca "$ca" --config "$work/token.json" "$tokenreg/private/ecr:v1" > "$o-ecr.out" 2>&1; rc=$?
+    [ $rc = 0 ] && [ "$(field "$o-ecr.out" 1 entrypoint)" = '["/app","--serve"]' ]
+    ok $? "$f: several WWW-Authenticate fields, a 600-byte challenge, a 4 KiB pre-signed redirect" || explain "$o-ecr.out"
     "$bin" --ca "$ca" "$tokenreg/private/app:v1" > "$o-bearer-anon.out" 2>&1
     err=$(field "$o-bearer-anon.out" 1 error)
     [[ $err == "registry $tokenreg requires credentials for $tokenreg/private/app: add an imagePullSecret"* ]]

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "common/secmem.h"
-#include "operator/registry-internal.h"
 #include "operator/registry.h"
+#include "operator/registry/internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

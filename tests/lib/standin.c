@@ -338,7 +338,7 @@ static void cleanup_standin(struct standin **s) {
         standin_stop(*s);
 }
 
-int standin_start(const char *config_json, struct standin **ret) {
+static int start(bool kube, const char *config_json, struct standin **ret) {
         _cleanup_(cleanup_standin) struct standin *s = NULL;
         _cleanup_free_ char *sdir = NULL, *script = NULL, *mkcerts = NULL, *pki = NULL;
         _cleanup_free_ char *cfg = NULL, *tokfile = NULL, *ready = NULL, *cert = NULL;
@@ -355,7 +355,8 @@ int standin_start(const char *config_json, struct standin **ret) {
                                 "(set CLOUDTASER_TOP to the repository root)\n");
                 return r;
         }
-        if (join(sdir, "vault.py", &script) < 0 || join(sdir, "mkcerts.sh", &mkcerts) < 0)
+        if (join(sdir, kube ? "kube_apiserver.py" : "vault.py", &script) < 0 ||
+            join(sdir, "mkcerts.sh", &mkcerts) < 0)
                 return -ENOMEM;
 
         s = calloc(1, sizeof(*s));
@@ -399,6 +400,14 @@ int standin_start(const char *config_json, struct standin **ret) {
         r = write_file(tokfile, s->root_token, 0600);
         if (r < 0)
                 return r;
+        char kube_config[256];
+        if (kube && !config_json) {
+                (void) snprintf(kube_config, sizeof(kube_config),
+                                "{\"users\":{\"admin\":{\"token\":\"%s\",\"groups\":"
+                                "[\"system:masters\"]}}}",
+                                s->root_token);
+                config_json = kube_config;
+        }
         r = write_file(cfg, config_json ? config_json : default_config, 0600);
         if (r < 0)
                 return r;
@@ -425,8 +434,27 @@ int standin_start(const char *config_json, struct standin **ret) {
                                 (char *) "--audit-log",
                                 s->audit_path,
                                 NULL};
+                char *kargv[] = {(char *) PYTHON,
+                                 script,
+                                 (char *) "--config",
+                                 cfg,
+                                 (char *) "--listen",
+                                 (char *) "127.0.0.1:0",
+                                 (char *) "--control-listen",
+                                 (char *) "127.0.0.1:0",
+                                 (char *) "--tls-cert",
+                                 cert,
+                                 (char *) "--tls-key",
+                                 key,
+                                 (char *) "--ca-cert",
+                                 s->ca_path,
+                                 (char *) "--ready-file",
+                                 ready,
+                                 (char *) "--audit-log",
+                                 s->audit_path,
+                                 NULL};
 
-                r = spawn(argv, &s->pid);
+                r = spawn(kube ? kargv : argv, &s->pid);
                 if (r < 0)
                         return r;
         }
@@ -461,6 +489,14 @@ int standin_start(const char *config_json, struct standin **ret) {
                 return r;
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int standin_start(const char *config_json, struct standin **ret) {
+        return start(false, config_json, ret);
+}
+
+int standin_start_kube(const char *config_json, struct standin **ret) {
+        return start(true, config_json, ret);
 }
 
 static int write_all(int fd, const char *p, size_t len) {

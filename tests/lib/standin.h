@@ -36,6 +36,11 @@ struct standin {
         char *root_token;       /* root token of the stand-in (random per run) */
 };
 
+/* standin_start_kube(): the same for the stand-in kube-apiserver (tests/standin/kube_apiserver.py,
+ * tests/standin/README-kube.md): addr, control_addr, ca_path and audit_path as above; with a NULL
+ * config, one user "admin" (group system:masters) whose bearer token is root_token. */
+int standin_start_kube(const char *config_json, struct standin **ret);
+
 /* Bounds used by the helper. */
 #define STANDIN_READY_TIMEOUT_MS 15000 /* wait for the ready file */
 #define STANDIN_STOP_TIMEOUT_MS 5000   /* SIGTERM -> SIGKILL */

@@ -851,7 +851,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if status != 204:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(0 if self.command == "HEAD" else len(body)))
-        for k, v in (headers or {}).items():
+        for k, v in (headers.items() if isinstance(headers, dict) else headers or ()):
             self.send_header(k, str(v))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -1048,9 +1048,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
             return True
-        headers = {}
+        headers = []
         if hit.get("retry_after") is not None:
-            headers["Retry-After"] = hit["retry_after"]
+            headers.append(("Retry-After", hit["retry_after"]))
+        headers += [(k, v) for k, v in hit.get("headers", [])]  # [[name, value], ...], repeats kept
         if kind == "sealed":
             self.send(503, {"errors": ["Vault is sealed"]}, headers)
             return True

@@ -10,7 +10,10 @@
  * then {"stats":{"lookups":N,"cache_hits":N,"errors":N}}.
  *
  *   ct-registry [--ca FILE] [--config DOCKERCONFIGJSON-FILE]... [--timeout MS] [--ttl S]
- *               [--allow-http] [--platform OS/ARCH[/VARIANT]] IMAGE... [--platform ...] IMAGE...
+ *               [--insecure HOST[:PORT]]... [--platform OS/ARCH[/VARIANT]] IMAGE...
+ *               [--platform ...] IMAGE...
+ *
+ * --insecure names a registry that may fall back to plain HTTP (registry_options.insecure).
  *
  * --platform applies to the images after it (default linux/amd64). Exit status 0 when every
  * lookup succeeded, 1 when one failed, 2 for bad usage.
@@ -73,12 +76,13 @@ static int print_strv(struct buf *o, const char *name, char **v) {
 static void usage(void) {
         fprintf(stderr,
                 "usage: ct-registry [--ca FILE] [--config FILE]... [--timeout MS] [--ttl S] "
-                "[--allow-http] [--platform OS/ARCH] IMAGE...\n");
+                "[--insecure HOST[:PORT]]... [--platform OS/ARCH] IMAGE...\n");
 }
 
 int main(int argc, char **argv) {
         struct buf configs[MAX_CONFIGS];
         const char *config_ptrs[MAX_CONFIGS];
+        const char *insecure[REGISTRY_MAX_INSECURE];
         size_t n_configs = 0;
         struct registry_options o = {};
         struct registry_client *rc = NULL;
@@ -123,9 +127,14 @@ int main(int argc, char **argv) {
                                 o.timeout_ms = (unsigned) v;
                         else
                                 o.tag_ttl_s = (unsigned) v;
-                } else if (strcmp(a, "--allow-http") == 0)
-                        o.allow_http = true;
-                else if (strcmp(a, "--platform") == 0 && i + 1 < argc)
+                } else if (strcmp(a, "--insecure") == 0 && i + 1 < argc) {
+                        if (o.n_insecure >= REGISTRY_MAX_INSECURE) {
+                                usage();
+                                return 2;
+                        }
+                        insecure[o.n_insecure++] = argv[++i];
+                        o.insecure = insecure;
+                } else if (strcmp(a, "--platform") == 0 && i + 1 < argc)
                         i++;
                 else if (a[0] == '-') {
                         usage();
@@ -141,12 +150,11 @@ int main(int argc, char **argv) {
         for (i = 1; i < argc; i++) {
                 const char *a = argv[i];
                 if (strcmp(a, "--ca") == 0 || strcmp(a, "--config") == 0 ||
-                    strcmp(a, "--timeout") == 0 || strcmp(a, "--ttl") == 0) {
+                    strcmp(a, "--timeout") == 0 || strcmp(a, "--ttl") == 0 ||
+                    strcmp(a, "--insecure") == 0) {
                         i++;
                         continue;
                 }
-                if (strcmp(a, "--allow-http") == 0)
-                        continue;
                 if (strcmp(a, "--platform") == 0) {
                         const char *p = argv[++i], *slash = strchr(p, '/');
                         if (!slash || (size_t) (slash - p) >= sizeof(os) ||

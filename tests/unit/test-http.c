@@ -2,11 +2,15 @@
 /* Unit tests for common/http: pure helpers, option validation, and the transport against the
  * stand-in vault over TLS (keep-alive, trust, retries with backoff and Retry-After under a
  * deadline, faults, limits). Sleeps go through the test hooks: recorded, not slept. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,6 +274,81 @@ static void test_transport(struct standin *s) {
         }
         (void) control(s, "DELETE", "/_standin/fault", NULL);
 
+        /* Headers as real registries send them: a Location of several KiB (a pre-signed blob
+         * URL) is kept whole, one over HTTP_MAX_LOCATION is dropped and flagged, never cut; every
+         * WWW-Authenticate field is kept, in order, joined into one challenge list. */
+        {
+                _cleanup_buf_ struct buf fault = BUF_INIT(64 * 1024, 0);
+                _cleanup_buf_ struct buf loc = BUF_INIT(HTTP_MAX_LOCATION + 16, 0);
+                (void) buf_append_str(&loc, "https://bucket.s3.example/blob?X-Amz-Security-Token=");
+                while (loc.len < 6000)
+                        (void) buf_append_byte(&loc, 'T');
+                (void) buf_printf(&fault,
+                                  "{\"match\":\"/v1/sys/health\",\"kind\":\"status\",\"status\":"
+                                  "307,\"headers\":[[\"Location\",\"%s\"]]}",
+                                  buf_cstr(&loc));
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                _cleanup_http_response_ struct http_response resp = {};
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && resp.status == 307 && !resp.location_overflow &&
+                           strcmp(buf_cstr(&resp.location), buf_cstr(&loc)) == 0,
+                   "a 6000-byte Location is kept whole (%zu bytes)", resp.location.len);
+                http_response_done(&resp);
+
+                while (loc.len <= HTTP_MAX_LOCATION)
+                        (void) buf_append_byte(&loc, 'T');
+                buf_reset(&fault);
+                (void) buf_printf(&fault,
+                                  "{\"match\":\"/v1/sys/health\",\"kind\":\"status\",\"status\":"
+                                  "307,\"headers\":[[\"Location\",\"%s\"]]}",
+                                  buf_cstr(&loc));
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && resp.status == 307 && resp.location_overflow && resp.location.len == 0,
+                   "a Location over HTTP_MAX_LOCATION is dropped and flagged, not truncated");
+                http_response_done(&resp);
+
+                char pad[1001];
+                memset(pad, 'p', sizeof(pad) - 1);
+                pad[sizeof(pad) - 1] = '\0';
+                buf_reset(&fault);
+                (void) buf_printf(&fault,
+                                  "{\"match\":\"/v1/sys/health\",\"kind\":\"status\",\"status\":"
+                                  "401,\"headers\":[[\"WWW-Authenticate\",\"Bearer "
+                                  "realm=\\\"https://auth.example/token\\\",x=\\\"%s\\\"\"],"
+                                  "[\"WWW-Authenticate\",\"Negotiate\"],"
+                                  "[\"WWW-Authenticate\",\"Basic realm=\\\"r\\\"\"]]}",
+                                  pad);
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                const char *wa = buf_cstr(&resp.www_authenticate);
+                const char *tail = "\", Negotiate, Basic realm=\"r\"";
+                ok(r == 0 && resp.status == 401 && resp.n_challenges == 3 &&
+                           !resp.challenge_overflow &&
+                           strncmp(wa, "Bearer realm=\"https://auth.example/token\",x=\"", 45) ==
+                                   0 &&
+                           strstr(wa, pad) && strlen(wa) > 45 &&
+                           strcmp(wa + strlen(wa) - strlen(tail), tail) == 0,
+                   "three WWW-Authenticate fields, one over 1 KiB, are all kept in order (%zu "
+                   "bytes)",
+                   resp.www_authenticate.len);
+                http_response_done(&resp);
+
+                buf_reset(&fault);
+                (void) buf_append_str(&fault, "{\"match\":\"/v1/sys/health\",\"kind\":\"status\","
+                                              "\"status\":401,\"headers\":[");
+                for (int i = 0; i <= HTTP_MAX_CHALLENGE_FIELDS; i++)
+                        (void) buf_printf(&fault, "%s[\"WWW-Authenticate\",\"Basic realm=r%d\"]",
+                                          i ? "," : "", i);
+                (void) buf_append_str(&fault, "]}");
+                (void) control(s, "POST", "/_standin/fault", buf_cstr(&fault));
+                r = get(c, "/v1/sys/health", false, &resp, &res);
+                ok(r == 0 && resp.status == 401 && resp.challenge_overflow &&
+                           resp.www_authenticate.len == 0,
+                   "more than HTTP_MAX_CHALLENGE_FIELDS challenges are flagged, none half kept");
+                (void) control(s, "DELETE", "/_standin/fault", NULL);
+        }
+
         /* Body limit. */
         {
                 struct http_options small = o;
@@ -527,6 +606,45 @@ static void test_url(struct standin *s) {
         is_int(ft.sleeps, 1, "(no sleep)");
 }
 
+/* A plain-HTTP server of one connection: reads what comes, answers 400 as Go's net/http does
+ * to a request line it cannot parse. */
+static void *plain_server(void *arg) {
+        int lfd = *(int *) arg;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+                char b[64];
+                (void) read(fd, b, sizeof(b));
+                static const char reply[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
+                (void) write(fd, reply, sizeof(reply) - 1);
+                (void) close(fd);
+        }
+        return NULL;
+}
+
+static void test_probe(struct standin *s) {
+        char origin[64];
+        is_int(http_probe_plain_http("http://127.0.0.1:1", 1000), -EINVAL,
+               "probe: an http:// origin is -EINVAL");
+        is_int(http_probe_plain_http(s->addr, 5000), 0,
+               "probe: a TLS server is not plain HTTP (it answers our record in TLS)");
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t sl = sizeof(sa);
+        pthread_t t;
+        if (lfd < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 1) < 0 ||
+            getsockname(lfd, (struct sockaddr *) &sa, &sl) < 0 ||
+            pthread_create(&t, NULL, plain_server, &lfd) != 0) {
+                ok(false, "probe: a listener for the plain server");
+                return;
+        }
+        (void) snprintf(origin, sizeof(origin), "https://127.0.0.1:%u", ntohs(sa.sin_port));
+        is_int(http_probe_plain_http(origin, 30000), 1, "probe: a plain-HTTP server is one");
+        (void) pthread_join(t, NULL);
+        (void) close(lfd);
+        is_int(http_probe_plain_http(origin, 5000), 0,
+               "probe: nothing listening (the port closed) is not plain HTTP");
+}
+
 int main(void) {
         struct standin *s = NULL;
         int r;
@@ -545,6 +663,7 @@ int main(void) {
         test_transport(s);
         test_trust(s);
         test_url(s);
+        test_probe(s);
         standin_stop(s);
         return tap_done();
 }

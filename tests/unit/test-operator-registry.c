@@ -15,8 +15,8 @@
 #include "common/injection.h"
 #include "common/macro.h"
 #include "common/secmem.h"
-#include "operator/registry-internal.h"
 #include "operator/registry.h"
+#include "operator/registry/internal.h"
 #include "tests/tap.h"
 
 #define D64(c)                                                                                    \
@@ -194,12 +194,43 @@ static void test_challenges(void) {
                    r == 0 ? (int) ch.scheme : -1, r == 0 ? ch.realm : "", r == 0 ? ch.service : "",
                    r == 0 ? ch.scope : "");
         }
-        char big[2000];
+        char big[3000];
         memcpy(big, "Bearer realm=\"", 14);
-        memset(big + 14, 'x', 1100);
-        memcpy(big + 14 + 1100, "\"", 2);
+        memset(big + 14, 'x', 2100);
+        memcpy(big + 14 + 2100, "\"", 2);
         struct registry_challenge ch;
-        is_int(registry_parse_challenge(big, &ch), -E2BIG, "a realm over 1023 bytes is -E2BIG");
+        is_int(registry_parse_challenge(big, &ch), -E2BIG, "a realm over 2047 bytes is -E2BIG");
+
+        /* What ECR and others send: several WWW-Authenticate fields (common/http joins them with
+         * ", "), the one that applies not the last, over 255 bytes, with a long scope. */
+        char scope[1500], list[4096];
+        size_t o = 0;
+        for (int i = 0; o + 40 < sizeof(scope) - 40; i++)
+                o += (size_t) snprintf(scope + o, sizeof(scope) - o,
+                                       "%srepository:team/app%02d:pull", i ? " " : "", i);
+        (void) snprintf(list, sizeof(list),
+                        "Negotiate, Bearer realm=\"https://auth.example/token\",service=\"reg\","
+                        "scope=\"%s\", Basic realm=\"https://reg.example/\"",
+                        scope);
+        ok(registry_parse_challenge(list, &ch) == 0 && ch.scheme == REGISTRY_AUTH_BEARER &&
+                   strcmp(ch.realm, "https://auth.example/token") == 0 &&
+                   strcmp(ch.scope, scope) == 0,
+           "the Bearer challenge among three, with a %zu-byte scope, is taken whole",
+           strlen(scope));
+        (void) snprintf(list, sizeof(list),
+                        "Basic realm=\"https://reg.example/\", Bearer realm=\"https://a/t\","
+                        "service=\"%0300d\"",
+                        0);
+        ok(registry_parse_challenge(list, &ch) == 0 && ch.scheme == REGISTRY_AUTH_BEARER &&
+                   strlen(ch.service) == 300,
+           "Bearer after Basic is preferred; a 300-byte service is kept");
+        o = 0;
+        for (int i = 0; i < REGISTRY_MAX_CHALLENGES; i++)
+                o += (size_t) snprintf(list + o, sizeof(list) - o, "%sDigest realm=\"d%d\"",
+                                       i ? ", " : "", i);
+        (void) snprintf(list + o, sizeof(list) - o, ", Basic realm=\"r\"");
+        is_int(registry_parse_challenge(list, &ch), -E2BIG,
+               "more than REGISTRY_MAX_CHALLENGES challenges are -E2BIG");
 }
 
 static char *b64(const char *s) {
@@ -804,6 +835,35 @@ static void test_cache(void) {
         is_int(registry_client_new(&bad, &r), -EINVAL, "an absurd cache size is refused");
         struct registry_options noca = {.ca_file = "/nonexistent/ca.pem"};
         ok(registry_client_new(&noca, &r) < 0, "a missing CA file is an error");
+
+        /* The insecure list names registries exactly (host[:port] of the reference). */
+        static const char *const bad_hosts[][1] = {{""}, {"a b"}, {"https://reg"}, {"reg/x"}};
+        for (size_t i = 0; i < ELEMENTSOF(bad_hosts); i++) {
+                struct registry_options bo = {.insecure = bad_hosts[i], .n_insecure = 1};
+                is_int(registry_client_new(&bo, &r), -EINVAL, "insecure entry '%s' is refused",
+                       bad_hosts[i][0]);
+        }
+        static const char *const hosts[] = {"Reg.Local:5000", "localhost", "[::1]:5000"};
+        struct registry_options io = {.insecure = hosts, .n_insecure = ELEMENTSOF(hosts)};
+        r = NULL;
+        is_int(registry_client_new(&io, &r), 0, "a client with three insecure registries");
+        static const struct {
+                const char *image;
+                bool insecure;
+        } named[] = {
+                {"reg.local:5000/app", true},   {"REG.local:5000/team/app:v1", true},
+                {"reg.local/app", false},       {"reg.local:5001/app", false},
+                {"localhost/app", true},        {"localhost:5000/app", false},
+                {"[::1]:5000/app", true},       {"nginx", false},
+                {"docker.io/library/x", false},
+        };
+        for (size_t i = 0; r && i < ELEMENTSOF(named); i++) {
+                struct registry_ref ref;
+                ok(registry_parse_reference(named[i].image, &ref, NULL) == 0 &&
+                           registry_is_insecure(r, &ref) == named[i].insecure,
+                   "%s is %snamed insecure", named[i].image, named[i].insecure ? "" : "not ");
+        }
+        registry_client_free(r);
 }
 
 int main(void) {

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kube: a Kubernetes API client over common/http, for the operator (pull secrets, leader
+ * election), the CLI and the broker.
+ *
+ * Configuration, either
+ *   - in-cluster (client-go's InClusterConfig): KUBERNETES_SERVICE_HOST and _PORT, the service
+ *     account's token, ca.crt and namespace under KUBE_SA_DIR (a directory the caller may
+ *     override, for tests). The token FILE is re-read for every request: the kubelet rotates the
+ *     projected token in place;
+ *   - or a kubeconfig (kubectl's rules): the files of $KUBECONFIG (':'-separated; the first file
+ *     that names a cluster, user or context wins, as does the first current-context), else
+ *     ~/.kube/config; the context given or current-context; for the cluster server,
+ *     certificate-authority(-data), insecure-skip-tls-verify (refused unless the caller allows it
+ *     explicitly); for the user token, tokenFile (re-read per request), client-certificate(-data)
+ *     and client-key(-data), or an exec credential plugin (client.authentication.k8s.io/v1 or
+ *     v1beta1 ExecCredential): the command run without a shell (argv: command then args; a
+ *     relative command with a '/' is relative to its kubeconfig's directory), stdin /dev/null,
+ *     stderr inherited, the process environment plus the plugin's env and KUBERNETES_EXEC_INFO,
+ *     bounded in time (KUBE_EXEC_TIMEOUT_MS, then SIGKILL) and output (KUBE_EXEC_MAX_OUTPUT).
+ *     Its status.token is used until status.expirationTimestamp (re-run from then on; without an
+ *     expiry until the API server answers 401, then once more). Paths in a kubeconfig are
+ *     relative to its directory. Basic auth (username/password) and auth-provider are refused.
+ *
+ * Requests: GET, CREATE (POST), UPDATE (PUT), PATCH (merge, strategic merge or JSON patch) on an
+ * API path ("/api/v1/namespaces/ns/secrets/x"). A 2xx body is returned parsed; any other answer
+ * is decoded from its Status object into struct kube_error and mapped to an errno:
+ *   -EACCES 401/403, -ENOENT 404, -ESTALE 409 Conflict (the object's resourceVersion changed:
+ *   read it again and retry), -EEXIST 409 AlreadyExists, -EINVAL 400/422 (BadRequest, Invalid),
+ *   -EAGAIN 429 and 503 (TooManyRequests, ServiceUnavailable: retry later), -EPROTO other
+ *   statuses, and the transport errors of common/http.
+ *
+ * Threads: a struct kube_client is safe to use from several threads at once. It holds up to
+ * KUBE_MAX_CONNECTIONS http clients (each one keep-alive connection), lent to one request at a
+ * time; a request finding all of them busy waits for one. The exec plugin's token is shared under
+ * the client's lock (one plugin run at a time).
+ *
+ * Secrets: tokens, private keys, and response bodies are kept in secmem. Nothing here logs; the
+ * error report never holds a token (it names files, contexts, statuses and the server's message).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/http.h"
+#include "common/json.h"
+
+#define KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define KUBE_MAX_BODY (4u * 1024u * 1024u)   /* a response body */
+#define KUBE_MAX_TOKEN (64u * 1024u)         /* a bearer token */
+#define KUBE_MAX_FILE (1024u * 1024u)        /* a kubeconfig, CA, certificate or key file */
+#define KUBE_MAX_KUBECONFIGS 16              /* files in $KUBECONFIG */
+#define KUBE_MAX_CONNECTIONS 4               /* http clients of one kube client */
+#define KUBE_EXEC_TIMEOUT_MS 10000u          /* an exec plugin run */
+#define KUBE_EXEC_MAX_OUTPUT (1024u * 1024u) /* an exec plugin's stdout */
+#define KUBE_EXEC_MAX_ARGS 64
+
+/* Why a call failed: printable ASCII only, fixed size, never a secret. code: the HTTP status
+ * (0 when there was no answer); reason: the Status reason ("NotFound", "Conflict"...) or "";
+ * message: one line for a person (the server's message, or what went wrong before it). */
+struct kube_error {
+        long code;
+        char reason[64];
+        char message[512];
+};
+
+struct kube_config;
+
+/* In-cluster configuration. sa_dir: NULL for KUBE_SA_DIR. -ENOENT (not in a cluster: the
+ * variables are not set, or the directory has no token), -errno reading ca.crt. */
+int kube_config_incluster(const char *sa_dir, struct kube_config **ret, struct kube_error *err);
+
+/* An explicit configuration: server ("https://..."), a CA bundle file (NULL: the server is not
+ * trusted, -EINVAL) and a bearer token file re-read per request (NULL: none). -EINVAL, -errno
+ * reading the CA. */
+int kube_config_new(const char *server, const char *ca_file, const char *token_file,
+                    struct kube_config **ret, struct kube_error *err);
+
+struct kube_load_options {
+        const char *paths;   /* ':'-separated kubeconfig files; NULL: $KUBECONFIG, else
+                              * $HOME/.kube/config */
+        const char *context; /* NULL: current-context */
+        bool allow_insecure; /* accept insecure-skip-tls-verify: true (else -EPERM) */
+};
+
+/* Reads a kubeconfig. -ENOENT (no file, no such context, cluster or user), -EBADMSG (malformed,
+ * a field of the wrong type), -EPERM (insecure-skip-tls-verify not allowed), -EPROTONOSUPPORT
+ * (basic auth, auth-provider, an exec apiVersion other than v1/v1beta1), -E2BIG, -ENOMEM. */
+int kube_config_load(const struct kube_load_options *o, struct kube_config **ret,
+                     struct kube_error *err);
+
+/* Frees (wiping the secrets). Accepts NULL. Returns NULL. */
+struct kube_config *kube_config_free(struct kube_config *c);
+
+/* The API server URL, the namespace (the context's, the service account's, else "default"), and
+ * the context's name ("" in-cluster). Borrowed from c. */
+const char *kube_config_server(const struct kube_config *c);
+const char *kube_config_namespace(const struct kube_config *c);
+const char *kube_config_context(const struct kube_config *c);
+
+struct kube_options {
+        unsigned timeout_ms;     /* per request, all attempts included; default 5000 */
+        struct http_hooks hooks; /* common/http's clock and sleep (tests) */
+        /* Wall clock for exec credential expiry, seconds since the epoch; default time(). */
+        int64_t (*now_unix)(void *userdata);
+        void *userdata;
+};
+
+struct kube_client;
+
+/* A client for config (which it takes: the caller's pointer is cleared on success). o may be
+ * NULL. -EINVAL, -ENOMEM, the errors of http_client_new(). */
+int kube_client_new(struct kube_config **config, const struct kube_options *o,
+                    struct kube_client **ret);
+/* Frees the client and its configuration. Accepts NULL. Returns NULL. */
+struct kube_client *kube_client_free(struct kube_client *k);
+
+enum kube_patch_type {
+        KUBE_PATCH_MERGE,     /* application/merge-patch+json (RFC 7386) */
+        KUBE_PATCH_STRATEGIC, /* application/strategic-merge-patch+json */
+        KUBE_PATCH_JSON,      /* application/json-patch+json (RFC 6902) */
+};
+
+/* path: an absolute API path, with an optional "?query". body: JSON (any buffer; secrets in a
+ * BUF_SECURE one). *ret (may be NULL when the body is not wanted): the parsed 2xx response in
+ * secmem, caller-owned. err (optional) is filled on failure. Return values: see the top. */
+int kube_get(struct kube_client *k, const char *path, struct json_doc **ret,
+             struct kube_error *err);
+int kube_create(struct kube_client *k, const char *path, const struct buf *body,
+                struct json_doc **ret, struct kube_error *err);
+int kube_update(struct kube_client *k, const char *path, const struct buf *body,
+                struct json_doc **ret, struct kube_error *err);
+int kube_patch(struct kube_client *k, const char *path, enum kube_patch_type type,
+               const struct buf *body, struct json_doc **ret, struct kube_error *err);
+
+/* The ".dockerconfigjson" of a kubernetes.io/dockerconfigjson Secret (a legacy
+ * kubernetes.io/dockercfg is converted to the {"auths":{...}} form), base64-decoded, appended to
+ * out (give a BUF_SECURE buffer; out is unchanged on failure). -EINVAL (invalid names),
+ * -EMEDIUMTYPE (another type), -EBADMSG, and kube_get()'s errors. */
+int kube_get_pull_secret(struct kube_client *k, const char *namespace_, const char *name,
+                         struct buf *out, struct kube_error *err);
+
+/* Whether s is a valid DNS-1123 subdomain (namespace, secret and service account names). */
+bool kube_name_valid(const char *s);
+
+/* Decodes a non-2xx answer: status and body (a Status object, or anything) into *ret. Exposed
+ * for the tests; kube_get() and the others call it. Returns the errno (see the top). */
+int kube_status_decode(long status, const char *body, size_t len, struct kube_error *ret);

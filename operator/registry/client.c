@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * operator/registry/client.c: the client (trust anchors, cache, counters) and registry_lookup().
+ */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "common/sha256.h"
+#include "operator/registry/internal.h"
+
+static const char *const ca_bundle_paths[] = {
+        "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu, Alpine, our images */
+        "/etc/pki/tls/certs/ca-bundle.crt",   /* Fedora, RHEL */
+        "/etc/ssl/ca-bundle.pem",             /* openSUSE */
+        "/etc/ssl/cert.pem",                  /* Alpine, BSDs */
+};
+
+static void fclosep_(FILE **f) {
+        if (*f)
+                (void) fclose(*f);
+}
+
+static int read_whole_file(const char *path, struct buf *out) {
+        _cleanup_(fclosep_) FILE *f = NULL;
+        char chunk[8192];
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        for (;;) {
+                size_t n = fread(chunk, 1, sizeof(chunk), f);
+                if (n > 0) {
+                        int r = buf_append(out, chunk, n);
+                        if (r < 0)
+                                return r;
+                }
+                if (n < sizeof(chunk)) {
+                        if (ferror(f))
+                                return -EIO;
+                        break;
+                }
+        }
+        return buf_append_byte(out, '\n');
+}
+
+static void insecure_free(struct registry_client *r) {
+        for (size_t i = 0; i < r->n_insecure; i++)
+                free(r->insecure[i]);
+        free(r->insecure);
+        r->insecure = NULL;
+        r->n_insecure = 0;
+}
+
+static int copy_insecure(const struct registry_options *o, struct registry_client *r) {
+        if (o->n_insecure == 0)
+                return 0;
+        if (!o->insecure || o->n_insecure > REGISTRY_MAX_INSECURE)
+                return -EINVAL;
+        for (size_t i = 0; i < o->n_insecure; i++)
+                if (!o->insecure[i] || strlen(o->insecure[i]) > REGISTRY_NAME_MAX ||
+                    !registry_domain_valid(o->insecure[i], strlen(o->insecure[i])))
+                        return -EINVAL;
+        r->insecure = calloc(o->n_insecure, sizeof(*r->insecure));
+        if (!r->insecure)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->n_insecure; i++) {
+                r->insecure[i] = strdup(o->insecure[i]);
+                if (!r->insecure[i]) {
+                        r->n_insecure = i;
+                        insecure_free(r);
+                        return -ENOMEM;
+                }
+        }
+        r->n_insecure = o->n_insecure;
+        return 0;
+}
+
+bool registry_is_insecure(const struct registry_client *r, const struct registry_ref *ref) {
+        for (size_t i = 0; i < r->n_insecure; i++)
+                if (strcasecmp(r->insecure[i], ref->domain) == 0 ||
+                    strcasecmp(r->insecure[i], ref->host) == 0)
+                        return true;
+        return false;
+}
+
+int registry_client_new(const struct registry_options *o, struct registry_client **ret) {
+        _cleanup_buf_ struct buf ca = BUF_INIT(16u * 1024 * 1024, 0);
+        struct registry_client *r;
+        int q;
+
+        if (!o || !ret)
+                return -EINVAL;
+        if (o->cache_entries > MAX_CACHE_ENTRIES)
+                return -EINVAL;
+        /* The system bundle (the first that exists), plus the extra file. */
+        for (size_t i = 0; i < ELEMENTSOF(ca_bundle_paths); i++) {
+                q = read_whole_file(ca_bundle_paths[i], &ca);
+                if (q == 0)
+                        break;
+                if (q != -ENOENT)
+                        return q;
+        }
+        if (o->ca_file) {
+                q = read_whole_file(o->ca_file, &ca);
+                if (q < 0)
+                        return q;
+        }
+        if (ca.len == 0)
+                return -ENOENT; /* no trust anchors at all */
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        q = copy_insecure(o, r);
+        if (q < 0) {
+                free(r);
+                return q;
+        }
+        r->timeout_ms = o->timeout_ms ?: DEFAULT_TIMEOUT_MS;
+        r->tag_ttl_s = o->tag_ttl_s ?: DEFAULT_TAG_TTL_S;
+        r->n_cache = o->cache_entries ?: DEFAULT_CACHE_ENTRIES;
+        r->hooks = o->hooks;
+        r->cache = calloc(r->n_cache, sizeof(*r->cache));
+        q = r->cache ? buf_steal(&ca, &r->ca_pem, &r->ca_pem_len) : -ENOMEM;
+        if (q >= 0 && getrandom(r->salt, sizeof(r->salt), 0) != (ssize_t) sizeof(r->salt))
+                q = -EIO;
+        if (q >= 0 && pthread_mutex_init(&r->lock, NULL) != 0)
+                q = -ENOMEM;
+        if (q < 0) {
+                free(r->cache);
+                free(r->ca_pem);
+                insecure_free(r);
+                free(r);
+                return q;
+        }
+        *ret = r;
+        return 0;
+}
+
+struct registry_client *registry_client_free(struct registry_client *r) {
+        if (!r)
+                return NULL;
+        registry_cache_done(r);
+        free(r->ca_pem);
+        insecure_free(r);
+        explicit_bzero(r->salt, sizeof(r->salt));
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        return NULL;
+}
+
+void registry_get_stats(const struct registry_client *r, struct registry_stats *ret) {
+        struct registry_client *m = (struct registry_client *) r; /* the lock is not state */
+        if (!r || !ret)
+                return;
+        pthread_mutex_lock(&m->lock);
+        *ret = r->stats;
+        pthread_mutex_unlock(&m->lock);
+}
+
+/* Cache keys: "<domain>/<path>{:tag|@digest}|<platform>|<scope>", scope "-" for results read
+ * without credentials, else 32 hex digits of SHA-256(salt, host, user:pass). */
+static void credential_scope(const struct registry_client *r, const struct registry_ref *ref,
+                             const char *user_pass, char out[33]) {
+        struct sha256_ctx c;
+        uint8_t d[SHA256_DIGEST_SIZE];
+        char hex[SHA256_HEX_SIZE];
+        sha256_init(&c);
+        sha256_update(&c, r->salt, sizeof(r->salt));
+        sha256_update(&c, ref->host, strlen(ref->host) + 1);
+        sha256_update(&c, user_pass, strlen(user_pass));
+        sha256_final(&c, d);
+        sha256_to_hex(d, hex);
+        explicit_bzero(d, sizeof(d));
+        memcpy(out, hex, 32);
+        out[32] = '\0';
+}
+
+static void cache_key(const struct registry_ref *ref, bool by_digest, const char *digest,
+                      const char *pstr, const char *scope, char *out, size_t sz) {
+        (void) snprintf(out, sz, "%s/%s%s%s|%s|%s", ref->domain, ref->path, by_digest ? "@" : ":",
+                        by_digest ? digest : ref->tag, pstr, scope);
+}
+
+static int do_lookup(struct registry_client *r, const char *image, const char *os, const char *arch,
+                     const char *const *configs, size_t n_configs,
+                     struct registry_image_config *ret, char *err, size_t errlen, bool *ret_hit) {
+        _cleanup_(registry_credentials_done) struct registry_credentials creds = {};
+        struct registry_image_config cfg = {};
+        struct registry_ref ref;
+        struct registry_platform plat;
+        char pstr[80], key[1024], top_digest[80] = "", scopes[1 + REGISTRY_MAX_CREDENTIALS][33];
+        const char *why = NULL;
+        int q;
+
+        q = registry_parse_reference(image, &ref, &why);
+        if (q < 0) {
+                registry_set_err(err, errlen,
+                                 "invalid image reference \"%.200s\": %s: fix the image",
+                                 image ? image : "", why ? why : "invalid");
+                return q;
+        }
+        q = registry_platform_normalize(os, arch, &plat);
+        if (q < 0) {
+                registry_set_err(err, errlen, "invalid node platform \"%.32s/%.32s\"", os ? os : "",
+                                 arch ? arch : "");
+                return q;
+        }
+        registry_platform_string(&plat, pstr, sizeof(pstr));
+        q = registry_match_credentials(configs, n_configs, &ref, &creds);
+        if (q < 0) {
+                registry_set_err(err, errlen, "cannot read the imagePullSecrets: %s", strerror(-q));
+                return q;
+        }
+
+        /* The cache: results read anonymously, then those read with one of our credentials. */
+        memcpy(scopes[0], "-", 2);
+        for (size_t i = 0; i < creds.n; i++)
+                credential_scope(r, &ref, creds.c[i].user_pass, scopes[1 + i]);
+        for (size_t i = 0; i <= creds.n; i++) {
+                cache_key(&ref, ref.digest[0], ref.digest, pstr, scopes[i], key, sizeof(key));
+                if (registry_cache_get(r, key, ret) == 0) {
+                        *ret_hit = true;
+                        return 0;
+                }
+        }
+
+        struct registry_session s = {
+                .r = r,
+                .ref = &ref,
+                .creds = &creds,
+                .deadline = registry_mono_usec() + (uint64_t) r->timeout_ms * 1000u,
+                .cred_used = -1,
+                .insecure = registry_is_insecure(r, &ref),
+                .err = err,
+                .errlen = errlen,
+        };
+        (void) snprintf(s.base, sizeof(s.base), "https://%s", ref.host);
+        q = registry_resolve(&s, &plat, &cfg, top_digest);
+        registry_session_set_auth(&s, NULL);
+        if (q < 0) {
+                registry_image_config_done(&cfg);
+                return q;
+        }
+        const char *scope = s.cred_used >= 0 ? scopes[1 + s.cred_used] : scopes[0];
+        cache_key(&ref, true, top_digest, pstr, scope, key, sizeof(key));
+        (void) registry_cache_put(r, key, false, &cfg); /* a full cache only costs a lookup */
+        if (!ref.digest[0]) {
+                cache_key(&ref, false, NULL, pstr, scope, key, sizeof(key));
+                (void) registry_cache_put(r, key, true, &cfg);
+        }
+        *ret = cfg;
+        return 0;
+}
+
+int registry_lookup(struct registry_client *r, const char *image, const char *os, const char *arch,
+                    const char *const *dockerconfigjsons, size_t n_configs,
+                    struct registry_image_config *ret, char *err, size_t errlen) {
+        bool hit = false;
+        int q;
+
+        if (err && errlen)
+                err[0] = '\0';
+        if (!r || !image || !ret) {
+                registry_set_err(err, errlen, "registry lookup: invalid arguments");
+                return -EINVAL;
+        }
+        q = do_lookup(r, image, os, arch, dockerconfigjsons, n_configs, ret, err, errlen, &hit);
+        pthread_mutex_lock(&r->lock);
+        r->stats.lookups++;
+        if (hit)
+                r->stats.cache_hits++;
+        if (q < 0)
+                r->stats.errors++;
+        pthread_mutex_unlock(&r->lock);
+        return q;
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * operator/registry/internal.h: what the files of operator/registry/ share, and the pure parts
+ * (no network) exposed for the unit tests and the fuzz target. Not an interface for other
+ * modules: use operator/registry.h.
+ *
+ * The files: reference.c (image references), challenge.c (WWW-Authenticate), keyring.c (pull
+ * secret credentials), manifest.c (platforms, manifests, configs), cache.c, fetch.c (one lookup on
+ * the wire), client.c (the client and registry_lookup()).
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/http.h"
+#include "common/macro.h"
+#include "operator/registry.h"
+
+#define REGISTRY_NAME_MAX 255        /* domain + "/" + path, as distribution/reference */
+#define REGISTRY_TAG_MAX 128         /* [\w][\w.-]{0,127} */
+#define REGISTRY_MAX_CREDENTIALS 8   /* credentials tried for one registry */
+#define REGISTRY_MAX_CHALLENGES 8    /* challenges in one 401 (all WWW-Authenticate fields) */
+#define REGISTRY_ORIGIN_MAX 1024     /* "https://host[:port]" of a registry or a redirect */
+#define REGISTRY_CREDENTIAL_MAX 4096 /* bytes of "user:password" */
+#define REGISTRY_MAX_ARGS 4096       /* elements of Entrypoint / Cmd */
+#define REGISTRY_MANIFEST_MAX (4u * 1024 * 1024) /* manifest and index bodies */
+#define REGISTRY_CONFIG_MAX (8u * 1024 * 1024)   /* image config blobs */
+#define REGISTRY_DOCKERCONFIG_MAX (1024u * 1024) /* one .dockerconfigjson */
+
+/* A parsed, normalised image reference (distribution/reference's ParseNormalizedNamed plus the
+ * kubelet's default tag). All strings are NUL-terminated and validated. */
+struct registry_ref {
+        char domain[REGISTRY_NAME_MAX + 1]; /* as named: "docker.io", "localhost:5000" */
+        char host[REGISTRY_NAME_MAX + 1];   /* where the API is: "registry-1.docker.io" */
+        char path[REGISTRY_NAME_MAX + 1];   /* "library/nginx" */
+        char tag[REGISTRY_TAG_MAX + 1];     /* "latest" when neither tag nor digest was given */
+        char digest[80];                    /* "sha256:<64 lower-case hex>", "" when none */
+};
+
+/* Parses s. -EINVAL with *ret_why (static text, optional) when s is not a reference Kubernetes
+ * would pull; -EPROTONOSUPPORT for a digest algorithm other than sha256. */
+int registry_parse_reference(const char *s, struct registry_ref *ret, const char **ret_why);
+
+enum registry_auth_scheme {
+        REGISTRY_AUTH_BASIC = 1,
+        REGISTRY_AUTH_BEARER,
+};
+
+/* One WWW-Authenticate challenge (RFC 7235). When a header holds several, Bearer is preferred,
+ * then Basic; others are ignored. Parameter names are case-insensitive, values token or
+ * quoted-string. */
+struct registry_challenge {
+        enum registry_auth_scheme scheme;
+        char realm[2048];
+        char service[512];
+        char scope[2048]; /* several "repository:...:pull" scopes fit */
+};
+
+/* header: one challenge list, as common/http joins every WWW-Authenticate field of a response
+ * (at most REGISTRY_MAX_CHALLENGES challenges, HTTP_MAX_CHALLENGE bytes a value). The first
+ * Bearer challenge is taken, else the first Basic one. -EBADMSG malformed, -E2BIG a value longer
+ * than its field or more challenges, -EPROTONOSUPPORT no Basic or Bearer challenge, -EINVAL a
+ * Bearer challenge without a realm. */
+int registry_parse_challenge(const char *header, struct registry_challenge *ret);
+
+/* Credentials for one image, in the order the kubelet tries them. */
+struct registry_credential {
+        char *user_pass;                 /* secmem, "user:password" */
+        char key[REGISTRY_NAME_MAX + 1]; /* the normalised config key that matched (not secret) */
+};
+struct registry_credentials {
+        struct registry_credential c[REGISTRY_MAX_CREDENTIALS];
+        size_t n;
+        size_t skipped; /* configs that were not valid JSON / entries that could not be decoded */
+};
+
+/* Collects the credentials of the dockerconfigjsons that apply to ref, as the kubelet's keyring
+ * does: keys normalised (scheme dropped, "/v1/" and "/v2/" meaning the host), matched as globs
+ * per host label with equal ports and the key's path a prefix of the image's, most specific key
+ * first; then, for Docker Hub images, "index.docker.io" entries. Malformed configs and entries are
+ * skipped (counted). -ENOMEM. *ret must be released with registry_credentials_done(). */
+int registry_match_credentials(const char *const *configs, size_t n_configs,
+                               const struct registry_ref *ref, struct registry_credentials *ret);
+void registry_credentials_done(struct registry_credentials *c);
+
+/* kubelet's URLsMatchStr(glob, target) on schemeless "host[:port][/path]" strings. */
+bool registry_url_glob_match(const char *glob, const char *target);
+
+/* A normalised platform (containerd's platforms.Normalize): "x86_64" is amd64, "aarch64" arm64
+ * with variant v8, "arm" defaults to v7, "armhf" is arm/v7, "armel" arm/v6. arch may carry the
+ * variant ("arm/v7"). -EINVAL for empty or over-long names. */
+struct registry_platform {
+        char os[32];
+        char arch[32];
+        char variant[16];
+};
+int registry_platform_normalize(const char *os, const char *arch, struct registry_platform *ret);
+
+struct registry_descriptor {
+        char media_type[128];
+        char digest[80];
+        int64_t size; /* -1 when absent */
+};
+
+enum registry_manifest_kind {
+        REGISTRY_MANIFEST_IMAGE = 1,
+        REGISTRY_MANIFEST_INDEX,
+};
+
+/* Decodes a manifest body (content_type: the response's Content-Type, may be "" or NULL). For an
+ * image manifest, *ret_desc is its config descriptor; for an index (OCI index or Docker manifest
+ * list), the entry for platform p: an exact match, else for arm a lower compatible variant, else
+ * an entry without a platform. Returns 0, or -ENOENT when the index has nothing for p (available,
+ * if given, then lists what it has, "linux/amd64, linux/arm64/v8"), -EPROTONOSUPPORT for schema 1,
+ * -EMEDIUMTYPE when the config is not a container image config, -EBADMSG malformed, -E2BIG. why
+ * (optional) is a static explanation. */
+int registry_decode_manifest(const char *body, size_t len, const char *content_type,
+                             const struct registry_platform *p,
+                             enum registry_manifest_kind *ret_kind,
+                             struct registry_descriptor *ret_desc, char *available, size_t availlen,
+                             const char **why);
+
+/* Reads config.Entrypoint and config.Cmd of an image config blob (each absent, null or an array
+ * of strings). ret->digest is left empty. -EBADMSG, -E2BIG, -ENOMEM. */
+int registry_decode_config(const char *body, size_t len, struct registry_image_config *ret);
+
+/* "sha256:<hex>" of n bytes. */
+void registry_digest(const void *p, size_t n, char ret[80]);
+
+/* Deep copy. -ENOMEM. */
+int registry_image_config_copy(const struct registry_image_config *src,
+                               struct registry_image_config *ret);
+
+/* The cache, keyed by an opaque string. Entries put with ttl (tag references) expire after the
+ * client's tag_ttl_s on its hook clock; the others stay until evicted (least recently used
+ * first) when cache_entries are in use. get: 0 and a copy, or -ENOENT. */
+int registry_cache_get(struct registry_client *r, const char *key,
+                       struct registry_image_config *ret);
+int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
+                       const struct registry_image_config *c);
+
+/* --- shared by the files of operator/registry/ ---------------------------------------------- */
+
+#define DEFAULT_TIMEOUT_MS 5000u
+#define DEFAULT_TAG_TTL_S 300u
+#define DEFAULT_CACHE_ENTRIES 1024u
+#define MAX_CACHE_ENTRIES 1000000u
+/* The cache's byte budget: the strings (keys, Entrypoint and Cmd) of all entries together. An
+ * entry holds at most INJECTION_MAX_LIST bytes of strings (registry_decode_config refuses more). */
+#define CACHE_MAX_BYTES (16u * 1024u * 1024u)
+#define MAX_REDIRECTS 4
+#define MAX_INDEX_DEPTH 2 /* an index may name an index, once */
+#define TOKEN_BODY_MAX (256u * 1024)
+#define TOKEN_MAX 12288 /* fits one header line with "Authorization: Bearer " */
+#define FIX_HINT "set the container's command or the cloudtaser.io/command annotation"
+#define USER_AGENT "cloudtaser-operator"
+
+#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_V1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define ACCEPT_MANIFESTS \
+        MT_OCI_INDEX ", " MT_OCI_MANIFEST ", " MT_DOCKER_LIST ", " MT_DOCKER_MANIFEST
+
+struct cache_entry {
+        char *key;             /* NULL: free slot */
+        uint64_t expires_usec; /* 0: never */
+        uint64_t last_used;
+        size_t bytes; /* counted in the client's cache_bytes */
+        struct registry_image_config cfg;
+};
+
+struct registry_client {
+        char **insecure; /* registry_options.insecure, copied */
+        size_t n_insecure;
+        unsigned timeout_ms;
+        unsigned tag_ttl_s;
+        char *ca_pem; /* system bundle + the extra CA file (public data) */
+        size_t ca_pem_len;
+        struct http_hooks hooks;
+        uint8_t salt[32]; /* keys the credential scopes of cache entries */
+
+        pthread_mutex_t lock; /* cache and stats */
+        struct cache_entry *cache;
+        size_t n_cache;
+        size_t cache_bytes; /* sum of the entries' bytes, at most CACHE_MAX_BYTES */
+        uint64_t tick;
+        struct registry_stats stats;
+};
+
+/* One lookup in flight (fetch.c), created by registry_lookup(). */
+struct registry_session {
+        struct registry_client *r;
+        const struct registry_ref *ref;
+        const struct registry_credentials *creds;
+        uint64_t deadline;                 /* CLOCK_MONOTONIC usec */
+        char base[REGISTRY_NAME_MAX + 16]; /* "https://host[:port]" of the registry */
+        bool insecure;                     /* the registry is named in registry_options.insecure */
+        bool tried_http;      /* the plain-HTTP fallback was taken: it does not speak TLS */
+        char *auth;           /* secmem: "Bearer ..." / "Basic ...", NULL = none */
+        size_t next_cred;     /* next credential to try */
+        bool anonymous_token; /* auth holds a token obtained without credentials */
+        int cred_used;        /* index of the credential auth came from, -1 none */
+        char *err;
+        size_t errlen;
+};
+
+/* CLOCK_MONOTONIC in microseconds (lookup deadlines; the cache uses the hook clock). */
+uint64_t registry_mono_usec(void);
+
+/* err: one printable line. Whatever the arguments held, control bytes become '?'. */
+_printf_(3, 4) void registry_set_err(char *err, size_t errlen, const char *fmt, ...);
+
+/* Whether s[0..n) is a registry domain as references name it: host (DNS labels, or an IPv6
+ * literal in brackets) and an optional port. */
+bool registry_domain_valid(const char *s, size_t n);
+
+/* s[0..n) as a digest: sha256 with 64 lower-case hex digits. -EINVAL, -EPROTONOSUPPORT for
+ * another (well-formed) algorithm. */
+int registry_digest_check(const char *s, size_t n);
+
+/* "os/arch[/variant]". */
+void registry_platform_string(const struct registry_platform *p, char *out, size_t sz);
+
+/* Fetches the manifest (and index) of s->ref for plat and decodes its config into *ret;
+ * ret->digest is the manifest the config came from, top_digest the digest the reference resolved
+ * to. Errors are explained in s->err. */
+int registry_resolve(struct registry_session *s, const struct registry_platform *plat,
+                     struct registry_image_config *ret, char top_digest[80]);
+
+/* Whether ref's registry is named in the client's insecure list. */
+bool registry_is_insecure(const struct registry_client *r, const struct registry_ref *ref);
+
+/* Releases every cache entry and the table (registry_client_free()). */
+void registry_cache_done(struct registry_client *r);
+
+/* Drops the session's Authorization value (wiped). */
+void registry_session_set_auth(struct registry_session *s, char *auth);
+
+/* Copies s into dst[size]; -E2BIG (dst untouched) when it does not fit. */
+static inline int copy_str(char *dst, size_t size, const char *s, size_t n) {
+        if (n >= size)
+                return -E2BIG;
+        memcpy(dst, s, n);
+        dst[n] = '\0';
+        return 0;
+}
+
+static inline bool is_lower_alnum(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static inline bool is_alnum(char c) {
+        return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+
+static inline bool is_word(char c) {
+        return is_alnum(c) || c == '_';
+}
+
+static inline bool is_hex_lower(char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
