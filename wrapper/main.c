@@ -561,6 +561,27 @@ static int supervise(struct supervisor *s) {
         }
 }
 
+/* A descriptor among 0-2 that we were started without would be taken by the next open(): the
+ * signalfd, libcurl's socketpair, and the workload would inherit that as its stdout or stderr
+ * (and our log lines would go into an internal socket). Put /dev/null there first of all. The
+ * descriptor stays inheritable, as stdin/stdout/stderr are. */
+static int ensure_stdio(void) {
+        for (int fd = 0; fd <= 2; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                int n = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (n < 0)
+                        return negative_errno();
+                if (n != fd) { /* cannot happen: fd is the lowest free one */
+                        (void) close(n);
+                        return -EBADF;
+                }
+                if (fcntl(fd, F_SETFD, 0) < 0)
+                        return negative_errno();
+        }
+        return 0;
+}
+
 static void usage(FILE *f) {
         fprintf(f, "usage: cloudtaser-wrapper [--] COMMAND [ARG...]\n"
                    "Configured by VAULT_* and CLOUDTASER_* variables: see docs/wrapper.md.\n");
@@ -578,6 +599,8 @@ int main(int argc, char **argv) {
         sigset_t mask;
         int r;
 
+        if (ensure_stdio() < 0)
+                return EXIT_SOFTWARE;
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("cloudtaser-wrapper %s\n", CLOUDTASER_VERSION);
                 return 0;

@@ -7,25 +7,34 @@
  *
  *   --version              print the version and exit
  *   --ignore-term          (before the commands) SIGTERM received by `signals` is printed, not
- * fatal env-hash NAME          "env NAME sha256=<hex> len=<n>" or "env NAME missing" env-keys
- * "env-keys NAME NAME..." (sorted names of its environment, no values) memfd-hash NAME        the
- * record NAME of CLOUDTASER_SECRET_FD, read with fstat + mmap (the fd may be a memfd_secret file,
- * which read(2) cannot read): "memfd NAME sha256=<hex> len=<n>" or "memfd NAME missing" memfd-keys
- * "memfd-keys NAME NAME..." (sorted record names) memfd-info             "memfd fd=N size=S
- * target=<readlink of /proc/self/fd/N>" fds                    "fds 0 1 2 ..." (its open
- * descriptors, to spot leaked ones) proc-status            "status NoNewPrivs=.. Seccomp=..
- * CapEff=.. CapBnd=.. dumpable=.." print-pid              "pid N ppid M" signals SECONDS catch the
- * catchable signals, print "ready", then "signal NAME" for each one received, for up to SECONDS,
- * then "signals timeout" and go on. SIGTERM ends the process by SIGTERM (status 143) after
- * printing, unless --ignore-term was given. memfd-on-signal NAME   from then on, `signals` prints
- * the memfd-hash line of NAME after each signal (to see a rotation through the memfd) orphans N
- * double-forks N grandchildren that outlive it (they sleep 0.5 s and exit 0, with stdio on
- * /dev/null); prints "orphan PID" for each sleep SECONDS          (fractions allowed) touch PATH
- * create PATH (a marker that the workload ran) wait-file PATH         wait until PATH exists (at
- * most 60 s; exit 2 on timeout) say TEXT               print TEXT check-canary VALUE     "canary
- * absent" or "canary present" (then exit 1) if VALUE is a substring of any entry of environ or of
- * /proc/self/environ exit CODE              exit with CODE kill-self SIGNAME      die by that
- * signal (default disposition)
+ *                          fatal
+ *   env-hash NAME          "env NAME sha256=<hex> len=<n>" or "env NAME missing"
+ *   env-keys               "env-keys NAME NAME..." (sorted names of its environment, no values)
+ *   memfd-hash NAME        the record NAME of CLOUDTASER_SECRET_FD, read with fstat + mmap (the
+ *                          fd may be a memfd_secret file, which read(2) cannot read):
+ *                          "memfd NAME sha256=<hex> len=<n>" or "memfd NAME missing"
+ *   memfd-keys             "memfd-keys NAME NAME..." (sorted record names)
+ *   memfd-info             "memfd fd=N size=S target=<readlink of /proc/self/fd/N>"
+ *   fds                    "fds 0 1 2 ..." (its open descriptors, to spot leaked ones)
+ *   stdio                  "stdio 0=<target> 1=<target> 2=<target>" (readlink, or "closed")
+ *   proc-status            "status NoNewPrivs=.. Seccomp=.. CapEff=.. CapBnd=.. dumpable=.."
+ *   print-pid              "pid N ppid M"
+ *   signals SECONDS        catch the catchable signals, print "ready", then "signal NAME" for
+ *                          each one received, for up to SECONDS, then "signals timeout" and go
+ *                          on. SIGTERM ends the process by SIGTERM (status 143) after printing,
+ *                          unless --ignore-term was given.
+ *   memfd-on-signal NAME   from then on, `signals` prints the memfd-hash line of NAME after each
+ *                          signal (to see a rotation through the memfd)
+ *   orphans N              double-forks N grandchildren that outlive it (they sleep 0.5 s and
+ *                          exit 0, with stdio on /dev/null); prints "orphan PID" for each
+ *   sleep SECONDS          (fractions allowed)
+ *   touch PATH             create PATH (a marker that the workload ran)
+ *   wait-file PATH         wait until PATH exists (at most 60 s; exit 2 on timeout)
+ *   say TEXT               print TEXT
+ *   check-canary VALUE     "canary absent" or "canary present" (then exit 1) if VALUE is a
+ *                          substring of any entry of environ or of /proc/self/environ
+ *   exit CODE              exit with CODE
+ *   kill-self SIGNAME      die by that signal (default disposition)
  *
  * Exit status: 0 after the last command; 2 on a usage error or a failed command.
  */
@@ -288,6 +297,20 @@ static int cmd_fds(void) {
         return 0;
 }
 
+/* "stdio 0=<target> 1=<target> 2=<target>" (readlink of /proc/self/fd/N, "closed" if none). */
+static int cmd_stdio(void) {
+        fputs("stdio", stdout);
+        for (int fd = 0; fd <= 2; fd++) {
+                char link[64], target[256];
+                (void) snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                target[n > 0 ? n : 0] = '\0';
+                printf(" %d=%s", fd, n > 0 ? target : "closed");
+        }
+        putchar('\n');
+        return 0;
+}
+
 static int cmd_proc_status(void) {
         static const char *const keys[] = {"NoNewPrivs:", "Seccomp:", "CapEff:", "CapBnd:"};
         char line[512];
@@ -535,6 +558,8 @@ int main(int argc, char **argv) {
                         r = cmd_memfd_info();
                 else if (strcmp(cmd, "fds") == 0)
                         r = cmd_fds();
+                else if (strcmp(cmd, "stdio") == 0)
+                        r = cmd_stdio();
                 else if (strcmp(cmd, "proc-status") == 0)
                         r = cmd_proc_status();
                 else if (strcmp(cmd, "zombies") == 0)
