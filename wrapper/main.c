@@ -23,7 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/capability.h> /* CAP_IPC_LOCK (kernel UAPI; libcap stays in common/caps.c) */
+#include <linux/capability.h> /* CAP_* (kernel UAPI; libcap stays in common/caps.c) */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -258,14 +258,27 @@ static void log_protection(const struct supervisor *s) {
 void __lsan_do_leak_check(void);
 #endif
 
+/* Whether the workload may end up under another uid than ours: it started with our capabilities,
+ * so with CAP_SETUID it can switch (gosu, su-exec, setpriv, postgres' own entrypoint). kill(2)
+ * to a process of another uid needs CAP_KILL, without which every forwarded signal would fail
+ * with EPERM. Read before the drop, from our permitted set (what the workload inherited). */
+static bool workload_may_change_uid(void) {
+        struct caps_report cr = {};
+        if (caps_report(&cr) < 0)
+                return true; /* unknown: keep CAP_KILL, it is dropped anyway if not permitted */
+        return cr.permitted & (UINT64_C(1) << CAP_SETUID);
+}
+
 static void harden_supervisor(struct supervisor *s) {
-        static const int keep[] = {CAP_IPC_LOCK};
-        int r;
+        int keep[2] = {CAP_IPC_LOCK}, r;
+        size_t n_keep = 1;
         bool restart = s->cfg->rotation == ROTATION_RESTART;
 
+        if (workload_may_change_uid())
+                keep[n_keep++] = CAP_KILL;
         /* A root workload started later gets its capabilities from the bounding set: keep it
          * when we may start one again. */
-        r = caps_drop_except(keep, ELEMENTSOF(keep), restart ? 0 : CAPS_DROP_BOUNDING);
+        r = caps_drop_except(keep, n_keep, restart ? 0 : CAPS_DROP_BOUNDING);
         if (r < 0)
                 log_warning_errno(r, "Could not drop capabilities: %m");
         if (restart)

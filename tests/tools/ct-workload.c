@@ -19,6 +19,8 @@
  *   stdio                  "stdio 0=<target> 1=<target> 2=<target>" (readlink, or "closed")
  *   proc-status            "status NoNewPrivs=.. Seccomp=.. CapEff=.. CapBnd=.. dumpable=.."
  *   print-pid              "pid N ppid M"
+ *   become UID             drop to UID (gid UID, no supplementary groups) as gosu/su-exec do
+ *                          before their exec; needs root. Prints "uid N"
  *   signals SECONDS        catch the catchable signals, print "ready", then "signal NAME" for
  *                          each one received, for up to SECONDS, then "signals timeout" and go
  *                          on. SIGTERM ends the process by SIGTERM (status 143) after printing,
@@ -41,6 +43,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -308,6 +311,14 @@ static int cmd_stdio(void) {
                 printf(" %d=%s", fd, n > 0 ? target : "closed");
         }
         putchar('\n');
+        return 0;
+}
+
+static int cmd_become(long uid) {
+        if (setgroups(0, NULL) < 0 || setresgid((gid_t) uid, (gid_t) uid, (gid_t) uid) < 0 ||
+            setresuid((uid_t) uid, (uid_t) uid, (uid_t) uid) < 0)
+                return -errno;
+        printf("uid %d\n", (int) getuid());
         return 0;
 }
 
@@ -590,7 +601,9 @@ int main(int argc, char **argv) {
                                 if (parse_seconds(arg, &d) < 0)
                                         return usage("bad duration");
                                 sleep_seconds(d);
-                        } else if (strcmp(cmd, "orphans") == 0)
+                        } else if (strcmp(cmd, "become") == 0)
+                                r = parse_int(arg, 1, 65535, &v) < 0 ? -EINVAL : cmd_become(v);
+                        else if (strcmp(cmd, "orphans") == 0)
                                 r = parse_int(arg, 0, 64, &v) < 0 ? -EINVAL : cmd_orphans(v);
                         else if (strcmp(cmd, "exit") == 0) {
                                 if (parse_int(arg, 0, 255, &v) < 0)
