@@ -6,6 +6,12 @@
 #     signalfd or libcurl's socketpair), and the wrapper's own log does not go into a socket;
 #   - a workload that drops to another uid (as gosu/su-exec entrypoints do) still gets the
 #     forwarded signals: the supervisor keeps CAP_KILL when the workload could change its uid;
+#   - a SIGTERM during the start-up fetch ends the wrapper at once (143, well within 3 s) even
+#     while the vault holds the request without answering; a SIGUSR1 pending beside a SIGTERM
+#     does not hide it (the workload never starts);
+#   - with rotation on and a vault that takes 6 s per answer, SIGTERM still reaches the workload
+#     at once: checks of three paths run on the agent's thread, never on the supervisor's loop;
+# Faults are global to the stand-in: the runs go one after the other.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -14,7 +20,20 @@ top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 wl_setup
 P=CLOUDTASER_SECRET_PATHS=secret/app/db
-plant secret/app/db '{"password":"pw-'"$(rand_hex 8)"'"}' || { echo "Bail out! cannot plant"; exit 1; }
+for p in db a b; do
+    plant secret/app/$p '{"password":"pw-'"$(rand_hex 8)"'"}' || { echo "Bail out! cannot plant"; exit 1; }
+done
+
+ms() { echo $(($(date +%s%N) / 1000000)); }
+# fault_hit: waits (up to 20 s) until the stand-in has applied a fault at least once
+fault_hit() {
+    local i
+    for ((i = 0; i < 400; i++)); do
+        standin_control GET /_standin/fault | grep -q '"hits": [1-9]' && return 0
+        sleep 0.05
+    done
+    return 1
+}
 
 for f in $(wl_flavours); do
     wl_use "$f" || continue
@@ -50,5 +69,59 @@ for f in $(wl_flavours); do
     else
         skip "$f: a workload under another uid: needs root"
     fi
+
+    # --- SIGTERM while the start-up request hangs
+    standin_control DELETE /_standin/fault > /dev/null
+    standin_control POST /_standin/fault '{"match":"/v1/","kind":"delay","delay_ms":60000,"count":1000}' > /dev/null
+    name=$f-hang
+    wstart $name $P -- "$WL" touch "$work/started-$name"
+    if fault_hit; then
+        t0=$(ms)
+        kill -TERM "$wpid"
+        wwait "$wpid" 20
+        took=$(($(ms) - t0))
+        [ $rc -eq 143 ] && [ $took -lt 3000 ] && [ ! -e "$work/started-$name" ]
+        ok $? "$f: SIGTERM while vault holds the start-up request: exit 143 in ${took} ms, nothing started" || show $name
+    else
+        ok 1 "$f: the stand-in held the start-up request" || show $name
+    fi
+    standin_control DELETE /_standin/fault > /dev/null
+
+    # --- SIGUSR1 and SIGTERM pending together during the fetch
+    standin_control POST /_standin/fault '{"match":"/v1/","kind":"delay","delay_ms":1500,"count":2}' > /dev/null
+    name=$f-pending
+    wstart $name $P -- "$WL" touch "$work/started-$name"
+    if fault_hit; then
+        kill -USR1 "$wpid"
+        kill -TERM "$wpid"
+        wwait "$wpid" 20
+        [ $rc -eq 143 ] && [ ! -e "$work/started-$name" ]
+        ok $? "$f: SIGUSR1 and SIGTERM pending during the fetch: exit 143, the workload never starts" || show $name
+    else
+        ok 1 "$f: the stand-in delayed the start-up request" || show $name
+    fi
+    standin_control DELETE /_standin/fault > /dev/null
+
+    # --- SIGTERM while rotation checks wait on a slow vault
+    name=$f-slowcheck
+    wstart $name CLOUDTASER_SECRET_PATHS=secret/app/db,secret/app/a,secret/app/b "CLOUDTASER_ENV_MAP=password=PW_DB;password=PW_A;password=PW_B" \
+        CLOUDTASER_ROTATION=signal:USR1 CLOUDTASER_ROTATION_INTERVAL=1s -- "$WL" signals 60
+    if wait_grep "$work/$name.out" '^ready$' 30 "$wpid"; then
+        standin_control POST /_standin/fault '{"regex":"/v1/secret/(metadata|data)/","kind":"delay","delay_ms":6000,"count":1000}' > /dev/null
+        if fault_hit; then
+            t0=$(ms)
+            kill -TERM "$wpid"
+            wait_grep "$work/$name.out" '^signal TERM$' 10 "$wpid"
+            took=$(($(ms) - t0))
+            wwait "$wpid" 20
+            [ $rc -eq 143 ] && [ $took -lt 2000 ]
+            ok $? "$f: a rotation check waiting on a slow vault does not hold SIGTERM (${took} ms)" || show $name
+        else
+            ok 1 "$f: a rotation check reached the slow vault" || show $name
+        fi
+    else
+        ok 1 "$f: the workload started (slow check)" || show $name
+    fi
+    standin_control DELETE /_standin/fault > /dev/null
 done
 tap_done
