@@ -189,6 +189,19 @@ static void cloexec_all_above_stderr(void) {
         }
 }
 
+/* With a terminal on stdin whose foreground group is ours (an interactive pod), the workload's
+ * new group must become the foreground one, or its first read of the terminal stops it with
+ * SIGTTIN (shells do the same for each job). The child cannot do it itself (posix_spawn runs no
+ * code of ours in it), so it is done here, after the exec: SIGTTOU is blocked in the supervisor,
+ * so tcsetpgrp() works; a workload that read the terminal in between was stopped, and SIGCONT
+ * lets it go on. */
+static void hand_over_terminal(pid_t pid) {
+        if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp())
+                return;
+        if (tcsetpgrp(STDIN_FILENO, pid) == 0)
+                (void) kill(-pid, SIGCONT);
+}
+
 pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
         posix_spawnattr_t attr;
         posix_spawn_file_actions_t fa;
@@ -211,8 +224,15 @@ pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
         r = posix_spawnattr_setsigmask(&attr, &empty);
         if (r == 0)
                 r = posix_spawnattr_setsigdefault(&attr, &all);
+        /* A process group of its own (setpgid(0, 0) in the child before execve): whatever the
+         * workload starts (a `sh -c` entrypoint's children, a forking server) stays in it, so a
+         * restart can stop the whole tree with kill(-pgid). Not setsid(): that would take the
+         * controlling terminal of an interactive pod away from it. */
         if (r == 0)
-                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+                r = posix_spawnattr_setpgroup(&attr, 0);
+        if (r == 0)
+                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                            POSIX_SPAWN_SETPGROUP);
         /* The memfd is close-on-exec everywhere except across this one spawn (the supervisor
          * starts nothing else, so no other exec can inherit it in between). posix_spawn's
          * adddup2(fd, fd) would do the same in the child, but older C libraries ignore it. */
@@ -224,6 +244,8 @@ pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
                                          : posix_spawnp(&pid, argv[0], &fa, &attr, argv, env->envp);
         if (memfd >= 0)
                 (void) fcntl(memfd, F_SETFD, FD_CLOEXEC);
+        if (r == 0)
+                hand_over_terminal(pid);
         (void) posix_spawn_file_actions_destroy(&fa);
         (void) posix_spawnattr_destroy(&attr);
         return r == 0 ? pid : -r;

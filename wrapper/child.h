@@ -41,6 +41,8 @@ int child_env_build(char *const *environ_, const struct secret_set *s, bool with
 void child_env_done(struct child_env *e);
 
 /* Starts argv[0] (looked up in PATH when it has no '/') with envp, default signal dispositions
- * and an empty signal mask, and memfd (>= 0) inherited under its own number. Returns the pid, or
+ * and an empty signal mask, and memfd (>= 0) inherited under its own number, as the leader of a
+ * new process group (pgid = pid; it becomes the terminal's foreground group when the wrapper had
+ * a terminal on stdin in the foreground). Returns the pid, or
  * -errno of the failed execve (-ENOENT: exit 127; -EACCES/-ENOEXEC...: exit 126). */
 pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd);

@@ -61,6 +61,7 @@ struct supervisor {
         int memfd;
         bool memfd_secret;
         pid_t child;
+        pid_t group; /* the workload's process group (its pid), which outlives it until empty */
         bool restarting;
         const struct secret_set *next; /* the agent's offer, waiting for the restart */
         bool memfd_stuck;              /* last memfd update failed: log only the first failure */
@@ -228,6 +229,7 @@ static int start_child(struct supervisor *s, const struct secret_set *set) {
                 return pid == -ENOENT ? -127 : -126;
         }
         s->child = pid;
+        s->group = pid;
         log_info("started '%s' as pid %d with %zu secret%s", s->cfg->argv[0], (int) pid, set->n,
                  set->n == 1 ? "" : "s");
         return 0;
@@ -279,6 +281,43 @@ static int wait_for_fetch(struct supervisor *s, struct secret_set *ret) {
         }
 }
 
+/* Whether any process is left in the workload's group (zombies count until reaped; EPERM means
+ * a member we may not signal, which is still a member). */
+static bool group_alive(pid_t group) {
+        return group > 0 && (kill(-group, 0) == 0 || errno == EPERM);
+}
+
+/* A restart stops the whole tree the workload started, not only the workload: whatever it forked
+ * (a shell entrypoint's children, a forking server's workers) would otherwise be re-parented to
+ * us and keep running with the old values beside the new workload. Members that left the group
+ * themselves (setsid, setpgid) are out of reach, as they would be for the container runtime. */
+static void signal_group(struct supervisor *s, int sig) {
+        if (s->group > 0 && kill(-s->group, sig) < 0 && errno != ESRCH)
+                log_warning_errno(errno, "Could not send SIG%s to process group %d: %m",
+                                  config_signal_name(sig), (int) s->group);
+        if (s->child > 0 && s->child != s->group)
+                (void) kill(s->child, sig);
+}
+
+/* During a restart, once the old workload was reaped: start the new one when its whole process
+ * group is gone. 0 (started, or still waiting), or the exit code's negative. */
+static int restart_when_group_gone(struct supervisor *s) {
+        if (!s->restarting || s->child > 0)
+                return 0;
+        if (group_alive(s->group)) {
+                log_debug("waiting for the rest of process group %d", (int) s->group);
+                return 0;
+        }
+        timer_disarm(s->grace_tfd);
+        s->restarting = false;
+        s->group = 0;
+        s->restarts++;
+        int r = start_child(s, s->next);
+        s->next = NULL;
+        agent_settle(s->agent, r >= 0);
+        return r;
+}
+
 /* A changed set offered by the agent: rewrite the memfd and signal, or start a restart. */
 static void apply_rotation(struct supervisor *s, const struct secret_set *next) {
         if (s->cfg->rotation == ROTATION_SIGNAL) {
@@ -309,11 +348,10 @@ static void apply_rotation(struct supervisor *s, const struct secret_set *next) 
         }
         s->next = next;
         s->restarting = true;
-        log_notice("secrets changed: restarting pid %d (SIGTERM, then SIGKILL after %" PRIu64
-                   " ms)",
+        log_notice("secrets changed: restarting pid %d and its process group (SIGTERM, then "
+                   "SIGKILL after %" PRIu64 " ms)",
                    (int) s->child, s->cfg->rotation_grace_ms);
-        if (s->child > 0)
-                (void) kill(s->child, SIGTERM);
+        signal_group(s, SIGTERM);
         (void) timer_arm(s->grace_tfd, s->cfg->rotation_grace_ms);
 }
 
@@ -331,25 +369,19 @@ static int reap(struct supervisor *s) {
                         continue;
                 }
                 s->child = 0;
-                if (s->restarting) {
-                        timer_disarm(s->grace_tfd);
-                        s->restarting = false;
-                        s->restarts++;
-                        int r = start_child(s, s->next);
-                        s->next = NULL;
-                        agent_settle(s->agent, r >= 0);
-                        if (r < 0) {
-                                result = r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
-                                break;
-                        }
-                        continue;
-                }
+                if (s->restarting)
+                        continue; /* restarted below, once its group is gone */
                 result = exit_status_of(st);
                 if (WIFSIGNALED(st))
                         log_info("workload %d killed by SIG%s", (int) pid,
                                  config_signal_name(WTERMSIG(st)));
                 else
                         log_info("workload %d exited with status %d", (int) pid, result);
+        }
+        if (result < 0) {
+                int r = restart_when_group_gone(s);
+                if (r < 0)
+                        result = r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
         }
         return result;
 }
@@ -378,6 +410,12 @@ static int handle_signals(struct supervisor *s) {
                         s->next = NULL;
                         agent_settle(s->agent, false);
                         timer_disarm(s->grace_tfd);
+                        if (s->child <= 0) {
+                                /* The workload is gone already, only the rest of its group
+                                 * was awaited: pass the signal on to them and leave. */
+                                signal_group(s, sig);
+                                return 128 + sig;
+                        }
                 }
                 if (s->child > 0) {
                         log_debug("forwarding SIG%s to %d", config_signal_name(sig),
@@ -414,12 +452,19 @@ static int supervise(struct supervisor *s) {
                 /* Only a real expiry, and only while the old workload is being stopped: the
                  * timer may have fired in the same round as the SIGCHLD that started the new
                  * one (reap() disarmed it then). */
-                if ((p[1].revents & POLLIN) && timer_ack(s->grace_tfd) && s->restarting) {
-                        if (s->child > 0) {
-                                log_warning("pid %d did not stop within the grace period: SIGKILL",
-                                            (int) s->child);
-                                (void) kill(s->child, SIGKILL);
-                        }
+                if ((p[1].revents & POLLIN) && timer_ack(s->grace_tfd) && s->restarting &&
+                    (s->child > 0 || group_alive(s->group))) {
+                        log_warning("pid %d or its process group did not stop within the grace "
+                                    "period: SIGKILL",
+                                    (int) s->group);
+                        signal_group(s, SIGKILL);
+                        /* Members that are not our children die without a SIGCHLD for us:
+                         * look again in a second. */
+                        (void) timer_arm(s->grace_tfd, 1000);
+                } else if ((p[1].revents & POLLIN) && s->restarting) {
+                        int code = restart_when_group_gone(s);
+                        if (code < 0)
+                                return code == -127 || code == -126 ? -code : EXIT_SOFTWARE;
                 }
                 if (p[2].revents & POLLIN) {
                         const struct secret_set *next = agent_take_offer(s->agent);

@@ -11,6 +11,9 @@
 #     does not hide it (the workload never starts);
 #   - with rotation on and a vault that takes 6 s per answer, SIGTERM still reaches the workload
 #     at once: checks of three paths run on the agent's thread, never on the supervisor's loop;
+#   - rotation=restart stops the old workload's whole process group: a child of a `sh -c`
+#     entrypoint that ignores SIGTERM gets it, is SIGKILLed after the grace period, and the new
+#     workload starts only once it is gone;
 # Faults are global to the stand-in: the runs go one after the other.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -123,5 +126,35 @@ for f in $(wl_flavours); do
         ok 1 "$f: the workload started (slow check)" || show $name
     fi
     standin_control DELETE /_standin/fault > /dev/null
+
+    # --- a restart stops the old process tree, not only the workload
+    name=$f-tree
+    plant secret/app/tree-$f '{"password":"one"}'
+    wstart $name CLOUDTASER_SECRET_PATHS=secret/app/tree-$f CLOUDTASER_ENV_MAP=password=PGPASSWORD \
+        CLOUDTASER_ROTATION=restart CLOUDTASER_ROTATION_INTERVAL=1s CLOUDTASER_ROTATION_GRACE=2s -- \
+        /bin/sh -c '"$0" --ignore-term signals 120 >> "$1" & echo "tree $!"; exec "$0" print-pid signals 60' \
+        "$WL" "$work/$name.tree"
+    if wait_grep "$work/$name.out" '^ready$' 30 "$wpid" && wait_grep "$work/$name.tree" '^ready$' 10; then
+        tree=$(sed -n 's/^tree //p' "$work/$name.out" | head -1)
+        plant secret/app/tree-$f '{"password":"two"}'
+        wait_grep "$work/$name.tree" '^signal TERM$' 10 "$wpid"
+        ok $? "$f: restart: the old workload's child (same process group) gets SIGTERM too" || show $name
+        # the second run's "pid" line: at that moment the old tree must be gone
+        for ((i = 0; i < 300; i++)); do
+            [ "$(grep -c '^pid ' "$work/$name.out")" -ge 2 ] && break
+            sleep 0.05
+        done
+        alive_at_start=no
+        [ -e "/proc/$tree" ] && [ "$(awk '{print $3}' "/proc/$tree/stat" 2>/dev/null)" != Z ] && alive_at_start=yes
+        [ "$(grep -c '^pid ' "$work/$name.out")" -ge 2 ] && [ $alive_at_start = no ]
+        ok $? "$f: restart: the new workload starts only once the old tree is gone (SIGKILL after the grace)" ||
+            { show $name; diag "old child $tree alive at the new start: $alive_at_start"; }
+        kill -TERM "$wpid"
+        wwait "$wpid" 20
+        [ $rc -eq 143 ]
+        ok $? "$f: restart: SIGTERM ends it with 143" || show $name
+    else
+        ok 1 "$f: the workload started (process tree)" || show $name
+    fi
 done
 tap_done
