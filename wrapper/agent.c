@@ -249,21 +249,56 @@ static bool box_collect(struct agent *a) {
         return idle;
 }
 
+/* A check refused with 403 most likely means our token was revoked (incident response revokes
+ * tokens and changes secrets together): log in again at once rather than keep using the dead
+ * token until the renewal timer, which may be weeks away. Bounded: one login per refused check,
+ * and none within RELOGIN_MIN_INTERVAL_MS of the last one (a path the policy really denies must
+ * not turn every poll into a login). Token auth cannot log in again: nothing to do. */
+#define RELOGIN_MIN_INTERVAL_MS 30000u
+
+static bool relogin_after_refusal(struct agent *a, int r) {
+        if (r != -EACCES || a->cfg->auth != AUTH_KUBERNETES)
+                return false;
+        uint64_t now = timer_now_ms();
+        if (now < a->relogin_not_before_ms)
+                return false;
+        a->relogin_not_before_ms = now + RELOGIN_MIN_INTERVAL_MS;
+        struct fetch_error fe = {};
+        if (relogin(a, "a rotation check was refused (403, token revoked?)", &fe) >= 0)
+                return true;
+        log_warning("a rotation check was refused (403) and logging in again failed: %s",
+                    fe.message);
+        return false;
+}
+
+/* Whether the secrets changed, and if so the new set in *next: 1, 0 unchanged, or -errno. */
+static int check_once(struct agent *a, struct secret_set *next, struct fetch_error *err) {
+        int r = secrets_changed(a->vault, a->cfg, &a->known, err);
+        if (r <= 0)
+                return r;
+        r = secrets_fetch(a->vault, a->cfg, next, err);
+        return r < 0 ? r : 1;
+}
+
 static void rotation_check(struct agent *a) {
         struct fetch_error err = {};
         struct secret_set next = {};
         (void) timer_arm(a->rotate_tfd, a->cfg->rotation_interval_ms);
         if (!box_collect(a))
                 return; /* a restart or an update is under way with the last change */
-        int r = secrets_changed(a->vault, a->cfg, &a->known, &err);
+        int r = check_once(a, &next, &err);
+        if (r < 0 && relogin_after_refusal(a, r)) {
+                secret_set_done(&next);
+                next = (struct secret_set){};
+                err = (struct fetch_error){};
+                r = check_once(a, &next, &err);
+        }
         if (r == 0) {
                 if (a->vault_down)
                         log_info("vault reachable again; secrets unchanged");
                 a->vault_down = false;
                 return;
         }
-        if (r > 0)
-                r = secrets_fetch(a->vault, a->cfg, &next, &err);
         if (r < 0) {
                 secret_set_done(&next);
                 if (!a->vault_down)
