@@ -183,9 +183,11 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
                 if (r < 0)
                         return r;
                 ret->versions[i] = sec->version;
+                size_t before = ret->n;
                 r = map_secret(ret, &cfg->secrets[i], sec, err);
                 if (r < 0)
                         return r;
+                ret->path_records[i] = ret->n - before;
         }
         return 0;
 }
@@ -227,7 +229,9 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                 buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
                 struct fetch_error ignore;
                 r = map_secret(&tmp, &cfg->secrets[i], sec, &ignore);
-                bool changed = r < 0;
+                /* Both ways: every new record is among the old ones, and there are as many (a
+                 * field deleted from the secret leaves one old record without a new one). */
+                bool changed = r < 0 || tmp.n != s->path_records[i];
                 for (size_t off = 0; !changed && off < tmp.records.len;) {
                         const char *rec = tmp.records.data + off;
                         const char *eq = strchr(rec, '=');

@@ -4,6 +4,8 @@
 # ASan builds, against the stand-in vault:
 #   - a revoked token: the next rotation check gets 403, logs in again at once and delivers the
 #     change (it waited for the renewal timer, an hour here, before);
+#   - a field deleted from a secret whose fields are all exported (KV v1 and KV v2) is rotated
+#     out: the restarted workload no longer has the variable;
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -48,5 +50,27 @@ for f in $(wl_flavours); do
     else
         ok 1 "$f: the workload started (revoked token)" || show $name
     fi
+
+    # --- a deleted field is rotated out (every field exported: no CLOUDTASER_ENV_MAP)
+    for mount in kv secret; do
+        name=$f-removed-$mount
+        plant $mount/app/multi-$f '{"keep":"k","gone":"g"}'
+        wstart $name CLOUDTASER_SECRET_PATHS=$mount/app/multi-$f CLOUDTASER_ROTATION=restart \
+            CLOUDTASER_ROTATION_INTERVAL=1s CLOUDTASER_ROTATION_GRACE=2s -- "$WL" env-keys signals 60
+        if wait_grep "$work/$name.out" '^ready$' 30 "$wpid" && grep -q '^env-keys.* GONE' "$work/$name.out"; then
+            plant $mount/app/multi-$f '{"keep":"k"}'
+            for ((i = 0; i < 200; i++)); do
+                [ "$(grep -c '^env-keys' "$work/$name.out")" -ge 2 ] && break
+                sleep 0.05
+            done
+            last=$(grep '^env-keys' "$work/$name.out" | tail -1)
+            [ "$(grep -c '^env-keys' "$work/$name.out")" -ge 2 ] && [[ $last != *GONE* ]] && [[ $last == *KEEP* ]]
+            ok $? "$f: $mount: a field deleted from the secret is rotated out (restart without GONE)" || show $name
+            kill -TERM "$wpid"
+            wwait "$wpid" 20
+        else
+            ok 1 "$f: $mount: the workload started with both fields" || show $name
+        fi
+    done
 done
 tap_done
