@@ -63,11 +63,22 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
         return 0;
 }
 
-/* Appends NAME=VALUE\0, refusing a name already present. */
+/* The kernel's limit for ONE string of a new program's environment (MAX_ARG_STRLEN, 32 pages,
+ * the terminating NUL included): execve(2) fails with E2BIG beyond it, whatever the total. */
+#define ENV_STRING_MAX (32u * 4096u)
+
+/* Appends NAME=VALUE\0, refusing a name already present, and with env delivery a record the
+ * kernel would refuse at execve: found here, before anything is started or stopped. */
 static int add_record(struct secret_set *s, const char *name, const char *value, size_t len,
-                      const char *path, const char *field, struct fetch_error *err) {
+                      const char *path, const char *field, bool for_env, struct fetch_error *err) {
         size_t nl = strlen(name);
         int r;
+
+        if (for_env && nl + 1 + len + 1 > ENV_STRING_MAX)
+                return fail(err, -E2BIG, 65,
+                            "field '%s' of %s is %zu bytes, over the kernel's limit of 128 KiB "
+                            "for one environment variable (%s): use CLOUDTASER_DELIVERY=memfd",
+                            field, path, len, name);
 
         if (memchr(value, '\0', len))
                 return fail(err, -EINVAL, 65,
@@ -96,7 +107,7 @@ static int add_record(struct secret_set *s, const char *name, const char *value,
 }
 
 static int map_secret(struct secret_set *s, const struct secret_spec *spec,
-                      const struct vault_secret *sec, struct fetch_error *err) {
+                      const struct vault_secret *sec, bool for_env, struct fetch_error *err) {
         int r;
         if (spec->all_fields) {
                 for (size_t i = 0; i < sec->n_fields; i++) {
@@ -113,7 +124,8 @@ static int map_secret(struct secret_set *s, const struct secret_spec *spec,
                                             "field '%s' of %s would become %s, which is reserved "
                                             "for the wrapper",
                                             f->name, spec->path, name);
-                        r = add_record(s, name, f->value, f->value_len, spec->path, f->name, err);
+                        r = add_record(s, name, f->value, f->value_len, spec->path, f->name,
+                                       for_env, err);
                         if (r < 0)
                                 return r;
                 }
@@ -125,7 +137,7 @@ static int map_secret(struct secret_set *s, const struct secret_spec *spec,
                         return fail(err, -ENOENT, 65, "field '%s' is not in %s (mapped to %s)",
                                     spec->maps[i].field, spec->path, spec->maps[i].env);
                 r = add_record(s, spec->maps[i].env, f->value, f->value_len, spec->path, f->name,
-                               err);
+                               for_env, err);
                 if (r < 0)
                         return r;
         }
@@ -184,7 +196,7 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
                         return r;
                 ret->versions[i] = sec->version;
                 size_t before = ret->n;
-                r = map_secret(ret, &cfg->secrets[i], sec, err);
+                r = map_secret(ret, &cfg->secrets[i], sec, cfg->delivery != DELIVERY_MEMFD, err);
                 if (r < 0)
                         return r;
                 ret->path_records[i] = ret->n - before;
@@ -228,7 +240,7 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                 struct secret_set tmp = {.n_paths = 0};
                 buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
                 struct fetch_error ignore;
-                r = map_secret(&tmp, &cfg->secrets[i], sec, &ignore);
+                r = map_secret(&tmp, &cfg->secrets[i], sec, false, &ignore);
                 /* Both ways: every new record is among the old ones, and there are as many (a
                  * field deleted from the secret leaves one old record without a new one). */
                 bool changed = r < 0 || tmp.n != s->path_records[i];

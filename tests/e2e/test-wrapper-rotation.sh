@@ -6,6 +6,10 @@
 #     change (it waited for the renewal timer, an hour here, before);
 #   - a field deleted from a secret whose fields are all exported (KV v1 and KV v2) is rotated
 #     out: the restarted workload no longer has the variable;
+#   - a value over the kernel's 128 KiB limit for one environment string: with env delivery the
+#     wrapper exits 65 naming the field and suggesting memfd delivery (not 126 from a failed
+#     execve); memfd delivery takes it; arriving by a restart rotation, it stops nothing: the old
+#     workload keeps running and the cause is logged;
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -25,6 +29,15 @@ for t in json.load(sys.stdin)["tokens"]:
         curl -sS --fail --cacert "$STANDIN_CA" -H "X-Vault-Token: $STANDIN_ROOT_TOKEN" -X POST \
             --data "{\"accessor\":\"$acc\"}" "$STANDIN_ADDR/v1/auth/token/revoke-accessor" > /dev/null || return 1
     done
+}
+
+# plant_big PATH FIELD BYTES: a secret with one value of BYTES bytes (through a file: one argument
+# of that size is over the same kernel limit for curl)
+plant_big() {
+    /usr/bin/python3 -c 'import json, sys; print(json.dumps({"path": sys.argv[1], "data": {sys.argv[2]: "x" * int(sys.argv[3])}}))' \
+        "$1" "$2" "$3" > "$work/big.json"
+    curl -sS --fail -X POST -H 'Content-Type: application/json' --data-binary "@$work/big.json" \
+        "$STANDIN_CONTROL/_standin/secret" > /dev/null
 }
 
 for f in $(wl_flavours); do
@@ -72,5 +85,39 @@ for f in $(wl_flavours); do
             ok 1 "$f: $mount: the workload started with both fields" || show $name
         fi
     done
+
+    # --- a value over 128 KiB with env delivery
+    plant_big secret/app/big-$f blob 140000
+    name=$f-big-env
+    wrun $name CLOUDTASER_SECRET_PATHS=secret/app/big-$f CLOUDTASER_ENV_MAP=blob=BLOB -- "$WL" touch "$work/ran-$name"
+    [ $rc -eq 65 ] && grep -q "field 'blob' of secret/app/big-$f is 140000 bytes.*CLOUDTASER_DELIVERY=memfd" "$work/$name.err" &&
+        [ ! -e "$work/ran-$name" ]
+    ok $? "$f: a 140000-byte value with env delivery: exit 65 naming the field and memfd delivery" || show $name
+    name=$f-big-memfd
+    wrun $name CLOUDTASER_SECRET_PATHS=secret/app/big-$f CLOUDTASER_ENV_MAP=blob=BLOB CLOUDTASER_DELIVERY=memfd -- \
+        "$WL" memfd-hash BLOB
+    [ $rc -eq 0 ] && grep -q '^memfd BLOB sha256=.* len=140000$' "$work/$name.out"
+    ok $? "$f: the same value with memfd delivery reaches the workload" || show $name
+
+    # --- the same value arriving by a restart rotation stops nothing
+    name=$f-big-restart
+    plant secret/app/bigrot-$f '{"blob":"small"}'
+    wstart $name CLOUDTASER_SECRET_PATHS=secret/app/bigrot-$f CLOUDTASER_ENV_MAP=blob=BLOB CLOUDTASER_ROTATION=restart \
+        CLOUDTASER_ROTATION_INTERVAL=1s CLOUDTASER_ROTATION_GRACE=2s -- "$WL" signals 60
+    if wait_grep "$work/$name.out" '^ready$' 30 "$wpid"; then
+        plant_big secret/app/bigrot-$f blob 140000
+        wait_grep "$work/$name.err" "field 'blob' of secret/app/bigrot-$f is 140000 bytes" 10 "$wpid"
+        logged=$?
+        sleep 2
+        [ $logged -eq 0 ] && kill -0 "$wpid" 2>/dev/null && ! grep -q '^signal TERM' "$work/$name.out" &&
+            [ "$(grep -c '^ready$' "$work/$name.out")" = 1 ]
+        ok $? "$f: an oversized value by rotation: logged, the old workload keeps running, nothing stopped" || show $name
+        kill -TERM "$wpid"
+        wwait "$wpid" 20
+        [ $rc -eq 143 ]
+        ok $? "$f: SIGTERM ends it with 143" || show $name
+    else
+        ok 1 "$f: the workload started (oversized rotation)" || show $name
+    fi
 done
 tap_done
