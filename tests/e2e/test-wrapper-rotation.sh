@@ -10,6 +10,8 @@
 #     wrapper exits 65 naming the field and suggesting memfd delivery (not 126 from a failed
 #     execve); memfd delivery takes it; arriving by a restart rotation, it stops nothing: the old
 #     workload keeps running and the cause is logged;
+#   - signal rotation through the memfd: a reader following the header's seqlock protocol, in a
+#     tight loop over four rotations of 50-80 KB values, only ever sees whole planted values;
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -31,11 +33,11 @@ for t in json.load(sys.stdin)["tokens"]:
     done
 }
 
-# plant_big PATH FIELD BYTES: a secret with one value of BYTES bytes (through a file: one argument
-# of that size is over the same kernel limit for curl)
+# plant_big PATH FIELD BYTES [CHAR]: a secret with one value of BYTES times CHAR (x) (through a
+# file: one argument of that size is over the same kernel limit for curl)
 plant_big() {
-    /usr/bin/python3 -c 'import json, sys; print(json.dumps({"path": sys.argv[1], "data": {sys.argv[2]: "x" * int(sys.argv[3])}}))' \
-        "$1" "$2" "$3" > "$work/big.json"
+    /usr/bin/python3 -c 'import json, sys; print(json.dumps({"path": sys.argv[1], "data": {sys.argv[2]: sys.argv[4] * int(sys.argv[3])}}))' \
+        "$1" "$2" "$3" "${4:-x}" > "$work/big.json"
     curl -sS --fail -X POST -H 'Content-Type: application/json' --data-binary "@$work/big.json" \
         "$STANDIN_CONTROL/_standin/secret" > /dev/null
 }
@@ -118,6 +120,33 @@ for f in $(wl_flavours); do
         ok $? "$f: SIGTERM ends it with 143" || show $name
     else
         ok 1 "$f: the workload started (oversized rotation)" || show $name
+    fi
+
+    # --- memfd rotation: consistent snapshots only
+    name=$f-torn
+    hashes=()
+    plant_big secret/app/torn-$f blob 50000 a
+    hashes+=("$(head -c 50000 /dev/zero | tr '\0' a | sha256sum | cut -d' ' -f1) len=50000")
+    wstart $name CLOUDTASER_SECRET_PATHS=secret/app/torn-$f CLOUDTASER_ENV_MAP=blob=BLOB CLOUDTASER_DELIVERY=memfd \
+        CLOUDTASER_ROTATION=signal:USR1 CLOUDTASER_ROTATION_INTERVAL=1s -- "$WL" say watching memfd-watch 9 BLOB
+    if wait_grep "$work/$name.out" '^memfd-seen' 30 "$wpid"; then
+        for spec in 80000:b 60000:c 70000:d; do
+            n=${spec%%:*} c=${spec#*:}
+            plant_big secret/app/torn-$f blob "$n" "$c"
+            hashes+=("$(head -c "$n" /dev/zero | tr '\0' "$c" | sha256sum | cut -d' ' -f1) len=$n")
+            wait_grep "$work/$name.out" "^memfd-seen BLOB sha256=${hashes[-1]}\$" 8 "$wpid"
+        done
+        wwait "$wpid" 20
+        bad=0
+        while read -r _ _ h l; do
+            seen=${h#sha256=}" $l" hit=0
+            for x in "${hashes[@]}"; do [ "$seen" = "$x" ] && hit=1; done
+            [ $hit = 1 ] || { bad=$((bad + 1)); diag "not a planted value: $seen"; }
+        done < <(grep '^memfd-seen' "$work/$name.out")
+        [ $rc -eq 0 ] && [ $bad = 0 ] && [ "$(grep -c '^memfd-seen' "$work/$name.out")" = 4 ]
+        ok $? "$f: memfd rotation: four values, each seen whole, never a torn one ($(grep '^memfd-watch' "$work/$name.out"))" || show $name
+    else
+        ok 1 "$f: the workload started (memfd watch)" || show $name
     fi
 done
 tap_done
