@@ -82,7 +82,8 @@ static int add_record(struct secret_set *s, const char *name, const char *value,
 
         if (memchr(value, '\0', len))
                 return fail(err, -EINVAL, 65,
-                            "field '%s' of %s holds a NUL byte: cannot go into an environment",
+                            "field '%s' of %s holds a NUL byte: cannot go into an environment "
+                            "variable or a memfd record",
                             field, path);
         for (size_t off = 0; off < s->records.len;) {
                 const char *rec = s->records.data + off;
