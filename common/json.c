@@ -286,6 +286,7 @@ static bool utf8_valid(const char *s, size_t n) {
 
 struct scan_result {
         size_t nodes;   /* values cJSON will create */
+        size_t nuls;    /* "\u0000" escapes (only with JSON_ALLOW_NUL) */
         size_t strings; /* string literals (keys and values) */
         size_t longest_bareword;
 };
@@ -303,7 +304,7 @@ static bool is_digit(unsigned char c) {
 }
 
 /* *i is just past the opening quote; on success just past the closing one. */
-static int scan_string(const unsigned char *s, size_t n, size_t *i) {
+static int scan_string(const unsigned char *s, size_t n, bool allow_nul, size_t *nuls, size_t *i) {
         size_t p = *i;
 
         while (p < n) {
@@ -332,8 +333,11 @@ static int scan_string(const unsigned char *s, size_t n, size_t *i) {
                                 for (size_t k = 2; k < 6; k++)
                                         if (!is_hex(s[p + k]))
                                                 return -EBADMSG;
-                                if (memcmp(s + p + 2, "0000", 4) == 0)
-                                        return -EBADMSG; /* NUL: C strings cannot carry it */
+                                if (memcmp(s + p + 2, "0000", 4) == 0) {
+                                        if (!allow_nul)
+                                                return -EBADMSG; /* C strings cannot carry it */
+                                        (*nuls)++;
+                                }
                                 p += 6;
                                 break;
                         default:
@@ -396,8 +400,9 @@ static bool is_delimiter(unsigned char c) {
 
 /* One pass over the input: depth, value count, strings, escapes, barewords. The structure itself
  * (commas, colons, keys) is left to cJSON. */
-static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct scan_result *ret) {
-        size_t i = 0, commas = 0, nonempty = 0, strings = 0, longest = 0;
+static int prescan(const unsigned char *s, size_t n, unsigned max_depth, bool allow_nul,
+                   struct scan_result *ret) {
+        size_t i = 0, commas = 0, nonempty = 0, strings = 0, longest = 0, nuls = 0;
         unsigned depth = 0;
         unsigned char opened = 0; /* the closer of a container the previous token opened */
         int r;
@@ -416,7 +421,7 @@ static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct 
                 case '"':
                         strings++;
                         i++;
-                        r = scan_string(s, n, &i);
+                        r = scan_string(s, n, allow_nul, &nuls, &i);
                         if (r < 0)
                                 return r;
                         break;
@@ -457,8 +462,10 @@ static int prescan(const unsigned char *s, size_t n, unsigned max_depth, struct 
                 return -EBADMSG;
         /* Every value is the root, the first element of a non-empty container, or follows a
          * comma. Exact for valid input; for invalid input cJSON stops before creating more. */
-        *ret = (struct scan_result){
-                .nodes = 1 + commas + nonempty, .strings = strings, .longest_bareword = longest};
+        *ret = (struct scan_result){.nodes = 1 + commas + nonempty,
+                                    .nuls = nuls,
+                                    .strings = strings,
+                                    .longest_bareword = longest};
         return 0;
 }
 
@@ -485,14 +492,105 @@ static int parse_bound(const struct scan_result *sc, size_t n, size_t *ret) {
 
 /* Records each node's level and rejects numbers that overflowed to infinity. Recursion is
  * bounded by max_depth (the pre-scan ran first). */
-static int finish_tree(cJSON *v, uint32_t level) {
+/*
+ * JSON_ALLOW_NUL: cJSON keeps strings as C strings, so each "\u0000" escape is replaced, in a
+ * copy of the input, by NUL_MARK_LEN bytes 0xFF before cJSON sees it. The pre-scan has checked
+ * that the input is valid UTF-8, in which 0xFF never occurs, so after the parse a run of them in
+ * a decoded string can only be such a mark: it becomes one NUL byte again, and the string's real
+ * length goes into the node's valueint (unused for strings; 0 means "strlen"), which
+ * json_string_len() returns. A mark in a key is -EBADMSG: keys stay C strings.
+ */
+#define NUL_MARK_LEN 6 /* strlen("\\u0000"): the copy keeps the input's length */
+
+static bool has_mark(const char *str) {
+        return str && strchr(str, '\xff');
+}
+
+static int unmark_string(cJSON *v) {
+        char *p = v->valuestring, *o = p;
+        size_t len = strlen(p);
+        for (size_t i = 0; i < len;) {
+                if ((unsigned char) p[i] != 0xff) {
+                        *o++ = p[i++];
+                        continue;
+                }
+                if (len - i < NUL_MARK_LEN)
+                        return -EBADMSG;
+                for (size_t k = 0; k < NUL_MARK_LEN; k++)
+                        if ((unsigned char) p[i + k] != 0xff)
+                                return -EBADMSG;
+                *o++ = '\0';
+                i += NUL_MARK_LEN;
+        }
+        size_t real = (size_t) (o - p);
+        explicit_bzero(o, len - real);
+        if (real > INT_MAX)
+                return -E2BIG;
+        v->valueint = (int) real;
+        return 0;
+}
+
+static int finish_tree(cJSON *v, uint32_t level, bool marks) {
         hdr_of(v)->level = level;
         if (cJSON_IsNumber(v) && !__builtin_isfinite(v->valuedouble))
                 return -EBADMSG;
-        for (cJSON *c = v->child; c; c = c->next) {
-                int r = finish_tree(c, level + 1);
+        if (marks && has_mark(v->string))
+                return -EBADMSG;
+        if (marks && cJSON_IsString(v) && has_mark(v->valuestring)) {
+                int r = unmark_string(v);
                 if (r < 0)
                         return r;
+        }
+        for (cJSON *c = v->child; c; c = c->next) {
+                int r = finish_tree(c, level + 1, marks);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The input with each "\u0000" escape (inside a string: the pre-scan has checked the grammar)
+ * replaced by NUL_MARK_LEN bytes 0xFF. Secure memory for a secure parse: it holds the values. */
+struct marked_copy {
+        char *data;
+        size_t n;
+        bool secure;
+};
+
+static void marked_freep(struct marked_copy *m) {
+        if (!m->data)
+                return;
+        explicit_bzero(m->data, m->n);
+        if (m->secure)
+                secmem_free(m->data);
+        else
+                free(m->data);
+}
+
+static int mark_nuls(const char *s, size_t n, struct marked_copy *m) {
+        void *p = NULL;
+        if (m->secure) {
+                int r = secmem_alloc(n, &p);
+                if (r < 0)
+                        return r;
+        } else if (!(p = malloc(n)))
+                return -ENOMEM;
+        m->data = p;
+        m->n = n;
+        bool in_string = false;
+        for (size_t i = 0; i < n;) {
+                if (s[i] == '"')
+                        in_string = !in_string;
+                if (in_string && s[i] == '\\' && i + 1 < n) {
+                        if (n - i >= NUL_MARK_LEN && memcmp(s + i, "\\u0000", NUL_MARK_LEN) == 0)
+                                memset(m->data + i, 0xff, NUL_MARK_LEN);
+                        else
+                                memcpy(m->data + i, s + i, s[i + 1] == 'u' ? 6 : 2);
+                        i += s[i + 1] == 'u' ? 6 : 2;
+                        continue;
+                }
+                m->data[i] = s[i];
+                i++;
         }
         return 0;
 }
@@ -506,7 +604,7 @@ int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits
         size_t bound;
         int r;
 
-        if ((!s && n > 0) || !ret || (flags & ~(unsigned) JSON_SECURE))
+        if ((!s && n > 0) || !ret || (flags & ~(unsigned) (JSON_SECURE | JSON_ALLOW_NUL)))
                 return -EINVAL;
         if (l.max_input == 0)
                 l.max_input = JSON_MAX_INPUT_DEFAULT;
@@ -521,7 +619,7 @@ int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits
                 return -E2BIG;
         if (n == 0)
                 return -EBADMSG;
-        r = prescan((const unsigned char *) s, n, l.max_depth, &sc);
+        r = prescan((const unsigned char *) s, n, l.max_depth, flags & JSON_ALLOW_NUL, &sc);
         if (r < 0)
                 return r;
         if (sc.nodes > l.max_nodes)
@@ -531,9 +629,16 @@ int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits
                 return r;
 
         /* A secure parse gets one chunk of the bound (split at SECMEM_MAX_ALLOC). */
-        r = doc_create(flags, bound, bound, &d);
+        r = doc_create(flags & JSON_SECURE, bound, bound, &d);
         if (r < 0)
                 return r;
+        _cleanup_(marked_freep) struct marked_copy mc = {.secure = flags & JSON_SECURE};
+        if (sc.nuls > 0) {
+                r = mark_nuls(s, n, &mc);
+                if (r < 0)
+                        return r;
+                s = mc.data;
+        }
         {
                 DOC_SCOPE(d);
                 d->root = cJSON_ParseWithLengthOpts(s, n, &end, false);
@@ -546,7 +651,7 @@ int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits
         for (; end < s + n; end++)
                 if (!is_ws((unsigned char) *end))
                         return -EBADMSG;
-        r = finish_tree(d->root, 0);
+        r = finish_tree(d->root, 0, sc.nuls > 0);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(d);
@@ -747,7 +852,10 @@ int json_get_array(const struct json_value *obj, const char *key, const struct j
 }
 
 size_t json_string_len(const struct json_value *v) {
-        return v && cJSON_IsString(cj(v)) && cj(v)->valuestring ? strlen(cj(v)->valuestring) : 0;
+        if (!v || !cJSON_IsString(cj(v)) || !cj(v)->valuestring)
+                return 0;
+        /* A string that held "\u0000" (JSON_ALLOW_NUL): its real length, see finish_tree(). */
+        return cj(v)->valueint > 0 ? (size_t) cj(v)->valueint : strlen(cj(v)->valuestring);
 }
 
 size_t json_count(const struct json_value *v) {

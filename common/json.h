@@ -17,14 +17,14 @@
  *
  * Parsing is strict RFC 8259: cJSON's grammar plus these checks, done in one pass before cJSON
  * sees a byte: input at most limits.max_input bytes; nesting at most limits.max_depth; at most
- * limits.max_nodes values; no "\u0000" escape and no raw NUL anywhere (C strings cannot carry
- * them: -EBADMSG rather than silent truncation); no raw control character inside strings; strings
- * are valid UTF-8 (no overlongs, no encoded surrogates; escaped surrogates must pair); numbers
- * follow the RFC grammar exactly (cJSON alone takes "01", "1.", "-.5") and fit a double (1e999
- * is -EBADMSG); whitespace is only space, tab, CR, LF; no byte order mark; nothing but whitespace
- * after the value.
- * Duplicate object keys are kept; getters return the FIRST one (Go's encoding/json keeps the
- * last: documents that rely on duplicates are ambiguous and are not produced by Vault).
+ * limits.max_nodes values; no "\u0000" escape (unless JSON_ALLOW_NUL, in string values) and no
+ * raw NUL anywhere (C strings cannot carry them: -EBADMSG rather than silent truncation); no raw
+ * control character inside strings; strings are valid UTF-8 (no overlongs, no encoded surrogates;
+ * escaped surrogates must pair); numbers follow the RFC grammar exactly (cJSON alone takes "01",
+ * "1.", "-.5") and fit a double (1e999 is -EBADMSG); whitespace is only space, tab, CR, LF; no byte
+ * order mark; nothing but whitespace after the value. Duplicate object keys are kept; getters
+ * return the FIRST one (Go's encoding/json keeps the last: documents that rely on duplicates are
+ * ambiguous and are not produced by Vault).
  *
  * Values (`const struct json_value *`) are borrowed from their document and valid until it is
  * freed. Getters never allocate. Documents are not thread-safe; distinct documents may be used
@@ -46,6 +46,11 @@
 
 enum {
         JSON_SECURE = 1u << 0, /* document memory in secmem */
+        /* json_parse(): "\u0000" allowed in string values (never in keys). Such a string holds
+         * its NUL bytes; json_string() gives it as a C string that stops at the first one, and
+         * json_string_len() gives its whole length, NULs included. For a caller that decides
+         * itself what a NUL means (a vault secret: only the fields it uses). */
+        JSON_ALLOW_NUL = 1u << 1,
 };
 
 /* Limits for json_parse(); a zero field takes the default. */

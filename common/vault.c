@@ -891,7 +891,9 @@ int vault_decode_kv(const char *body, size_t len, enum vault_kv_version v,
 
         if (v != VAULT_KV_V1 && v != VAULT_KV_V2)
                 return -EINVAL;
-        r = json_parse(body, len, JSON_SECURE, &response_limits, &d);
+        /* A value may hold NUL bytes (value_len counts them): the caller decides, for the
+         * fields it uses, whether that matters. */
+        r = json_parse(body, len, JSON_SECURE | JSON_ALLOW_NUL, &response_limits, &d);
         if (r < 0)
                 return r == -ENOMEM ? r : -EBADMSG;
         root = json_doc_root(d);

@@ -150,7 +150,7 @@ enum vault_value_type {
 
 struct vault_field {
         const char *name;  /* NUL-terminated */
-        const char *value; /* NUL-terminated, value_len bytes */
+        const char *value; /* value_len bytes (NUL bytes included, from "\u0000"), then a NUL */
         size_t value_len;
         enum vault_value_type type;
 };

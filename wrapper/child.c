@@ -20,23 +20,42 @@
 #endif
 
 /* A memfd_secret file can be sized only once (ftruncate again is EINVAL), so it is created with
- * room to grow (for rotation by signal) and the records are followed by zeros: a reader stops at
- * the end of the file or at the first empty record. */
+ * room to grow (for rotation by signal) and the records are followed by zeros. */
 static size_t secret_fd_capacity(size_t n, bool writable) {
         size_t page = 4096, want = writable ? MAX(2 * n, (size_t) 16384) : MAX(n, (size_t) 1);
+        want += CHILD_MEMFD_HEADER;
         return (want + page - 1) / page * page;
 }
 
+/*
+ * Publishes the records under the header's generation counter, a seqlock shared with the
+ * workload through the mapping (the kernel's seqcount, across processes):
+ *   generation + 1 (odd: being rewritten), release fence, records and length, zeros after them,
+ *   then generation + 2 (even) with release semantics.
+ * A reader that saw the same even generation before and after its copy (acquire on the first
+ * load, an acquire fence before the second) has one consistent set; else it copies again. The
+ * supervisor never waits for readers, and a reader never blocks the supervisor.
+ */
 static int fill_secret_fd(int fd, const struct secret_set *s, size_t cap) {
         size_t n = s->records.len;
-        if (n > cap)
+        if (cap < CHILD_MEMFD_HEADER || n > cap - CHILD_MEMFD_HEADER)
                 return -E2BIG;
-        void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        char *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
                 return negative_errno();
+        uint64_t *gen = (uint64_t *) (void *) (p + 8), *len = (uint64_t *) (void *) (p + 16);
+        uint64_t g = __atomic_load_n(gen, __ATOMIC_RELAXED);
+        if (g & 1)
+                g++; /* an update that never finished (cannot happen: one writer) */
+        memcpy(p, CHILD_MEMFD_MAGIC, 8);
+        __atomic_store_n(gen, g + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(len, (uint64_t) n, __ATOMIC_RELAXED);
         if (n)
-                memcpy(p, s->records.data, n);
-        explicit_bzero((char *) p + n, cap - n); /* no trace of longer old values */
+                memcpy(p + CHILD_MEMFD_HEADER, s->records.data, n);
+        /* No trace of longer old values. */
+        explicit_bzero(p + CHILD_MEMFD_HEADER + n, cap - CHILD_MEMFD_HEADER - n);
+        __atomic_store_n(gen, g + 2, __ATOMIC_RELEASE);
         (void) munmap(p, cap);
         return 0;
 }
@@ -189,6 +208,19 @@ static void cloexec_all_above_stderr(void) {
         }
 }
 
+/* With a terminal on stdin whose foreground group is ours (an interactive pod), the workload's
+ * new group must become the foreground one, or its first read of the terminal stops it with
+ * SIGTTIN (shells do the same for each job). The child cannot do it itself (posix_spawn runs no
+ * code of ours in it), so it is done here, after the exec: SIGTTOU is blocked in the supervisor,
+ * so tcsetpgrp() works; a workload that read the terminal in between was stopped, and SIGCONT
+ * lets it go on. */
+static void hand_over_terminal(pid_t pid) {
+        if (!isatty(STDIN_FILENO) || tcgetpgrp(STDIN_FILENO) != getpgrp())
+                return;
+        if (tcsetpgrp(STDIN_FILENO, pid) == 0)
+                (void) kill(-pid, SIGCONT);
+}
+
 pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
         posix_spawnattr_t attr;
         posix_spawn_file_actions_t fa;
@@ -211,8 +243,15 @@ pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
         r = posix_spawnattr_setsigmask(&attr, &empty);
         if (r == 0)
                 r = posix_spawnattr_setsigdefault(&attr, &all);
+        /* A process group of its own (setpgid(0, 0) in the child before execve): whatever the
+         * workload starts (a `sh -c` entrypoint's children, a forking server) stays in it, so a
+         * restart can stop the whole tree with kill(-pgid). Not setsid(): that would take the
+         * controlling terminal of an interactive pod away from it. */
         if (r == 0)
-                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+                r = posix_spawnattr_setpgroup(&attr, 0);
+        if (r == 0)
+                r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                            POSIX_SPAWN_SETPGROUP);
         /* The memfd is close-on-exec everywhere except across this one spawn (the supervisor
          * starts nothing else, so no other exec can inherit it in between). posix_spawn's
          * adddup2(fd, fd) would do the same in the child, but older C libraries ignore it. */
@@ -224,6 +263,8 @@ pid_t child_spawn(char *const *argv, const struct child_env *env, int memfd) {
                                          : posix_spawnp(&pid, argv[0], &fa, &attr, argv, env->envp);
         if (memfd >= 0)
                 (void) fcntl(memfd, F_SETFD, FD_CLOEXEC);
+        if (r == 0)
+                hand_over_terminal(pid);
         (void) posix_spawn_file_actions_destroy(&fa);
         (void) posix_spawnattr_destroy(&attr);
         return r == 0 ? pid : -r;

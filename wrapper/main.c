@@ -15,6 +15,9 @@
  *    so the environment block holding the secrets is wiped right after it returns.
  *  - Zombies: every SIGCHLD drains waitpid(-1, WNOHANG), so orphans re-parented to us (as PID 1,
  *    or as a PR_SET_CHILD_SUBREAPER otherwise) are reaped too. We exit when the workload exits.
+ *  - The network is the vault agent's (wrapper/agent.h), a thread of its own: the start-up fetch
+ *    while this thread waits on the signalfd (a terminating signal abandons it), then renewal and
+ *    rotation checks. This thread never waits on a vault call.
  *  - After the start, the supervisor drops privileges (capabilities, NO_NEW_PRIVS, seccomp)
  *    which the already running workload does not inherit. With rotation by restart the
  *    supervisor must start new workloads, which would inherit a seccomp filter and
@@ -23,7 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/capability.h> /* CAP_IPC_LOCK (kernel UAPI; libcap stays in common/caps.c) */
+#include <linux/capability.h> /* CAP_* (kernel UAPI; libcap stays in common/caps.c) */
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,72 +46,34 @@
 #include "common/sandbox.h"
 #include "common/secmem.h"
 #include "common/vault.h"
+#include "wrapper/agent.h"
 #include "wrapper/child.h"
 #include "wrapper/config.h"
 #include "wrapper/secrets.h"
-
-#define EXIT_CONFIG 64
-#define EXIT_DATA 65
-#define EXIT_UNAVAILABLE 69
-#define EXIT_SOFTWARE 70
-#define EXIT_DENIED 77
+#include "wrapper/timer.h"
 
 extern char **environ;
 
 struct supervisor {
         struct wrapper_config *cfg;
-        struct vault_client *vault;
-        struct secret_set secrets; /* kept only while rotation may need them */
-        bool have_secrets;
-        int sigfd, renew_tfd, rotate_tfd, grace_tfd;
+        struct agent *agent;
+        int sigfd, grace_tfd;
         int memfd;
         bool memfd_secret;
         pid_t child;
+        pid_t group; /* the workload's process group (its pid), which outlives it until empty */
         bool restarting;
-        struct secret_set next; /* new values waiting for the restart */
-        bool have_next;
-        int64_t lease;       /* current token lease in seconds, 0 = none to renew */
-        int64_t login_lease; /* the lease the token had when it was issued */
-        unsigned renew_failures;
-        bool vault_down;  /* last rotation check failed: log only the first failure */
-        bool memfd_stuck; /* last memfd update failed: log only the first failure */
+        const struct secret_set *next; /* the agent's offer, waiting for the restart */
+        bool memfd_stuck;              /* last memfd update failed: log only the first failure */
         unsigned restarts;
 };
 
+/* The agent's thread may still be inside a vault call when the process exits: what it uses
+ * stays reachable from here (and is never freed under it). */
+static struct agent agent;
+
 static const char *env_lookup(const char *name, void *userdata) {
         return getenv(name);
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
-static uint64_t jitter(uint64_t max) {
-        uint64_t x = 0;
-        if (getrandom(&x, sizeof(x), GRND_NONBLOCK) != (ssize_t) sizeof(x))
-                x = now_ms() * UINT64_C(6364136223846793005);
-        return max ? x % (max + 1) : 0;
-}
-
-static int timer_arm(int tfd, uint64_t ms) {
-        struct itimerspec its = {.it_value = {.tv_sec = (time_t) (ms / 1000),
-                                              .tv_nsec = (long) (ms % 1000) * 1000000}};
-        if (ms == 0)
-                its.it_value.tv_nsec = 1; /* 0 would disarm */
-        return timerfd_settime(tfd, 0, &its, NULL) < 0 ? negative_errno() : 0;
-}
-
-static void timer_disarm(int tfd) {
-        struct itimerspec its = {};
-        (void) timerfd_settime(tfd, 0, &its, NULL);
-}
-
-/* Consumes a timer's expiry; false when there was none (a timer disarmed meanwhile). */
-static bool timer_ack(int tfd) {
-        uint64_t n;
-        return read(tfd, &n, sizeof(n)) == (ssize_t) sizeof(n);
 }
 
 /* The signals we take over: everything catchable but the synchronous faults. */
@@ -138,63 +103,6 @@ static int take_token(struct vault_client *c) {
                 explicit_bzero(v, n); /* every copy goes, duplicates included */
         }
         return r;
-}
-
-/* Sleeps up to ms, returning early (with the signal number) when a terminating signal arrives
- * before the workload exists. Returns 0 when the time passed. */
-static int startup_sleep(int sigfd, uint64_t ms) {
-        struct pollfd p = {.fd = sigfd, .events = POLLIN};
-        uint64_t end = now_ms() + ms;
-        for (bool first = true;; first = false) {
-                uint64_t t = now_ms();
-                if (t >= end && !first)
-                        return 0;
-                int n = poll(&p, 1, t >= end ? 0 : (int) MIN(end - t, (uint64_t) 60000));
-                if (n == 0 && t >= end)
-                        return 0;
-                if (n < 0 && errno != EINTR)
-                        return 0;
-                if (n <= 0)
-                        continue;
-                struct signalfd_siginfo si;
-                if (read(sigfd, &si, sizeof(si)) != (ssize_t) sizeof(si))
-                        continue;
-                int sig = (int) si.ssi_signo;
-                if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP)
-                        return sig;
-        }
-}
-
-static int fetch_with_retries(struct supervisor *s, uint64_t deadline) {
-        struct fetch_error err = {};
-        unsigned attempt = 0;
-        for (;;) {
-                int r = secrets_fetch(s->vault, s->cfg, &s->secrets, &err);
-                if (r >= 0)
-                        return 0;
-                secret_set_done(&s->secrets);
-                if (!err.transient) {
-                        log_error("%s", err.message);
-                        return -err.exit_code;
-                }
-                uint64_t t = now_ms();
-                if (t >= deadline) {
-                        log_error("vault not available within the startup timeout (%" PRIu64
-                                  " ms): %s",
-                                  s->cfg->startup_timeout_ms, err.message);
-                        return -EXIT_UNAVAILABLE;
-                }
-                uint64_t cap = MIN((uint64_t) 5000, (uint64_t) 250 << MIN(attempt, 10u));
-                uint64_t wait = MIN(jitter(cap) + 50, deadline - t);
-                log_warning("vault not ready (%s); retrying in %" PRIu64 " ms", err.message, wait);
-                int sig = startup_sleep(s->sigfd, wait);
-                if (sig) {
-                        log_notice("received SIG%s before the workload started: exiting",
-                                   config_signal_name(sig));
-                        return -(128 + sig);
-                }
-                attempt++;
-        }
 }
 
 static void log_protection(const struct supervisor *s) {
@@ -258,14 +166,27 @@ static void log_protection(const struct supervisor *s) {
 void __lsan_do_leak_check(void);
 #endif
 
+/* Whether the workload may end up under another uid than ours: it started with our capabilities,
+ * so with CAP_SETUID it can switch (gosu, su-exec, setpriv, postgres' own entrypoint). kill(2)
+ * to a process of another uid needs CAP_KILL, without which every forwarded signal would fail
+ * with EPERM. Read before the drop, from our permitted set (what the workload inherited). */
+static bool workload_may_change_uid(void) {
+        struct caps_report cr = {};
+        if (caps_report(&cr) < 0)
+                return true; /* unknown: keep CAP_KILL, it is dropped anyway if not permitted */
+        return cr.permitted & (UINT64_C(1) << CAP_SETUID);
+}
+
 static void harden_supervisor(struct supervisor *s) {
-        static const int keep[] = {CAP_IPC_LOCK};
-        int r;
+        int keep[2] = {CAP_IPC_LOCK}, r;
+        size_t n_keep = 1;
         bool restart = s->cfg->rotation == ROTATION_RESTART;
 
+        if (workload_may_change_uid())
+                keep[n_keep++] = CAP_KILL;
         /* A root workload started later gets its capabilities from the bounding set: keep it
          * when we may start one again. */
-        r = caps_drop_except(keep, ELEMENTSOF(keep), restart ? 0 : CAPS_DROP_BOUNDING);
+        r = caps_drop_except(keep, n_keep, restart ? 0 : CAPS_DROP_BOUNDING);
         if (r < 0)
                 log_warning_errno(r, "Could not drop capabilities: %m");
         if (restart)
@@ -308,109 +229,100 @@ static int start_child(struct supervisor *s, const struct secret_set *set) {
                 return pid == -ENOENT ? -127 : -126;
         }
         s->child = pid;
+        s->group = pid;
         log_info("started '%s' as pid %d with %zu secret%s", s->cfg->argv[0], (int) pid, set->n,
                  set->n == 1 ? "" : "s");
         return 0;
 }
 
-static void schedule_renewal(struct supervisor *s, int64_t lease) {
-        s->lease = lease;
-        if (lease <= 0) {
-                timer_disarm(s->renew_tfd);
-                return;
-        }
-        /* About two thirds of the lease, a little jitter so replicas do not renew in step. */
-        uint64_t ms = (uint64_t) lease * 1000u * 2 / 3;
-        ms -= jitter(ms / 10);
-        (void) timer_arm(s->renew_tfd, MAX(ms, (uint64_t) 500));
+static int exit_status_of(int st) {
+        if (WIFEXITED(st))
+                return WEXITSTATUS(st);
+        if (WIFSIGNALED(st))
+                return 128 + WTERMSIG(st);
+        return EXIT_SOFTWARE;
 }
 
-/* Retries a failed renewal or login with backoff (5 s doubling up to 5 min), logging the first
- * failure of a run and then every tenth, not every attempt. */
-static void renew_retry_later(struct supervisor *s, const char *what) {
-        unsigned n = s->renew_failures++;
-        if (n == 0 || n % 10 == 0)
-                log_warning("%s; retrying with backoff (attempt %u), the workload keeps its values",
-                            what, n + 1);
-        uint64_t ms = MIN((uint64_t) 300000, (uint64_t) 5000 << MIN(n, 6u));
-        (void) timer_arm(s->renew_tfd, ms / 2 + jitter(ms / 2));
+static bool is_terminating(int sig) {
+        return sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP;
 }
 
-static void renew(struct supervisor *s) {
-        struct vault_auth a = {};
-        struct vault_error e = {};
-        char why[600];
-        int r = vault_token_renew_self(s->vault, 0, &a, &e);
-        /* A renewal capped by the token's maximum TTL comes back shorter each time; below a
-         * third of the lease it was issued with (or at 0), log in afresh instead. */
-        if (r >= 0 && a.lease_duration > 0 && a.lease_duration * 3 >= s->login_lease) {
-                if (s->renew_failures)
-                        log_info("token renewed again after %u failed attempts", s->renew_failures);
-                s->renew_failures = 0;
-                log_debug("token renewed: lease %" PRId64 " s", a.lease_duration);
-                schedule_renewal(s, a.lease_duration);
-                return;
-        }
-        if (r < 0)
-                (void) snprintf(why, sizeof(why), "token renewal failed: %s (status %ld)",
-                                e.message[0] ? e.message : vault_strerror(r), e.status);
-        else
-                (void) snprintf(why, sizeof(why),
-                                "token near its maximum TTL (lease %" PRId64 " s)",
-                                a.lease_duration);
-        if (s->cfg->auth == AUTH_KUBERNETES) {
-                struct fetch_error fe = {};
-                /* The current token stays until a login succeeds: a transient failure of both
-                 * must not throw away a token that is still valid. */
-                r = secrets_login(s->vault, s->cfg, &a, &fe);
-                if (r >= 0) {
-                        log_info("%s: logged in again, lease %" PRId64 " s", why, a.lease_duration);
-                        s->renew_failures = 0;
-                        s->login_lease = a.lease_duration;
-                        schedule_renewal(s, a.lease_duration);
-                        return;
+/* Before the workload exists: reads EVERY pending signal and returns the first terminating one,
+ * or 0. signalfd hands out the lowest-numbered pending signal first, so reading only one would
+ * let a SIGUSR1 or SIGPIPE hide a SIGTERM queued beside it. The others have nobody to go to. */
+static int startup_signals(int sigfd) {
+        struct signalfd_siginfo si;
+        int term = 0;
+        while (read(sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+                if (!term && is_terminating((int) si.ssi_signo))
+                        term = (int) si.ssi_signo;
+        return term;
+}
+
+/* Waits for the agent's start-up fetch or a terminating signal, whichever comes first. Returns
+ * 0 and the set, -(exit code) of a failed fetch, or -(128 + signal): then the agent's thread may
+ * still be inside a vault call and is abandoned. */
+static int wait_for_fetch(struct supervisor *s, struct secret_set *ret) {
+        struct pollfd p[2] = {
+                {.fd = s->sigfd, .events = POLLIN},
+                {.fd = agent_fd(s->agent), .events = POLLIN},
+        };
+        for (;;) {
+                int sig = startup_signals(s->sigfd);
+                if (sig) {
+                        log_notice("received SIG%s before the workload started: exiting",
+                                   config_signal_name(sig));
+                        return -(128 + sig);
                 }
-                size_t l = strlen(why);
-                (void) snprintf(why + l, sizeof(why) - l, "; login failed: %.200s", fe.message);
+                if (agent_fetch_done(s->agent))
+                        return agent_fetch_finish(s->agent, ret);
+                if (poll(p, ELEMENTSOF(p), -1) < 0 && errno != EINTR)
+                        return log_error_errno(errno, "poll failed: %m"), -EXIT_SOFTWARE;
         }
-        renew_retry_later(s, why);
 }
 
-static void rotation_tick(struct supervisor *s) {
-        struct fetch_error err = {};
-        (void) timer_arm(s->rotate_tfd, s->cfg->rotation_interval_ms);
-        if (s->restarting || !s->have_secrets)
-                return;
-        int r = secrets_changed(s->vault, s->cfg, &s->secrets, &err);
-        if (r == 0) {
-                if (s->vault_down)
-                        log_info("vault reachable again; secrets unchanged");
-                s->vault_down = false;
-                return;
+/* Whether any process is left in the workload's group (zombies count until reaped; EPERM means
+ * a member we may not signal, which is still a member). */
+static bool group_alive(pid_t group) {
+        return group > 0 && (kill(-group, 0) == 0 || errno == EPERM);
+}
+
+/* A restart stops the whole tree the workload started, not only the workload: whatever it forked
+ * (a shell entrypoint's children, a forking server's workers) would otherwise be re-parented to
+ * us and keep running with the old values beside the new workload. Members that left the group
+ * themselves (setsid, setpgid) are out of reach, as they would be for the container runtime. */
+static void signal_group(struct supervisor *s, int sig) {
+        if (s->group > 0 && kill(-s->group, sig) < 0 && errno != ESRCH)
+                log_warning_errno(errno, "Could not send SIG%s to process group %d: %m",
+                                  config_signal_name(sig), (int) s->group);
+        if (s->child > 0 && s->child != s->group)
+                (void) kill(s->child, sig);
+}
+
+/* During a restart, once the old workload was reaped: start the new one when its whole process
+ * group is gone. 0 (started, or still waiting), or the exit code's negative. */
+static int restart_when_group_gone(struct supervisor *s) {
+        if (!s->restarting || s->child > 0)
+                return 0;
+        if (group_alive(s->group)) {
+                log_debug("waiting for the rest of process group %d", (int) s->group);
+                return 0;
         }
-        struct secret_set next = {};
-        if (r > 0)
-                r = secrets_fetch(s->vault, s->cfg, &next, &err);
-        if (r < 0) {
-                secret_set_done(&next);
-                if (!s->vault_down)
-                        log_warning("cannot check the secrets for rotation, keeping the current "
-                                    "values: %s",
-                                    err.message);
-                s->vault_down = true;
-                return;
-        }
-        s->vault_down = false;
-        /* Same records (e.g. a new version with identical values): nothing to do. */
-        if (next.records.len == s->secrets.records.len &&
-            memcmp(next.records.data, s->secrets.records.data, next.records.len) == 0) {
-                memcpy(s->secrets.versions, next.versions, sizeof(next.versions));
-                secret_set_done(&next);
-                return;
-        }
+        timer_disarm(s->grace_tfd);
+        s->restarting = false;
+        s->group = 0;
+        s->restarts++;
+        int r = start_child(s, s->next);
+        s->next = NULL;
+        agent_settle(s->agent, r >= 0);
+        return r;
+}
+
+/* A changed set offered by the agent: rewrite the memfd and signal, or start a restart. */
+static void apply_rotation(struct supervisor *s, const struct secret_set *next) {
         if (s->cfg->rotation == ROTATION_SIGNAL) {
                 if (s->memfd >= 0) {
-                        r = child_memfd_update(s->memfd, s->memfd_secret, &next);
+                        int r = child_memfd_update(s->memfd, s->memfd_secret, next);
                         if (r < 0) {
                                 /* Logged once per failing change, not at every poll. */
                                 if (!s->memfd_stuck)
@@ -420,38 +332,27 @@ static void rotation_tick(struct supervisor *s) {
                                                                       "room; a restart is needed)"
                                                                     : "");
                                 s->memfd_stuck = true;
-                                secret_set_done(&next);
+                                agent_settle(s->agent, false);
                                 return;
                         }
                         s->memfd_stuck = false;
                 }
-                secret_set_done(&s->secrets);
-                s->secrets = next;
                 log_notice("secrets changed: sending SIG%s to pid %d%s",
                            config_signal_name(s->cfg->rotation_signal), (int) s->child,
                            s->memfd >= 0 ? " (memfd updated)"
                                          : " (its environment keeps the old values)");
                 if (s->child > 0)
                         (void) kill(s->child, s->cfg->rotation_signal);
+                agent_settle(s->agent, true);
                 return;
         }
         s->next = next;
-        s->have_next = true;
         s->restarting = true;
-        log_notice("secrets changed: restarting pid %d (SIGTERM, then SIGKILL after %" PRIu64
-                   " ms)",
+        log_notice("secrets changed: restarting pid %d and its process group (SIGTERM, then "
+                   "SIGKILL after %" PRIu64 " ms)",
                    (int) s->child, s->cfg->rotation_grace_ms);
-        if (s->child > 0)
-                (void) kill(s->child, SIGTERM);
+        signal_group(s, SIGTERM);
         (void) timer_arm(s->grace_tfd, s->cfg->rotation_grace_ms);
-}
-
-static int exit_status_of(int st) {
-        if (WIFEXITED(st))
-                return WEXITSTATUS(st);
-        if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return EXIT_SOFTWARE;
 }
 
 /* Reaps every child that has exited. Returns the workload's exit code when it exited and is not
@@ -468,21 +369,8 @@ static int reap(struct supervisor *s) {
                         continue;
                 }
                 s->child = 0;
-                if (s->restarting) {
-                        timer_disarm(s->grace_tfd);
-                        s->restarting = false;
-                        secret_set_done(&s->secrets);
-                        s->secrets = s->next;
-                        s->next = (struct secret_set){}; /* moved: one owner */
-                        s->have_next = false;
-                        s->restarts++;
-                        int r = start_child(s, &s->secrets);
-                        if (r < 0) {
-                                result = r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
-                                break;
-                        }
-                        continue;
-                }
+                if (s->restarting)
+                        continue; /* restarted below, once its group is gone */
                 result = exit_status_of(st);
                 if (WIFSIGNALED(st))
                         log_info("workload %d killed by SIG%s", (int) pid,
@@ -490,15 +378,63 @@ static int reap(struct supervisor *s) {
                 else
                         log_info("workload %d exited with status %d", (int) pid, result);
         }
+        if (result < 0) {
+                int r = restart_when_group_gone(s);
+                if (r < 0)
+                        result = r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
+        }
         return result;
 }
 
+/* Handles every pending signal. Returns the exit code when the workload is gone, else -1. */
+static int handle_signals(struct supervisor *s) {
+        struct signalfd_siginfo si;
+        while (read(s->sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+                int sig = (int) si.ssi_signo;
+                if (sig == SIGCHLD) {
+                        int code = reap(s);
+                        if (code >= 0)
+                                return code;
+                        continue;
+                }
+                /* A SIGPIPE we raised ourselves (a log write to a closed pipe) is ours, not the
+                 * workload's. */
+                if (sig == SIGPIPE && (pid_t) si.ssi_pid == getpid())
+                        continue;
+                /* Told to stop while a rotation restart is under way: stop, do not start the
+                 * workload again. */
+                if (s->restarting && (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)) {
+                        log_notice("SIG%s during a rotation restart: not restarting",
+                                   config_signal_name(sig));
+                        s->restarting = false;
+                        s->next = NULL;
+                        agent_settle(s->agent, false);
+                        timer_disarm(s->grace_tfd);
+                        if (s->child <= 0) {
+                                /* The workload is gone already, only the rest of its group
+                                 * was awaited: pass the signal on to them and leave. */
+                                signal_group(s, sig);
+                                return 128 + sig;
+                        }
+                }
+                if (s->child > 0) {
+                        log_debug("forwarding SIG%s to %d", config_signal_name(sig),
+                                  (int) s->child);
+                        if (kill(s->child, sig) < 0 && errno != ESRCH)
+                                log_warning_errno(errno, "Could not forward SIG%s: %m",
+                                                  config_signal_name(sig));
+                }
+        }
+        return -1;
+}
+
+/* The supervisor's loop: signals, reaping and the restart grace timer, plus the agent's offers.
+ * Nothing here waits on the network: that is the agent's thread. */
 static int supervise(struct supervisor *s) {
-        struct pollfd p[4] = {
+        struct pollfd p[3] = {
                 {.fd = s->sigfd, .events = POLLIN},
-                {.fd = s->renew_tfd, .events = POLLIN},
-                {.fd = s->rotate_tfd, .events = POLLIN},
                 {.fd = s->grace_tfd, .events = POLLIN},
+                {.fd = agent_fd(s->agent), .events = POLLIN},
         };
         for (;;) {
                 int n = poll(p, ELEMENTSOF(p), -1);
@@ -509,56 +445,54 @@ static int supervise(struct supervisor *s) {
                         continue; /* never exit while the workload runs */
                 }
                 if (p[0].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-                        while (read(s->sigfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
-                                int sig = (int) si.ssi_signo;
-                                if (sig == SIGCHLD) {
-                                        int code = reap(s);
-                                        if (code >= 0)
-                                                return code;
-                                        continue;
-                                }
-                                /* A SIGPIPE we raised ourselves (a log write to a closed pipe)
-                                 * is ours, not the workload's. */
-                                if (sig == SIGPIPE && (pid_t) si.ssi_pid == getpid())
-                                        continue;
-                                /* Told to stop while a rotation restart is under way: stop, do
-                                 * not start the workload again. */
-                                if (s->restarting &&
-                                    (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)) {
-                                        log_notice(
-                                                "SIG%s during a rotation restart: not restarting",
-                                                config_signal_name(sig));
-                                        s->restarting = false;
-                                        secret_set_done(&s->next);
-                                        s->have_next = false;
-                                        timer_disarm(s->grace_tfd);
-                                }
-                                if (s->child > 0) {
-                                        log_debug("forwarding SIG%s to %d", config_signal_name(sig),
-                                                  (int) s->child);
-                                        if (kill(s->child, sig) < 0 && errno != ESRCH)
-                                                log_warning_errno(errno,
-                                                                  "Could not forward SIG%s: %m",
-                                                                  config_signal_name(sig));
-                                }
-                        }
+                        int code = handle_signals(s);
+                        if (code >= 0)
+                                return code;
                 }
-                if ((p[1].revents & POLLIN) && timer_ack(s->renew_tfd))
-                        renew(s);
-                if ((p[2].revents & POLLIN) && timer_ack(s->rotate_tfd))
-                        rotation_tick(s);
                 /* Only a real expiry, and only while the old workload is being stopped: the
                  * timer may have fired in the same round as the SIGCHLD that started the new
                  * one (reap() disarmed it then). */
-                if ((p[3].revents & POLLIN) && timer_ack(s->grace_tfd) && s->restarting) {
-                        if (s->child > 0) {
-                                log_warning("pid %d did not stop within the grace period: SIGKILL",
-                                            (int) s->child);
-                                (void) kill(s->child, SIGKILL);
-                        }
+                if ((p[1].revents & POLLIN) && timer_ack(s->grace_tfd) && s->restarting &&
+                    (s->child > 0 || group_alive(s->group))) {
+                        log_warning("pid %d or its process group did not stop within the grace "
+                                    "period: SIGKILL",
+                                    (int) s->group);
+                        signal_group(s, SIGKILL);
+                        /* Members that are not our children die without a SIGCHLD for us:
+                         * look again in a second. */
+                        (void) timer_arm(s->grace_tfd, 1000);
+                } else if ((p[1].revents & POLLIN) && s->restarting) {
+                        int code = restart_when_group_gone(s);
+                        if (code < 0)
+                                return code == -127 || code == -126 ? -code : EXIT_SOFTWARE;
+                }
+                if (p[2].revents & POLLIN) {
+                        const struct secret_set *next = agent_take_offer(s->agent);
+                        if (next)
+                                apply_rotation(s, next);
                 }
         }
+}
+
+/* A descriptor among 0-2 that we were started without would be taken by the next open(): the
+ * signalfd, libcurl's socketpair, and the workload would inherit that as its stdout or stderr
+ * (and our log lines would go into an internal socket). Put /dev/null there first of all. The
+ * descriptor stays inheritable, as stdin/stdout/stderr are. */
+static int ensure_stdio(void) {
+        for (int fd = 0; fd <= 2; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                int n = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (n < 0)
+                        return negative_errno();
+                if (n != fd) { /* cannot happen: fd is the lowest free one */
+                        (void) close(n);
+                        return -EBADF;
+                }
+                if (fcntl(fd, F_SETFD, 0) < 0)
+                        return negative_errno();
+        }
+        return 0;
 }
 
 static void usage(FILE *f) {
@@ -567,17 +501,19 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-        struct wrapper_config cfg = {};
+        /* Static: the agent's thread reads the configuration, and may outlive main() when a
+         * terminating signal abandons it during the start-up fetch. */
+        static struct wrapper_config cfg;
         struct config_error cerr = {};
-        struct supervisor s = {.cfg = &cfg,
-                               .sigfd = -1,
-                               .renew_tfd = -1,
-                               .rotate_tfd = -1,
-                               .grace_tfd = -1,
-                               .memfd = -1};
+        struct vault_client *vault = NULL;
+        struct secret_set secrets = {};
+        struct supervisor s = {
+                .cfg = &cfg, .agent = &agent, .sigfd = -1, .grace_tfd = -1, .memfd = -1};
         sigset_t mask;
         int r;
 
+        if (ensure_stdio() < 0)
+                return EXIT_SOFTWARE;
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("cloudtaser-wrapper %s\n", CLOUDTASER_VERSION);
                 return 0;
@@ -654,7 +590,7 @@ int main(int argc, char **argv) {
                         return EXIT_CONFIG;
                 }
         }
-        r = vault_client_new(&vo, &s.vault);
+        r = vault_client_new(&vo, &vault);
         if (r < 0) {
                 log_error_errno(r, "configuration error: invalid vault client settings "
                                    "(VAULT_ADDR, CA, namespace): %m");
@@ -662,97 +598,89 @@ int main(int argc, char **argv) {
                 return EXIT_CONFIG;
         }
         if (cfg.has_token) {
-                r = take_token(s.vault);
+                r = take_token(vault);
                 if (r < 0 && cfg.auth == AUTH_TOKEN) {
                         log_error("configuration error: VAULT_TOKEN is not a valid token");
                         return EXIT_CONFIG;
                 }
                 if (cfg.auth != AUTH_TOKEN)
-                        vault_clear_token(s.vault); /* kubernetes auth: log in, ignore it */
+                        vault_clear_token(vault); /* kubernetes auth: log in, ignore it */
         }
 
-        /* A token given to us is checked first, so that a refused token says so rather than
-         * showing up as a denied path. */
-        struct vault_token_info ti = {};
-        struct vault_error ve = {};
-        bool have_ti = false;
-        if (cfg.auth == AUTH_TOKEN) {
-                struct vault_error e0 = {};
-                r = vault_token_lookup_self(s.vault, &ti, &e0);
-                have_ti = r >= 0; /* reused for the renewal schedule below */
-                if (r == -EACCES) {
-                        log_error("VAULT_TOKEN was refused by vault (invalid, expired or revoked): "
-                                  "%s",
-                                  e0.message[0] ? e0.message : vault_strerror(r));
-                        vault_client_free(s.vault);
-                        config_done(&cfg);
-                        return EXIT_DENIED;
-                }
-        }
-
-        /* Before the fork: authenticate, read, map, validate. Nothing starts without secrets. */
-        uint64_t deadline = now_ms() + cfg.startup_timeout_ms;
-        r = fetch_with_retries(&s, deadline);
+        r = agent_init(&agent, &cfg, vault);
+        if (r >= 0)
+                r = agent_fetch_start(&agent);
         if (r < 0) {
-                vault_client_free(s.vault);
+                log_error_errno(r, "Could not start the vault agent: %m");
+                vault_client_free(vault);
+                config_done(&cfg);
+                return EXIT_SOFTWARE;
+        }
+        /* Before the fork: authenticate, read, map, validate (the agent's thread), while this
+         * thread stays on the signalfd. Nothing starts without secrets. */
+        r = wait_for_fetch(&s, &secrets);
+        if (r <= -128)
+                /* The agent's thread may be inside a request that never returns: leave now,
+                 * without freeing or wiping what it uses (a crash under it would turn 143 into
+                 * 139) and without exit handlers; the kernel clears the pages. */
+                _exit(-r);
+        if (r < 0) {
+                agent_done(&agent);
+                vault_client_free(vault);
                 config_done(&cfg);
                 return -r;
         }
-        s.have_secrets = true;
 
-        /* A terminating signal that arrived during the fetch: do not start at all. */
-        int early = startup_sleep(s.sigfd, 0);
+        /* A terminating signal that arrived at the very end of the fetch: do not start at all. */
+        int early = startup_signals(s.sigfd);
         if (early) {
                 log_notice("received SIG%s before the workload started: exiting",
                            config_signal_name(early));
-                secret_set_done(&s.secrets);
-                vault_client_free(s.vault);
+                secret_set_done(&secrets);
+                agent_done(&agent);
+                vault_client_free(vault);
                 config_done(&cfg);
                 return 128 + early;
         }
 
-        r = start_child(&s, &s.secrets);
+        r = start_child(&s, &secrets);
         if (r < 0) {
-                secret_set_done(&s.secrets);
-                vault_client_free(s.vault);
+                secret_set_done(&secrets);
+                agent_done(&agent);
+                vault_client_free(vault);
                 config_done(&cfg);
                 return r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
         }
-        if (cfg.rotation == ROTATION_NONE) {
-                secret_set_done(&s.secrets); /* nothing will need them again */
-                s.have_secrets = false;
-        }
+        if (cfg.rotation == ROTATION_NONE)
+                secret_set_done(&secrets); /* nothing will need them again */
 
-        s.renew_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        s.rotate_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         s.grace_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-        if (s.renew_tfd < 0 || s.rotate_tfd < 0 || s.grace_tfd < 0)
-                log_error_errno(errno, "timerfd_create failed, renewal and rotation are off: %m");
+        if (s.grace_tfd < 0)
+                log_error_errno(errno, "timerfd_create failed, rotation by restart cannot stop "
+                                       "the workload with SIGKILL: %m");
 
-        /* From now on the supervisor must stay responsive (signals, reaping): a vault call gets
-         * a few seconds, not the start-up budget. */
-        (void) vault_client_set_limits(s.vault, 5000, 8000, 2);
+        /* From now on a vault call gets a few seconds, not the start-up budget: the agent must
+         * notice a dead connection and retry in time for renewals. */
+        (void) vault_client_set_limits(vault, 5000, 8000, 2);
 
-        /* The token's lease, for renewal. */
-        if (have_ti || vault_token_lookup_self(s.vault, &ti, &ve) >= 0) {
-                s.login_lease = ti.creation_ttl > 0 ? ti.creation_ttl : ti.ttl;
-                if (ti.ttl > 0 && s.renew_tfd >= 0)
-                        schedule_renewal(&s, ti.ttl);
-        } else if (s.renew_tfd >= 0) {
-                log_warning("token lookup failed (%s): trying a renewal in 10 s",
-                            ve.message[0] ? ve.message : vault_strerror(ve.error));
-                (void) timer_arm(s.renew_tfd, 10000);
-        }
-        if (cfg.rotation != ROTATION_NONE && s.rotate_tfd >= 0)
-                (void) timer_arm(s.rotate_tfd, cfg.rotation_interval_ms);
-
+        /* Capabilities are per thread: drop them before the agent's thread exists, so that it
+         * inherits the reduced set (the seccomp filter covers every thread anyway). */
         harden_supervisor(&s);
+        r = agent_run(&agent, cfg.rotation != ROTATION_NONE ? &secrets : NULL);
+        if (r < 0)
+                log_error_errno(r, "Could not start the vault agent, renewal and rotation are "
+                                   "off: %m");
         log_protection(&s);
 
         int code = supervise(&s);
-        secret_set_done(&s.secrets);
-        secret_set_done(&s.next);
-        vault_client_free(s.vault);
+        /* The workload is gone: exit now. The agent's thread is asked to end; if it is inside
+         * a vault call, leave without freeing or wiping under it (see agent_stop()). */
+        if (agent_stop(&agent, 500) < 0)
+                _exit(code);
+        agent_done(&agent);
+        if (s.memfd >= 0)
+                s.memfd = safe_close(s.memfd);
+        vault_client_free(vault);
         config_done(&cfg);
         return code;
 }

@@ -63,15 +63,27 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
         return 0;
 }
 
-/* Appends NAME=VALUE\0, refusing a name already present. */
+/* The kernel's limit for ONE string of a new program's environment (MAX_ARG_STRLEN, 32 pages,
+ * the terminating NUL included): execve(2) fails with E2BIG beyond it, whatever the total. */
+#define ENV_STRING_MAX (32u * 4096u)
+
+/* Appends NAME=VALUE\0, refusing a name already present, and with env delivery a record the
+ * kernel would refuse at execve: found here, before anything is started or stopped. */
 static int add_record(struct secret_set *s, const char *name, const char *value, size_t len,
-                      const char *path, const char *field, struct fetch_error *err) {
+                      const char *path, const char *field, bool for_env, struct fetch_error *err) {
         size_t nl = strlen(name);
         int r;
 
+        if (for_env && nl + 1 + len + 1 > ENV_STRING_MAX)
+                return fail(err, -E2BIG, 65,
+                            "field '%s' of %s is %zu bytes, over the kernel's limit of 128 KiB "
+                            "for one environment variable (%s): use CLOUDTASER_DELIVERY=memfd",
+                            field, path, len, name);
+
         if (memchr(value, '\0', len))
                 return fail(err, -EINVAL, 65,
-                            "field '%s' of %s holds a NUL byte: cannot go into an environment",
+                            "field '%s' of %s holds a NUL byte: cannot go into an environment "
+                            "variable or a memfd record",
                             field, path);
         for (size_t off = 0; off < s->records.len;) {
                 const char *rec = s->records.data + off;
@@ -96,7 +108,7 @@ static int add_record(struct secret_set *s, const char *name, const char *value,
 }
 
 static int map_secret(struct secret_set *s, const struct injection_secret *spec,
-                      const struct vault_secret *sec, struct fetch_error *err) {
+                      const struct vault_secret *sec, bool for_env, struct fetch_error *err) {
         int r;
         if (spec->all_fields) {
                 for (size_t i = 0; i < sec->n_fields; i++) {
@@ -113,7 +125,8 @@ static int map_secret(struct secret_set *s, const struct injection_secret *spec,
                                             "field '%s' of %s would become %s, which is reserved "
                                             "for the wrapper",
                                             f->name, spec->path, name);
-                        r = add_record(s, name, f->value, f->value_len, spec->path, f->name, err);
+                        r = add_record(s, name, f->value, f->value_len, spec->path, f->name,
+                                       for_env, err);
                         if (r < 0)
                                 return r;
                 }
@@ -125,7 +138,7 @@ static int map_secret(struct secret_set *s, const struct injection_secret *spec,
                         return fail(err, -ENOENT, 65, "field '%s' is not in %s (mapped to %s)",
                                     spec->maps[i].field, spec->path, spec->maps[i].env);
                 r = add_record(s, spec->maps[i].env, f->value, f->value_len, spec->path, f->name,
-                               err);
+                               for_env, err);
                 if (r < 0)
                         return r;
         }
@@ -183,9 +196,11 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
                 if (r < 0)
                         return r;
                 ret->versions[i] = sec->version;
-                r = map_secret(ret, &cfg->secrets[i], sec, err);
+                size_t before = ret->n;
+                r = map_secret(ret, &cfg->secrets[i], sec, cfg->delivery != DELIVERY_MEMFD, err);
                 if (r < 0)
                         return r;
+                ret->path_records[i] = ret->n - before;
         }
         return 0;
 }
@@ -226,8 +241,10 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                 struct secret_set tmp = {.n_paths = 0};
                 buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
                 struct fetch_error ignore;
-                r = map_secret(&tmp, &cfg->secrets[i], sec, &ignore);
-                bool changed = r < 0;
+                r = map_secret(&tmp, &cfg->secrets[i], sec, false, &ignore);
+                /* Both ways: every new record is among the old ones, and there are as many (a
+                 * field deleted from the secret leaves one old record without a new one). */
+                bool changed = r < 0 || tmp.n != s->path_records[i];
                 for (size_t off = 0; !changed && off < tmp.records.len;) {
                         const char *rec = tmp.records.data + off;
                         const char *eq = strchr(rec, '=');

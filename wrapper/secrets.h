@@ -20,9 +20,10 @@
 #define SECRETS_MAX_BYTES (16u * 1024u * 1024u) /* all records together */
 
 struct secret_set {
-        struct buf records;                 /* BUF_SECURE: NAME=VALUE\0 ... */
-        size_t n;                           /* records */
-        int64_t versions[CONFIG_MAX_PATHS]; /* KV v2 version read per path, 0 for v1 */
+        struct buf records;                    /* BUF_SECURE: NAME=VALUE\0 ... */
+        size_t n;                              /* records */
+        int64_t versions[CONFIG_MAX_PATHS];    /* KV v2 version read per path, 0 for v1 */
+        size_t path_records[CONFIG_MAX_PATHS]; /* records each path mapped to */
         struct vault_kv_path paths[CONFIG_MAX_PATHS];
         size_t n_paths;
 };
@@ -44,7 +45,8 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
                   struct fetch_error *err);
 
 /* Whether any KV v2 path's current version differs from `s` (metadata only), or, for KV v1
- * paths, whether a fresh read gives different records. 1 changed, 0 unchanged, -errno. */
+ * paths, whether a fresh read gives different records: a record changed or added, or one gone
+ * (a field deleted from the secret). 1 changed, 0 unchanged, -errno. */
 int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                     const struct secret_set *s, struct fetch_error *err);
 

@@ -6,6 +6,8 @@
 #   127 command not found: none of these may start the workload (it would create a marker file),
 #   and the error line names the variable, path, field or cause.
 #   The workload's exit code passes through (0, 3, 255), a death by signal gives 128+signal.
+#   A NUL byte in a field the pod does not map does not matter (KV v2 and v1); in a mapped field
+#   it is 65 naming the field (the secret was unreadable, 69, before).
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -16,7 +18,9 @@ wl_setup
 
 canary="CANARY-$(rand_hex 12)"
 plant secret/app/db "{\"username\":\"app\",\"password\":\"$canary\"}" &&
-    plant secret/app/clash "{\"db-host\":\"one\",\"db_host\":\"two\"}" ||
+    plant secret/app/clash "{\"db-host\":\"one\",\"db_host\":\"two\"}" &&
+    plant secret/app/nul '{"password":"fine","blob":"a\u0000b"}' &&
+    plant kv/app/nul '{"password":"fine","blob":"a\u0000b"}' ||
     { echo "Bail out! cannot plant the secrets"; exit 1; }
 standin_jwt demo intruder vault > "$work/jwt-intruder" && chmod 644 "$work/jwt-intruder"
 : > "$work/not-executable"
@@ -99,6 +103,14 @@ for f in $(wl_flavours); do
     expect_fail 65 'secret/app/nothing' "a KV v2 secret that does not exist" \
         CLOUDTASER_SECRET_PATHS=secret/app/db,secret/app/nothing
     expect_fail 65 'kv/app/nothing' "a KV v1 secret that does not exist" CLOUDTASER_SECRET_PATHS=kv/app/nothing
+    for mount in secret kv; do
+        expect_fail 65 "field 'blob' of $mount/app/nul holds a NUL byte" "$mount: a mapped field with a NUL byte" \
+            CLOUDTASER_SECRET_PATHS=$mount/app/nul CLOUDTASER_ENV_MAP=blob=BLOB
+        name=$f-nul-unmapped-$mount
+        wrun $name CLOUDTASER_SECRET_PATHS=$mount/app/nul CLOUDTASER_ENV_MAP=password=PGPASSWORD -- "$WL" env-hash PGPASSWORD
+        [ $rc -eq 0 ] && grep -qx "env PGPASSWORD sha256=$(sha fine) len=4" "$work/$name.out"
+        ok $? "$f: $mount: a NUL byte in a field the pod does not map does not matter" || show $name
+    done
 
     # 69: unreachable within the startup timeout
     expect_fail 69 'refused|unreachable|127\.0\.0\.1:1' "connection refused (closed port), timeout 2s" \

@@ -113,6 +113,8 @@ for f in $(wl_flavours); do
         vmlck=$(awk '/^VmLck:/ {print $2}' "/proc/$wpid/status")
         [ "${vmlck:-0}" -gt 0 ]
         ok $? "$f: VmLck of the wrapper is non-zero (${vmlck} kB)"
+        # the protection line is written after the workload started: it may come after "pid"
+        wait_grep "$work/$name.err" 'protection:' 10 "$wpid"
         mem=$(grep -o 'memory=[a-z_]*' "$work/$name.err")
         [ "$mem" = memory=memfd_secret ] || [ "$mem" = memory=mlock ]
         ok $? "$f: as root the protection line reports locked memory ($mem)"

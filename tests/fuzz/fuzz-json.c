@@ -7,7 +7,10 @@
  *     json_count()/json_array_at()/json_get();
  *   - print -> parse -> print gives the same text (idempotence), a deep copy prints the same;
  *   - json_append_quoted() of the input (up to its first NUL) parses back to the same bytes, or
- *     is rejected exactly when those bytes are not UTF-8.
+ *     is rejected exactly when those bytes are not UTF-8;
+ *   - JSON_ALLOW_NUL accepts everything the strict parse accepts, with the same string lengths,
+ *     and in what only it accepts every string value is NUL-terminated after json_string_len()
+ *     bytes, no key holds a NUL, and the lengths never exceed the input.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -181,6 +184,22 @@ static void check_quoting(const uint8_t *data, size_t size) {
         CHECK(strcmp(back, s) == 0);
 }
 
+/* Every string value: terminated after json_string_len() bytes, at least strlen() long (equal
+ * when `strict`), shorter than the input; every key a C string shorter than the input. */
+static void check_nul_strings(const struct json_value *v, size_t size, bool strict) {
+        const char *str;
+        if (json_key(v))
+                CHECK(strlen(json_key(v)) < size);
+        if (json_string(v, &str) == 0) {
+                size_t n = json_string_len(v);
+                CHECK(n < size && str[n] == '\0' && n >= strlen(str));
+                if (strict)
+                        CHECK(n == strlen(str));
+        }
+        for (const struct json_value *c = json_first_child(v); c; c = json_next(c))
+                check_nul_strings(c, size, strict);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_json_doc_ struct json_doc *heap = NULL, *secure = NULL, *again = NULL,
                                            *copy = NULL;
@@ -201,6 +220,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 2 * JSON_MAX_NODES_DEFAULT)
                 CHECK(r != -E2BIG);
         CHECK((r == 0) == (heap != NULL) && (rs == 0) == (secure != NULL));
+
+        _cleanup_json_doc_ struct json_doc *nul = NULL;
+        int rn = json_parse((const char *) data, size, JSON_SECURE | JSON_ALLOW_NUL, NULL, &nul);
+        CHECK(rn == 0 || rn == -EBADMSG || rn == -E2BIG || rn == -ELOOP);
+        if (r == 0)
+                CHECK(rn == 0);
+        if (rn == 0)
+                check_nul_strings(json_doc_root(nul), size, r == 0);
         if (r < 0)
                 return 0;
 

@@ -7,32 +7,48 @@
  *
  *   --version              print the version and exit
  *   --ignore-term          (before the commands) SIGTERM received by `signals` is printed, not
- * fatal env-hash NAME          "env NAME sha256=<hex> len=<n>" or "env NAME missing" env-keys
- * "env-keys NAME NAME..." (sorted names of its environment, no values) memfd-hash NAME        the
- * record NAME of CLOUDTASER_SECRET_FD, read with fstat + mmap (the fd may be a memfd_secret file,
- * which read(2) cannot read): "memfd NAME sha256=<hex> len=<n>" or "memfd NAME missing" memfd-keys
- * "memfd-keys NAME NAME..." (sorted record names) memfd-info             "memfd fd=N size=S
- * target=<readlink of /proc/self/fd/N>" fds                    "fds 0 1 2 ..." (its open
- * descriptors, to spot leaked ones) proc-status            "status NoNewPrivs=.. Seccomp=..
- * CapEff=.. CapBnd=.. dumpable=.." print-pid              "pid N ppid M" signals SECONDS catch the
- * catchable signals, print "ready", then "signal NAME" for each one received, for up to SECONDS,
- * then "signals timeout" and go on. SIGTERM ends the process by SIGTERM (status 143) after
- * printing, unless --ignore-term was given. memfd-on-signal NAME   from then on, `signals` prints
- * the memfd-hash line of NAME after each signal (to see a rotation through the memfd) orphans N
- * double-forks N grandchildren that outlive it (they sleep 0.5 s and exit 0, with stdio on
- * /dev/null); prints "orphan PID" for each sleep SECONDS          (fractions allowed) touch PATH
- * create PATH (a marker that the workload ran) wait-file PATH         wait until PATH exists (at
- * most 60 s; exit 2 on timeout) say TEXT               print TEXT check-canary VALUE     "canary
- * absent" or "canary present" (then exit 1) if VALUE is a substring of any entry of environ or of
- * /proc/self/environ exit CODE              exit with CODE kill-self SIGNAME      die by that
- * signal (default disposition)
+ *                          fatal
+ *   env-hash NAME          "env NAME sha256=<hex> len=<n>" or "env NAME missing"
+ *   env-keys               "env-keys NAME NAME..." (sorted names of its environment, no values)
+ *   memfd-hash NAME        the record NAME of CLOUDTASER_SECRET_FD, read with fstat + mmap (the
+ *                          fd may be a memfd_secret file, which read(2) cannot read):
+ *                          "memfd NAME sha256=<hex> len=<n>" or "memfd NAME missing"
+ *   memfd-keys             "memfd-keys NAME NAME..." (sorted record names)
+ *   memfd-watch SECONDS NAME  consistent snapshots (the header's seqlock) in a loop: prints
+ *                          "memfd-seen NAME sha256=<hex> len=<n>" at each new value of NAME,
+ *                          then "memfd-watch snapshots=N retries=M" (SIGUSR1 ignored meanwhile)
+ *   memfd-info             "memfd fd=N size=S target=<readlink of /proc/self/fd/N>"
+ *   fds                    "fds 0 1 2 ..." (its open descriptors, to spot leaked ones)
+ *   stdio                  "stdio 0=<target> 1=<target> 2=<target>" (readlink, or "closed")
+ *   proc-status            "status NoNewPrivs=.. Seccomp=.. CapEff=.. CapBnd=.. dumpable=.."
+ *   print-pid              "pid N ppid M"
+ *   become UID             drop to UID (gid UID, no supplementary groups) as gosu/su-exec do
+ *                          before their exec; needs root. Prints "uid N"
+ *   signals SECONDS        catch the catchable signals, print "ready", then "signal NAME" for
+ *                          each one received, for up to SECONDS, then "signals timeout" and go
+ *                          on. SIGTERM ends the process by SIGTERM (status 143) after printing,
+ *                          unless --ignore-term was given.
+ *   memfd-on-signal NAME   from then on, `signals` prints the memfd-hash line of NAME after each
+ *                          signal (to see a rotation through the memfd)
+ *   orphans N              double-forks N grandchildren that outlive it (they sleep 0.5 s and
+ *                          exit 0, with stdio on /dev/null); prints "orphan PID" for each
+ *   sleep SECONDS          (fractions allowed)
+ *   touch PATH             create PATH (a marker that the workload ran)
+ *   wait-file PATH         wait until PATH exists (at most 60 s; exit 2 on timeout)
+ *   say TEXT               print TEXT
+ *   check-canary VALUE     "canary absent" or "canary present" (then exit 1) if VALUE is a
+ *                          substring of any entry of environ or of /proc/self/environ
+ *   exit CODE              exit with CODE
+ *   kill-self SIGNAME      die by that signal (default disposition)
  *
  * Exit status: 0 after the last command; 2 on a usage error or a failed command.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -118,14 +134,46 @@ static int print_sorted_names(const char *label, const char **entries, size_t n)
 
 struct secret_map {
         int fd;
-        const char *data;
+        size_t file_size;
+        const char *data; /* a consistent copy of the records (malloc) */
         size_t size;
+        uint64_t generation;
+        unsigned retries; /* copies thrown away because the generation moved */
 };
 
 static void secret_map_done(struct secret_map *m) {
-        if (m->data && m->size > 0)
-                (void) munmap((void *) m->data, m->size);
+        free((void *) m->data);
         m->data = NULL;
+}
+
+/* The reader side of the memfd's seqlock (docs/wrapper.md): copy the records between two loads
+ * of the same even generation. */
+static int snapshot(const char *base, size_t file_size, struct secret_map *m) {
+        const uint64_t *gen = (const uint64_t *) (const void *) (base + 8);
+        const uint64_t *len = (const uint64_t *) (const void *) (base + 16);
+        char *copy = malloc(file_size);
+        if (!copy)
+                return -ENOMEM;
+        for (unsigned tries = 0;; tries++) {
+                uint64_t g1 = __atomic_load_n(gen, __ATOMIC_ACQUIRE);
+                uint64_t n = __atomic_load_n(len, __ATOMIC_RELAXED);
+                if (!(g1 & 1) && n <= file_size - 64) {
+                        memcpy(copy, base + 64, n);
+                        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+                        if (__atomic_load_n(gen, __ATOMIC_RELAXED) == g1) {
+                                m->data = copy;
+                                m->size = n;
+                                m->generation = g1;
+                                m->retries += tries;
+                                return 0;
+                        }
+                }
+                if (tries > 1000000) {
+                        free(copy);
+                        return -EBUSY;
+                }
+                (void) sched_yield();
+        }
 }
 
 static int secret_map_open(struct secret_map *ret) {
@@ -144,18 +192,22 @@ static int secret_map_open(struct secret_map *ret) {
                 printf("memfd unavailable: fstat(%ld): %s\n", fd, strerror(errno));
                 return -errno;
         }
-        ret->fd = (int) fd;
-        ret->size = (size_t) st.st_size;
-        ret->data = NULL;
-        if (ret->size == 0)
-                return 0;
-        void *p = mmap(NULL, ret->size, PROT_READ, MAP_SHARED, (int) fd, 0);
+        *ret = (struct secret_map){.fd = (int) fd, .file_size = (size_t) st.st_size};
+        if (ret->file_size < 64) {
+                printf("memfd unavailable: %zu bytes, no header\n", ret->file_size);
+                return -EBADMSG;
+        }
+        void *p = mmap(NULL, ret->file_size, PROT_READ, MAP_SHARED, (int) fd, 0);
         if (p == MAP_FAILED) {
-                printf("memfd unavailable: mmap(%ld, %zu): %s\n", fd, ret->size, strerror(errno));
+                printf("memfd unavailable: mmap(%ld, %zu): %s\n", fd, ret->file_size,
+                       strerror(errno));
                 return -errno;
         }
-        ret->data = p;
-        return 0;
+        int r = memcmp(p, "CTSECv1", 8) == 0 ? snapshot(p, ret->file_size, ret) : -EBADMSG;
+        (void) munmap(p, ret->file_size);
+        if (r == -EBADMSG)
+                printf("memfd unavailable: no cloudtaser header\n");
+        return r;
 }
 
 /* Iterates over the KEY=VALUE\0 records; empty records (zero padding) are skipped. */
@@ -192,6 +244,45 @@ static int cmd_memfd_hash(const char *name) {
         return 0;
 }
 
+/* Takes consistent snapshots of the memfd for `seconds`, printing "memfd-seen NAME sha256=<hex>
+ * len=<n>" whenever NAME's value differs from the last one printed, then "memfd-watch
+ * snapshots=N retries=M" (copies thrown away because a rotation moved the generation). */
+static int cmd_memfd_watch(double seconds, const char *name) {
+        char last[SHA256_HEX_SIZE + 32] = "";
+        double deadline = now_seconds() + seconds;
+        size_t nlen = strlen(name);
+        unsigned long snapshots = 0, retries = 0;
+        struct sigaction ign = {.sa_handler = SIG_IGN};
+        (void) sigaction(SIGUSR1, &ign, NULL); /* the rotation signal: the loop notices anyway */
+        while (now_seconds() < deadline) {
+                struct secret_map m;
+                size_t off = 0, len;
+                const char *rec;
+                int r = secret_map_open(&m);
+                if (r < 0)
+                        return r;
+                snapshots++;
+                retries += m.retries;
+                while ((rec = secret_next(&m, &off, &len)))
+                        if (len > nlen && memcmp(rec, name, nlen) == 0 && rec[nlen] == '=') {
+                                uint8_t digest[SHA256_DIGEST_SIZE];
+                                char hex[SHA256_HEX_SIZE], line[sizeof(last)];
+                                sha256_buffer(rec + nlen + 1, len - nlen - 1, digest);
+                                sha256_to_hex(digest, hex);
+                                (void) snprintf(line, sizeof(line), "%s len=%zu", hex,
+                                                len - nlen - 1);
+                                if (strcmp(line, last) != 0) {
+                                        printf("memfd-seen %s sha256=%s\n", name, line);
+                                        memcpy(last, line, sizeof(last));
+                                }
+                                break;
+                        }
+                secret_map_done(&m);
+        }
+        printf("memfd-watch snapshots=%lu retries=%lu\n", snapshots, retries);
+        return 0;
+}
+
 static int cmd_memfd_keys(void) {
         struct secret_map m;
         size_t off = 0, len, n = 0;
@@ -222,7 +313,7 @@ static int cmd_memfd_info(void) {
         ssize_t n = readlink(link, target, sizeof(target) - 1);
         target[n > 0 ? n : 0] = '\0';
         int flags = fcntl(m.fd, F_GETFD);
-        printf("memfd fd=%d size=%zu target=%s cloexec=%s\n", m.fd, m.size, target,
+        printf("memfd fd=%d size=%zu target=%s cloexec=%s\n", m.fd, m.file_size, target,
                flags >= 0 && (flags & FD_CLOEXEC) ? "yes" : "no");
         secret_map_done(&m);
         return 0;
@@ -285,6 +376,28 @@ static int cmd_fds(void) {
                 if (fcntl(fd, F_GETFD) >= 0)
                         printf(" %d", fd);
         putchar('\n');
+        return 0;
+}
+
+/* "stdio 0=<target> 1=<target> 2=<target>" (readlink of /proc/self/fd/N, "closed" if none). */
+static int cmd_stdio(void) {
+        fputs("stdio", stdout);
+        for (int fd = 0; fd <= 2; fd++) {
+                char link[64], target[256];
+                (void) snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(link, target, sizeof(target) - 1);
+                target[n > 0 ? n : 0] = '\0';
+                printf(" %d=%s", fd, n > 0 ? target : "closed");
+        }
+        putchar('\n');
+        return 0;
+}
+
+static int cmd_become(long uid) {
+        if (setgroups(0, NULL) < 0 || setresgid((gid_t) uid, (gid_t) uid, (gid_t) uid) < 0 ||
+            setresuid((uid_t) uid, (uid_t) uid, (uid_t) uid) < 0)
+                return -errno;
+        printf("uid %d\n", (int) getuid());
         return 0;
 }
 
@@ -535,6 +648,8 @@ int main(int argc, char **argv) {
                         r = cmd_memfd_info();
                 else if (strcmp(cmd, "fds") == 0)
                         r = cmd_fds();
+                else if (strcmp(cmd, "stdio") == 0)
+                        r = cmd_stdio();
                 else if (strcmp(cmd, "proc-status") == 0)
                         r = cmd_proc_status();
                 else if (strcmp(cmd, "zombies") == 0)
@@ -559,13 +674,19 @@ int main(int argc, char **argv) {
                                 r = cmd_touch(arg);
                         else if (strcmp(cmd, "say") == 0)
                                 printf("%s\n", arg);
-                        else if (strcmp(cmd, "signals") == 0)
+                        else if (strcmp(cmd, "memfd-watch") == 0) {
+                                if (i + 1 >= argc || parse_seconds(arg, &d) < 0)
+                                        return usage("memfd-watch SECONDS NAME");
+                                r = cmd_memfd_watch(d, argv[++i]);
+                        } else if (strcmp(cmd, "signals") == 0)
                                 r = parse_seconds(arg, &d) < 0 ? -EINVAL : cmd_signals(d);
                         else if (strcmp(cmd, "sleep") == 0) {
                                 if (parse_seconds(arg, &d) < 0)
                                         return usage("bad duration");
                                 sleep_seconds(d);
-                        } else if (strcmp(cmd, "orphans") == 0)
+                        } else if (strcmp(cmd, "become") == 0)
+                                r = parse_int(arg, 1, 65535, &v) < 0 ? -EINVAL : cmd_become(v);
+                        else if (strcmp(cmd, "orphans") == 0)
                                 r = parse_int(arg, 0, 64, &v) < 0 ? -EINVAL : cmd_orphans(v);
                         else if (strcmp(cmd, "exit") == 0) {
                                 if (parse_int(arg, 0, 255, &v) < 0)

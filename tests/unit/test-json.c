@@ -1087,8 +1087,48 @@ static void test_threads(void) {
         is_int(bad, 0, "four threads parse, build and print their own documents");
 }
 
+/* JSON_ALLOW_NUL: "\u0000" in values keeps its bytes and its length; never in keys. */
+static void test_allow_nul(void) {
+        static const struct {
+                const char *text;
+                int want;
+                size_t len;
+                const char *bytes;
+        } cases[] = {
+                {"{\"k\":\"a\\u0000b\"}", 0, 3, "a\0b"},
+                {"{\"k\":\"\\u0000\"}", 0, 1, "\0"},
+                {"{\"k\":\"\\u0000\\u0000x\\n\"}", 0, 4, "\0\0x\n"},
+                {"{\"k\":\"\\\\u0000\"}", 0, 6, "\\u0000"}, /* an escaped backslash */
+                {"{\"k\":\"plain\"}", 0, 5, "plain"},
+                {"{\"\\u0000\":\"v\"}", -EBADMSG, 0, NULL},
+                {"{\"a\\u0000b\":\"v\"}", -EBADMSG, 0, NULL},
+        };
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++)
+                for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                        _cleanup_json_doc_ struct json_doc *d = NULL;
+                        int r = parse_str(cases[i].text, modes[m] | JSON_ALLOW_NUL, NULL, &d);
+                        if (cases[i].want < 0) {
+                                is_int(r, cases[i].want, "%s: allow-nul: %s refused",
+                                       MODE(modes[m]), cases[i].text);
+                                continue;
+                        }
+                        const struct json_value *k = json_get(json_doc_root(d), "k");
+                        const char *v = NULL;
+                        ok(r == 0 && json_string(k, &v) == 0 &&
+                                   json_string_len(k) == cases[i].len &&
+                                   memcmp(v, cases[i].bytes, cases[i].len) == 0 &&
+                                   v[cases[i].len] == '\0',
+                           "%s: allow-nul: %s keeps %zu bytes", MODE(modes[m]), cases[i].text,
+                           cases[i].len);
+                }
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        is_int(parse_str("{\"k\":\"a\\u0000b\"}", 0, NULL, &d), -EBADMSG,
+               "without JSON_ALLOW_NUL the same text is refused");
+}
+
 int main(void) {
         test_grammar();
+        test_allow_nul();
         test_length_bounded();
         test_bad_arguments();
         test_depth_limit();

@@ -202,11 +202,23 @@ static void test_kv(void) {
                 "{\"data\":{\"data\":{},\"metadata\":{\"version\":-1}}}",
                 "[",
                 "",
-                "{\"data\":{\"data\":{\"a\":\"\\u0000\"}}}",
+                "{\"data\":{\"data\":{\"\\u0000\":\"a\"}}}", /* a NUL in a field name */
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 is_int(vault_decode_kv(bad[i], strlen(bad[i]), VAULT_KV_V2, &s), -EBADMSG,
                        "bad kv body %zu is -EBADMSG", i);
+
+        /* A NUL in a value is delivered with it: the caller decides (docs/protocol-vault.md). */
+        const char *nul = "{\"data\":{\"data\":{\"a\":\"x\\u0000y\",\"b\":\"ok\"}}}";
+        if (vault_decode_kv(nul, strlen(nul), VAULT_KV_V2, &s) == 0) {
+                const struct vault_field *a = vault_secret_get(s, "a"),
+                                         *b = vault_secret_get(s, "b");
+                ok(a && a->value_len == 3 && memcmp(a->value, "x\0y", 4) == 0 && b &&
+                           b->value_len == 2,
+                   "a value with \\u0000 keeps its 3 bytes; the other field is intact");
+        } else
+                ok(false, "a value with \\u0000 decodes");
+        s = vault_secret_free(s);
 
         /* Field count limit. */
         _cleanup_buf_ struct buf big = BUF_INIT(1 << 20, 0);
