@@ -7,6 +7,7 @@
 #   2. against a stand-in apt-cache with a fixed archive: every rule (revision order, epochs,
 #      another upstream never substituted, unknown packages, the memo and when it is refreshed)
 #   3. through make: the key of a substituted pin is the key of the substitute pinned directly
+#   4. deps/build.sh: the warning framed in the build log; a stale key refused before any build
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -156,5 +157,16 @@ ok $? "make keys the cache on the resolved versions: a gone pin shares the cache
 ok $? "and another version that is in the archive gets its own cache ('${k_old%% *}')"
 [ "$warned" -ge 1 ]
 ok $? "make prints the substitution warning"
+
+# --- 4. the build log: the substitution framed, and a key computed from other versions refused --
+# (build.sh stops at its version check, before it downloads or builds anything)
+out=$(DEPS_VERSIONS="$work/v-gone" DEPS_RESOLVED="curl 7.88.1-10+deb12u1 libyaml 0.2.5-1" \
+    "$top/deps/build.sh" glibc "$work/prefix/glibc" 2>&1)
+rc=$?
+grep -q '^!!!!!!!!' <<< "$out" && grep -q '^!! WARNING: deps: curl 7.88.1-10+deb12u1 .*building 7.88.1-10+deb12u15 instead' <<< "$out"
+ok $? "deps/build.sh frames the substitution warning in the build log" || diag "$out"
+[ $rc -ne 0 ] && grep -q "apt now resolves the pins to 'curl 7.88.1-10+deb12u15 libyaml 0.2.5-1', not to 'curl 7.88.1-10+deb12u1 libyaml 0.2.5-1'" <<< "$out" &&
+    [ ! -e "$work/prefix/glibc/lib" ]
+ok $? "and refuses to build when apt answers otherwise than the cache key was computed from (rc $rc)" || diag "$out"
 
 tap_done
