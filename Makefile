@@ -40,8 +40,27 @@ ASAN_CFLAGS := $(COMMON_CFLAGS) -O1 -g -fno-omit-frame-pointer -fsanitize=addres
                -fno-sanitize-recover=all -isystem $(DEPS_GLIBC)/include -DCLOUDTASER_ASAN=1
 ASAN_LDFLAGS := -fsanitize=address,undefined -L$(DEPS_GLIBC)/lib
 
-# Libraries in link order (static archives only pull in what is used).
-DEP_LIBS := -lhttp_parser -lcurl -lwolfssl -lcjson -lseccomp -lcap -lyaml -lpthread -lm
+# Third-party libraries, each named after the one common/ module that wraps it, in link order
+# (users before what they use: libcurl calls wolfSSL).
+LIB_HTTPD := -lhttp_parser
+LIB_HTTP := -lcurl
+LIB_TLS := -lwolfssl
+LIB_JSON := -lcjson
+LIB_SANDBOX := -lseccomp
+LIB_CAPS := -lcap
+LIB_YAML := -lyaml
+LIB_SYS := -lpthread -lm
+# Tests, fuzz targets and test tools may link any module of common/: all of them.
+DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
+# Each program links the libraries of the modules it uses, and no other (static archives would
+# drop unused code anyway, but the link line then says what a binary contains). The fragments'
+# link rules use $(DEP_LIBS); these target-specific values narrow it per program.
+WRAPPER_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
+INIT_DEP_LIBS :=
+OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SYS)
+$(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-wrapper): DEP_LIBS := $(WRAPPER_DEP_LIBS)
+$(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-init): DEP_LIBS := $(INIT_DEP_LIBS)
+$(foreach b,musl asan plain,$(O)/$(b)/bin/cloudtaser-operator): DEP_LIBS := $(OPERATOR_DEP_LIBS)
 
 # --- fragments -----------------------------------------------------------------------------------
 include common/common.mk

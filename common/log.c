@@ -35,10 +35,6 @@ void log_set_fd(int fd) {
         log_fd = fd;
 }
 
-enum log_level log_get_max_level(void) {
-        return max_level;
-}
-
 int log_level_from_string(const char *s, enum log_level *ret) {
         if (!s)
                 return -EINVAL;

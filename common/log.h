@@ -41,7 +41,6 @@ enum log_format {
  * text, info. The fd defaults to 2 (tests may redirect it). */
 void log_setup(const char *program, enum log_format format, enum log_level max_level);
 void log_set_fd(int fd);
-enum log_level log_get_max_level(void);
 
 /* "error" | "warning" (or "warn") | "notice" | "info" | "debug" -> 0 or -EINVAL. */
 int log_level_from_string(const char *s, enum log_level *ret);

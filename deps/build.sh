@@ -7,8 +7,10 @@
 # flavour: musl  -> static libraries for the released binaries (musl-gcc, static-pie ready)
 #          glibc -> the same libraries built with the system gcc, for ASan/UBSan tests and fuzzers
 #
-# Sources come from `apt-get source <pkg>=<version>` (versions in deps/versions), downloaded once into
-# <cache>/src and unpacked per build. Nothing of the dependencies' code is ever copied into the repo.
+# Sources come from `apt-get source <pkg>=<version>`, downloaded once into <cache>/src and unpacked
+# per build. Nothing of the dependencies' code is ever copied into the repo. The versions are the
+# pins of deps/versions as deps/resolve.sh resolves them against the archive today; make passes the
+# list it keyed the cache on in DEPS_RESOLVED, and the build stops if apt now answers differently.
 set -euo pipefail
 
 flavour=${1:?usage: build.sh musl|glibc PREFIX}
@@ -21,7 +23,22 @@ jobs=$(nproc 2>/dev/null || echo 2)
 log() { printf '[deps:%s] %s\n' "$flavour" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-version_of() { awk -v p="$1" '$1 == p { print $2 }' "$here/versions"; }
+# --- versions ---------------------------------------------------------------------------------
+# resolve.sh prints its warnings on stderr: frame them so they stand out in the build log.
+resolve_err=$(mktemp)
+resolve_rc=0
+resolved=$("$here/resolve.sh" "${DEPS_VERSIONS:-$here/versions}" 2> "$resolve_err") || resolve_rc=$?
+if [ -s "$resolve_err" ]; then
+    bar='!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!'
+    { echo "$bar"; sed 's/^/!! /' "$resolve_err"; echo "$bar"; } >&2
+fi
+rm -f "$resolve_err"
+[ "$resolve_rc" -eq 0 ] || die "deps/resolve.sh could not resolve every pin (see above)"
+resolved=$(echo $resolved)
+if [ -n "${DEPS_RESOLVED:-}" ] && [ "$(echo $DEPS_RESOLVED)" != "$resolved" ]; then
+    die "apt now resolves the pins to '$resolved', not to '$DEPS_RESOLVED' the cache key was computed from (apt's index changed during this make): run make again"
+fi
+version_of() { awk -v p="$1" '{ for (i = 1; i < NF; i += 2) if ($i == p) print $(i + 1) }' <<< "$resolved"; }
 
 # --- toolchain --------------------------------------------------------------------------------
 multiarch=$(gcc -print-multiarch)
@@ -68,7 +85,7 @@ export CC CFLAGS
 fetch() {
     local pkg=$1 ver upver dsc
     ver=$(version_of "$pkg")
-    [ -n "$ver" ] || die "no pinned version for $pkg in deps/versions"
+    [ -n "$ver" ] || die "no version for $pkg in deps/versions"
     upver=${ver#*:}
     dsc="$srcdir/${pkg}_${upver}.dsc"
     mkdir -p "$srcdir"
@@ -226,4 +243,6 @@ for pkg in wolfssl curl cjson libseccomp libcap2 libyaml http_parser; do
     ( "build_$pkg" )
 done
 rm -rf "$prefix/build" "$prefix/share" "$prefix/bin" "$prefix/lib/pkgconfig" "$prefix"/lib/*.la
+# What this prefix was built from, for whoever inspects the cache.
+printf '%s %s\n' $resolved > "$prefix/versions"
 log "done in $(( $(date +%s) - t0 ))s: $(ls "$prefix/lib" | tr '\n' ' ')"

@@ -192,24 +192,6 @@ static int tmpfile_create(int dirfd, const char *base, struct tmpfile *t) {
         return -EEXIST;
 }
 
-const char *install_failure_to_string(enum install_failure f) {
-        switch (f) {
-        case INSTALL_FAIL_USAGE:
-                return "usage";
-        case INSTALL_FAIL_SOURCE:
-                return "source";
-        case INSTALL_FAIL_REFUSED:
-                return "refused";
-        case INSTALL_FAIL_CREATE:
-                return "cannot create";
-        case INSTALL_FAIL_IO:
-                return "i/o";
-        case INSTALL_FAIL_DIGEST:
-                return "digest mismatch";
-        }
-        return "unknown";
-}
-
 int install_file(const struct install_options *o, struct install_error *err,
                  struct install_result *ret) {
         _cleanup_free_ char *dir = NULL;

@@ -67,6 +67,3 @@ struct install_error {
 
 int install_file(const struct install_options *o, struct install_error *err,
                  struct install_result *ret);
-
-/* Short text for a failure kind ("refused", "digest mismatch", ...). */
-const char *install_failure_to_string(enum install_failure f);

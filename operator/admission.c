@@ -55,7 +55,7 @@ struct review {
         size_t n_pull_secrets;
         struct lookup_entry *lookups;
         size_t n_lookups, n_fetched; /* entries / lookups really made */
-        uint64_t start_ms;           /* CLOCK_MONOTONIC when the review began */
+        uint64_t start_ms;           /* the config's clock when the review began */
         size_t command_annotation_uses;
 
         struct jsonpatch patch;
@@ -495,6 +495,10 @@ static uint64_t monotonic_ms(void) {
         return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
+static uint64_t review_clock_ms(const struct admission_config *c) {
+        return c->clock_ms ? c->clock_ms(c->clock_userdata) : monotonic_ms();
+}
+
 static int lookup_image(struct review *r, const char *image, struct lookup_entry **ret) {
         for (size_t i = 0; i < r->n_lookups; i++)
                 if (strcmp(r->lookups[i].image, image) == 0) {
@@ -509,7 +513,7 @@ static int lookup_image(struct review *r, const char *image, struct lookup_entry
                 e->r = -E2BIG;
                 (void) snprintf(e->err, sizeof(e->err),
                                 "more than %u distinct images of this pod need a lookup", max);
-        } else if (monotonic_ms() - r->start_ms >= budget) {
+        } else if (review_clock_ms(r->c) - r->start_ms >= budget) {
                 e->r = -ETIMEDOUT;
                 (void) snprintf(e->err, sizeof(e->err),
                                 "the pod's entrypoint lookups took longer than %u ms in all",
@@ -1575,7 +1579,7 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
         if (!r)
                 return -ENOMEM;
         r->c = c;
-        r->start_ms = monotonic_ms();
+        r->start_ms = review_clock_ms(c);
         k = jsonpatch_init(&r->patch, PATCH_MAX_BYTES);
         if (k < 0)
                 goto finish;

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "operator/registry.h"
@@ -57,6 +58,11 @@ struct admission_config {                           /* operator-level settings (
          * are looked up (0: 16). Beyond either, the pod is denied with a message saying so. */
         unsigned lookup_budget_ms;
         unsigned max_lookups;
+        /* The clock lookup_budget_ms is measured on, in milliseconds from any fixed origin
+         * (NULL: CLOCK_MONOTONIC). Tests pass a fake clock that their lookup function advances,
+         * so the budget is checked without depending on the machine's speed. */
+        uint64_t (*clock_ms)(void *userdata);
+        void *clock_userdata;
 };
 
 /* Takes the AdmissionReview request body (untrusted), writes the AdmissionReview response JSON to

@@ -113,7 +113,7 @@ class Hook:
                 elif path == "/wrong-uid":
                     resp["uid"] = "not-the-uid"
                 elif path == "/slow":
-                    time.sleep(2.5)
+                    time.sleep(20)  # far beyond the 1 s timeoutSeconds of the test below
                 out = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                                   "response": resp}).encode()
                 self.send_response(200)
@@ -655,7 +655,7 @@ def _test_webhooks(k, hook):
     took = time.monotonic() - t0
     hook.take()
     ok(st == 500 and b["message"].endswith('Post "%s/slow?timeout=1s": context deadline exceeded' % url)
-       and took < 2.4, "timeoutSeconds honoured: context deadline exceeded (%.1fs)" % took, b)
+       and took < 12, "timeoutSeconds honoured: context deadline exceeded (%.1fs)" % took, b)
 
     # service clientConfig: certificate verified for <svc>.<ns>.svc
     put_mwc(k, mwc("label", [wh("svc.example.com", ca=hook.ca,

@@ -43,7 +43,7 @@ auth: {htpasswd: {realm: cloudtaser-test, path: $work/htpasswd}}
 YML
 docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null --cacert "$work/pki/ca.pem" "https://127.0.0.1:$rport/v2/" && break; sleep 0.1; done
+for _ in $(seq 600); do curl -s -o /dev/null --cacert "$work/pki/ca.pem" "https://127.0.0.1:$rport/v2/" && break; sleep 0.1; done
 registry=127.0.0.1:$rport
 printf 'payload\n' > "$work/payload"
 /usr/bin/python3 "$top/images/build-image.py" --out "$work/img" --ref v1 --epoch 0 \
@@ -66,7 +66,7 @@ wport=$(free_port); hport=$(free_port); mport=$(free_port)
     --kube-server "$KUBE_ADDR" --kube-ca-file "$KUBE_CA" --kube-token-file "$work/kube-token" \
     > "$work/op.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 600); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
 kubectl apply -f - > "$work/mwc.log" 2>&1 <<MWC
 {"apiVersion":"admissionregistration.k8s.io/v1","kind":"MutatingWebhookConfiguration","metadata":{"name":"cloudtaser"},
  "webhooks":[{"name":"inject.cloudtaser.io","admissionReviewVersions":["v1"],"sideEffects":"None","failurePolicy":"Fail",

@@ -47,7 +47,7 @@ for flavour in musl asan; do
         --kube-server "$KUBE_ADDR" --kube-ca-file "$KUBE_CA" --kube-token-file "$work/kube-token" \
         > "$work/op-$f.log" 2>&1 &
     oppid=$!
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+    for _ in $(seq 600); do curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
     curl -sf "http://127.0.0.1:$hport/healthz" >/dev/null && curl -sf "http://127.0.0.1:$hport/readyz" >/dev/null
     ok $? "$f: the operator is healthy and ready" || sed 's/^/# /' "$work/op-$f.log"
 

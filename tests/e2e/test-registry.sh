@@ -262,7 +262,7 @@ PY
 /usr/bin/python3 "$work/standin-registry.py" "$work/img-app" "$work/pki/server.pem" \
     "$work/pki/server-key.pem" "$user" "$password" "$work/ports.json" 2> "$work/standin.log" &
 pids+=($!)
-for ((i = 0; i < 100; i++)); do [ -s "$work/ports.json" ] && break; sleep 0.1; done
+for ((i = 0; i < 600; i++)); do [ -s "$work/ports.json" ] && break; sleep 0.1; done
 [ -s "$work/ports.json" ] || { echo "Bail out! stand-in registry did not start"; sed 's/^/# /' "$work/standin.log"; exit 1; }
 port_of() { /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/ports.json" "$1"; }
 tokenreg=127.0.0.1:$(port_of registry)
@@ -403,7 +403,9 @@ for f in musl asan; do
     "$bin" --ca "$ca" --timeout 1500 "$stall/x/y:v1" > "$o-stall.out" 2>&1; rc=$?
     elapsed=$((($(date +%s%N) - start) / 1000000))
     err=$(field "$o-stall.out" 1 error)
-    [ $rc = 1 ] && [ $elapsed -ge 1400 ] && [ $elapsed -lt 3000 ] &&
+    # Never before the bound; the upper bound only says it ended (the registry never answers),
+    # generous so that a loaded machine passes.
+    [ $rc = 1 ] && [ $elapsed -ge 1400 ] && [ $elapsed -lt 30000 ] &&
         [[ $err == "registry $stall did not answer within 1500 ms while reading the manifest of $stall/x/y: set the container's command"* ]]
     ok $? "$f: a stalling registry is given up after the time bound (${elapsed} ms): '$err'" || explain "$o-stall.out"
 done

@@ -41,7 +41,7 @@ send_all() {
     local pid=$1 name=$2 s lost=""
     for s in $FORWARDED; do
         kill -s "$s" "$pid" 2>/dev/null || { lost+=" $s(kill failed)"; continue; }
-        wait_grep "$work/$name.out" "^signal $s\$" 10 "$pid" || lost+=" $s"
+        wait_grep "$work/$name.out" "^signal $s\$" 30 "$pid" || lost+=" $s"
     done
     echo "$lost"
 }
@@ -78,7 +78,7 @@ for f in $(wl_flavours); do
     wstart $name $P -- "$WL" --ignore-term signals 4 say bye exit 5
     if wait_grep "$work/$name.out" '^ready$' 30 "$wpid"; then
         kill -TERM "$wpid"
-        wait_grep "$work/$name.out" '^signal TERM$' 10 "$wpid"
+        wait_grep "$work/$name.out" '^signal TERM$' 30 "$wpid"
         sleep 0.5
         kill -0 "$wpid" 2>/dev/null
         ok $? "$f: after forwarding SIGTERM to a workload that ignores it, the wrapper still runs"
@@ -103,7 +103,7 @@ for f in $(wl_flavours); do
         [ -z "$wrong" ] && [ -n "$orphans" ]
         ok $? "$f: the orphans were re-parented to the wrapper (checked $seen of 3 alive)" || diag "wrong:$wrong"
         gone=0
-        for ((i = 0; i < 200; i++)); do
+        for ((i = 0; i < 600; i++)); do
             left=""
             for o in $orphans; do [ -e "/proc/$o" ] && left+=" $o($(state_of "$o"))"; done
             [ -z "$left" ] && { gone=1; break; }

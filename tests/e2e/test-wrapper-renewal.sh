@@ -113,8 +113,9 @@ for f in $(wl_flavours); do
         vmlck=$(awk '/^VmLck:/ {print $2}' "/proc/$wpid/status")
         [ "${vmlck:-0}" -gt 0 ]
         ok $? "$f: VmLck of the wrapper is non-zero (${vmlck} kB)"
-        # the protection line is written after the workload started: it may come after "pid"
-        wait_grep "$work/$name.err" 'protection:' 10 "$wpid"
+        # The protection line is logged after the workload has started (the supervisor hardens
+        # itself first): wait for it rather than race the workload's first line.
+        wait_grep "$work/$name.err" 'protection:' 30 "$wpid"
         mem=$(grep -o 'memory=[a-z_]*' "$work/$name.err")
         [ "$mem" = memory=memfd_secret ] || [ "$mem" = memory=mlock ]
         ok $? "$f: as root the protection line reports locked memory ($mem)"

@@ -111,7 +111,7 @@ for f in "${started[@]}"; do
     plant secret/app/rot-$f "{\"password\":\"${new_of[$f]}\"}"
 done
 for f in "${started[@]}"; do
-    wait_count "$work/$f-restart.out" '^ready$' 2 10
+    wait_count "$work/$f-restart.out" '^ready$' 2 60
 done
 sleep 2.5
 for f in "${started[@]}"; do
@@ -129,6 +129,13 @@ done
 declare -A errs_before
 for f in "${started[@]}"; do errs_before[$f]=$(nlines "$work/$f-restart.err"); done
 standin_control POST /_standin/seal > /dev/null
+# Wait for each wrapper to notice (an event, however slow the machine), then give it 3 s of polls.
+for f in "${started[@]}"; do
+    for ((i = 0; i < 600; i++)); do
+        tail -n +$((errs_before[$f] + 1)) "$work/$f-restart.err" | grep -qi 'seal' && break
+        sleep 0.05
+    done
+done
 sleep 3
 for f in "${started[@]}"; do
     name=$f-restart
@@ -179,7 +186,7 @@ for f in "${started[@]}"; do
 done
 for f in "${started[@]}"; do
     v=${new_of[$f]}
-    wait_grep "$work/$f-sigrot.out" "^memfd PGPASSWORD sha256=$(sha "$v") len=${#v}\$" 8
+    wait_grep "$work/$f-sigrot.out" "^memfd PGPASSWORD sha256=$(sha "$v") len=${#v}\$" 60
 done
 sleep 2
 for f in "${started[@]}"; do

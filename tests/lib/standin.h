@@ -42,7 +42,7 @@ struct standin {
 int standin_start_kube(const char *config_json, struct standin **ret);
 
 /* Bounds used by the helper. */
-#define STANDIN_READY_TIMEOUT_MS 15000 /* wait for the ready file */
+#define STANDIN_READY_TIMEOUT_MS 60000 /* wait for the ready file */
 #define STANDIN_STOP_TIMEOUT_MS 5000   /* SIGTERM -> SIGKILL */
 #define STANDIN_CONTROL_MAX (1U << 20) /* largest control reply accepted */
 

@@ -28,7 +28,7 @@ KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
 
 
 class KubeStandin:
-    def __init__(self, config=None, ready_timeout=15.0):
+    def __init__(self, config=None, ready_timeout=60.0):
         self.dir = tempfile.mkdtemp(prefix="kube-standin.")
         self.proc = None
         try:

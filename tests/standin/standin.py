@@ -25,7 +25,7 @@ PYTHON = "/usr/bin/python3"
 
 
 class Standin:
-    def __init__(self, config=None, pki=None, ready_timeout=15.0):
+    def __init__(self, config=None, pki=None, ready_timeout=60.0):
         self.dir = tempfile.mkdtemp(prefix="standin.")
         self.proc = None
         try:

@@ -1033,51 +1033,70 @@ static void test_plain(void) {
         {
                 const char *req = "GET /echo HTTP/1.1\r\nHost: h\r\nX-Slow: aaaaaaaaaaaaaaaa\r\n";
                 int fd = tcp_connect(s.port);
-                uint64_t t0 = mono_ms(), dropped_at = 0, worst = 0;
+                uint64_t t0 = mono_ms(), dropped_at = 0;
+                unsigned served_during = 0, failed = 0;
                 httpd_get_stats(s.h, &st0);
                 for (size_t i = 0; fd >= 0 && i < strlen(req) && !dropped_at; i++) {
                         if (!send_all(fd, req + i, 1)) {
                                 dropped_at = mono_ms();
                                 break;
                         }
-                        uint64_t c0 = mono_ms();
                         char other[4096];
                         bool e2;
+                        struct httpd_stats sx;
                         if (!raw_exchange(s.port,
                                           "GET /echo HTTP/1.1\r\nHost: h\r\nConnection: "
                                           "close\r\n\r\n",
                                           other, sizeof(other), &e2) ||
                             strncmp(other, "HTTP/1.1 200", 12) != 0)
-                                worst = UINT64_MAX;
-                        else
-                                worst = MAX(worst, mono_ms() - c0);
+                                failed++;
+                        else {
+                                /* Answered while the slow request was still pending (nothing
+                                 * timed out yet): the loop does not wait for the slow client. */
+                                httpd_get_stats(s.h, &sx);
+                                if (sx.timeouts == st0.timeouts)
+                                        served_during++;
+                        }
                         if (recv_until(fd, out, sizeof(out), NULL, 1000, &eof) == 0 && eof)
                                 dropped_at = mono_ms();
                 }
                 httpd_get_stats(s.h, &st1);
                 uint64_t el = dropped_at ? dropped_at - t0 : 0;
-                ok(dropped_at && el >= 2500 && el <= 5000,
+                /* Never before the 3 s request timeout; the upper bound only says it was dropped
+                 * at all (without the timeout the 55 bytes take 55 s), so a slow machine passes. */
+                ok(dropped_at && el >= 2500 && el <= 30000,
                    "slowloris dropped at the 3 s request timeout (%llu ms)",
                    (unsigned long long) el);
-                ok(worst < 500, "other clients served meanwhile (slowest %llu ms)",
-                   (unsigned long long) worst);
+                ok(failed == 0 && served_during >= 1,
+                   "other clients served meanwhile (%u while it was pending, %u failed)",
+                   served_during, failed);
                 ok(st1.timeouts > st0.timeouts, "timeout counted");
                 if (fd >= 0)
                         (void) close(fd);
         }
-        /* idle keep-alive connection closed at the idle timeout */
+        /* idle keep-alive connection closed at the idle timeout: on a server of its own whose
+         * other timeouts are a minute, so that a close within the 30 s wait is the idle timer's
+         * whatever the machine's speed (and never before its 2 s) */
         {
-                int fd = tcp_connect(s.port);
-                uint64_t t0 = mono_ms();
-                bool good = fd >= 0 && send_str(fd, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n") &&
-                            recv_until(fd, out, sizeof(out), "body=", 2000, &eof) > 0;
-                (void) recv_until(fd, out, sizeof(out), NULL, 5000, &eof);
-                uint64_t el = mono_ms() - t0;
-                ok(good && eof && el >= 1800 && el <= 3500,
-                   "idle keep-alive connection closed after 2 s (%llu ms)",
-                   (unsigned long long) el);
-                if (fd >= 0)
-                        (void) close(fd);
+                struct srv si;
+                struct httpd_options io = {.read_timeout_ms = 60000,
+                                           .request_timeout_ms = 60000,
+                                           .idle_timeout_ms = 2000};
+                if (ok(srv_start(&si, &io, 1) == 0, "server with a 2 s idle timeout")) {
+                        int fd = tcp_connect(si.port);
+                        uint64_t t0 = mono_ms();
+                        bool good = fd >= 0 &&
+                                    send_str(fd, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n") &&
+                                    recv_until(fd, out, sizeof(out), "body=", 10000, &eof) > 0;
+                        (void) recv_until(fd, out, sizeof(out), NULL, 30000, &eof);
+                        uint64_t el = mono_ms() - t0;
+                        ok(good && eof && el >= 1800,
+                           "idle keep-alive connection closed after 2 s (%llu ms)",
+                           (unsigned long long) el);
+                        if (fd >= 0)
+                                (void) close(fd);
+                        (void) srv_stop(&si);
+                }
         }
         /* many concurrent connections */
         {
@@ -1103,9 +1122,32 @@ static void test_plain(void) {
         ok(srv_stop(&s) >= 0, "plain server stopped");
 }
 
+/* Waits (up to 30 s) until the server's counters satisfy cond: an event, not a guess at how long
+ * the server takes. Returns whether they did. */
+static bool wait_stats(struct httpd *h, bool (*cond)(const struct httpd_stats *, uint64_t),
+                       uint64_t arg) {
+        uint64_t t0 = mono_ms();
+        for (;;) {
+                struct httpd_stats st;
+                httpd_get_stats(h, &st);
+                if (cond(&st, arg))
+                        return true;
+                if (mono_ms() - t0 > 30000)
+                        return false;
+                (void) usleep(5000);
+        }
+}
+static bool active_is(const struct httpd_stats *st, uint64_t n) {
+        return st->connections_active == n;
+}
+static bool bytes_in_at_least(const struct httpd_stats *st, uint64_t n) {
+        return st->bytes_in >= n;
+}
+
 static void test_cap_and_stop(void) {
         struct srv s;
-        struct httpd_options o = {.max_connections = 3, .stop_timeout_ms = 3000};
+        /* stop_timeout 5 s: "closed at once" is checked against it with seconds to spare */
+        struct httpd_options o = {.max_connections = 3, .stop_timeout_ms = 5000};
         struct httpd_stats st;
         char out[8192];
         bool eof;
@@ -1115,9 +1157,9 @@ static void test_cap_and_stop(void) {
                 return;
         for (int i = 0; i < 3; i++)
                 fds[i] = tcp_connect(s.port);
-        (void) usleep(200000);
+        ok(wait_stats(s.h, active_is, 3), "the server holds the three connections");
         int extra = tcp_connect(s.port);
-        (void) recv_until(extra, out, sizeof(out), NULL, 2000, &eof);
+        (void) recv_until(extra, out, sizeof(out), NULL, 10000, &eof);
         httpd_get_stats(s.h, &st);
         ok(extra >= 0 && eof && st.connections_rejected == 1 && st.connections_active == 3,
            "the 4th connection is closed at once (rejected %llu, active %llu)",
@@ -1126,18 +1168,24 @@ static void test_cap_and_stop(void) {
         (void) close(extra);
 
         /* graceful stop: fds[0] idle, fds[1] mid-request (head sent, body pending) */
-        (void) send_str(fds[1], "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab");
-        (void) usleep(100000);
+        const char *head = "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab";
+        httpd_get_stats(s.h, &st);
+        (void) send_str(fds[1], head);
+        ok(wait_stats(s.h, bytes_in_at_least, st.bytes_in + strlen(head)),
+           "the server has read the head of the request in flight");
         uint64_t t0 = mono_ms();
         httpd_stop(s.h);
-        (void) recv_until(fds[0], out, sizeof(out), NULL, 2000, &eof);
-        ok(eof && mono_ms() - t0 < 1000, "stop: the idle connection is closed at once");
+        (void) recv_until(fds[0], out, sizeof(out), NULL, 10000, &eof);
+        ok(eof && mono_ms() - t0 < 4000,
+           "stop: the idle connection is closed at once (%llu ms, before the 5 s stop timeout)",
+           (unsigned long long) (mono_ms() - t0));
         (void) send_all(fds[1], "cd", 2);
-        (void) recv_until(fds[1], out, sizeof(out), NULL, 2000, &eof);
+        (void) recv_until(fds[1], out, sizeof(out), NULL, 10000, &eof);
         ok(strstr(out, "body=abcd") && strstr(out, "Connection: close") && eof,
            "stop: the request in flight is answered with Connection: close");
         long took = srv_stop(&s); /* joins: fds[2] (never sent anything) ends at the deadline */
-        ok(took >= 0 && mono_ms() - t0 < 4500, "stop completes within stop_timeout (%llu ms)",
+        /* It ends: without the stop timeout fds[2] would hold the loop for ever. */
+        ok(took >= 0 && mono_ms() - t0 < 30000, "stop completes within the stop_timeout (%llu ms)",
            (unsigned long long) (mono_ms() - t0));
         for (int i = 0; i < 3; i++)
                 if (fds[i] >= 0)

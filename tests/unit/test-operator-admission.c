@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/base64.h"
 #include "common/json.h"
@@ -1783,12 +1782,18 @@ static void test_too_large(void) {
         free(pod);
 }
 
+/* The review's clock in the budget tests: it moves only when slow_lookup says so, so the test
+ * never depends on how fast the machine runs the review. */
+static uint64_t fake_now_ms = 1000000;
+static uint64_t fake_clock_ms(void *userdata) {
+        return fake_now_ms;
+}
+
+/* A registry whose lookups each take 3 s of the fake clock. */
 static int slow_lookup(void *userdata, const char *ns, const char *image, const char *const *names,
                        size_t n_names, struct registry_image_config *ret, char *err,
                        size_t errlen) {
-        struct timespec ts = {.tv_nsec = 3 * 1000 * 1000};
-        while (nanosleep(&ts, &ts) < 0)
-                ;
+        fake_now_ms += 3000;
         return fake_lookup(userdata, ns, image, names, n_names, ret, err, errlen);
 }
 
@@ -1816,18 +1821,37 @@ static void test_lookup_bounds(void) {
         ok(r.rc == 0 && r.allowed && r.patch, "the same pod passes within the bounds");
         result_done(&r);
 
-        /* A registry that takes 3 ms per lookup and a 1 ms budget: the first lookup starts
-         * inside the budget, the second finds it spent. */
-        c = cfg;
-        c.lookup_budget_ms = 1;
-        c.lookup = slow_lookup;
-        before = lookups;
-        run_pod(&c, pod, false, &r);
-        ok(r.rc == 0 && !r.allowed && r.message && strstr(r.message, "took longer than 1 ms") &&
-                   lookups - before == 1,
-           "a spent lookup budget denies the pod (%u lookups, %s)", lookups - before,
-           r.message ? r.message : "-");
-        result_done(&r);
+        /* A registry that takes 3 s per lookup on the fake clock, which moves only inside the
+         * lookups: lookups start at 0, 3 and 6 s, and the budget is spent once reached. */
+        static const struct {
+                unsigned budget_ms, lookups;
+                const char *denial; /* NULL: allowed */
+        } budgets[] = {
+                {5000, 2, "took longer than 5000 ms"}, /* the third, at 6 s, finds it spent */
+                {6000, 2, "took longer than 6000 ms"}, /* reached exactly at 6 s: spent */
+                {9001, 3, NULL},                       /* all three start inside it */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(budgets); i++) {
+                c = cfg;
+                c.lookup_budget_ms = budgets[i].budget_ms;
+                c.lookup = slow_lookup;
+                c.clock_ms = fake_clock_ms;
+                before = lookups;
+                run_pod(&c, pod, false, &r);
+                if (budgets[i].denial)
+                        ok(r.rc == 0 && !r.allowed && r.message &&
+                                   strstr(r.message, budgets[i].denial) &&
+                                   lookups - before == budgets[i].lookups,
+                           "a spent lookup budget denies the pod (budget %u ms: %u lookups, %s)",
+                           budgets[i].budget_ms, lookups - before, r.message ? r.message : "-");
+                else
+                        ok(r.rc == 0 && r.allowed && r.patch &&
+                                   lookups - before == budgets[i].lookups,
+                           "a slow registry within the budget passes the pod (budget %u ms: %u "
+                           "lookups)",
+                           budgets[i].budget_ms, lookups - before);
+                result_done(&r);
+        }
         free(pod);
 }
 
