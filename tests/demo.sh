@@ -47,7 +47,7 @@ kubectl create namespace shop > /dev/null
 kubectl label namespace shop ct-e2e=demo > /dev/null
 kubectl -n shop create serviceaccount app > /dev/null
 ct_operator_account shop
-ct_start_operator demo --registry-insecure-http
+ct_start_operator demo --registry-insecure "$CT_REGISTRY"
 ct_register cloudtaser-operator-webhook Fail demo
 echo "  cloudtaser-operator $("$top/build/musl/bin/cloudtaser-operator" --version 2>&1 | head -n 1) serving https://127.0.0.1:$CT_WEBHOOK_PORT/mutate-v1-pod"
 kubectl get mutatingwebhookconfigurations | sed 's/^/  /'

@@ -128,6 +128,9 @@ state = "$D/containerd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "127.0.0.1:$REG_PORT/ct-pause:1"
   enable_selinux = false
+  # The sandbox we run in withholds CAP_SYS_RESOURCE: an OOM score below containerd's own (the
+  # kubelet asks -998 for pod sandboxes) cannot be set, and runc's create would fail.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "${CT_SNAPSHOTTER:-overlayfs}"
     default_runtime_name = "runc"
@@ -181,6 +184,8 @@ failCgroupV1: false
 cgroupsPerQOS: false
 enforceNodeAllocatable: []
 failSwapOn: false
+# Without CAP_SYS_RESOURCE (see containerd_config) the kubelet cannot lower its own OOM score.
+oomScoreAdj: 0
 containerRuntimeEndpoint: unix://$D/containerd/containerd.sock
 staticPodPath: ""
 clusterDomain: cluster.local

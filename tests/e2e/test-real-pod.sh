@@ -45,7 +45,7 @@ real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
     kubectl -n "$ns" create serviceaccount app > /dev/null && ct_operator_account "$ns"
 ok $? "namespace $ns, service accounts, the operator's RBAC and token"
 
-ct_start_operator e2e --registry-insecure-http
+ct_start_operator e2e --registry-insecure "$CT_REGISTRY"
 ok $? "the operator is ready" || sed 's/^/# /' "$work/operator.log"
 ct_register "$T-inject" Fail "$T"
 ok $? "MutatingWebhookConfiguration registered with the operator's CA" || sed 's/^/# /' "$work/mwc-$T-inject.out"
