@@ -570,6 +570,38 @@ static int p_namespace(const char *v, struct injection_settings *s, struct injec
         return 0;
 }
 
+/* The vault's other nodes (each one's api_addr), where a standby's 307 may lead: http(s) base
+ * URLs separated by commas or white space, without user info, at most INJECTION_MAX_PEER_ADDRS.
+ * common/vault checks each one's origin again when it creates the client. */
+static int p_peer_addrs(const char *v, struct injection_settings *s, struct injection_error *err) {
+        size_t n = 0;
+        for (const char *p = v; *p;) {
+                size_t len;
+                p += strspn(p, ", \t\n");
+                if (!*p)
+                        break;
+                len = strcspn(p, ", \t\n");
+                bool https = len > 8 && strncmp(p, "https://", 8) == 0;
+                bool http = len > 7 && strncmp(p, "http://", 7) == 0;
+                if (!https && !http)
+                        return fail(err, ROW(INJECTION_ROW_PEER_ADDRS),
+                                    ": entry #%zu is not an https:// (or http://) URL", n + 1);
+                for (size_t i = 0; i < len; i++)
+                        if (p[i] == '@' || (unsigned char) p[i] <= 0x20 || p[i] == 0x7f)
+                                return fail(err, ROW(INJECTION_ROW_PEER_ADDRS),
+                                            ": entry #%zu has user info or a control character",
+                                            n + 1);
+                if (++n > INJECTION_MAX_PEER_ADDRS)
+                        return fail(err, ROW(INJECTION_ROW_PEER_ADDRS), ": more than %d addresses",
+                                    INJECTION_MAX_PEER_ADDRS);
+                p += len;
+        }
+        if (n == 0)
+                return fail(err, ROW(INJECTION_ROW_PEER_ADDRS), " names no address");
+        s->peer_addrs = v;
+        return 0;
+}
+
 static int p_sa_token_path(const char *v, struct injection_settings *s,
                            struct injection_error *err) {
         s->sa_token_path = v;
@@ -665,6 +697,8 @@ const struct injection_variable injection_variables[INJECTION_N_VARIABLES] = {
                                        INJECTION_SET_OPERATOR, 8, p_skip_verify},
         [INJECTION_ROW_NAMESPACE] = {"VAULT_NAMESPACE", P "vault-namespace", INJECTION_SET_OPERATOR,
                                      VAULT_PATH_MAX - 1, p_namespace},
+        [INJECTION_ROW_PEER_ADDRS] = {"CLOUDTASER_VAULT_PEER_ADDRESSES", NULL, INJECTION_SET_OPERATOR,
+                                      INJECTION_PEER_ADDRS_MAX, p_peer_addrs},
         [INJECTION_ROW_SA_TOKEN_PATH] = {"CLOUDTASER_SA_TOKEN_PATH", NULL, INJECTION_SET_NEVER,
                                          INJECTION_FILE_PATH_MAX, p_sa_token_path},
         [INJECTION_ROW_SECRET_PATHS] = {"CLOUDTASER_SECRET_PATHS", P "secret-paths",

@@ -37,6 +37,8 @@
 #define INJECTION_CA_PEM_MAX 262144u  /* CLOUDTASER_VAULT_CA_PEM */
 #define INJECTION_FILE_PATH_MAX 4096u /* VAULT_CACERT, CLOUDTASER_SA_TOKEN_PATH */
 #define INJECTION_REASON_MAX 256
+#define INJECTION_MAX_PEER_ADDRS 8     /* CLOUDTASER_VAULT_PEER_ADDRESSES entries (VAULT_MAX_PEER_ADDRS) */
+#define INJECTION_PEER_ADDRS_MAX 4096u /* its bytes */
 
 /* The pod layout the operator's mutation builds and the wrapper and init container rely on. */
 #define INJECTION_ANNOTATION_PREFIX "cloudtaser.io/"
@@ -119,6 +121,7 @@ struct injection_settings {
         const char *ca_pem;        /* CLOUDTASER_VAULT_CA_PEM */
         bool skip_verify;          /* VAULT_SKIP_VERIFY */
         const char *namespace_;    /* VAULT_NAMESPACE */
+        const char *peer_addrs;    /* CLOUDTASER_VAULT_PEER_ADDRESSES, unparsed (checked) */
         const char *sa_token_path; /* CLOUDTASER_SA_TOKEN_PATH */
         bool has_token;            /* VAULT_TOKEN set (its value is never kept here) */
 
@@ -160,6 +163,7 @@ enum injection_row {
         INJECTION_ROW_CA_PEM,
         INJECTION_ROW_SKIP_VERIFY,
         INJECTION_ROW_NAMESPACE,
+        INJECTION_ROW_PEER_ADDRS,
         INJECTION_ROW_SA_TOKEN_PATH,
         INJECTION_ROW_SECRET_PATHS,
         INJECTION_ROW_ENV_MAP,
@@ -171,7 +175,7 @@ enum injection_row {
         INJECTION_ROW_ORIGINAL_CMD, /* last: the operator writes it last */
         _INJECTION_ROW_MAX,
 };
-#define INJECTION_N_VARIABLES 20
+#define INJECTION_N_VARIABLES 21
 extern const struct injection_variable injection_variables[INJECTION_N_VARIABLES];
 
 /* The row of a variable name (an exact match), or NULL. */

@@ -985,6 +985,13 @@ static const char *row_value(const struct review *r, size_t i, const char *origi
                 return a ? a : "false"; /* always written, so that the pod cannot set it */
         case INJECTION_ROW_CA_PEM:
                 return r->ca_pem_escaped && r->ca_pem_escaped[0] ? r->ca_pem_escaped : NULL;
+        case INJECTION_ROW_PEER_ADDRS:
+                /* The nodes of the operator's own vault, for pods that use that vault. */
+                return r->c->default_vault_peer_addrs && r->c->default_vault_peer_addrs[0] &&
+                                       r->c->default_vault_address &&
+                                       strcmp(r->vault_addr, r->c->default_vault_address) == 0
+                               ? r->c->default_vault_peer_addrs
+                               : NULL;
         case INJECTION_ROW_ORIGINAL_CMD:
                 return original;
         default:

@@ -48,6 +48,8 @@ struct admission_config {                           /* operator-level settings (
         const char *default_vault_ca_pem;           /* content of --vault-ca-file, inline into
                                                        CLOUDTASER_VAULT_CA_PEM */
         const char *default_auth_path;              /* --vault-auth-path */
+        const char *default_vault_peer_addrs; /* --vault-peer-addresses: the other nodes of the
+                                                 --vault-address vault */
         const char *const *allowed_vault_addresses; /* compared in canonical form */
         size_t n_allowed;                           /* empty = any */
         admission_lookup_fn lookup;

@@ -35,6 +35,7 @@
 
 #include "common/buf.h"
 #include "common/httpd.h"
+#include "common/injection.h"
 #include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -58,6 +59,7 @@ struct flags {
         const char *tls_cert_file, *tls_key_file, *ca_bundle_out;
         const char *webhook_hosts; /* comma list of DNS names / IPs for the generated certificate */
         const char *init_image, *vault_address, *vault_ca_file, *vault_auth_path, *allowed;
+        const char *vault_peer_addrs;
         const char *registry_ca_file;
         const char *client_ca_file;
         const char *registry_insecure; /* comma list of host[:port] */
@@ -84,6 +86,8 @@ static void usage(FILE *f) {
                 "  --vault-address URL               default VAULT_ADDR for pods\n"
                 "  --vault-ca-file F                 CA bundle given to wrappers inline\n"
                 "  --vault-auth-path PATH            default VAULT_AUTH_MOUNT_PATH\n"
+                "  --vault-peer-addresses URLS       the other nodes of --vault-address (each "
+                "api_addr), where a standby's 307 may lead\n"
                 "  --allowed-vault-addresses LIST    comma list; pods may use only these\n"
                 "  --registry-ca-file F              extra CA for registries\n"
                 "  --client-ca-file F                require client certificates signed by this CA "
@@ -152,6 +156,7 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 S("--vault-address", vault_address)
                 S("--vault-ca-file", vault_ca_file)
                 S("--vault-auth-path", vault_auth_path)
+                S("--vault-peer-addresses", vault_peer_addrs)
                 S("--allowed-vault-addresses", allowed)
                 S("--registry-ca-file", registry_ca_file)
                 S("--registry-insecure", registry_insecure)
@@ -251,6 +256,18 @@ int main(int argc, char **argv) {
                 return log_error("--init-image (or CLOUDTASER_INIT_IMAGE) is required"), 2;
         st.adm.default_vault_address = f.vault_address;
         st.adm.default_auth_path = f.vault_auth_path;
+        if (f.vault_peer_addrs) {
+                /* The same row parser the wrapper reads CLOUDTASER_VAULT_PEER_ADDRESSES with. */
+                struct injection_settings tmp = {};
+                struct injection_error ie = {};
+                char msg[INJECTION_REASON_MAX + 64];
+                if (injection_variables[INJECTION_ROW_PEER_ADDRS].parse(f.vault_peer_addrs, &tmp,
+                                                                        &ie) < 0)
+                        return log_error("--vault-peer-addresses: %s",
+                                         injection_error_format(&ie, false, msg, sizeof(msg))),
+                               2;
+                st.adm.default_vault_peer_addrs = f.vault_peer_addrs;
+        }
         if (f.vault_ca_file) {
                 r = buf_read_file(&vault_ca, f.vault_ca_file);
                 if (r < 0)

@@ -65,6 +65,7 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 .ca_pem = s.ca_pem,
                 .skip_verify = s.skip_verify,
                 .namespace_ = s.namespace_,
+                .peer_addrs = s.peer_addrs,
                 .sa_token_path = s.sa_token_path,
                 .has_token = s.has_token,
                 .secrets = s.secrets,

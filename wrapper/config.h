@@ -45,6 +45,7 @@ struct wrapper_config {
         const char *ca_pem;        /* CLOUDTASER_VAULT_CA_PEM */
         bool skip_verify;          /* VAULT_SKIP_VERIFY */
         const char *namespace_;    /* VAULT_NAMESPACE */
+        const char *peer_addrs;    /* CLOUDTASER_VAULT_PEER_ADDRESSES */
         const char *sa_token_path; /* CLOUDTASER_SA_TOKEN_PATH */
         bool has_token;            /* VAULT_TOKEN set (its value is taken by the caller) */
 

@@ -559,6 +559,7 @@ int main(int argc, char **argv) {
                 .ca_pem_len = cfg.ca_pem ? strlen(cfg.ca_pem) : 0,
                 .insecure_skip_verify = cfg.skip_verify,
                 .namespace_ = cfg.namespace_,
+                .peer_addrs = cfg.peer_addrs,
                 .connect_timeout_ms = 5000,
                 .request_timeout_ms = 30000,
                 .deadline_ms = (unsigned) MIN(cfg.startup_timeout_ms, (uint64_t) 60000),

@@ -4,7 +4,8 @@
 # pointed at a standby node. Musl and ASan builds.
 #   - a standby that forwards: login and reads through it work;
 #   - a standby that cannot forward (the active node advertises a cluster address where nothing
-#     listens) answers 307 to the active node: the wrapper follows it and the workload starts;
+#     listens) answers 307 to the active node: the wrapper follows it when the active node is one
+#     of CLOUDTASER_VAULT_PEER_ADDRESSES, and refuses to (69, said so) when it is not;
 #   - a sealed standby and a restarted node: the wrapper retries and ends in the right exit code.
 # 412 (Vault Enterprise performance standbys only) and the 403 of an OpenBao >= 2.5 standby
 # serving reads before a fresh token reached it cannot be produced by OpenBao 2.4: those are
@@ -34,12 +35,18 @@ code=$(curl -s --cacert "$BAO_CACERT" -o /dev/null -w '%{http_code}' -H "X-Vault
 [ "$code" = 307 ]
 ok $? "the standby answers 307 (it cannot forward to the active node)" || diag "got $code"
 
+peers=$(tr ' ' , <<< "$BAO_ADDRS")
 for f in $(wl_flavours); do
     wl_use "$f" || continue
-    wrun "$f-307" "VAULT_ADDR=$standby" VAULT_AUTH_METHOD=token "VAULT_TOKEN=$tok" \
+    wrun "$f-307" "VAULT_ADDR=$standby" "CLOUDTASER_VAULT_PEER_ADDRESSES=$peers" VAULT_AUTH_METHOD=token "VAULT_TOKEN=$tok" \
         CLOUDTASER_SECRET_PATHS=secret/data/app/db CLOUDTASER_ENV_MAP=password=PGPASSWORD -- "$WL" env-hash PGPASSWORD
     [ $rc -eq 0 ] && grep -qx "env PGPASSWORD sha256=$(sha "$val") len=${#val}" "$work/$f-307.out"
-    ok $? "$f: through a standby that answers 307, the wrapper follows to the active node" || show "$f-307"
+    ok $? "$f: through a standby that answers 307, the wrapper follows to the active node (a peer address)" || show "$f-307"
+    wrun "$f-307-nopeer" "VAULT_ADDR=$standby" VAULT_AUTH_METHOD=token "VAULT_TOKEN=$tok" \
+        CLOUDTASER_SECRET_PATHS=secret/data/app/db -- "$WL" say started
+    [ $rc -eq 69 ] && ! grep -q started "$work/$f-307-nopeer.out" && grep -q 'not followed' "$work/$f-307-nopeer.err" &&
+        ! grep -qi 'TLS' "$work/$f-307-nopeer.err"
+    ok $? "$f: a 307 to an address that is not the vault's: not followed, exit 69, said so (not a TLS error)" || show "$f-307-nopeer"
     ! grep -qF "$val" "$work/$f-307.err" && ! grep -qF "$tok" "$work/$f-307.err"
     ok $? "$f: neither the value nor the token in the log"
 done

@@ -36,6 +36,12 @@ bao write "auth/kubernetes/role/$T-app" bound_service_account_names=app \
     bound_service_account_namespaces="$ns" policies="$T-read" ttl=10m > /dev/null &&
     bao write "auth/kubernetes/role/$T-deny" bound_service_account_names=app \
         bound_service_account_namespaces="$ns" policies="$T-none" ttl=10m > /dev/null
+# A role that names the audience its JWTs must carry (the API server's, as a pod's projected
+# token has). Without one, OpenBao sends the JWT's own audience in its TokenReview, so a token
+# minted for any audience logs in: roles should set it.
+bao write "auth/kubernetes/role/$T-audience" bound_service_account_names=app \
+    bound_service_account_namespaces="$ns" policies="$T-read" ttl=10m \
+    audience=https://kubernetes.default.svc.cluster.local > /dev/null
 ok $? "Kubernetes auth roles written"
 
 kube_token "$ns" app > "$work/app.jwt" && kube_token "$ns" other > "$work/other.jwt" &&
@@ -72,10 +78,14 @@ for f in $(wl_flavours); do
     [ $rc -eq 77 ] && ! grep -q started "$work/$f-sa.out"
     ok $? "$f: a service account the role is not bound to: login refused, exit 77" || show "$f-sa"
 
-    wrun "$f-aud" VAULT_AUTH_ROLE=$T-app "CLOUDTASER_SA_TOKEN_PATH=$work/aud.jwt" \
+    wrun "$f-aud" VAULT_AUTH_ROLE=$T-audience "CLOUDTASER_SA_TOKEN_PATH=$work/aud.jwt" \
         "CLOUDTASER_SECRET_PATHS=secret/data/$T/db" -- "$WL" say started
     [ $rc -eq 77 ] && ! grep -q started "$work/$f-aud.out"
-    ok $? "$f: a JWT for another audience: the TokenReview fails, exit 77" || show "$f-aud"
+    ok $? "$f: a JWT for another audience than the role's: the TokenReview fails, exit 77" || show "$f-aud"
+    wrun "$f-aud-ok" VAULT_AUTH_ROLE=$T-audience "CLOUDTASER_SA_TOKEN_PATH=$work/app.jwt" \
+        "CLOUDTASER_SECRET_PATHS=secret/data/$T/db" -- "$WL" say started
+    [ $rc -eq 0 ] && grep -q started "$work/$f-aud-ok.out"
+    ok $? "$f: the API server's audience, as a pod's token has, is accepted by that role" || show "$f-aud-ok"
 
     wrun "$f-field" "${K[@]}" "CLOUDTASER_SECRET_PATHS=secret/data/$T/db" CLOUDTASER_ENV_MAP=nope=NOPE \
         -- "$WL" say started

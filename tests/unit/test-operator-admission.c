@@ -1331,6 +1331,47 @@ out:
         result_done(&r);
 }
 
+/* --vault-peer-addresses reaches the wrappers of pods that use the operator's own vault, and
+ * only those: the nodes of another vault are not these. */
+static void test_peer_addrs(void) {
+        struct admission_config c = cfg;
+        c.default_vault_peer_addrs = "https://vault-0.example:8200,https://vault-1.example:8200";
+        static const struct {
+                const char *ann;
+                bool peers;
+        } t[] = {
+                {BASE_ANN, true},
+                {BASE_ANN ",\"cloudtaser.io/vault-address\":\"https://vault.example:8200\"", true},
+                {BASE_ANN ",\"cloudtaser.io/vault-address\":\"https://vault.other:8200\"", false},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct admission_config ci = c;
+                const char *allowed[] = {"https://vault.example:8200", "https://vault.other:8200"};
+                ci.allowed_vault_addresses = allowed;
+                ci.n_allowed = ELEMENTSOF(allowed);
+                struct result r = {};
+                char *pod = pod_text(t[i].ann, ONE("{\"name\":\"a\",\"command\":[\"/x\"]}"));
+                run_pod(&ci, pod, false, &r);
+                char *patched = apply(pod, &r, NULL);
+                _cleanup_json_doc_ struct json_doc *d = NULL;
+                if (ok(patched && json_parse(patched, strlen(patched), 0, NULL, &d) == 0,
+                       "peers #%zu: injected", i)) {
+                        const char *v = env_value(
+                                json_array_at(json_get_path(json_doc_root(d), "spec.containers"), 0),
+                                "CLOUDTASER_VAULT_PEER_ADDRESSES");
+                        if (t[i].peers)
+                                is_str(v, c.default_vault_peer_addrs,
+                                       "peers #%zu: the operator's vault's nodes are written", i);
+                        else
+                                ok(!v, "peers #%zu: not for a pod of another vault", i);
+                        check_wrapper_accepts("peers", json_doc_root(d));
+                }
+                free(patched);
+                free(pod);
+                result_done(&r);
+        }
+}
+
 static void test_reinvocation(void) {
         struct result r = {}, again = {};
         char *pod = pod_text(BASE_ANN, ONE("{\"name\":\"app\",\"image\":\"nginx\"}"));
@@ -1862,6 +1903,7 @@ int main(void) {
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 run_case(&cases[i]);
         test_full_env();
+        test_peer_addrs();
         test_reinvocation();
         test_container_limit();
         test_pass_through();
