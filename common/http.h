@@ -53,7 +53,7 @@
 #define HTTP_MAX_BODY_DEFAULT (1024u * 1024u)     /* response body, when max_body is 0 */
 #define HTTP_MAX_BODY_LIMIT (64u * 1024u * 1024u) /* upper bound accepted for max_body */
 #define HTTP_ERROR_TEXT_MAX 256
-#define HTTP_ORIGIN_MAX 320 /* "https://" + a 253-byte host (or [IPv6]) + ":65535" */
+#define HTTP_ORIGIN_MAX 320         /* "https://" + a 253-byte host (or [IPv6]) + ":65535" */
 #define HTTP_MAX_LOCATION 8192      /* Location: pre-signed blob URLs (ECR through S3) run to KiB */
 #define HTTP_MAX_CHALLENGE 4096     /* one WWW-Authenticate field */
 #define HTTP_MAX_CHALLENGE_FIELDS 8 /* WWW-Authenticate fields of one response */

@@ -37,7 +37,8 @@
 #define INJECTION_CA_PEM_MAX 262144u  /* CLOUDTASER_VAULT_CA_PEM */
 #define INJECTION_FILE_PATH_MAX 4096u /* VAULT_CACERT, CLOUDTASER_SA_TOKEN_PATH */
 #define INJECTION_REASON_MAX 256
-#define INJECTION_MAX_PEER_ADDRS 8     /* CLOUDTASER_VAULT_PEER_ADDRESSES entries (VAULT_MAX_PEER_ADDRS) */
+#define INJECTION_MAX_PEER_ADDRS \
+        8 /* CLOUDTASER_VAULT_PEER_ADDRESSES entries (VAULT_MAX_PEER_ADDRS) */
 #define INJECTION_PEER_ADDRS_MAX 4096u /* its bytes */
 
 /* The pod layout the operator's mutation builds and the wrapper and init container rely on. */

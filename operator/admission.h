@@ -42,12 +42,12 @@ typedef int (*admission_lookup_fn)(void *userdata, const char *namespace_, const
                                    const char *const *pull_secret_names, size_t n_names,
                                    struct registry_image_config *ret, char *err, size_t errlen);
 
-struct admission_config {                           /* operator-level settings (flags) */
-        const char *init_image;                     /* --init-image / CLOUDTASER_INIT_IMAGE */
-        const char *default_vault_address;          /* --vault-address */
-        const char *default_vault_ca_pem;           /* content of --vault-ca-file, inline into
-                                                       CLOUDTASER_VAULT_CA_PEM */
-        const char *default_auth_path;              /* --vault-auth-path */
+struct admission_config {                     /* operator-level settings (flags) */
+        const char *init_image;               /* --init-image / CLOUDTASER_INIT_IMAGE */
+        const char *default_vault_address;    /* --vault-address */
+        const char *default_vault_ca_pem;     /* content of --vault-ca-file, inline into
+                                                 CLOUDTASER_VAULT_CA_PEM */
+        const char *default_auth_path;        /* --vault-auth-path */
         const char *default_vault_peer_addrs; /* --vault-peer-addresses: the other nodes of the
                                                  --vault-address vault */
         const char *const *allowed_vault_addresses; /* compared in canonical form */

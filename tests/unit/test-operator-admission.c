@@ -1357,7 +1357,8 @@ static void test_peer_addrs(void) {
                 if (ok(patched && json_parse(patched, strlen(patched), 0, NULL, &d) == 0,
                        "peers #%zu: injected", i)) {
                         const char *v = env_value(
-                                json_array_at(json_get_path(json_doc_root(d), "spec.containers"), 0),
+                                json_array_at(json_get_path(json_doc_root(d), "spec.containers"),
+                                              0),
                                 "CLOUDTASER_VAULT_PEER_ADDRESSES");
                         if (t[i].peers)
                                 is_str(v, c.default_vault_peer_addrs,
