@@ -49,7 +49,7 @@ kubectl -n shop create serviceaccount app > /dev/null
 ct_operator_account shop
 ct_start_operator demo --registry-insecure "$CT_REGISTRY"
 ct_register cloudtaser-operator-webhook Fail demo
-echo "  cloudtaser-operator $("$top/build/musl/bin/cloudtaser-operator" --version 2>&1 | head -n 1) serving https://127.0.0.1:$CT_WEBHOOK_PORT/mutate-v1-pod"
+echo "  $("$top/build/musl/bin/cloudtaser-operator" --version 2>&1 | head -n 1) serving https://127.0.0.1:$CT_WEBHOOK_PORT/mutate-v1-pod"
 kubectl get mutatingwebhookconfigurations | sed 's/^/  /'
 
 say "Writing the secret to OpenBao: a canary password, and a policy and role for shop/app"
@@ -72,7 +72,7 @@ pod=$(ct_pod_of shop web)
 
 say "The webhook injected the pod; the kubelet ran the init container and the wrapped workload"
 kubectl -n shop get pod "$pod" -o wide | sed 's/^/  /'
-kubectl -n shop get pod "$pod" -o jsonpath='  init container: {.spec.initContainers[0].name} ({.spec.initContainers[0].image}), exit {.status.initContainerStatuses[0].state.terminated.exitCode}{"\n"}  app command: {.spec.containers[0].command}{"\n"}  volume: {.spec.volumes[0].name} (emptyDir, medium {.spec.volumes[0].emptyDir.medium}){"\n"}'
+kubectl -n shop get pod "$pod" -o jsonpath='  init container: {.spec.initContainers[0].name} ({.spec.initContainers[0].image}), exit {.status.initContainerStatuses[0].state.terminated.exitCode}{"\n"}  app command: {.spec.containers[0].command}{"\n"}  volume: cloudtaser-bin (emptyDir, medium {.spec.volumes[?(@.name=="cloudtaser-bin")].emptyDir.medium}, sizeLimit {.spec.volumes[?(@.name=="cloudtaser-bin")].emptyDir.sizeLimit}){"\n"}'
 for _ in $(seq 100); do ct_pod_log shop "$pod" app | grep -q serving && break; sleep 0.2; done
 
 say "What the workload says (its log, through the kubelet): hashes, never values"
