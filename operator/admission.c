@@ -57,6 +57,7 @@ struct review {
         size_t n_lookups, n_fetched; /* entries / lookups really made */
         uint64_t start_ms;           /* the config's clock when the review began */
         size_t command_annotation_uses;
+        int ipc_lock; /* -1 not decided yet, 0 not added (Pod Security), 1 added */
 
         struct jsonpatch patch;
 
@@ -903,14 +904,48 @@ static bool is_ipc_lock(const struct json_value *v) {
                (strcmp(s, "IPC_LOCK") == 0 || strcmp(s, "CAP_IPC_LOCK") == 0);
 }
 
+/* Whether the namespace's Pod Security level lets a container add IPC_LOCK (decided once per
+ * review): only privileged does; an unknown level is taken as one that does not, as adding it
+ * there could make the pod fail the API server's PodSecurity check after our admission. */
+static bool ipc_lock_allowed(struct review *r) {
+        enum admission_pod_security level = ADMISSION_PSS_PRIVILEGED;
+        int k;
+
+        if (r->ipc_lock >= 0)
+                return r->ipc_lock;
+        r->ipc_lock = 1;
+        if (!r->c->pod_security)
+                return true;
+        k = r->c->pod_security(r->c->pod_security_userdata, r->ns ? r->ns : "", &level);
+        if (k < 0) {
+                r->ipc_lock = 0;
+                warn(r,
+                     "the Pod Security level of namespace %s could not be read: IPC_LOCK not "
+                     "added, the wrapper locks secrets within RLIMIT_MEMLOCK",
+                     r->ns ? r->ns : "?");
+        } else if (level != ADMISSION_PSS_PRIVILEGED) {
+                r->ipc_lock = 0;
+                warn(r,
+                     "namespace %s enforces Pod Security %s, which refuses IPC_LOCK: not added, "
+                     "the wrapper keeps secrets in memfd_secret or locked memory within "
+                     "RLIMIT_MEMLOCK",
+                     r->ns ? r->ns : "?",
+                     level == ADMISSION_PSS_BASELINE ? "baseline" : "restricted");
+        }
+        return r->ipc_lock;
+}
+
 /* IPC_LOCK in securityContext.capabilities.add, creating each missing level; the rest of the
- * user's security context is kept. */
+ * user's security context is kept. Not where Pod Security forbids it (ipc_lock_allowed). */
 static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
                            const struct json_value *ctr) {
         _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
         const struct json_value *sc = json_get(ctr, "securityContext"), *caps, *add, *drop;
         struct json_value *op, *o;
         int k;
+
+        if (!ipc_lock_allowed(r))
+                return 0;
 
         if (is_absent(sc)) {
                 if ((k = pathf(&p, "/spec/containers/%zu/securityContext", ci)) < 0 ||
@@ -1587,6 +1622,7 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                 return -ENOMEM;
         r->c = c;
         r->start_ms = review_clock_ms(c);
+        r->ipc_lock = -1;
         k = jsonpatch_init(&r->patch, PATCH_MAX_BYTES);
         if (k < 0)
                 goto finish;

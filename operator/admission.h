@@ -42,6 +42,17 @@ typedef int (*admission_lookup_fn)(void *userdata, const char *namespace_, const
                                    const char *const *pull_secret_names, size_t n_names,
                                    struct registry_image_config *ret, char *err, size_t errlen);
 
+/* The Pod Security Standard a namespace enforces (its pod-security.kubernetes.io/enforce label;
+ * none is privileged). */
+enum admission_pod_security {
+        ADMISSION_PSS_PRIVILEGED = 0,
+        ADMISSION_PSS_BASELINE,
+        ADMISSION_PSS_RESTRICTED,
+};
+/* Tells the level namespace_ enforces: 0 with *ret, or a negative errno (unknown). */
+typedef int (*admission_pod_security_fn)(void *userdata, const char *namespace_,
+                                         enum admission_pod_security *ret);
+
 struct admission_config {                     /* operator-level settings (flags) */
         const char *init_image;               /* --init-image / CLOUDTASER_INIT_IMAGE */
         const char *default_vault_address;    /* --vault-address */
@@ -65,6 +76,13 @@ struct admission_config {                     /* operator-level settings (flags)
          * so the budget is checked without depending on the machine's speed. */
         uint64_t (*clock_ms)(void *userdata);
         void *clock_userdata;
+        /* Pod Security: baseline and restricted refuse any added capability but a few, IPC_LOCK
+         * among the refused, so in namespaces that enforce them (or whose level cannot be read)
+         * the mutation adds no IPC_LOCK, with a warning: the pod starts, and the wrapper keeps its
+         * secrets in memfd_secret or locked memory within RLIMIT_MEMLOCK and says so in its
+         * protection line. NULL: IPC_LOCK is always added. */
+        admission_pod_security_fn pod_security;
+        void *pod_security_userdata;
 };
 
 /* Takes the AdmissionReview request body (untrusted), writes the AdmissionReview response JSON to

@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/buf.h"
 #include "common/httpd.h"
+#include "common/json.h"
 #include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -53,6 +55,39 @@ int handlers_lookup(void *userdata, const char *ns, const char *image, const cha
         r = registry_lookup(st->registry, image, "linux", st->node_arch, docs, n_docs, ret, err,
                             errlen);
         return r;
+}
+
+int handlers_pod_security(void *userdata, const char *ns, enum admission_pod_security *ret) {
+        struct operator_state *st = userdata;
+        _cleanup_json_doc_ struct json_doc *doc = NULL;
+        struct kube_error e = {};
+        char path[128];
+        const char *level = NULL;
+        int r;
+
+        if (!st->kube)
+                return -ENOTCONN;
+        /* The namespace comes from the API server's review; a DNS label is all it can be. */
+        size_t n = strlen(ns);
+        if (n == 0 || n > 63 || strspn(ns, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+                return -EINVAL;
+        (void) snprintf(path, sizeof(path), "/api/v1/namespaces/%s", ns);
+        r = kube_get(st->kube, path, &doc, &e);
+        if (r < 0) {
+                log_warning("cannot read namespace %s for its Pod Security level: %s", ns,
+                            e.message);
+                return r;
+        }
+        const struct json_value *labels =
+                json_get(json_get(json_doc_root(doc), "metadata"), "labels");
+        (void) json_get_string(labels, "pod-security.kubernetes.io/enforce", &level);
+        if (!level || strcmp(level, "privileged") == 0)
+                *ret = ADMISSION_PSS_PRIVILEGED;
+        else if (strcmp(level, "baseline") == 0)
+                *ret = ADMISSION_PSS_BASELINE;
+        else /* restricted, or a level this version does not know: the strictest */
+                *ret = ADMISSION_PSS_RESTRICTED;
+        return 0;
 }
 
 int handlers_webhook(void *userdata, const struct httpd_request *req, struct httpd_response *resp) {

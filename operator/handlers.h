@@ -13,6 +13,8 @@
  * run on several event loops at once and only read the state, but for the atomics.
  * handlers_lookup is the admission's entrypoint lookup (admission_config.lookup): the pod's pull
  * secrets read through the Kubernetes API with the operator's identity, then the registry.
+ * handlers_pod_security is admission_config.pod_security: the namespace's
+ * pod-security.kubernetes.io/enforce label, read through the API (RBAC: get namespaces).
  */
 #pragma once
 
@@ -44,3 +46,4 @@ int handlers_metrics(void *userdata, const struct httpd_request *req, struct htt
 /* admission_config.lookup with userdata the struct operator_state. */
 int handlers_lookup(void *userdata, const char *ns, const char *image, const char *const *names,
                     size_t n_names, struct registry_image_config *ret, char *err, size_t errlen);
+int handlers_pod_security(void *userdata, const char *ns, enum admission_pod_security *ret);

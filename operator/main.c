@@ -306,6 +306,8 @@ int main(int argc, char **argv) {
         }
         st.adm.lookup = handlers_lookup;
         st.adm.lookup_userdata = &st;
+        st.adm.pod_security = handlers_pod_security;
+        st.adm.pod_security_userdata = &st;
 #if defined(__aarch64__)
         st.node_arch = "arm64";
 #else

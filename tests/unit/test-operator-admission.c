@@ -1373,6 +1373,79 @@ static void test_peer_addrs(void) {
         }
 }
 
+/* Pod Security: IPC_LOCK only where the namespace's level allows an added capability. */
+static int fake_pss_result;
+static enum admission_pod_security fake_pss_level;
+static int fake_pss_calls;
+static int fake_pss(void *userdata, const char *ns, enum admission_pod_security *ret) {
+        fake_pss_calls++;
+        if (fake_pss_result < 0)
+                return fake_pss_result;
+        *ret = fake_pss_level;
+        return 0;
+}
+
+static void test_pod_security(void) {
+        static const struct {
+                int result;
+                enum admission_pod_security level;
+                bool ipc_lock;
+                const char *warning; /* substring, NULL: none */
+                const char *what;
+        } t[] = {
+                {0, ADMISSION_PSS_PRIVILEGED, true, NULL, "privileged"},
+                {0, ADMISSION_PSS_BASELINE, false, "enforces Pod Security baseline", "baseline"},
+                {0, ADMISSION_PSS_RESTRICTED, false, "enforces Pod Security restricted",
+                 "restricted"},
+                {-EIO, 0, false, "could not be read", "unknown"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct admission_config c = cfg;
+                c.pod_security = fake_pss;
+                fake_pss_result = t[i].result;
+                fake_pss_level = t[i].level;
+                fake_pss_calls = 0;
+                struct result r = {};
+                char *pod = pod_text(BASE_ANN, ONE("{\"name\":\"a\",\"command\":[\"/x\"]},"
+                                                   "{\"name\":\"b\",\"command\":[\"/y\"]}"));
+                run_pod(&c, pod, false, &r);
+                char *patched = apply(pod, &r, NULL);
+                _cleanup_json_doc_ struct json_doc *d = NULL;
+                if (ok(patched && json_parse(patched, strlen(patched), 0, NULL, &d) == 0,
+                       "pod security %s: injected", t[i].what)) {
+                        size_t ipc = 0;
+                        for (size_t ci = 0; ci < 2; ci++)
+                                JSON_FOREACH(cap,
+                                             json_get_path(
+                                                     json_array_at(json_get_path(json_doc_root(d),
+                                                                                 "spec.containers"),
+                                                                   ci),
+                                                     "securityContext.capabilities.add")) {
+                                        const char *v;
+                                        if (json_string(cap, &v) == 0 && strcmp(v, "IPC_LOCK") == 0)
+                                                ipc++;
+                                }
+                        is_int(ipc, t[i].ipc_lock ? 2 : 0, "pod security %s: IPC_LOCK %s",
+                               t[i].what, t[i].ipc_lock ? "added to both" : "added to neither");
+                }
+                bool warned = false;
+                size_t n_warn = 0;
+                JSON_FOREACH(w, json_get(r.resp, "warnings")) {
+                        const char *v;
+                        n_warn++;
+                        if (t[i].warning && json_string(w, &v) == 0 && strstr(v, t[i].warning))
+                                warned = true;
+                }
+                ok(t[i].warning ? warned && n_warn == 1 : n_warn == 0, "pod security %s: %s",
+                   t[i].what, t[i].warning ? "one warning saying why" : "no warning");
+                is_int(fake_pss_calls, 1, "pod security %s: the level is read once per review",
+                       t[i].what);
+                free(patched);
+                free(pod);
+                result_done(&r);
+        }
+}
+
 static void test_reinvocation(void) {
         struct result r = {}, again = {};
         char *pod = pod_text(BASE_ANN, ONE("{\"name\":\"app\",\"image\":\"nginx\"}"));
@@ -1905,6 +1978,7 @@ int main(void) {
                 run_case(&cases[i]);
         test_full_env();
         test_peer_addrs();
+        test_pod_security();
         test_reinvocation();
         test_container_limit();
         test_pass_through();
