@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -43,6 +44,45 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 # ---------------------------------------------------------------------------------------------
 # resource table
+
+
+# SHA-256 DigestInfo prefix of an RSASSA-PKCS1-v1_5 signature (RFC 8017 section 9.2)
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+class RS256Signer:
+    """The service-account signing key: RSA 2048, RS256, as the real kube-apiserver's
+    --service-account-signing-key-file (the real OpenBao refuses HS256 JWTs before any
+    TokenReview). The key comes from the openssl CLI; signing is plain modular arithmetic."""
+
+    def __init__(self):
+        key = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                             capture_output=True, check=True).stdout
+        text = subprocess.run(["openssl", "pkey", "-noout", "-text"], input=key,
+                              capture_output=True, check=True).stdout.decode()
+        der = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=key,
+                             capture_output=True, check=True).stdout
+        self.n = self._field(text, "modulus")
+        self.d = self._field(text, "privateExponent")
+        self.e = 65537
+        self.size = (self.n.bit_length() + 7) // 8
+        # kid as the real API server computes it: base64url(SHA-256(PKIX DER of the public key))
+        self.kid = b64url(hashlib.sha256(der).digest())
+
+    @staticmethod
+    def _field(text, name):
+        m = re.search(r"^%s:\s*\n((?:\s+[0-9a-f:]+\n)+)" % name, text, re.M)
+        return int(re.sub(r"[^0-9a-f]", "", m.group(1)), 16)
+
+    def _em(self, msg):
+        t = SHA256_DIGEST_INFO + hashlib.sha256(msg).digest()
+        return int.from_bytes(b"\x00\x01" + b"\xff" * (self.size - len(t) - 3) + b"\x00" + t, "big")
+
+    def sign(self, msg):
+        return pow(self._em(msg), self.d, self.n).to_bytes(self.size, "big")
+
+    def verify(self, msg, sig):
+        return len(sig) == self.size and pow(int.from_bytes(sig, "big"), self.e, self.n) == self._em(msg)
 
 class Res:
     def __init__(self, group, version, plural, singular, kind, namespaced, short=(), verbs=None,
@@ -774,6 +814,9 @@ class State:
         self.services = dict(cfg.get("services") or {})
         cl = cfg.get("cluster") or {}
         self.cluster_key = cl.get("jwt_key") or secrets.token_hex(32)
+        # With a shared "jwt_key" (paired with the Vault stand-in, which verifies the JWTs itself)
+        # tokens are HS256; otherwise RS256 with a key of our own, as a real cluster signs them.
+        self.signer = None if cl.get("jwt_key") else RS256Signer()
         self.issuer = cl.get("issuer") or DEFAULT_ISSUER
         self.version = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
                         "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335",
@@ -890,8 +933,12 @@ class State:
                   "jti": str(uuid.uuid4()), "kubernetes.io": kio, "nbf": now,
                   "sub": "system:serviceaccount:%s:%s" % (ns, sa)}
         header = {"alg": "HS256", "kid": "standin", "typ": "JWT"}
+        if self.signer:
+            header = {"alg": "RS256", "kid": self.signer.kid}
         si = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + \
             b64url(json.dumps(claims, separators=(",", ":")).encode())
+        if self.signer:
+            return si + "." + b64url(self.signer.sign(si.encode())), claims
         sig = hmac.new(self.cluster_key.encode(), si.encode(), hashlib.sha256).digest()
         return si + "." + b64url(sig), claims
 
@@ -914,9 +961,13 @@ class State:
             sig = b64url_dec(parts[2])
         except (ValueError, TypeError):
             return None, [], "[invalid bearer token, token lookup failed]"
-        good = hmac.new(self.cluster_key.encode(), (parts[0] + "." + parts[1]).encode(),
-                        hashlib.sha256).digest()
-        if not isinstance(claims, dict) or not hmac.compare_digest(sig, good) or \
+        if self.signer:
+            good_sig = self.signer.verify((parts[0] + "." + parts[1]).encode(), sig)
+        else:
+            good = hmac.new(self.cluster_key.encode(), (parts[0] + "." + parts[1]).encode(),
+                            hashlib.sha256).digest()
+            good_sig = hmac.compare_digest(sig, good)
+        if not isinstance(claims, dict) or not good_sig or \
                 claims.get("iss") != self.issuer:
             return None, [], "[invalid bearer token, token lookup failed]"
         now = time.time()

@@ -24,7 +24,46 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 
 
-class Standin:
+class VaultConn:
+    """HTTPS requests to a Vault API (the stand-in's or a real server's): needs self.port, self.ssl."""
+    _conn = None
+    real = False
+
+    def conn(self, fresh=False):
+        if fresh or self._conn is None:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=20)
+        return self._conn
+
+    def req(self, method, path, body=None, token=None, headers=None, raw_body=None, fresh=False,
+            retry=True):
+        """One request on a keep-alive connection; returns (status, headers, parsed JSON or None).
+        A keep-alive connection the server closed is retried once on a new one unless retry=False."""
+        h = dict(headers or {})
+        if token is not None:
+            h["X-Vault-Token"] = token
+        data = raw_body
+        if body is not None:
+            data = json.dumps(body).encode()
+        url = path if path.startswith("/") else "/v1/" + path
+        for attempt in (0, 1):
+            c = self.conn(fresh=fresh or attempt == 1)
+            try:
+                c.request(method, url, body=data, headers=h)
+                r = c.getresponse()
+                payload = r.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if attempt or not retry:
+                    self._conn = None
+                    raise
+        obj = json.loads(payload) if payload.strip() else None
+        self.last_raw = payload
+        return r.status, r.headers, obj
+
+
+class Standin(VaultConn):
     def __init__(self, config=None, pki=None, ready_timeout=15.0):
         self.dir = tempfile.mkdtemp(prefix="standin.")
         self.proc = None
@@ -70,39 +109,6 @@ class Standin:
         self.control_port = int(self.control_addr.rsplit(":", 1)[1])
         self.ssl = ssl.create_default_context(cafile=self.ca)
         self._conn = None
-
-    def conn(self, fresh=False):
-        if fresh or self._conn is None:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=20)
-        return self._conn
-
-    def req(self, method, path, body=None, token=None, headers=None, raw_body=None, fresh=False,
-            retry=True):
-        """One request on a keep-alive connection; returns (status, headers, parsed JSON or None).
-        A keep-alive connection the server closed is retried once on a new one unless retry=False."""
-        h = dict(headers or {})
-        if token is not None:
-            h["X-Vault-Token"] = token
-        data = raw_body
-        if body is not None:
-            data = json.dumps(body).encode()
-        url = path if path.startswith("/") else "/v1/" + path
-        for attempt in (0, 1):
-            c = self.conn(fresh=fresh or attempt == 1)
-            try:
-                c.request(method, url, body=data, headers=h)
-                r = c.getresponse()
-                payload = r.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                if attempt or not retry:
-                    self._conn = None
-                    raise
-        obj = json.loads(payload) if payload.strip() else None
-        self.last_raw = payload
-        return r.status, r.headers, obj
 
     def control(self, method, path, body=None):
         c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=20)
