@@ -17,10 +17,12 @@ root, as every test-real-*).
 
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import time
 
 from standin import VaultConn
 
@@ -177,14 +179,14 @@ class RealVault(VaultConn):
         rc, _, _ = self.kubectl("get", "namespace", ns)
         if rc:
             rc, _, err = self.kubectl("create", "namespace", ns)
-            if rc and "AlreadyExists" not in err:
+            if rc and "already exists" not in err:
                 raise RuntimeError("kubectl create namespace %s: %s" % (ns, err))
             self.created.append(("namespace", ns))
 
     def jwt(self, namespace, service_account, audience=None, ttl=None, bad_signature=False):
         self._namespace(namespace)
         rc, _, err = self.kubectl("-n", namespace, "create", "serviceaccount", service_account)
-        if rc and "AlreadyExists" not in err:
+        if rc and "already exists" not in err:
             raise RuntimeError("kubectl create serviceaccount: " + err)
         if not rc:
             self.created.append(("serviceaccount", namespace, service_account))
@@ -200,6 +202,14 @@ class RealVault(VaultConn):
             tok = head + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
         return tok
 
+    def same(self):
+        """This server again, as a context manager that leaves it running."""
+        return _Borrowed(self)
+
+    def uninitialised(self):
+        """A second OpenBao, never initialised (for the sys/init and unseal replays)."""
+        return _Uninitialised(self)
+
     def control(self, method, path, body=None):
         raise RuntimeError("no control API on a real server (%s %s): a stand-in-only check ran" % (method, path))
 
@@ -209,6 +219,15 @@ class RealVault(VaultConn):
     def unseal(self):
         for k in self.unseal_keys:
             self.must("PUT", "sys/unseal", {"key": k})
+        self.wait_active()
+
+    def wait_active(self, deadline_s=60.0):
+        """Unsealed is not yet active: raft elects the node leader again (polled, generous)."""
+        end = time.monotonic() + deadline_s
+        while self.req("GET", "sys/health", fresh=True)[0] != 200:
+            if time.monotonic() > end:
+                raise RuntimeError("OpenBao not active %.0f s after the unseal" % deadline_s)
+            time.sleep(0.1)
 
     def stop(self):
         if self._conn is not None:
@@ -228,6 +247,80 @@ class RealVault(VaultConn):
         if self.dir and os.environ.get("STANDIN_KEEP") is None:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class _Borrowed:
+    def __init__(self, v):
+        self.v = v
+
+    def __enter__(self):
+        return self.v
+
+    def __exit__(self, *exc):
+        pass
+
+
+class _Uninitialised(VaultConn):
+    """`bao server` on raft storage with the TLS key of the first server, not initialised."""
+
+    real = True
+
+    def __init__(self, v):
+        self.dir = os.path.join(v.dir, "uninit")
+        os.makedirs(os.path.join(self.dir, "raft"))
+        b = os.path.join(v.bao_dir, "openbao")
+        ports = []
+        socks = []
+        for _ in range(2):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+        for s in socks:
+            s.close()
+        self.port = ports[0]
+        conf = os.path.join(self.dir, "config.hcl")
+        with open(conf, "w") as f:
+            f.write('storage "raft" {\n  path = "%s/raft"\n  node_id = "uninit"\n}\n'
+                    'listener "tcp" {\n  address = "127.0.0.1:%d"\n  cluster_address = "127.0.0.1:%d"\n'
+                    '  tls_cert_file = "%s/server.crt"\n  tls_key_file = "%s/server.key"\n}\n'
+                    'api_addr = "https://127.0.0.1:%d"\ncluster_addr = "https://127.0.0.1:%d"\n'
+                    'ui = false\nlog_level = "warn"\n' % (self.dir, ports[0], ports[1], b, b, ports[0], ports[1]))
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.proc = subprocess.Popen([v.bao, "server", "-config=" + conf], stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.ssl = v.ssl
+        end = time.monotonic() + 60
+        while True:
+            try:
+                self.req("GET", "sys/health", fresh=True)
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > end:
+                    self.stop()
+                    bail("the uninitialised OpenBao did not listen", os.path.join(self.dir, "server.log"))
+                time.sleep(0.1)
+
+    wait_active = RealVault.wait_active
+
+    def stop(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
 
     def __enter__(self):
         return self

@@ -123,6 +123,12 @@ class Standin(VaultConn):
         finally:
             c.close()
 
+    def seal(self):
+        self.control("POST", "/_standin/seal")
+
+    def unseal(self):
+        self.control("POST", "/_standin/unseal")
+
     def jwt(self, namespace, service_account, **kw):
         d = dict(kw, namespace=namespace, service_account=service_account)
         return self.control("POST", "/_standin/jwt", d)["jwt"]
