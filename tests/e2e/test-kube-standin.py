@@ -288,6 +288,15 @@ def test_kubectl(k):
         ok(claims["aud"] == ["vault"] and claims["exp"] - claims["iat"] == 900
            and claims["sub"] == "system:serviceaccount:default:default",
            "token claims: audience, 15 min, subject", claims)
+        header = json.loads(base64.urlsafe_b64decode(tok.split(".")[0] + "=="))
+        ok(header.get("alg") == "RS256" and len(header.get("kid", "")) == 43,
+           "token signed RS256 with a kid, as a real kube-apiserver signs (a real OpenBao refuses HS256)", header)
+        head, sig = tok.rsplit(".", 1)
+        bad = head + "." + ("A" if sig[0] != "A" else "B") + sig[1:]
+        st, _, tr = k.req("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
+                          {"spec": {"token": bad, "audiences": ["vault"]}})
+        ok(st == 201 and "authenticated" not in tr["status"] and tr["status"]["user"] == {},
+           "TokenReview of the token with a changed signature: not authenticated", tr)
         st, _, tr = k.req("POST", "/apis/authentication.k8s.io/v1/tokenreviews",
                           {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
                            "spec": {"token": tok, "audiences": ["vault"]}})
