@@ -28,6 +28,7 @@ KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
 
 
 class KubeStandin:
+    real = False  # tests/standin/realkube.py: the same interface on a real kube-apiserver
     def __init__(self, config=None, ready_timeout=15.0):
         self.dir = tempfile.mkdtemp(prefix="kube-standin.")
         self.proc = None
