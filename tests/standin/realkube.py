@@ -13,7 +13,6 @@ $CT_REAL_DIR. The controller-manager runs the service-account and namespace cont
 namespace gets its "default" ServiceAccount, as in a cluster).
 """
 
-import base64
 import http.client
 import os
 import secrets
@@ -25,10 +24,11 @@ import subprocess
 import tempfile
 import time
 
+from kubestandin import KubeStandin
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(TOP, "tests", "servers", "build.sh")
-KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
 
 
 def free_ports(n):
@@ -50,7 +50,9 @@ def server_dir(name):
                           text=True).stdout.strip()
 
 
-class RealKube:
+class RealKube(KubeStandin):
+    """KubeStandin's req(), kubectl() and write_kubeconfig() on a real control plane."""
+
     real = True
 
     def __init__(self, ready_timeout=120.0):
@@ -137,7 +139,11 @@ class RealKube:
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         self.write_kubeconfig(self.kubeconfig, self.token)
         kcm = os.path.join(self.dir, "kcm.kubeconfig")
-        self.write_kubeconfig(kcm, None, cert=("%s/kcm.crt" % p, "%s/kcm.key" % p))
+        with open(kcm, "w") as f:
+            f.write("apiVersion: v1\nkind: Config\nclusters:\n- name: real\n  cluster:\n    server: %s\n"
+                    "    certificate-authority: %s\nusers:\n- name: kcm\n  user:\n"
+                    "    client-certificate: %s/kcm.crt\n    client-key: %s/kcm.key\ncontexts:\n- name: real\n"
+                    "  context: {cluster: real, user: kcm}\ncurrent-context: real\n" % (self.addr, self.ca, p, p))
         self._spawn("kube-controller-manager", os.path.join(kube, "kube-controller-manager"),
                     "--kubeconfig=" + kcm, "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false",
                     "--use-service-account-credentials=true",
@@ -166,39 +172,6 @@ class RealKube:
     def version(self):
         return self.req("GET", "/version")[2]["gitVersion"]
 
-    def write_kubeconfig(self, path, token, namespace="default", cert=None):
-        with open(self.ca, "rb") as f:
-            ca = base64.b64encode(f.read()).decode()
-        user = ("    token: %s\n" % token) if token else \
-            ("    client-certificate: %s\n    client-key: %s\n" % cert)
-        text = ("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n"
-                "    server: %s\n  name: real\ncontexts:\n- context:\n    cluster: real\n"
-                "    namespace: %s\n    user: admin\n  name: real\ncurrent-context: real\n"
-                "kind: Config\npreferences: {}\nusers:\n- name: admin\n  user:\n%s"
-                % (ca, self.addr, namespace, user))
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            f.write(text)
-
-    def kubectl(self, *args, stdin=None, timeout=60):
-        env = dict(os.environ, KUBECONFIG=self.kubeconfig,
-                   KUBECACHEDIR=os.path.join(self.dir, "kubectl-cache"), HOME=self.dir)
-        p = subprocess.run([KUBECTL] + list(args), input=stdin, capture_output=True, text=True,
-                           env=env, timeout=timeout)
-        return p.returncode, p.stdout, p.stderr
-
-    def conn(self, fresh=False):
-        if fresh or self._conn is None:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=30)
-        return self._conn
-
-    # the same request helper as kubestandin.KubeStandin.req
-    def req(self, method, path, body=None, token=None, headers=None, raw_body=None,
-            content_type="application/json"):
-        from kubestandin import KubeStandin
-        return KubeStandin.req(self, method, path, body, token, headers, raw_body, content_type)
-
     def control(self, method, path, body=None):
         raise RuntimeError("no control API on a real server (%s %s): a stand-in-only check ran" % (method, path))
 
@@ -222,8 +195,3 @@ class RealKube:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()

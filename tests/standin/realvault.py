@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from standin import VaultConn
+from standin import Harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -58,7 +58,7 @@ def bail(msg, log=None):
     sys.exit(1)
 
 
-class RealVault(VaultConn):
+class RealVault(Harness):
     real = True
 
     def __init__(self, config=None, pki=None):
@@ -248,12 +248,6 @@ class RealVault(VaultConn):
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
 
 class _Borrowed:
     def __init__(self, v):
@@ -266,7 +260,7 @@ class _Borrowed:
         pass
 
 
-class _Uninitialised(VaultConn):
+class _Uninitialised(Harness):
     """`bao server` on raft storage with the TLS key of the first server, not initialised."""
 
     real = True
@@ -321,9 +315,3 @@ class _Uninitialised(VaultConn):
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()

@@ -24,10 +24,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 
 
-class VaultConn:
-    """HTTPS requests to a Vault API (the stand-in's or a real server's): needs self.port, self.ssl."""
+class Harness:
+    """A keep-alive HTTPS connection to a server (stand-in or real; needs self.port, self.ssl) and
+    the context manager; req() speaks the Vault API (KubeStandin has its own)."""
     _conn = None
     real = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def conn(self, fresh=False):
         if fresh or self._conn is None:
@@ -63,7 +70,7 @@ class VaultConn:
         return r.status, r.headers, obj
 
 
-class Standin(VaultConn):
+class Standin(Harness):
     def __init__(self, config=None, pki=None, ready_timeout=15.0):
         self.dir = tempfile.mkdtemp(prefix="standin.")
         self.proc = None
@@ -149,9 +156,3 @@ class Standin(VaultConn):
         if self.dir and os.environ.get("STANDIN_KEEP") is None:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
