@@ -665,6 +665,12 @@ def behaviours(v, root):
         s, _, b = login(v, role="any", mount="k8s-prod", ns="x", sa="y")
         ok(s == 403 and b == {"errors": ["permission denied"]}, "TokenReview failing every review", b)
         v.control("POST", "/_standin/tokenreview", {"reset": True})
+    if v.real:  # the real TokenReview: the JWT of a service account deleted since it was issued
+        jwt = v.jwt("prod-eu", "web-gone", audience="vault")
+        v.delete_serviceaccount("prod-eu", "web-gone")
+        s, _, b = v.req("POST", "auth/kubernetes/login", {"role": "app", "jwt": jwt})
+        ok(s == 403 and b == {"errors": ["permission denied"]},
+           "login with the JWT of a deleted service account: TokenReview fails, plain 403", (s, b))
     s, _, b = login(v, role="any", mount="k8s-prod", ns="x", sa="y")
     ok(s == 200 and b["auth"]["metadata"]["service_account_namespace"] == "x"
        and b["auth"]["lease_duration"] == 60, "login on another mount path (k8s-prod)", b)

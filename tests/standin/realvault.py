@@ -210,6 +210,12 @@ class RealVault(Harness):
         """A second OpenBao, never initialised (for the sys/init and unseal replays)."""
         return _Uninitialised(self)
 
+    def delete_serviceaccount(self, namespace, name):
+        rc, _, err = self.kubectl("-n", namespace, "delete", "serviceaccount", name)
+        if rc:
+            raise RuntimeError("kubectl delete serviceaccount: " + err)
+        self.created = [o for o in self.created if o != ("serviceaccount", namespace, name)]
+
     def control(self, method, path, body=None):
         raise RuntimeError("no control API on a real server (%s %s): a stand-in-only check ran" % (method, path))
 
