@@ -111,7 +111,7 @@ RESOURCES = [
     Res("", "v1", "namespaces", "namespace", "Namespace", False, ["ns"], status=True,
         delete_returns_object=True),
     Res("", "v1", "pods", "pod", "Pod", True, ["po"], categories=["all"], status=True,
-        delete_returns_object=True),
+        delete_returns_object=True, generation=True),  # 1.37: pods have metadata.generation
     Res("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ["sa"]),
     Res("", "v1", "secrets", "secret", "Secret", True),
     Res("", "v1", "configmaps", "configmap", "ConfigMap", True, ["cm"]),
@@ -1619,6 +1619,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if auth[:7].lower() == "bearer ":
             with st.lock:
                 user, _, _ = st.review_token(auth[7:].strip(), None)
+        if user is None and not auth:
+            raise anonymous_forbidden(self.command, path, self.query)
         if user is None:
             raise KubeError(401, "Unauthorized", "Unauthorized")
         self._user = user
@@ -2014,7 +2016,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if c:
                 raise invalid(res, md["name"], c)
         obj = ordered(res, obj)
-        obj["metadata"]["creationTimestamp"] = None
+        obj["metadata"].pop("creationTimestamp", None)  # 1.37: a zero time is omitted, not null
         apply_defaults(res, obj)
         if res.kind == "Pod":
             self.sa_admission(ns, obj)
@@ -2108,7 +2110,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
                 if canon(new) == canon(latest):
                     return self.send(200, copy.deepcopy(latest))
-                if res.generation and not status_only and spec_of(new) != spec_of(latest):
+                if res.generation and not status_only and (
+                        spec_of(new) != spec_of(latest) or
+                        (res.kind == "Deployment" and new["metadata"].get("annotations") != latest["metadata"].get("annotations"))):
                     new["metadata"]["generation"] = int(latest["metadata"].get("generation", 1)) + 1
                 if dry:
                     return self.send(200, ordered(res, new))
@@ -2208,6 +2212,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 obj["metadata"].setdefault("deletionGracePeriodSeconds", 0)
                 return self.send(200, copy.deepcopy(st.put(res, obj, "MODIFIED")))
             else:
+                if res.kind == "Pod":
+                    # an unbound pod goes at once, but as the real registry does it: first the
+                    # update that sets deletionTimestamp (grace 0, generation +1), then the delete
+                    obj = copy.deepcopy(obj)
+                    obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+                    obj["metadata"]["deletionGracePeriodSeconds"] = 0
+                    obj["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+                    st.put(res, obj, "MODIFIED")
                 gone = st.delete(res, (ns, name))
         if res.delete_returns_object:
             return self.send(200, gone)
@@ -2246,9 +2258,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = {"authenticated": True, "user": user, "audiences": auds}
         else:
             status = {"user": {}, "error": err}
+        fields = {"f:spec": {"f:token": {}, **({"f:audiences": {}} if spec.get("audiences") else {})}}
+        manager = (self.headers.get("User-Agent") or "unknown").split("/")[0] or "unknown"
+        md = {"managedFields": [{"manager": manager, "operation": "Update",
+                                 "apiVersion": "authentication.k8s.io/v1", "time": now_rfc3339(),
+                                 "fieldsType": "FieldsV1", "fieldsV1": fields}]}
         return self.send(201, {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
-                               "metadata": {"creationTimestamp": None}, "spec": out_spec,
-                               "status": status})
+                               "metadata": md, "spec": out_spec, "status": status})
 
     def token_request(self, ns, name):
         st = self.server.state
@@ -2420,6 +2436,43 @@ def canon(o):
     o = copy.deepcopy(o)
     o.get("metadata", {}).pop("resourceVersion", None)
     return json.dumps(o, sort_keys=True)
+
+
+def anonymous_forbidden(method, path, query):
+    """What RBAC answers a request without credentials (the anonymous user, 403), as
+    `<res> "<name>" is forbidden: User "system:anonymous" cannot <verb> resource ...`."""
+    segs = [x for x in path.split("/") if x]
+    who = 'User "system:anonymous" cannot'
+    if segs[:2] == ["api", "v1"]:
+        group, rest = "", segs[2:]
+    elif segs[:1] == ["apis"] and len(segs) >= 3:
+        group, rest = segs[1], segs[3:]
+    else:
+        return KubeError(403, "Forbidden", 'forbidden: %s get path "%s"' % (who, path), {})
+    ns = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        ns, rest = rest[1], rest[2:]
+    if not rest:
+        return KubeError(403, "Forbidden", 'forbidden: %s get path "%s"' % (who, path), {})
+    res, name = rest[0], (rest[1] if len(rest) > 1 else "")
+    if len(rest) > 2:
+        res += "/" + rest[2]
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method)
+    if verb is None and method == "DELETE":
+        verb = "delete" if name else "deletecollection"
+    if verb is None:
+        verb = "get" if name else ("watch" if query.get("watch") in ("1", "true", "True") else "list")
+    where = ('in the namespace "%s"' % ns) if ns else "at the cluster scope"
+    subject = ('%s "%s"' % (res.split("/")[0] + ("." + group if group else ""), name)) if name else \
+        (res.split("/")[0] + ("." + group if group else ""))
+    details = {}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    details["kind"] = res.split("/")[0]
+    return KubeError(403, "Forbidden", '%s is forbidden: %s %s resource "%s" in API group "%s" %s'
+                     % (subject, who, verb, res, group, where), details)
 
 
 def spec_of(o):

@@ -122,7 +122,13 @@ class RealKube(KubeStandin):
         with open(os.open(tokfile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write('%s,admin,admin-uid,"system:masters"\n' % self.token)
         p = self.pki
+        policy = os.path.join(self.dir, "audit-policy.yaml")
+        with open(policy, "w") as f:
+            f.write("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n")
+        self.audit = os.path.join(self.dir, "audit.log")
         self._spawn("kube-apiserver", os.path.join(kube, "kube-apiserver"),
+                    "--audit-policy-file=" + policy, "--audit-log-path=" + self.audit,
+                    "--audit-log-format=json", "--audit-log-mode=blocking",
                     "--etcd-servers=http://127.0.0.1:%d" % etcd_port,
                     "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port=%d" % api_port,
                     "--tls-cert-file=%s/apiserver.crt" % p, "--tls-private-key-file=%s/apiserver.key" % p,
