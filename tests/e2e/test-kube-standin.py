@@ -552,9 +552,11 @@ def test_http(k):
 
 def test_webhooks(k, tmp):
     hook = Hook(tmp)
+    _settle["hook"] = hook
     try:
         _test_webhooks(k, hook)
     finally:
+        _settle["hook"] = None
         hook.stop()
 
 
@@ -562,14 +564,45 @@ def create_pod(k, p, ns="default", query=""):
     return k.req("POST", "/api/v1/namespaces/%s/pods%s" % (ns, query), p)
 
 
-def put_mwc(k, m):
-    k.req("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/" + m["metadata"]["name"])
-    st, _, b = k.req("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", m)
+MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+_settle = {"hook": None, "n": 0}
+
+
+def settle(k):
+    """A real kube-apiserver applies a webhook configuration change once its informer has seen
+    it, a moment later (the stand-in at once). Barrier: replace a sentinel configuration that
+    sorts first and send dry-run pods it selects until the webhook sees the new one; the informer
+    delivers changes in order, so every earlier change is in effect as well."""
+    hook = _settle["hook"]
+    if not k.real or hook is None:
+        return
+    _settle["n"] += 1
+    n = str(_settle["n"])
+    k.req("DELETE", MWC + "/0-sentinel")
+    st, _, b = k.req("POST", MWC, mwc("0-sentinel", [wh("sentinel.example.com", url="https://127.0.0.1:%d/sentinel"
+                                                        % hook.port, ca=hook.ca, failurePolicy="Ignore",
+                                                        objectSelector={"matchLabels": {"ct-sentinel": n}})]))
     assert st == 201, b
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        create_pod(k, pod(generate="sentinel-", labels={"ct-sentinel": n}), query="?dryRun=All")
+        if any(r["path"].startswith("/sentinel") and
+               r["review"]["request"]["object"]["metadata"]["labels"].get("ct-sentinel") == n for r in hook.take()):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("webhook configurations not in effect 60 s after the change")
+
+
+def put_mwc(k, m):
+    k.req("DELETE", MWC + "/" + m["metadata"]["name"])
+    st, _, b = k.req("POST", MWC, m)
+    assert st == 201, b
+    settle(k)
 
 
 def del_mwc(k, name):
-    k.req("DELETE", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/" + name)
+    k.req("DELETE", MWC + "/" + name)
+    settle(k)
 
 
 def _test_webhooks(k, hook):
@@ -731,7 +764,7 @@ def _test_webhooks(k, hook):
     paths = [r["path"].split("?")[0] for r in hook.take()]
     ok(st == 201 and paths == ["/add-label", "/add-annotation", "/add-label"]
        and b["metadata"]["annotations"] == {"example.com/seen": "1"} and b["metadata"]["labels"]["injected"] == "yes",
-       "reinvocationPolicy IfNeeded: reinvoked once after a later mutation", paths)
+       "reinvocationPolicy IfNeeded: reinvoked once after a later mutation", (paths, st, b))
     # UPDATE: oldObject and UpdateOptions; the patch applies to the new object
     upd = wh("upd.example.com", url=url + "/add-annotation", ca=hook.ca)
     upd["rules"][0]["operations"] = ["UPDATE"]
