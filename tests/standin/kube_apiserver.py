@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -43,6 +44,45 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 # ---------------------------------------------------------------------------------------------
 # resource table
+
+
+# SHA-256 DigestInfo prefix of an RSASSA-PKCS1-v1_5 signature (RFC 8017 section 9.2)
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+class RS256Signer:
+    """The service-account signing key: RSA 2048, RS256, as the real kube-apiserver's
+    --service-account-signing-key-file (the real OpenBao refuses HS256 JWTs before any
+    TokenReview). The key comes from the openssl CLI; signing is plain modular arithmetic."""
+
+    def __init__(self):
+        key = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                             capture_output=True, check=True).stdout
+        text = subprocess.run(["openssl", "pkey", "-noout", "-text"], input=key,
+                              capture_output=True, check=True).stdout.decode()
+        der = subprocess.run(["openssl", "pkey", "-pubout", "-outform", "DER"], input=key,
+                             capture_output=True, check=True).stdout
+        self.n = self._field(text, "modulus")
+        self.d = self._field(text, "privateExponent")
+        self.e = 65537
+        self.size = (self.n.bit_length() + 7) // 8
+        # kid as the real API server computes it: base64url(SHA-256(PKIX DER of the public key))
+        self.kid = b64url(hashlib.sha256(der).digest())
+
+    @staticmethod
+    def _field(text, name):
+        m = re.search(r"^%s:\s*\n((?:\s+[0-9a-f:]+\n)+)" % name, text, re.M)
+        return int(re.sub(r"[^0-9a-f]", "", m.group(1)), 16)
+
+    def _em(self, msg):
+        t = SHA256_DIGEST_INFO + hashlib.sha256(msg).digest()
+        return int.from_bytes(b"\x00\x01" + b"\xff" * (self.size - len(t) - 3) + b"\x00" + t, "big")
+
+    def sign(self, msg):
+        return pow(self._em(msg), self.d, self.n).to_bytes(self.size, "big")
+
+    def verify(self, msg, sig):
+        return len(sig) == self.size and pow(int.from_bytes(sig, "big"), self.e, self.n) == self._em(msg)
 
 class Res:
     def __init__(self, group, version, plural, singular, kind, namespaced, short=(), verbs=None,
@@ -71,7 +111,7 @@ RESOURCES = [
     Res("", "v1", "namespaces", "namespace", "Namespace", False, ["ns"], status=True,
         delete_returns_object=True),
     Res("", "v1", "pods", "pod", "Pod", True, ["po"], categories=["all"], status=True,
-        delete_returns_object=True),
+        delete_returns_object=True, generation=True),  # 1.37: pods have metadata.generation
     Res("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ["sa"]),
     Res("", "v1", "secrets", "secret", "Secret", True),
     Res("", "v1", "configmaps", "configmap", "ConfigMap", True, ["cm"]),
@@ -774,6 +814,9 @@ class State:
         self.services = dict(cfg.get("services") or {})
         cl = cfg.get("cluster") or {}
         self.cluster_key = cl.get("jwt_key") or secrets.token_hex(32)
+        # With a shared "jwt_key" (paired with the Vault stand-in, which verifies the JWTs itself)
+        # tokens are HS256; otherwise RS256 with a key of our own, as a real cluster signs them.
+        self.signer = None if cl.get("jwt_key") else RS256Signer()
         self.issuer = cl.get("issuer") or DEFAULT_ISSUER
         self.version = {"major": "1", "minor": "32", "gitVersion": "v1.32.4",
                         "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335",
@@ -890,8 +933,12 @@ class State:
                   "jti": str(uuid.uuid4()), "kubernetes.io": kio, "nbf": now,
                   "sub": "system:serviceaccount:%s:%s" % (ns, sa)}
         header = {"alg": "HS256", "kid": "standin", "typ": "JWT"}
+        if self.signer:
+            header = {"alg": "RS256", "kid": self.signer.kid}
         si = b64url(json.dumps(header, separators=(",", ":")).encode()) + "." + \
             b64url(json.dumps(claims, separators=(",", ":")).encode())
+        if self.signer:
+            return si + "." + b64url(self.signer.sign(si.encode())), claims
         sig = hmac.new(self.cluster_key.encode(), si.encode(), hashlib.sha256).digest()
         return si + "." + b64url(sig), claims
 
@@ -914,9 +961,13 @@ class State:
             sig = b64url_dec(parts[2])
         except (ValueError, TypeError):
             return None, [], "[invalid bearer token, token lookup failed]"
-        good = hmac.new(self.cluster_key.encode(), (parts[0] + "." + parts[1]).encode(),
-                        hashlib.sha256).digest()
-        if not isinstance(claims, dict) or not hmac.compare_digest(sig, good) or \
+        if self.signer:
+            good_sig = self.signer.verify((parts[0] + "." + parts[1]).encode(), sig)
+        else:
+            good = hmac.new(self.cluster_key.encode(), (parts[0] + "." + parts[1]).encode(),
+                            hashlib.sha256).digest()
+            good_sig = hmac.compare_digest(sig, good)
+        if not isinstance(claims, dict) or not good_sig or \
                 claims.get("iss") != self.issuer:
             return None, [], "[invalid bearer token, token lookup failed]"
         now = time.time()
@@ -1568,6 +1619,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if auth[:7].lower() == "bearer ":
             with st.lock:
                 user, _, _ = st.review_token(auth[7:].strip(), None)
+        if user is None and not auth:
+            raise anonymous_forbidden(self.command, path, self.query)
         if user is None:
             raise KubeError(401, "Unauthorized", "Unauthorized")
         self._user = user
@@ -1963,7 +2016,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if c:
                 raise invalid(res, md["name"], c)
         obj = ordered(res, obj)
-        obj["metadata"]["creationTimestamp"] = None
+        obj["metadata"].pop("creationTimestamp", None)  # 1.37: a zero time is omitted, not null
         apply_defaults(res, obj)
         if res.kind == "Pod":
             self.sa_admission(ns, obj)
@@ -2057,7 +2110,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
                 if canon(new) == canon(latest):
                     return self.send(200, copy.deepcopy(latest))
-                if res.generation and not status_only and spec_of(new) != spec_of(latest):
+                if res.generation and not status_only and (
+                        spec_of(new) != spec_of(latest) or
+                        (res.kind == "Deployment" and new["metadata"].get("annotations") != latest["metadata"].get("annotations"))):
                     new["metadata"]["generation"] = int(latest["metadata"].get("generation", 1)) + 1
                 if dry:
                     return self.send(200, ordered(res, new))
@@ -2157,6 +2212,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 obj["metadata"].setdefault("deletionGracePeriodSeconds", 0)
                 return self.send(200, copy.deepcopy(st.put(res, obj, "MODIFIED")))
             else:
+                if res.kind == "Pod":
+                    # an unbound pod goes at once, but as the real registry does it: first the
+                    # update that sets deletionTimestamp (grace 0, generation +1), then the delete
+                    obj = copy.deepcopy(obj)
+                    obj["metadata"]["deletionTimestamp"] = now_rfc3339()
+                    obj["metadata"]["deletionGracePeriodSeconds"] = 0
+                    obj["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
+                    st.put(res, obj, "MODIFIED")
                 gone = st.delete(res, (ns, name))
         if res.delete_returns_object:
             return self.send(200, gone)
@@ -2195,9 +2258,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = {"authenticated": True, "user": user, "audiences": auds}
         else:
             status = {"user": {}, "error": err}
+        fields = {"f:spec": {"f:token": {}, **({"f:audiences": {}} if spec.get("audiences") else {})}}
+        manager = (self.headers.get("User-Agent") or "unknown").split("/")[0] or "unknown"
+        md = {"managedFields": [{"manager": manager, "operation": "Update",
+                                 "apiVersion": "authentication.k8s.io/v1", "time": now_rfc3339(),
+                                 "fieldsType": "FieldsV1", "fieldsV1": fields}]}
         return self.send(201, {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1",
-                               "metadata": {"creationTimestamp": None}, "spec": out_spec,
-                               "status": status})
+                               "metadata": md, "spec": out_spec, "status": status})
 
     def token_request(self, ns, name):
         st = self.server.state
@@ -2369,6 +2436,43 @@ def canon(o):
     o = copy.deepcopy(o)
     o.get("metadata", {}).pop("resourceVersion", None)
     return json.dumps(o, sort_keys=True)
+
+
+def anonymous_forbidden(method, path, query):
+    """What RBAC answers a request without credentials (the anonymous user, 403), as
+    `<res> "<name>" is forbidden: User "system:anonymous" cannot <verb> resource ...`."""
+    segs = [x for x in path.split("/") if x]
+    who = 'User "system:anonymous" cannot'
+    if segs[:2] == ["api", "v1"]:
+        group, rest = "", segs[2:]
+    elif segs[:1] == ["apis"] and len(segs) >= 3:
+        group, rest = segs[1], segs[3:]
+    else:
+        return KubeError(403, "Forbidden", 'forbidden: %s get path "%s"' % (who, path), {})
+    ns = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        ns, rest = rest[1], rest[2:]
+    if not rest:
+        return KubeError(403, "Forbidden", 'forbidden: %s get path "%s"' % (who, path), {})
+    res, name = rest[0], (rest[1] if len(rest) > 1 else "")
+    if len(rest) > 2:
+        res += "/" + rest[2]
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method)
+    if verb is None and method == "DELETE":
+        verb = "delete" if name else "deletecollection"
+    if verb is None:
+        verb = "get" if name else ("watch" if query.get("watch") in ("1", "true", "True") else "list")
+    where = ('in the namespace "%s"' % ns) if ns else "at the cluster scope"
+    subject = ('%s "%s"' % (res.split("/")[0] + ("." + group if group else ""), name)) if name else \
+        (res.split("/")[0] + ("." + group if group else ""))
+    details = {}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    details["kind"] = res.split("/")[0]
+    return KubeError(403, "Forbidden", '%s is forbidden: %s %s resource "%s" in API group "%s" %s'
+                     % (subject, who, verb, res, group, where), details)
 
 
 def spec_of(o):

@@ -26,8 +26,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
 
+from standin import Harness  # noqa: E402
 
-class KubeStandin:
+
+class KubeStandin(Harness):
+    real = False  # tests/standin/realkube.py: the same interface on a real kube-apiserver
     def __init__(self, config=None, ready_timeout=60.0):
         self.dir = tempfile.mkdtemp(prefix="kube-standin.")
         self.proc = None
@@ -97,13 +100,6 @@ class KubeStandin:
                            env=env, timeout=timeout)
         return p.returncode, p.stdout, p.stderr
 
-    def conn(self, fresh=False):
-        if fresh or self._conn is None:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=20)
-        return self._conn
-
     def req(self, method, path, body=None, token=None, headers=None, raw_body=None,
             content_type="application/json"):
         """One request on a keep-alive connection with the admin token (token="" sends none);
@@ -164,9 +160,3 @@ class KubeStandin:
         if self.dir and os.environ.get("KUBE_KEEP") is None:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()

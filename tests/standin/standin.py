@@ -24,7 +24,53 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
 
 
-class Standin:
+class Harness:
+    """A keep-alive HTTPS connection to a server (stand-in or real; needs self.port, self.ssl) and
+    the context manager; req() speaks the Vault API (KubeStandin has its own)."""
+    _conn = None
+    real = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def conn(self, fresh=False):
+        if fresh or self._conn is None:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=20)
+        return self._conn
+
+    def req(self, method, path, body=None, token=None, headers=None, raw_body=None, fresh=False,
+            retry=True):
+        """One request on a keep-alive connection; returns (status, headers, parsed JSON or None).
+        A keep-alive connection the server closed is retried once on a new one unless retry=False."""
+        h = dict(headers or {})
+        if token is not None:
+            h["X-Vault-Token"] = token
+        data = raw_body
+        if body is not None:
+            data = json.dumps(body).encode()
+        url = path if path.startswith("/") else "/v1/" + path
+        for attempt in (0, 1):
+            c = self.conn(fresh=fresh or attempt == 1)
+            try:
+                c.request(method, url, body=data, headers=h)
+                r = c.getresponse()
+                payload = r.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if attempt or not retry:
+                    self._conn = None
+                    raise
+        obj = json.loads(payload) if payload.strip() else None
+        self.last_raw = payload
+        return r.status, r.headers, obj
+
+
+class Standin(Harness):
     def __init__(self, config=None, pki=None, ready_timeout=60.0):
         self.dir = tempfile.mkdtemp(prefix="standin.")
         self.proc = None
@@ -71,39 +117,6 @@ class Standin:
         self.ssl = ssl.create_default_context(cafile=self.ca)
         self._conn = None
 
-    def conn(self, fresh=False):
-        if fresh or self._conn is None:
-            if self._conn is not None:
-                self._conn.close()
-            self._conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl, timeout=20)
-        return self._conn
-
-    def req(self, method, path, body=None, token=None, headers=None, raw_body=None, fresh=False,
-            retry=True):
-        """One request on a keep-alive connection; returns (status, headers, parsed JSON or None).
-        A keep-alive connection the server closed is retried once on a new one unless retry=False."""
-        h = dict(headers or {})
-        if token is not None:
-            h["X-Vault-Token"] = token
-        data = raw_body
-        if body is not None:
-            data = json.dumps(body).encode()
-        url = path if path.startswith("/") else "/v1/" + path
-        for attempt in (0, 1):
-            c = self.conn(fresh=fresh or attempt == 1)
-            try:
-                c.request(method, url, body=data, headers=h)
-                r = c.getresponse()
-                payload = r.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                if attempt or not retry:
-                    self._conn = None
-                    raise
-        obj = json.loads(payload) if payload.strip() else None
-        self.last_raw = payload
-        return r.status, r.headers, obj
-
     def control(self, method, path, body=None):
         c = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=20)
         try:
@@ -116,6 +129,12 @@ class Standin:
             return obj
         finally:
             c.close()
+
+    def seal(self):
+        self.control("POST", "/_standin/seal")
+
+    def unseal(self):
+        self.control("POST", "/_standin/unseal")
 
     def jwt(self, namespace, service_account, **kw):
         d = dict(kw, namespace=namespace, service_account=service_account)
@@ -137,9 +156,3 @@ class Standin:
         if self.dir and os.environ.get("STANDIN_KEEP") is None:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()

@@ -34,6 +34,9 @@ SYS_DEFAULT_TTL = 2764800
 SYS_MAX_TTL = 2764800
 JWT_LEEWAY = 60
 VERSION = "1.15.6"
+OPENBAO_VERSION = "2.4.0"  # the flavour "openbao" answers as this release (tests/servers/openbao)
+# OpenBao 2.4's builtin auth methods (helper/builtinplugins/registry.go): no github, aws, gcp...
+OPENBAO_AUTH_PLUGINS = ("approle", "cert", "jwt", "kerberos", "kubernetes", "ldap", "oidc", "radius", "userpass")
 B62 = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 ROOT_PATHS_SYS = ("sys/auth/", "sys/seal", "sys/audit", "sys/remount", "sys/rotate",
@@ -73,6 +76,19 @@ path "sys/tools/hash/*" { capabilities = ["update"] }
 # ---------------------------------------------------------------------------------------------
 # small helpers
 
+def pem_has_key(text):
+    """A PEM block (certificate or public key) whose body is base64: OpenBao's check of each
+    pem_keys entry, without parsing the key itself."""
+    m = re.search(r"-----BEGIN (CERTIFICATE|PUBLIC KEY|RSA PUBLIC KEY|EC PUBLIC KEY)-----\s*(.*?)\s*-----END \1-----",
+                  text, re.S)
+    if not m:
+        return False
+    try:
+        return len(base64.b64decode("".join(m.group(2).split()), validate=True)) > 0
+    except (binascii.Error, ValueError):
+        return False
+
+
 def multierr(*msgs):
     n = len(msgs)
     return "%d error%s occurred:\n\t%s\n\n" % (n, "" if n == 1 else "s",
@@ -102,6 +118,10 @@ def unsupported_op():
 
 def rand62(n):
     return "".join(secrets.choice(B62) for _ in range(n))
+
+
+def new_token_id(st):
+    return ("s." if st.flavor == "openbao" else "hvs.") + rand62(24)
 
 
 def rfc3339(t):
@@ -601,6 +621,9 @@ class State:
     def now(self):
         return time.time() + self.clock_offset
 
+    def version(self):
+        return OPENBAO_VERSION if self.flavor == "openbao" else VERSION
+
     def add_token(self, t):
         self.tokens[t.id] = t
         self.accessors[t.accessor] = t
@@ -717,7 +740,10 @@ def normalize_role(r):
             "token_policies": pol, "token_ttl": ttl, "token_max_ttl": max_ttl, "token_period": period,
             "token_explicit_max_ttl": emax, "token_no_default_policy": bool(r.get("token_no_default_policy", False)),
             "token_type": r.get("token_type", "default"), "token_num_uses": int(r.get("token_num_uses", 0)),
-            "token_bound_cidrs": str_list(r.get("token_bound_cidrs"))}
+            "token_bound_cidrs": str_list(r.get("token_bound_cidrs")),
+            "bound_service_account_namespace_selector": r.get("bound_service_account_namespace_selector", "") or "",
+            "deprecated_set": [k for k in ("policies", "ttl", "max_ttl", "period")
+                               if k in r and "token_" + k not in r] + list(r.get("deprecated_set") or [])}
 
 
 def sanitize_policies(pols, add_default=True):
@@ -1070,8 +1096,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         out = {"type": "shamir", "initialized": st.initialized, "sealed": st.sealed,
                "t": st.threshold if st.initialized else 0, "n": st.shares if st.initialized else 0,
-               "progress": len(st.unseal_progress), "nonce": st.unseal_nonce, "version": VERSION,
-               "commit_date" if st.flavor == "openbao" else "build_date": "2024-01-01T00:00:00Z",
+               "progress": len(st.unseal_progress), "nonce": st.unseal_nonce, "version": st.version(),
+               "build_date": "" if st.flavor == "openbao" else "2024-01-01T00:00:00Z",
                "migration": False}
         if not st.sealed:
             out["cluster_name"] = st.cluster_name
@@ -1120,11 +1146,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = codes["activecode"]
         body = {"initialized": st.initialized, "sealed": st.sealed,
                 "standby": st.sealed or st.standby or st.perf_standby}
-        if st.flavor != "openbao":
-            body["performance_standby"] = st.perf_standby
+        body["performance_standby"] = st.perf_standby
         body.update({"replication_performance_mode": "disabled",
                      "replication_dr_mode": "secondary" if st.dr_secondary else "disabled",
-                     "server_time_utc": int(st.now()), "version": VERSION})
+                     "server_time_utc": int(st.now()), "version": st.version()})
         if st.initialized and not st.sealed:
             body["cluster_name"] = st.cluster_name
             body["cluster_id"] = st.cluster_id
@@ -1154,7 +1179,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st.shares, st.threshold = n, t
         st.unseal_keys = [secrets.token_bytes(33) for _ in range(n)]
         st.initialized, st.sealed = True, True
-        rt = "hvs." + rand62(24)
+        rt = new_token_id(st)
         st.root_token = rt
         st.add_token(Token(id=rt, policies=["root"], now=st.now(), display_name="root",
                            path="auth/token/root", ttl=0, renewable=False))
@@ -1206,7 +1231,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rel_in = req.raw_path.lstrip("/")
         full = (hdr_ns + "/" + rel_in) if hdr_ns else rel_in
         if hdr_ns and hdr_ns not in st.namespaces:
-            return 404, {"errors": [multierr('no handler for route "%s". route entry not found.' % full)]}, None
+            text = 'no handler for route "%s". route entry not found.' % full
+            return 404, {"errors": [multierr(text) if st.flavor != "openbao" else text]}, None
         method = req.method
         op = {"GET": "read", "HEAD": "read", "POST": "update", "PUT": "update", "DELETE": "delete",
               "LIST": "list", "PATCH": "patch"}.get(method)
@@ -1249,10 +1275,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             unauth = route.get("unauth", False)
             if not unauth:
                 if not token_str:
-                    raise VaultError(403, [multierr("permission denied")])
+                    raise VaultError(403, [multierr("permission denied") if st.flavor != "openbao" else "permission denied"])
                 if tok is None:
                     raise VaultError(403, [multierr("permission denied", "invalid token")
-                                           if st.flavor != "openbao" else multierr("permission denied")])
+                                           if st.flavor != "openbao" else "permission denied"])
                 if route.get("exists") is not None and ctx["op"] == "update":
                     ctx["op"] = "update" if route["exists"]() else "create"
                 acl_path = st.acl_rel(tok, full if not route.get("acl_path") else route["acl_path"])
@@ -1277,6 +1303,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         out = {"request_id": ctx["rid"], "lease_id": "", "renewable": renewable,
                "lease_duration": lease_duration, "data": data, "wrap_info": None,
                "warnings": ctx["warnings"], "auth": auth, "mount_type": ctx["mount_type"]}
+        if self.server.state.flavor == "openbao":
+            del out["mount_type"]
         if top and isinstance(data, dict):
             res = dict(data)
             res.update(out)
@@ -1322,7 +1350,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def no_route(self, ctx):
         def fn(c):
-            raise VaultError(404, [multierr('no handler for route "%s". route entry not found.' % c["full"].rstrip("/"))])
+            text = 'no handler for route "%s". route entry not found.' % c["full"].rstrip("/")
+            raise VaultError(404, [multierr(text) if self.server.state.flavor != "openbao" else text])
         return fn
 
     # ---- kv v1 / cubbyhole
@@ -1374,9 +1403,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # ---- kv v2
     def route_kv2(self, ctx, m, sub):
         st = self.server.state
-        head, _, key = sub.partition("/")
+        head, sep, key = sub.partition("/")
         if head == "config" and not key:
             return {"fn": lambda c: self.kv2_config(c, m)}
+        if st.flavor == "openbao":
+            # OpenBao's kv plugin (pathInvalid): the bare root of a versioned path, or any path
+            # that is not one, is a 404 with the envelope and a warning; "data/" alone is a key
+            # of its own (404 {"errors": []}).
+            if head in ("data", "metadata", "delete", "undelete", "destroy") and not sep and ctx["op"] != "list":
+                return {"fn": lambda c: self.kv2_invalid(c, True)}
+            if head not in ("data", "metadata", "delete", "undelete", "destroy", "subkeys") or (head == "subkeys" and not sep):
+                return {"fn": lambda c: self.kv2_invalid(c, False)}
+            if ctx["op"] != "list" and not key:
+                return {"fn": lambda c: (404, {"errors": []})}
         if head not in ("data", "metadata", "delete", "undelete", "destroy", "subkeys") or key.endswith("."):
             return {"fn": _raise(unsupported_path)}
         if ctx["op"] == "list" and head == "metadata":
@@ -1392,12 +1431,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return {"fn": lambda c: fn(c, m, key, head),
                 "exists": exists if head in ("data", "metadata") else None}
 
+    def kv2_invalid(self, c, root):
+        if root:
+            c["warnings"] = ["Non-listing operations on the root of a K/V v2 mount are not supported."]
+        else:
+            sub = {"create": "put", "update": "put", "patch": "patch", "read": "get", "list": "list",
+                   "delete": "delete"}.get(c["op"], c["op"])
+            c["warnings"] = ["Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate "
+                             "API endpoints to use. If using the OpenBao CLI, use 'bao kv %s' for this operation." % sub]
+        return 404, self.env(c, None)
+
     def kv2_config(self, c, m):
         cfg = m["kv2cfg"]
         if c["op"] == "read":
-            return 200, self.env(c, {"cas_required": bool(cfg["cas_required"]),
-                                     "delete_version_after": go_duration(cfg["delete_version_after"]),
-                                     "max_versions": cfg["max_versions"]})
+            d = {"cas_required": bool(cfg["cas_required"]),
+                 "delete_version_after": go_duration(cfg["delete_version_after"]),
+                 "max_versions": cfg["max_versions"]}
+            if self.server.state.flavor == "openbao":
+                d["metadata_cas_required"] = False
+            return 200, self.env(c, d)
         if c["op"] in ("create", "update"):
             d = c["data"]
             try:
@@ -1490,7 +1542,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "current_version": meta["current_version"], "custom_metadata": meta["custom_metadata"],
                 "delete_version_after": go_duration(meta["delete_version_after"]),
                 "max_versions": meta["max_versions"], "oldest_version": meta["oldest_version"],
-                "updated_time": rfc3339(meta["updated_time"]), "versions": vers})
+                "updated_time": rfc3339(meta["updated_time"]), "versions": vers,
+                **({"current_metadata_version": meta.get("metadata_version", 0),
+                    "metadata_cas_required": False} if st.flavor == "openbao" else {})})
         if op in ("create", "update", "patch"):
             d = c["data"]
             if meta is None:
@@ -1514,6 +1568,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     cm = cur
                 meta["custom_metadata"] = cm or None
             meta["updated_time"] = st.now()
+            meta["metadata_version"] = meta.get("metadata_version", 0) + 1
             m["kv2"][key] = meta
             return 204, None
         if op == "delete":
@@ -1533,7 +1588,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (TypeError, ValueError):
             raise err400("error parsing versions")
         if not vs:
-            raise err400("no version number provided")
+            raise err400("no version number provided" if st.flavor != "openbao" else "No version number provided")
         meta = m["kv2"].get(key)
         if meta is None:
             return 204, None
@@ -1574,7 +1629,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "external_entropy_access": False, "local": m["local"], "options": m["options"]}
         if m["type"] == "token" or m["type"] == "kubernetes":
             out["config"]["token_type"] = "default-service"
-        if not ui:
+        if self.server.state.flavor == "openbao":
+            out["plugin_version"] = ""
+            out["running_plugin_version"] = "v%s+builtin.bao" % OPENBAO_VERSION
+            out["running_sha256"] = ""
+            if m["type"] not in ("system", "cubbyhole", "identity", "token"):
+                out["deprecation_status"] = "supported"
+            if ui:
+                out["path"] = m["path"]
+        elif not ui:
             out["plugin_version"] = ""
             out["running_plugin_version"] = "v%s+builtin.vault" % VERSION if m["type"] in ("system", "cubbyhole", "identity", "token") else "v0.0.0+builtin"
             out["running_sha256"] = ""
@@ -1724,9 +1787,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if mtype not in ("kv", "cubbyhole"):
                     raise err400("plugin not found in the catalog: %s" % mtype)
                 if mtype == "kv":
+                    given = opts is not None and "version" in opts
                     opts = {"version": str((opts or {}).get("version", "1"))}
                     if opts["version"] not in ("1", "2"):
                         raise err400("invalid version %s" % opts["version"])
+                    if st.flavor == "openbao" and not given:
+                        opts = {}  # stored as sent: a KV v1 mount whose options say nothing
+            if kind == "auth" and st.flavor == "openbao" and mtype not in OPENBAO_AUTH_PLUGINS:
+                raise err400("plugin not found in the catalog: %s" % mtype)
             for p in table:
                 if path.startswith(p) or p.startswith(path):
                     raise err400("path is already in use at %s" % p)
@@ -1793,6 +1861,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.policy_meta[name] = {"version": (pm["version"] + 1) if pm else 1, "modified": st.now()}
             return 204, None
         if op == "delete":
+            if name == "default" and st.flavor == "openbao":
+                raise err400("cannot delete default policy")
             if name in ("root", "default"):
                 raise err400('cannot delete "%s" policy' % name)
             st.policies.pop(name, None)
@@ -1992,7 +2062,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if meta is not None and (not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values())):
             raise err400("meta must be a map of strings")
         dn = "token" + ("-" + d["display_name"] if d.get("display_name") else "")
-        tid = d.get("id") if (is_root and d.get("id")) else "hvs." + rand62(24)
+        tid = d.get("id") if (is_root and d.get("id")) else new_token_id(st)
         if tid in st.tokens:
             raise err400("cannot create a token with a duplicate ID")
         t = Token(id=tid, policies=pols, now=st.now(), display_name=dn, path="auth/token/" + sub,
@@ -2030,6 +2100,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             d = c["data"]
             if not d.get("kubernetes_host"):
                 raise err400("no host provided")
+            if any(not pem_has_key(k) for k in str_list(d.get("pem_keys"))):
+                raise err400("data does not contain any valid public keys")
             m["k8s_config"] = {k: v for k, v in d.items()}
             return 204, None
         raise unsupported_op()
@@ -2046,16 +2118,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             r = m["roles"].get(name)
             if r is None:
                 return 404, {"errors": []}
-            d = {"alias_name_source": r["alias_name_source"], "audience": r["audience"],
+            d = {"alias_name_source": r["alias_name_source"],
                  "bound_service_account_names": r["bound_service_account_names"],
+                 "bound_service_account_namespace_selector": r.get("bound_service_account_namespace_selector", ""),
                  "bound_service_account_namespaces": r["bound_service_account_namespaces"],
-                 "max_ttl": r["token_max_ttl"], "period": r["token_period"],
-                 "policies": r["token_policies"], "token_bound_cidrs": r["token_bound_cidrs"],
+                 "token_bound_cidrs": r["token_bound_cidrs"],
                  "token_explicit_max_ttl": r["token_explicit_max_ttl"], "token_max_ttl": r["token_max_ttl"],
                  "token_no_default_policy": r["token_no_default_policy"],
                  "token_num_uses": r["token_num_uses"], "token_period": r["token_period"],
-                 "token_policies": r["token_policies"], "token_ttl": r["token_ttl"],
-                 "token_type": r["token_type"], "ttl": r["token_ttl"]}
+                 "token_policies": r["token_policies"], "token_strictly_bind_ip": False,
+                 "token_ttl": r["token_ttl"], "token_type": r["token_type"]}
+            if r["audience"]:
+                d["audience"] = r["audience"]
+            for old, new in (("policies", "token_policies"), ("ttl", "token_ttl"), ("max_ttl", "token_max_ttl"),
+                             ("period", "token_period")):
+                if old in r.get("deprecated_set", ()) and d[new]:
+                    d[old] = d[new]
             return 200, self.env(c, d)
         if op in ("create", "update"):
             d = dict(c["data"])
@@ -2133,7 +2211,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "service_account_namespace": sa_ns,
                 "service_account_secret_name": claims.get("kubernetes.io/serviceaccount/secret.name", ""),
                 "service_account_uid": sa_uid}
-        t = Token(id="hvs." + rand62(24), policies=pols, now=now, meta=meta,
+        t = Token(id=new_token_id(st), policies=pols, now=now, meta=meta,
                   display_name="%s-%s-%s" % (m["path"].rstrip("/"), sa_ns, sa_name),
                   path="auth/%slogin" % m["path"], ttl=ttl, max_ttl=max_ttl,
                   explicit_max_ttl=role["token_explicit_max_ttl"], period=role["token_period"],
