@@ -7,7 +7,8 @@
 #   ct_push_images TAG             our images (wrapper/init, ct-workload), built without a daemon,
 #                                  into the cluster's registry
 #   ct_operator_account NS         a service account for the operator, allowed to read secrets and
-#                                  service accounts (pull secrets); its token in $work/operator.jwt
+#                                  service accounts (pull secrets) and namespaces (their Pod
+#                                  Security level); its token in $work/operator.jwt
 #   ct_start_operator TAG [FLAG...]  the operator on the host, webhook on a free loopback port
 #                                  ($CT_WEBHOOK_PORT, health $CT_HEALTH_PORT); waits for /readyz;
 #                                  its pid in $ct_oppid, its log $work/operator.log, its CA
@@ -40,7 +41,7 @@ ct_push_images() {
 
 ct_operator_account() {
     kubectl -n "$1" create serviceaccount operator > /dev/null &&
-        kubectl create clusterrole "$1-operator" --verb=get --resource=secrets,serviceaccounts > /dev/null &&
+        kubectl create clusterrole "$1-operator" --verb=get --resource=secrets,serviceaccounts,namespaces > /dev/null &&
         kubectl create clusterrolebinding "$1-operator" --clusterrole="$1-operator" --serviceaccount="$1:operator" > /dev/null &&
         kubectl -n "$1" create token operator --duration=1h > "$work/operator.jwt"
 }

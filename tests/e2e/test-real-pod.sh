@@ -107,6 +107,38 @@ out=$(kubectl apply --dry-run=server -f "$work/dry.yaml" -o 'jsonpath={.spec.con
 [ "$out" = '["/cloudtaser/wrapper","--","/ct-workload"]' ] && ! kubectl -n "$ns" get pod dry > /dev/null 2>&1
 ok $? "kubectl apply --dry-run=server: the answer is injected, nothing is stored" || diag "$out"
 
+# --- Pod Security: namespaces that enforce baseline and restricted admit the injected pod (the
+# webhook adds no IPC_LOCK there, and says so); the API server's PodSecurity check runs on
+# --dry-run=server too. A restricted pod must be restricted itself; our init container is.
+for level in baseline restricted; do
+    pns=$T-pss-$level
+    real_ns "$pns" && kubectl label namespace "$pns" "ct-e2e=$T" "pod-security.kubernetes.io/enforce=$level" > /dev/null &&
+        kubectl -n "$pns" create serviceaccount app > /dev/null
+    sed "s/__NS__/$pns/; s|__ROLE__|$T-app|; s|__PATH__|secret/data/$T/db|; s|__IMAGE__|$CT_REGISTRY/ct-workload:e2e|" > "$work/pss-$level.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pss
+  namespace: __NS__
+  labels: {cloudtaser.io/inject: "true"}
+  annotations: {cloudtaser.io/inject: "true", cloudtaser.io/vault-role: __ROLE__, cloudtaser.io/secret-paths: __PATH__}
+spec:
+  serviceAccountName: app
+  securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: app
+    image: "__IMAGE__"
+    command: ["/ct-workload"]
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+EOF
+    out=$(kubectl apply --dry-run=server -f "$work/pss-$level.yaml" -o 'jsonpath={.spec.containers[0].command} {.spec.containers[0].securityContext.capabilities.add}' 2>&1)
+    [ "$out" = '["/cloudtaser/wrapper","--","/ct-workload"] ' ]
+    ok $? "a namespace enforcing Pod Security $level admits the injected pod, without IPC_LOCK" || diag "$out"
+    kubectl apply --dry-run=server -f "$work/pss-$level.yaml" 2>&1 | grep -q "enforces Pod Security $level"
+    ok $? "kubectl prints the webhook's warning for $level"
+    kubectl delete namespace "$pns" --wait=false > /dev/null 2>&1
+done
+
 # --- a second webhook beside ours, reinvocation IfNeeded: it adds an env var, ours runs again
 ct_register "$T-second" Fail "$T"
 ok $? "a second registration of the webhook (reinvocation beside another webhook)"
