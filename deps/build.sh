@@ -101,11 +101,16 @@ build_wolfssl() {
     # compatibility names (SSL_write, SSL_CTX...): it also needs SSL_CTX_set1_curves_list, which only the full layer has.
     ./autogen.sh >/dev/null 2>&1 || die "wolfSSL autogen.sh failed"
     # x86_64: AES-NI for the AES-GCM record encryption (wolfSSL checks the CPU at run time).
-    # Without it GHASH and AES in C were a quarter of the webhook's CPU time. (The faster P-256
-    # code, --enable-sp-asm, was measured too: it tripled the binaries with its tables.)
-    local cpu_opts=""
+    # Without it GHASH and AES in C were a quarter of the webhook's CPU time.
+    # P-256 (every ECDHE key share, and the ECDSA signatures of our and most public chains) runs
+    # on wolfSSL's dedicated single-precision code, for that one curve only (--enable-sp=ec256;
+    # its x86_64 assembly, with BMI2/ADX picked at run time): generic big-number P-256 was 93 % of
+    # the wrapper's start-up (docs/benchmarks.md). Everything else (RSA, P-384) stays on the
+    # generic sp-math-all code. Enabling every size (--enable-sp --enable-sp-asm) tripled the
+    # binaries with the RSA/P-384/P-521 code and tables.
+    local cpu_opts="--enable-sp=ec256"
     case "$multiarch" in
-    x86_64-*) cpu_opts="--enable-aesni" ;;
+    x86_64-*) cpu_opts="$cpu_opts --enable-sp-asm --enable-aesni" ;;
     esac
     ./configure $host --prefix="$prefix" --enable-static --disable-shared \
         --disable-examples --disable-crypttests --disable-benchmark --disable-dependency-tracking \
