@@ -108,7 +108,11 @@ build_wolfssl() {
     # the wrapper's start-up (docs/benchmarks.md). Everything else (RSA, P-384) stays on the
     # generic sp-math-all code. Enabling every size (--enable-sp --enable-sp-asm) tripled the
     # binaries with the RSA/P-384/P-521 code and tables.
-    local cpu_opts="--enable-sp=ec256"
+    # WOLFSSL_SP_SMALL (the "small" of smallec256) replaces the 150 KiB table of precomputed
+    # multiples of the base point by a 4 KiB one. The assembly file is one section that
+    # --gc-sections keeps whole, and it has the RSA-2048/3072 code unless told otherwise:
+    # WOLFSSL_SP_NO_2048/3072 (RSA uses the generic code, which the build keeps anyway).
+    local cpu_opts="--enable-sp=smallec256" sp_defs="-DWOLFSSL_SP_NO_2048 -DWOLFSSL_SP_NO_3072"
     case "$multiarch" in
     x86_64-*) cpu_opts="$cpu_opts --enable-sp-asm --enable-aesni" ;;
     esac
@@ -124,7 +128,7 @@ build_wolfssl() {
         --enable-opensslextra \
         --disable-dsa --disable-dh --disable-md5 --disable-des3 --disable-arc4 \
         --disable-psk --disable-dtls --disable-sys-ca-certs \
-        CFLAGS="$CFLAGS -DWOLFSSL_PUBLIC_MP" >config.out 2>&1 || { tail -30 config.out; die "wolfSSL configure failed"; }
+        CFLAGS="$CFLAGS -DWOLFSSL_PUBLIC_MP $sp_defs" >config.out 2>&1 || { tail -30 config.out; die "wolfSSL configure failed"; }
     make -j"$jobs" >make.out 2>&1 || { tail -40 make.out; die "wolfSSL build failed"; }
     make install >/dev/null 2>&1 || die "wolfSSL install failed"
     # configure detects __uint128_t into its private config.h only, and deliberately leaves
