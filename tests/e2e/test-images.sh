@@ -16,7 +16,7 @@ top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
 
 command -v skopeo > /dev/null || { echo "1..0 # SKIP skopeo is not installed"; exit 0; }
-for b in cloudtaser-init cloudtaser-wrapper ct-workload; do
+for b in cloudtaser-init cloudtaser-wrapper ct-workload ct-pause; do
     [ -x "$top/build/musl/bin/$b" ] || { echo "Bail out! build/musl/bin/$b is not built"; exit 1; }
 done
 work=$(mktemp -d "${TMPDIR:-/tmp}/ct-images.XXXXXX") || exit 1
@@ -27,7 +27,7 @@ export SOURCE_DATE_EPOCH=1700000000 VERSION=9.8.7-test IMAGE_REVISION=0123456789
 # Two copies of the binaries that differ in everything but their bytes.
 for x in a b; do
     mkdir -p "$work/bin-$x"
-    cp "$top"/build/musl/bin/{cloudtaser-init,cloudtaser-wrapper,ct-workload} "$work/bin-$x/"
+    cp "$top"/build/musl/bin/{cloudtaser-init,cloudtaser-wrapper,ct-workload,ct-pause} "$work/bin-$x/"
 done
 chmod 700 "$work"/bin-a/*
 chmod 755 "$work"/bin-b/*
