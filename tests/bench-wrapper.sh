@@ -53,6 +53,12 @@ export CLOUDTASER_ENV_MAP="password=PGPASSWORD;username=APP_USER"
 
 echo "== cloudtaser-wrapper"
 printf 'size of the stripped static wrapper: %d bytes (%d KiB)\n' "$(stat -c %s "$wrapper")" $(( $(stat -c %s "$wrapper") / 1024 ))
+deps=$(make -s -C "$top" --no-print-directory print-deps-musl 2>/dev/null || true)
+if [ -n "$deps" ] && [ -d "$deps/lib" ]; then
+    echo "its symbols by the library that defines them:"
+    /usr/bin/python3 "$top/tests/size-by-lib.py" "$wrapper.debug" "$top"/build/musl/lib{common,wrapper}.a \
+        "$top/build/musl/wrapper/main.o" "$deps"/lib/*.a /usr/lib/*-linux-musl/libc.a | sed 's/^/    /'
+fi
 "$wrapper" -- "$workload" env-hash PGPASSWORD exit 0 | grep -q "len=20" || { echo "wrapper did not deliver the secret" >&2; exit 1; }
 
 measure() { # measure LABEL CMD... -> per-run wall and CPU (user+sys of the children)
