@@ -31,7 +31,8 @@ COMMON_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I$(TOP) $(WARNINGS) -DCLOUDTASER_VERS
 # Released (musl) build: static-pie, full RELRO, stack protector, FORTIFY, stripped at install.
 MUSL_CC := $(DEPS_MUSL)/toolchain/cc
 MUSL_CFLAGS := $(COMMON_CFLAGS) -Os -g -fPIE -fstack-protector-strong -fstack-clash-protection \
-               -D_FORTIFY_SOURCE=2 -ffunction-sections -fdata-sections -isystem $(DEPS_MUSL)/include
+               -D_FORTIFY_SOURCE=2 -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
+               -isystem $(DEPS_MUSL)/include
 MUSL_LDFLAGS := -static-pie -Wl,-z,relro,-z,now,-z,noexecstack,--gc-sections -L$(DEPS_MUSL)/lib
 
 # Sanitizer (glibc) build.

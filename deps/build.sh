@@ -68,7 +68,8 @@ exec gcc -specs "$d/musl-static-pie.specs" -isystem "$d/kinclude" "$@"
 EOF
     chmod +x "$tc/cc"
     CC="$tc/cc"
-    CFLAGS="-Os -fPIE -fstack-protector-strong -ffunction-sections -fdata-sections"
+    # No unwind tables: nothing in a static C program unwinds (.eh_frame was 85 KiB of the wrapper).
+    CFLAGS="-Os -fPIE -fstack-protector-strong -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables"
     host="--host=$(echo "$multiarch" | sed 's/-gnu$/-musl/')"
     ;;
 glibc)
@@ -118,11 +119,20 @@ build_wolfssl() {
     # compatibility names (SSL_write, SSL_CTX...): it also needs SSL_CTX_set1_curves_list, which only the full layer has.
     ./autogen.sh >/dev/null 2>&1 || die "wolfSSL autogen.sh failed"
     # x86_64: AES-NI for the AES-GCM record encryption (wolfSSL checks the CPU at run time).
-    # Without it GHASH and AES in C were a quarter of the webhook's CPU time. (The faster P-256
-    # code, --enable-sp-asm, was measured too: it tripled the binaries with its tables.)
-    local cpu_opts=""
+    # Without it GHASH and AES in C were a quarter of the webhook's CPU time.
+    # P-256 (every ECDHE key share, and the ECDSA signatures of our and most public chains) runs
+    # on wolfSSL's dedicated single-precision code, for that one curve only (--enable-sp=ec256;
+    # its x86_64 assembly, with BMI2/ADX picked at run time): generic big-number P-256 was 93 % of
+    # the wrapper's start-up (docs/benchmarks.md). Everything else (RSA, P-384) stays on the
+    # generic sp-math-all code. Enabling every size (--enable-sp --enable-sp-asm) tripled the
+    # binaries with the RSA/P-384/P-521 code and tables.
+    # WOLFSSL_SP_SMALL (the "small" of smallec256) replaces the 150 KiB table of precomputed
+    # multiples of the base point by a 4 KiB one. The assembly file is one section that
+    # --gc-sections keeps whole, and it has the RSA-2048/3072 code unless told otherwise:
+    # WOLFSSL_SP_NO_2048/3072 (RSA uses the generic code, which the build keeps anyway).
+    local cpu_opts="--enable-sp=smallec256" sp_defs="-DWOLFSSL_SP_NO_2048 -DWOLFSSL_SP_NO_3072"
     case "$multiarch" in
-    x86_64-*) cpu_opts="--enable-aesni" ;;
+    x86_64-*) cpu_opts="$cpu_opts --enable-sp-asm --enable-aesni" ;;
     esac
     ./configure $host --prefix="$prefix" --enable-static --disable-shared \
         --disable-examples --disable-crypttests --disable-benchmark --disable-dependency-tracking \
@@ -136,7 +146,7 @@ build_wolfssl() {
         --enable-opensslextra \
         --disable-dsa --disable-dh --disable-md5 --disable-des3 --disable-arc4 \
         --disable-psk --disable-dtls --disable-sys-ca-certs \
-        CFLAGS="$CFLAGS -DWOLFSSL_PUBLIC_MP" >config.out 2>&1 || { tail -30 config.out; die "wolfSSL configure failed"; }
+        CFLAGS="$CFLAGS -DWOLFSSL_PUBLIC_MP $sp_defs" >config.out 2>&1 || { tail -30 config.out; die "wolfSSL configure failed"; }
     make -j"$jobs" >make.out 2>&1 || { tail -40 make.out; die "wolfSSL build failed"; }
     make install >/dev/null 2>&1 || die "wolfSSL install failed"
     # configure detects __uint128_t into its private config.h only, and deliberately leaves
