@@ -121,7 +121,7 @@ build_wolfssl() {
     # x86_64: AES-NI for the AES-GCM record encryption (wolfSSL checks the CPU at run time).
     # Without it GHASH and AES in C were a quarter of the webhook's CPU time.
     # P-256 (every ECDHE key share, and the ECDSA signatures of our and most public chains) runs
-    # on wolfSSL's dedicated single-precision code, for that one curve only (--enable-sp=ec256;
+    # on wolfSSL's dedicated single-precision code, for that one curve only (--enable-sp=smallec256;
     # its x86_64 assembly, with BMI2/ADX picked at run time): generic big-number P-256 was 93 % of
     # the wrapper's start-up (docs/benchmarks.md). Everything else (RSA, P-384) stays on the
     # generic sp-math-all code. Enabling every size (--enable-sp --enable-sp-asm) tripled the
