@@ -75,7 +75,11 @@ include wrapper/wrapper.mk
 # --- top-level targets ---------------------------------------------------------------------------
 .PHONY: all setup deps servers check demo bench clean print-deps-musl
 
-all: $(RELEASE_BINS)
+# The dependency stamps are named here so that they are never taken for intermediate files
+# (.SECONDARY would let a missing stamp, i.e. a new cache key, go unbuilt while the objects
+# look up to date): a new key builds the libraries, and its newer stamp recompiles everything.
+all: $(DEPS_MUSL_STAMP) $(RELEASE_BINS)
+tests: $(DEPS_MUSL_STAMP) $(DEPS_GLIBC_STAMP)
 
 setup:
 	@$(TOP)/deps/setup.sh
