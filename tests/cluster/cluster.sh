@@ -26,17 +26,8 @@ NODE=ct-node
 log() { echo "[cluster] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-free_ports() { # N: prints N free TCP ports on 127.0.0.1
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+. "$here/ports.sh"
+free_ports() { ct_free_ports "$@"; }
 
 wait_for() { # SECONDS WHAT CMD...: polls CMD every 0.2 s
     local limit=$1 what=$2 i=0

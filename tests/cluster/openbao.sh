@@ -30,17 +30,8 @@ B=$D/openbao
 log() { echo "[openbao] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-free_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-}
+. "$here/ports.sh"
+free_ports() { ct_free_ports "$@"; }
 
 bao_bin() {
     "$top/tests/servers/build.sh" openbao

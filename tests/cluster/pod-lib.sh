@@ -21,15 +21,7 @@
 #   ct_wait_running NS APP SECONDS ct_pod_of NS APP   ct_pod_log NS POD CONTAINER
 : "${top:?}" "${work:?}"
 
-ct_free_ports() {
-    python3 - "$1" <<'EOF'
-import socket, sys
-s = [socket.socket() for _ in range(int(sys.argv[1]))]
-for x in s:
-    x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))
-EOF
-}
+. "$top/tests/cluster/ports.sh"
 
 ct_push_images() {
     local tag=$1 imgs=$work/images
