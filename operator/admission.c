@@ -14,6 +14,7 @@
 #include "operator/admission.h"
 #include "operator/annotations.h"
 #include "operator/jsonpatch.h"
+#include "operator/podspec.h"
 
 #define MAX_WARNINGS 8
 #define WARNING_MAX 200
@@ -22,13 +23,6 @@
 #define PATCH_MAX_BYTES (16u * 1024u * 1024u)
 #define UID_MAX 128
 #define IMAGE_MAX 1024
-
-/* A list of borrowed strings. */
-struct strv {
-        const char **v;
-        size_t n;
-        bool owned; /* the strings too (escaped copies) */
-};
 
 /* One image lookup per distinct image in a review. */
 struct lookup_entry {
@@ -115,260 +109,6 @@ static void warn(struct review *r, const char *fmt, ...) {
 
 /* --- JSON helpers --------------------------------------------------------------------------- */
 
-static bool is_absent(const struct json_value *v) {
-        return !v || json_type(v) == JSON_NULL;
-}
-
-/* Deep equality; object members compared by key whatever their order (the API server
- * re-serialises objects in its own field order). Recursion is bounded by the documents' depth. */
-static bool json_equal(const struct json_value *a, const struct json_value *b) {
-        enum json_type t = json_type(a);
-        const char *sa, *sb;
-        double da, db;
-
-        if (t != json_type(b))
-                return false;
-        switch (t) {
-        case JSON_NULL:
-        case JSON_TRUE:
-        case JSON_FALSE:
-                return true;
-        case JSON_NUMBER:
-                return json_double(a, &da) == 0 && json_double(b, &db) == 0 && da == db;
-        case JSON_STRING:
-                return json_string(a, &sa) == 0 && json_string(b, &sb) == 0 && strcmp(sa, sb) == 0;
-        case JSON_ARRAY: {
-                const struct json_value *x = json_first_child(a), *y = json_first_child(b);
-                for (; x && y; x = json_next(x), y = json_next(y))
-                        if (!json_equal(x, y))
-                                return false;
-                return !x && !y;
-        }
-        case JSON_OBJECT: {
-                size_t na = 0, nb = json_count(b);
-                JSON_FOREACH(x, a) {
-                        na++;
-                        if (!json_equal(x, json_get(b, json_key(x))))
-                                return false;
-                }
-                return na == nb;
-        }
-        default:
-                return false;
-        }
-}
-
-static void strv_done(struct strv *s) {
-        for (size_t i = 0; s->owned && s->v && i < s->n; i++)
-                free((char *) s->v[i]);
-        free(s->v);
-        *s = (struct strv){};
-}
-
-/* The strings of an array; -EBADMSG when v is not an array of strings. *ret borrows from v. */
-static int strv_from_json(const struct json_value *v, struct strv *ret) {
-        const char **a;
-        size_t n = 0, count = json_count(v);
-
-        if (json_type(v) != JSON_ARRAY)
-                return -EBADMSG;
-        a = calloc(count + 1, sizeof(char *));
-        if (!a)
-                return -ENOMEM;
-        JSON_FOREACH(e, v) {
-                if (json_string(e, &a[n]) < 0) {
-                        free(a);
-                        return -EBADMSG;
-                }
-                n++;
-        }
-        *ret = (struct strv){.v = a, .n = n};
-        return 0;
-}
-
-/* Strings from the image config or the cloudtaser.io/command annotation, which Kubernetes never
- * expands, moved into the pod spec, where it expands $(VAR) and turns "$$" into "$": every '$'
- * is doubled so that the workload gets them exactly as the image has them. */
-static int strv_from_c_escaped(char *const *v, size_t n, struct strv *ret) {
-        struct strv s = {.owned = true};
-
-        s.v = calloc(n + 1, sizeof(char *));
-        if (!s.v)
-                return -ENOMEM;
-        for (; s.n < n; s.n++) {
-                size_t len = strlen(v[s.n]), dollars = 0;
-                for (const char *c = v[s.n]; *c; c++)
-                        dollars += *c == '$';
-                char *e = malloc(len + dollars + 1), *w = e;
-                if (!e) {
-                        strv_done(&s);
-                        return -ENOMEM;
-                }
-                for (const char *c = v[s.n]; *c; c++) {
-                        *w++ = *c;
-                        if (*c == '$')
-                                *w++ = '$';
-                }
-                *w = '\0';
-                s.v[s.n] = e;
-        }
-        *ret = s;
-        return 0;
-}
-
-static bool strv_equal_json(const struct strv *s, const struct json_value *v) {
-        size_t i = 0;
-        const char *e;
-
-        if (json_type(v) != JSON_ARRAY)
-                return false;
-        JSON_FOREACH(x, v) {
-                if (i >= s->n || json_string(x, &e) < 0 || strcmp(e, s->v[i]) != 0)
-                        return false;
-                i++;
-        }
-        return i == s->n;
-}
-
-static int add_strv(struct json_doc *d, struct json_value *obj, const char *key,
-                    const char *const *prefix, size_t n_prefix, const struct strv *s) {
-        struct json_value *a;
-        int r = json_add_array(d, obj, key, &a);
-        for (size_t i = 0; r >= 0 && i < n_prefix; i++)
-                r = json_add_string(d, a, NULL, prefix[i]);
-        for (size_t i = 0; r >= 0 && i < s->n; i++)
-                r = json_add_string(d, a, NULL, s->v[i]);
-        return r;
-}
-
-/* Index of the first element of array arr whose "name" is name, or -1. */
-static ssize_t find_named(const struct json_value *arr, const char *name) {
-        ssize_t i = 0;
-        const char *n;
-
-        JSON_FOREACH(e, arr) {
-                if (json_get_string(e, "name", &n) == 0 && strcmp(n, name) == 0)
-                        return i;
-                i++;
-        }
-        return -1;
-}
-
-/* Builds a path with printf; the segments given are ours (no '~' or '/' to escape). */
-static int pathf(struct buf *p, const char *fmt, ...) _printf_(2, 3);
-static int pathf(struct buf *p, const char *fmt, ...) {
-        va_list ap;
-        int r;
-
-        buf_reset(p);
-        va_start(ap, fmt);
-        r = buf_vprintf(p, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
-/* --- the desired objects ---------------------------------------------------------------------- */
-
-static int build_init_container(struct json_doc *d, struct json_value *o, const char *image) {
-        struct json_value *a, *res, *req, *lim, *sc, *caps, *drop, *seccomp, *mounts, *m;
-        int r;
-
-        if ((r = json_add_string(d, o, "name", INJECTION_INIT_CONTAINER)) < 0 ||
-            (r = json_add_string(d, o, "image", image)) < 0)
-                return r;
-        if ((r = json_add_array(d, o, "command", &a)) < 0 ||
-            (r = json_add_string(d, a, NULL, INJECTION_INIT_COMMAND)) < 0)
-                return r;
-        if ((r = json_add_array(d, o, "args", &a)) < 0 ||
-            (r = json_add_string(d, a, NULL, "--dest")) < 0 ||
-            (r = json_add_string(d, a, NULL, INJECTION_WRAPPER_PATH)) < 0)
-                return r;
-        if ((r = json_add_object(d, o, "resources", &res)) < 0 ||
-            (r = json_add_object(d, res, "requests", &req)) < 0 ||
-            (r = json_add_string(d, req, "cpu", "10m")) < 0 ||
-            (r = json_add_string(d, req, "memory", "16Mi")) < 0 ||
-            (r = json_add_object(d, res, "limits", &lim)) < 0 ||
-            (r = json_add_string(d, lim, "cpu", "100m")) < 0 ||
-            (r = json_add_string(d, lim, "memory", "32Mi")) < 0)
-                return r;
-        if ((r = json_add_object(d, o, "securityContext", &sc)) < 0 ||
-            (r = json_add_bool(d, sc, "runAsNonRoot", true)) < 0 ||
-            (r = json_add_int64(d, sc, "runAsUser", 65532)) < 0 ||
-            (r = json_add_int64(d, sc, "runAsGroup", 65532)) < 0 ||
-            (r = json_add_bool(d, sc, "readOnlyRootFilesystem", true)) < 0 ||
-            (r = json_add_bool(d, sc, "allowPrivilegeEscalation", false)) < 0 ||
-            (r = json_add_bool(d, sc, "privileged", false)) < 0 ||
-            (r = json_add_object(d, sc, "capabilities", &caps)) < 0 ||
-            (r = json_add_array(d, caps, "drop", &drop)) < 0 ||
-            (r = json_add_string(d, drop, NULL, "ALL")) < 0 ||
-            (r = json_add_object(d, sc, "seccompProfile", &seccomp)) < 0 ||
-            (r = json_add_string(d, seccomp, "type", "RuntimeDefault")) < 0)
-                return r;
-        if ((r = json_add_array(d, o, "volumeMounts", &mounts)) < 0 ||
-            (r = json_add_object(d, mounts, NULL, &m)) < 0 ||
-            (r = json_add_string(d, m, "name", INJECTION_VOLUME)) < 0 ||
-            (r = json_add_string(d, m, "mountPath", INJECTION_MOUNT_PATH)) < 0)
-                return r;
-        return 0;
-}
-
-static int build_volume(struct json_doc *d, struct json_value *o) {
-        struct json_value *ed;
-        int r;
-
-        if ((r = json_add_string(d, o, "name", INJECTION_VOLUME)) < 0 ||
-            (r = json_add_object(d, o, "emptyDir", &ed)) < 0 ||
-            (r = json_add_string(d, ed, "medium", "Memory")) < 0 ||
-            (r = json_add_string(d, ed, "sizeLimit", INJECTION_VOLUME_SIZE)) < 0)
-                return r;
-        return 0;
-}
-
-static int build_mount(struct json_doc *d, struct json_value *o) {
-        int r;
-
-        if ((r = json_add_string(d, o, "name", INJECTION_VOLUME)) < 0 ||
-            (r = json_add_string(d, o, "mountPath", INJECTION_MOUNT_PATH)) < 0 ||
-            (r = json_add_bool(d, o, "readOnly", true)) < 0)
-                return r;
-        return 0;
-}
-
-static int build_env(struct json_doc *d, struct json_value *o, const char *name,
-                     const char *value) {
-        int r;
-
-        if ((r = json_add_string(d, o, "name", name)) < 0 ||
-            (r = json_add_string(d, o, "value", value)) < 0)
-                return r;
-        return 0;
-}
-
-/* A document holding one desired object, to compare with what the pod has. */
-typedef int (*build_fn)(struct json_doc *d, struct json_value *o, const void *arg);
-
-static int desired_value(build_fn fn, const void *arg, struct json_doc **ret) {
-        _cleanup_json_doc_ struct json_doc *d = NULL;
-        int r = json_doc_new(0, 64 * 1024, &d);
-        if (r < 0)
-                return r;
-        r = fn(d, json_doc_root(d), arg);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(d);
-        return 0;
-}
-
-static int build_init_fn(struct json_doc *d, struct json_value *o, const void *arg) {
-        return build_init_container(d, o, arg);
-}
-static int build_volume_fn(struct json_doc *d, struct json_value *o, const void *arg) {
-        return build_volume(d, o);
-}
-static int build_mount_fn(struct json_doc *d, struct json_value *o, const void *arg) {
-        return build_mount(d, o);
-}
-
 /* --- pod-level changes --------------------------------------------------------------------------
  */
 
@@ -395,22 +135,22 @@ static int ensure_volume(struct review *r) {
         struct json_value *op, *a;
         int k;
 
-        if (is_absent(vols)) {
+        if (podspec_absent(vols)) {
                 if ((k = jsonpatch_op(&r->patch, JSONPATCH_ADD, "/spec/volumes", &op)) < 0 ||
                     (k = json_add_array(r->patch.doc, op, "value", &a)) < 0 ||
                     (k = json_add_object(r->patch.doc, a, NULL, &a)) < 0)
                         return k;
-                return build_volume(r->patch.doc, a);
+                return podspec_build_volume(r->patch.doc, a);
         }
         if (json_type(vols) != JSON_ARRAY)
                 return deny(r, 400, "spec.volumes is not an array");
-        ssize_t i = find_named(vols, INJECTION_VOLUME);
+        ssize_t i = podspec_find_named(vols, INJECTION_VOLUME);
         if (i < 0) {
-                if ((k = pathf(&p, "/spec/volumes/%zu", json_count(vols))) < 0 ||
+                if ((k = podspec_pathf(&p, "/spec/volumes/%zu", json_count(vols))) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_object(r->patch.doc, op, "value", &a)) < 0)
                         return k;
-                return build_volume(r->patch.doc, a);
+                return podspec_build_volume(r->patch.doc, a);
         }
         const struct json_value *have = json_array_at(vols, (size_t) i);
         const char *medium;
@@ -424,11 +164,11 @@ static int ensure_volume(struct review *r) {
                             "emptyDir: the operator needs that name for the wrapper; rename the "
                             "volume",
                             INJECTION_VOLUME);
-        if ((k = desired_value(build_volume_fn, NULL, &want)) < 0)
+        if ((k = podspec_desired_value(podspec_build_volume_fn, NULL, &want)) < 0)
                 return k;
-        if (json_equal(have, json_doc_root(want)))
+        if (podspec_json_equal(have, json_doc_root(want)))
                 return 0;
-        if ((k = pathf(&p, "/spec/volumes/%zd", i)) < 0)
+        if ((k = podspec_pathf(&p, "/spec/volumes/%zd", i)) < 0)
                 return k;
         return jsonpatch_op_copy(&r->patch, JSONPATCH_REPLACE, buf_cstr(&p), json_doc_root(want));
 }
@@ -440,19 +180,19 @@ static int ensure_init_container(struct review *r) {
         struct json_value *op, *a;
         int k;
 
-        if (find_named(r->containers, INJECTION_INIT_CONTAINER) >= 0)
+        if (podspec_find_named(r->containers, INJECTION_INIT_CONTAINER) >= 0)
                 return deny(r, 400,
                             "an app container is named %s, the name of the operator's init "
                             "container; rename it",
                             INJECTION_INIT_CONTAINER);
-        if (is_absent(inits)) {
+        if (podspec_absent(inits)) {
                 if ((k = jsonpatch_op(&r->patch, JSONPATCH_ADD, "/spec/initContainers", &op)) < 0 ||
                     (k = json_add_array(r->patch.doc, op, "value", &a)) < 0 ||
                     (k = json_add_object(r->patch.doc, a, NULL, &a)) < 0)
                         return k;
-                return build_init_container(r->patch.doc, a, r->c->init_image);
+                return podspec_build_init_container(r->patch.doc, a, r->c->init_image);
         }
-        ssize_t i = find_named(inits, INJECTION_INIT_CONTAINER);
+        ssize_t i = podspec_find_named(inits, INJECTION_INIT_CONTAINER);
         if (i < 0) {
                 /* First, so that the wrapper is in place before any other init container runs
                  * (one of them may be wrapped in a later version). */
@@ -460,7 +200,7 @@ static int ensure_init_container(struct review *r) {
                             0 ||
                     (k = json_add_object(r->patch.doc, op, "value", &a)) < 0)
                         return k;
-                return build_init_container(r->patch.doc, a, r->c->init_image);
+                return podspec_build_init_container(r->patch.doc, a, r->c->init_image);
         }
         /* Already there (a second pass, or a pod copied from an injected one): make each field we
          * set what it must be, leave the rest (defaults the API server added) alone. Another
@@ -468,14 +208,14 @@ static int ensure_init_container(struct review *r) {
         const struct json_value *have = json_array_at(inits, (size_t) i);
         if (json_type(have) != JSON_OBJECT)
                 return deny(r, 400, "spec.initContainers[%zd] is not an object", i);
-        if ((k = desired_value(build_init_fn, r->c->init_image, &want)) < 0)
+        if ((k = podspec_desired_value(podspec_build_init_fn, r->c->init_image, &want)) < 0)
                 return k;
         JSON_FOREACH(field, json_doc_root(want)) {
                 const char *key = json_key(field);
                 const struct json_value *cur = json_get(have, key);
-                if (json_equal(cur, field))
+                if (podspec_json_equal(cur, field))
                         continue;
-                if ((k = pathf(&p, "/spec/initContainers/%zd/%s", i, key)) < 0 ||
+                if ((k = podspec_pathf(&p, "/spec/initContainers/%zd/%s", i, key)) < 0 ||
                     (k = jsonpatch_op_copy(&r->patch, cur ? JSONPATCH_REPLACE : JSONPATCH_ADD,
                                            buf_cstr(&p), field)) < 0)
                         return k;
@@ -548,31 +288,32 @@ static int lookup_image(struct review *r, const char *image, struct lookup_entry
  * - else the image's ENTRYPOINT, and args when set (non-empty), else the image's CMD.
  * cloudtaser.io/command stands for the image's ENTRYPOINT and CMD when set (no lookup). */
 static int effective_command(struct review *r, size_t i, const struct json_value *ctr,
-                             const char *name, struct strv *ret_entry, struct strv *ret_args) {
+                             const char *name, struct podspec_strv *ret_entry,
+                             struct podspec_strv *ret_args) {
         const struct json_value *cmd = json_get(ctr, "command"), *args = json_get(ctr, "args");
-        struct strv entry = {}, a = {};
+        struct podspec_strv entry = {}, a = {};
         int k;
 
-        if (!is_absent(args) && strv_from_json(args, &a) < 0)
+        if (!podspec_absent(args) && podspec_strv_from_json(args, &a) < 0)
                 return deny(r, 400, "container %s: args is not an array of strings", name);
-        if (!is_absent(cmd) && json_count(cmd) > 0) {
-                k = strv_from_json(cmd, &entry);
+        if (!podspec_absent(cmd) && json_count(cmd) > 0) {
+                k = podspec_strv_from_json(cmd, &entry);
                 if (k < 0) {
-                        strv_done(&a);
+                        podspec_strv_done(&a);
                         return k == -ENOMEM ? k
                                             : deny(r, 400,
                                                    "container %s: command is not an array of "
                                                    "strings",
                                                    name);
                 }
-        } else if (!is_absent(cmd) && json_type(cmd) != JSON_ARRAY) {
-                strv_done(&a);
+        } else if (!podspec_absent(cmd) && json_type(cmd) != JSON_ARRAY) {
+                podspec_strv_done(&a);
                 return deny(r, 400, "container %s: command is not an array of strings", name);
         } else if (r->ann.command) {
                 r->command_annotation_uses++;
-                k = strv_from_c_escaped(r->ann.command, r->ann.n_command, &entry);
+                k = podspec_strv_from_c_escaped(r->ann.command, r->ann.n_command, &entry);
                 if (k < 0) {
-                        strv_done(&a);
+                        podspec_strv_done(&a);
                         return k;
                 }
         } else {
@@ -582,16 +323,16 @@ static int effective_command(struct review *r, size_t i, const struct json_value
 
                 if (json_get_string(ctr, "image", &image) < 0 || !image[0] ||
                     strlen(image) > IMAGE_MAX) {
-                        strv_done(&a);
+                        podspec_strv_done(&a);
                         return deny(r, 400, "container %s has no command and no valid image", name);
                 }
                 k = lookup_image(r, image, &e);
                 if (k < 0) {
-                        strv_done(&a);
+                        podspec_strv_done(&a);
                         return k;
                 }
                 if (e->r < 0) {
-                        strv_done(&a);
+                        podspec_strv_done(&a);
                         sanitize(shown, sizeof(shown), image, NAME_MAX_SHOWN);
                         sanitize(why, sizeof(why), e->err[0] ? e->err : strerror(-e->r), 250);
                         return deny(r, 400,
@@ -602,21 +343,21 @@ static int effective_command(struct review *r, size_t i, const struct json_value
                                     "array",
                                     name, shown, why);
                 }
-                k = strv_from_c_escaped(e->cfg.entrypoint, e->cfg.n_entrypoint, &entry);
+                k = podspec_strv_from_c_escaped(e->cfg.entrypoint, e->cfg.n_entrypoint, &entry);
                 if (k >= 0 && a.n == 0) {
-                        strv_done(&a);
-                        k = strv_from_c_escaped(e->cfg.cmd, e->cfg.n_cmd, &a);
+                        podspec_strv_done(&a);
+                        k = podspec_strv_from_c_escaped(e->cfg.cmd, e->cfg.n_cmd, &a);
                 }
                 if (k < 0) {
-                        strv_done(&entry);
-                        strv_done(&a);
+                        podspec_strv_done(&entry);
+                        podspec_strv_done(&a);
                         return k;
                 }
         }
         (void) i;
         if (entry.n + a.n == 0 || (entry.n > 0 && !entry.v[0][0]) || (entry.n == 0 && !a.v[0][0])) {
-                strv_done(&entry);
-                strv_done(&a);
+                podspec_strv_done(&entry);
+                podspec_strv_done(&a);
                 return deny(r, 400,
                             "container %s: the image has no ENTRYPOINT or CMD and the container "
                             "no command; set the container's command, or the annotation "
@@ -629,7 +370,8 @@ static int effective_command(struct review *r, size_t i, const struct json_value
 }
 
 /* CLOUDTASER_ORIGINAL_CMD: entrypoint and arguments as one JSON array. */
-static int original_cmd(const struct strv *entry, const struct strv *args, struct buf *out) {
+static int original_cmd(const struct podspec_strv *entry, const struct podspec_strv *args,
+                        struct buf *out) {
         int k = buf_append_byte(out, '[');
         for (size_t i = 0; k >= 0 && i < entry->n + args->n; i++) {
                 if (i > 0)
@@ -685,14 +427,15 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
                 }
         }
 
-        if (is_absent(env)) {
-                if ((k = pathf(&p, "/spec/containers/%zu/env", ci)) < 0 ||
+        if (podspec_absent(env)) {
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/env", ci)) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_array(r->patch.doc, op, "value", &a)) < 0)
                         return k;
                 for (size_t i = 0; i < n_vars; i++)
                         if ((k = json_add_object(r->patch.doc, a, NULL, &o)) < 0 ||
-                            (k = build_env(r->patch.doc, o, vars[i].name, vars[i].value)) < 0)
+                            (k = podspec_build_env(r->patch.doc, o, vars[i].name, vars[i].value)) <
+                                    0)
                                 return k;
                 return 0;
         }
@@ -714,14 +457,14 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
                                                      "container %s: env %s replaced by the "
                                                      "operator's value",
                                                      name, vars[i].name);
-                                        if ((k = pathf(&p, "/spec/containers/%zu/env/%zu", ci, j)) <
-                                                    0 ||
+                                        if ((k = podspec_pathf(&p, "/spec/containers/%zu/env/%zu",
+                                                               ci, j)) < 0 ||
                                             (k = jsonpatch_op(&r->patch, JSONPATCH_REPLACE,
                                                               buf_cstr(&p), &op)) < 0 ||
                                             (k = json_add_object(r->patch.doc, op, "value", &o)) <
                                                     0 ||
-                                            (k = build_env(r->patch.doc, o, vars[i].name,
-                                                           vars[i].value)) < 0)
+                                            (k = podspec_build_env(r->patch.doc, o, vars[i].name,
+                                                                   vars[i].value)) < 0)
                                                 return k;
                                 }
                         }
@@ -729,10 +472,11 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
                 }
                 if (found)
                         continue;
-                if ((k = pathf(&p, "/spec/containers/%zu/env/%zu", ci, count + appended)) < 0 ||
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/env/%zu", ci, count + appended)) <
+                            0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_object(r->patch.doc, op, "value", &o)) < 0 ||
-                    (k = build_env(r->patch.doc, o, vars[i].name, vars[i].value)) < 0)
+                    (k = podspec_build_env(r->patch.doc, o, vars[i].name, vars[i].value)) < 0)
                         return k;
                 appended++;
         }
@@ -818,7 +562,7 @@ static int check_bin_mounts(struct review *r, const bool *wrap) {
         }
         for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
                 const struct json_value *arr = json_get(r->spec, lists[l]);
-                if (!is_absent(arr) && json_type(arr) != JSON_ARRAY)
+                if (!podspec_absent(arr) && json_type(arr) != JSON_ARRAY)
                         return deny(r, 400, "spec.%s is not an array", lists[l]);
                 JSON_FOREACH(ctr, arr) {
                         n = NULL;
@@ -847,13 +591,13 @@ static int ensure_mount(struct review *r, size_t ci, const char *name,
         ssize_t ours = -1, i = 0;
         int k;
 
-        if (is_absent(mounts)) {
-                if ((k = pathf(&p, "/spec/containers/%zu/volumeMounts", ci)) < 0 ||
+        if (podspec_absent(mounts)) {
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/volumeMounts", ci)) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_array(r->patch.doc, op, "value", &a)) < 0 ||
                     (k = json_add_object(r->patch.doc, a, NULL, &a)) < 0)
                         return k;
-                return build_mount(r->patch.doc, a);
+                return podspec_build_mount(r->patch.doc, a);
         }
         if (json_type(mounts) != JSON_ARRAY)
                 return deny(r, 400, "container %s: volumeMounts is not an array", name);
@@ -883,17 +627,17 @@ static int ensure_mount(struct review *r, size_t ci, const char *name,
                 i++;
         }
         if (ours < 0) {
-                if ((k = pathf(&p, "/spec/containers/%zu/volumeMounts/%zd", ci, i)) < 0 ||
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/volumeMounts/%zd", ci, i)) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_object(r->patch.doc, op, "value", &a)) < 0)
                         return k;
-                return build_mount(r->patch.doc, a);
+                return podspec_build_mount(r->patch.doc, a);
         }
-        if ((k = desired_value(build_mount_fn, NULL, &want)) < 0)
+        if ((k = podspec_desired_value(podspec_build_mount_fn, NULL, &want)) < 0)
                 return k;
-        if (json_equal(json_array_at(mounts, (size_t) ours), json_doc_root(want)))
+        if (podspec_json_equal(json_array_at(mounts, (size_t) ours), json_doc_root(want)))
                 return 0;
-        if ((k = pathf(&p, "/spec/containers/%zu/volumeMounts/%zd", ci, ours)) < 0)
+        if ((k = podspec_pathf(&p, "/spec/containers/%zu/volumeMounts/%zd", ci, ours)) < 0)
                 return k;
         return jsonpatch_op_copy(&r->patch, JSONPATCH_REPLACE, buf_cstr(&p), json_doc_root(want));
 }
@@ -947,8 +691,8 @@ static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
         if (!ipc_lock_allowed(r))
                 return 0;
 
-        if (is_absent(sc)) {
-                if ((k = pathf(&p, "/spec/containers/%zu/securityContext", ci)) < 0 ||
+        if (podspec_absent(sc)) {
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/securityContext", ci)) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_object(r->patch.doc, op, "value", &o)) < 0 ||
                     (k = json_add_object(r->patch.doc, o, "capabilities", &o)) < 0 ||
@@ -959,8 +703,9 @@ static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
         if (json_type(sc) != JSON_OBJECT)
                 return deny(r, 400, "container %s: securityContext is not an object", name);
         caps = json_get(sc, "capabilities");
-        if (is_absent(caps)) {
-                if ((k = pathf(&p, "/spec/containers/%zu/securityContext/capabilities", ci)) < 0 ||
+        if (podspec_absent(caps)) {
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/securityContext/capabilities",
+                                       ci)) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_object(r->patch.doc, op, "value", &o)) < 0 ||
                     (k = json_add_array(r->patch.doc, o, "add", &o)) < 0)
@@ -971,7 +716,7 @@ static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
                 return deny(r, 400, "container %s: securityContext.capabilities is not an object",
                             name);
         drop = json_get(caps, "drop");
-        if (!is_absent(drop) && json_type(drop) != JSON_ARRAY)
+        if (!podspec_absent(drop) && json_type(drop) != JSON_ARRAY)
                 return deny(r, 400,
                             "container %s: securityContext.capabilities.drop is not an array",
                             name);
@@ -982,9 +727,9 @@ static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
                      "RLIMIT_MEMLOCK",
                      name);
         add = json_get(caps, "add");
-        if (is_absent(add)) {
-                if ((k = pathf(&p, "/spec/containers/%zu/securityContext/capabilities/add", ci)) <
-                            0 ||
+        if (podspec_absent(add)) {
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/securityContext/capabilities/add",
+                                       ci)) < 0 ||
                     (k = jsonpatch_op(&r->patch, JSONPATCH_ADD, buf_cstr(&p), &op)) < 0 ||
                     (k = json_add_array(r->patch.doc, op, "value", &o)) < 0)
                         return k;
@@ -996,8 +741,8 @@ static int ensure_ipc_lock(struct review *r, size_t ci, const char *name,
         JSON_FOREACH(e, add)
         if (is_ipc_lock(e))
                 return 0;
-        if ((k = pathf(&p, "/spec/containers/%zu/securityContext/capabilities/add/%zu", ci,
-                       json_count(add))) < 0)
+        if ((k = podspec_pathf(&p, "/spec/containers/%zu/securityContext/capabilities/add/%zu", ci,
+                               json_count(add))) < 0)
                 return k;
         return jsonpatch_op_string(&r->patch, JSONPATCH_ADD, buf_cstr(&p), "IPC_LOCK");
 }
@@ -1225,7 +970,7 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
         _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
         _cleanup_buf_ struct buf orig = BUF_INIT(INJECTION_MAX_LIST, 0);
         const struct json_value *cmd = json_get(ctr, "command"), *args = json_get(ctr, "args");
-        struct strv entry = {}, a = {};
+        struct podspec_strv entry = {}, a = {};
         struct env_var vars[INJECTION_N_VARIABLES];
         char name[NAME_MAX_SHOWN + 4];
         const char *n;
@@ -1238,7 +983,7 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
         if (is_wrapped(cmd)) {
                 /* Already wrapped (a second pass): the original command is what follows
                  * "--", the arguments stay. */
-                k = strv_from_json(cmd, &entry);
+                k = podspec_strv_from_json(cmd, &entry);
                 if (k == -ENOMEM)
                         return k;
                 if (k < 0)
@@ -1247,8 +992,8 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
                 size_t skip = entry.n > 1 && strcmp(entry.v[1], "--") == 0 ? 2 : 1;
                 memmove(entry.v, entry.v + skip, (entry.n - skip + 1) * sizeof(char *));
                 entry.n -= skip;
-                if (!is_absent(args) && (k = strv_from_json(args, &a)) < 0) {
-                        strv_done(&entry);
+                if (!podspec_absent(args) && (k = podspec_strv_from_json(args, &a)) < 0) {
+                        podspec_strv_done(&entry);
                         return k == -ENOMEM ? k
                                             : deny(r, 400,
                                                    "container %s: args is not an array of strings",
@@ -1258,17 +1003,18 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
                 k = effective_command(r, ci, ctr, name, &entry, &a);
                 if (k < 0)
                         return k;
-                if ((k = pathf(&p, "/spec/containers/%zu/command", ci)) < 0 ||
+                if ((k = podspec_pathf(&p, "/spec/containers/%zu/command", ci)) < 0 ||
                     (k = jsonpatch_op(&r->patch, cmd ? JSONPATCH_REPLACE : JSONPATCH_ADD,
                                       buf_cstr(&p), &op)) < 0 ||
-                    (k = add_strv(r->patch.doc, op, "value", prefix, ELEMENTSOF(prefix), &entry)) <
-                            0)
+                    (k = podspec_add_strv(r->patch.doc, op, "value", prefix, ELEMENTSOF(prefix),
+                                          &entry)) < 0)
                         goto finish;
-                if (args ? !strv_equal_json(&a, args) && !(a.n == 0 && is_absent(args)) : a.n > 0) {
-                        if ((k = pathf(&p, "/spec/containers/%zu/args", ci)) < 0 ||
+                if (args ? !podspec_strv_equal_json(&a, args) && !(a.n == 0 && podspec_absent(args))
+                         : a.n > 0) {
+                        if ((k = podspec_pathf(&p, "/spec/containers/%zu/args", ci)) < 0 ||
                             (k = jsonpatch_op(&r->patch, args ? JSONPATCH_REPLACE : JSONPATCH_ADD,
                                               buf_cstr(&p), &op)) < 0 ||
-                            (k = add_strv(r->patch.doc, op, "value", NULL, 0, &a)) < 0)
+                            (k = podspec_add_strv(r->patch.doc, op, "value", NULL, 0, &a)) < 0)
                                 goto finish;
                 }
         }
@@ -1305,8 +1051,8 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
         }
         k = 0;
 finish:
-        strv_done(&entry);
-        strv_done(&a);
+        podspec_strv_done(&entry);
+        podspec_strv_done(&a);
         return k;
 }
 
@@ -1389,7 +1135,7 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
         int k;
 
         meta = json_get(object, "metadata");
-        if (!is_absent(meta) && json_type(meta) != JSON_OBJECT)
+        if (!podspec_absent(meta) && json_type(meta) != JSON_OBJECT)
                 return deny(r, 400, "metadata is not an object");
         k = annotations_parse(json_get(meta, "annotations"), &r->ann, err, sizeof(err));
         if (k == -ENOMEM)
@@ -1428,13 +1174,13 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
         if (json_type(r->containers) != JSON_ARRAY || json_count(r->containers) == 0)
                 return deny(r, 400, "spec.containers is missing or empty");
         r->init_containers = json_get(r->spec, "initContainers");
-        if (!is_absent(r->init_containers) && json_type(r->init_containers) != JSON_ARRAY)
+        if (!podspec_absent(r->init_containers) && json_type(r->init_containers) != JSON_ARRAY)
                 return deny(r, 400, "spec.initContainers is not an array");
         r->n_containers = json_count(r->containers);
         /* Our own init container is not counted: a pod at the limit is injected, and its
          * reinvocation, which has it, is not denied for it. */
         size_t n_inits = json_count(r->init_containers);
-        if (n_inits > 0 && find_named(r->init_containers, INJECTION_INIT_CONTAINER) >= 0)
+        if (n_inits > 0 && podspec_find_named(r->init_containers, INJECTION_INIT_CONTAINER) >= 0)
                 n_inits--;
         if (r->n_containers + n_inits > ADMISSION_MAX_CONTAINERS)
                 return deny(r, 400, "the pod has more than %u containers",
@@ -1463,14 +1209,14 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
         for (size_t i = 0; i < r->n_containers; i++)
                 wrap[i] = !r->ann.containers;
         for (size_t i = 0; i < r->ann.n_containers; i++) {
-                ssize_t at = find_named(r->containers, r->ann.containers[i]);
+                ssize_t at = podspec_find_named(r->containers, r->ann.containers[i]);
                 if (at >= 0) {
                         wrap[at] = true;
                         continue;
                 }
                 free(wrap);
-                if (!is_absent(r->init_containers) &&
-                    find_named(r->init_containers, r->ann.containers[i]) >= 0)
+                if (!podspec_absent(r->init_containers) &&
+                    podspec_find_named(r->init_containers, r->ann.containers[i]) >= 0)
                         return deny(r, 400,
                                     "cloudtaser.io/containers names %s, an init container: only "
                                     "app containers are wrapped",
