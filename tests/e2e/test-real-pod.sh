@@ -131,11 +131,11 @@ spec:
     command: ["/ct-workload"]
     securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
 EOF
-    out=$(kubectl apply --dry-run=server -f "$work/pss-$level.yaml" -o 'jsonpath={.spec.containers[0].command} {.spec.containers[0].securityContext.capabilities.add}' 2>&1)
+    out=$(kubectl apply --dry-run=server -f "$work/pss-$level.yaml" -o 'jsonpath={.spec.containers[0].command} {.spec.containers[0].securityContext.capabilities.add}' 2> "$work/pss-$level.err")
     [ "$out" = '["/cloudtaser/wrapper","--","/ct-workload"] ' ]
-    ok $? "a namespace enforcing Pod Security $level admits the injected pod, without IPC_LOCK" || diag "$out"
-    kubectl apply --dry-run=server -f "$work/pss-$level.yaml" 2>&1 | grep -q "enforces Pod Security $level"
-    ok $? "kubectl prints the webhook's warning for $level"
+    ok $? "a namespace enforcing Pod Security $level admits the injected pod, without IPC_LOCK" || diag "$out" "$(cat "$work/pss-$level.err")"
+    grep -q "enforces Pod Security $level" "$work/pss-$level.err"
+    ok $? "kubectl prints the webhook's warning for $level" || diag "$(cat "$work/pss-$level.err")"
     kubectl delete namespace "$pns" --wait=false > /dev/null 2>&1
 done
 
