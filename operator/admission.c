@@ -1121,9 +1121,17 @@ static int check_vault_address(struct review *r) {
         if (strlen(canon) >= sizeof(r->vault_addr))
                 return deny(r, 400, "cloudtaser.io/vault-address is too long");
         memcpy(r->vault_addr, canon, strlen(canon) + 1);
-        if (strncmp(canon, "http://", 7) == 0)
+        if (strncmp(canon, "http://", 7) == 0) {
+                if (!r->c->allow_plain_http)
+                        return deny(r, 403,
+                                    "vault address %.100s is plain http, over which the "
+                                    "service-account token and the secrets would travel "
+                                    "unencrypted; use https (the operator admits http only "
+                                    "with --allow-plain-http-vault)",
+                                    canon);
                 warn(r, "vault address %.100s is plain http: the vault token travels unencrypted",
                      canon);
+        }
         return 0;
 }
 

@@ -63,6 +63,7 @@ struct admission_config {                     /* operator-level settings (flags)
                                                  --vault-address vault */
         const char *const *allowed_vault_addresses; /* compared in canonical form */
         size_t n_allowed;                           /* empty = any */
+        bool allow_plain_http; /* --allow-plain-http-vault: http:// vault addresses admitted */
         admission_lookup_fn lookup;
         void *lookup_userdata;
         /* Bounds on the entrypoint lookups of one review, so that one pod cannot hold an event

@@ -131,7 +131,12 @@ int handlers_health(void *userdata, const struct httpd_request *req, struct http
                 return httpd_response_set(resp, 200, "text/plain; charset=utf-8", "ok\n");
         if (strcmp(req->path, "/readyz") == 0)
                 return atomic_load(&st->ready)
-                               ? httpd_response_set(resp, 200, "text/plain; charset=utf-8", "ok\n")
+                               ? httpd_response_set(resp, 200, "text/plain; charset=utf-8",
+                                                    st->adm.n_allowed
+                                                            ? "ok\n"
+                                                            : "ok (warning: no "
+                                                              "--allowed-vault-addresses: pods may "
+                                                              "name any vault address)\n")
                                : httpd_response_set(resp, 503, "text/plain; charset=utf-8",
                                                     "webhook not serving yet\n");
         return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");

@@ -60,6 +60,7 @@ struct flags {
         const char *webhook_hosts; /* comma list of DNS names / IPs for the generated certificate */
         const char *init_image, *vault_address, *vault_ca_file, *vault_auth_path, *allowed;
         const char *vault_peer_addrs;
+        bool allow_plain_http_vault; /* --allow-plain-http-vault */
         const char *registry_ca_file;
         const char *client_ca_file;
         const char *registry_insecure; /* comma list of host[:port] */
@@ -86,6 +87,8 @@ static void usage(FILE *f) {
                 "  --vault-address URL               default VAULT_ADDR for pods\n"
                 "  --vault-ca-file F                 CA bundle given to wrappers inline\n"
                 "  --vault-auth-path PATH            default VAULT_AUTH_MOUNT_PATH\n"
+                "  --allow-plain-http-vault          admit http:// vault addresses (refused "
+                "otherwise)\n"
                 "  --vault-peer-addresses URLS       the other nodes of --vault-address (each "
                 "api_addr), where a standby's 307 may lead\n"
                 "  --allowed-vault-addresses LIST    comma list; pods may use only these\n"
@@ -123,6 +126,10 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                                          "that may use plain HTTP with "
                                          "--registry-insecure=host[:port],..."),
                                -EINVAL;
+                if (strcmp(name, "--allow-plain-http-vault") == 0 && !eq) {
+                        f->allow_plain_http_vault = true;
+                        continue;
+                }
                 if (eq)
                         v = eq + 1;
                 else if (i + 1 < argc)
@@ -303,7 +310,14 @@ int main(int argc, char **argv) {
                                2;
                 st.adm.allowed_vault_addresses = allowed;
                 st.adm.n_allowed = n;
-        }
+        } else
+                log_warning("no --allowed-vault-addresses: pods may send their service-account "
+                            "token to any vault address they name; set the list (the manifests "
+                            "do)");
+        st.adm.allow_plain_http = f.allow_plain_http_vault;
+        if (f.allow_plain_http_vault)
+                log_warning("--allow-plain-http-vault: pods may use http:// vault addresses, "
+                            "over which their tokens and secrets travel unencrypted");
         st.adm.lookup = handlers_lookup;
         st.adm.lookup_userdata = &st;
         st.adm.pod_security = handlers_pod_security;

@@ -1446,6 +1446,32 @@ static void test_pod_security(void) {
         }
 }
 
+/* Plain http:// vault addresses only behind --allow-plain-http-vault (issue 11, item 11). */
+static void test_plain_http(void) {
+        for (int allow = 0; allow <= 1; allow++) {
+                struct admission_config c = cfg;
+                const char *allowed[] = {"http://vault.example:8200"};
+                c.allowed_vault_addresses = allowed;
+                c.n_allowed = 1;
+                c.allow_plain_http = allow;
+                struct result r = {};
+                char *pod = pod_text(BASE_ANN ",\"cloudtaser.io/vault-address\":"
+                                              "\"http://vault.example:8200\"",
+                                     ONE("{\"name\":\"a\",\"command\":[\"/x\"]}"));
+                run_pod(&c, pod, false, &r);
+                if (allow)
+                        ok(r.rc == 0 && r.allowed && r.patch,
+                           "plain http, allowed by the flag: injected");
+                else
+                        ok(r.rc == 0 && !r.allowed && r.code == 403 && r.message &&
+                                   strstr(r.message, "--allow-plain-http-vault"),
+                           "plain http without the flag: denied, naming the flag (%s)",
+                           r.message ? r.message : "");
+                free(pod);
+                result_done(&r);
+        }
+}
+
 static void test_reinvocation(void) {
         struct result r = {}, again = {};
         char *pod = pod_text(BASE_ANN, ONE("{\"name\":\"app\",\"image\":\"nginx\"}"));
@@ -1979,6 +2005,7 @@ int main(void) {
         test_full_env();
         test_peer_addrs();
         test_pod_security();
+        test_plain_http();
         test_reinvocation();
         test_container_limit();
         test_pass_through();
