@@ -582,6 +582,30 @@ static int check_bin_mounts(struct review *r, const bool *wrap) {
         return 0;
 }
 
+/* An UPDATE of pods/ephemeralcontainers (kubectl debug): an ephemeral container may not mount the
+ * wrapper's volume, read-write it could replace the wrapper that the app container runs at its
+ * next restart. Ephemeral containers already in the pod were checked when they were added. */
+static int check_ephemeral_mounts(struct review *r, const struct json_value *object) {
+        const struct json_value *arr = json_get(json_get(object, "spec"), "ephemeralContainers");
+        char shown[NAME_MAX_SHOWN + 4];
+        const char *n;
+
+        if (!podspec_absent(arr) && json_type(arr) != JSON_ARRAY)
+                return deny(r, 400, "spec.ephemeralContainers is not an array");
+        JSON_FOREACH(ctr, arr) {
+                if (!mounts_bin_volume(ctr))
+                        continue;
+                n = NULL;
+                (void) json_get_string(ctr, "name", &n);
+                sanitize(shown, sizeof(shown), n ? n : "(no name)", NAME_MAX_SHOWN);
+                return deny(r, 403,
+                            "ephemeral container %s mounts the volume %s, which holds the "
+                            "wrapper: ephemeral containers (kubectl debug) may not mount it",
+                            shown, INJECTION_VOLUME);
+        }
+        return 0;
+}
+
 static int ensure_mount(struct review *r, size_t ci, const char *name,
                         const struct json_value *ctr) {
         _cleanup_buf_ struct buf p = BUF_INIT(JSONPATCH_PATH_MAX, 0);
@@ -1398,9 +1422,11 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                 warn(r, "cloudtaser-operator mutates pods only: %s passed through unchanged",
                      shown);
                 outcome = "skipped";
-        } else if (json_get_string(req, "subResource", &sub) == 0 && sub[0])
-                outcome = "skipped"; /* pods/status, pods/ephemeralcontainers... */
-        else if (json_get_string(req, "operation", &op) < 0)
+        } else if (json_get_string(req, "subResource", &sub) == 0 && sub[0]) {
+                if (strcmp(sub, "ephemeralcontainers") == 0 && json_type(object) == JSON_OBJECT)
+                        (void) check_ephemeral_mounts(r, object);
+                outcome = "skipped"; /* pods/status, other subresources: nothing to inject */
+        } else if (json_get_string(req, "operation", &op) < 0)
                 (void) deny(r, 400, "request.operation is missing");
         else if (strcmp(op, "CREATE") != 0)
                 outcome = "skipped"; /* a pod's containers cannot change after creation */

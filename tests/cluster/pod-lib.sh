@@ -80,7 +80,9 @@ webhooks:
     caBundle: $(base64 -w0 < "$work/webhook-ca.pem")
   namespaceSelector: {matchLabels: {ct-e2e: "$3"}}
   objectSelector: {matchLabels: {cloudtaser.io/inject: "true"}}
-  rules: [{operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"]}]
+  rules:
+  - {operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"]}
+  - {operations: ["UPDATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods/ephemeralcontainers"]}
 EOF
 }
 

@@ -80,6 +80,18 @@ for i in $(seq 100); do pod_log "$p" app | grep -q workload-ready && break; slee
 pod_log "$p" app | grep -q "env PGPASSWORD sha256=$(sha "$secret") len=${#secret}"
 ok $? "the workload has its secret from OpenBao (its hash in the pod's log)" || { pod_log "$p" app; pod_log "$p" cloudtaser-init; } | sed 's/^/# /'
 
+# --- kubectl debug: an ephemeral container may not mount the wrapper's volume (it could replace
+# the wrapper the app container runs at its next restart); one without that mount is added.
+eph() { # NAME MOUNTS-JSON
+    kubectl -n "$ns" patch pod "$p" --subresource=ephemeralcontainers --type=strategic \
+        -p "{\"spec\":{\"ephemeralContainers\":[{\"name\":\"$1\",\"image\":\"$CT_REGISTRY/ct-workload:e2e\",\"command\":[\"/ct-workload\",\"say\",\"debug\"],\"volumeMounts\":$2}]}}" 2>&1
+}
+out=$(eph dbg1 '[{"name":"cloudtaser-bin","mountPath":"/w"}]')
+[ $? -ne 0 ] && grep -q 'may not mount it' <<< "$out"
+ok $? "an ephemeral container mounting the wrapper's volume is refused by the webhook" || diag "$out"
+out=$(eph dbg2 '[]')
+ok $? "an ephemeral container without that mount is added (kubectl debug still works)" || diag "$out"
+
 # --- an image without command: the entrypoint comes from the registry
 deployment noentry 'args: ["env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]' | kubectl apply -f - > "$work/apply-noentry.out" 2>&1
 wait_running noentry 120

@@ -1472,6 +1472,46 @@ static void test_plain_http(void) {
         }
 }
 
+/* kubectl debug: an UPDATE of pods/ephemeralcontainers may not mount the wrapper's volume. */
+static void test_ephemeral(void) {
+        static const struct {
+                const char *mounts;
+                bool allowed;
+                const char *what;
+        } t[] = {
+                {"[]", true, "an ephemeral container without mounts is admitted"},
+                {"[{\"name\":\"cloudtaser-bin\",\"mountPath\":\"/x\"}]", false,
+                 "an ephemeral container mounting cloudtaser-bin is denied"},
+                {"[{\"name\":\"other\",\"mountPath\":\"/x\"}]", true,
+                 "an ephemeral container mounting another volume is admitted"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct buf b = BUF_INIT(64 * 1024, 0);
+                if (buf_printf(
+                            &b,
+                            "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/v1\","
+                            "\"request\":{\"uid\":\"u-1\",\"kind\":{\"group\":\"\",\"version\":"
+                            "\"v1\",\"kind\":\"Pod\"},\"subResource\":\"ephemeralcontainers\","
+                            "\"namespace\":\"team\",\"operation\":\"UPDATE\",\"object\":{"
+                            "\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
+                            "\"web\",\"namespace\":\"team\"},\"spec\":{\"containers\":[{"
+                            "\"name\":\"a\",\"image\":\"x\"}],\"ephemeralContainers\":[{"
+                            "\"name\":\"debugger\",\"image\":\"busybox\",\"volumeMounts\":%s}]}}}}",
+                            t[i].mounts) < 0)
+                        abort();
+                struct result r = {};
+                run_text(&cfg, b.data, b.len, &r);
+                if (t[i].allowed)
+                        ok(r.rc == 0 && r.allowed && !r.patch, "%s", t[i].what);
+                else
+                        ok(r.rc == 0 && !r.allowed && r.code == 403 && r.message &&
+                                   strstr(r.message, "ephemeral container debugger"),
+                           "%s (%s)", t[i].what, r.message ? r.message : "");
+                result_done(&r);
+                buf_done(&b);
+        }
+}
+
 static void test_reinvocation(void) {
         struct result r = {}, again = {};
         char *pod = pod_text(BASE_ANN, ONE("{\"name\":\"app\",\"image\":\"nginx\"}"));
@@ -2006,6 +2046,7 @@ int main(void) {
         test_peer_addrs();
         test_pod_security();
         test_plain_http();
+        test_ephemeral();
         test_reinvocation();
         test_container_limit();
         test_pass_through();
