@@ -414,8 +414,11 @@ static int ensure_env(struct review *r, size_t ci, const char *name, const struc
                 if (json_get_string(e, "name", &n) < 0 || !injection_is_wrapper_variable(n) ||
                     pod_may_set(n))
                         continue;
+                /* Ours: a variable we write with a value (replaced in place), or our own empty
+                 * placeholder of one we write empty (an injected pod reviewed again). */
                 for (size_t i = 0; i < n_vars && !ours; i++)
-                        ours = strcmp(n, vars[i].name) == 0;
+                        ours = strcmp(n, vars[i].name) == 0 &&
+                               (vars[i].value[0] || env_entry_is(e, ""));
                 if (!ours) {
                         char shown[NAME_MAX_SHOWN + 4];
                         sanitize(shown, sizeof(shown), n, NAME_MAX_SHOWN);
@@ -810,6 +813,11 @@ static size_t wrapper_env(const struct review *r, const char *original, struct e
 
         for (size_t i = 0; i < INJECTION_N_VARIABLES; i++) {
                 const char *v = row_value(r, i, original);
+                /* A variable the pod may not set is written even when it has no value (empty is
+                 * unset to the wrapper): an explicit env entry wins over envFrom, so a ConfigMap
+                 * or Secret the pod author owns, or an envFrom prefix, cannot set it. */
+                if (!v && injection_variables[i].setter != INJECTION_SET_POD)
+                        v = "";
                 if (v)
                         vars[n++] = (struct env_var){injection_variables[i].name, v};
         }
@@ -1159,6 +1167,61 @@ static int check_vault_address(struct review *r) {
         return 0;
 }
 
+/* spec.hostAliases writes the pod's /etc/hosts: mapping the vault's host (or a peer's) to an
+ * address of the pod author's choosing would send the service-account token there, whatever
+ * the allow-list says. */
+static bool same_host(const char *url, const char *name) {
+        const char *h = strstr(url, "://");
+        size_t n;
+
+        if (!h || !name)
+                return false;
+        h += 3;
+        if (*h == '[')
+                return false; /* an IP literal: /etc/hosts does not apply */
+        n = strcspn(h, ":/");
+        return strlen(name) == n && strncasecmp(h, name, n) == 0;
+}
+
+static int check_host_aliases(struct review *r) {
+        const struct json_value *aliases = json_get(r->spec, "hostAliases");
+        const char *peers = row_value(r, INJECTION_ROW_PEER_ADDRS, NULL);
+        char shown[NAME_MAX_SHOWN + 4];
+
+        if (!podspec_absent(aliases) && json_type(aliases) != JSON_ARRAY)
+                return deny(r, 400, "spec.hostAliases is not an array");
+        JSON_FOREACH(alias, aliases) {
+                JSON_FOREACH(h, json_get(alias, "hostnames")) {
+                        const char *name = NULL;
+                        bool hit;
+                        if (json_string(h, &name) < 0)
+                                continue;
+                        hit = same_host(r->vault_addr, name);
+                        for (const char *p = peers; !hit && p && *p;) {
+                                char one[INJECTION_ADDRESS_MAX];
+                                size_t len;
+                                p += strspn(p, ", \t\n");
+                                len = strcspn(p, ", \t\n");
+                                if (len && len < sizeof(one)) {
+                                        memcpy(one, p, len);
+                                        one[len] = '\0';
+                                        hit = same_host(one, name);
+                                }
+                                p += len;
+                        }
+                        if (!hit)
+                                continue;
+                        sanitize(shown, sizeof(shown), name, NAME_MAX_SHOWN);
+                        return deny(
+                                r, 403,
+                                "spec.hostAliases maps %s, a host of the vault: the pod may not "
+                                "choose where the vault's name points; remove that alias",
+                                shown);
+                }
+        }
+        return 0;
+}
+
 /* What to do with a pod CREATE: fills r->patch or denies. */
 static int mutate(struct review *r, const struct json_value *object, bool *ret_injected) {
         char err[512];
@@ -1202,6 +1265,8 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
         r->spec = json_get(object, "spec");
         if (json_type(r->spec) != JSON_OBJECT)
                 return deny(r, 400, "spec is missing or not an object");
+        if ((k = check_host_aliases(r)) < 0)
+                return k;
         r->containers = json_get(r->spec, "containers");
         if (json_type(r->containers) != JSON_ARRAY || json_count(r->containers) == 0)
                 return deny(r, 400, "spec.containers is missing or empty");

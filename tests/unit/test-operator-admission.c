@@ -480,7 +480,9 @@ static void extra_namespace(const char *t, const struct json_value *pod) {
 static void extra_token_method(const char *t, const struct json_value *pod) {
         const struct json_value *c = json_array_at(json_get_path(pod, "spec.containers"), 0);
         is_str(env_value(c, "VAULT_AUTH_METHOD"), "token", "%s: token auth", t);
-        ok(!env_value(c, "VAULT_AUTH_ROLE"), "%s: no role needed", t);
+        const char *role = env_value(c, "VAULT_AUTH_ROLE");
+        ok(role && !role[0], "%s: no role needed (written empty, so that envFrom cannot set it)",
+           t);
 }
 
 #define TOKEN_ANN                                                                          \
@@ -1364,7 +1366,8 @@ static void test_peer_addrs(void) {
                                 is_str(v, c.default_vault_peer_addrs,
                                        "peers #%zu: the operator's vault's nodes are written", i);
                         else
-                                ok(!v, "peers #%zu: not for a pod of another vault", i);
+                                ok(v && !v[0],
+                                   "peers #%zu: not for a pod of another vault (written empty)", i);
                         check_wrapper_accepts("peers", json_doc_root(d));
                 }
                 free(patched);
@@ -1510,6 +1513,74 @@ static void test_ephemeral(void) {
                 result_done(&r);
                 buf_done(&b);
         }
+}
+
+/* Issue 11, item 10: fields of the pod spec that could redirect the wrapper. */
+static void test_redirects(void) {
+        static const struct {
+                const char *aliases;
+                bool allowed;
+                const char *what;
+        } t[] = {
+                {"[{\"ip\":\"10.9.9.9\",\"hostnames\":[\"other.example\"]}]", true,
+                 "a host alias of another name is admitted"},
+                {"[{\"ip\":\"10.9.9.9\",\"hostnames\":[\"x\",\"Vault.Example\"]}]", false,
+                 "a host alias of the vault's host (any case) is denied"},
+                {"[{\"ip\":\"10.9.9.9\",\"hostnames\":[\"vault-1.example\"]}]", false,
+                 "a host alias of a peer of the vault is denied"},
+        };
+        struct admission_config c = cfg;
+        c.default_vault_peer_addrs = "https://vault-1.example:8200";
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct buf spec = BUF_INIT(64 * 1024, 0);
+                if (buf_printf(&spec,
+                               "{\"hostAliases\":%s,\"containers\":[{\"name\":\"a\","
+                               "\"command\":[\"/x\"]}]}",
+                               t[i].aliases) < 0)
+                        abort();
+                struct result r = {};
+                char *pod = pod_text(BASE_ANN, buf_cstr(&spec));
+                run_pod(&c, pod, false, &r);
+                if (t[i].allowed)
+                        ok(r.rc == 0 && r.allowed && r.patch, "%s", t[i].what);
+                else
+                        ok(r.rc == 0 && !r.allowed && r.code == 403 && r.message &&
+                                   strstr(r.message, "spec.hostAliases maps"),
+                           "%s (%s)", t[i].what, r.message ? r.message : "");
+                free(pod);
+                result_done(&r);
+                buf_done(&spec);
+        }
+
+        /* envFrom (a ConfigMap the author owns, or a prefix) cannot set what only the operator
+         * may: every such variable is an explicit env entry, which wins over envFrom. */
+        struct result r = {};
+        char *pod = pod_text(BASE_ANN, ONE("{\"name\":\"a\",\"command\":[\"/x\"],\"envFrom\":["
+                                           "{\"configMapRef\":{\"name\":\"mine\"}},"
+                                           "{\"prefix\":\"VAULT_\",\"configMapRef\":{\"name\":"
+                                           "\"mine\"}}]}"));
+        run_pod(&c, pod, false, &r);
+        char *patched = apply(pod, &r, NULL);
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        if (ok(patched && json_parse(patched, strlen(patched), 0, NULL, &d) == 0,
+               "envFrom: injected")) {
+                const struct json_value *ctr =
+                        json_array_at(json_get_path(json_doc_root(d), "spec.containers"), 0);
+                bool all = true;
+                for (size_t i = 0; i < INJECTION_N_VARIABLES; i++) {
+                        const struct injection_variable *v = &injection_variables[i];
+                        if (v->setter != INJECTION_SET_POD && !env_value(ctr, v->name)) {
+                                diag("%s is not an explicit env entry", v->name);
+                                all = false;
+                        }
+                }
+                ok(all, "envFrom: every variable the pod may not set is an explicit env entry");
+                is_str(env_value(ctr, "VAULT_CACERT"), "", "envFrom: VAULT_CACERT written empty");
+                check_wrapper_accepts("envFrom", json_doc_root(d));
+        }
+        free(patched);
+        free(pod);
+        result_done(&r);
 }
 
 static void test_reinvocation(void) {
@@ -2047,6 +2118,7 @@ int main(void) {
         test_pod_security();
         test_plain_http();
         test_ephemeral();
+        test_redirects();
         test_reinvocation();
         test_container_limit();
         test_pass_through();
