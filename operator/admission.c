@@ -387,8 +387,12 @@ static int original_cmd(const struct podspec_strv *entry, const struct podspec_s
 
 static bool env_entry_is(const struct json_value *e, const char *value) {
         const char *v;
-        return json_type(e) == JSON_OBJECT && json_count(e) == 2 &&
-               json_get_string(e, "value", &v) == 0 && strcmp(v, value) == 0;
+        if (json_type(e) != JSON_OBJECT)
+                return false;
+        /* The API server stores an empty value as no value at all: {"name": N}. */
+        if (!value[0] && json_count(e) == 1)
+                return true;
+        return json_count(e) == 2 && json_get_string(e, "value", &v) == 0 && strcmp(v, value) == 0;
 }
 
 /* Wrapper variables a pod may set itself are the contract's INJECTION_SET_POD rows (the token

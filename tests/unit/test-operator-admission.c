@@ -1581,6 +1581,18 @@ static void test_redirects(void) {
         free(patched);
         free(pod);
         result_done(&r);
+
+        /* The API server stores those empty entries as {"name": N} (no value): the injected pod
+         * reviewed again is still ours, with no patch. */
+        struct result r2 = {};
+        char *stored = pod_text(BASE_ANN ",\"cloudtaser.io/injected\":\"true\"",
+                                ONE("{\"name\":\"a\",\"command\":[\"/x\"],\"env\":[{\"name\":"
+                                    "\"VAULT_AUTH_MOUNT_PATH\"},{\"name\":\"VAULT_CACERT\"}]}"));
+        run_pod(&c, stored, false, &r2);
+        ok(r2.rc == 0 && r2.allowed, "env entries without a value, as stored, are not pod-set (%s)",
+           r2.message ? r2.message : "allowed");
+        free(stored);
+        result_done(&r2);
 }
 
 static void test_reinvocation(void) {
