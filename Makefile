@@ -62,6 +62,8 @@ OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-wrapper): DEP_LIBS := $(WRAPPER_DEP_LIBS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-init): DEP_LIBS := $(INIT_DEP_LIBS)
 $(foreach b,musl asan plain,$(O)/$(b)/bin/cloudtaser-operator): DEP_LIBS := $(OPERATOR_DEP_LIBS)
+CLI_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SYS)
+$(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser): DEP_LIBS := $(CLI_DEP_LIBS)
 
 # --- fragments -----------------------------------------------------------------------------------
 include common/common.mk
@@ -71,6 +73,7 @@ include wrapper/wrapper.mk
 -include init/init.mk
 -include images/images.mk
 -include operator/operator.mk
+-include cli/cli.mk
 
 # --- top-level targets ---------------------------------------------------------------------------
 .PHONY: all setup deps servers check demo bench clean print-deps-musl
