@@ -406,11 +406,11 @@ static int webhook_sync(struct credentials *c, struct credentials_record *rec) {
                 if (r < 0)
                         return r;
                 r = c->o.store.update(c->o.store.userdata, MATERIAL_WEBHOOK_TLS, &next,
-                                      rec->version);
+                                      &rec->version);
                 if (r == -ESTALE) {
                         logf_(c, CREDENTIALS_LOG_INFO, 0,
                               "%s changed under us (version %lld): reading it again",
-                              MATERIAL_WEBHOOK_TLS, (long long) rec->version);
+                              MATERIAL_WEBHOOK_TLS, (long long) rec->version.n);
                         if (attempt >= 3)
                                 return r;
                         continue;
@@ -418,7 +418,7 @@ static int webhook_sync(struct credentials *c, struct credentials_record *rec) {
                 if (r < 0)
                         return r;
                 logf_(c, CREDENTIALS_LOG_INFO, 0, "%s: wrote %s (after version %lld)",
-                      MATERIAL_WEBHOOK_TLS, what, (long long) rec->version);
+                      MATERIAL_WEBHOOK_TLS, what, (long long) rec->version.n);
                 /* One change per tick: the CA rotation's second step waits for the bundle of the
                  * first to be published. Read back what was written, for its version. */
                 return store_read(c, MATERIAL_WEBHOOK_TLS, rec);
@@ -461,7 +461,7 @@ static int webhook_apply(struct credentials *c, const struct credentials_record 
                 (void) strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         logf_(c, CREDENTIALS_LOG_INFO, 0,
               "serving the webhook certificate of %s version %lld, valid until %s",
-              MATERIAL_WEBHOOK_TLS, (long long) rec->version, when);
+              MATERIAL_WEBHOOK_TLS, (long long) rec->version.n, when);
         return 0;
 }
 
@@ -557,7 +557,8 @@ static int broker_tls(struct credentials *c) {
                            "client.crt", "client.key", &next)) < 0 ||
             (r = credentials_record_set(&next, "ca.crt", bundle->data, bundle->len)) < 0)
                 return r;
-        r = exists ? c->o.store.update(c->o.store.userdata, MATERIAL_BROKER_TLS, &next, rec.version)
+        r = exists ? c->o.store.update(c->o.store.userdata, MATERIAL_BROKER_TLS, &next,
+                                       &rec.version)
                    : c->o.store.create(c->o.store.userdata, MATERIAL_BROKER_TLS, &next);
         if (r == -EEXIST || r == -ESTALE)
                 return 0; /* another writer: the next tick reads it */
@@ -645,7 +646,7 @@ int credentials_ca_bundle(struct credentials *c, struct buf *ret) {
 
 int64_t credentials_webhook_version(struct credentials *c) {
         (void) pthread_mutex_lock(&c->lock);
-        int64_t v = c->loaded ? c->webhook.version : 0;
+        int64_t v = c->loaded ? c->webhook.version.n : 0;
         (void) pthread_mutex_unlock(&c->lock);
         return v;
 }

@@ -47,6 +47,13 @@
 #define CREDENTIALS_FIELD_NAME 32
 #define CREDENTIALS_MAX_VALUE (256u * 1024u)
 
+/* A record's version as its store gives it (opaque: handed back to update): a number (KV v2's
+ * version) and/or a text (a Kubernetes resourceVersion). */
+struct credentials_version {
+        int64_t n;
+        char tag[64];
+};
+
 /* One record: named values (BUF_SECURE) and the store's version of it. */
 struct credentials_record {
         size_t n;
@@ -54,7 +61,7 @@ struct credentials_record {
                 char name[CREDENTIALS_FIELD_NAME];
                 struct buf value;
         } f[CREDENTIALS_MAX_FIELDS];
-        int64_t version;
+        struct credentials_version version;
 };
 
 /* The value of a field, NULL when absent. */
@@ -73,7 +80,7 @@ struct credentials_store {
         int (*read)(void *userdata, const char *record, struct credentials_record *ret);
         int (*create)(void *userdata, const char *record, const struct credentials_record *r);
         int (*update)(void *userdata, const char *record, const struct credentials_record *r,
-                      int64_t version);
+                      const struct credentials_version *version);
         void *userdata;
 };
 
@@ -134,6 +141,7 @@ void credentials_set_server(struct credentials *c, struct tls_server *s);
  * buffer), the CA bundle (PEM). -ENODATA before a successful bootstrap. */
 int credentials_webhook_pair(struct credentials *c, struct buf *ret_cert, struct buf *ret_key);
 int credentials_ca_bundle(struct credentials *c, struct buf *ret);
-/* The version of webhook-tls in use (0 before bootstrap), and not_after of its leaf. */
+/* The version (its number) of webhook-tls in use (0 before bootstrap), and not_after of its
+ * leaf. */
 int64_t credentials_webhook_version(struct credentials *c);
 int64_t credentials_webhook_not_after(struct credentials *c);

@@ -80,14 +80,14 @@ static int mem_create(void *ud, const char *name, const struct credentials_recor
                 return -ENOSPC;
         (void) snprintf(m->r[m->n].name, sizeof(m->r[m->n].name), "%s", name);
         int r = copy_rec(&m->r[m->n].rec, rec);
-        m->r[m->n].rec.version = 1;
+        m->r[m->n].rec.version.n = 1;
         m->n++;
         m->creates++;
         return r;
 }
 
 static int mem_update(void *ud, const char *name, const struct credentials_record *rec,
-                      int64_t version) {
+                      const struct credentials_version *version) {
         struct mem_store *m = ud;
         if (m->fail)
                 return m->fail;
@@ -96,15 +96,15 @@ static int mem_update(void *ud, const char *name, const struct credentials_recor
                 return -ENOENT;
         if (m->stale_next_update) {
                 m->stale_next_update = false;
-                r->version++; /* someone else wrote */
+                r->version.n++; /* someone else wrote */
                 return -ESTALE;
         }
-        if (r->version != version)
+        if (r->version.n != version->n)
                 return -ESTALE;
-        int64_t v = r->version + 1;
+        int64_t v = r->version.n + 1;
         credentials_record_done(r);
         int k = copy_rec(r, rec);
-        r->version = v;
+        r->version.n = v;
         m->updates++;
         return k;
 }
@@ -377,7 +377,7 @@ int main(void) {
 
         /* An unusable record (the key lost) is replaced by the writer. */
         struct credentials_record *stored = mem_find(&m2, MATERIAL_WEBHOOK_TLS);
-        int64_t v = stored->version;
+        struct credentials_version v = stored->version;
         credentials_record_done(stored);
         is_int(credentials_record_set(stored, "tls.crt", "x", 1), 0, "record broken");
         stored->version = v;
