@@ -187,11 +187,13 @@ static int mem_update(void *ud, const char *name, const struct credentials_recor
 
 static int sig_load(void *ud, const char *cert, size_t cert_len, const char *key, size_t key_len) {
         struct keeper *k = ud;
-        _cleanup_buf_ struct buf kb = BUF_INIT(SIGNER_MAX_FIELD, BUF_SECURE);
-        int r = buf_append(&kb, key, key_len);
-        if (r < 0)
+        _cleanup_buf_ struct buf kb = BUF_INIT(SIGNER_MAX_FIELD, BUF_SECURE),
+                                 first = BUF_INIT(SIGNER_MAX_FIELD, 0);
+        /* The issuing CA is the bundle's first certificate (the others are older CAs). */
+        int r = material_bundle_first(cert, cert_len, &first);
+        if (r < 0 || (r = buf_append(&kb, key, key_len)) < 0)
                 return r;
-        return signer_load_ca(k->signer, &kb, cert, cert_len);
+        return signer_load_ca(k->signer, &kb, first.data, first.len);
 }
 
 static int sig_issue(void *ud, const uint8_t *spki, size_t spki_len,
@@ -306,15 +308,15 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
                         k->hosts[k->n_hosts++] = t;
                 }
         }
-        if ((k->backend != BACKEND_EPHEMERAL || f->leader_elect ||
-             (f->webhook_config_name && *f->webhook_config_name)) &&
-            !kube) {
-                log_error("the operator needs the Kubernetes API for --secret-backend=%s, "
-                          "--leader-elect and --webhook-config-name: run it in a cluster or give "
-                          "--kubeconfig",
-                          f->secret_backend);
+        if ((k->backend == BACKEND_KUBERNETES || f->leader_elect) && !kube) {
+                log_error("--secret-backend=kubernetes and --leader-elect need the Kubernetes "
+                          "API: run the operator in a cluster, or give --kubeconfig");
                 goto invalid;
         }
+        bool keep_bundle = kube && !(f->webhook_config_name && !*f->webhook_config_name);
+        if (!kube)
+                log_notice("no Kubernetes API: the caBundle of the MutatingWebhookConfiguration "
+                           "is not kept (publish --ca-bundle-out yourself)");
 
         struct credentials_options co = {
                 .signer = {.load_ca = sig_load, .issue = sig_issue, .userdata = k},
@@ -324,7 +326,7 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
                 .extra_hosts = k->hosts,
                 .n_extra_hosts = k->n_hosts,
                 .renew_before_s = (int64_t) (f->cert_renew_before_ms / 1000u),
-                .kube = f->webhook_config_name && !*f->webhook_config_name ? NULL : kube,
+                .kube = keep_bundle ? kube : NULL,
                 .webhook_config = f->webhook_config_name,
                 .may_write = may_write,
                 .log = cred_log,
@@ -436,9 +438,12 @@ fail:
 static void explain(struct keeper *k, int r, char *buf, size_t n) {
         if (r == -EAGAIN)
                 (void) snprintf(buf, n, "waiting for the leader to create the credentials");
-        else if (k->last.error == r && k->last.path[0])
-                (void) snprintf(buf, n, "%s: %s%s%s (%s)", k->last.path, k->last.reason,
-                                k->last.message[0] ? ": " : "", k->last.message, strerror(-r));
+        else if (k->last.error == r && k->last.path[0]) {
+                int w = snprintf(buf, n, "%s: %s (%s)", k->last.path, k->last.reason,
+                                 strerror(-r));
+                if (w > 0 && (size_t) w < n && k->last.message[0])
+                        (void) snprintf(buf + w, n - (size_t) w, ": %.400s", k->last.message);
+        }
         else
                 (void) snprintf(buf, n, "%s", strerror(-r));
 }
