@@ -59,35 +59,31 @@ cand() {
 
 lease_field() { kubectl -n "$ns" get lease "$lease" -o "jsonpath={.spec.$1}"; }
 
+# role NAME RULES: a Role with these rules, bound to the service account NAME.
+role() {
+    cat << EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: $1, namespace: $ns}
+rules:
+$2
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: $1, namespace: $ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: $1}
+subjects: [{kind: ServiceAccount, name: $1, namespace: $ns}]
+---
+EOF
+}
+leases='apiGroups: [coordination.k8s.io], resources: [leases]'
 real_ns "$ns" &&
     kubectl -n "$ns" create serviceaccount elector > /dev/null &&
     kubectl -n "$ns" create serviceaccount reader > /dev/null &&
-    kubectl apply -f - > "$work/rbac.out" 2>&1 <<EOF
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: elector, namespace: $ns}
-rules:
-- {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, update], resourceNames: [$lease]}
-- {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [create]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: elector, namespace: $ns}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: elector}
-subjects: [{kind: ServiceAccount, name: elector, namespace: $ns}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: reader, namespace: $ns}
-rules:
-- {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get], resourceNames: [$lease]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: reader, namespace: $ns}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader}
-subjects: [{kind: ServiceAccount, name: reader, namespace: $ns}]
-EOF
+    { role elector "- {$leases, verbs: [get, update], resourceNames: [$lease]}
+- {$leases, verbs: [create]}"
+        role reader "- {$leases, verbs: [get], resourceNames: [$lease]}"; } |
+    kubectl apply -f - > "$work/rbac.out" 2>&1
 ok $? "namespace $ns; service accounts elector (get/update the Lease, create leases) and reader (get it)" ||
     sed 's/^/# /' "$work/rbac.out"
 kube_token "$ns" elector > "$work/elector.jwt" && kube_token "$ns" reader > "$work/reader.jwt"
