@@ -11,8 +11,9 @@
  * injected 409 on a candidate's takeover loses cleanly; two candidates racing for one Lease,
  * exactly one wins; renewals failing make the leader step down at the renew deadline, before
  * the lease duration, with one warning for the whole run of failures; is_leader false at the
- * deadline while a request hangs; release on stop (a standby takes over at its next retry), no
- * write by a stopping standby; a stop that does not wait for the retry period. */
+ * deadline while a request hangs; the all-fields Lease fixture (its own leaseDurationSeconds
+ * waited, its metadata kept by a takeover); release on stop (a standby takes over at its next
+ * retry), no write by a stopping standby; a stop that does not wait for the retry period. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -549,6 +550,72 @@ static void test_renew_failure(void) {
         is_int(stop(&a), 0, "A stops");
 }
 
+/* A Lease with every field set (kubernetes/api testdata, tests/fixtures/k8s): its own
+ * leaseDurationSeconds (2) is what a candidate waits, and a takeover keeps its metadata. */
+static void test_fixture(void) {
+        char path[4096];
+        const char *top = getenv("CLOUDTASER_TOP");
+        (void) snprintf(path, sizeof(path),
+                        "%s/tests/fixtures/k8s/allfields-coordination.k8s.io.v1.Lease.json",
+                        top ? top : ".");
+        _cleanup_buf_ struct buf text = BUF_INIT(1 << 20, 0), obj = BUF_INIT(1 << 20, 0);
+        _cleanup_json_doc_ struct json_doc *fx = NULL, *d = NULL;
+        struct json_value *meta = NULL;
+        int r = buf_read_file(&text, path);
+        if (r >= 0)
+                r = json_parse(text.data, text.len, 0, NULL, &fx);
+        if (r >= 0)
+                r = json_doc_new(0, 0, &d);
+        const struct json_value *fm = fx ? json_get(json_doc_root(fx), "metadata") : NULL;
+        struct json_value *root = d ? json_doc_root(d) : NULL;
+        if (r >= 0)
+                r = json_add_string(d, root, "apiVersion", "coordination.k8s.io/v1");
+        if (r >= 0)
+                r = json_add_string(d, root, "kind", "Lease");
+        if (r >= 0)
+                r = json_add_object(d, root, "metadata", &meta);
+        if (r >= 0)
+                r = json_add_string(d, meta, "name", "fixture");
+        if (r >= 0)
+                r = json_add_string(d, meta, "namespace", "default");
+        static const char *const keep[] = {"labels", "annotations", "ownerReferences"};
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(keep); i++)
+                r = json_add_copy(d, meta, keep[i], json_get(fm, keep[i]));
+        if (r >= 0)
+                r = json_add_copy(d, root, "spec", json_get(json_doc_root(fx), "spec"));
+        if (r >= 0)
+                r = json_print(root, &obj);
+        int status = 0;
+        if (r >= 0)
+                r = standin_control(si, "POST", "/_standin/objects", buf_cstr(&obj), &status, NULL);
+        ok(r == 0 && status == 200, "the fixture Lease stored (%d %d)", r, status);
+
+        struct cand c = {.id = "pod-f"};
+        struct cand *cs[] = {&c};
+        r = start(&c, "fixture", NULL);
+        ok(r == 0 && settle(cs, 1) && !leader_is_leader(c.l), "C sees holderIdentityValue (%d)", r);
+        ok(advance(2000, cs, 1) && leader_is_leader(c.l),
+           "2 s later, the record's leaseDurationSeconds, C takes over (its own is 15 s)");
+        _cleanup_json_doc_ struct json_doc *got = NULL;
+        struct kube_error e;
+        const char *label = NULL, *ann = NULL, *owner = NULL;
+        int64_t transitions = -1, duration = -1;
+        r = kube_get(tk, LEASES "/fixture", &got, &e);
+        const struct json_value *gm = got ? json_get(json_doc_root(got), "metadata") : NULL;
+        const struct json_value *gs = got ? json_get(json_doc_root(got), "spec") : NULL;
+        (void) json_get_string(json_get(gm, "labels"), "labelsKey", &label);
+        (void) json_get_string(json_get(gm, "annotations"), "annotationsKey", &ann);
+        (void) json_get_string(json_array_at(json_get(gm, "ownerReferences"), 0), "uid", &owner);
+        (void) json_get_int64(gs, "leaseTransitions", &transitions);
+        (void) json_get_int64(gs, "leaseDurationSeconds", &duration);
+        ok(r == 0 && label && strcmp(label, "labelsValue") == 0 && ann &&
+                   strcmp(ann, "annotationsValue") == 0 && owner && strcmp(owner, "uidValue") == 0,
+           "labels, annotations and ownerReferences kept");
+        ok(transitions == 6 && duration == 15, "leaseTransitions 5 -> 6, leaseDurationSeconds 15");
+        is_str(events(&c), "new:holderIdentityValue started new:pod-f", "C's events");
+        is_int(stop(&c), 0, "C stops");
+}
+
 /* With the real clock and a retry period of 15 minutes: the stop wakes the thread. */
 static void test_real_clock(void) {
         struct cand a = {.id = "pod-real"};
@@ -610,6 +677,7 @@ int main(void) {
                 test_expiry();
                 test_conflicts();
                 test_renew_failure();
+                test_fixture();
                 test_real_clock();
         } else
                 ok(false, "kube clients and the log file");
