@@ -19,24 +19,30 @@ struct flag {
         const char *arg, *help;
 };
 
-#define F(n, k, field, a, h) {n, k, offsetof(struct operator_flags, field), a, h}
+#define F(n, k, field, a, h) \
+        { n, k, offsetof(struct operator_flags, field), a, h }
 
 static const struct flag flags[] = {
         F("--webhook-port", PORT, webhook_port, "N", "HTTPS port of the webhook (9443)"),
-        F("--webhook-bind-address", STR, webhook_bind, "HOST", "address to bind the webhook on (all)"),
+        F("--webhook-bind-address", STR, webhook_bind, "HOST",
+          "address to bind the webhook on (all)"),
         F("--health-probe-bind-address", STR, health_addr, "ADDR", "/healthz and /readyz (:8081)"),
         F("--metrics-bind-address", STR, metrics_addr, "ADDR", "/metrics (:8080)"),
         F("--secret-backend", STR, secret_backend, "vault|kubernetes|ephemeral",
           "where the operator keeps its own credentials (vault; or\n"
           "CLOUDTASER_SECRET_BACKEND): kubernetes is one Secret (weakens the model),\n"
           "ephemeral a new CA at every start (tests, development)"),
-        F("--vault-role", STR, vault_role, "ROLE", "the operator's Kubernetes auth role (cloudtaser-operator)"),
-        F("--vault-auth-mount", STR, vault_auth_mount, "PATH", "its Kubernetes auth mount (kubernetes)"),
-        F("--vault-namespace", STR, vault_namespace, "NS", "vault namespace of the operator's records"),
+        F("--vault-role", STR, vault_role, "ROLE",
+          "the operator's Kubernetes auth role (cloudtaser-operator)"),
+        F("--vault-auth-mount", STR, vault_auth_mount, "PATH",
+          "its Kubernetes auth mount (kubernetes)"),
+        F("--vault-namespace", STR, vault_namespace, "NS",
+          "vault namespace of the operator's records"),
         F("--vault-jwt-file", STR, vault_jwt_file, "F",
           "its service-account token (the projected one in the pod)"),
         F("--secret-mount", STR, secret_mount, "PATH", "KV v2 mount of its records (secret)"),
-        F("--secret-prefix", STR, secret_prefix, "PATH", "prefix of its records (cloudtaser/system)"),
+        F("--secret-prefix", STR, secret_prefix, "PATH",
+          "prefix of its records (cloudtaser/system)"),
         F("--namespace", STR, namespace_, "NS",
           "the operator's namespace (in-cluster: its own; else POD_NAMESPACE,\n"
           "else cloudtaser-system)"),
@@ -45,7 +51,8 @@ static const struct flag flags[] = {
         F("--webhook-config-name", STR, webhook_config_name, "NAME",
           "MutatingWebhookConfiguration whose caBundle the leader keeps\n"
           "(cloudtaser-operator-webhook; \"\" for none)"),
-        F("--broker-service-name", STR, broker_service, "NAME", "the broker's Service (cloudtaser-broker)"),
+        F("--broker-service-name", STR, broker_service, "NAME",
+          "the broker's Service (cloudtaser-broker)"),
         F("--cert-check-interval", DURATION, cert_check_interval_ms, "DURATION",
           "how often certificates are checked and re-read (1h)"),
         F("--cert-renew-before", DURATION, cert_renew_before_ms, "DURATION",
@@ -64,11 +71,14 @@ static const struct flag flags[] = {
           "more names/IPs for the webhook's certificate (comma list)"),
         F("--ca-bundle-out", STR, ca_bundle_out, "F",
           "write the CA bundle (public) there at start and at each change"),
-        F("--init-image", STR, init_image, "IMAGE", "the cloudtaser-init image (or CLOUDTASER_INIT_IMAGE)"),
+        F("--init-image", STR, init_image, "IMAGE",
+          "the cloudtaser-init image (or CLOUDTASER_INIT_IMAGE)"),
         F("--vault-address", STR, vault_address, "URL",
           "the vault: the operator's own, and VAULT_ADDR for pods"),
-        F("--vault-ca-file", STR, vault_ca_file, "F", "its CA bundle (also given to wrappers inline)"),
-        F("--vault-auth-path", STR, vault_auth_path, "PATH", "default VAULT_AUTH_MOUNT_PATH for pods"),
+        F("--vault-ca-file", STR, vault_ca_file, "F",
+          "its CA bundle (also given to wrappers inline)"),
+        F("--vault-auth-path", STR, vault_auth_path, "PATH",
+          "default VAULT_AUTH_MOUNT_PATH for pods"),
         F("--allow-plain-http-vault", BOOL, allow_plain_http_vault, NULL,
           "admit http:// vault addresses (refused otherwise)"),
         F("--vault-peer-addresses", STR, vault_peer_addrs, "URLS",
@@ -94,7 +104,7 @@ static const struct flag flags[] = {
 };
 
 void operator_flags_init(struct operator_flags *f) {
-        *f = (struct operator_flags) {
+        *f = (struct operator_flags){
                 .webhook_port = 9443,
                 .health_addr = ":8081",
                 .metrics_addr = ":8080",
@@ -111,8 +121,8 @@ void operator_flags_usage(FILE *out) {
         fprintf(out, "usage: cloudtaser-operator [flags]\n");
         for (size_t i = 0; i < ELEMENTSOF(flags); i++) {
                 char left[96];
-                (void) snprintf(left, sizeof(left), "%s%s%s", flags[i].name, flags[i].arg ? " " : "",
-                                flags[i].arg ? flags[i].arg : "");
+                (void) snprintf(left, sizeof(left), "%s%s%s", flags[i].name,
+                                flags[i].arg ? " " : "", flags[i].arg ? flags[i].arg : "");
                 fprintf(out, "  %-36s ", left);
                 for (const char *p = flags[i].help; *p; p++) {
                         fputc(*p, out);
@@ -212,10 +222,12 @@ int operator_flags_parse(int argc, char **argv, struct operator_flags *f) {
                 const char *e = getenv("CLOUDTASER_SECRET_BACKEND");
                 f->secret_backend = e && *e ? e : "vault";
         }
-        if (strcmp(f->secret_backend, "vault") != 0 && strcmp(f->secret_backend, "kubernetes") != 0 &&
+        if (strcmp(f->secret_backend, "vault") != 0 &&
+            strcmp(f->secret_backend, "kubernetes") != 0 &&
             strcmp(f->secret_backend, "ephemeral") != 0)
-                return log_error("--secret-backend must be vault, kubernetes or ephemeral, not '%s'",
-                                 f->secret_backend),
+                return log_error(
+                               "--secret-backend must be vault, kubernetes or ephemeral, not '%s'",
+                               f->secret_backend),
                        -EINVAL;
         if (!!f->tls_cert_file != !!f->tls_key_file)
                 return log_error("give both --tls-cert-file and --tls-key-file"), -EINVAL;

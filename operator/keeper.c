@@ -73,10 +73,10 @@ static void set_why(struct keeper *k, const char *fmt, ...) {
 
 static int fields_of(const struct credentials_record *r, struct credstore_field *out) {
         for (size_t i = 0; i < r->n; i++)
-                out[i] = (struct credstore_field) {.name = r->f[i].name,
-                                                   .value = r->f[i].value.data ? r->f[i].value.data
-                                                                               : "",
-                                                   .value_len = r->f[i].value.len};
+                out[i] = (struct credstore_field){.name = r->f[i].name,
+                                                  .value = r->f[i].value.data ? r->f[i].value.data
+                                                                              : "",
+                                                  .value_len = r->f[i].value.len};
         return (int) r->n;
 }
 
@@ -86,7 +86,7 @@ static void version_from(struct credentials_version *dst, const struct credstore
 }
 
 static void version_to(struct credstore_version *dst, const struct credentials_version *src) {
-        *dst = (struct credstore_version) {.kv = src->n};
+        *dst = (struct credstore_version){.kv = src->n};
         (void) snprintf(dst->rv, sizeof(dst->rv), "%s", src->tag);
 }
 
@@ -159,7 +159,7 @@ static int mem_create(void *ud, const char *name, const struct credentials_recor
                 credentials_record_done(r);
                 return e;
         }
-        r->version = (struct credentials_version) {.n = 1};
+        r->version = (struct credentials_version){.n = 1};
         k->n_mem++;
         return 0;
 }
@@ -177,7 +177,7 @@ static int mem_update(void *ud, const char *name, const struct credentials_recor
                 credentials_record_done(&next);
                 return e;
         }
-        next.version = (struct credentials_version) {.n = version->n + 1};
+        next.version = (struct credentials_version){.n = version->n + 1};
         credentials_record_done(r);
         *r = next;
         return 0;
@@ -333,7 +333,7 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
                 .userdata = k,
         };
         if (k->backend == BACKEND_EPHEMERAL) {
-                co.store = (struct credentials_store) {mem_read, mem_create, mem_update, k};
+                co.store = (struct credentials_store){mem_read, mem_create, mem_update, k};
                 log_warning("--secret-backend=ephemeral: a new CA at every start, held by this "
                             "process only (tests and development; replicas will not agree)");
         } else {
@@ -378,7 +378,7 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
                         log_error_errno(r, "the operator's credential store: %m");
                         goto fail;
                 }
-                co.store = (struct credentials_store) {store_read, store_create, store_update, k};
+                co.store = (struct credentials_store){store_read, store_create, store_update, k};
                 if (k->backend == BACKEND_KUBERNETES) {
                         const char *pod = getenv("POD_NAME");
                         struct credstore_object_ref ref = {
@@ -439,12 +439,10 @@ static void explain(struct keeper *k, int r, char *buf, size_t n) {
         if (r == -EAGAIN)
                 (void) snprintf(buf, n, "waiting for the leader to create the credentials");
         else if (k->last.error == r && k->last.path[0]) {
-                int w = snprintf(buf, n, "%s: %s (%s)", k->last.path, k->last.reason,
-                                 strerror(-r));
+                int w = snprintf(buf, n, "%s: %s (%s)", k->last.path, k->last.reason, strerror(-r));
                 if (w > 0 && (size_t) w < n && k->last.message[0])
                         (void) snprintf(buf + w, n - (size_t) w, ": %.400s", k->last.message);
-        }
-        else
+        } else
                 (void) snprintf(buf, n, "%s", strerror(-r));
 }
 
@@ -502,7 +500,7 @@ int keeper_bootstrap(struct keeper *k, int (*wait)(void *userdata, unsigned ms),
                                 return r;
                         continue;
                 }
-                k->last = (struct credstore_error) {};
+                k->last = (struct credstore_error){};
                 r = credentials_bootstrap(k->cred);
                 if (r >= 0) {
                         set_why(k, "%s", "");
@@ -544,7 +542,7 @@ static void *rotation_main(void *arg) {
                         break;
                 k->kick = false;
                 (void) pthread_mutex_unlock(&k->lock);
-                k->last = (struct credstore_error) {};
+                k->last = (struct credstore_error){};
                 int r = credentials_tick(k->cred);
                 if (r < 0 && r != -EAGAIN) {
                         char cause[1024];

@@ -28,8 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -391,8 +391,8 @@ int main(int argc, char **argv) {
         atomic_store(&st.ready, true);
         log_info("serving: webhook https://%s/mutate-v1-pod (port %d, %u loops), health %s (port "
                  "%d), metrics %s (port %d)",
-                 webhook_addr, httpd_port(webhook), f.loops, f.health_addr,
-                 httpd_port(st.health), f.metrics_addr, httpd_port(st.metrics_srv));
+                 webhook_addr, httpd_port(webhook), f.loops, f.health_addr, httpd_port(st.health),
+                 f.metrics_addr, httpd_port(st.metrics_srv));
 
         int sig = 0;
         (void) sigwait(&mask, &sig);
