@@ -71,16 +71,34 @@ static int record_copy(struct credentials_record *dst, const struct credentials_
         return 0;
 }
 
-static bool record_same(const struct credentials_record *a, const struct credentials_record *b) {
-        if (a->n != b->n)
-                return false;
-        for (size_t i = 0; i < a->n; i++) {
-                const struct buf *v = credentials_record_get(b, a->f[i].name);
-                if (!v || v->len != a->f[i].value.len ||
-                    memcmp(v->data, a->f[i].value.data, v->len) != 0)
+/* Whether what is served from a and b is the same: the webhook's pair and the CA bundle. */
+static bool served_same(const struct credentials_record *a, const struct credentials_record *b) {
+        static const char *const fields[] = {"tls.crt", "tls.key", "ca.crt"};
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct buf *x = credentials_record_get(a, fields[i]),
+                                 *y = credentials_record_get(b, fields[i]);
+                if (!x || !y || x->len != y->len || memcmp(x->data, y->data, x->len) != 0)
                         return false;
         }
         return true;
+}
+
+/* What this process keeps of webhook-tls: the pair it serves and the CA bundle. The CA's key is
+ * the signer's; the copy read with the record is wiped with it. */
+static int served_copy(struct credentials_record *dst, const struct credentials_record *src) {
+        static const char *const fields[] = {"tls.crt", "tls.key", "ca.crt"};
+        struct credentials_record t = {.version = src->version};
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct buf *v = credentials_record_get(src, fields[i]);
+                int r = v ? credentials_record_set(&t, fields[i], v->data, v->len) : -EBADMSG;
+                if (r < 0) {
+                        credentials_record_done(&t);
+                        return r;
+                }
+        }
+        credentials_record_done(dst);
+        *dst = t;
+        return 0;
 }
 
 static void record_donep(struct credentials_record *r) {
@@ -436,7 +454,7 @@ static int webhook_apply(struct credentials *c, const struct credentials_record 
 
         if (!crt || !key || !ca)
                 return -EBADMSG;
-        if (c->loaded && record_same(rec, &c->webhook)) {
+        if (c->loaded && served_same(rec, &c->webhook)) {
                 c->webhook.version = rec->version;
                 return 0;
         }
@@ -450,7 +468,7 @@ static int webhook_apply(struct credentials *c, const struct credentials_record 
         if (c->server &&
             (r = tls_server_set_cert_pem(c->server, crt->data, crt->len, key->data, key->len)) < 0)
                 return r;
-        if ((r = record_copy(&c->webhook, rec)) < 0)
+        if ((r = served_copy(&c->webhook, rec)) < 0)
                 return r;
         c->loaded = true;
         c->leaf_not_after = leaf_end;
@@ -550,8 +568,8 @@ static int broker_tls(struct credentials *c) {
                     !material_renewal_due(c_end, now, c->o.renew_before_s);
         if (fine)
                 return 0;
-        if ((r = signer_load(c, &c->webhook)) < 0 ||
-            (r = leaf_into(c, c->broker_hosts, MATERIAL_SERVICE_NAMES, c->broker_hosts[2],
+        /* The signer holds the CA of c->webhook: webhook_apply() gave it the record's key. */
+        if ((r = leaf_into(c, c->broker_hosts, MATERIAL_SERVICE_NAMES, c->broker_hosts[2],
                            TLS_USAGE_SERVER, &first, "server.crt", "server.key", &next)) < 0 ||
             (r = leaf_into(c, client_names, 1, client_names[0], TLS_USAGE_CLIENT, &first,
                            "client.crt", "client.key", &next)) < 0 ||

@@ -25,6 +25,11 @@
  *              tick, once the published caBundle holds the new CA, the leaf is re-issued by the
  *              new CA.
  *
+ * The CA's key: this process keeps only the webhook's pair and the CA bundle; the key goes to
+ * the signer (struct credentials_signer) and the copy read with the record (from the store, to
+ * write it back) is wiped with the record at the end of each step. Known limit: the key passes
+ * through this process's memory for that while, since the store (vault) holds it.
+ *
  * Values are secrets: held in BUF_SECURE buffers, wiped, never logged; the log lines (the
  * caller's log callback) name records, versions, expiry dates and errors only.
  *
