@@ -130,7 +130,10 @@ build_wolfssl() {
     # multiples of the base point by a 4 KiB one. The assembly file is one section that
     # --gc-sections keeps whole, and it has the RSA-2048/3072 code unless told otherwise:
     # WOLFSSL_SP_NO_2048/3072 (RSA uses the generic code, which the build keeps anyway).
-    local cpu_opts="--enable-sp=smallec256" sp_defs="-DWOLFSSL_SP_NO_2048 -DWOLFSSL_SP_NO_3072"
+    # WOLFSSL_GETRANDOM: the DRBG seeds from the getrandom() system call instead of opening
+    # /dev/urandom, so a sandboxed process (the operator's CA signer: no open() in its seccomp
+    # allow-list, no /dev in its view) can still sign.
+    local cpu_opts="--enable-sp=smallec256" sp_defs="-DWOLFSSL_SP_NO_2048 -DWOLFSSL_SP_NO_3072 -DWOLFSSL_GETRANDOM"
     case "$multiarch" in
     x86_64-*) cpu_opts="$cpu_opts --enable-sp-asm --enable-aesni" ;;
     esac
