@@ -167,6 +167,10 @@ build_curl() {
     local d; d=$(fetch curl)
     log "building libcurl"
     cd "$d"
+    # --disable-crypto-auth is not given: it would also remove AWS SigV4 signing
+    # (CURLOPT_AWS_SIGV4, for the operator's ECR credentials; curl 7.88 guards it with
+    # CURL_DISABLE_CRYPTO_AUTH, and its --disable-aws switch does not exist yet). Digest auth comes
+    # with it but is never enabled: common/http sets no CURLOPT_HTTPAUTH besides SigV4.
     # Debian builds its OpenSSL flavour with every patch but the last two (GnuTLS, NSS renames);
     # do the same, then regenerate the build system as Debian's rules do (./buildconf).
     patch -R -p1 -s < debian/patches/99_nss.patch || die "could not revert 99_nss.patch"
@@ -180,7 +184,7 @@ build_curl() {
         --disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
         --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp \
         --disable-gopher --disable-mqtt --disable-cookies --disable-manual --disable-ntlm \
-        --disable-ntlm-wb --disable-crypto-auth --disable-kerberos-auth --disable-negotiate-auth --disable-aws \
+        --disable-ntlm-wb --disable-kerberos-auth --disable-negotiate-auth --disable-aws \
         --disable-alt-svc --disable-hsts --disable-netrc --disable-doh --disable-mime \
         --disable-verbose --enable-ipv6 --enable-threaded-resolver \
         --disable-docs --disable-versioned-symbols \
