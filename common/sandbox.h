@@ -67,6 +67,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Flags for sandbox_apply_supervisor_filter(). */
 enum {
@@ -99,6 +100,35 @@ bool sandbox_is_supported(void);
  *                synchronised). Nothing is installed when building the filter fails.
  */
 int sandbox_apply_supervisor_filter(unsigned flags);
+
+/*
+ * Installs the CA signer's allow-list (operator/signer.h) on the calling process: far smaller
+ * than the supervisor's, since the signer only answers requests on one socket that it already
+ * holds, with memory allocated from secmem and the heap:
+ *   read/write/recvfrom/sendto/recvmsg/sendmsg  only on fd 3 (the signer's socket; write also on
+ *             fd 2 for the C library's and the sanitizers' last words); close;
+ *   memory    brk, mmap and mprotect without PROT_EXEC, munmap, mremap, madvise, mlock, munlock,
+ *             memfd_secret + ftruncate (common/secmem), futex (the C library's locks);
+ *   getrandom (serial numbers and ECDSA nonces: wolfCrypt's DRBG);
+ *   leaving   exit, exit_group, and what abort() needs (rt_sigprocmask, rt_sigaction, getpid,
+ *             gettid, tgkill on itself) so that a secmem canary failure still kills the process;
+ *   clock_gettime (the C library's fallback when the vDSO is not mapped).
+ * Nothing else: no open, no socket, no fork/clone, no exec, no ptrace, no prctl. Same flags and
+ * errors as sandbox_apply_supervisor_filter(); single-threaded callers (no TSYNC needed, but it
+ * is set anyway). Under CLOUDTASER_ASAN the sanitizer run time's needs are added (sigaltstack,
+ * sched_yield, read-only opens of /proc/self files, readlink), never in the released build.
+ */
+int sandbox_apply_signer_filter(unsigned flags);
+
+/*
+ * Landlock: from now on this process (and its future children) may open only the files in
+ * paths[0..n), and only for reading; it can create, remove, rename, truncate or execute nothing
+ * anywhere in the filesystem (already open descriptors are unaffected). NO_NEW_PRIVS must be set
+ * first. Irreversible. Both backends do it (it needs no library). Returns 0, -EOPNOTSUPP when the
+ * kernel has no Landlock (nothing restricted: the caller decides), -ENOENT for a missing path,
+ * -EPERM without NO_NEW_PRIVS, -errno. Used by the CA signer for wolfCrypt's /dev/urandom.
+ */
+int sandbox_restrict_files(const char *const *paths, size_t n);
 
 /* Fills *ret from /proc/self/status and this module's own record. 0, or -errno (*ret untouched)
  * when /proc/self/status cannot be read or lacks the NoNewPrivs/Seccomp lines. Works under the
