@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sandbox: PR_SET_NO_NEW_PRIVS and the supervisor's seccomp allow-list.
+ * sandbox: PR_SET_NO_NEW_PRIVS, the seccomp allow-lists of the supervisor and of the CA signer,
+ * and Landlock read-only files.
  *
  * Two backends behind this header (conventions: one library, one module):
  *   common/sandbox-seccomp.c  the real one, the only file including libseccomp's <seccomp.h>;
@@ -104,19 +105,19 @@ int sandbox_apply_supervisor_filter(unsigned flags);
 /*
  * Installs the CA signer's allow-list (operator/signer.h) on the calling process: far smaller
  * than the supervisor's, since the signer only answers requests on one socket that it already
- * holds, with memory allocated from secmem and the heap:
- *   read/write/recvfrom/sendto/recvmsg/sendmsg  only on fd 3 (the signer's socket; write also on
- *             fd 2 for the C library's and the sanitizers' last words); close;
+ * holds, with memory from secmem and the heap (docs/sandbox.md, "The CA signer's profile"):
+ *   socket    write/recvfrom/sendto/recvmsg/sendmsg only on fd 3 (the signer's socket);
+ *   seed      open/openat read-only, read, close: wolfCrypt seeds its DRBG from /dev/urandom
+ *             (which file is restricted by sandbox_restrict_files(), a filter cannot see paths);
  *   memory    brk, mmap and mprotect without PROT_EXEC, munmap, mremap, madvise, mlock, munlock,
- *             memfd_secret + ftruncate (common/secmem), futex (the C library's locks);
- *   getrandom (serial numbers and ECDSA nonces: wolfCrypt's DRBG);
- *   leaving   exit, exit_group, and what abort() needs (rt_sigprocmask, rt_sigaction, getpid,
- *             gettid, tgkill on itself) so that a secmem canary failure still kills the process;
- *   clock_gettime (the C library's fallback when the vDSO is not mapped).
- * Nothing else: no open, no socket, no fork/clone, no exec, no ptrace, no prctl. Same flags and
- * errors as sandbox_apply_supervisor_filter(); single-threaded callers (no TSYNC needed, but it
- * is set anyway). Under CLOUDTASER_ASAN the sanitizer run time's needs are added (sigaltstack,
- * sched_yield, read-only opens of /proc/self files, readlink), never in the released build.
+ *             memfd_secret + ftruncate (common/secmem), futex;
+ *   getrandom;
+ *   leaving   exit, exit_group, and what abort() needs (rt_sigprocmask, rt_sigaction,
+ *             rt_sigreturn, getpid, gettid, tgkill on its own pid); clock_gettime.
+ * Nothing else: no socket, no fork/clone, no exec, no ptrace, no prctl, no kill. Same flags and
+ * errors as sandbox_apply_supervisor_filter(). Under CLOUDTASER_ASAN the sanitizer run time's
+ * needs are added (write/writev on fd 2 for its reports, sigaltstack, sched_yield, readlink),
+ * never in the released build.
  */
 int sandbox_apply_signer_filter(unsigned flags);
 

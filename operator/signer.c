@@ -176,10 +176,10 @@ static int get_text(const uint8_t *v, size_t n, char *dst, size_t max) {
 
 /* Which tags each operation takes (bit n = tag n), and which it requires. */
 #define BIT(t) (1u << (t))
-#define LEAF_TAGS                                                                             \
+#define LEAF_TAGS                                                                              \
         (BIT(SIGNER_TAG_CN) | BIT(SIGNER_TAG_DNS) | BIT(SIGNER_TAG_IP) | BIT(SIGNER_TAG_URI) | \
          BIT(SIGNER_TAG_NOT_BEFORE) | BIT(SIGNER_TAG_NOT_AFTER) | BIT(SIGNER_TAG_USAGE))
-#define LEAF_REQUIRED                                                                   \
+#define LEAF_REQUIRED                                                                  \
         (BIT(SIGNER_TAG_CN) | BIT(SIGNER_TAG_NOT_BEFORE) | BIT(SIGNER_TAG_NOT_AFTER) | \
          BIT(SIGNER_TAG_USAGE))
 
@@ -621,8 +621,8 @@ static int child_harden(pid_t parent, unsigned flags) {
                 return r;
         if (flags & SIGNER_NO_SANDBOX)
                 return 0;
-        r = sandbox_apply_signer_filter((flags & SIGNER_KILL_ON_VIOLATION) ? SANDBOX_KILL_ON_VIOLATION
-                                                                            : 0);
+        r = sandbox_apply_signer_filter(
+                (flags & SIGNER_KILL_ON_VIOLATION) ? SANDBOX_KILL_ON_VIOLATION : 0);
         /* A kernel without seccomp filters: the other steps still hold (documented). */
         return r == -EOPNOTSUPP ? 0 : r;
 }

@@ -64,11 +64,11 @@
 #include "common/tls/cert.h"
 
 /* Limits, checked by both ends (the parent before sending, the child again on receipt). */
-#define SIGNER_MAX_MSG (16u * 1024u)         /* one request or response datagram */
-#define SIGNER_MAX_FIELD (12u * 1024u)       /* one field (a CA key or certificate PEM, a CSR) */
-#define SIGNER_MAX_SANS 16                   /* per type: DNS, IP, URI */
-#define SIGNER_MAX_LIFETIME (398 * 86400LL)  /* a leaf's longest validity, seconds */
-#define SIGNER_MAX_CN 64                     /* common name, bytes */
+#define SIGNER_MAX_MSG (16u * 1024u)        /* one request or response datagram */
+#define SIGNER_MAX_FIELD (12u * 1024u)      /* one field (a CA key or certificate PEM, a CSR) */
+#define SIGNER_MAX_SANS 16                  /* per type: DNS, IP, URI */
+#define SIGNER_MAX_LIFETIME (398 * 86400LL) /* a leaf's longest validity, seconds */
+#define SIGNER_MAX_CN 64                    /* common name, bytes */
 
 /* Flags for signer_start(). */
 enum {
@@ -85,7 +85,7 @@ struct signer_leaf {
         struct tls_san san;      /* at least one name; at most SIGNER_MAX_SANS of each type */
         int64_t not_before;      /* unix seconds; clamped by the child (see above) */
         int64_t not_after;
-        unsigned usage;          /* TLS_USAGE_SERVER and/or TLS_USAGE_CLIENT */
+        unsigned usage; /* TLS_USAGE_SERVER and/or TLS_USAGE_CLIENT */
 };
 
 /*

@@ -58,7 +58,8 @@ static void as_request(const uint8_t *data, size_t size) {
 
         if (signer_request_decode(data, size, &q) < 0)
                 return;
-        check(q.n_dns <= SIGNER_MAX_SANS && q.n_ip <= SIGNER_MAX_SANS && q.n_uri <= SIGNER_MAX_SANS);
+        check(q.n_dns <= SIGNER_MAX_SANS && q.n_ip <= SIGNER_MAX_SANS &&
+              q.n_uri <= SIGNER_MAX_SANS);
         check(strlen(q.cn) <= SIGNER_MAX_CN && (!q.has_cn || q.cn[0]));
         for (size_t i = 0; i < q.n_dns; i++)
                 check(q.dns[i][0] && strlen(q.dns[i]) <= TLS_MAX_NAME);
@@ -149,7 +150,8 @@ static void handled(const uint8_t *data, size_t size) {
         buf_reset(&resp);
 
         check(signer_core_handle(core, data, size, &resp) == 0);
-        check(signer_response_decode((const uint8_t *) resp.data, resp.len, &status, &cert, &n) == 0);
+        check(signer_response_decode((const uint8_t *) resp.data, resp.len, &status, &cert, &n) ==
+              0);
         bool decoded = signer_request_decode(data, size, &q) == 0;
         check(decoded || status < 0);
         if (status < 0 || !decoded)

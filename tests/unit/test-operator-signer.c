@@ -188,7 +188,8 @@ static int memory_contains(const uint8_t *xored, size_t n) {
                         }
                         const uint8_t first = xored[0] ^ 0x5a;
                         for (size_t i = 0; i + n <= (size_t) got && !found; i++) {
-                                const uint8_t *hit = memchr(chunk + i, first, (size_t) got - n + 1 - i);
+                                const uint8_t *hit =
+                                        memchr(chunk + i, first, (size_t) got - n + 1 - i);
                                 if (!hit)
                                         break;
                                 i = (size_t) (hit - chunk);
@@ -224,7 +225,8 @@ static size_t key_needle(const struct buf *pem, uint8_t *out, size_t max) {
         return n;
 }
 
-/* ---- tests ------------------------------------------------------------------------------------ */
+/* ---- tests ------------------------------------------------------------------------------------
+ */
 
 static void test_issue(struct signer *s, const struct ca *ca) {
         _cleanup_buf_ struct buf spki = BUF_INIT(TLS_MAX_DER, 0);
@@ -254,10 +256,12 @@ static void test_issue(struct signer *s, const struct ca *ca) {
         is_int(info.not_before, now - 60, "not_before as asked (within the CA)");
         is_int(info.not_after, now + 30 * DAY, "not_after as asked (within the CA)");
 
-        ok(tls_cert_encode_pem(&cert, &pem) == 0 && write_file("leaf.pem", pem.data, pem.len) == 0 &&
+        ok(tls_cert_encode_pem(&cert, &pem) == 0 &&
+                   write_file("leaf.pem", pem.data, pem.len) == 0 &&
                    write_file("ca.pem", ca->cert_pem.data, ca->cert_pem.len) == 0,
            "leaf and CA written for openssl");
-        is_int(openssl_verify("sslserver"), 0, "openssl verify -purpose sslserver accepts the leaf");
+        is_int(openssl_verify("sslserver"), 0,
+               "openssl verify -purpose sslserver accepts the leaf");
         is_int(openssl_verify("sslclient") != 0, 1, "openssl verify -purpose sslclient refuses it");
 
         /* Both usages. */
@@ -330,8 +334,7 @@ static void test_csr(struct signer *s, const struct ca *ca) {
                 .usage = TLS_USAGE_CLIENT,
         };
 
-        ok(tls_key_generate(&k) == 0 &&
-                   tls_csr_create(k, "admin", NULL, &csr_san, &csr) == 0,
+        ok(tls_key_generate(&k) == 0 && tls_csr_create(k, "admin", NULL, &csr_san, &csr) == 0,
            "a CSR asking for CN admin and evil.example.com");
         is_int(signer_issue_csr(s, csr.data, csr.len, &l, &cert), 0, "ISSUE_CSR: a client leaf");
         is_int(tls_key_matches_cert(k, cert.der, cert.len), 1, "the leaf is for the CSR's key");
@@ -420,7 +423,8 @@ static void test_malformed(struct signer *s) {
         /* Seventeen DNS names. */
         uint8_t more[17 * 8];
         for (size_t i = 0; i < 16; i++)
-                memcpy(more + 8 * i, (const uint8_t[]){0, SIGNER_TAG_DNS, 0, 4, 'a', '.', 'b', 'c'}, 8);
+                memcpy(more + 8 * i, (const uint8_t[]){0, SIGNER_TAG_DNS, 0, 4, 'a', '.', 'b', 'c'},
+                       8);
         n = raw_issue(m, sizeof(m), &spki, "ok.example", more, 16 * 8);
         is_int(signer_raw(s, m, n), -E2BIG, "raw: 17 DNS names are over the limit");
         /* Garbage SPKI. */

@@ -468,7 +468,8 @@ static void t_signer_filter(void) {
         c_ok(fd >= 0, "open read-only (wolfCrypt's seed)");
         c_ok(fd < 0 || read(fd, rnd, sizeof(rnd)) == sizeof(rnd), "read it");
         (void) safe_close(fd);
-        c_ok(open("/dev/null", O_WRONLY | O_CLOEXEC) < 0 && errno == EPERM, "open for writing: EPERM");
+        c_ok(open("/dev/null", O_WRONLY | O_CLOEXEC) < 0 && errno == EPERM,
+             "open for writing: EPERM");
         c_ok(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) < 0 && errno == EPERM, "socket: EPERM");
         c_ok(fork() < 0 && errno == EPERM, "fork: EPERM");
         c_ok(prctl(PR_SET_NAME, "x", 0, 0, 0) < 0 && errno == EPERM, "prctl: EPERM");
