@@ -183,33 +183,18 @@ static int get_text(const uint8_t *v, size_t n, char *dst, size_t max) {
         (BIT(SIGNER_TAG_CN) | BIT(SIGNER_TAG_NOT_BEFORE) | BIT(SIGNER_TAG_NOT_AFTER) | \
          BIT(SIGNER_TAG_USAGE))
 
-static unsigned op_allowed(enum signer_op op) {
-        switch (op) {
-        case SIGNER_OP_ISSUE:
-                return LEAF_TAGS | BIT(SIGNER_TAG_SPKI);
-        case SIGNER_OP_ISSUE_CSR:
-                return LEAF_TAGS | BIT(SIGNER_TAG_CSR);
-        case SIGNER_OP_PUBLIC:
-                return 0;
-        case SIGNER_OP_LOAD_CA:
-                return BIT(SIGNER_TAG_KEY) | BIT(SIGNER_TAG_CA);
-        }
-        return 0;
-}
-
-static unsigned op_required(enum signer_op op) {
-        switch (op) {
-        case SIGNER_OP_ISSUE:
-                return LEAF_REQUIRED | BIT(SIGNER_TAG_SPKI);
-        case SIGNER_OP_ISSUE_CSR:
-                return LEAF_REQUIRED | BIT(SIGNER_TAG_CSR);
-        case SIGNER_OP_PUBLIC:
-                return 0;
-        case SIGNER_OP_LOAD_CA:
-                return BIT(SIGNER_TAG_KEY) | BIT(SIGNER_TAG_CA);
-        }
-        return 0;
-}
+/* Per operation: the tags it takes and those it requires. */
+static const struct {
+        unsigned allowed, required;
+} op_tags[] = {
+        [SIGNER_OP_ISSUE] = {LEAF_TAGS | BIT(SIGNER_TAG_SPKI),
+                             LEAF_REQUIRED | BIT(SIGNER_TAG_SPKI)},
+        [SIGNER_OP_ISSUE_CSR] = {LEAF_TAGS | BIT(SIGNER_TAG_CSR),
+                                 LEAF_REQUIRED | BIT(SIGNER_TAG_CSR)},
+        [SIGNER_OP_PUBLIC] = {0, 0},
+        [SIGNER_OP_LOAD_CA] = {BIT(SIGNER_TAG_KEY) | BIT(SIGNER_TAG_CA),
+                               BIT(SIGNER_TAG_KEY) | BIT(SIGNER_TAG_CA)},
+};
 
 static int decode_field(struct signer_request *q, unsigned tag, const uint8_t *v, size_t n) {
         switch (tag) {
@@ -284,7 +269,7 @@ int signer_request_decode(const uint8_t *msg, size_t len, struct signer_request 
         if (!q)
                 return -ENOMEM;
         q->op = (enum signer_op) op;
-        unsigned allowed = op_allowed(q->op);
+        unsigned allowed = op_tags[q->op].allowed;
         size_t pos = 4;
         r = 0;
         while (r >= 0 && pos < len) {
@@ -311,7 +296,7 @@ int signer_request_decode(const uint8_t *msg, size_t len, struct signer_request 
                         pos += n;
                 }
         }
-        if (r >= 0 && (seen & op_required(q->op)) != op_required(q->op))
+        if (r >= 0 && (seen & op_tags[q->op].required) != op_tags[q->op].required)
                 r = -EPROTO;
         if (r >= 0)
                 *ret = *q;

@@ -30,6 +30,14 @@ static bool same_bytes(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
         return na == nb && (na == 0 || memcmp(a, b, na) == 0);
 }
 
+/* n NUL-terminated strings laid out every `stride` bytes (the request's name arrays). */
+static bool same_texts(const char *a, const char *b, size_t n, size_t stride) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(a + i * stride, b + i * stride) != 0)
+                        return false;
+        return true;
+}
+
 static bool same_request(const struct signer_request *a, const struct signer_request *b) {
         if (a->op != b->op || a->has_cn != b->has_cn || strcmp(a->cn, b->cn) != 0 ||
             a->n_dns != b->n_dns || a->n_ip != b->n_ip || a->n_uri != b->n_uri ||
@@ -37,16 +45,10 @@ static bool same_request(const struct signer_request *a, const struct signer_req
             a->not_before != b->not_before || a->not_after != b->not_after ||
             a->has_usage != b->has_usage || a->usage != b->usage)
                 return false;
-        for (size_t i = 0; i < a->n_dns; i++)
-                if (strcmp(a->dns[i], b->dns[i]) != 0)
-                        return false;
-        for (size_t i = 0; i < a->n_ip; i++)
-                if (strcmp(a->ip[i], b->ip[i]) != 0)
-                        return false;
-        for (size_t i = 0; i < a->n_uri; i++)
-                if (strcmp(a->uri[i], b->uri[i]) != 0)
-                        return false;
-        return same_bytes(a->spki, a->spki_len, b->spki, b->spki_len) &&
+        return same_texts(a->dns[0], b->dns[0], a->n_dns, sizeof(a->dns[0])) &&
+               same_texts(a->ip[0], b->ip[0], a->n_ip, sizeof(a->ip[0])) &&
+               same_texts(a->uri[0], b->uri[0], a->n_uri, sizeof(a->uri[0])) &&
+               same_bytes(a->spki, a->spki_len, b->spki, b->spki_len) &&
                same_bytes(a->csr, a->csr_len, b->csr, b->csr_len) &&
                same_bytes(a->key, a->key_len, b->key, b->key_len) &&
                same_bytes(a->ca, a->ca_len, b->ca, b->ca_len);
