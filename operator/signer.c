@@ -579,8 +579,29 @@ static int child_fds(int sock) {
         return 0;
 }
 
+/* The parent's signal dispositions and mask are not the child's: default actions, nothing
+ * blocked, and the signals a terminal or a process-group kill would send ignored (the signer
+ * lives exactly as long as its parent: EOF or PR_SET_PDEATHSIG end it). */
+static int child_signals(void) {
+        sigset_t none;
+        for (int sig = 1; sig < NSIG; sig++) {
+                if (sig == SIGKILL || sig == SIGSTOP)
+                        continue;
+                bool ignore = sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT ||
+                              sig == SIGPIPE;
+                /* Real-time signals the C library reserves for itself fail with EINVAL. */
+                (void) signal(sig, ignore ? SIG_IGN : SIG_DFL);
+        }
+        sigemptyset(&none);
+        return sigprocmask(SIG_SETMASK, &none, NULL) < 0 ? negative_errno() : 0;
+}
+
 static int child_harden(pid_t parent, unsigned flags) {
         int r;
+
+        r = child_signals();
+        if (r < 0)
+                return r;
 
         /* SIGKILL when the parent (the thread that forked: the main thread, see signer.h) dies.
          * If it died before this prctl, we have been reparented already: leave. */

@@ -25,7 +25,10 @@
  * its vault client or any thread): fork() copies only the calling thread, and a lock held by
  * another thread (malloc's, secmem's) would stay locked forever in the child. PR_SET_PDEATHSIG
  * fires when the THREAD that forked exits, so call it from the main thread, which lives as long
- * as the process.
+ * as the process. Call it early, before reading any secret: the child gets a copy of the
+ * parent's ordinary memory as it is at the fork (secmem pages are MADV_DONTFORK and stay behind).
+ * The child resets its signal dispositions and mask (SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGPIPE
+ * ignored: it ends with its parent, not with a process-group signal).
  *
  * The CA's limits are enforced by the CHILD, so that a compromised parent can obtain only
  * leaves of this CA, never a CA certificate, and never a leaf outside these bounds:

@@ -600,6 +600,12 @@ static void test_threads(struct signer *s, const struct ca *ca) {
 /* The signer dies with its parent: a sub-parent starts one, reports its pid and dies. This
  * process is the subreaper, so the orphaned signer becomes our child and its end is observed
  * with waitpid (an event, bounded by an alarm as a generous deadline). */
+#define DEADLINE_SECONDS 60
+
+static void on_alarm(int sig) {
+        (void) sig;
+}
+
 static void test_parent_death(void) {
         int p[2];
         pid_t signer_child = -1;
@@ -618,29 +624,44 @@ static void test_parent_death(void) {
                 if (make_ca(&own, "sub-parent CA", now - DAY, now + DAY) < 0 ||
                     signer_start(&own.key_pem, own.cert_pem.data, own.cert_pem.len, FLAGS, &s) < 0)
                         _exit(1);
-                pid_t pid = signer_pid(s);
-                (void) !write(p[1], &pid, sizeof(pid));
-                /* Dies without signer_free(): the socket closes too, but the kill comes from
-                 * PR_SET_PDEATHSIG (SIGKILL). */
-                _exit(0);
+                /* A holder process keeps a copy of the parent's end of the socket open, so the
+                 * signer never sees EOF: only PR_SET_PDEATHSIG can end it. */
+                pid_t ids[2] = {signer_pid(s), fork()};
+                if (ids[1] == 0) {
+                        for (;;)
+                                pause();
+                }
+                (void) !write(p[1], ids, sizeof(ids));
+                _exit(0); /* without signer_free() */
         }
         close(p[1]);
-        ok(read(p[0], &signer_child, sizeof(signer_child)) == sizeof(signer_child),
-           "the sub-parent started a signer");
+        pid_t ids[2] = {-1, -1};
+        ok(read(p[0], ids, sizeof(ids)) == sizeof(ids) && ids[0] > 0 && ids[1] > 0,
+           "the sub-parent started a signer (and a holder of its socket)");
+        signer_child = ids[0];
         close(p[0]);
         int st = 0;
         ok(waitpid(sub, &st, 0) == sub && WIFEXITED(st) && WEXITSTATUS(st) == 0,
            "the sub-parent exited");
         if (signer_child <= 0)
                 return;
-        alarm(60);
-        pid_t w;
-        while ((w = waitpid(signer_child, &st, 0)) < 0 && errno == EINTR)
-                ;
+        /* A generous deadline: SIGALRM interrupts the wait (no SA_RESTART), which then fails. */
+        struct sigaction sa = {.sa_handler = on_alarm}, old;
+        (void) sigaction(SIGALRM, &sa, &old);
+        alarm(DEADLINE_SECONDS);
+        pid_t w = waitpid(signer_child, &st, 0);
         alarm(0);
+        (void) sigaction(SIGALRM, &old, NULL);
+        if (w < 0)
+                (void) kill(signer_child, SIGKILL), (void) waitpid(signer_child, NULL, 0);
         ok(w == signer_child, "the orphaned signer ended");
         ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
            "killed by SIGKILL (PR_SET_PDEATHSIG) (status 0x%x)", (unsigned) st);
+        if (ids[1] > 0) {
+                (void) kill(ids[1], SIGKILL);
+                while (waitpid(ids[1], NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
         (void) prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
