@@ -23,8 +23,14 @@ const struct cli_command cli_commands[] = {
          "  -o, --output FILE      write the plan to FILE ('-': stdout, the default; 'json': "
          "the JSON summary instead)\n"
          "  --summary text|json    print a summary on stdout (json: machine-readable)\n"
-         "  -q, --quiet            no progress on stderr (shown only when it is a terminal)\n",
+         "  -q, --quiet            no progress on stderr (shown only when it is a terminal)\n"
+         "  --page-size N          objects per list request (default 250)\n",
          cli_target_discover},
+        {NULL, "completion", "print a shell completion script (bash or zsh)",
+         "  bash|zsh               the shell: eval \"$(cloudtaser completion bash)\", or save "
+         "the zsh one as _cloudtaser in $fpath\n",
+         cli_completion},
+        {NULL, "man", "print the manual page (roff: cloudtaser man | man -l -)", "", cli_man},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);
 

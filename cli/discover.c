@@ -553,6 +553,7 @@ struct discover_run {
         struct key_cache_entry *cache;
         size_t n_cache;
         bool progress;
+        unsigned page_size;
         size_t scanned, found, injected, secret_reads;
 };
 
@@ -656,12 +657,12 @@ static int list_kind(struct discover_run *d, enum plan_kind kind, const char *ns
                 char path[4096];
                 _cleanup_json_doc_ struct json_doc *doc = NULL;
                 int n = ns ? snprintf(path, sizeof(path),
-                                      "/apis/apps/v1/namespaces/%s/%s?limit=%d%s%s", ns,
-                                      resources[kind], DISCOVER_PAGE_LIMIT,
-                                      cont ? "&continue=" : "", cont ? cont : "")
-                           : snprintf(path, sizeof(path), "/apis/apps/v1/%s?limit=%d%s%s",
-                                      resources[kind], DISCOVER_PAGE_LIMIT,
-                                      cont ? "&continue=" : "", cont ? cont : "");
+                                      "/apis/apps/v1/namespaces/%s/%s?limit=%u%s%s", ns,
+                                      resources[kind], d->page_size, cont ? "&continue=" : "",
+                                      cont ? cont : "")
+                           : snprintf(path, sizeof(path), "/apis/apps/v1/%s?limit=%u%s%s",
+                                      resources[kind], d->page_size, cont ? "&continue=" : "",
+                                      cont ? cont : "");
                 if (n < 0 || (size_t) n >= sizeof(path))
                         return -E2BIG;
                 int r = kube_get(d->k, path, &doc, e);
@@ -831,11 +832,14 @@ int cli_target_discover(int argc, char **argv) {
                 {"output", required_argument, NULL, 'o'},
                 {"summary", required_argument, NULL, 's'},
                 {"quiet", no_argument, NULL, 'q'},
+                {"page-size", required_argument, NULL, 'P'},
                 {},
         };
         const char *kubeconfig = NULL, *context = NULL, *ns = NULL, *cluster = NULL, *tmpl = NULL,
                    *output = NULL, *summary = NULL;
         bool all = false, quiet = false;
+        unsigned long page = DISCOVER_PAGE_LIMIT;
+        char *end;
         int o, r;
 
         optind = 1;
@@ -868,6 +872,15 @@ int cli_target_discover(int argc, char **argv) {
                         break;
                 case 'q':
                         quiet = true;
+                        break;
+                case 'P':
+                        errno = 0;
+                        page = strtoul(optarg, &end, 10);
+                        if (errno || *end || page < 1 || page > 5000) {
+                                fprintf(stderr, "cloudtaser target discover: --page-size is 1 "
+                                                "to 5000\n");
+                                return EX_USAGE;
+                        }
                         break;
                 default:
                         fprintf(stderr, "cloudtaser target discover: %s '%s' (see --help)\n",
@@ -930,7 +943,8 @@ int cli_target_discover(int argc, char **argv) {
                        : *kube_config_context(kc) ? kube_config_context(kc)
                                                   : "cluster");
         _cleanup_free_ char *default_ns = strdup(kube_config_namespace(kc));
-        struct discover_run d = {.progress = !quiet && isatty(STDERR_FILENO)};
+        struct discover_run d = {.progress = !quiet && isatty(STDERR_FILENO),
+                                 .page_size = (unsigned) page};
         if (!cluster_name || !default_ns) {
                 kube_config_free(kc);
                 return EX_OSERR;

@@ -35,7 +35,7 @@
 #include "common/json.h"
 
 #define DISCOVER_PATH_TEMPLATE "secret/data/<cluster>/<namespace>/<secret>"
-#define DISCOVER_PAGE_LIMIT 250 /* objects per list request (limit/continue) */
+#define DISCOVER_PAGE_LIMIT 250 /* objects per list request (limit/continue), --page-size */
 
 struct discover_config {
         const char *cluster;       /* <cluster> in the template */
