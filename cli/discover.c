@@ -61,17 +61,7 @@ int discover_vault_path(const char *t, const char *cluster, const char *ns, cons
         }
         if (r < 0)
                 return r == -E2BIG ? -EINVAL : r;
-        /* The plan's rules decide what a vault path may be: try it as one. */
-        struct plan_secret s = {.source = (char *) "x", .vault_path = (char *) buf_cstr(&b)};
-        struct plan_workload w = {.name = (char *) "x", .secrets = &s, .n_secrets = 1};
-        struct plan_tenant tn = {.name = (char *) "x",
-                                 .namespace_ = (char *) "x",
-                                 .workloads = &w,
-                                 .n_workloads = 1};
-        struct plan p = {
-                .name = (char *) "x", .cluster = (char *) "x", .tenants = &tn, .n_tenants = 1};
-        _cleanup_buf_ struct buf out = BUF_INIT(PLAN_MAX_BYTES, 0);
-        if (plan_format(&p, &out) < 0)
+        if (!plan_vault_path_valid(buf_cstr(&b)))
                 return -EINVAL;
         char *d = strdup(buf_cstr(&b));
         if (!d)
@@ -470,24 +460,6 @@ static int scan_annotations(struct scan *s, const struct json_value *ann) {
         return r;
 }
 
-void discover_workload_done(struct plan_workload *w) {
-        for (size_t i = 0; i < w->n_secrets; i++) {
-                struct plan_secret *x = &w->secrets[i];
-                for (size_t f = 0; f < x->n_fields; f++) {
-                        free(x->fields[f].field);
-                        free(x->fields[f].env);
-                }
-                free(x->fields);
-                free(x->source);
-                free(x->vault_path);
-        }
-        free(w->secrets);
-        free(w->name);
-        free(w->reason);
-        free(w->note);
-        *w = (struct plan_workload){};
-}
-
 int discover_scan(const struct json_value *obj, enum plan_kind kind, const char *ns,
                   const struct discover_config *c, struct plan_workload *ret,
                   bool *skipped_injected) {
@@ -533,7 +505,7 @@ int discover_scan(const struct json_value *obj, enum plan_kind kind, const char 
                 r = -ENOMEM;
         buf_done(&s.notes);
         if (r < 0 || !w.n_secrets) {
-                discover_workload_done(&w);
+                plan_workload_done(&w);
                 return r < 0 ? r : 0;
         }
         *ret = w;
@@ -692,7 +664,7 @@ static int list_kind(struct discover_run *d, enum plan_kind kind, const char *ns
                                                        sizeof(*nw))
                                         : NULL;
                         if (!nw) {
-                                discover_workload_done(&w);
+                                plan_workload_done(&w);
                                 return t ? -ENOMEM : -E2BIG;
                         }
                         t->workloads = nw;

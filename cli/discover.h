@@ -57,12 +57,9 @@ int discover_vault_path(const char *template_, const char *cluster, const char *
 
 /* Scans one workload (a Deployment, StatefulSet or DaemonSet object as the API serves it).
  * Returns 1 and fills *ret (caller-owned members: free with the plan it joins, or
- * discover_workload_done()) when it uses a Secret or another injector; 0 when there is nothing
+ * plan_workload_done()) when it uses a Secret or another injector; 0 when there is nothing
  * to migrate, or its pod template already has cloudtaser.io/inject: "true" (*skipped_injected
  * says which; may be NULL); -EINVAL (not a workload object, a bad path template), -ENOMEM. */
 int discover_scan(const struct json_value *obj, enum plan_kind kind, const char *namespace_,
                   const struct discover_config *c, struct plan_workload *ret,
                   bool *skipped_injected);
-
-/* Frees the members of a workload filled by discover_scan(). */
-void discover_workload_done(struct plan_workload *w);

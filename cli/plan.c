@@ -68,13 +68,14 @@ static void secret_done(struct plan_secret *s) {
         free(s->vault_path);
 }
 
-static void workload_done(struct plan_workload *w) {
+void plan_workload_done(struct plan_workload *w) {
         for (size_t i = 0; i < w->n_secrets; i++)
                 secret_done(&w->secrets[i]);
         free(w->secrets);
         free(w->name);
         free(w->reason);
         free(w->note);
+        *w = (struct plan_workload){};
 }
 
 struct plan *plan_free(struct plan *p) {
@@ -83,7 +84,7 @@ struct plan *plan_free(struct plan *p) {
         for (size_t t = 0; t < p->n_tenants; t++) {
                 struct plan_tenant *tn = &p->tenants[t];
                 for (size_t w = 0; w < tn->n_workloads; w++)
-                        workload_done(&tn->workloads[w]);
+                        plan_workload_done(&tn->workloads[w]);
                 free(tn->workloads);
                 free(tn->name);
                 free(tn->namespace_);
@@ -187,8 +188,8 @@ static bool env_name_ok(const char *s) {
         return *s && !strchr(s, '=') && text_ok(s);
 }
 
-static bool vault_path_ok(const char *s) {
-        if (!*s || !text_ok(s) || strpbrk(s, "*+{}[]\"'\\# \t"))
+bool plan_vault_path_valid(const char *s) {
+        if (!s || !*s || !text_ok(s) || strpbrk(s, "*+{}[]\"'\\# \t"))
                 return false;
         for (const char *seg = s;;) {
                 const char *slash = strchr(seg, '/');
@@ -471,7 +472,7 @@ static int read_secret(struct reader *rd, const struct json_value *v, struct pla
                 r = get_string(rd, v, "source", true, &s->source);
         if (r >= 0)
                 r = get_string(rd, v, "vaultPath", true, &s->vault_path);
-        if (r >= 0 && !vault_path_ok(s->vault_path)) {
+        if (r >= 0 && !plan_vault_path_valid(s->vault_path)) {
                 size_t n = path_push(rd, "vaultPath", 0);
                 r = fail(rd, json_get(v, "vaultPath"), -EBADMSG,
                          "'%.64s' is not a vault path (plain segments, no glob or policy syntax)",

@@ -110,6 +110,12 @@ int plan_parse(const char *text, size_t len, struct plan **ret, struct plan_erro
 int plan_load(const char *path, struct plan **ret, struct plan_error *err);
 /* Frees. Accepts NULL. Returns NULL. */
 struct plan *plan_free(struct plan *p);
+/* Frees the members of one workload (its strings and secrets) and zeroes it, for a workload
+ * built apart from a plan. */
+void plan_workload_done(struct plan_workload *w);
+
+/* Whether s may be a plan's vaultPath (the rules above). */
+bool plan_vault_path_valid(const char *s);
 
 /* Appends p as plan text (commented YAML, the format above, the strings quoted where a YAML
  * reader could take them for something else) to out. -EINVAL when p would not pass plan_parse()

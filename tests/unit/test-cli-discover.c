@@ -194,7 +194,7 @@ static void test_scan(void) {
                         char *got = render(&w);
                         is_str(got, cases[i].want, "%s: entries", cases[i].name);
                         free(got);
-                        discover_workload_done(&w);
+                        plan_workload_done(&w);
                 }
                 if (strstr(cases[i].name, "already injected"))
                         ok(injected, "%s: said so", cases[i].name);
@@ -216,7 +216,7 @@ static void test_scan(void) {
                 .name = (char *) "p", .cluster = (char *) "prod", .tenants = &t, .n_tenants = 1};
         _cleanup_buf_ struct buf out = BUF_INIT(1 << 20, 0);
         is_int(plan_format(&p, &out), 0, "its entries make a valid plan");
-        discover_workload_done(&w);
+        plan_workload_done(&w);
         json_doc_free(d);
 
         /* A DaemonSet has no replicas. */
@@ -227,7 +227,7 @@ static void test_scan(void) {
         is_int(discover_scan(json_doc_root(d), PLAN_DAEMONSET, "shop", &c, &w, NULL), 1,
                "a DaemonSet scanned");
         is_int(w.replicas, 0, "with replicas 0");
-        discover_workload_done(&w);
+        plan_workload_done(&w);
         json_doc_free(d);
 }
 

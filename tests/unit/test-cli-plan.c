@@ -176,12 +176,11 @@ static const char BASE[] = "apiVersion: cloudtaser.io/v1\n"           /* 1 */
                            "      fields:\n"                          /* 17 */
                            "        password: DB_PASSWORD\n";         /* 18 */
 
-static char *replaced(const char *from, const char *to) {
-        const char *at = strstr(BASE, from);
+/* text with the first occurrence of from replaced by to (NULL when it does not occur). */
+static char *subst(const char *text, const char *from, const char *to) {
+        const char *at = strstr(text, from);
         char *s = NULL;
-        if (!at)
-                return NULL;
-        if (asprintf(&s, "%.*s%s%s", (int) (at - BASE), BASE, to, at + strlen(from)) < 0)
+        if (!at || asprintf(&s, "%.*s%s%s", (int) (at - text), text, to, at + strlen(from)) < 0)
                 return NULL;
         return s;
 }
@@ -268,7 +267,7 @@ static void test_errors(void) {
                  "duplicate key 'name'"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_free_ char *text = replaced(cases[i].from, cases[i].to);
+                _cleanup_free_ char *text = subst(BASE, cases[i].from, cases[i].to);
                 _cleanup_plan_ struct plan *p = NULL;
                 struct plan_error e;
                 if (!ok(text != NULL, "case %zu: the substitution applies", i))
@@ -311,20 +310,9 @@ static const char REVIEWED[] = "# reviewed by security, ticket SEC-42\n"
                                "    name: last\n"
                                "    status: pending";
 
-/* REVIEWED with up to two substitutions applied. */
-static char *reviewed(const char *f1, const char *t1, const char *f2, const char *t2) {
-        char *a = NULL, *b = NULL;
-        const char *at = strstr(REVIEWED, f1);
-        if (!at ||
-            asprintf(&a, "%.*s%s%s", (int) (at - REVIEWED), REVIEWED, t1, at + strlen(f1)) < 0)
-                return NULL;
-        if (!f2)
-                return a;
-        at = strstr(a, f2);
-        if (!at || asprintf(&b, "%.*s%s%s", (int) (at - a), a, t2, at + strlen(f2)) < 0)
-                b = NULL;
-        free(a);
-        return b;
+/* REVIEWED with one substitution applied. */
+static char *reviewed(const char *from, const char *to) {
+        return subst(REVIEWED, from, to);
 }
 
 static void expect_edit(const char *text, size_t workload, enum plan_status st, const char *reason,
@@ -345,39 +333,38 @@ static void expect_edit(const char *text, size_t workload, enum plan_status st, 
 static void test_set_status(void) {
         _cleanup_free_ char *a =
                 reviewed("'pending'   # was reviewed",
-                         "failed   # was reviewed\n    reason: \"rollout timed out\"", NULL, NULL);
+                         "failed   # was reviewed\n    reason: \"rollout timed out\"");
         expect_edit(REVIEWED, 0, PLAN_FAILED, "rollout timed out", a,
                     "block: status replaced, reason line inserted after it, indented alike");
-        _cleanup_free_ char *b = reviewed("'pending'", "migrated", NULL, NULL);
+        _cleanup_free_ char *b = reviewed("'pending'", "migrated");
         expect_edit(a, 0, PLAN_MIGRATED, NULL, b, "block: the reason line removed again");
         _cleanup_free_ char *c = reviewed("name: db, status: pending}",
-                                          "name: db, status: failed, reason: \"x y\"}", NULL, NULL);
+                                          "name: db, status: failed, reason: \"x y\"}");
         expect_edit(REVIEWED, 1, PLAN_FAILED, "x y", c, "flow: reason added in the mapping");
-        _cleanup_free_ char *d = reviewed("name: db, status: pending}",
-                                          "name: db, status: pending, reason: \"\"}", NULL, NULL);
+        _cleanup_free_ char *d =
+                reviewed("name: db, status: pending}", "name: db, status: pending, reason: \"\"}");
         expect_edit(c, 1, PLAN_PENDING, NULL, d, "flow: the reason emptied");
         _cleanup_free_ char *f = reviewed("  - status: failed\n    reason: \"image pull\"\n",
-                                          "  - status: migrated\n", NULL, NULL);
+                                          "  - status: migrated\n");
         expect_edit(REVIEWED, 2, PLAN_MIGRATED, NULL, f, "first key of an item: reason removed");
         _cleanup_free_ char *g = reviewed("  - status: failed\n    reason: \"image pull\"\n",
-                                          "  - status: skipped\n    reason: ok\n", NULL, NULL);
+                                          "  - status: skipped\n    reason: ok\n");
         expect_edit(REVIEWED, 2, PLAN_SKIPPED, "ok", g, "an existing reason replaced");
         _cleanup_free_ char *h = reviewed("name: last\n    status: pending",
                                           "name: last\n    status: failed\n    reason: \"no "
-                                          "newline at the end\"",
-                                          NULL, NULL);
+                                          "newline at the end\"");
         expect_edit(REVIEWED, 3, PLAN_FAILED, "no newline at the end", h,
                     "the last line without a newline");
         _cleanup_free_ char *r1 =
                 reviewed("  - status: failed\n    reason: \"image pull\"\n",
-                         "  - status: failed\n    reason: \"image pull\"  # why\n", NULL, NULL);
+                         "  - status: failed\n    reason: \"image pull\"  # why\n");
         _cleanup_free_ char *r2 = reviewed("  - status: failed\n    reason: \"image pull\"\n",
-                                           "  - status: pending\n", NULL, NULL);
+                                           "  - status: pending\n");
         expect_edit(r1, 2, PLAN_PENDING, NULL, r2, "a reason line with its comment removed");
 
         /* A layout that cannot be edited in place: the plan anew, still only that change. */
-        _cleanup_free_ char *blk = reviewed("status: 'pending'   # was reviewed",
-                                            "status: |-\n      pending", NULL, NULL);
+        _cleanup_free_ char *blk =
+                reviewed("status: 'pending'   # was reviewed", "status: |-\n      pending");
         _cleanup_buf_ struct buf out = BUF_INIT(1 << 20, 0);
         _cleanup_plan_ struct plan *before = NULL, *after = NULL;
         struct plan_error e;
@@ -410,17 +397,16 @@ static void test_set_status_file(void) {
         is_int(plan_load(path, &p, &e), 0, "the reviewed plan loads");
         is_int(plan_set_status(p, path, 0, 2, PLAN_MIGRATED, NULL), 0, "status set in the file");
         _cleanup_free_ char *want = reviewed("  - status: failed\n    reason: \"image pull\"\n",
-                                             "  - status: migrated\n", NULL, NULL);
+                                             "  - status: migrated\n");
         _cleanup_free_ char *got = read_text(path);
         ok(got && want && strcmp(got, want) == 0, "the file changed only there");
         ok(p->tenants[0].workloads[2].status == PLAN_MIGRATED && !p->tenants[0].workloads[2].reason,
            "and the plan in memory too");
 
         /* A reviewer swapped two workloads since: the index no longer names the same one. */
-        _cleanup_free_ char *swapped = reviewed("  - kind: Deployment\n    name: api\n",
-                                                "  - kind: Deployment\n    name: "
-                                                "api2\n",
-                                                NULL, NULL);
+        _cleanup_free_ char *swapped =
+                reviewed("  - kind: Deployment\n    name: api\n", "  - kind: Deployment\n    name: "
+                                                                  "api2\n");
         (void) write_text(path, swapped);
         is_int(plan_set_status(p, path, 0, 0, PLAN_FAILED, "x"), -ESTALE,
                "a file that changed under the caller: -ESTALE");
