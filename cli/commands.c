@@ -26,6 +26,15 @@ const struct cli_command cli_commands[] = {
          "  --audience A          the audience the role requires (default " SOURCE_DEFAULT_AUDIENCE
          ")\n" SOURCE_VAULT_USAGE,
          cli_source_configure},
+        {"target", "connect",
+         "make the vault's Kubernetes auth method accept this cluster's service-account tokens "
+         "(idempotent)",
+         "  --kubeconfig F        the cluster (else KUBECONFIG, ~/.kube/config)\n"
+         "  --context C           a kubeconfig context (else current-context)\n"
+         "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
+         "  --reviewer-ttl S      the reviewer token's lifetime in seconds (default one "
+         "year)\n" SOURCE_VAULT_USAGE,
+         cli_target_connect},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);
 

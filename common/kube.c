@@ -168,10 +168,6 @@ struct kube_config *kube_config_free(struct kube_config *c) {
         return NULL;
 }
 
-static void kube_config_freep(struct kube_config **c) {
-        kube_config_free(*c);
-}
-
 const char *kube_config_server(const struct kube_config *c) {
         return c ? c->server : NULL;
 }

@@ -161,3 +161,10 @@ bool kube_name_valid(const char *s);
 /* Decodes a non-2xx answer: status and body (a Status object, or anything) into *ret. Exposed
  * for the tests; kube_get() and the others call it. Returns the errno (see the top). */
 int kube_status_decode(long status, const char *body, size_t len, struct kube_error *ret);
+
+static inline void kube_config_freep(struct kube_config **c) {
+        kube_config_free(*c);
+}
+static inline void kube_client_freep(struct kube_client **k) {
+        kube_client_free(*k);
+}
