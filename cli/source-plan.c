@@ -574,7 +574,7 @@ static void plan_args_done(struct plan_args *a) {
         source_vault_done(&a->v);
 }
 
-static void plan_freep(struct plan **p) {
+static void plan_release(struct plan **p) {
         plan_free(*p);
 }
 
@@ -672,7 +672,7 @@ static int load(const char *path, struct plan **ret) {
 int cli_source_apply_plan(int argc, char **argv) {
         _cleanup_(plan_args_done) struct plan_args a = {};
         _cleanup_vault_client_ struct vault_client *c = NULL;
-        _cleanup_(plan_freep) struct plan *p = NULL;
+        _cleanup_(plan_release) struct plan *p = NULL;
         int r;
 
         if (parse_plan_args(argc, argv, false, &a) < 0)
@@ -695,7 +695,7 @@ int cli_source_verify_plan(int argc, char **argv) {
         _cleanup_vault_client_ struct vault_client *c = NULL;
         _cleanup_(kube_client_freep) struct kube_client *k = NULL;
         _cleanup_(source_report_freep) struct source_report *rep = NULL;
-        _cleanup_(plan_freep) struct plan *p = NULL;
+        _cleanup_(plan_release) struct plan *p = NULL;
         int r;
 
         if (parse_plan_args(argc, argv, true, &a) < 0)
