@@ -58,7 +58,7 @@ DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SA
 # link rules use $(DEP_LIBS); these target-specific values narrow it per program.
 WRAPPER_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
 INIT_DEP_LIBS :=
-OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SYS)
+OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-wrapper): DEP_LIBS := $(WRAPPER_DEP_LIBS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-init): DEP_LIBS := $(INIT_DEP_LIBS)
 $(foreach b,musl asan plain,$(O)/$(b)/bin/cloudtaser-operator): DEP_LIBS := $(OPERATOR_DEP_LIBS)

@@ -705,6 +705,9 @@ static void set_error_text(struct http_client *c, const struct http_request *req
                 if (req->headers[i].secret && req->headers[i].value[0] &&
                     strstr(t, req->headers[i].value))
                         leak = true;
+        if (req->aws_secret_access_key && req->aws_secret_access_key[0] &&
+            strstr(t, req->aws_secret_access_key))
+                leak = true;
         if (leak)
                 (void) snprintf(t, HTTP_ERROR_TEXT_MAX, "%s", curl_easy_strerror(cc));
 }
@@ -771,8 +774,41 @@ static int build_headers(struct http_client *c, const struct http_request *req,
                 if (r < 0)
                         return r;
         }
-        /* curl would send "Expect: 100-continue" for large bodies: one round trip less. */
+        /* curl would send "Expect: 100-continue" for large bodies: one round trip less. A SigV4
+         * signature covers every header in the list, sent or not: none there. */
+        if (req->aws_sigv4)
+                return 0;
         return header_set_add(hs, "Expect", "");
+}
+
+static bool is_lower_alnum_dash(char ch) {
+        return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+}
+
+/* "aws:amz:<region>:<service>" (curl reads each part with %64[^:]), and a key pair of printable
+ * ASCII without ':' in the key id (curl joins them as "user:password"). */
+static bool aws_sigv4_valid(const struct http_request *req) {
+        const char *s = req->aws_sigv4;
+        size_t parts = 0;
+        while (parts < 4) {
+                size_t n = strcspn(s, ":");
+                if (n == 0 || n > 64)
+                        return false;
+                for (size_t i = 0; i < n; i++)
+                        if (!is_lower_alnum_dash(s[i]))
+                                return false;
+                parts++;
+                s += n;
+                if (*s == '\0')
+                        break;
+                s++;
+        }
+        if (parts != 4 || *s != '\0')
+                return false;
+        return req->aws_access_key_id && req->aws_access_key_id[0] &&
+               !strchr(req->aws_access_key_id, ':') &&
+               header_value_valid(req->aws_access_key_id) && req->aws_secret_access_key &&
+               req->aws_secret_access_key[0] && header_value_valid(req->aws_secret_access_key);
 }
 
 /* The scheme of url ("https"), from its start to "://"; 0 when there is none. */
@@ -808,6 +844,8 @@ static int validate_request(const struct http_client *c, const struct http_reque
         if (req->content_type && !header_value_valid(req->content_type))
                 return -EINVAL;
         if (req->method == HTTP_HEAD && req->body)
+                return -EINVAL;
+        if (req->aws_sigv4 && !aws_sigv4_valid(req))
                 return -EINVAL;
         return 0;
 }
@@ -875,6 +913,13 @@ static int setup_transfer(struct http_client *c, const struct http_request *req,
         default:
                 SETOPT(CURLOPT_CUSTOMREQUEST, custom[req->method]);
                 break;
+        }
+        if (req->aws_sigv4) {
+                /* curl signs in Curl_http_output_auth, after the Host header is set: the signed
+                 * "host" is the Host sent (with a non-default port). */
+                SETOPT(CURLOPT_AWS_SIGV4, req->aws_sigv4);
+                SETOPT(CURLOPT_USERNAME, req->aws_access_key_id);
+                SETOPT(CURLOPT_PASSWORD, req->aws_secret_access_key);
         }
         if (req->body || req->method == HTTP_POST) {
                 /* Not COPYPOSTFIELDS: curl reads straight from our (possibly secure) buffer. */

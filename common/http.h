@@ -152,6 +152,20 @@ struct http_request {
         /* Overall deadline of this request on the client's clock (http_client_now_usec), 0 for
          * now + deadline_ms: lets a caller that makes several requests keep one deadline. */
         uint64_t deadline_usec;
+        /* AWS Signature Version 4 (libcurl's CURLOPT_AWS_SIGV4), NULL for none: the request is
+         * signed with the access key pair for "aws:amz:<region>:<service>" (at most 64 bytes a
+         * part). Every header of the request (the client's, the request's, Content-Type) is
+         * signed, with Host and the X-Amz-Date curl adds; a temporary credential's session token
+         * goes in as an "X-Amz-Security-Token" header marked secret. The signature covers the
+         * method, the path and query as given (already canonical: callers send POST to "/"),
+         * and the SHA-256 of the body. "Expect:" is not sent on signed requests (a header named
+         * in SignedHeaders must be sent). -EINVAL when a key or the scope is missing or
+         * malformed. The secret key is also a secret for the error text; libcurl copies it (and
+         * the key id) into its heap for the request without wiping it: the limit named above.
+         * The libcurl build must not be configured --disable-crypto-auth (deps/build.sh). */
+        const char *aws_sigv4;
+        const char *aws_access_key_id;
+        const char *aws_secret_access_key;
 };
 
 /* A received response. Release with http_response_done(). */

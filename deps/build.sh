@@ -130,7 +130,10 @@ build_wolfssl() {
     # multiples of the base point by a 4 KiB one. The assembly file is one section that
     # --gc-sections keeps whole, and it has the RSA-2048/3072 code unless told otherwise:
     # WOLFSSL_SP_NO_2048/3072 (RSA uses the generic code, which the build keeps anyway).
-    local cpu_opts="--enable-sp=smallec256" sp_defs="-DWOLFSSL_SP_NO_2048 -DWOLFSSL_SP_NO_3072"
+    # WOLFSSL_GETRANDOM: the DRBG seeds from the getrandom() system call instead of opening
+    # /dev/urandom, so a sandboxed process (the operator's CA signer: no open() in its seccomp
+    # allow-list, no /dev in its view) can still sign.
+    local cpu_opts="--enable-sp=smallec256" sp_defs="-DWOLFSSL_SP_NO_2048 -DWOLFSSL_SP_NO_3072 -DWOLFSSL_GETRANDOM"
     case "$multiarch" in
     x86_64-*) cpu_opts="$cpu_opts --enable-sp-asm --enable-aesni" ;;
     esac
@@ -164,6 +167,10 @@ build_curl() {
     local d; d=$(fetch curl)
     log "building libcurl"
     cd "$d"
+    # --disable-crypto-auth is not given: it would also remove AWS SigV4 signing
+    # (CURLOPT_AWS_SIGV4, for the operator's ECR credentials; curl 7.88 guards it with
+    # CURL_DISABLE_CRYPTO_AUTH, and its --disable-aws switch does not exist yet). Digest auth comes
+    # with it but is never enabled: common/http sets no CURLOPT_HTTPAUTH besides SigV4.
     # Debian builds its OpenSSL flavour with every patch but the last two (GnuTLS, NSS renames);
     # do the same, then regenerate the build system as Debian's rules do (./buildconf).
     patch -R -p1 -s < debian/patches/99_nss.patch || die "could not revert 99_nss.patch"
@@ -177,7 +184,7 @@ build_curl() {
         --disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
         --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp \
         --disable-gopher --disable-mqtt --disable-cookies --disable-manual --disable-ntlm \
-        --disable-ntlm-wb --disable-crypto-auth --disable-kerberos-auth --disable-negotiate-auth --disable-aws \
+        --disable-ntlm-wb --disable-kerberos-auth --disable-negotiate-auth --disable-aws \
         --disable-alt-svc --disable-hsts --disable-netrc --disable-doh --disable-mime \
         --disable-verbose --enable-ipv6 --enable-threaded-resolver \
         --disable-docs --disable-versioned-symbols \

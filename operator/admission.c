@@ -29,7 +29,7 @@ struct lookup_entry {
         const char *image;
         int r;
         struct registry_image_config cfg;
-        char err[256];
+        char err[512]; /* a registry error with its fix (cloud registries name three) */
 };
 
 struct review {
@@ -319,7 +319,7 @@ static int effective_command(struct review *r, size_t i, const struct json_value
         } else {
                 const char *image;
                 struct lookup_entry *e;
-                char shown[NAME_MAX_SHOWN + 4], why[300];
+                char shown[NAME_MAX_SHOWN + 4], why[520];
 
                 if (json_get_string(ctr, "image", &image) < 0 || !image[0] ||
                     strlen(image) > IMAGE_MAX) {
@@ -334,7 +334,7 @@ static int effective_command(struct review *r, size_t i, const struct json_value
                 if (e->r < 0) {
                         podspec_strv_done(&a);
                         sanitize(shown, sizeof(shown), image, NAME_MAX_SHOWN);
-                        sanitize(why, sizeof(why), e->err[0] ? e->err : strerror(-e->r), 250);
+                        sanitize(why, sizeof(why), e->err[0] ? e->err : strerror(-e->r), 500);
                         return deny(r, 400,
                                     "container %s has no command and the entrypoint of image %s "
                                     "could not be read from its registry (%s); set the "

@@ -125,6 +125,15 @@ int handlers_webhook(void *userdata, const struct httpd_request *req, struct htt
         return 0;
 }
 
+static int not_ready(struct operator_state *st, struct httpd_response *resp) {
+        char why[600] = "";
+        if (st->not_ready)
+                st->not_ready(st->not_ready_userdata, why, sizeof(why));
+        resp->status = 503;
+        resp->content_type = "text/plain; charset=utf-8";
+        return buf_printf(&resp->body, "webhook not serving yet%s%s\n", why[0] ? ": " : "", why);
+}
+
 int handlers_health(void *userdata, const struct httpd_request *req, struct httpd_response *resp) {
         struct operator_state *st = userdata;
         if (strcmp(req->path, "/healthz") == 0)
@@ -137,8 +146,7 @@ int handlers_health(void *userdata, const struct httpd_request *req, struct http
                                                             : "ok (warning: no "
                                                               "--allowed-vault-addresses: pods may "
                                                               "name any vault address)\n")
-                               : httpd_response_set(resp, 503, "text/plain; charset=utf-8",
-                                                    "webhook not serving yet\n");
+                               : not_ready(st, resp);
         return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
 }
 
@@ -149,7 +157,8 @@ int handlers_metrics(void *userdata, const struct httpd_request *req, struct htt
 
         if (strcmp(req->path, "/metrics") != 0)
                 return httpd_response_set(resp, 404, "text/plain; charset=utf-8", "not found\n");
-        httpd_get_stats(st->webhook, &hs);
+        if (st->webhook)
+                httpd_get_stats(st->webhook, &hs);
         registry_get_stats(st->registry, &rs);
         int r = metrics_render(&st->m, &hs, &rs, &resp->body);
         if (r < 0)

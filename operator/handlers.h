@@ -6,7 +6,8 @@
  *                     the metrics; 404 for other paths, 405 for other methods, 400 for a body
  *                     that is not an AdmissionReview
  *   handlers_health   /healthz (200 while the process serves), /readyz (200 once the webhook
- *                     serves, 503 before and while stopping)
+ *                     serves, 503 before, saying why (e.g. the vault login's last failure),
+ *                     and while stopping)
  *   handlers_metrics  /metrics, the Prometheus text of operator/metrics
  *
  * Each is an httpd handler (common/httpd.h) whose userdata is the struct operator_state; they
@@ -35,8 +36,12 @@ struct operator_state {
         struct kube_client *kube; /* NULL: no Kubernetes API (pull secrets unused) */
         const char *node_arch;
         struct operator_metrics m;
-        struct httpd *webhook, *health, *metrics_srv;
+        struct httpd *_Atomic webhook; /* NULL until it serves (main sets it, metrics read it) */
+        struct httpd *health, *metrics_srv;
         atomic_bool ready;
+        /* Why not ready yet (for /readyz): writes one line into buf; NULL: none known. */
+        void (*not_ready)(void *userdata, char *buf, size_t n);
+        void *not_ready_userdata;
 };
 
 int handlers_webhook(void *userdata, const struct httpd_request *req, struct httpd_response *resp);

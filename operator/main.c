@@ -6,19 +6,19 @@
  *   health    plain HTTP on --health-probe-bind-address (default :8081): /healthz, /readyz
  *   metrics   plain HTTP on --metrics-bind-address (default :8080): /metrics (Prometheus text)
  *
- * The serving certificate comes from --tls-cert-file/--tls-key-file, or is generated at start
- * (an in-memory CA and a leaf for --webhook-host names; --ca-bundle-out writes the CA for the
- * MutatingWebhookConfiguration's caBundle). It is held by a swappable TLS context, so the
- * certificate rotation of the next step replaces it without a restart.
+ * The serving certificate is the operator's own (operator/keeper: kept in vault by default,
+ * created at the first install, rotated in memory, its CA in a separate signer process), or
+ * --tls-cert-file/--tls-key-file. The health server starts first, so /readyz says what the
+ * operator waits for (vault, the leader) before the webhook serves.
  *
  * Entrypoint lookups for containers without a command read the image config from its registry
  * (operator/registry), authenticated with the pod's and its service account's image pull secrets,
  * read through the Kubernetes API (common/kube): in-cluster, or from --kubeconfig, or from
  * --kube-server, --kube-ca-file and --kube-token-file.
  *
- * This file is the flags and the wiring only: the servers' handlers and the entrypoint lookup are
- * operator/handlers.c, the counters and /metrics operator/metrics.c, the generated serving
- * certificate operator/certs.c.
+ * This file is the wiring only: the flags are operator/flags.c, the servers' handlers and the
+ * entrypoint lookup operator/handlers.c, the counters and /metrics operator/metrics.c, the
+ * operator's own credentials operator/keeper.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -44,147 +45,19 @@
 #include "common/tls/transport.h"
 #include "operator/admission.h"
 #include "operator/annotations.h"
-#include "operator/certs.h"
+#include "operator/flags.h"
 #include "operator/handlers.h"
+#include "operator/keeper.h"
 #include "operator/registry.h"
+#include "operator/signer.h"
 
 #define MAX_FILE (1024u * 1024u)
-#define MAX_LOOPS 16
 #define MAX_ALLOWED 64
-
-struct flags {
-        unsigned webhook_port;
-        const char *webhook_bind;
-        const char *health_addr, *metrics_addr;
-        const char *tls_cert_file, *tls_key_file, *ca_bundle_out;
-        const char *webhook_hosts; /* comma list of DNS names / IPs for the generated certificate */
-        const char *init_image, *vault_address, *vault_ca_file, *vault_auth_path, *allowed;
-        const char *vault_peer_addrs;
-        bool allow_plain_http_vault; /* --allow-plain-http-vault */
-        const char *registry_ca_file;
-        const char *client_ca_file;
-        const char *registry_insecure; /* comma list of host[:port] */
-        const char *kube_server, *kube_ca_file, *kube_token_file;
-        const char *kubeconfig, *kube_context;
-        unsigned loops;
-        const char *log_format, *log_level;
-};
-
-/* --- flags ------------------------------------------------------------------------------ */
-
-static void usage(FILE *f) {
-        fprintf(f,
-                "usage: cloudtaser-operator [flags]\n"
-                "  --webhook-port N                  HTTPS port of the webhook (9443)\n"
-                "  --webhook-bind-address HOST       address to bind the webhook on (all)\n"
-                "  --health-probe-bind-address ADDR  /healthz and /readyz (:8081)\n"
-                "  --metrics-bind-address ADDR       /metrics (:8080)\n"
-                "  --tls-cert-file F --tls-key-file F  serving certificate (else generated)\n"
-                "  --webhook-host NAMES              names/IPs for the generated certificate\n"
-                "  --ca-bundle-out F                 write the generated CA (for caBundle)\n"
-                "  --init-image IMAGE                the cloudtaser-init image (or "
-                "CLOUDTASER_INIT_IMAGE)\n"
-                "  --vault-address URL               default VAULT_ADDR for pods\n"
-                "  --vault-ca-file F                 CA bundle given to wrappers inline\n"
-                "  --vault-auth-path PATH            default VAULT_AUTH_MOUNT_PATH\n"
-                "  --allow-plain-http-vault          admit http:// vault addresses (refused "
-                "otherwise)\n"
-                "  --vault-peer-addresses URLS       the other nodes of --vault-address (each "
-                "api_addr), where a standby's 307 may lead\n"
-                "  --allowed-vault-addresses LIST    comma list; pods may use only these\n"
-                "  --registry-ca-file F              extra CA for registries\n"
-                "  --client-ca-file F                require client certificates signed by this CA "
-                "(the API\n"
-                "                                    server's webhook client certificate)\n"
-                "  --registry-insecure LIST          comma list of registries (host[:port]) that "
-                "may\n"
-                "                                    fall back to plain HTTP when they do not "
-                "speak TLS\n"
-                "  --kubeconfig FILES [--kube-context NAME]  the Kubernetes API from a "
-                "kubeconfig\n"
-                "  --kube-server URL --kube-ca-file F --kube-token-file F  ... or these\n"
-                "                                    (default: in-cluster, else $KUBECONFIG)\n"
-                "  --workers N                       webhook event loops (2)\n"
-                "  --log-format text|json --log-level LEVEL\n"
-                "  --version\n");
-}
-
-static int parse_flags(int argc, char **argv, struct flags *f) {
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i], *v = NULL;
-                char name[64];
-                const char *eq = strchr(a, '=');
-                if (strncmp(a, "--", 2) != 0)
-                        return log_error("unexpected argument '%s'", a), -EINVAL;
-                size_t nl = eq ? (size_t) (eq - a) : strlen(a);
-                if (nl >= sizeof(name))
-                        return log_error("unknown flag '%.40s'", a), -EINVAL;
-                memcpy(name, a, nl);
-                name[nl] = '\0';
-                if (strcmp(name, "--registry-insecure-http") == 0)
-                        return log_error("--registry-insecure-http is gone: name the registries "
-                                         "that may use plain HTTP with "
-                                         "--registry-insecure=host[:port],..."),
-                               -EINVAL;
-                if (strcmp(name, "--allow-plain-http-vault") == 0 && !eq) {
-                        f->allow_plain_http_vault = true;
-                        continue;
-                }
-                if (eq)
-                        v = eq + 1;
-                else if (i + 1 < argc)
-                        v = argv[++i];
-                else
-                        return log_error("flag %s needs a value", name), -EINVAL;
-                if (strcmp(name, "--webhook-port") == 0) {
-                        char *end;
-                        errno = 0;
-                        long p = strtol(v, &end, 10);
-                        if (errno || *end || p < 1 || p > 65535)
-                                return log_error("--webhook-port must be 1..65535"), -EINVAL;
-                        f->webhook_port = (unsigned) p;
-                } else if (strcmp(name, "--workers") == 0) {
-                        char *end;
-                        errno = 0;
-                        long p = strtol(v, &end, 10);
-                        if (errno || *end || p < 1 || p > MAX_LOOPS)
-                                return log_error("--workers must be 1..%d", MAX_LOOPS), -EINVAL;
-                        f->loops = (unsigned) p;
-                }
-#define S(flag, field) else if (strcmp(name, flag) == 0) f->field = v;
-                S("--webhook-bind-address", webhook_bind)
-                S("--health-probe-bind-address", health_addr)
-                S("--metrics-bind-address", metrics_addr)
-                S("--tls-cert-file", tls_cert_file)
-                S("--tls-key-file", tls_key_file)
-                S("--ca-bundle-out", ca_bundle_out)
-                S("--webhook-host", webhook_hosts)
-                S("--init-image", init_image)
-                S("--vault-address", vault_address)
-                S("--vault-ca-file", vault_ca_file)
-                S("--vault-auth-path", vault_auth_path)
-                S("--vault-peer-addresses", vault_peer_addrs)
-                S("--allowed-vault-addresses", allowed)
-                S("--registry-ca-file", registry_ca_file)
-                S("--registry-insecure", registry_insecure)
-                S("--client-ca-file", client_ca_file)
-                S("--kube-server", kube_server)
-                S("--kube-ca-file", kube_ca_file)
-                S("--kube-token-file", kube_token_file)
-                S("--kubeconfig", kubeconfig)
-                S("--kube-context", kube_context)
-                S("--log-format", log_format)
-                S("--log-level", log_level)
-#undef S
-                else return log_error("unknown flag '%s' (see --help)", name), -EINVAL;
-        }
-        return 0;
-}
 
 /* The Kubernetes API client: --kubeconfig, --kube-server, in-cluster, $KUBECONFIG (or
  * ~/.kube/config), in that order. No API at all is not an error (pull secrets are then not used);
  * a configuration given and unusable is. */
-static int setup_kube(const struct flags *f, struct kube_client **ret) {
+static int setup_kube(const struct operator_flags *f, struct kube_client **ret) {
         struct kube_config *c = NULL;
         struct kube_error e = {};
         int r;
@@ -224,31 +97,56 @@ static void *loop_main(void *arg) {
         return NULL;
 }
 
+/* Waits ms for a stopping signal: -ECANCELED when one came (keeper_bootstrap's wait). */
+static int wait_for_signal(void *userdata, unsigned ms) {
+        const sigset_t *mask = userdata;
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L};
+        int sig = sigtimedwait(mask, NULL, &ts);
+        if (sig > 0) {
+                log_info("received signal %d while starting: stopping", sig);
+                return -ECANCELED;
+        }
+        return 0;
+}
+
+static void not_ready(void *userdata, char *buf, size_t n) {
+        if (userdata)
+                keeper_why(userdata, buf, n);
+}
+
+/* This replica's name among the candidates: the pod's name (or the host's) and a random suffix,
+ * so that a restarted process is a new candidate. */
+static void make_identity(char *out, size_t n) {
+        char host[256] = "operator";
+        const char *pod = getenv("POD_NAME");
+        uint8_t rnd[4] = {};
+        if (!pod || !*pod) {
+                if (gethostname(host, sizeof(host) - 1) < 0)
+                        (void) snprintf(host, sizeof(host), "operator");
+                pod = host;
+        }
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
+                rnd[0] = (uint8_t) getpid();
+        (void) snprintf(out, n, "%.200s_%02x%02x%02x%02x", pod, rnd[0], rnd[1], rnd[2], rnd[3]);
+}
+
 int main(int argc, char **argv) {
         static struct operator_state st = {};
-        struct flags f = {.webhook_port = 9443,
-                          .health_addr = ":8081",
-                          .metrics_addr = ":8080",
-                          .webhook_hosts = "localhost,127.0.0.1",
-                          .loops = 2};
+        struct operator_flags f;
         _cleanup_buf_ struct buf cert = BUF_INIT(MAX_FILE, 0), key = BUF_INIT(MAX_FILE, BUF_SECURE),
-                                 ca = BUF_INIT(MAX_FILE, 0), vault_ca = BUF_INIT(MAX_FILE, 0);
+                                 vault_ca = BUF_INIT(MAX_FILE, 0);
         const char *allowed[MAX_ALLOWED];
         char allowed_copy[4096];
         struct tls_server *tls = NULL;
+        struct signer *signer = NULL;
+        struct keeper *keeper = NULL;
         int r;
 
         log_setup("cloudtaser-operator", LOG_FORMAT_TEXT, LOG_INFO);
-        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
-                printf("cloudtaser-operator %s\n", CLOUDTASER_VERSION);
-                return 0;
-        }
-        if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-                usage(stdout);
-                return 0;
-        }
-        if (parse_flags(argc, argv, &f) < 0)
-                return 2;
+        operator_flags_init(&f);
+        r = operator_flags_parse(argc, argv, &f);
+        if (r != 0)
+                return r > 0 ? 0 : 2;
         enum log_format lf = LOG_FORMAT_TEXT;
         enum log_level ll = LOG_INFO;
         if ((f.log_format && log_format_from_string(f.log_format, &lf) < 0) ||
@@ -256,6 +154,16 @@ int main(int argc, char **argv) {
                 return log_error("bad --log-format or --log-level"), 2;
         log_setup("cloudtaser-operator", lf, ll);
         (void) secmem_harden_process();
+
+        /* The CA signer first, while this process has one thread: a fork copies only the calling
+         * thread, and the signer must not inherit another thread's locks. It gets its CA once
+         * the records are read. */
+        if (!f.tls_cert_file) {
+                r = signer_start(NULL, NULL, 0, 0, &signer);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot start the CA signer process: %m"), 1;
+                log_info("CA signer: process %d holds the CA key", (int) signer_pid(signer));
+        }
 
         /* Operator-level defaults for the injection. */
         st.adm.init_image = f.init_image ? f.init_image : getenv("CLOUDTASER_INIT_IMAGE");
@@ -370,27 +278,73 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return 2;
 
-        /* The serving certificate. */
-        if (f.tls_cert_file || f.tls_key_file) {
-                if (!f.tls_cert_file || !f.tls_key_file)
-                        return log_error("give both --tls-cert-file and --tls-key-file"), 2;
+        /* Signals: SIGTERM/SIGINT stop gracefully; SIGPIPE is ignored (closed peers). Blocked
+         * before any thread starts, so that every thread inherits the mask. */
+        sigset_t mask;
+        (void) sigemptyset(&mask);
+        (void) sigaddset(&mask, SIGTERM);
+        (void) sigaddset(&mask, SIGINT);
+        (void) sigaddset(&mask, SIGHUP);
+        (void) pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        /* Probes and metrics first (tiny limits: they take no bodies): /readyz says what the
+         * operator waits for. */
+        pthread_t threads[OPERATOR_MAX_LOOPS + 2];
+        size_t nt = 0;
+        struct httpd_options ho = {.address = f.health_addr,
+                                   .handler = handlers_health,
+                                   .userdata = &st,
+                                   .limits = {.max_body = 1024},
+                                   .max_connections = 16};
+        r = httpd_new(&ho, &st.health);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on %s for health probes: %m",
+                                       f.health_addr),
+                       1;
+        struct httpd_options mo = {.address = f.metrics_addr,
+                                   .handler = handlers_metrics,
+                                   .userdata = &st,
+                                   .limits = {.max_body = 1024},
+                                   .max_connections = 16};
+        r = httpd_new(&mo, &st.metrics_srv);
+        if (r < 0)
+                return log_error_errno(r, "Cannot listen on %s for metrics: %m", f.metrics_addr), 1;
+
+        /* The serving certificate: given, or the operator's own (kept, rotated). */
+        if (f.tls_cert_file) {
                 if ((r = buf_read_file(&cert, f.tls_cert_file)) < 0 ||
                     (r = buf_read_file(&key, f.tls_key_file)) < 0)
                         return log_error_errno(r, "Cannot read the serving certificate or key: %m"),
                                2;
         } else {
-                r = certs_generate_serving(f.webhook_hosts, &cert, &key, &ca);
+                char identity[300];
+                make_identity(identity, sizeof(identity));
+                r = keeper_new(&f, st.kube, signer, identity, &keeper);
                 if (r < 0)
-                        return log_error_errno(r, "Cannot generate a serving certificate: %m"), 1;
-                log_info("generated a serving certificate for %s", f.webhook_hosts);
-                if (f.ca_bundle_out) {
-                        r = certs_write_file_atomic(f.ca_bundle_out, ca.data, ca.len);
-                        if (r < 0)
-                                return log_error_errno(r, "Cannot write --ca-bundle-out %s: %m",
-                                                       f.ca_bundle_out),
-                                       1;
+                        return r == -EINVAL ? 2 : 1;
+                st.not_ready = not_ready;
+                st.not_ready_userdata = keeper;
+        }
+        if (pthread_create(&threads[nt], NULL, loop_main, st.health) == 0)
+                nt++;
+        if (pthread_create(&threads[nt], NULL, loop_main, st.metrics_srv) == 0)
+                nt++;
+        if (keeper) {
+                r = keeper_bootstrap(keeper, wait_for_signal, &mask);
+                if (r >= 0)
+                        r = keeper_webhook_pair(keeper, &cert, &key);
+                if (r < 0) {
+                        httpd_stop(st.health);
+                        httpd_stop(st.metrics_srv);
+                        for (size_t i = 0; i < nt; i++)
+                                (void) pthread_join(threads[i], NULL);
+                        keeper_free(keeper);
+                        signer_free(signer);
+                        return r == -ECANCELED ? 0 : 1;
                 }
         }
+
         _cleanup_buf_ struct buf client_ca = BUF_INIT(MAX_FILE, 0);
         struct tls_server_options to = {.cert_pem = cert.data,
                                         .cert_len = cert.len,
@@ -414,76 +368,49 @@ int main(int argc, char **argv) {
                 return log_error_errno(r, "Invalid serving certificate or key: %m"), 2;
         buf_done(&key);
 
-        /* Signals: SIGTERM/SIGINT stop gracefully; SIGPIPE is ignored (closed peers). */
-        sigset_t mask;
-        (void) sigemptyset(&mask);
-        (void) sigaddset(&mask, SIGTERM);
-        (void) sigaddset(&mask, SIGINT);
-        (void) sigaddset(&mask, SIGHUP);
-        (void) pthread_sigmask(SIG_BLOCK, &mask, NULL);
-        (void) signal(SIGPIPE, SIG_IGN);
-
         char webhook_addr[300];
         (void) snprintf(webhook_addr, sizeof(webhook_addr), "%s:%u",
                         f.webhook_bind ? f.webhook_bind : "", f.webhook_port);
+        struct httpd *webhook = NULL;
         struct httpd_options wo = {.address = webhook_addr,
                                    .tls = tls,
                                    .handler = handlers_webhook,
                                    .userdata = &st,
                                    .limits = {.max_body = 3u * 1024u * 1024u},
                                    .max_connections = 256};
-        r = httpd_new(&wo, &st.webhook);
+        r = httpd_new(&wo, &webhook);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on %s for the webhook: %m", webhook_addr),
                        1;
-        /* Probes and metrics take no bodies: tiny limits. */
-        struct httpd_options ho = {.address = f.health_addr,
-                                   .handler = handlers_health,
-                                   .userdata = &st,
-                                   .limits = {.max_body = 1024},
-                                   .max_connections = 16};
-        r = httpd_new(&ho, &st.health);
-        if (r < 0)
-                return log_error_errno(r, "Cannot listen on %s for health probes: %m",
-                                       f.health_addr),
-                       1;
-        struct httpd_options mo = {.address = f.metrics_addr,
-                                   .handler = handlers_metrics,
-                                   .userdata = &st,
-                                   .limits = {.max_body = 1024},
-                                   .max_connections = 16};
-        r = httpd_new(&mo, &st.metrics_srv);
-        if (r < 0)
-                return log_error_errno(r, "Cannot listen on %s for metrics: %m", f.metrics_addr), 1;
-
-        pthread_t threads[MAX_LOOPS + 2];
-        size_t nt = 0;
+        st.webhook = webhook;
         for (unsigned i = 0; i < f.loops; i++)
-                if (pthread_create(&threads[nt], NULL, loop_main, st.webhook) == 0)
+                if (pthread_create(&threads[nt], NULL, loop_main, webhook) == 0)
                         nt++;
-        if (pthread_create(&threads[nt], NULL, loop_main, st.health) == 0)
-                nt++;
-        if (pthread_create(&threads[nt], NULL, loop_main, st.metrics_srv) == 0)
-                nt++;
+        if (keeper && (r = keeper_start(keeper, tls)) < 0)
+                return log_error_errno(r, "Cannot start the certificate rotation: %m"), 1;
         atomic_store(&st.ready, true);
         log_info("serving: webhook https://%s/mutate-v1-pod (port %d, %u loops), health %s (port "
                  "%d), metrics %s (port %d)",
-                 webhook_addr, httpd_port(st.webhook), f.loops, f.health_addr,
-                 httpd_port(st.health), f.metrics_addr, httpd_port(st.metrics_srv));
+                 webhook_addr, httpd_port(webhook), f.loops, f.health_addr, httpd_port(st.health),
+                 f.metrics_addr, httpd_port(st.metrics_srv));
 
         int sig = 0;
         (void) sigwait(&mask, &sig);
         log_info("received signal %d: stopping", sig);
         atomic_store(&st.ready, false);
-        httpd_stop(st.webhook);
+        /* The Lease first, so that a standby takes over while this replica drains. */
+        keeper = keeper_free(keeper);
+        httpd_stop(webhook);
         httpd_stop(st.health);
         httpd_stop(st.metrics_srv);
         for (size_t i = 0; i < nt; i++)
                 (void) pthread_join(threads[i], NULL);
-        httpd_free(st.webhook);
+        st.webhook = NULL;
+        httpd_free(webhook);
         httpd_free(st.health);
         httpd_free(st.metrics_srv);
         tls_server_free(tls);
+        signer_free(signer);
         kube_client_free(st.kube);
         registry_client_free(st.registry);
         return 0;

@@ -47,18 +47,18 @@ $(O)/asan/tests/fuzz/replay-operator-admission: $(O)/asan/libwrapper.a
 $(O)/fuzz/fuzz-operator-admission: $(O)/fuzz/wrapper/config.o $(O)/fuzz/tests/lib/wrapper-env.o
 
 # Test tools built on the operator's modules (tests/tools/ct-registry.c: the registry client from
-# the command line, for the registry end-to-end tests): explicit rules, since the generic musl
-# tool rule does not group archives.
-ifneq ($(wildcard $(TOP)/tests/tools/ct-registry.c),)
-$(O)/musl/bin/ct-registry: $(O)/musl/tests/tools/ct-registry.o $(OPERATOR_LIBS_MUSL) $(O)/musl/libcommon.a
+# the command line, for the registry end-to-end tests; tests/tools/ct-leader.c: the leader
+# election, for tests/e2e/test-real-leader.sh): explicit rules, since the generic musl tool rule
+# does not group archives.
+OPERATOR_TOOLS := $(filter ct-registry ct-leader,$(TOOL_NAMES))
+$(addprefix $(O)/musl/bin/,$(OPERATOR_TOOLS)): $(O)/musl/bin/%: $(O)/musl/tests/tools/%.o $(OPERATOR_LIBS_MUSL) $(O)/musl/libcommon.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"
 	@$(MUSL_CC) $(MUSL_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@.debug
 	@strip --strip-all -o $@ $@.debug
-$(O)/asan/bin/ct-registry: $(O)/asan/tests/tools/ct-registry.o $(OPERATOR_LIBS_ASAN) $(O)/asan/libcommon.a
+$(addprefix $(O)/asan/bin/,$(OPERATOR_TOOLS)): $(O)/asan/bin/%: $(O)/asan/tests/tools/%.o $(OPERATOR_LIBS_ASAN) $(O)/asan/libcommon.a
 	@mkdir -p $(@D)
 	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
-endif
 
 # A plain glibc build (no sanitizer) for valgrind, which cannot follow a static musl binary's
 # allocator nor run under ASan: used by tests/bench-operator.sh for the leak and growth check.

@@ -8,6 +8,28 @@
  * credentials from kubernetes.io/dockerconfigjson secrets. Docker Hub's naming ("nginx" is
  * docker.io/library/nginx). Results are cached by manifest digest, and by tag for tag_ttl_s.
  * Every lookup is bounded by timeout_ms. Credentials stay in secmem; nothing here logs.
+ *
+ * Cloud registries (EKS, GKE and AKS pull through the kubelet's credential providers, not pull
+ * secrets): when a registry still answers 401 after the pull secrets' credentials (or without
+ * any), and its host is one of a provider's, the OPERATOR's own identity is asked for a
+ * credential, once per lookup:
+ *   ECR "<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]": static keys (AWS_ACCESS_KEY_ID,
+ *     AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), else IRSA (AWS_ROLE_ARN,
+ *     AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_SESSION_NAME): STS AssumeRoleWithWebIdentity (regional
+ *     endpoint, AWS_STS_REGIONAL_ENDPOINTS=legacy for the global one), then ECR
+ *     GetAuthorizationToken signed with SigV4: basic "AWS:<password>";
+ *   GCP "gcr.io", "*.gcr.io", "*-docker.pkg.dev": the metadata server's access token
+ *     (GCE_METADATA_HOST, plain HTTP as the server speaks; GKE workload identity serves it):
+ *     basic "oauth2accesstoken:<token>";
+ *   ACR "*.azurecr.io|cn|us|de": Azure workload identity (AZURE_CLIENT_ID, AZURE_TENANT_ID,
+ *     AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST): an AAD token for the ARM scope, exchanged
+ *     at https://<registry>/oauth2/exchange for a refresh token: basic
+ *     "00000000-0000-0000-0000-000000000000:<refresh token>" for the registry's token flow.
+ * Endpoints move only through the SDKs' own variables (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_STS,
+ * AWS_ENDPOINT_URL_ECR, GCE_METADATA_HOST, AZURE_AUTHORITY_HOST), https only (but the metadata
+ * server), verified with the same trust anchors as the registries (ca_file). A credential is
+ * cached per registry until REGISTRY_CLOUD_MARGIN_S (5 min) before it expires, on the hooks'
+ * clock; a refused one is dropped. Where none applies the lookup's error says what to set.
  */
 #pragma once
 
@@ -42,7 +64,10 @@ struct registry_options {
         unsigned timeout_ms;     /* overall bound for one lookup, default 5000 */
         unsigned tag_ttl_s;      /* cache TTL for tag references, default 300 */
         size_t cache_entries;    /* default 1024 */
-        struct http_hooks hooks; /* clock for the cache TTL in tests */
+        struct http_hooks hooks; /* clock for the cache TTL and the cloud credentials' expiry */
+        /* "NAME=value" strings the cloud providers' variables are read from, NULL-terminated;
+         * NULL: the process environment. Read once, by registry_client_new(). */
+        const char *const *env;
 };
 
 struct registry_client;
@@ -69,6 +94,7 @@ void registry_image_config_done(struct registry_image_config *c);
 
 struct registry_stats {
         uint64_t lookups, cache_hits, errors;
+        uint64_t cloud_credentials; /* credentials obtained from the operator's cloud identity */
 };
 
 /* A snapshot of the counters (for the operator's metrics). */

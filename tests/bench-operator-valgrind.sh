@@ -27,6 +27,7 @@ run() { # run REVIEWS -> prints "definitely indirectly in-use-at-exit" from valg
     rm -f "$dir/ca.pem"
     valgrind --leak-check=full --errors-for-leak-kinds=definite --log-file="$dir/vg-$reviews.log" \
         "$op" --init-image r.example/w:1 --vault-address https://v.example:8200 --webhook-port "$port" \
+            --secret-backend ephemeral --webhook-config-name= --webhook-host localhost,127.0.0.1 \
         --webhook-bind-address 127.0.0.1 --workers 1 --health-probe-bind-address 127.0.0.1:0 \
         --metrics-bind-address 127.0.0.1:0 --ca-bundle-out "$dir/ca.pem" --log-level warning 2>/dev/null &
     local pid=$!

@@ -31,6 +31,7 @@ cpus=$(nproc)
 pin_op=(); pin_load=()
 if command -v taskset >/dev/null && [ "$cpus" -ge 2 ]; then pin_op=(taskset -c 0); pin_load=(taskset -c 1-$((cpus - 1))); fi
 "${pin_op[@]}" "$op" --init-image registry.example/cloudtaser/wrapper:bench --vault-address https://vault.example:8200 \
+    --secret-backend ephemeral --webhook-config-name= --webhook-host localhost,127.0.0.1 \
     --webhook-port "$wport" --webhook-bind-address 127.0.0.1 --workers 1 \
     --health-probe-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 \
     --ca-bundle-out "$dir/ca.pem" --log-level warning 2> "$dir/op.log" &

@@ -37,6 +37,8 @@ say "Starting OpenBao (raft storage, TLS), initialised and unsealed, with Kubern
 "$top/tests/cluster/openbao.sh" k8s-auth "$C" "$C" 2>&1 | sed 's/^/  /'
 . "$C/bao-env"
 bao() { "$BAO" "$@"; }
+bao_policy() { printf '%s\n' "$2" | bao policy write "$1" - > /dev/null; }
+T=demo
 
 say "Installing the operator: our images into the cluster's registry, the webhook registered"
 . "$top/tests/cluster/pod-lib.sh"
@@ -47,10 +49,12 @@ kubectl create namespace shop > /dev/null
 kubectl label namespace shop ct-e2e=demo > /dev/null
 kubectl -n shop create serviceaccount app > /dev/null
 ct_operator_account shop
+echo "  the operator logs in to OpenBao itself (role demo-operator) and keeps its CA there:"
 ct_start_operator demo --registry-insecure "$CT_REGISTRY"
 ct_register cloudtaser-operator-webhook Fail demo
 echo "  $("$top/build/musl/bin/cloudtaser-operator" --version 2>&1 | head -n 1) serving https://127.0.0.1:$CT_WEBHOOK_PORT/mutate-v1-pod"
 kubectl get mutatingwebhookconfigurations | sed 's/^/  /'
+echo "  its own credentials, in OpenBao only: $(bao kv list -format=json -mount=secret demo/system | tr -d '\n ')"
 
 say "Writing the secret to OpenBao: a canary password, and a policy and role for shop/app"
 canary="CANARY-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"

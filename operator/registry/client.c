@@ -134,9 +134,12 @@ int registry_client_new(const struct registry_options *o, struct registry_client
         q = r->cache ? buf_steal(&ca, &r->ca_pem, &r->ca_pem_len) : -ENOMEM;
         if (q >= 0 && getrandom(r->salt, sizeof(r->salt), 0) != (ssize_t) sizeof(r->salt))
                 q = -EIO;
+        if (q >= 0)
+                q = registry_cloud_env_load(r, o->env);
         if (q >= 0 && pthread_mutex_init(&r->lock, NULL) != 0)
                 q = -ENOMEM;
         if (q < 0) {
+                registry_cloud_env_done(r);
                 free(r->cache);
                 free(r->ca_pem);
                 insecure_free(r);
@@ -151,6 +154,7 @@ struct registry_client *registry_client_free(struct registry_client *r) {
         if (!r)
                 return NULL;
         registry_cache_done(r);
+        registry_cloud_env_done(r);
         free(r->ca_pem);
         insecure_free(r);
         explicit_bzero(r->salt, sizeof(r->salt));
@@ -199,7 +203,7 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
         struct registry_image_config cfg = {};
         struct registry_ref ref;
         struct registry_platform plat;
-        char pstr[80], key[1024], top_digest[80] = "", scopes[1 + REGISTRY_MAX_CREDENTIALS][33];
+        char pstr[80], key[2048], top_digest[80] = "", scopes[2 + REGISTRY_MAX_CREDENTIALS][33];
         const char *why = NULL;
         int q;
 
@@ -223,11 +227,14 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
                 return q;
         }
 
-        /* The cache: results read anonymously, then those read with one of our credentials. */
+        /* The cache: results read anonymously, then those read with one of our credentials,
+         * then (cloud registries) those read with the operator's own identity. */
         memcpy(scopes[0], "-", 2);
         for (size_t i = 0; i < creds.n; i++)
                 credential_scope(r, &ref, creds.c[i].user_pass, scopes[1 + i]);
-        for (size_t i = 0; i <= creds.n; i++) {
+        memcpy(scopes[1 + creds.n], "cloud", 6);
+        size_t n_scopes = 1 + creds.n + (registry_cloud_match(ref.host, NULL) ? 1 : 0);
+        for (size_t i = 0; i < n_scopes; i++) {
                 cache_key(&ref, ref.digest[0], ref.digest, pstr, scopes[i], key, sizeof(key));
                 if (registry_cache_get(r, key, ret) == 0) {
                         *ret_hit = true;
@@ -252,7 +259,9 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
                 registry_image_config_done(&cfg);
                 return q;
         }
-        const char *scope = s.cred_used >= 0 ? scopes[1 + s.cred_used] : scopes[0];
+        const char *scope = s.cloud_used      ? "cloud"
+                            : s.cred_used >= 0 ? scopes[1 + s.cred_used]
+                                               : scopes[0];
         cache_key(&ref, true, top_digest, pstr, scope, key, sizeof(key));
         (void) registry_cache_put(r, key, false, &cfg); /* a full cache only costs a lookup */
         if (!ref.digest[0]) {

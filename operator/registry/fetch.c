@@ -262,7 +262,22 @@ static int status_error(struct registry_session *s, const char *what,
 }
 
 static int need_credentials_error(struct registry_session *s) {
-        if (s->creds->n == 0)
+        enum registry_cloud_kind kind = registry_cloud_match(s->ref->host, NULL);
+        const char *hint = registry_cloud_hint(kind);
+        if (s->cloud_used)
+                registry_set_err(
+                        s->err, s->errlen,
+                        "registry %s refused the operator's own credentials for %s/%s: %s %s, "
+                        "add imagePullSecrets, or %s",
+                        s->ref->host, s->ref->domain, s->ref->path, hint, s->ref->domain, FIX_HINT);
+        else if (s->creds->n == 0 && hint)
+                registry_set_err(s->err, s->errlen,
+                                 "registry %s requires credentials for %s/%s%s%s%s: add "
+                                 "imagePullSecrets, %s %s, or %s",
+                                 s->ref->host, s->ref->domain, s->ref->path,
+                                 s->cloud_err[0] ? " (" : "", s->cloud_err,
+                                 s->cloud_err[0] ? ")" : "", hint, s->ref->domain, FIX_HINT);
+        else if (s->creds->n == 0)
                 registry_set_err(
                         s->err, s->errlen,
                         "registry %s requires credentials for %s/%s: add an imagePullSecret for "
@@ -272,8 +287,9 @@ static int need_credentials_error(struct registry_session *s) {
                 registry_set_err(
                         s->err, s->errlen,
                         "registry %s refused the credentials of the imagePullSecrets for %s/%s "
-                        "(%zu tried): fix the pull secret or %s",
-                        s->ref->host, s->ref->domain, s->ref->path, s->creds->n, FIX_HINT);
+                        "(%zu tried%s%s): fix the pull secret or %s",
+                        s->ref->host, s->ref->domain, s->ref->path, s->creds->n,
+                        s->cloud_err[0] ? "; " : "", s->cloud_err, FIX_HINT);
         return -EACCES;
 }
 
@@ -384,19 +400,18 @@ static int authenticate(struct registry_session *s, const struct http_response *
                         s->ref->host, s->ref->domain, s->ref->path, FIX_HINT);
                 return -EACCES;
         }
-        if (s->creds->n == 0) {
+        if (s->creds->n == 0 && ch.scheme == REGISTRY_AUTH_BEARER && !s->anonymous_token &&
+            !s->cloud_tried) {
                 /* Anonymous: one bearer token, without credentials. */
-                if (ch.scheme != REGISTRY_AUTH_BEARER || s->anonymous_token)
-                        return need_credentials_error(s);
                 char *auth = NULL;
-                r = fetch_token(s, &ch, NULL, &auth);
-                if (r == -EACCES)
-                        return need_credentials_error(s);
-                if (r < 0)
-                        return r;
-                registry_session_set_auth(s, auth);
                 s->anonymous_token = true;
-                return 0;
+                r = fetch_token(s, &ch, NULL, &auth);
+                if (r >= 0) {
+                        registry_session_set_auth(s, auth);
+                        return 0;
+                }
+                if (r != -EACCES)
+                        return r;
         }
         while (s->next_cred < s->creds->n) {
                 size_t i = s->next_cred++;
@@ -412,6 +427,34 @@ static int authenticate(struct registry_session *s, const struct http_response *
                 registry_session_set_auth(s, auth);
                 s->cred_used = (int) i;
                 return 0;
+        }
+        if (s->cloud_used) /* the registry refused what the provider gave: not kept */
+                registry_cloud_forget(s->r, s->ref->host);
+        if (!s->cloud_tried && registry_cloud_match(s->ref->host, NULL) != REGISTRY_CLOUD_NONE) {
+                /* A cloud registry: what the operator's own identity may read. */
+                _cleanup_secmem_ char *up = NULL;
+                char *auth = NULL;
+                s->cloud_tried = true;
+                r = registry_cloud_credential(s, &up);
+                if (r == -ENOMEM)
+                        return r;
+                if (r >= 0) {
+                        if (ch.scheme == REGISTRY_AUTH_BASIC)
+                                r = basic_header(up, &auth);
+                        else
+                                r = fetch_token(s, &ch, up, &auth);
+                        if (r == -EACCES) {
+                                registry_cloud_forget(s->r, s->ref->host);
+                                s->cloud_used = true; /* for the message */
+                                return need_credentials_error(s);
+                        }
+                        if (r < 0)
+                                return r;
+                        registry_session_set_auth(s, auth);
+                        s->cloud_used = true;
+                        s->cred_used = -1;
+                        return 0;
+                }
         }
         return need_credentials_error(s);
 }

@@ -143,6 +143,127 @@ int registry_cache_get(struct registry_client *r, const char *key,
 int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
                        const struct registry_image_config *c);
 
+/* --- cloud credential providers (cloud.c) -------------------------------------------------- */
+
+enum registry_cloud_kind {
+        REGISTRY_CLOUD_NONE = 0,
+        REGISTRY_CLOUD_ECR,
+        REGISTRY_CLOUD_GCP,
+        REGISTRY_CLOUD_ACR,
+};
+
+/* What a registry host says about its provider. */
+struct registry_cloud_target {
+        enum registry_cloud_kind kind;
+        char name[REGISTRY_NAME_MAX + 1]; /* the host without the port */
+        /* ECR: */
+        char account[13];
+        char region[64];
+        const char *suffix; /* "amazonaws.com", "amazonaws.com.cn", ... (static) */
+        bool fips;
+        /* ACR: the sovereign cloud's defaults (static) */
+        const char *authority; /* "https://login.microsoftonline.com" */
+        const char *scope;     /* "https://management.azure.com/.default" */
+};
+
+/* The provider of a registry host ("host[:port]"; the port is ignored), as the kubelet's
+ * credential providers match them: ECR "<12 digits>.dkr.ecr[-fips].<region>.amazonaws.com" (and
+ * ".amazonaws.com.cn", "dkr-ecr", the other AWS partitions), GCP "gcr.io", "*.gcr.io",
+ * "*-docker.pkg.dev", "container.cloud.google.com", ACR "*.azurecr.io|cn|us|de". ret (optional)
+ * is written only for a match. */
+enum registry_cloud_kind registry_cloud_match(const char *host, struct registry_cloud_target *ret);
+
+/* The words of a denial for a registry of kind k, completed by the registry's name ("give the
+ * operator an IRSA role ... allowed to pull from"); NULL for REGISTRY_CLOUD_NONE. */
+const char *registry_cloud_hint(enum registry_cloud_kind k);
+
+/* The STS and ECR API endpoints for target t (ECR): AWS_ENDPOINT_URL_STS / _ECR, else
+ * AWS_ENDPOINT_URL, else STS in AWS_REGION / AWS_DEFAULT_REGION / the registry's region (global
+ * sts.amazonaws.com with AWS_STS_REGIONAL_ENDPOINTS=legacy in the aws partition), ECR in the
+ * registry's region; "-fips" hosts for FIPS registries. -EINVAL for an override that is not an
+ * https URL, a malformed region, or a result that does not fit. */
+int registry_cloud_endpoints(const struct registry_client *r, const struct registry_cloud_target *t,
+                             char *sts, size_t stslen, char *ecr, size_t ecrlen);
+
+/* A temporary or static AWS key pair, every field in secmem (session_token NULL for static keys
+ * without one). */
+struct registry_aws_keys {
+        char *key_id;
+        char *secret;
+        char *session_token;
+};
+void registry_aws_keys_done(struct registry_aws_keys *k);
+
+/* An STS AssumeRoleWithWebIdentity answer (XML, at most TOKEN_BODY_MAX bytes): the Credentials
+ * of the AssumeRoleWithWebIdentityResult and their Expiration (ISO 8601 UTC, unix seconds).
+ * -EACCES for an ErrorResponse (code: its Code when it is a plain identifier, else ""),
+ * -EBADMSG malformed (missing fields, nested markup in a value, unknown entities, controls or
+ * spaces in a value), -E2BIG a value over its limit. */
+int registry_sts_parse(const char *body, size_t n, struct registry_aws_keys *ret,
+                       int64_t *ret_expires_unix, char *code, size_t codelen);
+
+/* "YYYY-MM-DDTHH:MM:SS[.frac]Z" as unix seconds. -EBADMSG. */
+int registry_parse_iso8601(const char *s, size_t n, int64_t *ret);
+
+/* An ECR GetAuthorizationToken answer: authorizationData[0].authorizationToken (base64 of
+ * "AWS:<password>") decoded into a secmem "user:password", and expiresAt (epoch seconds, a JSON
+ * number). -EBADMSG, -E2BIG. */
+int registry_ecr_parse(const char *body, size_t n, char **ret_user_pass, int64_t *ret_expires_unix);
+
+/* An OAuth 2.0 token answer (the GCE metadata server, AAD, ACR's oauth2/exchange): the string
+ * field (secmem) and, when ret_expires_in is given, expires_in seconds (0 when absent).
+ * -EACCES for an {"error": ...} answer (code as for registry_sts_parse), -EBADMSG. */
+int registry_oauth_parse(const char *body, size_t n, const char *field, char **ret_token,
+                         int64_t *ret_expires_in, char *code, size_t codelen);
+
+/* How long a credential that expires at expires_unix is used from now_unix: until
+ * REGISTRY_CLOUD_MARGIN_S before its expiry (half its lifetime when that is shorter); 0 for one
+ * already expired (used once, never cached). */
+#define REGISTRY_CLOUD_MARGIN_S 300u
+uint64_t registry_cloud_lifetime_usec(int64_t expires_unix, int64_t now_unix);
+
+/* Loads the providers' variables from env (NULL: the process environment). -ENOMEM. */
+int registry_cloud_env_load(struct registry_client *r, const char *const *env);
+/* Frees them and the credential cache. */
+void registry_cloud_env_done(struct registry_client *r);
+
+struct registry_session;
+/* The registry credential ("user:password", secmem) of the operator's identity for the session's
+ * registry, from the cache or the provider's exchanges. -ENOENT when the registry has no
+ * provider or the provider is not configured, -EACCES when an endpoint refused, other -errno on
+ * transport or malformed answers; then s->cloud_err says what happened (never a value). */
+int registry_cloud_credential(struct registry_session *s, char **ret);
+/* Drops the cached credential of host (the registry refused it). */
+void registry_cloud_forget(struct registry_client *r, const char *host);
+
+enum cloud_env_var {
+        CLOUD_AWS_ROLE_ARN,
+        CLOUD_AWS_WEB_IDENTITY_TOKEN_FILE,
+        CLOUD_AWS_ROLE_SESSION_NAME,
+        CLOUD_AWS_REGION,
+        CLOUD_AWS_DEFAULT_REGION,
+        CLOUD_AWS_STS_REGIONAL_ENDPOINTS,
+        CLOUD_AWS_ENDPOINT_URL,
+        CLOUD_AWS_ENDPOINT_URL_STS,
+        CLOUD_AWS_ENDPOINT_URL_ECR,
+        CLOUD_AWS_ACCESS_KEY_ID,
+        CLOUD_AWS_SECRET_ACCESS_KEY,
+        CLOUD_AWS_SESSION_TOKEN,
+        CLOUD_GCE_METADATA_HOST,
+        CLOUD_AZURE_CLIENT_ID,
+        CLOUD_AZURE_TENANT_ID,
+        CLOUD_AZURE_FEDERATED_TOKEN_FILE,
+        CLOUD_AZURE_AUTHORITY_HOST,
+        _CLOUD_ENV_MAX,
+};
+
+struct cloud_cache_entry {
+        char host[REGISTRY_NAME_MAX + 1]; /* "host[:port]" as the reference names it */
+        char *user_pass;                  /* secmem, NULL: free */
+        uint64_t expires_usec;            /* hook clock */
+};
+#define REGISTRY_CLOUD_CACHE 16
+
 /* --- shared by the files of operator/registry/ ---------------------------------------------- */
 
 #define DEFAULT_TIMEOUT_MS 5000u
@@ -194,6 +315,8 @@ struct registry_client {
         size_t cache_bytes; /* sum of the entries' bytes, at most CACHE_MAX_BYTES */
         uint64_t tick;
         struct registry_stats stats;
+        char *cloud_env[_CLOUD_ENV_MAX]; /* the providers' variables; secmem for secrets */
+        struct cloud_cache_entry cloud_cache[REGISTRY_CLOUD_CACHE]; /* under lock */
 };
 
 /* One lookup in flight (fetch.c), created by registry_lookup(). */
@@ -209,6 +332,9 @@ struct registry_session {
         size_t next_cred;     /* next credential to try */
         bool anonymous_token; /* auth holds a token obtained without credentials */
         int cred_used;        /* index of the credential auth came from, -1 none */
+        bool cloud_tried;     /* the operator's cloud identity was asked (once a lookup) */
+        bool cloud_used;      /* auth came from it */
+        char cloud_err[200];  /* why it gave nothing, "" when it did or was not asked */
         char *err;
         size_t errlen;
 };

@@ -218,6 +218,9 @@ start() {
     wait_for 30 etcd curl -sf "http://127.0.0.1:$ETCD_PORT/health"
 
     log "$("$bin/kube-apiserver" --version) on 127.0.0.1:$API_PORT"
+    # --enable-aggregator-routing: this cluster has no kube-proxy, so no cluster IP is reachable;
+    # with it the API server calls a webhook's Service at one of its endpoints (EndpointSlices)
+    # rather than at the cluster IP, as tests/e2e/test-real-install.sh needs (docs/cluster.md).
     spawn kube-apiserver "$bin/kube-apiserver" \
         --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
         --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
@@ -232,6 +235,7 @@ start() {
         --service-account-key-file="$D/pki/sa.pub" --service-account-signing-key-file="$D/pki/sa.key" \
         --service-cluster-ip-range=10.0.0.0/24 \
         --endpoint-reconciler-type=none \
+        --enable-aggregator-routing=true \
         --allow-privileged=true \
         --profiling=false --v=1
     wait_for 90 kube-apiserver curl -sf --cacert "$D/pki/ca.crt" "https://127.0.0.1:$API_PORT/readyz"

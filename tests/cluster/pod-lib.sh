@@ -31,11 +31,20 @@ ct_push_images() {
         IMAGE_TAG=$tag "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/ct-workload" "ct-workload:$tag"
 }
 
+# The operator's service account in namespace $1 (RBAC for pull secrets and namespaces), its
+# token, and its own vault login (a Kubernetes auth role and a policy on its records, under the
+# test's prefix $T/system: what `cloudtaser source configure` writes for a real install).
+CT_OP_NS=
 ct_operator_account() {
+    CT_OP_NS=$1
     kubectl -n "$1" create serviceaccount operator > /dev/null &&
         kubectl create clusterrole "$1-operator" --verb=get --resource=secrets,serviceaccounts,namespaces > /dev/null &&
         kubectl create clusterrolebinding "$1-operator" --clusterrole="$1-operator" --serviceaccount="$1:operator" > /dev/null &&
-        kubectl -n "$1" create token operator --duration=1h > "$work/operator.jwt"
+        kubectl -n "$1" create token operator --duration=1h > "$work/operator.jwt" &&
+        bao_policy "$T-operator" "path \"secret/data/$T/system/*\" { capabilities = [\"create\", \"read\", \"update\"] }
+path \"secret/metadata/$T/system/*\" { capabilities = [\"read\"] }" &&
+        bao write "auth/kubernetes/role/$T-operator" bound_service_account_names=operator \
+            bound_service_account_namespaces="$1" policies="$T-operator" ttl=10m > /dev/null
 }
 
 ct_oppid=
@@ -47,11 +56,13 @@ ct_start_operator() {
         --vault-address "$BAO_ADDR" --allowed-vault-addresses "$BAO_ADDR" --vault-ca-file "$BAO_CACERT" \
         --webhook-port "$CT_WEBHOOK_PORT" --webhook-bind-address 127.0.0.1 --webhook-host 127.0.0.1 \
         --health-probe-bind-address "127.0.0.1:$CT_HEALTH_PORT" --metrics-bind-address "127.0.0.1:$CT_METRICS_PORT" \
-        --ca-bundle-out "$work/webhook-ca.pem" \
+        --ca-bundle-out "$work/webhook-ca.pem" --webhook-config-name= \
+        --vault-role "$T-operator" --vault-jwt-file "$work/operator.jwt" --secret-prefix "$T/system" \
+        --namespace "$CT_OP_NS" \
         --kube-server "$CT_API" --kube-ca-file "$CT_CA" --kube-token-file "$work/operator.jwt" \
         "$@" >> "$work/operator.log" 2>&1 &
     ct_oppid=$!
-    for i in $(seq 200); do
+    for i in $(seq 600); do
         curl -sf "http://127.0.0.1:$CT_HEALTH_PORT/readyz" > /dev/null 2>&1 && return 0
         sleep 0.05
     done

@@ -60,6 +60,7 @@ kubectl create secret docker-registry regcred --docker-server="$registry" --dock
 ok $? "kubectl creates the image pull secret" || sed 's/^/# /' "$work/secret.log"
 wport=$(free_port); hport=$(free_port); mport=$(free_port)
 "$top/build/musl/bin/cloudtaser-operator" --init-image registry.example/cloudtaser/wrapper:test \
+    --secret-backend ephemeral --webhook-config-name= --webhook-host localhost,127.0.0.1 \
     --vault-address https://vault.example:8200 --webhook-port "$wport" --webhook-bind-address 127.0.0.1 \
     --health-probe-bind-address "127.0.0.1:$hport" --metrics-bind-address "127.0.0.1:$mport" \
     --ca-bundle-out "$work/ca-op.pem" --registry-ca-file "$work/pki/ca.pem" \

@@ -38,7 +38,8 @@ for flavour in musl asan; do
         continue
     fi
     wport=$(free_port); hport=$(free_port); mport=$(free_port)
-    "$op" --init-image registry.example/cloudtaser/wrapper:test \
+    "$op" --init-image registry.example/cloudtaser/wrapper:test --secret-backend ephemeral \
+        --webhook-config-name= --webhook-host localhost,127.0.0.1 \
         --vault-address https://vault.example:8200 \
         --allowed-vault-addresses https://vault.example:8200,https://vault.other:8200 \
         --webhook-port "$wport" --webhook-bind-address 127.0.0.1 \

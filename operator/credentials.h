@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * operator/credentials: the operator's own credentials, from first install to rotation
+ * (docs/operator.md, "Credentials").
+ *
+ * The records of operator/material.h live in a store (operator/credstore: vault KV v2 by
+ * default, one Kubernetes Secret in the fallback), reached through struct credentials_store.
+ *
+ *   bootstrap  read every record; one that is missing is generated and created with
+ *              check-and-set 0 (two replicas starting together cannot both win: the loser, told
+ *              -EEXIST, reads what the winner wrote). With leader election only the leader
+ *              creates; the others wait for the records to appear.
+ *   serve      the webhook's certificate and key go to the TLS server from memory
+ *              (tls_server_set_cert_pem(): new handshakes get the new pair at once, open
+ *              connections keep theirs); the CA certificate and key go to the signer.
+ *   caBundle   the leader patches the MutatingWebhookConfiguration's caBundle at start and
+ *              whenever the CA bundle changes (operator/webhookconfig).
+ *   rotation   credentials_tick() (every --cert-check-interval) re-reads the records: a new
+ *              version written by the leader is loaded and served (standbys follow). The
+ *              leader replaces a leaf within renew_before of its expiry (or invalid, or not
+ *              naming the Service) with one signed by the same CA, written with check-and-set
+ *              on the version read. A CA within renew_before (at least a leaf's lifetime) of
+ *              its own expiry is rotated in two steps: first the bundle becomes new + old CA
+ *              (and is published in caBundle) while the old leaf is still served; at a later
+ *              tick, once the published caBundle holds the new CA, the leaf is re-issued by the
+ *              new CA.
+ *
+ * The CA's key: this process keeps only the webhook's pair and the CA bundle; the key goes to
+ * the signer (struct credentials_signer) and the copy read with the record (from the store, to
+ * write it back) is wiped with the record at the end of each step. Known limit: the key passes
+ * through this process's memory for that while, since the store (vault) holds it.
+ *
+ * Values are secrets: held in BUF_SECURE buffers, wiped, never logged; the log lines (the
+ * caller's log callback) name records, versions, expiry dates and errors only.
+ *
+ * Threads: credentials_tick(), credentials_bootstrap() and the getters may be called from
+ * different threads; one lock serialises them.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/kube.h"
+#include "common/tls/cert.h"
+#include "common/tls/transport.h"
+#include "operator/material.h"
+
+#define CREDENTIALS_MAX_FIELDS 8
+#define CREDENTIALS_FIELD_NAME 32
+#define CREDENTIALS_MAX_VALUE (256u * 1024u)
+
+/* A record's version as its store gives it (opaque: handed back to update): a number (KV v2's
+ * version) and/or a text (a Kubernetes resourceVersion). */
+struct credentials_version {
+        int64_t n;
+        char tag[64];
+};
+
+/* One record: named values (BUF_SECURE) and the store's version of it. */
+struct credentials_record {
+        size_t n;
+        struct {
+                char name[CREDENTIALS_FIELD_NAME];
+                struct buf value;
+        } f[CREDENTIALS_MAX_FIELDS];
+        struct credentials_version version;
+};
+
+/* The value of a field, NULL when absent. */
+const struct buf *credentials_record_get(const struct credentials_record *r, const char *name);
+/* Sets a field (copied into secure memory). -E2BIG (too many fields, too long), -EINVAL. */
+int credentials_record_set(struct credentials_record *r, const char *name, const char *value,
+                           size_t len);
+/* Wipes and empties. Safe to call twice. */
+void credentials_record_done(struct credentials_record *r);
+
+/* Where the records are kept. read: fills *ret (empty on entry) with the fields and the version,
+ * -ENOENT when the record does not exist. create: check-and-set 0, -EEXIST when it exists.
+ * update: check-and-set on version, -ESTALE when the stored version is another. Any other
+ * -errno is a failure of the store (logged by the caller's log callback, retried later). */
+struct credentials_store {
+        int (*read)(void *userdata, const char *record, struct credentials_record *ret);
+        int (*create)(void *userdata, const char *record, const struct credentials_record *r);
+        int (*update)(void *userdata, const char *record, const struct credentials_record *r,
+                      const struct credentials_version *version);
+        void *userdata;
+};
+
+/* Who holds the CA key: load_ca gives it the CA (certificate bundle, key), issue signs leaves
+ * (operator/signer in the operator; an in-process issuer in tests). */
+struct credentials_signer {
+        int (*load_ca)(void *userdata, const char *cert_pem, size_t cert_len, const char *key_pem,
+                       size_t key_len);
+        int (*issue)(void *userdata, const uint8_t *spki, size_t spki_len,
+                     const struct tls_cert_params *p, struct tls_cert *ret);
+        void *userdata;
+};
+
+enum credentials_log_level { CREDENTIALS_LOG_INFO, CREDENTIALS_LOG_WARNING, CREDENTIALS_LOG_ERROR };
+
+struct credentials_options {
+        struct credentials_store store;
+        struct credentials_signer signer;
+        const char *service;            /* the webhook's Service, "cloudtaser-operator-webhook" */
+        const char *namespace_;         /* the operator's namespace, "cloudtaser-system" */
+        const char *broker_service;     /* "cloudtaser-broker" */
+        const char *const *extra_hosts; /* more SANs of the webhook's leaf (DNS names or IPs) */
+        size_t n_extra_hosts;
+        int64_t renew_before_s; /* default 30 days */
+        /* The MutatingWebhookConfiguration whose caBundle the leader keeps; NULL or kube NULL:
+         * none (the caller publishes the CA itself). */
+        struct kube_client *kube;
+        const char *webhook_config;
+        /* Whether this replica may write (the leader, or every replica without election). */
+        bool (*may_write)(void *userdata);
+        /* Wall clock (unix seconds); NULL: time(). */
+        int64_t (*now)(void *userdata);
+        /* One line per event (never a value). NULL: silent. */
+        void (*log)(void *userdata, enum credentials_log_level level, int error, const char *msg);
+        void *userdata;
+};
+
+struct credentials;
+
+/* Copies the options (the strings too). -EINVAL (no store, no signer, invalid names), -ENOMEM. */
+int credentials_new(const struct credentials_options *o, struct credentials **ret);
+/* Wipes and frees. Accepts NULL. Returns NULL. */
+struct credentials *credentials_free(struct credentials *c);
+
+/* One attempt at loading (and, when this replica may write, creating) every record. 0 when the
+ * webhook's pair is loaded and valid; -EAGAIN when a record is missing and this replica may not
+ * create it (wait for the leader); the store's errors. The caller retries with backoff. */
+int credentials_bootstrap(struct credentials *c);
+
+/* The rotation step (see the top). 0, or the first error (the state served stays the last
+ * good one). */
+int credentials_tick(struct credentials *c);
+
+/* From now on, a new webhook pair is installed in s (tls_server_set_cert_pem()). NULL: none. */
+void credentials_set_server(struct credentials *c, struct tls_server *s);
+
+/* Copies of what is served: the webhook's certificate (PEM) and key (PEM, into a BUF_SECURE
+ * buffer), the CA bundle (PEM). -ENODATA before a successful bootstrap. */
+int credentials_webhook_pair(struct credentials *c, struct buf *ret_cert, struct buf *ret_key);
+int credentials_ca_bundle(struct credentials *c, struct buf *ret);
+/* The version (its number) of webhook-tls in use (0 before bootstrap), and not_after of its
+ * leaf. */
+int64_t credentials_webhook_version(struct credentials *c);
+int64_t credentials_webhook_not_after(struct credentials *c);

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests for operator/flags: defaults, every kind of value, refusals, and the usage text
+ * naming every flag the parser takes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "operator/flags.h"
+#include "tests/tap.h"
+
+static int parse(struct operator_flags *f, const char *const *args) {
+        char *argv[32] = {"cloudtaser-operator"};
+        int argc = 1;
+        for (; args[argc - 1]; argc++)
+                argv[argc] = (char *) args[argc - 1];
+        operator_flags_init(f);
+        return operator_flags_parse(argc, argv, f);
+}
+
+int main(void) {
+        struct operator_flags f;
+        log_set_fd(-1);
+
+        (void) unsetenv("CLOUDTASER_SECRET_BACKEND");
+        is_int(parse(&f, (const char *const[]){NULL}), 0, "no flags");
+        is_str(f.secret_backend, "vault", "vault is the default backend");
+        is_int((int) f.webhook_port, 9443, "webhook port 9443");
+        ok(f.cert_check_interval_ms == 3600000u && f.cert_renew_before_ms == 720ull * 3600000u,
+           "check every hour, renew 30 days before");
+        ok(f.lease_duration_ms == 15000 && f.renew_deadline_ms == 10000 &&
+                   f.retry_period_ms == 2000 && !f.leader_elect,
+           "election defaults 15 s / 10 s / 2 s, off");
+
+        is_int(parse(&f, (const char *const[]){"--leader-elect", "--leader-elect-lease-duration",
+                                               "6s", "--leader-elect-renew-deadline=4s",
+                                               "--leader-elect-retry-period", "1s",
+                                               "--cert-check-interval", "2m",
+                                               "--cert-renew-before=31535996s", NULL}),
+               0, "election and certificate flags");
+        ok(f.leader_elect && f.lease_duration_ms == 6000 && f.renew_deadline_ms == 4000 &&
+                   f.retry_period_ms == 1000,
+           "durations read");
+        ok(f.cert_check_interval_ms == 120000 && f.cert_renew_before_ms == 31535996000ull,
+           "2m and seconds");
+        is_int(parse(&f, (const char *const[]){"--leader-elect=false", NULL}), 0, "=false");
+        ok(!f.leader_elect, "--leader-elect=false");
+        is_int(parse(&f, (const char *const[]){"--secret-backend", "kubernetes", "--namespace",
+                                               "ops", "--webhook-config-name=", NULL}),
+               0, "backend, namespace, empty config name");
+        ok(strcmp(f.secret_backend, "kubernetes") == 0 && strcmp(f.namespace_, "ops") == 0 &&
+                   f.webhook_config_name && !*f.webhook_config_name,
+           "values kept");
+        (void) setenv("CLOUDTASER_SECRET_BACKEND", "kubernetes", 1);
+        is_int(parse(&f, (const char *const[]){NULL}), 0, "backend from the environment");
+        is_str(f.secret_backend, "kubernetes", "CLOUDTASER_SECRET_BACKEND=kubernetes");
+        is_int(parse(&f, (const char *const[]){"--secret-backend", "vault", NULL}), 0,
+               "the flag wins over the environment");
+        is_str(f.secret_backend, "vault", "vault");
+        (void) unsetenv("CLOUDTASER_SECRET_BACKEND");
+
+        static const char *const bad[][4] = {
+                {"--secret-backend", "etcd", NULL},
+                {"--webhook-port", "0", NULL},
+                {"--webhook-port", "65536", NULL},
+                {"--webhook-port", "12x", NULL},
+                {"--workers", "17", NULL},
+                {"--cert-check-interval", "soon", NULL},
+                {"--cert-check-interval", "0", NULL},
+                {"--cert-renew-before", "8761h", NULL},
+                {"--leader-elect", "--leader-elect-renew-deadline", "20s", NULL},
+                {"--leader-elect=maybe", NULL},
+                {"--tls-cert-file", "a.pem", NULL},
+                {"--registry-insecure-http", NULL},
+                {"--no-such-flag", NULL},
+                {"positional", NULL},
+                {"--vault-role", NULL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                is_int(parse(&f, bad[i]), -EINVAL, "refused: %s %s", bad[i][0],
+                       bad[i][1] ? bad[i][1] : "");
+
+        /* The usage names every flag (so --help cannot miss one). */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+        operator_flags_usage(m);
+        (void) fclose(m);
+        static const char *const names[] = {"--secret-backend",
+                                            "--vault-role",
+                                            "--vault-auth-mount",
+                                            "--vault-namespace",
+                                            "--vault-jwt-file",
+                                            "--secret-mount",
+                                            "--secret-prefix",
+                                            "--namespace",
+                                            "--service-name",
+                                            "--webhook-config-name",
+                                            "--cert-check-interval",
+                                            "--cert-renew-before",
+                                            "--leader-elect ",
+                                            "--leader-elect-lease-duration",
+                                            "--leader-elect-renew-deadline",
+                                            "--leader-elect-retry-period",
+                                            "--leader-elect-resource-name",
+                                            "--leader-elect-resource-namespace",
+                                            "--allowed-vault-addresses",
+                                            "--registry-insecure",
+                                            "--kubeconfig"};
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                ok(text && strstr(text, names[i]) != NULL, "usage names %s", names[i]);
+        free(text);
+        return tap_done();
+}
