@@ -8,7 +8,7 @@
  *   tenants:
  *   - name, namespace
  *     workloads:
- *     - kind (Deployment|StatefulSet|DaemonSet), name, replicas,
+ *     - kind (Deployment|StatefulSet|DaemonSet), name, [serviceAccount], replicas,
  *       status (pending|migrated|skipped|failed), [reason], [note]
  *       secrets:
  *       - source (the original secret reference), vaultPath, fields: {<field>: <ENV_VAR>}
@@ -64,6 +64,9 @@ struct plan_secret {
 struct plan_workload {
         enum plan_kind kind;
         char *name;
+        /* The pod template's serviceAccountName ("serviceAccount" in the file; optional): the
+         * account the tenant's vault role is bound to (source apply-plan). NULL: "default". */
+        char *service_account;
         int64_t replicas;
         enum plan_status status;
         char *reason; /* why failed or skipped; NULL when none */
