@@ -24,7 +24,7 @@ top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 real_setup --cluster
 ns=$T-leader
 lease=cloudtaser-operator-leader
-LEASE_MS=15000 RETRY_MS=2000
+LEASE_MS=15000 RETRY_MS=2000 # as given to ct-leader below, in the operator's duration syntax
 declare -A pid
 cleanup_leader_test() {
     local p
@@ -51,7 +51,7 @@ wait_line() {
 cand() {
     env "ASAN_OPTIONS=$WL_ASAN_OPTIONS" "UBSAN_OPTIONS=$WL_UBSAN_OPTIONS" \
         "$top/build/$2/bin/ct-leader" --namespace "$ns" --name "$lease" --identity "$1" \
-        --lease-duration "$LEASE_MS" --renew-deadline 10000 --retry-period "$RETRY_MS" \
+        --lease-duration 15s --renew-deadline 10000ms --retry-period 2 \
         --kube-server "$CT_API" --kube-ca-file "$CT_CA" --kube-token-file "$3" \
         > "$work/$1.out" 2> "$work/$1.err" &
     pid[$1]=$!
