@@ -5,7 +5,8 @@
  *
  *   ct-credstore [--backend vault|kubernetes] [--wait SECONDS] [--backoff-max MS]
  *                [--vault-addr URL] [--vault-ca FILE] [--jwt FILE] [--role ROLE]
- *                [--auth-mount MOUNT] [--vault-namespace NS] [--kv-mount MOUNT] [--prefix P]
+ *                [--auth-mount MOUNT] [--vault-namespace NS] [--vault-peers URLS]
+ *                [--kv-mount MOUNT] [--prefix P]
  *                [--kube-namespace NS] COMMAND [ARGS]
  *
  *   ready                  log in (retrying, one log line per failed attempt) and print "ready"
@@ -37,7 +38,7 @@
 
 struct args {
         const char *backend, *vault_addr, *vault_ca, *jwt, *role, *auth_mount, *vault_ns;
-        const char *kv_mount, *prefix, *kube_ns;
+        const char *kv_mount, *prefix, *kube_ns, *peers;
         unsigned wait_s, backoff_max_ms;
 };
 
@@ -133,6 +134,8 @@ int main(int argc, char **argv) {
                         a.auth_mount = v;
                 else if (strcmp(o, "--vault-namespace") == 0)
                         a.vault_ns = v;
+                else if (strcmp(o, "--vault-peers") == 0)
+                        a.peers = v;
                 else if (strcmp(o, "--kv-mount") == 0)
                         a.kv_mount = v;
                 else if (strcmp(o, "--prefix") == 0)
@@ -167,8 +170,10 @@ int main(int argc, char **argv) {
                 (void) snprintf(probe, sizeof(probe), "%s/%s",
                                 a.kv_mount ? a.kv_mount : CREDSTORE_DEFAULT_MOUNT,
                                 a.prefix ? a.prefix : CREDSTORE_DEFAULT_PREFIX);
-                struct vault_options vo = {
-                        .addr = a.vault_addr, .ca_file = a.vault_ca, .namespace_ = a.vault_ns};
+                struct vault_options vo = {.addr = a.vault_addr,
+                                           .ca_file = a.vault_ca,
+                                           .namespace_ = a.vault_ns,
+                                           .peer_addrs = a.peers};
                 struct vaultsession_options o = {
                         .vault = &vo,
                         .jwt_path = a.jwt,
