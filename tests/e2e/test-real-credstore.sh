@@ -8,7 +8,8 @@
 #     two processes create the same record with cas=0 at once: exactly one wins, the other
 #     reads the winner's value; an update at a stale version is refused; nothing of ours in
 #     `kubectl get secrets -A`;
-#   - a missing role, a role without the policy: not ready, each attempt's line names the fix;
+#   - a missing role, a role without the policy, the wrong CA: not ready, each attempt's line
+#     names the cause and the fix;
 #   - sealed at the start, then unsealed; stopped at the start, then started: the tool retries
 #     and becomes ready, one log line per attempt naming the cause;
 #   - kubernetes backend (a service account with a Role limited to its Secret and Events):
@@ -107,6 +108,10 @@ ct nopolicy "" -- "${CTV[@]}" --role "$T-nopolicy" --wait 4 ready
 [ $rc -eq 5 ] && attempts "$work/nopolicy.err" "permission denied" &&
     grep -q 'bao policy write cloudtaser-operator' "$work/nopolicy.err"
 ok $? "a role without the policy: not ready, the line names the policy to write" || show nopolicy
+
+ct badca "" -- --vault-addr "$BAO_ADDR" --vault-ca "$CT_CA" --jwt "$work/op.jwt" --wait 4 ready
+[ $rc -eq 5 ] && attempts "$work/badca.err" "TLS with $BAO_ADDR failed" && grep -q -- '--vault-ca-file' "$work/badca.err"
+ok $? "a CA that did not sign vault's certificate: not ready, each line says TLS failed and names the fix" || show badca
 
 # Sealed at the start, then unsealed.
 "$top/tests/cluster/openbao.sh" seal "$BAO_DIR" > /dev/null 2>&1
