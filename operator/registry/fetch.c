@@ -267,16 +267,15 @@ static int need_credentials_error(struct registry_session *s) {
         if (s->cloud_used)
                 registry_set_err(
                         s->err, s->errlen,
-                        "registry %s refused the operator's own credentials for %s/%s: %s %s, "
+                        "registry %s refused the operator's own credentials for %s: %s it, "
                         "add imagePullSecrets, or %s",
-                        s->ref->host, s->ref->domain, s->ref->path, hint, s->ref->domain, FIX_HINT);
+                        s->ref->host, s->ref->path, hint, FIX_HINT);
         else if (s->creds->n == 0 && hint)
                 registry_set_err(s->err, s->errlen,
-                                 "registry %s requires credentials for %s/%s%s%s%s: add "
-                                 "imagePullSecrets, %s %s, or %s",
-                                 s->ref->host, s->ref->domain, s->ref->path,
-                                 s->cloud_err[0] ? " (" : "", s->cloud_err,
-                                 s->cloud_err[0] ? ")" : "", hint, s->ref->domain, FIX_HINT);
+                                 "registry %s requires credentials for %s%s%s%s: add "
+                                 "imagePullSecrets, %s it, or %s",
+                                 s->ref->host, s->ref->path, s->cloud_err[0] ? " (" : "",
+                                 s->cloud_err, s->cloud_err[0] ? ")" : "", hint, FIX_HINT);
         else if (s->creds->n == 0)
                 registry_set_err(
                         s->err, s->errlen,
