@@ -215,6 +215,13 @@ for f in musl asan; do
     [ $(($(count aad) - a0)) -eq 2 ] && [ $(($(count exchange) - x0)) -eq 2 ]
     ok $? "$f: ACR: renewed before expiry (2 AAD tokens, 2 exchanges)" || explain "$work/acr-$f.out"
 
+    x0=$(count exchange)
+    run acr-denied-$f $f "${azure_env[@]}" -- "$acr:$rport/team/denied:v1" "$acr:$rport/team/app:v1"
+    [ "$(field "$work/acr-denied-$f.out" 2 entrypoint)" = "$want_entry" ] &&
+        grep -q "refused the operator's own credentials for team/denied" "$work/acr-denied-$f.out" &&
+        grep -q 'AcrPull on it' "$work/acr-denied-$f.out" && [ $(($(count exchange) - x0)) -eq 2 ]
+    ok $? "$f: ACR: a repository the identity may not read is refused naming the role to grant; the refused credential is dropped (a new exchange for the next image)" || explain "$work/acr-denied-$f.out"
+
     run acr-aud-$f $f "${azure_base[@]}" AZURE_FEDERATED_TOKEN_FILE="$work/azure-token-wrong-aud" -- "$acr:$rport/team/app:v1"
     [ $? -ne 0 ] && grep -q 'invalid_client' "$work/acr-aud-$f.out" && grep -q 'AcrPull' "$work/acr-aud-$f.out"
     ok $? "$f: ACR: a federated token for another audience is refused by AAD (invalid_client)" || explain "$work/acr-aud-$f.out"

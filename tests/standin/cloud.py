@@ -392,7 +392,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             allowed = u == "AWS" and p in ecr_passwords
             challenge = f'Basic realm="{origin}/",service="ecr.amazonaws.com"'
         elif host in (args.gcp_name, args.acr_name):
-            allowed = a.startswith("Bearer ") and bearer_tokens.get(a[7:]) == host
+            # A repository the identity may not read ("/denied"): the token is issued, as ACR and
+            # Artifact Registry do, but does not grant the pull.
+            allowed = a.startswith("Bearer ") and bearer_tokens.get(a[7:]) == host and \
+                not url.path.startswith("/v2/team/denied/")
             scope = f'repository:{url.path[4:].split("/manifests/")[0].split("/blobs/")[0]}:pull'
             challenge = f'Bearer realm="{origin}{token_path}",service="{host}",scope="{scope}"'
         else:
