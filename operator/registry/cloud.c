@@ -567,11 +567,6 @@ int registry_oauth_parse(const char *body, size_t n, const char *field, char **r
 
 /* --- the exchanges ---------------------------------------------------------------------------- */
 
-static unsigned left_ms(const struct registry_session *s) {
-        uint64_t now = registry_mono_usec();
-        return now >= s->deadline ? 0 : (unsigned) MAX((s->deadline - now) / 1000u, 1u);
-}
-
 struct call {
         const char *base; /* "https://host[:port][/prefix]", or "http://" for the metadata server */
         enum http_method method;
@@ -587,7 +582,7 @@ struct call {
 static int call(struct registry_session *s, const struct call *c, struct http_response *ret,
                 struct http_result *res) {
         _cleanup_http_client_ struct http_client *h = NULL;
-        unsigned left = left_ms(s);
+        unsigned left = registry_session_left_ms(s);
         bool plain = strncmp(c->base, "http://", 7) == 0;
         int r;
 
@@ -627,29 +622,12 @@ static const char *kind_name(enum registry_cloud_kind k) {
         return k == REGISTRY_CLOUD_ECR ? "AWS" : k == REGISTRY_CLOUD_GCP ? "GCP" : "Azure";
 }
 
-static const char *transport_text(int r) {
-        switch (r) {
-        case -ETIMEDOUT:
-                return "timed out";
-        case -ECONNREFUSED:
-                return "connection refused";
-        case -EHOSTUNREACH:
-                return "host name not resolved";
-        case -EPROTO:
-                return "TLS handshake or certificate verification failed";
-        case -E2BIG:
-                return "answer too large";
-        default:
-                return "request failed";
-        }
-}
-
 /* The error of one exchange, into s->cloud_err. */
 static int exchange_error(struct registry_session *s, const char *what, const char *endpoint, int r,
                           long status, const char *code) {
         if (r < 0)
                 registry_set_err(s->cloud_err, sizeof(s->cloud_err), "%s at %.80s: %s", what,
-                                 endpoint, transport_text(r));
+                                 endpoint, registry_errno_text(r));
         else
                 registry_set_err(s->cloud_err, sizeof(s->cloud_err), "%s at %.80s: HTTP %ld%s%s",
                                  what, endpoint, status, code && code[0] ? " " : "",
@@ -980,10 +958,6 @@ static int acr_credential(struct registry_session *s, const struct registry_clou
 
 /* --- the cache -------------------------------------------------------------------------------- */
 
-static uint64_t hook_now(const struct registry_client *r) {
-        return r->hooks.now_usec ? r->hooks.now_usec(r->hooks.userdata) : registry_mono_usec();
-}
-
 uint64_t registry_cloud_lifetime_usec(int64_t expires_unix, int64_t now_unix) {
         if (expires_unix <= now_unix)
                 return 0;
@@ -998,7 +972,7 @@ uint64_t registry_cloud_lifetime_usec(int64_t expires_unix, int64_t now_unix) {
 static int cache_get(struct registry_client *r, const char *host, char **ret) {
         int q = -ENOENT;
         pthread_mutex_lock(&r->lock);
-        uint64_t now = hook_now(r);
+        uint64_t now = registry_hook_now(r);
         for (size_t i = 0; i < ELEMENTSOF(r->cloud_cache); i++) {
                 struct cloud_cache_entry *e = &r->cloud_cache[i];
                 if (!e->user_pass || strcasecmp(e->host, host) != 0)
@@ -1021,7 +995,7 @@ static void cache_put(struct registry_client *r, const char *host, const char *u
         if (life_usec == 0 || secmem_strndup(user_pass, strlen(user_pass), &copy) < 0)
                 return;
         pthread_mutex_lock(&r->lock);
-        uint64_t now = hook_now(r);
+        uint64_t now = registry_hook_now(r);
         struct cloud_cache_entry *slot = NULL;
         for (size_t i = 0; i < ELEMENTSOF(r->cloud_cache) && !slot; i++)
                 if (r->cloud_cache[i].user_pass && strcasecmp(r->cloud_cache[i].host, host) == 0)
