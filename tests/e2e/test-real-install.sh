@@ -58,10 +58,12 @@ ok $? "kubectl apply -f deploy/base/ (client dry run): its 11 objects" || diag "
 
 # --- OpenBao: the policy and role of deploy/openbao/ ---------------------------------------------
 pol=$T-cloudtaser-operator
-bao policy write "$pol" "$top/deploy/openbao/cloudtaser-operator.hcl" > "$work/bao-policy.out" 2>&1 &&
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["token_policies"]=[sys.argv[2]]; print(json.dumps(r))' \
-        "$top/deploy/openbao/cloudtaser-operator-role.json" "$pol" |
-    bao write "auth/kubernetes/role/$pol" - >> "$work/bao-policy.out" 2>&1
+# The commands of docs/install.md, under this test's names (the role's policy renamed with it).
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["token_policies"]=[sys.argv[2]]; print(json.dumps(r))' \
+    "$top/deploy/openbao/cloudtaser-operator-role.json" "$pol" > "$work/role.json" &&
+    bao policy write "$pol" "$top/deploy/openbao/cloudtaser-operator.hcl" > "$work/bao-policy.out" 2>&1 &&
+    bao write "auth/kubernetes/role/$pol" "@$work/role.json" >> "$work/bao-policy.out" 2>&1 &&
+    [ "$(bao read -field=audience "auth/kubernetes/role/$pol" 2>> "$work/bao-policy.out")" = vault ]
 ok $? "OpenBao takes deploy/openbao/cloudtaser-operator.hcl and cloudtaser-operator-role.json" ||
     sed 's/^/# /' "$work/bao-policy.out"
 
