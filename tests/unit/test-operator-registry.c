@@ -1130,22 +1130,21 @@ static void test_cloud_tokens(void) {
            "ECR: the token decodes to AWS:<password>, expiresAt in seconds");
         secmem_free(up);
         up = NULL;
-        static const char *const bad_ecr[] =
-                {
-                        "{\"authorizationData\":[]}",
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOnBhc3M=\"}]}", /* no
-                                                                                                  expiry
-                                                                                                */
-                        "{\"authorizationData\":[{\"authorizationToken\":\"!!!\",\"expiresAt\":1}]"
-                        "}",
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdT\",\"expiresAt\":1}]"
-                        "}", /* "AWS" */
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOg==\","
-                        "\"expiresAt\":1}]}", /* "AWS:" */
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOmEgYg==\","
-                        "\"expiresAt\":1}]}", /* space */
-                        "not json",
-                };
+        static const char *const bad_ecr[] = {
+                "{\"authorizationData\":[]}",
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOnBhc3M=\"}]}", /* no
+                                                                                          expiry
+                                                                                        */
+                "{\"authorizationData\":[{\"authorizationToken\":\"!!!\",\"expiresAt\":1}]"
+                "}",
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdT\",\"expiresAt\":1}]"
+                "}", /* "AWS" */
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOg==\","
+                "\"expiresAt\":1}]}", /* "AWS:" */
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOmEgYg==\","
+                "\"expiresAt\":1}]}", /* space */
+                "not json",
+        };
         for (size_t i = 0; i < ELEMENTSOF(bad_ecr); i++)
                 ok(registry_ecr_parse(bad_ecr[i], strlen(bad_ecr[i]), &up, &exp) < 0 && !up,
                    "ECR answer refused: %s", bad_ecr[i]);
