@@ -522,8 +522,12 @@ int signer_core_handle(struct signer_core *c, const uint8_t *msg, size_t len, st
         free(q);
         if (r < 0)
                 return signer_response_encode(r < -4095 ? -EIO : r, NULL, 0, resp);
-        return signer_response_encode(0, answer ? answer->der : NULL, answer ? answer->len : 0,
-                                      resp);
+        r = signer_response_encode(0, answer ? answer->der : NULL, answer ? answer->len : 0, resp);
+        /* A certificate too large for one response (many long URIs): an answer all the same, so
+         * that the child never leaves because of what it was asked. */
+        if (r == -E2BIG)
+                r = signer_response_encode(-E2BIG, NULL, 0, resp);
+        return r;
 }
 
 /* ---- the child process ---------------------------------------------------------------------- */
