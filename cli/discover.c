@@ -19,6 +19,7 @@
 #include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/secmem.h"
 
 static const char *const skipped_namespaces[] = {"kube-system", "kube-public", "kube-node-lease",
                                                  NULL};
@@ -814,6 +815,13 @@ int cli_target_discover(int argc, char **argv) {
         char *end;
         int o, r;
 
+        /* common/kube keeps every answer in secure memory. Here that is megabytes of workload
+         * lists (and a few Secrets, of which only the key names are used): with memfd_secret
+         * each page faulted in is removed from the kernel's direct map, a TLB shootdown on every
+         * CPU (the API server's too) that doubled discover's CPU time over 5,000 workloads.
+         * Locked anonymous pages (mlock: never swapped, not dumped, guarded, wiped) are what
+         * this command uses instead. Before any allocation, so that it takes effect. */
+        (void) secmem_init(SECMEM_NO_MEMFD_SECRET);
         optind = 1;
         opterr = 0;
         while ((o = getopt_long(argc, argv, "+n:Ao:q", opts, NULL)) >= 0) {
