@@ -362,6 +362,19 @@ static void test_set_status(void) {
                                            "  - status: pending\n");
         expect_edit(r1, 2, PLAN_PENDING, NULL, r2, "a reason line with its comment removed");
 
+        /* An empty "reason:" (null) followed by a comment line. */
+        static const char empty[] = "apiVersion: cloudtaser.io/v1\nkind: MigrationPlan\n"
+                                    "metadata: {name: p, cluster: c}\ntenants:\n- name: a\n"
+                                    "  namespace: a\n  workloads:\n  - kind: Deployment\n"
+                                    "    name: x\n    status: failed\n    reason:\n"
+                                    "    # keep me\n    secrets: []\n";
+        _cleanup_free_ char *e1 =
+                subst(empty, "    status: failed\n    reason:\n", "    status: migrated\n");
+        expect_edit(empty, 0, PLAN_MIGRATED, NULL, e1, "an empty reason: its line removed");
+        _cleanup_free_ char *e2 = subst(empty, "    status: failed\n    reason:\n",
+                                        "    status: failed\n    reason: \"boom now\"\n");
+        expect_edit(empty, 0, PLAN_FAILED, "boom now", e2, "an empty reason: filled in");
+
         /* A layout that cannot be edited in place: the plan anew, still only that change. */
         _cleanup_free_ char *blk =
                 reviewed("status: 'pending'   # was reviewed", "status: |-\n      pending");
