@@ -320,6 +320,16 @@ static int check_keys(struct reader *rd, const struct json_value *obj, const cha
         return 0;
 }
 
+/* n bytes of the text (which need not end with a NUL) as a string. */
+static char *dup_range(const char *s, size_t n) {
+        char *d = malloc(n + 1);
+        if (d) {
+                memcpy(d, s, n);
+                d[n] = '\0';
+        }
+        return d;
+}
+
 /* A string member. Plain scalars YAML would type as numbers or booleans are taken as their text
  * ("true", "123": a name may be that). *ret: NULL when absent, null or "" and !required. */
 static int get_string(struct reader *rd, const struct json_value *obj, const char *key,
@@ -340,7 +350,8 @@ static int get_string(struct reader *rd, const struct json_value *obj, const cha
                 const struct yaml_node_info *i = yaml_map_find(rd->map, v);
                 if (i && i->style == YAML_STYLE_PLAIN && i->end.offset > i->start.offset &&
                     i->end.offset - i->start.offset <= PLAN_MAX_STRING)
-                        copy = strndup(rd->text + i->start.offset, i->end.offset - i->start.offset);
+                        copy = dup_range(rd->text + i->start.offset,
+                                         i->end.offset - i->start.offset);
                 else
                         r = fail(rd, v, -EBADMSG, "is not a string");
                 if (r >= 0 && !copy)
