@@ -886,6 +886,8 @@ static void test_cloud_match(void) {
                 {"123456789012.dkr-ecr.eu-west-1.on.aws", REGISTRY_CLOUD_ECR, "eu-west-1", false},
                 {"123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM", REGISTRY_CLOUD_ECR, "us-east-1",
                  false},
+                {"123456789012.dkr.ecr.Test_Region-1.amazonaws.com", REGISTRY_CLOUD_ECR,
+                 "test_region-1", false},
                 {"12345678901.dkr.ecr.us-east-1.amazonaws.com", REGISTRY_CLOUD_NONE, NULL, false},
                 {"1234567890123.dkr.ecr.us-east-1.amazonaws.com", REGISTRY_CLOUD_NONE, NULL, false},
                 {"123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example", REGISTRY_CLOUD_NONE,
