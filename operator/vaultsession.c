@@ -212,7 +212,18 @@ int vaultsession_new(const struct vaultsession_options *o, struct vaultsession *
         if (!o || !o->vault || !ret)
                 return -EINVAL;
         const char *role = o->role && *o->role ? o->role : VAULTSESSION_DEFAULT_ROLE;
-        const char *mount = o->mount && *o->mount ? o->mount : VAULTSESSION_DEFAULT_MOUNT;
+        char mount[VAULT_PATH_MAX];
+        /* "auth/kubernetes/" and "kubernetes" alike: the log lines and hints say auth/<mount>. */
+        const char *m = o->mount && *o->mount ? o->mount : VAULTSESSION_DEFAULT_MOUNT;
+        if (strncmp(m, "auth/", 5) == 0)
+                m += 5;
+        size_t ml = strnlen(m, sizeof(mount));
+        while (ml > 0 && m[ml - 1] == '/')
+                ml--;
+        if (ml == 0 || ml >= sizeof(mount))
+                return -EINVAL;
+        memcpy(mount, m, ml);
+        mount[ml] = '\0';
         if (!vault_path_valid(role) || strchr(role, '/') || !vault_path_valid(mount) ||
             (o->probe_path && !vault_path_valid(o->probe_path)))
                 return -EINVAL;
@@ -408,9 +419,10 @@ static void *session_main(void *userdata) {
                 }
                 unsigned attempt = 0;
                 wait_ms = set_failed(s, r, cause, &attempt);
-                log_warning("vault login attempt %u failed: %s; not ready, retrying in %" PRIu64
-                            " ms",
-                            attempt, cause, wait_ms);
+                log_warning("vault login attempt %u failed: %s; %s, retrying in %" PRIu64 " ms",
+                            attempt, cause,
+                            vaultsession_ready(s) ? "the current token stays in use" : "not ready",
+                            wait_ms);
                 session_sleep(s, wait_ms);
         }
         return NULL;

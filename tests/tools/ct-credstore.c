@@ -7,6 +7,7 @@
  *                [--vault-addr URL] [--vault-ca FILE] [--jwt FILE] [--role ROLE]
  *                [--auth-mount MOUNT] [--vault-namespace NS] [--vault-peers URLS]
  *                [--kv-mount MOUNT] [--prefix P]
+ *   ct-credstore --version
  *                [--kube-namespace NS] COMMAND [ARGS]
  *
  *   ready                  log in (retrying, one log line per failed attempt) and print "ready"
@@ -112,6 +113,10 @@ int main(int argc, char **argv) {
         struct args a = {.wait_s = 30};
         int i = 1;
 
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                printf("ct-credstore %s\n", CLOUDTASER_VERSION);
+                return 0;
+        }
         log_setup("ct-credstore", LOG_FORMAT_TEXT, LOG_INFO);
         (void) atexit(secmem_wipe_all);
         a.backend = getenv("CLOUDTASER_SECRET_BACKEND");

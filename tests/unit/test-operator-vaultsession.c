@@ -457,6 +457,9 @@ static void test_lifecycle(struct env *v) {
         ok(log && strstr(log, "vault token renewal failed: vault is sealed") &&
                    count_str(log, "vault login attempt ") == st.failures,
            "the failed renewal and each attempt logged once");
+        ok(log && count_str(log, "; the current token stays in use, retrying in ") >= 1 &&
+                   count_str(log, "; not ready, retrying in ") == 1,
+           "the lines say whether the current token is still in use");
         free(log);
         is_int(control(v, "POST", "/_standin/unseal", "{}"), 0, "stand-in: unsealed");
         ms = t_step(&t);
@@ -539,6 +542,34 @@ static void test_redirect(struct env *v) {
         (void) control(v, "POST", "/_standin/ha", "{\"reset\":true}");
 }
 
+/* The mount given as "auth/kubernetes/" is the same mount. */
+static void test_mount_names(struct env *v) {
+        struct tclock t;
+        struct vault_options vo = {.addr = v->s->addr, .ca_file = v->s->ca_path};
+        struct vaultsession_options o = {
+                .vault = &vo,
+                .jwt_path = v->jwt_path,
+                .mount = "auth/kubernetes/",
+                .clock = {.now_ms = t_now, .sleep_ms = t_sleep, .userdata = &t},
+        };
+        struct vaultsession *s = NULL;
+        t_init(&t);
+        bool started = vaultsession_new(&o, &s) == 0 && vaultsession_start(s) == 0 &&
+                       t_wait(&t, 1) > 0 && vaultsession_ready(s);
+        stop_session(&t, s);
+        char *log = take_log(v);
+        ok(started && log && strstr(log, "(auth/kubernetes, role 'cloudtaser-operator')"),
+           "mount \"auth/kubernetes/\": logged in, the line names auth/kubernetes");
+        free(log);
+        static const char *const bad[] = {"auth/", "/", "auth//x", "a b"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                o.mount = bad[i];
+                s = NULL;
+                is_int(vaultsession_new(&o, &s), -EINVAL, "mount \"%s\" is -EINVAL", bad[i]);
+                vaultsession_free(s);
+        }
+}
+
 /* X-Vault-Namespace: the login, the probe and the lent client are inside the namespace. */
 static void test_namespace(struct env *v) {
         struct vaultsession_status st = {};
@@ -591,6 +622,7 @@ int main(void) {
                 test_failures(&v);
                 test_redirect(&v);
                 test_namespace(&v);
+                test_mount_names(&v);
                 log_set_fd(2);
         }
         if (v.log_fd >= 0)
