@@ -27,6 +27,20 @@ const struct cli_command cli_commands[] = {
          "  -q, --quiet            no progress on stderr (shown only when it is a terminal)\n"
          "  --page-size N          objects per list request (default 250)\n",
          cli_target_discover},
+        {"target", "protect",
+         "migrate the plan's pending workloads: annotate their pod templates, drop their Secret "
+         "references, wait for the rollout, record the status in the plan",
+         "  --plan FILE            the migration plan (its statuses are updated in place)\n"
+         "  --interactive          show each workload's mapping and ask [y/N/q] on the terminal\n"
+         "  --yes                  migrate every pending workload without asking\n"
+         "  --vault-address URL    the cloudtaser.io/vault-address annotation (default: the "
+         "operator's)\n"
+         "  --vault-role ROLE      the vault role (default: the tenant's, " SOURCE_TENANT_PREFIX
+         "<namespace>)\n"
+         "  --kubeconfig F         the cluster (else KUBECONFIG, ~/.kube/config)\n"
+         "  --context C            a kubeconfig context (else current-context)\n"
+         "  --timeout D            how long a rollout may take (default 5m)\n",
+         cli_target_protect},
         {NULL, "completion", "print a shell completion script (bash or zsh)",
          "  bash|zsh               the shell: eval \"$(cloudtaser completion bash)\", or save "
          "the zsh one as _cloudtaser in $fpath\n",

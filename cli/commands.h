@@ -38,3 +38,4 @@ int cli_source_configure(int argc, char **argv);   /* source.c */
 int cli_target_connect(int argc, char **argv);     /* connect.c */
 int cli_source_apply_plan(int argc, char **argv);  /* source-plan.c */
 int cli_source_verify_plan(int argc, char **argv); /* source-plan.c */
+int cli_target_protect(int argc, char **argv);     /* protect.c */
