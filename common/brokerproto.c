@@ -202,7 +202,7 @@ int brokerproto_token_issue(const struct brokerproto_keys *k, const struct broke
         if (r < 0)
                 return r;
         root = json_doc_root(d);
-        hex(s->key_sha256, sizeof(s->key_sha256), keyhex);
+        hex(s->cert_sha256, sizeof(s->cert_sha256), keyhex);
         if ((r = json_add_int64(d, root, "v", 1)) < 0 ||
             (r = json_add_string(d, root, "inst", k->installation)) < 0 ||
             (r = json_add_string(d, root, "ns", s->ns)) < 0 ||
@@ -216,7 +216,7 @@ int brokerproto_token_issue(const struct brokerproto_keys *k, const struct broke
                         return r;
         if ((r = json_add_int64(d, root, "iat", s->iat)) < 0 ||
             (r = json_add_int64(d, root, "exp", s->exp)) < 0 ||
-            (r = json_add_string(d, root, "key", keyhex)) < 0 ||
+            (r = json_add_string(d, root, "crt", keyhex)) < 0 ||
             (r = json_print(root, &payload)) < 0)
                 return r;
         if ((r = buf_append_str(&tok, BROKERPROTO_TOKEN_PREFIX)) < 0 ||
@@ -304,8 +304,8 @@ int brokerproto_token_verify(const struct brokerproto_keys *k, const char *token
                 s.n_paths++;
         }
         if (json_get_int64(root, "iat", &s.iat) < 0 || json_get_int64(root, "exp", &s.exp) < 0 ||
-            json_get_string(root, "key", &str) < 0 ||
-            unhex(str, s.key_sha256, sizeof(s.key_sha256)) < 0)
+            json_get_string(root, "crt", &str) < 0 ||
+            unhex(str, s.cert_sha256, sizeof(s.cert_sha256)) < 0)
                 return -EBADMSG;
         if (session_check(&s) < 0)
                 return -EBADMSG;

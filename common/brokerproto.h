@@ -20,7 +20,7 @@
  * Session token (text, at most BROKERPROTO_MAX_TOKEN bytes):
  *   "ctbs1." base64(payload) "." base64(HMAC-SHA256(session MAC key, "ctbs1." base64(payload)))
  * payload: compact JSON {"v":1,"inst":..,"ns":..,"pod":..,"uid":..,"sa":..,"paths":[..],
- * "iat":..,"exp":..,"key":<hex SHA-256 of the client certificate's SubjectPublicKeyInfo>}.
+ * "iat":..,"exp":..,"crt":<hex SHA-256 of the client certificate (DER) issued with the token>}.
  * The MAC is checked (constant time) before a byte of the payload is decoded.
  *
  * Conventions: 0 on success, -errno on failure, out-parameters written only on success. Nothing
@@ -114,8 +114,8 @@ struct brokerproto_session {
         char *ns, *pod, *uid, *sa;
         char **paths;
         size_t n_paths;
-        int64_t iat, exp;                         /* unix seconds */
-        uint8_t key_sha256[BROKERPROTO_KEY_SIZE]; /* SHA-256 of the client cert's SPKI */
+        int64_t iat, exp;                          /* unix seconds */
+        uint8_t cert_sha256[BROKERPROTO_KEY_SIZE]; /* SHA-256 of the client certificate (DER) */
 };
 void brokerproto_session_done(struct brokerproto_session *s);
 

@@ -35,7 +35,7 @@ static struct brokerproto_session sample(void) {
                 .iat = 1000000,
                 .exp = 1000900,
         };
-        memset(s.key_sha256, 0x42, sizeof(s.key_sha256));
+        memset(s.cert_sha256, 0x42, sizeof(s.cert_sha256));
         return s;
 }
 
@@ -87,7 +87,7 @@ int main(void) {
                            !brokerproto_session_allows(&got, "secret/data/team-a"),
                    "other paths and prefixes not allowed");
                 ok(got.iat == s.iat && got.exp == s.exp &&
-                           memcmp(got.key_sha256, s.key_sha256, 32) == 0,
+                           memcmp(got.cert_sha256, s.cert_sha256, 32) == 0,
                    "times and certificate key bound");
                 is_str(got.installation, k1->installation, "installation bound");
                 brokerproto_session_done(&got);
