@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End to end on the real servers: cloudtaser-broker on the host against the real kube-apiserver
+# (TokenReview with the audience, pods by name and UID) and OpenBao (its own Kubernetes-auth
+# login, the records broker-tls/-auth/-token, the pods' secrets). The client is openssl + curl,
+# an implementation independent of ours: the annotation MAC is computed with `openssl kdf` and
+# `openssl dgst -hmac` from the protocol page's formula, the CSR by `openssl req`.
+#   - a pod admitted for broker mode gets a session from replica A and reads its secret through
+#     replica B after A is killed (any replica accepts another's session);
+#   - a connection without the client certificate: 401 (curl and openssl s_client); a forged
+#     token: 401; a token with another session's certificate: 401; an expired session: refused;
+#   - a path outside the session: 403; a pod whose annotations name another namespace's path
+#     (with a valid MAC): 403; edited annotations (MAC mismatch): 403; a JWT for another
+#     audience: 401.
+set -u
+top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$top/tests/lib/tap.sh"
+. "$top/tests/standin/standin.sh"
+. "$top/tests/e2e/wrapper-lib.sh"
+. "$top/tests/e2e/real-lib.sh"
+
+BROKER=$top/build/musl/bin/cloudtaser-broker
+[ -x "$BROKER" ] || { echo "Bail out! $BROKER not built"; exit 1; }
+real_setup --cluster
+ns=$T-apps
+real_ns "$ns" || { echo "Bail out! namespace $ns"; exit 1; }
+kubectl -n "$ns" create serviceaccount app > /dev/null
+kubectl -n "$ns" create serviceaccount broker > /dev/null
+pids=()
+stop_brokers() { local p; for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done; wait 2> /dev/null; }
+trap 'stop_brokers; real_cleanup' EXIT
+
+# --- the records, as the operator writes them (docs/operator.md "Credentials") --------------
+d=$work/pki
+mkdir -p "$d"
+openssl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key" 2> /dev/null &&
+    openssl req -x509 -new -key "$d/ca.key" -subj /CN=test-ca -days 2 -out "$d/ca.crt" 2> /dev/null &&
+    openssl ecparam -name prime256v1 -genkey -noout -out "$d/server.key" 2> /dev/null &&
+    openssl req -new -key "$d/server.key" -subj /CN=cloudtaser-broker -out "$d/server.csr" 2> /dev/null &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$d/ext" &&
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/ext" -out "$d/server.crt" 2> /dev/null
+ok $? "broker-tls material"
+auth_hex=$(head -c32 /dev/urandom | xxd -p -c64)
+inst_hex=$(head -c32 /dev/urandom | xxd -p -c64)
+b64() { xxd -r -p <<< "$1" | base64 -w0; }
+prefix=$T/system
+bao kv put -mount=secret "$prefix/broker-auth" key="$(b64 "$auth_hex")" > /dev/null &&
+    bao kv put -mount=secret "$prefix/broker-token" token="$(b64 "$inst_hex")" > /dev/null &&
+    bao kv put -mount=secret "$prefix/broker-tls" server.crt=@"$d/server.crt" \
+        server.key=@"$d/server.key" ca.crt=@"$d/ca.crt" > /dev/null
+ok $? "records written under secret/$prefix"
+value="v-$(rand_hex 12)"
+bao kv put -mount=secret "$ns/db" password="$value" > /dev/null &&
+    bao kv put -mount=secret "$T-other/db" password=not-yours > /dev/null
+ok $? "the pod's secret and another namespace's"
+bao_policy "$T-broker" "path \"secret/data/$prefix/*\" { capabilities = [\"read\"] }
+path \"secret/data/$ns/*\" { capabilities = [\"read\"] }
+path \"secret/data/$T-other/*\" { capabilities = [\"read\"] }"
+bao write "auth/kubernetes/role/$T-broker" bound_service_account_names=broker \
+    bound_service_account_namespaces="$ns" policies="$T-broker" ttl=10m > /dev/null
+ok $? "the broker's role and read-only policy"
+kube_token "$ns" broker > "$work/broker.jwt"
+
+start_broker() { # NAME [ARGS]
+    local name=$1; shift
+    "$BROKER" --listen 127.0.0.1:0 --vault-addr "$BAO_ADDR" --vault-ca-file "$work/ca.pem" \
+        --vault-role "$T-broker" --vault-jwt-file "$work/broker.jwt" --records-prefix "secret/$prefix" \
+        --kubeconfig "$KUBECONFIG" --reload-interval 1 "$@" > "$work/$name.log" 2>&1 &
+    pids+=($!)
+    local i
+    for i in $(seq 200); do
+        port=$(sed -n 's/.*serving on .* (port \([0-9]*\)).*/\1/p' "$work/$name.log")
+        [ -n "$port" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+start_broker A --session-ttl 600 && portA=$port && pidA=${pids[-1]} &&
+    start_broker B && portB=$port
+ok $? "two brokers serving (A on $portA, B on $portB)" || sed 's/^/# /' "$work"/A.log "$work"/B.log
+
+# --- the pod ---------------------------------------------------------------------------------
+ann_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$auth_hex" \
+    -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
+mac_of() { # NS SA PATHS ENVMAP
+    printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
+        openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1
+}
+make_pod() { # NAME PATHS MAC-PATHS
+    kubectl -n "$ns" apply -f - > /dev/null << YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+  annotations:
+    cloudtaser.io/vault-auth-method: broker
+    cloudtaser.io/secret-paths: "$2"
+    cloudtaser.io/broker-mac: "v1:$(mac_of "$ns" app "$3" "")"
+spec:
+  serviceAccountName: app
+  nodeSelector: {cloudtaser.io/never: "scheduled"}
+  containers: [{name: c, image: "busybox:never-pulled"}]
+YAML
+}
+make_pod app "secret/data/$ns/db" "secret/data/$ns/db" &&
+    make_pod greedy "secret/data/$T-other/db" "secret/data/$T-other/db" &&
+    make_pod edited "secret/data/$ns/db" "secret/data/$ns/db"
+ok $? "pods created (admitted for broker mode, MAC from openssl)"
+kubectl -n "$ns" annotate pod edited --overwrite \
+    "cloudtaser.io/secret-paths=secret/data/$ns/db,secret/data/$T-other/db" > /dev/null
+
+openssl ecparam -name prime256v1 -genkey -noout -out "$work/pod.key" 2> /dev/null &&
+    openssl req -new -key "$work/pod.key" -subj /CN=app -out "$work/pod.csr" 2> /dev/null
+session() { # POD PORT OUT [AUDIENCE]
+    local jwt
+    jwt=$(kubectl -n "$ns" create token app --duration=10m --audience="${4:-cloudtaser-broker}" \
+        --bound-object-kind Pod --bound-object-name "$1") || return 1
+    jq -n --arg jwt "$jwt" --rawfile csr "$work/pod.csr" '{jwt: $jwt, csr: $csr}' > "$work/req.json"
+    curl -sS --cacert "$d/ca.crt" -o "$3" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary @"$work/req.json" "https://127.0.0.1:$2/v1/session"
+}
+code=$(session app "$portA" "$work/s1.json")
+[ "$code" = 200 ] && jq -r .certificate "$work/s1.json" > "$work/pod.crt" &&
+    tok=$(jq -r .token "$work/s1.json") && [ -n "$tok" ] &&
+    openssl verify -CAfile <(jq -r .ca "$work/s1.json") "$work/pod.crt" > /dev/null &&
+    openssl x509 -in "$work/pod.crt" -noout -ext subjectAltName | grep -q "URI:spiffe://cloudtaser/ns/$ns/pod/app/uid/"
+ok $? "session from broker A: a client certificate (openssl verify, SPIFFE URI SAN) and a token" ||
+    { diag "code $code"; sed 's/^/# /' "$work/s1.json" "$work/A.log" | tail -20; }
+
+read_secrets() { # PORT PATHS-JSON [curl args]
+    local port=$1 paths=$2; shift 2
+    curl -sS --cacert "$d/ca.crt" -o "$work/r.json" -w '%{http_code}' "$@" \
+        --data-binary "{\"paths\":$paths}" "https://127.0.0.1:$port/v1/secrets"
+}
+kill "$pidA"
+code=$(read_secrets "$portB" "[\"secret/data/$ns/db\"]" --cert "$work/pod.crt" --key "$work/pod.key" \
+    -H "Authorization: Bearer $tok")
+[ "$code" = 200 ] && [ "$(jq -r ".secrets[\"secret/data/$ns/db\"].data.password" "$work/r.json")" = "$value" ]
+ok $? "broker A killed: broker B accepts A's session and returns the secret" ||
+    { diag "code $code"; sed 's/^/# /' "$work/r.json" "$work/B.log" | tail -20; }
+! grep -q "$value" "$work/A.log" "$work/B.log"
+ok $? "the value is in no broker log"
+grep -q "audit .*path=/v1/secrets ns=$ns pod=app sa=app paths=secret/data/$ns/db status=200" "$work/B.log"
+ok $? "one audit line names pod, namespace, service account, path and outcome"
+
+code=$(curl -sS --cacert "$d/ca.crt" -o "$work/v.json" -w '%{http_code}' --cert "$work/pod.crt" \
+    --key "$work/pod.key" -H "Authorization: Bearer $tok" --data-binary "{\"paths\":[\"secret/data/$ns/db\"]}" \
+    "https://127.0.0.1:$portB/v1/versions")
+[ "$code" = 200 ] && [ "$(jq -r ".versions[\"secret/data/$ns/db\"]" "$work/v.json")" = 1 ]
+ok $? "versions for rotation polling"
+
+code=$(read_secrets "$portB" "[\"secret/data/$ns/db\"]" -H "Authorization: Bearer $tok")
+[ "$code" = 401 ]
+ok $? "no client certificate after the session: 401 ($code)"
+req="POST /v1/secrets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $tok\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+printf "$req" | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$portB" -CAfile "$d/ca.crt" \
+    2> /dev/null | head -1 | grep -q "^HTTP/1.1 401"
+ok $? "the same with openssl s_client: 401"
+forged=${tok%?????}$( [ "${tok: -5:1}" = A ] && echo B || echo A )${tok: -4}
+code=$(read_secrets "$portB" "[\"secret/data/$ns/db\"]" --cert "$work/pod.crt" --key "$work/pod.key" \
+    -H "Authorization: Bearer $forged")
+[ "$code" = 401 ]
+ok $? "a forged token: 401 ($code)"
+code=$(read_secrets "$portB" "[\"secret/data/$T-other/db\"]" --cert "$work/pod.crt" --key "$work/pod.key" \
+    -H "Authorization: Bearer $tok")
+[ "$code" = 403 ] && ! grep -q not-yours "$work/r.json"
+ok $? "another namespace's path, not in the session: 403 ($code)"
+
+code=$(session greedy "$portB" "$work/s2.json")
+[ "$code" = 403 ] && grep -q "outside the namespace prefix" "$work/s2.json"
+ok $? "a pod whose annotations name another namespace's path: 403 at the session ($code)"
+code=$(session edited "$portB" "$work/s3.json")
+[ "$code" = 403 ] && grep -q "annotation MAC mismatch" "$work/s3.json"
+ok $? "edited annotations: 403, MAC mismatch ($code)"
+code=$(session app "$portB" "$work/s4.json" https://kubernetes.default.svc.cluster.local)
+[ "$code" = 401 ]
+ok $? "a JWT for another audience: 401 ($code)"
+
+# A second session (new certificate): its token with the first certificate is refused.
+code=$(session app "$portB" "$work/s5.json")
+tok2=$(jq -r .token "$work/s5.json")
+code=$(read_secrets "$portB" "[\"secret/data/$ns/db\"]" --cert "$work/pod.crt" --key "$work/pod.key" \
+    -H "Authorization: Bearer $tok2")
+[ "$code" = 401 ]
+ok $? "a token used with another session's certificate: 401 ($code)"
+
+# An expired session: broker C issues 2-second sessions.
+start_broker C --session-ttl 2 && portC=$port
+code=$(session app "$portC" "$work/s6.json")
+jq -r .certificate "$work/s6.json" > "$work/pod6.crt"
+tok6=$(jq -r .token "$work/s6.json")
+sleep 3
+code=$(read_secrets "$portC" "[\"secret/data/$ns/db\"]" --cert "$work/pod6.crt" --key "$work/pod.key" \
+    -H "Authorization: Bearer $tok6" 2> /dev/null)
+[ "$code" != 200 ] && ! grep -q "$value" "$work/r.json" 2> /dev/null
+ok $? "an expired session is refused ($code)"
+tap_done
