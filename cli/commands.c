@@ -4,10 +4,60 @@
 #include <sysexits.h>
 
 #include "cli/commands.h"
+#include "cli/source.h"
 #include "common/macro.h"
 
 const struct cli_command cli_commands[] = {
         {NULL, "version", "print the version", "", cli_version},
+        {"target", "discover",
+         "scan a cluster's workloads for Secret use and write a migration plan",
+         "  --kubeconfig FILE      kubeconfig file(s), ':'-separated (default $KUBECONFIG, then "
+         "~/.kube/config)\n"
+         "  --context NAME         kubeconfig context (default: its current-context)\n"
+         "  -n, --namespace NS     scan one namespace (default: the context's namespace)\n"
+         "  -A, --all-namespaces   scan every namespace but kube-system, kube-public, "
+         "kube-node-lease\n"
+         "  --cluster NAME         the cluster's name in the plan and the vault paths (default: "
+         "the context's name)\n"
+         "  --path-template T      vault path of a Secret (default "
+         "secret/data/<cluster>/<namespace>/<secret>)\n"
+         "  -o, --output FILE      write the plan to FILE ('-': stdout, the default; 'json': "
+         "the JSON summary instead)\n"
+         "  --summary text|json    print a summary on stdout (json: machine-readable)\n"
+         "  -q, --quiet            no progress on stderr (shown only when it is a terminal)\n"
+         "  --page-size N          objects per list request (default 250)\n",
+         cli_target_discover},
+        {NULL, "completion", "print a shell completion script (bash or zsh)",
+         "  bash|zsh               the shell: eval \"$(cloudtaser completion bash)\", or save "
+         "the zsh one as _cloudtaser in $fpath\n",
+         cli_completion},
+        {NULL, "man", "print the manual page (roff: cloudtaser man | man -l -)", "", cli_man},
+        {"source", "install",
+         "initialise and unseal a vault; print its unseal keys and root token once, on the "
+         "terminal",
+         "  --key-shares N        Shamir key shares (default 5)\n"
+         "  --key-threshold M     keys needed to unseal (default 3)\n"
+         "  --force-output-to-non-terminal  print the keys although stdout is not a terminal\n"
+         "  --output-file F --force         write them to a new file F (mode 0600) "
+         "instead\n" SOURCE_VAULT_USAGE,
+         cli_source_install},
+        {"source", "configure",
+         "enable KV v2 at secret/ and the Kubernetes auth method, write the operator's policy "
+         "and role (idempotent)",
+         "  --dry-run             print what would change, change nothing\n"
+         "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
+         "  --audience A          the audience the role requires (default " SOURCE_DEFAULT_AUDIENCE
+         ")\n" SOURCE_VAULT_USAGE,
+         cli_source_configure},
+        {"target", "connect",
+         "make the vault's Kubernetes auth method accept this cluster's service-account tokens "
+         "(idempotent)",
+         "  --kubeconfig F        the cluster (else KUBECONFIG, ~/.kube/config)\n"
+         "  --context C           a kubeconfig context (else current-context)\n"
+         "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
+         "  --reviewer-ttl S      the reviewer token's lifetime in seconds (default one "
+         "year)\n" SOURCE_VAULT_USAGE,
+         cli_target_connect},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);
 

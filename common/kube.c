@@ -168,10 +168,6 @@ struct kube_config *kube_config_free(struct kube_config *c) {
         return NULL;
 }
 
-static void kube_config_freep(struct kube_config **c) {
-        kube_config_free(*c);
-}
-
 const char *kube_config_server(const struct kube_config *c) {
         return c ? c->server : NULL;
 }
@@ -182,6 +178,14 @@ const char *kube_config_namespace(const struct kube_config *c) {
 
 const char *kube_config_context(const struct kube_config *c) {
         return c && c->context ? c->context : "";
+}
+
+const char *kube_config_ca(const struct kube_config *c, size_t *ret_len) {
+        if (!c || !c->ca_pem)
+                return NULL;
+        if (ret_len)
+                *ret_len = c->ca_len;
+        return c->ca_pem;
 }
 
 static int dup_to(char **dst, const char *s) {
@@ -1066,5 +1070,63 @@ int kube_get_pull_secret(struct kube_client *k, const char *ns, const char *name
         if (r < 0)
                 return fail(err, r == -E2BIG ? r : -EBADMSG, 200,
                             "secret %s/%s does not hold valid base64", ns, name);
+        return 0;
+}
+
+int kube_token_request(struct kube_client *k, const char *namespace_, const char *service_account,
+                       const char *audience, int64_t expiration_s, char **ret_token,
+                       size_t *ret_len, struct kube_error *err) {
+        _cleanup_json_doc_ struct json_doc *req = NULL, *d = NULL;
+        _cleanup_buf_ struct buf body = BUF_INIT(8192, 0);
+        char path[512];
+        struct json_value *spec, *auds;
+        const char *tok;
+        char *t;
+        int r;
+
+        if (!k || !kube_name_valid(namespace_) || !kube_name_valid(service_account) || !ret_token ||
+            expiration_s < 0 || expiration_s > 86400 * 365)
+                return -EINVAL;
+        (void) snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts/%s/token",
+                        namespace_, service_account);
+        r = json_doc_new(0, 16384, &req);
+        if (r >= 0)
+                r = json_add_string(req, json_doc_root(req), "apiVersion",
+                                    "authentication.k8s.io/v1");
+        if (r >= 0)
+                r = json_add_string(req, json_doc_root(req), "kind", "TokenRequest");
+        if (r >= 0)
+                r = json_add_object(req, json_doc_root(req), "spec", &spec);
+        if (r >= 0)
+                r = json_add_int64(req, spec, "expirationSeconds",
+                                   expiration_s > 0 ? expiration_s : 600);
+        if (r >= 0 && audience && audience[0]) {
+                r = json_add_array(req, spec, "audiences", &auds);
+                if (r >= 0)
+                        r = json_add_string(req, auds, NULL, audience);
+        }
+        if (r >= 0)
+                r = json_print(json_doc_root(req), &body);
+        if (r < 0)
+                return r;
+        r = kube_create(k, path, &body, &d, err);
+        if (r < 0)
+                return r;
+        if (json_get_string(json_get(json_doc_root(d), "status"), "token", &tok) < 0 || !tok[0] ||
+            strlen(tok) > KUBE_MAX_TOKEN) {
+                if (err)
+                        *err = (struct kube_error){.code = 201};
+                if (err)
+                        (void) snprintf(err->message, sizeof(err->message),
+                                        "the TokenRequest answer has no token");
+                return -EBADMSG;
+        }
+        size_t n = strlen(tok);
+        r = secmem_strndup(tok, n, &t);
+        if (r < 0)
+                return r;
+        *ret_token = t;
+        if (ret_len)
+                *ret_len = n;
         return 0;
 }

@@ -100,6 +100,9 @@ struct kube_config *kube_config_free(struct kube_config *c);
 const char *kube_config_server(const struct kube_config *c);
 const char *kube_config_namespace(const struct kube_config *c);
 const char *kube_config_context(const struct kube_config *c);
+/* The CA bundle the API server is verified with (PEM, *ret_len bytes), or NULL (none: the
+ * system's, or insecure). Borrowed from c. */
+const char *kube_config_ca(const struct kube_config *c, size_t *ret_len);
 
 struct kube_options {
         unsigned timeout_ms;     /* per request, all attempts included; default 5000 */
@@ -143,9 +146,25 @@ int kube_patch(struct kube_client *k, const char *path, enum kube_patch_type typ
 int kube_get_pull_secret(struct kube_client *k, const char *namespace_, const char *name,
                          struct buf *out, struct kube_error *err);
 
+/* A service-account token from the TokenRequest API (POST
+ * /api/v1/namespaces/<ns>/serviceaccounts/<sa>/token): audience NULL for the API server's
+ * default, expiration_s >= 600 (the server's minimum; 0: 600). *ret_token: the JWT in secmem,
+ * caller-owned (secmem_free); *ret_len its length. -EINVAL (invalid names), -EBADMSG (no
+ * status.token), and kube_create()'s errors. */
+int kube_token_request(struct kube_client *k, const char *namespace_, const char *service_account,
+                       const char *audience, int64_t expiration_s, char **ret_token,
+                       size_t *ret_len, struct kube_error *err);
+
 /* Whether s is a valid DNS-1123 subdomain (namespace, secret and service account names). */
 bool kube_name_valid(const char *s);
 
 /* Decodes a non-2xx answer: status and body (a Status object, or anything) into *ret. Exposed
  * for the tests; kube_get() and the others call it. Returns the errno (see the top). */
 int kube_status_decode(long status, const char *body, size_t len, struct kube_error *ret);
+
+static inline void kube_config_freep(struct kube_config **c) {
+        kube_config_free(*c);
+}
+static inline void kube_client_freep(struct kube_client **k) {
+        kube_client_free(*k);
+}

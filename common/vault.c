@@ -1120,3 +1120,43 @@ int vault_kv_metadata(struct vault_client *c, const struct vault_kv_path *p,
         *ret = m;
         return 0;
 }
+
+/* --- generic requests ---------------------------------------------------------------------- */
+
+int vault_request_json(struct vault_client *c, enum http_method method, const char *path,
+                       const struct buf *body, bool authenticated, struct json_doc **ret,
+                       struct vault_error *err) {
+        _cleanup_http_response_ struct http_response resp = {};
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        int r;
+
+        if (!c || !path) {
+                set_error(err, -EINVAL, 0, path, "invalid arguments");
+                return -EINVAL;
+        }
+        r = request(c, method, path, NULL, body, authenticated ? REQ_TOKEN : 0, &resp, err);
+        if (r < 0)
+                return r;
+        if (!ret)
+                return 0;
+        if (resp.body.len > 0) {
+                r = parse_body(&resp, &d);
+                if (r < 0) {
+                        r = r == -ENOMEM ? r : -EBADMSG;
+                        set_error(err, r, resp.status, NULL, "malformed response");
+                        return r;
+                }
+        }
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+int vault_read(struct vault_client *c, const char *path, struct json_doc **ret,
+               struct vault_error *err) {
+        return vault_request_json(c, HTTP_GET, path, NULL, true, ret, err);
+}
+
+int vault_write(struct vault_client *c, const char *path, const struct buf *body,
+                struct json_doc **ret, struct vault_error *err) {
+        return vault_request_json(c, HTTP_POST, path, body, true, ret, err);
+}

@@ -6,7 +6,9 @@
  * What it covers: Kubernetes auth login (any mount path), token auth, KV v2 read (latest or a
  * version), KV v1 read, KV version detection through sys/internal/ui/mounts/<path> (as the
  * official CLI does it), KV v2 write with check-and-set, KV v2 metadata read, token
- * lookup-self / renew-self / revoke-self, the X-Vault-Namespace header.
+ * lookup-self / renew-self / revoke-self, the X-Vault-Namespace header, and generic JSON
+ * requests to any other endpoint (vault_request_json: common/vault-sys builds the sys/ calls on
+ * it).
  *
  * Secrets: the client token, every response body and every decoded secret value live in secmem
  * (locked, not dumpable, wiped on release). Nothing here logs. Errors are returned as -errno plus,
@@ -52,6 +54,7 @@
 #include <stdint.h>
 
 #include "common/http.h"
+#include "common/json.h"
 
 #define VAULT_PATH_MAX 512                      /* a logical path ("secret/data/app/db") */
 #define VAULT_TOKEN_MAX 4096                    /* a client token */
@@ -242,6 +245,20 @@ int vault_kv_metadata(struct vault_client *c, const struct vault_kv_path *p,
 struct vault_secret *vault_secret_free(struct vault_secret *s); /* wipes; accepts NULL */
 /* The field called name, or NULL. */
 const struct vault_field *vault_secret_get(const struct vault_secret *s, const char *name);
+
+/* Generic requests, for the endpoints without a dedicated call here (sys/...,
+ * auth/<mount>/role/..., see also common/vault-sys.h): METHOD /v1/<path> with an optional JSON body
+ * (a BUF_SECURE buffer when it carries a secret), the client token sent when `authenticated`. *ret
+ * (optional) gets the parsed 2xx answer (JSON_SECURE, caller-owned), NULL when the answer has no
+ * body (204). Errors as above; -EBADMSG for a 2xx body that is not JSON. vault_read() is GET,
+ * vault_write() POST, both authenticated. */
+int vault_request_json(struct vault_client *c, enum http_method method, const char *path,
+                       const struct buf *body, bool authenticated, struct json_doc **ret,
+                       struct vault_error *err);
+int vault_read(struct vault_client *c, const char *path, struct json_doc **ret,
+               struct vault_error *err);
+int vault_write(struct vault_client *c, const char *path, const struct buf *body,
+                struct json_doc **ret, struct vault_error *err);
 
 /* Whether an error is worth retrying later (connection problems, timeouts, 429, 5xx, sealed). */
 bool vault_error_is_transient(int r);

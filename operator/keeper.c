@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,7 @@ struct keeper {
         } mem[MEM_RECORDS];
         size_t n_mem;
 
+        atomic_bool fatal;    /* the rotation cannot go on (keeper_failed()) */
         pthread_mutex_t lock; /* the fields below */
         pthread_cond_t cond;
         bool stop, kick, started;
@@ -544,7 +547,13 @@ static void *rotation_main(void *arg) {
                 (void) pthread_mutex_unlock(&k->lock);
                 k->last = (struct credstore_error){};
                 int r = credentials_tick(k->cred);
-                if (r < 0 && r != -EAGAIN) {
+                if (r == -EPIPE) {
+                        /* The signer is gone (it is never restarted: a new one would need the
+                         * key again): stop, so the kubelet starts a whole new operator. */
+                        log_error("the CA signer process died: stopping");
+                        atomic_store(&k->fatal, true);
+                        (void) kill(getpid(), SIGTERM);
+                } else if (r < 0 && r != -EAGAIN) {
                         char cause[1024];
                         explain(k, r, cause, sizeof(cause));
                         log_warning("certificate check: %s (serving the last good certificate)",
@@ -572,6 +581,10 @@ int keeper_webhook_pair(struct keeper *k, struct buf *ret_cert, struct buf *ret_
 
 int keeper_ca_bundle(struct keeper *k, struct buf *ret) {
         return credentials_ca_bundle(k->cred, ret);
+}
+
+bool keeper_failed(struct keeper *k) {
+        return k && atomic_load(&k->fatal);
 }
 
 void keeper_why(struct keeper *k, char *buf, size_t n) {

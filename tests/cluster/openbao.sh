@@ -7,6 +7,8 @@
 #                                  TLS listeners, `operator init` (one key share) and unseal each,
 #                                  enable KV v2 at secret/ and KV v1 at kv/; write DIR/bao-env
 #                                  (BAO_ADDR, BAO_CACERT, BAO_TOKEN=root token, BAO_ADDRS)
+#                                  CT_BAO_UNINIT=1: one node, started but left uninitialised
+#                                  (for `cloudtaser source install`; BAO_TOKEN is empty)
 #   openbao.sh k8s-auth DIR CLUSTER-DIR
 #                                  enable the Kubernetes auth method against the cluster started by
 #                                  tests/cluster/cluster.sh in CLUSTER-DIR: a reviewer service
@@ -22,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 cmd=${1:-}
 D=${2:-}
-[ -n "$cmd" ] && [ -n "$D" ] || { sed -n '3,21p' "$0" >&2; exit 64; }
+[ -n "$cmd" ] && [ -n "$D" ] || { sed -n '3,23p' "$0" >&2; exit 64; }
 mkdir -p "$D"
 D=$(cd "$D" && pwd)
 B=$D/openbao
@@ -144,6 +146,13 @@ start() {
     done
     log "$("$BAO" version | head -n 1), $nodes node(s), raft storage, TLS on 127.0.0.1:$(cat "$B/node1/port")"
     spawn_node 1
+    if [ -n "${CT_BAO_UNINIT:-}" ]; then
+        printf 'export BAO_ADDR=https://127.0.0.1:%s\nexport BAO_CACERT=%s\nexport BAO_TOKEN=\nexport BAO_ADDRS=https://127.0.0.1:%s\nexport BAO=%s\n' \
+            "$(cat "$B/node1/port")" "$B/ca.crt" "$(cat "$B/node1/port")" "$BAO" > "$D/bao-env"
+        chmod 600 "$D/bao-env"
+        log "up, uninitialised: source $D/bao-env"
+        return 0
+    fi
     node_bao 1 operator init -key-shares=1 -key-threshold=1 -format=json > "$B/init.json"
     chmod 600 "$B/init.json"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); open(sys.argv[2],"w").write(d["unseal_keys_b64"][0]); open(sys.argv[3],"w").write(d["root_token"])' \

@@ -9,6 +9,8 @@
 #       tests/run-all.sh); a test run on its own starts what it needs under $work and stops it at
 #       exit. --cluster: the test needs the Kubernetes cluster too. --own-bao N: a private OpenBao
 #       of N raft nodes for tests that seal, restart or fault it (never the shared one).
+#       --uninit (with --own-bao 1): that OpenBao is left uninitialised (BAO_TOKEN empty; no
+#       Kubernetes auth configured), for `cloudtaser source install`.
 #   bao ARGS...            the bao CLI as the root token, against $BAO_ADDR
 #   bao_policy NAME HCL    writes an ACL policy
 #   kube_token NS SA [AUD] a service-account JWT from the TokenRequest API (10 min), as a pod gets
@@ -28,11 +30,12 @@ real_cleanup() {
 }
 
 real_setup() {
-    local need_cluster=0 own_nodes=0
+    local need_cluster=0 own_nodes=0 uninit=
     while [ $# -gt 0 ]; do
         case $1 in
         --cluster) need_cluster=1 ;;
         --own-bao) own_nodes=$2; shift ;;
+        --uninit) uninit=1 ;;
         esac
         shift
     done
@@ -57,7 +60,7 @@ real_setup() {
     fi
     if [ "$own_nodes" -gt 0 ]; then
         _real_own+=("bao:$work/bao")
-        "$top/tests/cluster/openbao.sh" start "$work/bao" "$own_nodes" > "$work/bao.log" 2>&1 ||
+        CT_BAO_UNINIT=$uninit "$top/tests/cluster/openbao.sh" start "$work/bao" "$own_nodes" > "$work/bao.log" 2>&1 ||
             { echo "Bail out! OpenBao did not start"; sed 's/^/# /' "$work/bao.log" | tail -n 40; exit 1; }
         . "$work/bao/bao-env"
         BAO_DIR=$work/bao
@@ -71,7 +74,7 @@ real_setup() {
         . "$work/bao/bao-env"
         BAO_DIR=$work/bao
     fi
-    if [ $need_cluster = 1 ] && ! bao auth list -format=json 2> /dev/null | grep -q '"kubernetes/"'; then
+    if [ $need_cluster = 1 ] && [ -z "$uninit" ] && ! bao auth list -format=json 2> /dev/null | grep -q '"kubernetes/"'; then
         "$top/tests/cluster/openbao.sh" k8s-auth "$BAO_DIR" "$CT_CLUSTER" > "$work/k8s-auth.log" 2>&1 ||
             { echo "Bail out! OpenBao's Kubernetes auth could not be configured"; sed 's/^/# /' "$work/k8s-auth.log"; exit 1; }
     fi

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli/connect: `cloudtaser target connect` (docs/cli.md#target-connect): makes the vault's
+ * Kubernetes auth method accept this cluster's service-account tokens. In the cluster: a
+ * dedicated reviewer service account bound to system:auth-delegator (it may call TokenReview,
+ * nothing else); from the TokenRequest API, a token of it; in the vault: auth/<mount>/config
+ * with the API server's address and CA and that token.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cli/commands.h"
+#include "cli/source.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/kube.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "common/vault-sys.h"
+
+#define REVIEWER_NAME "cloudtaser-token-reviewer"
+#define REVIEWER_TTL_DEFAULT (365 * 86400)
+
+static int kube_fail(int r, const struct kube_error *e, const char *what, const char *name) {
+        log_error_errno(r, "%s '%s': %s%s%s", what, name, e->message[0] ? e->message : "%m",
+                        e->reason[0] ? " " : "", e->reason);
+        return r;
+}
+
+/* GET path; when it is not there, POST body (JSON text) to create_path. 1 created, 0 there. */
+static int ensure_object(struct kube_client *k, const char *path, const char *create_path,
+                         const char *json, const char *what) {
+        _cleanup_buf_ struct buf body = BUF_INIT(8192, 0);
+        struct kube_error e = {};
+        int r = kube_get(k, path, NULL, &e);
+        if (r >= 0) {
+                log_info("%s is there", what);
+                return 0;
+        }
+        if (r != -ENOENT)
+                return kube_fail(r, &e, "Failed to read", what);
+        r = buf_append_str(&body, json);
+        if (r < 0)
+                return r;
+        e = (struct kube_error){};
+        r = kube_create(k, create_path, &body, NULL, &e);
+        if (r == -EEXIST)
+                return 0;
+        if (r < 0)
+                return kube_fail(r, &e, "Failed to create", what);
+        printf("created %s\n", what);
+        return 1;
+}
+
+/* The binding must give system:auth-delegator to our reviewer; anything else is refused. */
+static int check_binding(struct kube_client *k, const char *path) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        struct kube_error e = {};
+        const char *s = NULL;
+        int r = kube_get(k, path, &d, &e);
+        if (r < 0)
+                return kube_fail(r, &e, "Failed to read", "ClusterRoleBinding " REVIEWER_NAME);
+        const struct json_value *root = json_doc_root(d);
+        bool subject = false;
+        JSON_FOREACH(x, json_get(root, "subjects")) {
+                const char *kind, *name, *ns;
+                if (json_get_string(x, "kind", &kind) >= 0 && strcmp(kind, "ServiceAccount") == 0 &&
+                    json_get_string(x, "name", &name) >= 0 && strcmp(name, REVIEWER_NAME) == 0 &&
+                    json_get_string(x, "namespace", &ns) >= 0 &&
+                    strcmp(ns, SOURCE_SYSTEM_NAMESPACE) == 0)
+                        subject = true;
+        }
+        if (json_get_string(json_get(root, "roleRef"), "name", &s) < 0 ||
+            strcmp(s, "system:auth-delegator") != 0 || !subject)
+                return log_error_errno(-EEXIST,
+                                       "The ClusterRoleBinding " REVIEWER_NAME
+                                       " exists but does not bind system:auth-delegator to "
+                                       "%s/" REVIEWER_NAME ": fix or delete it",
+                                       SOURCE_SYSTEM_NAMESPACE);
+        return 0;
+}
+
+static int reviewer_objects(struct kube_client *k) {
+        static const char ns_path[] = "/api/v1/namespaces/" SOURCE_SYSTEM_NAMESPACE;
+        static const char sa_path[] =
+                "/api/v1/namespaces/" SOURCE_SYSTEM_NAMESPACE "/serviceaccounts/" REVIEWER_NAME;
+        static const char crb_path[] =
+                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/" REVIEWER_NAME;
+        int r = ensure_object(k, ns_path, "/api/v1/namespaces",
+                              "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{"
+                              "\"name\":\"" SOURCE_SYSTEM_NAMESPACE "\"}}",
+                              "namespace " SOURCE_SYSTEM_NAMESPACE);
+        if (r >= 0)
+                r = ensure_object(k, sa_path,
+                                  "/api/v1/namespaces/" SOURCE_SYSTEM_NAMESPACE "/serviceaccounts",
+                                  "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\","
+                                  "\"metadata\":{\"name\":\"" REVIEWER_NAME
+                                  "\",\"labels\":{\"app.kubernetes.io/managed-by\":"
+                                  "\"cloudtaser\"}}}",
+                                  "service account " SOURCE_SYSTEM_NAMESPACE "/" REVIEWER_NAME);
+        if (r >= 0)
+                r = ensure_object(
+                        k, crb_path, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                        "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":"
+                        "\"ClusterRoleBinding\",\"metadata\":{\"name\":\"" REVIEWER_NAME
+                        "\",\"labels\":{\"app.kubernetes.io/managed-by\":\"cloudtaser\"}},"
+                        "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":"
+                        "\"ClusterRole\",\"name\":\"system:auth-delegator\"},\"subjects\":[{"
+                        "\"kind\":\"ServiceAccount\",\"name\":\"" REVIEWER_NAME
+                        "\",\"namespace\":\"" SOURCE_SYSTEM_NAMESPACE "\"}]}",
+                        "ClusterRoleBinding " REVIEWER_NAME " (system:auth-delegator)");
+        if (r >= 0)
+                r = check_binding(k, crb_path);
+        return r;
+}
+
+/* POST auth/<mount>/config; the JWT travels in secure memory only. */
+static int write_config(struct vault_client *c, const char *mount, const char *host, const char *ca,
+                        size_t ca_len, const char *jwt, size_t jwt_len) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        _cleanup_buf_ struct buf body = BUF_INIT(4u << 20, BUF_SECURE);
+        char path[VAULT_PATH_MAX];
+        struct vault_error e;
+        int r;
+
+        int w = snprintf(path, sizeof(path), "auth/%s/config", mount);
+        if (w < 0 || (size_t) w >= sizeof(path) || !vault_path_valid(path))
+                return log_error_errno(-EINVAL, "Invalid auth mount '%s'", mount);
+        r = json_doc_new(JSON_SECURE, 8u << 20, &d);
+        if (r >= 0)
+                r = json_add_string(d, json_doc_root(d), "kubernetes_host", host);
+        if (r >= 0 && ca)
+                r = json_add_stringn(d, json_doc_root(d), "kubernetes_ca_cert", ca, ca_len);
+        if (r >= 0)
+                r = json_add_stringn(d, json_doc_root(d), "token_reviewer_jwt", jwt, jwt_len);
+        /* The vault does not run in this cluster: never fall back to a local token. */
+        if (r >= 0)
+                r = json_add_bool(d, json_doc_root(d), "disable_local_ca_jwt", true);
+        if (r >= 0)
+                r = json_print(json_doc_root(d), &body);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the auth config: %m");
+        r = vault_write(c, path, &body, NULL, &e);
+        if (r < 0) {
+                (void) source_vault_fail(r, &e, "Failed to write the Kubernetes auth config");
+                return r;
+        }
+        return 0;
+}
+
+int cli_target_connect(int argc, char **argv) {
+        enum { OPT_KUBECONFIG = SOURCE_OPT_FIRST_FREE, OPT_CONTEXT, OPT_MOUNT, OPT_TTL };
+        static const struct option opts[] = {
+                SOURCE_VAULT_LONGOPTS,
+                {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+                {"context", required_argument, NULL, OPT_CONTEXT},
+                {"auth-mount", required_argument, NULL, OPT_MOUNT},
+                {"reviewer-ttl", required_argument, NULL, OPT_TTL},
+                {},
+        };
+        _cleanup_(source_vault_done) struct source_vault v = {};
+        _cleanup_vault_client_ struct vault_client *c = NULL;
+        _cleanup_(kube_config_freep) struct kube_config *cfg = NULL;
+        _cleanup_(kube_client_freep) struct kube_client *k = NULL;
+        _cleanup_free_ char *host = NULL, *ca = NULL;
+        _cleanup_secmem_ char *jwt = NULL;
+        struct kube_load_options lo = {};
+        struct kube_error ke = {};
+        struct vault_mount_info mi;
+        struct vault_error e;
+        const char *mount = SOURCE_DEFAULT_AUTH_MOUNT;
+        int64_t ttl = REVIEWER_TTL_DEFAULT;
+        size_t ca_len = 0, jwt_len = 0;
+        int r, opt;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                r = source_vault_option(&v, opt, optarg);
+                if (r < 0)
+                        return EX_USAGE;
+                if (r > 0)
+                        continue;
+                switch (opt) {
+                case OPT_KUBECONFIG:
+                        lo.paths = optarg;
+                        break;
+                case OPT_CONTEXT:
+                        lo.context = optarg;
+                        break;
+                case OPT_MOUNT:
+                        mount = optarg;
+                        break;
+                case OPT_TTL: {
+                        char *end;
+                        errno = 0;
+                        long long x = strtoll(optarg, &end, 10);
+                        if (errno || end == optarg || *end || x < 600 || x > 365 * 86400)
+                                return log_error("--reviewer-ttl: seconds, 600..%d", 365 * 86400),
+                                       EX_USAGE;
+                        ttl = x;
+                        break;
+                }
+                default:
+                        return EX_USAGE;
+                }
+        }
+        if (optind < argc)
+                return log_error("Unexpected argument '%s'", argv[optind]), EX_USAGE;
+        if (source_vault_open(&v, true, &c) < 0)
+                return EX_USAGE;
+
+        r = kube_config_load(&lo, &cfg, &ke);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the kubeconfig: %s",
+                                       ke.message[0] ? ke.message : "%m"),
+                       EX_CONFIG;
+        host = strdup(kube_config_server(cfg));
+        const char *cap = kube_config_ca(cfg, &ca_len);
+        if (cap) {
+                ca = strndup(cap, ca_len);
+                ca_len = ca ? strlen(ca) : 0;
+        }
+        if (!host || (cap && !ca))
+                return log_error_errno(-ENOMEM, "Out of memory"), EX_OSERR;
+        if (!cap)
+                log_warning("The kubeconfig names no CA for %s: the vault will verify the API "
+                            "server with its system CAs",
+                            host);
+        r = kube_client_new(&cfg, NULL, &k);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the Kubernetes client: %m"), EX_CONFIG;
+
+        r = reviewer_objects(k);
+        if (r < 0)
+                return source_exit_status(r);
+        r = kube_token_request(k, SOURCE_SYSTEM_NAMESPACE, REVIEWER_NAME, NULL, ttl, &jwt, &jwt_len,
+                               &ke);
+        if (r < 0)
+                return kube_fail(r, &ke, "Failed to get a token (TokenRequest) for", REVIEWER_NAME),
+                       source_exit_status(r);
+
+        r = vault_sys_mount_get(c, true, mount, &mi, &e);
+        if (r == -ENOENT) {
+                r = vault_sys_mount_enable(c, true, mount, "kubernetes", NULL, &e);
+                if (r >= 0)
+                        printf("enabled auth method %s/ (kubernetes)\n", mount);
+        } else if (r >= 0 && strcmp(mi.type, "kubernetes") != 0)
+                return log_error("The auth method at %s/ is %s, not kubernetes", mount, mi.type),
+                       EX_CONFIG;
+        if (r < 0)
+                return source_vault_fail(r, &e, "Failed to enable the Kubernetes auth method");
+        r = write_config(c, mount, host, ca, ca_len, jwt, jwt_len);
+        if (r < 0)
+                return source_exit_status(r);
+        printf("configured auth/%s/config: kubernetes_host %s, %s, reviewer token of %s/%s "
+               "(%" PRId64 " s)\n",
+               mount, host, ca ? "its CA" : "system CAs", SOURCE_SYSTEM_NAMESPACE, REVIEWER_NAME,
+               ttl);
+        log_notice("The reviewer token expires in %" PRId64 " days (or earlier, if the API server "
+                   "caps it): run target connect again before then",
+                   ttl / 86400);
+        return EX_OK;
+}
