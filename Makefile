@@ -106,6 +106,7 @@ bench: all tests servers
 	@$(TOP)/tests/bench.sh
 	@$(TOP)/tests/bench-wrapper.sh
 	@$(TOP)/tests/bench-operator.sh
+	@$(TOP)/tests/bench-broker.sh
 	@$(MAKE) --no-print-directory $(O)/plain/bin/cloudtaser-operator
 	@$(TOP)/tests/bench-operator-valgrind.sh
 	@$(TOP)/tests/bench-cli-discover.sh
