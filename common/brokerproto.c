@@ -328,17 +328,15 @@ const char *brokerproto_bearer(const char *value) {
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
-static int parse_body(const char *body, size_t len, struct json_doc **ret) {
+/* Parses an untrusted body that must be one JSON object, into a secure document. */
+static int parse_object(const char *body, size_t len, size_t max, unsigned flags,
+                        const struct json_limits *limits, struct json_doc **ret) {
         int r;
         if (!body && len)
                 return -EINVAL;
-        if (len > BROKERPROTO_MAX_BODY)
+        if (len > max)
                 return -E2BIG;
-        r = json_parse(body ? body : "", len, JSON_SECURE,
-                       &(struct json_limits){.max_input = BROKERPROTO_MAX_BODY,
-                                             .max_depth = 8,
-                                             .max_nodes = 4 * BROKERPROTO_MAX_PATHS + 16},
-                       ret);
+        r = json_parse(body ? body : "", len, JSON_SECURE | flags, limits, ret);
         if (r < 0)
                 return r == -ENOMEM ? r : -EBADMSG;
         if (json_type(json_doc_root(*ret)) != JSON_OBJECT) {
@@ -346,6 +344,14 @@ static int parse_body(const char *body, size_t len, struct json_doc **ret) {
                 return -EBADMSG;
         }
         return 0;
+}
+
+static int parse_body(const char *body, size_t len, struct json_doc **ret) {
+        return parse_object(body, len, BROKERPROTO_MAX_BODY, 0,
+                            &(struct json_limits){.max_input = BROKERPROTO_MAX_BODY,
+                                                  .max_depth = 8,
+                                                  .max_nodes = 4 * BROKERPROTO_MAX_PATHS + 16},
+                            ret);
 }
 
 /* Every member of obj is one of the names in allowed (a NULL-terminated list). */
@@ -441,20 +447,8 @@ int brokerproto_paths_request_parse(const char *body, size_t len,
 /* ---- responses --------------------------------------------------------------------------- */
 
 static int parse_response(const char *body, size_t len, struct json_doc **ret) {
-        int r;
-        if (!body && len)
-                return -EINVAL;
-        if (len > BROKERPROTO_MAX_RESPONSE)
-                return -E2BIG;
-        r = json_parse(body ? body : "", len, JSON_SECURE | JSON_ALLOW_NUL,
-                       &(struct json_limits){.max_input = BROKERPROTO_MAX_RESPONSE}, ret);
-        if (r < 0)
-                return r == -ENOMEM ? r : -EBADMSG;
-        if (json_type(json_doc_root(*ret)) != JSON_OBJECT) {
-                *ret = json_doc_free(*ret);
-                return -EBADMSG;
-        }
-        return 0;
+        return parse_object(body, len, BROKERPROTO_MAX_RESPONSE, JSON_ALLOW_NUL,
+                            &(struct json_limits){.max_input = BROKERPROTO_MAX_RESPONSE}, ret);
 }
 
 void brokerproto_session_response_done(struct brokerproto_session_response *r) {
