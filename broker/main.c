@@ -539,7 +539,8 @@ static void usage(FILE *out) {
               "  --session-ttl SECONDS    session and client certificate lifetime (default 900)\n"
               "  --reload-interval S      re-read the records every S seconds (default 60)\n"
               "  --rate N --burst M       requests per second and burst per pod (default 20/40)\n"
-              "  --loops N                event loops (threads; default 1)\n",
+              "  --loops N                event loops (threads; default 1)\n"
+              "  --version                print the version\n",
               out);
 }
 
@@ -677,6 +678,8 @@ int main(int argc, char **argv) {
         log_setup("cloudtaser-broker", LOG_FORMAT_TEXT, LOG_INFO);
         (void) secmem_harden_process();
         (void) atexit(secmem_wipe_all);
+        if (argc == 2 && strcmp(argv[1], "--version") == 0)
+                return printf("cloudtaser-broker %s\n", CLOUDTASER_VERSION), 0;
         if (parse_flags(argc, argv, &b.f) < 0)
                 return usage(stderr), 64; /* EX_USAGE */
 
