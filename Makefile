@@ -64,6 +64,8 @@ $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-init): DEP_LIBS := $(INIT_DEP_LIB
 $(foreach b,musl asan plain,$(O)/$(b)/bin/cloudtaser-operator): DEP_LIBS := $(OPERATOR_DEP_LIBS)
 CLI_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SYS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser): DEP_LIBS := $(CLI_DEP_LIBS)
+BROKER_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SYS)
+$(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-broker): DEP_LIBS := $(BROKER_DEP_LIBS)
 
 # --- fragments -----------------------------------------------------------------------------------
 include common/common.mk
@@ -74,6 +76,7 @@ include wrapper/wrapper.mk
 -include images/images.mk
 -include operator/operator.mk
 -include cli/cli.mk
+-include broker/broker.mk
 
 # --- top-level targets ---------------------------------------------------------------------------
 .PHONY: all setup deps servers check demo bench clean print-deps-musl
@@ -103,6 +106,7 @@ bench: all tests servers
 	@$(TOP)/tests/bench.sh
 	@$(TOP)/tests/bench-wrapper.sh
 	@$(TOP)/tests/bench-operator.sh
+	@$(TOP)/tests/bench-broker.sh
 	@$(MAKE) --no-print-directory $(O)/plain/bin/cloudtaser-operator
 	@$(TOP)/tests/bench-operator-valgrind.sh
 	@$(TOP)/tests/bench-cli-discover.sh

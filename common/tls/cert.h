@@ -69,6 +69,11 @@ struct tls_key; /* opaque; entirely in secmem */
 /* Generates an ECDSA P-256 key. *ret is owned by the caller (tls_key_free). -ENOMEM, -EIO. */
 int tls_key_generate(struct tls_key **ret);
 
+/* An ECDSA P-256 key from a 32-byte big-endian private scalar (the public point computed): for
+ * keys derived deterministically (the broker's session CA, docs/protocol-broker.md). -EINVAL when
+ * the scalar is 0 or not below the group order (derive the next candidate), -ENOMEM, -EIO. */
+int tls_key_from_p256_scalar(const uint8_t scalar[32], struct tls_key **ret);
+
 /* Wipes and frees. Accepts NULL. Returns NULL. */
 struct tls_key *tls_key_free(struct tls_key *k);
 

@@ -89,6 +89,40 @@ int tls_key_generate(struct tls_key **ret) {
         return 0;
 }
 
+int tls_key_from_p256_scalar(const uint8_t scalar[32], struct tls_key **ret) {
+        /* The order n of P-256 (SEC 2): a valid scalar is 1..n-1. */
+        static const uint8_t order[32] = {0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+                                          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                          0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+                                          0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51};
+        _cleanup_(tls_key_freep) struct tls_key *k = NULL;
+        uint8_t zero = 0;
+        int r;
+
+        if (!scalar || !ret)
+                return -EINVAL;
+        for (size_t i = 0; i < 32; i++)
+                zero |= scalar[i];
+        if (zero == 0 || memcmp(scalar, order, 32) >= 0)
+                return -EINVAL;
+        r = tls_init();
+        if (r < 0)
+                return r;
+        r = key_alloc(&k);
+        if (r < 0)
+                return r;
+        if (wc_ecc_init_ex(&k->u.ecc, NULL, INVALID_DEVID) != 0) {
+                secmem_free(TAKE_PTR(k));
+                return -EIO;
+        }
+        k->type = TLS_KEY_EC_P256;
+        if (wc_ecc_import_private_key_ex(scalar, 32, NULL, 0, &k->u.ecc, ECC_SECP256R1) != 0 ||
+            wc_ecc_make_pub(&k->u.ecc, NULL) != 0 || wc_ecc_check_key(&k->u.ecc) != 0)
+                return -EIO;
+        *ret = TAKE_PTR(k);
+        return 0;
+}
+
 /* Imports an EC key from SEC1 or PKCS#8 DER. */
 static int key_import_ecc(const uint8_t *der, size_t len, struct tls_key **ret) {
         _cleanup_(tls_key_freep) struct tls_key *k = NULL;

@@ -8,6 +8,9 @@
  *
  *   ct-load --url https://127.0.0.1:9443/mutate-v1-pod --ca ca.pem --body review.json \
  *           --rate 1000 --seconds 10 --threads 4
+ *
+ * --cert F --key F: a client certificate (mutual TLS, the broker's reads); --header 'N: V': one
+ * extra request header (the broker's session token).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,10 +28,11 @@
 
 struct job {
         const char *base, *path, *ca;
-        const struct buf *body;
-        double interval_usec; /* between this thread's requests */
-        uint64_t start, end;  /* usec, CLOCK_MONOTONIC */
-        uint64_t *lat;        /* latencies, usec */
+        const struct buf *body, *cert, *key;
+        const struct http_header *header; /* NULL for none */
+        double interval_usec;             /* between this thread's requests */
+        uint64_t start, end;              /* usec, CLOCK_MONOTONIC */
+        uint64_t *lat;                    /* latencies, usec */
         size_t n, cap;
         uint64_t errors, non200;
 };
@@ -48,6 +52,16 @@ static void *worker(void *arg) {
                                  .request_timeout_ms = 5000,
                                  .deadline_ms = 5000,
                                  .max_body = 4u * 1024u * 1024u};
+        if (j->cert->len) {
+                o.client_cert_pem = j->cert->data;
+                o.client_cert_pem_len = j->cert->len;
+                o.client_key_pem = j->key->data;
+                o.client_key_pem_len = j->key->len;
+        }
+        if (j->header) {
+                o.headers = j->header;
+                o.n_headers = 1;
+        }
         if (http_client_new(&o, &c) < 0) {
                 j->errors++;
                 return NULL;
@@ -85,7 +99,8 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-        const char *url = NULL, *ca = NULL, *body_file = NULL;
+        const char *url = NULL, *ca = NULL, *body_file = NULL, *cert_file = NULL, *key_file = NULL,
+                   *header = NULL;
         double rate = 1000, seconds = 5;
         long threads = 4;
         for (int i = 1; i + 1 < argc; i += 2) {
@@ -97,6 +112,12 @@ int main(int argc, char **argv) {
                         ca = v;
                 else if (strcmp(argv[i], "--body") == 0)
                         body_file = v;
+                else if (strcmp(argv[i], "--cert") == 0)
+                        cert_file = v;
+                else if (strcmp(argv[i], "--key") == 0)
+                        key_file = v;
+                else if (strcmp(argv[i], "--header") == 0)
+                        header = v;
                 else if (strcmp(argv[i], "--rate") == 0) {
                         errno = 0;
                         rate = strtod(v, &end);
@@ -117,7 +138,8 @@ int main(int argc, char **argv) {
                 return printf("ct-load %s\n", CLOUDTASER_VERSION), 0;
         if (!url || !body_file || rate <= 0 || seconds <= 0)
                 return fprintf(stderr, "usage: ct-load --url URL [--ca F] --body F [--rate R] "
-                                       "[--seconds S] [--threads N]\n"),
+                                       "[--seconds S] [--threads N] [--cert F --key F] "
+                                       "[--header 'N: V']\n"),
                        2;
 
         /* Split the URL into base and path. */
@@ -137,6 +159,22 @@ int main(int argc, char **argv) {
                 if (buf_append(&body, chunk, (size_t) n) < 0)
                         return 2;
 
+        _cleanup_buf_ struct buf cert = BUF_INIT(1024u * 1024u, 0);
+        _cleanup_buf_ struct buf key = BUF_INIT(64u * 1024u, BUF_SECURE);
+        if ((cert_file && buf_read_file(&cert, cert_file) < 0) ||
+            (key_file && buf_read_file(&key, key_file) < 0) || (!cert_file != !key_file))
+                return fprintf(stderr, "--cert and --key go together and must be readable\n"), 2;
+        char hname[128] = "";
+        struct http_header hdr = {};
+        if (header) {
+                const char *colon = strchr(header, ':');
+                if (!colon || colon == header || (size_t) (colon - header) >= sizeof(hname))
+                        return fprintf(stderr, "--header wants 'Name: value'\n"), 2;
+                (void) snprintf(hname, sizeof(hname), "%.*s", (int) (colon - header), header);
+                hdr = (struct http_header){
+                        .name = hname, .value = colon + 1 + strspn(colon + 1, " "), .secret = true};
+        }
+
         struct job jobs[64];
         pthread_t tids[64];
         uint64_t start = now_usec() + 200000, end = start + (uint64_t) (seconds * 1e6);
@@ -146,6 +184,9 @@ int main(int argc, char **argv) {
                                        .path = path,
                                        .ca = ca,
                                        .body = &body,
+                                       .cert = &cert,
+                                       .key = &key,
+                                       .header = header ? &hdr : NULL,
                                        .interval_usec = 1e6 * (double) threads / rate,
                                        .start = start + (uint64_t) (t * 1e6 / rate),
                                        .end = end,

@@ -1,0 +1,27 @@
+# The vault/OpenBao policy of cloudtaser-broker (docs/protocol-broker.md): read-only on its three
+# records, and read on the tenants' secrets it serves (the broker reads them with its own
+# identity: per-pod child tokens are not minted by this version). Keep the second path in step
+# with --tenant-prefix (default secret/data/{namespace}/: every namespace's KV v2 subtree).
+#   bao policy write cloudtaser-broker deploy/openbao/cloudtaser-broker.hcl
+#   bao write auth/kubernetes/role/cloudtaser-broker @deploy/openbao/cloudtaser-broker-role.json
+path "secret/data/cloudtaser/system/broker-tls" {
+  capabilities = ["read"]
+}
+
+path "secret/data/cloudtaser/system/broker-auth" {
+  capabilities = ["read"]
+}
+
+path "secret/data/cloudtaser/system/broker-token" {
+  capabilities = ["read"]
+}
+
+# Tenants' secrets. The records above are under secret/data/cloudtaser/, which is no tenant's
+# prefix unless a namespace is named "cloudtaser": do not create one.
+path "secret/data/+/*" {
+  capabilities = ["read"]
+}
+
+path "sys/internal/ui/mounts/*" {
+  capabilities = ["read"]
+}
