@@ -145,7 +145,7 @@ static int write_config(struct vault_client *c, const char *mount, const char *h
                 r = json_print(json_doc_root(d), &body);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the auth config: %m");
-        r = vault_write(c, path, &body, NULL, &e);
+        r = vault_logical_write(c, path, &body, NULL, &e);
         if (r < 0) {
                 (void) source_vault_fail(r, &e, "Failed to write the Kubernetes auth config");
                 return r;

@@ -386,7 +386,7 @@ int source_role_apply(struct vault_client *c, const char *mount, const char *nam
         int w = snprintf(path, sizeof(path), "auth/%s/role/%s", mount, name);
         if (w < 0 || (size_t) w >= sizeof(path) || !vault_path_valid(path))
                 return log_error_errno(-EINVAL, "Invalid role path 'auth/%s/role/%s'", mount, name);
-        r = vault_read(c, path, &cur, &e);
+        r = vault_logical_read(c, path, &cur, &e);
         if (r < 0 && r != -ENOENT) {
                 (void) source_vault_fail(r, &e, "Failed to read a role");
                 return r;
@@ -411,7 +411,7 @@ int source_role_apply(struct vault_client *c, const char *mount, const char *nam
         r = json_print(json_doc_root(want), &body);
         if (r < 0)
                 return log_error_errno(r, "Failed to build role '%s': %m", name);
-        r = vault_write(c, path, &body, NULL, &e);
+        r = vault_logical_write(c, path, &body, NULL, &e);
         if (r < 0) {
                 (void) source_vault_fail(r, &e, "Failed to write a role");
                 return r;
