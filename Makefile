@@ -105,6 +105,7 @@ bench: all tests servers
 	@$(TOP)/tests/bench-operator.sh
 	@$(MAKE) --no-print-directory $(O)/plain/bin/cloudtaser-operator
 	@$(TOP)/tests/bench-operator-valgrind.sh
+	@$(TOP)/tests/bench-cli-discover.sh
 
 print-deps-musl:
 	@echo $(DEPS_MUSL)

@@ -32,3 +32,10 @@ $(addprefix $(O)/musl/tests/unit/,$(CLI_UNIT)): $(CLI_LIBS_MUSL)
 $(addprefix $(O)/asan/tests/unit/,$(CLI_UNIT)): $(CLI_LIBS_ASAN)
 $(addprefix $(O)/asan/tests/fuzz/replay-,$(CLI_FUZZ)): $(CLI_LIBS_ASAN)
 $(addprefix $(O)/fuzz/fuzz-,$(CLI_FUZZ)): $(patsubst $(TOP)/%.c,$(O)/fuzz/%.o,$(CLI_SRCS))
+
+# The man page, generated from the command table by the program itself (`cloudtaser man`).
+$(O)/man/cloudtaser.1: $(O)/musl/bin/cloudtaser
+	@mkdir -p $(@D)
+	@echo "  MAN     $@"
+	@$< man > $@.tmp && mv $@.tmp $@
+all: $(O)/man/cloudtaser.1

@@ -29,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
+
 #define PLAN_API_VERSION "cloudtaser.io/v1"
 #define PLAN_KIND "MigrationPlan"
 #define PLAN_MAX_BYTES (16u * 1024u * 1024u)
@@ -87,7 +89,18 @@ struct plan {
 };
 
 /* Why a plan did not parse: line and column are 1-based (0 when not known); message is one line,
- * printable ASCII. */
+ * printable ASCII, naming the field by its path and what is wrong with it:
+ * "tenants[0].workloads[2].kind: 'Deploy' is not Deployment, StatefulSet or DaemonSet". A program
+ * prints it as "<file>:<line>:<column>: <message>".
+ *
+ * What is checked, beyond the shape: apiVersion and kind exactly; no unknown field (a typo in the
+ * approval artifact is an error, not a silently ignored line); strings valid UTF-8 without
+ * control characters, at most PLAN_MAX_STRING bytes; namespaces and workload names DNS-1123; one
+ * tenant per namespace, one workload per kind and name in a tenant; replicas >= 0; createdAt
+ * RFC 3339; a vaultPath is a relative path of plain segments (no "", "." or "..", no glob or
+ * policy syntax: * + { } [ ] " ' \ # whitespace), as the vault policies are written from it; a
+ * field is a Secret key ([-._a-zA-Z0-9]+), an environment variable name has no '='. An empty
+ * reason or note ("" or null) is none. */
 struct plan_error {
         unsigned line, column;
         char message[256];
@@ -100,12 +113,44 @@ int plan_parse(const char *text, size_t len, struct plan **ret, struct plan_erro
 int plan_load(const char *path, struct plan **ret, struct plan_error *err);
 /* Frees. Accepts NULL. Returns NULL. */
 struct plan *plan_free(struct plan *p);
+/* Frees the members of one workload (its strings and secrets) and zeroes it, for a workload
+ * built apart from a plan. */
+void plan_workload_done(struct plan_workload *w);
 
-/* Writes p as a new plan file at path, atomically. -errno. */
+/* Whether s may be a plan's vaultPath (the rules above). */
+bool plan_vault_path_valid(const char *s);
+
+/* Appends p as plan text (commented YAML, the format above, the strings quoted where a YAML
+ * reader could take them for something else) to out. -EINVAL when p would not pass plan_parse()
+ * (a string with a control character, an invalid name...), -E2BIG, -ENOMEM. */
+int plan_format(const struct plan *p, struct buf *out);
+
+/* Writes p as a new plan file at path (mode 0644, or the mode of the file it replaces),
+ * atomically. -EINVAL (see plan_format), -errno. */
 int plan_save(const struct plan *p, const char *path);
+
+/* Whether a and b hold the same plan (every field, in order). */
+bool plan_equal(const struct plan *a, const struct plan *b);
 
 /* Sets the status (and reason: NULL removes it) of one workload, in memory and in the file at
  * path, atomically, editing the file's own text in place (comments survive). The file must still
  * be the plan p was loaded from (-ESTALE if that workload is not where it was). -errno. */
 int plan_set_status(struct plan *p, const char *path, size_t tenant, size_t workload,
                     enum plan_status status, const char *reason);
+
+/* The text edit of plan_set_status(): text (a valid plan) with workload `workload` of tenant
+ * `tenant` set to status and reason, appended to out. Only the status scalar changes, and the
+ * reason's scalar (replaced, or a "reason:" line inserted after the status line, or the reason
+ * line removed); every other byte is kept. Where the layout does not allow that (a block scalar,
+ * a multi-line value) the plan is written anew by plan_format() and the comments are lost. The
+ * result is checked to parse as the same plan with only that status and reason changed.
+ * -EBADMSG (text is not a valid plan: err says why), -ERANGE (no such tenant or workload),
+ * -EINVAL (a reason that is not a valid plan string), -E2BIG, -ENOMEM. */
+int plan_set_status_text(const char *text, size_t len, size_t tenant, size_t workload,
+                         enum plan_status status, const char *reason, struct buf *out,
+                         struct plan_error *err);
+
+static inline void plan_freep(struct plan **p) {
+        plan_free(*p);
+}
+#define _cleanup_plan_ __attribute__((cleanup(plan_freep)))

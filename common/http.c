@@ -806,9 +806,9 @@ static bool aws_sigv4_valid(const struct http_request *req) {
         if (parts != 4 || *s != '\0')
                 return false;
         return req->aws_access_key_id && req->aws_access_key_id[0] &&
-               !strchr(req->aws_access_key_id, ':') &&
-               header_value_valid(req->aws_access_key_id) && req->aws_secret_access_key &&
-               req->aws_secret_access_key[0] && header_value_valid(req->aws_secret_access_key);
+               !strchr(req->aws_access_key_id, ':') && header_value_valid(req->aws_access_key_id) &&
+               req->aws_secret_access_key && req->aws_secret_access_key[0] &&
+               header_value_valid(req->aws_secret_access_key);
 }
 
 /* The scheme of url ("https"), from its start to "://"; 0 when there is none. */

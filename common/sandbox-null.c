@@ -20,6 +20,16 @@ int sandbox_apply_supervisor_filter(unsigned flags) {
         return -EOPNOTSUPP;
 }
 
+int sandbox_apply_signer_filter(unsigned flags) {
+        return sandbox_apply_supervisor_filter(flags);
+}
+
+int sandbox_restrict_files(const char *const *paths, size_t n) {
+        if (n && !paths)
+                return -EINVAL;
+        return sandbox_landlock_read_only(paths, n);
+}
+
 int sandbox_report(struct sandbox_report *ret) {
         struct sandbox_report rep = {.backend = "null"};
         int r = sandbox_read_status(&rep);

@@ -295,7 +295,8 @@ static int add_checked(scmp_filter_ctx ctx, unsigned *count) {
         return 0;
 }
 
-static int build(scmp_filter_ctx ctx, uint32_t deny, unsigned *count) {
+/* The attributes every filter of this module has. */
+static int set_attributes(scmp_filter_ctx ctx, uint32_t deny) {
         int r;
 
         /* NO_NEW_PRIVS is the caller's explicit step (sandbox_no_new_privs()), not a side effect;
@@ -308,8 +309,11 @@ static int build(scmp_filter_ctx ctx, uint32_t deny, unsigned *count) {
                 r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, deny);
         if (r >= 0)
                 r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
-        if (r < 0)
-                return r;
+        return r < 0 ? r : 0;
+}
+
+static int build_supervisor(scmp_filter_ctx ctx, unsigned *count) {
+        int r;
 
         for (size_t i = 0; i < ELEMENTSOF(allow_plain); i++) {
                 r = add(ctx, SCMP_ACT_ALLOW, allow_plain[i], 0, NULL, count);
@@ -333,7 +337,87 @@ bool sandbox_is_supported(void) {
         return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, NULL, 0, 0) < 0 && errno == EFAULT;
 }
 
-int sandbox_apply_supervisor_filter(unsigned flags) {
+/*
+ * The CA signer's allow-list (operator/signer.h): one socket it already holds (fd 3), memory,
+ * getrandom, and leaving. See common/sandbox.h for each entry.
+ */
+#define SIGNER_SOCKET_FD 3
+
+static const char *const signer_plain[] = {
+        /* Memory: the heap (wolfCrypt and the TLS module allocate), common/secmem. */
+        "brk",
+        "munmap",
+        "mremap",
+        "madvise",
+        "mlock",
+        "munlock",
+        "memfd_secret",
+        "ftruncate",
+        "close",
+        "futex",
+        /* Random bytes for serial numbers and signatures. */
+        "getrandom",
+        /* Leaving, and abort() on a secmem canary failure. */
+        "exit",
+        "exit_group",
+        "rt_sigprocmask",
+        "rt_sigaction",
+        "rt_sigreturn",
+        "getpid",
+        "gettid",
+        "clock_gettime",
+#ifdef CLOUDTASER_ASAN
+        /* Sanitizer run time only (see the supervisor's list). */
+        "sigaltstack",
+        "sched_yield",
+        "readlink",
+        "readlinkat",
+#endif
+};
+
+static int build_signer(scmp_filter_ctx ctx, unsigned *count) {
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(signer_plain); i++) {
+                r = add(ctx, SCMP_ACT_ALLOW, signer_plain[i], 0, NULL, count);
+                if (r < 0)
+                        return r;
+        }
+        static const char *const on_socket[] = {"write", "recvfrom", "sendto", "recvmsg",
+                                                "sendmsg"};
+        for (size_t i = 0; i < ELEMENTSOF(on_socket); i++) {
+                r = ALLOW_IF(ctx, on_socket[i], count, ARG_EQ(0, SIGNER_SOCKET_FD));
+                if (r < 0)
+                        return r;
+        }
+        /* wolfCrypt seeds its DRBG from /dev/urandom (this wolfSSL build has no getrandom
+         * seed): open read-only, read, close. Which file is Landlock's business (the signer
+         * restricts itself to /dev/urandom with sandbox_restrict_files()); a filter cannot read
+         * the path. read is allowed on any fd: the process holds only 0-3 and that one. */
+        r = ALLOW_IF(ctx, "openat", count, ARG_MASKED_EQ(2, OPEN_WRITE_FLAGS, 0));
+        if (r >= 0)
+                r = ALLOW_IF(ctx, "open", count, ARG_MASKED_EQ(1, OPEN_WRITE_FLAGS, 0));
+        if (r >= 0)
+                r = add(ctx, SCMP_ACT_ALLOW, "read", 0, NULL, count);
+        /* abort(): a signal to itself only. */
+        if (r >= 0)
+                r = ALLOW_IF(ctx, "tgkill", count, ARG_EQ(0, (scmp_datum_t) getpid()));
+        /* No new executable mapping, whatever the C library. */
+        if (r >= 0)
+                r = ALLOW_IF(ctx, "mmap", count, ARG_MASKED_EQ(2, (scmp_datum_t) PROT_EXEC, 0));
+        if (r >= 0)
+                r = ALLOW_IF(ctx, "mprotect", count, ARG_MASKED_EQ(2, (scmp_datum_t) PROT_EXEC, 0));
+#ifdef CLOUDTASER_ASAN
+        /* The sanitizers' reports (the released signer never writes to stderr). */
+        if (r >= 0)
+                r = ALLOW_IF(ctx, "write", count, ARG_EQ(0, STDERR_FILENO));
+        if (r >= 0)
+                r = ALLOW_IF(ctx, "writev", count, ARG_EQ(0, STDERR_FILENO));
+#endif
+        return r;
+}
+
+static int apply(unsigned flags, int (*builder)(scmp_filter_ctx, unsigned *)) {
         unsigned count = 0;
         int r;
 
@@ -352,7 +436,10 @@ int sandbox_apply_supervisor_filter(unsigned flags) {
         _cleanup_seccomp_ scmp_filter_ctx ctx = seccomp_init(deny);
         if (!ctx)
                 return -ENOMEM;
-        r = build(ctx, deny, &count);
+        r = set_attributes(ctx, deny);
+        if (r < 0)
+                return r;
+        r = builder(ctx, &count);
         if (r < 0)
                 return r;
         r = seccomp_load(ctx);
@@ -361,6 +448,20 @@ int sandbox_apply_supervisor_filter(unsigned flags) {
         installed_rules = count;
         installed_kill = flags & SANDBOX_KILL_ON_VIOLATION;
         return 0;
+}
+
+int sandbox_apply_supervisor_filter(unsigned flags) {
+        return apply(flags, build_supervisor);
+}
+
+int sandbox_apply_signer_filter(unsigned flags) {
+        return apply(flags, build_signer);
+}
+
+int sandbox_restrict_files(const char *const *paths, size_t n) {
+        if (n && !paths)
+                return -EINVAL;
+        return sandbox_landlock_read_only(paths, n);
 }
 
 int sandbox_report(struct sandbox_report *ret) {

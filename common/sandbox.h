@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sandbox: PR_SET_NO_NEW_PRIVS and the supervisor's seccomp allow-list.
+ * sandbox: PR_SET_NO_NEW_PRIVS, the seccomp allow-lists of the supervisor and of the CA signer,
+ * and Landlock read-only files.
  *
  * Two backends behind this header (conventions: one library, one module):
  *   common/sandbox-seccomp.c  the real one, the only file including libseccomp's <seccomp.h>;
@@ -67,6 +68,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Flags for sandbox_apply_supervisor_filter(). */
 enum {
@@ -99,6 +101,35 @@ bool sandbox_is_supported(void);
  *                synchronised). Nothing is installed when building the filter fails.
  */
 int sandbox_apply_supervisor_filter(unsigned flags);
+
+/*
+ * Installs the CA signer's allow-list (operator/signer.h) on the calling process: far smaller
+ * than the supervisor's, since the signer only answers requests on one socket that it already
+ * holds, with memory from secmem and the heap (docs/sandbox.md, "The CA signer's profile"):
+ *   socket    write/recvfrom/sendto/recvmsg/sendmsg only on fd 3 (the signer's socket);
+ *   seed      open/openat read-only, read, close: wolfCrypt seeds its DRBG from /dev/urandom
+ *             (which file is restricted by sandbox_restrict_files(), a filter cannot see paths);
+ *   memory    brk, mmap and mprotect without PROT_EXEC, munmap, mremap, madvise, mlock, munlock,
+ *             memfd_secret + ftruncate (common/secmem), futex;
+ *   getrandom;
+ *   leaving   exit, exit_group, and what abort() needs (rt_sigprocmask, rt_sigaction,
+ *             rt_sigreturn, getpid, gettid, tgkill on its own pid); clock_gettime.
+ * Nothing else: no socket, no fork/clone, no exec, no ptrace, no prctl, no kill. Same flags and
+ * errors as sandbox_apply_supervisor_filter(). Under CLOUDTASER_ASAN the sanitizer run time's
+ * needs are added (write/writev on fd 2 for its reports, sigaltstack, sched_yield, readlink),
+ * never in the released build.
+ */
+int sandbox_apply_signer_filter(unsigned flags);
+
+/*
+ * Landlock: from now on this process (and its future children) may open only the files in
+ * paths[0..n), and only for reading; it can create, remove, rename, truncate or execute nothing
+ * anywhere in the filesystem (already open descriptors are unaffected). NO_NEW_PRIVS must be set
+ * first. Irreversible. Both backends do it (it needs no library). Returns 0, -EOPNOTSUPP when the
+ * kernel has no Landlock (nothing restricted: the caller decides), -ENOENT for a missing path,
+ * -EPERM without NO_NEW_PRIVS, -errno. Used by the CA signer for wolfCrypt's /dev/urandom.
+ */
+int sandbox_restrict_files(const char *const *paths, size_t n);
 
 /* Fills *ret from /proc/self/status and this module's own record. 0, or -errno (*ret untouched)
  * when /proc/self/status cannot be read or lacks the NoNewPrivs/Seccomp lines. Works under the

@@ -106,7 +106,8 @@ int leader_start(struct kube_client *k, const struct leader_options *o, struct l
  * ago and has not stepped down. Lock-free (two atomic loads and the clock); false for NULL. */
 bool leader_is_leader(const struct leader *l);
 
-/* Stops the thread: when leading, is_leader turns false, the Lease is released, and
+/* Stops the thread (call it from one thread, never from a callback: it joins the election
+ * thread): when leading, is_leader turns false, the Lease is released, and
  * on_stopped_leading is called; then the thread is joined. Returns 0, or the release's error
  * (-ESTALE: the Lease had changed, it was not ours any more; kube_update()'s others), which the
  * caller may log. A second call returns 0. */

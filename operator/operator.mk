@@ -60,6 +60,19 @@ $(addprefix $(O)/asan/bin/,$(OPERATOR_TOOLS)): $(O)/asan/bin/%: $(O)/asan/tests/
 	@mkdir -p $(@D)
 	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
 
+# tests/tools/ct-credstore.c: operator/vaultsession and operator/credstore from the command line,
+# for tests/e2e/test-real-credstore.sh.
+ifneq ($(wildcard $(TOP)/tests/tools/ct-credstore.c),)
+$(O)/musl/bin/ct-credstore: $(O)/musl/tests/tools/ct-credstore.o $(OPERATOR_LIBS_MUSL) $(O)/musl/libcommon.a
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(MUSL_CC) $(MUSL_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@.debug
+	@strip --strip-all -o $@ $@.debug
+$(O)/asan/bin/ct-credstore: $(O)/asan/tests/tools/ct-credstore.o $(OPERATOR_LIBS_ASAN) $(O)/asan/libcommon.a
+	@mkdir -p $(@D)
+	@$(ASAN_CC) $(ASAN_LDFLAGS) -Wl,--start-group $^ -Wl,--end-group $(DEP_LIBS) -o $@
+endif
+
 # A plain glibc build (no sanitizer) for valgrind, which cannot follow a static musl binary's
 # allocator nor run under ASan: used by tests/bench-operator.sh for the leak and growth check.
 OPERATOR_PLAIN_SRCS := $(TOP)/operator/main.c $(OPERATOR_SRCS) $(COMMON_SRCS)

@@ -16,7 +16,7 @@
 #include "common/macro.h"
 #include "operator/registry/internal.h"
 
-static uint64_t hook_now(const struct registry_client *r) {
+uint64_t registry_hook_now(const struct registry_client *r) {
         return r->hooks.now_usec ? r->hooks.now_usec(r->hooks.userdata) : registry_mono_usec();
 }
 
@@ -38,7 +38,7 @@ int registry_cache_get(struct registry_client *r, const char *key,
                        struct registry_image_config *ret) {
         int q = -ENOENT;
         pthread_mutex_lock(&r->lock);
-        uint64_t now = hook_now(r);
+        uint64_t now = registry_hook_now(r);
         for (size_t i = 0; i < r->n_cache; i++) {
                 struct cache_entry *e = &r->cache[i];
                 if (!e->key || strcmp(e->key, key) != 0)
@@ -71,7 +71,7 @@ int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
                 return q;
 
         pthread_mutex_lock(&r->lock);
-        uint64_t now = hook_now(r);
+        uint64_t now = registry_hook_now(r);
         struct cache_entry *slot = NULL;
         for (size_t i = 0; i < r->n_cache && !slot; i++)
                 if (r->cache[i].key && strcmp(r->cache[i].key, key) == 0)

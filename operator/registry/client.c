@@ -259,7 +259,7 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
                 registry_image_config_done(&cfg);
                 return q;
         }
-        const char *scope = s.cloud_used      ? "cloud"
+        const char *scope = s.cloud_used       ? "cloud"
                             : s.cred_used >= 0 ? scopes[1 + s.cred_used]
                                                : scopes[0];
         cache_key(&ref, true, top_digest, pstr, scope, key, sizeof(key));

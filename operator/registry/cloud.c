@@ -117,8 +117,8 @@ static bool label_chars(const char *s, size_t n) {
 }
 
 static const char *const ecr_suffixes[] = {
-        "amazonaws.com", "amazonaws.com.cn",         "on.aws",         "on.amazonwebservices.com.cn",
-        "sc2s.sgov.gov", "c2s.ic.gov",               "cloud.adc-e.uk", "csp.hci.ic.gov",
+        "amazonaws.com", "amazonaws.com.cn", "on.aws",         "on.amazonwebservices.com.cn",
+        "sc2s.sgov.gov", "c2s.ic.gov",       "cloud.adc-e.uk", "csp.hci.ic.gov",
 };
 
 /* The kubelet's ECR provider pattern:
@@ -130,8 +130,8 @@ static bool match_ecr(const char *h, size_t n, struct registry_cloud_target *t) 
         if (i != 12 || n < 13 || h[12] != '.')
                 return false;
         const char *p = h + 13, *end = h + n;
-        if ((size_t) (end - p) < 8 || strncasecmp(p, "dkr", 3) != 0 || (p[3] != '.' && p[3] != '-') ||
-            strncasecmp(p + 4, "ecr", 3) != 0)
+        if ((size_t) (end - p) < 8 || strncasecmp(p, "dkr", 3) != 0 ||
+            (p[3] != '.' && p[3] != '-') || strncasecmp(p + 4, "ecr", 3) != 0)
                 return false;
         p += 7;
         bool fips = false;
@@ -149,10 +149,12 @@ static bool match_ecr(const char *h, size_t n, struct registry_cloud_target *t) 
         const char *suffix = dot + 1;
         size_t sl = (size_t) (end - suffix);
         for (size_t k = 0; k < ELEMENTSOF(ecr_suffixes); k++)
-                if (strlen(ecr_suffixes[k]) == sl && strncasecmp(suffix, ecr_suffixes[k], sl) == 0) {
+                if (strlen(ecr_suffixes[k]) == sl &&
+                    strncasecmp(suffix, ecr_suffixes[k], sl) == 0) {
                         if (rl >= sizeof(t->region))
                                 return false;
-                        *t = (struct registry_cloud_target){.kind = REGISTRY_CLOUD_ECR, .fips = fips};
+                        *t = (struct registry_cloud_target){.kind = REGISTRY_CLOUD_ECR,
+                                                            .fips = fips};
                         for (size_t j = 0; j < rl; j++)
                                 t->region[j] = (char) (p[j] | 0x20);
                         t->region[rl] = '\0';
@@ -167,8 +169,10 @@ static bool match_ecr(const char *h, size_t n, struct registry_cloud_target *t) 
 static const struct {
         const char *suffix, *authority, *scope;
 } acr_clouds[] = {
-        {".azurecr.io", "https://login.microsoftonline.com", "https://management.azure.com/.default"},
-        {".azurecr.cn", "https://login.chinacloudapi.cn", "https://management.chinacloudapi.cn/.default"},
+        {".azurecr.io", "https://login.microsoftonline.com",
+         "https://management.azure.com/.default"},
+        {".azurecr.cn", "https://login.chinacloudapi.cn",
+         "https://management.chinacloudapi.cn/.default"},
         {".azurecr.us", "https://login.microsoftonline.us",
          "https://management.usgovcloudapi.net/.default"},
         {".azurecr.de", "https://login.microsoftonline.de",
@@ -185,15 +189,13 @@ enum registry_cloud_kind registry_cloud_match(const char *host, struct registry_
         if (match_ecr(host, n, &t)) {
         } else if ((n == 6 && strncasecmp(host, "gcr.io", 6) == 0) ||
                    (ends_with(host, n, ".gcr.io") && n > 7) ||
-                   (ends_with(host, n, "-docker.pkg.dev") && n > 15 &&
-                    label_chars(host, n - 15)) ||
+                   (ends_with(host, n, "-docker.pkg.dev") && n > 15 && label_chars(host, n - 15)) ||
                    (n == 26 && strncasecmp(host, "container.cloud.google.com", 26) == 0)) {
                 t.kind = REGISTRY_CLOUD_GCP;
         } else {
                 for (size_t k = 0; k < ELEMENTSOF(acr_clouds); k++) {
                         size_t sl = strlen(acr_clouds[k].suffix);
-                        if (ends_with(host, n, acr_clouds[k].suffix) &&
-                            label_chars(host, n - sl)) {
+                        if (ends_with(host, n, acr_clouds[k].suffix) && label_chars(host, n - sl)) {
                                 t.kind = REGISTRY_CLOUD_ACR;
                                 t.authority = acr_clouds[k].authority;
                                 t.scope = acr_clouds[k].scope;
@@ -303,8 +305,8 @@ static void copy_code(const char *s, size_t n, char *code, size_t codelen) {
 
 /* The text of the first <name>...</name> in p[0..n) (no attributes on it). Nested markup is
  * allowed only when container is set. */
-static int xml_element(const char *p, size_t n, const char *name, bool container,
-                       const char **ret, size_t *ret_n) {
+static int xml_element(const char *p, size_t n, const char *name, bool container, const char **ret,
+                       size_t *ret_n) {
         char open[64], close[64];
         (void) snprintf(open, sizeof(open), "<%s>", name);
         (void) snprintf(close, sizeof(close), "</%s>", name);
@@ -329,7 +331,8 @@ static int xml_text(const char *s, size_t n, size_t max, char **ret) {
         static const struct {
                 const char *ent;
                 char c;
-        } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+        } ents[] = {
+                {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
         int r = 0;
         /* Leading and trailing white space is formatting. */
         while (n > 0 && strchr(" \t\r\n", s[0]))
@@ -361,10 +364,10 @@ static int xml_text(const char *s, size_t n, size_t max, char **ret) {
                         j++;
                 for (; j < n && s[j] != ';' && digits < 6; j++, digits++) {
                         char c = s[j];
-                        unsigned d = c >= '0' && c <= '9'                ? (unsigned) (c - '0')
-                                     : hex && c >= 'a' && c <= 'f'       ? (unsigned) (c - 'a' + 10)
-                                     : hex && c >= 'A' && c <= 'F'       ? (unsigned) (c - 'A' + 10)
-                                                                         : 99;
+                        unsigned d = c >= '0' && c <= '9'          ? (unsigned) (c - '0')
+                                     : hex && c >= 'a' && c <= 'f' ? (unsigned) (c - 'a' + 10)
+                                     : hex && c >= 'A' && c <= 'F' ? (unsigned) (c - 'A' + 10)
+                                                                   : 99;
                         if (d == 99)
                                 return -EBADMSG;
                         v = v * (hex ? 16 : 10) + d;
@@ -449,7 +452,8 @@ int registry_sts_parse(const char *body, size_t n, struct registry_aws_keys *ret
         static const struct {
                 const char *name;
                 size_t max;
-        } f[] = {{"AccessKeyId", AWS_KEY_MAX}, {"SecretAccessKey", AWS_KEY_MAX},
+        } f[] = {{"AccessKeyId", AWS_KEY_MAX},
+                 {"SecretAccessKey", AWS_KEY_MAX},
                  {"SessionToken", TOKEN_MAX}};
         char **dst[] = {&k.key_id, &k.secret, &k.session_token};
         for (size_t i = 0; i < ELEMENTSOF(f); i++) {
@@ -563,11 +567,6 @@ int registry_oauth_parse(const char *body, size_t n, const char *field, char **r
 
 /* --- the exchanges ---------------------------------------------------------------------------- */
 
-static unsigned left_ms(const struct registry_session *s) {
-        uint64_t now = registry_mono_usec();
-        return now >= s->deadline ? 0 : (unsigned) MAX((s->deadline - now) / 1000u, 1u);
-}
-
 struct call {
         const char *base; /* "https://host[:port][/prefix]", or "http://" for the metadata server */
         enum http_method method;
@@ -583,7 +582,7 @@ struct call {
 static int call(struct registry_session *s, const struct call *c, struct http_response *ret,
                 struct http_result *res) {
         _cleanup_http_client_ struct http_client *h = NULL;
-        unsigned left = left_ms(s);
+        unsigned left = registry_session_left_ms(s);
         bool plain = strncmp(c->base, "http://", 7) == 0;
         int r;
 
@@ -623,29 +622,12 @@ static const char *kind_name(enum registry_cloud_kind k) {
         return k == REGISTRY_CLOUD_ECR ? "AWS" : k == REGISTRY_CLOUD_GCP ? "GCP" : "Azure";
 }
 
-static const char *transport_text(int r) {
-        switch (r) {
-        case -ETIMEDOUT:
-                return "timed out";
-        case -ECONNREFUSED:
-                return "connection refused";
-        case -EHOSTUNREACH:
-                return "host name not resolved";
-        case -EPROTO:
-                return "TLS handshake or certificate verification failed";
-        case -E2BIG:
-                return "answer too large";
-        default:
-                return "request failed";
-        }
-}
-
 /* The error of one exchange, into s->cloud_err. */
-static int exchange_error(struct registry_session *s, const char *what, const char *endpoint,
-                          int r, long status, const char *code) {
+static int exchange_error(struct registry_session *s, const char *what, const char *endpoint, int r,
+                          long status, const char *code) {
         if (r < 0)
                 registry_set_err(s->cloud_err, sizeof(s->cloud_err), "%s at %.80s: %s", what,
-                                 endpoint, transport_text(r));
+                                 endpoint, registry_errno_text(r));
         else
                 registry_set_err(s->cloud_err, sizeof(s->cloud_err), "%s at %.80s: HTTP %ld%s%s",
                                  what, endpoint, status, code && code[0] ? " " : "",
@@ -839,8 +821,9 @@ static int gcp_credential(struct registry_session *s, char **ret, int64_t *ret_e
         int q;
 
         /* host[:port] only: the metadata server speaks plain HTTP on a link-local address. */
-        if (strlen(host) > 255 || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                "0123456789.-:[]") != strlen(host)) {
+        if (strlen(host) > 255 ||
+            strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789.-:[]") != strlen(host)) {
                 registry_set_err(s->cloud_err, sizeof(s->cloud_err),
                                  "GCE_METADATA_HOST is not a host[:port]");
                 return -EINVAL;
@@ -932,8 +915,7 @@ static int acr_credential(struct registry_session *s, const struct registry_clou
                                          "access_token", &aad, &in, code, sizeof(code));
                 if (resp.status != 200 || q < 0)
                         return exchange_error(s, "the AAD token endpoint", authority, 0,
-                                              resp.status,
-                                              code[0] ? code : "(malformed answer)");
+                                              resp.status, code[0] ? code : "(malformed answer)");
         }
         /* 2. The AAD token for an ACR refresh token, at the registry itself. */
         {
@@ -976,10 +958,6 @@ static int acr_credential(struct registry_session *s, const struct registry_clou
 
 /* --- the cache -------------------------------------------------------------------------------- */
 
-static uint64_t hook_now(const struct registry_client *r) {
-        return r->hooks.now_usec ? r->hooks.now_usec(r->hooks.userdata) : registry_mono_usec();
-}
-
 uint64_t registry_cloud_lifetime_usec(int64_t expires_unix, int64_t now_unix) {
         if (expires_unix <= now_unix)
                 return 0;
@@ -994,7 +972,7 @@ uint64_t registry_cloud_lifetime_usec(int64_t expires_unix, int64_t now_unix) {
 static int cache_get(struct registry_client *r, const char *host, char **ret) {
         int q = -ENOENT;
         pthread_mutex_lock(&r->lock);
-        uint64_t now = hook_now(r);
+        uint64_t now = registry_hook_now(r);
         for (size_t i = 0; i < ELEMENTSOF(r->cloud_cache); i++) {
                 struct cloud_cache_entry *e = &r->cloud_cache[i];
                 if (!e->user_pass || strcasecmp(e->host, host) != 0)
@@ -1017,7 +995,7 @@ static void cache_put(struct registry_client *r, const char *host, const char *u
         if (life_usec == 0 || secmem_strndup(user_pass, strlen(user_pass), &copy) < 0)
                 return;
         pthread_mutex_lock(&r->lock);
-        uint64_t now = hook_now(r);
+        uint64_t now = registry_hook_now(r);
         struct cloud_cache_entry *slot = NULL;
         for (size_t i = 0; i < ELEMENTSOF(r->cloud_cache) && !slot; i++)
                 if (r->cloud_cache[i].user_pass && strcasecmp(r->cloud_cache[i].host, host) == 0)

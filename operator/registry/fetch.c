@@ -39,7 +39,7 @@ void registry_set_err(char *err, size_t errlen, const char *fmt, ...) {
                         *p = '?';
 }
 
-static unsigned remaining_ms(const struct registry_session *s) {
+unsigned registry_session_left_ms(const struct registry_session *s) {
         uint64_t now = registry_mono_usec();
         return now >= s->deadline ? 0 : (unsigned) MAX((s->deadline - now) / 1000u, 1u);
 }
@@ -104,7 +104,7 @@ static int http_get(struct registry_session *s, const char *origin0, const char 
                 _cleanup_http_client_ struct http_client *c = NULL;
                 struct http_header h[2];
                 size_t nh = 0;
-                unsigned left = remaining_ms(s);
+                unsigned left = registry_session_left_ms(s);
 
                 if (left == 0) {
                         *res = (struct http_result){.error = -ETIMEDOUT};
@@ -169,7 +169,7 @@ static int http_get(struct registry_session *s, const char *origin0, const char 
         }
 }
 
-static const char *errno_text(int r) {
+const char *registry_errno_text(int r) {
         switch (r) {
         case -ETIMEDOUT:
                 return "timed out";
@@ -206,12 +206,12 @@ static int transport_error(struct registry_session *s, int r, const char *what,
         else if (r == -EPROTO)
                 registry_set_err(s->err, s->errlen,
                                  "TLS with registry %s failed (%s%s%s): trust its CA or %s",
-                                 s->ref->host, errno_text(r), res->error_text[0] ? ": " : "",
-                                 res->error_text, FIX_HINT);
+                                 s->ref->host, registry_errno_text(r),
+                                 res->error_text[0] ? ": " : "", res->error_text, FIX_HINT);
         else
                 registry_set_err(s->err, s->errlen,
                                  "cannot read %s of %s/%s from registry %s (%s%s%s): %s", what,
-                                 s->ref->domain, s->ref->path, s->ref->host, errno_text(r),
+                                 s->ref->domain, s->ref->path, s->ref->host, registry_errno_text(r),
                                  res->error_text[0] ? ": " : "", res->error_text, FIX_HINT);
         return r;
 }
@@ -267,16 +267,15 @@ static int need_credentials_error(struct registry_session *s) {
         if (s->cloud_used)
                 registry_set_err(
                         s->err, s->errlen,
-                        "registry %s refused the operator's own credentials for %s/%s: %s %s, "
+                        "registry %s refused the operator's own credentials for %s: %s it, "
                         "add imagePullSecrets, or %s",
-                        s->ref->host, s->ref->domain, s->ref->path, hint, s->ref->domain, FIX_HINT);
+                        s->ref->host, s->ref->path, hint, FIX_HINT);
         else if (s->creds->n == 0 && hint)
                 registry_set_err(s->err, s->errlen,
-                                 "registry %s requires credentials for %s/%s%s%s%s: add "
-                                 "imagePullSecrets, %s %s, or %s",
-                                 s->ref->host, s->ref->domain, s->ref->path,
-                                 s->cloud_err[0] ? " (" : "", s->cloud_err,
-                                 s->cloud_err[0] ? ")" : "", hint, s->ref->domain, FIX_HINT);
+                                 "registry %s requires credentials for %s%s%s%s: add "
+                                 "imagePullSecrets, %s it, or %s",
+                                 s->ref->host, s->ref->path, s->cloud_err[0] ? " (" : "",
+                                 s->cloud_err, s->cloud_err[0] ? ")" : "", hint, FIX_HINT);
         else if (s->creds->n == 0)
                 registry_set_err(
                         s->err, s->errlen,
@@ -430,8 +429,11 @@ static int authenticate(struct registry_session *s, const struct http_response *
         }
         if (s->cloud_used) /* the registry refused what the provider gave: not kept */
                 registry_cloud_forget(s->r, s->ref->host);
-        if (!s->cloud_tried && registry_cloud_match(s->ref->host, NULL) != REGISTRY_CLOUD_NONE) {
-                /* A cloud registry: what the operator's own identity may read. */
+        if (!s->cloud_tried && !s->tried_http &&
+            registry_cloud_match(s->ref->host, NULL) != REGISTRY_CLOUD_NONE) {
+                /* A cloud registry: what the operator's own identity may read. Never over the
+                 * plain-HTTP fallback of an insecure registry: the credential reads every
+                 * repository the identity may read. */
                 _cleanup_secmem_ char *up = NULL;
                 char *auth = NULL;
                 s->cloud_tried = true;
@@ -468,7 +470,7 @@ static int registry_get(struct registry_session *s, const char *path, const char
                 int r = http_get(s, s->base, path, NULL, accept, s->auth, max_body, &resp, &res);
                 if (r < 0 && s->insecure && !s->tried_http && round == 0 &&
                     (r == -EPROTO || r == -ECONNRESET) &&
-                    http_probe_plain_http(s->base, MAX(remaining_ms(s), 1u)) == 1) {
+                    http_probe_plain_http(s->base, MAX(registry_session_left_ms(s), 1u)) == 1) {
                         /* containerd's HTTP fallback, for a registry named insecure that does
                          * not speak TLS at all: its peer answered our TLS record in plain HTTP.
                          * A failed verification (a TLS server, maybe a man in the middle) or

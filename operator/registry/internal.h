@@ -341,6 +341,13 @@ struct registry_session {
 
 /* CLOCK_MONOTONIC in microseconds (lookup deadlines; the cache uses the hook clock). */
 uint64_t registry_mono_usec(void);
+/* The hooks' clock (registry_options.hooks.now_usec, else registry_mono_usec()): cache TTLs and
+ * the cloud credentials' expiry. */
+uint64_t registry_hook_now(const struct registry_client *r);
+/* Milliseconds left to the session's deadline, 0 once past it. */
+unsigned registry_session_left_ms(const struct registry_session *s);
+/* A transport failure (-errno of common/http) in words: "timed out", "connection refused"... */
+const char *registry_errno_text(int r);
 
 /* err: one printable line. Whatever the arguments held, control bytes become '?'. */
 _printf_(3, 4) void registry_set_err(char *err, size_t errlen, const char *fmt, ...);

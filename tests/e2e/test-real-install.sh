@@ -8,6 +8,7 @@
 #     token (audience vault) logs in and may write its own prefix, nothing else;
 #   - `kubectl apply -k` of the test overlay (tests/e2e/install/: deploy/base plus what the test
 #     cluster needs) installs the operator; its pod becomes Ready on the real kubelet (probes);
+#     the base's pod template passes Pod Security restricted (the PodSecurity admission);
 #   - a labelled pod in a test namespace is admitted through the Service and the registered
 #     MutatingWebhookConfiguration (the API server resolves the Service's endpoint), injected,
 #     and Running with its secret from OpenBao; with no replica left, failurePolicy Fail refuses it;
@@ -25,11 +26,12 @@ real_setup --cluster
 sys=cloudtaser-system
 sa=system:serviceaccount:$sys:cloudtaser-operator
 ns=$T-inst
+rns=$T-restricted
 ov=$work/overlay
 cleanup_install_test() {
     kubectl delete -k "$ov" --ignore-not-found --wait=false > /dev/null 2>&1
     kubectl delete -f "$top/deploy/overlays/fallback/secret-rbac.yaml" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" --ignore-not-found --wait=false > /dev/null 2>&1
+    kubectl delete namespace "$ns" "$rns" --ignore-not-found --wait=false > /dev/null 2>&1
     bao kv metadata delete -mount=secret "cloudtaser/system/$T-probe" > /dev/null 2>&1
     real_cleanup
 }
@@ -268,6 +270,23 @@ ok $? "its policy: no pod's secret, nothing outside its prefix, no listing"
 ok $? "the role refuses a token for the API server's audience, and another service account's"
 bao delete "auth/kubernetes/role/$pol" > /dev/null 2>&1
 bao policy delete "$pol" > /dev/null 2>&1
+
+# --- the base's pod passes Pod Security restricted, as its namespace enforces ------------------
+# (The test overlay relaxes that namespace for hostNetwork: here the base's own pod template, as
+# a Pod, in a namespace enforcing restricted, with the API server's PodSecurity admission.)
+real_ns "$rns" && kubectl label namespace "$rns" pod-security.kubernetes.io/enforce=restricted > /dev/null &&
+    python3 - "$top/deploy" "$rns" > "$work/restricted-pod.json" 2> "$work/restricted.out" <<'EOF'
+import json, sys, yaml, subprocess
+docs = yaml.safe_load_all(subprocess.run(["kubectl", "kustomize", sys.argv[1]], check=True, capture_output=True, text=True).stdout)
+d = next(d for d in docs if d and d["kind"] == "Deployment")
+spec = d["spec"]["template"]["spec"]
+spec["serviceAccountName"] = "default"
+print(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "operator", "namespace": sys.argv[2]}, "spec": spec}))
+EOF
+out=$(kubectl apply --dry-run=server -f "$work/restricted-pod.json" 2>&1)
+[ $? -eq 0 ] && ! grep -qi 'violate' <<< "$out"
+ok $? "the base's operator pod is admitted where Pod Security restricted is enforced" || diag "$out" "$(cat "$work/restricted.out")"
+kubectl delete namespace "$rns" --wait=false > /dev/null 2>&1
 
 # --- failurePolicy Fail through the Service: no replica, no pod ----------------------------------
 kubectl -n "$sys" scale deployment/cloudtaser-operator --replicas=0 > /dev/null &&

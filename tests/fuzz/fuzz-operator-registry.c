@@ -2,11 +2,16 @@
 /* Fuzz target: operator/registry's parsers of untrusted input. The first byte picks one:
  *   0: image references (pod specs), 1: WWW-Authenticate challenges (registries),
  *   2: manifests and indexes (registries; the second byte picks the Content-Type and platform),
- *   3: image configs (registries), 4: dockerconfigjson matching (pull secrets).
+ *   3: image configs (registries), 4: dockerconfigjson matching (pull secrets),
+ *   5: STS AssumeRoleWithWebIdentity answers (XML), 6: ECR GetAuthorizationToken answers,
+ *   7: OAuth token answers (metadata server, AAD, ACR exchange; the second byte picks the
+ *   field), 8: registry hosts to cloud providers, 9: ISO 8601 times.
  * Properties checked, not only "no crash": an accepted reference re-parses to itself from its
  * canonical form and respects the name limits; an accepted challenge has a known scheme and a
  * Bearer realm; a chosen descriptor has a sha256 digest and a platform-compatible choice; decoded
- * configs are NULL-terminated with counts within limits; credentials are "user:pass" in secmem. */
+ * configs are NULL-terminated with counts within limits; credentials are "user:pass" in secmem;
+ * cloud keys and tokens are in secmem, printable without spaces, within their limits, error codes
+ * plain identifiers; a matched cloud host has a portless name its kind's rules accept again. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,12 +142,97 @@ static void fuzz_credentials(const char *config) {
         }
 }
 
+static bool printable_token(const char *s, size_t max) {
+        size_t n = strlen(s);
+        if (n == 0 || n > max || secmem_size(s) == 0)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] <= 0x20 || (unsigned char) s[i] >= 0x7f)
+                        return false;
+        return true;
+}
+
+static bool code_ok(const char *c) {
+        for (; *c; c++)
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || strchr("._-", *c)))
+                        return false;
+        return true;
+}
+
+static void fuzz_sts(const char *body, size_t len) {
+        struct registry_aws_keys k = {};
+        int64_t exp;
+        char code[80];
+        int r = registry_sts_parse(body, len, &k, &exp, code, sizeof(code));
+        if (r < 0) {
+                if (k.key_id || k.secret || !code_ok(code) || strlen(code) > 64)
+                        abort();
+                return;
+        }
+        if (!printable_token(k.key_id, 256) || strchr(k.key_id, ':') ||
+            !printable_token(k.secret, 256) || !printable_token(k.session_token, TOKEN_MAX))
+                abort();
+        registry_aws_keys_done(&k);
+}
+
+static void fuzz_ecr(const char *body, size_t len) {
+        char *up = NULL;
+        int64_t exp;
+        if (registry_ecr_parse(body, len, &up, &exp) < 0) {
+                if (up)
+                        abort();
+                return;
+        }
+        const char *colon = strchr(up, ':');
+        if (!printable_token(up, REGISTRY_CREDENTIAL_MAX) || !colon || colon == up || !colon[1] ||
+            exp <= 0)
+                abort();
+        secmem_free(up);
+}
+
+static void fuzz_oauth(uint8_t sel, const char *body, size_t len) {
+        static const char *const fields[] = {"access_token", "refresh_token", "token"};
+        char *tok = NULL, code[80];
+        int64_t in = -1;
+        int r = registry_oauth_parse(body, len, fields[sel % 3], &tok, (sel & 4) ? NULL : &in, code,
+                                     sizeof(code));
+        if (r < 0) {
+                if (tok || !code_ok(code))
+                        abort();
+                return;
+        }
+        if (!printable_token(tok, TOKEN_MAX) || (!(sel & 4) && (in < 0 || in > 366 * 86400)))
+                abort();
+        secmem_free(tok);
+}
+
+static void fuzz_cloud_host(const char *s) {
+        struct registry_cloud_target t;
+        enum registry_cloud_kind k = registry_cloud_match(s, &t);
+        if (k == REGISTRY_CLOUD_NONE)
+                return;
+        if (k > REGISTRY_CLOUD_ACR || !t.name[0] || strchr(t.name, ':') ||
+            registry_cloud_match(t.name, NULL) != k || !registry_cloud_hint(k))
+                abort();
+        if (k == REGISTRY_CLOUD_ECR && (strlen(t.account) != 12 || !t.region[0] || !t.suffix))
+                abort();
+        if (k == REGISTRY_CLOUD_ACR && (!t.authority || strncmp(t.authority, "https://", 8) != 0))
+                abort();
+}
+
+static void fuzz_iso8601(const char *s, size_t len) {
+        int64_t v;
+        if (registry_parse_iso8601(s, len, &v) == 0 && (v < -62167219200LL || v > 253402300800LL))
+                abort(); /* years 0000..9999 */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (size < 2 || size > 256 * 1024)
                 return 0;
         uint8_t which = data[0], sel = data[1];
         char *s = cstr(data + 2, size - 2);
-        switch (which % 5) {
+        switch (which % 10) {
         case 0:
                 fuzz_reference(s);
                 break;
@@ -157,6 +247,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 break;
         case 4:
                 fuzz_credentials(s);
+                break;
+        case 5:
+                fuzz_sts(s, size - 2);
+                break;
+        case 6:
+                fuzz_ecr(s, size - 2);
+                break;
+        case 7:
+                fuzz_oauth(sel, s, size - 2);
+                break;
+        case 8:
+                fuzz_cloud_host(s);
+                break;
+        case 9:
+                fuzz_iso8601(s, size - 2);
                 break;
         }
         free(s);

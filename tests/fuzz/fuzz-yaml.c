@@ -3,7 +3,8 @@
  * fuzz-yaml: yaml_parse() (common/yaml, the kubeconfig reader) on arbitrary bytes, with tight
  * limits. Properties: only the documented errors come back; an accepted document has an object
  * root, prints as JSON that parses back and prints the same; and the same input parses the same
- * way in secure memory.
+ * way in secure memory; with positions (yaml_parse_map), the same result, every value has a
+ * position inside the input whose range holds its children's, and a refusal says why.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -26,6 +27,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
                 }                                                                         \
         } while (0)
 
+/* Every value under v has a position within [lo, hi) of the input. */
+static void check_positions(const struct yaml_map *m, const struct json_value *v, size_t lo,
+                            size_t hi) {
+        const struct yaml_node_info *i = yaml_map_find(m, v);
+        CHECK(i != NULL);
+        CHECK(i->start.offset <= i->end.offset);
+        CHECK(i->start.offset >= lo && i->end.offset <= hi);
+        CHECK(i->start.line >= 1 && i->start.column >= 1);
+        JSON_FOREACH(c, v) {
+                check_positions(m, c, i->start.offset, i->end.offset);
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const struct json_limits lim = {.max_input = 64 * 1024, .max_depth = 16, .max_nodes = 2000};
         struct json_doc *d = NULL, *s = NULL, *back = NULL;
@@ -34,6 +48,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         CHECK(r == 0 || r == -EBADMSG || r == -E2BIG || r == -ELOOP || r == -EINVAL);
         CHECK(r == rs);
+        {
+                struct json_doc *pd = NULL;
+                struct yaml_map *m = NULL;
+                struct yaml_error e;
+                int rp = yaml_parse_map((const char *) data, size, 0, &lim, &pd, &m, &e);
+                CHECK(rp == r);
+                if (rp == 0)
+                        check_positions(m, json_doc_root(pd), 0, size);
+                else
+                        CHECK(e.message[0] != '\0');
+                yaml_map_free(m);
+                json_doc_free(pd);
+        }
         if (r == 0) {
                 struct buf a = BUF_INIT(1u << 22, 0), b = BUF_INIT(1u << 22, 0),
                            c = BUF_INIT(1u << 22, 0);

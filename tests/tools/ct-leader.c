@@ -12,10 +12,13 @@
  *
  * and operator/leader's log lines on stderr.
  *
- *   ct-leader --namespace NS --identity ID [--name LEASE] [--lease-duration MS]
- *             [--renew-deadline MS] [--retry-period MS]
+ *   ct-leader --namespace NS --identity ID [--name LEASE] [--lease-duration D]
+ *             [--renew-deadline D] [--retry-period D]
  *             (--kube-server URL --kube-ca-file F --kube-token-file F | [--kubeconfig FILES]
  *              [--context NAME])
+ *
+ * Durations as the operator's --leader-elect-* flags take them (injection_parse_duration_ms():
+ * "15s", "2000ms", "15"), defaults operator/leader's.
  *
  * Exit status 0 after a signal, 1 when the election cannot start, 2 for bad usage.
  */
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/injection.h"
 #include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -59,17 +63,18 @@ static void on_new(const char *id, void *u) {
 
 static void usage(void) {
         fprintf(stderr, "usage: ct-leader --namespace NS --identity ID [--name LEASE] "
-                        "[--lease-duration MS] [--renew-deadline MS] [--retry-period MS] "
+                        "[--lease-duration D] [--renew-deadline D] [--retry-period D] "
                         "(--kube-server URL --kube-ca-file F --kube-token-file F | "
                         "[--kubeconfig FILES] [--context NAME])\n");
 }
 
 static int parse_ms(const char *s, unsigned *ret) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 10);
-        if (errno || end == s || *end || v == 0 || v > 86400000ul)
-                return -EINVAL;
+        uint64_t v;
+        int r = injection_parse_duration_ms(s, &v);
+        if (r < 0)
+                return r;
+        if (v == 0 || v > 86400000u)
+                return -ERANGE;
         *ret = (unsigned) v;
         return 0;
 }

@@ -15,8 +15,10 @@
  *
  * --insecure names a registry that may fall back to plain HTTP (registry_options.insecure).
  *
- * --platform applies to the images after it (default linux/amd64). Exit status 0 when every
- * lookup succeeded, 1 when one failed, 2 for bad usage.
+ * --platform applies to the images after it (default linux/amd64). --advance S moves the
+ * client's clock (the hooks: cache TTLs, cloud credential expiry) S seconds forward for the
+ * images after it. The cloud providers' variables come from the environment (registry.h). Exit
+ * status 0 when every lookup succeeded, 1 when one failed, 2 for bad usage.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +58,15 @@ static int read_secure(const char *path, struct buf *out) {
         return 0;
 }
 
+static uint64_t clock_offset_usec;
+
+static uint64_t hook_now_usec(void *userdata) {
+        struct timespec ts;
+        (void) userdata;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u + clock_offset_usec;
+}
+
 static uint64_t now_ms(void) {
         struct timespec ts;
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -76,7 +87,7 @@ static int print_strv(struct buf *o, const char *name, char **v) {
 static void usage(void) {
         fprintf(stderr,
                 "usage: ct-registry [--ca FILE] [--config FILE]... [--timeout MS] [--ttl S] "
-                "[--insecure HOST[:PORT]]... [--platform OS/ARCH] IMAGE...\n");
+                "[--insecure HOST[:PORT]]... [--platform OS/ARCH] [--advance S] IMAGE...\n");
 }
 
 int main(int argc, char **argv) {
@@ -134,7 +145,8 @@ int main(int argc, char **argv) {
                         }
                         insecure[o.n_insecure++] = argv[++i];
                         o.insecure = insecure;
-                } else if (strcmp(a, "--platform") == 0 && i + 1 < argc)
+                } else if ((strcmp(a, "--platform") == 0 || strcmp(a, "--advance") == 0) &&
+                           i + 1 < argc)
                         i++;
                 else if (a[0] == '-') {
                         usage();
@@ -142,6 +154,7 @@ int main(int argc, char **argv) {
                 }
         }
 
+        o.hooks.now_usec = hook_now_usec;
         r = registry_client_new(&o, &rc);
         if (r < 0) {
                 fprintf(stderr, "ct-registry: cannot create the client: %s\n", strerror(-r));
@@ -153,6 +166,18 @@ int main(int argc, char **argv) {
                     strcmp(a, "--timeout") == 0 || strcmp(a, "--ttl") == 0 ||
                     strcmp(a, "--insecure") == 0) {
                         i++;
+                        continue;
+                }
+                if (strcmp(a, "--advance") == 0) {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(argv[++i], &end, 10);
+                        if (errno || *end || v > 86400u * 366) {
+                                usage();
+                                registry_client_free(rc);
+                                return 2;
+                        }
+                        clock_offset_usec += (uint64_t) v * 1000000u;
                         continue;
                 }
                 if (strcmp(a, "--platform") == 0) {
@@ -202,9 +227,12 @@ int main(int argc, char **argv) {
         }
         struct registry_stats st;
         registry_get_stats(rc, &st);
-        printf("{\"stats\":{\"lookups\":%" PRIu64 ",\"cache_hits\":%" PRIu64 ",\"errors\":%" PRIu64
-               "}}\n",
+        /* cloud_credentials only when there were some: the other tests compare the line. */
+        printf("{\"stats\":{\"lookups\":%" PRIu64 ",\"cache_hits\":%" PRIu64 ",\"errors\":%" PRIu64,
                st.lookups, st.cache_hits, st.errors);
+        if (st.cloud_credentials)
+                printf(",\"cloud_credentials\":%" PRIu64, st.cloud_credentials);
+        printf("}}\n");
         registry_client_free(rc);
         for (size_t k = 0; k < n_configs; k++)
                 buf_done(&configs[k]);

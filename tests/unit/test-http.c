@@ -377,6 +377,29 @@ static void test_transport(struct standin *s) {
                 req = (struct http_request){.method = HTTP_GET, .path = "/v1/a b"};
                 is_int(http_request(c, &req, &resp, &res), -EINVAL,
                        "a path with a space is refused");
+                /* SigV4: "aws:amz:<region>:<service>" and a key pair, or nothing is sent. */
+                static const struct {
+                        const char *scope, *id, *secret;
+                } bad_sig[] = {
+                        {"aws:amz:us-east-1", "AKID", "s"},
+                        {"aws:amz:us-east-1:ecr:x", "AKID", "s"},
+                        {"aws:amz::ecr", "AKID", "s"},
+                        {"aws:amz:US-EAST-1:ecr", "AKID", "s"},
+                        {"aws:amz:us-east-1:ecr", NULL, "s"},
+                        {"aws:amz:us-east-1:ecr", "AK:ID", "s"},
+                        {"aws:amz:us-east-1:ecr", "AKID", ""},
+                        {"aws:amz:us-east-1:ecr", "AKID", "s\r\nX: y"},
+                };
+                for (size_t i = 0; i < ELEMENTSOF(bad_sig); i++) {
+                        req = (struct http_request){.method = HTTP_POST,
+                                                    .path = "/",
+                                                    .aws_sigv4 = bad_sig[i].scope,
+                                                    .aws_access_key_id = bad_sig[i].id,
+                                                    .aws_secret_access_key = bad_sig[i].secret};
+                        is_int(http_request(c, &req, &resp, &res), -EINVAL,
+                               "SigV4 %s with key id %s: refused before sending", bad_sig[i].scope,
+                               bad_sig[i].id ? bad_sig[i].id : "(none)");
+                }
         }
         /* LIST and POST reach the server with their verbs (the stand-in answers as Vault). */
         {

@@ -20,19 +20,10 @@
 #include "common/secmem.h"
 #include "operator/credstore.h"
 #include "tests/lib/standin.h"
+#include "tests/lib/testfile.h"
 #include "tests/tap.h"
 
 #define CANARY "canary-7f3a9c1e55d0"
-
-static int write_text(const char *path, const char *text) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        size_t n = strlen(text);
-        ssize_t w = write(fd, text, n);
-        (void) close(fd);
-        return w == (ssize_t) n ? 0 : -EIO;
-}
 
 static bool err_clean(const struct credstore_error *e) {
         return !strstr(e->message, CANARY) && !strstr(e->path, CANARY) &&
@@ -489,7 +480,7 @@ int main(void) {
         (void) snprintf(v.jwt_path, sizeof(v.jwt_path), "%s/sa-token", v.s->dir);
         r = standin_make_jwt(v.s, "cloudtaser-system", "cloudtaser-operator", NULL, 3600, &jwt);
         if (r >= 0)
-                r = write_text(v.jwt_path, jwt);
+                r = test_write_text(v.jwt_path, jwt, 0600);
         free(jwt);
         v.vo = (struct vault_options){.addr = v.s->addr, .ca_file = v.s->ca_path};
         struct vaultsession_options so = {.vault = &v.vo,
@@ -523,7 +514,7 @@ int main(void) {
         struct kube_config *c = NULL;
         struct kube_error ke = {};
         (void) snprintf(tok, sizeof(tok), "%s/admin-token", k.s->dir);
-        r = write_text(tok, "admin-token-1234");
+        r = test_write_text(tok, "admin-token-1234", 0600);
         if (r >= 0)
                 r = kube_config_new(k.s->addr, k.s->ca_path, tok, &c, &ke);
         if (r >= 0)

@@ -866,6 +866,356 @@ static void test_cache(void) {
         registry_client_free(r);
 }
 
+/* --- cloud credential providers (cloud.c): the pure parts ----------------------------------- */
+
+static void test_cloud_match(void) {
+        static const struct {
+                const char *host;
+                enum registry_cloud_kind kind;
+                const char *region; /* ECR */
+                bool fips;
+        } t[] = {
+                {"123456789012.dkr.ecr.us-east-1.amazonaws.com", REGISTRY_CLOUD_ECR, "us-east-1",
+                 false},
+                {"123456789012.dkr.ecr.us-east-1.amazonaws.com:5000", REGISTRY_CLOUD_ECR,
+                 "us-east-1", false},
+                {"123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", REGISTRY_CLOUD_ECR,
+                 "cn-north-1", false},
+                {"123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", REGISTRY_CLOUD_ECR,
+                 "us-gov-west-1", true},
+                {"123456789012.dkr-ecr.eu-west-1.on.aws", REGISTRY_CLOUD_ECR, "eu-west-1", false},
+                {"123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM", REGISTRY_CLOUD_ECR, "us-east-1",
+                 false},
+                {"12345678901.dkr.ecr.us-east-1.amazonaws.com", REGISTRY_CLOUD_NONE, NULL, false},
+                {"1234567890123.dkr.ecr.us-east-1.amazonaws.com", REGISTRY_CLOUD_NONE, NULL, false},
+                {"123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example", REGISTRY_CLOUD_NONE,
+                 NULL, false},
+                {"123456789012.dkr.ecr..amazonaws.com", REGISTRY_CLOUD_NONE, NULL, false},
+                {"public.ecr.aws", REGISTRY_CLOUD_NONE, NULL, false},
+                {"gcr.io", REGISTRY_CLOUD_GCP, NULL, false},
+                {"eu.gcr.io", REGISTRY_CLOUD_GCP, NULL, false},
+                {"us-docker.pkg.dev", REGISTRY_CLOUD_GCP, NULL, false},
+                {"europe-west4-docker.pkg.dev:443", REGISTRY_CLOUD_GCP, NULL, false},
+                {"-docker.pkg.dev", REGISTRY_CLOUD_NONE, NULL, false},
+                {"notgcr.io", REGISTRY_CLOUD_NONE, NULL, false},
+                {"gcr.io.evil.example", REGISTRY_CLOUD_NONE, NULL, false},
+                {"myregistry.azurecr.io", REGISTRY_CLOUD_ACR, NULL, false},
+                {"myregistry.azurecr.cn", REGISTRY_CLOUD_ACR, NULL, false},
+                {"myregistry.azurecr.us", REGISTRY_CLOUD_ACR, NULL, false},
+                {".azurecr.io", REGISTRY_CLOUD_NONE, NULL, false},
+                {"a.b.azurecr.io", REGISTRY_CLOUD_NONE, NULL, false},
+                {"registry-1.docker.io", REGISTRY_CLOUD_NONE, NULL, false},
+                {"localhost:5000", REGISTRY_CLOUD_NONE, NULL, false},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct registry_cloud_target tg = {};
+                enum registry_cloud_kind k = registry_cloud_match(t[i].host, &tg);
+                bool good = k == t[i].kind;
+                if (good && k == REGISTRY_CLOUD_ECR)
+                        good = strcmp(tg.region, t[i].region) == 0 && tg.fips == t[i].fips &&
+                               strcmp(tg.account, "123456789012") == 0;
+                if (good && k != REGISTRY_CLOUD_NONE)
+                        good = strchr(tg.name, ':') == NULL;
+                ok(good, "cloud provider of %s: %d", t[i].host, (int) k);
+        }
+        struct registry_cloud_target tg;
+        ok(registry_cloud_match("x.azurecr.cn", &tg) == REGISTRY_CLOUD_ACR &&
+                   strcmp(tg.authority, "https://login.chinacloudapi.cn") == 0 &&
+                   strcmp(tg.scope, "https://management.chinacloudapi.cn/.default") == 0,
+           "an azurecr.cn registry authenticates with the China cloud's AAD and ARM scope");
+        ok(registry_cloud_hint(REGISTRY_CLOUD_NONE) == NULL &&
+                   strstr(registry_cloud_hint(REGISTRY_CLOUD_ECR), "IRSA") &&
+                   strstr(registry_cloud_hint(REGISTRY_CLOUD_GCP), "workload identity") &&
+                   strstr(registry_cloud_hint(REGISTRY_CLOUD_ACR), "AZURE_FEDERATED_TOKEN_FILE"),
+           "each provider's denial names what to set");
+}
+
+static void test_cloud_endpoints(void) {
+        static const struct {
+                const char *host;
+                const char *env[4];
+                const char *sts, *ecr; /* NULL: -EINVAL */
+        } t[] = {
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {NULL},
+                 "https://sts.eu-west-1.amazonaws.com",
+                 "https://api.ecr.eu-west-1.amazonaws.com"},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_REGION=us-west-2", NULL},
+                 "https://sts.us-west-2.amazonaws.com",
+                 "https://api.ecr.eu-west-1.amazonaws.com"},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_DEFAULT_REGION=ap-south-1", NULL},
+                 "https://sts.ap-south-1.amazonaws.com",
+                 "https://api.ecr.eu-west-1.amazonaws.com"},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_STS_REGIONAL_ENDPOINTS=legacy", NULL},
+                 "https://sts.amazonaws.com",
+                 "https://api.ecr.eu-west-1.amazonaws.com"},
+                {"123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+                 {"AWS_STS_REGIONAL_ENDPOINTS=legacy", NULL},
+                 "https://sts.cn-north-1.amazonaws.com.cn",
+                 "https://api.ecr.cn-north-1.amazonaws.com.cn"},
+                {"123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+                 {NULL},
+                 "https://sts-fips.us-gov-west-1.amazonaws.com",
+                 "https://ecr-fips.us-gov-west-1.amazonaws.com"},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_ENDPOINT_URL=https://localstack:4566", NULL},
+                 "https://localstack:4566",
+                 "https://localstack:4566"},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_ENDPOINT_URL=https://all:1", "AWS_ENDPOINT_URL_STS=https://sts.test:2",
+                  "AWS_ENDPOINT_URL_ECR=https://ecr.test:3", NULL},
+                 "https://sts.test:2",
+                 "https://ecr.test:3"},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_ENDPOINT_URL_STS=http://sts.test", NULL},
+                 NULL,
+                 NULL},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_ENDPOINT_URL_ECR=https://user@ecr.test", NULL},
+                 NULL,
+                 NULL},
+                {"123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                 {"AWS_REGION=us/east", NULL},
+                 NULL,
+                 NULL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct registry_client *r = NULL;
+                struct registry_options o = {.env = t[i].env};
+                struct registry_cloud_target tg;
+                char sts[512] = "", ecr[512] = "";
+                if (registry_client_new(&o, &r) < 0 ||
+                    registry_cloud_match(t[i].host, &tg) != REGISTRY_CLOUD_ECR) {
+                        ok(false, "client / match");
+                        registry_client_free(r);
+                        continue;
+                }
+                int q = registry_cloud_endpoints(r, &tg, sts, sizeof(sts), ecr, sizeof(ecr));
+                if (t[i].sts)
+                        ok(q == 0 && strcmp(sts, t[i].sts) == 0 && strcmp(ecr, t[i].ecr) == 0,
+                           "endpoints of %s with %s: %s, %s", t[i].host,
+                           t[i].env[0] ? t[i].env[0] : "no variables", sts, ecr);
+                else
+                        is_int(q, -EINVAL, "%s is refused", t[i].env[0]);
+                registry_client_free(r);
+        }
+}
+
+#define STS_OK_HEAD                                                                                \
+        "<AssumeRoleWithWebIdentityResponse "                                                      \
+        "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\">\n"                                   \
+        "  <AssumeRoleWithWebIdentityResult>\n"                                                    \
+        "    "                                                                                     \
+        "<SubjectFromWebIdentityToken>system:serviceaccount:ns:sa</SubjectFromWebIdentityToken>\n" \
+        "    <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/r/s</Arn>"               \
+        "<AssumedRoleId>AROA:s</AssumedRoleId></AssumedRoleUser>\n"                                \
+        "    <Credentials>\n"
+#define STS_OK_TAIL                                                                \
+        "    </Credentials>\n"                                                     \
+        "  </AssumeRoleWithWebIdentityResult>\n"                                   \
+        "  <ResponseMetadata><RequestId>ad4156e9</RequestId></ResponseMetadata>\n" \
+        "</AssumeRoleWithWebIdentityResponse>\n"
+
+static void test_cloud_sts(void) {
+        static const struct {
+                const char *body;
+                int want;
+                const char *secret, *code;
+        } t[] = {
+                {STS_OK_HEAD "      <SessionToken>FwoGZX&amp;IvYXdz</SessionToken>\n"
+                             "      <SecretAccessKey>wJalr/K7MDENG+bPxRfiCY</SecretAccessKey>\n"
+                             "      <Expiration>2026-12-03T13:00:00Z</Expiration>\n"
+                             "      <AccessKeyId>ASIAEXAMPLE</AccessKeyId>\n" STS_OK_TAIL,
+                 0, "wJalr/K7MDENG+bPxRfiCY", ""},
+                {STS_OK_HEAD
+                 "<SessionToken>t</SessionToken><SecretAccessKey>s&#x41;&#66;</SecretAccessKey>"
+                 "<Expiration>2026-12-03T13:00:00.123Z</Expiration><AccessKeyId>A</"
+                 "AccessKeyId>" STS_OK_TAIL,
+                 0, "sAB", ""},
+                {"<ErrorResponse "
+                 "xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender"
+                 "</Type><Code>InvalidIdentityToken</Code><Message>No OpenIDConnect "
+                 "provider</Message>"
+                 "</Error><RequestId>x</RequestId></ErrorResponse>",
+                 -EACCES, NULL, "InvalidIdentityToken"},
+                {"<ErrorResponse><Error><Code>Bad Code!</Code></Error></ErrorResponse>", -EACCES,
+                 NULL, ""},
+                {STS_OK_HEAD "<SecretAccessKey>s</SecretAccessKey><Expiration>2026-12-03T13:00:00Z"
+                             "</Expiration><AccessKeyId>A</AccessKeyId>" STS_OK_TAIL,
+                 -EBADMSG, NULL, ""}, /* no session token */
+                {STS_OK_HEAD
+                 "<SessionToken>t</SessionToken><SecretAccessKey><b>s</b></SecretAccessKey>"
+                 "<Expiration>2026-12-03T13:00:00Z</Expiration><AccessKeyId>A</"
+                 "AccessKeyId>" STS_OK_TAIL,
+                 -EBADMSG, NULL, ""}, /* markup in a value */
+                {STS_OK_HEAD
+                 "<SessionToken>t</SessionToken><SecretAccessKey>s&bogus;</SecretAccessKey>"
+                 "<Expiration>2026-12-03T13:00:00Z</Expiration><AccessKeyId>A</"
+                 "AccessKeyId>" STS_OK_TAIL,
+                 -EBADMSG, NULL, ""}, /* an unknown entity */
+                {STS_OK_HEAD "<SessionToken>t</SessionToken><SecretAccessKey>s p</SecretAccessKey>"
+                             "<Expiration>2026-12-03T13:00:00Z</Expiration><AccessKeyId>A</"
+                             "AccessKeyId>" STS_OK_TAIL,
+                 -EBADMSG, NULL, ""}, /* a space inside a key */
+                {STS_OK_HEAD
+                 "<SessionToken>t</SessionToken><SecretAccessKey>s</SecretAccessKey>"
+                 "<Expiration>tomorrow</Expiration><AccessKeyId>A</AccessKeyId>" STS_OK_TAIL,
+                 -EBADMSG, NULL, ""},
+                {STS_OK_HEAD "<SessionToken>t</SessionToken><SecretAccessKey>s</SecretAccessKey>"
+                             "<Expiration>2026-12-03T13:00:00Z</Expiration><AccessKeyId>A:B</"
+                             "AccessKeyId>" STS_OK_TAIL,
+                 -EBADMSG, NULL, ""}, /* curl joins id:secret */
+                {"<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
+                 "<SessionToken>t</SessionToken>",
+                 -EBADMSG, NULL, ""}, /* truncated */
+                {"", -EBADMSG, NULL, ""},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                struct registry_aws_keys k = {};
+                int64_t exp = 0;
+                char code[80] = "x";
+                int q = registry_sts_parse(t[i].body, strlen(t[i].body), &k, &exp, code,
+                                           sizeof(code));
+                if (t[i].want == 0)
+                        ok(q == 0 && strcmp(k.secret, t[i].secret) == 0 && k.session_token &&
+                                   k.key_id && exp == 1796302800,
+                           "STS answer %zu: the keys and the expiry (%lld)", i, (long long) exp);
+                else
+                        ok(q == t[i].want && strcmp(code, t[i].code) == 0 && !k.secret,
+                           "STS answer %zu refused with %d (code \"%s\")", i, q, code);
+                registry_aws_keys_done(&k);
+        }
+        _cleanup_buf_ struct buf big = BUF_INIT(TOKEN_BODY_MAX + 2, 0);
+        (void) buf_append_str(&big, STS_OK_HEAD "<SessionToken>");
+        while (big.len < TOKEN_MAX + 1000)
+                (void) buf_append_byte(&big, 'x');
+        (void) buf_append_str(
+                &big, "</SessionToken><SecretAccessKey>s</SecretAccessKey><Expiration>"
+                      "2026-12-03T13:00:00Z</Expiration><AccessKeyId>A</AccessKeyId>" STS_OK_TAIL);
+        struct registry_aws_keys k = {};
+        int64_t exp;
+        is_int(registry_sts_parse(big.data, big.len, &k, &exp, NULL, 0), -E2BIG,
+               "a session token over TOKEN_MAX is refused");
+
+        static const struct {
+                const char *s;
+                int64_t want; /* -1: refused */
+        } d[] = {
+                {"1970-01-01T00:00:00Z", 0},          {"2000-02-29T12:34:56Z", 951827696},
+                {"2026-12-03T13:00:00Z", 1796302800}, {"2026-12-03T13:00:00.5Z", 1796302800},
+                {"2026-12-03 13:00:00Z", -1},         {"2026-13-03T13:00:00Z", -1},
+                {"2026-12-03T13:00:00", -1},          {"2026-12-03T13:00:00+01:00", -1},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(d); i++) {
+                int64_t v = -1;
+                int q = registry_parse_iso8601(d[i].s, strlen(d[i].s), &v);
+                ok(d[i].want < 0 ? q == -EBADMSG : q == 0 && v == d[i].want, "ISO 8601 %s: %lld",
+                   d[i].s, (long long) v);
+        }
+}
+
+static void test_cloud_tokens(void) {
+        char *up = NULL;
+        int64_t exp = 0, in = 0;
+        char code[80];
+        /* base64("AWS:pass-word") */
+        const char *ecr =
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOnBhc3Mtd29yZA==\","
+                "\"expiresAt\":1.7963028E9,\"proxyEndpoint\":\"https://x\"}]}";
+        ok(registry_ecr_parse(ecr, strlen(ecr), &up, &exp) == 0 &&
+                   strcmp(up, "AWS:pass-word") == 0 && exp == 1796302800,
+           "ECR: the token decodes to AWS:<password>, expiresAt in seconds");
+        secmem_free(up);
+        up = NULL;
+        static const char *const bad_ecr[] =
+                {
+                        "{\"authorizationData\":[]}",
+                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOnBhc3M=\"}]}", /* no
+                                                                                                  expiry
+                                                                                                */
+                        "{\"authorizationData\":[{\"authorizationToken\":\"!!!\",\"expiresAt\":1}]"
+                        "}",
+                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdT\",\"expiresAt\":1}]"
+                        "}", /* "AWS" */
+                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOg==\","
+                        "\"expiresAt\":1}]}", /* "AWS:" */
+                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOmEgYg==\","
+                        "\"expiresAt\":1}]}", /* space */
+                        "not json",
+                };
+        for (size_t i = 0; i < ELEMENTSOF(bad_ecr); i++)
+                ok(registry_ecr_parse(bad_ecr[i], strlen(bad_ecr[i]), &up, &exp) < 0 && !up,
+                   "ECR answer refused: %s", bad_ecr[i]);
+
+        const char *gce =
+                "{\"access_token\":\"ya29.c.abc\",\"expires_in\":3599,\"token_type\":\"Bearer\"}";
+        ok(registry_oauth_parse(gce, strlen(gce), "access_token", &up, &in, code, sizeof(code)) ==
+                           0 &&
+                   strcmp(up, "ya29.c.abc") == 0 && in == 3599,
+           "metadata server token and expires_in");
+        secmem_free(up);
+        up = NULL;
+        const char *aad =
+                "{\"token_type\":\"Bearer\",\"expires_in\":\"3599\",\"access_token\":\"eyJ0\"}";
+        ok(registry_oauth_parse(aad, strlen(aad), "access_token", &up, &in, code, sizeof(code)) ==
+                           0 &&
+                   in == 3599,
+           "expires_in as a string (AAD v1 style) is read");
+        secmem_free(up);
+        up = NULL;
+        const char *err =
+                "{\"error\":\"invalid_client\",\"error_description\":\"AADSTS700211: x\"}";
+        ok(registry_oauth_parse(err, strlen(err), "access_token", &up, &in, code, sizeof(code)) ==
+                           -EACCES &&
+                   strcmp(code, "invalid_client") == 0 && !up,
+           "an OAuth error is -EACCES with its code, never its description");
+        const char *rt = "{\"refresh_token\":\"eyJhbGciOi.x.y\"}";
+        ok(registry_oauth_parse(rt, strlen(rt), "refresh_token", &up, NULL, NULL, 0) == 0 &&
+                   strcmp(up, "eyJhbGciOi.x.y") == 0,
+           "ACR exchange: the refresh token");
+        secmem_free(up);
+        up = NULL;
+        static const char *const bad[] = {
+                "{\"access_token\":\"a b\",\"expires_in\":1}",
+                "{\"access_token\":\"\",\"expires_in\":1}",
+                "{\"access_token\":7}",
+                "{\"access_token\":\"a\",\"expires_in\":-5}",
+                "{\"access_token\":\"a\",\"expires_in\":99999999999}",
+                "[]",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                ok(registry_oauth_parse(bad[i], strlen(bad[i]), "access_token", &up, &in, code,
+                                        sizeof(code)) == -EBADMSG &&
+                           !up,
+                   "token answer refused: %s", bad[i]);
+
+        /* Lifetimes: used until 5 minutes before the expiry, or half of a short one. */
+        is_int((long long) registry_cloud_lifetime_usec(1000 + 3600, 1000), 3300000000ll,
+               "1 h: used for 55 min");
+        is_int((long long) registry_cloud_lifetime_usec(1000 + 43200, 1000), 42900000000ll,
+               "12 h (ECR): 11 h 55 min");
+        is_int((long long) registry_cloud_lifetime_usec(1000 + 400, 1000), 200000000ll,
+               "400 s: half");
+        is_int((long long) registry_cloud_lifetime_usec(1000, 1000), 0, "expired: not cached");
+        is_int((long long) registry_cloud_lifetime_usec(INT64_MAX, 1000),
+               (long long) (86400ull * 366 - 300) * 1000000ll, "static keys: capped at a year");
+
+        /* The variables are read from registry_options.env: only the known ones, empty = unset. */
+        const char *env[] = {"AWS_ROLE_ARN=arn:aws:iam::1:role/r", "AWS_REGIONX=no",
+                             "AWS_REGION=", "AZURE_TENANT_ID=t", NULL};
+        struct registry_client *r = NULL;
+        struct registry_options o = {.env = env};
+        ok(registry_client_new(&o, &r) == 0 && r->cloud_env[CLOUD_AWS_ROLE_ARN] &&
+                   strcmp(r->cloud_env[CLOUD_AWS_ROLE_ARN], "arn:aws:iam::1:role/r") == 0 &&
+                   !r->cloud_env[CLOUD_AWS_REGION] && r->cloud_env[CLOUD_AZURE_TENANT_ID] &&
+                   !r->cloud_env[CLOUD_GCE_METADATA_HOST],
+           "the providers' variables come from registry_options.env");
+        registry_client_free(r);
+}
+
 int main(void) {
         test_references();
         test_challenges();
@@ -873,5 +1223,9 @@ int main(void) {
         test_manifests();
         test_configs();
         test_cache();
+        test_cloud_match();
+        test_cloud_endpoints();
+        test_cloud_sts();
+        test_cloud_tokens();
         return tap_done();
 }

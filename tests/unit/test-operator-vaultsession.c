@@ -19,6 +19,7 @@
 #include "common/macro.h"
 #include "operator/vaultsession.h"
 #include "tests/lib/standin.h"
+#include "tests/lib/testfile.h"
 #include "tests/tap.h"
 
 /* ---- the failure texts ---- */
@@ -209,14 +210,23 @@ static void t_stop(struct tclock *t) {
 /* ---- the session against the stand-in ---- */
 
 static const char config[] =
-        "{\"mounts\":[{\"path\":\"secret\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}},"
+        "{\"namespaces\":[\"team-a\",\"team-b\"],"
+        "\"mounts\":[{\"path\":\"secret\",\"type\":\"kv\",\"options\":{\"version\":\"2\"}},"
+        "{\"path\":\"secret\",\"type\":\"kv\",\"options\":{\"version\":\"2\"},\"namespace\":"
+        "\"team-a\"},"
         "{\"path\":\"kv\",\"type\":\"kv\",\"options\":{\"version\":\"1\"}}],"
         "\"auth\":[{\"path\":\"kubernetes\",\"type\":\"kubernetes\",\"roles\":{"
         "\"cloudtaser-operator\":{\"bound_service_account_names\":[\"cloudtaser-operator\"],"
         "\"bound_service_account_namespaces\":[\"cloudtaser-system\"],"
         "\"token_policies\":[\"op\"],\"token_ttl\":60,\"token_max_ttl\":90},"
         "\"nopolicy\":{\"bound_service_account_names\":[\"cloudtaser-operator\"],"
-        "\"bound_service_account_namespaces\":[\"cloudtaser-system\"],\"token_ttl\":60}}}],"
+        "\"bound_service_account_namespaces\":[\"cloudtaser-system\"],\"token_ttl\":60}}},"
+        "{\"path\":\"kubernetes\",\"namespace\":\"team-a\",\"type\":\"kubernetes\",\"roles\":{"
+        "\"cloudtaser-operator\":{\"bound_service_account_names\":[\"cloudtaser-operator\"],"
+        "\"bound_service_account_namespaces\":[\"cloudtaser-system\"],"
+        "\"token_policies\":[\"ns-op\"],\"token_ttl\":60}}}],"
+        "\"namespace_policies\":{\"team-a\":{\"ns-op\":\"path "
+        "\\\"secret/data/cloudtaser/system/*\\\" { capabilities = [\\\"read\\\"] }\"}},"
         "\"policies\":{\"op\":\"path \\\"secret/data/cloudtaser/system/*\\\" { capabilities = "
         "[\\\"create\\\", \\\"read\\\", \\\"update\\\"] }\\npath \\\"kv/cloudtaser/*\\\" { "
         "capabilities = [\\\"read\\\"] }\\npath \\\"secret/metadata/cloudtaser/system/*\\\" { "
@@ -230,15 +240,11 @@ struct env {
         char *addr2;
 };
 
-static int write_text(const char *path, const char *text) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        size_t n = strlen(text);
-        ssize_t w = write(fd, text, n);
-        (void) close(fd);
-        return w == (ssize_t) n ? 0 : -EIO;
-}
+struct vault_client_check {
+        int r;
+        struct vault_token_info ti;
+        struct vault_error e;
+};
 
 /* The log written so far (then emptied). */
 static char *take_log(struct env *v) {
@@ -268,9 +274,11 @@ static int control(struct env *v, const char *method, const char *path, const ch
 }
 
 static struct vaultsession *session(struct env *v, struct tclock *t, const char *role,
-                                    const char *peers, struct vault_options *vo) {
-        *vo = (struct vault_options){
-                .addr = v->s->addr, .ca_file = v->s->ca_path, .peer_addrs = peers};
+                                    const char *peers, const char *ns, struct vault_options *vo) {
+        *vo = (struct vault_options){.addr = v->s->addr,
+                                     .ca_file = v->s->ca_path,
+                                     .peer_addrs = peers,
+                                     .namespace_ = ns};
         struct vaultsession_options o = {
                 .vault = vo,
                 .jwt_path = v->jwt_path,
@@ -298,7 +306,7 @@ static void test_lifecycle(struct env *v) {
         struct vault_client *c = NULL;
         char *log;
         t_init(&t);
-        struct vaultsession *s = session(v, &t, NULL, NULL, &vo);
+        struct vaultsession *s = session(v, &t, NULL, NULL, NULL, &vo);
         ok(s != NULL, "a session with the default role and mount");
         if (!s)
                 return;
@@ -415,7 +423,7 @@ static void test_lifecycle(struct env *v) {
         (void) control(v, "POST", "/_standin/ha", "{\"reset\":true}");
 
         /* The JWT is re-read at every login: another service account's is refused. */
-        is_int(write_text(v->jwt_path, v->other_jwt), 0,
+        is_int(test_write_text(v->jwt_path, v->other_jwt, 0600), 0,
                "the JWT file now holds another account's");
         t_advance(&t, VAULTSESSION_RELOGIN_MIN_INTERVAL_MS);
         ok(vaultsession_relogin(s), "relogin");
@@ -424,7 +432,7 @@ static void test_lifecycle(struct env *v) {
         ok(ms == 1000 && st.failures == 1 &&
                    strstr(st.last_cause, "is not bound to this service account"),
            "the new file was read: refused (%s)", st.last_cause);
-        is_int(write_text(v->jwt_path, v->good_jwt), 0, "the right JWT back");
+        is_int(test_write_text(v->jwt_path, v->good_jwt, 0600), 0, "the right JWT back");
         ms = t_step(&t);
         vaultsession_status(s, &st);
         ok(st.logins == 6 && st.failures == 0, "the next attempt logs in");
@@ -473,7 +481,7 @@ static void test_failures(struct env *v) {
                 (void) snprintf(saved, sizeof(saved), "%s", v->jwt_path);
                 if (cases[i].jwt)
                         (void) snprintf(v->jwt_path, sizeof(v->jwt_path), "%s", cases[i].jwt);
-                struct vaultsession *s = session(v, &t, cases[i].role, NULL, &vo);
+                struct vaultsession *s = session(v, &t, cases[i].role, NULL, NULL, &vo);
                 (void) snprintf(v->jwt_path, sizeof(v->jwt_path), "%s", saved);
                 if (!s || vaultsession_start(s) < 0) {
                         ok(false, "session %zu", i);
@@ -493,39 +501,54 @@ static void test_failures(struct env *v) {
         }
 }
 
-static void test_redirect(struct env *v) {
+/* A session's first attempt: its status then (and the session stopped). */
+static bool first_attempt(struct env *v, const char *peers, const char *ns,
+                          struct vaultsession_status *st, struct vault_client_check *check) {
         struct tclock t;
         struct vault_options vo;
-        struct vaultsession_status st;
-
         t_init(&t);
-        struct vaultsession *s = session(v, &t, NULL, NULL, &vo);
-        is_int(control(v, "POST", "/_standin/ha", "{\"redirect\":{\"to\":1,\"count\":1}}"), 0,
+        struct vaultsession *s = session(v, &t, NULL, peers, ns, &vo);
+        bool started = s && vaultsession_start(s) == 0 && t_wait(&t, 1) > 0;
+        if (started) {
+                vaultsession_status(s, st);
+                struct vault_client *c = NULL;
+                if (check && vaultsession_borrow(s, &c) == 0) {
+                        check->r = vault_token_lookup_self(c, &check->ti, &check->e);
+                        vaultsession_return(s);
+                }
+        }
+        stop_session(&t, s);
+        free(take_log(v));
+        return started;
+}
+
+static void test_redirect(struct env *v) {
+        struct vaultsession_status st = {};
+        const char *knob = "{\"redirect\":{\"to\":1,\"count\":1}}";
+
+        is_int(control(v, "POST", "/_standin/ha", knob), 0,
                "stand-in: one 307 to the second listener");
-        if (s && vaultsession_start(s) == 0)
-                (void) t_wait(&t, 1);
-        if (s)
-                vaultsession_status(s, &st);
-        ok(s && !st.ready && st.last_error == -EREMOTE &&
+        ok(first_attempt(v, NULL, NULL, &st, NULL) && !st.ready && st.last_error == -EREMOTE &&
                    strstr(st.last_cause, "--vault-peer-addresses"),
-           "a 307 to an address not configured: not followed, the fix named (%s)",
-           s ? st.last_cause : "");
-        stop_session(&t, s);
-        free(take_log(v));
-
-        t_init(&t);
-        s = session(v, &t, NULL, v->addr2, &vo);
-        is_int(control(v, "POST", "/_standin/ha", "{\"redirect\":{\"to\":1,\"count\":1}}"), 0,
+           "a 307 to an address not configured: not followed, the fix named (%s)", st.last_cause);
+        is_int(control(v, "POST", "/_standin/ha", knob), 0,
                "stand-in: one 307 to the second listener");
-        if (s && vaultsession_start(s) == 0)
-                (void) t_wait(&t, 1);
-        if (s)
-                vaultsession_status(s, &st);
-        ok(s && st.ready && st.logins == 1 && st.failures == 0,
+        ok(first_attempt(v, v->addr2, NULL, &st, NULL) && st.ready && st.logins == 1 &&
+                   st.failures == 0,
            "with the listener as a peer address: logged in through the 307");
-        stop_session(&t, s);
         (void) control(v, "POST", "/_standin/ha", "{\"reset\":true}");
-        free(take_log(v));
+}
+
+/* X-Vault-Namespace: the login, the probe and the lent client are inside the namespace. */
+static void test_namespace(struct env *v) {
+        struct vaultsession_status st = {};
+        struct vault_client_check check = {.r = -1};
+        ok(first_attempt(v, NULL, "team-a", &st, &check) && st.ready && check.r == 0 &&
+                   strstr(check.ti.policies, "ns-op") && !strstr(check.ti.policies, ",op"),
+           "in the vault namespace team-a: logged in with its role and policies [%s]",
+           check.ti.policies);
+        ok(first_attempt(v, NULL, "team-b", &st, NULL) && !st.ready,
+           "in a namespace without the auth method: not ready (%s)", st.last_cause);
 }
 
 int main(void) {
@@ -552,7 +575,7 @@ int main(void) {
         if (r >= 0) {
                 (void) snprintf(v.other_jwt, sizeof(v.other_jwt), "%s", jwt);
                 free(jwt);
-                r = write_text(v.jwt_path, v.good_jwt);
+                r = test_write_text(v.jwt_path, v.good_jwt, 0600);
         }
         if (r >= 0)
                 r = standin_control(v.s, "POST", "/_standin/listener", "{}", &status, &body);
@@ -567,6 +590,7 @@ int main(void) {
                 test_lifecycle(&v);
                 test_failures(&v);
                 test_redirect(&v);
+                test_namespace(&v);
                 log_set_fd(2);
         }
         if (v.log_fd >= 0)

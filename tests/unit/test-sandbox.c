@@ -431,6 +431,77 @@ static void t_null_backend(void) {
                      rep.seccomp_mode == status_value("Seccomp") && rep.no_new_privs,
              "report (%d, %s, seccomp %d)", r, rep.backend, rep.seccomp_mode);
         c_ok(status_value("Seccomp") == 0, "no filter installed");
+        r = sandbox_apply_signer_filter(0);
+        c_ok(r == -EOPNOTSUPP, "signer filter: -EOPNOTSUPP (%d)", r);
+}
+
+/* The signer's allow-list (operator/signer.h) in EPERM mode: what it needs works, everything
+ * else of the supervisor's list is refused (sockets, processes, writes to other fds, prctl). */
+static void t_signer_filter(void) {
+        /* The results pipe becomes fd 3, the one fd the filter lets us write to (else the
+         * results after the filter would be lost). */
+        if (!c_ok(tap_child_fd == 3 || dup2(tap_child_fd, 3) == 3, "the results pipe on fd 3"))
+                return;
+        tap_child_fd = 3;
+        int fds[2];
+        if (!c_ok(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) == 0, "socketpair"))
+                return;
+        int pipefd[2];
+        c_ok(pipe2(pipefd, O_CLOEXEC) == 0, "a pipe (an fd that is not the socket)");
+        c_ok(sandbox_no_new_privs() == 0, "NO_NEW_PRIVS");
+        int r = sandbox_apply_signer_filter(0);
+        if (!c_ok(r == 0, "signer filter installed (%d)", r))
+                return;
+        c_ok(status_value("Seccomp") == 2, "Seccomp: 2");
+        c_ok(send(3, "x", 1, MSG_NOSIGNAL) < 0 && errno == ENOTSOCK,
+             "send on fd 3 passes the filter (the kernel answers: a pipe is not a socket)");
+        char c;
+        c_ok(send(fds[0], "x", 1, MSG_NOSIGNAL) < 0 && errno == EPERM, "send on another fd: EPERM");
+        c_ok(recv(fds[1], &c, 1, 0) < 0 && errno == EPERM, "recv on another fd: EPERM");
+        c_ok(write(pipefd[1], "x", 1) < 0 && errno == EPERM, "write to another fd: EPERM");
+        void *p = NULL;
+        c_ok(secmem_alloc(100, &p) == 0, "secure memory");
+        secmem_free(p);
+        uint8_t rnd[16];
+        c_ok(getrandom(rnd, sizeof(rnd), 0) == sizeof(rnd), "getrandom");
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        c_ok(fd >= 0, "open read-only (wolfCrypt's seed)");
+        c_ok(fd < 0 || read(fd, rnd, sizeof(rnd)) == sizeof(rnd), "read it");
+        (void) safe_close(fd);
+        c_ok(open("/dev/null", O_WRONLY | O_CLOEXEC) < 0 && errno == EPERM,
+             "open for writing: EPERM");
+        c_ok(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) < 0 && errno == EPERM, "socket: EPERM");
+        c_ok(fork() < 0 && errno == EPERM, "fork: EPERM");
+        c_ok(prctl(PR_SET_NAME, "x", 0, 0, 0) < 0 && errno == EPERM, "prctl: EPERM");
+        errno = 0;
+        void *x = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        /* musl's mmap() reports an anonymous mapping's EPERM as ENOMEM. */
+        c_ok(x == MAP_FAILED && (errno == EPERM || errno == ENOMEM),
+             "an executable mapping is refused (errno %d)", errno);
+        c_ok(kill(getppid(), 0) < 0 && errno == EPERM, "kill: EPERM");
+}
+
+/* Landlock: only the listed file, only for reading. */
+static void t_restrict_files(void) {
+        c_ok(sandbox_no_new_privs() == 0, "NO_NEW_PRIVS");
+        static const char *const readable[] = {"/dev/urandom"};
+        int r = sandbox_restrict_files(readable, 1);
+        if (r == -EOPNOTSUPP) {
+                c_skip("no Landlock in this kernel");
+                return;
+        }
+        if (!c_ok(r == 0, "restricted to /dev/urandom (%d)", r))
+                return;
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        c_ok(fd >= 0, "/dev/urandom opens read-only");
+        (void) safe_close(fd);
+        c_ok(open("/dev/urandom", O_WRONLY | O_CLOEXEC) < 0 && errno == EACCES,
+             "not for writing (EACCES)");
+        c_ok(open("/proc/self/status", O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES,
+             "another file: EACCES");
+        c_ok(open("/tmp/ct-landlock-test", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) < 0 &&
+                     errno == EACCES,
+             "no file can be created (EACCES)");
 }
 
 int main(void) {
@@ -470,6 +541,8 @@ int main(void) {
                 return tap_done();
 
         run_child("filter (EPERM)", t_filter_eperm);
+        run_child("signer filter (EPERM)", t_signer_filter);
+        run_child("Landlock read-only files", t_restrict_files);
         if (geteuid() == 0)
                 run_child("supervisor (KILL_ON_VIOLATION)", t_supervisor_kill_mode);
         else

@@ -1,0 +1,1000 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli/discover: `cloudtaser target discover` (see discover.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "cli/discover.h"
+#include "cli/plan.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/kube.h"
+#include "common/log.h"
+#include "common/macro.h"
+
+static const char *const skipped_namespaces[] = {"kube-system", "kube-public", "kube-node-lease",
+                                                 NULL};
+
+bool discover_namespace_skipped(const char *ns) {
+        for (const char *const *s = skipped_namespaces; *s; s++)
+                if (strcmp(ns, *s) == 0)
+                        return true;
+        return false;
+}
+
+static void strv_free(char **v) {
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+static void strv_freep(char ***v) {
+        strv_free(*v);
+}
+
+int discover_vault_path(const char *t, const char *cluster, const char *ns, const char *secret,
+                        char **ret) {
+        _cleanup_buf_ struct buf b = BUF_INIT(PLAN_MAX_STRING, 0);
+        static const char *const names[] = {"<cluster>", "<namespace>", "<secret>"};
+        const char *values[] = {cluster, ns, secret};
+        int r = 0;
+
+        if (!t)
+                t = DISCOVER_PATH_TEMPLATE;
+        while (*t && r >= 0) {
+                bool done = false;
+                for (size_t i = 0; i < ELEMENTSOF(names) && !done; i++)
+                        if (strncmp(t, names[i], strlen(names[i])) == 0) {
+                                r = buf_append_str(&b, values[i] ? values[i] : "");
+                                t += strlen(names[i]);
+                                done = true;
+                        }
+                if (!done)
+                        r = buf_append_byte(&b, (uint8_t) *t++);
+        }
+        if (r < 0)
+                return r == -E2BIG ? -EINVAL : r;
+        if (!plan_vault_path_valid(buf_cstr(&b)))
+                return -EINVAL;
+        char *d = strdup(buf_cstr(&b));
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
+        return 0;
+}
+
+/* --- building a workload's entries ---------------------------------------------------------- */
+
+struct scan {
+        const struct discover_config *c;
+        const char *ns;
+        struct plan_workload *w;
+        struct buf notes;
+};
+
+static int add_note(struct scan *s, const char *fmt, ...) _printf_(2, 3);
+static int add_note(struct scan *s, const char *fmt, ...) {
+        va_list ap;
+        int r = s->notes.len ? buf_append_str(&s->notes, "; ") : 0;
+        va_start(ap, fmt);
+        if (r >= 0)
+                r = buf_vprintf(&s->notes, fmt, ap);
+        va_end(ap);
+        return r == -E2BIG ? 0 : r; /* a note cut short is still a note */
+}
+
+static struct plan_secret *find_entry(struct scan *s, const char *source, const char *field,
+                                      const char *env) {
+        for (size_t i = 0; i < s->w->n_secrets; i++) {
+                struct plan_secret *x = &s->w->secrets[i];
+                if (strcmp(x->source, source) != 0)
+                        continue;
+                bool clash = false;
+                for (size_t f = 0; field && f < x->n_fields && !clash; f++)
+                        clash = strcmp(x->fields[f].field, field) == 0 &&
+                                strcmp(x->fields[f].env, env) != 0;
+                if (!clash)
+                        return x;
+        }
+        return NULL;
+}
+
+/* The entry for source (created with vault_path when new) that can take field -> env. */
+static int entry(struct scan *s, const char *source, const char *vault_path, const char *field,
+                 const char *env, struct plan_secret **ret) {
+        struct plan_secret *x = find_entry(s, source, field, env);
+        if (!x) {
+                if (s->w->n_secrets >= PLAN_MAX_SECRETS)
+                        return -E2BIG;
+                struct plan_secret *n =
+                        reallocarray(s->w->secrets, s->w->n_secrets + 1, sizeof(*n));
+                if (!n)
+                        return -ENOMEM;
+                s->w->secrets = n;
+                x = &n[s->w->n_secrets];
+                *x = (struct plan_secret){.source = strdup(source),
+                                          .vault_path = strdup(vault_path)};
+                s->w->n_secrets++;
+                if (!x->source || !x->vault_path)
+                        return -ENOMEM;
+        }
+        *ret = x;
+        return 0;
+}
+
+static int add_field(struct plan_secret *x, const char *field, const char *env) {
+        for (size_t f = 0; f < x->n_fields; f++)
+                if (strcmp(x->fields[f].field, field) == 0)
+                        return 0; /* the same mapping again (another container) */
+        if (x->n_fields >= PLAN_MAX_FIELDS)
+                return -E2BIG;
+        struct plan_field *n = reallocarray(x->fields, x->n_fields + 1, sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        x->fields = n;
+        n[x->n_fields] = (struct plan_field){.field = strdup(field), .env = strdup(env)};
+        x->n_fields++;
+        return n[x->n_fields - 1].field && n[x->n_fields - 1].env ? 0 : -ENOMEM;
+}
+
+static int map_field(struct scan *s, const char *source, const char *vault_path, const char *field,
+                     const char *env) {
+        struct plan_secret *x;
+        int r = entry(s, source, vault_path, field, env, &x);
+        return r < 0 ? r : add_field(x, field, env);
+}
+
+static bool secret_key_ok(const char *k) {
+        return *k && strlen(k) <= 253 &&
+               strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") ==
+                       strlen(k);
+}
+
+/* A variable name for a key read from a file: upper case, [A-Z0-9_], not starting with a digit
+ * ("tls.crt" -> TLS_CRT). */
+static void key_to_env(const char *key, char *out, size_t size) {
+        size_t o = 0;
+        if (key[0] >= '0' && key[0] <= '9' && o + 1 < size)
+                out[o++] = '_';
+        for (const char *k = key; *k && o + 1 < size; k++) {
+                char c = *k;
+                if (c >= 'a' && c <= 'z')
+                        c = (char) (c - 'a' + 'A');
+                else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+                        c = '_';
+                out[o++] = c;
+        }
+        out[o] = '\0';
+}
+
+static int secret_path(struct scan *s, const char *secret, char **ret) {
+        return discover_vault_path(s->c->path_template, s->c->cluster, s->ns, secret, ret);
+}
+
+/* The key names of a Secret, or NULL (with a note saying why) when they cannot be read. */
+static int secret_keys(struct scan *s, const char *secret, const char *what, char ***ret) {
+        int r = s->c->secret_keys ? s->c->secret_keys(s->c->userdata, s->ns, secret, ret)
+                                  : -ENODATA;
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                *ret = NULL;
+                return add_note(s, "%s Secret '%s': %s; fill in its fields", what, secret,
+                                r == -EACCES   ? "its key names could not be read (forbidden)"
+                                : r == -ENOENT ? "no such Secret"
+                                               : "its key names are not known");
+        }
+        return 0;
+}
+
+static int scan_env(struct scan *s, const struct json_value *container) {
+        const struct json_value *env = json_get(container, "env");
+        int r = 0;
+        JSON_FOREACH(e, env) {
+                const char *name = NULL, *secret = NULL, *key = NULL, *value = NULL;
+                if (json_get_string(e, "name", &name) < 0)
+                        continue;
+                const struct json_value *ref = json_get_path(e, "valueFrom.secretKeyRef");
+                if (ref && json_get_string(ref, "name", &secret) == 0 &&
+                    json_get_string(ref, "key", &key) == 0 && kube_name_valid(secret) &&
+                    secret_key_ok(key)) {
+                        _cleanup_free_ char *source = NULL, *path = NULL;
+                        if (asprintf(&source, "secretKeyRef:%s", secret) < 0)
+                                return -ENOMEM;
+                        r = secret_path(s, secret, &path);
+                        if (r >= 0)
+                                r = map_field(s, source, path, key, name);
+                } else if (json_get_string(e, "value", &value) == 0 &&
+                           strncmp(value, "vault:", 6) == 0) {
+                        /* Bank-Vaults: vault:<path>#<field>[#<version>] */
+                        _cleanup_free_ char *path = NULL, *source = NULL;
+                        const char *hash = strchr(value + 6, '#');
+                        if (!hash) {
+                                r = add_note(s, "Bank-Vaults reference of %s has no #field", name);
+                                continue;
+                        }
+                        path = strndup(value + 6, (size_t) (hash - value - 6));
+                        const char *f = hash + 1, *end = strchr(f, '#');
+                        _cleanup_free_ char *field =
+                                end ? strndup(f, (size_t) (end - f)) : strdup(f);
+                        if (!path || !field)
+                                return -ENOMEM;
+                        while (path[0] == '/')
+                                memmove(path, path + 1, strlen(path));
+                        if (asprintf(&source, "bank-vaults:%s", path) < 0)
+                                return -ENOMEM;
+                        if (secret_key_ok(field))
+                                r = map_field(s, source, path, field, name);
+                        else
+                                r = add_note(s, "Bank-Vaults field of %s is not a key name", name);
+                } else if (value && strncmp(value, ">>vault:", 8) == 0)
+                        r = add_note(s,
+                                     "%s is a Bank-Vaults dynamic secret (>>vault:): not "
+                                     "migrated",
+                                     name);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+static int scan_env_from(struct scan *s, const struct json_value *container) {
+        const struct json_value *from = json_get(container, "envFrom");
+        int r = 0;
+        JSON_FOREACH(e, from) {
+                const char *secret = NULL, *prefix = "";
+                const struct json_value *ref = json_get(e, "secretRef");
+                if (!ref || json_get_string(ref, "name", &secret) < 0 || !kube_name_valid(secret))
+                        continue;
+                (void) json_get_string(e, "prefix", &prefix);
+                _cleanup_free_ char *source = NULL, *path = NULL;
+                _cleanup_(strv_freep) char **keys = NULL;
+                if ((*prefix ? asprintf(&source, "envFrom:%s:prefix=%s", secret, prefix)
+                             : asprintf(&source, "envFrom:%s", secret)) < 0)
+                        return -ENOMEM;
+                r = secret_path(s, secret, &path);
+                if (r >= 0)
+                        r = secret_keys(s, secret, "envFrom", &keys);
+                if (r >= 0 && !keys) {
+                        struct plan_secret *x;
+                        r = entry(s, source, path, NULL, NULL, &x);
+                }
+                for (size_t i = 0; r >= 0 && keys && keys[i]; i++) {
+                        _cleanup_free_ char *env = NULL;
+                        if (!secret_key_ok(keys[i]))
+                                continue;
+                        if (asprintf(&env, "%s%s", prefix, keys[i]) < 0)
+                                return -ENOMEM;
+                        if (!strchr(env, '='))
+                                r = map_field(s, source, path, keys[i], env);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+/* Where volume `name` is mounted (the first container that mounts it), or NULL. */
+static const char *mount_path(const struct json_value *spec, const char *name) {
+        static const char *const lists[] = {"initContainers", "containers"};
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+                JSON_FOREACH(c, json_get(spec, lists[l])) {
+                        JSON_FOREACH(m, json_get(c, "volumeMounts")) {
+                                const char *n = NULL, *p = NULL;
+                                if (json_get_string(m, "name", &n) == 0 && strcmp(n, name) == 0 &&
+                                    json_get_string(m, "mountPath", &p) == 0)
+                                        return p;
+                        }
+                }
+        return NULL;
+}
+
+/* One Secret as files: a secret volume (what = "volume") or a projected source. */
+static int scan_secret_files(struct scan *s, const char *what, const char *secret,
+                             const struct json_value *items, const char *mount) {
+        _cleanup_free_ char *source = NULL, *path = NULL;
+        _cleanup_(strv_freep) char **keys = NULL;
+        char env[256];
+        int r;
+
+        if (!kube_name_valid(secret))
+                return 0;
+        if (asprintf(&source, "%s:%s:%s", what, secret, mount ? mount : "(not mounted)") < 0)
+                return -ENOMEM;
+        r = secret_path(s, secret, &path);
+        if (r >= 0)
+                r = add_note(s,
+                             "Secret '%s' is mounted as files at %s: the workload must read "
+                             "the environment or the memfd instead",
+                             secret, mount ? mount : "(not mounted)");
+        if (r >= 0 && json_count(items) == 0)
+                r = secret_keys(s, secret, what, &keys);
+        if (r < 0)
+                return r;
+        if (json_count(items) == 0 && !keys) {
+                struct plan_secret *x;
+                return entry(s, source, path, NULL, NULL, &x);
+        }
+        JSON_FOREACH(it, items) {
+                const char *key = NULL;
+                if (json_get_string(it, "key", &key) < 0 || !secret_key_ok(key))
+                        continue;
+                key_to_env(key, env, sizeof(env));
+                r = map_field(s, source, path, key, env);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; keys && keys[i]; i++) {
+                if (!secret_key_ok(keys[i]))
+                        continue;
+                key_to_env(keys[i], env, sizeof(env));
+                r = map_field(s, source, path, keys[i], env);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int scan_volumes(struct scan *s, const struct json_value *spec) {
+        int r = 0;
+        JSON_FOREACH(v, json_get(spec, "volumes")) {
+                const char *vname = NULL, *secret = NULL;
+                if (json_get_string(v, "name", &vname) < 0)
+                        continue;
+                const char *mount = mount_path(spec, vname);
+                const struct json_value *sv = json_get(v, "secret");
+                if (sv && json_get_string(sv, "secretName", &secret) == 0)
+                        r = scan_secret_files(s, "volume", secret, json_get(sv, "items"), mount);
+                JSON_FOREACH(src, json_get_path(v, "projected.sources")) {
+                        const struct json_value *ps = json_get(src, "secret");
+                        if (r >= 0 && ps && json_get_string(ps, "name", &secret) == 0)
+                                r = scan_secret_files(s, "projected", secret, json_get(ps, "items"),
+                                                      mount);
+                }
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The fields a Vault Agent template reads: {{ .Data.data.<field> }} (KV v2) or .Data.<field>. */
+static int template_fields(struct scan *s, const char *source, const char *path, const char *tmpl) {
+        char env[256];
+        for (const char *p = tmpl; p && (p = strstr(p, ".Data."));) {
+                p += 6;
+                if (strncmp(p, "data.", 5) == 0)
+                        p += 5;
+                size_t n = strspn(
+                        p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+                if (n == 0 || n > 200 || strncmp(p, "data", n) == 0)
+                        continue;
+                char field[256];
+                memcpy(field, p, n);
+                field[n] = '\0';
+                key_to_env(field, env, sizeof(env));
+                int r = map_field(s, source, path, field, env);
+                if (r < 0)
+                        return r;
+                p += n;
+        }
+        return 0;
+}
+
+static int scan_annotations(struct scan *s, const struct json_value *ann) {
+        static const char agent[] = "vault.hashicorp.com/",
+                          secret_prefix[] = "vault.hashicorp.com/agent-inject-secret-",
+                          banzai[] = "vault.security.banzaicloud.io/";
+        const char *role = NULL;
+        bool vault_agent = false, bank_vaults = false;
+        int r = 0;
+
+        JSON_FOREACH(a, ann) {
+                const char *k = json_key(a), *v = NULL;
+                if (json_string(a, &v) < 0)
+                        continue;
+                if (strncmp(k, agent, strlen(agent)) == 0)
+                        vault_agent = true;
+                if (strncmp(k, banzai, strlen(banzai)) == 0)
+                        bank_vaults = true;
+                if (strncmp(k, secret_prefix, strlen(secret_prefix)) == 0) {
+                        const char *name = k + strlen(secret_prefix);
+                        _cleanup_free_ char *source = NULL, *tk = NULL, *path = strdup(v);
+                        const char *tmpl = NULL;
+                        if (!path || asprintf(&source, "vault-agent:%s", name) < 0 ||
+                            asprintf(&tk, "vault.hashicorp.com/agent-inject-template-%s", name) < 0)
+                                return -ENOMEM;
+                        while (path[0] == '/')
+                                memmove(path, path + 1, strlen(path));
+                        struct plan_secret *x;
+                        r = entry(s, source, path, NULL, NULL, &x);
+                        if (r >= 0 && json_get_string(ann, tk, &tmpl) == 0)
+                                r = template_fields(s, source, path, tmpl);
+                } else if (strcmp(k, "vault.security.banzaicloud.io/vault-env-from-path") == 0) {
+                        _cleanup_free_ char *paths = strdup(v);
+                        if (!paths)
+                                return -ENOMEM;
+                        for (char *p = paths, *next; r >= 0 && p && *p; p = next) {
+                                next = strchr(p, ',');
+                                if (next)
+                                        *next++ = '\0';
+                                while (*p == ' ' || *p == '/')
+                                        p++;
+                                _cleanup_free_ char *source = NULL;
+                                if (!*p)
+                                        continue;
+                                if (asprintf(&source, "bank-vaults:%s", p) < 0)
+                                        return -ENOMEM;
+                                struct plan_secret *x;
+                                r = entry(s, source, p, NULL, NULL, &x);
+                                if (r >= 0)
+                                        r = add_note(s,
+                                                     "Bank-Vaults vault-env-from-path %s: "
+                                                     "every key of it; fill in the fields",
+                                                     p);
+                        }
+                }
+                if (r < 0)
+                        return r;
+        }
+        if (vault_agent) {
+                (void) json_get_string(ann, "vault.hashicorp.com/role", &role);
+                r = add_note(s,
+                             "annotated for the Vault Agent Injector (role '%s'): its vault paths "
+                             "are kept; the workload must read the environment instead of "
+                             "/vault/secrets",
+                             role ? role : "?");
+        }
+        if (r >= 0 && bank_vaults) {
+                role = NULL;
+                (void) json_get_string(ann, "vault.security.banzaicloud.io/vault-role", &role);
+                r = add_note(s, "annotated for Bank-Vaults (role '%s'): its vault paths are kept",
+                             role ? role : "?");
+        }
+        return r;
+}
+
+int discover_scan(const struct json_value *obj, enum plan_kind kind, const char *ns,
+                  const struct discover_config *c, struct plan_workload *ret,
+                  bool *skipped_injected) {
+        const char *name = NULL, *inject = NULL;
+        const struct json_value *tmpl = json_get_path(obj, "spec.template"),
+                                *spec = json_get(tmpl, "spec"),
+                                *ann = json_get_path(tmpl, "metadata.annotations");
+        struct plan_workload w = {.kind = kind, .status = PLAN_PENDING};
+        struct scan s = {.c = c, .ns = ns, .w = &w, .notes = BUF_INIT(PLAN_MAX_STRING, 0)};
+        static const char *const lists[] = {"initContainers", "containers"};
+        int64_t replicas = 0;
+        int r = 0;
+
+        if (skipped_injected)
+                *skipped_injected = false;
+        if (!c || !ns || !ret || json_get_string(json_get(obj, "metadata"), "name", &name) < 0 ||
+            !kube_name_valid(name) || json_type(spec) != JSON_OBJECT)
+                return -EINVAL;
+        if (json_get_string(ann, "cloudtaser.io/inject", &inject) == 0 &&
+            strcmp(inject, "true") == 0) {
+                if (skipped_injected)
+                        *skipped_injected = true;
+                return 0;
+        }
+        if (kind != PLAN_DAEMONSET &&
+            json_get_int64(json_get(obj, "spec"), "replicas", &replicas) == 0 && replicas >= 0)
+                w.replicas = replicas;
+        for (size_t l = 0; l < ELEMENTSOF(lists) && r >= 0; l++)
+                JSON_FOREACH(ct, json_get(spec, lists[l])) {
+                        r = scan_env(&s, ct);
+                        if (r >= 0)
+                                r = scan_env_from(&s, ct);
+                        if (r < 0)
+                                break;
+                }
+        if (r >= 0)
+                r = scan_volumes(&s, spec);
+        if (r >= 0)
+                r = scan_annotations(&s, ann);
+        if (r >= 0 && s.notes.len && !(w.note = strdup(buf_cstr(&s.notes))))
+                r = -ENOMEM;
+        if (r >= 0 && w.n_secrets && !(w.name = strdup(name)))
+                r = -ENOMEM;
+        buf_done(&s.notes);
+        if (r < 0 || !w.n_secrets) {
+                plan_workload_done(&w);
+                return r < 0 ? r : 0;
+        }
+        *ret = w;
+        return 1;
+}
+
+/* --- the command ------------------------------------------------------------------------------ */
+
+struct key_cache_entry {
+        char *ns, *name;
+        char **keys; /* NULL with r < 0 */
+        int r;
+};
+
+struct discover_run {
+        struct kube_client *k;
+        struct key_cache_entry *cache;
+        size_t n_cache;
+        bool progress;
+        unsigned page_size;
+        size_t scanned, found, injected, secret_reads;
+};
+
+static char **strv_copy(char *const *v) {
+        size_t n = 0;
+        while (v && v[n])
+                n++;
+        char **c = calloc(n + 1, sizeof(*c));
+        for (size_t i = 0; c && i < n; i++)
+                if (!(c[i] = strdup(v[i]))) {
+                        strv_free(c);
+                        return NULL;
+                }
+        return c;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* A Secret's key NAMES from the API server. The answer holds its values too: it stays in secure
+ * memory (kube_get's documents are), only the names are copied out, and freeing it wipes it. */
+static int api_secret_keys(void *userdata, const char *ns, const char *name, char ***ret) {
+        struct discover_run *d = userdata;
+        for (size_t i = 0; i < d->n_cache; i++)
+                if (strcmp(d->cache[i].ns, ns) == 0 && strcmp(d->cache[i].name, name) == 0) {
+                        if (d->cache[i].r < 0)
+                                return d->cache[i].r;
+                        char **c = strv_copy(d->cache[i].keys);
+                        if (!c)
+                                return -ENOMEM;
+                        *ret = c;
+                        return 0;
+                }
+        char path[512];
+        _cleanup_json_doc_ struct json_doc *doc = NULL;
+        _cleanup_(strv_freep) char **keys = NULL;
+        struct kube_error e;
+        (void) snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns, name);
+        d->secret_reads++;
+        int r = kube_get(d->k, path, &doc, &e);
+        if (r >= 0) {
+                const struct json_value *data = json_get(json_doc_root(doc), "data");
+                size_t n = 0;
+                keys = calloc(json_count(data) + 1, sizeof(*keys));
+                if (!keys)
+                        return -ENOMEM;
+                JSON_FOREACH(v, data) {
+                        if (!(keys[n++] = strdup(json_key(v))))
+                                return -ENOMEM;
+                }
+                qsort(keys, n, sizeof(*keys), cmp_str);
+        } else if (r != -EACCES && r != -ENOENT)
+                return r;
+        struct key_cache_entry *c = reallocarray(d->cache, d->n_cache + 1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        d->cache = c;
+        c[d->n_cache] = (struct key_cache_entry){.ns = strdup(ns),
+                                                 .name = strdup(name),
+                                                 .keys = keys ? strv_copy(keys) : NULL,
+                                                 .r = r};
+        d->n_cache++;
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(keys);
+        return 0;
+}
+
+static struct plan_tenant *tenant_for(struct plan *p, const char *ns) {
+        for (size_t i = p->n_tenants; i > 0; i--)
+                if (strcmp(p->tenants[i - 1].namespace_, ns) == 0)
+                        return &p->tenants[i - 1];
+        if (p->n_tenants >= PLAN_MAX_TENANTS)
+                return NULL;
+        struct plan_tenant *t = reallocarray(p->tenants, p->n_tenants + 1, sizeof(*t));
+        if (!t)
+                return NULL;
+        p->tenants = t;
+        t = &t[p->n_tenants];
+        *t = (struct plan_tenant){.name = strdup(ns), .namespace_ = strdup(ns)};
+        if (!t->name || !t->namespace_) {
+                free(t->name);
+                free(t->namespace_);
+                return NULL;
+        }
+        p->n_tenants++;
+        return t;
+}
+
+static const char *const resources[_PLAN_KIND_MAX] = {
+        [PLAN_DEPLOYMENT] = "deployments",
+        [PLAN_STATEFULSET] = "statefulsets",
+        [PLAN_DAEMONSET] = "daemonsets",
+};
+
+static int list_kind(struct discover_run *d, enum plan_kind kind, const char *ns,
+                     const struct discover_config *c, struct plan *p, struct kube_error *e) {
+        _cleanup_free_ char *cont = NULL;
+        for (;;) {
+                char path[4096];
+                _cleanup_json_doc_ struct json_doc *doc = NULL;
+                int n = ns ? snprintf(path, sizeof(path),
+                                      "/apis/apps/v1/namespaces/%s/%s?limit=%u%s%s", ns,
+                                      resources[kind], d->page_size, cont ? "&continue=" : "",
+                                      cont ? cont : "")
+                           : snprintf(path, sizeof(path), "/apis/apps/v1/%s?limit=%u%s%s",
+                                      resources[kind], d->page_size, cont ? "&continue=" : "",
+                                      cont ? cont : "");
+                if (n < 0 || (size_t) n >= sizeof(path))
+                        return -E2BIG;
+                int r = kube_get(d->k, path, &doc, e);
+                if (r < 0)
+                        return r;
+                const struct json_value *root = json_doc_root(doc);
+                JSON_FOREACH(item, json_get(root, "items")) {
+                        const char *ins = NULL;
+                        struct plan_workload w;
+                        bool injected;
+                        if (json_get_string(json_get(item, "metadata"), "namespace", &ins) < 0 ||
+                            discover_namespace_skipped(ins) || !kube_name_valid(ins))
+                                continue;
+                        d->scanned++;
+                        r = discover_scan(item, kind, ins, c, &w, &injected);
+                        if (r == -EINVAL)
+                                continue; /* not a workload we can read */
+                        if (r < 0)
+                                return r;
+                        d->injected += injected;
+                        if (r == 0)
+                                continue;
+                        struct plan_tenant *t = tenant_for(p, ins);
+                        struct plan_workload *nw =
+                                t && t->n_workloads < PLAN_MAX_WORKLOADS
+                                        ? reallocarray(t->workloads, t->n_workloads + 1,
+                                                       sizeof(*nw))
+                                        : NULL;
+                        if (!nw) {
+                                plan_workload_done(&w);
+                                return t ? -ENOMEM : -E2BIG;
+                        }
+                        t->workloads = nw;
+                        nw[t->n_workloads++] = w;
+                        d->found++;
+                }
+                if (d->progress)
+                        fprintf(stderr, "\rdiscover: %zu workloads scanned, %zu to migrate   ",
+                                d->scanned, d->found);
+                const char *next = NULL;
+                free(cont);
+                cont = NULL;
+                if (json_get_string(json_get(root, "metadata"), "continue", &next) < 0 || !*next)
+                        return 0;
+                /* The token is base64 (with '=' and '+'): URL-encode what a query cannot hold. */
+                _cleanup_buf_ struct buf b = BUF_INIT(2048, 0);
+                for (const char *q = next; *q && r >= 0; q++)
+                        r = (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+                                            (*q >= '0' && *q <= '9') || strchr("-_.~", *q)
+                                    ? buf_append_byte(&b, (uint8_t) *q)
+                                    : buf_printf(&b, "%%%02X", (unsigned char) *q);
+                if (r < 0)
+                        return r;
+                cont = strdup(buf_cstr(&b));
+                if (!cont)
+                        return -ENOMEM;
+        }
+}
+
+static int cmp_tenant(const void *a, const void *b) {
+        return strcmp(((const struct plan_tenant *) a)->namespace_,
+                      ((const struct plan_tenant *) b)->namespace_);
+}
+
+static int exit_for(int r) {
+        switch (r) {
+        case -EACCES:
+        case -EPERM:
+                return EX_NOPERM;
+        case -ENOENT:
+        case -EBADMSG:
+        case -EPROTONOSUPPORT:
+                return EX_CONFIG;
+        case -ENOMEM:
+                return EX_OSERR;
+        default:
+                return EX_UNAVAILABLE;
+        }
+}
+
+static char *created_by(void) {
+        char host[256] = "", *s = NULL;
+        const char *user = getenv("USER");
+        struct passwd pw, *res = NULL;
+        char pwbuf[1024];
+        if (!user && getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+                user = pw.pw_name;
+        (void) gethostname(host, sizeof(host) - 1);
+        if (asprintf(&s, "cloudtaser discover (%s@%s)", user ? user : "?", host) < 0)
+                return NULL;
+        /* The plan's strings are printable: anything else becomes '?'. */
+        for (char *c = s; *c; c++)
+                if ((unsigned char) *c < 0x20 || (unsigned char) *c >= 0x7f)
+                        *c = '?';
+        return s;
+}
+
+static char *now_rfc3339(void) {
+        time_t t = time(NULL);
+        struct tm tm;
+        char b[32];
+        if (!gmtime_r(&t, &tm) || strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                return NULL;
+        return strdup(b);
+}
+
+static int summary_json(const struct plan *p, const struct discover_run *d, const char *output) {
+        _cleanup_json_doc_ struct json_doc *doc = NULL;
+        _cleanup_buf_ struct buf out = BUF_INIT(PLAN_MAX_BYTES, 0);
+        struct json_value *root, *tenants, *t;
+        size_t secrets = 0, notes = 0;
+        int r = json_doc_new(0, PLAN_MAX_BYTES, &doc);
+        if (r < 0)
+                return r;
+        root = json_doc_root(doc);
+        r = json_add_string(doc, root, "cluster", p->cluster);
+        if (r >= 0 && output)
+                r = json_add_string(doc, root, "plan", output);
+        if (r >= 0)
+                r = json_add_int64(doc, root, "scanned", (int64_t) d->scanned);
+        if (r >= 0)
+                r = json_add_int64(doc, root, "alreadyInjected", (int64_t) d->injected);
+        if (r >= 0)
+                r = json_add_array(doc, root, "tenants", &tenants);
+        for (size_t i = 0; r >= 0 && i < p->n_tenants; i++) {
+                const struct plan_tenant *tn = &p->tenants[i];
+                size_t s = 0, n = 0;
+                for (size_t w = 0; w < tn->n_workloads; w++) {
+                        s += tn->workloads[w].n_secrets;
+                        n += tn->workloads[w].note != NULL;
+                }
+                secrets += s;
+                notes += n;
+                r = json_add_object(doc, tenants, NULL, &t);
+                if (r >= 0)
+                        r = json_add_string(doc, t, "namespace", tn->namespace_);
+                if (r >= 0)
+                        r = json_add_int64(doc, t, "workloads", (int64_t) tn->n_workloads);
+                if (r >= 0)
+                        r = json_add_int64(doc, t, "secrets", (int64_t) s);
+                if (r >= 0)
+                        r = json_add_int64(doc, t, "withNotes", (int64_t) n);
+        }
+        if (r >= 0)
+                r = json_add_int64(doc, root, "workloads", (int64_t) d->found);
+        if (r >= 0)
+                r = json_add_int64(doc, root, "secrets", (int64_t) secrets);
+        if (r >= 0)
+                r = json_add_int64(doc, root, "withNotes", (int64_t) notes);
+        if (r >= 0)
+                r = json_print(root, &out);
+        if (r >= 0)
+                r = buf_append_byte(&out, '\n');
+        if (r >= 0 && fwrite(out.data, 1, out.len, stdout) != out.len)
+                r = -EIO;
+        return r;
+}
+
+int cli_target_discover(int argc, char **argv) {
+        static const struct option opts[] = {
+                {"kubeconfig", required_argument, NULL, 'k'},
+                {"context", required_argument, NULL, 'c'},
+                {"namespace", required_argument, NULL, 'n'},
+                {"all-namespaces", no_argument, NULL, 'A'},
+                {"cluster", required_argument, NULL, 'C'},
+                {"path-template", required_argument, NULL, 'p'},
+                {"output", required_argument, NULL, 'o'},
+                {"summary", required_argument, NULL, 's'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"page-size", required_argument, NULL, 'P'},
+                {},
+        };
+        const char *kubeconfig = NULL, *context = NULL, *ns = NULL, *cluster = NULL, *tmpl = NULL,
+                   *output = NULL, *summary = NULL;
+        bool all = false, quiet = false;
+        unsigned long page = DISCOVER_PAGE_LIMIT;
+        char *end;
+        int o, r;
+
+        optind = 1;
+        opterr = 0;
+        while ((o = getopt_long(argc, argv, "+n:Ao:q", opts, NULL)) >= 0) {
+                switch (o) {
+                case 'k':
+                        kubeconfig = optarg;
+                        break;
+                case 'c':
+                        context = optarg;
+                        break;
+                case 'n':
+                        ns = optarg;
+                        break;
+                case 'A':
+                        all = true;
+                        break;
+                case 'C':
+                        cluster = optarg;
+                        break;
+                case 'p':
+                        tmpl = optarg;
+                        break;
+                case 'o':
+                        output = optarg;
+                        break;
+                case 's':
+                        summary = optarg;
+                        break;
+                case 'q':
+                        quiet = true;
+                        break;
+                case 'P':
+                        errno = 0;
+                        page = strtoul(optarg, &end, 10);
+                        if (errno || *end || page < 1 || page > 5000) {
+                                fprintf(stderr, "cloudtaser target discover: --page-size is 1 "
+                                                "to 5000\n");
+                                return EX_USAGE;
+                        }
+                        break;
+                default:
+                        fprintf(stderr, "cloudtaser target discover: %s '%s' (see --help)\n",
+                                optopt ? "bad or incomplete flag" : "unknown flag",
+                                argv[optind - 1]);
+                        return EX_USAGE;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "cloudtaser target discover: unexpected argument '%s'\n",
+                        argv[optind]);
+                return EX_USAGE;
+        }
+        if (ns && all) {
+                fprintf(stderr, "cloudtaser target discover: -n and --all-namespaces exclude "
+                                "each other\n");
+                return EX_USAGE;
+        }
+        if (ns && !kube_name_valid(ns)) {
+                fprintf(stderr, "cloudtaser target discover: '%s' is not a namespace name\n", ns);
+                return EX_USAGE;
+        }
+        /* -o json is the summary (CloudTaser's spelling); a file called json is -o ./json. */
+        if (output && strcmp(output, "json") == 0) {
+                output = NULL;
+                summary = "json";
+        }
+        if (summary && strcmp(summary, "json") != 0 && strcmp(summary, "text") != 0) {
+                fprintf(stderr, "cloudtaser target discover: --summary is text or json\n");
+                return EX_USAGE;
+        }
+        if (output && strcmp(output, "-") == 0 && summary) {
+                fprintf(stderr, "cloudtaser target discover: -o - and a summary both want "
+                                "stdout\n");
+                return EX_USAGE;
+        }
+        if (!output && !summary)
+                output = "-";
+        if (tmpl) {
+                _cleanup_free_ char *probe = NULL;
+                if (discover_vault_path(tmpl, "c", "ns", "s", &probe) < 0) {
+                        fprintf(stderr,
+                                "cloudtaser target discover: --path-template '%s' does not "
+                                "give a valid vault path\n",
+                                tmpl);
+                        return EX_USAGE;
+                }
+        }
+
+        struct kube_load_options lo = {.paths = kubeconfig, .context = context};
+        struct kube_config *kc = NULL;
+        struct kube_error e = {};
+        r = kube_config_load(&lo, &kc, &e);
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the kubeconfig: %s (%m)", e.message);
+                return EX_CONFIG;
+        }
+        _cleanup_free_ char *cluster_name =
+                strdup(cluster                    ? cluster
+                       : *kube_config_context(kc) ? kube_config_context(kc)
+                                                  : "cluster");
+        _cleanup_free_ char *default_ns = strdup(kube_config_namespace(kc));
+        struct discover_run d = {.progress = !quiet && isatty(STDERR_FILENO),
+                                 .page_size = (unsigned) page};
+        if (!cluster_name || !default_ns) {
+                kube_config_free(kc);
+                return EX_OSERR;
+        }
+        r = kube_client_new(&kc, NULL, &d.k);
+        kube_config_free(kc);
+        if (r < 0) {
+                log_error_errno(r, "Failed to create the Kubernetes client: %m");
+                return EX_SOFTWARE;
+        }
+        if (!ns && !all)
+                ns = default_ns;
+
+        _cleanup_plan_ struct plan *p = calloc(1, sizeof(*p));
+        struct discover_config c = {.cluster = cluster_name,
+                                    .path_template = tmpl,
+                                    .secret_keys = api_secret_keys,
+                                    .userdata = &d};
+        int ret = EX_OK;
+        if (!p) {
+                ret = EX_OSERR;
+                goto out;
+        }
+        for (unsigned k = 0; k < _PLAN_KIND_MAX; k++) {
+                e = (struct kube_error){};
+                r = list_kind(&d, (enum plan_kind) k, all ? NULL : ns, &c, p, &e);
+                if (r < 0) {
+                        if (d.progress)
+                                fputc('\n', stderr);
+                        log_error_errno(r, "Failed to list %s%s%s: %s (%m)", resources[k],
+                                        all ? "" : " in namespace ", all ? "" : ns, e.message);
+                        ret = exit_for(r);
+                        goto out;
+                }
+        }
+        if (d.progress)
+                fputc('\n', stderr);
+        if (p->n_tenants > 1)
+                qsort(p->tenants, p->n_tenants, sizeof(*p->tenants), cmp_tenant);
+        p->cluster = strdup(cluster_name);
+        if (asprintf(&p->name, "%s-migration", cluster_name) < 0)
+                p->name = NULL;
+        p->created_at = now_rfc3339();
+        p->created_by = created_by();
+        if (!p->cluster || !p->name || !p->created_at || !p->created_by) {
+                ret = EX_OSERR;
+                goto out;
+        }
+        if (output && strcmp(output, "-") == 0) {
+                _cleanup_buf_ struct buf out = BUF_INIT(PLAN_MAX_BYTES, 0);
+                r = plan_format(p, &out);
+                if (r >= 0 && fwrite(out.data, 1, out.len, stdout) != out.len)
+                        r = -EIO;
+        } else if (output)
+                r = plan_save(p, output);
+        else
+                r = 0;
+        if (r < 0) {
+                log_error_errno(r, "Failed to write the plan%s%s: %m", output ? " to " : "",
+                                output ? output : "");
+                ret = r == -EINVAL ? EX_DATAERR : EX_CANTCREAT;
+                goto out;
+        }
+        if (summary && strcmp(summary, "json") == 0)
+                r = summary_json(p, &d, output);
+        else if (output && strcmp(output, "-") != 0)
+                printf("wrote %s: %zu workloads to migrate in %zu namespaces (%zu scanned, %zu "
+                       "already injected)\n",
+                       output, d.found, p->n_tenants, d.scanned, d.injected);
+        if (r < 0)
+                ret = EX_IOERR;
+out:
+        for (size_t i = 0; i < d.n_cache; i++) {
+                free(d.cache[i].ns);
+                free(d.cache[i].name);
+                strv_free(d.cache[i].keys);
+        }
+        free(d.cache);
+        kube_client_free(d.k);
+        return ret;
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli/help: `cloudtaser completion bash|zsh` and `cloudtaser man`, both generated from the
+ * command table (cli/commands.h): the flags are read from each command's usage text, so the
+ * completions and the man page list exactly what --help says.
+ *
+ * A usage line is "  -n, --namespace NS     what it does": the flags are the words before the
+ * first run of two spaces that start with '-'; a word after them in capitals (FILE, NS, N,
+ * text|json) says the flag takes a value, and FILE or DIR that it is a path.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "cli/commands.h"
+#include "common/macro.h"
+
+#define MAX_FLAGS 64
+
+struct flag {
+        char names[2][48]; /* "-n", "--namespace" ("" when absent) */
+        char value[32];    /* "FILE", "" for a switch */
+        const char *text;  /* the description (up to the end of its line) */
+        size_t text_len;
+};
+
+/* The flags of a usage text. Returns how many. */
+static size_t parse_flags(const char *usage, struct flag *f, size_t max) {
+        size_t n = 0;
+        for (const char *line = usage; *line && n < max;) {
+                const char *eol = strchr(line, '\n');
+                size_t len = eol ? (size_t) (eol - line) : strlen(line);
+                const char *p = line, *end = line + len;
+                struct flag x = {};
+                size_t names = 0;
+                while (p < end && *p == ' ')
+                        p++;
+                while (p < end && *p == '-' && names < 2) {
+                        size_t w = strcspn(p, " ,\n");
+                        if (w >= sizeof(x.names[0]))
+                                break;
+                        memcpy(x.names[names++], p, w);
+                        p += w;
+                        if (p < end && *p == ',')
+                                p++;
+                        while (p < end && *p == ' ' && !(p + 1 < end && p[1] == ' '))
+                                p++;
+                }
+                if (names && p < end && *p != ' ') {
+                        size_t w = strcspn(p, " \n");
+                        if (w < sizeof(x.value))
+                                memcpy(x.value, p, w);
+                        p += w;
+                }
+                while (p < end && *p == ' ')
+                        p++;
+                x.text = p;
+                x.text_len = (size_t) (end - p);
+                if (names)
+                        f[n++] = x;
+                line = eol ? eol + 1 : end;
+        }
+        return n;
+}
+
+static bool takes_path(const struct flag *f) {
+        return strcmp(f->value, "FILE") == 0 || strcmp(f->value, "DIR") == 0 ||
+               strcmp(f->value, "plan.yaml") == 0;
+}
+
+/* The words after `cloudtaser`: the top-level commands and the groups, once each. */
+static void top_words(FILE *o) {
+        for (size_t i = 0; i < cli_n_commands; i++) {
+                const struct cli_command *c = &cli_commands[i];
+                const char *w = c->group ? c->group : c->name;
+                bool seen = false;
+                for (size_t j = 0; j < i && !seen; j++)
+                        seen = strcmp(cli_commands[j].group ? cli_commands[j].group
+                                                            : cli_commands[j].name,
+                                      w) == 0;
+                if (!seen)
+                        fprintf(o, " %s", w);
+        }
+        fputs(" help", o);
+}
+
+static void group_words(FILE *o, const char *group) {
+        for (size_t i = 0; i < cli_n_commands; i++)
+                if (cli_commands[i].group && strcmp(cli_commands[i].group, group) == 0)
+                        fprintf(o, " %s", cli_commands[i].name);
+}
+
+static bool group_seen_before(size_t i) {
+        for (size_t j = 0; j < i; j++)
+                if (cli_commands[j].group &&
+                    strcmp(cli_commands[j].group, cli_commands[i].group) == 0)
+                        return true;
+        return false;
+}
+
+/* One shell's syntax around the generated word lists (completion() fills them in). */
+struct shell {
+        const char *head;        /* ... up to the list of the first word */
+        const char *groups;      /* after it: the start of the case over the first word */
+        const char *group_open;  /* after "<group>": up to the list of its commands */
+        const char *group_cases; /* after it: the case over the second word */
+        const char *cmd_open;    /* after "<command>": up to its flags */
+        const char *cmd_paths;   /* after the flags: up to the flags taking a path */
+        const char *cmd_close;
+        const char *group_close;
+        const char *top_open; /* %s: a top-level command; up to its flags */
+        const char *top_close;
+        const char *tail;
+};
+
+static const struct shell bash_syntax = {
+        .head = "# bash completion for cloudtaser (generated by `cloudtaser completion bash`)\n"
+                "_cloudtaser() {\n"
+                "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+                "    local words= paths=\n"
+                "    if [ \"$COMP_CWORD\" -eq 1 ] || { [ \"$COMP_CWORD\" -eq 2 ] && "
+                "[ \"${COMP_WORDS[1]}\" = help ]; }; then\n"
+                "        words='",
+        .groups = "'\n    else\n        case \"${COMP_WORDS[1]}\" in\n",
+        .group_open = ")\n            if [ \"$COMP_CWORD\" -eq 2 ]; then\n"
+                      "                words='",
+        .group_cases = "'\n            else\n                case \"${COMP_WORDS[2]}\" in\n",
+        .cmd_open = ") words='",
+        .cmd_paths = " --help' paths='",
+        .cmd_close = "' ;;\n",
+        .group_close = "                esac\n            fi ;;\n",
+        .top_open = ") words='",
+        .top_close = " --help' ;;\n",
+        .tail = "        esac\n"
+                "    fi\n"
+                "    case \" $paths \" in\n"
+                "    *\" $prev \"*) [ -n \"$prev\" ] && { COMPREPLY=($(compgen -f -- \"$cur\")); "
+                "return; } ;;\n"
+                "    esac\n"
+                "    COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+                "}\n"
+                "complete -F _cloudtaser cloudtaser\n",
+};
+
+static const struct shell zsh_syntax = {
+        .head = "#compdef cloudtaser\n"
+                "# zsh completion for cloudtaser (generated by `cloudtaser completion zsh`)\n"
+                "_cloudtaser() {\n"
+                "    local -a words_ paths_\n"
+                "    if (( CURRENT == 2 )) || { (( CURRENT == 3 )) && [[ $words[2] == help ]]; }; "
+                "then\n"
+                "        words_=(",
+        .groups = " )\n    else\n        case \"$words[2]\" in\n",
+        .group_open = ")\n            if (( CURRENT == 3 )); then\n"
+                      "                words_=(",
+        .group_cases = " )\n            else\n                case \"$words[3]\" in\n",
+        .cmd_open = ") words_=(",
+        .cmd_paths = " --help ) paths_=(",
+        .cmd_close = " ) ;;\n",
+        .group_close = "                esac\n            fi ;;\n",
+        .top_open = ") words_=(",
+        .top_close = " --help ) ;;\n",
+        .tail = "        esac\n"
+                "    fi\n"
+                "    if (( ${paths_[(Ie)$words[CURRENT-1]]} )); then\n"
+                "        _files\n"
+                "    else\n"
+                "        compadd -- $words_\n"
+                "    fi\n"
+                "}\n"
+                "_cloudtaser \"$@\"\n",
+};
+
+/* The flag names of c (all of them, or only those taking a path), each after a space. */
+static void flag_words(FILE *o, const struct cli_command *c, bool paths_only) {
+        struct flag f[MAX_FLAGS];
+        size_t n = parse_flags(c->usage, f, MAX_FLAGS);
+        for (size_t k = 0; k < n; k++)
+                for (int m = 0; m < 2 && f[k].names[m][0]; m++)
+                        if (!paths_only || takes_path(&f[k]))
+                                fprintf(o, " %s", f[k].names[m]);
+        if (!paths_only && strcmp(c->name, "completion") == 0)
+                fputs(" bash zsh", o);
+}
+
+static void completion(FILE *o, const struct shell *sh) {
+        fputs(sh->head, o);
+        top_words(o);
+        fputs(sh->groups, o);
+        for (size_t i = 0; i < cli_n_commands; i++) {
+                const struct cli_command *c = &cli_commands[i];
+                if (!c->group || group_seen_before(i))
+                        continue;
+                fprintf(o, "        %s%s", c->group, sh->group_open);
+                group_words(o, c->group);
+                fputs(sh->group_cases, o);
+                for (size_t j = i; j < cli_n_commands; j++) {
+                        const struct cli_command *d = &cli_commands[j];
+                        if (!d->group || strcmp(d->group, c->group) != 0)
+                                continue;
+                        fprintf(o, "                %s%s", d->name, sh->cmd_open);
+                        flag_words(o, d, false);
+                        fputs(sh->cmd_paths, o);
+                        flag_words(o, d, true);
+                        fputs(sh->cmd_close, o);
+                }
+                fputs(sh->group_close, o);
+        }
+        for (size_t i = 0; i < cli_n_commands; i++) {
+                const struct cli_command *c = &cli_commands[i];
+                if (c->group)
+                        continue;
+                fprintf(o, "        %s%s", c->name, sh->top_open);
+                flag_words(o, c, false);
+                fputs(sh->top_close, o);
+        }
+        fputs(sh->tail, o);
+}
+
+int cli_completion(int argc, char **argv) {
+        if (argc != 2 || (strcmp(argv[1], "bash") != 0 && strcmp(argv[1], "zsh") != 0)) {
+                fprintf(stderr, "usage: cloudtaser completion bash|zsh\n");
+                return EX_USAGE;
+        }
+        completion(stdout, strcmp(argv[1], "bash") == 0 ? &bash_syntax : &zsh_syntax);
+        return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+}
+
+/* roff text: backslashes and dashes escaped, a leading '.' or '\'' neutralised. */
+static void roff(FILE *o, const char *s, size_t n) {
+        if (n && (s[0] == '.' || s[0] == '\''))
+                fputs("\\&", o);
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '\\')
+                        fputs("\\e", o);
+                else if (s[i] == '-')
+                        fputs("\\-", o);
+                else
+                        fputc(s[i], o);
+        }
+}
+static void roffs(FILE *o, const char *s) {
+        roff(o, s, strlen(s));
+}
+
+static const struct {
+        int code;
+        const char *name, *text;
+} exit_codes[] = {
+        {EX_OK, "EX_OK", "success"},
+        {1, "", "verify-plan: something in the plan is missing or granted too widely"},
+        {EX_USAGE, "EX_USAGE", "a flag or argument is wrong"},
+        {EX_DATAERR, "EX_DATAERR",
+         "the plan file is invalid (the error names its line and column)"},
+        {EX_NOINPUT, "EX_NOINPUT", "an input file cannot be read"},
+        {EX_UNAVAILABLE, "EX_UNAVAILABLE", "a server refused or could not be reached"},
+        {EX_SOFTWARE, "EX_SOFTWARE", "an internal error"},
+        {EX_OSERR, "EX_OSERR", "out of memory or another system error"},
+        {EX_CANTCREAT, "EX_CANTCREAT", "the plan or another output cannot be written"},
+        {EX_IOERR, "EX_IOERR", "writing the output failed"},
+        {EX_NOPERM, "EX_NOPERM", "the server denied a request (401, 403)"},
+        {EX_CONFIG, "EX_CONFIG", "the kubeconfig or vault configuration is missing or invalid"},
+};
+
+int cli_man(int argc, char **argv) {
+        struct flag f[MAX_FLAGS];
+        FILE *o = stdout;
+        if (argc > 1) {
+                fprintf(stderr, "cloudtaser man: unexpected argument '%s'\n", argv[1]);
+                return EX_USAGE;
+        }
+        fputs(".TH CLOUDTASER 1 \"\" \"cloudtaser ", o);
+        roffs(o, CLOUDTASER_VERSION);
+        fputs("\" \"User Commands\"\n"
+              ".SH NAME\n"
+              "cloudtaser \\- the plan\\-file workflow between a vault and Kubernetes clusters\n"
+              ".SH SYNOPSIS\n"
+              ".B cloudtaser\n"
+              ".I command\n"
+              "[\\fIflags\\fR]\n"
+              ".br\n"
+              ".B cloudtaser help\n"
+              "[\\fIcommand\\fR]\n"
+              ".SH DESCRIPTION\n"
+              "The vault side and each cluster are reached on their own; a YAML plan file, which "
+              "holds no secret value, is the only thing that crosses between them and is the "
+              "artifact a security team reviews. Every command accepts \\fB\\-\\-help\\fR.\n"
+              ".SH COMMANDS\n",
+              o);
+        for (size_t i = 0; i < cli_n_commands; i++) {
+                const struct cli_command *c = &cli_commands[i];
+                fputs(".SS \"cloudtaser ", o);
+                if (c->group) {
+                        roffs(o, c->group);
+                        fputc(' ', o);
+                }
+                roffs(o, c->name);
+                fputs("\"\n", o);
+                roffs(o, c->summary);
+                fputs(".\n", o);
+                size_t n = parse_flags(c->usage, f, MAX_FLAGS);
+                for (size_t k = 0; k < n; k++) {
+                        fputs(".TP\n.B ", o);
+                        roffs(o, f[k].names[0]);
+                        if (f[k].names[1][0]) {
+                                fputs(", ", o);
+                                roffs(o, f[k].names[1]);
+                        }
+                        if (f[k].value[0]) {
+                                fputs(" \\fI", o);
+                                roffs(o, f[k].value);
+                                fputs("\\fR", o);
+                        }
+                        fputc('\n', o);
+                        roff(o, f[k].text, f[k].text_len);
+                        fputc('\n', o);
+                }
+        }
+        fputs(".SH ENVIRONMENT\n"
+              ".TP\n.B KUBECONFIG\n"
+              "the kubeconfig files, ':'\\-separated, read as kubectl reads them\n"
+              ".TP\n.BR VAULT_ADDR \", \" BAO_ADDR\n"
+              "the vault's address, when \\fB\\-\\-openbao\\-addr\\fR is not given\n"
+              ".TP\n.BR VAULT_TOKEN \", \" BAO_TOKEN\n"
+              "the vault token, when \\fB\\-\\-token\\fR is not given (never echoed, never "
+              "written to a plan)\n"
+              ".SH EXIT STATUS\n",
+              o);
+        for (size_t i = 0; i < ELEMENTSOF(exit_codes); i++) {
+                fprintf(o, ".TP\n.B %d\n", exit_codes[i].code);
+                if (exit_codes[i].name[0])
+                        fprintf(o, "(%s) ", exit_codes[i].name);
+                roffs(o, exit_codes[i].text);
+                fputc('\n', o);
+        }
+        fputs(".SH FILES\n"
+              ".TP\n.I plan.yaml\n"
+              "the migration plan (apiVersion cloudtaser.io/v1, kind MigrationPlan): tenants, "
+              "their workloads and status, each Secret reference with its vault path and "
+              "field\\-to\\-variable mapping\n"
+              ".SH SEE ALSO\n"
+              ".BR kubectl (1),\n"
+              ".BR bao (1);\n"
+              "docs/cli.md in the cloudtaser sources\n",
+              o);
+        return fflush(stdout) == 0 ? EX_OK : EX_IOERR;
+}
