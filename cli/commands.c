@@ -49,6 +49,29 @@ const struct cli_command cli_commands[] = {
          "  --audience A          the audience the role requires (default " SOURCE_DEFAULT_AUDIENCE
          ")\n" SOURCE_VAULT_USAGE,
          cli_source_configure},
+        {"source", "apply-plan",
+         "create or update each tenant's read-only policy and Kubernetes auth role from a plan "
+         "(idempotent)",
+         "  PLAN                  the plan file\n"
+         "  --dry-run             print a diff of what would change, change nothing\n"
+         "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
+         "  --audience A          the audience the roles require (default " SOURCE_DEFAULT_AUDIENCE
+         ")\n" SOURCE_VAULT_USAGE,
+         cli_source_apply_plan},
+        {"source", "verify-plan",
+         "check that every plan path holds its fields and, --as-workload, that each role reads "
+         "exactly the plan's paths",
+         "  PLAN                  the plan file\n"
+         "  -o, --output FORMAT   table (default) or json\n"
+         "  --as-workload         log in as each tenant's service accounts (TokenRequest) and "
+         "prove their access\n"
+         "  --kubeconfig F        the cluster, for --as-workload (else KUBECONFIG, "
+         "~/.kube/config)\n"
+         "  --context C           a kubeconfig context\n"
+         "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
+         "  --audience A          the audience of the tokens asked for "
+         "(default " SOURCE_DEFAULT_AUDIENCE ")\n" SOURCE_VAULT_USAGE,
+         cli_source_verify_plan},
         {"target", "connect",
          "make the vault's Kubernetes auth method accept this cluster's service-account tokens "
          "(idempotent)",

@@ -30,9 +30,9 @@ void cli_command_usage(const struct cli_command *c);
 
 /* Entry points (each file names its own). */
 int cli_version(int argc, char **argv);
-int cli_target_discover(int argc, char **argv); /* cli/discover.c */
-int cli_completion(int argc, char **argv);      /* cli/help.c */
-int cli_man(int argc, char **argv);             /* cli/help.c */
+int cli_target_discover(int argc, char **argv);    /* cli/discover.c */
+int cli_completion(int argc, char **argv);         /* cli/help.c */
+int cli_man(int argc, char **argv);                /* cli/help.c */
 int cli_source_install(int argc, char **argv);     /* source.c */
 int cli_source_configure(int argc, char **argv);   /* source.c */
 int cli_target_connect(int argc, char **argv);     /* connect.c */

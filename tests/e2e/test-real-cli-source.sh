@@ -114,7 +114,7 @@ ok $? "target connect again (idempotent)"
 ! grep -q '^created' "$work/out.connect2"
 ok $? "  creates nothing in the cluster"
 
-real_ns "$ns"
+real_ns "$ns" && kubectl -n "$ns" create serviceaccount app > /dev/null
 bao write auth/kubernetes/role/$T-probe bound_service_account_names=default \
     bound_service_account_namespaces="$ns" audience=https://kubernetes.default.svc.cluster.local \
     policies=default ttl=5m > /dev/null
@@ -143,6 +143,7 @@ tenants:
   workloads:
   - kind: Deployment
     name: web
+    serviceAccount: app
     replicas: 1
     status: pending
     secrets:
@@ -163,6 +164,7 @@ ok $? "apply-plan --dry-run" || sed 's/^/# /' "$work/out.apply-dry-err"
 grep -q "^+++ policy $pol (wanted)" "$work/out.apply-dry" &&
     grep -q "^+path \"secret/data/c1/$ns/db\" {" "$work/out.apply-dry" &&
     grep -q "^+path \"secret/metadata/c1/$ns/api\" {" "$work/out.apply-dry" &&
+    grep -q "^+bound_service_account_names = \[\"app\"\]" "$work/out.apply-dry" &&
     grep -q "^+bound_service_account_namespaces = \[\"$ns\"\]" "$work/out.apply-dry"
 ok $? "  a diff: the policy's data and metadata paths, the role" || sed 's/^/# /' "$work/out.apply-dry"
 ! bao policy read "$pol" > /dev/null 2>&1
@@ -206,8 +208,8 @@ cli source verify-plan "$work/plan.yaml" "${T_OPTS[@]}" --as-workload --kubeconf
     > "$work/out.verify3" 2> "$work/out.verify3-err"
 ok $? "verify-plan --as-workload: the role reads exactly the plan's paths" ||
     sed 's/^/# /' "$work/out.verify3" "$work/out.verify3-err"
-grep -qE "default +secret/data/c1/$ns/db +ok +read" "$work/out.verify3" &&
-    grep -qE "default +secret/data/c1/$ns/cloudtaser-verify-probe +ok +deny" "$work/out.verify3"
+grep -qE "app +secret/data/c1/$ns/db +ok +read" "$work/out.verify3" &&
+    grep -qE "app +secret/data/c1/$ns/cloudtaser-verify-probe +ok +deny" "$work/out.verify3"
 ok $? "  it logged in as the service account: read on the path, nothing on its sibling" ||
     sed 's/^/# /' "$work/out.verify3"
 
