@@ -25,6 +25,7 @@
 
 #define REVIEWER_NAME "cloudtaser-token-reviewer"
 #define REVIEWER_TTL_DEFAULT (365 * 86400)
+#define REVIEWER_TTL_MAX (365 * 86400)
 
 static int kube_fail(int r, const struct kube_error *e, const char *what, const char *name) {
         log_error_errno(r, "%s '%s': %s%s%s", what, name, e->message[0] ? e->message : "%m",
@@ -153,8 +154,41 @@ static int write_config(struct vault_client *c, const char *mount, const char *h
         return 0;
 }
 
+enum { OPT_KUBECONFIG = SOURCE_OPT_FIRST_FREE, OPT_CONTEXT, OPT_MOUNT, OPT_TTL };
+
+struct connect_args {
+        struct kube_load_options lo;
+        const char *mount;
+        int64_t ttl;
+};
+
+static int connect_flag(int opt, char *arg, void *userdata) {
+        struct connect_args *a = userdata;
+        char *end;
+        switch (opt) {
+        case OPT_KUBECONFIG:
+                a->lo.paths = arg;
+                return 0;
+        case OPT_CONTEXT:
+                a->lo.context = arg;
+                return 0;
+        case OPT_MOUNT:
+                a->mount = arg;
+                return 0;
+        case OPT_TTL:
+                errno = 0;
+                long long x = strtoll(arg, &end, 10);
+                if (errno || end == arg || *end || x < 600 || x > REVIEWER_TTL_MAX)
+                        return log_error_errno(-EINVAL, "--reviewer-ttl: seconds, 600..%d",
+                                               REVIEWER_TTL_MAX);
+                a->ttl = x;
+                return 0;
+        default:
+                return log_error_errno(-EINVAL, "Unknown flag");
+        }
+}
+
 int cli_target_connect(int argc, char **argv) {
-        enum { OPT_KUBECONFIG = SOURCE_OPT_FIRST_FREE, OPT_CONTEXT, OPT_MOUNT, OPT_TTL };
         static const struct option opts[] = {
                 SOURCE_VAULT_LONGOPTS,
                 {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
@@ -169,48 +203,18 @@ int cli_target_connect(int argc, char **argv) {
         _cleanup_(kube_client_freep) struct kube_client *k = NULL;
         _cleanup_free_ char *host = NULL, *ca = NULL;
         _cleanup_secmem_ char *jwt = NULL;
-        struct kube_load_options lo = {};
+        struct connect_args a = {.mount = SOURCE_DEFAULT_AUTH_MOUNT, .ttl = REVIEWER_TTL_DEFAULT};
         struct kube_error ke = {};
         struct vault_mount_info mi;
         struct vault_error e;
-        const char *mount = SOURCE_DEFAULT_AUTH_MOUNT;
-        int64_t ttl = REVIEWER_TTL_DEFAULT;
         size_t ca_len = 0, jwt_len = 0;
-        int r, opt;
+        int r;
 
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                r = source_vault_option(&v, opt, optarg);
-                if (r < 0)
-                        return EX_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case OPT_KUBECONFIG:
-                        lo.paths = optarg;
-                        break;
-                case OPT_CONTEXT:
-                        lo.context = optarg;
-                        break;
-                case OPT_MOUNT:
-                        mount = optarg;
-                        break;
-                case OPT_TTL: {
-                        char *end;
-                        errno = 0;
-                        long long x = strtoll(optarg, &end, 10);
-                        if (errno || end == optarg || *end || x < 600 || x > 365 * 86400)
-                                return log_error("--reviewer-ttl: seconds, 600..%d", 365 * 86400),
-                                       EX_USAGE;
-                        ttl = x;
-                        break;
-                }
-                default:
-                        return EX_USAGE;
-                }
-        }
-        if (optind < argc)
-                return log_error("Unexpected argument '%s'", argv[optind]), EX_USAGE;
+        if (source_parse_flags(argc, argv, opts, &v, connect_flag, &a, 0, NULL) < 0)
+                return EX_USAGE;
+        const char *mount = a.mount;
+        int64_t ttl = a.ttl;
+        struct kube_load_options lo = a.lo;
         if (source_vault_open(&v, true, &c) < 0)
                 return EX_USAGE;
 

@@ -54,6 +54,31 @@ int source_vault_option(struct source_vault *v, int opt, char *arg) {
         }
 }
 
+int source_parse_flags(int argc, char **argv, const struct option *opts, struct source_vault *v,
+                       int (*handle)(int opt, char *arg, void *userdata), void *userdata,
+                       int n_args, char ***ret_args) {
+        int r, opt;
+
+        optind = 0; /* a full reset, also of glibc's and musl's internal state */
+        while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+                if (opt == '?' || opt == ':')
+                        return -EINVAL; /* getopt said why */
+                r = source_vault_option(v, opt, optarg);
+                if (r == 0)
+                        r = handle ? handle(opt, optarg, userdata) : -EINVAL;
+                if (r < 0)
+                        return -EINVAL;
+        }
+        if (argc - optind != n_args && n_args == 0)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+        if (argc - optind != n_args)
+                return log_error_errno(-EINVAL, "Give %d argument%s", n_args,
+                                       n_args == 1 ? " (the plan file)" : "s");
+        if (ret_args)
+                *ret_args = argv + optind;
+        return 0;
+}
+
 static const char *env2(const char *a, const char *b) {
         const char *s = getenv(a);
         if (s && s[0])

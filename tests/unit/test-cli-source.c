@@ -231,6 +231,13 @@ static void test_configure(void) {
         ok(r == EX_OK && !strstr(out, "+++") && !strstr(out, "+ "),
            "configure --dry-run again: nothing would change");
 
+        r = run(cli_source_configure,
+                (const char *const[]){"source configure", "--audience", "", NULL});
+        ok(r == EX_USAGE && strstr(out, "any audience"),
+           "configure --audience '': refused (a role without one takes any audience)");
+        r = run(cli_source_configure, (const char *const[]){"source configure", "--bogus", NULL});
+        is_int(r, EX_USAGE, "configure --bogus: EX_USAGE");
+
         fault("{\"match\": \"sys/mounts\", \"kind\": \"status\", \"status\": 403, \"body\": "
               "{\"errors\": [\"permission denied\"]}}");
         r = run(cli_source_configure, (const char *const[]){"source configure", NULL});
@@ -289,8 +296,15 @@ static void test_plan(void) {
                    strstr(out, "+bound_service_account_names = [\"default\", \"web-sa\"]") &&
                    !strstr(out, "old-sa") && !strstr(out, "c1/shop/old"),
            "  the diff: data and metadata read, the service accounts (serviceAccount, else "
-           "default; "
-           "not the skipped workload's)");
+           "default; not the skipped workload's)");
+        r = run(cli_source_apply_plan,
+                (const char *const[]){"source apply-plan", plan_path, "-o", "json", NULL});
+        ok(r == EX_USAGE && strstr(out, "verify-plan"), "apply-plan -o json: refused");
+        r = run(cli_source_apply_plan, (const char *const[]){"source apply-plan", NULL});
+        is_int(r, EX_USAGE, "apply-plan without a plan: EX_USAGE");
+        r = run(cli_source_apply_plan,
+                (const char *const[]){"source apply-plan", "/nonexistent/p.yaml", NULL});
+        is_int(r, EX_NOINPUT, "apply-plan of a missing file: EX_NOINPUT");
         r = run(cli_source_apply_plan, (const char *const[]){"source apply-plan", plan_path, NULL});
         is_int(r, EX_OK, "apply-plan");
         struct vault_options o = {.addr = vault->addr, .ca_file = vault->ca_path};
