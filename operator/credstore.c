@@ -322,7 +322,7 @@ static int vault_done(struct credstore *s, int r) {
         return r;
 }
 
-static int vault_read(struct credstore *s, const char *record, struct credstore_record **ret,
+static int store_vault_read(struct credstore *s, const char *record, struct credstore_record **ret,
                       struct credstore_error *err) {
         _cleanup_vault_secret_ struct vault_secret *sec = NULL;
         struct vault_client *c;
@@ -365,7 +365,7 @@ static int vault_read(struct credstore *s, const char *record, struct credstore_
         return 0;
 }
 
-static int vault_write(struct credstore *s, const char *record, const struct credstore_field *f,
+static int store_vault_write(struct credstore *s, const char *record, const struct credstore_field *f,
                        size_t n, const struct credstore_version *expected,
                        struct credstore_version *ret_version, struct credstore_error *err) {
         struct vault_field vf[CREDSTORE_MAX_FIELDS];
@@ -641,7 +641,7 @@ int credstore_read(struct credstore *s, const char *record, struct credstore_rec
         if (!s || !ret || !record_valid(record))
                 return fail(err, -EINVAL, NULL, "invalid record name");
         if (s->backend == CREDSTORE_VAULT)
-                return vault_read(s, record, ret, err);
+                return store_vault_read(s, record, ret, err);
         return kube_read(s, record, ret, err);
 }
 
@@ -652,7 +652,7 @@ int credstore_create(struct credstore *s, const char *record, const struct creds
         if (r < 0)
                 return r;
         if (s->backend == CREDSTORE_VAULT)
-                return vault_write(s, record, fields, n_fields, NULL, ret_version, err);
+                return store_vault_write(s, record, fields, n_fields, NULL, ret_version, err);
         return kube_write(s, record, fields, n_fields, NULL, ret_version, err);
 }
 
@@ -666,7 +666,7 @@ int credstore_update(struct credstore *s, const char *record, const struct creds
                 if (expected->kv < 1)
                         return fail(err, -EINVAL, NULL, "record '%s': no vault version to update",
                                     record);
-                return vault_write(s, record, fields, n_fields, expected, ret_version, err);
+                return store_vault_write(s, record, fields, n_fields, expected, ret_version, err);
         }
         if (!expected->rv[0])
                 return fail(err, -EINVAL, NULL, "record '%s': no resourceVersion to update",

@@ -241,7 +241,7 @@ done
 for i in $(seq 100); do
     h=$(lease_holder)
     leader=
-    for n in 1 2 3; do grep -qF "$h" "$work/operator-$n.log" 2> /dev/null && [ -n "$h" ] && leader=$n; done
+    for n in 1 2 3; do [ -n "$h" ] && grep -qF "this replica leads ($h)" "$work/operator-$n.log" 2> /dev/null && leader=$n; done
     [ -n "$leader" ] && break
     sleep 0.1
 done
@@ -259,7 +259,7 @@ admit_fail=0
 while [ $((SECONDS - t0)) -lt 12 ]; do
     admitted "k$SECONDS" || admit_fail=$((admit_fail + 1))
     h=$(lease_holder)
-    if [ -n "$h" ] && [ "$h" != "$holder_killed" ] && ! grep -qF "$h" "$work/operator-$leader.log"; then new=$h; break; fi
+    if [ -n "$h" ] && [ "$h" != "$holder_killed" ]; then new=$h; break; fi
     sleep 0.5
 done
 took=$((SECONDS - t0))
