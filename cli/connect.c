@@ -28,7 +28,7 @@
 #define REVIEWER_TTL_MAX (365 * 86400)
 
 static int kube_fail(int r, const struct kube_error *e, const char *what, const char *name) {
-        log_error_errno(r, "%s '%s': %s%s%s", what, name, e->message[0] ? e->message : "%m",
+        log_error_errno(r, "%s '%s': %s%s%s", what, name, source_message(e->message, r),
                         e->reason[0] ? " " : "", e->reason);
         return r;
 }
@@ -221,7 +221,7 @@ int cli_target_connect(int argc, char **argv) {
         r = kube_config_load(&lo, &cfg, &ke);
         if (r < 0)
                 return log_error_errno(r, "Failed to load the kubeconfig: %s",
-                                       ke.message[0] ? ke.message : "%m"),
+                                       source_message(ke.message, r)),
                        EX_CONFIG;
         host = strdup(kube_config_server(cfg));
         const char *cap = kube_config_ca(cfg, &ca_len);

@@ -190,6 +190,10 @@ int source_exit_status(int r) {
         }
 }
 
+const char *source_message(const char *message, int r) {
+        return message && message[0] ? message : strerror(r < 0 ? -r : r);
+}
+
 int source_vault_fail(int r, const struct vault_error *e, const char *what) {
         if (e && e->message[0])
                 log_error_errno(r, "%s: %s (%s%s%ld)", what, e->message, e->path[0] ? e->path : "",

@@ -428,7 +428,7 @@ static int verify_access(const struct source_plan_options *o, struct kube_client
                                        &ke);
                 if (r < 0) {
                         log_error_errno(r, "Failed to get a token of %s/%s: %s", t->namespace_,
-                                        sas[s], ke.message[0] ? ke.message : "%m");
+                                        sas[s], source_message(ke.message, r));
                         r = add_check(rep, SOURCE_CHECK_ACCESS, t->namespace_, sas[s], role,
                                       "no service-account token", SOURCE_CHECK_ERROR);
                         if (r < 0)
@@ -669,7 +669,7 @@ static int load(const char *path, struct plan **ret) {
                         log_error_errno(r, "%s:%u:%u: %s", path, pe.line, pe.column, pe.message);
                 else
                         log_error_errno(r, "Failed to read the plan '%s': %s", path,
-                                        pe.message[0] ? pe.message : "%m");
+                                        source_message(pe.message, r));
                 return r == -EBADMSG || r == -E2BIG ? EX_DATAERR : EX_NOINPUT;
         }
         return 0;
@@ -719,7 +719,7 @@ int cli_source_verify_plan(int argc, char **argv) {
                         r = kube_client_new(&cfg, NULL, &k);
                 if (r < 0)
                         return log_error_errno(r, "--as-workload needs the cluster: %s",
-                                               ke.message[0] ? ke.message : "%m"),
+                                               source_message(ke.message, r)),
                                EX_CONFIG;
         }
         r = source_verify_plan(c, k, p, &a.o, &rep);

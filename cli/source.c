@@ -100,6 +100,11 @@ static int install_flag(int opt, char *arg, void *userdata) {
         }
 }
 
+static void unlink_keys(const char *file) {
+        if (file)
+                (void) unlink(file);
+}
+
 int cli_source_install(int argc, char **argv) {
         static const struct option opts[] = {
                 SOURCE_VAULT_LONGOPTS,
@@ -151,21 +156,21 @@ int cli_source_install(int argc, char **argv) {
                                  "terminal, or give --force-output-to-non-terminal"),
                        EX_USAGE;
 
+        /* Until sys/init has answered, a failure leaves no (empty) key file behind. */
         if (source_vault_open(&v, false, &c) < 0)
-                return EX_USAGE;
+                return unlink_keys(file), EX_USAGE;
         r = vault_sys_seal_status(c, &st, &e);
         if (r < 0)
-                return source_vault_fail(r, &e, "Failed to read the vault's seal status");
+                return unlink_keys(file),
+                       source_vault_fail(r, &e, "Failed to read the vault's seal status");
         if (st.initialized) {
-                if (file)
-                        (void) unlink(file);
+                unlink_keys(file);
                 return log_error("The vault at %s is already initialised: nothing done", v.addr),
                        EX_CONFIG;
         }
         r = vault_sys_init(c, shares, threshold, &keys, &e);
         if (r < 0) {
-                if (file)
-                        (void) unlink(file);
+                unlink_keys(file);
                 return source_vault_fail(r, &e, "Failed to initialise the vault");
         }
         /* Shown before unsealing: should the unseal fail, the keys are not lost. */

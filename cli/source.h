@@ -83,6 +83,9 @@ void source_vault_done(struct source_vault *v);
 /* The <sysexits.h> status of a failed call (-errno): EX_NOPERM for -EACCES, EX_UNAVAILABLE for
  * the transport and the server's state, EX_PROTOCOL for answers we do not understand... */
 int source_exit_status(int r);
+/* message when it is not empty, else the text of errno -r (for the "%s" of a log line whose
+ * error report may be empty). */
+const char *source_message(const char *message, int r);
 /* Logs "what: <vault's message>" for a failed vault call and returns source_exit_status(r). */
 int source_vault_fail(int r, const struct vault_error *e, const char *what);
 
