@@ -79,7 +79,10 @@ const struct cli_command cli_commands[] = {
          "  --context C           a kubeconfig context (else current-context)\n"
          "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
          "  --reviewer-ttl S      the reviewer token's lifetime in seconds (default one "
-         "year)\n" SOURCE_VAULT_USAGE,
+         "year)\n"
+         "  --reviewer-namespace NS  the reviewer's namespace (default cloudtaser-system)\n"
+         "  --reviewer NAME       the reviewer service account and its ClusterRoleBinding "
+         "(default cloudtaser-token-reviewer)\n" SOURCE_VAULT_USAGE,
          cli_target_connect},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);

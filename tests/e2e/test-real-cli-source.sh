@@ -24,8 +24,13 @@ real_setup --cluster --own-bao 1 --uninit
 CLI=$top/build/asan/bin/cloudtaser
 [ -x "$CLI" ] || CLI=$top/build/musl/bin/cloudtaser
 ns=$T-shop
+# The reviewer gets names of this test's own (the defaults, cloudtaser-system and
+# cloudtaser-token-reviewer, belong to the tests that install the operator on the shared cluster).
+rev_ns=$T-system rev=$T-reviewer
+REV=(--reviewer-namespace "$rev_ns" --reviewer "$rev")
 cleanup_cli_test() {
-    kubectl delete namespace "$ns" --wait=false > /dev/null 2>&1
+    kubectl delete clusterrolebinding "$rev" --ignore-not-found > /dev/null 2>&1
+    kubectl delete namespace "$ns" "$rev_ns" --wait=false > /dev/null 2>&1
     real_cleanup
 }
 trap cleanup_cli_test EXIT
@@ -95,10 +100,10 @@ ok $? "configure --dry-run"
 ok $? "  shows nothing to do" || sed 's/^/# /' "$work/out.configure3"
 
 # --- connect ------------------------------------------------------------------------------
-cli target connect "${T_OPTS[@]}" --kubeconfig "$KUBECONFIG" > "$work/out.connect1" 2> "$work/out.connect1-err"
+cli target connect "${T_OPTS[@]}" "${REV[@]}" --kubeconfig "$KUBECONFIG" > "$work/out.connect1" 2> "$work/out.connect1-err"
 ok $? "target connect" || sed 's/^/# /' "$work/out.connect1-err"
-kubectl -n cloudtaser-system get serviceaccount cloudtaser-token-reviewer > /dev/null 2>&1 &&
-    [ "$(kubectl get clusterrolebinding cloudtaser-token-reviewer -o jsonpath='{.roleRef.name}')" = system:auth-delegator ]
+kubectl -n "$rev_ns" get serviceaccount "$rev" > /dev/null 2>&1 &&
+    [ "$(kubectl get clusterrolebinding "$rev" -o jsonpath='{.roleRef.name}')" = system:auth-delegator ]
 ok $? "  the reviewer service account, bound to system:auth-delegator"
 bao read -format=json auth/kubernetes/config > "$work/config.json" &&
     python3 - "$work/config.json" "$CT_API" <<'EOF'
@@ -109,7 +114,7 @@ assert "BEGIN CERTIFICATE" in d["kubernetes_ca_cert"], d
 assert d["token_reviewer_jwt_set"] is True, d
 EOF
 ok $? "  auth/kubernetes/config: this API server, its CA, a reviewer token"
-cli target connect "${T_OPTS[@]}" --kubeconfig "$KUBECONFIG" > "$work/out.connect2" 2>&1
+cli target connect "${T_OPTS[@]}" "${REV[@]}" --kubeconfig "$KUBECONFIG" > "$work/out.connect2" 2>&1
 ok $? "target connect again (idempotent)"
 ! grep -q '^created' "$work/out.connect2"
 ok $? "  creates nothing in the cluster"
