@@ -322,6 +322,16 @@ static int check_keys(struct reader *rd, const struct json_value *obj, const cha
         return 0;
 }
 
+/* n bytes of the text (which need not end with a NUL) as a string. */
+static char *dup_range(const char *s, size_t n) {
+        char *d = malloc(n + 1);
+        if (d) {
+                memcpy(d, s, n);
+                d[n] = '\0';
+        }
+        return d;
+}
+
 /* A string member. Plain scalars YAML would type as numbers or booleans are taken as their text
  * ("true", "123": a name may be that). *ret: NULL when absent, null or "" and !required. */
 static int get_string(struct reader *rd, const struct json_value *obj, const char *key,
@@ -342,7 +352,8 @@ static int get_string(struct reader *rd, const struct json_value *obj, const cha
                 const struct yaml_node_info *i = yaml_map_find(rd->map, v);
                 if (i && i->style == YAML_STYLE_PLAIN && i->end.offset > i->start.offset &&
                     i->end.offset - i->start.offset <= PLAN_MAX_STRING)
-                        copy = strndup(rd->text + i->start.offset, i->end.offset - i->start.offset);
+                        copy = dup_range(rd->text + i->start.offset,
+                                         i->end.offset - i->start.offset);
                 else
                         r = fail(rd, v, -EBADMSG, "is not a string");
                 if (r >= 0 && !copy)
@@ -1042,6 +1053,34 @@ static int plan_edits(const char *text, size_t len, const struct yaml_map *map,
         return 0;
 }
 
+/* A reason as the plan can hold it: control characters (a multi-line error) become spaces, and
+ * it is cut to PLAN_MAX_STRING bytes at a character boundary. *ret: NULL for none (NULL or "");
+ * -EINVAL for invalid UTF-8. */
+static int reason_clean(const char *in, char **ret) {
+        if (!in || !*in) {
+                *ret = NULL;
+                return 0;
+        }
+        size_t n = strlen(in);
+        if (n > PLAN_MAX_STRING) {
+                n = PLAN_MAX_STRING;
+                while (n > 0 && ((unsigned char) in[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        char *c = strndup(in, n);
+        if (!c)
+                return -ENOMEM;
+        for (char *p = c; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = ' ';
+        if (!text_ok(c)) {
+                free(c);
+                return -EINVAL;
+        }
+        *ret = c;
+        return 0;
+}
+
 int plan_set_status_text(const char *text, size_t len, size_t tenant, size_t workload,
                          enum plan_status status, const char *reason, struct buf *out,
                          struct plan_error *err) {
@@ -1049,11 +1088,16 @@ int plan_set_status_text(const char *text, size_t len, size_t tenant, size_t wor
         _cleanup_yaml_map_ struct yaml_map *map = NULL;
         _cleanup_plan_ struct plan *p = NULL, *back = NULL;
         _cleanup_free_ struct edit *e = NULL;
+        _cleanup_free_ char *clean = NULL;
         size_t n = 0, before = out ? out->len : 0;
         int r;
 
-        if (!out || (unsigned) status >= _PLAN_STATUS_MAX || (reason && !text_ok(reason)))
+        if (!out || (unsigned) status >= _PLAN_STATUS_MAX)
                 return -EINVAL;
+        r = reason_clean(reason, &clean);
+        if (r < 0)
+                return r;
+        reason = clean;
         r = parse_with_map(text, len, &p, &doc, &map, err);
         if (r < 0)
                 return r == -E2BIG ? r : -EBADMSG;
@@ -1106,13 +1150,9 @@ int plan_set_status(struct plan *p, const char *path, size_t tenant, size_t work
 
         if (!p || !path || tenant >= p->n_tenants || workload >= p->tenants[tenant].n_workloads)
                 return -EINVAL;
-        if (reason && *reason) {
-                if (!text_ok(reason))
-                        return -EINVAL;
-                copy = strdup(reason);
-                if (!copy)
-                        return -ENOMEM;
-        }
+        r = reason_clean(reason, &copy);
+        if (r < 0)
+                return r;
         r = read_text(path, &text);
         if (r < 0)
                 return r;

@@ -132,9 +132,10 @@ int plan_save(const struct plan *p, const char *path);
 /* Whether a and b hold the same plan (every field, in order). */
 bool plan_equal(const struct plan *a, const struct plan *b);
 
-/* Sets the status (and reason: NULL removes it) of one workload, in memory and in the file at
- * path, atomically, editing the file's own text in place (comments survive). The file must still
- * be the plan p was loaded from (-ESTALE if that workload is not where it was). -errno. */
+/* Sets the status (and reason: NULL or "" removes it; cleaned as by plan_set_status_text) of one
+ * workload, in memory and in the file at path, atomically, editing the file's own text in place
+ * (comments survive). The file must still be the plan p was loaded from (-ESTALE if that workload
+ * is not where it was). -errno. */
 int plan_set_status(struct plan *p, const char *path, size_t tenant, size_t workload,
                     enum plan_status status, const char *reason);
 
@@ -144,8 +145,9 @@ int plan_set_status(struct plan *p, const char *path, size_t tenant, size_t work
  * line removed); every other byte is kept. Where the layout does not allow that (a block scalar,
  * a multi-line value) the plan is written anew by plan_format() and the comments are lost. The
  * result is checked to parse as the same plan with only that status and reason changed.
- * -EBADMSG (text is not a valid plan: err says why), -ERANGE (no such tenant or workload),
- * -EINVAL (a reason that is not a valid plan string), -E2BIG, -ENOMEM. */
+ * A reason's control characters (a multi-line error message) become spaces, and it is cut to
+ * PLAN_MAX_STRING bytes. -EBADMSG (text is not a valid plan: err says why), -ERANGE (no such
+ * tenant or workload), -EINVAL (a reason that is not UTF-8), -E2BIG, -ENOMEM. */
 int plan_set_status_text(const char *text, size_t len, size_t tenant, size_t workload,
                          enum plan_status status, const char *reason, struct buf *out,
                          struct plan_error *err);

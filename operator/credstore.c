@@ -323,7 +323,7 @@ static int vault_done(struct credstore *s, int r) {
 }
 
 static int store_vault_read(struct credstore *s, const char *record, struct credstore_record **ret,
-                      struct credstore_error *err) {
+                            struct credstore_error *err) {
         _cleanup_vault_secret_ struct vault_secret *sec = NULL;
         struct vault_client *c;
         struct vault_kv_path p;
@@ -365,9 +365,10 @@ static int store_vault_read(struct credstore *s, const char *record, struct cred
         return 0;
 }
 
-static int store_vault_write(struct credstore *s, const char *record, const struct credstore_field *f,
-                       size_t n, const struct credstore_version *expected,
-                       struct credstore_version *ret_version, struct credstore_error *err) {
+static int store_vault_write(struct credstore *s, const char *record,
+                             const struct credstore_field *f, size_t n,
+                             const struct credstore_version *expected,
+                             struct credstore_version *ret_version, struct credstore_error *err) {
         struct vault_field vf[CREDSTORE_MAX_FIELDS];
         struct vault_client *c;
         struct vault_kv_path p;

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +23,11 @@
 #include "operator/keeper.h"
 #include "operator/leader.h"
 #include "operator/material.h"
+#include "operator/memstore.h"
 #include "operator/vaultsession.h"
 
 #define MAX_NAME 254
 #define MAX_HOSTS MATERIAL_MAX_HOSTS
-#define MEM_RECORDS 8
 
 enum backend { BACKEND_VAULT, BACKEND_KUBERNETES, BACKEND_EPHEMERAL };
 
@@ -44,13 +46,9 @@ struct keeper {
         struct credentials *cred;
         struct credstore_error last; /* the store's last failure (for the log line) */
 
-        /* The ephemeral backend: records in this process only. */
-        struct {
-                char name[32];
-                struct credentials_record rec;
-        } mem[MEM_RECORDS];
-        size_t n_mem;
+        struct memstore *mem; /* the ephemeral backend: records in this process only */
 
+        atomic_bool fatal;    /* the rotation cannot go on (keeper_failed()) */
         pthread_mutex_t lock; /* the fields below */
         pthread_cond_t cond;
         bool stop, kick, started;
@@ -120,67 +118,6 @@ static int store_update(void *ud, const char *name, const struct credentials_rec
         int n = fields_of(rec, f);
         version_to(&v, version);
         return credstore_update(k->store, name, f, (size_t) n, &v, NULL, &k->last);
-}
-
-/* The ephemeral store: check-and-set semantics, in memory. */
-static struct credentials_record *mem_find(struct keeper *k, const char *name) {
-        for (size_t i = 0; i < k->n_mem; i++)
-                if (strcmp(k->mem[i].name, name) == 0)
-                        return &k->mem[i].rec;
-        return NULL;
-}
-
-static int mem_copy(struct credentials_record *dst, const struct credentials_record *src) {
-        for (size_t i = 0; i < src->n; i++) {
-                int r = credentials_record_set(dst, src->f[i].name, src->f[i].value.data,
-                                               src->f[i].value.len);
-                if (r < 0)
-                        return r;
-        }
-        dst->version = src->version;
-        return 0;
-}
-
-static int mem_read(void *ud, const char *name, struct credentials_record *ret) {
-        struct credentials_record *r = mem_find(ud, name);
-        return r ? mem_copy(ret, r) : -ENOENT;
-}
-
-static int mem_create(void *ud, const char *name, const struct credentials_record *rec) {
-        struct keeper *k = ud;
-        if (mem_find(k, name))
-                return -EEXIST;
-        if (k->n_mem >= MEM_RECORDS)
-                return -ENOSPC;
-        struct credentials_record *r = &k->mem[k->n_mem].rec;
-        (void) snprintf(k->mem[k->n_mem].name, sizeof(k->mem[0].name), "%s", name);
-        int e = mem_copy(r, rec);
-        if (e < 0) {
-                credentials_record_done(r);
-                return e;
-        }
-        r->version = (struct credentials_version){.n = 1};
-        k->n_mem++;
-        return 0;
-}
-
-static int mem_update(void *ud, const char *name, const struct credentials_record *rec,
-                      const struct credentials_version *version) {
-        struct credentials_record *r = mem_find(ud, name);
-        if (!r)
-                return -ENOENT;
-        if (r->version.n != version->n)
-                return -ESTALE;
-        struct credentials_record next = {};
-        int e = mem_copy(&next, rec);
-        if (e < 0) {
-                credentials_record_done(&next);
-                return e;
-        }
-        next.version = (struct credentials_version){.n = version->n + 1};
-        credentials_record_done(r);
-        *r = next;
-        return 0;
 }
 
 /* ---- the signer adapter -------------------------------------------------------------------- */
@@ -333,7 +270,10 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
                 .userdata = k,
         };
         if (k->backend == BACKEND_EPHEMERAL) {
-                co.store = (struct credentials_store){mem_read, mem_create, mem_update, k};
+                r = memstore_new(&k->mem);
+                if (r < 0)
+                        goto fail;
+                co.store = memstore_ops(k->mem);
                 log_warning("--secret-backend=ephemeral: a new CA at every start, held by this "
                             "process only (tests and development; replicas will not agree)");
         } else {
@@ -544,7 +484,13 @@ static void *rotation_main(void *arg) {
                 (void) pthread_mutex_unlock(&k->lock);
                 k->last = (struct credstore_error){};
                 int r = credentials_tick(k->cred);
-                if (r < 0 && r != -EAGAIN) {
+                if (r == -EPIPE) {
+                        /* The signer is gone (it is never restarted: a new one would need the
+                         * key again): stop, so the kubelet starts a whole new operator. */
+                        log_error("the CA signer process died: stopping");
+                        atomic_store(&k->fatal, true);
+                        (void) kill(getpid(), SIGTERM);
+                } else if (r < 0 && r != -EAGAIN) {
                         char cause[1024];
                         explain(k, r, cause, sizeof(cause));
                         log_warning("certificate check: %s (serving the last good certificate)",
@@ -574,6 +520,10 @@ int keeper_ca_bundle(struct keeper *k, struct buf *ret) {
         return credentials_ca_bundle(k->cred, ret);
 }
 
+bool keeper_failed(struct keeper *k) {
+        return k && atomic_load(&k->fatal);
+}
+
 void keeper_why(struct keeper *k, char *buf, size_t n) {
         (void) pthread_mutex_lock(&k->lock);
         (void) snprintf(buf, n, "%s", k->why);
@@ -597,8 +547,7 @@ struct keeper *keeper_free(struct keeper *k) {
         credentials_free(k->cred);
         credstore_free(k->store);
         vaultsession_free(k->session);
-        for (size_t i = 0; i < k->n_mem; i++)
-                credentials_record_done(&k->mem[i].rec);
+        memstore_free(k->mem);
         (void) pthread_cond_destroy(&k->cond);
         (void) pthread_mutex_destroy(&k->lock);
         free(k);

@@ -45,6 +45,10 @@ int keeper_start(struct keeper *k, struct tls_server *s);
 int keeper_webhook_pair(struct keeper *k, struct buf *ret_cert, struct buf *ret_key);
 int keeper_ca_bundle(struct keeper *k, struct buf *ret);
 
+/* Whether the operator must stop with an error (the CA signer died: it sent SIGTERM to the
+ * process after logging why). */
+bool keeper_failed(struct keeper *k);
+
 /* Why the operator is not ready ("" when nothing is wrong): for /readyz. */
 void keeper_why(struct keeper *k, char *buf, size_t n);
 

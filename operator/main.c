@@ -398,6 +398,7 @@ int main(int argc, char **argv) {
         (void) sigwait(&mask, &sig);
         log_info("received signal %d: stopping", sig);
         atomic_store(&st.ready, false);
+        bool failed = keeper_failed(keeper);
         /* The Lease first, so that a standby takes over while this replica drains. */
         keeper = keeper_free(keeper);
         httpd_stop(webhook);
@@ -413,5 +414,5 @@ int main(int argc, char **argv) {
         signer_free(signer);
         kube_client_free(st.kube);
         registry_client_free(st.registry);
-        return 0;
+        return failed ? 1 : 0;
 }

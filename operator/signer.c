@@ -196,24 +196,25 @@ static const struct {
                                BIT(SIGNER_TAG_KEY) | BIT(SIGNER_TAG_CA)},
 };
 
+/* A binary field: a non-empty view into the message. */
+static int get_bytes(const uint8_t *v, size_t n, const uint8_t **ret, size_t *ret_len) {
+        if (n == 0)
+                return -EPROTO;
+        *ret = v;
+        *ret_len = n;
+        return 0;
+}
+
 static int decode_field(struct signer_request *q, unsigned tag, const uint8_t *v, size_t n) {
         switch (tag) {
         case SIGNER_TAG_SPKI:
-                q->spki = v;
-                q->spki_len = n;
-                return n ? 0 : -EPROTO;
+                return get_bytes(v, n, &q->spki, &q->spki_len);
         case SIGNER_TAG_CSR:
-                q->csr = v;
-                q->csr_len = n;
-                return n ? 0 : -EPROTO;
+                return get_bytes(v, n, &q->csr, &q->csr_len);
         case SIGNER_TAG_KEY:
-                q->key = v;
-                q->key_len = n;
-                return n ? 0 : -EPROTO;
+                return get_bytes(v, n, &q->key, &q->key_len);
         case SIGNER_TAG_CA:
-                q->ca = v;
-                q->ca_len = n;
-                return n ? 0 : -EPROTO;
+                return get_bytes(v, n, &q->ca, &q->ca_len);
         case SIGNER_TAG_CN:
                 q->has_cn = true;
                 return get_text(v, n, q->cn, SIGNER_MAX_CN);
@@ -522,8 +523,12 @@ int signer_core_handle(struct signer_core *c, const uint8_t *msg, size_t len, st
         free(q);
         if (r < 0)
                 return signer_response_encode(r < -4095 ? -EIO : r, NULL, 0, resp);
-        return signer_response_encode(0, answer ? answer->der : NULL, answer ? answer->len : 0,
-                                      resp);
+        r = signer_response_encode(0, answer ? answer->der : NULL, answer ? answer->len : 0, resp);
+        /* A certificate too large for one response (many long URIs): an answer all the same, so
+         * that the child never leaves because of what it was asked. */
+        if (r == -E2BIG)
+                r = signer_response_encode(-E2BIG, NULL, 0, resp);
+        return r;
 }
 
 /* ---- the child process ---------------------------------------------------------------------- */

@@ -156,7 +156,8 @@ static bool match_ecr(const char *h, size_t n, struct registry_cloud_target *t) 
                         *t = (struct registry_cloud_target){.kind = REGISTRY_CLOUD_ECR,
                                                             .fips = fips};
                         for (size_t j = 0; j < rl; j++)
-                                t->region[j] = (char) (p[j] | 0x20);
+                                t->region[j] =
+                                        p[j] >= 'A' && p[j] <= 'Z' ? (char) (p[j] | 0x20) : p[j];
                         t->region[rl] = '\0';
                         t->suffix = ecr_suffixes[k];
                         memcpy(t->account, h, 12);

@@ -95,12 +95,13 @@ ok $? "an image with ENTRYPOINT and CMD is pushed to the backend registry (TLS +
 aport=$(free_port)
 mport=$(free_port)
 rport=$(free_port)
+hport=$(free_port)
 jwtkey=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 static_secret="$canary-static-secret"
 /usr/bin/python3 "$top/tests/standin/cloud.py" serve --cert "$work/pki/server.pem" --key "$work/pki/server-key.pem" \
     --ca "$ca" --backend "https://127.0.0.1:$bport" --backend-user "$buser" --backend-password "$bpass" \
     --jwt-key "$jwtkey" --canary "$canary" --ready-file "$work/ready" --api-port "$aport" \
-    --metadata-port "$mport" --registry-port "$rport" --ttl 3600 --static-key "AKIASTATICTEST:$static_secret" \
+    --metadata-port "$mport" --registry-port "$rport" --plain-registry-port "$hport" --ttl 3600 --static-key "AKIASTATICTEST:$static_secret" \
     --ecr-name "$ecr" --gcp-name "$gcp" --acr-name "$acr" > "$work/standin.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do [ -f "$work/ready" ] && break; sleep 0.1; done
@@ -188,6 +189,11 @@ for f in musl asan; do
         grep -q 'IRSA role (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE) allowed to pull from' "$work/ecr-none-$f.out" &&
         grep -q 'cloudtaser.io/command' "$work/ecr-none-$f.out"
     ok $? "$f: ECR without any identity: refused, saying what to set (pull secret, IRSA role, or command)" || explain "$work/ecr-none-$f.out"
+
+    e0=$(count ecr)
+    run ecr-insecure-$f $f "${aws_env[@]}" -- --insecure "$ecr:$hport" "$ecr:$hport/team/app:v1"
+    [ $? -ne 0 ] && grep -q 'requires credentials' "$work/ecr-insecure-$f.out" && [ "$(count ecr)" -eq "$e0" ]
+    ok $? "$f: ECR named insecure and answering plain HTTP: the operator's credential is not fetched, not sent" || explain "$work/ecr-insecure-$f.out"
 
     run ecr-http-$f $f "${aws_env[@]}" AWS_ENDPOINT_URL_STS="http://localhost:$aport" -- "$ecr:$rport/team/app:v1"
     [ $? -ne 0 ] && grep -q 'https:// endpoints only' "$work/ecr-http-$f.out"

@@ -58,10 +58,12 @@ ok $? "kubectl apply -f deploy/base/ (client dry run): its 11 objects" || diag "
 
 # --- OpenBao: the policy and role of deploy/openbao/ ---------------------------------------------
 pol=$T-cloudtaser-operator
-bao policy write "$pol" "$top/deploy/openbao/cloudtaser-operator.hcl" > "$work/bao-policy.out" 2>&1 &&
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["token_policies"]=[sys.argv[2]]; print(json.dumps(r))' \
-        "$top/deploy/openbao/cloudtaser-operator-role.json" "$pol" |
-    bao write "auth/kubernetes/role/$pol" - >> "$work/bao-policy.out" 2>&1
+# The commands of docs/install.md, under this test's names (the role's policy renamed with it).
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["token_policies"]=[sys.argv[2]]; print(json.dumps(r))' \
+    "$top/deploy/openbao/cloudtaser-operator-role.json" "$pol" > "$work/role.json" &&
+    bao policy write "$pol" "$top/deploy/openbao/cloudtaser-operator.hcl" > "$work/bao-policy.out" 2>&1 &&
+    bao write "auth/kubernetes/role/$pol" "@$work/role.json" >> "$work/bao-policy.out" 2>&1 &&
+    [ "$(bao read -field=audience "auth/kubernetes/role/$pol" 2>> "$work/bao-policy.out")" = vault ]
 ok $? "OpenBao takes deploy/openbao/cloudtaser-operator.hcl and cloudtaser-operator-role.json" ||
     sed 's/^/# /' "$work/bao-policy.out"
 
@@ -75,6 +77,7 @@ cp "$BAO_CACERT" "$ov/ca.crt"
 sed -e "s#@DEPLOY@#$(realpath --relative-to="$ov" "$top/deploy")#" -e "s#@VAULT_ADDRESS@#$BAO_ADDR#g" \
     -e "s#@WEBHOOK_PORT@#$wport#g" -e "s#@HEALTH_PORT@#$hport#g" -e "s#@METRICS_PORT@#$mport#g" \
     -e "s#@API_HOST@#$api_host#g" -e "s#@API_PORT@#$api_port#g" -e "s#@NS_LABEL@#$T#g" \
+    -e "s#@VAULT_ROLE@#$pol#g" \
     "$top/tests/e2e/install/kustomization.yaml.in" > "$ov/kustomization.yaml"
 "$top/deploy/set-images.sh" --digests "$imgs" "$CT_REGISTRY" "$ov" > "$work/set-images.out" 2>&1 &&
     kubectl kustomize "$ov" > "$work/overlay.yaml" 2> "$work/set-images.out" &&
@@ -119,15 +122,20 @@ EOF
 ok $? "the running pod: non-root, read-only root, no capabilities, seccomp, projected tokens, probes, image by digest" ||
     sed 's/^/# /' "$work/op-pod.check"
 
-# TODO(issue 13, lead): the operator patches the caBundle itself (--webhook-config-name); then
-# delete this step and check instead that the registered caBundle verifies the served certificate.
-# Today the test takes the CA the operator wrote (--ca-bundle-out, an in-memory emptyDir of the
-# pod, read here through the kubelet's directory on this host).
-uid=$(kubectl -n "$sys" get pod "$op_pod" -o 'jsonpath={.metadata.uid}')
-ca=$CT_CLUSTER/kubelet/root/pods/$uid/volumes/kubernetes.io~empty-dir/ca-out/ca.pem
-kubectl patch mutatingwebhookconfiguration cloudtaser-operator-webhook --type=json \
-    -p "[{\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/caBundle\",\"value\":\"$(base64 -w0 < "$ca")\"}]" > "$work/cabundle.out" 2>&1
-ok $? "the operator's CA set as the webhook's caBundle" || sed 's/^/# /' "$work/cabundle.out"
+# The operator (the leader) patches the caBundle itself, with the CA it keeps in OpenBao.
+for i in $(seq 100); do
+    kubectl get mutatingwebhookconfiguration cloudtaser-operator-webhook \
+        -o 'jsonpath={.webhooks[0].clientConfig.caBundle}' 2> /dev/null | base64 -d > "$work/cabundle.pem" 2> /dev/null
+    [ -s "$work/cabundle.pem" ] && break
+    sleep 0.2
+done
+bao kv get -mount=secret -field=ca.crt cloudtaser/system/webhook-tls > "$work/vault-ca.pem" 2> "$work/cabundle.out" &&
+    cmp -s "$work/cabundle.pem" "$work/vault-ca.pem" &&
+    openssl s_client -connect "127.0.0.1:$wport" -servername cloudtaser-operator-webhook.cloudtaser-system.svc \
+        -verify_hostname cloudtaser-operator-webhook.cloudtaser-system.svc -CAfile "$work/cabundle.pem" \
+        -verify_return_error < /dev/null >> "$work/cabundle.out" 2>&1
+ok $? "the operator set the webhook's caBundle to its CA in OpenBao, which verifies what it serves" ||
+    tail -n 5 "$work/cabundle.out" | sed 's/^/# /'
 
 # --- a labelled pod, admitted through the Service ------------------------------------------------
 secret="canary-$(rand_hex 16)"

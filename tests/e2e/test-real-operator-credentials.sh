@@ -13,6 +13,8 @@
 #     s_client, the API server) keep calling, with zero failed handshakes;
 #   - the leader killed (SIGKILL): another replica takes the Lease within the lease duration,
 #     and pods keep being admitted;
+#   - vault unreachable at start: not ready, one log line per attempt, /readyz says why; ready
+#     once it is there;
 #   - the fallback backend creates exactly one Secret, cloudtaser-operator-certs, and an Event.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -266,6 +268,54 @@ took=$((SECONDS - t0))
 ok "$([ -n "$new" ] && [ "$took" -le 8 ]; echo $?)" "another replica holds the Lease ${took}s after the leader's SIGKILL (lease 6 s)"
 is "$admit_fail" 0 "pods kept being admitted meanwhile"
 for n in 1 2 3; do [ -n "${pids[$n]:-}" ] && stop "$n"; done
+
+# --- vault not there at start, then there ---------------------------------------------------
+# The operator is pointed at a port where nothing listens yet; later a TCP relay to OpenBao
+# opens there (the same certificate: it names 127.0.0.1).
+read -r relay_port <<< "$(ct_free_ports 1)"
+bao_port=${BAO_ADDR##*:}
+start 6 --vault-address "https://127.0.0.1:$relay_port" --allowed-vault-addresses "https://127.0.0.1:$relay_port" \
+    --cert-check-interval 1s
+sleep 3
+hp=$(cut -d' ' -f2 "$work/ports-6")
+why=$(curl -s "http://127.0.0.1:$hp/readyz")
+ok "$(case $why in *"not logged in to vault"*) echo 0 ;; *) echo 1 ;; esac)" "vault down: not ready, and /readyz says why" || diag "$why"
+n=$(grep -c "127.0.0.1:$relay_port" "$work/operator-6.log")
+ok "$([ "$n" -ge 2 ]; echo $?)" "one log line per attempt, naming the vault ($n so far)" || tail -n 5 "$work/operator-6.log" | sed 's/^/# /'
+python3 - "$relay_port" "$bao_port" > "$work/relay.log" 2>&1 <<'PY' &
+import socket, sys, threading
+lp, tp = int(sys.argv[1]), int(sys.argv[2])
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", lp))
+srv.listen(64)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = srv.accept()
+    u = socket.create_connection(("127.0.0.1", tp))
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+PY
+relay=$!
+ready 6 800
+ok $? "vault up: the operator logs in, loads its credentials and becomes ready" || tail -n 10 "$work/operator-6.log" | sed 's/^/# /'
+is "$(served 6)" "$(kvget webhook-tls tls.crt | openssl x509 -noout -fingerprint -sha256)" \
+    "and serves the installation's current certificate, from OpenBao"
+stop 6
+kill "$relay" 2> /dev/null
 
 # --- the fallback: exactly one Secret --------------------------------------------------------
 kubectl -n "$ns" create role operator-secret --verb=get,update --resource=secrets --resource-name=cloudtaser-operator-certs > /dev/null &&

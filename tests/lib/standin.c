@@ -4,6 +4,8 @@
  */
 #include "standin.h"
 
+#include "common/kube.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -632,4 +634,28 @@ int standin_make_jwt(const struct standin *s, const char *namespace, const char 
                 return -EPROTO;
         }
         return standin_json_str(reply, "jwt", ret_jwt);
+}
+
+int standin_kube_client(const struct standin *s, struct kube_client **ret) {
+        struct kube_config *c = NULL;
+        struct kube_error e = {};
+        char tok[4096];
+        if (!s || !ret)
+                return -EINVAL;
+        if ((size_t) snprintf(tok, sizeof(tok), "%s/kube-token", s->dir) >= sizeof(tok))
+                return -ENAMETOOLONG;
+        int fd = open(tok, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        ssize_t w = write(fd, s->root_token, strlen(s->root_token));
+        (void) close(fd);
+        if (w != (ssize_t) strlen(s->root_token))
+                return -EIO;
+        int r = kube_config_new(s->addr, s->ca_path, tok, &c, &e);
+        if (r >= 0)
+                r = kube_client_new(&c, NULL, ret);
+        if (r < 0)
+                fprintf(stderr, "standin: kube client: %s\n", e.message);
+        kube_config_free(c);
+        return r;
 }

@@ -41,6 +41,11 @@ struct standin {
  * config, one user "admin" (group system:masters) whose bearer token is root_token. */
 int standin_start_kube(const char *config_json, struct standin **ret);
 
+/* A common/kube client of the stand-in kube-apiserver s as its admin (the root token, written to
+ * a token file in s's folder). *ret: kube_client_free(). */
+struct kube_client;
+int standin_kube_client(const struct standin *s, struct kube_client **ret);
+
 /* Bounds used by the helper. */
 #define STANDIN_READY_TIMEOUT_MS 60000 /* wait for the ready file */
 #define STANDIN_STOP_TIMEOUT_MS 5000   /* SIGTERM -> SIGKILL */

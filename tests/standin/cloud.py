@@ -150,6 +150,9 @@ def sigv4_check(method, path, query, headers, body, service, region):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # A malformed request line (a TLS record sent to the plain port) is answered with a status
+    # line, as docker-registry (Go's net/http) does, not in the HTTP/0.9 style.
+    default_request_version = "HTTP/1.1"
 
     def log_message(self, fmt, *a):  # the request line only: never a header or a body
         sys.stderr.write("%s %s\n" % (self.server.kind, fmt % a))
@@ -355,7 +358,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
         url = urllib.parse.urlsplit(self.path)
         raw = self.body()
-        origin = f"https://{self.headers.get('Host')}"
+        origin = f"{'https' if self.server.tls else 'http'}://{self.headers.get('Host')}"
         if host == args.acr_name and url.path == "/oauth2/exchange" and self.command == "POST":
             try:
                 f = self.form(raw)
@@ -436,6 +439,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def serve(kind, port, tls):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     srv.kind = kind
+    srv.tls = tls
     srv.daemon_threads = True
     if tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -463,6 +467,8 @@ def main():
     s.add_argument("--api-port", type=int, required=True)
     s.add_argument("--metadata-port", type=int, required=True)
     s.add_argument("--registry-port", type=int, required=True)
+    s.add_argument("--plain-registry-port", type=int, default=0,
+                   help="the registries over plain HTTP too (an insecure registry's fallback)")
     s.add_argument("--ttl", type=int, default=3600)
     s.add_argument("--region", default="us-east-1")
     s.add_argument("--role-arn", default="arn:aws:iam::123456789012:role/cloudtaser-operator")
@@ -484,6 +490,8 @@ def main():
     serve("api", args.api_port, True)
     serve("metadata", args.metadata_port, False)
     serve("registry", args.registry_port, True)
+    if args.plain_registry_port:
+        serve("registry", args.plain_registry_port, False)
     with open(args.ready_file + ".tmp", "w") as f:
         f.write("ready\n")
     os.rename(args.ready_file + ".tmp", args.ready_file)

@@ -165,6 +165,27 @@ static const struct {
          "vault-env-from-path secret/data/a: every key of it; fill in the fields; Bank-Vaults "
          "vault-env-from-path secret/data/b: every key of it; fill in the fields; annotated "
          "for Bank-Vaults (role 'api'): its vault paths are kept\n"},
+        {"other injectors' paths a plan cannot hold are not carried over; control characters",
+         TMPL("{\"vault.hashicorp.com/agent-inject-secret-x\":\"secret/*\","
+              "\"vault.hashicorp.com/role\":\"a\\nb\"}",
+              "{\"containers\":[{\"name\":\"c\",\"env\":[{\"name\":\"K\",\"value\":"
+              "\"vault:secret/data/a b#f\"},{\"name\":\"B\",\"valueFrom\":{\"secretKeyRef\":{"
+              "\"name\":\"db\",\"key\":\"k\"}}}]}]}"),
+         1,
+         "Deployment app replicas=3\nsecretKeyRef:db => secret/data/prod/shop/db {k=B}\n"
+         "note: vault path 'secret/data/a b' is not usable as it is (a glob, an empty segment or "
+         "policy syntax): not listed; vault path 'secret/*' is not usable as it is (a glob, an "
+         "empty segment or policy syntax): not listed; annotated for the Vault Agent Injector "
+         "(role 'a?b'): its vault paths are kept; the workload must read the environment instead "
+         "of /vault/secrets\n"},
+        {"a mount path with a control character",
+         POD("{\"containers\":[{\"name\":\"c\",\"volumeMounts\":[{\"name\":\"v\","
+             "\"mountPath\":\"/a\\tb\"}]}],\"volumes\":[{\"name\":\"v\",\"secret\":{"
+             "\"secretName\":\"s\",\"items\":[{\"key\":\"k\",\"path\":\"k\"}]}}]}"),
+         1,
+         "Deployment app replicas=3\nvolume:s:/a?b => secret/data/prod/shop/s {k=K}\n"
+         "note: Secret 's' is mounted as files at /a?b: the workload must read the environment "
+         "or the memfd instead\n"},
         {"already injected by cloudtaser: skipped",
          TMPL("{\"cloudtaser.io/inject\":\"true\"}",
               "{\"containers\":[{\"name\":\"c\",\"env\":[{\"name\":\"A\",\"valueFrom\":{"
@@ -202,7 +223,7 @@ static void test_scan(void) {
         }
 
         /* What it finds makes a plan that formats and parses (the plan's own rules hold). */
-        const char *all = cases[7].json;
+        const char *all = cases[7].json; /* projected sources: three entries */
         struct json_doc *d = NULL;
         struct plan_workload w = {};
         (void) json_parse(all, strlen(all), 0, NULL, &d);

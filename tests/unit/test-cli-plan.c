@@ -362,6 +362,19 @@ static void test_set_status(void) {
                                            "  - status: pending\n");
         expect_edit(r1, 2, PLAN_PENDING, NULL, r2, "a reason line with its comment removed");
 
+        /* An empty "reason:" (null) followed by a comment line. */
+        static const char empty[] = "apiVersion: cloudtaser.io/v1\nkind: MigrationPlan\n"
+                                    "metadata: {name: p, cluster: c}\ntenants:\n- name: a\n"
+                                    "  namespace: a\n  workloads:\n  - kind: Deployment\n"
+                                    "    name: x\n    status: failed\n    reason:\n"
+                                    "    # keep me\n    secrets: []\n";
+        _cleanup_free_ char *e1 =
+                subst(empty, "    status: failed\n    reason:\n", "    status: migrated\n");
+        expect_edit(empty, 0, PLAN_MIGRATED, NULL, e1, "an empty reason: its line removed");
+        _cleanup_free_ char *e2 = subst(empty, "    status: failed\n    reason:\n",
+                                        "    status: failed\n    reason: \"boom now\"\n");
+        expect_edit(empty, 0, PLAN_FAILED, "boom now", e2, "an empty reason: filled in");
+
         /* A layout that cannot be edited in place: the plan anew, still only that change. */
         _cleanup_free_ char *blk =
                 reviewed("status: 'pending'   # was reviewed", "status: |-\n      pending");
@@ -381,9 +394,27 @@ static void test_set_status(void) {
         is_int(plan_set_status_text(REVIEWED, strlen(REVIEWED), 0, 9, PLAN_MIGRATED, NULL, &out,
                                     &e),
                -ERANGE, "no such workload: -ERANGE");
-        is_int(plan_set_status_text(REVIEWED, strlen(REVIEWED), 0, 0, PLAN_MIGRATED, "a\nb", &out,
+        buf_reset(&out);
+        is_int(plan_set_status_text(REVIEWED, strlen(REVIEWED), 0, 0, PLAN_FAILED,
+                                    "exit 1:\nstack\ttrace", &out, &e),
+               0, "a reason over several lines is taken");
+        ok(strstr(buf_cstr(&out), "    reason: \"exit 1: stack trace\"\n") != NULL,
+           "on one line, its control characters as spaces");
+        char big[PLAN_MAX_STRING + 10];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        big[PLAN_MAX_STRING - 1] = (char) 0xc3; /* a 2-byte character across the cut */
+        big[PLAN_MAX_STRING] = (char) 0xa9;
+        _cleanup_plan_ struct plan *cut = NULL;
+        buf_reset(&out);
+        ok(plan_set_status_text(REVIEWED, strlen(REVIEWED), 0, 0, PLAN_FAILED, big, &out, &e) ==
+                           0 &&
+                   plan_parse(out.data, out.len, &cut, &e) == 0 &&
+                   strlen(cut->tenants[0].workloads[0].reason) == PLAN_MAX_STRING - 1,
+           "a reason over the limit is cut, at a character boundary");
+        is_int(plan_set_status_text(REVIEWED, strlen(REVIEWED), 0, 0, PLAN_FAILED, "bad \xff", &out,
                                     &e),
-               -EINVAL, "a reason with a newline: -EINVAL");
+               -EINVAL, "a reason that is not UTF-8: -EINVAL");
         is_int(plan_set_status_text("a: [", 4, 0, 0, PLAN_MIGRATED, NULL, &out, &e), -EBADMSG,
                "not a plan: -EBADMSG");
 }
@@ -402,6 +433,9 @@ static void test_set_status_file(void) {
         ok(got && want && strcmp(got, want) == 0, "the file changed only there");
         ok(p->tenants[0].workloads[2].status == PLAN_MIGRATED && !p->tenants[0].workloads[2].reason,
            "and the plan in memory too");
+        is_int(plan_set_status(p, path, 0, 1, PLAN_FAILED, "two\nlines"), 0,
+               "a reason over two lines set");
+        is_str(p->tenants[0].workloads[1].reason, "two lines", "in memory as it is in the file");
 
         /* A reviewer swapped two workloads since: the index no longer names the same one. */
         _cleanup_free_ char *swapped =

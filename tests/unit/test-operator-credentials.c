@@ -15,20 +15,16 @@
 #include "common/tls/transport.h"
 #include "operator/credentials.h"
 #include "operator/material.h"
+#include "operator/memstore.h"
 #include "tests/tap.h"
 
 #define T0 1790000000LL
 #define DAY 86400LL
 
-/* ---- an in-memory store with check-and-set ------------------------------------------------ */
+/* ---- the in-memory store (operator/memstore), with faults ------------------------------------ */
 
-#define MAX_RECORDS 8
 struct mem_store {
-        struct {
-                char name[32];
-                struct credentials_record rec;
-        } r[MAX_RECORDS];
-        size_t n;
+        struct memstore *m;
         int fail; /* every call fails with this when set */
         unsigned creates, updates;
         /* Called once before the next create (a replica racing us). */
@@ -38,31 +34,14 @@ struct mem_store {
 };
 
 static struct credentials_record *mem_find(struct mem_store *m, const char *name) {
-        for (size_t i = 0; i < m->n; i++)
-                if (strcmp(m->r[i].name, name) == 0)
-                        return &m->r[i].rec;
-        return NULL;
-}
-
-static int copy_rec(struct credentials_record *dst, const struct credentials_record *src) {
-        for (size_t i = 0; i < src->n; i++) {
-                int r = credentials_record_set(dst, src->f[i].name, src->f[i].value.data,
-                                               src->f[i].value.len);
-                if (r < 0)
-                        return r;
-        }
-        dst->version = src->version;
-        return 0;
+        return memstore_find(m->m, name);
 }
 
 static int mem_read(void *ud, const char *name, struct credentials_record *ret) {
         struct mem_store *m = ud;
         if (m->fail)
                 return m->fail;
-        struct credentials_record *r = mem_find(m, name);
-        if (!r)
-                return -ENOENT;
-        return copy_rec(ret, r);
+        return memstore_ops(m->m).read(m->m, name, ret);
 }
 
 static int mem_create(void *ud, const char *name, const struct credentials_record *rec) {
@@ -74,15 +53,9 @@ static int mem_create(void *ud, const char *name, const struct credentials_recor
                 m->before_create = NULL;
                 f(m->before_create_ud);
         }
-        if (mem_find(m, name))
-                return -EEXIST;
-        if (m->n >= MAX_RECORDS)
-                return -ENOSPC;
-        (void) snprintf(m->r[m->n].name, sizeof(m->r[m->n].name), "%s", name);
-        int r = copy_rec(&m->r[m->n].rec, rec);
-        m->r[m->n].rec.version.n = 1;
-        m->n++;
-        m->creates++;
+        int r = memstore_ops(m->m).create(m->m, name, rec);
+        if (r == 0)
+                m->creates++;
         return r;
 }
 
@@ -92,26 +65,19 @@ static int mem_update(void *ud, const char *name, const struct credentials_recor
         if (m->fail)
                 return m->fail;
         struct credentials_record *r = mem_find(m, name);
-        if (!r)
-                return -ENOENT;
-        if (m->stale_next_update) {
+        if (r && m->stale_next_update) {
                 m->stale_next_update = false;
                 r->version.n++; /* someone else wrote */
                 return -ESTALE;
         }
-        if (r->version.n != version->n)
-                return -ESTALE;
-        int64_t v = r->version.n + 1;
-        credentials_record_done(r);
-        int k = copy_rec(r, rec);
-        r->version.n = v;
-        m->updates++;
+        int k = memstore_ops(m->m).update(m->m, name, rec, version);
+        if (k == 0)
+                m->updates++;
         return k;
 }
 
 static void mem_done(struct mem_store *m) {
-        for (size_t i = 0; i < m->n; i++)
-                credentials_record_done(&m->r[i].rec);
+        memstore_free(m->m);
 }
 
 /* ---- an in-process signer, a clock, a log sink -------------------------------------------- */
@@ -211,6 +177,7 @@ static void race_other(void *ud) {
 
 int main(void) {
         struct mem_store m = {};
+        (void) memstore_new(&m.m);
         struct env ea = {.now = T0, .writer = true}, eb = {.now = T0, .writer = true};
         _cleanup_buf_ struct buf a1 = BUF_INIT(TLS_MAX_PEM, 0), b1 = BUF_INIT(TLS_MAX_PEM, 0),
                                  ca1 = BUF_INIT(TLS_MAX_PEM, 0), ca2 = BUF_INIT(TLS_MAX_PEM, 0);
@@ -301,10 +268,11 @@ int main(void) {
 
         /* A standby on an empty store waits; it loads what the leader wrote. */
         struct mem_store m2 = {};
+        (void) memstore_new(&m2.m);
         struct env es = {.now = T0, .writer = false}, el = {.now = T0, .writer = true};
         struct credentials *standby = replica(&m2, &es), *leader = replica(&m2, &el);
         is_int(credentials_bootstrap(standby), -EAGAIN, "standby: nothing to load yet");
-        is_int((int) m2.n, 0, "standby wrote nothing");
+        is_int((int) memstore_count(m2.m), 0, "standby wrote nothing");
         is_int(credentials_bootstrap(leader), 0, "leader bootstraps");
         is_int(credentials_bootstrap(standby), 0, "standby loads the leader's records");
 
@@ -388,6 +356,7 @@ int main(void) {
 
         /* Store failures: nothing loaded, the error returned. */
         struct mem_store m3 = {.fail = -EIO};
+        (void) memstore_new(&m3.m);
         struct env ef = {.now = T0, .writer = true};
         struct credentials *f = replica(&m3, &ef);
         is_int(credentials_bootstrap(f), -EIO, "store down: the error");

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/macro.h"
@@ -24,7 +25,11 @@ int main(void) {
         struct operator_flags f;
         log_set_fd(-1);
 
-        (void) unsetenv("CLOUDTASER_SECRET_BACKEND");
+        /* The environment the parser reads is set by pointing environ at a test array (the
+         * program itself never changes its environment). */
+        char **saved = environ;
+        static char *none[] = {NULL}, *fallback[] = {"CLOUDTASER_SECRET_BACKEND=kubernetes", NULL};
+        environ = none;
         is_int(parse(&f, (const char *const[]){NULL}), 0, "no flags");
         is_str(f.secret_backend, "vault", "vault is the default backend");
         is_int((int) f.webhook_port, 9443, "webhook port 9443");
@@ -53,13 +58,13 @@ int main(void) {
         ok(strcmp(f.secret_backend, "kubernetes") == 0 && strcmp(f.namespace_, "ops") == 0 &&
                    f.webhook_config_name && !*f.webhook_config_name,
            "values kept");
-        (void) setenv("CLOUDTASER_SECRET_BACKEND", "kubernetes", 1);
+        environ = fallback;
         is_int(parse(&f, (const char *const[]){NULL}), 0, "backend from the environment");
         is_str(f.secret_backend, "kubernetes", "CLOUDTASER_SECRET_BACKEND=kubernetes");
         is_int(parse(&f, (const char *const[]){"--secret-backend", "vault", NULL}), 0,
                "the flag wins over the environment");
         is_str(f.secret_backend, "vault", "vault");
-        (void) unsetenv("CLOUDTASER_SECRET_BACKEND");
+        environ = saved;
 
         static const char *const bad[][4] = {
                 {"--secret-backend", "etcd", NULL},

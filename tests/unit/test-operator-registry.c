@@ -886,6 +886,8 @@ static void test_cloud_match(void) {
                 {"123456789012.dkr-ecr.eu-west-1.on.aws", REGISTRY_CLOUD_ECR, "eu-west-1", false},
                 {"123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM", REGISTRY_CLOUD_ECR, "us-east-1",
                  false},
+                {"123456789012.dkr.ecr.Test_Region-1.amazonaws.com", REGISTRY_CLOUD_ECR,
+                 "test_region-1", false},
                 {"12345678901.dkr.ecr.us-east-1.amazonaws.com", REGISTRY_CLOUD_NONE, NULL, false},
                 {"1234567890123.dkr.ecr.us-east-1.amazonaws.com", REGISTRY_CLOUD_NONE, NULL, false},
                 {"123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example", REGISTRY_CLOUD_NONE,
@@ -1130,22 +1132,21 @@ static void test_cloud_tokens(void) {
            "ECR: the token decodes to AWS:<password>, expiresAt in seconds");
         secmem_free(up);
         up = NULL;
-        static const char *const bad_ecr[] =
-                {
-                        "{\"authorizationData\":[]}",
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOnBhc3M=\"}]}", /* no
-                                                                                                  expiry
-                                                                                                */
-                        "{\"authorizationData\":[{\"authorizationToken\":\"!!!\",\"expiresAt\":1}]"
-                        "}",
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdT\",\"expiresAt\":1}]"
-                        "}", /* "AWS" */
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOg==\","
-                        "\"expiresAt\":1}]}", /* "AWS:" */
-                        "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOmEgYg==\","
-                        "\"expiresAt\":1}]}", /* space */
-                        "not json",
-                };
+        static const char *const bad_ecr[] = {
+                "{\"authorizationData\":[]}",
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOnBhc3M=\"}]}", /* no
+                                                                                          expiry
+                                                                                        */
+                "{\"authorizationData\":[{\"authorizationToken\":\"!!!\",\"expiresAt\":1}]"
+                "}",
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdT\",\"expiresAt\":1}]"
+                "}", /* "AWS" */
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOg==\","
+                "\"expiresAt\":1}]}", /* "AWS:" */
+                "{\"authorizationData\":[{\"authorizationToken\":\"QVdTOmEgYg==\","
+                "\"expiresAt\":1}]}", /* space */
+                "not json",
+        };
         for (size_t i = 0; i < ELEMENTSOF(bad_ecr); i++)
                 ok(registry_ecr_parse(bad_ecr[i], strlen(bad_ecr[i]), &up, &exp) < 0 && !up,
                    "ECR answer refused: %s", bad_ecr[i]);

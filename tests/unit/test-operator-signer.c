@@ -427,6 +427,18 @@ static void test_malformed(struct signer *s) {
                        8);
         n = raw_issue(m, sizeof(m), &spki, "ok.example", more, 16 * 8);
         is_int(signer_raw(s, m, n), -E2BIG, "raw: 17 DNS names are over the limit");
+        /* Sixteen long URIs: the request fits, the certificate would not fit in a response. */
+        static uint8_t uris[16 * 904];
+        for (size_t i = 0; i < 16; i++) {
+                uint8_t *u = uris + 904 * i;
+                memcpy(u, (const uint8_t[]){0, SIGNER_TAG_URI, 900 >> 8, 900 & 0xff}, 4);
+                memset(u + 4, 'a', 900);
+                memcpy(u + 4, "urn:", 4);
+                u[4 + 899] = (uint8_t) ('a' + i);
+        }
+        n = raw_issue(m, sizeof(m), &spki, "ok.example", uris, sizeof(uris));
+        ok(n > 0 && n <= SIGNER_MAX_MSG, "a request of %zu bytes with 16 URIs of 900 bytes", n);
+        is_int(signer_raw(s, m, n), -E2BIG, "raw: a certificate too large to answer: -E2BIG");
         /* Garbage SPKI. */
         _cleanup_buf_ struct buf junk = BUF_INIT(64, 0);
         ok(buf_append_str(&junk, "not a public key") == 0, "junk");

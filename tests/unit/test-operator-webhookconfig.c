@@ -23,23 +23,8 @@
 static struct standin *si;
 
 static struct kube_client *client(void) {
-        struct kube_config *c = NULL;
         struct kube_client *k = NULL;
-        struct kube_error e = {};
-        char tok[4096];
-        (void) snprintf(tok, sizeof(tok), "%s/kube-token", si->dir);
-        int fd = open(tok, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-                (void) !write(fd, si->root_token, strlen(si->root_token));
-                (void) close(fd);
-        }
-        int r = kube_config_new(si->addr, si->ca_path, tok, &c, &e);
-        if (r >= 0)
-                r = kube_client_new(&c, NULL, &k);
-        if (r < 0)
-                diag("kube client: %d %s", r, e.message);
-        kube_config_free(c);
-        return k;
+        return standin_kube_client(si, &k) < 0 ? NULL : k;
 }
 
 static const char *hook_field(struct json_doc *d, size_t i, const char *path) {

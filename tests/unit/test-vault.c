@@ -569,11 +569,17 @@ static void test_412(struct ha *h) {
            "with a backoff between the tries (%llu us)", (unsigned long long) (h->clock.now - t0));
         ok(vault_error_is_transient(r), "a lasting 412 is transient (the caller may log in again)");
 
-        /* The caller's deadline bounds the retries. */
+        /* The caller's deadline bounds the retries. It bounds the real requests too (each gets
+         * what is left of it), so on a loaded machine the last request may run out of time
+         * itself: the call then ends with -ETIMEDOUT instead of the 412's -EAGAIN. Either way it
+         * ends early, inside the deadline (in client time). */
         (void) vault_client_set_limits(c, 0, 120, 0);
+        t0 = h->clock.now;
         r = vault_kv_resolve(c, "secret/app/db", &p, &e);
-        ok(r == -EAGAIN && e.attempts >= 1 && e.attempts < 1 + VAULT_RETRY_412_MAX,
-           "a 120 ms deadline stops the 412 retries early (%u attempts)", e.attempts);
+        ok((r == -EAGAIN || r == -ETIMEDOUT) && e.attempts >= 1 &&
+                   e.attempts < 1 + VAULT_RETRY_412_MAX && h->clock.now - t0 <= 120000u,
+           "a 120 ms deadline stops the 412 retries early (%d, %u attempts, %llu us)", r,
+           e.attempts, (unsigned long long) (h->clock.now - t0));
         is_int(ha_control(h, "POST", "/_standin/ha", "{\"reset\":true}"), 0, "stand-in: reset");
 }
 
