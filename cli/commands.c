@@ -63,6 +63,29 @@ const struct cli_command cli_commands[] = {
          "  --audience A          the audience the role requires (default " SOURCE_DEFAULT_AUDIENCE
          ")\n" SOURCE_VAULT_USAGE,
          cli_source_configure},
+        {"source", "apply-plan",
+         "create or update each tenant's read-only policy and Kubernetes auth role from a plan "
+         "(idempotent)",
+         "  PLAN                  the plan file\n"
+         "  --dry-run             print a diff of what would change, change nothing\n"
+         "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
+         "  --audience A          the audience the roles require (default " SOURCE_DEFAULT_AUDIENCE
+         ")\n" SOURCE_VAULT_USAGE,
+         cli_source_apply_plan},
+        {"source", "verify-plan",
+         "check that every plan path holds its fields and, --as-workload, that each role reads "
+         "exactly the plan's paths",
+         "  PLAN                  the plan file\n"
+         "  -o, --output FORMAT   table (default) or json\n"
+         "  --as-workload         log in as each tenant's service accounts (TokenRequest) and "
+         "prove their access\n"
+         "  --kubeconfig F        the cluster, for --as-workload (else KUBECONFIG, "
+         "~/.kube/config)\n"
+         "  --context C           a kubeconfig context\n"
+         "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
+         "  --audience A          the audience of the tokens asked for "
+         "(default " SOURCE_DEFAULT_AUDIENCE ")\n" SOURCE_VAULT_USAGE,
+         cli_source_verify_plan},
         {"target", "connect",
          "make the vault's Kubernetes auth method accept this cluster's service-account tokens "
          "(idempotent)",
@@ -70,7 +93,10 @@ const struct cli_command cli_commands[] = {
          "  --context C           a kubeconfig context (else current-context)\n"
          "  --auth-mount M        the Kubernetes auth method's path (default kubernetes)\n"
          "  --reviewer-ttl S      the reviewer token's lifetime in seconds (default one "
-         "year)\n" SOURCE_VAULT_USAGE,
+         "year)\n"
+         "  --reviewer-namespace NS  the reviewer's namespace (default cloudtaser-system)\n"
+         "  --reviewer NAME       the reviewer service account and its ClusterRoleBinding "
+         "(default cloudtaser-token-reviewer)\n" SOURCE_VAULT_USAGE,
          cli_target_connect},
 };
 const size_t cli_n_commands = ELEMENTSOF(cli_commands);

@@ -25,9 +25,10 @@
 
 #define REVIEWER_NAME "cloudtaser-token-reviewer"
 #define REVIEWER_TTL_DEFAULT (365 * 86400)
+#define REVIEWER_TTL_MAX (365 * 86400)
 
 static int kube_fail(int r, const struct kube_error *e, const char *what, const char *name) {
-        log_error_errno(r, "%s '%s': %s%s%s", what, name, e->message[0] ? e->message : "%m",
+        log_error_errno(r, "%s '%s': %s%s%s", what, name, source_message(e->message, r),
                         e->reason[0] ? " " : "", e->reason);
         return r;
 }
@@ -58,64 +59,71 @@ static int ensure_object(struct kube_client *k, const char *path, const char *cr
 }
 
 /* The binding must give system:auth-delegator to our reviewer; anything else is refused. */
-static int check_binding(struct kube_client *k, const char *path) {
+static int check_binding(struct kube_client *k, const char *path, const char *ns, const char *sa) {
         _cleanup_json_doc_ struct json_doc *d = NULL;
         struct kube_error e = {};
         const char *s = NULL;
         int r = kube_get(k, path, &d, &e);
         if (r < 0)
-                return kube_fail(r, &e, "Failed to read", "ClusterRoleBinding " REVIEWER_NAME);
+                return kube_fail(r, &e, "Failed to read the ClusterRoleBinding", sa);
         const struct json_value *root = json_doc_root(d);
         bool subject = false;
         JSON_FOREACH(x, json_get(root, "subjects")) {
-                const char *kind, *name, *ns;
+                const char *kind, *name, *sns;
                 if (json_get_string(x, "kind", &kind) >= 0 && strcmp(kind, "ServiceAccount") == 0 &&
-                    json_get_string(x, "name", &name) >= 0 && strcmp(name, REVIEWER_NAME) == 0 &&
-                    json_get_string(x, "namespace", &ns) >= 0 &&
-                    strcmp(ns, SOURCE_SYSTEM_NAMESPACE) == 0)
+                    json_get_string(x, "name", &name) >= 0 && strcmp(name, sa) == 0 &&
+                    json_get_string(x, "namespace", &sns) >= 0 && strcmp(sns, ns) == 0)
                         subject = true;
         }
         if (json_get_string(json_get(root, "roleRef"), "name", &s) < 0 ||
             strcmp(s, "system:auth-delegator") != 0 || !subject)
                 return log_error_errno(-EEXIST,
-                                       "The ClusterRoleBinding " REVIEWER_NAME
-                                       " exists but does not bind system:auth-delegator to "
-                                       "%s/" REVIEWER_NAME ": fix or delete it",
-                                       SOURCE_SYSTEM_NAMESPACE);
+                                       "The ClusterRoleBinding %s exists but does not bind "
+                                       "system:auth-delegator to %s/%s: fix or delete it",
+                                       sa, ns, sa);
         return 0;
 }
 
-static int reviewer_objects(struct kube_client *k) {
-        static const char ns_path[] = "/api/v1/namespaces/" SOURCE_SYSTEM_NAMESPACE;
-        static const char sa_path[] =
-                "/api/v1/namespaces/" SOURCE_SYSTEM_NAMESPACE "/serviceaccounts/" REVIEWER_NAME;
-        static const char crb_path[] =
-                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/" REVIEWER_NAME;
-        int r = ensure_object(k, ns_path, "/api/v1/namespaces",
-                              "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{"
-                              "\"name\":\"" SOURCE_SYSTEM_NAMESPACE "\"}}",
-                              "namespace " SOURCE_SYSTEM_NAMESPACE);
-        if (r >= 0)
-                r = ensure_object(k, sa_path,
-                                  "/api/v1/namespaces/" SOURCE_SYSTEM_NAMESPACE "/serviceaccounts",
-                                  "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\","
-                                  "\"metadata\":{\"name\":\"" REVIEWER_NAME
-                                  "\",\"labels\":{\"app.kubernetes.io/managed-by\":"
-                                  "\"cloudtaser\"}}}",
-                                  "service account " SOURCE_SYSTEM_NAMESPACE "/" REVIEWER_NAME);
-        if (r >= 0)
-                r = ensure_object(
-                        k, crb_path, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+/* The reviewer's namespace, service account and ClusterRoleBinding (named as the account). */
+static int reviewer_objects(struct kube_client *k, const char *ns, const char *sa) {
+        char ns_path[320], sa_list[320], sa_path[400], crb_path[320], json[1536], what[320];
+        int r;
+
+        (void) snprintf(ns_path, sizeof(ns_path), "/api/v1/namespaces/%s", ns);
+        (void) snprintf(sa_list, sizeof(sa_list), "/api/v1/namespaces/%s/serviceaccounts", ns);
+        (void) snprintf(sa_path, sizeof(sa_path), "%s/%s", sa_list, sa);
+        (void) snprintf(crb_path, sizeof(crb_path),
+                        "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/%s", sa);
+        (void) snprintf(json, sizeof(json),
+                        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":"
+                        "\"%s\"}}",
+                        ns);
+        (void) snprintf(what, sizeof(what), "namespace %s", ns);
+        r = ensure_object(k, ns_path, "/api/v1/namespaces", json, what);
+        if (r < 0)
+                return r;
+        (void) snprintf(json, sizeof(json),
+                        "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\",\"metadata\":{"
+                        "\"name\":\"%s\",\"labels\":{\"app.kubernetes.io/managed-by\":"
+                        "\"cloudtaser\"}}}",
+                        sa);
+        (void) snprintf(what, sizeof(what), "service account %s/%s", ns, sa);
+        r = ensure_object(k, sa_path, sa_list, json, what);
+        if (r < 0)
+                return r;
+        (void) snprintf(json, sizeof(json),
                         "{\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"kind\":"
-                        "\"ClusterRoleBinding\",\"metadata\":{\"name\":\"" REVIEWER_NAME
-                        "\",\"labels\":{\"app.kubernetes.io/managed-by\":\"cloudtaser\"}},"
-                        "\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":"
-                        "\"ClusterRole\",\"name\":\"system:auth-delegator\"},\"subjects\":[{"
-                        "\"kind\":\"ServiceAccount\",\"name\":\"" REVIEWER_NAME
-                        "\",\"namespace\":\"" SOURCE_SYSTEM_NAMESPACE "\"}]}",
-                        "ClusterRoleBinding " REVIEWER_NAME " (system:auth-delegator)");
+                        "\"ClusterRoleBinding\",\"metadata\":{\"name\":\"%s\",\"labels\":{"
+                        "\"app.kubernetes.io/managed-by\":\"cloudtaser\"}},\"roleRef\":{"
+                        "\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\","
+                        "\"name\":\"system:auth-delegator\"},\"subjects\":[{\"kind\":"
+                        "\"ServiceAccount\",\"name\":\"%s\",\"namespace\":\"%s\"}]}",
+                        sa, sa, ns);
+        (void) snprintf(what, sizeof(what), "ClusterRoleBinding %s (system:auth-delegator)", sa);
+        r = ensure_object(k, crb_path, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                          json, what);
         if (r >= 0)
-                r = check_binding(k, crb_path);
+                r = check_binding(k, crb_path, ns, sa);
         return r;
 }
 
@@ -145,7 +153,7 @@ static int write_config(struct vault_client *c, const char *mount, const char *h
                 r = json_print(json_doc_root(d), &body);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the auth config: %m");
-        r = vault_write(c, path, &body, NULL, &e);
+        r = vault_logical_write(c, path, &body, NULL, &e);
         if (r < 0) {
                 (void) source_vault_fail(r, &e, "Failed to write the Kubernetes auth config");
                 return r;
@@ -153,14 +161,62 @@ static int write_config(struct vault_client *c, const char *mount, const char *h
         return 0;
 }
 
+enum {
+        OPT_KUBECONFIG = SOURCE_OPT_FIRST_FREE,
+        OPT_CONTEXT,
+        OPT_MOUNT,
+        OPT_TTL,
+        OPT_REVIEWER_NS,
+        OPT_REVIEWER,
+};
+
+struct connect_args {
+        struct kube_load_options lo;
+        const char *mount, *reviewer_ns, *reviewer;
+        int64_t ttl;
+};
+
+static int connect_flag(int opt, char *arg, void *userdata) {
+        struct connect_args *a = userdata;
+        char *end;
+        switch (opt) {
+        case OPT_KUBECONFIG:
+                a->lo.paths = arg;
+                return 0;
+        case OPT_CONTEXT:
+                a->lo.context = arg;
+                return 0;
+        case OPT_MOUNT:
+                a->mount = arg;
+                return 0;
+        case OPT_REVIEWER_NS:
+        case OPT_REVIEWER:
+                if (!kube_name_valid(arg) || strlen(arg) > 63)
+                        return log_error_errno(-EINVAL, "'%s' is not a valid name", arg);
+                *(opt == OPT_REVIEWER ? &a->reviewer : &a->reviewer_ns) = arg;
+                return 0;
+        case OPT_TTL:
+                errno = 0;
+                long long x = strtoll(arg, &end, 10);
+                if (errno || end == arg || *end || x < 600 || x > REVIEWER_TTL_MAX)
+                        return log_error_errno(-EINVAL, "--reviewer-ttl: seconds, 600..%d",
+                                               REVIEWER_TTL_MAX);
+                a->ttl = x;
+                return 0;
+        default:
+                return log_error_errno(-EINVAL, "Unknown flag");
+        }
+}
+
 int cli_target_connect(int argc, char **argv) {
-        enum { OPT_KUBECONFIG = SOURCE_OPT_FIRST_FREE, OPT_CONTEXT, OPT_MOUNT, OPT_TTL };
         static const struct option opts[] = {
                 SOURCE_VAULT_LONGOPTS,
                 {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
                 {"context", required_argument, NULL, OPT_CONTEXT},
                 {"auth-mount", required_argument, NULL, OPT_MOUNT},
                 {"reviewer-ttl", required_argument, NULL, OPT_TTL},
+                {"reviewer-namespace", required_argument, NULL, OPT_REVIEWER_NS},
+                {"reviewer", required_argument, NULL, OPT_REVIEWER},
                 {},
         };
         _cleanup_(source_vault_done) struct source_vault v = {};
@@ -169,55 +225,28 @@ int cli_target_connect(int argc, char **argv) {
         _cleanup_(kube_client_freep) struct kube_client *k = NULL;
         _cleanup_free_ char *host = NULL, *ca = NULL;
         _cleanup_secmem_ char *jwt = NULL;
-        struct kube_load_options lo = {};
+        struct connect_args a = {.mount = SOURCE_DEFAULT_AUTH_MOUNT,
+                                 .reviewer_ns = SOURCE_SYSTEM_NAMESPACE,
+                                 .reviewer = REVIEWER_NAME,
+                                 .ttl = REVIEWER_TTL_DEFAULT};
         struct kube_error ke = {};
         struct vault_mount_info mi;
         struct vault_error e;
-        const char *mount = SOURCE_DEFAULT_AUTH_MOUNT;
-        int64_t ttl = REVIEWER_TTL_DEFAULT;
         size_t ca_len = 0, jwt_len = 0;
-        int r, opt;
+        int r;
 
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                r = source_vault_option(&v, opt, optarg);
-                if (r < 0)
-                        return EX_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case OPT_KUBECONFIG:
-                        lo.paths = optarg;
-                        break;
-                case OPT_CONTEXT:
-                        lo.context = optarg;
-                        break;
-                case OPT_MOUNT:
-                        mount = optarg;
-                        break;
-                case OPT_TTL: {
-                        char *end;
-                        errno = 0;
-                        long long x = strtoll(optarg, &end, 10);
-                        if (errno || end == optarg || *end || x < 600 || x > 365 * 86400)
-                                return log_error("--reviewer-ttl: seconds, 600..%d", 365 * 86400),
-                                       EX_USAGE;
-                        ttl = x;
-                        break;
-                }
-                default:
-                        return EX_USAGE;
-                }
-        }
-        if (optind < argc)
-                return log_error("Unexpected argument '%s'", argv[optind]), EX_USAGE;
+        if (source_parse_flags(argc, argv, opts, &v, connect_flag, &a, 0, NULL) < 0)
+                return EX_USAGE;
+        const char *mount = a.mount;
+        int64_t ttl = a.ttl;
+        struct kube_load_options lo = a.lo;
         if (source_vault_open(&v, true, &c) < 0)
                 return EX_USAGE;
 
         r = kube_config_load(&lo, &cfg, &ke);
         if (r < 0)
                 return log_error_errno(r, "Failed to load the kubeconfig: %s",
-                                       ke.message[0] ? ke.message : "%m"),
+                                       source_message(ke.message, r)),
                        EX_CONFIG;
         host = strdup(kube_config_server(cfg));
         const char *cap = kube_config_ca(cfg, &ca_len);
@@ -235,13 +264,12 @@ int cli_target_connect(int argc, char **argv) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the Kubernetes client: %m"), EX_CONFIG;
 
-        r = reviewer_objects(k);
+        r = reviewer_objects(k, a.reviewer_ns, a.reviewer);
         if (r < 0)
                 return source_exit_status(r);
-        r = kube_token_request(k, SOURCE_SYSTEM_NAMESPACE, REVIEWER_NAME, NULL, ttl, &jwt, &jwt_len,
-                               &ke);
+        r = kube_token_request(k, a.reviewer_ns, a.reviewer, NULL, ttl, &jwt, &jwt_len, &ke);
         if (r < 0)
-                return kube_fail(r, &ke, "Failed to get a token (TokenRequest) for", REVIEWER_NAME),
+                return kube_fail(r, &ke, "Failed to get a token (TokenRequest) for", a.reviewer),
                        source_exit_status(r);
 
         r = vault_sys_mount_get(c, true, mount, &mi, &e);
@@ -259,8 +287,7 @@ int cli_target_connect(int argc, char **argv) {
                 return source_exit_status(r);
         printf("configured auth/%s/config: kubernetes_host %s, %s, reviewer token of %s/%s "
                "(%" PRId64 " s)\n",
-               mount, host, ca ? "its CA" : "system CAs", SOURCE_SYSTEM_NAMESPACE, REVIEWER_NAME,
-               ttl);
+               mount, host, ca ? "its CA" : "system CAs", a.reviewer_ns, a.reviewer, ttl);
         log_notice("The reviewer token expires in %" PRId64 " days (or earlier, if the API server "
                    "caps it): run target connect again before then",
                    ttl / 86400);

@@ -73,6 +73,7 @@ void plan_workload_done(struct plan_workload *w) {
                 secret_done(&w->secrets[i]);
         free(w->secrets);
         free(w->name);
+        free(w->service_account);
         free(w->reason);
         free(w->note);
         *w = (struct plan_workload){};
@@ -108,7 +109,8 @@ static bool str_eq(const char *a, const char *b) {
 }
 
 static bool workload_equal(const struct plan_workload *a, const struct plan_workload *b) {
-        if (a->kind != b->kind || !str_eq(a->name, b->name) || a->replicas != b->replicas ||
+        if (a->kind != b->kind || !str_eq(a->name, b->name) ||
+            !str_eq(a->service_account, b->service_account) || a->replicas != b->replicas ||
             a->status != b->status || !str_eq(a->reason, b->reason) || !str_eq(a->note, b->note) ||
             a->n_secrets != b->n_secrets)
                 return false;
@@ -496,8 +498,8 @@ static int read_secret(struct reader *rd, const struct json_value *v, struct pla
 }
 
 static int read_workload(struct reader *rd, const struct json_value *v, struct plan_workload *w) {
-        static const char *const keys[] = {"kind",   "name", "replicas", "status",
-                                           "reason", "note", "secrets",  NULL};
+        static const char *const keys[] = {"kind",   "name", "serviceAccount", "replicas", "status",
+                                           "reason", "note", "secrets",        NULL};
         _cleanup_free_ char *kind = NULL, *status = NULL;
         const struct json_value *secrets = NULL, *rep;
         size_t n_secrets = 0, n;
@@ -518,6 +520,14 @@ static int read_workload(struct reader *rd, const struct json_value *v, struct p
         if (r >= 0 && !kube_name_valid(w->name)) {
                 n = path_push(rd, "name", 0);
                 r = fail(rd, json_get(v, "name"), -EBADMSG, "'%.64s' is not a valid name", w->name);
+                path_pop(rd, n);
+        }
+        if (r >= 0)
+                r = get_string(rd, v, "serviceAccount", false, &w->service_account);
+        if (r >= 0 && w->service_account && !kube_name_valid(w->service_account)) {
+                n = path_push(rd, "serviceAccount", 0);
+                r = fail(rd, json_get(v, "serviceAccount"), -EBADMSG,
+                         "'%.64s' is not a valid service account name", w->service_account);
                 path_pop(rd, n);
         }
         rep = json_get(v, "replicas");
@@ -794,6 +804,8 @@ static int format_workload(struct buf *out, const struct plan_workload *w) {
         int r = buf_printf(out, "  - kind: %s\n", plan_kind_to_string(w->kind));
         if (r >= 0)
                 r = put_member(out, 4, "name", w->name);
+        if (r >= 0 && w->service_account && *w->service_account)
+                r = put_member(out, 4, "serviceAccount", w->service_account);
         if (r >= 0)
                 r = buf_printf(out, "    replicas: %" PRId64 "\n", w->replicas);
         if (r >= 0)

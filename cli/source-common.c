@@ -54,6 +54,31 @@ int source_vault_option(struct source_vault *v, int opt, char *arg) {
         }
 }
 
+int source_parse_flags(int argc, char **argv, const struct option *opts, struct source_vault *v,
+                       int (*handle)(int opt, char *arg, void *userdata), void *userdata,
+                       int n_args, char ***ret_args) {
+        int r, opt;
+
+        optind = 0; /* a full reset, also of glibc's and musl's internal state */
+        while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+                if (opt == '?' || opt == ':')
+                        return -EINVAL; /* getopt said why */
+                r = source_vault_option(v, opt, optarg);
+                if (r == 0)
+                        r = handle ? handle(opt, optarg, userdata) : -EINVAL;
+                if (r < 0)
+                        return -EINVAL;
+        }
+        if (argc - optind != n_args && n_args == 0)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+        if (argc - optind != n_args)
+                return log_error_errno(-EINVAL, "Give %d argument%s", n_args,
+                                       n_args == 1 ? " (the plan file)" : "s");
+        if (ret_args)
+                *ret_args = argv + optind;
+        return 0;
+}
+
 static const char *env2(const char *a, const char *b) {
         const char *s = getenv(a);
         if (s && s[0])
@@ -163,6 +188,10 @@ int source_exit_status(int r) {
         default:
                 return EX_UNAVAILABLE;
         }
+}
+
+const char *source_message(const char *message, int r) {
+        return message && message[0] ? message : strerror(r < 0 ? -r : r);
 }
 
 int source_vault_fail(int r, const struct vault_error *e, const char *what) {
@@ -386,7 +415,7 @@ int source_role_apply(struct vault_client *c, const char *mount, const char *nam
         int w = snprintf(path, sizeof(path), "auth/%s/role/%s", mount, name);
         if (w < 0 || (size_t) w >= sizeof(path) || !vault_path_valid(path))
                 return log_error_errno(-EINVAL, "Invalid role path 'auth/%s/role/%s'", mount, name);
-        r = vault_read(c, path, &cur, &e);
+        r = vault_logical_read(c, path, &cur, &e);
         if (r < 0 && r != -ENOENT) {
                 (void) source_vault_fail(r, &e, "Failed to read a role");
                 return r;
@@ -411,7 +440,7 @@ int source_role_apply(struct vault_client *c, const char *mount, const char *nam
         r = json_print(json_doc_root(want), &body);
         if (r < 0)
                 return log_error_errno(r, "Failed to build role '%s': %m", name);
-        r = vault_write(c, path, &body, NULL, &e);
+        r = vault_logical_write(c, path, &body, NULL, &e);
         if (r < 0) {
                 (void) source_vault_fail(r, &e, "Failed to write a role");
                 return r;

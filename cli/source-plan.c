@@ -42,6 +42,20 @@ static size_t uniq(const char **v, size_t n) {
         return o;
 }
 
+/* Appends s to the growing array *v (n used, *cap allocated). */
+static int push(const char ***v, size_t *n, size_t *cap, const char *s) {
+        if (*n == *cap) {
+                size_t c = *cap ? *cap * 2 : 16;
+                const char **m = realloc(*v, c * sizeof(**v));
+                if (!m)
+                        return -ENOMEM;
+                *v = m;
+                *cap = c;
+        }
+        (*v)[(*n)++] = s;
+        return 0;
+}
+
 static bool counts(const struct plan_workload *w) {
         return w->status != PLAN_SKIPPED;
 }
@@ -58,16 +72,10 @@ int source_tenant_paths(const struct plan_tenant *t, const char ***ret, size_t *
                                 free(v);
                                 return -EINVAL;
                         }
-                        if (n == cap) {
-                                cap = cap ? cap * 2 : 16;
-                                const char **m = realloc(v, cap * sizeof(*v));
-                                if (!m) {
-                                        free(v);
-                                        return -ENOMEM;
-                                }
-                                v = m;
+                        if (push(&v, &n, &cap, w->secrets[j].vault_path) < 0) {
+                                free(v);
+                                return -ENOMEM;
                         }
-                        v[n++] = w->secrets[j].vault_path;
                 }
         }
         *ret_n = uniq(v, n);
@@ -262,16 +270,10 @@ static int tenant_fields(const struct plan_tenant *t, const char *path, const ch
                         if (strcmp(s->vault_path, path) != 0)
                                 continue;
                         for (size_t k = 0; k < s->n_fields; k++) {
-                                if (n == cap) {
-                                        cap = cap ? cap * 2 : 16;
-                                        const char **m = realloc(v, cap * sizeof(*v));
-                                        if (!m) {
-                                                free(v);
-                                                return -ENOMEM;
-                                        }
-                                        v = m;
+                                if (push(&v, &n, &cap, s->fields[k].field) < 0) {
+                                        free(v);
+                                        return -ENOMEM;
                                 }
-                                v[n++] = s->fields[k].field;
                         }
                 }
         }
@@ -426,7 +428,7 @@ static int verify_access(const struct source_plan_options *o, struct kube_client
                                        &ke);
                 if (r < 0) {
                         log_error_errno(r, "Failed to get a token of %s/%s: %s", t->namespace_,
-                                        sas[s], ke.message[0] ? ke.message : "%m");
+                                        sas[s], source_message(ke.message, r));
                         r = add_check(rep, SOURCE_CHECK_ACCESS, t->namespace_, sas[s], role,
                                       "no service-account token", SOURCE_CHECK_ERROR);
                         if (r < 0)
@@ -583,6 +585,54 @@ static int open_client(void *userdata, struct vault_client **ret) {
         return source_vault_open(&a->v, false, ret);
 }
 
+struct plan_flag_ctx {
+        struct plan_args *a;
+        bool verify;
+};
+
+static int plan_flag(int opt, char *arg, void *userdata) {
+        struct plan_flag_ctx *x = userdata;
+        struct plan_args *a = x->a;
+        bool verify_only = false, apply_only = false;
+        switch (opt) {
+        case OPT_DRY:
+                a->o.dry_run = true;
+                apply_only = true;
+                break;
+        case OPT_MOUNT:
+                a->o.auth_mount = arg;
+                break;
+        case OPT_AUDIENCE:
+                a->o.audience = arg;
+                break;
+        case OPT_AS_WORKLOAD:
+                a->as_workload = verify_only = true;
+                break;
+        case OPT_KUBECONFIG:
+                a->lo.paths = arg;
+                verify_only = true;
+                break;
+        case OPT_CONTEXT:
+                a->lo.context = arg;
+                verify_only = true;
+                break;
+        case 'o':
+        case OPT_OUTPUT:
+                if (strcmp(arg, "json") != 0 && strcmp(arg, "table") != 0)
+                        return log_error_errno(-EINVAL, "-o: json or table");
+                a->json = strcmp(arg, "json") == 0;
+                verify_only = true;
+                break;
+        default:
+                return log_error_errno(-EINVAL, "Unknown flag");
+        }
+        if ((verify_only && !x->verify) || (apply_only && x->verify))
+                return log_error_errno(-EINVAL, "A flag of source %s given to source %s",
+                                       x->verify ? "apply-plan" : "verify-plan",
+                                       x->verify ? "verify-plan" : "apply-plan");
+        return 0;
+}
+
 static int parse_plan_args(int argc, char **argv, bool verify, struct plan_args *a) {
         static const struct option opts[] = {
                 SOURCE_VAULT_LONGOPTS,
@@ -595,63 +645,19 @@ static int parse_plan_args(int argc, char **argv, bool verify, struct plan_args 
                 {"output", required_argument, NULL, OPT_OUTPUT},
                 {},
         };
-        int r, opt;
+        struct plan_flag_ctx x = {.a = a, .verify = verify};
+        char **args;
 
         a->o.auth_mount = SOURCE_DEFAULT_AUTH_MOUNT;
         a->o.audience = SOURCE_DEFAULT_AUDIENCE;
         a->o.open_client = open_client;
         a->o.userdata = a;
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-                r = source_vault_option(&a->v, opt, optarg);
-                if (r < 0)
-                        return -EINVAL;
-                if (r > 0)
-                        continue;
-                bool ok = true;
-                switch (opt) {
-                case OPT_DRY:
-                        a->o.dry_run = true;
-                        ok = !verify;
-                        break;
-                case OPT_MOUNT:
-                        a->o.auth_mount = optarg;
-                        break;
-                case OPT_AUDIENCE:
-                        a->o.audience = optarg;
-                        break;
-                case OPT_AS_WORKLOAD:
-                        a->as_workload = true;
-                        ok = verify;
-                        break;
-                case OPT_KUBECONFIG:
-                        a->lo.paths = optarg;
-                        ok = verify;
-                        break;
-                case OPT_CONTEXT:
-                        a->lo.context = optarg;
-                        ok = verify;
-                        break;
-                case 'o':
-                case OPT_OUTPUT:
-                        if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0)
-                                return log_error_errno(-EINVAL, "-o: json or table");
-                        a->json = strcmp(optarg, "json") == 0;
-                        ok = verify;
-                        break;
-                default:
-                        return -EINVAL;
-                }
-                if (!ok)
-                        return log_error_errno(-EINVAL, "%s: a flag of the other command",
-                                               argv[optind - 1]);
-        }
-        if (optind != argc - 1)
-                return log_error_errno(-EINVAL, "Give one plan file");
+        if (source_parse_flags(argc, argv, opts, &a->v, plan_flag, &x, 1, &args) < 0)
+                return -EINVAL;
         if (!a->o.audience[0])
                 return log_error_errno(-EINVAL, "--audience must not be empty: a role without "
                                                 "one accepts tokens issued for any audience");
-        a->plan = argv[optind];
+        a->plan = args[0];
         return 0;
 }
 
@@ -663,7 +669,7 @@ static int load(const char *path, struct plan **ret) {
                         log_error_errno(r, "%s:%u:%u: %s", path, pe.line, pe.column, pe.message);
                 else
                         log_error_errno(r, "Failed to read the plan '%s': %s", path,
-                                        pe.message[0] ? pe.message : "%m");
+                                        source_message(pe.message, r));
                 return r == -EBADMSG || r == -E2BIG ? EX_DATAERR : EX_NOINPUT;
         }
         return 0;
@@ -713,7 +719,7 @@ int cli_source_verify_plan(int argc, char **argv) {
                         r = kube_client_new(&cfg, NULL, &k);
                 if (r < 0)
                         return log_error_errno(r, "--as-workload needs the cluster: %s",
-                                               ke.message[0] ? ke.message : "%m"),
+                                               source_message(ke.message, r)),
                                EX_CONFIG;
         }
         r = source_verify_plan(c, k, p, &a.o, &rep);

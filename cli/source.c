@@ -67,14 +67,45 @@ static int format_keys(const struct vault_init_keys *k, unsigned threshold, stru
         return r;
 }
 
+enum { OPT_SHARES = SOURCE_OPT_FIRST_FREE, OPT_THRESHOLD, OPT_NONTERM, OPT_FILE, OPT_FORCE };
+
+struct install_args {
+        unsigned shares, threshold;
+        bool nonterm, force;
+        const char *file;
+};
+
+static int install_flag(int opt, char *arg, void *userdata) {
+        struct install_args *a = userdata;
+        switch (opt) {
+        case OPT_SHARES:
+        case OPT_THRESHOLD:
+                if (parse_uint(arg, 1, VAULT_SYS_MAX_SHARES,
+                               opt == OPT_SHARES ? &a->shares : &a->threshold) < 0)
+                        return log_error_errno(-EINVAL, "--key-%s: 1..%u",
+                                               opt == OPT_SHARES ? "shares" : "threshold",
+                                               VAULT_SYS_MAX_SHARES);
+                return 0;
+        case OPT_NONTERM:
+                a->nonterm = true;
+                return 0;
+        case OPT_FILE:
+                a->file = arg;
+                return 0;
+        case OPT_FORCE:
+                a->force = true;
+                return 0;
+        default:
+                return log_error_errno(-EINVAL, "Unknown flag");
+        }
+}
+
+static void unlink_keys(const char *file) {
+        if (file)
+                (void) unlink(file);
+}
+
 int cli_source_install(int argc, char **argv) {
-        enum {
-                OPT_SHARES = SOURCE_OPT_FIRST_FREE,
-                OPT_THRESHOLD,
-                OPT_NONTERM,
-                OPT_FILE,
-                OPT_FORCE
-        };
         static const struct option opts[] = {
                 SOURCE_VAULT_LONGOPTS,
                 {"key-shares", required_argument, NULL, OPT_SHARES},
@@ -89,46 +120,16 @@ int cli_source_install(int argc, char **argv) {
         _cleanup_vault_init_keys_ struct vault_init_keys *keys = NULL;
         _cleanup_buf_ struct buf text = BUF_INIT(1u << 20, BUF_SECURE);
         _cleanup_close_ int fd = -EBADF;
-        unsigned shares = 5, threshold = 3;
-        bool nonterm = false, force = false;
-        const char *file = NULL;
+        struct install_args a = {.shares = 5, .threshold = 3};
         struct vault_seal_status st;
         struct vault_error e;
-        int r, opt;
+        int r;
 
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                r = source_vault_option(&v, opt, optarg);
-                if (r < 0)
-                        return EX_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case OPT_SHARES:
-                        if (parse_uint(optarg, 1, VAULT_SYS_MAX_SHARES, &shares) < 0)
-                                return log_error("--key-shares: 1..%u", VAULT_SYS_MAX_SHARES),
-                                       EX_USAGE;
-                        break;
-                case OPT_THRESHOLD:
-                        if (parse_uint(optarg, 1, VAULT_SYS_MAX_SHARES, &threshold) < 0)
-                                return log_error("--key-threshold: 1..%u", VAULT_SYS_MAX_SHARES),
-                                       EX_USAGE;
-                        break;
-                case OPT_NONTERM:
-                        nonterm = true;
-                        break;
-                case OPT_FILE:
-                        file = optarg;
-                        break;
-                case OPT_FORCE:
-                        force = true;
-                        break;
-                default:
-                        return EX_USAGE;
-                }
-        }
-        if (optind < argc)
-                return log_error("Unexpected argument '%s'", argv[optind]), EX_USAGE;
+        if (source_parse_flags(argc, argv, opts, &v, install_flag, &a, 0, NULL) < 0)
+                return EX_USAGE;
+        unsigned shares = a.shares, threshold = a.threshold;
+        bool nonterm = a.nonterm, force = a.force;
+        const char *file = a.file;
         if (threshold > shares || (shares > 1 && threshold < 2))
                 return log_error("--key-threshold %u with --key-shares %u: the threshold must be "
                                  "at most the shares, and at least 2 when there are several",
@@ -155,21 +156,21 @@ int cli_source_install(int argc, char **argv) {
                                  "terminal, or give --force-output-to-non-terminal"),
                        EX_USAGE;
 
+        /* Until sys/init has answered, a failure leaves no (empty) key file behind. */
         if (source_vault_open(&v, false, &c) < 0)
-                return EX_USAGE;
+                return unlink_keys(file), EX_USAGE;
         r = vault_sys_seal_status(c, &st, &e);
         if (r < 0)
-                return source_vault_fail(r, &e, "Failed to read the vault's seal status");
+                return unlink_keys(file),
+                       source_vault_fail(r, &e, "Failed to read the vault's seal status");
         if (st.initialized) {
-                if (file)
-                        (void) unlink(file);
+                unlink_keys(file);
                 return log_error("The vault at %s is already initialised: nothing done", v.addr),
                        EX_CONFIG;
         }
         r = vault_sys_init(c, shares, threshold, &keys, &e);
         if (r < 0) {
-                if (file)
-                        (void) unlink(file);
+                unlink_keys(file);
                 return source_vault_fail(r, &e, "Failed to initialise the vault");
         }
         /* Shown before unsealing: should the unseal fail, the keys are not lost. */
@@ -249,8 +250,31 @@ static int ensure_mount(struct vault_client *c, bool auth, const char *path, con
         return 1;
 }
 
+enum { OPT_DRY = SOURCE_OPT_FIRST_FREE, OPT_MOUNT, OPT_AUDIENCE };
+
+struct configure_args {
+        const char *mount, *audience;
+        bool dry_run;
+};
+
+static int configure_flag(int opt, char *arg, void *userdata) {
+        struct configure_args *a = userdata;
+        switch (opt) {
+        case OPT_DRY:
+                a->dry_run = true;
+                return 0;
+        case OPT_MOUNT:
+                a->mount = arg;
+                return 0;
+        case OPT_AUDIENCE:
+                a->audience = arg;
+                return 0;
+        default:
+                return log_error_errno(-EINVAL, "Unknown flag");
+        }
+}
+
 int cli_source_configure(int argc, char **argv) {
-        enum { OPT_DRY = SOURCE_OPT_FIRST_FREE, OPT_MOUNT, OPT_AUDIENCE };
         static const struct option opts[] = {
                 SOURCE_VAULT_LONGOPTS,
                 {"dry-run", no_argument, NULL, OPT_DRY},
@@ -260,33 +284,14 @@ int cli_source_configure(int argc, char **argv) {
         };
         _cleanup_(source_vault_done) struct source_vault v = {};
         _cleanup_vault_client_ struct vault_client *c = NULL;
-        const char *mount = SOURCE_DEFAULT_AUTH_MOUNT, *audience = SOURCE_DEFAULT_AUDIENCE;
-        bool dry_run = false;
-        int r, opt, changes = 0;
+        struct configure_args a = {.mount = SOURCE_DEFAULT_AUTH_MOUNT,
+                                   .audience = SOURCE_DEFAULT_AUDIENCE};
+        int r, changes = 0;
 
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                r = source_vault_option(&v, opt, optarg);
-                if (r < 0)
-                        return EX_USAGE;
-                if (r > 0)
-                        continue;
-                switch (opt) {
-                case OPT_DRY:
-                        dry_run = true;
-                        break;
-                case OPT_MOUNT:
-                        mount = optarg;
-                        break;
-                case OPT_AUDIENCE:
-                        audience = optarg;
-                        break;
-                default:
-                        return EX_USAGE;
-                }
-        }
-        if (optind < argc)
-                return log_error("Unexpected argument '%s'", argv[optind]), EX_USAGE;
+        if (source_parse_flags(argc, argv, opts, &v, configure_flag, &a, 0, NULL) < 0)
+                return EX_USAGE;
+        const char *mount = a.mount, *audience = a.audience;
+        bool dry_run = a.dry_run;
         if (!audience[0])
                 return log_error("--audience must not be empty: a role without one accepts "
                                  "tokens issued for any audience"),

@@ -67,6 +67,13 @@ enum {
 /* Handles one of the flags above: 1 handled, 0 not one of them, -errno (logged). arg is the
  * argv string: --token's is overwritten once copied. */
 int source_vault_option(struct source_vault *v, int opt, char *arg);
+/* Parses the flags of a command with getopt_long(): the vault flags above go to v, the command's
+ * own to handle(opt, arg, userdata) (0 taken, -errno refused: it logs why). Then exactly
+ * n_args positional arguments must be left: *ret_args (optional) points at them. 0, or
+ * -EINVAL (logged). */
+int source_parse_flags(int argc, char **argv, const struct option *opts, struct source_vault *v,
+                       int (*handle)(int opt, char *arg, void *userdata), void *userdata,
+                       int n_args, char ***ret_args);
 /* A client for v: resolves the environment, reads the token when need_token (-ENOKEY logged
  * when there is none). Logs its errors. */
 int source_vault_open(struct source_vault *v, bool need_token, struct vault_client **ret);
@@ -76,6 +83,9 @@ void source_vault_done(struct source_vault *v);
 /* The <sysexits.h> status of a failed call (-errno): EX_NOPERM for -EACCES, EX_UNAVAILABLE for
  * the transport and the server's state, EX_PROTOCOL for answers we do not understand... */
 int source_exit_status(int r);
+/* message when it is not empty, else the text of errno -r (for the "%s" of a log line whose
+ * error report may be empty). */
+const char *source_message(const char *message, int r);
 /* Logs "what: <vault's message>" for a failed vault call and returns source_exit_status(r). */
 int source_vault_fail(int r, const struct vault_error *e, const char *what);
 

@@ -152,7 +152,7 @@ int vault_sys_mount_get(struct vault_client *c, bool auth, const char *path,
                 fail(err, -EINVAL, table, "invalid mount path");
                 return -EINVAL;
         }
-        r = vault_read(c, table, &d, err);
+        r = vault_logical_read(c, table, &d, err);
         if (r < 0)
                 return r;
         const struct json_value *root = d ? json_doc_root(d) : NULL;
@@ -228,7 +228,7 @@ int vault_sys_policy_read(struct vault_client *c, const char *name, char **ret,
         r = policy_api(name, api, sizeof(api), err);
         if (r < 0)
                 return r;
-        r = vault_read(c, api, &d, err);
+        r = vault_logical_read(c, api, &d, err);
         if (r < 0)
                 return r;
         const struct json_value *root = d ? json_doc_root(d) : NULL;

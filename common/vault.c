@@ -1151,12 +1151,12 @@ int vault_request_json(struct vault_client *c, enum http_method method, const ch
         return 0;
 }
 
-int vault_read(struct vault_client *c, const char *path, struct json_doc **ret,
-               struct vault_error *err) {
+int vault_logical_read(struct vault_client *c, const char *path, struct json_doc **ret,
+                       struct vault_error *err) {
         return vault_request_json(c, HTTP_GET, path, NULL, true, ret, err);
 }
 
-int vault_write(struct vault_client *c, const char *path, const struct buf *body,
-                struct json_doc **ret, struct vault_error *err) {
+int vault_logical_write(struct vault_client *c, const char *path, const struct buf *body,
+                        struct json_doc **ret, struct vault_error *err) {
         return vault_request_json(c, HTTP_POST, path, body, true, ret, err);
 }

@@ -250,15 +250,15 @@ const struct vault_field *vault_secret_get(const struct vault_secret *s, const c
  * auth/<mount>/role/..., see also common/vault-sys.h): METHOD /v1/<path> with an optional JSON body
  * (a BUF_SECURE buffer when it carries a secret), the client token sent when `authenticated`. *ret
  * (optional) gets the parsed 2xx answer (JSON_SECURE, caller-owned), NULL when the answer has no
- * body (204). Errors as above; -EBADMSG for a 2xx body that is not JSON. vault_read() is GET,
- * vault_write() POST, both authenticated. */
+ * body (204). Errors as above; -EBADMSG for a 2xx body that is not JSON. vault_logical_read() is
+ * GET, vault_logical_write() POST, both authenticated. */
 int vault_request_json(struct vault_client *c, enum http_method method, const char *path,
                        const struct buf *body, bool authenticated, struct json_doc **ret,
                        struct vault_error *err);
-int vault_read(struct vault_client *c, const char *path, struct json_doc **ret,
-               struct vault_error *err);
-int vault_write(struct vault_client *c, const char *path, const struct buf *body,
-                struct json_doc **ret, struct vault_error *err);
+int vault_logical_read(struct vault_client *c, const char *path, struct json_doc **ret,
+                       struct vault_error *err);
+int vault_logical_write(struct vault_client *c, const char *path, const struct buf *body,
+                        struct json_doc **ret, struct vault_error *err);
 
 /* Whether an error is worth retrying later (connection problems, timeouts, 429, 5xx, sealed). */
 bool vault_error_is_transient(int r);

@@ -6,7 +6,7 @@
  * pipe, to a file without --force), the diff, and that the token given with --token leaves argv.
  * The same behaviours on the real OpenBao: tests/e2e/test-real-cli-source.sh.
  *
- * The plan comes from a fixture built here (plan_load below returns it), not from cli/plan.c.
+ * The plan is read by cli/plan.c from a file written here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,36 +27,64 @@
 #include "tests/lib/standin.h"
 #include "tests/tap.h"
 
-/* --- the plan fixture ------------------------------------------------------------------- */
+/* --- the plan ---------------------------------------------------------------------------- */
 
-static struct plan_field f_db[] = {{"password", "PGPASSWORD"}, {"user", "PGUSER"}};
-static struct plan_field f_api[] = {{"key", "API_KEY"}};
-static struct plan_secret s_web[] = {
-        {"secretKeyRef:db/password", "secret/data/c1/shop/db", f_db, 2},
-        {"secretKeyRef:api/key", "secret/data/c1/shop/api", f_api, 1},
-};
-static struct plan_secret s_worker[] = {
-        {"secretKeyRef:db/password", "secret/data/c1/shop/db", f_db, 1},
-};
-static struct plan_workload w_shop[] = {
-        {PLAN_DEPLOYMENT, "web", "web-sa", 2, PLAN_PENDING, NULL, NULL, s_web, 2},
-        {PLAN_DEPLOYMENT, "worker", NULL, 1, PLAN_MIGRATED, NULL, NULL, s_worker, 1},
-        {PLAN_DEPLOYMENT, "old", "old-sa", 1, PLAN_SKIPPED, NULL, NULL, s_worker, 1},
-};
-static struct plan_tenant t_all[] = {{"Shop team", "shop", w_shop, 3}};
-static struct plan fixture = {"p", "c1", "2026-12-03T00:00:00Z", "test", t_all, 1};
+/* Tenant shop: web (pending) and worker (migrated) map db and api; old is skipped. */
+static const char plan_text[] =
+        "apiVersion: cloudtaser.io/v1\n"
+        "kind: MigrationPlan\n"
+        "metadata: {name: p, cluster: c1, createdAt: \"2026-12-03T00:00:00Z\", createdBy: test}\n"
+        "tenants:\n"
+        "- name: Shop team\n"
+        "  namespace: shop\n"
+        "  workloads:\n"
+        "  - kind: Deployment\n"
+        "    name: web\n"
+        "    serviceAccount: web-sa\n"
+        "    replicas: 2\n"
+        "    status: pending\n"
+        "    secrets:\n"
+        "    - {source: \"secretKeyRef:db/password\", vaultPath: secret/data/c1/shop/db,\n"
+        "       fields: {password: PGPASSWORD, user: PGUSER}}\n"
+        "    - {source: \"secretKeyRef:api/key\", vaultPath: secret/data/c1/shop/api,\n"
+        "       fields: {key: API_KEY}}\n"
+        "  - kind: Deployment\n"
+        "    name: worker\n"
+        "    replicas: 1\n"
+        "    status: migrated\n"
+        "    secrets:\n"
+        "    - {source: \"secretKeyRef:db/password\", vaultPath: secret/data/c1/shop/db,\n"
+        "       fields: {password: PGPASSWORD}}\n"
+        "  - kind: Deployment\n"
+        "    name: old\n"
+        "    serviceAccount: old-sa\n"
+        "    replicas: 1\n"
+        "    status: skipped\n"
+        "    secrets:\n"
+        "    - {source: \"secretKeyRef:old/x\", vaultPath: secret/data/c1/shop/old,\n"
+        "       fields: {x: X}}\n";
+static char plan_path[256];
 
-int plan_load(const char *path, struct plan **ret, struct plan_error *err) {
-        (void) err;
-        if (strcmp(path, "fixture.yaml") != 0)
-                return -ENOENT;
-        *ret = &fixture;
-        return 0;
+static int write_plan(void) {
+        char dir[] = "/tmp/ct-cli-source-plan-XXXXXX";
+        if (!mkdtemp(dir))
+                return -errno;
+        (void) snprintf(plan_path, sizeof(plan_path), "%s/plan.yaml", dir);
+        int fd = open(plan_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        ssize_t w = write(fd, plan_text, sizeof(plan_text) - 1);
+        close(fd);
+        return w == (ssize_t) sizeof(plan_text) - 1 ? 0 : -EIO;
 }
 
-struct plan *plan_free(struct plan *p) {
-        (void) p; /* the fixture is static */
-        return NULL;
+static void remove_plan(void) {
+        (void) unlink(plan_path);
+        char *slash = strrchr(plan_path, '/');
+        if (slash) {
+                *slash = '\0';
+                (void) rmdir(plan_path);
+        }
 }
 
 /* --- running a command with its output captured ------------------------------------------ */
@@ -203,6 +231,13 @@ static void test_configure(void) {
         ok(r == EX_OK && !strstr(out, "+++") && !strstr(out, "+ "),
            "configure --dry-run again: nothing would change");
 
+        r = run(cli_source_configure,
+                (const char *const[]){"source configure", "--audience", "", NULL});
+        ok(r == EX_USAGE && strstr(out, "any audience"),
+           "configure --audience '': refused (a role without one takes any audience)");
+        r = run(cli_source_configure, (const char *const[]){"source configure", "--bogus", NULL});
+        is_int(r, EX_USAGE, "configure --bogus: EX_USAGE");
+
         fault("{\"match\": \"sys/mounts\", \"kind\": \"status\", \"status\": 403, \"body\": "
               "{\"errors\": [\"permission denied\"]}}");
         r = run(cli_source_configure, (const char *const[]){"source configure", NULL});
@@ -254,15 +289,23 @@ static void test_plan(void) {
                 return;
         }
         r = run(cli_source_apply_plan,
-                (const char *const[]){"source apply-plan", "fixture.yaml", "--dry-run", NULL});
+                (const char *const[]){"source apply-plan", plan_path, "--dry-run", NULL});
         is_int(r, EX_OK, "apply-plan --dry-run");
         ok(strstr(out, "+path \"secret/data/c1/shop/db\" {") &&
                    strstr(out, "+path \"secret/metadata/c1/shop/db\" {") &&
                    strstr(out, "+bound_service_account_names = [\"default\", \"web-sa\"]") &&
-                   !strstr(out, "old-sa"),
-           "  the diff: data and metadata read, the service accounts (not the skipped one)");
+                   !strstr(out, "old-sa") && !strstr(out, "c1/shop/old"),
+           "  the diff: data and metadata read, the service accounts (serviceAccount, else "
+           "default; not the skipped workload's)");
         r = run(cli_source_apply_plan,
-                (const char *const[]){"source apply-plan", "fixture.yaml", NULL});
+                (const char *const[]){"source apply-plan", plan_path, "-o", "json", NULL});
+        ok(r == EX_USAGE && strstr(out, "verify-plan"), "apply-plan -o json: refused");
+        r = run(cli_source_apply_plan, (const char *const[]){"source apply-plan", NULL});
+        is_int(r, EX_USAGE, "apply-plan without a plan: EX_USAGE");
+        r = run(cli_source_apply_plan,
+                (const char *const[]){"source apply-plan", "/nonexistent/p.yaml", NULL});
+        is_int(r, EX_NOINPUT, "apply-plan of a missing file: EX_NOINPUT");
+        r = run(cli_source_apply_plan, (const char *const[]){"source apply-plan", plan_path, NULL});
         is_int(r, EX_OK, "apply-plan");
         struct vault_options o = {.addr = vault->addr, .ca_file = vault->ca_path};
         if (vault_client_new(&o, &c) >= 0)
@@ -271,7 +314,7 @@ static void test_plan(void) {
         ok(r >= 0 && count(policy, "capabilities = [\"read\"]") == 4 && !strstr(policy, "create"),
            "  the tenant's policy: 4 read rules, nothing else");
         r = run(cli_source_apply_plan,
-                (const char *const[]){"source apply-plan", "fixture.yaml", "--dry-run", NULL});
+                (const char *const[]){"source apply-plan", plan_path, "--dry-run", NULL});
         ok(r == EX_OK && !strstr(out, "+++"), "apply-plan --dry-run again: no diff");
 
         /* A hand edit is found and undone. */
@@ -279,11 +322,10 @@ static void test_plan(void) {
                 c, "cloudtaser-tenant-shop",
                 "path \"secret/data/c1/shop/*\" { capabilities = [\"read\"] }\n", NULL);
         r = run(cli_source_apply_plan,
-                (const char *const[]){"source apply-plan", "fixture.yaml", "--dry-run", NULL});
+                (const char *const[]){"source apply-plan", plan_path, "--dry-run", NULL});
         ok(r == EX_OK && strstr(out, "-path \"secret/data/c1/shop/*\""),
            "  a hand-edited policy shows in the diff");
-        r = run(cli_source_apply_plan,
-                (const char *const[]){"source apply-plan", "fixture.yaml", NULL});
+        r = run(cli_source_apply_plan, (const char *const[]){"source apply-plan", plan_path, NULL});
         ok(r == EX_OK && strstr(out, "updated policy cloudtaser-tenant-shop") &&
                    !strstr(out, "created role") && !strstr(out, "updated role"),
            "  and apply rewrites the policy only");
@@ -303,14 +345,14 @@ static void test_plan(void) {
                 r = vault_kv_write(c, &kp, fa, 1, -1, NULL, NULL);
         ok(r >= 0, "secrets written");
         r = run(cli_source_verify_plan,
-                (const char *const[]){"source verify-plan", "fixture.yaml", NULL});
+                (const char *const[]){"source verify-plan", plan_path, NULL});
         is_int(r, EX_DATAERR, "verify-plan with a missing field: EX_DATAERR");
         ok(strstr(out, "secret/data/c1/shop/api") && strstr(out, "missing field") &&
                    count(out, " ok\n") == 2,
            "  the table names it; the other two fields are ok");
         ok(!strstr(out, canary), "  no value is printed");
         r = run(cli_source_verify_plan,
-                (const char *const[]){"source verify-plan", "fixture.yaml", "-o", "json", NULL});
+                (const char *const[]){"source verify-plan", plan_path, "-o", "json", NULL});
         ok(r == EX_DATAERR && strstr(out, "{\"ok\":false,") &&
                    strstr(out, "\"failed\":[{\"namespace\":\"shop\",\"path\":"
                                "\"secret/data/c1/shop/api\",\"field\":\"key\",\"status\":"
@@ -320,7 +362,7 @@ static void test_plan(void) {
         fault("{\"match\": \"secret/data/c1/shop/db\", \"kind\": \"status\", \"status\": 500, "
               "\"count\": -1}");
         r = run(cli_source_verify_plan,
-                (const char *const[]){"source verify-plan", "fixture.yaml", NULL});
+                (const char *const[]){"source verify-plan", plan_path, NULL});
         ok(r == EX_UNAVAILABLE && !strstr(out, "All "),
            "verify-plan, the vault answers 500: EX_UNAVAILABLE, not a pass");
 }
@@ -331,7 +373,11 @@ int main(void) {
         test_token_argv();
         test_install();
         test_configure();
-        test_plan();
+        if (write_plan() < 0)
+                ok(false, "plan file written");
+        else
+                test_plan();
+        remove_plan();
         standin_stop(vault);
         return tap_done();
 }

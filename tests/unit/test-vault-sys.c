@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of common/vault-sys against the stand-in vault: sys/seal-status, sys/init (its
+ * argument checks before any request, the keys and token it returns), sys/unseal, the mount
+ * tables, ACL policies, sys/capabilities-self (root, a limited token, an answer without
+ * capabilities), and the capability names. The same calls run on the real OpenBao through
+ * tests/e2e/test-real-cli-source.sh.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/macro.h"
+#include "common/secmem.h"
+#include "common/vault-sys.h"
+#include "tests/lib/standin.h"
+#include "tests/tap.h"
+
+static struct standin *s;
+
+static struct vault_client *client(const char *token) {
+        struct vault_client *c = NULL;
+        struct vault_options o = {.addr = s->addr, .ca_file = s->ca_path, .deadline_ms = 10000};
+        if (vault_client_new(&o, &c) < 0)
+                return NULL;
+        if (token)
+                (void) vault_set_token(c, token, strlen(token));
+        return c;
+}
+
+/* Whether the stand-in counted a request whose "METHOD /v1/path" starts with what. */
+static int seen(const char *what) {
+        char *body = NULL;
+        int st = 0;
+        if (standin_control(s, "GET", "/_standin/stats", NULL, &st, &body) < 0 || !body)
+                return -1;
+        int r = strstr(body, what) != NULL;
+        free(body);
+        return r;
+}
+
+static void test_init(void) {
+        _cleanup_vault_client_ struct vault_client *c = client(NULL);
+        _cleanup_vault_init_keys_ struct vault_init_keys *k = NULL;
+        struct vault_seal_status st = {};
+        struct vault_error e;
+
+        is_int(vault_sys_seal_status(c, &st, &e), 0, "seal-status");
+        ok(!st.initialized && st.sealed, "  uninitialised, sealed");
+        is_int(vault_sys_init(c, 3, 4, &k, &e), -EINVAL, "init: threshold above shares");
+        is_int(vault_sys_init(c, 0, 0, &k, &e), -EINVAL, "init: no shares");
+        is_int(seen("PUT /v1/sys/seal-status"), 0,
+               "  (the stats name requests by method and path)");
+        is_int(seen("PUT /v1/sys/init"), 0, "  neither reached the vault");
+        ok(vault_sys_init(c, 2, 1, &k, &e) == -EINVAL && strstr(e.message, "threshold"),
+           "init: threshold 1 of 2 is refused by the vault, with its text");
+        is_int(vault_sys_init(c, 3, 2, &k, &e), 0, "init 3 shares, threshold 2");
+        ok(k && k->n_keys == 3 && k->keys[0][0] && k->root_token && k->root_token[0],
+           "  3 keys and a root token");
+        ok(k && secmem_size(k->root_token) > 0 && secmem_size(k->keys[2]) > 0, "  in secmem");
+        _cleanup_vault_init_keys_ struct vault_init_keys *again = NULL;
+        ok(vault_sys_init(c, 1, 1, &again, &e) == -EINVAL && strstr(e.message, "already"),
+           "init again: -EINVAL, the server's text");
+        is_int(vault_sys_unseal(c, k->keys[0], &st, &e), 0, "unseal with key 1");
+        ok(st.sealed && st.progress == 1 && st.threshold == 2, "  still sealed, progress 1 of 2");
+        is_int(vault_sys_unseal(c, k->keys[2], &st, &e), 0, "unseal with key 3");
+        ok(!st.sealed, "  unsealed");
+        is_int(vault_sys_unseal(c, "", &st, &e), -EINVAL, "unseal with no key: -EINVAL");
+}
+
+static void test_mounts_policies(void) {
+        _cleanup_vault_client_ struct vault_client *c = client(s->root_token);
+        _cleanup_free_ char *text = NULL;
+        struct vault_mount_info m = {};
+        struct vault_error e;
+
+        is_int(vault_sys_mount_get(c, false, "secret", &m, &e), 0, "mount secret/");
+        ok(strcmp(m.type, "kv") == 0 && strcmp(m.kv_version, "2") == 0, "  kv v2");
+        is_int(vault_sys_mount_get(c, true, "kubernetes/", &m, &e), 0, "auth kubernetes/");
+        is_str(m.type, "kubernetes", "  its type");
+        is_int(vault_sys_mount_get(c, false, "nope", &m, &e), -ENOENT, "no such mount: -ENOENT");
+        is_int(vault_sys_mount_get(c, false, "", &m, &e), -EINVAL, "an empty mount: -EINVAL");
+        is_int(vault_sys_mount_enable(c, false, "kv2b", "kv", "2", &e), 0, "enable kv v2 at kv2b/");
+        ok(vault_sys_mount_get(c, false, "kv2b", &m, &e) == 0 && strcmp(m.kv_version, "2") == 0,
+           "  there, v2");
+        is_int(vault_sys_mount_enable(c, true, "k8s2", "kubernetes", NULL, &e), 0,
+               "enable kubernetes auth at k8s2/");
+
+        is_int(vault_sys_policy_read(c, "p1", &text, &e), -ENOENT, "no policy p1: -ENOENT");
+        is_int(vault_sys_policy_write(c, "p1",
+                                      "path \"secret/data/a\" {\n  capabilities = "
+                                      "[\"read\"]\n}\n",
+                                      &e),
+               0, "write policy p1");
+        is_int(vault_sys_policy_read(c, "p1", &text, &e), 0, "read it back");
+        is_str(text, "path \"secret/data/a\" {\n  capabilities = [\"read\"]\n}\n",
+               "  the same text");
+        is_int(vault_sys_policy_write(c, "a/b", "x", &e), -EINVAL, "a policy name with '/'");
+}
+
+static void test_capabilities(void) {
+        _cleanup_vault_client_ struct vault_client *root = client(s->root_token);
+        char buf[128];
+        unsigned caps = 0;
+        struct vault_error e;
+
+        is_int(vault_sys_capabilities_self(root, "secret/data/a", &caps, &e), 0,
+               "capabilities-self as root");
+        is_str(vault_caps_to_string(caps, buf, sizeof(buf)), "root", "  root");
+
+        /* A token with p1 only: read on its path, nothing beside it. */
+        _cleanup_vault_client_ struct vault_client *lim = NULL;
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        _cleanup_buf_ struct buf body = BUF_INIT(256, 0);
+        const char *tok;
+        (void) buf_append_str(&body, "{\"policies\": [\"p1\"], \"ttl\": \"10m\"}");
+        if (vault_logical_write(root, "auth/token/create", &body, &d, &e) >= 0 && d &&
+            json_get_string(json_get(json_doc_root(d), "auth"), "client_token", &tok) >= 0)
+                lim = client(tok);
+        ok(lim != NULL, "a token with policy p1");
+        is_int(vault_sys_capabilities_self(lim, "secret/data/a", &caps, &e), 0, "  on its path");
+        is_str(vault_caps_to_string(caps, buf, sizeof(buf)), "read", "  read");
+        is_int(vault_sys_capabilities_self(lim, "secret/data/b", &caps, &e), 0, "  beside it");
+        is_str(vault_caps_to_string(caps, buf, sizeof(buf)), "deny", "  deny");
+        is_int(vault_sys_capabilities_self(lim, "bad//path", &caps, &e), -EINVAL,
+               "an invalid path: -EINVAL");
+
+        (void) standin_control(s, "POST", "/_standin/fault",
+                               "{\"match\": \"sys/capabilities-self\", \"kind\": \"status\", "
+                               "\"status\": 200, \"body\": {\"data\": {}}}",
+                               NULL, NULL);
+        is_int(vault_sys_capabilities_self(lim, "secret/data/a", &caps, &e), -EBADMSG,
+               "an answer without capabilities: -EBADMSG");
+
+        is_int(vault_cap_from_string("update"), VAULT_CAP_UPDATE, "cap names: update");
+        is_int(vault_cap_from_string("fly"), 0, "  an unknown one is 0");
+        is_str(vault_caps_to_string(VAULT_CAP_READ | VAULT_CAP_LIST | VAULT_CAP_OTHER, buf,
+                                    sizeof(buf)),
+               "read,list,other", "  read,list,other");
+}
+
+int main(void) {
+        if (standin_start("{\"seal\": {\"initialized\": false}}", &s) < 0) {
+                skip(1, "no stand-in");
+                return tap_done();
+        }
+        test_init();
+        standin_stop(s);
+        if (standin_start(NULL, &s) < 0) {
+                ok(false, "stand-in restarted");
+                return tap_done();
+        }
+        test_mounts_policies();
+        test_capabilities();
+        standin_stop(s);
+        return tap_done();
+}
