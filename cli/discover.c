@@ -543,6 +543,11 @@ int discover_scan(const struct json_value *obj, enum plan_kind kind, const char 
                 printable(w.note, PLAN_MAX_STRING); /* names and paths the cluster gave */
         if (r >= 0 && w.n_secrets && !(w.name = strdup(name)))
                 r = -ENOMEM;
+        /* The pod's service account: `source apply-plan` binds the tenant's role to it. */
+        const char *sa = NULL;
+        if (r >= 0 && w.n_secrets && json_get_string(spec, "serviceAccountName", &sa) == 0 &&
+            kube_name_valid(sa) && !(w.service_account = strdup(sa)))
+                r = -ENOMEM;
         buf_done(&s.notes);
         if (r < 0 || !w.n_secrets) {
                 plan_workload_done(&w);

@@ -248,6 +248,18 @@ static void test_scan(void) {
         is_int(discover_scan(json_doc_root(d), PLAN_DAEMONSET, "shop", &c, &w, NULL), 1,
                "a DaemonSet scanned");
         is_int(w.replicas, 0, "with replicas 0");
+        ok(w.service_account == NULL, "no serviceAccountName: none recorded (the default one)");
+        plan_workload_done(&w);
+        json_doc_free(d);
+
+        /* The pod's service account, for the tenant's role (source apply-plan). */
+        const char *sa = POD("{\"serviceAccountName\":\"billing\",\"containers\":[{\"name\":"
+                             "\"c\",\"env\":[{\"name\":\"A\",\"valueFrom\":{\"secretKeyRef\":"
+                             "{\"name\":\"db\",\"key\":\"k\"}}}]}]}");
+        (void) json_parse(sa, strlen(sa), 0, NULL, &d);
+        is_int(discover_scan(json_doc_root(d), PLAN_DEPLOYMENT, "shop", &c, &w, NULL), 1,
+               "a Deployment with a service account scanned");
+        is_str(w.service_account, "billing", "its serviceAccountName recorded");
         plan_workload_done(&w);
         json_doc_free(d);
 }
