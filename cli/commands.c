@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli/commands: the command table (see commands.h). Add a row here for each command. */
+#include <getopt.h>
 #include <stdio.h>
 #include <sysexits.h>
 
@@ -113,4 +114,17 @@ int cli_version(int argc, char **argv) {
         }
         printf("cloudtaser %s\n", CLOUDTASER_VERSION);
         return EX_OK;
+}
+
+int cli_flag_error(const char *command, char **argv) {
+        fprintf(stderr, "cloudtaser %s: %s '%s' (see --help)\n", command,
+                optopt ? "bad or incomplete flag" : "unknown flag", argv[optind - 1]);
+        return EX_USAGE;
+}
+
+int cli_no_arguments(const char *command, int argc, char **argv) {
+        if (optind >= argc)
+                return EX_OK;
+        fprintf(stderr, "cloudtaser %s: unexpected argument '%s'\n", command, argv[optind]);
+        return EX_USAGE;
 }

@@ -25,6 +25,12 @@ struct cli_command {
 extern const struct cli_command cli_commands[];
 extern const size_t cli_n_commands;
 
+/* After getopt_long() returned '?' or ':': says on stderr which flag of `command` was bad or
+ * unknown. Returns EX_USAGE. */
+int cli_flag_error(const char *command, char **argv);
+/* After the flags: EX_OK when no argument is left, else says so on stderr and returns EX_USAGE. */
+int cli_no_arguments(const char *command, int argc, char **argv);
+
 /* Prints the usage of one command (its summary and flags) on stdout. */
 void cli_command_usage(const struct cli_command *c);
 

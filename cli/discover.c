@@ -907,17 +907,11 @@ int cli_target_discover(int argc, char **argv) {
                         }
                         break;
                 default:
-                        fprintf(stderr, "cloudtaser target discover: %s '%s' (see --help)\n",
-                                optopt ? "bad or incomplete flag" : "unknown flag",
-                                argv[optind - 1]);
-                        return EX_USAGE;
+                        return cli_flag_error("target discover", argv);
                 }
         }
-        if (optind < argc) {
-                fprintf(stderr, "cloudtaser target discover: unexpected argument '%s'\n",
-                        argv[optind]);
+        if (cli_no_arguments("target discover", argc, argv) != EX_OK)
                 return EX_USAGE;
-        }
         if (ns && all) {
                 fprintf(stderr, "cloudtaser target discover: -n and --all-namespaces exclude "
                                 "each other\n");

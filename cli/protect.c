@@ -735,17 +735,11 @@ int cli_target_protect(int argc, char **argv) {
                         }
                         break;
                 default:
-                        fprintf(stderr, "cloudtaser target protect: %s '%s' (see --help)\n",
-                                optopt ? "bad or incomplete flag" : "unknown flag",
-                                argv[optind - 1]);
-                        return EX_USAGE;
+                        return cli_flag_error("target protect", argv);
                 }
         }
-        if (optind < argc) {
-                fprintf(stderr, "cloudtaser target protect: unexpected argument '%s'\n",
-                        argv[optind]);
+        if (cli_no_arguments("target protect", argc, argv) != EX_OK)
                 return EX_USAGE;
-        }
         if (!plan_path) {
                 fprintf(stderr, "cloudtaser target protect: --plan FILE is required\n");
                 return EX_USAGE;

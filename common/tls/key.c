@@ -37,6 +37,22 @@ static int key_alloc(struct tls_key **ret) {
         return 0;
 }
 
+/* A key holding an initialised (empty) ecc_key, typed P-256 so that tls_key_free() frees the
+ * ecc_key; the caller sets the real type once it is known. */
+static int key_alloc_ecc(struct tls_key **ret) {
+        struct tls_key *k = NULL;
+        int r = key_alloc(&k);
+        if (r < 0)
+                return r;
+        if (wc_ecc_init_ex(&k->u.ecc, NULL, INVALID_DEVID) != 0) {
+                secmem_free(k);
+                return -EIO;
+        }
+        k->type = TLS_KEY_EC_P256;
+        *ret = k;
+        return 0;
+}
+
 struct tls_key *tls_key_free(struct tls_key *k) {
         if (!k)
                 return NULL;
@@ -71,14 +87,9 @@ int tls_key_generate(struct tls_key **ret) {
         r = tls_init();
         if (r < 0)
                 return r;
-        r = key_alloc(&k);
+        r = key_alloc_ecc(&k);
         if (r < 0)
                 return r;
-        if (wc_ecc_init_ex(&k->u.ecc, NULL, INVALID_DEVID) != 0) {
-                secmem_free(TAKE_PTR(k));
-                return -EIO;
-        }
-        k->type = TLS_KEY_EC_P256;
         if (wc_InitRng(&rng) != 0)
                 return -EIO;
         r = wc_ecc_make_key_ex(&rng, 32, &k->u.ecc, ECC_SECP256R1);
@@ -108,14 +119,9 @@ int tls_key_from_p256_scalar(const uint8_t scalar[32], struct tls_key **ret) {
         r = tls_init();
         if (r < 0)
                 return r;
-        r = key_alloc(&k);
+        r = key_alloc_ecc(&k);
         if (r < 0)
                 return r;
-        if (wc_ecc_init_ex(&k->u.ecc, NULL, INVALID_DEVID) != 0) {
-                secmem_free(TAKE_PTR(k));
-                return -EIO;
-        }
-        k->type = TLS_KEY_EC_P256;
         if (wc_ecc_import_private_key_ex(scalar, 32, NULL, 0, &k->u.ecc, ECC_SECP256R1) != 0 ||
             wc_ecc_make_pub(&k->u.ecc, NULL) != 0 || wc_ecc_check_key(&k->u.ecc) != 0)
                 return -EIO;
@@ -129,14 +135,9 @@ static int key_import_ecc(const uint8_t *der, size_t len, struct tls_key **ret) 
         word32 idx = 0;
         int r;
 
-        r = key_alloc(&k);
+        r = key_alloc_ecc(&k);
         if (r < 0)
                 return r;
-        if (wc_ecc_init_ex(&k->u.ecc, NULL, INVALID_DEVID) != 0) {
-                secmem_free(TAKE_PTR(k));
-                return -EIO;
-        }
-        k->type = TLS_KEY_EC_P256; /* so that tls_key_free() frees the ecc_key */
         if (wc_EccPrivateKeyDecode(der, &idx, &k->u.ecc, (word32) len) != 0 || idx != len)
                 return -EBADMSG;
         if (!k->u.ecc.dp)
