@@ -506,10 +506,6 @@ static int p_auth_method(const char *v, struct injection_settings *s, struct inj
         if (injection_auth_method_from_string(v, &m) < 0)
                 return fail(err, ROW(INJECTION_ROW_AUTH_METHOD),
                             " must be kubernetes, token or broker");
-        if (m == INJECTION_AUTH_BROKER)
-                return fail(err, ROW(INJECTION_ROW_AUTH_METHOD),
-                            " is broker, which this version does not have: use kubernetes or "
-                            "token");
         s->auth = m;
         return 0;
 }
@@ -608,6 +604,61 @@ static int p_sa_token_path(const char *v, struct injection_settings *s,
         return 0;
 }
 
+static int p_broker_addr(const char *v, struct injection_settings *s,
+                         struct injection_error *err) {
+        /* The projected token goes there: https only, no user info, no control character. */
+        if (strncmp(v, "https://", 8) != 0 || !v[8])
+                return fail(err, ROW(INJECTION_ROW_BROKER_ADDR),
+                            " must be an https:// URL (https://cloudtaser-broker.NAMESPACE.svc:8443)");
+        for (const char *p = v; *p; p++)
+                if (*p == '@' || (unsigned char) *p <= 0x20 || *p == 0x7f)
+                        return fail(err, ROW(INJECTION_ROW_BROKER_ADDR),
+                                    " has user info or a control character");
+        s->broker_addr = v;
+        return 0;
+}
+
+static int p_broker_ca_pem(const char *v, struct injection_settings *s,
+                           struct injection_error *err) {
+        s->broker_ca_pem = v;
+        return 0;
+}
+
+static int p_broker_token_path(const char *v, struct injection_settings *s,
+                               struct injection_error *err) {
+        s->broker_token_path = v;
+        return 0;
+}
+
+static int p_unseal_ca_pem(const char *v, struct injection_settings *s,
+                           struct injection_error *err) {
+        s->unseal_ca_pem = v;
+        return 0;
+}
+
+/* "[HOST]:PORT" or "HOST:PORT" or ":PORT": an address to listen on; PORT 1..65535. */
+static int p_unseal_listen(const char *v, struct injection_settings *s,
+                           struct injection_error *err) {
+        const char *colon = strrchr(v, ':');
+        char *end;
+        unsigned long port;
+        if (!colon || !colon[1] || colon[1] == '-' || colon[1] == '+')
+                return fail(err, ROW(INJECTION_ROW_UNSEAL_LISTEN),
+                            " must be HOST:PORT or :PORT (:8199)");
+        errno = 0;
+        port = strtoul(colon + 1, &end, 10);
+        if (errno || *end || port == 0 || port > 65535)
+                return fail(err, ROW(INJECTION_ROW_UNSEAL_LISTEN),
+                            " must be HOST:PORT or :PORT with a port from 1 to 65535");
+        for (const char *p = v; p < colon; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                      (*p >= 'A' && *p <= 'Z') || strchr(".-:[]", *p)))
+                        return fail(err, ROW(INJECTION_ROW_UNSEAL_LISTEN),
+                                    " has a host that is not a name or an address");
+        s->unseal_listen = v;
+        return 0;
+}
+
 static int p_secret_paths(const char *v, struct injection_settings *s,
                           struct injection_error *err) {
         return injection_parse_secret_paths(v, &s->secrets, &s->n_secrets, err);
@@ -702,6 +753,17 @@ const struct injection_variable injection_variables[INJECTION_N_VARIABLES] = {
                                       p_peer_addrs},
         [INJECTION_ROW_SA_TOKEN_PATH] = {"CLOUDTASER_SA_TOKEN_PATH", NULL, INJECTION_SET_NEVER,
                                          INJECTION_FILE_PATH_MAX, p_sa_token_path},
+        [INJECTION_ROW_BROKER_ADDR] = {"CLOUDTASER_BROKER_ADDRESS", NULL, INJECTION_SET_OPERATOR,
+                                       INJECTION_ADDRESS_MAX, p_broker_addr},
+        [INJECTION_ROW_BROKER_CA_PEM] = {"CLOUDTASER_BROKER_CA_PEM", NULL, INJECTION_SET_OPERATOR,
+                                         INJECTION_CA_PEM_MAX, p_broker_ca_pem},
+        [INJECTION_ROW_BROKER_TOKEN_PATH] = {"CLOUDTASER_BROKER_TOKEN_PATH", NULL,
+                                             INJECTION_SET_NEVER, INJECTION_FILE_PATH_MAX,
+                                             p_broker_token_path},
+        [INJECTION_ROW_UNSEAL_CA_PEM] = {"CLOUDTASER_UNSEAL_CA_PEM", NULL, INJECTION_SET_OPERATOR,
+                                         INJECTION_CA_PEM_MAX, p_unseal_ca_pem},
+        [INJECTION_ROW_UNSEAL_LISTEN] = {"CLOUDTASER_UNSEAL_LISTEN", NULL, INJECTION_SET_NEVER,
+                                         INJECTION_LISTEN_MAX, p_unseal_listen},
         [INJECTION_ROW_SECRET_PATHS] = {"CLOUDTASER_SECRET_PATHS", P "secret-paths",
                                         INJECTION_SET_OPERATOR, INJECTION_MAX_LIST, p_secret_paths},
         [INJECTION_ROW_ENV_MAP] = {"CLOUDTASER_ENV_MAP", P "env-map", INJECTION_SET_OPERATOR,
@@ -745,6 +807,8 @@ int injection_settings_read(injection_getenv_fn getenv_fn, void *userdata,
         struct injection_settings s = {
                 .auth_mount = "auth/kubernetes",
                 .sa_token_path = "/var/run/secrets/kubernetes.io/serviceaccount/token",
+                .broker_token_path = INJECTION_BROKER_TOKEN_PATH,
+                .unseal_listen = ":8199",
                 .startup_timeout_ms = 60000,
                 .log_format = LOG_FORMAT_TEXT,
                 .log_level = LOG_INFO,
@@ -772,14 +836,19 @@ int injection_settings_read(injection_getenv_fn getenv_fn, void *userdata,
 }
 
 int injection_settings_check(const struct injection_settings *s, struct injection_error *err) {
-        if (!s->vault_addr)
+        if (!s->vault_addr && s->auth != INJECTION_AUTH_BROKER)
                 return fail(err, ROW(INJECTION_ROW_VAULT_ADDR), " is required");
         if (s->auth == INJECTION_AUTH_KUBERNETES && !s->role)
                 return fail(err, ROW(INJECTION_ROW_AUTH_ROLE), " is required for kubernetes auth");
-        if (s->auth == INJECTION_AUTH_TOKEN && !s->has_token)
+        if (s->auth == INJECTION_AUTH_TOKEN && !s->has_token && !s->unseal_ca_pem)
                 return fail(err, ROW(INJECTION_ROW_AUTH_METHOD),
                             " is token, but nothing delivers the token: VAULT_TOKEN is required "
-                            "for token auth");
+                            "for token auth (or CLOUDTASER_UNSEAL_CA_PEM, to start sealed and be "
+                            "unsealed by the operator)");
+        if (s->auth == INJECTION_AUTH_BROKER && !s->broker_addr)
+                return fail(err, ROW(INJECTION_ROW_BROKER_ADDR), " is required for broker auth");
+        if (s->auth == INJECTION_AUTH_BROKER && !s->broker_ca_pem)
+                return fail(err, ROW(INJECTION_ROW_BROKER_CA_PEM), " is required for broker auth");
         if (s->ca_file && s->ca_pem)
                 return fail(err, ROW(INJECTION_ROW_CACERT),
                             " and CLOUDTASER_VAULT_CA_PEM are both set: set only one of "
@@ -802,6 +871,10 @@ int injection_settings_parse(injection_getenv_fn getenv_fn, void *userdata,
         }
         *ret = s;
         return 0;
+}
+
+bool injection_settings_sealed(const struct injection_settings *s) {
+        return s && s->auth == INJECTION_AUTH_TOKEN && !s->has_token && s->unseal_ca_pem;
 }
 
 void injection_settings_done(struct injection_settings *s) {

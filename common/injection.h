@@ -40,6 +40,25 @@
 #define INJECTION_MAX_PEER_ADDRS \
         8 /* CLOUDTASER_VAULT_PEER_ADDRESSES entries (VAULT_MAX_PEER_ADDRS) */
 #define INJECTION_PEER_ADDRS_MAX 4096u /* its bytes */
+#define INJECTION_LISTEN_MAX 64u       /* CLOUDTASER_UNSEAL_LISTEN */
+
+/* Broker mode (cloudtaser.io/vault-auth-method: broker; docs/protocol-broker.md): the webhook
+ * mounts a projected service account token of audience "cloudtaser-broker" (BROKERPROTO_AUDIENCE)
+ * here, and gives the wrapper the broker's address and CA in CLOUDTASER_BROKER_ADDRESS and
+ * CLOUDTASER_BROKER_CA_PEM. */
+#define INJECTION_BROKER_TOKEN_VOLUME "cloudtaser-broker-token"
+#define INJECTION_BROKER_TOKEN_DIR "/var/run/secrets/cloudtaser.io/broker"
+#define INJECTION_BROKER_TOKEN_PATH INJECTION_BROKER_TOKEN_DIR "/token"
+#define INJECTION_BROKER_TOKEN_EXPIRY 600 /* seconds: the least the API server allows */
+
+/* Sealed token mode (cloudtaser.io/vault-auth-method: token with no VAULT_TOKEN in the pod; the
+ * interface of CloudTaser's token mode): the wrapper starts sealed and listens on
+ * INJECTION_UNSEAL_PORT (TLS): GET /v1/status answers {"sealed": true|false} to anyone;
+ * POST /v1/unseal {"token": "..."} is accepted only over mutual TLS from a client certificate
+ * that CLOUDTASER_UNSEAL_CA_PEM verifies, with extended key usage clientAuth and the name
+ * INJECTION_UNSEAL_CLIENT_NAME (the operator's client certificate of the broker-tls record). */
+#define INJECTION_UNSEAL_PORT 8199
+#define INJECTION_UNSEAL_CLIENT_NAME "cloudtaser-operator"
 
 /* The pod layout the operator's mutation builds and the wrapper and init container rely on. */
 #define INJECTION_ANNOTATION_PREFIX "cloudtaser.io/"
@@ -53,7 +72,7 @@
 enum injection_auth_method {
         INJECTION_AUTH_KUBERNETES = 0,
         INJECTION_AUTH_TOKEN,
-        INJECTION_AUTH_BROKER, /* named by the contract, not served by this version */
+        INJECTION_AUTH_BROKER, /* through cloudtaser-broker (docs/protocol-broker.md) */
         _INJECTION_AUTH_MAX,
 };
 
@@ -125,6 +144,11 @@ struct injection_settings {
         const char *peer_addrs;    /* CLOUDTASER_VAULT_PEER_ADDRESSES, unparsed (checked) */
         const char *sa_token_path; /* CLOUDTASER_SA_TOKEN_PATH */
         bool has_token;            /* VAULT_TOKEN set (its value is never kept here) */
+        const char *broker_addr;   /* CLOUDTASER_BROKER_ADDRESS (broker mode) */
+        const char *broker_ca_pem; /* CLOUDTASER_BROKER_CA_PEM */
+        const char *broker_token_path; /* CLOUDTASER_BROKER_TOKEN_PATH */
+        const char *unseal_ca_pem;     /* CLOUDTASER_UNSEAL_CA_PEM (sealed token mode) */
+        const char *unseal_listen;     /* CLOUDTASER_UNSEAL_LISTEN, default ":8199" */
 
         struct injection_secret *secrets; /* CLOUDTASER_SECRET_PATHS + CLOUDTASER_ENV_MAP */
         size_t n_secrets;
@@ -166,6 +190,11 @@ enum injection_row {
         INJECTION_ROW_NAMESPACE,
         INJECTION_ROW_PEER_ADDRS,
         INJECTION_ROW_SA_TOKEN_PATH,
+        INJECTION_ROW_BROKER_ADDR,
+        INJECTION_ROW_BROKER_CA_PEM,
+        INJECTION_ROW_BROKER_TOKEN_PATH,
+        INJECTION_ROW_UNSEAL_CA_PEM,
+        INJECTION_ROW_UNSEAL_LISTEN,
         INJECTION_ROW_SECRET_PATHS,
         INJECTION_ROW_ENV_MAP,
         INJECTION_ROW_DELIVERY,
@@ -176,7 +205,7 @@ enum injection_row {
         INJECTION_ROW_ORIGINAL_CMD, /* last: the operator writes it last */
         _INJECTION_ROW_MAX,
 };
-#define INJECTION_N_VARIABLES 21
+#define INJECTION_N_VARIABLES 26
 extern const struct injection_variable injection_variables[INJECTION_N_VARIABLES];
 
 /* The row of a variable name (an exact match), or NULL. */
@@ -187,9 +216,11 @@ const struct injection_variable *injection_variable_by_annotation(const char *ke
 typedef const char *(*injection_getenv_fn)(const char *name, void *userdata);
 
 /* Reads every row from getenv_fn (an empty value counts as unset) in table order, then checks
- * the rules between rows: VAULT_ADDR and CLOUDTASER_SECRET_PATHS required, VAULT_AUTH_ROLE for
- * kubernetes auth, VAULT_TOKEN for token auth (reported on VAULT_AUTH_METHOD), not both
- * VAULT_CACERT and CLOUDTASER_VAULT_CA_PEM. *ret is written only on success and released with
+ * the rules between rows: CLOUDTASER_SECRET_PATHS required; VAULT_ADDR required but in broker
+ * mode; VAULT_AUTH_ROLE for kubernetes auth; for token auth VAULT_TOKEN or, sealed,
+ * CLOUDTASER_UNSEAL_CA_PEM (reported on VAULT_AUTH_METHOD); for broker auth
+ * CLOUDTASER_BROKER_ADDRESS and CLOUDTASER_BROKER_CA_PEM; not both VAULT_CACERT and
+ * CLOUDTASER_VAULT_CA_PEM. *ret is written only on success and released with
  * injection_settings_done(). -EINVAL with err, -ENOMEM. */
 int injection_settings_parse(injection_getenv_fn getenv_fn, void *userdata,
                              struct injection_settings *ret, struct injection_error *err);
@@ -200,6 +231,9 @@ int injection_settings_read(injection_getenv_fn getenv_fn, void *userdata,
 /* The rules between rows, on settings from injection_settings_read(). */
 int injection_settings_check(const struct injection_settings *s, struct injection_error *err);
 void injection_settings_done(struct injection_settings *s);
+
+/* Sealed token mode: token auth with no VAULT_TOKEN, waiting for an unseal (see above). */
+bool injection_settings_sealed(const struct injection_settings *s);
 
 /* Writes "SUBJECT REASON" into buf (always NUL-terminated, truncated to size): the subject is the
  * row's annotation when by_annotation and it has one, else its variable name. Returns buf. */

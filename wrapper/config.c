@@ -23,6 +23,17 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 return r;
         }
 
+        if (s.auth == INJECTION_AUTH_BROKER || injection_settings_sealed(&s)) {
+                if (err)
+                        (void) snprintf(err->reason, sizeof(err->reason),
+                                        "VAULT_AUTH_METHOD is %s, which this wrapper does not "
+                                        "serve yet",
+                                        s.auth == INJECTION_AUTH_BROKER ? "broker"
+                                                                        : "token (sealed)");
+                injection_settings_done(&s);
+                return -EINVAL;
+        }
+
         /* The command: after "--", else the arguments, else CLOUDTASER_ORIGINAL_CMD. */
         int first = 1;
         if (argc > 1 && strcmp(argv[1], "--") == 0)

@@ -69,6 +69,11 @@ static void test_table(void) {
                 {"CLOUDTASER_STARTUP_TIMEOUT", NULL, INJECTION_SET_NEVER},
                 {"CLOUDTASER_ROTATION_INTERVAL", NULL, INJECTION_SET_NEVER},
                 {"CLOUDTASER_ROTATION_GRACE", NULL, INJECTION_SET_NEVER},
+                {"CLOUDTASER_BROKER_ADDRESS", NULL, INJECTION_SET_OPERATOR},
+                {"CLOUDTASER_BROKER_CA_PEM", NULL, INJECTION_SET_OPERATOR},
+                {"CLOUDTASER_BROKER_TOKEN_PATH", NULL, INJECTION_SET_NEVER},
+                {"CLOUDTASER_UNSEAL_CA_PEM", NULL, INJECTION_SET_OPERATOR},
+                {"CLOUDTASER_UNSEAL_LISTEN", NULL, INJECTION_SET_NEVER},
         };
         is_int(ELEMENTSOF(rows), INJECTION_N_VARIABLES, "the expected rows are all the rows");
         for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
@@ -385,8 +390,37 @@ static void test_reader(void) {
                 {{BASE, "VAULT_AUTH_MOUNT_PATH", "k8s-prod", NULL}, NULL, NULL},
                 {{BASE, "VAULT_SKIP_VERIFY", "", NULL}, NULL, NULL},
                 {{BASE, "VAULT_AUTH_METHOD", "broker", NULL},
-                 "VAULT_AUTH_METHOD",
-                 "cloudtaser.io/vault-auth-method is broker, which this version does not have"},
+                 "CLOUDTASER_BROKER_ADDRESS",
+                 "CLOUDTASER_BROKER_ADDRESS is required for broker auth"},
+                {{BASE, "VAULT_AUTH_METHOD", "broker", "CLOUDTASER_BROKER_ADDRESS", "https://b:8443",
+                  NULL},
+                 "CLOUDTASER_BROKER_CA_PEM",
+                 "CLOUDTASER_BROKER_CA_PEM is required for broker auth"},
+                {{"VAULT_AUTH_METHOD", "broker", "CLOUDTASER_BROKER_ADDRESS", "https://b:8443",
+                  "CLOUDTASER_BROKER_CA_PEM", "pem", "CLOUDTASER_SECRET_PATHS", "a/b", NULL},
+                 NULL,
+                 NULL},
+                {{BASE, "VAULT_AUTH_METHOD", "broker", "CLOUDTASER_BROKER_ADDRESS", "http://b:8443",
+                  NULL},
+                 "CLOUDTASER_BROKER_ADDRESS",
+                 "must be an https:// URL"},
+                {{BASE, "CLOUDTASER_BROKER_ADDRESS", "https://u@b:8443", NULL},
+                 "CLOUDTASER_BROKER_ADDRESS",
+                 "has user info"},
+                {{BASE, "VAULT_AUTH_METHOD", "token", "CLOUDTASER_UNSEAL_CA_PEM", "pem", NULL},
+                 NULL,
+                 NULL},
+                {{BASE, "CLOUDTASER_UNSEAL_LISTEN", "127.0.0.1:18199", NULL}, NULL, NULL},
+                {{BASE, "CLOUDTASER_UNSEAL_LISTEN", "[::1]:8199", NULL}, NULL, NULL},
+                {{BASE, "CLOUDTASER_UNSEAL_LISTEN", "8199", NULL},
+                 "CLOUDTASER_UNSEAL_LISTEN",
+                 "must be HOST:PORT or :PORT"},
+                {{BASE, "CLOUDTASER_UNSEAL_LISTEN", ":70000", NULL},
+                 "CLOUDTASER_UNSEAL_LISTEN",
+                 "a port from 1 to 65535"},
+                {{BASE, "CLOUDTASER_UNSEAL_LISTEN", "a/b:80", NULL},
+                 "CLOUDTASER_UNSEAL_LISTEN",
+                 "not a name or an address"},
                 {{BASE, "VAULT_AUTH_METHOD", "ldap", NULL},
                  "VAULT_AUTH_METHOD",
                  "cloudtaser.io/vault-auth-method must be kubernetes, token or broker"},
@@ -530,9 +564,24 @@ static void test_reader(void) {
                    s.rotation == INJECTION_ROTATION_SIGNAL && s.rotation_signal == SIGUSR2 &&
                    s.n_secrets == 1 && s.secrets[0].n_maps == 1 && !s.secrets[0].all_fields &&
                    strcmp(s.original_cmd, "[\"/a\"]") == 0 && s.startup_timeout_ms == 60000 &&
-                   !s.has_token && !s.namespace_,
+                   !s.has_token && !s.namespace_ && !s.broker_addr && !s.unseal_ca_pem &&
+                   strcmp(s.broker_token_path, INJECTION_BROKER_TOKEN_PATH) == 0 &&
+                   strcmp(s.unseal_listen, ":8199") == 0 && !injection_settings_sealed(&s),
            "values and defaults");
         injection_settings_done(&s);
+        injection_settings_done(&s);
+
+        /* Sealed token mode: token auth, no VAULT_TOKEN, an unseal CA. */
+        static const char *const sealed[] = {BASE, "VAULT_AUTH_METHOD", "token",
+                                             "CLOUDTASER_UNSEAL_CA_PEM", "pem", NULL};
+        static const char *const unsealed[] = {BASE, "VAULT_AUTH_METHOD", "token", "VAULT_TOKEN",
+                                               "t", "CLOUDTASER_UNSEAL_CA_PEM", "pem", NULL};
+        if (ok(injection_settings_parse(lookup, (void *) sealed, &s, &err) == 0, "sealed settings"))
+                ok(injection_settings_sealed(&s) && strcmp(s.unseal_ca_pem, "pem") == 0,
+                   "token auth without VAULT_TOKEN but an unseal CA starts sealed");
+        injection_settings_done(&s);
+        if (ok(injection_settings_parse(lookup, (void *) unsealed, &s, &err) == 0, "token given"))
+                ok(!injection_settings_sealed(&s), "a VAULT_TOKEN given: not sealed");
         injection_settings_done(&s);
 
         /* The reader alone requires nothing; the check requires. */

@@ -1063,10 +1063,10 @@ static const struct kase cases[] = {
          NULL},
         /* Values the wrapper cannot serve are denied at admission, naming the annotation
          * (they used to be admitted, and the wrapper then exited 64). */
-        DENIED("auth method broker (no broker in this version)",
+        DENIED("auth method broker without a broker the operator knows",
                BASE_ANN ",\"cloudtaser.io/vault-auth-method\":\"broker\"",
                ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"]}"),
-               "cloudtaser.io/vault-auth-method is broker, which this version does not have"),
+               "CLOUDTASER_BROKER_ADDRESS is required for broker auth"),
         DENIED("token auth with nothing that delivers a token", TOKEN_ANN,
                ONE("{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/x\"]}"),
                "container app: cloudtaser.io/vault-auth-method is token, but nothing delivers "
