@@ -604,12 +604,12 @@ static int p_sa_token_path(const char *v, struct injection_settings *s,
         return 0;
 }
 
-static int p_broker_addr(const char *v, struct injection_settings *s,
-                         struct injection_error *err) {
+static int p_broker_addr(const char *v, struct injection_settings *s, struct injection_error *err) {
         /* The projected token goes there: https only, no user info, no control character. */
         if (strncmp(v, "https://", 8) != 0 || !v[8])
-                return fail(err, ROW(INJECTION_ROW_BROKER_ADDR),
-                            " must be an https:// URL (https://cloudtaser-broker.NAMESPACE.svc:8443)");
+                return fail(
+                        err, ROW(INJECTION_ROW_BROKER_ADDR),
+                        " must be an https:// URL (https://cloudtaser-broker.NAMESPACE.svc:8443)");
         for (const char *p = v; *p; p++)
                 if (*p == '@' || (unsigned char) *p <= 0x20 || *p == 0x7f)
                         return fail(err, ROW(INJECTION_ROW_BROKER_ADDR),

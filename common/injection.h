@@ -136,16 +136,16 @@ struct injection_settings {
         const char *vault_addr;
         enum injection_auth_method auth;
         const char *role;
-        const char *auth_mount;    /* default "auth/kubernetes" */
-        const char *ca_file;       /* VAULT_CACERT */
-        const char *ca_pem;        /* CLOUDTASER_VAULT_CA_PEM */
-        bool skip_verify;          /* VAULT_SKIP_VERIFY */
-        const char *namespace_;    /* VAULT_NAMESPACE */
-        const char *peer_addrs;    /* CLOUDTASER_VAULT_PEER_ADDRESSES, unparsed (checked) */
-        const char *sa_token_path; /* CLOUDTASER_SA_TOKEN_PATH */
-        bool has_token;            /* VAULT_TOKEN set (its value is never kept here) */
-        const char *broker_addr;   /* CLOUDTASER_BROKER_ADDRESS (broker mode) */
-        const char *broker_ca_pem; /* CLOUDTASER_BROKER_CA_PEM */
+        const char *auth_mount;        /* default "auth/kubernetes" */
+        const char *ca_file;           /* VAULT_CACERT */
+        const char *ca_pem;            /* CLOUDTASER_VAULT_CA_PEM */
+        bool skip_verify;              /* VAULT_SKIP_VERIFY */
+        const char *namespace_;        /* VAULT_NAMESPACE */
+        const char *peer_addrs;        /* CLOUDTASER_VAULT_PEER_ADDRESSES, unparsed (checked) */
+        const char *sa_token_path;     /* CLOUDTASER_SA_TOKEN_PATH */
+        bool has_token;                /* VAULT_TOKEN set (its value is never kept here) */
+        const char *broker_addr;       /* CLOUDTASER_BROKER_ADDRESS (broker mode) */
+        const char *broker_ca_pem;     /* CLOUDTASER_BROKER_CA_PEM */
         const char *broker_token_path; /* CLOUDTASER_BROKER_TOKEN_PATH */
         const char *unseal_ca_pem;     /* CLOUDTASER_UNSEAL_CA_PEM (sealed token mode) */
         const char *unseal_listen;     /* CLOUDTASER_UNSEAL_LISTEN, default ":8199" */

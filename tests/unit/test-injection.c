@@ -392,8 +392,8 @@ static void test_reader(void) {
                 {{BASE, "VAULT_AUTH_METHOD", "broker", NULL},
                  "CLOUDTASER_BROKER_ADDRESS",
                  "CLOUDTASER_BROKER_ADDRESS is required for broker auth"},
-                {{BASE, "VAULT_AUTH_METHOD", "broker", "CLOUDTASER_BROKER_ADDRESS", "https://b:8443",
-                  NULL},
+                {{BASE, "VAULT_AUTH_METHOD", "broker", "CLOUDTASER_BROKER_ADDRESS",
+                  "https://b:8443", NULL},
                  "CLOUDTASER_BROKER_CA_PEM",
                  "CLOUDTASER_BROKER_CA_PEM is required for broker auth"},
                 {{"VAULT_AUTH_METHOD", "broker", "CLOUDTASER_BROKER_ADDRESS", "https://b:8443",
@@ -572,10 +572,11 @@ static void test_reader(void) {
         injection_settings_done(&s);
 
         /* Sealed token mode: token auth, no VAULT_TOKEN, an unseal CA. */
-        static const char *const sealed[] = {BASE, "VAULT_AUTH_METHOD", "token",
-                                             "CLOUDTASER_UNSEAL_CA_PEM", "pem", NULL};
-        static const char *const unsealed[] = {BASE, "VAULT_AUTH_METHOD", "token", "VAULT_TOKEN",
-                                               "t", "CLOUDTASER_UNSEAL_CA_PEM", "pem", NULL};
+        static const char *const sealed[] = {
+                BASE, "VAULT_AUTH_METHOD", "token", "CLOUDTASER_UNSEAL_CA_PEM", "pem", NULL};
+        static const char *const unsealed[] = {
+                BASE, "VAULT_AUTH_METHOD",        "token", "VAULT_TOKEN",
+                "t",  "CLOUDTASER_UNSEAL_CA_PEM", "pem",   NULL};
         if (ok(injection_settings_parse(lookup, (void *) sealed, &s, &err) == 0, "sealed settings"))
                 ok(injection_settings_sealed(&s) && strcmp(s.unseal_ca_pem, "pem") == 0,
                    "token auth without VAULT_TOKEN but an unseal CA starts sealed");
