@@ -64,10 +64,6 @@ TEST_BINS := $(UNIT_MUSL) $(UNIT_ASAN) $(FUZZ_REPLAY) $(TOOLS_ASAN)
 tests: $(RELEASE_BINS) $(TEST_BINS)
 
 FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
 fuzz: $(FUZZ_LIBFUZZER)
-	@for f in $(FUZZ_NAMES); do \
-		echo "fuzzing $$f for $(FUZZ_SECONDS)s"; \
-		mkdir -p $(O)/fuzz/corpus/$$f; \
-		$(O)/fuzz/fuzz-$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-			$(O)/fuzz/corpus/$$f $(TOP)/tests/fuzz/corpus/$$f || exit 1; \
-	done
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) $(TOP)/tests/fuzz-run.sh $(O) $(TOP) $(FUZZ_NAMES)
