@@ -105,6 +105,7 @@ bench: all tests servers
 	@$(TOP)/tests/servers/build.sh peers
 	@$(TOP)/tests/bench.sh
 	@$(TOP)/tests/bench-wrapper.sh
+	@$(TOP)/tests/bench-peers.sh
 	@$(TOP)/tests/bench-operator.sh
 	@$(TOP)/tests/bench-broker.sh
 	@$(MAKE) --no-print-directory $(O)/plain/bin/cloudtaser-operator
