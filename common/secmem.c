@@ -520,9 +520,12 @@ int secmem_strndup(const char *s, size_t n, char **ret) {
         return 0;
 }
 
-/* Async-signal-safe: no lock (a handler may interrupt a holder), only plain loads and stores. */
+/* Async-signal-safe: no lock (a handler may interrupt a holder), only plain loads and stores.
+ * Only up to the highest slot ever used: the rest of the table was never written, and reading it
+ * would fault in 128 KiB of zero pages at every exit. */
 void secmem_wipe_all(void) {
-        for (size_t i = 0; i < SECMEM_MAX_REGIONS; i++) {
+        size_t n = MIN(high_water, (size_t) SECMEM_MAX_REGIONS);
+        for (size_t i = 0; i < n; i++) {
                 struct region *reg = &regions[i];
                 if (reg->data && reg->hdr)
                         explicit_bzero(user_of(reg->hdr), reg->hdr->size);

@@ -510,6 +510,18 @@ static void test_fallbacks(void) {
            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+static int child_wipe_highest(void) {
+        char *a, *b, *c;
+        if (secmem_alloc(32, (void **) &a) < 0 || secmem_alloc(32, (void **) &b) < 0 ||
+            secmem_alloc(32, (void **) &c) < 0)
+                return 2;
+        secmem_free(a);
+        secmem_free(b);
+        memcpy(c, "canary-0123456789", 17);
+        secmem_wipe_all();
+        return all_zero(c, 32) ? 0 : 3;
+}
+
 static void test_wipe_all_and_harden(void) {
         char *p;
         is_int(secmem_alloc(32, (void **) &p), 0, "alloc for wipe_all");
@@ -520,6 +532,12 @@ static void test_wipe_all_and_harden(void) {
                 zero = zero && p[i] == 0;
         ok(zero, "secmem_wipe_all zeroes live regions");
         secmem_free(p);
+
+        /* The live region in the highest slot used is wiped too (the walk stops there); in a
+         * child, whose table starts empty after fork. */
+        int st = in_child(child_wipe_highest);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "secmem_wipe_all reaches the highest slot in use (status %d)", st);
 
         is_int(secmem_harden_process(), 0, "harden_process");
         struct secmem_report rep;
