@@ -56,9 +56,10 @@ DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SA
 # Each program links the libraries of the modules it uses, and no other (static archives would
 # drop unused code anyway, but the link line then says what a binary contains). The fragments'
 # link rules use $(DEP_LIBS); these target-specific values narrow it per program.
-WRAPPER_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
+# The sandbox module needs libseccomp only at build time (common/common.mk): no program links it.
+WRAPPER_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_CAPS) $(LIB_SYS)
 INIT_DEP_LIBS :=
-OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
+OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_CAPS) $(LIB_SYS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-wrapper): DEP_LIBS := $(WRAPPER_DEP_LIBS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-init): DEP_LIBS := $(INIT_DEP_LIBS)
 $(foreach b,musl asan plain,$(O)/$(b)/bin/cloudtaser-operator): DEP_LIBS := $(OPERATOR_DEP_LIBS)
@@ -77,6 +78,11 @@ include wrapper/wrapper.mk
 -include operator/operator.mk
 -include cli/cli.mk
 -include broker/broker.mk
+# The plain operator compiles every common/ source itself (common/sandbox-build.c too, which the
+# archives leave out of programs): its table of seccomp programs, and libseccomp for that file.
+$(O)/plain/bin/cloudtaser-operator: $(O)/plain/gen/sandbox-filters.h
+$(O)/plain/bin/cloudtaser-operator: COMMON_CFLAGS += -I$(O)/plain/gen
+$(O)/plain/bin/cloudtaser-operator: DEP_LIBS += $(LIB_SANDBOX)
 
 # --- top-level targets ---------------------------------------------------------------------------
 .PHONY: all setup deps servers check demo bench clean print-deps-musl

@@ -7,7 +7,8 @@
  * and, only when the workload runs under another uid, CAP_KILL (forwarding signals to it).
  * Everything else goes, in one call, in a fixed order, each step checked:
  *
- *   1. bounding set: every capability not in `keep` is dropped from the bounding set, but only
+ *   1. bounding set: every capability not in `keep` that is still in the bounding set (read once
+ *      from /proc/thread-self/status) is dropped from it with PR_CAPBSET_DROP, but only
  *      when `flags` has CAPS_DROP_BOUNDING and CAP_SETPCAP is in our effective set (the kernel
  *      refuses PR_CAPBSET_DROP otherwise). Without the flag, or without CAP_SETPCAP, the bounding
  *      set is left alone and caps_report() says which of the two happened;
@@ -77,8 +78,9 @@ struct caps_report {
  */
 int caps_drop_except(const int *keep, size_t n_keep, unsigned flags);
 
-/* Reads the current sets of the calling thread (capget, PR_CAPBSET_READ, PR_CAP_AMBIENT_IS_SET).
- * 0 and *ret filled, or -errno (*ret untouched). */
+/* Reads the current sets of the calling thread: capget(2), and the bounding and ambient sets from
+ * /proc/thread-self/status (one read; without /proc, PR_CAPBSET_READ and PR_CAP_AMBIENT_IS_SET
+ * for each capability). 0 and *ret filled, or -errno (*ret untouched). */
 int caps_report(struct caps_report *ret);
 
 /* The kernel's name of a capability ("CAP_IPC_LOCK"), or NULL for a value this module does not

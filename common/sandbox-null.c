@@ -38,3 +38,11 @@ int sandbox_report(struct sandbox_report *ret) {
         *ret = rep;
         return 0;
 }
+
+int sandbox_program(enum sandbox_profile profile, unsigned flags, struct sock_filter **ret,
+                    size_t *ret_len) {
+        if ((unsigned) profile > SANDBOX_PROFILE_SIGNER ||
+            (flags & ~(unsigned) SANDBOX_KILL_ON_VIOLATION))
+                return -EINVAL;
+        return -EOPNOTSUPP;
+}

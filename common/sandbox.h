@@ -4,7 +4,10 @@
  * and Landlock read-only files.
  *
  * Two backends behind this header (conventions: one library, one module):
- *   common/sandbox-seccomp.c  the real one, the only file including libseccomp's <seccomp.h>;
+ *   common/sandbox-seccomp.c  the real one: loads seccomp programs made at build time from the
+ *                             rules of common/sandbox-rules.h by libseccomp (common/sandbox-gen.c
+ *                             through common/sandbox-build.c, the only files including
+ *                             <seccomp.h>; docs/sandbox.md), so no binary contains libseccomp;
  *   common/sandbox-null.c     installs nothing and says so (sandbox_is_supported() is false,
  *                             sandbox_apply_supervisor_filter() returns -EOPNOTSUPP), for builds
  *                             and tests without seccomp. Never linked into libcommon.a.
@@ -61,7 +64,8 @@
  * symbolizer (fork + exec) cannot run under the filter: a sanitizer build of a filtered process
  * leaves with _exit(), and an ASan report under the filter shows raw addresses.
  *
- * Architectures: x86_64 and aarch64 (syscalls are named through libseccomp, a name that does not
+ * Architectures: x86_64 and aarch64 (syscalls are named through libseccomp at build time, for the
+ * architecture of the build; a name that does not
  * exist on the native architecture, such as open or poll on aarch64, is skipped). Nothing here
  * logs. Not thread-safe with respect to itself (call once, from the supervisor's main thread).
  */
@@ -69,6 +73,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+/* The two allow-lists (common/sandbox-rules.h). */
+enum sandbox_profile {
+        SANDBOX_PROFILE_SUPERVISOR = 0,
+        SANDBOX_PROFILE_SIGNER,
+};
 
 /* Flags for sandbox_apply_supervisor_filter(). */
 enum {
@@ -97,7 +107,7 @@ bool sandbox_is_supported(void);
  *   -EINVAL      unknown flags;
  *   -EACCES      NO_NEW_PRIVS is not set (nothing installed);
  *   -EOPNOTSUPP  null backend, or seccomp not available (nothing installed);
- *   -ENOMEM, -errno from libseccomp or the kernel (e.g. -ESRCH: a thread could not be
+ *   -ENOMEM, -errno from the kernel (e.g. -ESRCH: a thread could not be
  *                synchronised). Nothing is installed when building the filter fails.
  */
 int sandbox_apply_supervisor_filter(unsigned flags);
@@ -130,6 +140,13 @@ int sandbox_apply_signer_filter(unsigned flags);
  * -EPERM without NO_NEW_PRIVS, -errno. Used by the CA signer for wolfCrypt's /dev/urandom.
  */
 int sandbox_restrict_files(const char *const *paths, size_t n);
+
+/* The program sandbox_apply_*_filter(flags) would install in this process (the signer's with
+ * getpid() in it), for tests and inspection: *ret is malloc'ed (free()), *ret_len instructions.
+ * 0, -EINVAL (unknown profile or flags), -ENOMEM, -EOPNOTSUPP for the null backend. */
+struct sock_filter;
+int sandbox_program(enum sandbox_profile profile, unsigned flags, struct sock_filter **ret,
+                    size_t *ret_len);
 
 /* Fills *ret from /proc/self/status and this module's own record. 0, or -errno (*ret untouched)
  * when /proc/self/status cannot be read or lacks the NoNewPrivs/Seccomp lines. Works under the

@@ -2,13 +2,29 @@
 /*
  * secmem: the secure allocator for secrets, tokens and private keys.
  *
- * Each allocation is its own mapping: [guard page][data pages][guard page]. The data pages come
- * from memfd_secret(2) when the kernel offers it (the pages are then removed from the kernel's
- * direct map: not even root can read them through /proc/<pid>/mem), else from an anonymous mmap
- * locked with mlock(2). Either way they are marked MADV_DONTDUMP and MADV_DONTFORK (a forked
- * workload does not inherit them; see the wrapper), a canary sits right after the user's bytes
- * and is checked on free, and the bytes are wiped with explicit_bzero on free and, through
- * secmem_wipe_all(), on every exit path the program installs.
+ * Every allocation has its own data pages between two guard pages: [guard][data pages][guard],
+ * where the data pages are the fewest that hold a 32-byte header, the user's bytes and a canary.
+ * The data pages come from memfd_secret(2) when the kernel offers it (the pages are then removed
+ * from the kernel's direct map: not even root can read them through /proc/<pid>/mem), else from
+ * anonymous memory locked with mlock(2). Either way they are marked MADV_DONTDUMP and
+ * MADV_DONTFORK (a forked child does not inherit them and starts with an empty allocator; see
+ * the wrapper), a canary sits right after the user's bytes and is checked on free, and the bytes
+ * are wiped with explicit_bzero on free and, through secmem_wipe_all(), on every exit path the
+ * program installs.
+ *
+ * The arena: allocations of up to SECMEM_SLOT_MAX_PAGES data pages are slots of one per-process
+ * arena, a few chunks of SECMEM_CHUNK_PAGES pages each, each chunk one memfd_secret mapping (or
+ * one anonymous mapping) made once and never unmapped before exit. A chunk is PROT_NONE but for
+ * the slots carved from it, one after the other with one PROT_NONE page between neighbours (the
+ * guard after a slot is the guard before the next). A freed slot is wiped and kept, still locked,
+ * for the next allocation of the same number of pages, which takes it without a system call.
+ * Carving a slot is an mprotect and a populate; a chunk is a memfd_secret, ftruncate, mmap and
+ * two madvise; so a process's secure memory costs a handful of system calls instead of eight per
+ * allocation, and each page is taken out of the direct map (a TLB shootdown on every CPU) once.
+ * Larger allocations, and any the arena cannot serve (SECMEM_MAX_CHUNKS chunks in use), get a
+ * mapping of their own with the same layout, unmapped on free. A memfd_secret chunk is charged
+ * to RLIMIT_MEMLOCK in full when it is mapped: when the limit refuses it, smaller chunks are
+ * tried, down to the one slot needed, then locked anonymous pages, then plain ones.
  *
  * When locking is not permitted (no CAP_IPC_LOCK and a low RLIMIT_MEMLOCK) the allocator still
  * works with plain anonymous pages (still guarded, DONTDUMP and wiped) and reports the mechanism
@@ -24,6 +40,9 @@
 
 #define SECMEM_MAX_REGIONS 4096
 #define SECMEM_MAX_ALLOC (64u * 1024u * 1024u)
+#define SECMEM_CHUNK_PAGES 64    /* pages of address space per arena chunk (256 KiB) */
+#define SECMEM_SLOT_MAX_PAGES 16 /* data pages of the largest arena slot; larger: own mapping */
+#define SECMEM_MAX_CHUNKS 64     /* chunks per process; beyond, allocations get own mappings */
 
 enum secmem_mechanism {
         SECMEM_NONE = 0,     /* plain anonymous pages: guarded, DONTDUMP, wiped, but not locked */
@@ -44,11 +63,14 @@ struct secmem_report {
         bool dumpable_off;               /* PR_SET_DUMPABLE is 0 (set by secmem_harden_process) */
         bool core_limit_zero;            /* RLIMIT_CORE is 0 (set by secmem_harden_process) */
         size_t regions;                  /* live allocations */
-        size_t bytes_locked;             /* bytes currently locked (mlock or memfd_secret) */
+        size_t bytes_locked;             /* data pages of live allocations that are locked */
+        size_t arena_chunks;             /* chunks of the arena (never unmapped before exit) */
+        size_t arena_bytes;              /* their address space: live and free slots, guards */
 };
 
-/* Chooses the mechanism (probing memfd_secret, then mlock). Optional: the first secmem_alloc()
- * calls it with flags 0. Calling it again after allocations exist returns -EBUSY. */
+/* Chooses the mechanism (probing memfd_secret by mapping the arena's first chunk, then mlock).
+ * Optional: the first secmem_alloc() calls it with flags 0. Calling it again after allocations
+ * exist returns -EBUSY; with other flags and none alive, the arena is unmapped and made anew. */
 int secmem_init(unsigned flags);
 
 /* Process-wide hardening: PR_SET_DUMPABLE 0 and RLIMIT_CORE 0 (soft and hard). Returns 0 or the

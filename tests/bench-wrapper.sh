@@ -71,6 +71,18 @@ measure() { # measure LABEL CMD... -> per-run wall and CPU (user+sys of the chil
 measure "floor: static posix_spawn + wait of the workload" "$spawn" "$workload" exit 0
 measure "wrapper: TLS login + 2 resolves + 2 KV reads + spawn" "$wrapper" -- "$workload" exit 0
 
+# System calls and page faults of one start (the kernel side of the start-up CPU).
+if command -v strace >/dev/null; then
+    strace -f -c -o "$dir/calls" "$wrapper" -- "$workload" exit 0 >/dev/null
+    # columns: % time, seconds, usecs/call, calls, [errors,] syscall
+    awk '$NF == "total" { t = $4 } $NF ~ /^(memfd_secret|ftruncate|munmap|mmap|prctl|madvise|mprotect)$/ { d = d " " $NF " " $4 }
+         END { printf "system calls of one start (strace -f -c): %d, of which%s\n", t, d }' "$dir/calls"
+fi
+if command -v perf >/dev/null && perf stat -e page-faults true >/dev/null 2>&1; then
+    perf stat -x, -e page-faults -r 20 "$wrapper" -- "$workload" exit 0 2>&1 >/dev/null |
+        awk -F, '/page-faults/ { printf "page faults of one start (perf stat, wrapper and workload, 20 runs): %d\n", $1 }'
+fi
+
 # Resident memory of the supervisor once the workload runs.
 "$wrapper" -- "$workload" sleep 2 >/dev/null &
 wpid=$!

@@ -18,6 +18,7 @@
  * and says so; without that variable a null backend is a failure. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -44,6 +45,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/sandbox-build.h"
 #include "common/sandbox.h"
 #include "common/secmem.h"
 #include "tests/lib/standin.h"
@@ -433,6 +435,10 @@ static void t_null_backend(void) {
         c_ok(status_value("Seccomp") == 0, "no filter installed");
         r = sandbox_apply_signer_filter(0);
         c_ok(r == -EOPNOTSUPP, "signer filter: -EOPNOTSUPP (%d)", r);
+        struct sock_filter *prog = NULL;
+        size_t n = 0;
+        r = sandbox_program(SANDBOX_PROFILE_SUPERVISOR, 0, &prog, &n);
+        c_ok(r == -EOPNOTSUPP && !prog, "no program either: -EOPNOTSUPP (%d)", r);
 }
 
 /* The signer's allow-list (operator/signer.h) in EPERM mode: what it needs works, everything
@@ -504,6 +510,47 @@ static void t_restrict_files(void) {
              "no file can be created (EACCES)");
 }
 
+/* The generated table (what sandbox_apply_*_filter loads) is what libseccomp makes of
+ * common/sandbox-rules.h for this build, instruction for instruction, the signer's pid included. */
+static void test_table_is_libseccomp(void) {
+        static const struct {
+                enum sandbox_profile profile;
+                unsigned flags;
+                const char *what;
+        } cases[] = {
+                {SANDBOX_PROFILE_SUPERVISOR, 0, "supervisor, EPERM"},
+                {SANDBOX_PROFILE_SUPERVISOR, SANDBOX_KILL_ON_VIOLATION, "supervisor, kill"},
+                {SANDBOX_PROFILE_SIGNER, 0, "signer, EPERM"},
+                {SANDBOX_PROFILE_SIGNER, SANDBOX_KILL_ON_VIOLATION, "signer, kill"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ struct sock_filter *table = NULL, *lib = NULL;
+                size_t n_table = 0, n_lib = 0;
+                unsigned rules = 0;
+                int r1 = sandbox_program(cases[i].profile, cases[i].flags, &table, &n_table);
+                int r2 = sandbox_build_program(cases[i].profile,
+                                               cases[i].flags & SANDBOX_KILL_ON_VIOLATION,
+                                               (uint32_t) getpid(), &lib, &n_lib, &rules);
+                ok(r1 == 0 && r2 == 0 && n_table == n_lib && n_lib > 10 && rules > 10 &&
+                           memcmp(table, lib, n_lib * sizeof(*lib)) == 0,
+                   "%s: the built-in program equals libseccomp's (%d, %d; %zu and %zu "
+                   "instructions, %u rules)",
+                   cases[i].what, r1, r2, n_table, n_lib, rules);
+        }
+        /* The check above can fail: a program with another pid differs. */
+        _cleanup_free_ struct sock_filter *table = NULL, *other = NULL;
+        size_t n_table = 0, n_other = 0;
+        unsigned rules = 0;
+        int r1 = sandbox_program(SANDBOX_PROFILE_SIGNER, 0, &table, &n_table);
+        int r2 = sandbox_build_program(SANDBOX_PROFILE_SIGNER, false, (uint32_t) getpid() + 1,
+                                       &other, &n_other, &rules);
+        ok(r1 == 0 && r2 == 0 && n_table == n_other &&
+                   memcmp(table, other, n_other * sizeof(*other)) != 0,
+           "control: the signer's program for another pid differs");
+        is_int(sandbox_program(SANDBOX_PROFILE_SIGNER + 1, 0, &table, &n_table), -EINVAL,
+               "unknown profile is -EINVAL");
+}
+
 int main(void) {
         struct sandbox_report rep = {};
         int r = sandbox_report(&rep);
@@ -518,6 +565,7 @@ int main(void) {
                 run_child("null backend", t_null_backend);
                 return tap_done();
         }
+        test_table_is_libseccomp();
         if (!sandbox_is_supported()) {
                 skip(1, "seccomp filters are not available here");
                 return tap_done();

@@ -3,6 +3,7 @@
  * RLIMIT_MEMLOCK, the abort on corruption) runs in a forked child so the cases stay independent. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -176,6 +177,252 @@ static void test_guards(void) {
         ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "freeing a foreign pointer aborts");
 }
 
+/* True when an address lies in a mapping of /proc/self/maps. */
+static bool is_mapped(const void *p) {
+        FILE *f = fopen("/proc/self/maps", "re");
+        char line[512];
+        bool found = false;
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof(line), f)) {
+                unsigned long lo, hi;
+                if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+                        found = (uintptr_t) p >= lo && (uintptr_t) p < hi;
+        }
+        fclose(f);
+        return found;
+}
+
+static bool all_zero(const void *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (((const uint8_t *) p)[i] != 0)
+                        return false;
+        return true;
+}
+
+static void test_arena_reuse(void) {
+        struct secmem_report before, after;
+        uint8_t *p = NULL, *q = NULL;
+
+        is_int(secmem_alloc(100, (void **) &p), 0, "arena: alloc(100)");
+        memset(p, 0xAB, 100);
+        secmem_report(&before);
+        ok(before.arena_chunks >= 1 && before.arena_bytes >= before.arena_chunks * 4096,
+           "arena: the allocation lives in a chunk (%zu chunks, %zu bytes)", before.arena_chunks,
+           before.arena_bytes);
+        secmem_free(p);
+        is_int(secmem_alloc(100, (void **) &q), 0, "arena: alloc(100) again");
+        ok(q == p, "arena: the freed slot is reused by the next allocation of its size");
+        ok(all_zero(q, 100), "arena: a reused slot is wiped (zero)");
+        /* The whole slot, the user's bytes' neighbourhood included, is zero. */
+        ok(all_zero(q + 100 + 16, 4096 - 32 - 100 - 16), "arena: the rest of the slot is zero");
+        secmem_report(&after);
+        is_int((long long) after.arena_chunks, (long long) before.arena_chunks,
+               "arena: no new chunk for a reused slot");
+        secmem_free(q);
+
+        /* Another size does not take a slot of a different size. */
+        uint8_t *big = NULL;
+        is_int(secmem_alloc(6000, (void **) &big), 0, "arena: alloc(6000)");
+        ok(big != p, "arena: a two-page allocation gets a two-page slot");
+        ok(all_zero(big, 6000), "arena: a new slot is zero");
+        secmem_free(big);
+}
+
+static void test_arena_growth(void) {
+        enum { N = 3 * SECMEM_CHUNK_PAGES };
+        static uint8_t *ptrs[N];
+        struct secmem_report before, during, after;
+        bool distinct = true, intact = true;
+
+        secmem_report(&before);
+        for (size_t i = 0; i < N; i++)
+                if (secmem_alloc(64, (void **) &ptrs[i]) < 0) {
+                        ok(false, "growth: alloc %zu", i);
+                        return;
+                }
+        for (size_t i = 0; i < N; i++)
+                memset(ptrs[i], (int) (i & 0xff), 64);
+        for (size_t i = 0; i < N; i++) {
+                for (size_t k = 0; k < 64; k++)
+                        intact = intact && ptrs[i][k] == (uint8_t) (i & 0xff);
+                distinct = distinct && (i == 0 || ptrs[i] != ptrs[i - 1]);
+        }
+        secmem_report(&during);
+        ok(distinct && intact, "growth: %d one-page slots, each its own, none overwritten", N);
+        ok(during.arena_chunks > before.arena_chunks,
+           "growth: the arena grew by whole chunks (%zu -> %zu)", before.arena_chunks,
+           during.arena_chunks);
+        ok(during.arena_bytes % (SECMEM_CHUNK_PAGES * 4096u) == 0,
+           "growth: chunks are %d pages each", SECMEM_CHUNK_PAGES);
+        for (size_t i = 0; i < N; i++)
+                secmem_free(ptrs[i]);
+        secmem_report(&after);
+        is_int((long long) after.regions, (long long) before.regions, "growth: all released");
+        is_int((long long) after.arena_chunks, (long long) during.arena_chunks,
+               "growth: the chunks stay mapped for the next allocations");
+        ok(is_mapped(ptrs[0]) && is_mapped(ptrs[N - 1]), "growth: freed slots stay mapped");
+        /* Taken again: the same slots, no new chunk. */
+        for (size_t i = 0; i < N; i++)
+                if (secmem_alloc(64, (void **) &ptrs[i]) < 0)
+                        break;
+        secmem_report(&during);
+        is_int((long long) during.arena_chunks, (long long) after.arena_chunks,
+               "growth: freed slots serve the same number again without a new chunk");
+        for (size_t i = 0; i < N; i++)
+                secmem_free(ptrs[i]);
+}
+
+static void test_arena_large(void) {
+        struct secmem_report before, during, after;
+        size_t n = (SECMEM_SLOT_MAX_PAGES + 4) * 4096u;
+        uint8_t *p = NULL;
+
+        secmem_report(&before);
+        is_int(secmem_alloc(n, (void **) &p), 0, "large: alloc(%zu)", n);
+        secmem_report(&during);
+        is_int((long long) during.arena_bytes, (long long) before.arena_bytes,
+               "large: over SECMEM_SLOT_MAX_PAGES pages it is not in the arena");
+        ok(all_zero(p, n), "large: zeroed");
+        memset(p, 0x5A, n);
+        ok(smaps_has_flag(p, "dd") && smaps_has_flag(p, "dc"), "large: DONTDUMP and DONTFORK");
+        if (during.mechanism != SECMEM_NONE)
+                ok(during.bytes_locked >= before.bytes_locked + n, "large: locked");
+        else
+                skip(1, "no locking available on this machine");
+        secmem_free(p);
+        secmem_report(&after);
+        ok(!is_mapped(p), "large: its own mapping is unmapped on free");
+        is_int((long long) after.bytes_locked, (long long) before.bytes_locked,
+               "large: its locked bytes are released");
+}
+
+static int child_large_guard_after(void) {
+        uint8_t *p;
+        size_t n = (SECMEM_SLOT_MAX_PAGES + 1) * 4096u;
+        default_segv();
+        if (secmem_alloc(n, (void **) &p) < 0)
+                return 2;
+        size_t ps = (size_t) sysconf(_SC_PAGESIZE);
+        uint8_t *end = (uint8_t *) (((uintptr_t) p + n + 16 + ps - 1) & ~(ps - 1));
+        end[0] = 1; /* must fault */
+        return 0;
+}
+
+/* The slot after a full chunk's last slot: the guard of the chunk's end. */
+static int child_guard_second_chunk(void) {
+        uint8_t *p = NULL;
+        default_segv();
+        for (int i = 0; i < SECMEM_CHUNK_PAGES; i++)
+                if (secmem_alloc(10, (void **) &p) < 0)
+                        return 2;
+        size_t ps = (size_t) sysconf(_SC_PAGESIZE);
+        uint8_t *start = (uint8_t *) ((uintptr_t) p & ~(ps - 1));
+        start[-1] = 1; /* must fault */
+        return 0;
+}
+
+/* A write to a freed slot (its free-list link) is caught at the next allocation. */
+static int child_use_after_free(void) {
+        uint8_t *p;
+        if (secmem_alloc(10, (void **) &p) < 0)
+                return 2;
+        secmem_free(p);
+        memset(p - 32, 0x41, 32);              /* the link lives where the header was */
+        (void) secmem_alloc(10, (void **) &p); /* must abort */
+        return 0;
+}
+
+/* fork(): the child has none of the parent's secure pages (MADV_DONTFORK); it must allocate
+ * afresh instead of taking the parent's free slots, which are not mapped in it. */
+static int child_after_fork(void) {
+        uint8_t *p;
+        struct secmem_report rep;
+        secmem_report(&rep);
+        if (rep.regions != 0)
+                return 3;
+        for (int i = 0; i < 8; i++) {
+                if (secmem_alloc(100, (void **) &p) < 0)
+                        return 4;
+                memset(p, 'c', 100);
+                secmem_free(p);
+        }
+        return 0;
+}
+
+static void test_arena_guards_and_fork(void) {
+        int st = in_child(child_large_guard_after);
+        ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "large: writing past its pages faults");
+        st = in_child(child_guard_second_chunk);
+        ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV,
+           "a slot of a later chunk has its guard page before it too");
+        st = in_child(child_use_after_free);
+        ok(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+           "a write to a freed slot aborts at the next allocation");
+
+        uint8_t *keep = NULL, *freed = NULL;
+        is_int(secmem_alloc(100, (void **) &keep), 0, "fork: the parent holds a slot");
+        is_int(secmem_alloc(100, (void **) &freed), 0, "fork: and frees another");
+        secmem_free(freed);
+        st = in_child(child_after_fork);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "fork: the child starts with an empty allocator and allocates (status %d)", st);
+        secmem_free(keep);
+}
+
+enum { THREADS = 4, ROUNDS = 2000 };
+
+static void *thread_main(void *arg) {
+        uintptr_t id = (uintptr_t) arg;
+        uint32_t x = (uint32_t) id * 2654435761u + 1;
+        uint8_t *held[8] = {};
+        size_t sizes[8] = {};
+        for (int round = 0; round < ROUNDS; round++) {
+                x = x * 1103515245u + 12345u;
+                size_t k = (x >> 8) % 8;
+                if (held[k]) {
+                        for (size_t i = 0; i < sizes[k]; i++)
+                                if (held[k][i] != (uint8_t) (id + k))
+                                        return (void *) 1;
+                        secmem_free(held[k]);
+                        held[k] = NULL;
+                        continue;
+                }
+                sizes[k] = 1 + (x >> 12) % 9000; /* one to three pages */
+                if (secmem_alloc(sizes[k], (void **) &held[k]) < 0)
+                        return (void *) 2;
+                if (!all_zero(held[k], sizes[k]))
+                        return (void *) 3;
+                memset(held[k], (int) (uint8_t) (id + k), sizes[k]);
+        }
+        for (size_t k = 0; k < 8; k++)
+                secmem_free(held[k]);
+        return NULL;
+}
+
+static void test_arena_threads(void) {
+        struct secmem_report before, after;
+        pthread_t t[THREADS];
+        bool good = true;
+
+        secmem_report(&before);
+        for (uintptr_t i = 0; i < THREADS; i++)
+                good = good && pthread_create(&t[i], NULL, thread_main, (void *) (i + 1)) == 0;
+        for (size_t i = 0; i < THREADS; i++) {
+                void *res = (void *) 9;
+                (void) pthread_join(t[i], &res);
+                good = good && res == NULL;
+        }
+        ok(good,
+           "threads: %d threads allocating and freeing: every block zero when taken and "
+           "intact until freed",
+           THREADS);
+        secmem_report(&after);
+        is_int((long long) after.regions, (long long) before.regions, "threads: all released");
+        is_int((long long) after.bytes_locked, (long long) before.bytes_locked,
+               "threads: locked bytes back where they were");
+}
+
 static int child_no_memlock(void) {
         /* Simulate an unprivileged container: no CAP_IPC_LOCK effect and RLIMIT_MEMLOCK 0. */
         struct rlimit rl = {0, 0};
@@ -263,6 +510,18 @@ static void test_fallbacks(void) {
            WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+static int child_wipe_highest(void) {
+        char *a, *b, *c;
+        if (secmem_alloc(32, (void **) &a) < 0 || secmem_alloc(32, (void **) &b) < 0 ||
+            secmem_alloc(32, (void **) &c) < 0)
+                return 2;
+        secmem_free(a);
+        secmem_free(b);
+        memcpy(c, "canary-0123456789", 17);
+        secmem_wipe_all();
+        return all_zero(c, 32) ? 0 : 3;
+}
+
 static void test_wipe_all_and_harden(void) {
         char *p;
         is_int(secmem_alloc(32, (void **) &p), 0, "alloc for wipe_all");
@@ -273,6 +532,12 @@ static void test_wipe_all_and_harden(void) {
                 zero = zero && p[i] == 0;
         ok(zero, "secmem_wipe_all zeroes live regions");
         secmem_free(p);
+
+        /* The live region in the highest slot used is wiped too (the walk stops there); in a
+         * child, whose table starts empty after fork. */
+        int st = in_child(child_wipe_highest);
+        ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "secmem_wipe_all reaches the highest slot in use (status %d)", st);
 
         is_int(secmem_harden_process(), 0, "harden_process");
         struct secmem_report rep;
@@ -293,6 +558,11 @@ static void test_strings(void) {
 int main(void) {
         test_basic();
         test_guards();
+        test_arena_reuse();
+        test_arena_growth();
+        test_arena_large();
+        test_arena_guards_and_fork();
+        test_arena_threads();
         test_fallbacks();
         test_strings();
         test_wipe_all_and_harden(); /* last: makes the process non-dumpable */
