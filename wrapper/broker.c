@@ -43,19 +43,9 @@ static int64_t now_unix(const struct broker_client *c) {
 }
 
 bool broker_error_is_transient(int r) {
-        switch (r) {
-        case -ECONNREFUSED:
-        case -EHOSTUNREACH:
-        case -ENETUNREACH:
-        case -ETIMEDOUT:
-        case -ECONNRESET:
-        case -EAGAIN:
-        case -EBUSY:
-        case -EIO:
-                return true;
-        default:
-                return false;
-        }
+        /* The vault client's list (connection errors, timeouts, 429, 5xx), and a network that
+         * has no route to the broker yet (a pod's network still being set up). */
+        return vault_error_is_transient(r) || r == -ENETUNREACH;
 }
 
 int broker_decode_error(long status, const char *body, size_t len, const char *api_path,

@@ -5,7 +5,8 @@
 # (broker-tls from openssl, broker-auth, broker-token) under secret/$T/system, the pods' secrets,
 # the broker's role and read-only policy, starts brokers A and B, creates the pods (app: admitted;
 # greedy: another namespace's path with a valid MAC; edited: annotations edited after admission,
-# the MAC computed with openssl from docs/protocol-broker.md), and defines start_broker NAME
+# the MAC computed with openssl from docs/protocol-broker.md; make_pod NAME PATHS MAC-PATHS
+# [ENV-MAP] makes more), and defines start_broker NAME
 # [ARGS] (sets $port) and session POD PORT OUT [AUDIENCE] (prints the HTTP status).
 # BROKER_SAN_EXTRA (e.g. IP:198.18.0.1): more subjectAltNames for the brokers' server certificate.
 : "${ns:?}" "${BROKER:?}" "${work:?}"
@@ -71,7 +72,7 @@ mac_of() { # NS SA PATHS ENVMAP
     printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
         openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1
 }
-make_pod() { # NAME PATHS MAC-PATHS
+make_pod() { # NAME PATHS MAC-PATHS [ENV-MAP]
     kubectl -n "$ns" apply -f - > /dev/null << YAML
 apiVersion: v1
 kind: Pod
@@ -80,7 +81,8 @@ metadata:
   annotations:
     cloudtaser.io/vault-auth-method: broker
     cloudtaser.io/secret-paths: "$2"
-    cloudtaser.io/broker-mac: "v1:$(mac_of "$ns" app "$3" "")"
+    cloudtaser.io/env-map: "${4:-}"
+    cloudtaser.io/broker-mac: "v1:$(mac_of "$ns" app "$3" "${4:-}")"
 spec:
   serviceAccountName: app
   nodeSelector: {cloudtaser.io/never: "scheduled"}

@@ -61,31 +61,14 @@ start_relay() { # NAME ADDR BACKEND-PORT... [--kill-before N PID]: sets $rport
     return 1
 }
 
-make_wpod() { # NAME PATHS ENV-MAP: admitted for broker mode, with the MAC of what it names
-    kubectl -n "$ns" apply -f - > /dev/null << YAML
-apiVersion: v1
-kind: Pod
-metadata:
-  name: $1
-  annotations:
-    cloudtaser.io/vault-auth-method: broker
-    cloudtaser.io/secret-paths: "$2"
-    cloudtaser.io/env-map: "$3"
-    cloudtaser.io/broker-mac: "v1:$(mac_of "$ns" app "$2" "$3")"
-spec:
-  serviceAccountName: app
-  nodeSelector: {cloudtaser.io/never: "scheduled"}
-  containers: [{name: c, image: "busybox:never-pulled"}]
-YAML
-}
 pod_jwt() { # POD: the projected token the webhook's volume gives the pod
     kubectl -n "$ns" create token app --duration=10m --audience=cloudtaser-broker \
         --bound-object-kind Pod --bound-object-name "$1" > "$work/$1.jwt" && chmod 644 "$work/$1.jwt"
 }
 rot1="r1-$(rand_hex 12)"
 bao kv put -mount=secret "$ns/rot" password="$rot1" > /dev/null &&
-    make_wpod wapp "secret/data/$ns/db" password=DB_PASSWORD && pod_jwt wapp &&
-    make_wpod wrot "secret/data/$ns/rot" password=DB_PASSWORD && pod_jwt wrot
+    make_pod wapp "secret/data/$ns/db" "secret/data/$ns/db" password=DB_PASSWORD && pod_jwt wapp &&
+    make_pod wrot "secret/data/$ns/rot" "secret/data/$ns/rot" password=DB_PASSWORD && pod_jwt wrot
 ok $? "the wrapper's pods (admitted for broker mode, env-map in the MAC) and their bound tokens"
 
 BM=(VAULT_AUTH_METHOD=broker -VAULT_ADDR -VAULT_CACERT "CLOUDTASER_BROKER_CA_PEM=$(cat "$d/ca.crt")"
