@@ -462,6 +462,17 @@ static void test_session_failures(struct pki *k) {
            "lifetime as the broker counts it (%lld)", (long long) broker_session_lifetime(c));
         clock_offset = 0;
 
+        /* A broker whose certificate another CA signed: a TLS failure, not worth a retry. */
+        struct broker_client *other = NULL;
+        struct broker_options oo = {.addr = addr,
+                                    .ca_pem = k->session_ca_pem.data,
+                                    .token_path = jwt_path,
+                                    .max_attempts = 2};
+        ok(broker_client_new(&oo, &other) == 0 && broker_session_open(other, &e) == -EPROTO &&
+                   !broker_error_is_transient(e.error),
+           "a broker the CA does not verify: -EPROTO, not transient (exit 69 at once)");
+        other = broker_client_free(other);
+
         struct broker_client *bad = NULL;
         is_int(broker_client_new(&(struct broker_options){.addr = addr, .token_path = jwt_path},
                                  &bad),
