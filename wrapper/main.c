@@ -15,9 +15,10 @@
  *    so the environment block holding the secrets is wiped right after it returns.
  *  - Zombies: every SIGCHLD drains waitpid(-1, WNOHANG), so orphans re-parented to us (as PID 1,
  *    or as a PR_SET_CHILD_SUBREAPER otherwise) are reaped too. We exit when the workload exits.
- *  - The network is the vault agent's (wrapper/agent.h), a thread of its own: the start-up fetch
- *    while this thread waits on the signalfd (a terminating signal abandons it), then renewal and
- *    rotation checks. This thread never waits on a vault call.
+ *  - The network is the vault agent's (wrapper/agent.h; in broker mode its client of
+ *    cloudtaser-broker, wrapper/broker.h, instead of the vault client), a thread of its own: the
+ *    start-up fetch while this thread waits on the signalfd (a terminating signal abandons it),
+ *    then renewal and rotation checks. This thread never waits on a vault call.
  *  - After the start, the supervisor drops privileges (capabilities, NO_NEW_PRIVS, seccomp)
  *    which the already running workload does not inherit. With rotation by restart the
  *    supervisor must start new workloads, which would inherit a seccomp filter and

@@ -16,7 +16,8 @@
 #     mutual-TLS read) arrives; replica B serves the read with K's session;
 #   - after the session, a connection without the client certificate is refused (curl and
 #     openssl s_client);
-#   - no broker reachable within the start-up timeout: 69;
+#   - no broker reachable within the start-up timeout: 69; SIGTERM while the broker never
+#     answers: 143 at once;
 #   - the wrapper in a network namespace whose only link is a veth to the broker's relay (no
 #     route to OpenBao, which it cannot reach: checked) gets its secret through the broker.
 set -u
@@ -135,6 +136,21 @@ for f in $(wl_flavours); do
     wrun "$f-down" "${BM[@]}" "${APP[@]}" "$(at "127.0.0.1:1")" CLOUDTASER_STARTUP_TIMEOUT=3s -- "$WL" env-keys
     [ $rc -eq 69 ] && grep -q "broker not available within the startup timeout" "$work/$f-down.err"
     ok $? "$f: no broker within the start-up timeout: 69 ($rc)" || show "$f-down"
+
+    # A terminating signal while the fetch waits on a broker that never answers: 143 at once.
+    python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); conns = []
+while True: conns.append(s.accept())' "$work/hole-$f.port" &
+    relays+=($!)
+    wait_grep "$work/hole-$f.port" . 10
+    wstart "$f-hole" "${BM[@]}" "${APP[@]}" "$(at "127.0.0.1:$(cat "$work/hole-$f.port")")" -- "$WL" env-keys
+    pid=$wpid
+    sleep 1
+    kill -TERM "$pid"
+    wwait "$pid" 10
+    [ $rc -eq 143 ] && [ ! -s "$work/$f-hole.out" ]
+    ok $? "$f: SIGTERM during the fetch from a broker that never answers: 143 ($rc), nothing started" || show "$f-hole"
 done
 
 # After the session, a connection without the client certificate is refused.
