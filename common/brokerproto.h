@@ -180,11 +180,12 @@ int brokerproto_session_response_parse(const char *body, size_t len,
                                        struct brokerproto_session_response *ret);
 void brokerproto_session_response_done(struct brokerproto_session_response *r);
 
-/* Secrets response: {"secrets": {"<path>": {"version": N, "data": {"<field>": "<value>"|<json>}}}}
- * (the KV data object of each path as the vault gave it). Versions response:
- * {"versions": {"<path>": N}}. The wrapper reads them with brokerproto_secrets_get(): */
+/* Secrets response: {"secrets": {"<path>": {"data": {"<field>": "<value>"|<json>},
+ * "metadata": {"version": N}}}} (the `data` object of each path's KV v2 read, as the vault gave
+ * it: the wrapper decodes it with the vault client's decoder). Versions response:
+ * {"versions": {"<path>": N}}. The wrapper looks each path up in `secrets` (wrapper/broker.c): */
 struct brokerproto_secrets_response {
-        const struct json_value *secrets; /* object: path -> {"version","data"} */
+        const struct json_value *secrets; /* object: path -> {"data","metadata"} */
         struct json_doc *doc_;
 };
 /* versions: true for a versions response (members are integers). -EBADMSG when malformed. */

@@ -50,6 +50,20 @@ int agent_init(struct agent *a, const struct wrapper_config *cfg, struct vault_c
         return 0;
 }
 
+void agent_use_broker(struct agent *a, struct broker_client *broker) {
+        a->broker = broker;
+}
+
+/* Where the values come from: the vault, or cloudtaser-broker in broker mode. */
+static const char *source_name(const struct agent *a) {
+        return a->broker ? "broker" : "vault";
+}
+
+static int fetch(struct agent *a, struct secret_set *ret, struct fetch_error *err) {
+        return a->broker ? secrets_fetch_broker(a->broker, a->cfg, ret, err)
+                         : secrets_fetch(a->vault, a->cfg, ret, err);
+}
+
 int agent_fd(const struct agent *a) {
         return a->event_fd;
 }
@@ -80,7 +94,7 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
         struct fetch_error err = {};
         unsigned attempt = 0;
         for (;;) {
-                int r = secrets_fetch(a->vault, a->cfg, &a->fetched, &err);
+                int r = fetch(a, &a->fetched, &err);
                 if (r >= 0)
                         return 0;
                 secret_set_done(&a->fetched);
@@ -90,14 +104,15 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
                 }
                 uint64_t t = timer_now_ms();
                 if (t >= deadline) {
-                        log_error("vault not available within the startup timeout (%" PRIu64
+                        log_error("%s not available within the startup timeout (%" PRIu64
                                   " ms): %s",
-                                  a->cfg->startup_timeout_ms, err.message);
+                                  source_name(a), a->cfg->startup_timeout_ms, err.message);
                         return -EXIT_UNAVAILABLE;
                 }
                 uint64_t cap = MIN((uint64_t) 5000, (uint64_t) 250 << MIN(attempt, 10u));
                 uint64_t wait = MIN(timer_jitter(cap) + 50, deadline - t);
-                log_warning("vault not ready (%s); retrying in %" PRIu64 " ms", err.message, wait);
+                log_warning("%s not ready (%s); retrying in %" PRIu64 " ms", source_name(a),
+                            err.message, wait);
                 /* A plain sleep: signals are the supervisor's, which abandons this thread. */
                 (void) poll(NULL, 0, (int) wait);
                 attempt++;
@@ -189,10 +204,36 @@ static int relogin(struct agent *a, const char *why, struct fetch_error *fe) {
         return 0;
 }
 
+/* Broker mode: a new certificate and session token at about 2/3 of the session's life (a 401
+ * opens a new session instead, broker_session_renew()). On failure the session runs on: reads
+ * that meet its end open a new one themselves. */
+static void renew_broker_session(struct agent *a) {
+        struct broker_error e = {};
+        char why[600];
+        int r = broker_session_renew(a->broker, &e);
+        if (r >= 0) {
+                if (a->renew_failures)
+                        log_info("broker session renewed again after %u failed attempts",
+                                 a->renew_failures);
+                a->renew_failures = 0;
+                log_debug("broker session renewed: %" PRId64 " s",
+                          broker_session_lifetime(a->broker));
+                schedule_renewal(a, broker_session_lifetime(a->broker));
+                return;
+        }
+        (void) snprintf(why, sizeof(why), "broker session renewal failed: %s (%s, status %ld)",
+                        e.message[0] ? e.message : strerror(-r), e.path, e.status);
+        renew_retry_later(a, why);
+}
+
 static void renew(struct agent *a) {
         struct vault_auth auth = {};
         struct vault_error e = {};
         char why[600];
+        if (a->broker) {
+                renew_broker_session(a);
+                return;
+        }
         int r = vault_token_renew_self(a->vault, 0, &auth, &e);
         /* A renewal capped by the token's maximum TTL comes back shorter each time; below a
          * third of the lease it was issued with (or at 0), log in afresh instead. */
@@ -273,10 +314,11 @@ static bool relogin_after_refusal(struct agent *a, int r) {
 
 /* Whether the secrets changed, and if so the new set in *next: 1, 0 unchanged, or -errno. */
 static int check_once(struct agent *a, struct secret_set *next, struct fetch_error *err) {
-        int r = secrets_changed(a->vault, a->cfg, &a->known, err);
+        int r = a->broker ? secrets_changed_broker(a->broker, a->cfg, &a->known, err)
+                          : secrets_changed(a->vault, a->cfg, &a->known, err);
         if (r <= 0)
                 return r;
-        r = secrets_fetch(a->vault, a->cfg, next, err);
+        r = fetch(a, next, err);
         return r < 0 ? r : 1;
 }
 
@@ -295,7 +337,7 @@ static void rotation_check(struct agent *a) {
         }
         if (r == 0) {
                 if (a->vault_down)
-                        log_info("vault reachable again; secrets unchanged");
+                        log_info("%s reachable again; secrets unchanged", source_name(a));
                 a->vault_down = false;
                 return;
         }
@@ -346,8 +388,10 @@ static void *run_main(void *userdata) {
         struct agent *a = userdata;
         struct vault_error ve = {};
 
-        /* The token's lease, for renewal. */
-        if (a->have_ti || vault_token_lookup_self(a->vault, &a->ti, &ve) >= 0) {
+        /* The token's lease, for renewal; in broker mode the session's life. */
+        if (a->broker)
+                schedule_renewal(a, broker_session_lifetime(a->broker));
+        else if (a->have_ti || vault_token_lookup_self(a->vault, &a->ti, &ve) >= 0) {
                 a->login_lease = a->ti.creation_ttl > 0 ? a->ti.creation_ttl : a->ti.ttl;
                 if (a->ti.ttl > 0)
                         schedule_renewal(a, a->ti.ttl);

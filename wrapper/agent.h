@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "common/vault.h"
+#include "wrapper/broker.h"
 #include "wrapper/config.h"
 #include "wrapper/secrets.h"
 
@@ -52,6 +53,7 @@ enum agent_box {
 struct agent {
         const struct wrapper_config *cfg;
         struct vault_client *vault;
+        struct broker_client *broker; /* broker mode, else NULL */
         int event_fd; /* eventfd: readable when the thread has news for the supervisor */
         int stop_fd;  /* eventfd: the run-time thread ends at its next wait */
         pthread_t thread;
@@ -77,6 +79,11 @@ struct agent {
 
 /* Sets up *a (eventfd). 0 or -errno. */
 int agent_init(struct agent *a, const struct wrapper_config *cfg, struct vault_client *vault);
+/* Broker mode: the values come through cloudtaser-broker (wrapper/broker.h) instead of the
+ * vault client, with the same retries, exit codes and rotation; renewal is the broker session's
+ * (about 2/3 of its life). Call before agent_fetch_start(); the agent's thread then owns
+ * `broker` as it owns the vault client. */
+void agent_use_broker(struct agent *a, struct broker_client *broker);
 /* The descriptor the supervisor polls (POLLIN). Reading it is done by the functions below. */
 int agent_fd(const struct agent *a);
 

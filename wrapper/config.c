@@ -23,13 +23,12 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 return r;
         }
 
-        if (s.auth == INJECTION_AUTH_BROKER || injection_settings_sealed(&s)) {
+        if (injection_settings_sealed(&s)) {
                 if (err)
                         (void) snprintf(err->reason, sizeof(err->reason),
                                         "VAULT_AUTH_METHOD is %s, which this wrapper does not "
                                         "serve yet",
-                                        s.auth == INJECTION_AUTH_BROKER ? "broker"
-                                                                        : "token (sealed)");
+                                        "token (sealed)");
                 injection_settings_done(&s);
                 return -EINVAL;
         }
@@ -79,6 +78,9 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 .peer_addrs = s.peer_addrs,
                 .sa_token_path = s.sa_token_path,
                 .has_token = s.has_token,
+                .broker_addr = s.broker_addr,
+                .broker_ca_pem = s.broker_ca_pem,
+                .broker_token_path = s.broker_token_path,
                 .secrets = s.secrets,
                 .n_secrets = s.n_secrets,
                 .argv = cmd,

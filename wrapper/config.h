@@ -25,6 +25,7 @@
 /* The wrapper's short names for the contract's values. */
 #define AUTH_KUBERNETES INJECTION_AUTH_KUBERNETES
 #define AUTH_TOKEN INJECTION_AUTH_TOKEN
+#define AUTH_BROKER INJECTION_AUTH_BROKER
 #define DELIVERY_ENV INJECTION_DELIVERY_ENV
 #define DELIVERY_MEMFD INJECTION_DELIVERY_MEMFD
 #define DELIVERY_BOTH INJECTION_DELIVERY_BOTH
@@ -40,14 +41,17 @@ struct wrapper_config {
         const char *vault_addr;
         enum injection_auth_method auth;
         const char *role;
-        const char *auth_mount;    /* default "auth/kubernetes" */
-        const char *ca_file;       /* VAULT_CACERT */
-        const char *ca_pem;        /* CLOUDTASER_VAULT_CA_PEM */
-        bool skip_verify;          /* VAULT_SKIP_VERIFY */
-        const char *namespace_;    /* VAULT_NAMESPACE */
-        const char *peer_addrs;    /* CLOUDTASER_VAULT_PEER_ADDRESSES */
-        const char *sa_token_path; /* CLOUDTASER_SA_TOKEN_PATH */
-        bool has_token;            /* VAULT_TOKEN set (its value is taken by the caller) */
+        const char *auth_mount;        /* default "auth/kubernetes" */
+        const char *ca_file;           /* VAULT_CACERT */
+        const char *ca_pem;            /* CLOUDTASER_VAULT_CA_PEM */
+        bool skip_verify;              /* VAULT_SKIP_VERIFY */
+        const char *namespace_;        /* VAULT_NAMESPACE */
+        const char *peer_addrs;        /* CLOUDTASER_VAULT_PEER_ADDRESSES */
+        const char *sa_token_path;     /* CLOUDTASER_SA_TOKEN_PATH */
+        bool has_token;                /* VAULT_TOKEN set (its value is taken by the caller) */
+        const char *broker_addr;       /* CLOUDTASER_BROKER_ADDRESS (broker mode; no VAULT_ADDR) */
+        const char *broker_ca_pem;     /* CLOUDTASER_BROKER_CA_PEM */
+        const char *broker_token_path; /* CLOUDTASER_BROKER_TOKEN_PATH */
 
         struct injection_secret *secrets; /* CLOUDTASER_SECRET_PATHS + CLOUDTASER_ENV_MAP */
         size_t n_secrets;

@@ -15,9 +15,10 @@
  *    so the environment block holding the secrets is wiped right after it returns.
  *  - Zombies: every SIGCHLD drains waitpid(-1, WNOHANG), so orphans re-parented to us (as PID 1,
  *    or as a PR_SET_CHILD_SUBREAPER otherwise) are reaped too. We exit when the workload exits.
- *  - The network is the vault agent's (wrapper/agent.h), a thread of its own: the start-up fetch
- *    while this thread waits on the signalfd (a terminating signal abandons it), then renewal and
- *    rotation checks. This thread never waits on a vault call.
+ *  - The network is the vault agent's (wrapper/agent.h; in broker mode its client of
+ *    cloudtaser-broker, wrapper/broker.h, instead of the vault client), a thread of its own: the
+ *    start-up fetch while this thread waits on the signalfd (a terminating signal abandons it),
+ *    then renewal and rotation checks. This thread never waits on a vault call.
  *  - After the start, the supervisor drops privileges (capabilities, NO_NEW_PRIVS, seccomp)
  *    which the already running workload does not inherit. With rotation by restart the
  *    supervisor must start new workloads, which would inherit a seccomp filter and
@@ -47,6 +48,7 @@
 #include "common/secmem.h"
 #include "common/vault.h"
 #include "wrapper/agent.h"
+#include "wrapper/broker.h"
 #include "wrapper/child.h"
 #include "wrapper/config.h"
 #include "wrapper/secrets.h"
@@ -495,6 +497,89 @@ static int ensure_stdio(void) {
         return 0;
 }
 
+/* The vault client from the configuration (every mode but broker). 0, or the exit code. */
+static int open_vault(const struct wrapper_config *cfg, struct vault_client **ret) {
+        struct vault_client *vault = NULL;
+        int r;
+
+        struct vault_options vo = {
+                .addr = cfg->vault_addr,
+                .allow_http = strncmp(cfg->vault_addr, "http://", 7) == 0,
+                .ca_file = cfg->ca_file,
+                .ca_pem = cfg->ca_pem,
+                .ca_pem_len = cfg->ca_pem ? strlen(cfg->ca_pem) : 0,
+                .insecure_skip_verify = cfg->skip_verify,
+                .namespace_ = cfg->namespace_,
+                .peer_addrs = cfg->peer_addrs,
+                .connect_timeout_ms = 5000,
+                .request_timeout_ms = 30000,
+                .deadline_ms = (unsigned) MIN(cfg->startup_timeout_ms, (uint64_t) 60000),
+        };
+        if (vo.allow_http)
+                log_warning("VAULT_ADDR uses plain http: tokens and secrets cross the network "
+                            "unencrypted");
+        if (cfg->skip_verify)
+                log_warning(
+                        "VAULT_SKIP_VERIFY is set: the vault server's certificate is NOT verified");
+        if (cfg->ca_file && access(cfg->ca_file, R_OK) < 0) {
+                log_error_errno(errno, "configuration error: VAULT_CACERT %s cannot be read: %m",
+                                cfg->ca_file);
+                return EXIT_CONFIG;
+        }
+        if (!cfg->ca_file && !cfg->ca_pem && !cfg->skip_verify && !vo.allow_http) {
+                /* No explicit trust: use the system bundle if the image has one. */
+                static const char *bundles[] = {"/etc/ssl/certs/ca-certificates.crt",
+                                                "/etc/pki/tls/certs/ca-bundle.crt",
+                                                "/etc/ssl/cert.pem"};
+                for (size_t i = 0; i < ELEMENTSOF(bundles) && !vo.ca_file; i++)
+                        if (access(bundles[i], R_OK) == 0)
+                                vo.ca_file = bundles[i];
+                if (!vo.ca_file) {
+                        log_error("configuration error: no CA to verify the vault with: set "
+                                  "VAULT_CACERT or CLOUDTASER_VAULT_CA_PEM");
+                        return EXIT_CONFIG;
+                }
+        }
+        r = vault_client_new(&vo, &vault);
+        if (r < 0) {
+                log_error_errno(r, "configuration error: invalid vault client settings "
+                                   "(VAULT_ADDR, CA, namespace): %m");
+                return EXIT_CONFIG;
+        }
+        if (cfg->has_token) {
+                r = take_token(vault);
+                if (r < 0 && cfg->auth == AUTH_TOKEN) {
+                        log_error("configuration error: VAULT_TOKEN is not a valid token");
+                        vault_client_free(vault);
+                        return EXIT_CONFIG;
+                }
+                if (cfg->auth != AUTH_TOKEN)
+                        vault_clear_token(vault); /* kubernetes auth: log in, ignore it */
+        }
+        *ret = vault;
+        return 0;
+}
+
+/* Broker mode: the broker client (and its key pair) from the configuration. 0, or the exit
+ * code. */
+static int open_broker(const struct wrapper_config *cfg, struct broker_client **ret) {
+        struct broker_options bo = {
+                .addr = cfg->broker_addr,
+                .ca_pem = cfg->broker_ca_pem,
+                .token_path = cfg->broker_token_path,
+                .connect_timeout_ms = 5000,
+                .request_timeout_ms = 30000,
+                .deadline_ms = (unsigned) MIN(cfg->startup_timeout_ms, (uint64_t) 60000),
+        };
+        int r = broker_client_new(&bo, ret);
+        if (r < 0) {
+                log_error_errno(r, "configuration error: invalid broker client settings "
+                                   "(CLOUDTASER_BROKER_ADDRESS, CLOUDTASER_BROKER_CA_PEM): %m");
+                return EXIT_CONFIG;
+        }
+        return 0;
+}
+
 static void usage(FILE *f) {
         fprintf(f, "usage: cloudtaser-wrapper [--] COMMAND [ARG...]\n"
                    "Configured by VAULT_* and CLOUDTASER_* variables: see docs/wrapper.md.\n");
@@ -506,6 +591,7 @@ int main(int argc, char **argv) {
         static struct wrapper_config cfg;
         struct config_error cerr = {};
         struct vault_client *vault = NULL;
+        struct broker_client *broker = NULL; /* broker mode: instead of the vault client */
         struct secret_set secrets = {};
         struct supervisor s = {
                 .cfg = &cfg, .agent = &agent, .sigfd = -1, .grace_tfd = -1, .memfd = -1};
@@ -551,69 +637,21 @@ int main(int argc, char **argv) {
                 log_warning_errno(errno,
                                   "Could not become a subreaper; orphans will not be reaped: %m");
 
-        struct vault_options vo = {
-                .addr = cfg.vault_addr,
-                .allow_http = strncmp(cfg.vault_addr, "http://", 7) == 0,
-                .ca_file = cfg.ca_file,
-                .ca_pem = cfg.ca_pem,
-                .ca_pem_len = cfg.ca_pem ? strlen(cfg.ca_pem) : 0,
-                .insecure_skip_verify = cfg.skip_verify,
-                .namespace_ = cfg.namespace_,
-                .peer_addrs = cfg.peer_addrs,
-                .connect_timeout_ms = 5000,
-                .request_timeout_ms = 30000,
-                .deadline_ms = (unsigned) MIN(cfg.startup_timeout_ms, (uint64_t) 60000),
-        };
-        if (vo.allow_http)
-                log_warning("VAULT_ADDR uses plain http: tokens and secrets cross the network "
-                            "unencrypted");
-        if (cfg.skip_verify)
-                log_warning(
-                        "VAULT_SKIP_VERIFY is set: the vault server's certificate is NOT verified");
-        if (cfg.ca_file && access(cfg.ca_file, R_OK) < 0) {
-                log_error_errno(errno, "configuration error: VAULT_CACERT %s cannot be read: %m",
-                                cfg.ca_file);
+        r = cfg.auth == AUTH_BROKER ? open_broker(&cfg, &broker) : open_vault(&cfg, &vault);
+        if (r > 0) {
                 config_done(&cfg);
-                return EXIT_CONFIG;
-        }
-        if (!cfg.ca_file && !cfg.ca_pem && !cfg.skip_verify && !vo.allow_http) {
-                /* No explicit trust: use the system bundle if the image has one. */
-                static const char *bundles[] = {"/etc/ssl/certs/ca-certificates.crt",
-                                                "/etc/pki/tls/certs/ca-bundle.crt",
-                                                "/etc/ssl/cert.pem"};
-                for (size_t i = 0; i < ELEMENTSOF(bundles) && !vo.ca_file; i++)
-                        if (access(bundles[i], R_OK) == 0)
-                                vo.ca_file = bundles[i];
-                if (!vo.ca_file) {
-                        log_error("configuration error: no CA to verify the vault with: set "
-                                  "VAULT_CACERT or CLOUDTASER_VAULT_CA_PEM");
-                        config_done(&cfg);
-                        return EXIT_CONFIG;
-                }
-        }
-        r = vault_client_new(&vo, &vault);
-        if (r < 0) {
-                log_error_errno(r, "configuration error: invalid vault client settings "
-                                   "(VAULT_ADDR, CA, namespace): %m");
-                config_done(&cfg);
-                return EXIT_CONFIG;
-        }
-        if (cfg.has_token) {
-                r = take_token(vault);
-                if (r < 0 && cfg.auth == AUTH_TOKEN) {
-                        log_error("configuration error: VAULT_TOKEN is not a valid token");
-                        return EXIT_CONFIG;
-                }
-                if (cfg.auth != AUTH_TOKEN)
-                        vault_clear_token(vault); /* kubernetes auth: log in, ignore it */
+                return r;
         }
 
         r = agent_init(&agent, &cfg, vault);
+        if (r >= 0 && broker)
+                agent_use_broker(&agent, broker);
         if (r >= 0)
                 r = agent_fetch_start(&agent);
         if (r < 0) {
                 log_error_errno(r, "Could not start the vault agent: %m");
                 vault_client_free(vault);
+                broker_client_free(broker);
                 config_done(&cfg);
                 return EXIT_SOFTWARE;
         }
@@ -628,6 +666,7 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 agent_done(&agent);
                 vault_client_free(vault);
+                broker_client_free(broker);
                 config_done(&cfg);
                 return -r;
         }
@@ -640,6 +679,7 @@ int main(int argc, char **argv) {
                 secret_set_done(&secrets);
                 agent_done(&agent);
                 vault_client_free(vault);
+                broker_client_free(broker);
                 config_done(&cfg);
                 return 128 + early;
         }
@@ -649,6 +689,7 @@ int main(int argc, char **argv) {
                 secret_set_done(&secrets);
                 agent_done(&agent);
                 vault_client_free(vault);
+                broker_client_free(broker);
                 config_done(&cfg);
                 return r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
         }
@@ -662,7 +703,10 @@ int main(int argc, char **argv) {
 
         /* From now on a vault call gets a few seconds, not the start-up budget: the agent must
          * notice a dead connection and retry in time for renewals. */
-        (void) vault_client_set_limits(vault, 5000, 8000, 2);
+        if (vault)
+                (void) vault_client_set_limits(vault, 5000, 8000, 2);
+        else
+                (void) broker_client_set_limits(broker, 5000, 8000, 2);
 
         /* Capabilities are per thread: drop them before the agent's thread exists, so that it
          * inherits the reduced set (the seccomp filter covers every thread anyway). */
@@ -682,6 +726,7 @@ int main(int argc, char **argv) {
         if (s.memfd >= 0)
                 s.memfd = safe_close(s.memfd);
         vault_client_free(vault);
+        broker_client_free(broker);
         config_done(&cfg);
         return code;
 }

@@ -205,6 +205,30 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
         return 0;
 }
 
+/* Whether a fresh read `sec` of path i maps to other records than `s` holds for it. Both ways:
+ * every new record is among the old ones, and there are as many (a field deleted from the
+ * secret leaves one old record without a new one). */
+static bool records_changed(const struct wrapper_config *cfg, size_t i,
+                            const struct vault_secret *sec, const struct secret_set *s) {
+        struct secret_set tmp = {.n_paths = 0};
+        struct fetch_error ignore;
+        buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
+        int r = map_secret(&tmp, &cfg->secrets[i], sec, false, &ignore);
+        bool changed = r < 0 || tmp.n != s->path_records[i];
+        for (size_t off = 0; !changed && off < tmp.records.len;) {
+                const char *rec = tmp.records.data + off;
+                const char *eq = strchr(rec, '=');
+                char name[CONFIG_MAX_NAME + 2];
+                (void) snprintf(name, sizeof(name), "%.*s", (int) (eq - rec), rec);
+                const char *old = secret_set_get(s, name);
+                if (!old || strcmp(old, rec) != 0)
+                        changed = true;
+                off += strlen(rec) + 1;
+        }
+        buf_done(&tmp.records);
+        return changed;
+}
+
 int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                     const struct secret_set *s, struct fetch_error *err) {
         struct vault_error e = {};
@@ -238,25 +262,7 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                         return fail(err, r, exit_code_for(r), "cannot check %s: %s (status %ld)",
                                     cfg->secrets[i].path,
                                     e.message[0] ? e.message : vault_strerror(r), e.status);
-                struct secret_set tmp = {.n_paths = 0};
-                buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
-                struct fetch_error ignore;
-                r = map_secret(&tmp, &cfg->secrets[i], sec, false, &ignore);
-                /* Both ways: every new record is among the old ones, and there are as many (a
-                 * field deleted from the secret leaves one old record without a new one). */
-                bool changed = r < 0 || tmp.n != s->path_records[i];
-                for (size_t off = 0; !changed && off < tmp.records.len;) {
-                        const char *rec = tmp.records.data + off;
-                        const char *eq = strchr(rec, '=');
-                        char name[CONFIG_MAX_NAME + 2];
-                        (void) snprintf(name, sizeof(name), "%.*s", (int) (eq - rec), rec);
-                        const char *old = secret_set_get(s, name);
-                        if (!old || strcmp(old, rec) != 0)
-                                changed = true;
-                        off += strlen(rec) + 1;
-                }
-                buf_done(&tmp.records);
-                if (changed)
+                if (records_changed(cfg, i, sec, s))
                         return 1;
         }
         return 0;
@@ -278,4 +284,122 @@ void secret_set_done(struct secret_set *s) {
                 return;
         buf_done(&s->records);
         s->n = 0;
+}
+
+/* ---- broker mode: the same mapping, the values from cloudtaser-broker ---- */
+
+static int broker_exit_code(int r, const struct broker_error *e) {
+        if (strcmp(e->path, "token file") == 0)
+                return 77;
+        switch (r) {
+        case -EACCES:
+        case -EKEYREJECTED:
+                return 77;
+        case -ENOENT:
+                return 65;
+        case -EINVAL:
+        case -E2BIG:
+                return 64;
+        default:
+                return 69;
+        }
+}
+
+/* The one line for a broker failure: what was asked, the broker's reason, the status. */
+static int broker_fail(struct fetch_error *err, int r, const struct broker_error *e,
+                       const char *what, const struct wrapper_config *cfg) {
+        char paths[256] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < cfg->n_secrets; i++) {
+                int w = snprintf(paths + o, sizeof(paths) - o, "%s%s", i ? "," : "",
+                                 cfg->secrets[i].path);
+                if (w < 0 || (size_t) w >= sizeof(paths) - o)
+                        break;
+                o += (size_t) w;
+        }
+        const char *reason = e->message[0] ? e->message : strerror(-r);
+        if (strcmp(e->path, "token file") == 0)
+                r = fail(err, r, 77, "cannot read the broker token %s: %s", cfg->broker_token_path,
+                         reason);
+        else if (strcmp(e->path, BROKERPROTO_PATH_SESSION) == 0 ||
+                 strcmp(e->path, BROKERPROTO_PATH_RENEW) == 0)
+                r = fail(err, r, broker_exit_code(r, e),
+                         "the broker at %s refused the session: %s (status %ld)", cfg->broker_addr,
+                         reason, e->status);
+        else
+                r = fail(err, r, broker_exit_code(r, e),
+                         "%s %s through the broker: %s (status %ld)", what, paths, reason,
+                         e->status);
+        if (err)
+                err->transient = broker_error_is_transient(r);
+        return r;
+}
+
+static void config_paths(const struct wrapper_config *cfg, const char **ret) {
+        for (size_t i = 0; i < cfg->n_secrets; i++)
+                ret[i] = cfg->secrets[i].path;
+}
+
+int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *cfg,
+                         struct secret_set *ret, struct fetch_error *err) {
+        struct vault_secret *secs[CONFIG_MAX_PATHS] = {};
+        const char *paths[CONFIG_MAX_PATHS];
+        struct broker_error e = {};
+        int r;
+
+        buf_init(&ret->records, SECRETS_MAX_BYTES, BUF_SECURE);
+        ret->n = 0;
+        memset(ret->paths, 0, sizeof(ret->paths));
+        ret->n_paths = cfg->n_secrets;
+        config_paths(cfg, paths);
+        /* Every path in one request: one session, one mutual-TLS connection. */
+        r = broker_read(b, paths, cfg->n_secrets, secs, &e);
+        if (r < 0)
+                return broker_fail(err, r, &e, "cannot read", cfg);
+        for (size_t i = 0; i < cfg->n_secrets && r >= 0; i++) {
+                ret->versions[i] = secs[i]->version;
+                ret->paths[i].version = secs[i]->version > 0 ? VAULT_KV_V2 : VAULT_KV_V1;
+                size_t before = ret->n;
+                r = map_secret(ret, &cfg->secrets[i], secs[i], cfg->delivery != DELIVERY_MEMFD,
+                               err);
+                ret->path_records[i] = ret->n - before;
+        }
+        for (size_t i = 0; i < cfg->n_secrets; i++)
+                vault_secret_free(secs[i]);
+        return r;
+}
+
+int secrets_changed_broker(struct broker_client *b, const struct wrapper_config *cfg,
+                           const struct secret_set *s, struct fetch_error *err) {
+        const char *paths[CONFIG_MAX_PATHS];
+        int64_t versions[CONFIG_MAX_PATHS];
+        struct broker_error e = {};
+        bool v1 = false;
+        int r;
+
+        if (s->n_paths != cfg->n_secrets)
+                return 1;
+        config_paths(cfg, paths);
+        r = broker_versions(b, paths, cfg->n_secrets, versions, &e);
+        if (r < 0)
+                return broker_fail(err, r, &e, "cannot check", cfg);
+        for (size_t i = 0; i < cfg->n_secrets; i++) {
+                if (versions[i] != s->versions[i])
+                        return 1;
+                v1 = v1 || versions[i] == 0;
+        }
+        if (!v1)
+                return 0;
+        /* KV v1 has no versions: read and compare the mapped records. */
+        struct vault_secret *secs[CONFIG_MAX_PATHS] = {};
+        r = broker_read(b, paths, cfg->n_secrets, secs, &e);
+        if (r < 0)
+                return broker_fail(err, r, &e, "cannot check", cfg);
+        bool changed = false;
+        for (size_t i = 0; i < cfg->n_secrets; i++) {
+                if (!changed && versions[i] == 0)
+                        changed = records_changed(cfg, i, secs[i], s);
+                vault_secret_free(secs[i]);
+        }
+        return changed;
 }

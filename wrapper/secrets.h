@@ -6,7 +6,8 @@
  * both the child's environment and the memfd), plus the KV version seen for each path (for the
  * rotation poll). Nothing here logs; failures come back as -errno plus a `struct fetch_error`
  * whose message names the path or the field and never a value, and whose exit_code is the one
- * the wrapper exits with (64, 65, 69, 77).
+ * the wrapper exits with (64, 65, 69, 77). The values come from the vault (secrets_fetch) or
+ * from cloudtaser-broker (secrets_fetch_broker); both map fields to variables with one code.
  */
 #pragma once
 
@@ -15,6 +16,7 @@
 
 #include "common/buf.h"
 #include "common/vault.h"
+#include "wrapper/broker.h"
 #include "wrapper/config.h"
 
 #define SECRETS_MAX_BYTES (16u * 1024u * 1024u) /* all records together */
@@ -49,6 +51,18 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
  * (a field deleted from the secret). 1 changed, 0 unchanged, -errno. */
 int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                     const struct secret_set *s, struct fetch_error *err);
+
+/* Broker mode (docs/protocol-broker.md): the same as secrets_fetch() and secrets_changed(), with
+ * the values read through cloudtaser-broker (wrapper/broker.h) and mapped by the same code. One
+ * request carries every path; rotation asks POST /v1/versions (no value crosses) and, for KV v1
+ * paths (version 0), reads and compares the records. Exit codes: 77 for a refusal (403, a
+ * second 401, an unreadable token file), 65 a missing secret or field, 64 a request the broker
+ * calls malformed, 69 unavailable (transient: 502, 429, connection errors). The message names
+ * the paths asked and the broker's reason, never a value. */
+int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *cfg,
+                         struct secret_set *ret, struct fetch_error *err);
+int secrets_changed_broker(struct broker_client *b, const struct wrapper_config *cfg,
+                           const struct secret_set *s, struct fetch_error *err);
 
 void secret_set_done(struct secret_set *s);
 

@@ -5,8 +5,10 @@
 # (broker-tls from openssl, broker-auth, broker-token) under secret/$T/system, the pods' secrets,
 # the broker's role and read-only policy, starts brokers A and B, creates the pods (app: admitted;
 # greedy: another namespace's path with a valid MAC; edited: annotations edited after admission,
-# the MAC computed with openssl from docs/protocol-broker.md), and defines start_broker NAME
+# the MAC computed with openssl from docs/protocol-broker.md; make_pod NAME PATHS MAC-PATHS
+# [ENV-MAP] makes more), and defines start_broker NAME
 # [ARGS] (sets $port) and session POD PORT OUT [AUDIENCE] (prints the HTTP status).
+# BROKER_SAN_EXTRA (e.g. IP:198.18.0.1): more subjectAltNames for the brokers' server certificate.
 : "${ns:?}" "${BROKER:?}" "${work:?}"
 pids=()
 stop_brokers() { local p; for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done; wait 2> /dev/null; }
@@ -19,7 +21,8 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key" 2> /dev/null &&
     openssl req -x509 -new -key "$d/ca.key" -subj /CN=test-ca -days 2 -out "$d/ca.crt" 2> /dev/null &&
     openssl ecparam -name prime256v1 -genkey -noout -out "$d/server.key" 2> /dev/null &&
     openssl req -new -key "$d/server.key" -subj /CN=cloudtaser-broker -out "$d/server.csr" 2> /dev/null &&
-    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$d/ext" &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1%s\nextendedKeyUsage=serverAuth\n' \
+        "${BROKER_SAN_EXTRA:+,$BROKER_SAN_EXTRA}" > "$d/ext" &&
     openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
         -days 2 -extfile "$d/ext" -out "$d/server.crt" 2> /dev/null
 ok $? "broker-tls material"
@@ -69,7 +72,7 @@ mac_of() { # NS SA PATHS ENVMAP
     printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
         openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1
 }
-make_pod() { # NAME PATHS MAC-PATHS
+make_pod() { # NAME PATHS MAC-PATHS [ENV-MAP]
     kubectl -n "$ns" apply -f - > /dev/null << YAML
 apiVersion: v1
 kind: Pod
@@ -78,7 +81,8 @@ metadata:
   annotations:
     cloudtaser.io/vault-auth-method: broker
     cloudtaser.io/secret-paths: "$2"
-    cloudtaser.io/broker-mac: "v1:$(mac_of "$ns" app "$3" "")"
+    cloudtaser.io/env-map: "${4:-}"
+    cloudtaser.io/broker-mac: "v1:$(mac_of "$ns" app "$3" "${4:-}")"
 spec:
   serviceAccountName: app
   nodeSelector: {cloudtaser.io/never: "scheduled"}

@@ -84,7 +84,12 @@ for f in $(wl_flavours); do
         CLOUDTASER_SECRET_PATHS=secret/./app/db
     expect_fail 64 'CLOUDTASER_SECRET_PATHS' "an empty segment in a secret path" \
         CLOUDTASER_SECRET_PATHS=secret//app/db
-    expect_fail 64 'VAULT_AUTH_METHOD.*broker' "VAULT_AUTH_METHOD=broker (no broker in this version)" VAULT_AUTH_METHOD=broker $PATHS
+    expect_fail 64 'CLOUDTASER_BROKER_ADDRESS' "VAULT_AUTH_METHOD=broker without CLOUDTASER_BROKER_ADDRESS" \
+        VAULT_AUTH_METHOD=broker $PATHS
+    expect_fail 64 'CLOUDTASER_BROKER_CA_PEM' "broker mode without CLOUDTASER_BROKER_CA_PEM" \
+        VAULT_AUTH_METHOD=broker CLOUDTASER_BROKER_ADDRESS=https://127.0.0.1:1 $PATHS
+    expect_fail 64 'CLOUDTASER_BROKER_ADDRESS' "a broker address that is not https://" \
+        VAULT_AUTH_METHOD=broker CLOUDTASER_BROKER_ADDRESS=http://127.0.0.1:1 "CLOUDTASER_BROKER_CA_PEM=$(cat "$work/ca.pem")" $PATHS
     expect_fail 64 'VAULT_NAMESPACE' "a VAULT_NAMESPACE that is not a vault path" VAULT_NAMESPACE=a/../b $PATHS
     expect_fail 64 'VAULT_CACERT|CA' "a CA file that does not exist" "VAULT_CACERT=$work/no-such-ca.pem" $PATHS
     # no command at all: neither -- nor CLOUDTASER_ORIGINAL_CMD
