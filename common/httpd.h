@@ -190,10 +190,10 @@ struct httpd_stats {
         uint64_t client_errors; /* requests refused by the server itself (400/413/414/...) */
         uint64_t handler_errors;
         uint64_t bytes_in, bytes_out; /* on the sockets (TLS records included) */
-        uint64_t deferred;           /* requests parked with httpd_defer() */
-        uint64_t deferred_active;    /* gauge: parked now */
-        uint64_t deferred_timeouts;  /* answered with their fallback at the deadline */
-        uint64_t deferred_cancelled; /* their client went away while parked */
+        uint64_t deferred;            /* requests parked with httpd_defer() */
+        uint64_t deferred_active;     /* gauge: parked now */
+        uint64_t deferred_timeouts;   /* answered with their fallback at the deadline */
+        uint64_t deferred_cancelled;  /* their client went away while parked */
 };
 
 /*

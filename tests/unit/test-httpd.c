@@ -1385,7 +1385,8 @@ static void test_per_client_cap(void) {
 
 static bool deferred_counts(const struct httpd_stats *st, const void *arg) {
         const uint64_t *w = arg; /* active, timeouts, cancelled (UINT64_MAX: any) */
-        return st->deferred_active == w[0] && (w[1] == UINT64_MAX || st->deferred_timeouts == w[1]) &&
+        return st->deferred_active == w[0] &&
+               (w[1] == UINT64_MAX || st->deferred_timeouts == w[1]) &&
                (w[2] == UINT64_MAX || st->deferred_cancelled == w[2]);
 }
 
@@ -1471,7 +1472,8 @@ static void test_deferred(void) {
         ok(d && strncmp(out, "HTTP/1.1 503", 12) == 0 && strstr(out, "X-Fallback: yes\r\n") &&
                    strstr(out, "fallback id=3\n") && wait_deferred(s.h, 0, 1, 0),
            "past its deadline the request gets the fallback (deferred_timeouts 1)");
-        ok(d && httpd_deferred_cancelled(d) && httpd_deferred_complete(d, 200, NULL, "LATE", 4) == -ECANCELED,
+        ok(d && httpd_deferred_cancelled(d) &&
+                   httpd_deferred_complete(d, 200, NULL, "LATE", 4) == -ECANCELED,
            "the late completion: cancelled, -ECANCELED, nothing sent");
         (void) send_str(fd, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
         (void) recv_until(fd, out, sizeof(out), "body=", 20000, &eof);
@@ -1537,7 +1539,8 @@ static void test_deferred(void) {
         (void) recv_until(fd, out, sizeof(out), NULL, 30000, &eof);
         ok(strstr(out, "fallback id=6\n") && strstr(out, "Connection: close\r\n") && eof,
            "stop: the parked request gets its fallback with Connection: close");
-        ok(httpd_deferred_cancelled(d) && httpd_deferred_complete(d, 200, NULL, "x", 1) == -ECANCELED,
+        ok(httpd_deferred_cancelled(d) &&
+                   httpd_deferred_complete(d, 200, NULL, "x", 1) == -ECANCELED,
            "completing after the stop answered it: -ECANCELED");
         ok(srv_stop(&s) >= 0, "stopped");
         (void) close(fd);
