@@ -203,6 +203,10 @@ PY
     grep -qE '^(ok|not ok) ' "$work/verdict-$f.txt" || { ok 1 "$f: verdict"; sed 's/^/# /' "$work/verdict-$f.txt"; }
 
     curl -s "http://127.0.0.1:$mport/metrics" > "$work/metrics-$f.txt"
+    parked=$(awk '/^cloudtaser_webhook_reviews_parked_total/ {print $2}' "$work/metrics-$f.txt")
+    nslow=$(/usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["slow"]))' "$work/res-$f.json" 2>/dev/null)
+    [ "${parked:-0}" -ge "${nslow:-1}" ] && [ "${nslow:-0}" -ge 1 ]
+    ok $? "$f: metrics: $parked reviews were parked off the event loops (at least the $nslow slow ones)"
     kill "$oppid" 2>/dev/null
     wait "$oppid"
     rc=$?
