@@ -60,7 +60,8 @@ int handlers_lookup(void *userdata, const char *ns, const char *image, const cha
 
 /* ---- reviews that need a lookup: on the pool, never on the loop ---------------------------- */
 
-#define LOOKUP_DEADLINE_MS 9000u /* under the API server's 10 s webhook timeout */
+#define LOOKUP_DEADLINE_MS 9000u               /* under the API server's 10 s webhook timeout */
+#define LOOKUP_BYTES_MAX (32u * 1024u * 1024u) /* bodies of the reviews parked at once */
 
 /* The loop's pass over a review: the registry's cache only. A miss marks the review for the
  * pool, and the lookup fails with `why` (so this pass's answer is the review's fallback). */
@@ -105,9 +106,16 @@ struct review_job {
         char body[]; /* len bytes and a NUL */
 };
 
+static void review_job_freep(struct review_job **j) {
+        if (!*j)
+                return;
+        atomic_fetch_sub(&(*j)->st->lookup_bytes, (*j)->len);
+        free(*j);
+}
+
 /* On a pool worker: the review with real lookups, answered through the parked request. */
 static void review_job_run(void *arg, bool cancelled) {
-        _cleanup_free_ struct review_job *j = arg;
+        _cleanup_(review_job_freep) struct review_job *j = arg;
         _cleanup_buf_ struct buf out = BUF_INIT(j->max_out, 0);
         static const char bare500[] = "500 Internal Server Error\n";
         const char *outcome = "error";
@@ -162,42 +170,63 @@ static int review(struct operator_state *st, const struct httpd_request *req,
         if (r < 0 || !p.missed)
                 return r;
 
-        j = malloc(sizeof(*j) + req->body_len + 1);
-        if (!j)
-                return -ENOMEM;
-        *j = (struct review_job){
-                .st = st, .t0 = t0, .max_out = resp->body.max, .len = req->body_len};
-        memcpy(j->body, req->body, req->body_len);
-        j->body[req->body_len] = '\0';
-        r = httpd_defer(resp, deadline, &j->d);
-        if (r < 0) {
-                free(j);
-                return r;
-        }
-        r = lookuppool_submit(st->lookups, p.ns, review_job_run, j);
-        if (r < 0) {
-                /* Refused: the denial says why, now (the parked request gets it at once). */
-                httpd_deferred_drop(j->d);
-                free(j);
-                (void) snprintf(why, sizeof(why), "%s; retry later",
-                                r == -EUSERS ? "the operator is busy with other entrypoint "
-                                               "lookups of this namespace"
-                                             : "the operator's entrypoint lookups are all busy");
-                buf_reset(&resp->body);
-                p.missed = false;
-                r = admission_review(&c, req->body, req->body_len, &resp->body, ret_outcome);
-                if (r < 0)
-                        buf_reset(&resp->body); /* the fallback is then a bare 500 body */
+        /* The copies of parked reviews' bodies share one budget (a review may be 3 MiB). */
+        size_t len = req->body_len;
+        bool parked = false;
+        j = NULL;
+        if (atomic_fetch_add(&st->lookup_bytes, len) + len > LOOKUP_BYTES_MAX)
+                r = -EBUSY;
+        else if (!(j = malloc(sizeof(*j) + len + 1)))
+                r = -ENOMEM;
+        else {
+                *j = (struct review_job){.st = st, .t0 = t0, .max_out = resp->body.max, .len = len};
+                memcpy(j->body, req->body, len);
+                j->body[len] = '\0';
+                r = httpd_defer(resp, deadline, &j->d);
+                parked = r >= 0;
                 if (r >= 0)
-                        metrics_count_review(&st->m, outcome_metric(*ret_outcome), now_usec() - t0);
-                resp->status = r < 0 ? 500 : 200;
-                resp->content_type = r < 0 ? NULL : "application/json";
-                *ret_parked = true;
+                        r = lookuppool_submit(st->lookups, p.ns, review_job_run, j);
+        }
+        *ret_parked = true; /* resp is final either way: the handler only returns it */
+        if (r >= 0) {
+                resp->status = 200;
+                resp->content_type = "application/json";
                 return 0;
         }
+        /* Refused: the denial says why, now (a parked request gets it at once, through its
+         * fallback). */
+        if (parked)
+                httpd_deferred_drop(j->d);
+        free(j);
+        atomic_fetch_sub(&st->lookup_bytes, len);
+        if (r == -ENOMEM) {
+                metrics_count_failure(&st->m);
+                if (!parked)
+                        return r; /* a bare 500 */
+                buf_reset(&resp->body);
+                resp->status = 500;
+                resp->content_type = NULL;
+                return 0;
+        }
+        (void) snprintf(why, sizeof(why), "%s; retry later",
+                        r == -EUSERS ? "the operator is busy with other entrypoint lookups of "
+                                       "this namespace"
+                                     : "the operator's entrypoint lookups are all busy");
+        buf_reset(&resp->body);
+        p.missed = false;
+        r = admission_review(&c, req->body, req->body_len, &resp->body, ret_outcome);
+        if (r < 0) {
+                metrics_count_failure(&st->m);
+                if (!parked)
+                        return r;
+                buf_reset(&resp->body); /* the fallback is then a bare 500 */
+                resp->status = 500;
+                resp->content_type = NULL;
+                return 0;
+        }
+        metrics_count_review(&st->m, outcome_metric(*ret_outcome), now_usec() - t0);
         resp->status = 200;
         resp->content_type = "application/json";
-        *ret_parked = true;
         return 0;
 }
 
