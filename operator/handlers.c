@@ -174,7 +174,8 @@ static int review(struct operator_state *st, const struct httpd_request *req,
         size_t len = req->body_len;
         bool parked = false;
         j = NULL;
-        if (atomic_fetch_add(&st->lookup_bytes, len) + len > LOOKUP_BYTES_MAX)
+        if (atomic_fetch_add(&st->lookup_bytes, len) + len >
+            (st->lookup_bytes_max ? st->lookup_bytes_max : LOOKUP_BYTES_MAX))
                 r = -EBUSY;
         else if (!(j = malloc(sizeof(*j) + len + 1)))
                 r = -ENOMEM;

@@ -47,6 +47,7 @@ struct operator_state {
          * it. NULL: lookups run on the loop (tests of the handlers alone). */
         struct lookuppool *lookups;
         unsigned lookup_deadline_ms; /* a parked review's answer from its start; 0: 9000 */
+        size_t lookup_bytes_max;     /* their budget; 0: 32 MiB */
         _Atomic size_t lookup_bytes; /* the parked reviews' copied bodies (handlers.c) */
         struct operator_metrics m;
         struct httpd *_Atomic webhook; /* NULL until it serves (main sets it, metrics read it) */
