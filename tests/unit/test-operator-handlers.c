@@ -148,7 +148,7 @@ int main(void) {
         struct httpd *h = NULL;
         pthread_t loop;
         char out[16384], image[160];
-        int rport, lfd;
+        int rport = 0, lfd;
 
         log_set_fd(-1);
         lfd = tcp_listen(&rport);
