@@ -384,6 +384,16 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
         return 0;
 }
 
+static void count_lookup(struct registry_client *r, bool hit, int q) {
+        pthread_mutex_lock(&r->lock);
+        r->stats.lookups++;
+        if (hit)
+                r->stats.cache_hits++;
+        if (q < 0)
+                r->stats.errors++;
+        pthread_mutex_unlock(&r->lock);
+}
+
 int registry_lookup(struct registry_client *r, const char *image, const char *os, const char *arch,
                     const char *const *dockerconfigjsons, size_t n_configs,
                     struct registry_image_config *ret, char *err, size_t errlen) {
@@ -398,13 +408,7 @@ int registry_lookup(struct registry_client *r, const char *image, const char *os
         }
         q = do_lookup(r, image, os, arch, dockerconfigjsons, n_configs, false, ret, err, errlen,
                       &hit);
-        pthread_mutex_lock(&r->lock);
-        r->stats.lookups++;
-        if (hit)
-                r->stats.cache_hits++;
-        if (q < 0)
-                r->stats.errors++;
-        pthread_mutex_unlock(&r->lock);
+        count_lookup(r, hit, q);
         return q;
 }
 
@@ -421,14 +425,7 @@ int registry_lookup_cached(struct registry_client *r, const char *image, const c
                 return -EINVAL;
         }
         q = do_lookup(r, image, os, arch, NULL, 0, true, ret, err, errlen, &hit);
-        if (q == -EWOULDBLOCK)
-                return q; /* registry_lookup() counts it */
-        pthread_mutex_lock(&r->lock);
-        r->stats.lookups++;
-        if (hit)
-                r->stats.cache_hits++;
-        if (q < 0)
-                r->stats.errors++;
-        pthread_mutex_unlock(&r->lock);
+        if (q != -EWOULDBLOCK) /* a miss: registry_lookup() counts it */
+                count_lookup(r, hit, q);
         return q;
 }
