@@ -211,18 +211,23 @@ struct httpd {
          * has at least twice as many entries as connections can be open (an entry per open
          * client address), so linear probing always finds a free one. */
         pthread_mutex_t lock;
+        /* Deferred responses: httpd_deferred.conn, the loops' done lists and their wake_fd
+         * writes (see struct httpd_deferred). */
+        pthread_mutex_t defer_lock;
         struct client *clients;
         size_t n_clients; /* a power of two */
         _Atomic uint64_t established, handshaking;
         struct {
                 _Atomic uint64_t accepted, rejected, rejected_per_client, handshake_failures,
                         handshake_timeouts, handshakes_evicted, timeouts, requests, client_errors,
-                        handler_errors, bytes_in, bytes_out;
+                        handler_errors, bytes_in, bytes_out, deferred, deferred_active,
+                        deferred_timeouts, deferred_cancelled;
                 _Atomic uint64_t responses[6];
         } st;
 };
 
-enum conn_state { C_HANDSHAKE, C_READ, C_WRITE, C_LINGER };
+/* C_PARKED: the request waits for httpd_deferred_complete() (or its deadline). */
+enum conn_state { C_HANDSHAKE, C_READ, C_WRITE, C_LINGER, C_PARKED };
 
 struct loop;
 
@@ -254,6 +259,28 @@ struct conn {
         uint64_t tls_in, tls_out; /* bytes already added to the counters */
         char remote[INET6_ADDRSTRLEN + 16];
         struct httpd_response resp;
+        struct httpd_deferred *parked; /* while C_PARKED (and during the handler call) */
+        uint64_t park_deadline;
+        bool head; /* the parked request is a HEAD */
+};
+
+/*
+ * A parked request. Two references: the connection's (dropped when it is answered, times out or
+ * goes) and the completer's (dropped by httpd_deferred_complete() / _drop(), or, once the
+ * answer is on the loop's done list, by the loop that takes it off). `conn` is cleared, under
+ * httpd.defer_lock, before the connection is freed or answered, so a completer that finds it
+ * set under the lock may use its loop (a loop frees all its connections before it ends).
+ */
+struct httpd_deferred {
+        _Atomic unsigned refs;
+        _Atomic bool cancelled;
+        struct httpd *h;
+        struct conn *conn;           /* under defer_lock */
+        struct httpd_deferred *next; /* on the loop's done list, under defer_lock */
+        bool fallback;               /* dropped: answer with the fallback */
+        int status;
+        const char *content_type;
+        struct buf body;
 };
 
 struct loop {
@@ -265,6 +292,8 @@ struct loop {
         uint64_t stop_deadline;
         time_t date_sec;
         char date[40];
+        int wake_fd;                 /* eventfd: a completion is on `done` */
+        struct httpd_deferred *done; /* completed, not yet delivered (under defer_lock) */
 };
 
 static uint64_t now_usec(void) {
@@ -539,6 +568,9 @@ static void conn_set_deadline(struct conn *c) {
         case C_WRITE:
                 d = c->last_write + ms(o->write_timeout_ms);
                 break;
+        case C_PARKED:
+                d = c->park_deadline;
+                break;
         default:
                 d = c->linger_start + ms(LINGER_MS);
                 break;
@@ -563,8 +595,35 @@ static void conn_account(struct conn *c) {
         }
 }
 
+static void deferred_unref(struct httpd_deferred *d) {
+        if (atomic_fetch_sub(&d->refs, 1) != 1)
+                return;
+        buf_done(&d->body);
+        free(d);
+}
+
+/* The connection's side lets go of its parked request (answered, timed out, gone). After this
+ * no completer reaches c. */
+static void conn_unpark(struct conn *c, bool cancelled) {
+        struct httpd_deferred *d = c->parked;
+        struct httpd *h = c->loop->h;
+
+        if (!d)
+                return;
+        (void) pthread_mutex_lock(&h->defer_lock);
+        d->conn = NULL;
+        (void) pthread_mutex_unlock(&h->defer_lock);
+        if (cancelled)
+                atomic_store(&d->cancelled, true);
+        c->parked = NULL;
+        if (c->state == C_PARKED)
+                atomic_fetch_sub(&h->st.deferred_active, 1);
+        deferred_unref(d);
+}
+
 static void conn_free(struct conn *c) {
         struct loop *l = c->loop;
+        conn_unpark(c, true);
         conn_release(c); /* first: off the lists before the fd closes (see evict_one()) */
         conn_account(c);
         heap_remove(l, c);
@@ -710,13 +769,27 @@ static void conn_dispatch(struct conn *c) {
         count(&h->st.requests, 1);
         c->requests++;
 
+        resp->owner = c;
         r = h->o.handler(h->o.userdata, &req, resp);
+        resp->owner = NULL;
         if (r >= 0 && (resp->status < 200 || resp->status > 599))
                 r = -EINVAL;
         if (r >= 0 && resp->content_type && !content_type_valid(resp->content_type))
                 r = -EINVAL;
         c->close_after = !req.keep_alive || resp->close || l->stopping ||
                          c->requests >= h->o.max_requests_per_conn;
+        if (c->parked && r >= 0) {
+                /* Parked: nothing is read until the answer, only the client's going away is
+                 * watched (EPOLLRDHUP: a half-close counts, as EOF does while reading). */
+                c->head = head;
+                c->state = C_PARKED;
+                count(&h->st.deferred, 1);
+                count(&h->st.deferred_active, 1);
+                if (conn_want(c, EPOLLRDHUP) < 0)
+                        c->park_deadline = 0; /* cannot watch it: answer with the fallback */
+                return;
+        }
+        conn_unpark(c, true); /* the handler failed after parking: its completer finds it gone */
         if (r >= 0)
                 r = conn_queue_response(c, resp->status, resp->content_type, &resp->body,
                                         resp->headers, resp->n_headers, head);
@@ -731,6 +804,138 @@ static void conn_dispatch(struct conn *c) {
                 buf_done(&resp->body);
         c->state = C_WRITE;
         c->last_write = now_usec();
+}
+
+static bool conn_process(struct conn *c);
+
+/* Sends the parked request's fallback (the response its handler left). */
+static void conn_send_fallback(struct conn *c) {
+        struct httpd_response *resp = &c->resp;
+        c->close_after = c->close_after || c->loop->stopping;
+        if (conn_queue_response(c, resp->status, resp->content_type, &resp->body, resp->headers,
+                                resp->n_headers, c->head) < 0)
+                c->out.len = 0;
+        c->state = C_WRITE;
+        c->last_write = now_usec();
+}
+
+int httpd_defer(struct httpd_response *resp, uint32_t deadline_ms, struct httpd_deferred **ret) {
+        struct conn *c = resp ? resp->owner : NULL;
+        struct httpd_deferred *d;
+
+        if (!c || c->parked || !ret)
+                return -EINVAL;
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        atomic_init(&d->refs, 2);
+        atomic_init(&d->cancelled, false);
+        d->h = c->loop->h;
+        d->conn = c; /* published to the completer by whatever hands it the handle */
+        d->body = BUF_INIT(c->loop->h->o.limits.max_response_body, 0);
+        c->parked = d;
+        c->park_deadline = c->req_start + ms(deadline_ms);
+        *ret = d;
+        return 0;
+}
+
+/* Puts d on its connection's loop's done list and wakes the loop; false when the request is
+ * gone (the completer's reference is then still to drop). */
+static bool deferred_post(struct httpd_deferred *d, bool fallback) {
+        struct httpd *h = d->h;
+        struct conn *c;
+        uint64_t one = 1;
+
+        (void) pthread_mutex_lock(&h->defer_lock);
+        c = d->conn;
+        if (c) {
+                d->fallback = fallback;
+                d->next = c->loop->done;
+                c->loop->done = d;
+                (void) !write(c->loop->wake_fd, &one, sizeof(one));
+        }
+        (void) pthread_mutex_unlock(&h->defer_lock);
+        return c != NULL;
+}
+
+int httpd_deferred_complete(struct httpd_deferred *d, int status, const char *content_type,
+                            const void *body, size_t len) {
+        int r = 0;
+
+        if (!d)
+                return -EINVAL;
+        if (status < 200 || status > 599 || (content_type && !content_type_valid(content_type)) ||
+            (len > 0 && !body))
+                r = -EINVAL;
+        if (r >= 0 && atomic_load(&d->cancelled))
+                r = -ECANCELED; /* nobody waits: do not copy */
+        buf_reset(&d->body);
+        if (r >= 0 && len > 0)
+                r = buf_append(&d->body, body, len);
+        d->status = status;
+        d->content_type = content_type;
+        if (r < 0 && r != -ECANCELED) {
+                buf_reset(&d->body);
+                (void) buf_append_str(&d->body, "500 Internal Server Error\n");
+                d->status = 500;
+                d->content_type = NULL;
+        }
+        if (!deferred_post(d, false)) {
+                deferred_unref(d);
+                return -ECANCELED;
+        }
+        return r == -ECANCELED ? 0 : r;
+}
+
+void httpd_deferred_drop(struct httpd_deferred *d) {
+        if (d && !deferred_post(d, true))
+                deferred_unref(d);
+}
+
+bool httpd_deferred_cancelled(const struct httpd_deferred *d) {
+        return !d || atomic_load(&((struct httpd_deferred *) d)->cancelled);
+}
+
+/* The loop's wake-up: answers the parked requests whose completion arrived. */
+static void loop_deliver(struct loop *l) {
+        struct httpd *h = l->h;
+        struct httpd_deferred *list, *rev = NULL;
+        uint64_t v;
+
+        (void) !read(l->wake_fd, &v, sizeof(v));
+        (void) pthread_mutex_lock(&h->defer_lock);
+        list = l->done;
+        l->done = NULL;
+        (void) pthread_mutex_unlock(&h->defer_lock);
+        while (list) { /* oldest first */
+                struct httpd_deferred *n = list->next;
+                list->next = rev;
+                rev = list;
+                list = n;
+        }
+        while (rev) {
+                struct httpd_deferred *d = rev;
+                struct conn *c;
+                rev = d->next;
+                (void) pthread_mutex_lock(&h->defer_lock);
+                c = d->conn; /* NULL: timed out or gone after the completion was posted */
+                (void) pthread_mutex_unlock(&h->defer_lock);
+                if (c && c->parked == d) {
+                        conn_unpark(c, false); /* the connection's reference */
+                        if (d->fallback)
+                                conn_send_fallback(c);
+                        else {
+                                c->close_after = c->close_after || l->stopping;
+                                if (conn_queue_response(c, d->status, d->content_type, &d->body,
+                                                        NULL, 0, c->head) < 0)
+                                        c->out.len = 0;
+                                c->state = C_WRITE;
+                                c->last_write = now_usec();
+                        }
+                        (void) conn_process(c);
+                }
+                deferred_unref(d); /* the completer's, carried by the list */
+        }
 }
 
 static void conn_start_close(struct conn *c) {
@@ -860,6 +1065,8 @@ static bool conn_process(struct conn *c) {
                         c->req_start = c->idle_since;
                         c->last_read = c->idle_since;
                         break;
+                case C_PARKED:
+                        goto out; /* until the completion, the deadline or the client's EOF */
                 case C_LINGER: {
                         char sink[4096];
                         ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
@@ -943,6 +1150,14 @@ static void loop_accept(struct loop *l) {
 static void loop_expire(struct loop *l, uint64_t now) {
         while (l->n > 0 && l->heap[0]->deadline <= now) {
                 struct conn *c = l->heap[0];
+                if (c->state == C_PARKED) {
+                        /* The completion is late: the fallback the handler left. */
+                        count(&l->h->st.deferred_timeouts, 1);
+                        conn_unpark(c, true);
+                        conn_send_fallback(c);
+                        (void) conn_process(c);
+                        continue;
+                }
                 if (c->state != C_LINGER)
                         count(&l->h->st.timeouts, 1);
                 if (c->state == C_HANDSHAKE)
@@ -978,13 +1193,15 @@ static void loop_begin_stop(struct loop *l) {
                         conn_free(c);
                         continue;
                 }
+                if (c->state == C_PARKED)
+                        c->close_after = true;
                 conn_set_deadline(c);
         }
         free(all);
 }
 
 int httpd_run(struct httpd *h) {
-        struct loop l = {.h = h};
+        struct loop l = {.h = h, .wake_fd = -EBADF};
         struct epoll_event ev;
         int r = 0;
 
@@ -993,6 +1210,16 @@ int httpd_run(struct httpd *h) {
         l.epfd = epoll_create1(EPOLL_CLOEXEC);
         if (l.epfd < 0)
                 return -errno;
+        l.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (l.wake_fd < 0) {
+                r = -errno;
+                goto done;
+        }
+        ev = (struct epoll_event){.events = EPOLLIN, .data.ptr = &l.wake_fd};
+        if (epoll_ctl(l.epfd, EPOLL_CTL_ADD, l.wake_fd, &ev) < 0) {
+                r = -errno;
+                goto done;
+        }
         ev = (struct epoll_event){.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &h->listen_fd};
         if (epoll_ctl(l.epfd, EPOLL_CTL_ADD, h->listen_fd, &ev) < 0) {
                 r = -errno;
@@ -1032,6 +1259,13 @@ int httpd_run(struct httpd *h) {
                                         loop_begin_stop(&l);
                                         (void) epoll_ctl(l.epfd, EPOLL_CTL_DEL, h->stop_fd, NULL);
                                 }
+                        } else if (p == &l.wake_fd)
+                                loop_deliver(&l);
+                        else if (((struct conn *) p)->state == C_PARKED) {
+                                if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                                        count(&h->st.deferred_cancelled, 1);
+                                        conn_free(p);
+                                }
                         } else
                                 (void) conn_process(p);
                 }
@@ -1039,7 +1273,18 @@ int httpd_run(struct httpd *h) {
 done:
         while (l.n > 0)
                 conn_free(l.heap[0]);
+        /* No connection left, so no completer can post any more: what was posted goes. */
+        (void) pthread_mutex_lock(&h->defer_lock);
+        struct httpd_deferred *left = l.done;
+        l.done = NULL;
+        (void) pthread_mutex_unlock(&h->defer_lock);
+        while (left) {
+                struct httpd_deferred *n = left->next;
+                deferred_unref(left);
+                left = n;
+        }
         free(l.heap);
+        l.wake_fd = safe_close(l.wake_fd);
         (void) close(l.epfd);
         return r;
 }
@@ -1117,6 +1362,11 @@ int httpd_new(const struct httpd_options *o, struct httpd **ret) {
                 free(h);
                 return -ENOMEM;
         }
+        if (pthread_mutex_init(&h->defer_lock, NULL) != 0) {
+                (void) pthread_mutex_destroy(&h->lock);
+                free(h);
+                return -ENOMEM;
+        }
         h->n_clients = 16;
         while (h->n_clients < 2 * ((size_t) h->o.max_connections + h->o.max_handshakes))
                 h->n_clients *= 2;
@@ -1165,6 +1415,7 @@ struct httpd *httpd_free(struct httpd *h) {
         h->stop_fd = safe_close(h->stop_fd);
         free(h->clients);
         (void) pthread_mutex_destroy(&h->lock);
+        (void) pthread_mutex_destroy(&h->defer_lock);
         free(h);
         return NULL;
 }
@@ -1192,6 +1443,10 @@ void httpd_get_stats(const struct httpd *h, struct httpd_stats *ret) {
                 .handler_errors = atomic_load(&m->st.handler_errors),
                 .bytes_in = atomic_load(&m->st.bytes_in),
                 .bytes_out = atomic_load(&m->st.bytes_out),
+                .deferred = atomic_load(&m->st.deferred),
+                .deferred_active = atomic_load(&m->st.deferred_active),
+                .deferred_timeouts = atomic_load(&m->st.deferred_timeouts),
+                .deferred_cancelled = atomic_load(&m->st.deferred_cancelled),
         };
         for (size_t i = 0; i < ELEMENTSOF(ret->responses); i++)
                 ret->responses[i] = atomic_load(&m->st.responses[i]);

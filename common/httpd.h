@@ -4,7 +4,7 @@
  * metrics) for the operator's webhook and the broker. One epoll event loop per thread; requests
  * are parsed by common/httpd-parser.h (which states what a request handed to the handler
  * guarantees), allocated from a per-request arena (common/arena.h) and answered by one
- * synchronous handler callback. See docs/httpd.md.
+ * synchronous handler callback, or later from another thread (httpd_defer()). See docs/httpd.md.
  *
  * What it guarantees to clients: every response carries Content-Length (except 204/304, which
  * have no body) and a Date; keep-alive and pipelining (requests are answered in order, one at a
@@ -55,6 +55,7 @@ struct httpd_response {
         bool close; /* send `Connection: close` and close after this response */
 
         /* private to httpd.c */
+        void *owner; /* the connection, during the handler call only (httpd_defer()) */
         struct arena *arena;
         struct httpd_header headers[HTTPD_MAX_RESPONSE_HEADERS];
         size_t n_headers;
@@ -79,10 +80,53 @@ const char *httpd_status_reason(int status);
  * The handler. Called on the loop's thread, once per request, in order. Return 0 to send resp;
  * a negative errno sends a bare 500 (counted in handler_errors). With several loops (httpd_run()
  * on several threads) it runs concurrently and must be thread-safe. It should not block for long:
- * the loop serves nobody else meanwhile.
+ * the loop serves nobody else meanwhile (a handler that must wait: httpd_defer() below).
  */
 typedef int (*httpd_handler_t)(void *userdata, const struct httpd_request *req,
                                struct httpd_response *resp);
+
+/* ---- deferred responses (see "Deferred responses" in docs/httpd.md) -------------------- */
+
+/*
+ * A request whose answer comes later, from another thread, while its loop goes on serving
+ * everybody else (the operator's registry lookups). Ownership: the handle has two owners, the
+ * server (until the request is answered, times out or its connection goes) and the completer
+ * (until it calls httpd_deferred_complete() or httpd_deferred_drop(), exactly once). Every
+ * completer handle must be released before httpd_free() (stop the loops, then finish or drop
+ * the work that holds handles, then free the server).
+ */
+struct httpd_deferred;
+
+/*
+ * Parks the request being handled: call it from the handler, which then returns 0. resp, as the
+ * handler leaves it, is the FALLBACK answer: sent when deadline_ms (counted from the request's
+ * start_usec) passes before the completion, or when the server stops; a parked request is also
+ * answered with it by httpd_deferred_drop(). While parked, the connection reads nothing (a
+ * pipelined request waits); its client closing it (EOF, reset) cancels the request. The request
+ * (req, its body and arena) is valid only during the handler call: copy what the completer
+ * needs. -EINVAL outside a handler call or when the request is already parked; *ret: the
+ * completer's handle.
+ */
+int httpd_defer(struct httpd_response *resp, uint32_t deadline_ms, struct httpd_deferred **ret);
+
+/*
+ * From any thread, once: the answer (status 200..599, content_type a static string or NULL as
+ * in httpd_response, body copied, at most limits.max_response_body bytes) is handed to the
+ * request's loop, which sends it. Releases the completer's handle. 0 when the request was still
+ * parked; -ECANCELED when it is gone (timed out, client gone, server stopped: nothing is sent);
+ * -EINVAL bad status or content type, -E2BIG body over the limit, -ENOMEM (the request is then
+ * answered with a bare 500).
+ */
+int httpd_deferred_complete(struct httpd_deferred *d, int status, const char *content_type,
+                            const void *body, size_t len);
+
+/* From any thread, once, instead of httpd_deferred_complete(): gives up; a request still
+ * parked is answered with its fallback now. Accepts NULL. */
+void httpd_deferred_drop(struct httpd_deferred *d);
+
+/* True once nobody waits for the answer any more (timed out, client gone, server stopped):
+ * the completer may skip its work (and still calls httpd_deferred_drop()). Thread-safe. */
+bool httpd_deferred_cancelled(const struct httpd_deferred *d);
 
 /* ---- the server ------------------------------------------------------------------------ */
 
@@ -146,6 +190,10 @@ struct httpd_stats {
         uint64_t client_errors; /* requests refused by the server itself (400/413/414/...) */
         uint64_t handler_errors;
         uint64_t bytes_in, bytes_out; /* on the sockets (TLS records included) */
+        uint64_t deferred;            /* requests parked with httpd_defer() */
+        uint64_t deferred_active;     /* gauge: parked now */
+        uint64_t deferred_timeouts;   /* answered with their fallback at the deadline */
+        uint64_t deferred_cancelled;  /* their client went away while parked */
 };
 
 /*

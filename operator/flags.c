@@ -9,8 +9,9 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "operator/flags.h"
+#include "operator/lookuppool.h"
 
-enum kind { STR, BOOL, PORT, LOOPS, DURATION };
+enum kind { STR, BOOL, PORT, LOOPS, LOOKUP_WORKERS, LOOKUP_JOBS, DURATION };
 
 struct flag {
         const char *name;
@@ -92,6 +93,11 @@ static const struct flag flags[] = {
         F("--registry-insecure", STR, registry_insecure, "LIST",
           "registries (host[:port]) that may fall back to plain HTTP when\n"
           "they do not speak TLS"),
+        F("--registry-lookup-workers", LOOKUP_WORKERS, lookup_workers, "N",
+          "threads for the reviews that need a registry lookup (4)"),
+        F("--registry-lookup-queue", LOOKUP_JOBS, lookup_jobs, "N",
+          "such reviews queued or running at once (64); one namespace\n"
+          "at most a quarter of them"),
         F("--kubeconfig", STR, kubeconfig, "FILES", "the Kubernetes API from a kubeconfig"),
         F("--kube-context", STR, kube_context, "NAME", "its context"),
         F("--kube-server", STR, kube_server, "URL",
@@ -109,6 +115,8 @@ void operator_flags_init(struct operator_flags *f) {
                 .health_addr = ":8081",
                 .metrics_addr = ":8080",
                 .loops = 2,
+                .lookup_workers = 4,
+                .lookup_jobs = 64,
                 .cert_check_interval_ms = 3600u * 1000u,
                 .cert_renew_before_ms = 720ull * 3600u * 1000u,
                 .lease_duration_ms = 15000,
@@ -158,15 +166,19 @@ static int set(const struct flag *fl, const char *v, struct operator_flags *f) {
                 return 0;
         case PORT:
         case LOOPS:
+        case LOOKUP_WORKERS:
+        case LOOKUP_JOBS: {
+                long max = fl->kind == PORT             ? 65535
+                           : fl->kind == LOOPS          ? OPERATOR_MAX_LOOPS
+                           : fl->kind == LOOKUP_WORKERS ? LOOKUPPOOL_MAX_WORKERS
+                                                        : LOOKUPPOOL_MAX_JOBS;
                 errno = 0;
                 n = strtol(v, &end, 10);
-                if (errno || end == v || *end ||
-                    (fl->kind == PORT ? n < 1 || n > 65535 : n < 1 || n > OPERATOR_MAX_LOOPS))
-                        return log_error("%s must be 1..%d", fl->name,
-                                         fl->kind == PORT ? 65535 : OPERATOR_MAX_LOOPS),
-                               -EINVAL;
+                if (errno || end == v || *end || n < 1 || n > max)
+                        return log_error("%s must be 1..%ld", fl->name, max), -EINVAL;
                 *(unsigned *) p = (unsigned) n;
                 return 0;
+        }
         case DURATION:
                 if (injection_parse_duration_ms(v, &ms) < 0 || ms == 0)
                         return log_error("%s: '%s' is not a duration (\"90s\", \"15m\", \"1h\")",

@@ -28,6 +28,7 @@ struct operator_flags {
         const char *kube_server, *kube_ca_file, *kube_token_file;
         const char *kubeconfig, *kube_context;
         unsigned loops;
+        unsigned lookup_workers, lookup_jobs; /* operator/lookuppool */
         const char *log_format, *log_level;
 
         /* The operator's own credentials (issue 13). */

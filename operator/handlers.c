@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -57,6 +58,179 @@ int handlers_lookup(void *userdata, const char *ns, const char *image, const cha
         return r;
 }
 
+/* ---- reviews that need a lookup: on the pool, never on the loop ---------------------------- */
+
+#define LOOKUP_DEADLINE_MS 9000u               /* under the API server's 10 s webhook timeout */
+#define LOOKUP_BYTES_MAX (32u * 1024u * 1024u) /* bodies of the reviews parked at once */
+
+/* The loop's pass over a review: the registry's cache only. A miss marks the review for the
+ * pool, and the lookup fails with `why` (so this pass's answer is the review's fallback). */
+struct probe {
+        struct operator_state *st;
+        const char *why;
+        bool missed;
+        char ns[LOOKUPPOOL_CLIENT_MAX + 1];
+};
+
+static int probe_lookup(void *userdata, const char *ns, const char *image, const char *const *names,
+                        size_t n_names, struct registry_image_config *ret, char *err,
+                        size_t errlen) {
+        struct probe *p = userdata;
+        int r;
+
+        (void) names;
+        (void) n_names;
+        r = registry_lookup_cached(p->st->registry, image, "linux", p->st->node_arch, ret, err,
+                                   errlen);
+        if (r != -EWOULDBLOCK)
+                return r; /* a cached result, or an error no lookup would change */
+        p->missed = true;
+        (void) snprintf(p->ns, sizeof(p->ns), "%s", ns);
+        (void) snprintf(err, errlen, "%s", p->why);
+        return -ETIMEDOUT;
+}
+
+static enum metrics_outcome outcome_metric(const char *outcome) {
+        return strcmp(outcome, "injected") == 0  ? METRICS_INJECTED
+               : strcmp(outcome, "skipped") == 0 ? METRICS_SKIPPED
+               : strcmp(outcome, "denied") == 0  ? METRICS_DENIED
+                                                 : METRICS_ERROR;
+}
+
+struct review_job {
+        struct operator_state *st;
+        struct httpd_deferred *d;
+        uint64_t t0;
+        size_t max_out;
+        size_t len;
+        char body[]; /* len bytes and a NUL */
+};
+
+static void review_job_freep(struct review_job **j) {
+        if (!*j)
+                return;
+        atomic_fetch_sub(&(*j)->st->lookup_bytes, (*j)->len);
+        free(*j);
+}
+
+/* On a pool worker: the review with real lookups, answered through the parked request. */
+static void review_job_run(void *arg, bool cancelled) {
+        _cleanup_(review_job_freep) struct review_job *j = arg;
+        _cleanup_buf_ struct buf out = BUF_INIT(j->max_out, 0);
+        static const char bare500[] = "500 Internal Server Error\n";
+        const char *outcome = "error";
+        int r;
+
+        if (cancelled || httpd_deferred_cancelled(j->d)) {
+                httpd_deferred_drop(j->d); /* nobody waits, or the operator stops */
+                return;
+        }
+        r = admission_review(&j->st->adm, j->body, j->len, &out, &outcome);
+        if (r < 0) {
+                metrics_count_failure(&j->st->m);
+                log_error_errno(r, "admission review failed: %m");
+                (void) httpd_deferred_complete(j->d, 500, NULL, bare500, sizeof(bare500) - 1);
+                return;
+        }
+        metrics_count_review(&j->st->m, outcome_metric(outcome), now_usec() - j->t0);
+        r = httpd_deferred_complete(j->d, 200, "application/json", out.data, out.len);
+        if (r == -ECANCELED)
+                log_warning("an entrypoint lookup finished after the review's %u ms: the pod was "
+                            "denied for it",
+                            j->st->lookup_deadline_ms ? j->st->lookup_deadline_ms
+                                                      : LOOKUP_DEADLINE_MS);
+}
+
+/*
+ * The review on the loop. Without a pool: admission_review() with handlers_lookup. With one: a
+ * pass with the cache only; when it missed, the review is parked with that pass's answer as
+ * its fallback and queued (*ret_parked), or, when the pool refuses it, answered at once with a
+ * denial saying so.
+ */
+static int review(struct operator_state *st, const struct httpd_request *req,
+                  struct httpd_response *resp, uint64_t t0, const char **ret_outcome,
+                  bool *ret_parked) {
+        unsigned deadline = st->lookup_deadline_ms ? st->lookup_deadline_ms : LOOKUP_DEADLINE_MS;
+        char why[200];
+        struct probe p = {.st = st, .why = why};
+        struct admission_config c;
+        struct review_job *j;
+        int r;
+
+        *ret_parked = false;
+        if (!st->lookups)
+                return admission_review(&st->adm, req->body, req->body_len, &resp->body,
+                                        ret_outcome);
+        c = st->adm;
+        c.lookup = probe_lookup;
+        c.lookup_userdata = &p;
+        (void) snprintf(why, sizeof(why),
+                        "the registry lookup did not finish within the webhook's %u ms", deadline);
+        r = admission_review(&c, req->body, req->body_len, &resp->body, ret_outcome);
+        if (r < 0 || !p.missed)
+                return r;
+
+        /* The copies of parked reviews' bodies share one budget (a review may be 3 MiB). */
+        size_t len = req->body_len;
+        bool parked = false;
+        j = NULL;
+        if (atomic_fetch_add(&st->lookup_bytes, len) + len >
+            (st->lookup_bytes_max ? st->lookup_bytes_max : LOOKUP_BYTES_MAX))
+                r = -EBUSY;
+        else if (!(j = malloc(sizeof(*j) + len + 1)))
+                r = -ENOMEM;
+        else {
+                *j = (struct review_job){.st = st, .t0 = t0, .max_out = resp->body.max, .len = len};
+                memcpy(j->body, req->body, len);
+                j->body[len] = '\0';
+                r = httpd_defer(resp, deadline, &j->d);
+                parked = r >= 0;
+                if (r >= 0)
+                        r = lookuppool_submit(st->lookups, p.ns, review_job_run, j);
+        }
+        *ret_parked = true; /* resp is final either way: the handler only returns it */
+        if (r >= 0) {
+                resp->status = 200;
+                resp->content_type = "application/json";
+                return 0;
+        }
+        /* Refused: the denial says why, now (a parked request gets it at once, through its
+         * fallback). */
+        if (parked)
+                httpd_deferred_drop(j->d);
+        free(j);
+        atomic_fetch_sub(&st->lookup_bytes, len);
+        if (r == -ENOMEM) {
+                metrics_count_failure(&st->m);
+                if (!parked)
+                        return r; /* a bare 500 */
+                buf_reset(&resp->body);
+                resp->status = 500;
+                resp->content_type = NULL;
+                return 0;
+        }
+        (void) snprintf(why, sizeof(why), "%s; retry later",
+                        r == -EUSERS ? "the operator is busy with other entrypoint lookups of "
+                                       "this namespace"
+                                     : "the operator's entrypoint lookups are all busy");
+        buf_reset(&resp->body);
+        p.missed = false;
+        r = admission_review(&c, req->body, req->body_len, &resp->body, ret_outcome);
+        if (r < 0) {
+                metrics_count_failure(&st->m);
+                if (!parked)
+                        return r;
+                buf_reset(&resp->body); /* the fallback is then a bare 500 */
+                resp->status = 500;
+                resp->content_type = NULL;
+                return 0;
+        }
+        metrics_count_review(&st->m, outcome_metric(*ret_outcome), now_usec() - t0);
+        resp->status = 200;
+        resp->content_type = "application/json";
+        return 0;
+}
+
 int handlers_pod_security(void *userdata, const char *ns, enum admission_pod_security *ret) {
         struct operator_state *st = userdata;
         _cleanup_json_doc_ struct json_doc *doc = NULL;
@@ -102,7 +276,10 @@ int handlers_webhook(void *userdata, const struct httpd_request *req, struct htt
                 return httpd_response_set(resp, 405, "text/plain; charset=utf-8", "use POST\n");
         }
         uint64_t t0 = req->start_usec ? req->start_usec : now_usec();
-        r = admission_review(&st->adm, req->body, req->body_len, &resp->body, &outcome);
+        bool parked;
+        r = review(st, req, resp, t0, &outcome, &parked);
+        if (parked)
+                return 0; /* answered by a lookup worker, or with its fallback */
         if (r == -EBADMSG) {
                 buf_reset(&resp->body);
                 metrics_count_review(&st->m, METRICS_BAD_REQUEST, now_usec() - t0);
@@ -117,11 +294,7 @@ int handlers_webhook(void *userdata, const struct httpd_request *req, struct htt
         }
         resp->status = 200;
         resp->content_type = "application/json";
-        enum metrics_outcome o = strcmp(outcome, "injected") == 0  ? METRICS_INJECTED
-                                 : strcmp(outcome, "skipped") == 0 ? METRICS_SKIPPED
-                                 : strcmp(outcome, "denied") == 0  ? METRICS_DENIED
-                                                                   : METRICS_ERROR;
-        metrics_count_review(&st->m, o, now_usec() - t0);
+        metrics_count_review(&st->m, outcome_metric(outcome), now_usec() - t0);
         return 0;
 }
 

@@ -14,6 +14,12 @@
  * run on several event loops at once and only read the state, but for the atomics.
  * handlers_lookup is the admission's entrypoint lookup (admission_config.lookup): the pod's pull
  * secrets read through the Kubernetes API with the operator's identity, then the registry.
+ * With st->lookups, handlers_webhook first reviews on the loop with the registry's cache only
+ * (registry_lookup_cached()); a review that needs a real lookup is parked and re-run on a
+ * pool worker with handlers_lookup; its fallback, sent at lookup_deadline_ms, is the pod's
+ * denial saying that the lookup did not finish in time. The pool's client is the review's
+ * namespace: one tenant holds at most its share of the queue; a refused review is denied at
+ * once saying the lookups are busy ("How lookups run" in docs/operator.md).
  * handlers_pod_security is admission_config.pod_security: the namespace's
  * pod-security.kubernetes.io/enforce label, read through the API (RBAC: get namespaces).
  */
@@ -27,6 +33,7 @@
 #include "common/httpd.h"
 #include "common/kube.h"
 #include "operator/admission.h"
+#include "operator/lookuppool.h"
 #include "operator/metrics.h"
 #include "operator/registry.h"
 
@@ -35,6 +42,13 @@ struct operator_state {
         struct registry_client *registry;
         struct kube_client *kube; /* NULL: no Kubernetes API (pull secrets unused) */
         const char *node_arch;
+        /* Reviews that need a registry lookup run on this pool, never on an event loop: the
+         * loop answers from the cache or parks the review (httpd_defer()) and a worker answers
+         * it. NULL: lookups run on the loop (tests of the handlers alone). */
+        struct lookuppool *lookups;
+        unsigned lookup_deadline_ms; /* a parked review's answer from its start; 0: 9000 */
+        size_t lookup_bytes_max;     /* their budget; 0: 32 MiB */
+        _Atomic size_t lookup_bytes; /* the parked reviews' copied bodies (handlers.c) */
         struct operator_metrics m;
         struct httpd *_Atomic webhook; /* NULL until it serves (main sets it, metrics read it) */
         struct httpd *health, *metrics_srv;

@@ -288,6 +288,12 @@ int main(int argc, char **argv) {
         (void) pthread_sigmask(SIG_BLOCK, &mask, NULL);
         (void) signal(SIGPIPE, SIG_IGN);
 
+        /* The reviews that need a registry lookup run there, never on an event loop. */
+        struct lookuppool_options lo = {.workers = f.lookup_workers, .max_jobs = f.lookup_jobs};
+        r = lookuppool_new(&lo, &st.lookups);
+        if (r < 0)
+                return log_error_errno(r, "Cannot start the registry lookup threads: %m"), 1;
+
         /* Probes and metrics first (tiny limits: they take no bodies): /readyz says what the
          * operator waits for. */
         pthread_t threads[OPERATOR_MAX_LOOPS + 2];
@@ -407,6 +413,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < nt; i++)
                 (void) pthread_join(threads[i], NULL);
         st.webhook = NULL;
+        st.lookups = lookuppool_free(st.lookups); /* before the server its jobs complete into */
         httpd_free(webhook);
         httpd_free(st.health);
         httpd_free(st.metrics_srv);

@@ -98,6 +98,21 @@ int metrics_render(const struct operator_metrics *cm, const struct httpd_stats *
         P("# HELP cloudtaser_registry_errors_total Lookups that failed.\n");
         P("# TYPE cloudtaser_registry_errors_total counter\n");
         P("cloudtaser_registry_errors_total %" PRIu64 "\n", rs.errors);
+        P("# HELP cloudtaser_registry_lookups_coalesced_total Lookups that waited for the same one "
+          "in flight.\n");
+        P("# TYPE cloudtaser_registry_lookups_coalesced_total counter\n");
+        P("cloudtaser_registry_lookups_coalesced_total %" PRIu64 "\n", rs.coalesced);
+        P("# HELP cloudtaser_webhook_reviews_parked_total Reviews answered off the event loop "
+          "(a registry lookup).\n");
+        P("# TYPE cloudtaser_webhook_reviews_parked_total counter\n");
+        P("cloudtaser_webhook_reviews_parked_total %" PRIu64 "\n", hs.deferred);
+        P("# HELP cloudtaser_webhook_reviews_parked Reviews waiting for a registry lookup now.\n");
+        P("# TYPE cloudtaser_webhook_reviews_parked gauge\n");
+        P("cloudtaser_webhook_reviews_parked %" PRIu64 "\n", hs.deferred_active);
+        P("# HELP cloudtaser_webhook_reviews_late_total Parked reviews denied at the deadline "
+          "(the lookup was late).\n");
+        P("# TYPE cloudtaser_webhook_reviews_late_total counter\n");
+        P("cloudtaser_webhook_reviews_late_total %" PRIu64 "\n", hs.deferred_timeouts);
         P("# HELP cloudtaser_webhook_connections_total TLS connections accepted by the webhook.\n");
         P("# TYPE cloudtaser_webhook_connections_total counter\n");
         P("cloudtaser_webhook_connections_total %" PRIu64 "\n", hs.connections_accepted);

@@ -7,7 +7,9 @@
  * Authentication: anonymous, bearer tokens (the WWW-Authenticate challenge flow), basic
  * credentials from kubernetes.io/dockerconfigjson secrets. Docker Hub's naming ("nginx" is
  * docker.io/library/nginx). Results are cached by manifest digest, and by tag for tag_ttl_s.
- * Every lookup is bounded by timeout_ms. Credentials stay in secmem; nothing here logs.
+ * Every lookup is bounded by timeout_ms. Concurrent lookups of the same reference, platform and
+ * credentials are coalesced: one asks the registry, the others wait for its result (at most
+ * 64 in flight; beyond, each asks on its own). Credentials stay in secmem; nothing here logs.
  *
  * Cloud registries (EKS, GKE and AKS pull through the kubelet's credential providers, not pull
  * secrets): when a registry still answers 401 after the pull secrets' credentials (or without
@@ -89,11 +91,21 @@ int registry_lookup(struct registry_client *r, const char *image, const char *os
                     const char *const *dockerconfigjsons, size_t n_configs,
                     struct registry_image_config *ret, char *err, size_t errlen);
 
+/* The same lookup from the cache only, without reading any pull secret and without any network
+ * I/O (the webhook's event loop asks this first): 0 and *ret when the result of a lookup
+ * without credentials (or, for a cloud registry, with the operator's own identity) is cached;
+ * -EWOULDBLOCK when registry_lookup() is needed (which also tries results cached under the pod's
+ * credentials); -EINVAL with err for an invalid reference or platform, as registry_lookup(). */
+int registry_lookup_cached(struct registry_client *r, const char *image, const char *os,
+                           const char *arch, struct registry_image_config *ret, char *err,
+                           size_t errlen);
+
 /* Frees the arrays and strings of c and zeroes it. Accepts a zeroed struct; safe to call twice. */
 void registry_image_config_done(struct registry_image_config *c);
 
 struct registry_stats {
         uint64_t lookups, cache_hits, errors;
+        uint64_t coalesced; /* lookups that waited for the same one in flight instead of asking */
         uint64_t cloud_credentials; /* credentials obtained from the operator's cloud identity */
 };
 

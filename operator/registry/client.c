@@ -138,6 +138,10 @@ int registry_client_new(const struct registry_options *o, struct registry_client
                 q = registry_cloud_env_load(r, o->env);
         if (q >= 0 && pthread_mutex_init(&r->lock, NULL) != 0)
                 q = -ENOMEM;
+        if (q >= 0 && pthread_cond_init(&r->flight_done, NULL) != 0) {
+                pthread_mutex_destroy(&r->lock);
+                q = -ENOMEM;
+        }
         if (q < 0) {
                 registry_cloud_env_done(r);
                 free(r->cache);
@@ -158,6 +162,9 @@ struct registry_client *registry_client_free(struct registry_client *r) {
         free(r->ca_pem);
         insecure_free(r);
         explicit_bzero(r->salt, sizeof(r->salt));
+        for (size_t i = 0; i < ELEMENTSOF(r->flights); i++)
+                registry_image_config_done(&r->flights[i].cfg);
+        pthread_cond_destroy(&r->flight_done);
         pthread_mutex_destroy(&r->lock);
         free(r);
         return NULL;
@@ -196,8 +203,102 @@ static void cache_key(const struct registry_ref *ref, bool by_digest, const char
                         by_digest ? digest : ref->tag, pstr, scope);
 }
 
+/* Coalescing: the flight of a reference, platform and credential set (their scopes, salted). */
+static void flight_key(const struct registry_ref *ref, const char *pstr, char (*scopes)[33],
+                       size_t n_scopes, char out[SHA256_HEX_SIZE]) {
+        struct sha256_ctx c;
+        uint8_t d[SHA256_DIGEST_SIZE];
+        char key[2048];
+        cache_key(ref, ref->digest[0], ref->digest, pstr, "", key, sizeof(key));
+        sha256_init(&c);
+        sha256_update(&c, key, strlen(key) + 1);
+        for (size_t i = 0; i < n_scopes; i++)
+                sha256_update(&c, scopes[i], strlen(scopes[i]) + 1);
+        sha256_final(&c, d);
+        sha256_to_hex(d, out);
+}
+
+static void flight_clear(struct registry_flight *f) {
+        registry_image_config_done(&f->cfg);
+        *f = (struct registry_flight){};
+}
+
+/*
+ * Joins the flight of key when one is in the air: waits for its result (at most the lookup's
+ * own bound past the leader's) and returns it (a copy in *ret, the error in err). Otherwise
+ * -EAGAIN: the caller leads, and publishes into *ret_lead (NULL when the table is full: no
+ * coalescing then).
+ */
+static int flight_join(struct registry_client *r, const char *key,
+                       struct registry_flight **ret_lead, struct registry_image_config *ret,
+                       char *err, size_t errlen) {
+        struct registry_flight *f = NULL, *free_slot = NULL;
+        int q;
+
+        *ret_lead = NULL;
+        pthread_mutex_lock(&r->lock);
+        for (size_t i = 0; i < ELEMENTSOF(r->flights); i++) {
+                if (!r->flights[i].key[0]) {
+                        if (!free_slot)
+                                free_slot = &r->flights[i];
+                } else if (strcmp(r->flights[i].key, key) == 0) {
+                        f = &r->flights[i];
+                        break;
+                }
+        }
+        if (!f) {
+                if (free_slot) {
+                        memcpy(free_slot->key, key, SHA256_HEX_SIZE);
+                        *ret_lead = free_slot;
+                }
+                pthread_mutex_unlock(&r->lock);
+                return -EAGAIN;
+        }
+        f->waiters++;
+        r->stats.coalesced++;
+        struct timespec until;
+        (void) clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t) (2 * r->timeout_ms / 1000u + 1u);
+        while (!f->done)
+                if (pthread_cond_timedwait(&r->flight_done, &r->lock, &until) == ETIMEDOUT)
+                        break;
+        if (f->done) {
+                q = f->q;
+                if (q == 0)
+                        q = registry_image_config_copy(&f->cfg, ret);
+                registry_set_err(err, errlen, "%s", f->err);
+        } else {
+                q = -ETIMEDOUT;
+                registry_set_err(
+                        err, errlen,
+                        "another lookup of the same image did not finish in time; " FIX_HINT);
+        }
+        f->waiters--;
+        if (f->done && f->waiters == 0)
+                flight_clear(f);
+        pthread_mutex_unlock(&r->lock);
+        return q;
+}
+
+/* The leader's result, for the followers; the last one out frees the flight. */
+static void flight_publish(struct registry_client *r, struct registry_flight *f, int q,
+                           const struct registry_image_config *cfg, const char *err) {
+        if (!f)
+                return;
+        pthread_mutex_lock(&r->lock);
+        f->done = true;
+        f->q = q;
+        if (q == 0 && registry_image_config_copy(cfg, &f->cfg) < 0)
+                f->q = -ENOMEM;
+        registry_set_err(f->err, sizeof(f->err), "%s", err ? err : "");
+        pthread_cond_broadcast(&r->flight_done);
+        if (f->waiters == 0)
+                flight_clear(f);
+        pthread_mutex_unlock(&r->lock);
+}
+
 static int do_lookup(struct registry_client *r, const char *image, const char *os, const char *arch,
-                     const char *const *configs, size_t n_configs,
+                     const char *const *configs, size_t n_configs, bool cached_only,
                      struct registry_image_config *ret, char *err, size_t errlen, bool *ret_hit) {
         _cleanup_(registry_credentials_done) struct registry_credentials creds = {};
         struct registry_image_config cfg = {};
@@ -221,7 +322,7 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
                 return q;
         }
         registry_platform_string(&plat, pstr, sizeof(pstr));
-        q = registry_match_credentials(configs, n_configs, &ref, &creds);
+        q = cached_only ? 0 : registry_match_credentials(configs, n_configs, &ref, &creds);
         if (q < 0) {
                 registry_set_err(err, errlen, "cannot read the imagePullSecrets: %s", strerror(-q));
                 return q;
@@ -241,6 +342,16 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
                         return 0;
                 }
         }
+        if (cached_only)
+                return -EWOULDBLOCK;
+
+        /* The same lookup already in the air: its result, not a second request. */
+        struct registry_flight *lead;
+        char fkey[SHA256_HEX_SIZE];
+        flight_key(&ref, pstr, scopes, n_scopes, fkey);
+        q = flight_join(r, fkey, &lead, ret, err, errlen);
+        if (q != -EAGAIN)
+                return q;
 
         struct registry_session s = {
                 .r = r,
@@ -255,6 +366,7 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
         (void) snprintf(s.base, sizeof(s.base), "https://%s", ref.host);
         q = registry_resolve(&s, &plat, &cfg, top_digest);
         registry_session_set_auth(&s, NULL);
+        flight_publish(r, lead, q < 0 ? q : 0, &cfg, err);
         if (q < 0) {
                 registry_image_config_done(&cfg);
                 return q;
@@ -272,6 +384,16 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
         return 0;
 }
 
+static void count_lookup(struct registry_client *r, bool hit, int q) {
+        pthread_mutex_lock(&r->lock);
+        r->stats.lookups++;
+        if (hit)
+                r->stats.cache_hits++;
+        if (q < 0)
+                r->stats.errors++;
+        pthread_mutex_unlock(&r->lock);
+}
+
 int registry_lookup(struct registry_client *r, const char *image, const char *os, const char *arch,
                     const char *const *dockerconfigjsons, size_t n_configs,
                     struct registry_image_config *ret, char *err, size_t errlen) {
@@ -284,13 +406,26 @@ int registry_lookup(struct registry_client *r, const char *image, const char *os
                 registry_set_err(err, errlen, "registry lookup: invalid arguments");
                 return -EINVAL;
         }
-        q = do_lookup(r, image, os, arch, dockerconfigjsons, n_configs, ret, err, errlen, &hit);
-        pthread_mutex_lock(&r->lock);
-        r->stats.lookups++;
-        if (hit)
-                r->stats.cache_hits++;
-        if (q < 0)
-                r->stats.errors++;
-        pthread_mutex_unlock(&r->lock);
+        q = do_lookup(r, image, os, arch, dockerconfigjsons, n_configs, false, ret, err, errlen,
+                      &hit);
+        count_lookup(r, hit, q);
+        return q;
+}
+
+int registry_lookup_cached(struct registry_client *r, const char *image, const char *os,
+                           const char *arch, struct registry_image_config *ret, char *err,
+                           size_t errlen) {
+        bool hit = false;
+        int q;
+
+        if (err && errlen)
+                err[0] = '\0';
+        if (!r || !image || !ret) {
+                registry_set_err(err, errlen, "registry lookup: invalid arguments");
+                return -EINVAL;
+        }
+        q = do_lookup(r, image, os, arch, NULL, 0, true, ret, err, errlen, &hit);
+        if (q != -EWOULDBLOCK) /* a miss: registry_lookup() counts it */
+                count_lookup(r, hit, q);
         return q;
 }

@@ -18,6 +18,7 @@
 
 #include "common/http.h"
 #include "common/macro.h"
+#include "common/sha256.h"
 #include "operator/registry.h"
 
 #define REGISTRY_NAME_MAX 255        /* domain + "/" + path, as distribution/reference */
@@ -299,6 +300,18 @@ struct cache_entry {
         struct registry_image_config cfg;
 };
 
+/* A lookup in flight that later identical ones wait for instead of asking the registry again
+ * (client.c): same reference, platform and set of credentials. Under the client's lock. */
+#define REGISTRY_MAX_FLIGHTS 64
+struct registry_flight {
+        char key[SHA256_HEX_SIZE]; /* "": free */
+        unsigned waiters;          /* followers not yet gone */
+        bool done;
+        int q;
+        struct registry_image_config cfg; /* the leader's result, copied to each follower */
+        char err[512];
+};
+
 struct registry_client {
         char **insecure; /* registry_options.insecure, copied */
         size_t n_insecure;
@@ -317,6 +330,8 @@ struct registry_client {
         struct registry_stats stats;
         char *cloud_env[_CLOUD_ENV_MAX]; /* the providers' variables; secmem for secrets */
         struct cloud_cache_entry cloud_cache[REGISTRY_CLOUD_CACHE]; /* under lock */
+        struct registry_flight flights[REGISTRY_MAX_FLIGHTS];       /* under lock */
+        pthread_cond_t flight_done; /* with lock: a flight has its result */
 };
 
 /* One lookup in flight (fetch.c), created by registry_lookup(). */

@@ -204,11 +204,56 @@ static int pki_make(struct pki *p) {
 
 /* ---- the handler ------------------------------------------------------------------------- */
 
+/* Requests parked by /defer?ms=N&id=I (the deadline and the test's id), for the test to
+ * complete from its own thread. */
+#define MAX_PARKED 64
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct httpd_deferred *parked[MAX_PARKED];
+static int handler_defer_result;
+
+static int handle_defer(const struct httpd_request *req, struct httpd_response *resp) {
+        unsigned ms = 0, id = 0;
+        struct httpd_deferred *d;
+        if (sscanf(req->query, "ms=%u&id=%u", &ms, &id) != 2 || id >= MAX_PARKED)
+                return httpd_response_set(resp, 400, NULL, "bad query\n");
+        /* The fallback: what the client gets when the completion is late. */
+        int r = httpd_response_set(resp, 503, NULL, "");
+        if (r >= 0)
+                r = buf_printf(&resp->body, "fallback id=%u\n", id);
+        if (r >= 0)
+                r = httpd_response_add_header(resp, "X-Fallback", "yes");
+        if (r >= 0)
+                r = httpd_defer(resp, ms, &d);
+        if (r < 0)
+                return r;
+        handler_defer_result = httpd_defer(resp, ms, &(struct httpd_deferred *){NULL});
+        (void) pthread_mutex_lock(&parked_lock);
+        parked[id] = d;
+        (void) pthread_mutex_unlock(&parked_lock);
+        return 0;
+}
+
+/* Waits (20 s) for the handler to park request id; takes its handle. */
+static struct httpd_deferred *parked_take(unsigned id) {
+        uint64_t t0 = mono_ms();
+        for (;;) {
+                (void) pthread_mutex_lock(&parked_lock);
+                struct httpd_deferred *d = parked[id];
+                parked[id] = NULL;
+                (void) pthread_mutex_unlock(&parked_lock);
+                if (d || mono_ms() - t0 > 20000)
+                        return d;
+                (void) usleep(2000);
+        }
+}
+
 static int handler_bad_header_result = 1;
 static size_t arena_chunks;
 
 static int handler(void *userdata, const struct httpd_request *req, struct httpd_response *resp) {
         (void) userdata;
+        if (strcmp(req->path, "/defer") == 0)
+                return handle_defer(req, resp);
         if (strcmp(req->path, "/echo") == 0) {
                 const char *x = httpd_request_header(req, "x-test");
                 resp->content_type = "text/plain";
@@ -1336,6 +1381,171 @@ static void test_per_client_cap(void) {
         }
 }
 
+/* ---- deferred responses (issue 11, item 12: lookups off the event loop) -------------------- */
+
+static bool deferred_counts(const struct httpd_stats *st, const void *arg) {
+        const uint64_t *w = arg; /* active, timeouts, cancelled (UINT64_MAX: any) */
+        return st->deferred_active == w[0] &&
+               (w[1] == UINT64_MAX || st->deferred_timeouts == w[1]) &&
+               (w[2] == UINT64_MAX || st->deferred_cancelled == w[2]);
+}
+
+static bool wait_deferred(struct httpd *h, uint64_t active, uint64_t timeouts, uint64_t cancelled) {
+        struct httpd_stats st;
+        uint64_t w[3] = {active, timeouts, cancelled};
+        return stats_wait(h, deferred_counts, w, &st);
+}
+
+struct completer_arg {
+        int first, step, n;
+        int failures;
+};
+
+/* Completes parked requests first, first+step, ... from its own thread, newest first. */
+static void *completer_main(void *p) {
+        struct completer_arg *a = p;
+        for (int k = a->n - 1; k >= 0; k--) {
+                int id = a->first + k * a->step;
+                struct httpd_deferred *d = parked_take((unsigned) id);
+                char body[32];
+                int n = snprintf(body, sizeof(body), "answer id=%d\n", id);
+                if (!d || httpd_deferred_complete(d, 200, "text/plain", body, (size_t) n) != 0)
+                        a->failures++;
+        }
+        return NULL;
+}
+
+static void test_deferred(void) {
+        struct srv s;
+        struct httpd_options o = {.stop_timeout_ms = 500};
+        char out[8192];
+        bool eof;
+
+        if (!ok(srv_start(&s, &o, 2) == 0, "plain server, two loops, for deferred responses"))
+                return;
+
+        /* 1. Answered after the handler returned; the loop serves others meanwhile; the
+         * connection goes on (keep-alive) once answered. */
+        int fd = tcp_connect(s.port);
+        (void) send_str(fd, "GET /defer?ms=60000&id=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+        struct httpd_deferred *d = parked_take(1);
+        ok(d && wait_deferred(s.h, 1, 0, 0) && handler_defer_result == -EINVAL,
+           "the handler parks the request (a second httpd_defer() is refused)");
+        ok(raw_exchange(s.port, "GET /close HTTP/1.1\r\nHost: h\r\n\r\n", out, sizeof(out), &eof) &&
+                   strncmp(out, "HTTP/1.1 200", 12) == 0,
+           "another request is answered while one is parked");
+        (void) recv_until(fd, out, sizeof(out), NULL, 200, &eof);
+        ok(out[0] == '\0' && !eof, "the parked request has no answer yet");
+        ok(!httpd_deferred_cancelled(d) &&
+                   httpd_deferred_complete(d, 201, "application/json", "{\"a\":1}", 7) == 0,
+           "completed from another thread");
+        (void) recv_until(fd, out, sizeof(out), "{\"a\":1}", 20000, &eof);
+        ok(strncmp(out, "HTTP/1.1 201 Created\r\n", 22) == 0 &&
+                   strstr(out, "Content-Type: application/json\r\n") &&
+                   strstr(out, "Content-Length: 7\r\n") && !strstr(out, "X-Fallback") &&
+                   strstr(out, "\r\n\r\n{\"a\":1}"),
+           "the completion is the answer (status, type, body; not the fallback's header)");
+        (void) send_str(fd, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
+        (void) recv_until(fd, out, sizeof(out), "body=", 20000, &eof);
+        ok(strstr(out, "path=/echo") != NULL && wait_deferred(s.h, 0, 0, 0),
+           "the connection serves its next request");
+        (void) close(fd);
+
+        /* 2. Pipelined: the next request waits for the parked one, answers stay in order. */
+        fd = tcp_connect(s.port);
+        (void) send_str(fd, "GET /defer?ms=60000&id=2 HTTP/1.1\r\nHost: h\r\n\r\n"
+                            "GET /echo?after HTTP/1.1\r\nHost: h\r\n\r\n");
+        d = parked_take(2);
+        (void) recv_until(fd, out, sizeof(out), NULL, 200, &eof);
+        ok(d && out[0] == '\0', "pipelined: nothing is answered while the first is parked");
+        ok(d && httpd_deferred_complete(d, 200, NULL, "first\n", 6) == 0, "completed");
+        (void) recv_until(fd, out, sizeof(out), "query=after", 20000, &eof);
+        char *first = strstr(out, "first\n"), *second = strstr(out, "query=after");
+        ok(first && second && first < second, "pipelined: answered in order");
+        (void) close(fd);
+
+        /* 3. The deadline: the fallback, with its header; the late completion finds it gone. */
+        fd = tcp_connect(s.port);
+        (void) send_str(fd, "GET /defer?ms=200&id=3 HTTP/1.1\r\nHost: h\r\n\r\n");
+        d = parked_take(3);
+        (void) recv_until(fd, out, sizeof(out), "fallback id=3\n", 20000, &eof);
+        ok(d && strncmp(out, "HTTP/1.1 503", 12) == 0 && strstr(out, "X-Fallback: yes\r\n") &&
+                   strstr(out, "fallback id=3\n") && wait_deferred(s.h, 0, 1, 0),
+           "past its deadline the request gets the fallback (deferred_timeouts 1)");
+        ok(d && httpd_deferred_cancelled(d) &&
+                   httpd_deferred_complete(d, 200, NULL, "LATE", 4) == -ECANCELED,
+           "the late completion: cancelled, -ECANCELED, nothing sent");
+        (void) send_str(fd, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
+        (void) recv_until(fd, out, sizeof(out), "body=", 20000, &eof);
+        ok(strstr(out, "path=/echo") != NULL && !strstr(out, "LATE"),
+           "the connection goes on after the fallback, and the late answer never appears");
+        (void) close(fd);
+
+        /* 4. The client goes: cancelled at once, the completer learns it. */
+        fd = tcp_connect(s.port);
+        (void) send_str(fd, "GET /defer?ms=60000&id=4 HTTP/1.1\r\nHost: h\r\n\r\n");
+        d = parked_take(4);
+        (void) close(fd);
+        ok(d && wait_deferred(s.h, 0, 1, 1) && httpd_deferred_cancelled(d),
+           "a client that closes its parked request cancels it (deferred_cancelled 1)");
+        httpd_deferred_drop(d); /* the completer lets go of a gone request: no crash, no leak */
+
+        /* 5. Drop: the fallback at once. */
+        fd = tcp_connect(s.port);
+        (void) send_str(fd, "GET /defer?ms=60000&id=5 HTTP/1.1\r\nHost: h\r\n\r\n");
+        d = parked_take(5);
+        httpd_deferred_drop(d);
+        (void) recv_until(fd, out, sizeof(out), "fallback id=5\n", 20000, &eof);
+        ok(d && strstr(out, "fallback id=5\n") && wait_deferred(s.h, 0, 1, 1),
+           "httpd_deferred_drop(): the fallback is sent now (no timeout counted)");
+        (void) close(fd);
+
+        /* 6. Many parked over both loops, completed out of order from two threads: each
+         * connection gets its own answer. */
+        enum { MANY = 40 };
+        int fds[MANY];
+        for (int i = 0; i < MANY; i++) {
+                char req[128];
+                fds[i] = tcp_connect(s.port);
+                (void) snprintf(req, sizeof(req),
+                                "GET /defer?ms=60000&id=%d HTTP/1.1\r\nHost: h\r\n\r\n", 10 + i);
+                (void) send_str(fds[i], req);
+        }
+        ok(wait_deferred(s.h, MANY, 1, 1), "%d requests parked at once", MANY);
+        struct completer_arg ca[2] = {{.first = 10, .step = 2, .n = MANY / 2},
+                                      {.first = 11, .step = 2, .n = MANY / 2}};
+        pthread_t ct[2];
+        for (int i = 0; i < 2; i++)
+                (void) pthread_create(&ct[i], NULL, completer_main, &ca[i]);
+        for (int i = 0; i < 2; i++)
+                (void) pthread_join(ct[i], NULL);
+        int right = 0;
+        for (int i = 0; i < MANY; i++) {
+                char want[32];
+                (void) snprintf(want, sizeof(want), "answer id=%d\n", 10 + i);
+                (void) recv_until(fds[i], out, sizeof(out), want, 20000, &eof);
+                right += strstr(out, want) != NULL && strncmp(out, "HTTP/1.1 200", 12) == 0;
+                (void) close(fds[i]);
+        }
+        ok(ca[0].failures + ca[1].failures == 0 && right == MANY,
+           "each of the %d got its own answer (%d right)", MANY, right);
+
+        /* 7. Stop: a parked request is answered with its fallback and Connection: close. */
+        fd = tcp_connect(s.port);
+        (void) send_str(fd, "GET /defer?ms=60000&id=6 HTTP/1.1\r\nHost: h\r\n\r\n");
+        d = parked_take(6);
+        ok(d != NULL && wait_deferred(s.h, 1, 1, UINT64_MAX), "parked before the stop");
+        httpd_stop(s.h);
+        (void) recv_until(fd, out, sizeof(out), NULL, 30000, &eof);
+        ok(strstr(out, "fallback id=6\n") && strstr(out, "Connection: close\r\n") && eof,
+           "stop: the parked request gets its fallback with Connection: close");
+        ok(httpd_deferred_cancelled(d) &&
+                   httpd_deferred_complete(d, 200, NULL, "x", 1) == -ECANCELED,
+           "completing after the stop answered it: -ECANCELED");
+        ok(srv_stop(&s) >= 0, "stopped");
+        (void) close(fd);
+}
+
 int main(void) {
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");
@@ -1356,6 +1566,7 @@ int main(void) {
         test_per_client_cap();
         test_plain();
         test_cap_and_stop();
+        test_deferred();
 
         const char *names[] = {"ca.pem",      "client.pem", "client.key", "curl.out",
                                "sclient.out", "serial.out", "big.bin"};

@@ -38,6 +38,12 @@ int main(void) {
         ok(f.lease_duration_ms == 15000 && f.renew_deadline_ms == 10000 &&
                    f.retry_period_ms == 2000 && !f.leader_elect,
            "election defaults 15 s / 10 s / 2 s, off");
+        ok(f.lookup_workers == 4 && f.lookup_jobs == 64,
+           "lookup pool defaults: 4 threads, 64 jobs");
+        is_int(parse(&f, (const char *const[]){"--registry-lookup-workers", "8",
+                                               "--registry-lookup-queue=256", NULL}),
+               0, "lookup pool flags");
+        ok(f.lookup_workers == 8 && f.lookup_jobs == 256, "8 threads, 256 jobs");
 
         is_int(parse(&f, (const char *const[]){"--leader-elect", "--leader-elect-lease-duration",
                                                "6s", "--leader-elect-renew-deadline=4s",
@@ -72,6 +78,9 @@ int main(void) {
                 {"--webhook-port", "65536", NULL},
                 {"--webhook-port", "12x", NULL},
                 {"--workers", "17", NULL},
+                {"--registry-lookup-workers", "0", NULL},
+                {"--registry-lookup-workers", "65", NULL},
+                {"--registry-lookup-queue", "257", NULL},
                 {"--cert-check-interval", "soon", NULL},
                 {"--cert-check-interval", "0", NULL},
                 {"--cert-renew-before", "8761h", NULL},
@@ -113,6 +122,8 @@ int main(void) {
                                             "--leader-elect-resource-namespace",
                                             "--allowed-vault-addresses",
                                             "--registry-insecure",
+                                            "--registry-lookup-workers",
+                                            "--registry-lookup-queue",
                                             "--kubeconfig"};
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 ok(text && strstr(text, names[i]) != NULL, "usage names %s", names[i]);

@@ -19,8 +19,12 @@ static bool has_line(const struct buf *b, const char *line) {
 
 int main(void) {
         struct operator_metrics m = {};
-        struct httpd_stats hs = {.connections_accepted = 7, .tls_handshake_failures = 2};
-        struct registry_stats rs = {.lookups = 5, .cache_hits = 3, .errors = 1};
+        struct httpd_stats hs = {.connections_accepted = 7,
+                                 .tls_handshake_failures = 2,
+                                 .deferred = 9,
+                                 .deferred_active = 4,
+                                 .deferred_timeouts = 3};
+        struct registry_stats rs = {.lookups = 5, .cache_hits = 3, .errors = 1, .coalesced = 6};
         _cleanup_buf_ struct buf b = BUF_INIT(64 * 1024, 0);
 
         metrics_count_review(&m, METRICS_INJECTED, 300);      /* 0.3 ms: first bucket */
@@ -52,6 +56,11 @@ int main(void) {
                 "cloudtaser_registry_errors_total 1",
                 "cloudtaser_webhook_connections_total 7",
                 "cloudtaser_webhook_tls_handshake_failures_total 2",
+                "cloudtaser_registry_lookups_coalesced_total 6",
+                "cloudtaser_webhook_reviews_parked_total 9",
+                "cloudtaser_webhook_reviews_parked 4",
+                "cloudtaser_webhook_reviews_late_total 3",
+                "# TYPE cloudtaser_webhook_reviews_parked gauge",
                 "# TYPE cloudtaser_admission_duration_seconds histogram",
         };
         for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

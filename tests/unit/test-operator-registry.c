@@ -5,10 +5,17 @@
  * decoding, the cache (TTL on the hook clock, LRU) and the lookup's cache path and error texts.
  * The network behaviour is tested end to end against a real docker-registry
  * (tests/e2e/test-registry.sh). */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/base64.h"
 #include "common/buf.h"
@@ -1217,6 +1224,119 @@ static void test_cloud_tokens(void) {
         registry_client_free(r);
 }
 
+/* --- coalescing and the cache-only probe (issue 11, item 12) ------------------------------- */
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
+}
+
+struct looker {
+        struct registry_client *r;
+        const char *image;
+        int q;
+        char err[512];
+};
+
+static void *looker_main(void *arg) {
+        struct looker *l = arg;
+        struct registry_image_config c = {};
+        l->q = registry_lookup(l->r, l->image, "linux", "amd64", NULL, 0, &c, l->err,
+                               sizeof(l->err));
+        registry_image_config_done(&c);
+        return NULL;
+}
+
+/* Waits (30 s) for a connection on the listener; its fd or -1. */
+static int accept_within(int lfd, unsigned ms) {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        if (poll(&p, 1, (int) ms) <= 0)
+                return -1;
+        return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+static void test_coalescing(void) {
+        enum { N = 6 };
+        struct registry_client *r = NULL;
+        /* A registry that accepts and never answers; the test ends the lookup by closing. The
+         * bound is long: nothing here depends on the machine's speed. */
+        struct registry_options o = {.timeout_ms = 60000};
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof(a);
+        struct looker l[N];
+        pthread_t t[N];
+        char image[64], err[512];
+        struct registry_image_config c = {};
+        struct registry_stats st;
+
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (!ok(lfd >= 0 && bind(lfd, (struct sockaddr *) &a, sizeof(a)) == 0 &&
+                        listen(lfd, 16) == 0 &&
+                        getsockname(lfd, (struct sockaddr *) &a, &al) == 0 &&
+                        registry_client_new(&o, &r) == 0,
+                "a silent registry and a client")) {
+                if (lfd >= 0)
+                        (void) close(lfd);
+                return;
+        }
+        (void) snprintf(image, sizeof(image), "127.0.0.1:%u/slow/app:v1", ntohs(a.sin_port));
+
+        is_int(registry_lookup_cached(r, image, "linux", "amd64", &c, err, sizeof(err)),
+               -EWOULDBLOCK, "the cache-only probe of an image never looked up: -EWOULDBLOCK");
+        is_int(registry_lookup_cached(r, "Not A Reference", "linux", "amd64", &c, err, sizeof(err)),
+               -EINVAL, "the probe of an invalid reference: -EINVAL at once");
+        struct registry_image_config hub = make_cfg("/cached");
+        (void) registry_cache_put(r, "docker.io/library/busybox:latest|linux/amd64|-", true, &hub);
+        ok(registry_lookup_cached(r, "busybox", "linux", "amd64", &c, err, sizeof(err)) == 0 &&
+                   strcmp(c.entrypoint[0], "/cached") == 0,
+           "the probe serves an anonymous cached result");
+        registry_image_config_done(&c);
+
+        for (int i = 0; i < N; i++)
+                l[i] = (struct looker){.r = r, .image = image};
+        (void) pthread_create(&t[0], NULL, looker_main, &l[0]);
+        int leader = accept_within(lfd, 30000);
+        ok(leader >= 0, "the first lookup connects to the registry");
+        for (int i = 1; i < N; i++)
+                (void) pthread_create(&t[i], NULL, looker_main, &l[i]);
+        uint64_t t0 = mono_ms();
+        do {
+                registry_get_stats(r, &st);
+                if (st.coalesced >= N - 1)
+                        break;
+                (void) usleep(5000);
+        } while (mono_ms() - t0 < 30000);
+        ok(st.coalesced == N - 1, "%d more lookups of the same image wait for it (coalesced %llu)",
+           N - 1, (unsigned long long) st.coalesced);
+        int extra = accept_within(lfd, 0);
+        ok(extra < 0, "and none of them connects to the registry");
+        if (leader >= 0)
+                (void) close(leader); /* the registry goes: the lookup fails */
+        for (int i = 0; i < N; i++)
+                (void) pthread_join(t[i], NULL);
+        bool same = true;
+        for (int i = 1; i < N; i++)
+                same = same && l[i].q == l[0].q && strcmp(l[i].err, l[0].err) == 0;
+        ok(l[0].q < 0 && l[0].err[0] && same, "all got the leader's error: %s", l[0].err);
+        extra = accept_within(lfd, 0);
+        ok(extra < 0, "still one connection in all");
+        if (extra >= 0)
+                (void) close(extra);
+
+        /* The flight is gone with its result: the next lookup asks the registry again. */
+        struct looker again = {.r = r, .image = image};
+        pthread_t ta;
+        (void) pthread_create(&ta, NULL, looker_main, &again);
+        int second = accept_within(lfd, 30000);
+        ok(second >= 0, "a later lookup is not served a finished flight's result");
+        if (second >= 0)
+                (void) close(second);
+        (void) pthread_join(ta, NULL);
+        registry_client_free(r);
+        (void) close(lfd);
+}
+
 int main(void) {
         test_references();
         test_challenges();
@@ -1228,5 +1348,6 @@ int main(void) {
         test_cloud_endpoints();
         test_cloud_sts();
         test_cloud_tokens();
+        test_coalescing();
         return tap_done();
 }
