@@ -1528,8 +1528,9 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                      shown);
                 outcome = "skipped";
         } else if (json_get_string(req, "subResource", &sub) == 0 && sub[0]) {
-                if (strcmp(sub, "ephemeralcontainers") == 0 && json_type(object) == JSON_OBJECT)
-                        (void) check_ephemeral_mounts(r, object);
+                if (strcmp(sub, "ephemeralcontainers") == 0 && json_type(object) == JSON_OBJECT &&
+                    check_ephemeral_mounts(r, object) == 0)
+                        (void) modes_denied(r, modes_check_ephemeral(object, &r->merr));
                 outcome = "skipped"; /* pods/status, other subresources: nothing to inject */
         } else if (json_get_string(req, "operation", &op) < 0)
                 (void) deny(r, 400, "request.operation is missing");

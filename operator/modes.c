@@ -284,11 +284,12 @@ int modes_container_patch(struct modes_pod *m, struct jsonpatch *p, size_t ci,
         return ensure_object(p, build_probe, NULL, buf_cstr(&path));
 }
 
-/* Only wrapped containers mount the broker token: with it, anyone may open the pod's session. */
-static int check_token_mounts(const struct json_value *spec, const bool *wrap,
-                              struct modes_error *err) {
-        static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
-        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+/* Only wrapped containers mount the broker token: with it, anyone may open the pod's session.
+ * lists[from..] of spec are looked at. */
+static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
+static int check_token_mounts(const struct json_value *spec, const bool *wrap, size_t from,
+                              int code, struct modes_error *err) {
+        for (size_t l = from; l < ELEMENTSOF(lists); l++) {
                 size_t i = 0;
                 JSON_FOREACH(ctr, json_type(json_get(spec, lists[l])) == JSON_ARRAY
                                           ? json_get(spec, lists[l])
@@ -305,7 +306,7 @@ static int check_token_mounts(const struct json_value *spec, const bool *wrap,
                                     strcmp(vol, INJECTION_BROKER_TOKEN_VOLUME) != 0)
                                         continue;
                                 (void) json_get_string(ctr, "name", &n);
-                                return fail(err, 400,
+                                return fail(err, code,
                                             "%.80s (not wrapped) mounts the volume %s, the "
                                             "broker token that only wrapped containers get; "
                                             "remove that mount",
@@ -394,7 +395,7 @@ int modes_pod_patch(struct modes_pod *m, struct jsonpatch *p, const struct json_
                             "and wait for the operator's token; remove it",
                             MODES_SEALED_LABEL);
         if (m->kind == MODES_BROKER) {
-                if ((r = check_token_mounts(spec, wrap, err)) < 0 ||
+                if ((r = check_token_mounts(spec, wrap, 0, 400, err)) < 0 ||
                     (r = ensure_volume(p, spec)) < 0)
                         return r;
         } else if (m->n_sealed > 0) {
@@ -407,6 +408,10 @@ int modes_pod_patch(struct modes_pod *m, struct jsonpatch *p, const struct json_
                 return fail(err, 500, "the operator has no annotation MAC for this pod");
         /* The MAC of what was admitted; a value the pod author wrote is replaced. */
         return ensure_meta(p, meta, "annotations", BROKERPROTO_ANNOTATION_MAC, m->mac);
+}
+
+int modes_check_ephemeral(const struct json_value *object, struct modes_error *err) {
+        return check_token_mounts(json_get(object, "spec"), NULL, 2, 403, err);
 }
 
 void modes_pod_done(struct modes_pod *m) {

@@ -116,6 +116,10 @@ int modes_pod_patch(struct modes_pod *m, struct jsonpatch *p, const struct json_
                     const bool *wrap, struct modes_error *err);
 void modes_pod_done(struct modes_pod *m);
 
+/* An UPDATE of pods/ephemeralcontainers (kubectl debug): an ephemeral container may not mount the
+ * broker token volume (with it, anyone may open the pod's broker session). 0 or -EPERM (403). */
+int modes_check_ephemeral(const struct json_value *object, struct modes_error *err);
+
 /* A copy of s with every '$' doubled (Kubernetes expands "$$" to "$" in env values). *ret:
  * free(). -ENOMEM. */
 int modes_env_escape(const char *s, char **ret);

@@ -568,6 +568,44 @@ static void test_sealed_denied(void) {
         free(pod);
 }
 
+/* kubectl debug: an ephemeral container may not mount the broker token. */
+static void test_ephemeral(void) {
+        static const char *const bodies[] = {
+                "\"name\":\"dbg\",\"image\":\"busybox\",\"volumeMounts\":[{\"name\":"
+                "\"" INJECTION_BROKER_TOKEN_VOLUME "\",\"mountPath\":\"/t\"}]",
+                "\"name\":\"dbg\",\"image\":\"busybox\"",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bodies); i++) {
+                struct buf b = BUF_INIT(1 << 16, 0), out = BUF_INIT(1 << 20, 0);
+                struct json_doc *d = NULL;
+                bool allowed = true;
+                const char *msg = NULL;
+                if (buf_printf(&b,
+                               "{\"kind\":\"AdmissionReview\",\"apiVersion\":\"admission.k8s.io/"
+                               "v1\",\"request\":{\"uid\":\"u\",\"kind\":{\"group\":\"\","
+                               "\"version\":\"v1\",\"kind\":\"Pod\"},\"subResource\":"
+                               "\"ephemeralcontainers\",\"namespace\":\"team\",\"operation\":"
+                               "\"UPDATE\",\"object\":{\"metadata\":{\"name\":\"web\"},"
+                               "\"spec\":{\"containers\":[" APP
+                               "],\"ephemeralContainers\":[{%s}]}}}}",
+                               bodies[i]) < 0 ||
+                    admission_review(&cfg, b.data, b.len, &out, NULL) < 0 ||
+                    json_parse(out.data, out.len, 0, NULL, &d) < 0)
+                        abort();
+                const struct json_value *resp = json_get(json_doc_root(d), "response");
+                (void) json_get_bool(resp, "allowed", &allowed);
+                (void) json_get_string(json_get(resp, "status"), "message", &msg);
+                if (i == 0)
+                        ok(!allowed && msg && strstr(msg, "dbg (not wrapped) mounts the volume"),
+                           "an ephemeral container mounting the broker token is denied (%s)", msg);
+                else
+                        ok(allowed, "an ephemeral container without it is allowed");
+                json_doc_free(d);
+                buf_done(&b);
+                buf_done(&out);
+        }
+}
+
 static void test_default_address(void) {
         char out[128];
         ok(modes_default_broker_address("cloudtaser-broker", "ops", out, sizeof(out)) == 0 &&
@@ -590,6 +628,7 @@ int main(void) {
         test_broker_denied();
         test_sealed();
         test_sealed_denied();
+        test_ephemeral();
         test_default_address();
         return tap_done();
 }
