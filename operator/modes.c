@@ -136,7 +136,6 @@ const char *modes_row_value(const struct modes_pod *m, size_t row) {
 int modes_container_begin(struct modes_pod *m, const char *name, bool token_delivered,
                           struct modes_error *err) {
         m->sealed = false;
-        m->n_wrapped++;
         if (m->kind != MODES_TOKEN || token_delivered)
                 return 0;
         if (!m->c->unseal_pods)
@@ -226,15 +225,13 @@ static bool same_dir(const char *a, const char *b) {
         return na == nb && memcmp(a, b, na) == 0;
 }
 
-static int ensure_token_mount(struct modes_pod *m, struct jsonpatch *p, size_t ci,
-                              const struct json_value *ctr, const char *name,
-                              struct modes_error *err) {
+static int ensure_token_mount(struct jsonpatch *p, size_t ci, const struct json_value *ctr,
+                              const char *name, struct modes_error *err) {
         _cleanup_buf_ struct buf path = BUF_INIT(JSONPATCH_PATH_MAX, 0);
         const struct json_value *mounts = json_get(ctr, "volumeMounts"), *ours = NULL;
         size_t i = 0, at = 0;
         int r;
 
-        (void) m;
         /* The operator's own mount was patched in first: the array exists by now. */
         if (podspec_absent(mounts)) {
                 if ((r = podspec_pathf(&path, "/spec/containers/%zu/volumeMounts/-", ci)) < 0)
@@ -276,7 +273,7 @@ int modes_container_patch(struct modes_pod *m, struct jsonpatch *p, size_t ci,
         int r;
 
         if (m->kind == MODES_BROKER)
-                return ensure_token_mount(m, p, ci, ctr, name, err);
+                return ensure_token_mount(p, ci, ctr, name, err);
         if (!m->sealed || !podspec_absent(json_get(ctr, "readinessProbe")))
                 return 0; /* the container's own probe is kept */
         if ((r = podspec_pathf(&path, "/spec/containers/%zu/readinessProbe", ci)) < 0)

@@ -85,7 +85,6 @@ struct modes_pod {
         const char *missing; /* what the operator lacks for these, NULL when nothing */
         bool sealed;         /* the container being wrapped starts sealed */
         size_t n_sealed;     /* sealed containers so far */
-        size_t n_wrapped;
 };
 
 /* The pod level, before anything is written: the auth method, the service account
