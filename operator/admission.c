@@ -54,6 +54,8 @@ struct review {
         int ipc_lock; /* -1 not decided yet, 0 not added (Pod Security), 1 added */
 
         struct jsonpatch patch;
+        struct modes_pod m; /* broker and sealed token mode (operator/modes.h) */
+        struct modes_error merr;
 
         bool denied;
         int code;
@@ -105,6 +107,11 @@ static void warn(struct review *r, const char *fmt, ...) {
         (void) vsnprintf(r->warnings[r->n_warnings], WARNING_MAX, fmt, ap);
         va_end(ap);
         r->n_warnings++;
+}
+
+/* A denial from operator/modes (-EPERM), or its error. */
+static int modes_denied(struct review *r, int k) {
+        return k == -EPERM ? deny(r, r->merr.code, "%s", r->merr.message) : k;
 }
 
 /* --- JSON helpers --------------------------------------------------------------------------- */
@@ -805,6 +812,10 @@ static const char *row_value(const struct review *r, size_t i, const char *origi
                                : NULL;
         case INJECTION_ROW_ORIGINAL_CMD:
                 return original;
+        case INJECTION_ROW_BROKER_ADDR:
+        case INJECTION_ROW_BROKER_CA_PEM:
+        case INJECTION_ROW_UNSEAL_CA_PEM:
+                return modes_row_value(&r->m, i);
         default:
                 return injection_variables[i].setter == INJECTION_SET_OPERATOR ? a : NULL;
         }
@@ -995,6 +1006,15 @@ static int check_contract(struct review *r, const struct env_var *vars, size_t n
         return 0;
 }
 
+/* Whether the pod gives the container a non-empty VAULT_TOKEN (or may: valueFrom, envFrom). */
+static bool token_delivered(const struct json_value *ctr) {
+        struct env_view view = {.ctr = ctr, .scratch = BUF_INIT(INJECTION_MAX_LIST + 1, 0)};
+        const char *v = env_view_lookup(injection_variables[INJECTION_ROW_TOKEN].name, &view);
+        bool given = v && *v;
+        buf_done(&view.scratch);
+        return given;
+}
+
 static bool is_wrapped(const struct json_value *cmd) {
         const char *c0;
         return json_type(cmd) == JSON_ARRAY && json_string(json_first_child(cmd), &c0) == 0 &&
@@ -1068,11 +1088,19 @@ static int wrap_container(struct review *r, size_t ci, const struct json_value *
         if (k < 0)
                 goto finish;
 
+        if ((k = modes_container_begin(&r->m, name, token_delivered(ctr), &r->merr)) < 0) {
+                k = modes_denied(r, k);
+                goto finish;
+        }
         size_t n_vars = wrapper_env(r, buf_cstr(&orig), vars);
         if ((k = ensure_env(r, ci, name, ctr, vars, n_vars)) < 0 ||
             (k = check_contract(r, vars, n_vars, ctr, name, NULL)) < 0 ||
             (k = ensure_mount(r, ci, name, ctr)) < 0 || (k = ensure_ipc_lock(r, ci, name, ctr)) < 0)
                 goto finish;
+        if ((k = modes_container_patch(&r->m, &r->patch, ci, ctr, name, &r->merr)) < 0) {
+                k = modes_denied(r, k);
+                goto finish;
+        }
 
         /* Not ours to change, but worth saying: a literal token is stored in etcd. */
         JSON_FOREACH(e, json_get(ctr, "env")) {
@@ -1200,7 +1228,9 @@ static int check_host_aliases(struct review *r) {
                         bool hit;
                         if (json_string(h, &name) < 0)
                                 continue;
-                        hit = same_host(r->vault_addr, name);
+                        hit = same_host(r->vault_addr, name) ||
+                              (modes_no_vault_address(&r->m) &&
+                               same_host(r->c->modes.broker_address, name));
                         for (const char *p = peers; !hit && p && *p;) {
                                 char one[INJECTION_ADDRESS_MAX];
                                 size_t len;
@@ -1250,7 +1280,9 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
                 sanitize(shown, sizeof(shown), r->ann.unknown[i], NAME_MAX_SHOWN);
                 warn(r, "unknown annotation %s ignored", shown);
         }
-        if ((k = check_vault_address(r)) < 0)
+        if ((k = modes_pod_begin(&r->m, &r->c->modes, &r->ann, r->ns, object, &r->merr)) < 0)
+                return modes_denied(r, k);
+        if (!modes_no_vault_address(&r->m) && (k = check_vault_address(r)) < 0)
                 return k;
         /* The pod's part of the contract now (a role for kubernetes auth, an auth method this
          * version has), each container's part with its environment below. */
@@ -1360,6 +1392,10 @@ static int mutate(struct review *r, const struct json_value *object, bool *ret_i
                 if (wrap[ci] && (k = wrap_container(r, ci, ctr)) < 0)
                         goto finish;
                 ci++;
+        }
+        if ((k = modes_pod_patch(&r->m, &r->patch, object, wrap, &r->merr)) < 0) {
+                k = modes_denied(r, k);
+                goto finish;
         }
         if (r->ann.command && r->command_annotation_uses == 0)
                 warn(r, "cloudtaser.io/command is not used: every wrapped container has a command");
@@ -1492,8 +1528,9 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                      shown);
                 outcome = "skipped";
         } else if (json_get_string(req, "subResource", &sub) == 0 && sub[0]) {
-                if (strcmp(sub, "ephemeralcontainers") == 0 && json_type(object) == JSON_OBJECT)
-                        (void) check_ephemeral_mounts(r, object);
+                if (strcmp(sub, "ephemeralcontainers") == 0 && json_type(object) == JSON_OBJECT &&
+                    check_ephemeral_mounts(r, object) == 0)
+                        (void) modes_denied(r, modes_check_ephemeral(object, &r->merr));
                 outcome = "skipped"; /* pods/status, other subresources: nothing to inject */
         } else if (json_get_string(req, "operation", &op) < 0)
                 (void) deny(r, 400, "request.operation is missing");
@@ -1547,6 +1584,7 @@ finish:
                 free(r->lookups);
                 free(r->ca_pem_escaped);
                 annotations_done(&r->ann);
+                modes_pod_done(&r->m);
                 jsonpatch_done(&r->patch);
                 free(r);
         }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "operator/modes.h"
 #include "operator/registry.h"
 
 #define ADMISSION_MAX_BODY (8u * 1024u * 1024u) /* an AdmissionReview body, bytes */
@@ -84,6 +85,10 @@ struct admission_config {                     /* operator-level settings (flags)
          * protection line. NULL: IPC_LOCK is always added. */
         admission_pod_security_fn pod_security;
         void *pod_security_userdata;
+        /* Broker mode and sealed token mode (operator/modes.h): the broker's address, whether
+         * the operator unseals pods, and its credentials' annotation MAC and broker CA. Zero:
+         * no broker, no unsealing. */
+        struct modes_config modes;
 };
 
 /* Takes the AdmissionReview request body (untrusted), writes the AdmissionReview response JSON to

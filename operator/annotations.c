@@ -285,14 +285,13 @@ enum key {
         K_CONTAINERS,
         K_COMMAND,
         K_INJECTED,
+        K_BROKER_MAC, /* written by the operator (operator/modes), never read from the pod */
         _K_MAX,
 };
 
 static const char *const key_names[_K_MAX] = {
-        [K_INJECT] = "inject",
-        [K_CONTAINERS] = "containers",
-        [K_COMMAND] = "command",
-        [K_INJECTED] = "injected",
+        [K_INJECT] = "inject",     [K_CONTAINERS] = "containers", [K_COMMAND] = "command",
+        [K_INJECTED] = "injected", [K_BROKER_MAC] = "broker-mac",
 };
 
 static void record_unknown(struct annotations *a, const char *key) {

@@ -11,8 +11,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "common/base64.h"
+#include "common/brokerproto.h"
 #include "common/buf.h"
 #include "common/macro.h"
+#include "common/secmem.h"
 #include "common/sha256.h"
 #include "operator/credentials.h"
 #include "operator/webhookconfig.h"
@@ -126,6 +129,11 @@ struct credentials {
         char published[65];     /* sha256 of the caBundle last published, "" when not yet */
         bool others_loaded;     /* broker-tls, broker-auth, broker-token exist */
         struct tls_server *server;
+        /* For the admission's broker and sealed modes (operator/modes.h): the annotation key
+         * derived from broker-auth (secmem; broker-auth itself is not kept) and the public CA
+         * bundle of broker-tls, each as last read. */
+        uint8_t *annotation_key; /* NULL until broker-auth was read */
+        struct buf broker_ca;    /* empty until broker-tls was read */
 };
 
 static void logf_(struct credentials *c, enum credentials_log_level l, int error, const char *fmt,
@@ -199,6 +207,7 @@ int credentials_new(const struct credentials_options *o, struct credentials **re
         }
         if (c->o.renew_before_s <= 0)
                 c->o.renew_before_s = 30 * 86400LL;
+        c->broker_ca = (struct buf) BUF_INIT(TLS_MAX_PEM, 0);
         c->o.service = c->o.namespace_ = c->o.broker_service = c->o.webhook_config = NULL;
         c->o.extra_hosts = NULL;
         r = pthread_mutex_init(&c->lock, NULL);
@@ -217,6 +226,8 @@ struct credentials *credentials_free(struct credentials *c) {
         if (!c)
                 return NULL;
         credentials_record_done(&c->webhook);
+        secmem_free(c->annotation_key);
+        buf_done(&c->broker_ca);
         (void) pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
@@ -515,13 +526,18 @@ static int publish(struct credentials *c) {
         return 0;
 }
 
-/* broker-auth and broker-token: 32 random bytes each, created once. */
-static int random_record(struct credentials *c, const char *name, const char *field) {
+/* broker-auth and broker-token: 32 random bytes each, created once. The record as stored goes
+ * to *ret (NULL: not wanted). */
+static int random_record(struct credentials *c, const char *name, const char *field,
+                         struct credentials_record *ret) {
         struct credentials_record rec _cleanup_record_ = {};
         _cleanup_buf_ struct buf v = BUF_INIT(256, BUF_SECURE);
         int r = store_read(c, name, &rec);
-        if (r != -ENOENT)
-                return r < 0 ? r : (credentials_record_get(&rec, field) ? 0 : -EBADMSG);
+        if (r != -ENOENT) {
+                if (r >= 0 && !credentials_record_get(&rec, field))
+                        r = -EBADMSG;
+                return r < 0 || !ret ? r : record_copy(ret, &rec);
+        }
         if (!may_write(c))
                 return -EAGAIN;
         if ((r = material_random_base64(MATERIAL_RANDOM_BYTES, &v)) < 0 ||
@@ -530,7 +546,45 @@ static int random_record(struct credentials *c, const char *name, const char *fi
         r = c->o.store.create(c->o.store.userdata, name, &rec);
         if (r == 0)
                 logf_(c, CREDENTIALS_LOG_INFO, 0, "created %s", name);
-        return r == -EEXIST ? 0 : r;
+        if (r == -EEXIST) /* another replica won: what it wrote is the record */
+                r = store_read(c, name, &rec);
+        return r < 0 || !ret ? r : record_copy(ret, &rec);
+}
+
+/* The annotation key from a broker-auth record (its "key": 32 bytes of base64). Only the derived
+ * key is kept; the decoded broker-auth is wiped with its buffer. */
+static int annotation_key_load(struct credentials *c, const struct credentials_record *rec) {
+        const struct buf *v = credentials_record_get(rec, "key");
+        _cleanup_buf_ struct buf auth = BUF_INIT(128, BUF_SECURE);
+        uint8_t *key = NULL;
+        int r;
+
+        if (!v)
+                return -EBADMSG;
+        if ((r = base64_decode(&auth, v->data ? v->data : "", v->len, false)) < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
+        if (auth.len != BROKERPROTO_KEY_SIZE)
+                return -EBADMSG;
+        if ((r = secmem_alloc(BROKERPROTO_KEY_SIZE, (void **) &key)) < 0)
+                return r;
+        if ((r = brokerproto_annotation_key(auth.data, auth.len, key)) < 0) {
+                secmem_free(key);
+                return r;
+        }
+        secmem_free(c->annotation_key); /* the previous version's, wiped */
+        c->annotation_key = key;
+        return 0;
+}
+
+/* The public CA bundle of a broker-tls record, kept for the admission. */
+static int broker_ca_keep(struct credentials *c, const struct credentials_record *rec) {
+        const struct buf *ca = credentials_record_get(rec, "ca.crt");
+        if (!ca || ca->len == 0)
+                return -EBADMSG;
+        if (ca->len == c->broker_ca.len && memcmp(ca->data, c->broker_ca.data, ca->len) == 0)
+                return 0;
+        buf_reset(&c->broker_ca);
+        return buf_append(&c->broker_ca, ca->data, ca->len);
 }
 
 /* broker-tls: the broker's server certificate, the operator's client certificate, the CA bundle;
@@ -546,7 +600,7 @@ static int broker_tls(struct credentials *c) {
         if (r < 0 && r != -ENOENT)
                 return r;
         if (!may_write(c))
-                return r == -ENOENT ? -EAGAIN : 0;
+                return r == -ENOENT ? -EAGAIN : broker_ca_keep(c, &rec);
         if (!bundle || (r = material_bundle_first(bundle->data, bundle->len, &first)) < 0)
                 return -ENODATA;
         bool exists = r != -ENOENT && rec.n > 0;
@@ -567,7 +621,7 @@ static int broker_tls(struct credentials *c) {
                     !material_renewal_due(s_end, now, c->o.renew_before_s) &&
                     !material_renewal_due(c_end, now, c->o.renew_before_s);
         if (fine)
-                return 0;
+                return broker_ca_keep(c, &rec);
         /* The signer holds the CA of c->webhook: webhook_apply() gave it the record's key. */
         if ((r = leaf_into(c, c->broker_hosts, MATERIAL_SERVICE_NAMES, c->broker_hosts[2],
                            TLS_USAGE_SERVER, &first, "server.crt", "server.key", &next)) < 0 ||
@@ -580,9 +634,11 @@ static int broker_tls(struct credentials *c) {
                    : c->o.store.create(c->o.store.userdata, MATERIAL_BROKER_TLS, &next);
         if (r == -EEXIST || r == -ESTALE)
                 return 0; /* another writer: the next tick reads it */
-        if (r == 0)
+        if (r == 0) {
                 logf_(c, CREDENTIALS_LOG_INFO, 0, "%s %s", exists ? "renewed" : "created",
                       MATERIAL_BROKER_TLS);
+                r = broker_ca_keep(c, &next);
+        }
         return r;
 }
 
@@ -597,7 +653,10 @@ static int sync_locked(struct credentials *c) {
         static const char *const randoms[][2] = {{MATERIAL_BROKER_AUTH, "key"},
                                                  {MATERIAL_BROKER_TOKEN, "token"}};
         for (size_t i = 0; i < ELEMENTSOF(randoms); i++) {
-                int k = random_record(c, randoms[i][0], randoms[i][1]);
+                struct credentials_record rec_auth _cleanup_record_ = {};
+                int k = random_record(c, randoms[i][0], randoms[i][1], i == 0 ? &rec_auth : NULL);
+                if (k >= 0 && i == 0)
+                        k = annotation_key_load(c, &rec_auth);
                 if (k < 0 && k != -EAGAIN) {
                         logf_(c, CREDENTIALS_LOG_ERROR, k, "cannot load or create %s",
                               randoms[i][0]);
@@ -674,4 +733,31 @@ int64_t credentials_webhook_not_after(struct credentials *c) {
         int64_t v = c->loaded ? c->leaf_not_after : 0;
         (void) pthread_mutex_unlock(&c->lock);
         return v;
+}
+
+int credentials_annotation_mac(struct credentials *c, const char *ns, const char *sa,
+                               const char *paths, const char *env_map,
+                               char ret[BROKERPROTO_ANNOTATION_MAC_LEN + 1]) {
+        char mac[BROKERPROTO_ANNOTATION_MAC_LEN + 1];
+        if (!c || !ret)
+                return -EINVAL;
+        (void) pthread_mutex_lock(&c->lock);
+        int r = c->annotation_key ? brokerproto_annotation_mac(c->annotation_key, ns, sa, paths,
+                                                               env_map ? env_map : "", mac)
+                                  : -ENODATA;
+        (void) pthread_mutex_unlock(&c->lock);
+        if (r < 0)
+                return r;
+        memcpy(ret, mac, sizeof(mac));
+        return 0;
+}
+
+int credentials_broker_ca(struct credentials *c, struct buf *ret) {
+        if (!c || !ret)
+                return -EINVAL;
+        (void) pthread_mutex_lock(&c->lock);
+        int r = c->broker_ca.len > 0 ? buf_append(ret, c->broker_ca.data, c->broker_ca.len)
+                                     : -ENODATA;
+        (void) pthread_mutex_unlock(&c->lock);
+        return r;
 }

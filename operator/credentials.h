@@ -33,6 +33,11 @@
  * Values are secrets: held in BUF_SECURE buffers, wiped, never logged; the log lines (the
  * caller's log callback) name records, versions, expiry dates and errors only.
  *
+ * For the webhook's broker and sealed token modes (operator/modes.h) this process also keeps,
+ * from each successful read, the annotation key derived from broker-auth (in secmem, with
+ * brokerproto_annotation_key(); broker-auth itself is wiped with the record) and the public CA
+ * bundle of broker-tls. Both follow rotation: a new version read replaces them.
+ *
  * Threads: credentials_tick(), credentials_bootstrap() and the getters may be called from
  * different threads; one lock serialises them.
  */
@@ -42,6 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/brokerproto.h"
 #include "common/buf.h"
 #include "common/kube.h"
 #include "common/tls/cert.h"
@@ -150,3 +156,12 @@ int credentials_ca_bundle(struct credentials *c, struct buf *ret);
  * leaf. */
 int64_t credentials_webhook_version(struct credentials *c);
 int64_t credentials_webhook_not_after(struct credentials *c);
+
+/* brokerproto_annotation_mac() under the annotation key of the broker-auth record last read
+ * (env_map NULL: ""). -ENODATA before broker-auth was read; -EINVAL. The key never leaves. */
+int credentials_annotation_mac(struct credentials *c, const char *ns, const char *sa,
+                               const char *paths, const char *env_map,
+                               char ret[BROKERPROTO_ANNOTATION_MAC_LEN + 1]);
+/* Appends the CA bundle (PEM, public) of the broker-tls record last read to ret. -ENODATA
+ * before broker-tls was read. */
+int credentials_broker_ca(struct credentials *c, struct buf *ret);

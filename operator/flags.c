@@ -54,6 +54,12 @@ static const struct flag flags[] = {
           "(cloudtaser-operator-webhook; \"\" for none)"),
         F("--broker-service-name", STR, broker_service, "NAME",
           "the broker's Service (cloudtaser-broker)"),
+        F("--broker-address", STR, broker_address, "URL",
+          "CLOUDTASER_BROKER_ADDRESS for broker-mode pods\n"
+          "(https://<--broker-service-name>.<--namespace>.svc:8443)"),
+        F("--unseal-pods", BOOL, unseal_pods, NULL,
+          "deliver tokens to sealed token-mode pods (true); =false denies\n"
+          "token-mode pods without VAULT_TOKEN"),
         F("--cert-check-interval", DURATION, cert_check_interval_ms, "DURATION",
           "how often certificates are checked and re-read (1h)"),
         F("--cert-renew-before", DURATION, cert_renew_before_ms, "DURATION",
@@ -122,6 +128,7 @@ void operator_flags_init(struct operator_flags *f) {
                 .lease_duration_ms = 15000,
                 .renew_deadline_ms = 10000,
                 .retry_period_ms = 2000,
+                .unseal_pods = true,
         };
 }
 
@@ -241,6 +248,20 @@ int operator_flags_parse(int argc, char **argv, struct operator_flags *f) {
                                "--secret-backend must be vault, kubernetes or ephemeral, not '%s'",
                                f->secret_backend),
                        -EINVAL;
+        if (f->broker_address) {
+                struct injection_settings s = {};
+                struct injection_error e = {};
+                const struct injection_variable *row =
+                        &injection_variables[INJECTION_ROW_BROKER_ADDR];
+                char msg[INJECTION_REASON_MAX + 64];
+                if (strlen(f->broker_address) > row->max ||
+                    row->parse(f->broker_address, &s, &e) < 0)
+                        return log_error("--broker-address: %s",
+                                         e.variable ? injection_error_format(&e, false, msg,
+                                                                             sizeof(msg))
+                                                    : "too long"),
+                               -EINVAL;
+        }
         if (!!f->tls_cert_file != !!f->tls_key_file)
                 return log_error("give both --tls-cert-file and --tls-key-file"), -EINVAL;
         if (f->leader_elect && !(f->lease_duration_ms > f->renew_deadline_ms &&

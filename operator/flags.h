@@ -41,6 +41,10 @@ struct operator_flags {
         bool leader_elect;
         uint64_t lease_duration_ms, renew_deadline_ms, retry_period_ms;
         const char *lease_name, *lease_namespace;
+
+        /* Broker mode and sealed token mode (operator/modes.h). */
+        const char *broker_address; /* NULL: https://<broker_service>.<namespace>.svc:8443 */
+        bool unseal_pods;           /* default true */
 };
 
 /* The defaults. */

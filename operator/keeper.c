@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/injection.h"
 #include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
@@ -55,6 +56,7 @@ struct keeper {
         pthread_t thread;
         char why[512];
         char bundle_sha[65];
+        char broker_address[INJECTION_ADDRESS_MAX + 1];
 };
 
 static void set_why(struct keeper *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -518,6 +520,36 @@ int keeper_webhook_pair(struct keeper *k, struct buf *ret_cert, struct buf *ret_
 
 int keeper_ca_bundle(struct keeper *k, struct buf *ret) {
         return credentials_ca_bundle(k->cred, ret);
+}
+
+static int modes_mac(void *ud, const char *ns, const char *sa, const char *paths,
+                     const char *env_map, char ret[BROKERPROTO_ANNOTATION_MAC_LEN + 1]) {
+        struct keeper *k = ud;
+        return credentials_annotation_mac(k->cred, ns, sa, paths, env_map, ret);
+}
+
+static int modes_ca(void *ud, struct buf *ret) {
+        struct keeper *k = ud;
+        return credentials_broker_ca(k->cred, ret);
+}
+
+int keeper_modes_config(struct keeper *k, struct modes_config *ret) {
+        const char *addr = k->f->broker_address;
+        if (!addr) {
+                int r = modes_default_broker_address(
+                        k->f->broker_service ? k->f->broker_service : "cloudtaser-broker", k->ns,
+                        k->broker_address, sizeof(k->broker_address));
+                if (r < 0)
+                        return log_error_errno(r, "the default --broker-address from "
+                                                  "--broker-service-name and the namespace: %m");
+                addr = k->broker_address;
+        }
+        *ret = (struct modes_config){
+                .broker_address = addr,
+                .unseal_pods = k->f->unseal_pods,
+                .keys = {.annotation_mac = modes_mac, .broker_ca = modes_ca, .userdata = k},
+        };
+        return 0;
 }
 
 bool keeper_failed(struct keeper *k) {

@@ -22,6 +22,7 @@
 #include "common/kube.h"
 #include "common/tls/transport.h"
 #include "operator/flags.h"
+#include "operator/modes.h"
 #include "operator/signer.h"
 
 struct keeper;
@@ -44,6 +45,12 @@ int keeper_start(struct keeper *k, struct tls_server *s);
 /* Copies of the webhook pair and the CA bundle (see credentials.h). */
 int keeper_webhook_pair(struct keeper *k, struct buf *ret_cert, struct buf *ret_key);
 int keeper_ca_bundle(struct keeper *k, struct buf *ret);
+
+/* The admission's broker and sealed token modes (operator/modes.h): --broker-address (default
+ * https://<--broker-service-name>.<the operator's namespace>.svc:8443), --unseal-pods, and the
+ * credentials' annotation MAC and broker-tls CA (credentials_annotation_mac(),
+ * credentials_broker_ca()). *ret borrows k. -EINVAL (--broker-address not an https:// URL). */
+int keeper_modes_config(struct keeper *k, struct modes_config *ret);
 
 /* Whether the operator must stop with an error (the CA signer died: it sent SIGTERM to the
  * process after logging why). */

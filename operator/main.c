@@ -323,6 +323,9 @@ int main(int argc, char **argv) {
                     (r = buf_read_file(&key, f.tls_key_file)) < 0)
                         return log_error_errno(r, "Cannot read the serving certificate or key: %m"),
                                2;
+                /* No credential store: broker and sealed pods are denied, saying so. */
+                st.adm.modes = (struct modes_config){.broker_address = f.broker_address,
+                                                     .unseal_pods = f.unseal_pods};
         } else {
                 char identity[300];
                 make_identity(identity, sizeof(identity));
@@ -331,6 +334,8 @@ int main(int argc, char **argv) {
                         return r == -EINVAL ? 2 : 1;
                 st.not_ready = not_ready;
                 st.not_ready_userdata = keeper;
+                if (keeper_modes_config(keeper, &st.adm.modes) < 0)
+                        return 2;
         }
         if (pthread_create(&threads[nt], NULL, loop_main, st.health) == 0)
                 nt++;

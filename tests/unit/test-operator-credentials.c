@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for operator/credentials: first install, two replicas racing, a standby waiting for
  * the leader, leaf rotation served without a restart, standbys following, the two-step CA
- * rotation, conflicts, broken records, and that no log line carries key material. The store is
+ * rotation, conflicts, broken records, the annotation key and broker CA kept for the admission
+ * (and following a new broker-auth), and that no log line carries key material. The store is
  * in memory with check-and-set; the clock is injected. The same flows run on the real OpenBao
  * and API server in tests/e2e/test-real-operator-credentials.sh. */
 #include <errno.h>
@@ -9,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
+#include "common/brokerproto.h"
 #include "common/buf.h"
 #include "common/macro.h"
 #include "common/tls/cert.h"
@@ -173,6 +176,71 @@ static void race_other(void *ud) {
         struct race *r = ud;
         r->c = replica(r->m, r->e);
         r->result = r->c ? credentials_bootstrap(r->c) : -ENOMEM;
+}
+
+/* The MAC the broker computes from the stored broker-auth record (brokerproto, independently of
+ * what credentials keeps). */
+static void mac_from_store(struct mem_store *m, const char *ns, const char *sa, const char *paths,
+                           char out[BROKERPROTO_ANNOTATION_MAC_LEN + 1]) {
+        const struct buf *v = credentials_record_get(mem_find(m, MATERIAL_BROKER_AUTH), "key");
+        _cleanup_buf_ struct buf raw = BUF_INIT(64, BUF_SECURE);
+        struct brokerproto_keys *k = NULL;
+        uint8_t inst[BROKERPROTO_KEY_SIZE] = {1};
+        out[0] = '\0';
+        if (!v || base64_decode(&raw, v->data, v->len, false) < 0 ||
+            brokerproto_keys_new(raw.data, raw.len, inst, sizeof(inst), &k) < 0)
+                return;
+        (void) brokerproto_annotation_mac(k->annotation, ns, sa, paths, "", out);
+        brokerproto_keys_free(k);
+}
+
+/* The admission's material: the annotation MAC under broker-auth's key, the broker-tls CA;
+ * nothing before a bootstrap; a new broker-auth version gives a new MAC at the next tick. */
+static void test_modes_material(void) {
+        struct mem_store m = {};
+        (void) memstore_new(&m.m);
+        struct env e = {.now = T0, .writer = true};
+        struct credentials *c = replica(&m, &e);
+        char mac[BROKERPROTO_ANNOTATION_MAC_LEN + 1] = "", want[BROKERPROTO_ANNOTATION_MAC_LEN + 1];
+        _cleanup_buf_ struct buf ca = BUF_INIT(TLS_MAX_PEM, 0);
+
+        is_int(credentials_annotation_mac(c, "team", "app", "secret/data/team/db", NULL, mac),
+               -ENODATA, "no annotation MAC before the bootstrap");
+        is_int(credentials_broker_ca(c, &ca), -ENODATA, "no broker CA before the bootstrap");
+        is_int(credentials_bootstrap(c), 0, "bootstrap");
+        is_int(credentials_annotation_mac(c, "team", "app", "secret/data/team/db", NULL, mac), 0,
+               "the annotation MAC");
+        mac_from_store(&m, "team", "app", "secret/data/team/db", want);
+        ok(want[0] && strcmp(mac, want) == 0, "it is the broker's MAC of the stored broker-auth");
+        is_int(credentials_broker_ca(c, &ca), 0, "the broker CA");
+        const struct buf *stored_ca =
+                credentials_record_get(mem_find(&m, MATERIAL_BROKER_TLS), "ca.crt");
+        ok(stored_ca && ca.len == stored_ca->len && memcmp(ca.data, stored_ca->data, ca.len) == 0,
+           "it is broker-tls's ca.crt");
+
+        /* broker-auth rotated (a new version in the store): the next tick follows. */
+        struct credentials_record *auth = mem_find(&m, MATERIAL_BROKER_AUTH);
+        _cleanup_buf_ struct buf fresh = BUF_INIT(256, BUF_SECURE);
+        (void) material_random_base64(MATERIAL_RANDOM_BYTES, &fresh);
+        is_int(credentials_record_set(auth, "key", fresh.data, fresh.len), 0,
+               "broker-auth rotated");
+        char before[sizeof(mac)];
+        memcpy(before, mac, sizeof(mac));
+        is_int(credentials_tick(c), 0, "tick");
+        is_int(credentials_annotation_mac(c, "team", "app", "secret/data/team/db", NULL, mac), 0,
+               "the MAC after the rotation");
+        mac_from_store(&m, "team", "app", "secret/data/team/db", want);
+        ok(strcmp(mac, before) != 0 && strcmp(mac, want) == 0, "it follows the new broker-auth");
+
+        /* A broken broker-auth (not 32 bytes) keeps the last good key and says so. */
+        is_int(credentials_record_set(auth, "key", "AAAA", 4), 0, "broker-auth broken");
+        ok(credentials_tick(c) == -EBADMSG && strstr(e.log, "broker-auth"), "the tick says so");
+        is_int(credentials_annotation_mac(c, "team", "app", "secret/data/team/db", NULL, before), 0,
+               "the last good key stays");
+        ok(strcmp(mac, before) == 0, "same MAC as before");
+        credentials_free(c);
+        material_local_issuer_free(e.li);
+        mem_done(&m);
 }
 
 int main(void) {
@@ -388,5 +456,6 @@ int main(void) {
         mem_done(&m);
         mem_done(&m2);
         mem_done(&m3);
+        test_modes_material();
         return tap_done();
 }

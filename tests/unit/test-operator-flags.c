@@ -72,7 +72,20 @@ int main(void) {
         is_str(f.secret_backend, "vault", "vault");
         environ = saved;
 
+        /* Broker and sealed token mode. */
+        is_int(parse(&f, (const char *const[]){NULL}), 0, "defaults");
+        ok(f.unseal_pods && !f.broker_address,
+           "unsealing on by default; the broker address derived (NULL)");
+        is_int(parse(&f, (const char *const[]){"--unseal-pods=false", "--broker-address",
+                                               "https://broker.ops.svc:8443", NULL}),
+               0, "--unseal-pods=false --broker-address");
+        ok(!f.unseal_pods && strcmp(f.broker_address, "https://broker.ops.svc:8443") == 0,
+           "both taken");
+
         static const char *const bad[][4] = {
+                {"--broker-address", "http://broker.ops.svc:8443", NULL},
+                {"--broker-address", "https://user@broker", NULL},
+                {"--broker-address", "", NULL},
                 {"--secret-backend", "etcd", NULL},
                 {"--webhook-port", "0", NULL},
                 {"--webhook-port", "65536", NULL},
@@ -124,7 +137,9 @@ int main(void) {
                                             "--registry-insecure",
                                             "--registry-lookup-workers",
                                             "--registry-lookup-queue",
-                                            "--kubeconfig"};
+                                            "--kubeconfig",
+                                            "--broker-address",
+                                            "--unseal-pods"};
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 ok(text && strstr(text, names[i]) != NULL, "usage names %s", names[i]);
         free(text);
