@@ -5,7 +5,7 @@
 #   ct NAME INPUT -- ARGS...     runs the tool with INPUT on stdin; $work/NAME.{out,err}, $rc
 #   ctbg NAME INPUT -- ARGS...   the same in the background: $bgpid (wwait it)
 #   attempts FILE CAUSE          the failed login attempts in FILE are numbered 1..N (N >= 2), one
-#                                line each, every one naming CAUSE
+#                                line each, every one naming CAUSE ("" for any cause)
 : "${work:?}"
 
 _ct_env() {
