@@ -718,30 +718,6 @@ static int wait_rollout(struct run *u, const char *path, enum plan_kind kind, co
         }
 }
 
-/* A finished rollout needs no rollback: its record is removed (tested first: a record written
- * since by another run stays). Best effort: a record left behind is inert, since its generation
- * test fails once the spec changes again. */
-static void forget_rollback(struct run *u, const char *path, const struct json_value *obj,
-                            const char *what) {
-        _cleanup_buf_ struct buf p = BUF_INIT(PROTECT_MAX_ROLLBACK * 2u + 1024u, 0);
-        static const char key[] = "/metadata/annotations/cloudtaser.io~1protect-rollback";
-        const char *rec = NULL;
-        struct kube_error e = {};
-        if (json_get_string(json_get_path(obj, "metadata.annotations"), PROTECT_ROLLBACK_ANNOTATION,
-                            &rec) < 0)
-                return;
-        int r = buf_printf(&p, "[{\"op\":\"test\",\"path\":\"%s\",\"value\":", key);
-        if (r >= 0)
-                r = json_append_quoted(&p, rec);
-        if (r >= 0)
-                r = buf_printf(&p, "},{\"op\":\"remove\",\"path\":\"%s\"}]", key);
-        if (r >= 0)
-                r = kube_patch(u->k, path, KUBE_PATCH_JSON, &p, NULL, &e);
-        if (r < 0)
-                log_warning("%s: its rollback record could not be removed (%s); it is inert", what,
-                            e.message[0] ? e.message : strerror(-r));
-}
-
 static int protect_one(struct run *u, size_t ti, size_t wi) {
         const struct plan_tenant *t = &u->p->tenants[ti];
         const struct plan_workload *w = &t->workloads[wi];
@@ -821,10 +797,11 @@ static int protect_one(struct run *u, size_t ti, size_t wi) {
                                         summary);
                         return r;
                 }
-                if (r > 0) {
-                        forget_rollback(u, path, obj, what);
+                /* The record stays on a migrated workload: removing it would be a change
+                 * of its own (a Deployment's generation counts its annotations), and it
+                 * applies only until the workload next changes (its generation test). */
+                if (r > 0)
                         return record(u, ti, wi, PLAN_MIGRATED, NULL);
-                }
                 _cleanup_buf_ struct buf back = BUF_INIT(16u * 1024u * 1024u, 0);
                 char why[512] = "";
                 r = protect_build_rollback(obj, &back, why, sizeof(why));

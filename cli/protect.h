@@ -17,8 +17,9 @@
  * Then the rollout is judged from the object (protect_rollout_judge) until done or the timeout;
  * a rollout that does not finish is rolled back from that record (with a test of
  * /metadata/generation: a spec changed by someone else in between is not overwritten), by this
- * run or by the next one when this one was killed, and the workload recorded failed. A finished
- * rollout has its record removed.
+ * run or by the next one when this one was killed, and the workload recorded failed. A migrated
+ * workload keeps its record (removing it would change the workload again: a Deployment's
+ * generation counts its annotations); it applies only until the workload next changes.
  *
  * The building and the judgement are pure (no I/O), for the tests.
  */
@@ -57,7 +58,8 @@ int protect_build_patch(const struct json_value *obj, const struct plan_workload
  * request, into this annotation of the workload's own metadata (not its pod template: it starts no
  * rollout), so a run killed at any instant after the patch can still roll it back. Its value is
  * JSON, {"generation": G, "ops": [...]}: G the generation the patch gives the workload (the one
- * read + 1: the API server increments it by one for a spec change), ops the RFC 6902 operations
+ * read + 1: the API server increments it by one per update that changes the spec, or for a
+ * Deployment its annotations), ops the RFC 6902 operations
  * that put back exactly what the patch changed: each pod template label and annotation it set
  * (replaced with its earlier value, or removed; a map it created removed whole) and each Secret
  * reference it removed (added back at its index; a list it emptied added back whole). It holds the
