@@ -257,6 +257,14 @@ static bool ref_hit(const struct plan_workload *w, bool env, const struct json_v
                env_from_listed(w, secret, prefix);
 }
 
+/* The path of a container's list (k < 0) or of its entry k. */
+static int ref_path(char *buf, size_t size, const char *list, size_t c, const char *field,
+                    ssize_t k) {
+        int l = k < 0 ? snprintf(buf, size, "/spec/template/spec/%s/%zu/%s", list, c, field)
+                      : snprintf(buf, size, "/spec/template/spec/%s/%zu/%s/%zd", list, c, field, k);
+        return l < 0 || (size_t) l >= size ? -E2BIG : 0;
+}
+
 /* The removals of one container (index c of list), highest index first so that each index
  * still names the entry it tested; their undo adds the entries back lowest index first, or the
  * whole list when the patch empties it (the API server then stores no list at all). */
@@ -268,16 +276,14 @@ static int remove_refs(struct ops *o, const struct plan_workload *w, const char 
                 const struct json_value *arr = json_get(container, fields[f]);
                 size_t n = json_count(arr), hits = 0;
                 char path[256];
-                int l, r;
+                int r;
                 for (size_t k = n; k-- > 0;) {
                         const struct json_value *e = json_array_at(arr, k);
                         if (!ref_hit(w, f == 0, e))
                                 continue;
-                        l = snprintf(path, sizeof(path), "/spec/template/spec/%s/%zu/%s/%zu", list,
-                                     c, fields[f], k);
-                        if (l < 0 || (size_t) l >= sizeof(path))
-                                return -E2BIG;
-                        r = op(o, "test", path, NULL, e, NULL);
+                        r = ref_path(path, sizeof(path), list, c, fields[f], (ssize_t) k);
+                        if (r >= 0)
+                                r = op(o, "test", path, NULL, e, NULL);
                         if (r >= 0)
                                 r = op(o, "remove", path, NULL, NULL, NULL);
                         if (r < 0)
@@ -285,27 +291,21 @@ static int remove_refs(struct ops *o, const struct plan_workload *w, const char 
                         hits++;
                 }
                 *removed += hits;
-                if (hits == 0)
-                        continue;
-                if (hits == n) {
-                        l = snprintf(path, sizeof(path), "/spec/template/spec/%s/%zu/%s", list, c,
-                                     fields[f]);
-                        if (l < 0 || (size_t) l >= sizeof(path))
-                                return -E2BIG;
-                        r = op(&u, "add", path, NULL, arr, NULL);
+                if (hits == n && n > 0) {
+                        r = ref_path(path, sizeof(path), list, c, fields[f], -1);
+                        if (r >= 0)
+                                r = op(&u, "add", path, NULL, arr, NULL);
                         if (r < 0)
                                 return r;
                         continue;
                 }
-                for (size_t k = 0; k < n; k++) {
+                for (size_t k = 0; hits && k < n; k++) {
                         const struct json_value *e = json_array_at(arr, k);
                         if (!ref_hit(w, f == 0, e))
                                 continue;
-                        l = snprintf(path, sizeof(path), "/spec/template/spec/%s/%zu/%s/%zu", list,
-                                     c, fields[f], k);
-                        if (l < 0 || (size_t) l >= sizeof(path))
-                                return -E2BIG;
-                        r = op(&u, "add", path, NULL, e, NULL);
+                        r = ref_path(path, sizeof(path), list, c, fields[f], (ssize_t) k);
+                        if (r >= 0)
+                                r = op(&u, "add", path, NULL, e, NULL);
                         if (r < 0)
                                 return r;
                 }

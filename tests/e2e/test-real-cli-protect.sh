@@ -125,6 +125,20 @@ print("ok" if ok else json.dumps(t)[:1500])
 sys.exit(0 if ok else 1)' "secret/data/$T/db" "$role"
 }
 
+kill_once_patched() { # NAME PID: SIGKILL PID once Deployment NAME carries the patch; killed=1 if so
+    local i
+    killed=0
+    for i in $(seq 1500); do
+        if [ "$(kubectl -n "$ns" get deployment "$1" -o 'jsonpath={.spec.template.metadata.annotations.cloudtaser\.io/inject}' 2> /dev/null)" = true ]; then
+            kill -KILL "$2" 2> /dev/null && killed=1
+            break
+        fi
+        kill -0 "$2" 2> /dev/null || break
+        sleep 0.2
+    done
+    wait "$2" 2> /dev/null
+}
+
 # --- --yes
 plain web | kubectl apply -f - > "$work/apply-web.out" 2>&1 && ct_wait_running "$ns" web 120
 ok $? "a Deployment reading the Secret through secretKeyRef runs" || sed 's/^/# /' "$work/apply-web.out"
@@ -156,17 +170,7 @@ plain k1 | kubectl apply -f - > /dev/null 2>&1 && plain k2 | kubectl apply -f - 
 ok $? "two more Deployments run"
 plan "$work/p2.yaml" k1 k2
 "$ct" target protect --plan "$work/p2.yaml" --yes --timeout 3m < /dev/null > "$work/p2a.out" 2> "$work/p2a.err" &
-pid=$!
-killed=0
-for i in $(seq 1500); do
-    if [ "$(kubectl -n "$ns" get deployment k2 -o 'jsonpath={.spec.template.metadata.annotations.cloudtaser\.io/inject}' 2> /dev/null)" = true ]; then
-        kill -KILL $pid 2> /dev/null && killed=1
-        break
-    fi
-    kill -0 $pid 2> /dev/null || break
-    sleep 0.2
-done
-wait $pid 2> /dev/null
+kill_once_patched k2 $!
 [ $killed = 1 ] && [ "$(status_of "$work/p2.yaml" k1)" = migrated ] && [ "$(status_of "$work/p2.yaml" k2)" = pending ]
 ok $? "killed with SIGKILL during k2's rollout: k1 recorded migrated, k2 still pending" || diag "killed=$killed" "$(cat "$work/p2.yaml" "$work/p2a.out")"
 "$ct" target protect --plan "$work/p2.yaml" --yes --timeout 3m < /dev/null > "$work/p2b.out" 2> "$work/p2b.err"
@@ -200,17 +204,7 @@ ok $? "a Deployment to patch, kill and roll back"
 kubectl -n "$ns" get deployment kb -o 'jsonpath={.spec.template}' > "$work/kb-before.json"
 plan "$work/p5.yaml" kb
 "$ct" target protect --plan "$work/p5.yaml" --yes --vault-role "no-such-role-$T" --timeout 3m < /dev/null > "$work/p5a.out" 2> "$work/p5a.err" &
-pid=$!
-killed=0
-for i in $(seq 1500); do
-    if [ "$(kubectl -n "$ns" get deployment kb -o 'jsonpath={.spec.template.metadata.annotations.cloudtaser\.io/inject}' 2> /dev/null)" = true ]; then
-        kill -KILL $pid 2> /dev/null && killed=1
-        break
-    fi
-    kill -0 $pid 2> /dev/null || break
-    sleep 0.2
-done
-wait $pid 2> /dev/null
+kill_once_patched kb $!
 rec=$(kubectl -n "$ns" get deployment kb -o 'jsonpath={.metadata.annotations.cloudtaser\.io/protect-rollback}')
 [ $killed = 1 ] && [ "$(status_of "$work/p5.yaml" kb)" = pending ] && [ -n "$rec" ] &&
     printf '%s' "$rec" | python3 -c '
