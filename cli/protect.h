@@ -49,7 +49,9 @@ struct protect_settings {
 
 /* The JSON patch for workload obj (an apps/v1 object as the API serves it) appended to out.
  * *ret_removed: how many Secret references it removes. -EINVAL with reason (no pod template,
- * no resourceVersion, an invalid address or role, invalid annotations), -E2BIG, -ENOMEM. */
+ * no resourceVersion or generation, an invalid address or role, invalid annotations, a rollback
+ * record over PROTECT_MAX_ROLLBACK), -E2BIG, -ENOMEM. The patch ends with the rollback record
+ * (PROTECT_ROLLBACK_ANNOTATION, below) on the workload's metadata. */
 int protect_build_patch(const struct json_value *obj, const struct plan_workload *w,
                         const struct protect_settings *s, struct buf *out, size_t *ret_removed,
                         char *reason, size_t reason_size);
