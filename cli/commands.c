@@ -26,7 +26,9 @@ const struct cli_command cli_commands[] = {
          "the JSON summary instead)\n"
          "  --summary text|json    print a summary on stdout (json: machine-readable)\n"
          "  -q, --quiet            no progress on stderr (shown only when it is a terminal)\n"
-         "  --page-size N          objects per list request (default 250)\n",
+         "  --page-size N          objects per list request (default 250)\n"
+         "  --api-encoding E       how workload lists are asked for: protobuf (the default:\n"
+         "                         the API server encodes it fastest) or json\n",
          cli_target_discover},
         {"target", "protect",
          "migrate the plan's pending workloads: annotate their pod templates, drop their Secret "

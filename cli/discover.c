@@ -2,6 +2,7 @@
 /* cli/discover: `cloudtaser target discover` (see discover.h). */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/discover-pb.h"
 #include "cli/discover.h"
 #include "cli/plan.h"
 #include "common/buf.h"
@@ -563,15 +565,39 @@ struct key_cache_entry {
         char *ns, *name;
         char **keys; /* NULL with r < 0 */
         int r;
+        bool done; /* false while a thread reads it: the others wait (each Secret read once) */
+};
+
+/* One list: a kind in a namespace, or in every namespace (ns NULL). Its workloads are kept in
+ * listing order, merged into the plan in job order once every job is done, so the plan is the
+ * same whichever thread listed what, and whenever. */
+struct found {
+        char *ns;
+        struct plan_workload w;
+};
+struct list_job {
+        enum plan_kind kind;
+        const char *ns;
+        struct found *found;
+        size_t n_found;
+        int r;
+        struct kube_error e;
 };
 
 struct discover_run {
         struct kube_client *k;
+        const struct discover_config *c;
+        pthread_mutex_t lock; /* everything below */
+        pthread_cond_t cache_done;
         struct key_cache_entry *cache;
         size_t n_cache;
         bool progress;
+        bool protobuf; /* ask for workload lists in protobuf (--api-encoding) */
         unsigned page_size;
         size_t scanned, found, injected, secret_reads;
+        struct list_job *jobs;
+        size_t n_jobs, next_job;
+        bool failed; /* a job failed: the others stop */
 };
 
 static char **strv_copy(char *const *v) {
@@ -591,53 +617,80 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/* The cached answer of entry i (d->lock held): a copy of its key names, or its error. */
+static int cached_keys(struct discover_run *d, size_t i, char ***ret) {
+        if (d->cache[i].r < 0)
+                return d->cache[i].r;
+        char **c = strv_copy(d->cache[i].keys);
+        if (!c)
+                return -ENOMEM;
+        *ret = c;
+        return 0;
+}
+
 /* A Secret's key NAMES from the API server. The answer holds its values too: it stays in secure
- * memory (kube_get's documents are), only the names are copied out, and freeing it wipes it. */
+ * memory (kube_get's documents are), only the names are copied out, and freeing it wipes it.
+ * Each Secret is read once per run: a thread asking for one another thread is reading waits for
+ * its answer. */
 static int api_secret_keys(void *userdata, const char *ns, const char *name, char ***ret) {
         struct discover_run *d = userdata;
+        int r;
+        pthread_mutex_lock(&d->lock);
         for (size_t i = 0; i < d->n_cache; i++)
                 if (strcmp(d->cache[i].ns, ns) == 0 && strcmp(d->cache[i].name, name) == 0) {
-                        if (d->cache[i].r < 0)
-                                return d->cache[i].r;
-                        char **c = strv_copy(d->cache[i].keys);
-                        if (!c)
-                                return -ENOMEM;
-                        *ret = c;
-                        return 0;
+                        while (!d->cache[i].done)
+                                pthread_cond_wait(&d->cache_done, &d->lock);
+                        r = cached_keys(d, i, ret);
+                        pthread_mutex_unlock(&d->lock);
+                        return r;
                 }
+        struct key_cache_entry *c = reallocarray(d->cache, d->n_cache + 1, sizeof(*c));
+        char *cns = strdup(ns), *cname = strdup(name);
+        if (!c || !cns || !cname) {
+                if (c)
+                        d->cache = c;
+                pthread_mutex_unlock(&d->lock);
+                free(cns);
+                free(cname);
+                return -ENOMEM;
+        }
+        d->cache = c;
+        size_t idx = d->n_cache++;
+        c[idx] = (struct key_cache_entry){.ns = cns, .name = cname};
+        d->secret_reads++;
+        pthread_mutex_unlock(&d->lock);
+
         char path[512];
         _cleanup_json_doc_ struct json_doc *doc = NULL;
-        _cleanup_(strv_freep) char **keys = NULL;
+        char **keys = NULL;
         struct kube_error e;
         (void) snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", ns, name);
-        d->secret_reads++;
-        int r = kube_get(d->k, path, &doc, &e);
+        r = kube_get(d->k, path, &doc, &e);
         if (r >= 0) {
                 const struct json_value *data = json_get(json_doc_root(doc), "data");
                 size_t n = 0;
                 keys = calloc(json_count(data) + 1, sizeof(*keys));
-                if (!keys)
-                        return -ENOMEM;
                 JSON_FOREACH(v, data) {
-                        if (!(keys[n++] = strdup(json_key(v))))
-                                return -ENOMEM;
+                        if (!keys || !(keys[n++] = strdup(json_key(v)))) {
+                                r = -ENOMEM;
+                                break;
+                        }
                 }
-                qsort(keys, n, sizeof(*keys), cmp_str);
-        } else if (r != -EACCES && r != -ENOENT)
-                return r;
-        struct key_cache_entry *c = reallocarray(d->cache, d->n_cache + 1, sizeof(*c));
-        if (!c)
-                return -ENOMEM;
-        d->cache = c;
-        c[d->n_cache] = (struct key_cache_entry){.ns = strdup(ns),
-                                                 .name = strdup(name),
-                                                 .keys = keys ? strv_copy(keys) : NULL,
-                                                 .r = r};
-        d->n_cache++;
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(keys);
-        return 0;
+                if (r >= 0)
+                        qsort(keys, n, sizeof(*keys), cmp_str);
+                else {
+                        strv_free(keys);
+                        keys = NULL;
+                }
+        }
+        pthread_mutex_lock(&d->lock);
+        d->cache[idx].keys = keys;
+        d->cache[idx].r = r;
+        d->cache[idx].done = true;
+        pthread_cond_broadcast(&d->cache_done);
+        r = cached_keys(d, idx, ret);
+        pthread_mutex_unlock(&d->lock);
+        return r;
 }
 
 static struct plan_tenant *tenant_for(struct plan *p, const char *ns) {
@@ -667,76 +720,194 @@ static const char *const resources[_PLAN_KIND_MAX] = {
         [PLAN_DAEMONSET] = "daemonsets",
 };
 
-static int list_kind(struct discover_run *d, enum plan_kind kind, const char *ns,
-                     const struct discover_config *c, struct plan *p, struct kube_error *e) {
-        _cleanup_free_ char *cont = NULL;
-        for (;;) {
-                char path[4096];
-                _cleanup_json_doc_ struct json_doc *doc = NULL;
-                int n = ns ? snprintf(path, sizeof(path),
-                                      "/apis/apps/v1/namespaces/%s/%s?limit=%u%s%s", ns,
-                                      resources[kind], d->page_size, cont ? "&continue=" : "",
-                                      cont ? cont : "")
-                           : snprintf(path, sizeof(path), "/apis/apps/v1/%s?limit=%u%s%s",
-                                      resources[kind], d->page_size, cont ? "&continue=" : "",
-                                      cont ? cont : "");
-                if (n < 0 || (size_t) n >= sizeof(path))
-                        return -E2BIG;
-                int r = kube_get(d->k, path, &doc, e);
-                if (r < 0)
+/* The continue token of a list answer, URL-encoded (it is base64, with '=' and '+'), or NULL in
+ * *ret at the last page. */
+static int next_page(const struct json_value *root, char **ret) {
+        const char *next = NULL;
+        int r = 0;
+        *ret = NULL;
+        if (json_get_string(json_get(root, "metadata"), "continue", &next) < 0 || !*next)
+                return 0;
+        _cleanup_buf_ struct buf b = BUF_INIT(2048, 0);
+        for (const char *q = next; *q && r >= 0; q++)
+                r = (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+                                    (*q >= '0' && *q <= '9') || strchr("-_.~", *q)
+                            ? buf_append_byte(&b, (uint8_t) *q)
+                            : buf_printf(&b, "%%%02X", (unsigned char) *q);
+        if (r < 0)
+                return r;
+        *ret = strdup(buf_cstr(&b));
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* One page of a list: path is the collection ("/apis/apps/v1/namespaces/ns/deployments"). A
+ * workload list (kind >= 0) is asked for in protobuf, which the API server encodes several times
+ * faster than JSON; a page that does not come as protobuf or that cli/discover-pb refuses is
+ * asked for again in JSON (whose errors are the ones reported: a Status in protobuf is not
+ * decoded). The continue token is the same in either encoding. */
+static int get_page(struct discover_run *d, int kind, const char *collection, const char *cont,
+                    struct json_doc **ret, struct kube_error *e) {
+        char path[4096];
+        int n = snprintf(path, sizeof(path), "%s?limit=%u%s%s", collection, d->page_size,
+                         cont ? "&continue=" : "", cont ? cont : "");
+        if (n < 0 || (size_t) n >= sizeof(path))
+                return -E2BIG;
+        if (kind >= 0 && d->protobuf) {
+                /* Workload lists may hold secrets (literal env values): secure memory. */
+                _cleanup_buf_ struct buf raw = BUF_INIT(KUBE_MAX_BODY, BUF_SECURE);
+                int r = kube_get_raw(d->k, path, "application/vnd.kubernetes.protobuf", &raw, e);
+                if (r >= 0)
+                        r = discover_pb_list(raw.data, raw.len, (enum plan_kind) kind, ret);
+                if (r >= 0 || r == -ENOMEM)
                         return r;
-                const struct json_value *root = json_doc_root(doc);
-                JSON_FOREACH(item, json_get(root, "items")) {
-                        const char *ins = NULL;
-                        struct plan_workload w;
-                        bool injected;
-                        if (json_get_string(json_get(item, "metadata"), "namespace", &ins) < 0 ||
-                            discover_namespace_skipped(ins) || !kube_name_valid(ins))
-                                continue;
-                        d->scanned++;
-                        r = discover_scan(item, kind, ins, c, &w, &injected);
-                        if (r == -EINVAL)
-                                continue; /* not a workload we can read */
-                        if (r < 0)
-                                return r;
-                        d->injected += injected;
-                        if (r == 0)
-                                continue;
-                        struct plan_tenant *t = tenant_for(p, ins);
-                        struct plan_workload *nw =
-                                t && t->n_workloads < PLAN_MAX_WORKLOADS
-                                        ? reallocarray(t->workloads, t->n_workloads + 1,
-                                                       sizeof(*nw))
-                                        : NULL;
-                        if (!nw) {
-                                plan_workload_done(&w);
-                                return t ? -ENOMEM : -E2BIG;
-                        }
-                        t->workloads = nw;
-                        nw[t->n_workloads++] = w;
-                        d->found++;
-                }
-                if (d->progress)
-                        fprintf(stderr, "\rdiscover: %zu workloads scanned, %zu to migrate   ",
-                                d->scanned, d->found);
-                const char *next = NULL;
-                free(cont);
-                cont = NULL;
-                if (json_get_string(json_get(root, "metadata"), "continue", &next) < 0 || !*next)
-                        return 0;
-                /* The token is base64 (with '=' and '+'): URL-encode what a query cannot hold. */
-                _cleanup_buf_ struct buf b = BUF_INIT(2048, 0);
-                for (const char *q = next; *q && r >= 0; q++)
-                        r = (*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
-                                            (*q >= '0' && *q <= '9') || strchr("-_.~", *q)
-                                    ? buf_append_byte(&b, (uint8_t) *q)
-                                    : buf_printf(&b, "%%%02X", (unsigned char) *q);
-                if (r < 0)
-                        return r;
-                cont = strdup(buf_cstr(&b));
-                if (!cont)
-                        return -ENOMEM;
+                *e = (struct kube_error){};
         }
+        return kube_get(d->k, path, ret, e);
+}
+
+static int job_add(struct list_job *j, const char *ns, struct plan_workload *w) {
+        if (j->n_found >= (size_t) PLAN_MAX_WORKLOADS * 100u) /* memory; the plan's own limits */
+                return -E2BIG;                                /* apply at the merge */
+        struct found *f = reallocarray(j->found, j->n_found + 1, sizeof(*f));
+        if (!f)
+                return -ENOMEM;
+        j->found = f;
+        f[j->n_found] = (struct found){.ns = strdup(ns), .w = *w};
+        if (!f[j->n_found].ns)
+                return -ENOMEM; /* w is the caller's to free */
+        j->n_found++;
+        *w = (struct plan_workload){};
+        return 0;
+}
+
+/* The next page, fetched on its own thread while this one scans the page before it. */
+struct fetch {
+        struct discover_run *d;
+        int kind;
+        const char *collection;
+        char *cont;
+        struct json_doc *doc;
+        struct kube_error e;
+        int r;
+};
+
+static void *fetch_main(void *userdata) {
+        struct fetch *f = userdata;
+        f->r = get_page(f->d, f->kind, f->collection, f->cont, &f->doc, &f->e);
+        return NULL;
+}
+
+static int scan_page(struct discover_run *d, struct list_job *j, const struct json_value *root) {
+        size_t scanned = 0, found = 0, injected = 0;
+        int r = 0;
+        JSON_FOREACH(item, json_get(root, "items")) {
+                const char *ins = NULL;
+                struct plan_workload w;
+                bool inj;
+                if (json_get_string(json_get(item, "metadata"), "namespace", &ins) < 0 ||
+                    discover_namespace_skipped(ins) || !kube_name_valid(ins))
+                        continue;
+                scanned++;
+                r = discover_scan(item, j->kind, ins, d->c, &w, &inj);
+                if (r == -EINVAL) {
+                        r = 0;
+                        continue; /* not a workload we can read */
+                }
+                if (r < 0)
+                        break;
+                injected += inj;
+                if (r == 0)
+                        continue;
+                r = job_add(j, ins, &w);
+                if (r < 0) {
+                        plan_workload_done(&w);
+                        break;
+                }
+                found++;
+        }
+        pthread_mutex_lock(&d->lock);
+        d->scanned += scanned;
+        d->found += found;
+        d->injected += injected;
+        if (d->progress)
+                fprintf(stderr, "\rdiscover: %zu workloads scanned, %zu to migrate   ", d->scanned,
+                        d->found);
+        if (d->failed && r >= 0)
+                r = -ECANCELED; /* another list failed: its error is the one reported */
+        pthread_mutex_unlock(&d->lock);
+        return r < 0 ? r : 0;
+}
+
+/* Lists job's kind in its namespace (or every one) page by page and scans each workload; the
+ * next page is asked for as soon as this one's continue token is known. */
+static int list_job(struct discover_run *d, struct list_job *j) {
+        _cleanup_json_doc_ struct json_doc *doc = NULL;
+        char collection[512];
+        int n = j->ns ? snprintf(collection, sizeof(collection), "/apis/apps/v1/namespaces/%s/%s",
+                                 j->ns, resources[j->kind])
+                      : snprintf(collection, sizeof(collection), "/apis/apps/v1/%s",
+                                 resources[j->kind]);
+        if (n < 0 || (size_t) n >= sizeof(collection))
+                return -E2BIG;
+        int r = get_page(d, (int) j->kind, collection, NULL, &doc, &j->e);
+        while (r >= 0) {
+                struct fetch f = {.d = d, .kind = (int) j->kind, .collection = collection};
+                pthread_t t;
+                bool started = false;
+                r = next_page(json_doc_root(doc), &f.cont);
+                if (r < 0)
+                        break;
+                if (f.cont) {
+                        started = pthread_create(&t, NULL, fetch_main, &f) == 0;
+                        if (!started) /* no thread: the page after this one */
+                                fetch_main(&f);
+                }
+                r = scan_page(d, j, json_doc_root(doc));
+                if (started)
+                        (void) pthread_join(t, NULL);
+                bool more = f.cont != NULL;
+                doc = json_doc_free(doc);
+                free(f.cont);
+                if (r >= 0 && more && f.r < 0) {
+                        j->e = f.e;
+                        r = f.r;
+                }
+                doc = f.doc;
+                if (r < 0 || !more)
+                        break;
+        }
+        return r == -ECANCELED ? 0 : r;
+}
+
+static void *worker(void *userdata) {
+        struct discover_run *d = userdata;
+        for (;;) {
+                pthread_mutex_lock(&d->lock);
+                struct list_job *j =
+                        d->failed || d->next_job >= d->n_jobs ? NULL : &d->jobs[d->next_job++];
+                pthread_mutex_unlock(&d->lock);
+                if (!j)
+                        return NULL;
+                j->r = list_job(d, j);
+                if (j->r < 0) {
+                        pthread_mutex_lock(&d->lock);
+                        d->failed = true;
+                        pthread_mutex_unlock(&d->lock);
+                }
+        }
+}
+
+/* Runs the jobs on up to KUBE_MAX_CONNECTIONS threads (the client's connections), this one
+ * included. A thread that cannot be started leaves its share to the others. */
+static void run_jobs(struct discover_run *d) {
+        pthread_t t[KUBE_MAX_CONNECTIONS - 1];
+        size_t n = 0;
+        while (n < ELEMENTSOF(t) && n + 1 < d->n_jobs &&
+               pthread_create(&t[n], NULL, worker, d) == 0)
+                n++;
+        (void) worker(d);
+        for (size_t i = 0; i < n; i++)
+                (void) pthread_join(t[i], NULL);
 }
 
 static int cmp_tenant(const void *a, const void *b) {
@@ -850,11 +1021,12 @@ int cli_target_discover(int argc, char **argv) {
                 {"summary", required_argument, NULL, 's'},
                 {"quiet", no_argument, NULL, 'q'},
                 {"page-size", required_argument, NULL, 'P'},
+                {"api-encoding", required_argument, NULL, 'E'},
                 {},
         };
         const char *kubeconfig = NULL, *context = NULL, *ns = NULL, *cluster = NULL, *tmpl = NULL,
                    *output = NULL, *summary = NULL;
-        bool all = false, quiet = false;
+        bool all = false, quiet = false, protobuf = true;
         unsigned long page = DISCOVER_PAGE_LIMIT;
         char *end;
         int o, r;
@@ -905,6 +1077,14 @@ int cli_target_discover(int argc, char **argv) {
                                                 "to 5000\n");
                                 return EX_USAGE;
                         }
+                        break;
+                case 'E':
+                        if (strcmp(optarg, "protobuf") != 0 && strcmp(optarg, "json") != 0) {
+                                fprintf(stderr, "cloudtaser target discover: --api-encoding is "
+                                                "protobuf or json\n");
+                                return EX_USAGE;
+                        }
+                        protobuf = strcmp(optarg, "protobuf") == 0;
                         break;
                 default:
                         return cli_flag_error("target discover", argv);
@@ -962,7 +1142,10 @@ int cli_target_discover(int argc, char **argv) {
                                                   : "cluster");
         _cleanup_free_ char *default_ns = strdup(kube_config_namespace(kc));
         struct discover_run d = {.progress = !quiet && isatty(STDERR_FILENO),
-                                 .page_size = (unsigned) page};
+                                 .page_size = (unsigned) page,
+                                 .protobuf = protobuf,
+                                 .lock = PTHREAD_MUTEX_INITIALIZER,
+                                 .cache_done = PTHREAD_COND_INITIALIZER};
         if (!cluster_name || !default_ns) {
                 kube_config_free(kc);
                 return EX_OSERR;
@@ -981,21 +1164,53 @@ int cli_target_discover(int argc, char **argv) {
                                     .path_template = tmpl,
                                     .secret_keys = api_secret_keys,
                                     .userdata = &d};
+        d.c = &c;
         int ret = EX_OK;
         if (!p) {
                 ret = EX_OSERR;
                 goto out;
         }
-        for (unsigned k = 0; k < _PLAN_KIND_MAX; k++) {
-                e = (struct kube_error){};
-                r = list_kind(&d, (enum plan_kind) k, all ? NULL : ns, &c, p, &e);
-                if (r < 0) {
-                        if (d.progress)
-                                fputc('\n', stderr);
-                        log_error_errno(r, "Failed to list %s%s%s: %s (%m)", resources[k],
-                                        all ? "" : " in namespace ", all ? "" : ns, e.message);
-                        ret = exit_for(r);
-                        goto out;
+        /* The three lists run side by side, each on its own connection, its pages one after
+         * the other (the continue token of one asks for the next: one consistent snapshot, in
+         * which every workload is listed exactly once). */
+        d.jobs = calloc(_PLAN_KIND_MAX, sizeof(*d.jobs));
+        if (!d.jobs) {
+                ret = EX_OSERR;
+                goto out;
+        }
+        for (unsigned k = 0; k < _PLAN_KIND_MAX; k++)
+                d.jobs[d.n_jobs++] =
+                        (struct list_job){.kind = (enum plan_kind) k, .ns = all ? NULL : ns};
+        run_jobs(&d);
+        for (size_t i = 0; i < d.n_jobs; i++) {
+                struct list_job *j = &d.jobs[i];
+                if (j->r >= 0)
+                        continue;
+                if (d.progress)
+                        fputc('\n', stderr);
+                log_error_errno(j->r, "Failed to list %s%s%s: %s (%m)", resources[j->kind],
+                                j->ns ? " in namespace " : "", j->ns ? j->ns : "", j->e.message);
+                ret = exit_for(j->r);
+                goto out;
+        }
+        for (size_t i = 0; i < d.n_jobs; i++) {
+                struct list_job *j = &d.jobs[i];
+                for (size_t f = 0; f < j->n_found; f++) {
+                        struct plan_tenant *t = tenant_for(p, j->found[f].ns);
+                        struct plan_workload *nw =
+                                t && t->n_workloads < PLAN_MAX_WORKLOADS
+                                        ? reallocarray(t->workloads, t->n_workloads + 1,
+                                                       sizeof(*nw))
+                                        : NULL;
+                        if (!nw) {
+                                log_error_errno(t ? -ENOMEM : -E2BIG,
+                                                "Failed to build the plan: %m");
+                                ret = t ? EX_OSERR : EX_DATAERR;
+                                goto out;
+                        }
+                        t->workloads = nw;
+                        nw[t->n_workloads++] = j->found[f].w;
+                        j->found[f].w = (struct plan_workload){};
                 }
         }
         if (d.progress)
@@ -1035,6 +1250,16 @@ int cli_target_discover(int argc, char **argv) {
         if (r < 0)
                 ret = EX_IOERR;
 out:
+        for (size_t i = 0; i < d.n_jobs; i++) {
+                for (size_t f = 0; f < d.jobs[i].n_found; f++) {
+                        free(d.jobs[i].found[f].ns);
+                        plan_workload_done(&d.jobs[i].found[f].w);
+                }
+                free(d.jobs[i].found);
+        }
+        free(d.jobs);
+        pthread_cond_destroy(&d.cache_done);
+        pthread_mutex_destroy(&d.lock);
         for (size_t i = 0; i < d.n_cache; i++) {
                 free(d.cache[i].ns);
                 free(d.cache[i].name);

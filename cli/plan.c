@@ -686,9 +686,12 @@ static int read_plan(struct reader *rd, const struct json_value *root, struct pl
         return r;
 }
 
-static int parse_with_map(const char *text, size_t len, struct plan **ret,
-                          struct json_doc **ret_doc, struct yaml_map **ret_map,
-                          struct plan_error *err) {
+/* positions: parse with the positions of the nodes (yaml_parse_map), which error messages and
+ * the plain scalars YAML types as numbers or booleans need; without them (for text plan_format
+ * wrote, which quotes every such scalar) the parse is a good deal cheaper. */
+static int parse_text(const char *text, size_t len, bool positions, struct plan **ret,
+                      struct json_doc **ret_doc, struct yaml_map **ret_map,
+                      struct plan_error *err) {
         const struct json_limits lim = {.max_input = PLAN_MAX_BYTES,
                                         .max_depth = PLAN_MAX_DEPTH,
                                         .max_nodes = PLAN_MAX_NODES};
@@ -702,7 +705,9 @@ static int parse_with_map(const char *text, size_t len, struct plan **ret,
                 *err = (struct plan_error){};
         if (!text || !ret)
                 return -EINVAL;
-        r = yaml_parse_map(text, len, 0, &lim, &doc, &map, &ye);
+        ye = (struct yaml_error){};
+        r = positions ? yaml_parse_map(text, len, 0, &lim, &doc, &map, &ye)
+                      : yaml_parse(text, len, 0, &lim, &doc);
         if (r < 0) {
                 if (err) {
                         err->line = ye.line;
@@ -724,6 +729,12 @@ static int parse_with_map(const char *text, size_t len, struct plan **ret,
         if (ret_map)
                 *ret_map = TAKE_PTR(map);
         return 0;
+}
+
+static int parse_with_map(const char *text, size_t len, struct plan **ret,
+                          struct json_doc **ret_doc, struct yaml_map **ret_map,
+                          struct plan_error *err) {
+        return parse_text(text, len, true, ret, ret_doc, ret_map, err);
 }
 
 int plan_parse(const char *text, size_t len, struct plan **ret, struct plan_error *err) {
@@ -883,7 +894,8 @@ int plan_format(const struct plan *p, struct buf *out) {
         _cleanup_plan_ struct plan *back = NULL;
         /* What is written must read back as the same plan (the rules of plan_parse apply to
          * what a program builds, too). */
-        if (r >= 0 && (plan_parse(out->data + before, out->len - before, &back, NULL) < 0 ||
+        if (r >= 0 && (parse_text(out->data + before, out->len - before, false, &back, NULL, NULL,
+                                  NULL) < 0 ||
                        !plan_equal(p, back)))
                 r = -EINVAL;
         if (r < 0 && out->data) {

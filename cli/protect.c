@@ -172,6 +172,9 @@ static int append_token(struct buf *b, const char *s) {
 struct ops {
         struct json_doc *doc;
         struct json_value *array;
+        /* The record (PROTECT_ROLLBACK_ANNOTATION): the undo of the pod spec's changes, then of
+         * the template metadata's, in the order they are applied. */
+        struct json_value *undo_spec, *undo_meta;
 };
 
 static int op(struct ops *o, const char *name, const char *path, const char *svalue,
@@ -191,13 +194,23 @@ static int op(struct ops *o, const char *name, const char *path, const char *sva
         return r;
 }
 
-/* Sets map member key under base ("/spec/template/metadata/annotations"), which exists. */
-static int op_set(struct ops *o, const char *base, const char *key, const char *value) {
+/* Sets map member key under base ("/spec/template/metadata/annotations"), which exists, and
+ * records its undo: the earlier value put back, or the member removed. before: the map as read,
+ * NULL when the patch creates it (its undo removes the whole map). */
+static int op_set(struct ops *o, const char *base, const struct json_value *before, const char *key,
+                  const char *value) {
         _cleanup_buf_ struct buf p = BUF_INIT(1024, 0);
         int r = buf_printf(&p, "%s/", base);
         if (r >= 0)
                 r = append_token(&p, key);
-        return r < 0 ? r : op(o, "add", buf_cstr(&p), value, NULL, NULL);
+        if (r >= 0)
+                r = op(o, "add", buf_cstr(&p), value, NULL, NULL);
+        if (r < 0 || !before)
+                return r;
+        const struct json_value *old = json_get(before, key);
+        struct ops u = {.doc = o->doc, .array = o->undo_meta};
+        return old ? op(&u, "replace", buf_cstr(&p), NULL, old, NULL)
+                   : op(&u, "remove", buf_cstr(&p), NULL, NULL, NULL);
 }
 
 /* The plan entry that maps env entry (name <- secretKeyRef secret/key), if any. */
@@ -230,47 +243,96 @@ static bool env_from_listed(const struct plan_workload *w, const char *secret, c
         return false;
 }
 
+static bool ref_hit(const struct plan_workload *w, bool env, const struct json_value *e) {
+        const char *name = NULL, *secret = NULL, *key = NULL, *prefix = "";
+        if (env) {
+                const struct json_value *ref = json_get_path(e, "valueFrom.secretKeyRef");
+                return ref && json_get_string(e, "name", &name) == 0 &&
+                       json_get_string(ref, "name", &secret) == 0 &&
+                       json_get_string(ref, "key", &key) == 0 && env_mapped(w, name, secret, key);
+        }
+        const struct json_value *ref = json_get(e, "secretRef");
+        (void) json_get_string(e, "prefix", &prefix);
+        return ref && json_get_string(ref, "name", &secret) == 0 &&
+               env_from_listed(w, secret, prefix);
+}
+
+/* The path of a container's list (k < 0) or of its entry k. */
+static int ref_path(char *buf, size_t size, const char *list, size_t c, const char *field,
+                    ssize_t k) {
+        int l = k < 0 ? snprintf(buf, size, "/spec/template/spec/%s/%zu/%s", list, c, field)
+                      : snprintf(buf, size, "/spec/template/spec/%s/%zu/%s/%zd", list, c, field, k);
+        return l < 0 || (size_t) l >= size ? -E2BIG : 0;
+}
+
 /* The removals of one container (index c of list), highest index first so that each index
- * still names the entry it tested. */
+ * still names the entry it tested; their undo adds the entries back lowest index first, or the
+ * whole list when the patch empties it (the API server then stores no list at all). */
 static int remove_refs(struct ops *o, const struct plan_workload *w, const char *list, size_t c,
                        const struct json_value *container, size_t *removed) {
         static const char *const fields[] = {"env", "envFrom"};
+        struct ops u = {.doc = o->doc, .array = o->undo_spec};
         for (size_t f = 0; f < ELEMENTSOF(fields); f++) {
                 const struct json_value *arr = json_get(container, fields[f]);
-                size_t n = json_count(arr);
+                size_t n = json_count(arr), hits = 0;
+                char path[256];
+                int r;
                 for (size_t k = n; k-- > 0;) {
                         const struct json_value *e = json_array_at(arr, k);
-                        const char *name = NULL, *secret = NULL, *key = NULL, *prefix = "";
-                        bool hit = false;
-                        if (f == 0) {
-                                const struct json_value *ref =
-                                        json_get_path(e, "valueFrom.secretKeyRef");
-                                hit = ref && json_get_string(e, "name", &name) == 0 &&
-                                      json_get_string(ref, "name", &secret) == 0 &&
-                                      json_get_string(ref, "key", &key) == 0 &&
-                                      env_mapped(w, name, secret, key);
-                        } else {
-                                const struct json_value *ref = json_get(e, "secretRef");
-                                (void) json_get_string(e, "prefix", &prefix);
-                                hit = ref && json_get_string(ref, "name", &secret) == 0 &&
-                                      env_from_listed(w, secret, prefix);
-                        }
-                        if (!hit)
+                        if (!ref_hit(w, f == 0, e))
                                 continue;
-                        char path[256];
-                        int l = snprintf(path, sizeof(path), "/spec/template/spec/%s/%zu/%s/%zu",
-                                         list, c, fields[f], k);
-                        if (l < 0 || (size_t) l >= sizeof(path))
-                                return -E2BIG;
-                        int r = op(o, "test", path, NULL, e, NULL);
+                        r = ref_path(path, sizeof(path), list, c, fields[f], (ssize_t) k);
+                        if (r >= 0)
+                                r = op(o, "test", path, NULL, e, NULL);
                         if (r >= 0)
                                 r = op(o, "remove", path, NULL, NULL, NULL);
                         if (r < 0)
                                 return r;
-                        (*removed)++;
+                        hits++;
+                }
+                *removed += hits;
+                if (hits == n && n > 0) {
+                        r = ref_path(path, sizeof(path), list, c, fields[f], -1);
+                        if (r >= 0)
+                                r = op(&u, "add", path, NULL, arr, NULL);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                for (size_t k = 0; hits && k < n; k++) {
+                        const struct json_value *e = json_array_at(arr, k);
+                        if (!ref_hit(w, f == 0, e))
+                                continue;
+                        r = ref_path(path, sizeof(path), list, c, fields[f], (ssize_t) k);
+                        if (r >= 0)
+                                r = op(&u, "add", path, NULL, e, NULL);
+                        if (r < 0)
+                                return r;
                 }
         }
         return 0;
+}
+
+/* The record (see PROTECT_ROLLBACK_ANNOTATION) of the undo operations o collected, as text. */
+static int record_text(struct ops *o, int64_t generation, struct buf *out) {
+        _cleanup_json_doc_ struct json_doc *rec = NULL;
+        struct json_value *ops;
+        int r = json_doc_new(0, 4u * PROTECT_MAX_ROLLBACK + 65536u, &rec);
+        if (r >= 0)
+                r = json_add_int64(rec, json_doc_root(rec), "generation", generation);
+        if (r >= 0)
+                r = json_add_array(rec, json_doc_root(rec), "ops", &ops);
+        JSON_FOREACH(x, o->undo_spec) {
+                if (r >= 0)
+                        r = json_add_copy(rec, ops, NULL, x);
+        }
+        JSON_FOREACH(x, o->undo_meta) {
+                if (r >= 0)
+                        r = json_add_copy(rec, ops, NULL, x);
+        }
+        if (r >= 0)
+                r = json_print(json_doc_root(rec), out);
+        return r;
 }
 
 int protect_build_patch(const struct json_value *obj, const struct plan_workload *w,
@@ -278,17 +340,23 @@ int protect_build_patch(const struct json_value *obj, const struct plan_workload
                         char *reason, size_t reason_size) {
         _cleanup_json_doc_ struct json_doc *doc = NULL;
         _cleanup_free_ char *paths = NULL, *map = NULL;
+        _cleanup_buf_ struct buf rec = BUF_INIT(PROTECT_MAX_ROLLBACK, 0);
         const struct json_value *tmpl = json_get_path(obj, "spec.template");
         const struct json_value *tmeta = json_get(tmpl, "metadata");
         const struct json_value *spec = json_get(tmpl, "spec");
+        const struct json_value *meta = json_get(obj, "metadata");
         const char *rv = NULL;
+        int64_t generation = 0;
         size_t removed = 0;
         int r;
 
         if (!tmpl || !spec)
                 return say(reason, reason_size, "the object has no pod template");
-        if (json_get_string(json_get(obj, "metadata"), "resourceVersion", &rv) < 0 || !*rv)
+        if (json_get_string(meta, "resourceVersion", &rv) < 0 || !*rv)
                 return say(reason, reason_size, "the object has no resourceVersion");
+        if (json_get_int64(meta, "generation", &generation) < 0 || generation < 1 ||
+            generation >= INT64_C(1) << 52)
+                return say(reason, reason_size, "the object has no generation");
         if (!s->vault_role || !*s->vault_role)
                 return say(reason, reason_size, "no vault role");
         r = protect_annotations(w, &paths, &map, reason, reason_size);
@@ -302,7 +370,12 @@ int protect_build_patch(const struct json_value *obj, const struct plan_workload
         if (r < 0)
                 return r;
         struct ops o = {.doc = doc};
-        r = json_add_array(doc, json_doc_root(doc), "ops", &o.array);
+        struct json_value *root = json_doc_root(doc);
+        r = json_add_array(doc, root, "ops", &o.array);
+        if (r >= 0)
+                r = json_add_array(doc, root, "undo-spec", &o.undo_spec);
+        if (r >= 0)
+                r = json_add_array(doc, root, "undo-meta", &o.undo_meta);
         if (r >= 0)
                 r = op(&o, "test", "/metadata/resourceVersion", rv, NULL, NULL);
 
@@ -323,31 +396,48 @@ int protect_build_patch(const struct json_value *obj, const struct plan_workload
                 }
         const char *lb = "/spec/template/metadata/labels",
                    *an = "/spec/template/metadata/annotations";
+        const struct json_value *labels = json_get(tmeta, "labels"),
+                                *anns = json_get(tmeta, "annotations");
         if (r >= 0)
-                r = op_set(&o, lb, ANN_INJECT, "true");
+                r = op_set(&o, lb, labels, ANN_INJECT, "true");
         if (r >= 0)
-                r = op_set(&o, an, ANN_INJECT, "true");
+                r = op_set(&o, an, anns, ANN_INJECT, "true");
         if (r >= 0 && s->vault_address)
-                r = op_set(&o, an, injection_variables[INJECTION_ROW_VAULT_ADDR].annotation,
+                r = op_set(&o, an, anns, injection_variables[INJECTION_ROW_VAULT_ADDR].annotation,
                            s->vault_address);
         if (r >= 0)
-                r = op_set(&o, an, injection_variables[INJECTION_ROW_AUTH_ROLE].annotation,
+                r = op_set(&o, an, anns, injection_variables[INJECTION_ROW_AUTH_ROLE].annotation,
                            s->vault_role);
         if (r >= 0)
-                r = op_set(&o, an, injection_variables[INJECTION_ROW_SECRET_PATHS].annotation,
+                r = op_set(&o, an, anns, injection_variables[INJECTION_ROW_SECRET_PATHS].annotation,
                            paths);
+        const struct json_value *old_map =
+                json_get(anns, injection_variables[INJECTION_ROW_ENV_MAP].annotation);
         if (r >= 0 && *map)
-                r = op_set(&o, an, injection_variables[INJECTION_ROW_ENV_MAP].annotation, map);
-        else if (r >= 0 && json_get(json_get(tmeta, "annotations"),
-                                    injection_variables[INJECTION_ROW_ENV_MAP].annotation)) {
+                r = op_set(&o, an, anns, injection_variables[INJECTION_ROW_ENV_MAP].annotation,
+                           map);
+        else if (r >= 0 && old_map) {
                 /* A stale env-map of an earlier attempt would remap the new paths. */
                 _cleanup_buf_ struct buf p = BUF_INIT(1024, 0);
+                struct ops u = {.doc = doc, .array = o.undo_meta};
                 r = buf_printf(&p, "%s/", an);
                 if (r >= 0)
                         r = append_token(&p, injection_variables[INJECTION_ROW_ENV_MAP].annotation);
                 if (r >= 0)
                         r = op(&o, "remove", buf_cstr(&p), NULL, NULL, NULL);
+                if (r >= 0)
+                        r = op(&u, "add", buf_cstr(&p), NULL, old_map, NULL);
         }
+        /* The maps and the metadata the patch created go last, whole. */
+        struct ops u = {.doc = doc, .array = o.undo_meta};
+        if (r >= 0 && !tmeta)
+                r = op(&u, "remove", "/spec/template/metadata", NULL, NULL, NULL);
+        for (size_t m = 0; m < ELEMENTSOF(maps) && r >= 0 && tmeta; m++)
+                if (!json_get(tmeta, maps[m])) {
+                        char p[64];
+                        (void) snprintf(p, sizeof(p), "/spec/template/metadata/%s", maps[m]);
+                        r = op(&u, "remove", p, NULL, NULL, NULL);
+                }
 
         static const char *const lists[] = {"initContainers", "containers"};
         for (size_t l = 0; l < ELEMENTSOF(lists) && r >= 0; l++) {
@@ -358,6 +448,23 @@ int protect_build_patch(const struct json_value *obj, const struct plan_workload
                                 break;
                 }
         }
+
+        /* The record, in the same patch: on the workload's metadata, which starts no rollout. */
+        if (r >= 0) {
+                r = record_text(&o, generation + 1, &rec);
+                if (r == -E2BIG)
+                        return say(reason, reason_size,
+                                   "the record of its rollback would be over %u bytes",
+                                   PROTECT_MAX_ROLLBACK);
+        }
+        if (r >= 0 && !json_get(meta, "annotations")) {
+                r = op(&o, "add", "/metadata/annotations", NULL, NULL, &x);
+                if (r >= 0)
+                        r = json_add_object(doc, x, "value", NULL);
+        }
+        if (r >= 0)
+                r = op_set(&o, "/metadata/annotations", NULL, PROTECT_ROLLBACK_ANNOTATION,
+                           buf_cstr(&rec));
         if (r >= 0)
                 r = json_print(o.array, out);
         if (r == -E2BIG)
@@ -369,11 +476,43 @@ int protect_build_patch(const struct json_value *obj, const struct plan_workload
         return 0;
 }
 
-int protect_build_rollback(const struct json_value *template_, int64_t generation,
-                           struct buf *out) {
-        _cleanup_json_doc_ struct json_doc *doc = NULL;
+static bool rollback_path_ok(const char *path) {
+        return strncmp(path, "/spec/template/", 15) == 0 && path[15] != '\0';
+}
+
+int protect_build_rollback(const struct json_value *obj, struct buf *out, char *reason,
+                           size_t reason_size) {
+        _cleanup_json_doc_ struct json_doc *rec = NULL, *doc = NULL;
+        const char *text = NULL;
+        int64_t generation = 0;
         struct json_value *x;
-        int r = json_doc_new(0, 16u * 1024u * 1024u, &doc);
+
+        if (json_get_string(json_get_path(obj, "metadata.annotations"), PROTECT_ROLLBACK_ANNOTATION,
+                            &text) < 0)
+                return -ENOENT;
+        struct json_limits lim = {
+                .max_input = PROTECT_MAX_ROLLBACK, .max_depth = 64, .max_nodes = 20000};
+        int r = json_parse(text, strlen(text), 0, &lim, &rec);
+        if (r < 0)
+                return say(reason, reason_size, "its rollback record is not JSON");
+        const struct json_value *ops = json_get(json_doc_root(rec), "ops");
+        if (json_get_int64(json_doc_root(rec), "generation", &generation) < 0 || generation < 1 ||
+            json_type(ops) != JSON_ARRAY)
+                return say(reason, reason_size,
+                           "its rollback record has no generation or operations");
+        JSON_FOREACH(o, ops) {
+                const char *name = NULL, *path = NULL;
+                if (json_get_string(o, "op", &name) < 0 || json_get_string(o, "path", &path) < 0 ||
+                    !rollback_path_ok(path) ||
+                    !(strcmp(name, "remove") == 0 ||
+                      ((strcmp(name, "add") == 0 || strcmp(name, "replace") == 0) &&
+                       json_get(o, "value"))))
+                        return say(reason, reason_size,
+                                   "its rollback record holds an operation other than add, "
+                                   "remove or replace within /spec/template/");
+        }
+
+        r = json_doc_new(0, 4u * PROTECT_MAX_ROLLBACK + 65536u, &doc);
         if (r < 0)
                 return r;
         struct ops o = {.doc = doc};
@@ -382,8 +521,13 @@ int protect_build_rollback(const struct json_value *template_, int64_t generatio
                 r = op(&o, "test", "/metadata/generation", NULL, NULL, &x);
         if (r >= 0)
                 r = json_add_int64(doc, x, "value", generation);
+        JSON_FOREACH(y, ops) {
+                if (r >= 0)
+                        r = json_add_copy(doc, o.array, NULL, y);
+        }
         if (r >= 0)
-                r = op(&o, "replace", "/spec/template", NULL, template_, NULL);
+                r = op(&o, "remove", "/metadata/annotations/cloudtaser.io~1protect-rollback", NULL,
+                       NULL, NULL);
         if (r >= 0)
                 r = json_print(o.array, out);
         return r;
@@ -612,7 +756,6 @@ static int protect_one(struct run *u, size_t ti, size_t wi) {
                 }
                 const struct json_value *obj = json_doc_root(cur);
                 bool resumed = protect_already_patched(obj);
-                int64_t generation = 0;
                 if (!resumed) {
                         _cleanup_buf_ struct buf patch = BUF_INIT(16u * 1024u * 1024u, 0);
                         struct protect_settings s = {.vault_address = u->vault_address,
@@ -641,8 +784,7 @@ static int protect_one(struct run *u, size_t ti, size_t wi) {
                                                 e.message);
                                 return record(u, ti, wi, PLAN_FAILED, reason);
                         }
-                        (void) json_get_int64(json_get(json_doc_root(after), "metadata"),
-                                              "generation", &generation);
+                        obj = json_doc_root(after); /* with the rollback record */
                         if (u->progress)
                                 fprintf(stderr,
                                         "protect: patched %s (%zu Secret reference%s "
@@ -655,17 +797,22 @@ static int protect_one(struct run *u, size_t ti, size_t wi) {
                                         summary);
                         return r;
                 }
+                /* The record stays on a migrated workload: removing it would be a change
+                 * of its own (a Deployment's generation counts its annotations), and it
+                 * applies only until the workload next changes (its generation test). */
                 if (r > 0)
                         return record(u, ti, wi, PLAN_MIGRATED, NULL);
-                if (resumed) {
+                _cleanup_buf_ struct buf back = BUF_INIT(16u * 1024u * 1024u, 0);
+                char why[512] = "";
+                r = protect_build_rollback(obj, &back, why, sizeof(why));
+                if (r == -ENOENT) {
                         (void) snprintf(reason, sizeof(reason),
                                         "the new pods did not become ready (%s); not rolled "
-                                        "back: an earlier, interrupted run patched it",
+                                        "back: it carries no rollback record (patched by hand "
+                                        "or by an earlier version)",
                                         summary);
                         return record(u, ti, wi, PLAN_FAILED, reason);
                 }
-                _cleanup_buf_ struct buf back = BUF_INIT(16u * 1024u * 1024u, 0);
-                r = protect_build_rollback(json_get_path(obj, "spec.template"), generation, &back);
                 e = (struct kube_error){};
                 if (r >= 0)
                         r = kube_patch(u->k, path, KUBE_PATCH_JSON, &back, NULL, &e);
@@ -673,11 +820,15 @@ static int protect_one(struct run *u, size_t ti, size_t wi) {
                         (void) snprintf(reason, sizeof(reason),
                                         "the new pods did not become ready (%s); the rollback "
                                         "failed: %.200s",
-                                        summary, e.message[0] ? e.message : strerror(-r));
+                                        summary,
+                                        why[0]         ? why
+                                        : e.message[0] ? e.message
+                                                       : strerror(-r));
                 else
                         (void) snprintf(reason, sizeof(reason),
-                                        "the new pods did not become ready (%s): rolled back",
-                                        summary);
+                                        "the new pods did not become ready (%s): rolled back%s",
+                                        summary,
+                                        resumed ? " (from the record of an interrupted run)" : "");
                 return record(u, ti, wi, PLAN_FAILED, reason);
         }
 }

@@ -945,9 +945,9 @@ static int authorization(struct kube_client *k, bool force_exec, struct buf *aut
         return 0;
 }
 
-static int request(struct kube_client *k, enum http_method m, const char *path,
-                   const char *content_type, const struct buf *body, struct json_doc **ret,
-                   struct kube_error *err) {
+static int request_as(struct kube_client *k, enum http_method m, const char *path,
+                      const char *accept, const char *content_type, const struct buf *body,
+                      struct json_doc **ret, struct buf *ret_raw, struct kube_error *err) {
         if (!k || !path || path[0] != '/')
                 return -EINVAL;
         const char *q = strchr(path, '?');
@@ -964,7 +964,7 @@ static int request(struct kube_client *k, enum http_method m, const char *path,
                 int r = authorization(k, attempt > 0, &auth, err);
                 if (r < 0)
                         return r;
-                h[nh++] = (struct http_header){.name = "Accept", .value = "application/json"};
+                h[nh++] = (struct http_header){.name = "Accept", .value = accept};
                 if (auth.len)
                         h[nh++] = (struct http_header){
                                 .name = "Authorization", .value = buf_cstr(&auth), .secret = true};
@@ -989,6 +989,9 @@ static int request(struct kube_client *k, enum http_method m, const char *path,
                 if (resp.status == 401 && k->c->exec_argv && attempt == 0)
                         continue;
                 if (resp.status >= 200 && resp.status < 300) {
+                        if (ret_raw)
+                                return buf_append(ret_raw, resp.body.data ? resp.body.data : "",
+                                                  resp.body.len);
                         if (!ret)
                                 return 0;
                         const struct json_limits lim = {.max_input = KUBE_MAX_BODY};
@@ -1004,6 +1007,19 @@ static int request(struct kube_client *k, enum http_method m, const char *path,
                         *err = e;
                 return r;
         }
+}
+
+static int request(struct kube_client *k, enum http_method m, const char *path,
+                   const char *content_type, const struct buf *body, struct json_doc **ret,
+                   struct kube_error *err) {
+        return request_as(k, m, path, "application/json", content_type, body, ret, NULL, err);
+}
+
+int kube_get_raw(struct kube_client *k, const char *path, const char *accept, struct buf *out,
+                 struct kube_error *err) {
+        if (!accept || !out)
+                return -EINVAL;
+        return request_as(k, HTTP_GET, path, accept, NULL, NULL, NULL, out, err);
 }
 
 int kube_get(struct kube_client *k, const char *path, struct json_doc **ret,

@@ -132,6 +132,12 @@ enum kube_patch_type {
  * secmem, caller-owned. err (optional) is filled on failure. Return values: see the top. */
 int kube_get(struct kube_client *k, const char *path, struct json_doc **ret,
              struct kube_error *err);
+/* A GET answered in another media type (accept: "application/vnd.kubernetes.protobuf"): the body
+ * of a 2xx answer as it came, appended to out (out's maximum applies, -E2BIG; give a BUF_SECURE
+ * buffer when it may hold a secret). Other answers as kube_get() (a Status the server wrote in
+ * that media type is not decoded: err says only the status). -EINVAL for a NULL accept or out. */
+int kube_get_raw(struct kube_client *k, const char *path, const char *accept, struct buf *out,
+                 struct kube_error *err);
 int kube_create(struct kube_client *k, const char *path, const struct buf *body,
                 struct json_doc **ret, struct kube_error *err);
 int kube_update(struct kube_client *k, const char *path, const struct buf *body,

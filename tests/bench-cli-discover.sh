@@ -4,7 +4,9 @@
 # `make bench`): 5,000 Deployments with replicas 0 (so no pod runs), each reading a Secret
 # through secretKeyRef and every tenth through envFrom (its key names are read once per Secret),
 # spread over 50 namespaces, created with one server-side `kubectl apply` of a generated list;
-# then the time of discover -A writing the plan (the static musl binary, best and median of 5).
+# then the time of discover -A writing the plan (the static musl binary, best and median of 5, its
+# own CPU time, the load average; BENCH_DISCOVER_FLAGS adds flags, e.g. --api-encoding json;
+# BENCH_BASELINE=FILE runs another cloudtaser binary in turn with it, under the same load).
 # The target is under 2 seconds. Uses the cluster of $CT_REAL_DIR, else starts one (and stops it).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,14 +57,27 @@ kubectl apply --server-side --field-manager=ct-bench -f "$dir/objects.json" > "$
     { echo "kubectl apply failed:" >&2; tail -n 20 "$dir/apply.log" >&2; exit 1; }
 created=$(date +%s.%N)
 
-times=()
-for _ in 1 2 3 4 5; do
+run() { # BINARY: one discover -A; appends its wall ms and CPU to the arrays named by $2 and $3
+    local t0 t1
     t0=$(date +%s%N)
-    "$ct" target discover -A --cluster bench -o "$dir/plan.yaml" > "$dir/out" 2> "$dir/err" ||
+    /usr/bin/time -f '%U %S' -o "$dir/cpu" "$1" target discover -A --cluster bench \
+        ${BENCH_DISCOVER_FLAGS:-} -o "$dir/plan.yaml" > "$dir/out" 2> "$dir/err" ||
         { echo "discover failed:" >&2; cat "$dir/err" >&2; exit 1; }
     t1=$(date +%s%N)
-    times+=($(((t1 - t0) / 1000000)))
+    eval "$2+=($(((t1 - t0) / 1000000)))"
+    eval "$3+=(\"$(awk '{printf "%.2f + %.2f", $1, $2}' "$dir/cpu")\")"
+}
+times=()
+cpus=()
+base_times=()
+base_cpus=()
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+for _ in 1 2 3 4 5; do
+    # BENCH_BASELINE: another cloudtaser binary, run in turn with this one (the same load).
+    [ -n "${BENCH_BASELINE:-}" ] && run "$BENCH_BASELINE" base_times base_cpus
+    run "$ct" times cpus
 done
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 found=$(grep -c "^    name: app-" "$dir/plan.yaml" || true)
 [ "$found" -ge "$N" ] || { echo "the plan lists $found of $N workloads" >&2; exit 1; }
 sorted=($(printf '%s\n' "${times[@]}" | sort -n))
@@ -70,5 +85,11 @@ echo "== cloudtaser target discover ($(stat -c %s "$ct") bytes stripped)"
 printf 'setup: %d Deployments (replicas 0) in %d namespaces created by one server-side apply in %.1f s\n' \
     "$N" "$NS" "$(echo "$created - $start" | bc)"
 echo "discover -A over $N workloads: best ${sorted[0]} ms, median ${sorted[2]} ms (5 runs; target < 2000 ms)"
+echo "runs: ${times[*]} ms; discover's own CPU (user + sys) per run: ${cpus[*]} s"
+if [ -n "${BENCH_BASELINE:-}" ]; then
+    bsorted=($(printf '%s\n' "${base_times[@]}" | sort -n))
+    echo "baseline $BENCH_BASELINE, run in turn: best ${bsorted[0]} ms, median ${bsorted[2]} ms; runs: ${base_times[*]} ms; CPU: ${base_cpus[*]} s"
+fi
+echo "load average (1, 5, 15 min) before: $load0, after: $load1"
 echo "plan: $(stat -c %s "$dir/plan.yaml") bytes, $found workloads; $(cat "$dir/out")"
 [ "${sorted[2]}" -lt 2000 ] || echo "WARNING: the median is over the 2 s target" >&2

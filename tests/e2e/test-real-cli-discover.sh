@@ -9,6 +9,7 @@
 #     createdBy and the per-run namespace prefix masked);
 #   - kube-public is skipped, the injected and the Secret-free workloads are absent;
 #   - a canary Secret value appears nowhere: not in the plan, stdout or stderr;
+#   - the lists asked for in JSON (--api-encoding json) give the same plan as in protobuf;
 #   - -o json: the summary on stdout, machine-readable;
 #   - as a service account that may list workloads but not read Secrets: the plan is still
 #     written, the envFrom entry has a note;
@@ -222,6 +223,15 @@ ok $? "kube-public (and the other system namespaces) skipped"
 ok $? "the injected workload and the one without Secrets are not in the plan"
 ! grep -rqF "$canary" "$work/plan.yaml" "$work/out" "$work/err"
 ok $? "the canary Secret value appears nowhere (plan, stdout, stderr)"
+
+# The workload lists come in protobuf (cli/discover-pb); the same lists asked for in JSON give the
+# same plan: the protobuf field numbers are the real API server's.
+"$ct" target discover -A --cluster e2e --api-encoding json -o "$work/plan-json.yaml" \
+    > "$work/out" 2> "$work/err"
+ok $? "discover -A --api-encoding json exits 0" || sed 's/^/# /' "$work/err"
+ours "$work/plan-json.yaml" > "$work/ours-json.yaml"
+diff -u "$work/ours.yaml" "$work/ours-json.yaml" > "$work/diff-json"
+ok $? "the plan from JSON lists is the plan from protobuf lists" || sed 's/^/# /' "$work/diff-json"
 
 "$ct" target discover -n "$a" --cluster e2e -o json > "$work/summary.json" 2> "$work/err"
 ok $? "-o json exits 0" || sed 's/^/# /' "$work/err"

@@ -9,6 +9,9 @@
 #     the first not patched again, the plan valid;
 #   - a vault role that does not exist: the wrapper fails closed, the rollout does not finish,
 #     the pod template is restored as it was and the workload is recorded failed with the reason;
+#   - the same, killed with SIGKILL right after its patch: the patch carried the rollback record
+#     (on the Deployment, no secret value in it), so the resumed run, whose rollout does not
+#     finish either, puts the pod template back as it was and removes the record;
 #   - interactive, through a pseudo-terminal: y then n records migrated then skipped;
 #   - without --yes and with stdin not a terminal: refused, the plan untouched.
 set -u
@@ -122,6 +125,20 @@ print("ok" if ok else json.dumps(t)[:1500])
 sys.exit(0 if ok else 1)' "secret/data/$T/db" "$role"
 }
 
+kill_once_patched() { # NAME PID: SIGKILL PID once Deployment NAME carries the patch; killed=1 if so
+    local i
+    killed=0
+    for i in $(seq 1500); do
+        if [ "$(kubectl -n "$ns" get deployment "$1" -o 'jsonpath={.spec.template.metadata.annotations.cloudtaser\.io/inject}' 2> /dev/null)" = true ]; then
+            kill -KILL "$2" 2> /dev/null && killed=1
+            break
+        fi
+        kill -0 "$2" 2> /dev/null || break
+        sleep 0.2
+    done
+    wait "$2" 2> /dev/null
+}
+
 # --- --yes
 plain web | kubectl apply -f - > "$work/apply-web.out" 2>&1 && ct_wait_running "$ns" web 120
 ok $? "a Deployment reading the Secret through secretKeyRef runs" || sed 's/^/# /' "$work/apply-web.out"
@@ -134,6 +151,9 @@ ready_hash web
 ok $? "the workload restarted on the real kubelet with its secret from OpenBao (its hash in the log)" || diag "$(kubectl -n "$ns" get pods -o wide 2>&1)"
 out=$(deploy_check web)
 ok $? "the Deployment carries the annotations and the label; the secretKeyRef is gone, KEEP stays" || diag "$out"
+rec=$(kubectl -n "$ns" get deployment web -o 'jsonpath={.metadata.annotations.cloudtaser\.io/protect-rollback}')
+[ -n "$rec" ] && ! printf '%s' "$rec" | grep -qF "$secret"
+ok $? "the rollback record is on the Deployment (its own metadata), without the secret's value" || diag "$rec"
 ! grep -qF "$secret" "$work/p1.yaml" "$work/p1.out" "$work/p1.err"
 ok $? "the secret's value is not in the plan nor in protect's output"
 
@@ -150,17 +170,7 @@ plain k1 | kubectl apply -f - > /dev/null 2>&1 && plain k2 | kubectl apply -f - 
 ok $? "two more Deployments run"
 plan "$work/p2.yaml" k1 k2
 "$ct" target protect --plan "$work/p2.yaml" --yes --timeout 3m < /dev/null > "$work/p2a.out" 2> "$work/p2a.err" &
-pid=$!
-killed=0
-for i in $(seq 1500); do
-    if [ "$(kubectl -n "$ns" get deployment k2 -o 'jsonpath={.spec.template.metadata.annotations.cloudtaser\.io/inject}' 2> /dev/null)" = true ]; then
-        kill -KILL $pid 2> /dev/null && killed=1
-        break
-    fi
-    kill -0 $pid 2> /dev/null || break
-    sleep 0.2
-done
-wait $pid 2> /dev/null
+kill_once_patched k2 $!
 [ $killed = 1 ] && [ "$(status_of "$work/p2.yaml" k1)" = migrated ] && [ "$(status_of "$work/p2.yaml" k2)" = pending ]
 ok $? "killed with SIGKILL during k2's rollout: k1 recorded migrated, k2 still pending" || diag "killed=$killed" "$(cat "$work/p2.yaml" "$work/p2a.out")"
 "$ct" target protect --plan "$work/p2.yaml" --yes --timeout 3m < /dev/null > "$work/p2b.out" 2> "$work/p2b.err"
@@ -186,6 +196,34 @@ ok $? "a vault role that does not exist: exit 69, recorded failed with the reaso
 kubectl -n "$ns" get deployment bad -o 'jsonpath={.spec.template}' > "$work/bad-after.json"
 python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a==b else 1)' "$work/bad-before.json" "$work/bad-after.json"
 ok $? "the pod template is restored as it was read (the secretKeyRef back, no annotation)" || diag "$(cat "$work/bad-after.json")"
+
+# --- killed with SIGKILL right after its patch, then resumed with a rollout that cannot finish:
+# the record the patch wrote on the Deployment is what the resumed run rolls back from.
+plain kb "minReadySeconds: 90" | kubectl apply -f - > /dev/null 2>&1 && ct_wait_running "$ns" kb 120
+ok $? "a Deployment to patch, kill and roll back"
+kubectl -n "$ns" get deployment kb -o 'jsonpath={.spec.template}' > "$work/kb-before.json"
+plan "$work/p5.yaml" kb
+"$ct" target protect --plan "$work/p5.yaml" --yes --vault-role "no-such-role-$T" --timeout 3m < /dev/null > "$work/p5a.out" 2> "$work/p5a.err" &
+kill_once_patched kb $!
+rec=$(kubectl -n "$ns" get deployment kb -o 'jsonpath={.metadata.annotations.cloudtaser\.io/protect-rollback}')
+[ $killed = 1 ] && [ "$(status_of "$work/p5.yaml" kb)" = pending ] && [ -n "$rec" ] &&
+    printf '%s' "$rec" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+adds = [o["value"] for o in r["ops"] if o["op"] == "add" and o["path"].startswith("/spec/template/spec/containers/0/env")]
+want = {"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
+sys.exit(0 if r["generation"] >= 2 and any(a == want or a == [want] for a in adds) else 1)' &&
+    ! printf '%s' "$rec" | grep -qF "$secret"
+ok $? "killed with SIGKILL after its patch: still pending; the rollback record on the Deployment (the removed reference, no secret value)" || diag "killed=$killed" "$rec" "$(cat "$work/p5.yaml")"
+"$ct" target protect --plan "$work/p5.yaml" --yes --timeout 20s < /dev/null > "$work/p5b.out" 2> "$work/p5b.err"
+rc=$?
+[ $rc = 69 ] && [ "$(status_of "$work/p5.yaml" kb)" = failed ] &&
+    grep -q "reason: .*did not become ready.*rolled back (from the record of an interrupted run)" "$work/p5.yaml"
+ok $? "resumed, its rollout does not finish: exit 69, recorded failed, rolled back from the record" || diag "rc=$rc" "$(cat "$work/p5b.out" "$work/p5b.err" "$work/p5.yaml")"
+kubectl -n "$ns" get deployment kb -o 'jsonpath={.spec.template}' > "$work/kb-after.json"
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if a==b else 1)' "$work/kb-before.json" "$work/kb-after.json" &&
+    [ -z "$(kubectl -n "$ns" get deployment kb -o 'jsonpath={.metadata.annotations.cloudtaser\.io/protect-rollback}')" ]
+ok $? "the pod template is back as it was before the killed run's patch (the secretKeyRef back), the record gone" || diag "$(cat "$work/kb-after.json")"
 
 # --- interactive through a pseudo-terminal: y, then n
 plain i1 | kubectl apply -f - > /dev/null 2>&1 && plain i2 | kubectl apply -f - > /dev/null 2>&1 &&

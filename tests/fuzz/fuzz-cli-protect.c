@@ -5,7 +5,10 @@
  * one of its three answers with a summary; the patch is built or refused with a documented error
  * (a reason for -EINVAL, nothing written); a built patch is a JSON array of operations, each with
  * an "op" of add, remove, test or replace and a "path" starting with '/', that begins with the
- * test of the object's resourceVersion, and each remove follows a test of the same path.
+ * test of the object's resourceVersion, and each remove follows a test of the same path; the
+ * rollback from the object's record (cluster data too) is built or refused as documented, and a
+ * built one tests the record's generation first, touches nothing outside /spec/template/ and
+ * ends with the removal of the record.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -102,6 +105,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 json_doc_free(p);
         }
         buf_done(&out);
+
+        struct buf back = BUF_INIT(16u * 1024u * 1024u, 0);
+        reason[0] = '\0';
+        r = protect_build_rollback(obj, &back, reason, sizeof(reason));
+        CHECK(r == 0 || r == -ENOENT || r == -EINVAL || r == -E2BIG || r == -ENOMEM);
+        if (r < 0) {
+                CHECK(back.len == 0);
+                CHECK(r != -EINVAL || reason[0] != '\0');
+        } else {
+                struct json_doc *p = NULL;
+                CHECK(json_parse(buf_cstr(&back), back.len, 0, NULL, &p) == 0);
+                const struct json_value *ops = json_doc_root(p);
+                size_t n = json_count(ops), i = 0;
+                CHECK(json_type(ops) == JSON_ARRAY && n >= 2);
+                JSON_FOREACH(o, ops) {
+                        const char *op = NULL, *path = NULL;
+                        CHECK(json_get_string(o, "op", &op) == 0);
+                        CHECK(json_get_string(o, "path", &path) == 0);
+                        if (i == 0)
+                                CHECK(strcmp(op, "test") == 0 &&
+                                      strcmp(path, "/metadata/generation") == 0);
+                        else if (i == n - 1)
+                                CHECK(strcmp(op, "remove") == 0 &&
+                                      strcmp(path, "/metadata/annotations/"
+                                                   "cloudtaser.io~1protect-rollback") == 0);
+                        else
+                                CHECK(strncmp(path, "/spec/template/", 15) == 0 &&
+                                      strcmp(op, "test") != 0);
+                        i++;
+                }
+                json_doc_free(p);
+        }
+        buf_done(&back);
         json_doc_free(d);
         return 0;
 }

@@ -227,6 +227,42 @@ static void test_patches(const struct plan *p) {
                         injection_settings_done(&st);
                 }
 
+                /* The record it writes on the workload undoes exactly what it did: the API
+                 * server gives the patched workload the next generation, and the rollback built
+                 * from the record puts the pod template back as it was, record removed. */
+                const char *rec = NULL;
+                ok(json_get_string(json_get_path(root, "metadata.annotations"),
+                                   PROTECT_ROLLBACK_ANNOTATION, &rec) == 0,
+                   "%s: the rollback record is on the workload", c->what);
+                ok(!rec || !strstr(rec, "PLAIN"),
+                   "%s: the record holds only what the patch changed (no other env entry)",
+                   c->what);
+                _cleanup_free_ char *bumped = strdup(buf_cstr(&out));
+                char *g = strstr(bumped, "\"generation\":3");
+                if (g)
+                        g[13] = '4';
+                _cleanup_json_doc_ struct json_doc *after = NULL, *back = NULL, *orig = NULL;
+                _cleanup_buf_ struct buf rb = BUF_INIT(1 << 20, 0);
+                _cleanup_buf_ struct buf restored = BUF_INIT(1 << 20, 0);
+                char why[256] = "";
+                ok(json_parse(bumped, strlen(bumped), 0, NULL, &after) == 0 &&
+                           protect_build_rollback(json_doc_root(after), &rb, why, sizeof(why)) == 0,
+                   "%s: the rollback is built from the record (%s)", c->what, why);
+                r = test_jsonpatch_apply(bumped, strlen(bumped), buf_cstr(&rb), rb.len, &restored);
+                is_int(r, 0, "%s: the rollback applies at the generation the patch gave", c->what);
+                if (r == 0 && json_parse(buf_cstr(&restored), restored.len, 0, NULL, &back) == 0 &&
+                    json_parse(c->obj, strlen(c->obj), 0, NULL, &orig) == 0) {
+                        _cleanup_free_ char *t0 = print_at(json_doc_root(orig), "spec.template");
+                        _cleanup_free_ char *t1 = print_at(json_doc_root(back), "spec.template");
+                        is_str(t1, t0, "%s: rolled back: the pod template as it was read", c->what);
+                        ok(!json_get(json_get_path(json_doc_root(back), "metadata.annotations"),
+                                     PROTECT_ROLLBACK_ANNOTATION),
+                           "%s: rolled back: the record removed", c->what);
+                }
+                _cleanup_buf_ struct buf stale = BUF_INIT(1 << 20, 0);
+                is_int(test_jsonpatch_apply(buf_cstr(&out), out.len, buf_cstr(&rb), rb.len, &stale),
+                       -ECANCELED, "%s: the rollback refuses another generation", c->what);
+
                 /* A concurrent edit: another resourceVersion, or an entry it would remove
                  * changed in place, makes the apiserver refuse the whole patch. */
                 _cleanup_buf_ struct buf out2 = BUF_INIT(1 << 20, 0);
@@ -322,25 +358,70 @@ static void test_annotations_refused(void) {
                "no secret: refused");
 }
 
+#define REC_OBJ(gen, rec)                                                                  \
+        "{\"metadata\":{\"generation\":" #gen ",\"annotations\":{\"cloudtaser.io/protect-" \
+        "rollback\":\"" rec "\"}},\"spec\":{\"template\":{\"metadata\":{\"labels\":{"      \
+        "\"cloudtaser.io/inject\":\"true\"}},\"spec\":{\"containers\":[{\"name\":\"b\"}]}}}}"
+
 static void test_rollback(void) {
-        const char *tmpl = "{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{"
-                           "\"containers\":[{\"name\":\"a\"}]}}";
-        const char *now = "{\"metadata\":{\"generation\":4},\"spec\":{\"template\":{"
-                          "\"metadata\":{\"labels\":{\"cloudtaser.io/inject\":\"true\"}},"
-                          "\"spec\":{\"containers\":[{\"name\":\"b\"}]}}}}";
-        const char *later = "{\"metadata\":{\"generation\":5},\"spec\":{\"template\":{}}}";
-        _cleanup_json_doc_ struct json_doc *t = NULL, *res = NULL;
+        /* A record as protect writes it, read back from the workload by a later run. */
+        const char *tmpl = "{\"metadata\":{},\"spec\":{\"containers\":[{\"name\":\"a\"}]}}";
+        const char *now = REC_OBJ(
+                4, "{\\\"generation\\\":4,\\\"ops\\\":[{\\\"op\\\":\\\"replace\\\",\\\"path\\\":"
+                   "\\\"/spec/template/spec/containers/0/name\\\",\\\"value\\\":\\\"a\\\"},{"
+                   "\\\"op\\\":\\\"remove\\\",\\\"path\\\":\\\"/spec/template/metadata/"
+                   "labels\\\"}]}");
+        const char *later = REC_OBJ(5, "{\\\"generation\\\":4,\\\"ops\\\":[]}");
+        _cleanup_json_doc_ struct json_doc *o = NULL, *res = NULL;
         _cleanup_buf_ struct buf patch = BUF_INIT(1 << 20, 0);
         _cleanup_buf_ struct buf out = BUF_INIT(1 << 20, 0), out2 = BUF_INIT(1 << 20, 0);
-        ok(json_parse(tmpl, strlen(tmpl), 0, NULL, &t) == 0, "rollback: template parses");
-        ok(protect_build_rollback(json_doc_root(t), 4, &patch) == 0, "rollback: built");
+        char reason[256] = "";
+        ok(json_parse(now, strlen(now), 0, NULL, &o) == 0, "rollback: object parses");
+        ok(protect_build_rollback(json_doc_root(o), &patch, reason, sizeof(reason)) == 0,
+           "rollback: built from the record (%s)", reason);
         ok(test_jsonpatch_apply(now, strlen(now), buf_cstr(&patch), patch.len, &out) == 0,
            "rollback: applies at the generation it was made for");
         ok(json_parse(buf_cstr(&out), out.len, 0, NULL, &res) == 0, "rollback: result parses");
         _cleanup_free_ char *got = print_at(json_doc_root(res), "spec.template");
         is_str(got, tmpl, "rollback: the template as it was read");
+        ok(!json_get(json_get_path(json_doc_root(res), "metadata.annotations"),
+                     PROTECT_ROLLBACK_ANNOTATION),
+           "rollback: the record is removed with it");
         is_int(test_jsonpatch_apply(later, strlen(later), buf_cstr(&patch), patch.len, &out2),
                -ECANCELED, "rollback: a spec changed since (another generation) is not touched");
+
+        static const struct {
+                const char *what, *obj;
+                int want;
+        } refused[] = {
+                {"no record", "{\"metadata\":{\"generation\":4},\"spec\":{}}", -ENOENT},
+                {"not JSON", REC_OBJ(4, "{gen"), -EINVAL},
+                {"no generation", REC_OBJ(4, "{\\\"ops\\\":[]}"), -EINVAL},
+                {"an operation other than add, remove, replace",
+                 REC_OBJ(4, "{\\\"generation\\\":4,\\\"ops\\\":[{\\\"op\\\":\\\"move\\\","
+                            "\\\"from\\\":\\\"/spec/template/a\\\",\\\"path\\\":\\\"/spec/"
+                            "template/b\\\"}]}"),
+                 -EINVAL},
+                {"a path outside the pod template",
+                 REC_OBJ(4, "{\\\"generation\\\":4,\\\"ops\\\":[{\\\"op\\\":\\\"remove\\\","
+                            "\\\"path\\\":\\\"/metadata/finalizers\\\"}]}"),
+                 -EINVAL},
+                {"an add without a value",
+                 REC_OBJ(4, "{\\\"generation\\\":4,\\\"ops\\\":[{\\\"op\\\":\\\"add\\\","
+                            "\\\"path\\\":\\\"/spec/template/x\\\"}]}"),
+                 -EINVAL},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                _cleanup_json_doc_ struct json_doc *d = NULL;
+                _cleanup_buf_ struct buf b = BUF_INIT(1 << 20, 0);
+                reason[0] = '\0';
+                ok(json_parse(refused[i].obj, strlen(refused[i].obj), 0, NULL, &d) == 0,
+                   "rollback %s: parses", refused[i].what);
+                is_int(protect_build_rollback(json_doc_root(d), &b, reason, sizeof(reason)),
+                       refused[i].want, "rollback %s: refused", refused[i].what);
+                ok(b.len == 0 && (refused[i].want != -EINVAL || reason[0]),
+                   "rollback %s: nothing written, a reason (%s)", refused[i].what, reason);
+        }
 }
 
 static void test_already_patched(void) {
