@@ -56,7 +56,7 @@ DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SA
 # Each program links the libraries of the modules it uses, and no other (static archives would
 # drop unused code anyway, but the link line then says what a binary contains). The fragments'
 # link rules use $(DEP_LIBS); these target-specific values narrow it per program.
-WRAPPER_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
+WRAPPER_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
 INIT_DEP_LIBS :=
 OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SANDBOX) $(LIB_CAPS) $(LIB_SYS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-wrapper): DEP_LIBS := $(WRAPPER_DEP_LIBS)

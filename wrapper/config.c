@@ -23,13 +23,11 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 return r;
         }
 
-        if (s.auth == INJECTION_AUTH_BROKER || injection_settings_sealed(&s)) {
+        if (s.auth == INJECTION_AUTH_BROKER) {
                 if (err)
                         (void) snprintf(err->reason, sizeof(err->reason),
-                                        "VAULT_AUTH_METHOD is %s, which this wrapper does not "
-                                        "serve yet",
-                                        s.auth == INJECTION_AUTH_BROKER ? "broker"
-                                                                        : "token (sealed)");
+                                        "VAULT_AUTH_METHOD is broker, which this wrapper does not "
+                                        "serve yet");
                 injection_settings_done(&s);
                 return -EINVAL;
         }
@@ -79,6 +77,9 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 .peer_addrs = s.peer_addrs,
                 .sa_token_path = s.sa_token_path,
                 .has_token = s.has_token,
+                .sealed = injection_settings_sealed(&s),
+                .unseal_ca_pem = s.unseal_ca_pem,
+                .unseal_listen = s.unseal_listen,
                 .secrets = s.secrets,
                 .n_secrets = s.n_secrets,
                 .argv = cmd,

@@ -48,6 +48,9 @@ struct wrapper_config {
         const char *peer_addrs;    /* CLOUDTASER_VAULT_PEER_ADDRESSES */
         const char *sa_token_path; /* CLOUDTASER_SA_TOKEN_PATH */
         bool has_token;            /* VAULT_TOKEN set (its value is taken by the caller) */
+        bool sealed;               /* sealed token mode: token auth without VAULT_TOKEN */
+        const char *unseal_ca_pem; /* CLOUDTASER_UNSEAL_CA_PEM (sealed) */
+        const char *unseal_listen; /* CLOUDTASER_UNSEAL_LISTEN, default ":8199" */
 
         struct injection_secret *secrets; /* CLOUDTASER_SECRET_PATHS + CLOUDTASER_ENV_MAP */
         size_t n_secrets;
