@@ -20,7 +20,6 @@
 #include "common/tls/transport.h"
 #include "wrapper/unseal.h"
 
-#define UNSEAL_TOKEN_MAX 4096u /* VAULT_TOKEN_MAX */
 #define UNSEAL_NAME_MAX 64u
 #define UNSEAL_STACK_SIZE (8u * 1024u * 1024u) /* wolfSSL's handshake, libcurl in accept */
 
@@ -138,9 +137,7 @@ static int check_client(struct unseal *u, const struct httpd_request *req, const
         return 0;
 }
 
-/* The body: {"token": "<printable ASCII>", "wrapped": <bool, optional>}. The token goes into
- * *ret (secmem). 0, or 400 with a reason. */
-static int parse_body(const struct httpd_request *req, char **ret, bool *ret_wrapped,
+int unseal_parse_body(const char *body, size_t len, char **ret_token, bool *ret_wrapped,
                       const char **reason) {
         static const struct json_limits limits = {
                 .max_input = UNSEAL_MAX_BODY, .max_depth = 4, .max_nodes = 64};
@@ -149,7 +146,7 @@ static int parse_body(const struct httpd_request *req, char **ret, bool *ret_wra
         bool wrapped = false;
         int r;
 
-        if (json_parse(req->body, req->body_len, JSON_SECURE, &limits, &d) < 0 ||
+        if (json_parse(body, len, JSON_SECURE, &limits, &d) < 0 ||
             json_type(json_doc_root(d)) != JSON_OBJECT) {
                 *reason = "the body must be a JSON object {\"token\": \"...\"}";
                 return 400;
@@ -173,7 +170,7 @@ static int parse_body(const struct httpd_request *req, char **ret, bool *ret_wra
                 *reason = "\"wrapped\" must be true or false";
                 return 400;
         }
-        if (secmem_strndup(token, n, ret) < 0) {
+        if (secmem_strndup(token, n, ret_token) < 0) {
                 *reason = "out of memory";
                 return 503;
         }
@@ -200,7 +197,7 @@ static void unseal_request(struct unseal *u, const struct httpd_request *req,
                 pthread_mutex_unlock(&u->lock);
         }
         if (status == 0)
-                status = parse_body(req, &token, &wrapped, &reason);
+                status = unseal_parse_body(req->body, req->body_len, &token, &wrapped, &reason);
         if (status == 0) {
                 pthread_mutex_lock(&u->lock);
                 if (u->state != STATE_SEALED) { /* another request got here first */

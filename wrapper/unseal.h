@@ -35,6 +35,7 @@
 #include <stddef.h>
 
 #define UNSEAL_MAX_BODY 8192u  /* bytes of an unseal request body */
+#define UNSEAL_TOKEN_MAX 4096u /* bytes of its token (VAULT_TOKEN_MAX) */
 #define UNSEAL_REASON_MAX 160u /* the accept callback's reason, sent in the error answer */
 #define UNSEAL_CERT_CN "cloudtaser-wrapper"
 
@@ -76,3 +77,11 @@ void unseal_set_ready(struct unseal *u);
  * Must not be called while the accept callback may be inside a call that does not return (the
  * caller leaves with _exit() then). Accepts NULL. Returns NULL. */
 struct unseal *unseal_free(struct unseal *u);
+
+/* The unseal body parser (untrusted bytes; fuzzed): {"token": "<1..UNSEAL_TOKEN_MAX bytes of
+ * printable ASCII, no space>", "wrapped": <bool, optional, default false>}, other members ignored,
+ * at most UNSEAL_MAX_BODY bytes and 4 levels. Returns 0 with the token in *ret_token (secmem,
+ * secmem_free()) and the flag, or the HTTP status of the refusal (400; 503 out of memory) with a
+ * static reason. */
+int unseal_parse_body(const char *body, size_t len, char **ret_token, bool *ret_wrapped,
+                      const char **reason);
