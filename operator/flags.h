@@ -40,6 +40,12 @@ struct operator_flags {
         bool leader_elect;
         uint64_t lease_duration_ms, renew_deadline_ms, retry_period_ms;
         const char *lease_name, *lease_namespace;
+
+        /* The sealed token mode's unsealer (operator/unsealer.h, issue 15). */
+        bool unsealer;
+        const char *unseal_token_role;    /* NULL: UNSEALER_ROLE_DEFAULT */
+        const char *unseal_tenant_prefix; /* NULL: the broker's default */
+        uint64_t unseal_interval_ms;      /* default 2 s */
 };
 
 /* The defaults. */
