@@ -14,7 +14,8 @@
 #     an orphan whose one policy reads exactly the pod's path (sys/capabilities-accessor: another
 #     pod's path and another namespace's are denied); a second unseal is 409;
 #   - pods the unsealer refuses (a path outside the namespace with a valid MAC; annotations
-#     edited after admission) stay sealed and get no policy;
+#     edited after admission) stay sealed and get no policy; a wrapping token an interceptor
+#     unwrapped first is refused by the wrapper's unwrap at OpenBao (422);
 #   - pod deleted: its token revoked and its policy deleted; a left-over policy (the pod deleted
 #     while no unsealer ran) is swept when the unsealer starts;
 #   - the canary is in no log.
@@ -143,13 +144,13 @@ read -r p1 p2 p3 p4 <<< "$(ct_free_ports 4)"
 uid_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.metadata.uid}'; }
 ip_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.podIP}'; }
 ready_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.containerStatuses[0].ready}'; }
-wait_for() { # SECONDS COMMAND...
-    local i
-    for i in $(seq $(($1 * 5))); do
+wait_for() { # SECONDS COMMAND... (wall-clock seconds: a loaded machine makes kubectl slow)
+    local end=$((SECONDS + $1))
+    while [ $SECONDS -lt $end ]; do
         "${@:2}" > /dev/null 2>&1 && return 0
         sleep 0.2
     done
-    return 1
+    "${@:2}" > /dev/null 2>&1
 }
 is_running() { [ "$(kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.phase}')" = Running ]; }
 logged() { ct_pod_log "$ns" "$1" app | grep -q "$2"; }
@@ -200,11 +201,15 @@ sealed_pod greedy "$p2" "secret/data/$ns/db,secret/data/$T-elsewhere/db" | kubec
 ok $? "two more sealed pods: one asking for another namespace's path (valid MAC), one edited after admission"
 
 # --- the unsealer
-"$top/build/musl/bin/ct-unsealer" --kube-server "$CT_API" --kube-ca-file "$CT_CA" --kube-token-file "$work/unsealer.jwt" \
-    --vault-address "$BAO_ADDR" --vault-ca-file "$BAO_CACERT" --vault-token-file "$work/unsealer.token" \
-    --broker-auth-hex-file "$work/broker-auth.hex" --client-cert "$d/client.crt" --client-key "$d/client.key" \
-    --interval-ms 500 > "$work/unsealer.log" 2>&1 &
-unpid=$!
+# The unsealer with the operator's material: its vault token, broker-auth, broker-tls client pair.
+start_unsealer() { # LOG
+    "$top/build/musl/bin/ct-unsealer" --kube-server "$CT_API" --kube-ca-file "$CT_CA" --kube-token-file "$work/unsealer.jwt" \
+        --vault-address "$BAO_ADDR" --vault-ca-file "$BAO_CACERT" --vault-token-file "$work/unsealer.token" \
+        --broker-auth-hex-file "$work/broker-auth.hex" --client-cert "$d/client.crt" --client-key "$d/client.key" \
+        --interval-ms 500 > "$1" 2>&1 &
+    unpid=$!
+}
+start_unsealer "$work/unsealer.log"
 wait_for 60 logged web workload-ready && wait_for 30 test "$(ready_of web)" = true
 ok $? "the unsealer unsealed it: Ready, the workload started" || { tail -n 20 "$work/unsealer.log"; ct_pod_log "$ns" web app | tail -n 20; } | sed 's/^/# /'
 ct_pod_log "$ns" web app | grep -q "env PGPASSWORD sha256=$(sha "$secret") len=${#secret}"
@@ -248,6 +253,16 @@ done
 [ $still = 2 ]
 ok $? "  both stay sealed, without a policy"
 
+# --- an intercepted wrapping token (unwrapped by somebody else first) is detected by the wrapper
+wt=$(bao token create -policy=default -ttl=10m -wrap-ttl=60s -field=wrapping_token 2> "$work/wrap.err") &&
+    VAULT_TOKEN= BAO_TOKEN=$wt bao unwrap -format=json "$wt" > "$work/stolen.json" 2>> "$work/wrap.err" &&
+    grep -q client_token "$work/stolen.json"
+ok $? "OpenBao: a wrapping token, unwrapped by an interceptor" || sed 's/^/# /' "$work/wrap.err"
+eurl=https://$(ip_of edited):$p3
+c=$(curl -sk --max-time 20 -o "$work/curl.out" -w '%{http_code}' --cert "$d/client.crt" --key "$d/client.key"     -X POST -d "{\"token\": \"$wt\", \"wrapped\": true}" "$eurl/v1/unseal")
+[ "$c" = 422 ] && grep -q 'may have been intercepted' "$work/curl.out" && [ "$(curl -sk --max-time 10 "$eurl/v1/status")" = '{"sealed": true}' ]
+ok $? "the wrapper's unwrap of it fails at OpenBao: 422 (intercepted), still sealed" || diag "code $c $(cat "$work/curl.out")"
+
 # --- pod deleted: token revoked, policy deleted
 kubectl -n "$ns" delete pod web --wait=true --timeout=60s > /dev/null 2>&1
 gone() { ! bao policy read "$pol" > /dev/null 2>&1; }
@@ -267,11 +282,7 @@ unpid=
 kubectl -n "$ns" delete pod late --wait=true --timeout=60s > /dev/null 2>&1
 bao policy read "$lpol" > /dev/null 2>&1
 ok $? "the unsealer stopped, the pod deleted: its policy is left over"
-"$top/build/musl/bin/ct-unsealer" --kube-server "$CT_API" --kube-ca-file "$CT_CA" --kube-token-file "$work/unsealer.jwt" \
-    --vault-address "$BAO_ADDR" --vault-ca-file "$BAO_CACERT" --vault-token-file "$work/unsealer.token" \
-    --broker-auth-hex-file "$work/broker-auth.hex" --client-cert "$d/client.crt" --client-key "$d/client.key" \
-    --interval-ms 500 > "$work/unsealer2.log" 2>&1 &
-unpid=$!
+start_unsealer "$work/unsealer2.log"
 lgone() { ! bao policy read "$lpol" > /dev/null 2>&1; }
 wait_for 30 lgone && [ -n "$lacc" ] && ! bao write auth/token/lookup-accessor accessor="$lacc" > /dev/null 2>&1 &&
     grep -q "left-over policy $lpol (no such pod): token revoked, policy deleted" "$work/unsealer2.log"
