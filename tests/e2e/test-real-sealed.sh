@@ -153,6 +153,7 @@ wait_for() { # SECONDS COMMAND... (wall-clock seconds: a loaded machine makes ku
     "${@:2}" > /dev/null 2>&1
 }
 is_running() { [ "$(kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.phase}')" = Running ]; }
+is_ready() { [ "$(ready_of "$1")" = true ]; }
 logged() { ct_pod_log "$ns" "$1" app | grep -q "$2"; }
 
 sealed_pod web "$p1" "secret/data/$ns/db" | kubectl apply -f - > "$work/apply.out" 2>&1 &&
@@ -210,7 +211,7 @@ start_unsealer() { # LOG
     unpid=$!
 }
 start_unsealer "$work/unsealer.log"
-wait_for 60 logged web workload-ready && wait_for 30 test "$(ready_of web)" = true
+wait_for 60 logged web workload-ready && wait_for 60 is_ready web
 ok $? "the unsealer unsealed it: Ready, the workload started" || { tail -n 20 "$work/unsealer.log"; ct_pod_log "$ns" web app | tail -n 20; } | sed 's/^/# /'
 ct_pod_log "$ns" web app | grep -q "env PGPASSWORD sha256=$(sha "$secret") len=${#secret}"
 ok $? "the workload has its canary (its hash in the pod's log)" || ct_pod_log "$ns" web app | tail -n 20 | sed 's/^/# /'
