@@ -9,6 +9,8 @@
  *               --broker-auth-hex-file F --client-cert F --client-key F
  *               [--tenant-prefix TEMPLATE] [--token-role ROLE] [--interval-ms MS]
  *
+ *   ct-unsealer --version
+ *
  * It runs until SIGTERM or SIGINT, as the leader (no election), and prints its log on stderr.
  * Exit status: 0 stopped, 1 failed to start, 2 bad usage.
  */
@@ -85,6 +87,10 @@ int main(int argc, char **argv) {
         sigset_t mask;
         int r, sig;
 
+        if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+                printf("ct-unsealer %s\n", CLOUDTASER_VERSION);
+                return 0;
+        }
         log_setup("ct-unsealer", LOG_FORMAT_TEXT, LOG_INFO);
         for (int i = 1; i + 1 < argc; i += 2) {
                 const char *f = argv[i], *v = argv[i + 1];

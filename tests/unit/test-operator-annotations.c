@@ -282,7 +282,11 @@ static void test_parse(void) {
                 {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
                  "\"cloudtaser.io/secret-paths\":\"a\",\"cloudtaser.io/vault-auth-method\":"
                  "\"broker\"}",
-                 -EINVAL, false, "cloudtaser.io/vault-auth-method is broker"},
+                 0, true, NULL},
+                {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
+                 "\"cloudtaser.io/secret-paths\":\"a\",\"cloudtaser.io/vault-auth-method\":"
+                 "\"Broker\"}",
+                 -EINVAL, false, "cloudtaser.io/vault-auth-method must be"},
                 {"{\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":\"r\","
                  "\"cloudtaser.io/secret-paths\":\"secret//x\"}",
                  -EINVAL, false, "cloudtaser.io/secret-paths: path #1 has a segment"},
