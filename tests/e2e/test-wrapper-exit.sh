@@ -84,7 +84,9 @@ for f in $(wl_flavours); do
         CLOUDTASER_SECRET_PATHS=secret/./app/db
     expect_fail 64 'CLOUDTASER_SECRET_PATHS' "an empty segment in a secret path" \
         CLOUDTASER_SECRET_PATHS=secret//app/db
-    expect_fail 64 'VAULT_AUTH_METHOD.*broker' "VAULT_AUTH_METHOD=broker (no broker in this version)" VAULT_AUTH_METHOD=broker $PATHS
+    expect_fail 64 'CLOUDTASER_BROKER_ADDRESS is required' "VAULT_AUTH_METHOD=broker without a broker address" VAULT_AUTH_METHOD=broker $PATHS
+    expect_fail 64 'VAULT_AUTH_METHOD is broker, which this wrapper does not serve yet' "VAULT_AUTH_METHOD=broker (no broker client in this version)" \
+        VAULT_AUTH_METHOD=broker CLOUDTASER_BROKER_ADDRESS=https://broker.example:8443 CLOUDTASER_BROKER_CA_PEM=ca $PATHS
     expect_fail 64 'VAULT_NAMESPACE' "a VAULT_NAMESPACE that is not a vault path" VAULT_NAMESPACE=a/../b $PATHS
     expect_fail 64 'VAULT_CACERT|CA' "a CA file that does not exist" "VAULT_CACERT=$work/no-such-ca.pem" $PATHS
     # no command at all: neither -- nor CLOUDTASER_ORIGINAL_CMD
