@@ -57,7 +57,7 @@ DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_SA
 # drop unused code anyway, but the link line then says what a binary contains). The fragments'
 # link rules use $(DEP_LIBS); these target-specific values narrow it per program.
 # The sandbox module needs libseccomp only at build time (common/common.mk): no program links it.
-WRAPPER_DEP_LIBS := $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_CAPS) $(LIB_SYS)
+WRAPPER_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_JSON) $(LIB_CAPS) $(LIB_SYS)
 INIT_DEP_LIBS :=
 OPERATOR_DEP_LIBS := $(LIB_HTTPD) $(LIB_HTTP) $(LIB_TLS) $(LIB_YAML) $(LIB_JSON) $(LIB_CAPS) $(LIB_SYS)
 $(foreach b,musl asan,$(O)/$(b)/bin/cloudtaser-wrapper): DEP_LIBS := $(WRAPPER_DEP_LIBS)

@@ -207,18 +207,17 @@ int authority_check_pod(const struct authority *a, const struct authority_caller
         r = injection_parse_secret_paths(paths, &specs, &n, &ierr);
         if (r < 0)
                 return why(reason, reason_size, "malformed secret paths"), -EPERM;
-        /* Namespace confinement: the template with {namespace} replaced. */
-        const char *brace = strstr(a->tenant, "{namespace}");
-        if (brace)
-                (void) snprintf(prefix, sizeof(prefix), "%.*s%s%s", (int) (brace - a->tenant),
-                                a->tenant, ns, brace + strlen("{namespace}"));
-        else
-                (void) snprintf(prefix, sizeof(prefix), "%s", a->tenant);
+        /* Namespace confinement (common/brokerproto: the operator's unsealer applies the same). */
+        r = brokerproto_tenant_prefix(a->tenant, ns, prefix, sizeof(prefix));
+        if (r < 0) {
+                injection_secrets_free(specs, n);
+                return why(reason, reason_size, "namespace prefix too long"), -EPERM;
+        }
         struct brokerproto_session s = {};
         s.paths = calloc(n, sizeof(char *));
         r = s.paths ? 0 : -ENOMEM;
         for (size_t i = 0; r == 0 && i < n; i++) {
-                if (strncmp(specs[i].path, prefix, strlen(prefix)) != 0) {
+                if (brokerproto_path_confined(prefix, specs[i].path) < 0) {
                         why(reason, reason_size, "path '%s' outside the namespace prefix '%s'",
                             specs[i].path, prefix);
                         r = -EPERM;

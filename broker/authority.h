@@ -24,7 +24,7 @@
 #include "common/tls/cert.h"
 
 #define AUTHORITY_REASON_MAX 160
-#define AUTHORITY_TENANT_DEFAULT "secret/data/{namespace}/"
+#define AUTHORITY_TENANT_DEFAULT BROKERPROTO_TENANT_DEFAULT
 #define AUTHORITY_CA_CN "cloudtaser-broker session CA"
 
 struct authority;

@@ -518,3 +518,24 @@ int brokerproto_secrets_response_parse(const char *body, size_t len, bool versio
         *ret = (struct brokerproto_secrets_response){.secrets = obj, .doc_ = TAKE_PTR(d)};
         return 0;
 }
+
+int brokerproto_tenant_prefix(const char *tenant, const char *ns, char *ret, size_t size) {
+        int w;
+
+        tenant = tenant ? tenant : BROKERPROTO_TENANT_DEFAULT;
+        if (!*tenant || !ns || !*ns || !ret || size == 0)
+                return -EINVAL;
+        const char *brace = strstr(tenant, "{namespace}");
+        if (brace)
+                w = snprintf(ret, size, "%.*s%s%s", (int) (brace - tenant), tenant, ns,
+                             brace + strlen("{namespace}"));
+        else
+                w = snprintf(ret, size, "%s", tenant);
+        return w < 0 || (size_t) w >= size ? -E2BIG : 0;
+}
+
+int brokerproto_path_confined(const char *prefix, const char *path) {
+        if (!prefix || !*prefix || !path)
+                return -EPERM;
+        return strncmp(path, prefix, strlen(prefix)) == 0 ? 0 : -EPERM;
+}

@@ -105,6 +105,19 @@ int brokerproto_annotation_mac_check(const uint8_t key[BROKERPROTO_KEY_SIZE], co
                                      const char *sa, const char *paths, const char *env_map,
                                      const char *value);
 
+/* ---- namespace confinement (the broker's sessions and the operator's unsealer) ----------- */
+
+/* The default template: a namespace reads only below its own tenant prefix. */
+#define BROKERPROTO_TENANT_DEFAULT "secret/data/{namespace}/"
+
+/* The template (NULL: BROKERPROTO_TENANT_DEFAULT) with its first "{namespace}" replaced by ns,
+ * into ret (size bytes). -EINVAL an empty template or namespace, -E2BIG when it does not fit. */
+int brokerproto_tenant_prefix(const char *tenant, const char *ns, char *ret, size_t size);
+
+/* 0 when the logical path (as injection_parse_secret_paths() gives it) is below prefix (a plain
+ * prefix comparison: such paths have no "." or ".." segment), -EPERM when not. */
+int brokerproto_path_confined(const char *prefix, const char *path);
+
 /* ---- session tokens ---------------------------------------------------------------------- */
 
 /* What a session token states. Strings are heap copies owned by the struct

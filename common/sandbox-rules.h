@@ -114,7 +114,9 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
         SR_PLAIN("memfd_create"),
         SR_PLAIN("ftruncate"),
         /* Network (libcurl, wolfSSL, the resolver): sockets are created by the checked socket
-         * rule below; these act on them. No bind/listen/accept: the supervisor never serves. */
+         * rule below; these act on them. No bind/listen: a listening socket is made before the
+         * filter (the sealed mode's unseal server, wrapper/unseal.h), which accept4 serves. */
+        SR_PLAIN("accept4"),
         SR_PLAIN("connect"),
         SR_PLAIN("sendto"),
         SR_PLAIN("recvfrom"),

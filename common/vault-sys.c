@@ -272,6 +272,69 @@ int vault_sys_policy_write(struct vault_client *c, const char *name, const char 
         return vault_request_json(c, HTTP_PUT, api, &body, true, NULL, err);
 }
 
+int vault_sys_policy_delete(struct vault_client *c, const char *name, struct vault_error *err) {
+        char api[VAULT_PATH_MAX];
+        int r = policy_api(name, api, sizeof(api), err);
+        if (r < 0)
+                return r;
+        return vault_request_json(c, HTTP_DELETE, api, NULL, true, NULL, err);
+}
+
+int vault_sys_policy_list(struct vault_client *c, const char *prefix, char ***ret_names,
+                          size_t *ret_n, struct vault_error *err) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        const struct json_value *keys;
+        char **names = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!ret_names || !ret_n)
+                return -EINVAL;
+        r = vault_request_json(c, HTTP_LIST, "sys/policies/acl", NULL, true, &d, err);
+        if (r < 0)
+                return r;
+        if (!d || json_get_array(json_get(json_doc_root(d), "data"), "keys", &keys) < 0) {
+                fail(err, -EBADMSG, "sys/policies/acl", "the answer has no keys");
+                return -EBADMSG;
+        }
+        JSON_FOREACH(e, keys) {
+                const char *s;
+                if (json_string(e, &s) < 0) {
+                        r = -EBADMSG;
+                        break;
+                }
+                if (prefix && strncmp(s, prefix, strlen(prefix)) != 0)
+                        continue;
+                if (n >= VAULT_SYS_MAX_POLICIES) {
+                        r = -E2BIG;
+                        break;
+                }
+                char **m = realloc(names, (n + 1) * sizeof(char *));
+                if (!m || !(m[n] = strdup(s))) {
+                        if (m)
+                                names = m;
+                        r = -ENOMEM;
+                        break;
+                }
+                names = m;
+                n++;
+        }
+        if (r < 0) {
+                vault_sys_names_free(names, n);
+                fail(err, r, "sys/policies/acl", "cannot read the policy list");
+                return r;
+        }
+        *ret_names = names;
+        *ret_n = n;
+        return 0;
+}
+
+void vault_sys_names_free(char **names, size_t n) {
+        for (size_t i = 0; names && i < n; i++)
+                free(names[i]);
+        free(names);
+}
+
 static const char *const cap_names[] = {"deny",  "read",   "list", "create", "update",
                                         "patch", "delete", "sudo", "root"};
 

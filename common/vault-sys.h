@@ -20,6 +20,7 @@
 
 #define VAULT_SYS_MAX_SHARES 255u       /* Shamir shares (the server's own limit) */
 #define VAULT_SYS_MAX_POLICY (1u << 20) /* bytes of one ACL policy read back */
+#define VAULT_SYS_MAX_POLICIES 65536u   /* names in one policy list */
 
 struct vault_seal_status {
         bool initialized;
@@ -75,6 +76,14 @@ int vault_sys_policy_read(struct vault_client *c, const char *name, char **ret,
 /* PUT sys/policies/acl/<name> {policy}. */
 int vault_sys_policy_write(struct vault_client *c, const char *name, const char *text,
                            struct vault_error *err);
+
+/* DELETE sys/policies/acl/<name> (deleting one that does not exist succeeds). */
+int vault_sys_policy_delete(struct vault_client *c, const char *name, struct vault_error *err);
+/* LIST sys/policies/acl: the names starting with prefix (NULL: all), at most
+ * VAULT_SYS_MAX_POLICIES (-E2BIG). *ret_names: vault_sys_names_free(). */
+int vault_sys_policy_list(struct vault_client *c, const char *prefix, char ***ret_names,
+                          size_t *ret_n, struct vault_error *err);
+void vault_sys_names_free(char **names, size_t n);
 
 /* Capabilities, as a bit set. */
 enum {

@@ -486,11 +486,24 @@ static bool fresh_login(const struct vault_client *c, int flags) {
 /* Performs METHOD /v1/<logical> and returns 0 with the 2xx response in *resp, else fills err.
  * Retries, within one deadline, what a Vault cluster answers while it catches up: 412 (a
  * performance standby without the index state) and a 403 just after a login. */
+static int request_with(struct vault_client *c, enum http_method method, const char *logical,
+                        const char *query, const struct buf *body, int flags,
+                        const struct http_header *extra, struct http_response *resp,
+                        struct vault_error *err);
 static int request(struct vault_client *c, enum http_method method, const char *logical,
                    const char *query, const struct buf *body, int flags, struct http_response *resp,
                    struct vault_error *err) {
+        return request_with(c, method, logical, query, body, flags, NULL, resp, err);
+}
+
+/* request() with one more header (extra, optional): the wrapping token of an unwrap (sent
+ * instead of the client's, flags without REQ_TOKEN), or X-Vault-Wrap-TTL. */
+static int request_with(struct vault_client *c, enum http_method method, const char *logical,
+                        const char *query, const struct buf *body, int flags,
+                        const struct http_header *extra, struct http_response *resp,
+                        struct vault_error *err) {
         _cleanup_buf_ struct buf url = BUF_INIT(VAULT_PATH_MAX * 3 + 8, 0);
-        struct http_header h[1];
+        struct http_header h[2];
         size_t nh = 0;
         unsigned attempts = 0, n412 = 0, n403 = 0;
         int r;
@@ -518,6 +531,8 @@ static int request(struct vault_client *c, enum http_method method, const char *
                 h[nh++] = (struct http_header){
                         .name = "X-Vault-Token", .value = c->token, .secret = true};
         }
+        if (extra)
+                h[nh++] = *extra;
         struct http_request req = {
                 .method = method,
                 .path = buf_cstr(&url),
@@ -743,6 +758,148 @@ int vault_token_revoke_self(struct vault_client *c, struct vault_error *err) {
         }
         if (r >= 0)
                 vault_clear_token(c);
+        return r;
+}
+
+/* --- response wrapping and child tokens (the operator's unsealer, the sealed wrapper) ------ */
+
+static bool token_chars_ok(const char *s, size_t n) {
+        if (n == 0 || n > VAULT_TOKEN_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] <= 0x20 || (unsigned char) s[i] >= 0x7f)
+                        return false;
+        return true;
+}
+
+int vault_decode_wrap_info(const char *body, size_t len, char **ret_token, char *ret_accessor,
+                           size_t accessor_size) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        const struct json_value *wi;
+        const char *token, *acc = "";
+        int r;
+
+        r = json_parse(body, len, JSON_SECURE, &response_limits, &d);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
+        if (json_get_object(json_doc_root(d), "wrap_info", &wi) < 0 ||
+            json_get_string(wi, "token", &token) < 0 || !token_chars_ok(token, strlen(token)))
+                return -EBADMSG;
+        (void) json_get_string(wi, "wrapped_accessor", &acc);
+        if (ret_accessor) {
+                if (!acc[0] || strlen(acc) >= accessor_size)
+                        return -EBADMSG;
+                copy_printable(ret_accessor, accessor_size, acc);
+        }
+        return ret_token ? secmem_strndup(token, VAULT_TOKEN_MAX, ret_token) : 0;
+}
+
+int vault_token_create_wrapped(struct vault_client *c, const char *role,
+                               const struct vault_child_token *t, unsigned wrap_ttl_s,
+                               char **ret_wrapping_token, char *ret_accessor, size_t accessor_size,
+                               struct vault_error *err) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        _cleanup_buf_ struct buf body = BUF_INIT(16384, 0);
+        _cleanup_http_response_ struct http_response resp = {};
+        struct json_value *pols, *meta;
+        char path[VAULT_PATH_MAX], wrap[24];
+        char *token = NULL;
+        int r;
+
+        if (err)
+                *err = (struct vault_error){};
+        if (!c || !role || !t || !t->policy || !ret_wrapping_token || !ret_accessor ||
+            wrap_ttl_s == 0 || t->ttl_s < 0 || !role[0] || strchr(role, '/') ||
+            !vault_path_valid(role)) {
+                set_error(err, -EINVAL, 0, "auth/token/create", "invalid arguments");
+                return -EINVAL;
+        }
+        (void) snprintf(path, sizeof(path), "auth/token/create/%s", role);
+        (void) snprintf(wrap, sizeof(wrap), "%us", wrap_ttl_s);
+        r = json_doc_new(0, 32768, &d);
+        if (r >= 0)
+                r = json_add_array(d, json_doc_root(d), "policies", &pols);
+        if (r >= 0)
+                r = json_add_string(d, pols, NULL, t->policy);
+        if (r >= 0 && t->ttl_s > 0)
+                r = json_add_int64(d, json_doc_root(d), "ttl", t->ttl_s);
+        if (r >= 0 && t->display_name)
+                r = json_add_string(d, json_doc_root(d), "display_name", t->display_name);
+        if (r >= 0 && t->n_meta > 0) {
+                r = json_add_object(d, json_doc_root(d), "meta", &meta);
+                for (size_t i = 0; r >= 0 && i < t->n_meta; i++)
+                        r = json_add_string(d, meta, t->meta[i][0], t->meta[i][1]);
+        }
+        if (r >= 0)
+                r = json_print(json_doc_root(d), &body);
+        if (r < 0) {
+                set_error(err, r, 0, path, "cannot build the request");
+                return r;
+        }
+        struct http_header h = {.name = "X-Vault-Wrap-TTL", .value = wrap};
+        r = request_with(c, HTTP_POST, path, NULL, &body, REQ_TOKEN, &h, &resp, err);
+        if (r < 0)
+                return r;
+        char acc[VAULT_ACCESSOR_MAX];
+        r = vault_decode_wrap_info(resp.body.data, resp.body.len, &token, acc, sizeof(acc));
+        if (r < 0) {
+                set_error(err, r, resp.status, NULL, "the answer is not a wrapped token");
+                return r;
+        }
+        if (strlen(acc) >= accessor_size) {
+                secmem_free(token);
+                set_error(err, -E2BIG, resp.status, NULL, "accessor too long");
+                return -E2BIG;
+        }
+        memcpy(ret_accessor, acc, strlen(acc) + 1);
+        *ret_wrapping_token = token;
+        return 0;
+}
+
+int vault_unwrap_token(struct vault_client *c, const char *wrapping_token, size_t len,
+                       struct vault_auth *ret_auth, struct vault_error *err) {
+        _cleanup_http_response_ struct http_response resp = {};
+        _cleanup_secmem_ char *wt = NULL;
+        int r;
+
+        if (err)
+                *err = (struct vault_error){};
+        if (!c || !wrapping_token || !token_chars_ok(wrapping_token, len)) {
+                set_error(err, -EINVAL, 0, "sys/wrapping/unwrap", "invalid wrapping token");
+                return -EINVAL;
+        }
+        r = secmem_strndup(wrapping_token, len, &wt);
+        if (r < 0)
+                return r;
+        struct http_header h = {.name = "X-Vault-Token", .value = wt, .secret = true};
+        r = request_with(c, HTTP_POST, "sys/wrapping/unwrap", NULL, NULL, REQ_NO_FRESH_403, &h,
+                         &resp, err);
+        if (r < 0)
+                return r;
+        return take_auth(c, &resp, ret_auth, err);
+}
+
+int vault_token_revoke_accessor(struct vault_client *c, const char *accessor,
+                                struct vault_error *err) {
+        _cleanup_http_response_ struct http_response resp = {};
+        _cleanup_buf_ struct buf body = BUF_INIT(VAULT_ACCESSOR_MAX + 32, 0);
+        int r;
+
+        if (err)
+                *err = (struct vault_error){};
+        if (!c || !accessor || !token_chars_ok(accessor, strlen(accessor)) ||
+            strlen(accessor) >= VAULT_ACCESSOR_MAX || strchr(accessor, '"') ||
+            strchr(accessor, '\\')) {
+                set_error(err, -EINVAL, 0, "auth/token/revoke-accessor", "invalid accessor");
+                return -EINVAL;
+        }
+        r = buf_printf(&body, "{\"accessor\":\"%s\"}", accessor);
+        if (r < 0)
+                return r;
+        r = request(c, HTTP_POST, "auth/token/revoke-accessor", NULL, &body, REQ_TOKEN, &resp, err);
+        /* Vault answers 400 "invalid accessor" for a token that is gone (expired, revoked). */
+        if (r < 0 && err && err->status == 400 && strstr(err->message, "invalid accessor"))
+                return -ENOENT;
         return r;
 }
 

@@ -58,6 +58,7 @@
 
 #define VAULT_PATH_MAX 512                      /* a logical path ("secret/data/app/db") */
 #define VAULT_TOKEN_MAX 4096                    /* a client token */
+#define VAULT_ACCESSOR_MAX 128                  /* a token accessor, with its NUL */
 #define VAULT_JWT_MAX (64u * 1024u)             /* a service account JWT */
 #define VAULT_MAX_FIELDS 256                    /* fields in one secret */
 #define VAULT_FIELD_NAME_MAX 256                /* bytes of one field name */
@@ -260,6 +261,41 @@ int vault_logical_read(struct vault_client *c, const char *path, struct json_doc
 int vault_logical_write(struct vault_client *c, const char *path, const struct buf *body,
                         struct json_doc **ret, struct vault_error *err);
 
+/*
+ * Child tokens and response wrapping (docs/protocol-vault.md, "Sealed token mode").
+ *
+ * vault_token_create_wrapped(): POST auth/token/create/<role> {policies: [t->policy], ttl,
+ * display_name, meta} with `X-Vault-Wrap-TTL: <wrap_ttl_s>s`: the vault keeps the new token and
+ * answers a single-use wrapping token instead (wrap_info.token, into *ret_wrapping_token, secmem,
+ * caller frees with secmem_free()) and the new token's accessor (wrap_info.wrapped_accessor, into
+ * ret_accessor, accessor_size bytes, at most VAULT_ACCESSOR_MAX). The role decides orphan and
+ * which policies are allowed. -EINVAL bad arguments (no request), -EBADMSG an answer without
+ * wrap_info, else as above.
+ *
+ * vault_unwrap_token(): POST sys/wrapping/unwrap with the wrapping token (not the client's) and
+ * adopts the token inside as the client's (as a login does; *ret_auth optional). A wrapping token
+ * works once: -EACCES (or -EINVAL with the vault's text) when it was used already, expired or is
+ * not one, which is how an intercepted token shows.
+ *
+ * vault_token_revoke_accessor(): POST auth/token/revoke-accessor {accessor}; -ENOENT when the
+ * vault does not know it (already revoked or expired).
+ */
+struct vault_child_token {
+        const char *policy;       /* the one policy of the new token (required) */
+        int64_t ttl_s;            /* 0: the role's */
+        const char *display_name; /* optional */
+        const char *(*meta)[2];   /* optional {key, value} pairs (not secrets) */
+        size_t n_meta;
+};
+int vault_token_create_wrapped(struct vault_client *c, const char *role,
+                               const struct vault_child_token *t, unsigned wrap_ttl_s,
+                               char **ret_wrapping_token, char *ret_accessor, size_t accessor_size,
+                               struct vault_error *err);
+int vault_unwrap_token(struct vault_client *c, const char *wrapping_token, size_t len,
+                       struct vault_auth *ret_auth, struct vault_error *err);
+int vault_token_revoke_accessor(struct vault_client *c, const char *accessor,
+                                struct vault_error *err);
+
 /* Whether an error is worth retrying later (connection problems, timeouts, 429, 5xx, sealed). */
 bool vault_error_is_transient(int r);
 
@@ -276,6 +312,10 @@ void vault_decode_error(long status, const char *body, size_t len, const char *p
                         struct vault_error *err);
 /* Login / renewal answer: *ret_token (optional) gets the client token in secmem. */
 int vault_decode_auth(const char *body, size_t len, struct vault_auth *ret, char **ret_token);
+/* A wrapped answer: wrap_info.token into *ret_token (secmem, optional) and, when ret_accessor is
+ * given, wrap_info.wrapped_accessor (required then). */
+int vault_decode_wrap_info(const char *body, size_t len, char **ret_token, char *ret_accessor,
+                           size_t accessor_size);
 /* A KV read answer of the given version into a new secret. */
 int vault_decode_kv(const char *body, size_t len, enum vault_kv_version v,
                     struct vault_secret **ret);

@@ -71,6 +71,14 @@ static const struct flag flags[] = {
         F("--leader-elect-retry-period", DURATION, retry_period_ms, "DURATION", "(2s)"),
         F("--leader-elect-resource-name", STR, lease_name, "NAME", "(cloudtaser-operator-leader)"),
         F("--leader-elect-resource-namespace", STR, lease_namespace, "NS", "(--namespace)"),
+        F("--unsealer", BOOL, unsealer, NULL,
+          "sealed token mode: give sealed pods a per-pod wrapped token (leader)"),
+        F("--unseal-token-role", STR, unseal_token_role, "ROLE",
+          "the token role of the pods' tokens (cloudtaser-pod)"),
+        F("--unseal-tenant-prefix", STR, unseal_tenant_prefix, "TEMPLATE",
+          "namespace confinement of sealed pods' paths (secret/data/{namespace}/)"),
+        F("--unseal-interval", DURATION, unseal_interval_ms, "DURATION",
+          "how often the sealed pods are listed (2s)"),
         F("--tls-cert-file", STR, tls_cert_file, "F",
           "serve this certificate (with --tls-key-file) instead of the stored one"),
         F("--tls-key-file", STR, tls_key_file, "F", ""),
@@ -129,6 +137,7 @@ void operator_flags_init(struct operator_flags *f) {
                 .renew_deadline_ms = 10000,
                 .retry_period_ms = 2000,
                 .unseal_pods = true,
+                .unseal_interval_ms = 2000,
         };
 }
 

@@ -48,9 +48,10 @@ $(O)/fuzz/fuzz-operator-admission: $(O)/fuzz/wrapper/config.o $(O)/fuzz/tests/li
 
 # Test tools built on the operator's modules (tests/tools/ct-registry.c: the registry client from
 # the command line, for the registry end-to-end tests; tests/tools/ct-leader.c: the leader
-# election, for tests/e2e/test-real-leader.sh): explicit rules, since the generic musl tool rule
+# election, for tests/e2e/test-real-leader.sh; tests/tools/ct-unsealer.c: the sealed mode's
+# unsealer, for tests/e2e/test-real-sealed.sh): explicit rules, since the generic musl tool rule
 # does not group archives.
-OPERATOR_TOOLS := $(filter ct-registry ct-leader,$(TOOL_NAMES))
+OPERATOR_TOOLS := $(filter ct-registry ct-leader ct-unsealer,$(TOOL_NAMES))
 $(addprefix $(O)/musl/bin/,$(OPERATOR_TOOLS)): $(O)/musl/bin/%: $(O)/musl/tests/tools/%.o $(OPERATOR_LIBS_MUSL) $(O)/musl/libcommon.a
 	@mkdir -p $(@D)
 	@echo "  LD      $@"

@@ -23,16 +23,6 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 return r;
         }
 
-        if (injection_settings_sealed(&s)) {
-                if (err)
-                        (void) snprintf(err->reason, sizeof(err->reason),
-                                        "VAULT_AUTH_METHOD is %s, which this wrapper does not "
-                                        "serve yet",
-                                        "token (sealed)");
-                injection_settings_done(&s);
-                return -EINVAL;
-        }
-
         /* The command: after "--", else the arguments, else CLOUDTASER_ORIGINAL_CMD. */
         int first = 1;
         if (argc > 1 && strcmp(argv[1], "--") == 0)
@@ -81,6 +71,9 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 .broker_addr = s.broker_addr,
                 .broker_ca_pem = s.broker_ca_pem,
                 .broker_token_path = s.broker_token_path,
+                .sealed = injection_settings_sealed(&s),
+                .unseal_ca_pem = s.unseal_ca_pem,
+                .unseal_listen = s.unseal_listen,
                 .secrets = s.secrets,
                 .n_secrets = s.n_secrets,
                 .argv = cmd,

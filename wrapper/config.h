@@ -52,6 +52,9 @@ struct wrapper_config {
         const char *broker_addr;       /* CLOUDTASER_BROKER_ADDRESS (broker mode; no VAULT_ADDR) */
         const char *broker_ca_pem;     /* CLOUDTASER_BROKER_CA_PEM */
         const char *broker_token_path; /* CLOUDTASER_BROKER_TOKEN_PATH */
+        bool sealed;                   /* sealed token mode: token auth without VAULT_TOKEN */
+        const char *unseal_ca_pem;     /* CLOUDTASER_UNSEAL_CA_PEM (sealed) */
+        const char *unseal_listen;     /* CLOUDTASER_UNSEAL_LISTEN, default ":8199" */
 
         struct injection_secret *secrets; /* CLOUDTASER_SECRET_PATHS + CLOUDTASER_ENV_MAP */
         size_t n_secrets;

@@ -53,6 +53,7 @@
 #include "wrapper/config.h"
 #include "wrapper/secrets.h"
 #include "wrapper/timer.h"
+#include "wrapper/unseal.h"
 
 extern char **environ;
 
@@ -278,6 +279,100 @@ static int wait_for_fetch(struct supervisor *s, struct secret_set *ret) {
                 }
                 if (agent_fetch_done(s->agent))
                         return agent_fetch_finish(s->agent, ret);
+                if (poll(p, ELEMENTSOF(p), -1) < 0 && errno != EINTR)
+                        return log_error_errno(errno, "poll failed: %m"), -EXIT_SOFTWARE;
+        }
+}
+
+/* ---- sealed token mode (wrapper/unseal.h) ---- */
+
+/* On the unseal server's thread, before it serves: capabilities are per thread, and this one
+ * parses untrusted input before the supervisor drops its own (after the start). Keep
+ * CAP_IPC_LOCK for secmem; the bounding set is the supervisor's business. */
+static void unseal_thread_init(void *userdata) {
+        int keep[1] = {CAP_IPC_LOCK};
+        int r = caps_drop_except(keep, 1, 0);
+        if (r < 0)
+                log_warning_errno(r, "Could not drop the unseal server's capabilities: %m");
+}
+
+/* The operator's token, on the unseal server's thread, while this thread waits in
+ * wait_for_unseal() and nothing else uses the vault client: set as the client's token, or
+ * (wrapped) unwrapped at the vault first. After a 0 the agent takes the client over. */
+static int unseal_accept(void *userdata, const char *token, size_t len, bool wrapped, char *reason,
+                         size_t reason_size) {
+        struct vault_client *vault = userdata;
+        struct vault_error e = {};
+        int r;
+
+        if (!wrapped) {
+                r = vault_set_token(vault, token, len);
+                if (r < 0) {
+                        (void) snprintf(reason, reason_size, "not a valid vault token");
+                        return 400;
+                }
+                return 0;
+        }
+        r = vault_unwrap_token(vault, token, len, NULL, &e);
+        if (r >= 0)
+                return 0;
+        log_error("Could not unwrap the unseal token at the vault: %s",
+                  e.message[0] ? e.message : vault_strerror(r));
+        if (vault_error_is_transient(r)) {
+                (void) snprintf(reason, reason_size, "the vault is not available: try again");
+                return 503;
+        }
+        (void) snprintf(reason, reason_size,
+                        "the vault refused the wrapping token (used already, expired, or not "
+                        "one): it may have been intercepted");
+        return 422;
+}
+
+/* Sealed: serves wrapper/unseal.h and waits, without the start-up timeout, for an unseal or a
+ * terminating signal. 0 once unsealed (the client has its token, the server keeps running in
+ * *ret), -(exit code), or -(128 + signal): then the server's thread may be inside a vault call
+ * and is abandoned (the caller leaves with _exit()). */
+static int wait_for_unseal(struct supervisor *s, struct vault_client *vault, struct unseal **ret) {
+        struct unseal *u = NULL;
+        struct unseal_options o = {
+                .listen = s->cfg->unseal_listen,
+                .client_ca_pem = s->cfg->unseal_ca_pem,
+                .client_ca_len = strlen(s->cfg->unseal_ca_pem),
+                .client_name = INJECTION_UNSEAL_CLIENT_NAME,
+                .accept = unseal_accept,
+                .thread_init = unseal_thread_init,
+                .userdata = vault,
+        };
+        int r = unseal_new(&o, &u);
+        if (r == -EBADMSG)
+                return log_error("configuration error: CLOUDTASER_UNSEAL_CA_PEM holds no "
+                                 "certificate"),
+                       -EXIT_CONFIG;
+        if (r < 0)
+                return log_error_errno(r, "Could not serve the unseal endpoint on %s: %m",
+                                       o.listen),
+                       r == -EINVAL ? -EXIT_CONFIG : -EXIT_UNAVAILABLE;
+        r = unseal_start(u);
+        if (r < 0) {
+                unseal_free(u);
+                return log_error_errno(r, "Could not start the unseal server: %m"), -EXIT_SOFTWARE;
+        }
+        *ret = u; /* from now on it may be inside a vault call: never freed on a signal */
+        log_notice("sealed: waiting for the operator's token on %s (port %d; GET /v1/status, "
+                   "POST /v1/unseal over mutual TLS); no start-up timeout while sealed",
+                   o.listen, unseal_port(u));
+        struct pollfd p[2] = {
+                {.fd = s->sigfd, .events = POLLIN},
+                {.fd = unseal_fd(u), .events = POLLIN},
+        };
+        for (;;) {
+                int sig = startup_signals(s->sigfd);
+                if (sig) {
+                        log_notice("received SIG%s while sealed: exiting", config_signal_name(sig));
+                        return -(128 + sig);
+                }
+                if (!unseal_sealed(u))
+                        return 0;
                 if (poll(p, ELEMENTSOF(p), -1) < 0 && errno != EINTR)
                         return log_error_errno(errno, "poll failed: %m"), -EXIT_SOFTWARE;
         }
@@ -643,6 +738,20 @@ int main(int argc, char **argv) {
                 return r;
         }
 
+        /* Sealed: nothing starts, and the vault is not asked, until the operator's token came.
+         * Static: its thread may outlive main() (see _exit() below). */
+        static struct unseal *unseal;
+        if (cfg.sealed) {
+                r = wait_for_unseal(&s, vault, &unseal);
+                if (r <= -128 || (r < 0 && unseal))
+                        _exit(-r);
+                if (r < 0) {
+                        vault_client_free(vault);
+                        config_done(&cfg);
+                        return -r;
+                }
+        }
+
         r = agent_init(&agent, &cfg, vault);
         if (r >= 0 && broker)
                 agent_use_broker(&agent, broker);
@@ -664,6 +773,7 @@ int main(int argc, char **argv) {
                  * 139) and without exit handlers; the kernel clears the pages. */
                 _exit(-r);
         if (r < 0) {
+                unseal = unseal_free(unseal);
                 agent_done(&agent);
                 vault_client_free(vault);
                 broker_client_free(broker);
@@ -676,6 +786,7 @@ int main(int argc, char **argv) {
         if (early) {
                 log_notice("received SIG%s before the workload started: exiting",
                            config_signal_name(early));
+                unseal = unseal_free(unseal);
                 secret_set_done(&secrets);
                 agent_done(&agent);
                 vault_client_free(vault);
@@ -686,6 +797,7 @@ int main(int argc, char **argv) {
 
         r = start_child(&s, &secrets);
         if (r < 0) {
+                unseal = unseal_free(unseal);
                 secret_set_done(&secrets);
                 agent_done(&agent);
                 vault_client_free(vault);
@@ -693,6 +805,8 @@ int main(int argc, char **argv) {
                 config_done(&cfg);
                 return r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
         }
+        if (unseal)
+                unseal_set_ready(unseal); /* the readinessProbe: unsealed and started */
         if (cfg.rotation == ROTATION_NONE)
                 secret_set_done(&secrets); /* nothing will need them again */
 
@@ -722,6 +836,7 @@ int main(int argc, char **argv) {
          * a vault call, leave without freeing or wiping under it (see agent_stop()). */
         if (agent_stop(&agent, 500) < 0)
                 _exit(code);
+        unseal = unseal_free(unseal);
         agent_done(&agent);
         if (s.memfd >= 0)
                 s.memfd = safe_close(s.memfd);

@@ -31,7 +31,7 @@ sys.exit(1 if diff or len(k) != 11 else 0)
 EOF
 }
 
-for d in deploy deploy/overlays/ha deploy/overlays/fallback; do
+for d in deploy deploy/overlays/ha deploy/overlays/fallback deploy/overlays/sealed; do
     kubectl kustomize "$top/$d" > "$work/$(basename "$d").yaml" 2> "$work/err"
     ok $? "kubectl kustomize $d" || sed 's/^/# /' "$work/err"
 done
@@ -109,5 +109,20 @@ grep -q -- '- --secret-backend=kubernetes$' "$work/fallback.yaml" && ! grep -q -
     grep -q 'cloudtaser-operator-certs' "$work/fallback.yaml" && ! grep -q 'cloudtaser-operator-certs' "$work/deploy.yaml" &&
     grep -q -- '- --secret-backend=vault$' "$work/deploy.yaml"
 ok $? "overlays/fallback: the kubernetes backend and the RBAC of its one Secret; the default has neither"
+python3 - "$work/sealed.yaml" "$work/deploy.yaml" <<'EOF' > "$work/sealed.check" 2>&1
+import sys, yaml
+def rules(f):
+    out = []
+    for d in yaml.safe_load_all(open(f)):
+        if d and d["kind"] == "ClusterRole":
+            out += [(r.get("resources"), r.get("verbs")) for r in d["rules"] if "pods" in r.get("resources", [])]
+    return out
+s, base = rules(sys.argv[1]), rules(sys.argv[2])
+ok = s == [(["pods"], ["list", "watch"])] and base == []
+print("ok" if ok else "sealed %r, default %r" % (s, base))
+sys.exit(0 if ok else 1)
+EOF
+ok $? "overlays/sealed: pods list and watch for the unsealer, nothing else on pods; the default has none" ||
+    sed 's/^/# /' "$work/sealed.check"
 
 tap_done

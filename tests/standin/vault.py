@@ -523,6 +523,8 @@ class State:
         self.cluster_id = str(uuid.uuid4())
         self.tokens = {}
         self.accessors = {}
+        self.token_roles = {}  # auth/token/roles/<name>
+        self.wrapped = {}      # wrapping token -> (expire_at, the wrapped response object)
         self.policies = {"default": DEFAULT_POLICY.strip() + "\n"}
         self.policy_meta = {"default": {"version": 1, "modified": time.time()}}
         self.namespaces = {""}
@@ -1287,6 +1289,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise VaultError(403, [multierr("permission denied")])
             self.audit("request", ctx, None, None)
             resp_status, resp_obj = route["fn"](ctx)
+            wrap_ttl = req.headers.get("X-Vault-Wrap-TTL")
+            if wrap_ttl and resp_status == 200 and isinstance(resp_obj, dict):
+                resp_obj = self.wrap_response(ctx, resp_obj, wrap_ttl)
         except VaultError as e:
             err = e
             resp_status = e.status
@@ -1298,6 +1303,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.audit("request", ctx, None, e)
         self.audit("response", ctx, (resp_status, resp_obj), err)
         return resp_status, resp_obj, headers
+
+    # ---- response wrapping: the answer stays in the vault, a single-use token stands for it
+    def wrap_response(self, ctx, obj, wrap_ttl):
+        st = self.server.state
+        try:
+            ttl = parse_duration(wrap_ttl)
+        except ValueError:
+            raise VaultError(400, ["invalid wrap TTL"])
+        if ttl <= 0:
+            raise VaultError(400, ["invalid wrap TTL"])
+        tid = new_token_id(st)
+        now = st.now()
+        st.wrapped[tid] = (now + ttl, obj)
+        auth = obj.get("auth") or {}
+        info = {"token": tid, "accessor": rand62(24), "ttl": int(ttl),
+                "creation_time": rfc3339(now), "creation_path": ctx["full"].rstrip("/")}
+        if auth.get("accessor"):
+            info["wrapped_accessor"] = auth["accessor"]
+        return {"request_id": ctx["rid"], "lease_id": "", "renewable": False, "lease_duration": 0,
+                "data": None, "wrap_info": info, "warnings": None, "auth": None}
+
+    def sys_unwrap(self, c):
+        st = self.server.state
+        if c["op"] not in ("create", "update"):
+            raise unsupported_op()
+        tid = c["req"].headers.get("X-Vault-Token") or ""
+        ent = st.wrapped.pop(tid, None)  # single use: gone whether it works or not
+        if ent is None or ent[0] < st.now():
+            raise VaultError(400, ["wrapping token is not valid or does not exist"])
+        return 200, ent[1]
 
     def env(self, ctx, data=None, auth=None, lease_duration=0, top=False, renewable=False):
         out = {"request_id": ctx["rid"], "lease_id": "", "renewable": renewable,
@@ -1675,6 +1710,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             name = (rel[len("sys/policy"):] if legacy else rel[len("sys/policies/acl"):]).strip("/")
             return R(lambda c: self.sys_policy(c, name, legacy),
                      exists=(lambda: name in st.policies) if name else None)
+        if rel.rstrip("/") == "sys/wrapping/unwrap":
+            return R(self.sys_unwrap, unauth=True)
         if rel.rstrip("/") in ("sys/capabilities-self", "sys/capabilities"):
             return R(lambda c: self.sys_caps(c, rel.rstrip("/").endswith("self")))
         if rel == "sys/seal" and root_ns:
@@ -1903,7 +1940,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                "lookup-accessor": self.tok_lookup, "revoke": self.tok_revoke,
                "revoke-accessor": self.tok_revoke, "renew": self.tok_renew}
         if sub.startswith("create/"):
-            raise VaultError(400, ["role-based token creation is not modelled by the stand-in"])
+            role = sub[len("create/"):]
+            return {"fn": lambda c: self.tok_create_role(c, role)}
+        if sub.startswith("roles/") or sub == "roles":
+            name = sub[len("roles/"):] if sub.startswith("roles/") else ""
+            return {"fn": lambda c: self.tok_role(c, name),
+                    "exists": (lambda: name in st.token_roles) if name else None}
         fn = fns.get(sub)
         if fn is None:
             return {"fn": _raise(unsupported_path)}
@@ -2025,6 +2067,66 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if c["op"] not in ("create", "update"):
             raise unsupported_op()
         return self.do_renew(c, self._target(c, sub))
+
+    def tok_role(self, c, name):
+        st = self.server.state
+        op = c["op"]
+        if not name:
+            if op != "list":
+                raise unsupported_op()
+            return 200, self.env(c, {"keys": sorted(st.token_roles)})
+        if op == "read":
+            r = st.token_roles.get(name)
+            if r is None:
+                return 404, {"errors": []}
+            return 200, self.env(c, dict(r, name=name))
+        if op in ("create", "update"):
+            d = c["data"]
+            st.token_roles[name] = {
+                "orphan": to_bool(d.get("orphan"), False),
+                "allowed_policies": str_list(d.get("allowed_policies")),
+                "allowed_policies_glob": str_list(d.get("allowed_policies_glob")),
+                "token_explicit_max_ttl": parse_duration(d.get("token_explicit_max_ttl", 0)),
+                "renewable": to_bool(d.get("renewable"), True)}
+            return 204, None
+        if op == "delete":
+            st.token_roles.pop(name, None)
+            return 204, None
+        raise unsupported_op()
+
+    def tok_create_role(self, c, name):
+        st = self.server.state
+        if c["op"] not in ("create", "update"):
+            raise unsupported_op()
+        role = st.token_roles.get(name)
+        if role is None:
+            raise err400("unknown role %s" % name)
+        d = c["data"]
+        pols = [p for p in sanitize_policies(str_list(d.get("policies")), add_default=False)]
+        for p in pols:
+            if p in role["allowed_policies"]:
+                continue
+            if any(glob_match(g, p) for g in role["allowed_policies_glob"]):
+                continue
+            raise err400("token policies (%s) must be subset of the role's allowed policies" % p)
+        pols = sanitize_policies(pols, add_default=True)
+        try:
+            ttl = parse_duration(d.get("ttl", 0)) or SYS_DEFAULT_TTL
+        except ValueError as e:
+            raise err400(str(e))
+        emax = role["token_explicit_max_ttl"]
+        if emax and ttl > emax:
+            ttl = emax
+        parent = c["token"]
+        orphan = role["orphan"]
+        meta = d.get("meta") or None
+        dn = "token" + ("-" + d["display_name"] if d.get("display_name") else "")
+        t = Token(id=new_token_id(st), policies=pols, now=st.now(), display_name=dn,
+                  path="auth/token/create/" + name, ttl=ttl, explicit_max_ttl=emax,
+                  renewable=role["renewable"], orphan=orphan,
+                  parent=None if orphan else parent.accessor, meta=meta)
+        st.add_token(t)
+        return 200, self.env(c, None, auth=t.auth_block(st.now()))
 
     def tok_create(self, c, sub):
         st = self.server.state

@@ -304,6 +304,32 @@ int main(void) {
                 _cleanup_tls_csr_info_ struct tls_csr_info ci = {};
                 is_int(tls_csr_parse_pem(csr.data, csr.len, &ci), 0, "whose signature verifies");
         }
+        /* Namespace confinement, shared by the broker and the operator's unsealer. */
+        {
+                char prefix[BROKERPROTO_MAX_PATH], tiny[8];
+                is_int(brokerproto_tenant_prefix(NULL, "ns1", prefix, sizeof(prefix)), 0,
+                       "tenant prefix, default template");
+                is_str(prefix, "secret/data/ns1/", "  secret/data/ns1/");
+                is_int(brokerproto_tenant_prefix("kv/data/t-{namespace}/app/", "a", prefix,
+                                                 sizeof(prefix)),
+                       0, "a template with the namespace inside");
+                is_str(prefix, "kv/data/t-a/app/", "  kv/data/t-a/app/");
+                is_int(brokerproto_tenant_prefix("shared/", "a", prefix, sizeof(prefix)), 0,
+                       "a template without {namespace}");
+                is_str(prefix, "shared/", "  the same for every namespace");
+                is_int(brokerproto_tenant_prefix(NULL, "", prefix, sizeof(prefix)), -EINVAL,
+                       "an empty namespace: -EINVAL");
+                is_int(brokerproto_tenant_prefix(NULL, "ns1", tiny, sizeof(tiny)), -E2BIG,
+                       "a prefix that does not fit: -E2BIG");
+                is_int(brokerproto_path_confined("secret/data/ns1/", "secret/data/ns1/app"), 0,
+                       "a path of the namespace: confined");
+                is_int(brokerproto_path_confined("secret/data/ns1/", "secret/data/ns10/app"),
+                       -EPERM, "another namespace sharing the first letters: -EPERM");
+                is_int(brokerproto_path_confined("secret/data/ns1/", "secret/data/ns1"), -EPERM,
+                       "the prefix without its slash: -EPERM");
+                is_int(brokerproto_path_confined("", "secret/data/ns1/app"), -EPERM,
+                       "an empty prefix confines nothing in: -EPERM");
+        }
         brokerproto_keys_free(k1);
         brokerproto_keys_free(k2);
         brokerproto_keys_free(other);

@@ -56,6 +56,17 @@ int main(void) {
            "durations read");
         ok(f.cert_check_interval_ms == 120000 && f.cert_renew_before_ms == 31535996000ull,
            "2m and seconds");
+        ok(!f.unsealer && !f.unseal_token_role && !f.unseal_tenant_prefix &&
+                   f.unseal_interval_ms == 2000,
+           "the unsealer: off, every 2 s when on");
+        is_int(parse(&f, (const char *const[]){"--unsealer", "--unseal-token-role", "pods",
+                                               "--unseal-tenant-prefix=kv/data/{namespace}/",
+                                               "--unseal-interval", "5s", NULL}),
+               0, "the unsealer's flags");
+        ok(f.unsealer && strcmp(f.unseal_token_role, "pods") == 0 &&
+                   strcmp(f.unseal_tenant_prefix, "kv/data/{namespace}/") == 0 &&
+                   f.unseal_interval_ms == 5000,
+           "  read");
         is_int(parse(&f, (const char *const[]){"--leader-elect=false", NULL}), 0, "=false");
         ok(!f.leader_elect, "--leader-elect=false");
         is_int(parse(&f, (const char *const[]){"--secret-backend", "kubernetes", "--namespace",

@@ -3,8 +3,10 @@
  * Unit tests of common/vault-sys against the stand-in vault: sys/seal-status, sys/init (its
  * argument checks before any request, the keys and token it returns), sys/unseal, the mount
  * tables, ACL policies, sys/capabilities-self (root, a limited token, an answer without
- * capabilities), and the capability names. The same calls run on the real OpenBao through
- * tests/e2e/test-real-cli-source.sh.
+ * capabilities), the capability names; and what the sealed mode's unsealer uses: policy list and
+ * delete, a child token through a token role (orphan, allowed_policies_glob) with response
+ * wrapping, its unwrap (single use), revoke by accessor. The same calls run on the real OpenBao
+ * through tests/e2e/test-real-cli-source.sh and tests/e2e/test-real-sealed.sh.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -141,6 +143,84 @@ static void test_capabilities(void) {
                "read,list,other", "  read,list,other");
 }
 
+/* The unsealer's calls: a per-pod policy, a wrapped child token of a token role, unwrap once,
+ * revoke by accessor, the policy listed and deleted. */
+static void test_child_tokens(void) {
+        _cleanup_vault_client_ struct vault_client *root = client(s->root_token);
+        _cleanup_vault_client_ struct vault_client *pod = client(NULL);
+        _cleanup_vault_client_ struct vault_client *thief = client(NULL);
+        _cleanup_buf_ struct buf body = BUF_INIT(512, 0);
+        _cleanup_secmem_ char *wrapping = NULL;
+        struct vault_token_info ti = {};
+        struct vault_auth a = {};
+        struct vault_error e;
+        char acc[VAULT_ACCESSOR_MAX], **names = NULL;
+        size_t n = 0;
+        unsigned caps = 0;
+
+        (void) buf_append_str(&body, "{\"orphan\": true, \"allowed_policies_glob\": "
+                                     "[\"cloudtaser-pod-*\"], \"renewable\": true}");
+        is_int(vault_logical_write(root, "auth/token/roles/cloudtaser-pod", &body, NULL, &e), 0,
+               "token role cloudtaser-pod");
+        is_int(vault_sys_policy_write(root, "cloudtaser-pod-u1",
+                                      "path \"secret/data/ns1/a\" {\n  capabilities = "
+                                      "[\"read\"]\n}\n",
+                                      &e),
+               0, "policy cloudtaser-pod-u1");
+        is_int(vault_sys_policy_write(root, "other", "path \"x\" { capabilities = [\"read\"] }",
+                                      &e),
+               0, "and another policy");
+        is_int(vault_sys_policy_list(root, "cloudtaser-pod-", &names, &n, &e), 0, "policy list");
+        ok(n == 1 && strcmp(names[0], "cloudtaser-pod-u1") == 0, "  the prefix keeps only ours");
+        vault_sys_names_free(names, n);
+
+        struct vault_child_token bad = {.policy = "other"};
+        ok(vault_token_create_wrapped(root, "cloudtaser-pod", &bad, 60, &wrapping, acc, sizeof(acc),
+                                      &e) < 0 &&
+                   !wrapping,
+           "a policy the role does not allow: refused");
+        struct vault_child_token t = {
+                .policy = "cloudtaser-pod-u1", .ttl_s = 3600, .display_name = "pod-ns1-a"};
+        is_int(vault_token_create_wrapped(root, "cloudtaser-pod", &t, 60, &wrapping, acc,
+                                          sizeof(acc), &e),
+               0, "wrapped child token through the role");
+        ok(wrapping && wrapping[0] && acc[0], "  a wrapping token and the child's accessor");
+        is_int(vault_token_create_wrapped(root, "cloudtaser/pod", &t, 60, &wrapping, acc,
+                                          sizeof(acc), &e),
+               -EINVAL, "a role name with '/': -EINVAL");
+        if (!wrapping)
+                return;
+        is_int(vault_unwrap_token(pod, wrapping, strlen(wrapping), &a, &e), 0, "unwrapped");
+        ok(vault_has_token(pod) && strcmp(a.accessor, acc) == 0,
+           "  the client has the child token, its accessor is the one wrap_info named");
+        is_int(vault_token_lookup_self(pod, &ti, &e), 0, "  lookup-self with it");
+        ok(strstr(ti.policies, "cloudtaser-pod-u1") != NULL, "  its policy");
+        is_int(vault_sys_capabilities_self(pod, "secret/data/ns1/b", &caps, &e), 0,
+               "  capabilities beside its path");
+        is_int(caps, VAULT_CAP_DENY, "  deny");
+        ok(vault_unwrap_token(thief, wrapping, strlen(wrapping), NULL, &e) < 0 &&
+                   !vault_has_token(thief),
+           "a second unwrap of the same wrapping token fails (single use)");
+        is_int(vault_unwrap_token(thief, "bad token", 9, NULL, &e), -EINVAL,
+               "a wrapping token with a space: -EINVAL, no request");
+
+        is_int(vault_token_revoke_accessor(root, acc, &e), 0, "revoke by accessor");
+        ok(vault_token_lookup_self(pod, &ti, &e) == -EACCES, "  the child token is gone");
+        is_int(vault_token_revoke_accessor(root, acc, &e), -ENOENT, "  again: -ENOENT");
+        is_int(vault_token_revoke_accessor(root, "a\"b", &e), -EINVAL, "a bad accessor: -EINVAL");
+        is_int(vault_sys_policy_delete(root, "cloudtaser-pod-u1", &e), 0, "policy deleted");
+        _cleanup_free_ char *text = NULL;
+        is_int(vault_sys_policy_read(root, "cloudtaser-pod-u1", &text, &e), -ENOENT, "  gone");
+        is_int(vault_sys_policy_delete(root, "cloudtaser-pod-u1", &e), 0,
+               "  deleting it again succeeds");
+
+        static const char no_acc[] = "{\"wrap_info\": {\"token\": \"s.x\"}}";
+        ok(vault_decode_wrap_info(no_acc, strlen(no_acc), NULL, acc, sizeof(acc)) == -EBADMSG,
+           "decode: wrap_info without wrapped_accessor when one is asked for: -EBADMSG");
+        ok(vault_decode_wrap_info("{\"data\": {}}", 12, NULL, NULL, 0) == -EBADMSG,
+           "decode: no wrap_info: -EBADMSG");
+}
+
 int main(void) {
         if (standin_start("{\"seal\": {\"initialized\": false}}", &s) < 0) {
                 skip(1, "no stand-in");
@@ -154,6 +234,7 @@ int main(void) {
         }
         test_mounts_policies();
         test_capabilities();
+        test_child_tokens();
         standin_stop(s);
         return tap_done();
 }

@@ -184,8 +184,57 @@ static void test_errors(void) {
         }
 }
 
+/* Sealed token mode: token auth without VAULT_TOKEN but with CLOUDTASER_UNSEAL_CA_PEM is served
+ * (it was refused before the unseal server existed); broker mode still is not. */
+static void test_sealed(void) {
+        static const char *const kv[] = {"VAULT_ADDR",
+                                         "https://vault:8200",
+                                         "VAULT_AUTH_METHOD",
+                                         "token",
+                                         "CLOUDTASER_UNSEAL_CA_PEM",
+                                         "-----BEGIN CERTIFICATE-----",
+                                         "CLOUDTASER_SECRET_PATHS",
+                                         "secret/data/app/db",
+                                         NULL};
+        static const char *const listen[] = {"VAULT_ADDR",
+                                             "https://vault:8200",
+                                             "VAULT_AUTH_METHOD",
+                                             "token",
+                                             "CLOUDTASER_UNSEAL_CA_PEM",
+                                             "pem",
+                                             "CLOUDTASER_UNSEAL_LISTEN",
+                                             "127.0.0.1:9199",
+                                             "CLOUDTASER_SECRET_PATHS",
+                                             "secret/data/app/db",
+                                             NULL};
+        char *argv[] = {"w", "--", "/bin/app", NULL};
+        struct wrapper_config c;
+        struct config_error err = {};
+        is_int(parse(kv, 3, argv, &c, &err), 0, "sealed token mode parses");
+        ok(c.sealed && c.auth == AUTH_TOKEN && !c.has_token, "  sealed, token auth, no token");
+        ok(c.unseal_ca_pem && strstr(c.unseal_ca_pem, "BEGIN") && c.unseal_listen &&
+                   strcmp(c.unseal_listen, ":8199") == 0,
+           "  the CA, and the listen address :8199 by default");
+        config_done(&c);
+        is_int(parse(listen, 3, argv, &c, &err), 0, "CLOUDTASER_UNSEAL_LISTEN");
+        ok(c.sealed && strcmp(c.unseal_listen, "127.0.0.1:9199") == 0, "  taken");
+        config_done(&c);
+        static const char *const broker[] = {"VAULT_AUTH_METHOD",
+                                             "broker",
+                                             "CLOUDTASER_BROKER_ADDRESS",
+                                             "https://broker:8443",
+                                             "CLOUDTASER_BROKER_CA_PEM",
+                                             "pem",
+                                             "CLOUDTASER_SECRET_PATHS",
+                                             "secret/data/app/db",
+                                             NULL};
+        ok(parse(broker, 3, argv, &c, &err) == -EINVAL && strstr(err.reason, "broker"),
+           "broker mode is still refused: '%s'", err.reason);
+}
+
 int main(void) {
         test_defaults();
+        test_sealed();
         test_full();
         test_errors();
         return tap_done();
