@@ -132,8 +132,9 @@ struct credentials {
         /* For the admission's broker and sealed modes (operator/modes.h): the annotation key
          * derived from broker-auth (secmem; broker-auth itself is not kept) and the public CA
          * bundle of broker-tls, each as last read. */
-        uint8_t *annotation_key; /* NULL until broker-auth was read */
-        struct buf broker_ca;    /* empty until broker-tls was read */
+        uint8_t *annotation_key;            /* NULL until broker-auth was read */
+        struct buf broker_ca;               /* empty until broker-tls was read */
+        struct buf client_cert, client_key; /* broker-tls's client pair (keep_client_pair) */
 };
 
 static void logf_(struct credentials *c, enum credentials_log_level l, int error, const char *fmt,
@@ -208,6 +209,8 @@ int credentials_new(const struct credentials_options *o, struct credentials **re
         if (c->o.renew_before_s <= 0)
                 c->o.renew_before_s = 30 * 86400LL;
         c->broker_ca = (struct buf) BUF_INIT(TLS_MAX_PEM, 0);
+        c->client_cert = (struct buf) BUF_INIT(TLS_MAX_PEM, 0);
+        c->client_key = (struct buf) BUF_INIT(TLS_MAX_PEM, BUF_SECURE);
         c->o.service = c->o.namespace_ = c->o.broker_service = c->o.webhook_config = NULL;
         c->o.extra_hosts = NULL;
         r = pthread_mutex_init(&c->lock, NULL);
@@ -228,6 +231,8 @@ struct credentials *credentials_free(struct credentials *c) {
         credentials_record_done(&c->webhook);
         secmem_free(c->annotation_key);
         buf_done(&c->broker_ca);
+        buf_done(&c->client_cert);
+        buf_done(&c->client_key);
         (void) pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
@@ -576,11 +581,27 @@ static int annotation_key_load(struct credentials *c, const struct credentials_r
         return 0;
 }
 
-/* The public CA bundle of a broker-tls record, kept for the admission. */
+/* The public CA bundle of a broker-tls record, kept for the admission; with keep_client_pair
+ * also its client certificate and key, for the unsealer. */
 static int broker_ca_keep(struct credentials *c, const struct credentials_record *rec) {
         const struct buf *ca = credentials_record_get(rec, "ca.crt");
+        int r;
         if (!ca || ca->len == 0)
                 return -EBADMSG;
+        if (c->o.keep_client_pair) {
+                const struct buf *cl = credentials_record_get(rec, "client.crt"),
+                                 *clk = credentials_record_get(rec, "client.key");
+                if (!cl || !clk || cl->len == 0 || clk->len == 0)
+                        return -EBADMSG;
+                buf_reset(&c->client_cert);
+                buf_reset(&c->client_key);
+                if ((r = buf_append(&c->client_cert, cl->data, cl->len)) < 0 ||
+                    (r = buf_append(&c->client_key, clk->data, clk->len)) < 0) {
+                        buf_reset(&c->client_cert);
+                        buf_reset(&c->client_key);
+                        return r;
+                }
+        }
         if (ca->len == c->broker_ca.len && memcmp(ca->data, c->broker_ca.data, ca->len) == 0)
                 return 0;
         buf_reset(&c->broker_ca);
@@ -750,6 +771,40 @@ int credentials_annotation_mac(struct credentials *c, const char *ns, const char
                 return r;
         memcpy(ret, mac, sizeof(mac));
         return 0;
+}
+
+int credentials_annotation_key(struct credentials *c, uint8_t ret[BROKERPROTO_KEY_SIZE]) {
+        if (!c || !ret)
+                return -EINVAL;
+        (void) pthread_mutex_lock(&c->lock);
+        int r = c->annotation_key ? 0 : -ENODATA;
+        if (r == 0)
+                memcpy(ret, c->annotation_key, BROKERPROTO_KEY_SIZE);
+        (void) pthread_mutex_unlock(&c->lock);
+        return r;
+}
+
+/* Takes back what a failed call appended (wiped: the key's buffer is secure). */
+static void buf_cut(struct buf *b, size_t len) {
+        if (b->len > len) {
+                explicit_bzero(b->data + len, b->len - len);
+                b->len = len;
+        }
+}
+
+int credentials_client_pair(struct credentials *c, struct buf *ret_cert, struct buf *ret_key) {
+        if (!c || !ret_cert || !ret_key || !(ret_key->flags & BUF_SECURE))
+                return -EINVAL;
+        (void) pthread_mutex_lock(&c->lock);
+        int r = c->client_cert.len > 0 && c->client_key.len > 0 ? 0 : -ENODATA;
+        size_t cl = ret_cert->len, kl = ret_key->len;
+        if (r == 0 && ((r = buf_append(ret_cert, c->client_cert.data, c->client_cert.len)) < 0 ||
+                       (r = buf_append(ret_key, c->client_key.data, c->client_key.len)) < 0)) {
+                buf_cut(ret_cert, cl);
+                buf_cut(ret_key, kl);
+        }
+        (void) pthread_mutex_unlock(&c->lock);
+        return r;
 }
 
 int credentials_broker_ca(struct credentials *c, struct buf *ret) {

@@ -120,6 +120,9 @@ struct credentials_options {
          * none (the caller publishes the CA itself). */
         struct kube_client *kube;
         const char *webhook_config;
+        /* Keep broker-tls's client certificate and key (the operator's, for the sealed mode's
+         * unsealer: credentials_client_pair()); false: only its public CA is kept. */
+        bool keep_client_pair;
         /* Whether this replica may write (the leader, or every replica without election). */
         bool (*may_write)(void *userdata);
         /* Wall clock (unix seconds); NULL: time(). */
@@ -165,3 +168,10 @@ int credentials_annotation_mac(struct credentials *c, const char *ns, const char
 /* Appends the CA bundle (PEM, public) of the broker-tls record last read to ret. -ENODATA
  * before broker-tls was read. */
 int credentials_broker_ca(struct credentials *c, struct buf *ret);
+/* The annotation key itself, for the unsealer's check of a pod's MAC (the caller wipes it).
+ * -ENODATA before broker-auth was read. */
+int credentials_annotation_key(struct credentials *c, uint8_t ret[BROKERPROTO_KEY_SIZE]);
+/* Appends broker-tls's client certificate (PEM) to ret_cert and its key (PEM) to ret_key (a
+ * BUF_SECURE buffer: -EINVAL otherwise): the operator's client identity towards the sealed pods'
+ * wrappers. -ENODATA before broker-tls was read or without keep_client_pair. */
+int credentials_client_pair(struct credentials *c, struct buf *ret_cert, struct buf *ret_key);

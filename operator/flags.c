@@ -58,8 +58,8 @@ static const struct flag flags[] = {
           "CLOUDTASER_BROKER_ADDRESS for broker-mode pods\n"
           "(https://<--broker-service-name>.<--namespace>.svc:8443)"),
         F("--unseal-pods", BOOL, unseal_pods, NULL,
-          "deliver tokens to sealed token-mode pods (true); =false denies\n"
-          "token-mode pods without VAULT_TOKEN"),
+          "sealed token mode: admit token-mode pods without VAULT_TOKEN and\n"
+          "give each a per-pod wrapped token (leader; vault backend; false)"),
         F("--cert-check-interval", DURATION, cert_check_interval_ms, "DURATION",
           "how often certificates are checked and re-read (1h)"),
         F("--cert-renew-before", DURATION, cert_renew_before_ms, "DURATION",
@@ -71,8 +71,6 @@ static const struct flag flags[] = {
         F("--leader-elect-retry-period", DURATION, retry_period_ms, "DURATION", "(2s)"),
         F("--leader-elect-resource-name", STR, lease_name, "NAME", "(cloudtaser-operator-leader)"),
         F("--leader-elect-resource-namespace", STR, lease_namespace, "NS", "(--namespace)"),
-        F("--unsealer", BOOL, unsealer, NULL,
-          "sealed token mode: give sealed pods a per-pod wrapped token (leader)"),
         F("--unseal-token-role", STR, unseal_token_role, "ROLE",
           "the token role of the pods' tokens (cloudtaser-pod)"),
         F("--unseal-tenant-prefix", STR, unseal_tenant_prefix, "TEMPLATE",
@@ -136,7 +134,6 @@ void operator_flags_init(struct operator_flags *f) {
                 .lease_duration_ms = 15000,
                 .renew_deadline_ms = 10000,
                 .retry_period_ms = 2000,
-                .unseal_pods = true,
                 .unseal_interval_ms = 2000,
         };
 }

@@ -44,9 +44,8 @@ struct operator_flags {
 
         /* Broker mode and sealed token mode (operator/modes.h). */
         const char *broker_address; /* NULL: https://<broker_service>.<namespace>.svc:8443 */
-        bool unseal_pods;           /* default true */
+        bool unseal_pods;           /* sealed token mode: admission and the unsealer */
         /* The sealed token mode's unsealer (operator/unsealer.h, issue 15). */
-        bool unsealer;
         const char *unseal_token_role;    /* NULL: UNSEALER_ROLE_DEFAULT */
         const char *unseal_tenant_prefix; /* NULL: the broker's default */
         uint64_t unseal_interval_ms;      /* default 2 s */

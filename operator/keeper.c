@@ -267,6 +267,7 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
                 .renew_before_s = (int64_t) (f->cert_renew_before_ms / 1000u),
                 .kube = keep_bundle ? kube : NULL,
                 .webhook_config = f->webhook_config_name,
+                .keep_client_pair = f->unseal_pods,
                 .may_write = may_write,
                 .log = cred_log,
                 .userdata = k,
@@ -549,6 +550,40 @@ int keeper_modes_config(struct keeper *k, struct modes_config *ret) {
                 .unseal_pods = k->f->unseal_pods,
                 .keys = {.annotation_mac = modes_mac, .broker_ca = modes_ca, .userdata = k},
         };
+        return 0;
+}
+
+static int unseal_key(void *ud, uint8_t ret[BROKERPROTO_KEY_SIZE]) {
+        struct keeper *k = ud;
+        return credentials_annotation_key(k->cred, ret);
+}
+
+static int unseal_pair(void *ud, struct buf *ret_cert, struct buf *ret_key) {
+        struct keeper *k = ud;
+        return credentials_client_pair(k->cred, ret_cert, ret_key);
+}
+
+static int unseal_borrow(void *ud, struct vault_client **ret) {
+        struct keeper *k = ud;
+        return vaultsession_borrow(k->session, ret);
+}
+
+static void unseal_return(void *ud) {
+        struct keeper *k = ud;
+        vaultsession_return(k->session);
+}
+
+int keeper_unsealer_deps(struct keeper *k, struct unsealer_deps *ret) {
+        if (!k || !ret)
+                return -EINVAL;
+        if (!k->session)
+                return -EOPNOTSUPP;
+        *ret = (struct unsealer_deps){.is_leader = may_write,
+                                      .annotation_key = unseal_key,
+                                      .client_pair = unseal_pair,
+                                      .vault_borrow = unseal_borrow,
+                                      .vault_return = unseal_return,
+                                      .userdata = k};
         return 0;
 }
 

@@ -24,6 +24,7 @@
 #include "operator/flags.h"
 #include "operator/modes.h"
 #include "operator/signer.h"
+#include "operator/unsealer.h"
 
 struct keeper;
 
@@ -51,6 +52,10 @@ int keeper_ca_bundle(struct keeper *k, struct buf *ret);
  * credentials' annotation MAC and broker-tls CA (credentials_annotation_mac(),
  * credentials_broker_ca()). *ret borrows k. -EINVAL (--broker-address not an https:// URL). */
 int keeper_modes_config(struct keeper *k, struct modes_config *ret);
+/* What the sealed mode's unsealer (operator/unsealer) borrows: the leader, the annotation key,
+ * broker-tls's client pair (kept with --unseal-pods), the operator's vault session. -EOPNOTSUPP
+ * without a vault backend (the unsealer mints tokens in vault). */
+int keeper_unsealer_deps(struct keeper *k, struct unsealer_deps *ret);
 
 /* Whether the operator must stop with an error (the CA signer died: it sent SIGTERM to the
  * process after logging why). */

@@ -50,6 +50,7 @@
 #include "operator/keeper.h"
 #include "operator/registry.h"
 #include "operator/signer.h"
+#include "operator/unsealer.h"
 
 #define MAX_FILE (1024u * 1024u)
 #define MAX_ALLOWED 64
@@ -399,6 +400,21 @@ int main(int argc, char **argv) {
                         nt++;
         if (keeper && (r = keeper_start(keeper, tls)) < 0)
                 return log_error_errno(r, "Cannot start the certificate rotation: %m"), 1;
+        /* The sealed token mode's unsealer (on the leader), with --unseal-pods. */
+        struct unsealer *unsealer = NULL;
+        if (f.unseal_pods) {
+                struct unsealer_options uo = {.kube = st.kube,
+                                              .tenant = f.unseal_tenant_prefix,
+                                              .token_role = f.unseal_token_role,
+                                              .interval_ms = (unsigned) f.unseal_interval_ms};
+                if (!keeper || !st.kube || (r = keeper_unsealer_deps(keeper, &uo.deps)) < 0)
+                        return log_error("--unseal-pods needs the vault backend for the "
+                                         "operator's credentials and the Kubernetes API (the "
+                                         "unsealer mints each sealed pod's token in vault)"),
+                               2;
+                if ((r = unsealer_new(&uo, &unsealer)) < 0 || (r = unsealer_start(unsealer)) < 0)
+                        return log_error_errno(r, "Cannot start the unsealer: %m"), 1;
+        }
         atomic_store(&st.ready, true);
         log_info("serving: webhook https://%s/mutate-v1-pod (port %d, %u loops), health %s (port "
                  "%d), metrics %s (port %d)",
@@ -410,6 +426,7 @@ int main(int argc, char **argv) {
         log_info("received signal %d: stopping", sig);
         atomic_store(&st.ready, false);
         bool failed = keeper_failed(keeper);
+        unsealer = unsealer_free(unsealer); /* it borrows the keeper's session and credentials */
         /* The Lease first, so that a standby takes over while this replica drains. */
         keeper = keeper_free(keeper);
         httpd_stop(webhook);

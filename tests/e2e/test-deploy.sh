@@ -124,5 +124,7 @@ sys.exit(0 if ok else 1)
 EOF
 ok $? "overlays/sealed: pods list and watch for the unsealer, nothing else on pods; the default has none" ||
     sed 's/^/# /' "$work/sealed.check"
+grep -q -- '- --unseal-pods$' "$work/sealed.yaml" && ! grep -q -- '--unseal-pods' "$work/deploy.yaml"
+ok $? "overlays/sealed: --unseal-pods (admission and the unsealer); the default has it off"
 
 tap_done

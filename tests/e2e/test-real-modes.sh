@@ -45,7 +45,7 @@ real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
     kubectl -n "$ns" create serviceaccount app > /dev/null && ct_operator_account "$ns"
 ok $? "namespace $ns, service accounts, the operator's RBAC, token and vault role"
 
-ct_start_operator e2e
+ct_start_operator e2e --unseal-pods
 ok $? "the operator is ready (its credentials written to OpenBao)" || sed 's/^/# /' "$work/operator.log"
 ct_register "$T-inject" Fail "$T"
 ok $? "MutatingWebhookConfiguration registered" || sed 's/^/# /' "$work/mwc-$T-inject.out"

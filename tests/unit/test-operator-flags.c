@@ -56,14 +56,14 @@ int main(void) {
            "durations read");
         ok(f.cert_check_interval_ms == 120000 && f.cert_renew_before_ms == 31535996000ull,
            "2m and seconds");
-        ok(!f.unsealer && !f.unseal_token_role && !f.unseal_tenant_prefix &&
+        ok(!f.unseal_pods && !f.unseal_token_role && !f.unseal_tenant_prefix &&
                    f.unseal_interval_ms == 2000,
            "the unsealer: off, every 2 s when on");
-        is_int(parse(&f, (const char *const[]){"--unsealer", "--unseal-token-role", "pods",
+        is_int(parse(&f, (const char *const[]){"--unseal-pods", "--unseal-token-role", "pods",
                                                "--unseal-tenant-prefix=kv/data/{namespace}/",
                                                "--unseal-interval", "5s", NULL}),
                0, "the unsealer's flags");
-        ok(f.unsealer && strcmp(f.unseal_token_role, "pods") == 0 &&
+        ok(f.unseal_pods && strcmp(f.unseal_token_role, "pods") == 0 &&
                    strcmp(f.unseal_tenant_prefix, "kv/data/{namespace}/") == 0 &&
                    f.unseal_interval_ms == 5000,
            "  read");
@@ -85,12 +85,13 @@ int main(void) {
 
         /* Broker and sealed token mode. */
         is_int(parse(&f, (const char *const[]){NULL}), 0, "defaults");
-        ok(f.unseal_pods && !f.broker_address,
-           "unsealing on by default; the broker address derived (NULL)");
-        is_int(parse(&f, (const char *const[]){"--unseal-pods=false", "--broker-address",
+        ok(!f.unseal_pods && !f.broker_address,
+           "unsealing off by default (it needs the overlay's RBAC and vault policy); the broker "
+           "address derived (NULL)");
+        is_int(parse(&f, (const char *const[]){"--unseal-pods=true", "--broker-address",
                                                "https://broker.ops.svc:8443", NULL}),
-               0, "--unseal-pods=false --broker-address");
-        ok(!f.unseal_pods && strcmp(f.broker_address, "https://broker.ops.svc:8443") == 0,
+               0, "--unseal-pods=true --broker-address");
+        ok(f.unseal_pods && strcmp(f.broker_address, "https://broker.ops.svc:8443") == 0,
            "both taken");
 
         static const char *const bad[][4] = {
