@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/arena.h"
 #include "common/base64.h"
 #include "common/injection.h"
 #include "common/json.h"
@@ -34,6 +35,7 @@ struct lookup_entry {
 
 struct review {
         const struct admission_config *c;
+        struct arena *arena; /* the review's documents */
         const char *ns;
         char pod[2 * NAME_MAX_SHOWN + 16]; /* "ns/name" or "ns/generateName*" for messages */
 
@@ -1392,7 +1394,7 @@ static int respond(struct review *r, const char *api_version, const char *uid, b
         struct json_value *root, *resp, *st, *w;
         int k;
 
-        k = json_doc_new(0, 2 * PATCH_MAX_BYTES + 1024 * 1024, &d);
+        k = json_doc_new_arena(r->arena, 0, 2 * PATCH_MAX_BYTES + 1024 * 1024, &d);
         if (k < 0)
                 return k;
         root = json_doc_root(d);
@@ -1429,8 +1431,8 @@ static int respond(struct review *r, const char *api_version, const char *uid, b
         return json_print(root, out);
 }
 
-int admission_review(const struct admission_config *c, const char *body, size_t len,
-                     struct buf *out, const char **ret_outcome) {
+int admission_review_arena(const struct admission_config *c, struct arena *arena, const char *body,
+                           size_t len, struct buf *out, const char **ret_outcome) {
         static const struct json_limits limits = {
                 .max_input = ADMISSION_MAX_BODY,
                 .max_depth = 64,
@@ -1441,7 +1443,7 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
         const char *api_version, *s, *uid, *op, *sub;
         const char *outcome = "error";
         struct review *r = NULL;
-        bool injected = false, dry_run = false;
+        bool r_in_arena, injected = false, dry_run = false;
         int k;
 
         if (ret_outcome)
@@ -1450,7 +1452,7 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                 return -EINVAL;
         if (len > ADMISSION_MAX_BODY)
                 return -E2BIG;
-        k = json_parse(body, len, 0, &limits, &doc);
+        k = json_parse_arena(arena, body, len, 0, &limits, &doc);
         if (k == -ENOMEM || k == -E2BIG)
                 return k;
         if (k < 0)
@@ -1464,13 +1466,17 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
             !uid_valid(uid))
                 return -EBADMSG;
 
-        r = calloc(1, sizeof(*r));
-        if (!r)
+        r = arena_alloc(arena, sizeof(*r));
+        r_in_arena = r;
+        if (r)
+                *r = (struct review){0};
+        else if (!(r = calloc(1, sizeof(*r))))
                 return -ENOMEM;
         r->c = c;
+        r->arena = arena;
         r->start_ms = review_clock_ms(c);
         r->ipc_lock = -1;
-        k = jsonpatch_init(&r->patch, PATCH_MAX_BYTES);
+        k = jsonpatch_init(&r->patch, arena, PATCH_MAX_BYTES);
         if (k < 0)
                 goto finish;
         object = json_get(req, "object");
@@ -1548,7 +1554,18 @@ finish:
                 free(r->ca_pem_escaped);
                 annotations_done(&r->ann);
                 jsonpatch_done(&r->patch);
-                free(r);
+                if (!r_in_arena)
+                        free(r);
         }
+        return k;
+}
+
+int admission_review(const struct admission_config *c, const char *body, size_t len,
+                     struct buf *out, const char **ret_outcome) {
+        struct arena a;
+
+        arena_init(&a, ADMISSION_ARENA_MAX, ARENA_WIPE);
+        int k = admission_review_arena(c, &a, body, len, out, ret_outcome);
+        arena_done(&a);
         return k;
 }

@@ -102,7 +102,8 @@ int handlers_webhook(void *userdata, const struct httpd_request *req, struct htt
                 return httpd_response_set(resp, 405, "text/plain; charset=utf-8", "use POST\n");
         }
         uint64_t t0 = req->start_usec ? req->start_usec : now_usec();
-        r = admission_review(&st->adm, req->body, req->body_len, &resp->body, &outcome);
+        r = admission_review_arena(&st->adm, req->arena, req->body, req->body_len, &resp->body,
+                                   &outcome);
         if (r == -EBADMSG) {
                 buf_reset(&resp->body);
                 metrics_count_review(&st->m, METRICS_BAD_REQUEST, now_usec() - t0);
