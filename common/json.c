@@ -1309,3 +1309,9 @@ int json_append_quoted(struct buf *out, const char *s) {
                 return -EINVAL;
         return print_to(out, NULL, s);
 }
+
+int json_append_string(struct buf *out, const char *s) {
+        if (!out || !s || !utf8_valid(s, strlen(s)))
+                return -EINVAL;
+        return print_to(out, NULL, s);
+}

@@ -192,6 +192,11 @@ int json_print(const struct json_value *v, struct buf *out);
  * hand-built bodies. -E2BIG (out unchanged), -EINVAL for NULL arguments, -ENOMEM. */
 int json_append_quoted(struct buf *out, const char *s);
 
+/* Appends s as the JSON string literal json_print() writes for it, for a response written
+ * member by member: -EINVAL when s is not valid UTF-8 (json_add_string() refuses it too, so the
+ * text always parses back), -E2BIG (out unchanged), -ENOMEM. */
+int json_append_string(struct buf *out, const char *s);
+
 static inline void json_doc_freep(struct json_doc **d) {
         json_doc_free(*d);
 }

@@ -1386,49 +1386,53 @@ static bool uid_valid(const char *s) {
         return true;
 }
 
+static const char *status_reason(int code) {
+        return code == 403 ? "Forbidden" : code == 500 ? "InternalError" : "BadRequest";
+}
+
+/* Writes the AdmissionReview response straight into out, member by member in the order a
+ * client reads them, the patch base64-encoded in place: no document of the response and no
+ * copy of the patch. On failure out is as it was. */
 static int respond(struct review *r, const char *api_version, const char *uid, bool allowed,
                    struct buf *out) {
-        _cleanup_json_doc_ struct json_doc *d = NULL;
         _cleanup_buf_ struct buf text = BUF_INIT(PATCH_MAX_BYTES, 0);
-        _cleanup_buf_ struct buf b64 = BUF_INIT(PATCH_MAX_BYTES / 3 * 4 + 4, 0);
-        struct json_value *root, *resp, *st, *w;
+        size_t start = out->len;
         int k;
 
-        k = json_doc_new_arena(r->arena, 0, 2 * PATCH_MAX_BYTES + 1024 * 1024, &d);
-        if (k < 0)
-                return k;
-        root = json_doc_root(d);
-        if ((k = json_add_string(d, root, "apiVersion", api_version)) < 0 ||
-            (k = json_add_string(d, root, "kind", "AdmissionReview")) < 0 ||
-            (k = json_add_object(d, root, "response", &resp)) < 0 ||
-            (k = json_add_string(d, resp, "uid", uid)) < 0 ||
-            (k = json_add_bool(d, resp, "allowed", allowed)) < 0)
-                return k;
+        if ((k = buf_append_str(out, "{\"apiVersion\":")) < 0 ||
+            (k = json_append_string(out, api_version)) < 0 ||
+            (k = buf_append_str(out, ",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":")) < 0 ||
+            (k = json_append_string(out, uid)) < 0 ||
+            (k = buf_append_str(out, allowed ? ",\"allowed\":true" : ",\"allowed\":false")) < 0)
+                goto fail;
         if (!allowed) {
-                if ((k = json_add_object(d, resp, "status", &st)) < 0 ||
-                    (k = json_add_string(d, st, "status", "Failure")) < 0 ||
-                    (k = json_add_string(d, st, "message", r->message)) < 0 ||
-                    (k = json_add_string(d, st, "reason",
-                                         r->code == 403   ? "Forbidden"
-                                         : r->code == 500 ? "InternalError"
-                                                          : "BadRequest")) < 0 ||
-                    (k = json_add_int64(d, st, "code", r->code)) < 0)
-                        return k;
+                if ((k = buf_append_str(out, ",\"status\":{\"status\":\"Failure\",\"message\":")) <
+                            0 ||
+                    (k = json_append_string(out, r->message)) < 0 ||
+                    (k = buf_append_str(out, ",\"reason\":")) < 0 ||
+                    (k = json_append_string(out, status_reason(r->code))) < 0 ||
+                    (k = buf_printf(out, ",\"code\":%d}", r->code)) < 0)
+                        goto fail;
         } else if (r->patch.n_ops > 0) {
                 if ((k = jsonpatch_print(&r->patch, &text)) < 0 ||
-                    (k = base64_encode(&b64, text.data, text.len)) < 0 ||
-                    (k = json_add_string(d, resp, "patchType", "JSONPatch")) < 0 ||
-                    (k = json_add_string(d, resp, "patch", buf_cstr(&b64))) < 0)
-                        return k;
+                    (k = buf_append_str(out, ",\"patchType\":\"JSONPatch\",\"patch\":\"")) < 0 ||
+                    (k = base64_encode(out, text.data, text.len)) < 0 ||
+                    (k = buf_append_byte(out, '"')) < 0)
+                        goto fail;
         }
-        if (r->n_warnings > 0) {
-                if ((k = json_add_array(d, resp, "warnings", &w)) < 0)
-                        return k;
-                for (size_t i = 0; i < r->n_warnings; i++)
-                        if ((k = json_add_string(d, w, NULL, r->warnings[i])) < 0)
-                                return k;
+        for (size_t i = 0; i < r->n_warnings; i++)
+                if ((k = buf_append_str(out, i == 0 ? ",\"warnings\":[" : ",")) < 0 ||
+                    (k = json_append_string(out, r->warnings[i])) < 0)
+                        goto fail;
+        if ((k = buf_append_str(out, r->n_warnings > 0 ? "]}}" : "}}")) < 0)
+                goto fail;
+        return 0;
+fail:
+        if (out->data) {
+                out->len = start;
+                out->data[start] = '\0';
         }
-        return json_print(root, out);
+        return k;
 }
 
 int admission_review_arena(const struct admission_config *c, struct arena *arena, const char *body,

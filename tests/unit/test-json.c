@@ -909,6 +909,28 @@ static void test_quoting(void) {
         is_int(c.len, 0, "nothing appended");
         is_int(json_append_quoted(&c, NULL), -EINVAL, "NULL string");
         is_int(json_append_quoted(NULL, "x"), -EINVAL, "NULL buffer");
+
+        /* json_append_string(): what json_print() writes for the same string value. */
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_buf_ struct buf q = BUF_INIT(64, 0), p = BUF_INIT(64, 0);
+                _cleanup_json_doc_ struct json_doc *d = NULL;
+                struct json_value *arr;
+                ok(json_append_string(&q, cases[i].in) == 0 && json_doc_new(0, 0, &d) == 0 &&
+                           json_add_array(d, json_doc_root(d), "a", &arr) == 0 &&
+                           json_add_string(d, arr, NULL, cases[i].in) == 0 &&
+                           json_print(arr, &p) == 0 && p.len == q.len + 2 &&
+                           memcmp(p.data + 1, q.data, q.len) == 0,
+                   "append_string case %zu is what json_print writes", i);
+        }
+        _cleanup_buf_ struct buf u = BUF_INIT(64, 0);
+        (void) buf_append_str(&u, "x");
+        is_int(json_append_string(&u, "a\xc3"), -EINVAL, "append_string: a cut UTF-8 sequence");
+        is_int(json_append_string(&u, "\xff"), -EINVAL, "append_string: a byte never in UTF-8");
+        is_str(buf_cstr(&u), "x", "and the buffer is unchanged");
+        _cleanup_buf_ struct buf t = BUF_INIT(3, 0);
+        is_int(json_append_string(&t, "ab"), -E2BIG, "append_string: over the maximum");
+        is_int(t.len, 0, "nothing appended");
+        is_int(json_append_string(NULL, "x"), -EINVAL, "append_string: NULL buffer");
 }
 
 /* --- secure memory ---------------------------------------------------------------------------- */
