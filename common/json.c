@@ -326,6 +326,10 @@ static bool utf8_valid(const char *s, size_t n) {
         const unsigned char *p = (const unsigned char *) s;
 
         for (size_t i = 0; i < n;) {
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
                 size_t l = utf8_sequence(p + i, n - i);
                 if (l == 0)
                         return false;
@@ -399,6 +403,10 @@ static int scan_string(const unsigned char *s, size_t n, bool allow_nul, size_t 
                 }
                 if (c < 0x20)
                         return -EBADMSG; /* raw control character (NUL included) */
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
                 size_t l = utf8_sequence(s + p, n - p);
                 if (l == 0)
                         return -EBADMSG;
@@ -789,7 +797,7 @@ static const cJSON *member(const cJSON *o, const char *key, size_t keylen) {
         if (!o || !cJSON_IsObject(o) || !key)
                 return NULL;
         for (const cJSON *c = o->child; c; c = c->next)
-                if (c->string && strlen(c->string) == keylen && memcmp(c->string, key, keylen) == 0)
+                if (c->string && strncmp(c->string, key, keylen) == 0 && c->string[keylen] == '\0')
                         return c;
         return NULL;
 }
@@ -1150,55 +1158,51 @@ static void emit(struct emitter *e, const void *s, size_t n) {
         e->len += n;
 }
 
-static void emit_quoted(struct emitter *e, const char *s) {
+/* The escape of a byte that cannot appear as itself in a JSON string literal. */
+static void emit_escape(struct emitter *e, unsigned char c) {
         static const char hex[] = "0123456789abcdef";
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+
+        switch (c) {
+        case '"':
+        case '\\':
+                esc[1] = (char) c;
+                break;
+        case '\b':
+                esc[1] = 'b';
+                break;
+        case '\f':
+                esc[1] = 'f';
+                break;
+        case '\n':
+                esc[1] = 'n';
+                break;
+        case '\r':
+                esc[1] = 'r';
+                break;
+        case '\t':
+                esc[1] = 't';
+                break;
+        default:
+                emit(e, esc, 6);
+                return;
+        }
+        emit(e, esc, 2);
+}
+
+/* Runs of bytes that stand for themselves are emitted whole; only the rare others one by one. */
+static void emit_quoted(struct emitter *e, const char *s) {
         const unsigned char *p = (const unsigned char *) s;
-        size_t run = 0;
 
         emit(e, "\"", 1);
-        for (;; p++) {
-                unsigned char c = *p;
-                char esc[6] = {'\\', 0, 0, 0, 0, 0};
-                size_t esclen = 2;
-
-                if (c >= 0x20 && c != '"' && c != '\\') {
-                        run++;
-                        continue;
-                }
-                emit(e, p - run, run);
-                run = 0;
-                if (c == '\0')
+        for (;;) {
+                const unsigned char *run = p;
+                while (*p >= 0x20 && *p != '"' && *p != '\\')
+                        p++;
+                emit(e, run, (size_t) (p - run));
+                if (*p == '\0')
                         break;
-                switch (c) {
-                case '"':
-                        esc[1] = '"';
-                        break;
-                case '\\':
-                        esc[1] = '\\';
-                        break;
-                case '\b':
-                        esc[1] = 'b';
-                        break;
-                case '\f':
-                        esc[1] = 'f';
-                        break;
-                case '\n':
-                        esc[1] = 'n';
-                        break;
-                case '\r':
-                        esc[1] = 'r';
-                        break;
-                case '\t':
-                        esc[1] = 't';
-                        break;
-                default:
-                        memcpy(esc + 1, "u00", 3);
-                        esc[4] = hex[c >> 4];
-                        esc[5] = hex[c & 0xf];
-                        esclen = 6;
-                        break;
-                }
-                emit(e, esc, esclen);
+                emit_escape(e, *p++);
         }
         emit(e, "\"", 1);
 }

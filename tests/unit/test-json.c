@@ -525,6 +525,25 @@ static void test_getters(void) {
         }
 }
 
+/* Keys that are prefixes of each other: a member matches only its whole key. */
+static void test_key_prefixes(void) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        const char *v = NULL;
+        if (!ok(parse_str("{\"abc\":1,\"a\":2,\"ab\":\"x\",\"\":3}", 0, NULL, &d) == 0,
+                "prefix keys parse"))
+                return;
+        const struct json_value *root = json_doc_root(d);
+        ok(json_get_string(root, "ab", &v) == 0 && strcmp(v, "x") == 0,
+           "\"ab\" is not \"abc\" or \"a\"");
+        int64_t i = 0;
+        ok(json_get_int64(root, "a", &i) == 0 && i == 2, "\"a\" is not \"abc\"");
+        ok(json_get_int64(root, "", &i) == 0 && i == 3, "the empty key is its own");
+        ok(json_get(root, "abcd") == NULL && json_get(root, "b") == NULL,
+           "longer and other keys: none");
+        ok(json_get_path(root, "ab.c") == NULL && json_get_path(root, "a") != NULL,
+           "paths use whole segments");
+}
+
 static void test_get_path(void) {
         _cleanup_json_doc_ struct json_doc *d = NULL;
         if (!ok(parse_str(getter_doc, 0, NULL, &d) == 0, "path document"))
@@ -1255,6 +1274,7 @@ int main(void) {
         test_node_limit();
         test_parse_memory();
         test_getters();
+        test_key_prefixes();
         test_get_path();
         test_iteration();
         test_build_roundtrip();
