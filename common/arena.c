@@ -26,18 +26,23 @@ static void block_wipe(const struct arena *a, struct arena_block *b) {
 }
 
 void arena_reset(struct arena *a) {
-        struct arena_block *b, *next;
+        struct arena_block *b, *next, **link;
+        size_t kept = 0;
 
         if (!a || !a->head)
                 return;
-        b = a->head;
-        for (struct arena_block *x = b->next; x; x = next) {
-                next = x->next;
-                block_wipe(a, x);
-                free(x);
+        for (link = &a->head; (b = *link);) {
+                block_wipe(a, b);
+                if (b == a->head || kept + b->size <= ARENA_KEEP_MAX) {
+                        kept += b->size;
+                        link = &b->next;
+                        continue;
+                }
+                next = b->next;
+                free(b);
+                *link = next;
         }
-        block_wipe(a, b);
-        b->next = NULL;
+        a->cur = NULL;
         a->total = 0;
 }
 
@@ -45,14 +50,17 @@ void arena_done(struct arena *a) {
         if (!a)
                 return;
         arena_reset(a);
-        free(a->head);
-        a->head = NULL;
+        for (struct arena_block *b = a->head, *next; b; b = next) {
+                next = b->next;
+                free(b);
+        }
+        a->head = a->cur = NULL;
 }
 
 void *arena_alloc(struct arena *a, size_t n) {
         const size_t align = sizeof(max_align_t);
-        struct arena_block *b;
-        size_t need;
+        struct arena_block *b, *last = NULL;
+        size_t need, made = 0;
 
         if (!a)
                 return NULL;
@@ -61,24 +69,27 @@ void *arena_alloc(struct arena *a, size_t n) {
         if (n > a->max || a->total > a->max - n)
                 return NULL;
         need = (n + align - 1) / align * align;
-        for (b = a->head; b; b = b->next)
+        /* The current block, then the next kept ones; the tail of a block left behind is not
+         * used again before the reset (at most half of the memory, blocks doubling). */
+        for (b = a->cur ? a->cur : a->head; b; last = b, b = b->next)
                 if (b->size - b->used >= need)
                         break;
         if (!b) {
-                size_t size = MAX((size_t) ARENA_BLOCK, need);
+                for (struct arena_block *x = a->head; x; x = x->next)
+                        made += x->size;
+                size_t size = MAX(MAX((size_t) ARENA_BLOCK, need), made);
                 b = malloc(sizeof(*b) + size);
                 if (!b)
                         return NULL;
                 b->size = size;
                 b->used = 0;
-                if (a->head) {
-                        b->next = a->head->next;
-                        a->head->next = b;
-                } else {
-                        b->next = NULL;
+                b->next = NULL;
+                if (last)
+                        last->next = b;
+                else
                         a->head = b;
-                }
         }
+        a->cur = b;
         void *p = (char *) b->data + b->used;
         b->used += need;
         a->total += n;
@@ -100,6 +111,13 @@ char *arena_strdup(struct arena *a, const char *s) {
 
 size_t arena_used(const struct arena *a) {
         return a ? a->total : 0;
+}
+
+size_t arena_capacity(const struct arena *a) {
+        size_t n = 0;
+        for (const struct arena_block *b = a ? a->head : NULL; b; b = b->next)
+                n += b->size;
+        return n;
 }
 
 void arena_set_budget(struct arena *a, size_t n) {

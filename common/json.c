@@ -11,7 +11,11 @@
  *     a block wipes it (and gives it back when it was the last one, which is what cJSON's
  *     temporary number buffers do); the chunks are wiped and unmapped by json_doc_free().
  *   - other documents malloc() each block and explicit_bzero() it on free.
- * Both count bytes against the document's bound; going past it makes the hook return NULL and
+ *   - documents of json_parse_arena() / json_doc_new_arena() take their blocks from the caller's
+ *     arena (common/arena.h) while its budget lasts and from the heap after that; free() of an
+ *     arena block only uncounts it (the arena frees, and with ARENA_WIPE wipes, it at its
+ *     reset), and freeing the document walks the tree only when some block went to the heap.
+ * All count bytes against the document's bound; going past it makes the hook return NULL and
  * the operation fail with -E2BIG. The owner in the header lets the builders refuse a container
  * that belongs to another document, and the level keeps every tree at most
  * JSON_MAX_DEPTH_LIMIT deep, which bounds the recursion here and in cJSON.
@@ -36,6 +40,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/arena.h"
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/secmem.h"
@@ -43,20 +48,21 @@
 #define JSON_DOC_BYTES_DEFAULT (1024u * 1024u)
 #define ALLOC_MAGIC 0x4a534f4eu /* "JSON" */
 #define ALLOC_ALIGN 16u
-#define ARENA_FIRST_CHUNK 4096u
-#define ARENA_MAX_CHUNKS 64u
+#define SECURE_FIRST_CHUNK 4096u
+#define SECURE_MAX_CHUNKS 64u
 #define SAFE_INT_LIMIT 9007199254740992.0 /* 2^53: integers strictly below are exact */
 
 struct alloc_hdr {
         struct json_doc *owner;
         size_t size; /* bytes requested */
         uint32_t magic;
-        uint32_t level; /* nodes only: containers enclosing this value (root: 0) */
-        uint64_t reserved;
+        uint32_t level;    /* nodes only: containers enclosing this value (root: 0) */
+        uint32_t in_arena; /* a block of the caller's arena (json_parse_arena()) */
+        uint32_t reserved;
 };
 _Static_assert(sizeof(struct alloc_hdr) % ALLOC_ALIGN == 0, "header keeps alignment");
 
-struct arena_chunk {
+struct secure_chunk {
         unsigned char *base;
         size_t size;
 };
@@ -67,8 +73,12 @@ struct json_doc {
         size_t bound; /* bytes this document may take */
         size_t used;  /* secure: sum of chunk sizes; heap: live blocks including headers */
         int alloc_error;
+        /* json_parse_arena() / json_doc_new_arena() only */
+        struct arena *arena;
+        size_t heap_blocks; /* live blocks that did not fit the arena */
+        bool self_in_arena; /* this struct is in the arena too */
         /* JSON_SECURE only */
-        struct arena_chunk chunks[ARENA_MAX_CHUNKS];
+        struct secure_chunk chunks[SECURE_MAX_CHUNKS];
         size_t n_chunks;
         size_t top; /* bytes used in the last chunk */
         size_t next_chunk;
@@ -86,7 +96,7 @@ static struct alloc_hdr *hdr_of(const void *p) {
         return (struct alloc_hdr *) ((uintptr_t) p - sizeof(struct alloc_hdr));
 }
 
-static void *arena_alloc(struct json_doc *d, size_t size) {
+static void *secure_alloc(struct json_doc *d, size_t size) {
         size_t need = sizeof(struct alloc_hdr) + align_up(size);
         unsigned char *p;
 
@@ -99,7 +109,7 @@ static void *arena_alloc(struct json_doc *d, size_t size) {
                 void *base;
 
                 sz = MIN(sz, (size_t) SECMEM_MAX_ALLOC);
-                if (need > sz || d->n_chunks >= ARENA_MAX_CHUNKS) {
+                if (need > sz || d->n_chunks >= SECURE_MAX_CHUNKS) {
                         d->alloc_error = -E2BIG;
                         return NULL;
                 }
@@ -107,7 +117,7 @@ static void *arena_alloc(struct json_doc *d, size_t size) {
                         d->alloc_error = -ENOMEM;
                         return NULL;
                 }
-                d->chunks[d->n_chunks++] = (struct arena_chunk){.base = base, .size = sz};
+                d->chunks[d->n_chunks++] = (struct secure_chunk){.base = base, .size = sz};
                 d->used += sz;
                 d->next_chunk = sz <= SIZE_MAX / 2 ? sz * 2 : sz;
                 p = base;
@@ -119,7 +129,7 @@ static void *arena_alloc(struct json_doc *d, size_t size) {
         return h + 1;
 }
 
-static void arena_free(struct json_doc *d, struct alloc_hdr *h) {
+static void secure_free(struct json_doc *d, struct alloc_hdr *h) {
         explicit_bzero(h + 1, h->size);
         if (h == d->last) {
                 d->top -= sizeof(struct alloc_hdr) + align_up(h->size);
@@ -147,14 +157,42 @@ static void *heap_alloc(struct json_doc *d, size_t size) {
 
 static void heap_free(struct json_doc *d, struct alloc_hdr *h) {
         d->used -= sizeof(*h) + h->size;
+        if (h->in_arena) { /* the arena frees (and, with ARENA_WIPE, wipes) it at its reset */
+                h->magic = 0;
+                return;
+        }
         explicit_bzero(h, sizeof(*h) + h->size);
         free(h);
+        d->heap_blocks--;
+}
+
+/* From the caller's arena while its budget lasts, then from the heap: either way counted
+ * against the document's bound. */
+static void *doc_arena_alloc(struct json_doc *d, size_t size) {
+        struct alloc_hdr *h;
+
+        if (size > SIZE_MAX - sizeof(*h) || size + sizeof(*h) > d->bound - d->used) {
+                d->alloc_error = -E2BIG;
+                return NULL;
+        }
+        h = arena_alloc(d->arena, sizeof(*h) + size);
+        if (!h) {
+                void *p = heap_alloc(d, size);
+                if (p)
+                        d->heap_blocks++;
+                return p;
+        }
+        *h = (struct alloc_hdr){.owner = d, .size = size, .magic = ALLOC_MAGIC, .in_arena = 1};
+        d->used += sizeof(*h) + size;
+        return h + 1;
 }
 
 static void *doc_alloc(struct json_doc *d, size_t size) {
         if (size == 0)
                 size = 1;
-        return d->flags & JSON_SECURE ? arena_alloc(d, size) : heap_alloc(d, size);
+        if (d->flags & JSON_SECURE)
+                return secure_alloc(d, size);
+        return d->arena ? doc_arena_alloc(d, size) : heap_alloc(d, size);
 }
 
 static void *hook_malloc(size_t size) {
@@ -174,7 +212,7 @@ static void hook_free(void *p) {
         if (h->magic != ALLOC_MAGIC || !h->owner)
                 abort();
         if (h->owner->flags & JSON_SECURE)
-                arena_free(h->owner, h);
+                secure_free(h->owner, h);
         else
                 heap_free(h->owner, h);
 }
@@ -203,10 +241,21 @@ static int doc_error(const struct json_doc *d) {
         return d->alloc_error < 0 ? d->alloc_error : -ENOMEM;
 }
 
-static int doc_create(unsigned flags, size_t bound, size_t first_chunk, struct json_doc **ret) {
-        struct json_doc *d = calloc(1, sizeof(*d));
-        if (!d)
+static int doc_create(struct arena *a, unsigned flags, size_t bound, size_t first_chunk,
+                      struct json_doc **ret) {
+        struct json_doc *d;
+        bool in_arena;
+
+        if (a && (flags & JSON_SECURE))
+                return -EINVAL; /* an arena is ordinary memory */
+        d = arena_alloc(a, sizeof(*d));
+        in_arena = d;
+        if (d)
+                *d = (struct json_doc){0};
+        else if (!(d = calloc(1, sizeof(*d))))
                 return -ENOMEM;
+        d->arena = a;
+        d->self_in_arena = in_arena;
         d->flags = flags;
         d->bound = bound;
         d->next_chunk = first_chunk;
@@ -221,12 +270,15 @@ struct json_doc *json_doc_free(struct json_doc *d) {
                 /* No need to walk the tree: the chunks hold all of it and are wiped on release. */
                 for (size_t i = 0; i < d->n_chunks; i++)
                         secmem_free(d->chunks[i].base);
-        } else if (d->root) {
+        } else if (d->root && (!d->arena || d->heap_blocks > 0)) {
+                /* An arena document walks its tree only for the blocks that went to the heap. */
                 DOC_SCOPE(d);
                 cJSON_Delete(d->root);
         }
+        bool self_in_arena = d->self_in_arena;
         explicit_bzero(d, sizeof(*d));
-        free(d);
+        if (!self_in_arena)
+                free(d);
         return NULL;
 }
 
@@ -274,6 +326,10 @@ static bool utf8_valid(const char *s, size_t n) {
         const unsigned char *p = (const unsigned char *) s;
 
         for (size_t i = 0; i < n;) {
+                if (p[i] < 0x80) {
+                        i++;
+                        continue;
+                }
                 size_t l = utf8_sequence(p + i, n - i);
                 if (l == 0)
                         return false;
@@ -347,6 +403,10 @@ static int scan_string(const unsigned char *s, size_t n, bool allow_nul, size_t 
                 }
                 if (c < 0x20)
                         return -EBADMSG; /* raw control character (NUL included) */
+                if (c < 0x80) {
+                        p++;
+                        continue;
+                }
                 size_t l = utf8_sequence(s + p, n - p);
                 if (l == 0)
                         return -EBADMSG;
@@ -595,8 +655,8 @@ static int mark_nuls(const char *s, size_t n, struct marked_copy *m) {
         return 0;
 }
 
-int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits *limits,
-               struct json_doc **ret) {
+int json_parse_arena(struct arena *a, const char *s, size_t n, unsigned flags,
+                     const struct json_limits *limits, struct json_doc **ret) {
         struct json_limits l = limits ? *limits : (struct json_limits){0};
         _cleanup_json_doc_ struct json_doc *d = NULL;
         struct scan_result sc;
@@ -629,7 +689,7 @@ int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits
                 return r;
 
         /* A secure parse gets one chunk of the bound (split at SECMEM_MAX_ALLOC). */
-        r = doc_create(flags & JSON_SECURE, bound, bound, &d);
+        r = doc_create(a, flags & JSON_SECURE, bound, bound, &d);
         if (r < 0)
                 return r;
         _cleanup_(marked_freep) struct marked_copy mc = {.secure = flags & JSON_SECURE};
@@ -658,7 +718,12 @@ int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits
         return 0;
 }
 
-int json_doc_new(unsigned flags, size_t max_bytes, struct json_doc **ret) {
+int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits *limits,
+               struct json_doc **ret) {
+        return json_parse_arena(NULL, s, n, flags, limits, ret);
+}
+
+int json_doc_new_arena(struct arena *a, unsigned flags, size_t max_bytes, struct json_doc **ret) {
         _cleanup_json_doc_ struct json_doc *d = NULL;
         int r;
 
@@ -666,7 +731,7 @@ int json_doc_new(unsigned flags, size_t max_bytes, struct json_doc **ret) {
                 return -EINVAL;
         if (max_bytes == 0)
                 max_bytes = JSON_DOC_BYTES_DEFAULT;
-        r = doc_create(flags, max_bytes, ARENA_FIRST_CHUNK, &d);
+        r = doc_create(a, flags, max_bytes, SECURE_FIRST_CHUNK, &d);
         if (r < 0)
                 return r;
         {
@@ -678,6 +743,10 @@ int json_doc_new(unsigned flags, size_t max_bytes, struct json_doc **ret) {
         hdr_of(d->root)->level = 0;
         *ret = TAKE_PTR(d);
         return 0;
+}
+
+int json_doc_new(unsigned flags, size_t max_bytes, struct json_doc **ret) {
+        return json_doc_new_arena(NULL, flags, max_bytes, ret);
 }
 
 /* --- reading ---------------------------------------------------------------------------------- */
@@ -728,7 +797,7 @@ static const cJSON *member(const cJSON *o, const char *key, size_t keylen) {
         if (!o || !cJSON_IsObject(o) || !key)
                 return NULL;
         for (const cJSON *c = o->child; c; c = c->next)
-                if (c->string && strlen(c->string) == keylen && memcmp(c->string, key, keylen) == 0)
+                if (c->string && strncmp(c->string, key, keylen) == 0 && c->string[keylen] == '\0')
                         return c;
         return NULL;
 }
@@ -1089,55 +1158,51 @@ static void emit(struct emitter *e, const void *s, size_t n) {
         e->len += n;
 }
 
-static void emit_quoted(struct emitter *e, const char *s) {
+/* The escape of a byte that cannot appear as itself in a JSON string literal. */
+static void emit_escape(struct emitter *e, unsigned char c) {
         static const char hex[] = "0123456789abcdef";
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+
+        switch (c) {
+        case '"':
+        case '\\':
+                esc[1] = (char) c;
+                break;
+        case '\b':
+                esc[1] = 'b';
+                break;
+        case '\f':
+                esc[1] = 'f';
+                break;
+        case '\n':
+                esc[1] = 'n';
+                break;
+        case '\r':
+                esc[1] = 'r';
+                break;
+        case '\t':
+                esc[1] = 't';
+                break;
+        default:
+                emit(e, esc, 6);
+                return;
+        }
+        emit(e, esc, 2);
+}
+
+/* Runs of bytes that stand for themselves are emitted whole; only the rare others one by one. */
+static void emit_quoted(struct emitter *e, const char *s) {
         const unsigned char *p = (const unsigned char *) s;
-        size_t run = 0;
 
         emit(e, "\"", 1);
-        for (;; p++) {
-                unsigned char c = *p;
-                char esc[6] = {'\\', 0, 0, 0, 0, 0};
-                size_t esclen = 2;
-
-                if (c >= 0x20 && c != '"' && c != '\\') {
-                        run++;
-                        continue;
-                }
-                emit(e, p - run, run);
-                run = 0;
-                if (c == '\0')
+        for (;;) {
+                const unsigned char *run = p;
+                while (*p >= 0x20 && *p != '"' && *p != '\\')
+                        p++;
+                emit(e, run, (size_t) (p - run));
+                if (*p == '\0')
                         break;
-                switch (c) {
-                case '"':
-                        esc[1] = '"';
-                        break;
-                case '\\':
-                        esc[1] = '\\';
-                        break;
-                case '\b':
-                        esc[1] = 'b';
-                        break;
-                case '\f':
-                        esc[1] = 'f';
-                        break;
-                case '\n':
-                        esc[1] = 'n';
-                        break;
-                case '\r':
-                        esc[1] = 'r';
-                        break;
-                case '\t':
-                        esc[1] = 't';
-                        break;
-                default:
-                        memcpy(esc + 1, "u00", 3);
-                        esc[4] = hex[c >> 4];
-                        esc[5] = hex[c & 0xf];
-                        esclen = 6;
-                        break;
-                }
-                emit(e, esc, esclen);
+                emit_escape(e, *p++);
         }
         emit(e, "\"", 1);
 }
@@ -1245,6 +1310,12 @@ int json_print(const struct json_value *v, struct buf *out) {
 
 int json_append_quoted(struct buf *out, const char *s) {
         if (!out || !s)
+                return -EINVAL;
+        return print_to(out, NULL, s);
+}
+
+int json_append_string(struct buf *out, const char *s) {
+        if (!out || !s || !utf8_valid(s, strlen(s)))
                 return -EINVAL;
         return print_to(out, NULL, s);
 }

@@ -81,6 +81,17 @@ struct json_value; /* opaque, borrowed from a document */
 int json_parse(const char *s, size_t n, unsigned flags, const struct json_limits *limits,
                struct json_doc **ret);
 
+/* The same with the document's memory (the document itself and every value) taken from arena a
+ * (common/arena.h) while its budget lasts, then from the heap: for a server's per-request
+ * documents, which then cost neither malloc() nor free(). The bounds are those of json_parse()
+ * / json_doc_new(). The document must be freed (json_doc_free(), which is then cheap) before the
+ * arena is reset, and is wiped only as the arena is (ARENA_WIPE). a NULL: as json_parse() /
+ * json_doc_new(). -EINVAL with JSON_SECURE (an arena is ordinary memory). */
+struct arena;
+int json_parse_arena(struct arena *a, const char *s, size_t n, unsigned flags,
+                     const struct json_limits *limits, struct json_doc **ret);
+int json_doc_new_arena(struct arena *a, unsigned flags, size_t max_bytes, struct json_doc **ret);
+
 /* Creates an empty document for building, whose root is an empty object (json_doc_root()).
  * max_bytes bounds its memory (0: 1 MiB), allocation headers included (about 100 bytes per
  * value plus its strings); -E2BIG if even the root does not fit, -EINVAL, -ENOMEM. */
@@ -180,6 +191,11 @@ int json_print(const struct json_value *v, struct buf *out);
  * control characters as \u00XX, every other byte (UTF-8 or not) as is. For log lines and small
  * hand-built bodies. -E2BIG (out unchanged), -EINVAL for NULL arguments, -ENOMEM. */
 int json_append_quoted(struct buf *out, const char *s);
+
+/* Appends s as the JSON string literal json_print() writes for it, for a response written
+ * member by member: -EINVAL when s is not valid UTF-8 (json_add_string() refuses it too, so the
+ * text always parses back), -E2BIG (out unchanged), -ENOMEM. */
+int json_append_string(struct buf *out, const char *s);
 
 static inline void json_doc_freep(struct json_doc **d) {
         json_doc_free(*d);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/arena.h"
 #include "common/base64.h"
 #include "common/injection.h"
 #include "common/json.h"
@@ -34,6 +35,7 @@ struct lookup_entry {
 
 struct review {
         const struct admission_config *c;
+        struct arena *arena; /* the review's documents */
         const char *ns;
         char pod[2 * NAME_MAX_SHOWN + 16]; /* "ns/name" or "ns/generateName*" for messages */
 
@@ -1420,53 +1422,57 @@ static bool uid_valid(const char *s) {
         return true;
 }
 
-static int respond(struct review *r, const char *api_version, const char *uid, bool allowed,
-                   struct buf *out) {
-        _cleanup_json_doc_ struct json_doc *d = NULL;
-        _cleanup_buf_ struct buf text = BUF_INIT(PATCH_MAX_BYTES, 0);
-        _cleanup_buf_ struct buf b64 = BUF_INIT(PATCH_MAX_BYTES / 3 * 4 + 4, 0);
-        struct json_value *root, *resp, *st, *w;
-        int k;
-
-        k = json_doc_new(0, 2 * PATCH_MAX_BYTES + 1024 * 1024, &d);
-        if (k < 0)
-                return k;
-        root = json_doc_root(d);
-        if ((k = json_add_string(d, root, "apiVersion", api_version)) < 0 ||
-            (k = json_add_string(d, root, "kind", "AdmissionReview")) < 0 ||
-            (k = json_add_object(d, root, "response", &resp)) < 0 ||
-            (k = json_add_string(d, resp, "uid", uid)) < 0 ||
-            (k = json_add_bool(d, resp, "allowed", allowed)) < 0)
-                return k;
-        if (!allowed) {
-                if ((k = json_add_object(d, resp, "status", &st)) < 0 ||
-                    (k = json_add_string(d, st, "status", "Failure")) < 0 ||
-                    (k = json_add_string(d, st, "message", r->message)) < 0 ||
-                    (k = json_add_string(d, st, "reason",
-                                         r->code == 403   ? "Forbidden"
-                                         : r->code == 500 ? "InternalError"
-                                                          : "BadRequest")) < 0 ||
-                    (k = json_add_int64(d, st, "code", r->code)) < 0)
-                        return k;
-        } else if (r->patch.n_ops > 0) {
-                if ((k = jsonpatch_print(&r->patch, &text)) < 0 ||
-                    (k = base64_encode(&b64, text.data, text.len)) < 0 ||
-                    (k = json_add_string(d, resp, "patchType", "JSONPatch")) < 0 ||
-                    (k = json_add_string(d, resp, "patch", buf_cstr(&b64))) < 0)
-                        return k;
-        }
-        if (r->n_warnings > 0) {
-                if ((k = json_add_array(d, resp, "warnings", &w)) < 0)
-                        return k;
-                for (size_t i = 0; i < r->n_warnings; i++)
-                        if ((k = json_add_string(d, w, NULL, r->warnings[i])) < 0)
-                                return k;
-        }
-        return json_print(root, out);
+static const char *status_reason(int code) {
+        return code == 403 ? "Forbidden" : code == 500 ? "InternalError" : "BadRequest";
 }
 
-int admission_review(const struct admission_config *c, const char *body, size_t len,
-                     struct buf *out, const char **ret_outcome) {
+/* Writes the AdmissionReview response straight into out, member by member in the order a
+ * client reads them, the patch base64-encoded in place: no document of the response and no
+ * copy of the patch. On failure out is as it was. */
+static int respond(struct review *r, const char *api_version, const char *uid, bool allowed,
+                   struct buf *out) {
+        _cleanup_buf_ struct buf text = BUF_INIT(PATCH_MAX_BYTES, 0);
+        size_t start = out->len;
+        int k;
+
+        if ((k = buf_append_str(out, "{\"apiVersion\":")) < 0 ||
+            (k = json_append_string(out, api_version)) < 0 ||
+            (k = buf_append_str(out, ",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":")) < 0 ||
+            (k = json_append_string(out, uid)) < 0 ||
+            (k = buf_append_str(out, allowed ? ",\"allowed\":true" : ",\"allowed\":false")) < 0)
+                goto fail;
+        if (!allowed) {
+                if ((k = buf_append_str(out, ",\"status\":{\"status\":\"Failure\",\"message\":")) <
+                            0 ||
+                    (k = json_append_string(out, r->message)) < 0 ||
+                    (k = buf_append_str(out, ",\"reason\":")) < 0 ||
+                    (k = json_append_string(out, status_reason(r->code))) < 0 ||
+                    (k = buf_printf(out, ",\"code\":%d}", r->code)) < 0)
+                        goto fail;
+        } else if (r->patch.n_ops > 0) {
+                if ((k = jsonpatch_print(&r->patch, &text)) < 0 ||
+                    (k = buf_append_str(out, ",\"patchType\":\"JSONPatch\",\"patch\":\"")) < 0 ||
+                    (k = base64_encode(out, text.data, text.len)) < 0 ||
+                    (k = buf_append_byte(out, '"')) < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < r->n_warnings; i++)
+                if ((k = buf_append_str(out, i == 0 ? ",\"warnings\":[" : ",")) < 0 ||
+                    (k = json_append_string(out, r->warnings[i])) < 0)
+                        goto fail;
+        if ((k = buf_append_str(out, r->n_warnings > 0 ? "]}}" : "}}")) < 0)
+                goto fail;
+        return 0;
+fail:
+        if (out->data) {
+                out->len = start;
+                out->data[start] = '\0';
+        }
+        return k;
+}
+
+int admission_review_arena(const struct admission_config *c, struct arena *arena, const char *body,
+                           size_t len, struct buf *out, const char **ret_outcome) {
         static const struct json_limits limits = {
                 .max_input = ADMISSION_MAX_BODY,
                 .max_depth = 64,
@@ -1477,7 +1483,7 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
         const char *api_version, *s, *uid, *op, *sub;
         const char *outcome = "error";
         struct review *r = NULL;
-        bool injected = false, dry_run = false;
+        bool r_in_arena, injected = false, dry_run = false;
         int k;
 
         if (ret_outcome)
@@ -1486,7 +1492,7 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
                 return -EINVAL;
         if (len > ADMISSION_MAX_BODY)
                 return -E2BIG;
-        k = json_parse(body, len, 0, &limits, &doc);
+        k = json_parse_arena(arena, body, len, 0, &limits, &doc);
         if (k == -ENOMEM || k == -E2BIG)
                 return k;
         if (k < 0)
@@ -1500,13 +1506,17 @@ int admission_review(const struct admission_config *c, const char *body, size_t 
             !uid_valid(uid))
                 return -EBADMSG;
 
-        r = calloc(1, sizeof(*r));
-        if (!r)
+        r = arena_alloc(arena, sizeof(*r));
+        r_in_arena = r;
+        if (r)
+                *r = (struct review){0};
+        else if (!(r = calloc(1, sizeof(*r))))
                 return -ENOMEM;
         r->c = c;
+        r->arena = arena;
         r->start_ms = review_clock_ms(c);
         r->ipc_lock = -1;
-        k = jsonpatch_init(&r->patch, PATCH_MAX_BYTES);
+        k = jsonpatch_init(&r->patch, arena, PATCH_MAX_BYTES);
         if (k < 0)
                 goto finish;
         object = json_get(req, "object");
@@ -1586,7 +1596,18 @@ finish:
                 annotations_done(&r->ann);
                 modes_pod_done(&r->m);
                 jsonpatch_done(&r->patch);
-                free(r);
+                if (!r_in_arena)
+                        free(r);
         }
+        return k;
+}
+
+int admission_review(const struct admission_config *c, const char *body, size_t len,
+                     struct buf *out, const char **ret_outcome) {
+        struct arena a;
+
+        arena_init(&a, ADMISSION_ARENA_MAX, ARENA_WIPE);
+        int k = admission_review_arena(c, &a, body, len, out, ret_outcome);
+        arena_done(&a);
         return k;
 }

@@ -14,7 +14,9 @@
  *
  * admission_review() keeps no state between calls: concurrent calls are fine as long as the
  * lookup callback is thread-safe. Each call allocates only for itself (the request's document,
- * the patch, the response's document) and frees everything before returning.
+ * the patch, the response's document), from an arena (common/arena.h) where it can: the
+ * server's per-request arena with admission_review_arena(), so that a review costs the heap
+ * almost nothing.
  */
 #pragma once
 
@@ -100,3 +102,13 @@ struct admission_config {                     /* operator-level settings (flags)
  * is then unchanged). */
 int admission_review(const struct admission_config *c, const char *body, size_t len,
                      struct buf *out, const char **ret_outcome);
+
+/* The same with the review's memory taken from arena (the request's: httpd_request.arena) while
+ * its budget lasts, then from the heap; the result is the same whatever the arena's budget. What
+ * it takes from the arena stays there until the arena is reset (a review holds no secret: the
+ * arena's ARENA_WIPE is the caller's choice). admission_review() runs it in an arena of its own
+ * of at most ADMISSION_ARENA_MAX bytes. */
+#define ADMISSION_ARENA_MAX (64u * 1024u * 1024u)
+struct arena;
+int admission_review_arena(const struct admission_config *c, struct arena *arena, const char *body,
+                           size_t len, struct buf *out, const char **ret_outcome);

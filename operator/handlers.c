@@ -159,14 +159,15 @@ static int review(struct operator_state *st, const struct httpd_request *req,
 
         *ret_parked = false;
         if (!st->lookups)
-                return admission_review(&st->adm, req->body, req->body_len, &resp->body,
-                                        ret_outcome);
+                return admission_review_arena(&st->adm, req->arena, req->body, req->body_len,
+                                              &resp->body, ret_outcome);
         c = st->adm;
         c.lookup = probe_lookup;
         c.lookup_userdata = &p;
         (void) snprintf(why, sizeof(why),
                         "the registry lookup did not finish within the webhook's %u ms", deadline);
-        r = admission_review(&c, req->body, req->body_len, &resp->body, ret_outcome);
+        r = admission_review_arena(&c, req->arena, req->body, req->body_len, &resp->body,
+                                   ret_outcome);
         if (r < 0 || !p.missed)
                 return r;
 

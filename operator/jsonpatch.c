@@ -5,14 +5,14 @@
 
 #include "operator/jsonpatch.h"
 
-int jsonpatch_init(struct jsonpatch *p, size_t max_bytes) {
+int jsonpatch_init(struct jsonpatch *p, struct arena *arena, size_t max_bytes) {
         struct json_doc *d = NULL;
         struct json_value *ops = NULL;
         int r;
 
         if (!p)
                 return -EINVAL;
-        r = json_doc_new(0, max_bytes ? max_bytes : 4u * 1024u * 1024u, &d);
+        r = json_doc_new_arena(arena, 0, max_bytes ? max_bytes : 4u * 1024u * 1024u, &d);
         if (r < 0)
                 return r;
         r = json_add_array(d, json_doc_root(d), "ops", &ops);

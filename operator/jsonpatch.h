@@ -33,8 +33,11 @@ struct jsonpatch {
         size_t n_ops;
 };
 
-/* An empty patch. max_bytes bounds its memory (0: 4 MiB). -ENOMEM, -E2BIG. */
-int jsonpatch_init(struct jsonpatch *p, size_t max_bytes);
+/* An empty patch. max_bytes bounds its memory (0: 4 MiB). arena: where its memory comes from
+ * (json_doc_new_arena(): the patch must then be released before the arena is reset), NULL for
+ * the heap. -ENOMEM, -E2BIG. */
+struct arena;
+int jsonpatch_init(struct jsonpatch *p, struct arena *arena, size_t max_bytes);
 /* Frees the patch; safe on a zeroed or released one. */
 void jsonpatch_done(struct jsonpatch *p);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for common/arena: budget, alignment, reset keeps one block, ARENA_WIPE. */
+/* Unit tests for common/arena: budget, alignment, reset keeps the blocks (bounded), ARENA_WIPE. */
 #include <stdint.h>
 #include <string.h>
 
@@ -57,6 +57,45 @@ static void test_blocks(void) {
         arena_done(&a);
 }
 
+/* A request's worth of small allocations, as a server makes them; returns their addresses'
+ * sum so two rounds can be compared. */
+static uintptr_t one_request(struct arena *a, size_t n) {
+        uintptr_t sum = 0;
+        for (size_t i = 0; i < n; i++) {
+                char *p = arena_alloc(a, 40 + i % 200);
+                if (!p)
+                        return 0;
+                p[0] = 1;
+                sum += (uintptr_t) p;
+        }
+        return sum;
+}
+
+static void test_keep(void) {
+        struct arena a;
+
+        arena_init(&a, 1u << 24, 0);
+        uintptr_t first = one_request(&a, 1000); /* about 140 KiB */
+        size_t cap = arena_capacity(&a);
+        ok(first != 0 && cap >= arena_used(&a), "capacity covers what was handed out");
+        ok(cap < 3 * arena_used(&a), "blocks grow geometrically: at most 3x the bytes used (%zu)",
+           cap);
+        arena_reset(&a);
+        is_int((int) arena_capacity(&a), (int) cap,
+               "reset keeps every block (under the keep bound)");
+        ok(one_request(&a, 1000) == first,
+           "the same request again gets the same memory: no new block");
+        is_int((int) arena_capacity(&a), (int) cap, "and the arena did not grow");
+        arena_reset(&a);
+        ok(arena_alloc(&a, 4u << 20) != NULL, "a 4 MiB request");
+        arena_reset(&a);
+        ok(arena_capacity(&a) <= ARENA_KEEP_MAX, "after it, at most ARENA_KEEP_MAX is kept (%zu)",
+           arena_capacity(&a));
+        ok(one_request(&a, 10) != 0, "and the arena still serves");
+        arena_done(&a);
+        is_int((int) arena_capacity(&a), 0, "done frees every block");
+}
+
 static void test_wipe(void) {
         for (unsigned wipe = 0; wipe < 2; wipe++) {
                 struct arena a;
@@ -79,6 +118,7 @@ static void test_wipe(void) {
 int main(void) {
         test_budget();
         test_blocks();
+        test_keep();
         test_wipe();
         return tap_done();
 }

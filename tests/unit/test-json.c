@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests for common/json: grammar, limits, getters, builders, printing, secure memory. */
+/* Unit tests for common/json: grammar, limits, getters, builders, printing, secure memory, arena
+ * documents. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/macro.h"
@@ -523,6 +525,25 @@ static void test_getters(void) {
         }
 }
 
+/* Keys that are prefixes of each other: a member matches only its whole key. */
+static void test_key_prefixes(void) {
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        const char *v = NULL;
+        if (!ok(parse_str("{\"abc\":1,\"a\":2,\"ab\":\"x\",\"\":3}", 0, NULL, &d) == 0,
+                "prefix keys parse"))
+                return;
+        const struct json_value *root = json_doc_root(d);
+        ok(json_get_string(root, "ab", &v) == 0 && strcmp(v, "x") == 0,
+           "\"ab\" is not \"abc\" or \"a\"");
+        int64_t i = 0;
+        ok(json_get_int64(root, "a", &i) == 0 && i == 2, "\"a\" is not \"abc\"");
+        ok(json_get_int64(root, "", &i) == 0 && i == 3, "the empty key is its own");
+        ok(json_get(root, "abcd") == NULL && json_get(root, "b") == NULL,
+           "longer and other keys: none");
+        ok(json_get_path(root, "ab.c") == NULL && json_get_path(root, "a") != NULL,
+           "paths use whole segments");
+}
+
 static void test_get_path(void) {
         _cleanup_json_doc_ struct json_doc *d = NULL;
         if (!ok(parse_str(getter_doc, 0, NULL, &d) == 0, "path document"))
@@ -907,6 +928,28 @@ static void test_quoting(void) {
         is_int(c.len, 0, "nothing appended");
         is_int(json_append_quoted(&c, NULL), -EINVAL, "NULL string");
         is_int(json_append_quoted(NULL, "x"), -EINVAL, "NULL buffer");
+
+        /* json_append_string(): what json_print() writes for the same string value. */
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_buf_ struct buf q = BUF_INIT(64, 0), p = BUF_INIT(64, 0);
+                _cleanup_json_doc_ struct json_doc *d = NULL;
+                struct json_value *arr;
+                ok(json_append_string(&q, cases[i].in) == 0 && json_doc_new(0, 0, &d) == 0 &&
+                           json_add_array(d, json_doc_root(d), "a", &arr) == 0 &&
+                           json_add_string(d, arr, NULL, cases[i].in) == 0 &&
+                           json_print(arr, &p) == 0 && p.len == q.len + 2 &&
+                           memcmp(p.data + 1, q.data, q.len) == 0,
+                   "append_string case %zu is what json_print writes", i);
+        }
+        _cleanup_buf_ struct buf u = BUF_INIT(64, 0);
+        (void) buf_append_str(&u, "x");
+        is_int(json_append_string(&u, "a\xc3"), -EINVAL, "append_string: a cut UTF-8 sequence");
+        is_int(json_append_string(&u, "\xff"), -EINVAL, "append_string: a byte never in UTF-8");
+        is_str(buf_cstr(&u), "x", "and the buffer is unchanged");
+        _cleanup_buf_ struct buf t = BUF_INIT(3, 0);
+        is_int(json_append_string(&t, "ab"), -E2BIG, "append_string: over the maximum");
+        is_int(t.len, 0, "nothing appended");
+        is_int(json_append_string(NULL, "x"), -EINVAL, "append_string: NULL buffer");
 }
 
 /* --- secure memory ---------------------------------------------------------------------------- */
@@ -1050,6 +1093,101 @@ static void test_no_heap_copies(void) {
 }
 #endif
 
+/* --- arena documents ------------------------------------------------------------------------- */
+
+static const char arena_in[] = "{\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"u-1\","
+                               "\"object\":{\"spec\":{\"containers\":[{\"name\":\"app\","
+                               "\"command\":[\"/app\",\"--serve\"],\"port\":8080,\"x\":1.5}]}}}}";
+
+/* Parses arena_in into a, builds a document copying part of it and adding values, prints both;
+ * 0 and the printed text in out, or a negative errno. */
+static int arena_round(struct arena *a, struct buf *out) {
+        _cleanup_json_doc_ struct json_doc *d = NULL, *b = NULL;
+        struct json_value *ops;
+        int r;
+
+        buf_reset(out);
+        if ((r = json_parse_arena(a, arena_in, strlen(arena_in), 0, NULL, &d)) < 0 ||
+            (r = json_doc_new_arena(a, 0, 0, &b)) < 0 ||
+            (r = json_add_array(b, json_doc_root(b), "ops", &ops)) < 0 ||
+            (r = json_add_copy(b, ops, NULL,
+                               json_get_path(json_doc_root(d), "request.object.spec"))) < 0 ||
+            (r = json_add_string(b, ops, NULL, "added")) < 0 ||
+            (r = json_add_int64(b, ops, NULL, 42)) < 0 ||
+            (r = json_print(json_doc_root(d), out)) < 0 ||
+            (r = json_print(json_doc_root(b), out)) < 0)
+                return r;
+        return 0;
+}
+
+static void test_arena_documents(void) {
+        _cleanup_buf_ struct buf want = BUF_INIT(4096, 0), got = BUF_INIT(4096, 0);
+        struct arena a;
+
+        is_int(arena_round(NULL, &want), 0, "a NULL arena: the heap, as json_parse()");
+        ok(strncmp(buf_cstr(&want), arena_in, strlen(arena_in)) == 0, "the heap round prints back");
+
+        arena_init(&a, 1u << 20, ARENA_WIPE);
+        is_int(arena_round(&a, &got), 0, "parse and build in an arena");
+        is_str(buf_cstr(&got), buf_cstr(&want), "the same text as on the heap");
+        ok(arena_used(&a) > strlen(arena_in),
+           "the documents' memory came from the arena (%zu bytes)", arena_used(&a));
+        arena_reset(&a);
+
+        /* Budgets that run out at every point of the round: the rest goes to the heap, the result
+         * is the same, and freeing the documents frees those heap blocks (ASan's leak check). */
+        bool same = true;
+        for (size_t budget = 0; budget < 6000; budget += 97) {
+                arena_set_budget(&a, budget);
+                same = same && arena_round(&a, &got) == 0 &&
+                       strcmp(buf_cstr(&got), buf_cstr(&want)) == 0;
+                arena_reset(&a);
+        }
+        ok(same, "an arena whose budget runs out anywhere: the same text (heap for the rest)");
+        arena_set_budget(&a, 1u << 20);
+
+        struct json_doc *d = NULL;
+        is_int(json_parse_arena(&a, "{}", 2, JSON_SECURE, NULL, &d), -EINVAL,
+               "a secure parse in an arena is refused");
+        is_int(json_doc_new_arena(&a, JSON_SECURE, 0, &d), -EINVAL,
+               "a secure document in an arena is refused");
+        ok(d == NULL, "and nothing returned");
+
+        /* The document's bound holds in an arena too. */
+        _cleanup_json_doc_ struct json_doc *small = NULL;
+        is_int(json_doc_new_arena(&a, 0, 1024, &small), 0, "a 1 KiB document in an arena");
+        int r = 0;
+        for (int i = 0; i < 100 && r == 0; i++)
+                r = json_add_string(small, json_doc_root(small), "k", "0123456789abcdef");
+        is_int(r, -E2BIG, "fills up at its bound, not at the arena's");
+        small = json_doc_free(small);
+        arena_done(&a);
+}
+
+#if defined(CLOUDTASER_ASAN)
+static void test_arena_no_heap(void) {
+        _cleanup_buf_ struct buf out = BUF_INIT(4096, 0);
+        struct arena a;
+
+        arena_init(&a, 1u << 20, 0);
+        (void) buf_reserve(&out, 2048);
+        (void) arena_round(&a, &out); /* the arena makes its blocks */
+        arena_reset(&a);
+        n_blocks = 0;
+        overflowed = false;
+        recording = true;
+        int r = arena_round(&a, &out);
+        recording = false;
+        is_int(r, 0, "a second round in the same arena");
+        is_int((int) n_blocks, 0, "made no heap allocation at all");
+        arena_done(&a);
+}
+#else
+static void test_arena_no_heap(void) {
+        skip(2, "heap block tracking needs the ASan build");
+}
+#endif
+
 /* --- threads ---------------------------------------------------------------------------------- */
 
 static void *thread_main(void *arg) {
@@ -1136,6 +1274,7 @@ int main(void) {
         test_node_limit();
         test_parse_memory();
         test_getters();
+        test_key_prefixes();
         test_get_path();
         test_iteration();
         test_build_roundtrip();
@@ -1147,6 +1286,8 @@ int main(void) {
         test_quoting();
         test_secure_memory();
         test_no_heap_copies();
+        test_arena_documents();
+        test_arena_no_heap();
         test_threads();
         return tap_done();
 }

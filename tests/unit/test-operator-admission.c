@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/arena.h"
 #include "common/base64.h"
 #include "common/json.h"
 #include "common/macro.h"
@@ -1995,6 +1996,41 @@ static void test_fixture(void) {
         free(body);
 }
 
+/* admission_review_arena(): the same response bytes as admission_review() whatever the arena's
+ * budget (memory beyond it comes from the heap), and an arena reused request after request. */
+static void test_arena(void) {
+        char *pod = pod_text("\"cloudtaser.io/inject\":\"true\",\"cloudtaser.io/vault-role\":"
+                             "\"app\",\"cloudtaser.io/secret-paths\":\"secret/data/app\"",
+                             "{\"containers\":[{\"name\":\"app\",\"image\":\"app:1\","
+                             "\"command\":[\"/app\"]},{\"name\":\"side\",\"image\":\"nginx\"}]}");
+        char *body = review_text("admission.k8s.io/v1", "uid-1", "Pod", "CREATE", pod, false);
+        _cleanup_buf_ struct buf want = BUF_INIT(1 << 22, 0), got = BUF_INIT(1 << 22, 0);
+        const char *o1 = NULL, *o2 = NULL;
+        struct arena a;
+
+        is_int(admission_review(&cfg, body, strlen(body), &want, &o1), 0, "heap review");
+        is_str(o1, "injected", "heap review injects");
+        static const size_t budgets[] = {0, 100, 4096, 20000, 1u << 20};
+        arena_init(&a, 0, ARENA_WIPE);
+        for (size_t i = 0; i < ELEMENTSOF(budgets); i++)
+                for (int round = 0; round < 2; round++) {
+                        arena_set_budget(&a, budgets[i]);
+                        buf_reset(&got);
+                        int k = admission_review_arena(&cfg, &a, body, strlen(body), &got, &o2);
+                        ok(k == 0 && strcmp(buf_cstr(&got), buf_cstr(&want)) == 0 && o2 &&
+                                   strcmp(o2, o1) == 0,
+                           "arena budget %zu, round %d: the same response", budgets[i], round);
+                        if (budgets[i] == 1u << 20)
+                                ok(arena_used(&a) > strlen(body),
+                                   "the review's documents are in the arena (%zu bytes)",
+                                   arena_used(&a));
+                        arena_reset(&a);
+                }
+        arena_done(&a);
+        free(body);
+        free(pod);
+}
+
 /* A patch or response too large is a denial (400), never a bare error: with failurePolicy
  * Ignore an error would admit the pod unwrapped. */
 static void test_too_large(void) {
@@ -2137,6 +2173,7 @@ int main(void) {
         test_malformed();
         test_names_in_messages();
         test_fixture();
+        test_arena();
         test_too_large();
         test_lookup_bounds();
         return tap_done();

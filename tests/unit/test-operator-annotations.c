@@ -156,7 +156,7 @@ static void test_patch_building(void) {
         struct buf path = BUF_INIT(256, 0), out = BUF_INIT(1 << 16, 0);
         struct json_value *op;
 
-        ok(jsonpatch_init(&p, 0) == 0, "patch: init");
+        ok(jsonpatch_init(&p, NULL, 0) == 0, "patch: init");
         (void) buf_append_str(&path, "/metadata/annotations");
         ok(jsonpatch_path_push(&path, "cloudtaser.io/a~b") == 0 &&
                    strcmp(buf_cstr(&path), "/metadata/annotations/cloudtaser.io~1a~0b") == 0,
