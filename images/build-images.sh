@@ -106,8 +106,14 @@ if [ -x "$bin/cloudtaser-operator" ]; then
         "$ca_bundle:/etc/ssl/certs/ca-certificates.crt:0444"
 fi
 
+if [ -x "$bin/cloudtaser-broker" ]; then
+    image cloudtaser-broker "cloudtaser broker: secrets for pods that cannot reach the vault (mTLS)" \
+        '["/cloudtaser-broker"]' \
+        "$bin/cloudtaser-broker:/cloudtaser-broker" \
+        "$ca_bundle:/etc/ssl/certs/ca-certificates.crt:0444"
+fi
+
 # Later images follow the same pattern, one call each, as their binaries land:
-#   image cloudtaser-broker   "..." '["/cloudtaser-broker"]'   "$bin/cloudtaser-broker:/cloudtaser-broker" ...
 #   image cloudtaser-cli      "..." '["/cloudtaser"]'          "$bin/cloudtaser:/cloudtaser" ...
 
 # --- images for the tests -----------------------------------------------------------------------

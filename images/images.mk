@@ -7,7 +7,8 @@
 # IMAGE_SOURCE, IMAGE_REVISION, IMAGE_TAG, IMAGE_PREFIX. The images are rebuilt on every call (it
 # takes well under a second): same inputs, same digests.
 
-IMAGE_BINS := $(O)/musl/bin/cloudtaser-init $(O)/musl/bin/cloudtaser-wrapper $(O)/musl/bin/cloudtaser-operator
+IMAGE_BINS := $(O)/musl/bin/cloudtaser-init $(O)/musl/bin/cloudtaser-wrapper $(O)/musl/bin/cloudtaser-operator \
+	$(O)/musl/bin/cloudtaser-broker
 
 .PHONY: images test-images
 images: $(IMAGE_BINS)
