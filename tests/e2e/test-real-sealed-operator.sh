@@ -24,6 +24,10 @@ top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/standin/standin.sh"
 . "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
+# Sealed pods are listed cluster-wide by every unsealer: this test (the operator's unsealer,
+# the host's port 8199) and test-real-sealed.sh run one at a time (real_exclusive), so that one's
+# unsealer does not adopt, clean up or sweep the other's pods and policies.
+real_exclusive sealed-pods "$0" "$@"
 
 real_setup --cluster
 . "$top/tests/cluster/pod-lib.sh"
