@@ -91,14 +91,6 @@ spec:
 EOF
 ok $? "a token-mode Deployment without VAULT_TOKEN is admitted by the webhook" || sed 's/^/# /' "$work/apply.out"
 
-wait_for() { # SECONDS COMMAND... (wall-clock seconds: a loaded machine makes kubectl slow)
-    local end=$((SECONDS + $1))
-    while [ $SECONDS -lt $end ]; do
-        "${@:2}" > /dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    "${@:2}" > /dev/null 2>&1
-}
 ct_wait_running "$ns" web 120
 ok $? "its pod is Running on the real kubelet" ||
     { kubectl -n "$ns" describe pods; tail -n 20 "$work/operator.log"; } 2>&1 | tail -n 40 | sed 's/^/# /'
@@ -125,7 +117,7 @@ ok $? "the stored pod is sealed as the webhook writes it (label, MAC, unseal CA,
 
 logged() { ct_pod_log "$ns" "$p" app | grep -q "$1"; }
 is_ready() { [ "$(kubectl -n "$ns" get pod "$p" -o 'jsonpath={.status.containerStatuses[0].ready}')" = true ]; }
-wait_for 90 logged workload-ready && wait_for 60 is_ready
+ct_wait_for 90 logged workload-ready && ct_wait_for 60 is_ready
 ok $? "the operator's unsealer unsealed it: the workload started, the pod is Ready" ||
     { tail -n 20 "$work/operator.log"; ct_pod_log "$ns" "$p" app | tail -n 20; } | sed 's/^/# /'
 ct_pod_log "$ns" "$p" app | grep -q "env PGPASSWORD sha256=$(sha "$secret") len=${#secret}"
@@ -158,9 +150,9 @@ ok $? "the child token: an orphan with its pod's policy only" || sed 's/^/# /' "
 kubectl -n "$ns" delete deployment web --wait=true --timeout=60s > /dev/null 2>&1
 kubectl -n "$ns" wait --for=delete "pod/$p" --timeout=60s > /dev/null 2>&1
 gone() { ! bao policy read "$pol" > /dev/null 2>&1; }
-wait_for 30 gone && ! bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1
+ct_wait_for 30 gone && ! bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1
 ok $? "pod deleted: its policy is gone and its token revoked" || grep unsealer "$work/operator.log" | tail -n 10 | sed 's/^/# /'
-wait_for 10 grep -q "unsealer: pod $ns/$p gone: token revoked, policy deleted" "$work/operator.log"
+ct_wait_for 10 grep -q "unsealer: pod $ns/$p gone: token revoked, policy deleted" "$work/operator.log"
 ok $? "  one line for it in the operator's log"
 
 # --- the canary in no log
