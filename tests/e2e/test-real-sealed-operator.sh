@@ -13,7 +13,9 @@
 #   - the operator's unsealer unseals it (one line in the operator's log, the wrapper's unseal
 #     wrapped); the workload gets its canary from OpenBao (its hash in the pod's log); the pod
 #     becomes Ready; the token is an orphan with the pod's policy only;
-#   - the pod deleted: its token revoked and its policy deleted, one line for it;
+#   - the operator restarted: its new unsealer adopts the unsealed pod (policy and token kept);
+#   - the pod deleted: its token revoked (the accessor from the policy's comment) and its policy
+#     deleted, one line for it;
 #   - the canary in no log (the operator's, the pod's).
 # The pod uses the host network (OpenBao listens on the host's loopback) and the webhook's fixed
 # unseal port 8199 (it writes no CLOUDTASER_UNSEAL_LISTEN): no other test runs a webhook-admitted
@@ -145,6 +147,15 @@ d = json.load(open(sys.argv[1]))["data"]
 sys.exit(0 if d["orphan"] and sorted(d["policies"]) == sorted(["default", sys.argv[2]]) else 1)
 EOF
 ok $? "the child token: an orphan with its pod's policy only" || sed 's/^/# /' "$work/lookup.json"
+
+# --- the operator restarted: the new leader adopts the unsealed pod (it keeps no state: the
+# accessor is in the policy's comment), and cleans it up when it goes
+ct_stop_operator
+ct_start_operator e2e --unseal-pods --unseal-interval 500ms &&
+    ct_wait_for 60 grep -q "unsealer: pod $ns/$p is unsealed already: adopted" "$work/operator.log"
+ok $? "the operator restarted: its new unsealer adopts the unsealed pod" || grep unsealer "$work/operator.log" | tail -n 10 | sed 's/^/# /'
+bao policy read "$pol" > /dev/null 2>&1 && bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1 && is_ready
+ok $? "  the pod's policy and token kept, the pod still Ready"
 
 # --- pod deleted (the Deployment with it): token revoked, policy deleted
 kubectl -n "$ns" delete deployment web --wait=true --timeout=60s > /dev/null 2>&1
