@@ -19,6 +19,8 @@
 #                                  cloudtaser.io/inject=true
 #   ct_deployment NAME NS ROLE PATH ENV-MAP CONTAINER-LINES   an annotated Deployment (stdout)
 #   ct_wait_running NS APP SECONDS ct_pod_of NS APP   ct_pod_log NS POD CONTAINER
+#   ct_wait_for SECONDS COMMAND... polls COMMAND (quiet) every 0.2 s until it succeeds, for at most
+#                                  SECONDS of wall-clock time (a loaded machine makes kubectl slow)
 : "${top:?}" "${work:?}"
 
 . "$top/tests/cluster/ports.sh"
@@ -134,6 +136,15 @@ ct_wait_running() {
         sleep 0.2
     done
     return 1
+}
+
+ct_wait_for() {
+    local end=$((SECONDS + $1))
+    while [ $SECONDS -lt $end ]; do
+        "${@:2}" > /dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    "${@:2}" > /dev/null 2>&1
 }
 
 ct_pod_log() { cat "$CT_CLUSTER"/pod-logs/"$1_$2_"*/"$3"/*.log 2> /dev/null; }

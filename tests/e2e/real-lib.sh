@@ -15,7 +15,18 @@
 #   bao_policy NAME HCL    writes an ACL policy
 #   kube_token NS SA [AUD] a service-account JWT from the TokenRequest API (10 min), as a pod gets
 #   real_ns NAME           a fresh namespace (with its default service account ready)
+#   real_exclusive LOCK "$0" "$@"   before real_setup: runs the test again holding the host-wide
+#                          lock LOCK, so that tests that must not overlap run one at a time, also
+#                          under make check's parallel jobs. flock(1) holds it (-o): the servers
+#                          the test starts do not inherit it.
 : "${top:?}"
+
+real_exclusive() {
+    local lock=$1
+    shift
+    [ "${CT_REAL_EXCLUSIVE:-}" = "$lock" ] && return 0
+    CT_REAL_EXCLUSIVE=$lock exec flock -o -w 450 "/tmp/cloudtaser-$lock.lock" bash "$@"
+}
 
 _real_own=()
 real_cleanup() {

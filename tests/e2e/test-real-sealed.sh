@@ -27,6 +27,10 @@ top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/standin/standin.sh"
 . "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
+# Sealed pods are listed cluster-wide by every unsealer: this test and test-real-sealed-operator.sh
+# (the operator's unsealer, the host's port 8199) run one at a time (real_exclusive), so that one's
+# unsealer does not adopt, clean up or sweep the other's pods and policies.
+real_exclusive sealed-pods "$0" "$@"
 
 real_setup --cluster
 . "$top/tests/cluster/pod-lib.sh"
@@ -144,20 +148,12 @@ read -r p1 p2 p3 p4 <<< "$(ct_free_ports 4)"
 uid_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.metadata.uid}'; }
 ip_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.podIP}'; }
 ready_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.containerStatuses[0].ready}'; }
-wait_for() { # SECONDS COMMAND... (wall-clock seconds: a loaded machine makes kubectl slow)
-    local end=$((SECONDS + $1))
-    while [ $SECONDS -lt $end ]; do
-        "${@:2}" > /dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    "${@:2}" > /dev/null 2>&1
-}
 is_running() { [ "$(kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.phase}')" = Running ]; }
 is_ready() { [ "$(ready_of "$1")" = true ]; }
 logged() { ct_pod_log "$ns" "$1" app | grep -q "$2"; }
 
 sealed_pod web "$p1" "secret/data/$ns/db" | kubectl apply -f - > "$work/apply.out" 2>&1 &&
-    wait_for 120 is_running web && wait_for 30 logged web 'sealed: waiting'
+    ct_wait_for 120 is_running web && ct_wait_for 30 logged web 'sealed: waiting'
 ok $? "a sealed pod is Running, its wrapper waiting for a token" ||
     { kubectl -n "$ns" describe pod web; ct_pod_log "$ns" web app; } 2>&1 | tail -n 40 | sed 's/^/# /'
 ip=$(ip_of web)
@@ -198,7 +194,7 @@ ok $? "after all of them: still sealed, nothing started"
 # --- pods the unsealer must refuse
 sealed_pod greedy "$p2" "secret/data/$ns/db,secret/data/$T-elsewhere/db" | kubectl apply -f - > /dev/null 2>&1 &&
     sealed_pod edited "$p3" "secret/data/$ns/other" "$(mac "$ns" app "secret/data/$ns/db" password=PGPASSWORD)" |
-    kubectl apply -f - > /dev/null 2>&1 && wait_for 120 is_running greedy && wait_for 120 is_running edited
+    kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running greedy && ct_wait_for 120 is_running edited
 ok $? "two more sealed pods: one asking for another namespace's path (valid MAC), one edited after admission"
 
 # --- the unsealer
@@ -211,7 +207,7 @@ start_unsealer() { # LOG
     unpid=$!
 }
 start_unsealer "$work/unsealer.log"
-wait_for 60 logged web workload-ready && wait_for 60 is_ready web
+ct_wait_for 60 logged web workload-ready && ct_wait_for 60 is_ready web
 ok $? "the unsealer unsealed it: Ready, the workload started" || { tail -n 20 "$work/unsealer.log"; ct_pod_log "$ns" web app | tail -n 20; } | sed 's/^/# /'
 ct_pod_log "$ns" web app | grep -q "env PGPASSWORD sha256=$(sha "$secret") len=${#secret}"
 ok $? "the workload has its canary (its hash in the pod's log)" || ct_pod_log "$ns" web app | tail -n 20 | sed 's/^/# /'
@@ -242,8 +238,8 @@ caps() { bao write -field=capabilities sys/capabilities-accessor accessor="$acc"
 ok $? "the child token reads its path, not another pod's, not another namespace's" ||
     diag "$(caps "secret/data/$ns/db") $(caps "secret/data/$ns/other") $(caps "secret/data/$T-elsewhere/db")"
 
-wait_for 20 grep -q "pod $ns/greedy refused: path 'secret/data/$T-elsewhere/db' outside the namespace prefix" "$work/unsealer.log" &&
-    wait_for 20 grep -q "pod $ns/edited refused: annotation MAC" "$work/unsealer.log"
+ct_wait_for 20 grep -q "pod $ns/greedy refused: path 'secret/data/$T-elsewhere/db' outside the namespace prefix" "$work/unsealer.log" &&
+    ct_wait_for 20 grep -q "pod $ns/edited refused: annotation MAC" "$work/unsealer.log"
 ok $? "refused: another namespace's path, and edited annotations (one line each)" || sed 's/^/# /' "$work/unsealer.log"
 still=0
 for pp in "greedy $p2" "edited $p3"; do
@@ -267,14 +263,14 @@ ok $? "the wrapper's unwrap of it fails at OpenBao: 422 (intercepted), still sea
 # --- pod deleted: token revoked, policy deleted
 kubectl -n "$ns" delete pod web --wait=true --timeout=60s > /dev/null 2>&1
 gone() { ! bao policy read "$pol" > /dev/null 2>&1; }
-wait_for 30 gone && ! bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1
+ct_wait_for 30 gone && ! bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1
 ok $? "pod deleted: its policy is gone and its token revoked" || sed 's/^/# /' "$work/unsealer.log" | tail -n 10
 grep -q "pod $ns/web gone: token revoked, policy deleted" "$work/unsealer.log"
 ok $? "  one line for it"
 
 # --- a left-over: unsealed, then deleted while no unsealer runs; swept at the next start
-sealed_pod late "$p4" "secret/data/$ns/db" | kubectl apply -f - > /dev/null 2>&1 && wait_for 120 is_running late &&
-    wait_for 60 logged late workload-ready
+sealed_pod late "$p4" "secret/data/$ns/db" | kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running late &&
+    ct_wait_for 60 logged late workload-ready
 ok $? "another sealed pod unsealed" || tail -n 5 "$work/unsealer.log" | sed 's/^/# /'
 lpol=cloudtaser-pod-$(uid_of late)
 lacc=$(bao policy read "$lpol" 2>/dev/null | sed -n 's/^# accessor: //p')
@@ -285,7 +281,7 @@ bao policy read "$lpol" > /dev/null 2>&1
 ok $? "the unsealer stopped, the pod deleted: its policy is left over"
 start_unsealer "$work/unsealer2.log"
 lgone() { ! bao policy read "$lpol" > /dev/null 2>&1; }
-wait_for 30 lgone && [ -n "$lacc" ] && ! bao write auth/token/lookup-accessor accessor="$lacc" > /dev/null 2>&1 &&
+ct_wait_for 30 lgone && [ -n "$lacc" ] && ! bao write auth/token/lookup-accessor accessor="$lacc" > /dev/null 2>&1 &&
     grep -q "left-over policy $lpol (no such pod): token revoked, policy deleted" "$work/unsealer2.log"
 ok $? "the next unsealer sweeps it: token revoked, policy deleted" || sed 's/^/# /' "$work/unsealer2.log"
 
