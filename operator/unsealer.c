@@ -355,24 +355,28 @@ static void serve(struct unsealer *u, struct entry *e, const struct unsealer_pod
         size_t n = 0;
         int r;
 
-        r = pod_client_new(u, p, cert, ckey, &c);
-        if (r < 0)
-                return retry_later(u, e, "cannot set up the client of the pod's endpoint");
-        r = pod_sealed(c, why, sizeof(why));
-        if (r < 0)
-                return retry_later(u, e, why);
-        if (r == 0) {
-                e->state = POD_DONE;
-                u->st.adopted++;
-                log_info("unsealer: pod %s/%s is unsealed already: adopted", p->ns, p->name);
-                return;
-        }
+        /* The admission MAC and the confinement first: a pod this installation did not admit
+         * is neither served nor adopted (adopting it would revoke its token when it goes). */
         r = unsealer_pod_check(p, key, u->tenant[0] ? u->tenant : NULL, &specs, &n, why,
                                sizeof(why));
         if (r < 0) {
                 e->state = POD_REFUSED;
                 u->st.refused++;
                 log_warning("unsealer: pod %s/%s refused: %s", p->ns, p->name, why);
+                return;
+        }
+        r = pod_client_new(u, p, cert, ckey, &c);
+        if (r >= 0)
+                r = pod_sealed(c, why, sizeof(why));
+        if (r <= 0)
+                injection_secrets_free(specs, n);
+        if (r < 0)
+                return retry_later(u, e,
+                                   why[0] ? why : "cannot set up the client of the pod's endpoint");
+        if (r == 0) {
+                e->state = POD_DONE;
+                u->st.adopted++;
+                log_info("unsealer: pod %s/%s is unsealed already: adopted", p->ns, p->name);
                 return;
         }
         policy_name(p->uid, name, sizeof(name));
