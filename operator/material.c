@@ -246,31 +246,6 @@ int material_check_leaf(const char *ca_pem, size_t ca_len, const char *cert_pem,
         return r;
 }
 
-int material_leaf_covers(const char *cert_pem, size_t len, const char *const *names, size_t n) {
-        struct tls_cert *certs = NULL;
-        size_t nc = 0;
-        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
-        int r;
-
-        r = tls_cert_decode_bundle(cert_pem, len, &certs, &nc);
-        if (r < 0)
-                return r;
-        r = tls_cert_inspect(&certs[0], &info);
-        tls_cert_array_free(certs, nc);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n; i++) {
-                bool found = false;
-                for (size_t j = 0; j < info.san.n_dns && !found; j++)
-                        found = strcasecmp(info.san.dns[j], names[i]) == 0;
-                for (size_t j = 0; j < info.san.n_ip && !found; j++)
-                        found = strcmp(info.san.ip[j], names[i]) == 0;
-                if (!found)
-                        return 0;
-        }
-        return 1;
-}
-
 /* An address literal's bytes (family, 16 bytes); false for anything else. */
 static bool ip_bytes(const char *s, int *ret_family, uint8_t ret[16]) {
         memset(ret, 0, 16);
@@ -283,6 +258,7 @@ static bool ip_bytes(const char *s, int *ret_family, uint8_t ret[16]) {
         return true;
 }
 
+/* One SAN against one wanted host: addresses as bytes, DNS names without case. */
 static bool same_host(const char *a, const char *b) {
         int fa, fb;
         uint8_t xa[16], xb[16];
@@ -292,30 +268,48 @@ static bool same_host(const char *a, const char *b) {
         return strcasecmp(a, b) == 0;
 }
 
-int material_leaf_names_exactly(const char *cert_pem, size_t len, const char *const *names,
-                                size_t n) {
+/* The names of a PEM bundle's first certificate. */
+static int leaf_names(const char *cert_pem, size_t len, struct tls_cert_info *ret) {
         struct tls_cert *certs = NULL;
         size_t nc = 0;
-        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
-        int r;
-
-        r = tls_cert_decode_bundle(cert_pem, len, &certs, &nc);
+        int r = tls_cert_decode_bundle(cert_pem, len, &certs, &nc);
         if (r < 0)
                 return r;
-        r = tls_cert_inspect(&certs[0], &info);
+        r = tls_cert_inspect(&certs[0], ret);
         tls_cert_array_free(certs, nc);
+        return r;
+}
+
+static bool names_have(const struct tls_names *san, const char *name) {
+        for (size_t j = 0; j < san->n_dns; j++)
+                if (same_host(san->dns[j], name))
+                        return true;
+        for (size_t j = 0; j < san->n_ip; j++)
+                if (same_host(san->ip[j], name))
+                        return true;
+        return false;
+}
+
+int material_leaf_covers(const char *cert_pem, size_t len, const char *const *names, size_t n) {
+        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
+        int r = leaf_names(cert_pem, len, &info);
         if (r < 0)
                 return r;
-        /* Every wanted name is in the leaf, and every name of the leaf is wanted. */
-        for (size_t i = 0; i < n; i++) {
-                bool found = false;
-                for (size_t j = 0; j < info.san.n_dns && !found; j++)
-                        found = same_host(info.san.dns[j], names[i]);
-                for (size_t j = 0; j < info.san.n_ip && !found; j++)
-                        found = same_host(info.san.ip[j], names[i]);
-                if (!found)
+        for (size_t i = 0; i < n; i++)
+                if (!names_have(&info.san, names[i]))
                         return 0;
-        }
+        return 1;
+}
+
+int material_leaf_names_exactly(const char *cert_pem, size_t len, const char *const *names,
+                                size_t n) {
+        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
+        int r = material_leaf_covers(cert_pem, len, names, n);
+        if (r <= 0)
+                return r;
+        if ((r = leaf_names(cert_pem, len, &info)) < 0)
+                return r;
+        /* Every wanted name is in the leaf (above), and every name of the leaf is wanted. */
         for (size_t k = 0; k < info.san.n_dns + info.san.n_ip; k++) {
                 const char *have =
                         k < info.san.n_dns ? info.san.dns[k] : info.san.ip[k - info.san.n_dns];
@@ -335,13 +329,11 @@ bool material_host_valid(const char *h) {
                 return false;
         if (ip_bytes(h, &f, b))
                 return true;
-        size_t n = strlen(h);
-        if (n > 253)
+        if (strlen(h) > 253)
                 return false;
         const char *p = strncmp(h, "*.", 2) == 0 ? h + 2 : h;
         for (size_t label = 0;; p++) {
-                bool end = *p == '.' || *p == '\0';
-                if (end) {
+                if (*p == '.' || *p == '\0') {
                         if (label == 0 || label > 63)
                                 return false;
                         if (*p == '\0')

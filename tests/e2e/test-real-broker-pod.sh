@@ -50,12 +50,7 @@ cleanup_broker_pod() {
 trap cleanup_broker_pod EXIT
 
 # --- the images: the init container's, the workload's, the broker's ------------------------------
-imgs=$work/images
-IMAGE_TAG=e2e "$top/images/build-images.sh" --out "$imgs" --bin "$top/build/musl/bin" --test --no-archive \
-    cloudtaser-wrapper ct-workload cloudtaser-broker > "$work/images.log" 2>&1 &&
-    for i in cloudtaser-wrapper ct-workload cloudtaser-broker; do
-        IMAGE_TAG=e2e "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/$i" "$i:e2e" || exit 1
-    done >> "$work/images.log" 2>&1
+ct_push_images e2e cloudtaser-broker
 ok $? "the init container's, the workload's and the broker's images pushed to the cluster's registry" ||
     sed 's/^/# /' "$work/images.log"
 
@@ -106,7 +101,7 @@ ok $? "OpenBao takes deploy/openbao/cloudtaser-broker.hcl and cloudtaser-broker-
     sed 's/^/# /' "$work/broker-policy.out"
 
 # The manifests' objects, with only what this cluster needs changed (see the header).
-img="$CT_REGISTRY/cloudtaser-broker@$(cat "$imgs/cloudtaser-broker.digest")"
+img="$CT_REGISTRY/cloudtaser-broker@$(cat "$work/images/cloudtaser-broker.digest")"
 api_host=${CT_API#https://}
 api_port=${api_host##*:}
 api_host=${api_host%:*}
@@ -188,32 +183,8 @@ ok $? "it serves the operator's broker-tls: openssl verifies it for $node_ip (an
     tail -n 5 "$work/s_client.out" | sed 's/^/# /'
 
 # --- a broker-mode Deployment, admitted by the webhook -------------------------------------------
-deployment() { # NAME PATHS
-    cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $1, namespace: $apps}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: $1}}
-  template:
-    metadata:
-      labels: {app: $1, cloudtaser.io/inject: "true"}
-      annotations:
-        cloudtaser.io/inject: "true"
-        cloudtaser.io/vault-auth-method: broker
-        cloudtaser.io/secret-paths: $2
-        cloudtaser.io/env-map: password=PGPASSWORD
-    spec:
-      serviceAccountName: app
-      hostNetwork: true
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: app
-        image: $CT_REGISTRY/ct-workload:e2e
-        command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]
-EOF
-}
+run_cmd='command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]'
+deployment() { ct_deployment "$1" "$apps" method:broker "$2" password=PGPASSWORD "$run_cmd"; } # NAME PATHS
 deployment web "secret/data/$apps/db" | kubectl apply -f - > "$work/apply-web.out" 2>&1
 ok $? "kubectl apply of a Deployment with cloudtaser.io/vault-auth-method: broker" || sed 's/^/# /' "$work/apply-web.out"
 ct_wait_running "$apps" web 120

@@ -686,13 +686,12 @@ static void *ip_loop(void *p) {
         return NULL;
 }
 
-/* A leaf for the test CA with these names, installed on the server. */
-static int serve_leaf(struct tls_server *srv, const struct tls_key *ca_key,
-                      const struct tls_cert *ca, const char *cn, const struct tls_san *san) {
+/* A leaf of the test CA with these names (PEM pair). */
+static int make_leaf(const struct tls_key *ca_key, const struct tls_cert *ca, const char *cn,
+                     const struct tls_san *san, struct buf *pem, struct buf *key) {
         _cleanup_tls_key_ struct tls_key *k = NULL;
         _cleanup_tls_cert_ struct tls_cert leaf = {};
-        _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0), pem = BUF_INIT(65536, 0),
-                                 key = BUF_INIT(65536, BUF_SECURE);
+        _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0);
         int64_t now = time(NULL);
         struct tls_cert_params p = {.common_name = cn,
                                     .san = *san,
@@ -705,9 +704,17 @@ static int serve_leaf(struct tls_server *srv, const struct tls_key *ca_key,
         if (r >= 0)
                 r = tls_cert_issue(ca_key, ca, (const uint8_t *) spki.data, spki.len, &p, &leaf);
         if (r >= 0)
-                r = tls_cert_encode_pem(&leaf, &pem);
+                r = tls_cert_encode_pem(&leaf, pem);
         if (r >= 0)
-                r = tls_key_export_pem(k, &key);
+                r = tls_key_export_pem(k, key);
+        return r < 0 ? r : 0;
+}
+
+/* ... installed on the server. */
+static int serve_leaf(struct tls_server *srv, const struct tls_key *ca_key,
+                      const struct tls_cert *ca, const char *cn, const struct tls_san *san) {
+        _cleanup_buf_ struct buf pem = BUF_INIT(65536, 0), key = BUF_INIT(65536, BUF_SECURE);
+        int r = make_leaf(ca_key, ca, cn, san, &pem, &key);
         if (r >= 0)
                 r = tls_server_set_cert_pem(srv, pem.data, pem.len, key.data, key.len);
         return r < 0 ? r : 0;
@@ -752,7 +759,7 @@ static void test_ip_names(void) {
                 is_int(tls_ip_parse(not_ip[i], &ip), -EINVAL, "tls_ip_parse: '%s' is no address",
                        not_ip[i]);
 
-        _cleanup_tls_key_ struct tls_key *ca_key = NULL, *k0 = NULL;
+        _cleanup_tls_key_ struct tls_key *ca_key = NULL;
         _cleanup_tls_cert_ struct tls_cert ca = {};
         _cleanup_buf_ struct buf ca_pem = BUF_INIT(65536, 0);
         int64_t now = time(NULL);
@@ -770,24 +777,9 @@ static void test_ip_names(void) {
         /* The server starts with a throw-away pair, replaced per case. */
         _cleanup_tls_server_ struct tls_server *tls = NULL;
         {
-                _cleanup_tls_cert_ struct tls_cert leaf = {};
-                _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0), pem = BUF_INIT(65536, 0),
+                _cleanup_buf_ struct buf pem = BUF_INIT(65536, 0),
                                          key = BUF_INIT(65536, BUF_SECURE);
-                struct tls_cert_params p = {.common_name = "x",
-                                            .san = one,
-                                            .not_before = now - 60,
-                                            .not_after = now + 3600,
-                                            .usage = TLS_USAGE_SERVER};
-                int r = tls_key_generate(&k0);
-                if (r >= 0)
-                        r = tls_key_public_der(k0, &spki);
-                if (r >= 0)
-                        r = tls_cert_issue(ca_key, &ca, (const uint8_t *) spki.data, spki.len, &p,
-                                           &leaf);
-                if (r >= 0)
-                        r = tls_cert_encode_pem(&leaf, &pem);
-                if (r >= 0)
-                        r = tls_key_export_pem(k0, &key);
+                int r = make_leaf(ca_key, &ca, "x", &one, &pem, &key);
                 struct tls_server_options to = {.cert_pem = pem.data,
                                                 .cert_len = pem.len,
                                                 .key_pem = key.data,

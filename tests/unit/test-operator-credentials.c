@@ -128,7 +128,9 @@ static void log_sink(void *ud, enum credentials_log_level l, int error, const ch
                 e->log_len += (size_t) n;
 }
 
-static struct credentials *replica(struct mem_store *m, struct env *e) {
+/* A replica; broker_hosts: --broker-host. */
+static struct credentials *replica_with(struct mem_store *m, struct env *e,
+                                        const char *const *broker_hosts, size_t n_broker_hosts) {
         struct credentials *c = NULL;
         static const char *const extra[] = {"127.0.0.1", "localhost"};
         struct credentials_options o = {
@@ -139,6 +141,8 @@ static struct credentials *replica(struct mem_store *m, struct env *e) {
                 .signer = {.load_ca = sig_load, .issue = sig_issue, .userdata = e},
                 .extra_hosts = extra,
                 .n_extra_hosts = 2,
+                .broker_extra_hosts = broker_hosts,
+                .n_broker_extra_hosts = n_broker_hosts,
                 .may_write = writer,
                 .now = clock_now,
                 .log = log_sink,
@@ -147,6 +151,10 @@ static struct credentials *replica(struct mem_store *m, struct env *e) {
         if (credentials_new(&o, &c) < 0)
                 return NULL;
         return c;
+}
+
+static struct credentials *replica(struct mem_store *m, struct env *e) {
+        return replica_with(m, e, NULL, 0);
 }
 
 static void pem_of(struct credentials *c, const char *what, struct buf *out) {
@@ -245,30 +253,11 @@ static void test_modes_material(void) {
 
 /* --broker-host: broker-tls's server certificate names the broker Service and exactly these
  * hosts, and is issued again when the set changes (taken away too), not when it stays. */
-static struct credentials *broker_replica(struct mem_store *m, struct env *e,
-                                          const char *const *hosts, size_t n) {
-        struct credentials *c = NULL;
-        struct credentials_options o = {
-                .store = {.read = mem_read,
-                          .create = mem_create,
-                          .update = mem_update,
-                          .userdata = m},
-                .signer = {.load_ca = sig_load, .issue = sig_issue, .userdata = e},
-                .namespace_ = "ct-b",
-                .broker_extra_hosts = hosts,
-                .n_broker_extra_hosts = n,
-                .may_write = writer,
-                .now = clock_now,
-                .log = log_sink,
-                .userdata = e,
-        };
-        return credentials_new(&o, &c) < 0 ? NULL : c;
-}
-
 static int broker_names(struct mem_store *m, const char *const *extra, size_t n) {
         const char *names[MATERIAL_SERVICE_NAMES + 4] = {
-                "cloudtaser-broker", "cloudtaser-broker.ct-b", "cloudtaser-broker.ct-b.svc",
-                "cloudtaser-broker.ct-b.svc.cluster.local"};
+                "cloudtaser-broker", "cloudtaser-broker.cloudtaser-system",
+                "cloudtaser-broker.cloudtaser-system.svc",
+                "cloudtaser-broker.cloudtaser-system.svc.cluster.local"};
         for (size_t i = 0; i < n; i++)
                 names[MATERIAL_SERVICE_NAMES + i] = extra[i];
         const struct buf *sc =
@@ -285,9 +274,9 @@ static void test_broker_hosts(void) {
         static const char *const two[] = {"198.18.7.1", "broker.example"}, *one[] = {"198.18.7.1"},
                                  *bad[] = {"not a name"}, *v6[] = {"fd00::7"},
                                  *v6_other_form[] = {"FD00:0:0::7"};
-        struct credentials *c = broker_replica(&m, &e, bad, 1);
+        struct credentials *c = replica_with(&m, &e, bad, 1);
         ok(c == NULL, "--broker-host 'not a name' refused");
-        c = broker_replica(&m, &e, two, 2);
+        c = replica_with(&m, &e, two, 2);
         is_int(c ? credentials_bootstrap(c) : -1, 0, "bootstrap with two broker hosts");
         credentials_free(c);
         is_int(broker_names(&m, two, 2), 1,
@@ -295,12 +284,12 @@ static void test_broker_hosts(void) {
         is_int(broker_names(&m, one, 1), 0, "  (not a set without one of them)");
         int64_t v = mem_find(&m, MATERIAL_BROKER_TLS)->version.n;
 
-        c = broker_replica(&m, &e, two, 2);
+        c = replica_with(&m, &e, two, 2);
         is_int(c ? credentials_tick(c) : -1, 0, "the same set again");
         credentials_free(c);
         is_int((int) (mem_find(&m, MATERIAL_BROKER_TLS)->version.n - v), 0, "  nothing issued");
 
-        c = broker_replica(&m, &e, one, 1);
+        c = replica_with(&m, &e, one, 1);
         is_int(c ? credentials_tick(c) : -1, 0, "a name taken away");
         credentials_free(c);
         ok(mem_find(&m, MATERIAL_BROKER_TLS)->version.n > v && broker_names(&m, one, 1) == 1,
@@ -308,19 +297,19 @@ static void test_broker_hosts(void) {
         ok(strstr(e.log, "renewed " MATERIAL_BROKER_TLS) != NULL, "  one line for it");
         v = mem_find(&m, MATERIAL_BROKER_TLS)->version.n;
 
-        c = broker_replica(&m, &e, v6, 1);
+        c = replica_with(&m, &e, v6, 1);
         is_int(c ? credentials_tick(c) : -1, 0, "an IPv6 address instead");
         credentials_free(c);
         ok(mem_find(&m, MATERIAL_BROKER_TLS)->version.n > v && broker_names(&m, v6, 1) == 1,
            "  issued again");
         v = mem_find(&m, MATERIAL_BROKER_TLS)->version.n;
-        c = broker_replica(&m, &e, v6_other_form, 1);
+        c = replica_with(&m, &e, v6_other_form, 1);
         is_int(c ? credentials_tick(c) : -1, 0, "the same address written another way");
         credentials_free(c);
         is_int((int) (mem_find(&m, MATERIAL_BROKER_TLS)->version.n - v), 0,
                "  nothing issued (addresses compared as bytes)");
 
-        c = broker_replica(&m, &e, NULL, 0);
+        c = replica_with(&m, &e, NULL, 0);
         is_int(c ? credentials_tick(c) : -1, 0, "no --broker-host any more");
         credentials_free(c);
         ok(mem_find(&m, MATERIAL_BROKER_TLS)->version.n > v && broker_names(&m, NULL, 0) == 1,
