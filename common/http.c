@@ -48,6 +48,10 @@ struct http_client {
         struct http_hooks hooks;
         uint64_t rng;
         unsigned connects;
+        /* The current transfer's host when it is an IP address (tls_ctx_verify_ip() borrows it
+         * for the handshakes of that transfer). */
+        bool peer_is_ip;
+        struct tls_ip peer_ip;
         char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -513,6 +517,10 @@ static size_t header_cb(char *ptr, size_t size, size_t nitems, void *userdata) {
 
 static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *userp) {
         struct http_client *c = userp;
+        /* A server named by its IP address: an iPAddress SAN, compared as bytes (see
+         * tls_ctx_verify_ip(): wolfSSL's check, which curl asks for, is weaker there). */
+        if (c->peer_is_ip && tls_ctx_verify_ip(sslctx, &c->peer_ip) < 0)
+                return CURLE_SSL_CERTPROBLEM;
         if (c->ca_pem && tls_ctx_load_ca_pem(sslctx, c->ca_pem, c->ca_pem_len) < 0)
                 return CURLE_SSL_CACERT_BADFILE;
         if (c->cert_pem && tls_ctx_use_client_cert_pem(sslctx, c->cert_pem, c->cert_pem_len,
@@ -850,6 +858,20 @@ static int validate_request(const struct http_client *c, const struct http_reque
         return 0;
 }
 
+/* The host of url when it is an IP address literal, as curl's own URL parser reads it (which
+ * also decides where curl connects). -EINVAL for a DNS name or a URL curl does not parse. */
+static int url_ip(const char *url, struct tls_ip *ret) {
+        CURLU *u = curl_url();
+        char *host = NULL;
+        int r = -EINVAL;
+        if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+                r = tls_ip_parse(host, ret);
+        curl_free(host);
+        curl_url_cleanup(u);
+        return r;
+}
+
 #define SETOPT(opt, val)                                             \
         do {                                                         \
                 if (curl_easy_setopt(c->curl, opt, val) != CURLE_OK) \
@@ -888,7 +910,8 @@ static int setup_transfer(struct http_client *c, const struct http_request *req,
         (void) curl_easy_setopt(c->curl, CURLOPT_CAPATH, (char *) NULL);
         SETOPT(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
         SETOPT(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
-        if (c->ca_pem || c->cert_pem) {
+        c->peer_is_ip = !c->insecure && url_ip(url, &c->peer_ip) == 0;
+        if (c->ca_pem || c->cert_pem || c->peer_is_ip) {
                 SETOPT(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
                 SETOPT(CURLOPT_SSL_CTX_DATA, c);
         }

@@ -118,8 +118,9 @@ struct credentials {
         char hosts_buf[MAX_HOSTS][MAX_NAME];
         const char *hosts[MAX_HOSTS]; /* the webhook leaf's SANs: the Service's names, extras */
         size_t n_hosts;
-        char broker_hosts_buf[MATERIAL_SERVICE_NAMES][MAX_NAME];
-        const char *broker_hosts[MATERIAL_SERVICE_NAMES];
+        char broker_hosts_buf[MAX_HOSTS][MAX_NAME];
+        const char *broker_hosts[MAX_HOSTS]; /* broker-tls's server SANs: the Service, extras */
+        size_t n_broker_hosts;
 
         pthread_mutex_t lock;
         bool loaded;
@@ -174,7 +175,8 @@ int credentials_new(const struct credentials_options *o, struct credentials **re
 
         if (!o || !ret || !o->store.read || !o->store.create || !o->store.update ||
             !o->signer.load_ca || !o->signer.issue || o->n_extra_hosts > MATERIAL_MAX_HOSTS ||
-            (o->n_extra_hosts && !o->extra_hosts))
+            (o->n_extra_hosts && !o->extra_hosts) || o->n_broker_extra_hosts > MATERIAL_MAX_HOSTS ||
+            (o->n_broker_extra_hosts && !o->broker_extra_hosts))
                 return -EINVAL;
         struct credentials *c = calloc(1, sizeof(*c));
         if (!c)
@@ -202,17 +204,23 @@ int credentials_new(const struct credentials_options *o, struct credentials **re
                 c->hosts[i] = c->hosts_buf[i];
         if (material_service_names(c->broker_service, c->namespace_, names, np) < 0)
                 goto invalid;
-        for (size_t i = 0; i < MATERIAL_SERVICE_NAMES; i++) {
-                memcpy(c->broker_hosts_buf[i], names[i], strlen(names[i]) + 1);
-                c->broker_hosts[i] = c->broker_hosts_buf[i];
+        for (size_t i = 0; i < MATERIAL_SERVICE_NAMES; i++)
+                memcpy(c->broker_hosts_buf[c->n_broker_hosts++], names[i], strlen(names[i]) + 1);
+        for (size_t i = 0; i < o->n_broker_extra_hosts; i++) {
+                const char *h = o->broker_extra_hosts[i];
+                if (!material_host_valid(h) || strlen(h) >= MAX_NAME)
+                        goto invalid;
+                memcpy(c->broker_hosts_buf[c->n_broker_hosts++], h, strlen(h) + 1);
         }
+        for (size_t i = 0; i < c->n_broker_hosts; i++)
+                c->broker_hosts[i] = c->broker_hosts_buf[i];
         if (c->o.renew_before_s <= 0)
                 c->o.renew_before_s = 30 * 86400LL;
         c->broker_ca = (struct buf) BUF_INIT(TLS_MAX_PEM, 0);
         c->client_cert = (struct buf) BUF_INIT(TLS_MAX_PEM, 0);
         c->client_key = (struct buf) BUF_INIT(TLS_MAX_PEM, BUF_SECURE);
         c->o.service = c->o.namespace_ = c->o.broker_service = c->o.webhook_config = NULL;
-        c->o.extra_hosts = NULL;
+        c->o.extra_hosts = c->o.broker_extra_hosts = NULL;
         r = pthread_mutex_init(&c->lock, NULL);
         if (r != 0) {
                 free(c);
@@ -609,7 +617,8 @@ static int broker_ca_keep(struct credentials *c, const struct credentials_record
 }
 
 /* broker-tls: the broker's server certificate, the operator's client certificate, the CA bundle;
- * created and renewed by the writer like webhook-tls. */
+ * created and renewed by the writer like webhook-tls, and issued again when the server
+ * certificate's names are not exactly the broker's (its Service's and --broker-host's). */
 static int broker_tls(struct credentials *c) {
         struct credentials_record rec _cleanup_record_ = {}, next _cleanup_record_ = {};
         const struct buf *bundle = credentials_record_get(&c->webhook, "ca.crt");
@@ -639,12 +648,14 @@ static int broker_tls(struct credentials *c) {
                                         clk->len, now, TLS_USAGE_CLIENT) == 0 &&
                     material_cert_validity(s->data, s->len, NULL, &s_end) == 0 &&
                     material_cert_validity(cl->data, cl->len, NULL, &c_end) == 0 &&
+                    material_leaf_names_exactly(s->data, s->len, c->broker_hosts,
+                                                c->n_broker_hosts) == 1 &&
                     !material_renewal_due(s_end, now, c->o.renew_before_s) &&
                     !material_renewal_due(c_end, now, c->o.renew_before_s);
         if (fine)
                 return broker_ca_keep(c, &rec);
         /* The signer holds the CA of c->webhook: webhook_apply() gave it the record's key. */
-        if ((r = leaf_into(c, c->broker_hosts, MATERIAL_SERVICE_NAMES, c->broker_hosts[2],
+        if ((r = leaf_into(c, c->broker_hosts, c->n_broker_hosts, c->broker_hosts[2],
                            TLS_USAGE_SERVER, &first, "server.crt", "server.key", &next)) < 0 ||
             (r = leaf_into(c, client_names, 1, client_names[0], TLS_USAGE_CLIENT, &first,
                            "client.crt", "client.key", &next)) < 0 ||

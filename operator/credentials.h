@@ -115,6 +115,11 @@ struct credentials_options {
         const char *broker_service;     /* "cloudtaser-broker" */
         const char *const *extra_hosts; /* more SANs of the webhook's leaf (DNS names or IPs) */
         size_t n_extra_hosts;
+        /* More SANs of broker-tls's server leaf (DNS names or IPs, at most MATERIAL_MAX_HOSTS),
+         * beside the broker Service's names: the leaf names exactly that set, and is issued
+         * again when the set changes (--broker-host). */
+        const char *const *broker_extra_hosts;
+        size_t n_broker_extra_hosts;
         int64_t renew_before_s; /* default 30 days */
         /* The MutatingWebhookConfiguration whose caBundle the leader keeps; NULL or kube NULL:
          * none (the caller publishes the CA itself). */

@@ -57,6 +57,10 @@ static const struct flag flags[] = {
         F("--broker-address", STR, broker_address, "URL",
           "CLOUDTASER_BROKER_ADDRESS for broker-mode pods\n"
           "(https://<--broker-service-name>.<--namespace>.svc:8443)"),
+        F("--broker-host", STR, broker_hosts, "NAMES",
+          "more DNS names/IPs for broker-tls's server certificate (comma\n"
+          "list; issued again when the set changes): the names --broker-address\n"
+          "uses where it is not the Service's"),
         F("--unseal-pods", BOOL, unseal_pods, NULL,
           "sealed token mode: admit token-mode pods without VAULT_TOKEN and\n"
           "give each a per-pod wrapped token (leader; vault backend; false)"),

@@ -44,6 +44,8 @@ struct operator_flags {
 
         /* Broker mode and sealed token mode (operator/modes.h). */
         const char *broker_address; /* NULL: https://<broker_service>.<namespace>.svc:8443 */
+        const char *broker_hosts;   /* comma list of more names/IPs for broker-tls's server
+                                     * certificate */
         bool unseal_pods;           /* sealed token mode: admission and the unsealer */
         /* The sealed token mode's unsealer (operator/unsealer.h, issue 15). */
         const char *unseal_token_role;    /* NULL: UNSEALER_ROLE_DEFAULT */

@@ -39,6 +39,9 @@ struct keeper {
         char hosts_copy[1024];
         const char *hosts[MAX_HOSTS];
         size_t n_hosts;
+        char broker_hosts_copy[1024]; /* --broker-host */
+        const char *broker_hosts[MAX_HOSTS];
+        size_t n_broker_hosts;
         struct kube_client *kube;
         struct signer *signer;
         struct vaultsession *session;
@@ -205,6 +208,29 @@ static void namespace_of(const struct operator_flags *f, char *out, size_t n) {
                 (void) snprintf(out, n, "cloudtaser-system");
 }
 
+/* A flag's comma list of DNS names and IPs (certificate SANs), split in copy; hosts[] point into
+ * it. NULL list: none. -EINVAL after saying why. */
+static int host_list(const char *flag, const char *list, char *copy, size_t size,
+                     const char *hosts[MAX_HOSTS], size_t *ret_n) {
+        size_t n = 0;
+        if (!list)
+                return 0;
+        if ((size_t) snprintf(copy, size, "%s", list) >= size)
+                return log_error("%s is too long", flag), -EINVAL;
+        for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+             t = strtok_r(NULL, ",", &save)) {
+                if (n >= MAX_HOSTS)
+                        return log_error("%s names more than %d hosts", flag, MAX_HOSTS), -EINVAL;
+                if (!material_host_valid(t))
+                        return log_error("%s: '%s' is neither a DNS name nor an IP address", flag,
+                                         t),
+                               -EINVAL;
+                hosts[n++] = t;
+        }
+        *ret_n = n;
+        return 0;
+}
+
 int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct signer *signer,
                const char *identity, struct keeper **ret) {
         int r;
@@ -232,21 +258,11 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
         k->backend = strcmp(f->secret_backend, "kubernetes") == 0  ? BACKEND_KUBERNETES
                      : strcmp(f->secret_backend, "ephemeral") == 0 ? BACKEND_EPHEMERAL
                                                                    : BACKEND_VAULT;
-        if (f->webhook_hosts) {
-                if ((size_t) snprintf(k->hosts_copy, sizeof(k->hosts_copy), "%s",
-                                      f->webhook_hosts) >= sizeof(k->hosts_copy)) {
-                        log_error("--webhook-host is too long");
-                        goto invalid;
-                }
-                for (char *save = NULL, *t = strtok_r(k->hosts_copy, ",", &save); t;
-                     t = strtok_r(NULL, ",", &save)) {
-                        if (k->n_hosts >= MAX_HOSTS) {
-                                log_error("--webhook-host names more than %d hosts", MAX_HOSTS);
-                                goto invalid;
-                        }
-                        k->hosts[k->n_hosts++] = t;
-                }
-        }
+        if (host_list("--webhook-host", f->webhook_hosts, k->hosts_copy, sizeof(k->hosts_copy),
+                      k->hosts, &k->n_hosts) < 0 ||
+            host_list("--broker-host", f->broker_hosts, k->broker_hosts_copy,
+                      sizeof(k->broker_hosts_copy), k->broker_hosts, &k->n_broker_hosts) < 0)
+                goto invalid;
         if ((k->backend == BACKEND_KUBERNETES || f->leader_elect) && !kube) {
                 log_error("--secret-backend=kubernetes and --leader-elect need the Kubernetes "
                           "API: run the operator in a cluster, or give --kubeconfig");
@@ -264,6 +280,8 @@ int keeper_new(const struct operator_flags *f, struct kube_client *kube, struct 
                 .broker_service = f->broker_service,
                 .extra_hosts = k->hosts,
                 .n_extra_hosts = k->n_hosts,
+                .broker_extra_hosts = k->broker_hosts,
+                .n_broker_extra_hosts = k->n_broker_hosts,
                 .renew_before_s = (int64_t) (f->cert_renew_before_ms / 1000u),
                 .kube = keep_bundle ? kube : NULL,
                 .webhook_config = f->webhook_config_name,

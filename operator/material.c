@@ -4,7 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "common/base64.h"
 #include "common/buf.h"
@@ -242,29 +246,106 @@ int material_check_leaf(const char *ca_pem, size_t ca_len, const char *cert_pem,
         return r;
 }
 
-int material_leaf_covers(const char *cert_pem, size_t len, const char *const *names, size_t n) {
+/* An address literal's bytes (family, 16 bytes); false for anything else. */
+static bool ip_bytes(const char *s, int *ret_family, uint8_t ret[16]) {
+        memset(ret, 0, 16);
+        if (inet_pton(AF_INET, s, ret) == 1)
+                *ret_family = AF_INET;
+        else if (inet_pton(AF_INET6, s, ret) == 1)
+                *ret_family = AF_INET6;
+        else
+                return false;
+        return true;
+}
+
+/* One SAN against one wanted host: addresses as bytes, DNS names without case. */
+static bool same_host(const char *a, const char *b) {
+        int fa, fb;
+        uint8_t xa[16], xb[16];
+        bool ia = ip_bytes(a, &fa, xa), ib = ip_bytes(b, &fb, xb);
+        if (ia || ib)
+                return ia && ib && fa == fb && memcmp(xa, xb, sizeof(xa)) == 0;
+        return strcasecmp(a, b) == 0;
+}
+
+/* The names of a PEM bundle's first certificate. */
+static int leaf_names(const char *cert_pem, size_t len, struct tls_cert_info *ret) {
         struct tls_cert *certs = NULL;
         size_t nc = 0;
-        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
-        int r;
-
-        r = tls_cert_decode_bundle(cert_pem, len, &certs, &nc);
+        int r = tls_cert_decode_bundle(cert_pem, len, &certs, &nc);
         if (r < 0)
                 return r;
-        r = tls_cert_inspect(&certs[0], &info);
+        r = tls_cert_inspect(&certs[0], ret);
         tls_cert_array_free(certs, nc);
+        return r;
+}
+
+static bool names_have(const struct tls_names *san, const char *name) {
+        for (size_t j = 0; j < san->n_dns; j++)
+                if (same_host(san->dns[j], name))
+                        return true;
+        for (size_t j = 0; j < san->n_ip; j++)
+                if (same_host(san->ip[j], name))
+                        return true;
+        return false;
+}
+
+int material_leaf_covers(const char *cert_pem, size_t len, const char *const *names, size_t n) {
+        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
+        int r = leaf_names(cert_pem, len, &info);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n; i++) {
-                bool found = false;
-                for (size_t j = 0; j < info.san.n_dns && !found; j++)
-                        found = strcasecmp(info.san.dns[j], names[i]) == 0;
-                for (size_t j = 0; j < info.san.n_ip && !found; j++)
-                        found = strcmp(info.san.ip[j], names[i]) == 0;
-                if (!found)
+        for (size_t i = 0; i < n; i++)
+                if (!names_have(&info.san, names[i]))
+                        return 0;
+        return 1;
+}
+
+int material_leaf_names_exactly(const char *cert_pem, size_t len, const char *const *names,
+                                size_t n) {
+        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
+        int r = material_leaf_covers(cert_pem, len, names, n);
+        if (r <= 0)
+                return r;
+        if ((r = leaf_names(cert_pem, len, &info)) < 0)
+                return r;
+        /* Every wanted name is in the leaf (above), and every name of the leaf is wanted. */
+        for (size_t k = 0; k < info.san.n_dns + info.san.n_ip; k++) {
+                const char *have =
+                        k < info.san.n_dns ? info.san.dns[k] : info.san.ip[k - info.san.n_dns];
+                bool wanted = false;
+                for (size_t i = 0; i < n && !wanted; i++)
+                        wanted = same_host(have, names[i]);
+                if (!wanted)
                         return 0;
         }
         return 1;
+}
+
+bool material_host_valid(const char *h) {
+        int f;
+        uint8_t b[16];
+        if (!h || !*h)
+                return false;
+        if (ip_bytes(h, &f, b))
+                return true;
+        if (strlen(h) > 253)
+                return false;
+        const char *p = strncmp(h, "*.", 2) == 0 ? h + 2 : h;
+        for (size_t label = 0;; p++) {
+                if (*p == '.' || *p == '\0') {
+                        if (label == 0 || label > 63)
+                                return false;
+                        if (*p == '\0')
+                                return true;
+                        label = 0;
+                        continue;
+                }
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+                        return false;
+                label++;
+        }
 }
 
 int material_bundle_first(const char *pem, size_t len, struct buf *ret) {

@@ -98,6 +98,16 @@ int material_check_leaf(const char *ca_pem, size_t ca_len, const char *cert_pem,
  * certificate). 1 yes, 0 no, -EBADMSG. */
 int material_leaf_covers(const char *cert_pem, size_t len, const char *const *names, size_t n);
 
+/* Whether the leaf's DNS and IP SANs are exactly the set names (DNS names compared without
+ * case, addresses as bytes; duplicates in names count once), so that a name taken away also gets
+ * a new certificate. 1 yes, 0 no, -EBADMSG. */
+int material_leaf_names_exactly(const char *cert_pem, size_t len, const char *const *names,
+                                size_t n);
+
+/* Whether h may be a SAN of our leaves: an IPv4 or IPv6 address literal, or a DNS name (1..253
+ * bytes of dot-separated labels of [A-Za-z0-9-_], a leading "*." allowed). */
+bool material_host_valid(const char *h);
+
 /* Appends the first certificate of a PEM bundle (PEM) to ret. -EBADMSG. */
 int material_bundle_first(const char *pem, size_t len, struct buf *ret);
 

@@ -5,12 +5,21 @@
 #include <errno.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
 #include "common/buf.h"
 #include "common/macro.h"
 #include "common/secmem.h"
 #include "common/tls/internal.h"
 #include "common/tls/transport.h"
 #include "common/tls/wolf.h"
+
+/* tls_ctx_verify_ip() decides the name check in the verify callback of the peer's leaf: wolfSSL
+ * must call it for a leaf that verified, not only on errors. */
+#ifndef WOLFSSL_ALWAYS_VERIFY_CB
+#error "the wolfSSL build must define WOLFSSL_ALWAYS_VERIFY_CB (deps/build.sh: --enable-opensslextra)"
+#endif
 
 /* ---- TLS contexts ------------------------------------------------------------------------ */
 
@@ -123,4 +132,70 @@ int tls_ctx_use_client_cert_pem(void *ctx, const char *cert_pem, size_t cert_len
                 r = tls_ctx_install((WOLFSSL_CTX *) ctx, certs, n, key);
         tls_cert_array_free(certs, n);
         return r;
+}
+
+/* ---- a server named by its IP address ---------------------------------------------------- */
+
+int tls_ip_parse(const char *host, struct tls_ip *ret) {
+        char text[INET6_ADDRSTRLEN + 2];
+        struct tls_ip ip = {};
+        size_t n;
+
+        if (!host || !ret)
+                return -EINVAL;
+        n = strlen(host);
+        if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+                host++;
+                n -= 2;
+        }
+        if (n == 0 || n >= sizeof(text))
+                return -EINVAL;
+        memcpy(text, host, n);
+        text[n] = '\0';
+        if (inet_pton(AF_INET, text, ip.addr) == 1)
+                ip.family = AF_INET;
+        else if (inet_pton(AF_INET6, text, ip.addr) == 1)
+                ip.family = AF_INET6;
+        else
+                return -EINVAL;
+        *ret = ip;
+        return 0;
+}
+
+/* Whether one of the leaf's iPAddress SANs is ip (as bytes; our own certificate reader). */
+static bool leaf_names_ip(const uint8_t *der, size_t len, const struct tls_ip *ip) {
+        _cleanup_tls_cert_info_ struct tls_cert_info info = {};
+        if (tls_inspect_der(der, len, &info, NULL) < 0)
+                return false;
+        for (size_t i = 0; i < info.san.n_ip; i++) {
+                struct tls_ip got;
+                if (tls_ip_parse(info.san.ip[i], &got) == 0 && got.family == ip->family &&
+                    memcmp(got.addr, ip->addr, ip->family == AF_INET ? 4 : 16) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int verify_ip_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
+        const struct tls_ip *ip = store ? store->userCtx : NULL;
+        if (!ip)
+                return 0;
+        if (wolfSSL_X509_STORE_CTX_get_error_depth(store) != 0)
+                return preverify; /* the chain: wolfSSL's verdict */
+        int e = wolfSSL_X509_STORE_CTX_get_error(store);
+        /* The leaf: only wolfSSL's own name check may be overridden, nothing else. */
+        if (!preverify && e != DOMAIN_NAME_MISMATCH && e != IPADDR_MISMATCH)
+                return 0;
+        WOLFSSL_X509 *leaf = wolfSSL_X509_STORE_CTX_get_current_cert(store);
+        int n = 0;
+        const unsigned char *der = leaf ? wolfSSL_X509_get_der(leaf, &n) : NULL;
+        return der && n > 0 && leaf_names_ip(der, (size_t) n, ip) ? 1 : 0;
+}
+
+int tls_ctx_verify_ip(void *ctx, const struct tls_ip *ip) {
+        if (!ctx || !ip || (ip->family != AF_INET && ip->family != AF_INET6))
+                return -EINVAL;
+        wolfSSL_CTX_set_verify((WOLFSSL_CTX *) ctx, WOLFSSL_VERIFY_PEER, verify_ip_cb);
+        wolfSSL_CTX_SetCertCbCtx((WOLFSSL_CTX *) ctx, (void *) ip);
+        return 0;
 }

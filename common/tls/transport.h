@@ -33,6 +33,30 @@ int tls_ctx_load_ca_pem(void *ctx, const char *pem, size_t len);
 int tls_ctx_use_client_cert_pem(void *ctx, const char *cert_pem, size_t cert_len,
                                 const char *key_pem, size_t key_len);
 
+/*
+ * A server reached by an IP address (https://198.18.0.1:8443, https://[fd00::1]:8443) must name
+ * that address in an iPAddress subjectAltName (RFC 6125 section 6.2.1 / RFC 2818 section 3.1):
+ * the address compared as bytes, never as text against a DNS name or the subject's CN. wolfSSL's
+ * own host check (what curl's wolfSSL backend asks for) compares the text of the address with
+ * every SAN of any type and, without SANs, with the CN, so a DNS SAN "198.18.0.1" or "*.0.0.1"
+ * passes, and it writes IPv6 SANs in a form ("0000:...:0001") no IPv6 URL host matches.
+ *
+ * tls_ip_parse() reads an address literal (IPv4 dotted quad, IPv6 text, with or without the URL's
+ * brackets, no zone): 0, or -EINVAL when host is not one (a DNS name: nothing to do here).
+ * tls_ctx_verify_ip() installs, on a client context, the verify callback that decides the name
+ * check for the peer's leaf by that rule alone: a chain error stays an error, and the leaf is
+ * accepted only when one of its iPAddress SANs is *ip (wolfSSL's mismatch for such a host is
+ * overridden then, its match refused otherwise). The build reports every leaf to the callback
+ * (WOLFSSL_ALWAYS_VERIFY_CB: a compile-time check in client.c). ip is borrowed: it must stay
+ * valid for every handshake made with ctx. -EINVAL.
+ */
+struct tls_ip {
+        int family; /* AF_INET or AF_INET6 */
+        uint8_t addr[16];
+};
+int tls_ip_parse(const char *host, struct tls_ip *ret);
+int tls_ctx_verify_ip(void *ctx, const struct tls_ip *ip);
+
 /* ---- TLS server (operator webhook, broker) ------------------------------------------------ */
 
 /*

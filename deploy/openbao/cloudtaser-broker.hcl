@@ -16,6 +16,13 @@ path "secret/data/cloudtaser/system/broker-token" {
   capabilities = ["read"]
 }
 
+# Nothing else of the operator's records: webhook-tls holds the installation's CA key, and the
+# tenants' rule below ("+/*") would match it. A path with its first wildcard later wins over
+# one with it earlier, and the exact paths above win over both.
+path "secret/data/cloudtaser/system/*" {
+  capabilities = ["deny"]
+}
+
 # Tenants' secrets. The records above are under secret/data/cloudtaser/, which is no tenant's
 # prefix unless a namespace is named "cloudtaser": do not create one.
 path "secret/data/+/*" {

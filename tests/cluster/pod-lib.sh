@@ -4,8 +4,9 @@
 # Source it with the cluster's env loaded (CT_CLUSTER, CT_REGISTRY, CT_API, CT_CA, KUBECONFIG),
 # OpenBao's (BAO_ADDR, BAO_CACERT), `top`, and a work folder in `work`.
 #
-#   ct_push_images TAG             our images (wrapper/init, ct-workload), built without a daemon,
-#                                  into the cluster's registry
+#   ct_push_images TAG [IMAGE...]  our images (wrapper/init, ct-workload, and the IMAGEs named,
+#                                  e.g. cloudtaser-broker), built without a daemon, into the
+#                                  cluster's registry; their digests in $work/images/NAME.digest
 #   ct_operator_account NS         a service account for the operator, allowed to read secrets and
 #                                  service accounts (pull secrets) and namespaces (their Pod
 #                                  Security level); its token in $work/operator.jwt
@@ -17,7 +18,9 @@
 #   ct_register NAME FAILURE-POLICY SELECTOR-LABEL   a MutatingWebhookConfiguration for our webhook,
 #                                  namespaces labelled ct-e2e=SELECTOR-LABEL, pods labelled
 #                                  cloudtaser.io/inject=true
-#   ct_deployment NAME NS ROLE PATH ENV-MAP CONTAINER-LINES   an annotated Deployment (stdout)
+#   ct_deployment NAME NS ROLE PATH ENV-MAP CONTAINER-LINES   an annotated Deployment (stdout);
+#                                  ROLE method:M: cloudtaser.io/vault-auth-method M instead of a
+#                                  vault role (method:broker)
 #   ct_wait_running NS APP SECONDS ct_pod_of NS APP   ct_pod_log NS POD CONTAINER
 #   ct_wait_for SECONDS COMMAND... polls COMMAND (quiet) every 0.2 s until it succeeds, for at most
 #                                  SECONDS of wall-clock time (a loaded machine makes kubectl slow)
@@ -26,11 +29,14 @@
 . "$top/tests/cluster/ports.sh"
 
 ct_push_images() {
-    local tag=$1 imgs=$work/images
+    local tag=$1 imgs=$work/images i
+    shift
     IMAGE_TAG=$tag "$top/images/build-images.sh" --out "$imgs" --bin "$top/build/musl/bin" --test --no-archive \
-        cloudtaser-wrapper ct-workload > "$work/images.log" 2>&1 &&
-        IMAGE_TAG=$tag "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/cloudtaser-wrapper" "cloudtaser-wrapper:$tag" &&
-        IMAGE_TAG=$tag "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/ct-workload" "ct-workload:$tag"
+        cloudtaser-wrapper ct-workload "$@" > "$work/images.log" 2>&1 || return 1
+    for i in cloudtaser-wrapper ct-workload "$@"; do
+        IMAGE_TAG=$tag "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/$i" "$i:$tag" >> "$work/images.log" 2>&1 ||
+            return 1
+    done
 }
 
 # The operator's service account in namespace $1 (RBAC for pull secrets and namespaces), its
@@ -100,6 +106,8 @@ EOF
 }
 
 ct_deployment() { # NAME NS ROLE PATH ENV-MAP CONTAINER-LINES
+    local auth="cloudtaser.io/vault-role: $3"
+    case $3 in method:*) auth="cloudtaser.io/vault-auth-method: ${3#method:}" ;; esac
     cat <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -112,7 +120,7 @@ spec:
       labels: {app: $1, cloudtaser.io/inject: "true"}
       annotations:
         cloudtaser.io/inject: "true"
-        cloudtaser.io/vault-role: $3
+        $auth
         cloudtaser.io/secret-paths: $4
         cloudtaser.io/env-map: $5
     spec:

@@ -16,8 +16,11 @@
 
 #include "common/buf.h"
 #include "common/http.h"
+#include "common/httpd.h"
 #include "common/macro.h"
 #include "common/secmem.h"
+#include "common/tls/cert.h"
+#include "common/tls/transport.h"
 #include "tests/lib/standin.h"
 #include "tests/tap.h"
 
@@ -670,6 +673,192 @@ static void test_probe(struct standin *s) {
                "probe: nothing listening (the port closed) is not plain HTTP");
 }
 
+/* ---- a server named by its IP address (tls_ctx_verify_ip) --------------------------------- */
+
+static int ok_handler(void *userdata, const struct httpd_request *req,
+                      struct httpd_response *resp) {
+        resp->status = 200;
+        return buf_append_str(&resp->body, "ok");
+}
+
+static void *ip_loop(void *p) {
+        (void) httpd_run(p);
+        return NULL;
+}
+
+/* A leaf of the test CA with these names (PEM pair). */
+static int make_leaf(const struct tls_key *ca_key, const struct tls_cert *ca, const char *cn,
+                     const struct tls_san *san, struct buf *pem, struct buf *key) {
+        _cleanup_tls_key_ struct tls_key *k = NULL;
+        _cleanup_tls_cert_ struct tls_cert leaf = {};
+        _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0);
+        int64_t now = time(NULL);
+        struct tls_cert_params p = {.common_name = cn,
+                                    .san = *san,
+                                    .not_before = now - 60,
+                                    .not_after = now + 3600,
+                                    .usage = TLS_USAGE_SERVER};
+        int r = tls_key_generate(&k);
+        if (r >= 0)
+                r = tls_key_public_der(k, &spki);
+        if (r >= 0)
+                r = tls_cert_issue(ca_key, ca, (const uint8_t *) spki.data, spki.len, &p, &leaf);
+        if (r >= 0)
+                r = tls_cert_encode_pem(&leaf, pem);
+        if (r >= 0)
+                r = tls_key_export_pem(k, key);
+        return r < 0 ? r : 0;
+}
+
+/* ... installed on the server. */
+static int serve_leaf(struct tls_server *srv, const struct tls_key *ca_key,
+                      const struct tls_cert *ca, const char *cn, const struct tls_san *san) {
+        _cleanup_buf_ struct buf pem = BUF_INIT(65536, 0), key = BUF_INIT(65536, BUF_SECURE);
+        int r = make_leaf(ca_key, ca, cn, san, &pem, &key);
+        if (r >= 0)
+                r = tls_server_set_cert_pem(srv, pem.data, pem.len, key.data, key.len);
+        return r < 0 ? r : 0;
+}
+
+static int fetch(const char *url, const struct buf *ca, bool file_ca) {
+        char path[] = "/tmp/ct-http-ca-XXXXXX";
+        struct http_options o = {.base_url = url};
+        _cleanup_http_client_ struct http_client *c = NULL;
+        _cleanup_http_response_ struct http_response resp = {};
+        struct http_result res;
+        int fd = -1, r;
+        if (file_ca) {
+                fd = mkstemp(path);
+                if (fd < 0 || write(fd, ca->data, ca->len) != (ssize_t) ca->len)
+                        return -EIO;
+                (void) close(fd);
+                o.ca_file = path;
+        } else {
+                o.ca_pem = ca->data;
+                o.ca_pem_len = ca->len;
+        }
+        o.max_attempts = 1;
+        r = http_client_new(&o, &c);
+        if (r >= 0)
+                r = get(c, "/", true, &resp, &res);
+        if (file_ca)
+                (void) unlink(path);
+        return r < 0 ? r : resp.status == 200 ? 0 : -EPROTO;
+}
+
+static void test_ip_names(void) {
+        struct tls_ip ip;
+        is_int(tls_ip_parse("198.18.0.1", &ip), 0, "tls_ip_parse: IPv4");
+        ok(ip.family == AF_INET && ip.addr[0] == 198 && ip.addr[3] == 1, "  its bytes");
+        is_int(tls_ip_parse("[fd00::1]", &ip), 0, "tls_ip_parse: IPv6 in brackets");
+        ok(ip.family == AF_INET6 && ip.addr[0] == 0xfd && ip.addr[15] == 1, "  its bytes");
+        static const char *const not_ip[] = {"",      "[]",           "broker.example",
+                                             "127.1", "1.2.3.4.5",    "[1.2.3.4",
+                                             "::1]",  "fe80::1%eth0", "[fd00::1]x"};
+        for (size_t i = 0; i < ELEMENTSOF(not_ip); i++)
+                is_int(tls_ip_parse(not_ip[i], &ip), -EINVAL, "tls_ip_parse: '%s' is no address",
+                       not_ip[i]);
+
+        _cleanup_tls_key_ struct tls_key *ca_key = NULL;
+        _cleanup_tls_cert_ struct tls_cert ca = {};
+        _cleanup_buf_ struct buf ca_pem = BUF_INIT(65536, 0);
+        int64_t now = time(NULL);
+        struct tls_cert_params cp = {.common_name = "ip test CA",
+                                     .not_before = now - 60,
+                                     .not_after = now + 86400,
+                                     .path_len = 0};
+        const char *v4[] = {"127.0.0.1"}, *v6[] = {"::1"}, *other[] = {"127.0.0.2"},
+                   *as_dns[] = {"127.0.0.1"}, *wild[] = {"*.0.0.1"}, *dns[] = {"localhost"};
+        struct tls_san one = {.ip = v4, .n_ip = 1};
+        if (!ok(tls_key_generate(&ca_key) == 0 && tls_cert_create_ca(ca_key, &cp, &ca) == 0 &&
+                        tls_cert_encode_pem(&ca, &ca_pem) == 0,
+                "ip: a test CA"))
+                return;
+        /* The server starts with a throw-away pair, replaced per case. */
+        _cleanup_tls_server_ struct tls_server *tls = NULL;
+        {
+                _cleanup_buf_ struct buf pem = BUF_INIT(65536, 0),
+                                         key = BUF_INIT(65536, BUF_SECURE);
+                int r = make_leaf(ca_key, &ca, "x", &one, &pem, &key);
+                struct tls_server_options to = {.cert_pem = pem.data,
+                                                .cert_len = pem.len,
+                                                .key_pem = key.data,
+                                                .key_len = key.len};
+                if (!ok(r >= 0 && tls_server_new(&to, &tls) == 0, "ip: a TLS server"))
+                        return;
+        }
+        struct httpd *srv4 = NULL, *srv6 = NULL;
+        pthread_t t4, t6;
+        struct httpd_options ho = {.address = "127.0.0.1:0", .tls = tls, .handler = ok_handler};
+        if (!ok(httpd_new(&ho, &srv4) == 0 && pthread_create(&t4, NULL, ip_loop, srv4) == 0,
+                "ip: serving on 127.0.0.1"))
+                return;
+        ho.address = "[::1]:0";
+        bool have6 = httpd_new(&ho, &srv6) == 0 && pthread_create(&t6, NULL, ip_loop, srv6) == 0;
+        char u4[64], u6[64], ul[64];
+        (void) snprintf(u4, sizeof(u4), "https://127.0.0.1:%d", httpd_port(srv4));
+        (void) snprintf(ul, sizeof(ul), "https://localhost:%d", httpd_port(srv4));
+        if (have6)
+                (void) snprintf(u6, sizeof(u6), "https://[::1]:%d", httpd_port(srv6));
+
+        const char *both[] = {"::1", "127.0.0.1"};
+        const struct {
+                const char *name, *cn;
+                struct tls_san san;
+                int v4, v6; /* the results for https://127.0.0.1 and https://[::1] */
+        } cases[] = {
+                {"an iPAddress SAN 127.0.0.1", "broker", {.ip = v4, .n_ip = 1}, 0, -EPROTO},
+                {"an iPAddress SAN ::1", "broker", {.ip = v6, .n_ip = 1}, -EPROTO, 0},
+                {"both, and a DNS name",
+                 "broker",
+                 {.dns = dns, .n_dns = 1, .ip = both, .n_ip = 2},
+                 0,
+                 0},
+                {"another address only", "broker", {.ip = other, .n_ip = 1}, -EPROTO, -EPROTO},
+                {"the address as a DNS SAN",
+                 "broker",
+                 {.dns = as_dns, .n_dns = 1},
+                 -EPROTO,
+                 -EPROTO},
+                {"a wildcard DNS SAN *.0.0.1",
+                 "broker",
+                 {.dns = wild, .n_dns = 1},
+                 -EPROTO,
+                 -EPROTO},
+                {"no SAN, the address as CN", "127.0.0.1", {}, -EPROTO, -EPROTO},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                if (!ok(serve_leaf(tls, ca_key, &ca, cases[i].cn, &cases[i].san) == 0,
+                        "ip: serving %s", cases[i].name))
+                        continue;
+                for (int file = 0; file <= 1; file++) {
+                        is_int(fetch(u4, &ca_pem, file), cases[i].v4, "https://127.0.0.1, %s (%s)",
+                               cases[i].name, file ? "CA file" : "inline CA");
+                        if (have6)
+                                is_int(fetch(u6, &ca_pem, file), cases[i].v6,
+                                       "https://[::1], %s (%s)", cases[i].name,
+                                       file ? "CA file" : "inline CA");
+                }
+        }
+        /* A DNS host is still checked by curl's rule: the name in a DNS SAN. */
+        (void) serve_leaf(tls, ca_key, &ca, "broker", &(struct tls_san){.dns = dns, .n_dns = 1});
+        is_int(fetch(ul, &ca_pem, false), 0, "https://localhost: a DNS SAN localhost");
+        (void) serve_leaf(tls, ca_key, &ca, "broker", &one);
+        is_int(fetch(ul, &ca_pem, false), -EPROTO,
+               "https://localhost: refused with only the iPAddress SAN 127.0.0.1");
+        if (!have6)
+                diag("no IPv6 loopback here: the [::1] cases were skipped");
+
+        httpd_stop(srv4);
+        (void) pthread_join(t4, NULL);
+        httpd_free(srv4);
+        if (have6) {
+                httpd_stop(srv6);
+                (void) pthread_join(t6, NULL);
+        }
+        httpd_free(srv6);
+}
+
 int main(void) {
         struct standin *s = NULL;
         int r;
@@ -679,6 +868,7 @@ int main(void) {
         test_retryable();
         test_options();
         test_origin();
+        test_ip_names();
 
         r = standin_start(NULL, &s);
         if (r < 0) {

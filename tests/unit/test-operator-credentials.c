@@ -128,7 +128,9 @@ static void log_sink(void *ud, enum credentials_log_level l, int error, const ch
                 e->log_len += (size_t) n;
 }
 
-static struct credentials *replica(struct mem_store *m, struct env *e) {
+/* A replica; broker_hosts: --broker-host. */
+static struct credentials *replica_with(struct mem_store *m, struct env *e,
+                                        const char *const *broker_hosts, size_t n_broker_hosts) {
         struct credentials *c = NULL;
         static const char *const extra[] = {"127.0.0.1", "localhost"};
         struct credentials_options o = {
@@ -139,6 +141,8 @@ static struct credentials *replica(struct mem_store *m, struct env *e) {
                 .signer = {.load_ca = sig_load, .issue = sig_issue, .userdata = e},
                 .extra_hosts = extra,
                 .n_extra_hosts = 2,
+                .broker_extra_hosts = broker_hosts,
+                .n_broker_extra_hosts = n_broker_hosts,
                 .may_write = writer,
                 .now = clock_now,
                 .log = log_sink,
@@ -147,6 +151,10 @@ static struct credentials *replica(struct mem_store *m, struct env *e) {
         if (credentials_new(&o, &c) < 0)
                 return NULL;
         return c;
+}
+
+static struct credentials *replica(struct mem_store *m, struct env *e) {
+        return replica_with(m, e, NULL, 0);
 }
 
 static void pem_of(struct credentials *c, const char *what, struct buf *out) {
@@ -243,6 +251,73 @@ static void test_modes_material(void) {
         mem_done(&m);
 }
 
+/* --broker-host: broker-tls's server certificate names the broker Service and exactly these
+ * hosts, and is issued again when the set changes (taken away too), not when it stays. */
+static int broker_names(struct mem_store *m, const char *const *extra, size_t n) {
+        const char *names[MATERIAL_SERVICE_NAMES + 4] = {
+                "cloudtaser-broker", "cloudtaser-broker.cloudtaser-system",
+                "cloudtaser-broker.cloudtaser-system.svc",
+                "cloudtaser-broker.cloudtaser-system.svc.cluster.local"};
+        for (size_t i = 0; i < n; i++)
+                names[MATERIAL_SERVICE_NAMES + i] = extra[i];
+        const struct buf *sc =
+                credentials_record_get(mem_find(m, MATERIAL_BROKER_TLS), "server.crt");
+        return sc ? material_leaf_names_exactly(sc->data, sc->len, names,
+                                                MATERIAL_SERVICE_NAMES + n)
+                  : -ENOENT;
+}
+
+static void test_broker_hosts(void) {
+        struct mem_store m = {};
+        (void) memstore_new(&m.m);
+        struct env e = {.now = T0, .writer = true};
+        static const char *const two[] = {"198.18.7.1", "broker.example"}, *one[] = {"198.18.7.1"},
+                                 *bad[] = {"not a name"}, *v6[] = {"fd00::7"},
+                                 *v6_other_form[] = {"FD00:0:0::7"};
+        struct credentials *c = replica_with(&m, &e, bad, 1);
+        ok(c == NULL, "--broker-host 'not a name' refused");
+        c = replica_with(&m, &e, two, 2);
+        is_int(c ? credentials_bootstrap(c) : -1, 0, "bootstrap with two broker hosts");
+        credentials_free(c);
+        is_int(broker_names(&m, two, 2), 1,
+               "broker-tls's server certificate: the Service's four names, the IP and the name");
+        is_int(broker_names(&m, one, 1), 0, "  (not a set without one of them)");
+        int64_t v = mem_find(&m, MATERIAL_BROKER_TLS)->version.n;
+
+        c = replica_with(&m, &e, two, 2);
+        is_int(c ? credentials_tick(c) : -1, 0, "the same set again");
+        credentials_free(c);
+        is_int((int) (mem_find(&m, MATERIAL_BROKER_TLS)->version.n - v), 0, "  nothing issued");
+
+        c = replica_with(&m, &e, one, 1);
+        is_int(c ? credentials_tick(c) : -1, 0, "a name taken away");
+        credentials_free(c);
+        ok(mem_find(&m, MATERIAL_BROKER_TLS)->version.n > v && broker_names(&m, one, 1) == 1,
+           "  issued again, naming exactly the new set");
+        ok(strstr(e.log, "renewed " MATERIAL_BROKER_TLS) != NULL, "  one line for it");
+        v = mem_find(&m, MATERIAL_BROKER_TLS)->version.n;
+
+        c = replica_with(&m, &e, v6, 1);
+        is_int(c ? credentials_tick(c) : -1, 0, "an IPv6 address instead");
+        credentials_free(c);
+        ok(mem_find(&m, MATERIAL_BROKER_TLS)->version.n > v && broker_names(&m, v6, 1) == 1,
+           "  issued again");
+        v = mem_find(&m, MATERIAL_BROKER_TLS)->version.n;
+        c = replica_with(&m, &e, v6_other_form, 1);
+        is_int(c ? credentials_tick(c) : -1, 0, "the same address written another way");
+        credentials_free(c);
+        is_int((int) (mem_find(&m, MATERIAL_BROKER_TLS)->version.n - v), 0,
+               "  nothing issued (addresses compared as bytes)");
+
+        c = replica_with(&m, &e, NULL, 0);
+        is_int(c ? credentials_tick(c) : -1, 0, "no --broker-host any more");
+        credentials_free(c);
+        ok(mem_find(&m, MATERIAL_BROKER_TLS)->version.n > v && broker_names(&m, NULL, 0) == 1,
+           "  issued again for the Service's names alone");
+        mem_done(&m);
+        material_local_issuer_free(e.li);
+}
+
 int main(void) {
         struct mem_store m = {};
         (void) memstore_new(&m.m);
@@ -260,6 +335,7 @@ int main(void) {
                 .service = "Not_A_Name",
         };
         is_int(credentials_new(&badname, &bad), -EINVAL, "invalid Service name refused");
+        test_broker_hosts();
 
         /* First install, with a replica racing us to the create. */
         struct credentials *a = replica(&m, &ea);

@@ -174,6 +174,37 @@ int main(void) {
         is_int(material_leaf_covers(leaf.data, leaf.len, other_names, 1), 0,
                "leaf does not cover another Service");
         is_int(material_leaf_covers(leaf.data, leaf.len, ip, 1), 1, "leaf covers its IP");
+        const char *service_and_ip[MATERIAL_SERVICE_NAMES + 1];
+        for (size_t i = 0; i < MATERIAL_SERVICE_NAMES; i++)
+                service_and_ip[i] = names[i];
+        service_and_ip[MATERIAL_SERVICE_NAMES] = ip[0];
+        is_int(material_leaf_names_exactly(leaf.data, leaf.len, service_and_ip,
+                                           MATERIAL_SERVICE_NAMES + 1),
+               1, "leaf names exactly the Service names and its IP");
+        is_int(material_leaf_names_exactly(leaf.data, leaf.len, names, MATERIAL_SERVICE_NAMES), 0,
+               "  not exactly the Service names alone (the IP is one more)");
+        is_int(material_leaf_names_exactly(leaf.data, leaf.len, ip, 1), 0,
+               "  nor the IP alone (covered, but the Service names are more)");
+
+        /* What may be a SAN: an address, or a DNS name. */
+        static const char *const hosts_ok[] = {"broker.example", "10.0.0.1", "fd00::1",
+                                               "*.example.com",  "a_b.c-d",  "localhost"};
+        static const char *const hosts_bad[] = {
+                "",
+                "a..b",
+                ".a",
+                "a.",
+                "bad host",
+                "*",
+                "a*.b",
+                "x/y",
+                "a@b",
+                "*.",
+                "a1234567890123456789012345678901234567890123456789012345678901234.b"};
+        for (size_t i = 0; i < ELEMENTSOF(hosts_ok); i++)
+                ok(material_host_valid(hosts_ok[i]), "host '%s' may be a SAN", hosts_ok[i]);
+        for (size_t i = 0; i < ELEMENTSOF(hosts_bad); i++)
+                ok(!material_host_valid(hosts_bad[i]), "host '%s' may not", hosts_bad[i]);
 
         /* A leaf never outlives its CA. */
         _cleanup_buf_ struct buf late = BUF_INIT(TLS_MAX_PEM, 0),
