@@ -6,13 +6,14 @@
  * On the leader only (is_leader), every interval_ms, it lists the pods labelled
  * cloudtaser.io/sealed=true in all namespaces, and for each running pod with an IP that it has
  * not served yet:
- *   1. asks the pod's wrapper GET https://<podIP>:<port>/v1/status (port: the container's
- *      CLOUDTASER_UNSEAL_LISTEN, else INJECTION_UNSEAL_PORT); an unsealed pod is adopted (the
- *      operator restarted, or another leader served it);
- *   2. checks the pod's annotations: vault-auth-method token, the broker-mac annotation (the MAC
+ *   1. checks the pod's annotations: vault-auth-method token, the broker-mac annotation (the MAC
  *      of namespace, service account, secret-paths and env-map under the broker-auth annotation
  *      key, brokerproto_annotation_mac_check: only the webhook can have written it), and the
- *      namespace confinement (every path below the tenant prefix, brokerproto_path_confined);
+ *      namespace confinement (every path below the tenant prefix, brokerproto_path_confined); a
+ *      refused pod is never adopted nor cleaned up (another installation's token is not ours);
+ *   2. asks the pod's wrapper GET https://<podIP>:<port>/v1/status (port: the container's
+ *      CLOUDTASER_UNSEAL_LISTEN, else INJECTION_UNSEAL_PORT); an unsealed pod is adopted (the
+ *      operator restarted, or another leader served it);
  *   3. writes the policy UNSEALER_POLICY_PREFIX<pod uid> (read on exactly the pod's paths, and
  *      for KV v2 paths their metadata, for the wrapper's version polling);
  *   4. creates a child token through the token role (orphan, allowed_policies_glob

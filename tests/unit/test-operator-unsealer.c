@@ -4,19 +4,37 @@
  * deletion, the unseal port from CLOUDTASER_UNSEAL_LISTEN), the checks before a token is made
  * (token auth, the annotation MAC over namespace/service account/paths/env-map, namespace
  * confinement), the per-pod policy (exactly the pod's paths, their KV v2 metadata, the accessor
- * comment) and reading the accessor back. The loop itself (list, vault, the pod's endpoint) runs
- * end to end on the real cluster and OpenBao in tests/e2e/test-real-sealed.sh.
+ * comment) and reading the accessor back.
+ * The loop (unsealer_tick) against the stand-in kube-apiserver, the stand-in vault and a pod
+ * endpoint of our own (common/httpd over TLS, answering as an unsealed wrapper does): a pod whose
+ * admission MAC is not this installation's is refused before its endpoint is asked anything, so
+ * it is never adopted, and its token (another installation's) is not revoked when it goes; a pod
+ * with the right MAC, unsealed already, is adopted (the control: the endpoint is reachable).
+ * The loop runs end to end on the real cluster and OpenBao in tests/e2e/test-real-sealed.sh.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/brokerproto.h"
 #include "common/buf.h"
+#include "common/httpd.h"
 #include "common/injection.h"
 #include "common/json.h"
+#include "common/kube.h"
+#include "common/log.h"
 #include "common/macro.h"
+#include "common/secmem.h"
+#include "common/tls/cert.h"
+#include "common/tls/transport.h"
+#include "common/vault-sys.h"
+#include "common/vault.h"
 #include "operator/unsealer.h"
+#include "tests/lib/standin.h"
 #include "tests/tap.h"
 
 static const uint8_t AUTH[32] = "0123456789abcdef0123456789abcdef";
@@ -34,6 +52,247 @@ static char *pod_json(char *buf, size_t n, const char *ns, const char *paths, co
                         "\"10.1.2.3\"}}",
                         ns, extra_meta, paths, mac, env);
         return buf;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+/* The pod endpoint: an unsealed wrapper (GET /v1/status {"sealed": false}, POST /v1/unseal 409). */
+static pthread_mutex_t ep_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned ep_requests;
+
+static int ep_handler(void *userdata, const struct httpd_request *req,
+                      struct httpd_response *resp) {
+        (void) userdata;
+        pthread_mutex_lock(&ep_lock);
+        ep_requests++;
+        pthread_mutex_unlock(&ep_lock);
+        if (strcmp(req->path, "/v1/status") == 0)
+                return httpd_response_set(resp, 200, "application/json", "{\"sealed\": false}\n");
+        return httpd_response_set(resp, 409, "application/json", "{\"error\": \"unsealed\"}\n");
+}
+
+static unsigned ep_count(void) {
+        pthread_mutex_lock(&ep_lock);
+        unsigned n = ep_requests;
+        pthread_mutex_unlock(&ep_lock);
+        return n;
+}
+
+static void *ep_main(void *h) {
+        (void) httpd_run(h);
+        return NULL;
+}
+
+/* A self-issued pair (as the wrapper makes), usable as server and as client certificate. */
+static int make_pair(struct buf *cert_pem, struct buf *key_pem) {
+        _cleanup_tls_key_ struct tls_key *key = NULL;
+        _cleanup_tls_cert_ struct tls_cert ca = {}, leaf = {};
+        _cleanup_buf_ struct buf spki = BUF_INIT(4096, 0);
+        int64_t now = (int64_t) time(NULL);
+        struct tls_cert_params p = {.common_name = "test-unsealer",
+                                    .not_before = now,
+                                    .not_after = now + 86400,
+                                    .backdate = 3600,
+                                    .usage = TLS_USAGE_SERVER | TLS_USAGE_CLIENT,
+                                    .path_len = -1};
+        int r = tls_key_generate(&key);
+        if (r >= 0)
+                r = tls_cert_create_ca(key, &p, &ca);
+        if (r >= 0)
+                r = tls_key_public_der(key, &spki);
+        if (r >= 0)
+                r = tls_cert_issue(key, &ca, (const uint8_t *) spki.data, spki.len, &p, &leaf);
+        if (r >= 0)
+                r = tls_cert_encode_pem(&leaf, cert_pem);
+        if (r >= 0)
+                r = tls_key_export_pem(key, key_pem);
+        return r;
+}
+
+struct loop_deps {
+        uint8_t key[BROKERPROTO_KEY_SIZE];
+        struct buf *cert, *ckey;
+        struct vault_client *vault;
+};
+
+static int ld_key(void *userdata, uint8_t ret[BROKERPROTO_KEY_SIZE]) {
+        memcpy(ret, ((struct loop_deps *) userdata)->key, BROKERPROTO_KEY_SIZE);
+        return 0;
+}
+
+static int ld_pair(void *userdata, struct buf *ret_cert, struct buf *ret_key) {
+        struct loop_deps *d = userdata;
+        int r = buf_append(ret_cert, d->cert->data, d->cert->len);
+        return r < 0 ? r : buf_append(ret_key, d->ckey->data, d->ckey->len);
+}
+
+static int ld_borrow(void *userdata, struct vault_client **ret) {
+        *ret = ((struct loop_deps *) userdata)->vault;
+        return 0;
+}
+
+static void ld_return(void *userdata) {
+        (void) userdata;
+}
+
+/* Stores a sealed pod (Running, IP 127.0.0.1, its endpoint on port) in the stand-in; its uid
+ * into ret_uid. */
+static int seed_pod(const struct standin *k, const char *name, const char *label, const char *mac,
+                    int port, char *ret_uid, size_t n) {
+        char obj[4096];
+        _cleanup_free_ char *body = NULL, *uid = NULL;
+        int status = 0;
+        (void) snprintf(
+                obj, sizeof(obj),
+                "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"%s\", "
+                "\"namespace\": \"default\", \"labels\": {\"" UNSEALER_LABEL "\": \"%s\"}, "
+                "\"annotations\": {\"cloudtaser.io/vault-auth-method\": \"token\", "
+                "\"cloudtaser.io/secret-paths\": \"secret/data/default/db\", "
+                "\"cloudtaser.io/env-map\": \"password=PGPASSWORD\", "
+                "\"cloudtaser.io/broker-mac\": \"%s\"}}, \"spec\": {\"serviceAccountName\": "
+                "\"app\", \"containers\": [{\"name\": \"app\", \"image\": \"x\", \"env\": "
+                "[{\"name\": \"CLOUDTASER_UNSEAL_LISTEN\", \"value\": \":%d\"}]}]}, "
+                "\"status\": {\"phase\": \"Running\", \"podIP\": \"127.0.0.1\"}}",
+                name, label, mac, port);
+        int r = standin_control(k, "POST", "/_standin/objects", obj, &status, &body);
+        if (r < 0 || status != 200)
+                return r < 0 ? r : -EPROTO;
+        /* The stand-in answers with the object stored: its metadata.uid. */
+        r = standin_json_str(body, "uid", &uid);
+        if (r < 0)
+                return r;
+        (void) snprintf(ret_uid, n, "%s", uid);
+        return 0;
+}
+
+static int delete_pod(const struct standin *k, const char *name) {
+        char path[256];
+        int status = 0;
+        (void) snprintf(path, sizeof(path),
+                        "/_standin/objects?resource=pods&namespace=default&name=%s", name);
+        int r = standin_control(k, "DELETE", path, NULL, &status, NULL);
+        return r < 0 ? r : status == 200 ? 0 : -EPROTO;
+}
+
+/* Whether the token of accessor acc is alive at the vault. */
+static bool token_alive(struct vault_client *v, const char *acc) {
+        _cleanup_buf_ struct buf body = BUF_INIT(512, 0);
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        (void) buf_printf(&body, "{\"accessor\": \"%s\"}", acc);
+        return vault_logical_write(v, "auth/token/lookup-accessor", &body, &d, NULL) >= 0;
+}
+
+static void test_loop(const uint8_t key[BROKERPROTO_KEY_SIZE]) {
+        struct standin *k = NULL, *vs = NULL;
+        _cleanup_(kube_client_freep) struct kube_client *kc = NULL;
+        _cleanup_vault_client_ struct vault_client *v = NULL;
+        _cleanup_tls_server_ struct tls_server *tls = NULL;
+        _cleanup_buf_ struct buf cert = BUF_INIT(65536, 0), ckey = BUF_INIT(65536, BUF_SECURE);
+        struct httpd *ep = NULL;
+        pthread_t ep_thread;
+        struct unsealer *u = NULL;
+        struct unsealer_stats st = {};
+        char mine[BROKERPROTO_ANNOTATION_MAC_LEN + 1], foreign[BROKERPROTO_ANNOTATION_MAC_LEN + 1];
+        char foreign_uid[128] = "", mine_uid[128] = "", acc[VAULT_ACCESSOR_MAX] = "", pol[160];
+        uint8_t other_key[BROKERPROTO_KEY_SIZE];
+        _cleanup_buf_ struct buf role = BUF_INIT(512, 0), text = BUF_INIT(4096, 0);
+        _cleanup_secmem_ char *wrapping = NULL;
+        _cleanup_free_ char *kept = NULL;
+
+        if (!ok(standin_start_kube(NULL, &k) == 0 && standin_start(NULL, &vs) == 0 &&
+                        standin_kube_client(k, &kc) == 0,
+                "loop: the stand-in kube-apiserver and vault"))
+                goto out;
+        struct vault_options vo = {.addr = vs->addr, .ca_file = vs->ca_path, .deadline_ms = 10000};
+        if (!ok(vault_client_new(&vo, &v) == 0 &&
+                        vault_set_token(v, vs->root_token, strlen(vs->root_token)) == 0,
+                "loop: a vault client"))
+                goto out;
+        if (!ok(make_pair(&cert, &ckey) == 0, "loop: a certificate pair"))
+                goto out;
+        struct tls_server_options to = {.cert_pem = cert.data,
+                                        .cert_len = cert.len,
+                                        .key_pem = ckey.data,
+                                        .key_len = ckey.len,
+                                        .client_auth = TLS_CLIENT_AUTH_NONE};
+        struct httpd_options ho = {.address = "127.0.0.1:0", .handler = ep_handler};
+        if (!ok(tls_server_new(&to, &tls) == 0 && (ho.tls = tls, httpd_new(&ho, &ep) == 0) &&
+                        pthread_create(&ep_thread, NULL, ep_main, ep) == 0,
+                "loop: an unsealed pod endpoint"))
+                goto out;
+        int port = httpd_port(ep);
+
+        /* Another installation unsealed its pod: its token (role, policy with the accessor). */
+        memcpy(other_key, key, sizeof(other_key));
+        other_key[5] ^= 0x40;
+        (void) brokerproto_annotation_mac(key, "default", "app", "secret/data/default/db",
+                                          "password=PGPASSWORD", mine);
+        (void) brokerproto_annotation_mac(other_key, "default", "app", "secret/data/default/db",
+                                          "password=PGPASSWORD", foreign);
+        ok(seed_pod(k, "foreign", "true", foreign, port, foreign_uid, sizeof(foreign_uid)) == 0,
+           "loop: a sealed pod admitted by another installation (its MAC under another key), "
+           "unsealed, uid %s",
+           foreign_uid);
+        (void) buf_printf(&role, "{\"allowed_policies_glob\": \"" UNSEALER_POLICY_PREFIX
+                                 "*\", \"orphan\": true}");
+        (void) snprintf(pol, sizeof(pol), UNSEALER_POLICY_PREFIX "%s", foreign_uid);
+        struct vault_child_token t = {.policy = pol};
+        ok(vault_logical_write(v, "auth/token/roles/" UNSEALER_ROLE_DEFAULT, &role, NULL, NULL) >=
+                           0 &&
+                   vault_token_create_wrapped(v, UNSEALER_ROLE_DEFAULT, &t, 60, &wrapping, acc,
+                                              sizeof(acc), NULL) == 0 &&
+                   buf_printf(&text,
+                              "# accessor: %s\npath \"secret/data/default/db\" {\n  "
+                              "capabilities = [\"read\"]\n}\n",
+                              acc) >= 0 &&
+                   vault_sys_policy_write(v, pol, buf_cstr(&text), NULL) == 0 &&
+                   token_alive(v, acc),
+           "loop: its token and policy %s at the vault (the other installation's)", pol);
+
+        struct loop_deps d = {.cert = &cert, .ckey = &ckey, .vault = v};
+        memcpy(d.key, key, sizeof(d.key));
+        struct unsealer_options o = {.kube = kc,
+                                     .deps = {.annotation_key = ld_key,
+                                              .client_pair = ld_pair,
+                                              .vault_borrow = ld_borrow,
+                                              .vault_return = ld_return,
+                                              .userdata = &d},
+                                     .request_timeout_ms = 10000};
+        if (!ok(unsealer_new(&o, &u) == 0, "loop: an unsealer"))
+                goto out;
+        is_int(unsealer_tick(u), 0, "loop: a pass");
+        unsealer_get_stats(u, &st);
+        ok(st.refused == 1 && st.adopted == 0 && st.unsealed == 0 && st.failures == 0,
+           "  the foreign pod refused, not adopted (refused %llu adopted %llu failures %llu)",
+           (unsigned long long) st.refused, (unsigned long long) st.adopted,
+           (unsigned long long) st.failures);
+        is_int(ep_count(), 0, "  its endpoint was not asked anything");
+        is_int(delete_pod(k, "foreign"), 0, "loop: the foreign pod deleted");
+        is_int(unsealer_tick(u), 0, "loop: a pass");
+        unsealer_get_stats(u, &st);
+        ok(st.cleaned == 0 && vault_sys_policy_read(v, pol, &kept, NULL) == 0 &&
+                   token_alive(v, acc),
+           "  gone: its token and policy are left to their installation (cleaned %llu)",
+           (unsigned long long) st.cleaned);
+
+        /* The control: a pod with this installation's MAC, unsealed at the same endpoint. */
+        ok(seed_pod(k, "mine", "true", mine, port, mine_uid, sizeof(mine_uid)) == 0,
+           "loop: a pod of this installation, unsealed already");
+        is_int(unsealer_tick(u), 0, "loop: a pass");
+        unsealer_get_stats(u, &st);
+        ok(st.adopted == 1 && st.refused == 1 && ep_count() == 1,
+           "  adopted after one status request (adopted %llu, requests %u)",
+           (unsigned long long) st.adopted, ep_count());
+out:
+        u = unsealer_free(u);
+        if (ep) {
+                httpd_stop(ep);
+                (void) pthread_join(ep_thread, NULL);
+                ep = httpd_free(ep);
+        }
+        standin_stop(vs);
+        kc = kube_client_free(kc);
+        standin_stop(k);
 }
 
 int main(void) {
@@ -173,5 +432,6 @@ int main(void) {
                            unsealer_pod_parse(json_doc_root(d), &p) == 0 && !p.running && !p.ip,
                    "a pending pod with a garbage IP: not running, no IP");
         }
+        test_loop(key);
         return tap_done();
 }
