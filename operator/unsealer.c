@@ -18,6 +18,7 @@
 
 #define POLICY_NAME_MAX 128
 #define POD_BODY_MAX 4096u
+#define UNSEALER_LABEL_ESCAPED "cloudtaser.io%2Fsealed" /* UNSEALER_LABEL in a query */
 
 enum pod_state {
         POD_PENDING, /* to be served (next_ms) */
@@ -39,6 +40,8 @@ struct entry {
 struct unsealer {
         struct unsealer_options o;
         char tenant[BROKERPROTO_MAX_PATH / 2], role[128];
+        char ns[BROKERPROTO_MAX_NAME + 1];                /* "" for all namespaces */
+        char installation[BROKERPROTO_INSTALLATION_SIZE]; /* the one in use, "" before the first */
         struct entry *pods;
         size_t n_pods;
         bool leading; /* the last pass ran as the leader (a new term sweeps first) */
@@ -271,19 +274,21 @@ static long pod_unseal(struct http_client *c, const char *wrapping, char *why, s
 
 /* ---- the vault side ---- */
 
-static void policy_name(const char *uid, char *ret, size_t size) {
-        (void) snprintf(ret, size, "%s%s", UNSEALER_POLICY_PREFIX, uid);
+/* UNSEALER_POLICY_PREFIX<installation>-<uid>; with uid "", the installation's prefix. */
+static void policy_name(const struct unsealer *u, const char *uid, char *ret, size_t size) {
+        (void) snprintf(ret, size, "%s%s-%s", UNSEALER_POLICY_PREFIX, u->installation, uid);
 }
 
 /* Revokes the token (the accessor known, or the one the policy recorded) and deletes the policy.
  * 0, or -errno (retry at the next pass). */
-static int cleanup_vault(struct vault_client *v, const char *uid, const char *known_accessor) {
+static int cleanup_vault(struct unsealer *u, struct vault_client *v, const char *uid,
+                         const char *known_accessor) {
         _cleanup_free_ char *text = NULL;
         char name[POLICY_NAME_MAX], acc[VAULT_ACCESSOR_MAX] = "";
         struct vault_error e = {};
         int r;
 
-        policy_name(uid, name, sizeof(name));
+        policy_name(u, uid, name, sizeof(name));
         if (known_accessor && known_accessor[0])
                 (void) snprintf(acc, sizeof(acc), "%s", known_accessor);
         else {
@@ -379,7 +384,7 @@ static void serve(struct unsealer *u, struct entry *e, const struct unsealer_pod
                 log_info("unsealer: pod %s/%s is unsealed already: adopted", p->ns, p->name);
                 return;
         }
-        policy_name(p->uid, name, sizeof(name));
+        policy_name(u, p->uid, name, sizeof(name));
         r = unsealer_policy_text(p, specs, n, NULL, &policy);
         if (r >= 0)
                 r = vault_sys_policy_write(v, name, buf_cstr(&policy), &ve);
@@ -434,16 +439,17 @@ static void serve(struct unsealer *u, struct entry *e, const struct unsealer_pod
 /* ---- the pass ---- */
 
 static int sweep(struct unsealer *u, struct vault_client *v, const struct json_value *items) {
-        char **names = NULL;
+        char **names = NULL, prefix[POLICY_NAME_MAX];
         size_t n = 0;
         struct vault_error e = {};
-        int r = vault_sys_policy_list(v, UNSEALER_POLICY_PREFIX, &names, &n, &e);
+        policy_name(u, "", prefix, sizeof(prefix));
+        int r = vault_sys_policy_list(v, prefix, &names, &n, &e);
         if (r < 0)
                 return log_warning_errno(r, "unsealer: cannot list the pods' policies: %s",
                                          e.message[0] ? e.message : vault_strerror(r)),
                        r;
         for (size_t i = 0; i < n; i++) {
-                const char *uid = names[i] + strlen(UNSEALER_POLICY_PREFIX);
+                const char *uid = names[i] + strlen(prefix);
                 bool alive = false;
                 JSON_FOREACH(item, items) {
                         struct unsealer_pod p;
@@ -453,7 +459,7 @@ static int sweep(struct unsealer *u, struct vault_client *v, const struct json_v
                 }
                 if (alive)
                         continue;
-                r = cleanup_vault(v, uid, NULL);
+                r = cleanup_vault(u, v, uid, NULL);
                 if (r < 0)
                         log_warning_errno(r, "unsealer: left-over policy %s: cannot clean up: %m",
                                           names[i]);
@@ -466,6 +472,16 @@ static int sweep(struct unsealer *u, struct vault_client *v, const struct json_v
         }
         vault_sys_names_free(names, n);
         return 0;
+}
+
+/* The pods of this installation: its label value, in its namespace or all of them. */
+static void list_path(const struct unsealer *u, char *ret, size_t size) {
+        if (u->ns[0])
+                (void) snprintf(ret, size, "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s",
+                                u->ns, UNSEALER_LABEL_ESCAPED, u->installation);
+        else
+                (void) snprintf(ret, size, "/api/v1/pods?labelSelector=%s%%3D%s",
+                                UNSEALER_LABEL_ESCAPED, u->installation);
 }
 
 int unsealer_tick(struct unsealer *u) {
@@ -485,8 +501,23 @@ int unsealer_tick(struct unsealer *u) {
                 u->n_pods = 0; /* the next term starts from the vault's state */
                 return 0;
         }
-        r = kube_get(u->o.kube, "/api/v1/pods?labelSelector=cloudtaser.io%2Fsealed%3Dtrue", &list,
-                     &ke);
+        char inst[BROKERPROTO_INSTALLATION_SIZE], path[512];
+        if (!d->installation || d->installation(d->userdata, inst) < 0)
+                return -EAGAIN; /* broker-token not read yet: the next pass */
+        if (strlen(inst) != BROKERPROTO_INSTALLATION_SIZE - 1 ||
+            strspn(inst, "0123456789abcdef") != BROKERPROTO_INSTALLATION_SIZE - 1)
+                return -EINVAL; /* it goes into a query and policy names: hex only */
+        if (strcmp(inst, u->installation) != 0) {
+                if (u->installation[0])
+                        log_warning("unsealer: the installation id changed (%s, was %s): "
+                                    "starting over",
+                                    inst, u->installation);
+                memcpy(u->installation, inst, sizeof(inst));
+                u->n_pods = 0;
+                u->leading = false;
+        }
+        list_path(u, path, sizeof(path));
+        r = kube_get(u->o.kube, path, &list, &ke);
         if (r < 0)
                 return log_warning("unsealer: cannot list the sealed pods: %s", ke.message), r;
         if (json_get_array(json_doc_root(list), "items", &items) < 0)
@@ -525,7 +556,7 @@ int unsealer_tick(struct unsealer *u) {
                         i++;
                         continue;
                 }
-                r = e->state == POD_REFUSED ? 0 : cleanup_vault(v, e->uid, e->accessor);
+                r = e->state == POD_REFUSED ? 0 : cleanup_vault(u, v, e->uid, e->accessor);
                 if (r < 0) {
                         log_warning_errno(r,
                                           "unsealer: pod %s/%s gone, cleanup failed (next "
@@ -573,12 +604,13 @@ static void *loop(void *userdata) {
 
 int unsealer_new(const struct unsealer_options *o, struct unsealer **ret) {
         pthread_condattr_t ca;
-        if (!o || !o->kube || !o->deps.annotation_key || !o->deps.client_pair ||
-            !o->deps.vault_borrow || !o->deps.vault_return || !ret)
+        if (!o || !o->kube || !o->deps.annotation_key || !o->deps.installation ||
+            !o->deps.client_pair || !o->deps.vault_borrow || !o->deps.vault_return || !ret)
                 return -EINVAL;
         const char *role = o->token_role ? o->token_role : UNSEALER_ROLE_DEFAULT;
         if (!role[0] || strlen(role) >= 128 || strchr(role, '/') ||
-            (o->tenant && (!o->tenant[0] || strlen(o->tenant) >= BROKERPROTO_MAX_PATH / 2)))
+            (o->tenant && (!o->tenant[0] || strlen(o->tenant) >= BROKERPROTO_MAX_PATH / 2)) ||
+            (o->namespace_ && !kube_name_valid(o->namespace_)))
                 return -EINVAL;
         struct unsealer *u = calloc(1, sizeof(*u));
         if (!u)
@@ -587,7 +619,10 @@ int unsealer_new(const struct unsealer_options *o, struct unsealer **ret) {
         (void) snprintf(u->role, sizeof(u->role), "%s", role);
         if (o->tenant)
                 (void) snprintf(u->tenant, sizeof(u->tenant), "%s", o->tenant);
+        if (o->namespace_)
+                (void) snprintf(u->ns, sizeof(u->ns), "%s", o->namespace_);
         u->o.tenant = NULL;
+        u->o.namespace_ = NULL;
         u->o.token_role = NULL;
         (void) pthread_mutex_init(&u->lock, NULL);
         (void) pthread_condattr_init(&ca);

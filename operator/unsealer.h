@@ -4,8 +4,9 @@
  * token of its own, scoped to that pod's admitted paths (docs/operator.md, "The unsealer").
  *
  * On the leader only (is_leader), every interval_ms, it lists the pods labelled
- * cloudtaser.io/sealed=true in all namespaces, and for each running pod with an IP that it has
- * not served yet:
+ * cloudtaser.io/sealed=<its installation id> (the value operator/modes writes: the installation
+ * of broker-token, deps.installation) in all namespaces, or in options.namespace_, and for each
+ * running pod with an IP that it has not served yet:
  *   1. checks the pod's annotations: vault-auth-method token, the broker-mac annotation (the MAC
  *      of namespace, service account, secret-paths and env-map under the broker-auth annotation
  *      key, brokerproto_annotation_mac_check: only the webhook can have written it), and the
@@ -14,8 +15,8 @@
  *   2. asks the pod's wrapper GET https://<podIP>:<port>/v1/status (port: the container's
  *      CLOUDTASER_UNSEAL_LISTEN, else INJECTION_UNSEAL_PORT); an unsealed pod is adopted (the
  *      operator restarted, or another leader served it);
- *   3. writes the policy UNSEALER_POLICY_PREFIX<pod uid> (read on exactly the pod's paths, and
- *      for KV v2 paths their metadata, for the wrapper's version polling);
+ *   3. writes the policy UNSEALER_POLICY_PREFIX<installation id>-<pod uid> (read on exactly the
+ * pod's paths, and for KV v2 paths their metadata, for the wrapper's version polling);
  *   4. creates a child token through the token role (orphan, allowed_policies_glob
  *      cloudtaser-pod-*: the operator needs no policy of the pods' own) with response wrapping,
  *      and records the new token's accessor in a comment of the policy;
@@ -26,7 +27,9 @@
  * max_attempts; a refused check is final: its annotations do not change). When a pod is gone
  * (deleted, finished, or no longer listed), its token is revoked by accessor (from memory, or
  * from the policy's comment) and its policy deleted. When it becomes the leader, it first sweeps
- * the UNSEALER_POLICY_PREFIX policies whose pod no longer exists.
+ * its installation's policies (UNSEALER_POLICY_PREFIX<installation id>-) whose pod it no longer
+ * lists. Pods and policies of another installation (another label value, another name prefix)
+ * are never read, adopted, revoked or deleted.
  *
  * The wrapper's server certificate is self-signed (nobody can verify it): the connection is
  * encrypted but not authenticated, which is why only a wrapped token is sent
@@ -64,6 +67,9 @@ struct unsealer_deps {
         bool (*is_leader)(void *userdata); /* NULL: always */
         /* The annotation key derived from broker-auth (brokerproto_annotation_key()). */
         int (*annotation_key)(void *userdata, uint8_t ret[BROKERPROTO_KEY_SIZE]);
+        /* The installation id of broker-token (brokerproto_installation_id()): the label value
+         * selected and the policies' name prefix. */
+        int (*installation)(void *userdata, char ret[BROKERPROTO_INSTALLATION_SIZE]);
         /* The operator's client certificate and key from broker-tls, appended as PEM (ret_key is
          * BUF_SECURE). */
         int (*client_pair)(void *userdata, struct buf *ret_cert, struct buf *ret_key);
@@ -76,6 +82,7 @@ struct unsealer_deps {
 struct unsealer_options {
         struct kube_client *kube; /* borrowed, thread-safe; outlives the unsealer */
         struct unsealer_deps deps;
+        const char *namespace_;      /* the one namespace watched; NULL: all of them */
         const char *tenant;          /* the confinement template; NULL: the broker's default */
         const char *token_role;      /* NULL: UNSEALER_ROLE_DEFAULT */
         unsigned interval_ms;        /* 0: UNSEALER_INTERVAL_MS_DEFAULT */

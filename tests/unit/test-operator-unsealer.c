@@ -111,12 +111,18 @@ static int make_pair(struct buf *cert_pem, struct buf *key_pem) {
 
 struct loop_deps {
         uint8_t key[BROKERPROTO_KEY_SIZE];
+        char installation[BROKERPROTO_INSTALLATION_SIZE];
         struct buf *cert, *ckey;
         struct vault_client *vault;
 };
 
 static int ld_key(void *userdata, uint8_t ret[BROKERPROTO_KEY_SIZE]) {
         memcpy(ret, ((struct loop_deps *) userdata)->key, BROKERPROTO_KEY_SIZE);
+        return 0;
+}
+
+static int ld_installation(void *userdata, char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        memcpy(ret, ((struct loop_deps *) userdata)->installation, BROKERPROTO_INSTALLATION_SIZE);
         return 0;
 }
 
@@ -137,23 +143,23 @@ static void ld_return(void *userdata) {
 
 /* Stores a sealed pod (Running, IP 127.0.0.1, its endpoint on port) in the stand-in; its uid
  * into ret_uid. */
-static int seed_pod(const struct standin *k, const char *name, const char *label, const char *mac,
-                    int port, char *ret_uid, size_t n) {
+static int seed_pod(const struct standin *k, const char *ns, const char *name, const char *label,
+                    const char *mac, int port, char *ret_uid, size_t n) {
         char obj[4096];
         _cleanup_free_ char *body = NULL, *uid = NULL;
         int status = 0;
         (void) snprintf(
                 obj, sizeof(obj),
                 "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"%s\", "
-                "\"namespace\": \"default\", \"labels\": {\"" UNSEALER_LABEL "\": \"%s\"}, "
+                "\"namespace\": \"%s\", \"labels\": {\"" UNSEALER_LABEL "\": \"%s\"}, "
                 "\"annotations\": {\"cloudtaser.io/vault-auth-method\": \"token\", "
-                "\"cloudtaser.io/secret-paths\": \"secret/data/default/db\", "
+                "\"cloudtaser.io/secret-paths\": \"secret/data/%s/db\", "
                 "\"cloudtaser.io/env-map\": \"password=PGPASSWORD\", "
                 "\"cloudtaser.io/broker-mac\": \"%s\"}}, \"spec\": {\"serviceAccountName\": "
                 "\"app\", \"containers\": [{\"name\": \"app\", \"image\": \"x\", \"env\": "
                 "[{\"name\": \"CLOUDTASER_UNSEAL_LISTEN\", \"value\": \":%d\"}]}]}, "
                 "\"status\": {\"phase\": \"Running\", \"podIP\": \"127.0.0.1\"}}",
-                name, label, mac, port);
+                name, ns, label, ns, mac, port);
         int r = standin_control(k, "POST", "/_standin/objects", obj, &status, &body);
         if (r < 0 || status != 200)
                 return r < 0 ? r : -EPROTO;
@@ -165,11 +171,11 @@ static int seed_pod(const struct standin *k, const char *name, const char *label
         return 0;
 }
 
-static int delete_pod(const struct standin *k, const char *name) {
+static int delete_pod(const struct standin *k, const char *ns, const char *name) {
         char path[256];
         int status = 0;
-        (void) snprintf(path, sizeof(path),
-                        "/_standin/objects?resource=pods&namespace=default&name=%s", name);
+        (void) snprintf(path, sizeof(path), "/_standin/objects?resource=pods&namespace=%s&name=%s",
+                        ns, name);
         int r = standin_control(k, "DELETE", path, NULL, &status, NULL);
         return r < 0 ? r : status == 200 ? 0 : -EPROTO;
 }
@@ -182,30 +188,167 @@ static bool token_alive(struct vault_client *v, const char *acc) {
         return vault_logical_write(v, "auth/token/lookup-accessor", &body, &d, NULL) >= 0;
 }
 
+static bool policy_exists(struct vault_client *v, const char *name) {
+        _cleanup_free_ char *text = NULL;
+        return vault_sys_policy_read(v, name, &text, NULL) == 0;
+}
+
+/* A token through the role, recorded in policy `name` as the unsealer records it: ret_acc. */
+static int token_with_policy(struct vault_client *v, const char *name, char *ret_acc, size_t n) {
+        _cleanup_buf_ struct buf text = BUF_INIT(4096, 0);
+        _cleanup_secmem_ char *wrapping = NULL;
+        struct vault_child_token t = {.policy = name};
+        int r = vault_token_create_wrapped(v, UNSEALER_ROLE_DEFAULT, &t, 60, &wrapping, ret_acc, n,
+                                           NULL);
+        if (r >= 0)
+                r = buf_printf(&text,
+                               "# cloudtaser unsealer: pod of %s\n# accessor: %s\npath "
+                               "\"secret/data/x/db\" {\n  capabilities = [\"read\"]\n}\n",
+                               name, ret_acc);
+        return r < 0 ? r : vault_sys_policy_write(v, name, buf_cstr(&text), NULL);
+}
+
+#define INST_MINE "1111222233334444"
+#define INST_OTHER "5555666677778888"
+
+struct loop {
+        struct standin *k, *vs;
+        struct kube_client *kc;
+        struct vault_client *v;
+        struct loop_deps d;
+        int port;
+};
+
+static struct unsealer *loop_unsealer(struct loop *l, const char *ns) {
+        struct unsealer *u = NULL;
+        struct unsealer_options o = {.kube = l->kc,
+                                     .namespace_ = ns,
+                                     .deps = {.annotation_key = ld_key,
+                                              .installation = ld_installation,
+                                              .client_pair = ld_pair,
+                                              .vault_borrow = ld_borrow,
+                                              .vault_return = ld_return,
+                                              .userdata = &l->d},
+                                     .request_timeout_ms = 10000};
+        return unsealer_new(&o, &u) == 0 ? u : NULL;
+}
+
+static void loop_cases(struct loop *l, const uint8_t key[BROKERPROTO_KEY_SIZE]) {
+        struct unsealer *u = NULL;
+        struct unsealer_stats st = {};
+        char mine[BROKERPROTO_ANNOTATION_MAC_LEN + 1], forged[BROKERPROTO_ANNOTATION_MAC_LEN + 1];
+        char other[BROKERPROTO_ANNOTATION_MAC_LEN + 1],
+                elsewhere[BROKERPROTO_ANNOTATION_MAC_LEN + 1];
+        char uid[128] = "", forged_pol[160], other_pol[160], forged_acc[VAULT_ACCESSOR_MAX] = "",
+             other_acc[VAULT_ACCESSOR_MAX] = "", left_acc[VAULT_ACCESSOR_MAX] = "";
+        uint8_t other_key[BROKERPROTO_KEY_SIZE];
+        _cleanup_buf_ struct buf role = BUF_INIT(512, 0);
+
+        memcpy(other_key, key, sizeof(other_key));
+        other_key[5] ^= 0x40;
+        (void) brokerproto_annotation_mac(key, "default", "app", "secret/data/default/db",
+                                          "password=PGPASSWORD", mine);
+        (void) brokerproto_annotation_mac(key, "kube-public", "app", "secret/data/kube-public/db",
+                                          "password=PGPASSWORD", elsewhere);
+        (void) brokerproto_annotation_mac(other_key, "default", "app", "secret/data/default/db",
+                                          "password=PGPASSWORD", other);
+        memcpy(forged, other, sizeof(forged));
+        (void) buf_printf(&role, "{\"allowed_policies_glob\": \"" UNSEALER_POLICY_PREFIX
+                                 "*\", \"orphan\": true}");
+        ok(vault_logical_write(l->v, "auth/token/roles/" UNSEALER_ROLE_DEFAULT, &role, NULL,
+                               NULL) >= 0,
+           "loop: the token role");
+
+        /* Another installation's sealed pod, unsealed by its unsealer: its label value, its MAC,
+         * its policy (its prefix) and token. */
+        ok(seed_pod(l->k, "default", "theirs", INST_OTHER, other, l->port, uid, sizeof(uid)) == 0,
+           "loop: another installation's sealed pod, unsealed (uid %s)", uid);
+        (void) snprintf(other_pol, sizeof(other_pol), UNSEALER_POLICY_PREFIX INST_OTHER "-%s", uid);
+        ok(token_with_policy(l->v, other_pol, other_acc, sizeof(other_acc)) == 0 &&
+                   token_alive(l->v, other_acc),
+           "  its token and policy %s", other_pol);
+        /* A pod with this installation's label but a MAC that is not this installation's (the
+         * label written outside the webhook's review, or another's MAC copied), unsealed by
+         * somebody: the policy under this installation's name is what cleaning up would revoke. */
+        ok(seed_pod(l->k, "default", "forged", INST_MINE, forged, l->port, uid, sizeof(uid)) == 0,
+           "loop: a pod with this installation's label and a MAC that is not its, unsealed");
+        (void) snprintf(forged_pol, sizeof(forged_pol), UNSEALER_POLICY_PREFIX INST_MINE "-%s",
+                        uid);
+        ok(token_with_policy(l->v, forged_pol, forged_acc, sizeof(forged_acc)) == 0,
+           "  a token and a policy %s for it", forged_pol);
+        /* This installation's pod in another namespace than the unsealer's. */
+        ok(seed_pod(l->k, "kube-public", "elsewhere", INST_MINE, elsewhere, l->port, uid,
+                    sizeof(uid)) == 0,
+           "loop: this installation's pod in another namespace (kube-public)");
+
+        if (!ok((u = loop_unsealer(l, "default")) != NULL,
+                "loop: an unsealer of namespace default"))
+                return;
+        is_int(unsealer_tick(u), 0, "loop: a pass");
+        unsealer_get_stats(u, &st);
+        ok(st.refused == 1 && st.adopted == 0 && st.unsealed == 0 && st.failures == 0,
+           "  the pod with the wrong MAC refused, nothing adopted (refused %llu adopted %llu "
+           "failures %llu)",
+           (unsigned long long) st.refused, (unsigned long long) st.adopted,
+           (unsigned long long) st.failures);
+        is_int(ep_count(), 0,
+               "  no endpoint asked: the refused pod's, nor the other installation's");
+        ok(delete_pod(l->k, "default", "forged") == 0 && unsealer_tick(u) == 0,
+           "loop: the pod with the wrong MAC deleted, a pass");
+        unsealer_get_stats(u, &st);
+        ok(st.cleaned == 0 && policy_exists(l->v, forged_pol) && token_alive(l->v, forged_acc),
+           "  gone: its token and policy left alone (cleaned %llu)",
+           (unsigned long long) st.cleaned);
+
+        /* This installation's pod beside the other's: only it is adopted. */
+        ok(seed_pod(l->k, "default", "mine", INST_MINE, mine, l->port, uid, sizeof(uid)) == 0,
+           "loop: this installation's pod beside the other's, unsealed already");
+        is_int(unsealer_tick(u), 0, "loop: a pass");
+        unsealer_get_stats(u, &st);
+        ok(st.adopted == 1 && st.refused == 1 && ep_count() == 1,
+           "  it alone is adopted, after one status request (adopted %llu, requests %u)",
+           (unsigned long long) st.adopted, ep_count());
+        u = unsealer_free(u);
+
+        /* A new term sweeps this installation's left-overs only: the policy of the deleted
+         * forged pod and one of no pod at all go; the other installation's stays, also once its
+         * pod is gone. */
+        char left_pol[160] = UNSEALER_POLICY_PREFIX INST_MINE "-0000-dead";
+        ok(token_with_policy(l->v, left_pol, left_acc, sizeof(left_acc)) == 0 &&
+                   delete_pod(l->k, "default", "theirs") == 0,
+           "loop: a left-over policy of this installation; the other's pod deleted");
+        if (!ok((u = loop_unsealer(l, NULL)) != NULL, "loop: a new unsealer, all namespaces"))
+                return;
+        is_int(unsealer_tick(u), 0, "loop: its first pass (the sweep)");
+        unsealer_get_stats(u, &st);
+        ok(st.swept == 2 && !policy_exists(l->v, left_pol) && !token_alive(l->v, left_acc) &&
+                   !policy_exists(l->v, forged_pol) && !token_alive(l->v, forged_acc),
+           "  this installation's left-overs swept, tokens revoked (swept %llu)",
+           (unsigned long long) st.swept);
+        ok(policy_exists(l->v, other_pol) && token_alive(l->v, other_acc),
+           "  the other installation's policy and token untouched");
+        ok(st.adopted == 2 && ep_count() == 3,
+           "  all namespaces: this installation's pods in default and kube-public adopted "
+           "(adopted %llu, requests %u)",
+           (unsigned long long) st.adopted, ep_count());
+        u = unsealer_free(u);
+}
+
 static void test_loop(const uint8_t key[BROKERPROTO_KEY_SIZE]) {
-        struct standin *k = NULL, *vs = NULL;
-        _cleanup_(kube_client_freep) struct kube_client *kc = NULL;
-        _cleanup_vault_client_ struct vault_client *v = NULL;
+        struct loop l = {};
         _cleanup_tls_server_ struct tls_server *tls = NULL;
         _cleanup_buf_ struct buf cert = BUF_INIT(65536, 0), ckey = BUF_INIT(65536, BUF_SECURE);
         struct httpd *ep = NULL;
         pthread_t ep_thread;
-        struct unsealer *u = NULL;
-        struct unsealer_stats st = {};
-        char mine[BROKERPROTO_ANNOTATION_MAC_LEN + 1], foreign[BROKERPROTO_ANNOTATION_MAC_LEN + 1];
-        char foreign_uid[128] = "", mine_uid[128] = "", acc[VAULT_ACCESSOR_MAX] = "", pol[160];
-        uint8_t other_key[BROKERPROTO_KEY_SIZE];
-        _cleanup_buf_ struct buf role = BUF_INIT(512, 0), text = BUF_INIT(4096, 0);
-        _cleanup_secmem_ char *wrapping = NULL;
-        _cleanup_free_ char *kept = NULL;
 
-        if (!ok(standin_start_kube(NULL, &k) == 0 && standin_start(NULL, &vs) == 0 &&
-                        standin_kube_client(k, &kc) == 0,
+        if (!ok(standin_start_kube(NULL, &l.k) == 0 && standin_start(NULL, &l.vs) == 0 &&
+                        standin_kube_client(l.k, &l.kc) == 0,
                 "loop: the stand-in kube-apiserver and vault"))
                 goto out;
-        struct vault_options vo = {.addr = vs->addr, .ca_file = vs->ca_path, .deadline_ms = 10000};
-        if (!ok(vault_client_new(&vo, &v) == 0 &&
-                        vault_set_token(v, vs->root_token, strlen(vs->root_token)) == 0,
+        struct vault_options vo = {
+                .addr = l.vs->addr, .ca_file = l.vs->ca_path, .deadline_ms = 10000};
+        if (!ok(vault_client_new(&vo, &l.v) == 0 &&
+                        vault_set_token(l.v, l.vs->root_token, strlen(l.vs->root_token)) == 0,
                 "loop: a vault client"))
                 goto out;
         if (!ok(make_pair(&cert, &ckey) == 0, "loop: a certificate pair"))
@@ -220,79 +363,21 @@ static void test_loop(const uint8_t key[BROKERPROTO_KEY_SIZE]) {
                         pthread_create(&ep_thread, NULL, ep_main, ep) == 0,
                 "loop: an unsealed pod endpoint"))
                 goto out;
-        int port = httpd_port(ep);
-
-        /* Another installation unsealed its pod: its token (role, policy with the accessor). */
-        memcpy(other_key, key, sizeof(other_key));
-        other_key[5] ^= 0x40;
-        (void) brokerproto_annotation_mac(key, "default", "app", "secret/data/default/db",
-                                          "password=PGPASSWORD", mine);
-        (void) brokerproto_annotation_mac(other_key, "default", "app", "secret/data/default/db",
-                                          "password=PGPASSWORD", foreign);
-        ok(seed_pod(k, "foreign", "true", foreign, port, foreign_uid, sizeof(foreign_uid)) == 0,
-           "loop: a sealed pod admitted by another installation (its MAC under another key), "
-           "unsealed, uid %s",
-           foreign_uid);
-        (void) buf_printf(&role, "{\"allowed_policies_glob\": \"" UNSEALER_POLICY_PREFIX
-                                 "*\", \"orphan\": true}");
-        (void) snprintf(pol, sizeof(pol), UNSEALER_POLICY_PREFIX "%s", foreign_uid);
-        struct vault_child_token t = {.policy = pol};
-        ok(vault_logical_write(v, "auth/token/roles/" UNSEALER_ROLE_DEFAULT, &role, NULL, NULL) >=
-                           0 &&
-                   vault_token_create_wrapped(v, UNSEALER_ROLE_DEFAULT, &t, 60, &wrapping, acc,
-                                              sizeof(acc), NULL) == 0 &&
-                   buf_printf(&text,
-                              "# accessor: %s\npath \"secret/data/default/db\" {\n  "
-                              "capabilities = [\"read\"]\n}\n",
-                              acc) >= 0 &&
-                   vault_sys_policy_write(v, pol, buf_cstr(&text), NULL) == 0 &&
-                   token_alive(v, acc),
-           "loop: its token and policy %s at the vault (the other installation's)", pol);
-
-        struct loop_deps d = {.cert = &cert, .ckey = &ckey, .vault = v};
-        memcpy(d.key, key, sizeof(d.key));
-        struct unsealer_options o = {.kube = kc,
-                                     .deps = {.annotation_key = ld_key,
-                                              .client_pair = ld_pair,
-                                              .vault_borrow = ld_borrow,
-                                              .vault_return = ld_return,
-                                              .userdata = &d},
-                                     .request_timeout_ms = 10000};
-        if (!ok(unsealer_new(&o, &u) == 0, "loop: an unsealer"))
-                goto out;
-        is_int(unsealer_tick(u), 0, "loop: a pass");
-        unsealer_get_stats(u, &st);
-        ok(st.refused == 1 && st.adopted == 0 && st.unsealed == 0 && st.failures == 0,
-           "  the foreign pod refused, not adopted (refused %llu adopted %llu failures %llu)",
-           (unsigned long long) st.refused, (unsigned long long) st.adopted,
-           (unsigned long long) st.failures);
-        is_int(ep_count(), 0, "  its endpoint was not asked anything");
-        is_int(delete_pod(k, "foreign"), 0, "loop: the foreign pod deleted");
-        is_int(unsealer_tick(u), 0, "loop: a pass");
-        unsealer_get_stats(u, &st);
-        ok(st.cleaned == 0 && vault_sys_policy_read(v, pol, &kept, NULL) == 0 &&
-                   token_alive(v, acc),
-           "  gone: its token and policy are left to their installation (cleaned %llu)",
-           (unsigned long long) st.cleaned);
-
-        /* The control: a pod with this installation's MAC, unsealed at the same endpoint. */
-        ok(seed_pod(k, "mine", "true", mine, port, mine_uid, sizeof(mine_uid)) == 0,
-           "loop: a pod of this installation, unsealed already");
-        is_int(unsealer_tick(u), 0, "loop: a pass");
-        unsealer_get_stats(u, &st);
-        ok(st.adopted == 1 && st.refused == 1 && ep_count() == 1,
-           "  adopted after one status request (adopted %llu, requests %u)",
-           (unsigned long long) st.adopted, ep_count());
+        l.port = httpd_port(ep);
+        l.d = (struct loop_deps){.cert = &cert, .ckey = &ckey, .vault = l.v};
+        memcpy(l.d.key, key, sizeof(l.d.key));
+        memcpy(l.d.installation, INST_MINE, sizeof(INST_MINE));
+        loop_cases(&l, key);
 out:
-        u = unsealer_free(u);
         if (ep) {
                 httpd_stop(ep);
                 (void) pthread_join(ep_thread, NULL);
                 ep = httpd_free(ep);
         }
-        standin_stop(vs);
-        kc = kube_client_free(kc);
-        standin_stop(k);
+        standin_stop(l.vs);
+        l.v = vault_client_free(l.v);
+        l.kc = kube_client_free(l.kc);
+        standin_stop(l.k);
 }
 
 int main(void) {
