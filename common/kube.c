@@ -947,9 +947,21 @@ static int authorization(struct kube_client *k, bool force_exec, struct buf *aut
         return 0;
 }
 
+/* A streamed answer (a watch): its body goes to on_body, as common/http's http_request. why: the
+ * reason on_body gives for its failures (copied into the caller's error). */
+struct stream {
+        int (*on_body)(void *userdata, const void *data, size_t len);
+        void *userdata;
+        unsigned timeout_ms;
+        bool (*cancelled)(void *userdata);
+        void *cancelled_userdata;
+        const struct kube_error *why;
+};
+
 static int request_as(struct kube_client *k, enum http_method m, const char *path,
                       const char *accept, const char *content_type, const struct buf *body,
-                      struct json_doc **ret, struct buf *ret_raw, struct kube_error *err) {
+                      struct json_doc **ret, struct buf *ret_raw, const struct stream *st,
+                      struct kube_error *err) {
         if (!k || !path || path[0] != '/')
                 return -EINVAL;
         const char *q = strchr(path, '?');
@@ -977,12 +989,26 @@ static int request_as(struct kube_client *k, enum http_method m, const char *pat
                                            .content_type = content_type,
                                            .headers = h,
                                            .n_headers = nh};
+                if (st) {
+                        req.on_body = st->on_body;
+                        req.on_body_userdata = st->userdata;
+                        req.stream_timeout_ms = st->timeout_ms;
+                        req.cancelled = st->cancelled;
+                        req.cancelled_userdata = st->cancelled_userdata;
+                }
                 r = borrow(k, &slot);
                 if (r < 0)
                         return fail(err, r, 0, "cannot set up a connection to %.200s",
                                     k->c->server);
                 r = http_request(k->pool[slot], &req, &resp, &res);
                 give_back(k, slot);
+                if (r < 0 && st && st->why->message[0]) {
+                        if (err)
+                                *err = *st->why; /* the stream's parser or its callback */
+                        return r;
+                }
+                if (r == -ECANCELED)
+                        return fail(err, r, 0, "the request to %.200s was cancelled", k->c->server);
                 if (r < 0)
                         return fail(err, r, 0, "the Kubernetes API at %.200s is unreachable: %s",
                                     k->c->server,
@@ -991,6 +1017,8 @@ static int request_as(struct kube_client *k, enum http_method m, const char *pat
                 if (resp.status == 401 && k->c->exec_argv && attempt == 0)
                         continue;
                 if (resp.status >= 200 && resp.status < 300) {
+                        if (st)
+                                return 0; /* the body went to on_body */
                         if (ret_raw)
                                 return buf_append(ret_raw, resp.body.data ? resp.body.data : "",
                                                   resp.body.len);
@@ -1014,14 +1042,14 @@ static int request_as(struct kube_client *k, enum http_method m, const char *pat
 static int request(struct kube_client *k, enum http_method m, const char *path,
                    const char *content_type, const struct buf *body, struct json_doc **ret,
                    struct kube_error *err) {
-        return request_as(k, m, path, "application/json", content_type, body, ret, NULL, err);
+        return request_as(k, m, path, "application/json", content_type, body, ret, NULL, NULL, err);
 }
 
 int kube_get_raw(struct kube_client *k, const char *path, const char *accept, struct buf *out,
                  struct kube_error *err) {
         if (!accept || !out)
                 return -EINVAL;
-        return request_as(k, HTTP_GET, path, accept, NULL, NULL, NULL, out, err);
+        return request_as(k, HTTP_GET, path, accept, NULL, NULL, NULL, out, NULL, err);
 }
 
 int kube_get(struct kube_client *k, const char *path, struct json_doc **ret,
@@ -1284,7 +1312,7 @@ static int watch_body(void *userdata, const void *data, size_t len) {
 int kube_watch(struct kube_client *k, const char *path, const struct kube_watch_options *o,
                struct kube_error *err) {
         _cleanup_(kube_watch_parser_freep) struct kube_watch_parser *p = NULL;
-        _cleanup_buf_ struct buf query = BUF_INIT(4096, 0);
+        _cleanup_buf_ struct buf url = BUF_INIT(8192, 0);
         unsigned timeout = o && o->timeout_s ? o->timeout_s : KUBE_WATCH_TIMEOUT_S_DEFAULT;
         const char *rv = o && o->resource_version ? o->resource_version : "";
         int r;
@@ -1294,75 +1322,31 @@ int kube_watch(struct kube_client *k, const char *path, const struct kube_watch_
             o->max_event > KUBE_MAX_BODY)
                 return fail(err, -EINVAL, 0, "invalid watch options");
         const char *q = strchr(path, '?');
-        _cleanup_free_ char *pp = strndup(path, q ? (size_t) (q - path) : strlen(path));
-        if (!pp)
-                return -ENOMEM;
-        r = buf_printf(&query, "%s%swatch=1&timeoutSeconds=%u%s", q ? q + 1 : "",
-                       q && q[1] ? "&" : "", timeout,
-                       o->bookmarks ? "&allowWatchBookmarks=true" : "");
+        r = buf_printf(&url, "%s%swatch=1&timeoutSeconds=%u%s", path,
+                       !q     ? "?"
+                       : q[1] ? "&"
+                              : "",
+                       timeout, o->bookmarks ? "&allowWatchBookmarks=true" : "");
         if (r >= 0 && rv[0])
-                r = buf_printf(&query, "&resourceVersion=%s", rv); /* rv_valid: nothing to escape */
+                r = buf_printf(&url, "&resourceVersion=%s", rv); /* rv_valid: nothing to escape */
         if (r < 0)
                 return r;
         if ((r = kube_watch_parser_new(o->max_event, o->on_event, o->userdata, &p)) < 0)
                 return r;
-
-        struct kube_error e = {};
-        struct watch_stream w = {.p = p, .err = &e};
-        for (int attempt = 0;; attempt++) {
-                _cleanup_buf_ struct buf auth = BUF_INIT(KUBE_MAX_TOKEN + 16, BUF_SECURE);
-                _cleanup_http_response_ struct http_response resp = {};
-                struct http_result res = {};
-                struct http_header h[2];
-                size_t nh = 0, slot;
-
-                r = authorization(k, attempt > 0, &auth, err);
-                if (r < 0)
-                        return r;
-                h[nh++] = (struct http_header){.name = "Accept", .value = "application/json"};
-                if (auth.len)
-                        h[nh++] = (struct http_header){
-                                .name = "Authorization", .value = buf_cstr(&auth), .secret = true};
-                struct http_request req = {.method = HTTP_GET,
-                                           .path = pp,
-                                           .query = buf_cstr(&query),
-                                           .headers = h,
-                                           .n_headers = nh,
-                                           .no_retry = true,
-                                           .on_body = watch_body,
-                                           .on_body_userdata = &w,
-                                           .stream_timeout_ms = (timeout + 30) * 1000u,
-                                           .cancelled = o->cancelled,
-                                           .cancelled_userdata = o->userdata};
-                r = borrow(k, &slot);
-                if (r < 0)
-                        return fail(err, r, 0, "cannot set up a connection to %.200s",
-                                    k->c->server);
-                r = http_request(k->pool[slot], &req, &resp, &res);
-                give_back(k, slot);
-                if (r < 0 && e.message[0] == '\0') /* the transport's (not the parser's) */
-                        return fail(err, r, 0, "the watch of %.200s at %.200s: %s", pp,
-                                    k->c->server,
-                                    r == -ECANCELED     ? "cancelled"
-                                    : res.error_text[0] ? res.error_text
-                                                        : strerror(-r));
-                if (r < 0) {
-                        if (err)
-                                *err = e; /* the parser's or the callback's */
-                        return r;
-                }
-                if (resp.status == 401 && k->c->exec_argv && attempt == 0)
-                        continue;
-                if (resp.status >= 200 && resp.status < 300) {
-                        if (kube_watch_parser_pending(p) > 0)
-                                return fail(err, -ECONNRESET, resp.status,
-                                            "the watch of %.200s ended in the middle of an event",
-                                            pp);
-                        return 0;
-                }
-                r = kube_status_decode(resp.status, resp.body.data, resp.body.len, &e);
-                if (err)
-                        *err = e;
+        struct kube_error why = {};
+        struct watch_stream w = {.p = p, .err = &why};
+        struct stream st = {.on_body = watch_body,
+                            .userdata = &w,
+                            .timeout_ms = (timeout + 30) * 1000u,
+                            .cancelled = o->cancelled,
+                            .cancelled_userdata = o->userdata,
+                            .why = &why};
+        r = request_as(k, HTTP_GET, buf_cstr(&url), "application/json", NULL, NULL, NULL, NULL, &st,
+                       err);
+        if (r < 0)
                 return r;
-        }
+        if (kube_watch_parser_pending(p) > 0)
+                return fail(err, -ECONNRESET, 200,
+                            "the watch of %.200s ended in the middle of an event", path);
+        return 0;
 }
