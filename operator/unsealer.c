@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,10 +43,14 @@ struct unsealer {
         char tenant[BROKERPROTO_MAX_PATH / 2], role[128];
         char ns[BROKERPROTO_MAX_NAME + 1];                /* "" for all namespaces */
         char installation[BROKERPROTO_INSTALLATION_SIZE]; /* the one in use, "" before the first */
+        char rv[KUBE_RV_MAX]; /* the watch resumes from it; "" before a list */
         struct entry *pods;
         size_t n_pods;
-        bool leading; /* the last pass ran as the leader (a new term sweeps first) */
-        struct unsealer_stats st;
+        bool leading;  /* the last pass ran as the leader (a new term sweeps first) */
+        bool watching; /* a watch was started in this term (logged once) */
+        struct {
+                _Atomic uint64_t unsealed, adopted, refused, failures, given_up, cleaned, swept;
+        } st; /* read by unsealer_get_stats() while the thread runs */
         pthread_t thread;
         bool started, stop;
         pthread_mutex_t lock;
@@ -484,24 +489,80 @@ static void list_path(const struct unsealer *u, char *ret, size_t size) {
                                 UNSEALER_LABEL_ESCAPED, u->installation);
 }
 
-int unsealer_tick(struct unsealer *u) {
-        _cleanup_json_doc_ struct json_doc *list = NULL;
-        _cleanup_buf_ struct buf cert = BUF_INIT(65536, 0), ckey = BUF_INIT(65536, BUF_SECURE);
-        struct unsealer_deps *d = &u->o.deps;
-        struct vault_client *v = NULL;
-        struct kube_error ke = {};
-        const struct json_value *items = NULL;
+/* What serving a pod needs: the material and the vault client, borrowed for one pass or one
+ * watch event. */
+struct lend {
+        struct buf cert, ckey;
         uint8_t key[BROKERPROTO_KEY_SIZE];
-        int r;
+        struct vault_client *v;
+        bool have_material;
+};
+
+static int lend_begin(struct unsealer *u, struct lend *l) {
+        struct unsealer_deps *d = &u->o.deps;
+        *l = (struct lend){.cert = BUF_INIT(65536, 0), .ckey = BUF_INIT(65536, BUF_SECURE)};
+        int r = d->vault_borrow(d->userdata, &l->v);
+        if (r < 0) {
+                buf_done(&l->cert);
+                buf_done(&l->ckey);
+                return r; /* the vault session is not ready */
+        }
+        l->have_material = d->annotation_key(d->userdata, l->key) >= 0 &&
+                           d->client_pair(d->userdata, &l->cert, &l->ckey) >= 0;
+        return 0;
+}
+
+static void lend_end(struct unsealer *u, struct lend *l) {
+        u->o.deps.vault_return(u->o.deps.userdata);
+        explicit_bzero(l->key, sizeof(l->key));
+        buf_done(&l->cert);
+        buf_done(&l->ckey);
+}
+
+/* A listed (or watched) pod of ours: kept track of, and served when it is due. */
+static void pod_seen(struct unsealer *u, struct lend *l, const struct unsealer_pod *p,
+                     uint64_t now) {
+        struct entry *e = entry_find(u, p->uid);
+        if (!e && !(e = entry_add(u, p)))
+                return; /* over UNSEALER_MAX_PODS: the next passes */
+        e->seen = true;
+        if (e->state != POD_PENDING || !p->running || !p->ip || now < e->next_ms ||
+            !l->have_material)
+                return;
+        serve(u, e, p, l->key, &l->cert, &l->ckey, l->v);
+}
+
+/* A pod gone (deleted, finished, unlabelled): its token revoked, its policy deleted, and its
+ * entry dropped. false when the vault cleanup failed (the entry stays: the next pass). */
+static bool pod_gone(struct unsealer *u, struct vault_client *v, size_t i) {
+        struct entry *e = &u->pods[i];
+        int r = e->state == POD_REFUSED ? 0 : cleanup_vault(u, v, e->uid, e->accessor);
+        if (r < 0) {
+                log_warning_errno(r, "unsealer: pod %s/%s gone, cleanup failed (next pass): %m",
+                                  e->ns, e->name);
+                return false;
+        }
+        if (e->state != POD_REFUSED) {
+                u->st.cleaned++;
+                log_info("unsealer: pod %s/%s gone: token revoked, policy deleted", e->ns, e->name);
+        }
+        u->pods[i] = u->pods[--u->n_pods];
+        return true;
+}
+
+/* The leader and the installation, before a pass: 0 to go on, 1 idle (not the leader), -errno. */
+static int pass_ready(struct unsealer *u) {
+        struct unsealer_deps *d = &u->o.deps;
+        char inst[BROKERPROTO_INSTALLATION_SIZE];
 
         if (d->is_leader && !d->is_leader(d->userdata)) {
                 if (u->leading)
                         log_info("unsealer: not the leader any more: idle");
-                u->leading = false;
+                u->leading = u->watching = false;
                 u->n_pods = 0; /* the next term starts from the vault's state */
-                return 0;
+                u->rv[0] = '\0';
+                return 1;
         }
-        char inst[BROKERPROTO_INSTALLATION_SIZE], path[512];
         if (!d->installation || d->installation(d->userdata, inst) < 0)
                 return -EAGAIN; /* broker-token not read yet: the next pass */
         if (strlen(inst) != BROKERPROTO_INSTALLATION_SIZE - 1 ||
@@ -515,90 +576,183 @@ int unsealer_tick(struct unsealer *u) {
                 memcpy(u->installation, inst, sizeof(inst));
                 u->n_pods = 0;
                 u->leading = false;
+                u->rv[0] = '\0';
         }
+        return 0;
+}
+
+int unsealer_tick(struct unsealer *u) {
+        _cleanup_json_doc_ struct json_doc *list = NULL;
+        struct kube_error ke = {};
+        const struct json_value *items = NULL;
+        const char *rv = NULL;
+        char path[512];
+        struct lend l;
+        int r;
+
+        r = pass_ready(u);
+        if (r != 0)
+                return r > 0 ? 0 : r;
         list_path(u, path, sizeof(path));
         r = kube_get(u->o.kube, path, &list, &ke);
         if (r < 0)
                 return log_warning("unsealer: cannot list the sealed pods: %s", ke.message), r;
         if (json_get_array(json_doc_root(list), "items", &items) < 0)
                 return -EBADMSG;
-        r = d->vault_borrow(d->userdata, &v);
+        r = lend_begin(u, &l);
         if (r < 0)
                 return r; /* the vault session is not ready: the next pass */
         if (!u->leading) {
                 log_info("unsealer: leading: sweeping left-over pod policies");
-                if (sweep(u, v, items) >= 0)
+                if (sweep(u, l.v, items) >= 0)
                         u->leading = true;
         }
-        bool have_material = d->annotation_key(d->userdata, key) >= 0 &&
-                             d->client_pair(d->userdata, &cert, &ckey) >= 0;
-
         for (size_t i = 0; i < u->n_pods; i++)
                 u->pods[i].seen = false;
         uint64_t now = now_ms(u);
         JSON_FOREACH(item, items) {
                 struct unsealer_pod p;
-                if (unsealer_pod_parse(item, &p) < 0 || p.deleting)
-                        continue;
-                struct entry *e = entry_find(u, p.uid);
-                if (!e && !(e = entry_add(u, &p)))
-                        continue; /* over UNSEALER_MAX_PODS: the next passes */
-                e->seen = true;
-                if (e->state != POD_PENDING || !p.running || !p.ip || now < e->next_ms ||
-                    !have_material)
-                        continue;
-                serve(u, e, &p, key, &cert, &ckey, v);
+                if (unsealer_pod_parse(item, &p) >= 0 && !p.deleting)
+                        pod_seen(u, &l, &p, now);
         }
-        /* Gone (deleted, finished, unlabelled): revoke and delete. */
-        for (size_t i = 0; i < u->n_pods;) {
-                struct entry *e = &u->pods[i];
-                if (e->seen) {
+        for (size_t i = 0; i < u->n_pods;)
+                if (u->pods[i].seen || !pod_gone(u, l.v, i))
                         i++;
-                        continue;
-                }
-                r = e->state == POD_REFUSED ? 0 : cleanup_vault(u, v, e->uid, e->accessor);
-                if (r < 0) {
-                        log_warning_errno(r,
-                                          "unsealer: pod %s/%s gone, cleanup failed (next "
-                                          "pass): %m",
-                                          e->ns, e->name);
-                        i++;
-                        continue;
-                }
-                if (e->state != POD_REFUSED) {
-                        u->st.cleaned++;
-                        log_info("unsealer: pod %s/%s gone: token revoked, policy deleted", e->ns,
-                                 e->name);
-                }
-                u->pods[i] = u->pods[--u->n_pods];
-        }
-        d->vault_return(d->userdata);
-        explicit_bzero(key, sizeof(key));
+        bool have_material = l.have_material;
+        lend_end(u, &l);
+        /* The watch resumes from the list's resourceVersion (no event between them is lost). */
+        if (json_get_string(json_get(json_doc_root(list), "metadata"), "resourceVersion", &rv) >=
+                    0 &&
+            strlen(rv) < sizeof(u->rv))
+                (void) snprintf(u->rv, sizeof(u->rv), "%s", rv);
+        else
+                u->rv[0] = '\0';
         return have_material ? 0 : -EAGAIN;
+}
+
+/* ---- the watch ---- */
+
+static int on_event(void *userdata, const struct kube_event *ev) {
+        struct unsealer *u = userdata;
+        struct unsealer_pod p;
+        struct lend l;
+
+        (void) snprintf(u->rv, sizeof(u->rv), "%s", ev->resource_version);
+        if (ev->type == KUBE_EVENT_BOOKMARK || unsealer_pod_parse(ev->object, &p) < 0)
+                return 0;
+        struct entry *e = entry_find(u, p.uid);
+        bool gone = ev->type == KUBE_EVENT_DELETED || p.deleting;
+        if (gone && !e)
+                return 0;
+        if (!gone && e && (e->state != POD_PENDING || now_ms(u) < e->next_ms))
+                return 0; /* nothing to do for it now (no vault to borrow) */
+        if (!gone && (!p.running || !p.ip)) {
+                if (!e && (e = entry_add(u, &p)))
+                        e->seen = true;
+                return 0; /* kept track of; served once it runs */
+        }
+        if (lend_begin(u, &l) < 0)
+                return 0; /* the vault session is not ready: the next relist */
+        if (gone)
+                (void) pod_gone(u, l.v, (size_t) (e - u->pods));
+        else
+                pod_seen(u, &l, &p, now_ms(u));
+        lend_end(u, &l);
+        return 0;
+}
+
+/* The watch ends at the next relist, or when the earliest retry is due. */
+static unsigned watch_seconds(struct unsealer *u, uint64_t relist_at) {
+        uint64_t now = now_ms(u), until = relist_at;
+        for (size_t i = 0; i < u->n_pods; i++)
+                if (u->pods[i].state == POD_PENDING && u->pods[i].next_ms > now)
+                        until = MIN(until, u->pods[i].next_ms);
+        uint64_t s = until > now ? (until - now + 999) / 1000 : 1;
+        return (unsigned) MAX(MIN(s, (uint64_t) KUBE_WATCH_TIMEOUT_S_MAX), (uint64_t) 1);
+}
+
+static bool stopping(struct unsealer *u) {
+        pthread_mutex_lock(&u->lock);
+        bool stop = u->stop;
+        pthread_mutex_unlock(&u->lock);
+        return stop;
+}
+
+static bool watch_cancelled(void *userdata) {
+        struct unsealer *u = userdata;
+        struct unsealer_deps *d = &u->o.deps;
+        return stopping(u) || (d->is_leader && !d->is_leader(d->userdata));
+}
+
+int unsealer_watch(struct unsealer *u, uint64_t relist_at) {
+        struct kube_error ke = {};
+        char path[512];
+        if (!u->leading || !u->rv[0])
+                return -ESTALE; /* no list to resume from: relist */
+        list_path(u, path, sizeof(path));
+        if (!u->watching)
+                log_info("unsealer: watching the sealed pods (listed again every %u s)",
+                         (u->o.interval_ms ? u->o.interval_ms : UNSEALER_INTERVAL_MS_DEFAULT) /
+                                 1000);
+        u->watching = true;
+        struct kube_watch_options wo = {.resource_version = u->rv,
+                                        .timeout_s = watch_seconds(u, relist_at),
+                                        .bookmarks = true,
+                                        .on_event = on_event,
+                                        .cancelled = watch_cancelled,
+                                        .userdata = u};
+        int r = kube_watch(u->o.kube, path, &wo, &ke);
+        if (r == -ETIME) {
+                log_info("unsealer: the watch's resourceVersion expired (410): listing again");
+                u->rv[0] = '\0';
+        } else if (r < 0 && r != -ECANCELED)
+                log_warning("unsealer: the watch of the sealed pods ended: %s", ke.message);
+        return r;
 }
 
 /* ---- the thread ---- */
 
+/* Waits ms or until stopped. false when stopped. */
+static bool wait_ms(struct unsealer *u, unsigned ms) {
+        struct timespec ts;
+        pthread_mutex_lock(&u->lock);
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        while (!u->stop && pthread_cond_timedwait(&u->cond, &u->lock, &ts) == 0)
+                ;
+        bool go_on = !u->stop;
+        pthread_mutex_unlock(&u->lock);
+        return go_on;
+}
+
+/* A relist (unsealer_tick), then the watch from its resourceVersion until the next relist is
+ * due (interval_ms, the safety net), a 410, an error, or a lost leadership. */
 static void *loop(void *userdata) {
         struct unsealer *u = userdata;
         unsigned interval = u->o.interval_ms ? u->o.interval_ms : UNSEALER_INTERVAL_MS_DEFAULT;
-        pthread_mutex_lock(&u->lock);
-        while (!u->stop) {
-                pthread_mutex_unlock(&u->lock);
-                (void) unsealer_tick(u);
-                pthread_mutex_lock(&u->lock);
-                struct timespec ts;
-                (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_sec += interval / 1000;
-                ts.tv_nsec += (long) (interval % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
+        while (!stopping(u)) {
+                int r = unsealer_tick(u);
+                uint64_t relist_at = now_ms(u) + interval;
+                if (r < 0 || !u->leading) {
+                        /* Idle, or nothing to watch from: the next try in a while. */
+                        if (!wait_ms(u, MIN(interval, UNSEALER_RETRY_MS)))
+                                break;
+                        continue;
                 }
-                while (!u->stop && pthread_cond_timedwait(&u->cond, &u->lock, &ts) == 0)
-                        ;
+                while (!stopping(u) && now_ms(u) < relist_at) {
+                        r = unsealer_watch(u, relist_at);
+                        if (r == 0)
+                                continue; /* the server's timeout: resume */
+                        if (r != -ECANCELED && r != -ETIME)
+                                (void) wait_ms(u, UNSEALER_RETRY_MS); /* not a busy loop */
+                        break;
+                }
         }
-        pthread_mutex_unlock(&u->lock);
         return NULL;
 }
 
@@ -644,7 +798,13 @@ int unsealer_start(struct unsealer *u) {
 }
 
 void unsealer_get_stats(struct unsealer *u, struct unsealer_stats *ret) {
-        *ret = u->st;
+        *ret = (struct unsealer_stats){.unsealed = u->st.unsealed,
+                                       .adopted = u->st.adopted,
+                                       .refused = u->st.refused,
+                                       .failures = u->st.failures,
+                                       .given_up = u->st.given_up,
+                                       .cleaned = u->st.cleaned,
+                                       .swept = u->st.swept};
 }
 
 struct unsealer *unsealer_free(struct unsealer *u) {

@@ -3,10 +3,16 @@
  * operator/unsealer: delivers to each sealed pod (the sealed token mode, docs/wrapper.md) a child
  * token of its own, scoped to that pod's admitted paths (docs/operator.md, "The unsealer").
  *
- * On the leader only (is_leader), every interval_ms, it lists the pods labelled
+ * On the leader only (is_leader) it lists the pods labelled
  * cloudtaser.io/sealed=<its installation id> (the value operator/modes writes: the installation
  * of broker-token, deps.installation) in all namespaces, or in options.namespace_, and for each
- * running pod with an IP that it has not served yet:
+ * running pod with an IP that it has not served yet, and then watches them (common/kube's
+ * kube_watch() from the list's resourceVersion, bookmarks on), serving a pod as soon as the
+ * watch shows it Running with an IP, and cleaning it up as soon as it is deleted; the watch ends
+ * (and the list is made again) every interval_ms (the safety net), on 410 Gone (the
+ * resourceVersion expired: at once), after an error (UNSEALER_RETRY_MS later), and when the
+ * leadership is lost. A pod waiting for a retry bounds the watch's timeoutSeconds, so it is
+ * retried on time:
  *   1. checks the pod's annotations: vault-auth-method token, the broker-mac annotation (the MAC
  *      of namespace, service account, secret-paths and env-map under the broker-auth annotation
  *      key, brokerproto_annotation_mac_check: only the webhook can have written it), and the
@@ -55,11 +61,12 @@
 #define UNSEALER_LABEL "cloudtaser.io/sealed"
 #define UNSEALER_ROLE_DEFAULT "cloudtaser-pod"
 #define UNSEALER_POLICY_PREFIX "cloudtaser-pod-"
-#define UNSEALER_INTERVAL_MS_DEFAULT 2000u
-#define UNSEALER_WRAP_TTL_DEFAULT 60u /* seconds the wrapping token lives */
+#define UNSEALER_INTERVAL_MS_DEFAULT 60000u /* the relist under the watch */
+#define UNSEALER_WRAP_TTL_DEFAULT 60u       /* seconds the wrapping token lives */
 #define UNSEALER_MAX_ATTEMPTS_DEFAULT 8u
 #define UNSEALER_MAX_PODS 4096u /* sealed pods kept track of */
 #define UNSEALER_REASON_MAX 256u
+#define UNSEALER_RETRY_MS 2000u /* after a failed list or watch */
 
 /* What the unsealer borrows, wired by the caller (operator/main.c: operator/keeper and its vault
  * session). Each returns 0 or -errno (-EAGAIN: not available yet; the pass is skipped). */
@@ -85,7 +92,7 @@ struct unsealer_options {
         const char *namespace_;      /* the one namespace watched; NULL: all of them */
         const char *tenant;          /* the confinement template; NULL: the broker's default */
         const char *token_role;      /* NULL: UNSEALER_ROLE_DEFAULT */
-        unsigned interval_ms;        /* 0: UNSEALER_INTERVAL_MS_DEFAULT */
+        unsigned interval_ms;        /* the relist; 0: UNSEALER_INTERVAL_MS_DEFAULT */
         unsigned wrap_ttl_s;         /* 0: UNSEALER_WRAP_TTL_DEFAULT */
         unsigned max_attempts;       /* 0: UNSEALER_MAX_ATTEMPTS_DEFAULT */
         unsigned request_timeout_ms; /* the pod's endpoint, per request; 0: 5000 */
@@ -97,9 +104,15 @@ struct unsealer;
 int unsealer_new(const struct unsealer_options *o, struct unsealer **ret);
 /* Starts the loop's thread. 0 or -errno. */
 int unsealer_start(struct unsealer *u);
-/* One pass (list, serve, clean up; the sweep first after becoming the leader). 0, or the
- * -errno that ended the pass early (the pod list, a dependency not available). */
+/* One pass (list, serve, clean up; the sweep first after becoming the leader), which also
+ * keeps the list's resourceVersion for the watch. 0, or the -errno that ended the pass early
+ * (the pod list, a dependency not available). */
 int unsealer_tick(struct unsealer *u);
+/* One watch from the last pass's (or event's) resourceVersion, until relist_at (now_ms's clock)
+ * or the earliest retry due; events are handled as they come (as the thread does; tests call
+ * it between ticks, not while the thread runs). 0 the server ended it; -ESTALE no pass to
+ * resume from; -ETIME 410 (the next pass lists again); kube_watch()'s other errors. */
+int unsealer_watch(struct unsealer *u, uint64_t relist_at);
 /* Counters, for tests and metrics. */
 struct unsealer_stats {
         uint64_t unsealed, adopted, refused, failures, given_up, cleaned, swept;

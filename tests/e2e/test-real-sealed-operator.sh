@@ -12,11 +12,13 @@
 #     operator's broker-token, the broker-mac, the readinessProbe on 8199) and runs on the real
 #     kubelet; its wrapper starts sealed;
 #   - the operator's unsealer unseals it (one line in the operator's log, the wrapper's unseal
-#     wrapped); the workload gets its canary from OpenBao (its hash in the pod's log); the pod
+#     wrapped) from its watch of the real API server: the operator relists only every 10 minutes
+#     (--unseal-interval 10m) and its first list, at its start, found no pod, so the pod is
+#     served from the watch's events, promptly (the time from Running to unsealed is reported); the workload gets its canary from OpenBao (its hash in the pod's log); the pod
 #     becomes Ready; the token is an orphan with the pod's policy only;
 #   - the operator restarted: its new unsealer adopts the unsealed pod (policy and token kept);
 #   - the pod deleted: its token revoked (the accessor from the policy's comment) and its policy
-#     deleted, one line for it;
+#     deleted, one line for it, from the watch's DELETED event (no relist in between);
 #   - the canary in no log (the operator's, the pod's).
 # The pod uses the host network (OpenBao listens on the host's loopback) and the webhook's fixed
 # unseal port 8199 (it writes no CLOUDTASER_UNSEAL_LISTEN): no other test runs a webhook-admitted
@@ -60,10 +62,12 @@ kubectl create clusterrole "$ns-operator-unsealer" --verb=list,watch --resource=
         --serviceaccount="$ns:operator" > /dev/null
 ok $? "the operator's service account may list and watch pods (deploy/overlays/sealed)"
 
-ct_start_operator e2e --unseal-pods --unseal-interval 500ms
+ct_start_operator e2e --unseal-pods --unseal-interval 10m --unseal-namespace "$ns"
 ok $? "the operator is ready with --unseal-pods" || sed 's/^/# /' "$work/operator.log"
 ct_register "$T-inject" Fail "$T"
 ok $? "MutatingWebhookConfiguration registered" || sed 's/^/# /' "$work/mwc-$T-inject.out"
+ct_wait_for 60 grep -q "unsealer: watching the sealed pods (listed again every 600 s)" "$work/operator.log"
+ok $? "the operator's unsealer listed (no pod yet) and watches, relisting every 10 minutes" || grep unsealer "$work/operator.log" | sed 's/^/# /'
 
 kubectl apply -f - > "$work/apply.out" 2>&1 <<EOF
 apiVersion: apps/v1
@@ -120,6 +124,10 @@ ok $? "the stored pod is sealed as the webhook writes it (label: the installatio
 
 logged() { ct_pod_log "$ns" "$p" app | grep -q "$1"; }
 is_ready() { [ "$(kubectl -n "$ns" get pod "$p" -o 'jsonpath={.status.containerStatuses[0].ready}')" = true ]; }
+running_at=$(date +%s)
+ct_wait_for 90 grep -q "unsealer: pod $ns/$p unsealed" "$work/operator.log"
+ok $? "unsealed from the watch (no relist in 10 minutes; the first list found no pod), $(($(date +%s) - running_at)) s after Running was seen" ||
+    grep unsealer "$work/operator.log" | tail -n 10 | sed 's/^/# /'
 ct_wait_for 90 logged workload-ready && ct_wait_for 60 is_ready
 ok $? "the operator's unsealer unsealed it: the workload started, the pod is Ready" ||
     { tail -n 20 "$work/operator.log"; ct_pod_log "$ns" "$p" app | tail -n 20; } | sed 's/^/# /'
@@ -152,7 +160,7 @@ ok $? "the child token: an orphan with its pod's policy only" || sed 's/^/# /' "
 # --- the operator restarted: the new leader adopts the unsealed pod (it keeps no state: the
 # accessor is in the policy's comment), and cleans it up when it goes
 ct_stop_operator
-ct_start_operator e2e --unseal-pods --unseal-interval 500ms &&
+ct_start_operator e2e --unseal-pods --unseal-interval 10m --unseal-namespace "$ns" &&
     ct_wait_for 60 grep -q "unsealer: pod $ns/$p is unsealed already: adopted" "$work/operator.log"
 ok $? "the operator restarted: its new unsealer adopts the unsealed pod" || grep unsealer "$work/operator.log" | tail -n 10 | sed 's/^/# /'
 bao policy read "$pol" > /dev/null 2>&1 && bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1 && is_ready
@@ -165,7 +173,7 @@ gone() { ! bao policy read "$pol" > /dev/null 2>&1; }
 ct_wait_for 30 gone && ! bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1
 ok $? "pod deleted: its policy is gone and its token revoked" || grep unsealer "$work/operator.log" | tail -n 10 | sed 's/^/# /'
 ct_wait_for 10 grep -q "unsealer: pod $ns/$p gone: token revoked, policy deleted" "$work/operator.log"
-ok $? "  one line for it in the operator's log"
+ok $? "  one line for it in the operator's log (from the watch's DELETED event: the next relist is minutes away)"
 
 # --- the canary in no log
 ! grep -rqF -e "$secret" "$work"/*.log "$CT_CLUSTER"/pod-logs/"$ns"_* 2> /dev/null

@@ -334,6 +334,95 @@ static void loop_cases(struct loop *l, const uint8_t key[BROKERPROTO_KEY_SIZE]) 
         u = unsealer_free(u);
 }
 
+/* Waits (generously: the thread's pace is not ours) until want(stats) holds. */
+static bool wait_stats(struct unsealer *u, bool (*want)(const struct unsealer_stats *),
+                       struct unsealer_stats *ret) {
+        for (int i = 0; i < 6000; i++) {
+                unsealer_get_stats(u, ret);
+                if (want(ret))
+                        return true;
+                (void) usleep(10000);
+        }
+        return false;
+}
+
+static bool adopted_1(const struct unsealer_stats *st) {
+        return st->adopted >= 1;
+}
+static bool adopted_2(const struct unsealer_stats *st) {
+        return st->adopted >= 2;
+}
+static bool cleaned_1(const struct unsealer_stats *st) {
+        return st->cleaned >= 1;
+}
+
+/* The thread: a list, then the watch. With a relist interval of 10 minutes, what happens in the
+ * test's minute is the watch's doing. The first watch request is answered 410 (a fault): the
+ * unsealer lists again and watches on. */
+static void loop_watch(struct loop *l) {
+        struct unsealer *u = NULL;
+        struct unsealer_stats st = {};
+        char uid[128], mac[BROKERPROTO_ANNOTATION_MAC_LEN + 1];
+        _cleanup_free_ char *faults = NULL;
+        int status = 0;
+
+        (void) brokerproto_annotation_mac(l->d.key, "default", "app", "secret/data/default/db",
+                                          "password=PGPASSWORD", mac);
+        ok(standin_control(l->k, "POST", "/_standin/fault",
+                           "{\"regex\":\"^/api/v1/namespaces/default/pods\\\\?.*watch=1\","
+                           "\"status\":410,\"count\":1}",
+                           &status, NULL) == 0 &&
+                   status == 200,
+           "watch loop: the first watch will be answered 410");
+        struct unsealer_options o = {.kube = l->kc,
+                                     .namespace_ = "default",
+                                     .interval_ms = 600000,
+                                     .deps = {.annotation_key = ld_key,
+                                              .installation = ld_installation,
+                                              .client_pair = ld_pair,
+                                              .vault_borrow = ld_borrow,
+                                              .vault_return = ld_return,
+                                              .userdata = &l->d},
+                                     .request_timeout_ms = 10000};
+        unsigned before = ep_count();
+        if (!ok(unsealer_new(&o, &u) == 0 && unsealer_start(u) == 0,
+                "watch loop: an unsealer thread, relisting every 10 minutes"))
+                return;
+        ok(wait_stats(u, adopted_1, &st) && st.adopted == 1,
+           "  its list adopts the pod there (adopted %llu)", (unsigned long long) st.adopted);
+        bool consumed = false;
+        for (int i = 0; i < 6000 && !consumed; i++) {
+                free(faults);
+                faults = NULL;
+                /* The fault used up, and the next watch under way (the stand-in counts the
+                 * watches it streams: the 410 was not one). */
+                consumed = standin_control(l->k, "GET", "/_standin/fault", NULL, &status,
+                                           &faults) == 0 &&
+                           strstr(faults, "\"faults\": []");
+                free(faults);
+                faults = NULL;
+                consumed = consumed &&
+                           standin_control(l->k, "GET", "/_standin/stats", NULL, &status,
+                                           &faults) == 0 &&
+                           strstr(faults, "\"watches\": 1");
+                if (!consumed)
+                        (void) usleep(10000);
+        }
+        ok(consumed, "  its first watch got the 410; it listed again and watches");
+        ok(seed_pod(l->k, "default", "late", INST_MINE, mac, l->port, uid, sizeof(uid)) == 0,
+           "watch loop: a new pod of this installation, unsealed already");
+        ok(wait_stats(u, adopted_2, &st) && st.adopted == 2 && ep_count() == before + 2,
+           "  adopted from the watch (listed again after the 410, watching on), long before any "
+           "relist (adopted %llu)",
+           (unsigned long long) st.adopted);
+        ok(delete_pod(l->k, "default", "late") == 0 && wait_stats(u, cleaned_1, &st) &&
+                   st.cleaned == 1,
+           "  deleted: cleaned up from the watch's DELETED event (cleaned %llu)",
+           (unsigned long long) st.cleaned);
+        u = unsealer_free(u);
+        ok(true, "watch loop: the thread stops (its watch cancelled)");
+}
+
 static void test_loop(const uint8_t key[BROKERPROTO_KEY_SIZE]) {
         struct loop l = {};
         _cleanup_tls_server_ struct tls_server *tls = NULL;
@@ -368,6 +457,7 @@ static void test_loop(const uint8_t key[BROKERPROTO_KEY_SIZE]) {
         memcpy(l.d.key, key, sizeof(l.d.key));
         memcpy(l.d.installation, INST_MINE, sizeof(INST_MINE));
         loop_cases(&l, key);
+        loop_watch(&l);
 out:
         if (ep) {
                 httpd_stop(ep);
