@@ -5,14 +5,14 @@
  *
  * On the leader only (is_leader) it lists the pods labelled
  * cloudtaser.io/sealed=<its installation id> (the value operator/modes writes: the installation
- * of broker-token, deps.installation) in all namespaces, or in options.namespace_, and for each
- * running pod with an IP that it has not served yet, and then watches them (common/kube's
- * kube_watch() from the list's resourceVersion, bookmarks on), serving a pod as soon as the
- * watch shows it Running with an IP, and cleaning it up as soon as it is deleted; the watch ends
- * (and the list is made again) every interval_ms (the safety net), on 410 Gone (the
- * resourceVersion expired: at once), after an error (UNSEALER_RETRY_MS later), and when the
- * leadership is lost. A pod waiting for a retry bounds the watch's timeoutSeconds, so it is
- * retried on time:
+ * id of broker-token, deps.installation) in all namespaces, or in options.namespace_, and then
+ * watches them (common/kube's kube_watch() from the list's resourceVersion, bookmarks on): a pod
+ * is served as soon as the list or the watch shows it Running with an IP, and cleaned up as soon
+ * as it is deleted. The watch ends, and the list is made again, every interval_ms (the safety
+ * net), on 410 Gone (the resourceVersion expired: at once), after an error (UNSEALER_RETRY_MS
+ * later), and when the leadership is lost; a pod waiting for a retry bounds the watch's
+ * timeoutSeconds, so that it is retried on time. Serving a running pod with an IP that it has
+ * not served yet:
  *   1. checks the pod's annotations: vault-auth-method token, the broker-mac annotation (the MAC
  *      of namespace, service account, secret-paths and env-map under the broker-auth annotation
  *      key, brokerproto_annotation_mac_check: only the webhook can have written it), and the
@@ -21,8 +21,8 @@
  *   2. asks the pod's wrapper GET https://<podIP>:<port>/v1/status (port: the container's
  *      CLOUDTASER_UNSEAL_LISTEN, else INJECTION_UNSEAL_PORT); an unsealed pod is adopted (the
  *      operator restarted, or another leader served it);
- *   3. writes the policy UNSEALER_POLICY_PREFIX<installation id>-<pod uid> (read on exactly the
- * pod's paths, and for KV v2 paths their metadata, for the wrapper's version polling);
+ *   3. writes the policy UNSEALER_POLICY_PREFIX<installation id>-<pod uid> (read on exactly
+ *      the pod's paths, and for KV v2 paths their metadata, for the wrapper's version polling);
  *   4. creates a child token through the token role (orphan, allowed_policies_glob
  *      cloudtaser-pod-*: the operator needs no policy of the pods' own) with response wrapping,
  *      and records the new token's accessor in a comment of the policy;
@@ -44,7 +44,8 @@
  * Logging: one line per pod outcome (unsealed, adopted, refused and why, failed and retrying,
  * given up, cleaned up) and per swept policy; never a token or a wrapping token.
  * Threads: unsealer_start() runs the loop on a thread of its own; the callbacks are called from
- * it. unsealer_tick() is one pass, for tests (not while the thread runs).
+ * it. unsealer_tick() is one pass and unsealer_watch() one watch, for tests (not while the
+ * thread runs).
  */
 #pragma once
 

@@ -5,12 +5,16 @@
  * (token auth, the annotation MAC over namespace/service account/paths/env-map, namespace
  * confinement), the per-pod policy (exactly the pod's paths, their KV v2 metadata, the accessor
  * comment) and reading the accessor back.
- * The loop (unsealer_tick) against the stand-in kube-apiserver, the stand-in vault and a pod
- * endpoint of our own (common/httpd over TLS, answering as an unsealed wrapper does): a pod whose
- * admission MAC is not this installation's is refused before its endpoint is asked anything, so
- * it is never adopted, and its token (another installation's) is not revoked when it goes; a pod
- * with the right MAC, unsealed already, is adopted (the control: the endpoint is reachable).
- * The loop runs end to end on the real cluster and OpenBao in tests/e2e/test-real-sealed.sh.
+ * The loop (unsealer_tick, and the thread with its watch) against the stand-in kube-apiserver,
+ * the stand-in vault and a pod endpoint of our own (common/httpd over TLS, answering as an
+ * unsealed wrapper does): a pod with this installation's label but another MAC is refused before
+ * its endpoint is asked anything, so it is never adopted, and its token is not revoked when it
+ * goes; another installation's pod (its label value) is never listed, while this one's beside it
+ * is adopted; an unsealer of one namespace leaves the others alone; a new term sweeps only this
+ * installation's left-over policies; the thread, relisting every 10 minutes, gets a 410 on its
+ * first watch, lists again, and adopts a new pod and cleans up a deleted one from the watch.
+ * The loop runs end to end on the real cluster and OpenBao in tests/e2e/test-real-sealed.sh and
+ * test-real-sealed-operator.sh.
  */
 #include <errno.h>
 #include <fcntl.h>
