@@ -41,10 +41,20 @@ static int unhex(const char *s, uint8_t *out, size_t n) {
         return 0;
 }
 
+int brokerproto_installation_id(const void *install, size_t install_len,
+                                char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        uint8_t id[HMAC_SHA256_SIZE];
+        if (!install || !ret || install_len != BROKERPROTO_KEY_SIZE)
+                return -EINVAL;
+        hmac_sha256(install, install_len, INFO_INSTALLATION, strlen(INFO_INSTALLATION), id);
+        hex(id, 8, ret);
+        explicit_bzero(id, sizeof(id));
+        return 0;
+}
+
 int brokerproto_keys_new(const void *auth, size_t auth_len, const void *install, size_t install_len,
                          struct brokerproto_keys **ret) {
         struct brokerproto_keys *k = NULL;
-        uint8_t id[HMAC_SHA256_SIZE];
         int r;
 
         if (!auth || !install || !ret || auth_len != BROKERPROTO_KEY_SIZE ||
@@ -63,8 +73,7 @@ int brokerproto_keys_new(const void *auth, size_t auth_len, const void *install,
                 secmem_free(k);
                 return r;
         }
-        hmac_sha256(install, install_len, INFO_INSTALLATION, strlen(INFO_INSTALLATION), id);
-        hex(id, 8, k->installation);
+        (void) brokerproto_installation_id(install, install_len, k->installation);
         *ret = k;
         return 0;
 }

@@ -81,6 +81,12 @@ int brokerproto_keys_new(const void *auth, size_t auth_len, const void *install,
                          struct brokerproto_keys **ret);
 struct brokerproto_keys *brokerproto_keys_free(struct brokerproto_keys *k); /* wipes; NULL ok */
 
+/* The installation id (16 lower-case hex digits, see the top) from broker-token alone: the same
+ * as brokerproto_keys.installation. Not a secret (it names the installation: the value of the
+ * sealed pods' label, operator/modes.h). -EINVAL unless install_len == BROKERPROTO_KEY_SIZE. */
+int brokerproto_installation_id(const void *install, size_t install_len,
+                                char ret[BROKERPROTO_INSTALLATION_SIZE]);
+
 /* The session CA's private scalar candidate number `counter` (0, 1, ...): the broker takes the
  * first that is a valid P-256 scalar (tls_key_from_p256_scalar()). */
 void brokerproto_session_ca_seed(const struct brokerproto_keys *k, uint8_t counter,

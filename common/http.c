@@ -58,8 +58,12 @@ struct http_client {
 /* Per-attempt transfer state handed to the curl callbacks. */
 struct xfer {
         struct http_response *resp;
+        const struct http_request *req;
+        CURL *curl;
+        int stream_error; /* on_body's negative return */
         bool too_big;
         bool oom;
+        bool cancelled;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -390,7 +394,21 @@ int http_append_escaped(struct buf *b, const char *s, bool keep_slash) {
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
         struct xfer *x = userdata;
         size_t n = size * nmemb;
-        int r = buf_append(&x->resp->body, ptr, n);
+        int r;
+        if (x->req->on_body) {
+                /* The body comes after the status line and headers: the status is known. */
+                long status = 0;
+                (void) curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+                if (status >= 200 && status < 300) {
+                        r = x->req->on_body(x->req->on_body_userdata, ptr, n);
+                        if (r < 0) {
+                                x->stream_error = r;
+                                return 0; /* CURLE_WRITE_ERROR */
+                        }
+                        return n;
+                }
+        }
+        r = buf_append(&x->resp->body, ptr, n);
         if (r == -E2BIG) {
                 x->too_big = true;
                 return 0;
@@ -400,6 +418,17 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
                 return 0;
         }
         return n;
+}
+
+static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+        struct xfer *x = userdata;
+        (void) dltotal, (void) dlnow, (void) ultotal, (void) ulnow;
+        if (x->req->cancelled(x->req->cancelled_userdata)) {
+                x->cancelled = true;
+                return 1; /* CURLE_ABORTED_BY_CALLBACK */
+        }
+        return 0;
 }
 
 /* A header value (after the colon) without its surrounding blanks and line end. */
@@ -901,7 +930,8 @@ static int setup_transfer(struct http_client *c, const struct http_request *req,
         SETOPT(CURLOPT_PROXY, c->proxy ? c->proxy : "");
         SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) c->connect_timeout_ms);
         SETOPT(CURLOPT_TIMEOUT_MS, (long) MAX(timeout_ms, 1));
-        SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) c->max_body);
+        /* A stream has no size: on_body bounds what it keeps (0: no limit). */
+        SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) (req->on_body ? 0 : c->max_body));
         SETOPT(CURLOPT_USERAGENT, c->user_agent);
         /* Always explicit: this libcurl has no default bundle, so NULL means "no file CA". */
         SETOPT(CURLOPT_CAINFO, c->ca_file);
@@ -921,6 +951,11 @@ static int setup_transfer(struct http_client *c, const struct http_request *req,
         SETOPT(CURLOPT_WRITEDATA, x);
         SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
         SETOPT(CURLOPT_HEADERDATA, x);
+        if (req->cancelled) {
+                SETOPT(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+                SETOPT(CURLOPT_XFERINFODATA, x);
+                SETOPT(CURLOPT_NOPROGRESS, 0L);
+        }
         SETOPT(CURLOPT_HTTPHEADER, hdrs);
 
         switch (req->method) {
@@ -993,9 +1028,13 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
         resp.body = BUF_INIT(c->max_body, BUF_SECURE);
         resp.location = BUF_INIT(HTTP_MAX_LOCATION, 0);
         resp.www_authenticate = BUF_INIT(HTTP_MAX_CHALLENGE_FIELDS * (HTTP_MAX_CHALLENGE + 2), 0);
-        struct xfer x = {.resp = &resp};
-        uint64_t deadline = req->deadline_usec ? req->deadline_usec : http_client_deadline_usec(c);
-        unsigned max_attempts = req->no_retry ? 1 : c->max_attempts;
+        struct xfer x = {.resp = &resp, .req = req, .curl = c->curl};
+        unsigned stream_ms =
+                req->stream_timeout_ms ? req->stream_timeout_ms : c->request_timeout_ms;
+        uint64_t deadline = req->on_body         ? now_usec(c) + (uint64_t) stream_ms * 1000u
+                            : req->deadline_usec ? req->deadline_usec
+                                                 : http_client_deadline_usec(c);
+        unsigned max_attempts = req->no_retry || req->on_body ? 1 : c->max_attempts;
 
         for (unsigned attempt = 0;; attempt++) {
                 uint64_t t = now_usec(c);
@@ -1004,9 +1043,12 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
                 if (attempt > 0 && left_ms == 0)
                         break;
                 response_reset(&resp);
-                x.too_big = x.oom = false;
-                r = setup_transfer(c, req, buf_cstr(&url), hdrs, &x,
-                                   MIN((uint64_t) c->request_timeout_ms, MAX(left_ms, 1)));
+                x.too_big = x.oom = x.cancelled = false;
+                x.stream_error = 0;
+                r = setup_transfer(
+                        c, req, buf_cstr(&url), hdrs, &x,
+                        MIN((uint64_t) (req->on_body ? stream_ms : c->request_timeout_ms),
+                            MAX(left_ms, 1)));
                 if (r < 0)
                         break;
 
@@ -1031,7 +1073,11 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
                         r = 0;
                         retry = http_status_is_retryable(status);
                 } else {
-                        r = x.too_big ? -E2BIG : x.oom ? -ENOMEM : curl_code_to_errno(cc);
+                        r = x.too_big        ? -E2BIG
+                            : x.oom          ? -ENOMEM
+                            : x.stream_error ? x.stream_error
+                            : x.cancelled    ? -ECANCELED
+                                             : curl_code_to_errno(cc);
                         res.status = 0;
                         res.error = r;
                         set_error_text(c, req, cc, &x, &res);

@@ -166,6 +166,21 @@ struct http_request {
         const char *aws_sigv4;
         const char *aws_access_key_id;
         const char *aws_secret_access_key;
+        /* A streamed answer (a Kubernetes watch), NULL for none: the body of a 2xx answer is
+         * handed to on_body as it arrives, in pieces of any size and split anywhere, and not kept
+         * (the response's body stays empty; max_body does not apply: on_body bounds what it
+         * keeps). The body of any other answer is kept as usual. A negative return from on_body
+         * ends the transfer, and http_request() returns it. A streamed request is made once
+         * (no_retry implied), and lasts at most stream_timeout_ms (0: the client's
+         * request_timeout_ms) in place of the client's timeout and deadline. */
+        int (*on_body)(void *userdata, const void *data, size_t len);
+        void *on_body_userdata;
+        unsigned stream_timeout_ms;
+        /* Polled while the transfer is under way (about once a second, also while the server is
+         * silent), NULL for never: true ends the transfer, and http_request() returns
+         * -ECANCELED. */
+        bool (*cancelled)(void *userdata);
+        void *cancelled_userdata;
 };
 
 /* A received response. Release with http_response_done(). */
@@ -215,6 +230,7 @@ struct http_client *http_client_free(struct http_client *c);
  *            *ret is initialised and owned by the caller (http_response_done()).
  *   -E2BIG   the response body exceeded max_body (never retried);
  *   -EINVAL  bad request fields (path not starting with '/', control characters, bad headers);
+ *   -ECANCELED the request's cancelled() said so; on_body's own negative return;
  *   -ECONNREFUSED, -EHOSTUNREACH (name resolution), -ETIMEDOUT (also when the deadline passed
  *            before any response), -ECONNRESET (reset, dropped, empty reply), -EPROTO (TLS
  *            failure: handshake, verification, CA), -EBADMSG (malformed HTTP), -ENOMEM, -EIO.

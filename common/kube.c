@@ -115,6 +115,8 @@ int kube_status_decode(long status, const char *body, size_t len, struct kube_er
                 return -ENOENT;
         case 409:
                 return strcmp(e.reason, "AlreadyExists") == 0 ? -EEXIST : -ESTALE;
+        case 410:
+                return -ETIME;
         case 400:
         case 422:
                 return -EINVAL;
@@ -945,9 +947,21 @@ static int authorization(struct kube_client *k, bool force_exec, struct buf *aut
         return 0;
 }
 
+/* A streamed answer (a watch): its body goes to on_body, as common/http's http_request. why: the
+ * reason on_body gives for its failures (copied into the caller's error). */
+struct stream {
+        int (*on_body)(void *userdata, const void *data, size_t len);
+        void *userdata;
+        unsigned timeout_ms;
+        bool (*cancelled)(void *userdata);
+        void *cancelled_userdata;
+        const struct kube_error *why;
+};
+
 static int request_as(struct kube_client *k, enum http_method m, const char *path,
                       const char *accept, const char *content_type, const struct buf *body,
-                      struct json_doc **ret, struct buf *ret_raw, struct kube_error *err) {
+                      struct json_doc **ret, struct buf *ret_raw, const struct stream *st,
+                      struct kube_error *err) {
         if (!k || !path || path[0] != '/')
                 return -EINVAL;
         const char *q = strchr(path, '?');
@@ -975,12 +989,26 @@ static int request_as(struct kube_client *k, enum http_method m, const char *pat
                                            .content_type = content_type,
                                            .headers = h,
                                            .n_headers = nh};
+                if (st) {
+                        req.on_body = st->on_body;
+                        req.on_body_userdata = st->userdata;
+                        req.stream_timeout_ms = st->timeout_ms;
+                        req.cancelled = st->cancelled;
+                        req.cancelled_userdata = st->cancelled_userdata;
+                }
                 r = borrow(k, &slot);
                 if (r < 0)
                         return fail(err, r, 0, "cannot set up a connection to %.200s",
                                     k->c->server);
                 r = http_request(k->pool[slot], &req, &resp, &res);
                 give_back(k, slot);
+                if (r < 0 && st && st->why->message[0]) {
+                        if (err)
+                                *err = *st->why; /* the stream's parser or its callback */
+                        return r;
+                }
+                if (r == -ECANCELED)
+                        return fail(err, r, 0, "the request to %.200s was cancelled", k->c->server);
                 if (r < 0)
                         return fail(err, r, 0, "the Kubernetes API at %.200s is unreachable: %s",
                                     k->c->server,
@@ -989,6 +1017,8 @@ static int request_as(struct kube_client *k, enum http_method m, const char *pat
                 if (resp.status == 401 && k->c->exec_argv && attempt == 0)
                         continue;
                 if (resp.status >= 200 && resp.status < 300) {
+                        if (st)
+                                return 0; /* the body went to on_body */
                         if (ret_raw)
                                 return buf_append(ret_raw, resp.body.data ? resp.body.data : "",
                                                   resp.body.len);
@@ -1012,14 +1042,14 @@ static int request_as(struct kube_client *k, enum http_method m, const char *pat
 static int request(struct kube_client *k, enum http_method m, const char *path,
                    const char *content_type, const struct buf *body, struct json_doc **ret,
                    struct kube_error *err) {
-        return request_as(k, m, path, "application/json", content_type, body, ret, NULL, err);
+        return request_as(k, m, path, "application/json", content_type, body, ret, NULL, NULL, err);
 }
 
 int kube_get_raw(struct kube_client *k, const char *path, const char *accept, struct buf *out,
                  struct kube_error *err) {
         if (!accept || !out)
                 return -EINVAL;
-        return request_as(k, HTTP_GET, path, accept, NULL, NULL, NULL, out, err);
+        return request_as(k, HTTP_GET, path, accept, NULL, NULL, NULL, out, NULL, err);
 }
 
 int kube_get(struct kube_client *k, const char *path, struct json_doc **ret,
@@ -1144,5 +1174,179 @@ int kube_token_request(struct kube_client *k, const char *namespace_, const char
         *ret_token = t;
         if (ret_len)
                 *ret_len = n;
+        return 0;
+}
+
+/* --- watches ------------------------------------------------------------------------------- */
+
+struct kube_watch_parser {
+        kube_event_fn fn;
+        void *userdata;
+        struct buf line; /* BUF_SECURE, bounded by max_line */
+        int error;       /* sticky */
+        struct kube_error err;
+};
+
+int kube_watch_parser_new(size_t max_line, kube_event_fn fn, void *userdata,
+                          struct kube_watch_parser **ret) {
+        if (!fn || !ret || max_line > KUBE_MAX_BODY)
+                return -EINVAL;
+        struct kube_watch_parser *p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->fn = fn;
+        p->userdata = userdata;
+        p->line = BUF_INIT(max_line ? max_line : KUBE_WATCH_MAX_EVENT, BUF_SECURE);
+        *ret = p;
+        return 0;
+}
+
+struct kube_watch_parser *kube_watch_parser_free(struct kube_watch_parser *p) {
+        if (!p)
+                return NULL;
+        buf_done(&p->line);
+        free(p);
+        return NULL;
+}
+
+size_t kube_watch_parser_pending(const struct kube_watch_parser *p) {
+        return p ? p->line.len : 0;
+}
+
+static bool rv_valid(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n >= KUBE_RV_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+                        return false;
+        return true;
+}
+
+/* One complete line (without its '\n'). */
+static int watch_line(struct kube_watch_parser *p, const char *s, size_t n) {
+        static const char *const types[] = {
+                [KUBE_EVENT_ADDED] = "ADDED",
+                [KUBE_EVENT_MODIFIED] = "MODIFIED",
+                [KUBE_EVENT_DELETED] = "DELETED",
+                [KUBE_EVENT_BOOKMARK] = "BOOKMARK",
+        };
+        _cleanup_json_doc_ struct json_doc *d = NULL;
+        const struct json_limits lim = {.max_input = p->line.max, .max_depth = 64};
+        const struct json_value *obj = NULL;
+        const char *type = NULL, *rv = NULL;
+
+        while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+                n--;
+        if (n == 0)
+                return 0;
+        if (json_parse(s, n, JSON_SECURE, &lim, &d) < 0 ||
+            json_get_string(json_doc_root(d), "type", &type) < 0 ||
+            json_get_object(json_doc_root(d), "object", &obj) < 0)
+                return fail(&p->err, -EBADMSG, 200, "a watch event that is not {type, object}");
+        if (strcmp(type, "ERROR") == 0) {
+                /* The object is a Status: decode it as an answer's. */
+                _cleanup_buf_ struct buf st = BUF_INIT(64 * 1024, BUF_SECURE);
+                if (json_print(obj, &st) < 0)
+                        return fail(&p->err, -EBADMSG, 200, "a watch ERROR event over 64 KiB");
+                return kube_status_decode(500, st.data, st.len, &p->err);
+        }
+        for (size_t t = 0; t < ELEMENTSOF(types); t++) {
+                if (strcmp(type, types[t]) != 0)
+                        continue;
+                if (json_get_string(json_get(obj, "metadata"), "resourceVersion", &rv) < 0 ||
+                    !rv_valid(rv))
+                        return fail(&p->err, -EBADMSG, 200,
+                                    "a watch event without a valid metadata.resourceVersion");
+                struct kube_event ev = {
+                        .type = (enum kube_event_type) t, .object = obj, .resource_version = rv};
+                int r = p->fn(p->userdata, &ev);
+                return r < 0 ? fail(&p->err, r, 200, "the watch was stopped by its caller") : 0;
+        }
+        return fail(&p->err, -EBADMSG, 200, "a watch event of unknown type %.32s", type);
+}
+
+int kube_watch_parser_feed(struct kube_watch_parser *p, const void *data, size_t len,
+                           struct kube_error *err) {
+        const char *s = data;
+        int r = 0;
+        if (!p || (!data && len))
+                return -EINVAL;
+        while (p->error >= 0 && len > 0) {
+                const char *nl = memchr(s, '\n', len);
+                size_t take = nl ? (size_t) (nl - s) : len;
+                if (p->line.len + take > p->line.max) {
+                        p->error = fail(&p->err, -E2BIG, 200, "a watch event over %zu bytes",
+                                        p->line.max);
+                        break;
+                }
+                if (!nl) {
+                        p->error = buf_append(&p->line, s, take) < 0 ? -ENOMEM : 0;
+                        break;
+                }
+                if (p->line.len == 0)
+                        r = watch_line(p, s, take); /* the whole line in this piece */
+                else if ((r = buf_append(&p->line, s, take)) >= 0)
+                        r = watch_line(p, p->line.data, p->line.len);
+                buf_reset(&p->line);
+                p->error = r < 0 ? r : 0;
+                s += take + 1;
+                len -= take + 1;
+        }
+        if (p->error < 0 && err)
+                *err = p->err;
+        return p->error;
+}
+
+struct watch_stream {
+        struct kube_watch_parser *p;
+        struct kube_error *err;
+};
+
+static int watch_body(void *userdata, const void *data, size_t len) {
+        struct watch_stream *w = userdata;
+        return kube_watch_parser_feed(w->p, data, len, w->err);
+}
+
+int kube_watch(struct kube_client *k, const char *path, const struct kube_watch_options *o,
+               struct kube_error *err) {
+        _cleanup_(kube_watch_parser_freep) struct kube_watch_parser *p = NULL;
+        _cleanup_buf_ struct buf url = BUF_INIT(8192, 0);
+        unsigned timeout = o && o->timeout_s ? o->timeout_s : KUBE_WATCH_TIMEOUT_S_DEFAULT;
+        const char *rv = o && o->resource_version ? o->resource_version : "";
+        int r;
+
+        if (!k || !path || path[0] != '/' || !o || !o->on_event ||
+            timeout > KUBE_WATCH_TIMEOUT_S_MAX || (rv[0] && !rv_valid(rv)) ||
+            o->max_event > KUBE_MAX_BODY)
+                return fail(err, -EINVAL, 0, "invalid watch options");
+        const char *q = strchr(path, '?');
+        r = buf_printf(&url, "%s%swatch=1&timeoutSeconds=%u%s", path,
+                       !q     ? "?"
+                       : q[1] ? "&"
+                              : "",
+                       timeout, o->bookmarks ? "&allowWatchBookmarks=true" : "");
+        if (r >= 0 && rv[0])
+                r = buf_printf(&url, "&resourceVersion=%s", rv); /* rv_valid: nothing to escape */
+        if (r < 0)
+                return r;
+        if ((r = kube_watch_parser_new(o->max_event, o->on_event, o->userdata, &p)) < 0)
+                return r;
+        struct kube_error why = {};
+        struct watch_stream w = {.p = p, .err = &why};
+        struct stream st = {.on_body = watch_body,
+                            .userdata = &w,
+                            .timeout_ms = (timeout + 30) * 1000u,
+                            .cancelled = o->cancelled,
+                            .cancelled_userdata = o->userdata,
+                            .why = &why};
+        r = request_as(k, HTTP_GET, buf_cstr(&url), "application/json", NULL, NULL, NULL, NULL, &st,
+                       err);
+        if (r < 0)
+                return r;
+        if (kube_watch_parser_pending(p) > 0)
+                return fail(err, -ECONNRESET, 200,
+                            "the watch of %.200s ended in the middle of an event", path);
         return 0;
 }

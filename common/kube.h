@@ -23,16 +23,19 @@
  *     relative to its directory. Basic auth (username/password) and auth-provider are refused.
  *
  * Requests: GET, CREATE (POST), UPDATE (PUT), PATCH (merge, strategic merge or JSON patch) on an
- * API path ("/api/v1/namespaces/ns/secrets/x"). A 2xx body is returned parsed; any other answer
- * is decoded from its Status object into struct kube_error and mapped to an errno:
+ * API path ("/api/v1/namespaces/ns/secrets/x"), and WATCH (a stream of events, kube_watch()). A
+ * 2xx body is returned parsed; any other answer is decoded from its Status object into struct
+ * kube_error and mapped to an errno:
  *   -EACCES 401/403, -ENOENT 404, -ESTALE 409 Conflict (the object's resourceVersion changed:
- *   read it again and retry), -EEXIST 409 AlreadyExists, -EINVAL 400/422 (BadRequest, Invalid),
- *   -EAGAIN 429 and 503 (TooManyRequests, ServiceUnavailable: retry later), -EPROTO other
- *   statuses, and the transport errors of common/http.
+ *   read it again and retry), -EEXIST 409 AlreadyExists, -ETIME 410 Gone / Expired (a watch's
+ *   resourceVersion is too old: list again), -EINVAL 400/422 (BadRequest, Invalid), -EAGAIN 429
+ *   and 503 (TooManyRequests, ServiceUnavailable: retry later), -EPROTO other statuses, and the
+ *   transport errors of common/http.
  *
  * Threads: a struct kube_client is safe to use from several threads at once. It holds up to
  * KUBE_MAX_CONNECTIONS http clients (each one keep-alive connection), lent to one request at a
- * time; a request finding all of them busy waits for one. The exec plugin's token is shared under
+ * time (a watch holds one for as long as it lasts); a request finding all of them busy waits for
+ * one. The exec plugin's token is shared under
  * the client's lock (one plugin run at a time).
  *
  * Secrets: tokens, private keys, and response bodies are kept in secmem. Nothing here logs; the
@@ -57,6 +60,10 @@
 #define KUBE_EXEC_TIMEOUT_MS 10000u          /* an exec plugin run */
 #define KUBE_EXEC_MAX_OUTPUT (1024u * 1024u) /* an exec plugin's stdout */
 #define KUBE_EXEC_MAX_ARGS 64
+#define KUBE_WATCH_MAX_EVENT (1024u * 1024u) /* one event (one line of a watch), by default */
+#define KUBE_WATCH_TIMEOUT_S_DEFAULT 300u    /* timeoutSeconds of a watch, by default */
+#define KUBE_WATCH_TIMEOUT_S_MAX 3600u
+#define KUBE_RV_MAX 64 /* a resourceVersion, its NUL included */
 
 /* Why a call failed: printable ASCII only, fixed size, never a secret. code: the HTTP status
  * (0 when there was no answer); reason: the Status reason ("NotFound", "Conflict"...) or "";
@@ -160,6 +167,76 @@ int kube_get_pull_secret(struct kube_client *k, const char *namespace_, const ch
 int kube_token_request(struct kube_client *k, const char *namespace_, const char *service_account,
                        const char *audience, int64_t expiration_s, char **ret_token,
                        size_t *ret_len, struct kube_error *err);
+
+/* ---- watches ------------------------------------------------------------------------------ */
+
+enum kube_event_type {
+        KUBE_EVENT_ADDED,
+        KUBE_EVENT_MODIFIED,
+        KUBE_EVENT_DELETED,
+        KUBE_EVENT_BOOKMARK, /* only a resourceVersion to resume from (allowWatchBookmarks) */
+};
+
+/* One event: object (borrowed for the callback's duration: copy what is kept) is a JSON object;
+ * resource_version is its metadata.resourceVersion: 1..KUBE_RV_MAX-1 bytes of [A-Za-z0-9._-]
+ * (resume a watch from the last one seen). */
+struct kube_event {
+        enum kube_event_type type;
+        const struct json_value *object;
+        const char *resource_version;
+};
+
+/* The callback: 0 to go on, a negative errno to stop the watch (returned by it). */
+typedef int (*kube_event_fn)(void *userdata, const struct kube_event *ev);
+
+/* The stream parser of a watch's body (exposed for its fuzz target and tests; kube_watch() uses
+ * it): a sequence of JSON event objects, one per line ({"type": "ADDED" | "MODIFIED" |
+ * "DELETED" | "BOOKMARK" | "ERROR", "object": {...}}), fed in pieces split anywhere. Empty lines
+ * are skipped. Each complete line is parsed and handed to fn; an ERROR event's object is a
+ * Status, decoded as kube_status_decode() does (410 Expired / Gone: -ETIME) into err and
+ * returned. A line over max_line bytes (0: KUBE_WATCH_MAX_EVENT) is -E2BIG before it is
+ * complete; a line that is not such an event (malformed JSON, an unknown type, no object, no or
+ * a malformed metadata.resourceVersion) is -EBADMSG. Once an error is returned, every later feed
+ * returns it again. The pending bytes live in secmem and are wiped. */
+struct kube_watch_parser;
+int kube_watch_parser_new(size_t max_line, kube_event_fn fn, void *userdata,
+                          struct kube_watch_parser **ret);
+/* 0, or the first error (see above; fn's own negative return included). err optional. */
+int kube_watch_parser_feed(struct kube_watch_parser *p, const void *data, size_t len,
+                           struct kube_error *err);
+/* Bytes of an incomplete last line (a stream that ends with some is cut short). */
+size_t kube_watch_parser_pending(const struct kube_watch_parser *p);
+struct kube_watch_parser *kube_watch_parser_free(struct kube_watch_parser *p); /* NULL ok */
+
+struct kube_watch_options {
+        /* Where to start: a resourceVersion from a list or a previous event; NULL or "": the
+         * current state first, as ADDED events, then the changes. */
+        const char *resource_version;
+        unsigned timeout_s; /* timeoutSeconds: the server ends the watch then; 0: default, at
+                             * most KUBE_WATCH_TIMEOUT_S_MAX */
+        size_t max_event;   /* 0: KUBE_WATCH_MAX_EVENT */
+        bool bookmarks;     /* allowWatchBookmarks=true */
+        kube_event_fn on_event;
+        /* Polled about once a second (NULL: never): true ends the watch with -ECANCELED. */
+        bool (*cancelled)(void *userdata);
+        void *userdata; /* of both */
+};
+
+/* Watches a collection: path is its list path ("/api/v1/pods", "/api/v1/namespaces/ns/pods")
+ * with an optional query ("?labelSelector=..."), to which watch=1, resourceVersion,
+ * timeoutSeconds and allowWatchBookmarks are added. Events go to o->on_event as they arrive, on
+ * the caller's thread. Returns 0 when the server ended the watch (its timeout: resume from the
+ * last resourceVersion seen), -ETIME (410: the resourceVersion is too old, list again), the
+ * callback's error, -ECANCELED, -E2BIG / -EBADMSG (an event over the limit or malformed; a body
+ * cut in the middle of an event: -ECONNRESET), the status errors above (the watch was refused:
+ * 401, 403, 404...), and the transport errors; the client side gives up timeout_s + 30 s after
+ * the start (-ETIMEDOUT). -EINVAL for a bad path, resourceVersion or options. */
+int kube_watch(struct kube_client *k, const char *path, const struct kube_watch_options *o,
+               struct kube_error *err);
+
+static inline void kube_watch_parser_freep(struct kube_watch_parser **p) {
+        kube_watch_parser_free(*p);
+}
 
 /* Whether s is a valid DNS-1123 subdomain (namespace, secret and service account names). */
 bool kube_name_valid(const char *s);

@@ -133,8 +133,9 @@ struct credentials {
         /* For the admission's broker and sealed modes (operator/modes.h): the annotation key
          * derived from broker-auth (secmem; broker-auth itself is not kept) and the public CA
          * bundle of broker-tls, each as last read. */
-        uint8_t *annotation_key;            /* NULL until broker-auth was read */
-        struct buf broker_ca;               /* empty until broker-tls was read */
+        uint8_t *annotation_key;                          /* NULL until broker-auth was read */
+        char installation[BROKERPROTO_INSTALLATION_SIZE]; /* "" until broker-token was read */
+        struct buf broker_ca;                             /* empty until broker-tls was read */
         struct buf client_cert, client_key; /* broker-tls's client pair (keep_client_pair) */
 };
 
@@ -589,6 +590,22 @@ static int annotation_key_load(struct credentials *c, const struct credentials_r
         return 0;
 }
 
+/* The installation id from a broker-token record (its "token": 32 bytes of base64); the decoded
+ * token is wiped with its buffer. */
+static int installation_load(struct credentials *c, const struct credentials_record *rec) {
+        const struct buf *v = credentials_record_get(rec, "token");
+        _cleanup_buf_ struct buf token = BUF_INIT(128, BUF_SECURE);
+        int r;
+
+        if (!v)
+                return -EBADMSG;
+        if ((r = base64_decode(&token, v->data ? v->data : "", v->len, false)) < 0)
+                return r == -ENOMEM ? r : -EBADMSG;
+        return token.len == BROKERPROTO_KEY_SIZE
+                       ? brokerproto_installation_id(token.data, token.len, c->installation)
+                       : -EBADMSG;
+}
+
 /* The public CA bundle of a broker-tls record, kept for the admission; with keep_client_pair
  * also its client certificate and key, for the unsealer. */
 static int broker_ca_keep(struct credentials *c, const struct credentials_record *rec) {
@@ -686,9 +703,10 @@ static int sync_locked(struct credentials *c) {
                                                  {MATERIAL_BROKER_TOKEN, "token"}};
         for (size_t i = 0; i < ELEMENTSOF(randoms); i++) {
                 struct credentials_record rec_auth _cleanup_record_ = {};
-                int k = random_record(c, randoms[i][0], randoms[i][1], i == 0 ? &rec_auth : NULL);
-                if (k >= 0 && i == 0)
-                        k = annotation_key_load(c, &rec_auth);
+                int k = random_record(c, randoms[i][0], randoms[i][1], &rec_auth);
+                if (k >= 0)
+                        k = i == 0 ? annotation_key_load(c, &rec_auth)
+                                   : installation_load(c, &rec_auth);
                 if (k < 0 && k != -EAGAIN) {
                         logf_(c, CREDENTIALS_LOG_ERROR, k, "cannot load or create %s",
                               randoms[i][0]);
@@ -782,6 +800,17 @@ int credentials_annotation_mac(struct credentials *c, const char *ns, const char
                 return r;
         memcpy(ret, mac, sizeof(mac));
         return 0;
+}
+
+int credentials_installation(struct credentials *c, char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        if (!c || !ret)
+                return -EINVAL;
+        (void) pthread_mutex_lock(&c->lock);
+        int r = c->installation[0] ? 0 : -ENODATA;
+        if (r == 0)
+                memcpy(ret, c->installation, BROKERPROTO_INSTALLATION_SIZE);
+        (void) pthread_mutex_unlock(&c->lock);
+        return r;
 }
 
 int credentials_annotation_key(struct credentials *c, uint8_t ret[BROKERPROTO_KEY_SIZE]) {

@@ -173,6 +173,10 @@ int credentials_annotation_mac(struct credentials *c, const char *ns, const char
 /* Appends the CA bundle (PEM, public) of the broker-tls record last read to ret. -ENODATA
  * before broker-tls was read. */
 int credentials_broker_ca(struct credentials *c, struct buf *ret);
+/* The installation id (brokerproto_installation_id()) of the broker-token record last read: the
+ * value of the sealed pods' label that the webhook writes and the unsealer selects (public).
+ * -ENODATA before broker-token was read; -EINVAL. */
+int credentials_installation(struct credentials *c, char ret[BROKERPROTO_INSTALLATION_SIZE]);
 /* The annotation key itself, for the unsealer's check of a pod's MAC (the caller wipes it).
  * -ENODATA before broker-auth was read. */
 int credentials_annotation_key(struct credentials *c, uint8_t ret[BROKERPROTO_KEY_SIZE]);

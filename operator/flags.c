@@ -80,7 +80,9 @@ static const struct flag flags[] = {
         F("--unseal-tenant-prefix", STR, unseal_tenant_prefix, "TEMPLATE",
           "namespace confinement of sealed pods' paths (secret/data/{namespace}/)"),
         F("--unseal-interval", DURATION, unseal_interval_ms, "DURATION",
-          "how often the sealed pods are listed (2s)"),
+          "how often the sealed pods are listed again under the watch (60s)"),
+        F("--unseal-namespace", STR, unseal_namespace, "NS",
+          "unseal the sealed pods of this namespace only (all namespaces)"),
         F("--tls-cert-file", STR, tls_cert_file, "F",
           "serve this certificate (with --tls-key-file) instead of the stored one"),
         F("--tls-key-file", STR, tls_key_file, "F", ""),
@@ -138,7 +140,7 @@ void operator_flags_init(struct operator_flags *f) {
                 .lease_duration_ms = 15000,
                 .renew_deadline_ms = 10000,
                 .retry_period_ms = 2000,
-                .unseal_interval_ms = 2000,
+                .unseal_interval_ms = 60000,
         };
 }
 

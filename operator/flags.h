@@ -50,7 +50,8 @@ struct operator_flags {
         /* The sealed token mode's unsealer (operator/unsealer.h, issue 15). */
         const char *unseal_token_role;    /* NULL: UNSEALER_ROLE_DEFAULT */
         const char *unseal_tenant_prefix; /* NULL: the broker's default */
-        uint64_t unseal_interval_ms;      /* default 2 s */
+        uint64_t unseal_interval_ms;      /* the relist under the watch; default 60 s */
+        const char *unseal_namespace;     /* NULL: all namespaces */
 };
 
 /* The defaults. */

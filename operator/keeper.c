@@ -552,6 +552,11 @@ static int modes_ca(void *ud, struct buf *ret) {
         return credentials_broker_ca(k->cred, ret);
 }
 
+static int modes_installation(void *ud, char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        struct keeper *k = ud;
+        return credentials_installation(k->cred, ret);
+}
+
 int keeper_modes_config(struct keeper *k, struct modes_config *ret) {
         const char *addr = k->f->broker_address;
         if (!addr) {
@@ -566,7 +571,10 @@ int keeper_modes_config(struct keeper *k, struct modes_config *ret) {
         *ret = (struct modes_config){
                 .broker_address = addr,
                 .unseal_pods = k->f->unseal_pods,
-                .keys = {.annotation_mac = modes_mac, .broker_ca = modes_ca, .userdata = k},
+                .keys = {.annotation_mac = modes_mac,
+                         .broker_ca = modes_ca,
+                         .installation = modes_installation,
+                         .userdata = k},
         };
         return 0;
 }
@@ -591,6 +599,11 @@ static void unseal_return(void *ud) {
         vaultsession_return(k->session);
 }
 
+static int unseal_installation(void *ud, char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        struct keeper *k = ud;
+        return credentials_installation(k->cred, ret);
+}
+
 int keeper_unsealer_deps(struct keeper *k, struct unsealer_deps *ret) {
         if (!k || !ret)
                 return -EINVAL;
@@ -598,6 +611,7 @@ int keeper_unsealer_deps(struct keeper *k, struct unsealer_deps *ret) {
                 return -EOPNOTSUPP;
         *ret = (struct unsealer_deps){.is_leader = may_write,
                                       .annotation_key = unseal_key,
+                                      .installation = unseal_installation,
                                       .client_pair = unseal_pair,
                                       .vault_borrow = unseal_borrow,
                                       .vault_return = unseal_return,

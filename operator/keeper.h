@@ -49,12 +49,13 @@ int keeper_ca_bundle(struct keeper *k, struct buf *ret);
 
 /* The admission's broker and sealed token modes (operator/modes.h): --broker-address (default
  * https://<--broker-service-name>.<the operator's namespace>.svc:8443), --unseal-pods, and the
- * credentials' annotation MAC and broker-tls CA (credentials_annotation_mac(),
- * credentials_broker_ca()). *ret borrows k. -EINVAL (--broker-address not an https:// URL). */
+ * credentials' annotation MAC, broker-tls CA and installation id (credentials_annotation_mac(),
+ * credentials_broker_ca(), credentials_installation()). *ret borrows k. -EINVAL (--broker-address
+ * not an https:// URL). */
 int keeper_modes_config(struct keeper *k, struct modes_config *ret);
 /* What the sealed mode's unsealer (operator/unsealer) borrows: the leader, the annotation key,
- * broker-tls's client pair (kept with --unseal-pods), the operator's vault session. -EOPNOTSUPP
- * without a vault backend (the unsealer mints tokens in vault). */
+ * the installation id, broker-tls's client pair (kept with --unseal-pods), the operator's vault
+ * session. -EOPNOTSUPP without a vault backend (the unsealer mints tokens in vault). */
 int keeper_unsealer_deps(struct keeper *k, struct unsealer_deps *ret);
 
 /* Whether the operator must stop with an error (the CA signer died: it sent SIGTERM to the

@@ -406,6 +406,7 @@ int main(int argc, char **argv) {
                 struct unsealer_options uo = {.kube = st.kube,
                                               .tenant = f.unseal_tenant_prefix,
                                               .token_role = f.unseal_token_role,
+                                              .namespace_ = f.unseal_namespace,
                                               .interval_ms = (unsigned) f.unseal_interval_ms};
                 if (!keeper || !st.kube || (r = keeper_unsealer_deps(keeper, &uo.deps)) < 0)
                         return log_error("--unseal-pods needs the vault backend for the "

@@ -72,6 +72,14 @@ static int material_load(struct modes_pod *m) {
                 m->missing = "the annotation key (its broker-auth record)";
                 return 0;
         }
+        if (m->kind == MODES_TOKEN) {
+                r = k->installation ? k->installation(k->userdata, m->installation) : -ENODATA;
+                if (r < 0) {
+                        m->installation[0] = '\0';
+                        m->missing = "the installation id (its broker-token record)";
+                        return 0;
+                }
+        }
         return modes_env_escape(buf_cstr(&ca), &m->ca_pem);
 }
 
@@ -396,8 +404,10 @@ int modes_pod_patch(struct modes_pod *m, struct jsonpatch *p, const struct json_
                     (r = ensure_volume(p, spec)) < 0)
                         return r;
         } else if (m->n_sealed > 0) {
+                if (!m->installation[0]) /* container_begin denies before */
+                        return fail(err, 500, "the operator has no installation id for this pod");
                 if ((r = check_unseal_port(spec, err)) < 0 ||
-                    (r = ensure_meta(p, meta, "labels", MODES_SEALED_LABEL, "true")) < 0)
+                    (r = ensure_meta(p, meta, "labels", MODES_SEALED_LABEL, m->installation)) < 0)
                         return r;
         } else
                 return 0;

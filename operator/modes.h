@@ -14,10 +14,11 @@
  *                 gets CLOUDTASER_UNSEAL_CA_PEM (the broker-tls CA, which verifies the operator's
  *                 client certificate) and, when it has none, a readinessProbe on
  *                 https://:INJECTION_UNSEAL_PORT/v1/ready; the pod gets the label
- *                 MODES_SEALED_LABEL: "true" (what the unsealer watches). With unsealing off
- *                 such a container is denied. One sealed container per pod (they would share
- *                 the port).
- * In both, the pod gets the annotation BROKERPROTO_ANNOTATION_MAC: the MAC of its namespace,
+ *                 MODES_SEALED_LABEL: <the installation id> (brokerproto_installation_id() of
+ *                 broker-token): the unsealer of this installation selects exactly that value,
+ *                 so the sealed pods of two installations in one cluster are never mixed up. With
+ * unsealing off such a container is denied. One sealed container per pod (they would share the
+ * port). In both, the pod gets the annotation BROKERPROTO_ANNOTATION_MAC: the MAC of its namespace,
  * service account, secret-paths and env-map annotations under the annotation key; a value the
  * pod author set is replaced. The key and the CA come from the operator's credentials through
  * struct modes_keys (operator/credentials keeps them); a pod that needs one the operator has not
@@ -46,12 +47,14 @@
 
 /* What the operator's credentials lend the mutation. annotation_mac: brokerproto_annotation_mac()
  * under the annotation key (the key stays with the credentials). broker_ca: appends the public
- * CA bundle (PEM) of broker-tls. Both -ENODATA when the record has not been read yet. NULL
- * callbacks: the operator keeps no credentials (it serves a --tls-cert-file). */
+ * CA bundle (PEM) of broker-tls. installation: the installation id of broker-token (the sealed
+ * label's value; only token mode asks for it). Each -ENODATA when the record has not been read
+ * yet. NULL callbacks: the operator keeps no credentials (it serves a --tls-cert-file). */
 struct modes_keys {
         int (*annotation_mac)(void *userdata, const char *ns, const char *sa, const char *paths,
                               const char *env_map, char ret[BROKERPROTO_ANNOTATION_MAC_LEN + 1]);
         int (*broker_ca)(void *userdata, struct buf *ret);
+        int (*installation)(void *userdata, char ret[BROKERPROTO_INSTALLATION_SIZE]);
         void *userdata;
 };
 
@@ -81,7 +84,8 @@ struct modes_pod {
         const char *ns, *sa;         /* borrowed from the review's document */
         const char *paths, *env_map; /* the annotations as admitted (env_map "" when absent) */
         char *ca_pem;                /* the broker-tls CA, '$' doubled (an env value); owned */
-        char mac[BROKERPROTO_ANNOTATION_MAC_LEN + 1]; /* "" when not computed */
+        char mac[BROKERPROTO_ANNOTATION_MAC_LEN + 1];     /* "" when not computed */
+        char installation[BROKERPROTO_INSTALLATION_SIZE]; /* token mode: the label's value */
         const char *missing; /* what the operator lacks for these, NULL when nothing */
         bool sealed;         /* the container being wrapped starts sealed */
         size_t n_sealed;     /* sealed containers so far */

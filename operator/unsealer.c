@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #define POLICY_NAME_MAX 128
 #define POD_BODY_MAX 4096u
+#define UNSEALER_LABEL_ESCAPED "cloudtaser.io%2Fsealed" /* UNSEALER_LABEL in a query */
 
 enum pod_state {
         POD_PENDING, /* to be served (next_ms) */
@@ -39,10 +41,16 @@ struct entry {
 struct unsealer {
         struct unsealer_options o;
         char tenant[BROKERPROTO_MAX_PATH / 2], role[128];
+        char ns[BROKERPROTO_MAX_NAME + 1];                /* "" for all namespaces */
+        char installation[BROKERPROTO_INSTALLATION_SIZE]; /* the one in use, "" before the first */
+        char rv[KUBE_RV_MAX]; /* the watch resumes from it; "" before a list */
         struct entry *pods;
         size_t n_pods;
-        bool leading; /* the last pass ran as the leader (a new term sweeps first) */
-        struct unsealer_stats st;
+        bool leading;  /* the last pass ran as the leader (a new term sweeps first) */
+        bool watching; /* a watch was started in this term (logged once) */
+        struct {
+                _Atomic uint64_t unsealed, adopted, refused, failures, given_up, cleaned, swept;
+        } st; /* read by unsealer_get_stats() while the thread runs */
         pthread_t thread;
         bool started, stop;
         pthread_mutex_t lock;
@@ -271,19 +279,21 @@ static long pod_unseal(struct http_client *c, const char *wrapping, char *why, s
 
 /* ---- the vault side ---- */
 
-static void policy_name(const char *uid, char *ret, size_t size) {
-        (void) snprintf(ret, size, "%s%s", UNSEALER_POLICY_PREFIX, uid);
+/* UNSEALER_POLICY_PREFIX<installation>-<uid>; with uid "", the installation's prefix. */
+static void policy_name(const struct unsealer *u, const char *uid, char *ret, size_t size) {
+        (void) snprintf(ret, size, "%s%s-%s", UNSEALER_POLICY_PREFIX, u->installation, uid);
 }
 
 /* Revokes the token (the accessor known, or the one the policy recorded) and deletes the policy.
  * 0, or -errno (retry at the next pass). */
-static int cleanup_vault(struct vault_client *v, const char *uid, const char *known_accessor) {
+static int cleanup_vault(struct unsealer *u, struct vault_client *v, const char *uid,
+                         const char *known_accessor) {
         _cleanup_free_ char *text = NULL;
         char name[POLICY_NAME_MAX], acc[VAULT_ACCESSOR_MAX] = "";
         struct vault_error e = {};
         int r;
 
-        policy_name(uid, name, sizeof(name));
+        policy_name(u, uid, name, sizeof(name));
         if (known_accessor && known_accessor[0])
                 (void) snprintf(acc, sizeof(acc), "%s", known_accessor);
         else {
@@ -379,7 +389,7 @@ static void serve(struct unsealer *u, struct entry *e, const struct unsealer_pod
                 log_info("unsealer: pod %s/%s is unsealed already: adopted", p->ns, p->name);
                 return;
         }
-        policy_name(p->uid, name, sizeof(name));
+        policy_name(u, p->uid, name, sizeof(name));
         r = unsealer_policy_text(p, specs, n, NULL, &policy);
         if (r >= 0)
                 r = vault_sys_policy_write(v, name, buf_cstr(&policy), &ve);
@@ -434,16 +444,17 @@ static void serve(struct unsealer *u, struct entry *e, const struct unsealer_pod
 /* ---- the pass ---- */
 
 static int sweep(struct unsealer *u, struct vault_client *v, const struct json_value *items) {
-        char **names = NULL;
+        char **names = NULL, prefix[POLICY_NAME_MAX];
         size_t n = 0;
         struct vault_error e = {};
-        int r = vault_sys_policy_list(v, UNSEALER_POLICY_PREFIX, &names, &n, &e);
+        policy_name(u, "", prefix, sizeof(prefix));
+        int r = vault_sys_policy_list(v, prefix, &names, &n, &e);
         if (r < 0)
                 return log_warning_errno(r, "unsealer: cannot list the pods' policies: %s",
                                          e.message[0] ? e.message : vault_strerror(r)),
                        r;
         for (size_t i = 0; i < n; i++) {
-                const char *uid = names[i] + strlen(UNSEALER_POLICY_PREFIX);
+                const char *uid = names[i] + strlen(prefix);
                 bool alive = false;
                 JSON_FOREACH(item, items) {
                         struct unsealer_pod p;
@@ -453,7 +464,7 @@ static int sweep(struct unsealer *u, struct vault_client *v, const struct json_v
                 }
                 if (alive)
                         continue;
-                r = cleanup_vault(v, uid, NULL);
+                r = cleanup_vault(u, v, uid, NULL);
                 if (r < 0)
                         log_warning_errno(r, "unsealer: left-over policy %s: cannot clean up: %m",
                                           names[i]);
@@ -468,117 +479,292 @@ static int sweep(struct unsealer *u, struct vault_client *v, const struct json_v
         return 0;
 }
 
-int unsealer_tick(struct unsealer *u) {
-        _cleanup_json_doc_ struct json_doc *list = NULL;
-        _cleanup_buf_ struct buf cert = BUF_INIT(65536, 0), ckey = BUF_INIT(65536, BUF_SECURE);
-        struct unsealer_deps *d = &u->o.deps;
-        struct vault_client *v = NULL;
-        struct kube_error ke = {};
-        const struct json_value *items = NULL;
+/* The pods of this installation: its label value, in its namespace or all of them. */
+static void list_path(const struct unsealer *u, char *ret, size_t size) {
+        if (u->ns[0])
+                (void) snprintf(ret, size, "/api/v1/namespaces/%s/pods?labelSelector=%s%%3D%s",
+                                u->ns, UNSEALER_LABEL_ESCAPED, u->installation);
+        else
+                (void) snprintf(ret, size, "/api/v1/pods?labelSelector=%s%%3D%s",
+                                UNSEALER_LABEL_ESCAPED, u->installation);
+}
+
+/* What serving a pod needs: the material and the vault client, borrowed for one pass or one
+ * watch event. */
+struct lend {
+        struct buf cert, ckey;
         uint8_t key[BROKERPROTO_KEY_SIZE];
-        int r;
+        struct vault_client *v;
+        bool have_material;
+};
+
+static int lend_begin(struct unsealer *u, struct lend *l) {
+        struct unsealer_deps *d = &u->o.deps;
+        *l = (struct lend){.cert = BUF_INIT(65536, 0), .ckey = BUF_INIT(65536, BUF_SECURE)};
+        int r = d->vault_borrow(d->userdata, &l->v);
+        if (r < 0) {
+                buf_done(&l->cert);
+                buf_done(&l->ckey);
+                return r; /* the vault session is not ready */
+        }
+        l->have_material = d->annotation_key(d->userdata, l->key) >= 0 &&
+                           d->client_pair(d->userdata, &l->cert, &l->ckey) >= 0;
+        return 0;
+}
+
+static void lend_end(struct unsealer *u, struct lend *l) {
+        u->o.deps.vault_return(u->o.deps.userdata);
+        explicit_bzero(l->key, sizeof(l->key));
+        buf_done(&l->cert);
+        buf_done(&l->ckey);
+}
+
+/* A listed (or watched) pod of ours: kept track of, and served when it is due. */
+static void pod_seen(struct unsealer *u, struct lend *l, const struct unsealer_pod *p,
+                     uint64_t now) {
+        struct entry *e = entry_find(u, p->uid);
+        if (!e && !(e = entry_add(u, p)))
+                return; /* over UNSEALER_MAX_PODS: the next passes */
+        e->seen = true;
+        if (e->state != POD_PENDING || !p->running || !p->ip || now < e->next_ms ||
+            !l->have_material)
+                return;
+        serve(u, e, p, l->key, &l->cert, &l->ckey, l->v);
+}
+
+/* A pod gone (deleted, finished, unlabelled): its token revoked, its policy deleted, and its
+ * entry dropped. false when the vault cleanup failed (the entry stays: the next pass). */
+static bool pod_gone(struct unsealer *u, struct vault_client *v, size_t i) {
+        struct entry *e = &u->pods[i];
+        int r = e->state == POD_REFUSED ? 0 : cleanup_vault(u, v, e->uid, e->accessor);
+        if (r < 0) {
+                log_warning_errno(r, "unsealer: pod %s/%s gone, cleanup failed (next pass): %m",
+                                  e->ns, e->name);
+                return false;
+        }
+        if (e->state != POD_REFUSED) {
+                u->st.cleaned++;
+                log_info("unsealer: pod %s/%s gone: token revoked, policy deleted", e->ns, e->name);
+        }
+        u->pods[i] = u->pods[--u->n_pods];
+        return true;
+}
+
+/* The leader and the installation, before a pass: 0 to go on, 1 idle (not the leader), -errno. */
+static int pass_ready(struct unsealer *u) {
+        struct unsealer_deps *d = &u->o.deps;
+        char inst[BROKERPROTO_INSTALLATION_SIZE];
 
         if (d->is_leader && !d->is_leader(d->userdata)) {
                 if (u->leading)
                         log_info("unsealer: not the leader any more: idle");
-                u->leading = false;
+                u->leading = u->watching = false;
                 u->n_pods = 0; /* the next term starts from the vault's state */
-                return 0;
+                u->rv[0] = '\0';
+                return 1;
         }
-        r = kube_get(u->o.kube, "/api/v1/pods?labelSelector=cloudtaser.io%2Fsealed%3Dtrue", &list,
-                     &ke);
+        if (!d->installation || d->installation(d->userdata, inst) < 0)
+                return -EAGAIN; /* broker-token not read yet: the next pass */
+        if (strlen(inst) != BROKERPROTO_INSTALLATION_SIZE - 1 ||
+            strspn(inst, "0123456789abcdef") != BROKERPROTO_INSTALLATION_SIZE - 1)
+                return -EINVAL; /* it goes into a query and policy names: hex only */
+        if (strcmp(inst, u->installation) != 0) {
+                if (u->installation[0])
+                        log_warning("unsealer: the installation id changed (%s, was %s): "
+                                    "starting over",
+                                    inst, u->installation);
+                memcpy(u->installation, inst, sizeof(inst));
+                u->n_pods = 0;
+                u->leading = false;
+                u->rv[0] = '\0';
+        }
+        return 0;
+}
+
+int unsealer_tick(struct unsealer *u) {
+        _cleanup_json_doc_ struct json_doc *list = NULL;
+        struct kube_error ke = {};
+        const struct json_value *items = NULL;
+        const char *rv = NULL;
+        char path[512];
+        struct lend l;
+        int r;
+
+        r = pass_ready(u);
+        if (r != 0)
+                return r > 0 ? 0 : r;
+        list_path(u, path, sizeof(path));
+        r = kube_get(u->o.kube, path, &list, &ke);
         if (r < 0)
                 return log_warning("unsealer: cannot list the sealed pods: %s", ke.message), r;
         if (json_get_array(json_doc_root(list), "items", &items) < 0)
                 return -EBADMSG;
-        r = d->vault_borrow(d->userdata, &v);
+        r = lend_begin(u, &l);
         if (r < 0)
                 return r; /* the vault session is not ready: the next pass */
         if (!u->leading) {
                 log_info("unsealer: leading: sweeping left-over pod policies");
-                if (sweep(u, v, items) >= 0)
+                if (sweep(u, l.v, items) >= 0)
                         u->leading = true;
         }
-        bool have_material = d->annotation_key(d->userdata, key) >= 0 &&
-                             d->client_pair(d->userdata, &cert, &ckey) >= 0;
-
         for (size_t i = 0; i < u->n_pods; i++)
                 u->pods[i].seen = false;
         uint64_t now = now_ms(u);
         JSON_FOREACH(item, items) {
                 struct unsealer_pod p;
-                if (unsealer_pod_parse(item, &p) < 0 || p.deleting)
-                        continue;
-                struct entry *e = entry_find(u, p.uid);
-                if (!e && !(e = entry_add(u, &p)))
-                        continue; /* over UNSEALER_MAX_PODS: the next passes */
-                e->seen = true;
-                if (e->state != POD_PENDING || !p.running || !p.ip || now < e->next_ms ||
-                    !have_material)
-                        continue;
-                serve(u, e, &p, key, &cert, &ckey, v);
+                if (unsealer_pod_parse(item, &p) >= 0 && !p.deleting)
+                        pod_seen(u, &l, &p, now);
         }
-        /* Gone (deleted, finished, unlabelled): revoke and delete. */
-        for (size_t i = 0; i < u->n_pods;) {
-                struct entry *e = &u->pods[i];
-                if (e->seen) {
+        for (size_t i = 0; i < u->n_pods;)
+                if (u->pods[i].seen || !pod_gone(u, l.v, i))
                         i++;
-                        continue;
-                }
-                r = e->state == POD_REFUSED ? 0 : cleanup_vault(v, e->uid, e->accessor);
-                if (r < 0) {
-                        log_warning_errno(r,
-                                          "unsealer: pod %s/%s gone, cleanup failed (next "
-                                          "pass): %m",
-                                          e->ns, e->name);
-                        i++;
-                        continue;
-                }
-                if (e->state != POD_REFUSED) {
-                        u->st.cleaned++;
-                        log_info("unsealer: pod %s/%s gone: token revoked, policy deleted", e->ns,
-                                 e->name);
-                }
-                u->pods[i] = u->pods[--u->n_pods];
-        }
-        d->vault_return(d->userdata);
-        explicit_bzero(key, sizeof(key));
+        bool have_material = l.have_material;
+        lend_end(u, &l);
+        /* The watch resumes from the list's resourceVersion (no event between them is lost). */
+        if (json_get_string(json_get(json_doc_root(list), "metadata"), "resourceVersion", &rv) >=
+                    0 &&
+            strlen(rv) < sizeof(u->rv))
+                (void) snprintf(u->rv, sizeof(u->rv), "%s", rv);
+        else
+                u->rv[0] = '\0';
         return have_material ? 0 : -EAGAIN;
+}
+
+/* ---- the watch ---- */
+
+static int on_event(void *userdata, const struct kube_event *ev) {
+        struct unsealer *u = userdata;
+        struct unsealer_pod p;
+        struct lend l;
+
+        (void) snprintf(u->rv, sizeof(u->rv), "%s", ev->resource_version);
+        if (ev->type == KUBE_EVENT_BOOKMARK || unsealer_pod_parse(ev->object, &p) < 0)
+                return 0;
+        struct entry *e = entry_find(u, p.uid);
+        bool gone = ev->type == KUBE_EVENT_DELETED || p.deleting;
+        if (gone && !e)
+                return 0;
+        if (!gone && e && (e->state != POD_PENDING || now_ms(u) < e->next_ms))
+                return 0; /* nothing to do for it now (no vault to borrow) */
+        if (!gone && (!p.running || !p.ip)) {
+                if (!e && (e = entry_add(u, &p)))
+                        e->seen = true;
+                return 0; /* kept track of; served once it runs */
+        }
+        if (lend_begin(u, &l) < 0)
+                return 0; /* the vault session is not ready: the next relist */
+        if (gone)
+                (void) pod_gone(u, l.v, (size_t) (e - u->pods));
+        else
+                pod_seen(u, &l, &p, now_ms(u));
+        lend_end(u, &l);
+        return 0;
+}
+
+/* The watch ends at the next relist, or when the earliest retry is due. */
+static unsigned watch_seconds(struct unsealer *u, uint64_t relist_at) {
+        uint64_t now = now_ms(u), until = relist_at;
+        for (size_t i = 0; i < u->n_pods; i++)
+                if (u->pods[i].state == POD_PENDING && u->pods[i].next_ms > now)
+                        until = MIN(until, u->pods[i].next_ms);
+        uint64_t s = until > now ? (until - now + 999) / 1000 : 1;
+        return (unsigned) MAX(MIN(s, (uint64_t) KUBE_WATCH_TIMEOUT_S_MAX), (uint64_t) 1);
+}
+
+static bool stopping(struct unsealer *u) {
+        pthread_mutex_lock(&u->lock);
+        bool stop = u->stop;
+        pthread_mutex_unlock(&u->lock);
+        return stop;
+}
+
+static bool watch_cancelled(void *userdata) {
+        struct unsealer *u = userdata;
+        struct unsealer_deps *d = &u->o.deps;
+        return stopping(u) || (d->is_leader && !d->is_leader(d->userdata));
+}
+
+int unsealer_watch(struct unsealer *u, uint64_t relist_at) {
+        struct kube_error ke = {};
+        char path[512];
+        if (!u->leading || !u->rv[0])
+                return -ESTALE; /* no list to resume from: relist */
+        list_path(u, path, sizeof(path));
+        if (!u->watching)
+                log_info("unsealer: watching the sealed pods (listed again every %u s)",
+                         (u->o.interval_ms ? u->o.interval_ms : UNSEALER_INTERVAL_MS_DEFAULT) /
+                                 1000);
+        u->watching = true;
+        struct kube_watch_options wo = {.resource_version = u->rv,
+                                        .timeout_s = watch_seconds(u, relist_at),
+                                        .bookmarks = true,
+                                        .on_event = on_event,
+                                        .cancelled = watch_cancelled,
+                                        .userdata = u};
+        int r = kube_watch(u->o.kube, path, &wo, &ke);
+        if (r == -ETIME) {
+                log_info("unsealer: the watch's resourceVersion expired (410): listing again");
+                u->rv[0] = '\0';
+        } else if (r < 0 && r != -ECANCELED)
+                log_warning("unsealer: the watch of the sealed pods ended: %s", ke.message);
+        return r;
 }
 
 /* ---- the thread ---- */
 
+/* Waits ms or until stopped. false when stopped. */
+static bool wait_ms(struct unsealer *u, unsigned ms) {
+        struct timespec ts;
+        pthread_mutex_lock(&u->lock);
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (long) (ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        while (!u->stop && pthread_cond_timedwait(&u->cond, &u->lock, &ts) == 0)
+                ;
+        bool go_on = !u->stop;
+        pthread_mutex_unlock(&u->lock);
+        return go_on;
+}
+
+/* A relist (unsealer_tick), then the watch from its resourceVersion until the next relist is
+ * due (interval_ms, the safety net), a 410, an error, or a lost leadership. */
 static void *loop(void *userdata) {
         struct unsealer *u = userdata;
         unsigned interval = u->o.interval_ms ? u->o.interval_ms : UNSEALER_INTERVAL_MS_DEFAULT;
-        pthread_mutex_lock(&u->lock);
-        while (!u->stop) {
-                pthread_mutex_unlock(&u->lock);
-                (void) unsealer_tick(u);
-                pthread_mutex_lock(&u->lock);
-                struct timespec ts;
-                (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_sec += interval / 1000;
-                ts.tv_nsec += (long) (interval % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
+        while (!stopping(u)) {
+                int r = unsealer_tick(u);
+                uint64_t relist_at = now_ms(u) + interval;
+                if (r < 0 || !u->leading) {
+                        /* Idle, or nothing to watch from: the next try in a while. */
+                        if (!wait_ms(u, MIN(interval, UNSEALER_RETRY_MS)))
+                                break;
+                        continue;
                 }
-                while (!u->stop && pthread_cond_timedwait(&u->cond, &u->lock, &ts) == 0)
-                        ;
+                while (!stopping(u) && now_ms(u) < relist_at) {
+                        r = unsealer_watch(u, relist_at);
+                        if (r == 0)
+                                continue; /* the server's timeout: resume */
+                        if (r != -ECANCELED && r != -ETIME)
+                                (void) wait_ms(u, UNSEALER_RETRY_MS); /* not a busy loop */
+                        break;
+                }
         }
-        pthread_mutex_unlock(&u->lock);
         return NULL;
 }
 
 int unsealer_new(const struct unsealer_options *o, struct unsealer **ret) {
         pthread_condattr_t ca;
-        if (!o || !o->kube || !o->deps.annotation_key || !o->deps.client_pair ||
-            !o->deps.vault_borrow || !o->deps.vault_return || !ret)
+        if (!o || !o->kube || !o->deps.annotation_key || !o->deps.installation ||
+            !o->deps.client_pair || !o->deps.vault_borrow || !o->deps.vault_return || !ret)
                 return -EINVAL;
         const char *role = o->token_role ? o->token_role : UNSEALER_ROLE_DEFAULT;
         if (!role[0] || strlen(role) >= 128 || strchr(role, '/') ||
-            (o->tenant && (!o->tenant[0] || strlen(o->tenant) >= BROKERPROTO_MAX_PATH / 2)))
+            (o->tenant && (!o->tenant[0] || strlen(o->tenant) >= BROKERPROTO_MAX_PATH / 2)) ||
+            (o->namespace_ && !kube_name_valid(o->namespace_)))
                 return -EINVAL;
         struct unsealer *u = calloc(1, sizeof(*u));
         if (!u)
@@ -587,7 +773,10 @@ int unsealer_new(const struct unsealer_options *o, struct unsealer **ret) {
         (void) snprintf(u->role, sizeof(u->role), "%s", role);
         if (o->tenant)
                 (void) snprintf(u->tenant, sizeof(u->tenant), "%s", o->tenant);
+        if (o->namespace_)
+                (void) snprintf(u->ns, sizeof(u->ns), "%s", o->namespace_);
         u->o.tenant = NULL;
+        u->o.namespace_ = NULL;
         u->o.token_role = NULL;
         (void) pthread_mutex_init(&u->lock, NULL);
         (void) pthread_condattr_init(&ca);
@@ -609,7 +798,13 @@ int unsealer_start(struct unsealer *u) {
 }
 
 void unsealer_get_stats(struct unsealer *u, struct unsealer_stats *ret) {
-        *ret = u->st;
+        *ret = (struct unsealer_stats){.unsealed = u->st.unsealed,
+                                       .adopted = u->st.adopted,
+                                       .refused = u->st.refused,
+                                       .failures = u->st.failures,
+                                       .given_up = u->st.given_up,
+                                       .cleaned = u->st.cleaned,
+                                       .swept = u->st.swept};
 }
 
 struct unsealer *unsealer_free(struct unsealer *u) {

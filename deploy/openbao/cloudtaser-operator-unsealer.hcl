@@ -1,7 +1,7 @@
 # The vault/OpenBao policy of cloudtaser-operator's unsealer, the sealed token mode
 # (docs/operator.md#the-unsealer, docs/install.md#sealed-token-mode): for each sealed pod it
-# writes the policy cloudtaser-pod-<pod uid> (read on exactly that pod's admitted paths), creates
-# a response-wrapped child token through the token role cloudtaser-pod (orphan, and only
+# writes the policy cloudtaser-pod-<installation id>-<pod uid> (read on exactly that pod's
+# admitted paths), creates a response-wrapped child token through the token role cloudtaser-pod (orphan, and only
 # cloudtaser-pod-* policies: deploy/openbao/cloudtaser-pod-token-role.json), and when the pod is
 # gone revokes that token by accessor and deletes the policy. Give it to the operator's role only
 # when sealed pods are used (add it to token_policies of cloudtaser-operator-role.json):

@@ -14,7 +14,7 @@
 #     docs/protocol-broker.md "The annotation MAC");
 #   - broker mode with cloudtaser.io/vault-address: refused, saying so;
 #   - sealed token mode: CLOUDTASER_UNSEAL_CA_PEM (= broker-tls ca.crt), the label
-#     cloudtaser.io/sealed=true, the readinessProbe https :8199/v1/ready (defaulted by the API
+#     cloudtaser.io/sealed=<installation id>, the readinessProbe https :8199/v1/ready (defaulted by the API
 #     server), the MAC;
 #   - the operator restarted with --unseal-pods=false: the same token pod is refused ("nothing
 #     delivers the token").
@@ -53,8 +53,11 @@ ok $? "MutatingWebhookConfiguration registered" || sed 's/^/# /' "$work/mwc-$T-i
 prefix=$T/system
 bao kv get -mount=secret -field=ca.crt "$prefix/broker-tls" > "$work/broker-ca.pem" &&
     auth_hex=$(bao kv get -mount=secret -field=key "$prefix/broker-auth" | base64 -d | xxd -p -c64) &&
-    [ ${#auth_hex} -eq 64 ]
-ok $? "broker-tls ca.crt and broker-auth (32 bytes) read from OpenBao" || diag "auth '${auth_hex:-}'"
+    token_hex=$(bao kv get -mount=secret -field=token "$prefix/broker-token" | base64 -d | xxd -p -c64) &&
+    [ ${#auth_hex} -eq 64 ] && [ ${#token_hex} -eq 64 ]
+ok $? "broker-tls ca.crt, broker-auth and broker-token (32 bytes each) read from OpenBao" || diag "auth '${auth_hex:-}'"
+# The installation id (common/brokerproto.h): the sealed label's value.
+inst=$(printf 'cloudtaser/broker/installation/v1' | openssl dgst -sha256 -mac HMAC -macopt hexkey:"$token_hex" -r | cut -c1-16)
 ann_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$auth_hex" \
     -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
 mac_of() { # NS SA PATHS ENVMAP
@@ -133,7 +136,7 @@ ok $? "broker mode with cloudtaser.io/vault-address is refused, saying so" || di
 pod sealed token '' | kubectl apply -f - > "$work/apply-sealed.out" 2>&1
 ok $? "a token-mode pod without VAULT_TOKEN is created (sealed)" || sed 's/^/# /' "$work/apply-sealed.out"
 kubectl -n "$ns" get pod sealed -o json > "$work/sealed.json"
-python3 - "$work/sealed.json" "$work/broker-ca.pem" > "$work/sealed.check" 2>&1 <<'EOF'
+python3 - "$work/sealed.json" "$work/broker-ca.pem" "$inst" > "$work/sealed.check" 2>&1 <<'EOF'
 import json, sys
 p = json.load(open(sys.argv[1])); ca = open(sys.argv[2]).read()
 app = [c for c in p["spec"]["containers"] if c["name"] == "app"][0]
@@ -141,7 +144,7 @@ side = [c for c in p["spec"]["containers"] if c["name"] == "side"][0]
 env = {e["name"]: e.get("value", "") for e in app.get("env", [])}
 g = app.get("readinessProbe", {}).get("httpGet", {})
 fail = []
-if p["metadata"].get("labels", {}).get("cloudtaser.io/sealed") != "true": fail.append("label")
+if p["metadata"].get("labels", {}).get("cloudtaser.io/sealed") != sys.argv[3]: fail.append("label")
 if env.get("CLOUDTASER_UNSEAL_CA_PEM") != ca: fail.append("unseal CA differs from broker-tls ca.crt")
 if (g.get("path"), g.get("port"), g.get("scheme")) != ("/v1/ready", 8199, "HTTPS"): fail.append("probe %r" % app.get("readinessProbe"))
 if "periodSeconds" not in app.get("readinessProbe", {}): fail.append("probe not defaulted by the API server")
@@ -149,12 +152,12 @@ if side.get("readinessProbe"): fail.append("the container not wrapped got a prob
 print("; ".join(fail) if fail else "sealed pod as expected")
 sys.exit(1 if fail else 0)
 EOF
-ok $? "the stored pod has CLOUDTASER_UNSEAL_CA_PEM (broker-tls CA), the label cloudtaser.io/sealed=true and the readinessProbe https :8199/v1/ready" ||
+ok $? "the stored pod has CLOUDTASER_UNSEAL_CA_PEM (broker-tls CA), the label cloudtaser.io/sealed=<the installation id of broker-token> and the readinessProbe https :8199/v1/ready" ||
     sed 's/^/# /' "$work/sealed.check"
 got=$(kubectl -n "$ns" get pod sealed -o 'jsonpath={.metadata.annotations.cloudtaser\.io/broker-mac}')
 is "$got" "v1:$(mac_of "$ns" app "secret/data/$ns/db" password=PGPASSWORD)" "the sealed pod carries the MAC too"
-got=$(kubectl -n "$ns" get pods -l cloudtaser.io/sealed=true -o 'jsonpath={.items[*].metadata.name}')
-is "$got" "sealed" "the label selector the unsealer watches finds the sealed pod, only it"
+got=$(kubectl -n "$ns" get pods -l "cloudtaser.io/sealed=$inst" -o 'jsonpath={.items[*].metadata.name}')
+is "$got" "sealed" "the label selector the unsealer watches (its installation id) finds the sealed pod, only it"
 
 # --- unsealing off -----------------------------------------------------------------------------
 ct_stop_operator

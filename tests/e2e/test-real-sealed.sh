@@ -18,20 +18,20 @@
 #     unwrapped first is refused by the wrapper's unwrap at OpenBao (422);
 #   - pod deleted: its token revoked and its policy deleted; a left-over policy (the pod deleted
 #     while no unsealer ran) is swept when the unsealer starts;
+#   - another installation's sealed pod (its label value, its MAC) beside them is never touched:
+#     not listed, not asked, no policy; its left-over policy survives this unsealer's sweep;
 #   - the canary is in no log.
-# The webhook's label and annotations (cloudtaser.io/sealed, cloudtaser.io/broker-mac) are
-# written here as the webhook writes them (the MAC computed with openssl as broker-lib.sh does).
+# The webhook's label and annotations (cloudtaser.io/sealed: <installation id>,
+# cloudtaser.io/broker-mac) are written here as the webhook writes them (the MAC and the id
+# computed with openssl from broker-auth and broker-token, as broker-lib.sh does). The unsealer
+# selects its own installation's label value and policy prefix, so this test and
+# test-real-sealed-operator.sh (another installation) run side by side under make check.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
 . "$top/tests/standin/standin.sh"
 . "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
-# Sealed pods are listed cluster-wide by every unsealer: this test and test-real-sealed-operator.sh
-# (the operator's unsealer, the host's port 8199) run one at a time (real_exclusive), so that one's
-# unsealer does not adopt, clean up or sweep the other's pods and policies.
-real_exclusive sealed-pods "$0" "$@"
-
 real_setup --cluster
 . "$top/tests/cluster/pod-lib.sh"
 ns=$T-sealed
@@ -40,6 +40,7 @@ cleanup_sealed() {
     [ -n "$unpid" ] && kill "$unpid" 2> /dev/null && wait "$unpid" 2> /dev/null
     kubectl delete clusterrolebinding,clusterrole "$ns-unsealer" --ignore-not-found > /dev/null 2>&1
     kubectl delete namespace "$ns" --wait=false > /dev/null 2>&1
+    [ -n "${other_inst:-}" ] && bao policy delete "cloudtaser-pod-$other_inst-0000-theirs" > /dev/null 2>&1
     real_cleanup
 }
 trap cleanup_sealed EXIT
@@ -78,13 +79,21 @@ ca ca && ca otherca && cert client ca cloudtaser-operator clientAuth &&
 ok $? "certificates: the operator's client certificate, another CA's, serverAuth only, another name"
 
 auth_hex=$(rand_hex 32)
+token_hex=$(rand_hex 32)
 printf '%s' "$auth_hex" > "$work/broker-auth.hex"
+printf '%s' "$token_hex" > "$work/broker-token.hex"
+# The installation id (common/brokerproto.h): the sealed label's value, the policies' prefix.
+installation_id() { printf 'cloudtaser/broker/installation/v1' | openssl dgst -sha256 -mac HMAC -macopt hexkey:"$1" -r | cut -c1-16; }
+inst=$(installation_id "$token_hex")
+other_inst=$(installation_id "$(rand_hex 32)")
 ann_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$auth_hex" \
     -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
-mac() { # NS SA PATHS ENV-MAP
+mac() { # NS SA PATHS ENV-MAP [ANNOTATION-KEY]
     printf 'v1:%s' "$(printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
-        openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1)"
+        openssl dgst -sha256 -mac HMAC -macopt hexkey:"${5:-$ann_key}" -r | cut -d' ' -f1)"
 }
+other_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$(rand_hex 32)" \
+    -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
 
 # --- Kubernetes: the namespace, the unsealer's RBAC (pods list/watch, as deploy/overlays/sealed/ gives it)
 real_ns "$ns" && kubectl -n "$ns" create serviceaccount app > /dev/null &&
@@ -96,15 +105,15 @@ ok $? "namespace $ns, service accounts, the unsealer's RBAC and token"
 
 # A sealed pod as the webhook makes it (label, annotations and MAC, the wrapper's environment, the
 # readiness probe), on the host network (OpenBao listens on the host's loopback).
-sealed_pod() { # NAME PORT PATHS [MAC]
-    local m=${4:-$(mac "$ns" app "$3" password=PGPASSWORD)}
+sealed_pod() { # NAME PORT PATHS [MAC [LABEL]]
+    local m=${4:-$(mac "$ns" app "$3" password=PGPASSWORD)} l=${5:-$inst}
     cat <<EOF
 apiVersion: v1
 kind: Pod
 metadata:
   name: $1
   namespace: $ns
-  labels: {app: $1, cloudtaser.io/sealed: "true"}
+  labels: {app: $1, cloudtaser.io/sealed: "$l"}
   annotations:
     cloudtaser.io/vault-auth-method: token
     cloudtaser.io/secret-paths: $3
@@ -144,7 +153,7 @@ $(sed 's/^/        /' "$d/ca.crt")
     - {name: CLOUDTASER_ENV_MAP, value: password=PGPASSWORD}
 EOF
 }
-read -r p1 p2 p3 p4 <<< "$(ct_free_ports 4)"
+read -r p1 p2 p3 p4 p5 <<< "$(ct_free_ports 5)"
 uid_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.metadata.uid}'; }
 ip_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.podIP}'; }
 ready_of() { kubectl -n "$ns" get pod "$1" -o 'jsonpath={.status.containerStatuses[0].ready}'; }
@@ -196,13 +205,18 @@ sealed_pod greedy "$p2" "secret/data/$ns/db,secret/data/$T-elsewhere/db" | kubec
     sealed_pod edited "$p3" "secret/data/$ns/other" "$(mac "$ns" app "secret/data/$ns/db" password=PGPASSWORD)" |
     kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running greedy && ct_wait_for 120 is_running edited
 ok $? "two more sealed pods: one asking for another namespace's path (valid MAC), one edited after admission"
+sealed_pod theirs "$p5" "secret/data/$ns/db" "$(mac "$ns" app "secret/data/$ns/db" password=PGPASSWORD "$other_key")" "$other_inst" |
+    kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running theirs && ct_wait_for 30 logged theirs 'sealed: waiting'
+ok $? "another installation's sealed pod beside them (label $other_inst, its MAC), waiting"
+bao policy write "cloudtaser-pod-$other_inst-0000-theirs" - > /dev/null <<< 'path "secret/data/none" { capabilities = ["read"] }'
+ok $? "  a left-over policy of that installation (its prefix, no pod)"
 
 # --- the unsealer
 # The unsealer with the operator's material: its vault token, broker-auth, broker-tls client pair.
 start_unsealer() { # LOG
     "$top/build/musl/bin/ct-unsealer" --kube-server "$CT_API" --kube-ca-file "$CT_CA" --kube-token-file "$work/unsealer.jwt" \
         --vault-address "$BAO_ADDR" --vault-ca-file "$BAO_CACERT" --vault-token-file "$work/unsealer.token" \
-        --broker-auth-hex-file "$work/broker-auth.hex" --client-cert "$d/client.crt" --client-key "$d/client.key" \
+        --broker-auth-hex-file "$work/broker-auth.hex" --broker-token-hex-file "$work/broker-token.hex" --client-cert "$d/client.crt" --client-key "$d/client.key" \
         --interval-ms 500 > "$1" 2>&1 &
     unpid=$!
 }
@@ -219,7 +233,7 @@ ok $? "GET /v1/status: {\"sealed\": false}"
 ok $? "a second unseal, even with the operator's certificate: 409"
 
 uid=$(uid_of web)
-pol=cloudtaser-pod-$uid
+pol=cloudtaser-pod-$inst-$uid
 bao policy read "$pol" > "$work/pol.txt" 2>&1
 acc=$(sed -n 's/^# accessor: //p' "$work/pol.txt")
 [ -n "$acc" ] && [ "$(grep -c '^path ' "$work/pol.txt")" = 2 ] && grep -q "^path \"secret/data/$ns/db\"" "$work/pol.txt" &&
@@ -245,10 +259,15 @@ still=0
 for pp in "greedy $p2" "edited $p3"; do
     set -- $pp
     [ "$(curl -sk --max-time 10 "https://$(ip_of "$1"):$2/v1/status")" = '{"sealed": true}' ] &&
-        ! bao policy read "cloudtaser-pod-$(uid_of "$1")" > /dev/null 2>&1 && still=$((still + 1))
+        ! bao policy read "cloudtaser-pod-$inst-$(uid_of "$1")" > /dev/null 2>&1 && still=$((still + 1))
 done
 [ $still = 2 ]
 ok $? "  both stay sealed, without a policy"
+tuid=$(uid_of theirs)
+[ "$(curl -sk --max-time 10 "https://$(ip_of theirs):$p5/v1/status")" = '{"sealed": true}' ] && ! logged theirs workload-ready &&
+    ! grep -q "theirs" "$work/unseal"*.log && ! bao policy read "cloudtaser-pod-$inst-$tuid" > /dev/null 2>&1 &&
+    ! bao policy read "cloudtaser-pod-$other_inst-$tuid" > /dev/null 2>&1
+ok $? "the other installation's pod is left alone: still sealed, never named in the unsealer's log, no policy" || sed 's/^/# /' "$work/unsealer.log"
 
 # --- an intercepted wrapping token (unwrapped by somebody else first) is detected by the wrapper
 wt=$(bao token create -policy=default -ttl=10m -wrap-ttl=60s -field=wrapping_token 2> "$work/wrap.err") &&
@@ -272,7 +291,7 @@ ok $? "  one line for it"
 sealed_pod late "$p4" "secret/data/$ns/db" | kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running late &&
     ct_wait_for 60 logged late workload-ready
 ok $? "another sealed pod unsealed" || tail -n 5 "$work/unsealer.log" | sed 's/^/# /'
-lpol=cloudtaser-pod-$(uid_of late)
+lpol=cloudtaser-pod-$inst-$(uid_of late)
 lacc=$(bao policy read "$lpol" 2>/dev/null | sed -n 's/^# accessor: //p')
 kill "$unpid" && wait "$unpid" 2> /dev/null
 unpid=
@@ -284,6 +303,8 @@ lgone() { ! bao policy read "$lpol" > /dev/null 2>&1; }
 ct_wait_for 30 lgone && [ -n "$lacc" ] && ! bao write auth/token/lookup-accessor accessor="$lacc" > /dev/null 2>&1 &&
     grep -q "left-over policy $lpol (no such pod): token revoked, policy deleted" "$work/unsealer2.log"
 ok $? "the next unsealer sweeps it: token revoked, policy deleted" || sed 's/^/# /' "$work/unsealer2.log"
+bao policy read "cloudtaser-pod-$other_inst-0000-theirs" > /dev/null 2>&1 && ! grep -q "$other_inst" "$work/unsealer2.log"
+ok $? "  the other installation's left-over policy is not its to sweep: kept" || sed 's/^/# /' "$work/unsealer2.log"
 
 # --- the canary in no log
 ! grep -rqF -e "$secret" -e "$other" "$work"/*.log "$CT_CLUSTER"/pod-logs/"$ns"_* 2> /dev/null

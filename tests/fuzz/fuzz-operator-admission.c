@@ -13,7 +13,8 @@
  *     sealed token mode included);
  *   - broker and sealed pods carry cloudtaser.io/broker-mac, the MAC of their namespace,
  *     service account, secret-paths and env-map under the (fake) annotation key; a pod has the
- *     cloudtaser.io/sealed label exactly when one of its containers starts sealed;
+ *     cloudtaser.io/sealed label (the installation id) exactly when one of its containers starts
+ *     sealed;
  *   - reviewing the patched object again is allowed with no patch (idempotence).
  * The image lookup is a deterministic fake: images containing "fail" fail with a message holding
  * control characters; others get ENTRYPOINT ["/e"] (for images of odd length) and CMD [image]
@@ -78,6 +79,13 @@ static int fake_mac(void *ud, const char *ns, const char *sa, const char *paths,
         return brokerproto_annotation_mac(fake_key, ns, sa, paths, env_map, ret);
 }
 
+#define FAKE_INSTALLATION "0123456789abcdef"
+static int fake_installation(void *ud, char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        (void) ud;
+        memcpy(ret, FAKE_INSTALLATION, sizeof(FAKE_INSTALLATION));
+        return 0;
+}
+
 static int fake_ca(void *ud, struct buf *ret) {
         (void) ud;
         return buf_append_str(ret, "-----BEGIN CERTIFICATE-----\nMIIBbroker\n"
@@ -94,7 +102,9 @@ static const struct admission_config cfg = {
         .lookup = fake_lookup,
         .modes = {.broker_address = "https://cloudtaser-broker.cloudtaser-system.svc:8443",
                   .unseal_pods = true,
-                  .keys = {.annotation_mac = fake_mac, .broker_ca = fake_ca}},
+                  .keys = {.annotation_mac = fake_mac,
+                           .broker_ca = fake_ca,
+                           .installation = fake_installation}},
 };
 
 static const char *str_at(const struct json_value *obj, const char *key) {
@@ -117,7 +127,7 @@ static void check_modes(const struct json_value *pod, const char *ns) {
                 }
         }
         const char *label = str_at(json_get(meta, "labels"), "cloudtaser.io/sealed");
-        check(!!label == sealed_ctr && (!label || strcmp(label, "true") == 0));
+        check(!!label == sealed_ctr && (!label || strcmp(label, FAKE_INSTALLATION) == 0));
         bool broker = method && strcmp(method, "broker") == 0;
         if (!broker && !sealed_ctr)
                 return;

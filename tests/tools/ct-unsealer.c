@@ -6,8 +6,14 @@
  *
  *   ct-unsealer --kube-server URL --kube-ca-file F --kube-token-file F
  *               --vault-address URL --vault-ca-file F --vault-token-file F
- *               --broker-auth-hex-file F --client-cert F --client-key F
- *               [--tenant-prefix TEMPLATE] [--token-role ROLE] [--interval-ms MS]
+ *               --broker-auth-hex-file F --broker-token-hex-file F
+ *               --client-cert F --client-key F
+ *               [--namespace NS] [--tenant-prefix TEMPLATE] [--token-role ROLE]
+ *               [--interval-ms MS]
+ *
+ * broker-auth and broker-token are each 64 lower-case hex digits in their file: the annotation
+ * key and the installation id (the sealed label's value it selects) are derived from them as the
+ * operator derives them.
  *
  *   ct-unsealer --version
  *
@@ -32,6 +38,7 @@
 
 struct deps {
         uint8_t auth[BROKERPROTO_KEY_SIZE];
+        char installation[BROKERPROTO_INSTALLATION_SIZE];
         const char *cert_file, *key_file;
         struct vault_client *vault;
         pthread_mutex_t lock;
@@ -56,6 +63,12 @@ static int annotation_key(void *userdata, uint8_t ret[BROKERPROTO_KEY_SIZE]) {
         return brokerproto_annotation_key(d->auth, sizeof(d->auth), ret);
 }
 
+static int installation(void *userdata, char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        struct deps *d = userdata;
+        memcpy(ret, d->installation, BROKERPROTO_INSTALLATION_SIZE);
+        return 0;
+}
+
 static int client_pair(void *userdata, struct buf *ret_cert, struct buf *ret_key) {
         struct deps *d = userdata;
         int r = read_file(d->cert_file, ret_cert);
@@ -78,10 +91,25 @@ static int hex_nibble(char c) {
         return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* 64 lower-case hex digits from path into ret (BROKERPROTO_KEY_SIZE bytes). */
+static int read_hex_key(const char *path, uint8_t ret[BROKERPROTO_KEY_SIZE]) {
+        _cleanup_buf_ struct buf hex = BUF_INIT(4096, BUF_SECURE);
+        int r = read_file(path, &hex);
+        if (r < 0 || hex.len < 2 * BROKERPROTO_KEY_SIZE)
+                return log_error("cannot read 64 hex digits from %s", path), -EBADMSG;
+        for (size_t i = 0; i < BROKERPROTO_KEY_SIZE; i++) {
+                int hi = hex_nibble(hex.data[2 * i]), lo = hex_nibble(hex.data[2 * i + 1]);
+                if (hi < 0 || lo < 0)
+                        return log_error("%s: not lower-case hex", path), -EBADMSG;
+                ret[i] = (uint8_t) (hi << 4 | lo);
+        }
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *kube_server = NULL, *kube_ca = NULL, *kube_token = NULL, *vault_addr = NULL,
                    *vault_ca = NULL, *vault_token = NULL, *auth_hex = NULL, *tenant = NULL,
-                   *role = NULL;
+                   *role = NULL, *token_hex = NULL, *ns = NULL;
         unsigned interval = 500;
         struct deps d = {.lock = PTHREAD_MUTEX_INITIALIZER};
         sigset_t mask;
@@ -108,6 +136,10 @@ int main(int argc, char **argv) {
                         vault_token = v;
                 else if (strcmp(f, "--broker-auth-hex-file") == 0)
                         auth_hex = v;
+                else if (strcmp(f, "--broker-token-hex-file") == 0)
+                        token_hex = v;
+                else if (strcmp(f, "--namespace") == 0)
+                        ns = v;
                 else if (strcmp(f, "--client-cert") == 0)
                         d.cert_file = v;
                 else if (strcmp(f, "--client-key") == 0)
@@ -127,7 +159,7 @@ int main(int argc, char **argv) {
                         return fprintf(stderr, "unknown flag %s (see the source)\n", f), 2;
         }
         if (!kube_server || !kube_ca || !kube_token || !vault_addr || !vault_ca || !vault_token ||
-            !auth_hex || !d.cert_file || !d.key_file)
+            !auth_hex || !token_hex || !d.cert_file || !d.key_file)
                 return fprintf(stderr, "missing flags (see the source)\n"), 2;
 
         /* SIGTERM/SIGINT are waited for; SIGPIPE (a pod that closes the connection) is not ours */
@@ -137,16 +169,12 @@ int main(int argc, char **argv) {
         (void) sigaddset(&mask, SIGINT);
         (void) pthread_sigmask(SIG_BLOCK, &mask, NULL);
 
-        _cleanup_buf_ struct buf hex = BUF_INIT(4096, BUF_SECURE), tok = BUF_INIT(8192, BUF_SECURE);
-        r = read_file(auth_hex, &hex);
-        if (r < 0 || hex.len < 2 * BROKERPROTO_KEY_SIZE)
-                return log_error("cannot read 64 hex digits from %s", auth_hex), 1;
-        for (size_t i = 0; i < BROKERPROTO_KEY_SIZE; i++) {
-                int hi = hex_nibble(hex.data[2 * i]), lo = hex_nibble(hex.data[2 * i + 1]);
-                if (hi < 0 || lo < 0)
-                        return log_error("%s: not lower-case hex", auth_hex), 1;
-                d.auth[i] = (uint8_t) (hi << 4 | lo);
-        }
+        _cleanup_buf_ struct buf tok = BUF_INIT(8192, BUF_SECURE);
+        uint8_t install[BROKERPROTO_KEY_SIZE];
+        if (read_hex_key(auth_hex, d.auth) < 0 || read_hex_key(token_hex, install) < 0)
+                return 1;
+        (void) brokerproto_installation_id(install, sizeof(install), d.installation);
+        explicit_bzero(install, sizeof(install));
         struct vault_options vo = {.addr = vault_addr, .ca_file = vault_ca, .deadline_ms = 10000};
         r = vault_client_new(&vo, &d.vault);
         if (r >= 0)
@@ -170,7 +198,9 @@ int main(int argc, char **argv) {
         struct unsealer *u = NULL;
         struct unsealer_options o = {
                 .kube = kube,
+                .namespace_ = ns,
                 .deps = {.annotation_key = annotation_key,
+                         .installation = installation,
                          .client_pair = client_pair,
                          .vault_borrow = vault_borrow,
                          .vault_return = vault_return,
@@ -184,7 +214,8 @@ int main(int argc, char **argv) {
                 r = unsealer_start(u);
         if (r < 0)
                 return log_error_errno(r, "unsealer: %m"), 1;
-        log_info("running (interval %u ms)", interval);
+        log_info("running (installation %s, %s, interval %u ms)", d.installation,
+                 ns ? ns : "all namespaces", interval);
         (void) sigwait(&mask, &sig);
         log_info("SIG%s: stopping", sig == SIGTERM ? "TERM" : "INT");
         unsealer_free(u);

@@ -65,6 +65,18 @@ int main(void) {
            "another installation derives other keys");
         ok(memcmp(k1->session_mac, k1->annotation, 32) != 0, "session and annotation keys differ");
         ok(strlen(k1->installation) == 16, "installation id is 16 hex digits");
+        {
+                char id[BROKERPROTO_INSTALLATION_SIZE] = "unchanged";
+                is_int(brokerproto_installation_id(INST, 32, id), 0,
+                       "the installation id from broker-token alone");
+                is_str(id, k1->installation, "  the keys' installation id");
+                /* openssl dgst -sha256 -mac HMAC -macopt hexkey:a0a1..bf, its first 16 digits
+                 * (what tests/e2e/test-real-sealed.sh computes for its sealed pods' label) */
+                is_str(id, "593d1d91fc1324ac", "  HMAC(broker-token, info), 8 bytes in hex");
+                is_int(brokerproto_installation_id(INST, 31, id), -EINVAL,
+                       "  a short broker-token refused");
+                is_str(id, "593d1d91fc1324ac", "  and the output left alone");
+        }
 
         _cleanup_buf_ struct buf tok = BUF_INIT(BROKERPROTO_MAX_TOKEN, BUF_SECURE);
         _cleanup_buf_ struct buf plain = BUF_INIT(BROKERPROTO_MAX_TOKEN, 0);

@@ -649,6 +649,90 @@ static void *plain_server(void *arg) {
         return NULL;
 }
 
+/* Streamed bodies (on_body) and cancellation: a 2xx body goes to the callback and not into the
+ * response; a non-2xx body is kept; the callback's error and a cancellation end the transfer. */
+struct sink {
+        size_t bytes, calls;
+        int fail_with;
+        unsigned polls;
+};
+
+static int sink_body(void *userdata, const void *data, size_t len) {
+        struct sink *k = userdata;
+        (void) data;
+        k->bytes += len;
+        k->calls++;
+        return k->fail_with;
+}
+
+static bool sink_cancel(void *userdata) {
+        struct sink *k = userdata;
+        return ++k->polls > 0;
+}
+
+static void test_stream(struct standin *s) {
+        struct http_options o = {.base_url = s->addr, .ca_file = s->ca_path, .max_body = 16};
+        _cleanup_http_client_ struct http_client *c = NULL;
+        struct http_result res;
+        if (!ok(http_client_new(&o, &c) == 0, "stream: a client whose max_body is 16"))
+                return;
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                struct sink k = {};
+                struct http_request req = {.method = HTTP_GET,
+                                           .path = "/v1/sys/health",
+                                           .on_body = sink_body,
+                                           .on_body_userdata = &k};
+                int r = http_request(c, &req, &resp, &res);
+                ok(r == 0 && resp.status == 200 && k.bytes > 16 && resp.body.len == 0,
+                   "stream: a 2xx body (%zu bytes, over max_body) goes to on_body, not into the "
+                   "response (%d)",
+                   k.bytes, r);
+        }
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                struct sink k = {};
+                struct http_request req = {.method = HTTP_GET,
+                                           .path = "/v1/nothing/here",
+                                           .on_body = sink_body,
+                                           .on_body_userdata = &k};
+                (void) control(s, "POST", "/_standin/fault",
+                               "{\"match\":\"/v1/nothing\",\"status\":404,\"body\":\"{}\"}");
+                int r = http_request(c, &req, &resp, &res);
+                ok(r == 0 && resp.status == 404 && k.calls == 0 && resp.body.len == 2,
+                   "stream: a 404's body is kept, not streamed (%d %ld)", r, resp.status);
+                (void) control(s, "DELETE", "/_standin/fault", NULL);
+        }
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                struct sink k = {.fail_with = -EPIPE};
+                struct http_request req = {.method = HTTP_GET,
+                                           .path = "/v1/sys/health",
+                                           .on_body = sink_body,
+                                           .on_body_userdata = &k};
+                int r = http_request(c, &req, &resp, &res);
+                ok(r == -EPIPE && k.calls == 1 && res.attempts == 1,
+                   "stream: on_body's error ends the transfer, returned, not retried (%d)", r);
+        }
+        {
+                _cleanup_http_response_ struct http_response resp = {};
+                struct sink k = {};
+                (void) control(s, "POST", "/_standin/fault",
+                               "{\"match\":\"/v1/sys/health\",\"kind\":\"delay\",\"delay_ms\":"
+                               "3000}");
+                struct http_request req = {.method = HTTP_GET,
+                                           .path = "/v1/sys/health",
+                                           .on_body = sink_body,
+                                           .on_body_userdata = &k,
+                                           .cancelled = sink_cancel,
+                                           .cancelled_userdata = &k};
+                int r = http_request(c, &req, &resp, &res);
+                ok(r == -ECANCELED && k.polls > 0 && k.calls == 0,
+                   "stream: cancelled while the server is silent: -ECANCELED (%d)", r);
+                (void) control(s, "DELETE", "/_standin/fault", NULL);
+        }
+}
+
 static void test_probe(struct standin *s) {
         char origin[64];
         is_int(http_probe_plain_http("http://127.0.0.1:1", 1000), -EINVAL,
@@ -878,6 +962,7 @@ int main(void) {
         test_transport(s);
         test_trust(s);
         test_url(s);
+        test_stream(s);
         test_probe(s);
         standin_stop(s);
         return tap_done();

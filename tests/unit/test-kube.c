@@ -3,7 +3,12 @@
  * (the kubectl-generated fixture, several files, the refusals), the in-cluster configuration, and
  * GET/CREATE/UPDATE/PATCH against the stand-in kube-apiserver (tests/standin/kube_apiserver.py):
  * resourceVersion conflicts as -ESTALE, a rotated token file re-read, an exec credential plugin
- * run per its expiry, several threads on one client. */
+ * run per its expiry, several threads on one client; the watch: its stream parser (events split
+ * anywhere, bounded lines, ERROR events decoded, 410 as -ETIME), and kube_watch() against the
+ * stand-in (the current state then the changes, a label selector, resuming from a
+ * resourceVersion, timeoutSeconds, 410 in the stream and as the answer, a line over the bound,
+ * the callback's stop, cancellation). The same contract on the real API server:
+ * tests/e2e/test-real-kube-contract.sh. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -469,6 +474,273 @@ static void test_incluster(struct env *v, const char *self) {
            (unsigned) status);
 }
 
+/* --- watches ---------------------------------------------------------------------------------- */
+
+struct seen {
+        unsigned n;
+        char log[4096]; /* "ADDED name rv; ..." */
+        char rv[KUBE_RV_MAX];
+        int stop_after; /* return -EPIPE at event number stop_after (0: never) */
+        pthread_mutex_t *lock;
+};
+
+static int on_ev(void *userdata, const struct kube_event *ev) {
+        static const char *const t[] = {"ADDED", "MODIFIED", "DELETED", "BOOKMARK"};
+        struct seen *s = userdata;
+        const char *name = "";
+        (void) json_get_string(json_get(ev->object, "metadata"), "name", &name);
+        if (s->lock)
+                pthread_mutex_lock(s->lock);
+        s->n++;
+        size_t o = strlen(s->log);
+        (void) snprintf(s->log + o, sizeof(s->log) - o, "%s %s; ", t[ev->type], name);
+        (void) snprintf(s->rv, sizeof(s->rv), "%s", ev->resource_version);
+        int r = s->stop_after && (int) s->n == s->stop_after ? -EPIPE : 0;
+        if (s->lock)
+                pthread_mutex_unlock(s->lock);
+        return r;
+}
+
+static void test_watch_parser(void) {
+        static const char stream[] =
+                "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\","
+                "\"resourceVersion\":\"10\"}}}\n"
+                "\r\n\n"
+                "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\","
+                "\"resourceVersion\":\"11\"}}}\r\n"
+                "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":"
+                "{\"resourceVersion\":\"12\"}}}\n"
+                "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\","
+                "\"resourceVersion\":\"13\"}}}\n";
+        size_t n = strlen(stream);
+        /* The same events whatever the pieces: whole, byte by byte, in threes. */
+        static const size_t steps[] = {0, 1, 3, 17};
+        for (size_t k = 0; k < ELEMENTSOF(steps); k++) {
+                struct kube_watch_parser *p = NULL;
+                struct seen s = {};
+                int r = kube_watch_parser_new(0, on_ev, &s, &p);
+                size_t step = steps[k] ? steps[k] : n;
+                for (size_t i = 0; r == 0 && i < n; i += step)
+                        r = kube_watch_parser_feed(p, stream + i, MIN(step, n - i), NULL);
+                ok(r == 0 && s.n == 4 &&
+                           strcmp(s.log, "ADDED a; MODIFIED a; BOOKMARK ; DELETED a; ") == 0 &&
+                           strcmp(s.rv, "13") == 0 && kube_watch_parser_pending(p) == 0,
+                   "watch parser, pieces of %zu: the four events, resourceVersion 13 (%s)", step,
+                   s.log);
+                kube_watch_parser_free(p);
+        }
+        static const struct {
+                const char *in;
+                int want;
+                const char *what;
+        } bad[] = {
+                {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","
+                 "\"status\":\"Failure\",\"message\":\"too old resource version: 1 (5)\","
+                 "\"reason\":\"Expired\",\"code\":410}}\n",
+                 -ETIME, "an ERROR event with a 410 Status: -ETIME"},
+                {"{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":403,"
+                 "\"reason\":\"Forbidden\",\"message\":\"no\"}}\n",
+                 -EACCES, "an ERROR event with a 403 Status: -EACCES"},
+                {"{\"type\":\"ADDED\"}\n", -EBADMSG, "no object"},
+                {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{}}}\n", -EBADMSG,
+                 "no resourceVersion"},
+                {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":\"1 2\"}}}\n",
+                 -EBADMSG, "a resourceVersion with a space"},
+                {"{\"type\":\"SYNC\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}\n",
+                 -EBADMSG, "an unknown type"},
+                {"{\"type\":\"ADDED\",\"object\":[]}\n", -EBADMSG, "an object that is an array"},
+                {"not json\n", -EBADMSG, "not JSON"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                struct kube_watch_parser *p = NULL;
+                struct seen s = {};
+                struct kube_error e = {};
+                (void) kube_watch_parser_new(0, on_ev, &s, &p);
+                int r = kube_watch_parser_feed(p, bad[i].in, strlen(bad[i].in), &e);
+                int again = kube_watch_parser_feed(p, stream, n, NULL);
+                ok(r == bad[i].want && again == r && s.n == 0,
+                   "watch parser: %s, and the error sticks (%d %d: %s)", bad[i].what, r, again,
+                   e.message);
+                kube_watch_parser_free(p);
+        }
+        {
+                struct kube_watch_parser *p = NULL;
+                struct seen s = {};
+                struct kube_error e = {};
+                (void) kube_watch_parser_new(64, on_ev, &s, &p);
+                char big[100];
+                memset(big, 'x', sizeof(big));
+                int r = kube_watch_parser_feed(p, big, 40, NULL);
+                ok(r == 0 && kube_watch_parser_pending(p) == 40, "an incomplete line is pending");
+                r = kube_watch_parser_feed(p, big, 40, &e);
+                ok(r == -E2BIG && strstr(e.message, "over 64 bytes"),
+                   "a line over the bound: -E2BIG before it ends (%s)", e.message);
+                kube_watch_parser_free(p);
+        }
+        {
+                struct kube_watch_parser *p = NULL;
+                struct seen s = {.stop_after = 1};
+                (void) kube_watch_parser_new(0, on_ev, &s, &p);
+                ok(kube_watch_parser_feed(p, stream, n, NULL) == -EPIPE && s.n == 1,
+                   "the callback's error stops the parser at that event");
+                kube_watch_parser_free(p);
+        }
+}
+
+static int seed(struct env *v, const char *name, const char *label) {
+        char obj[1024];
+        int st = 0;
+        (void) snprintf(obj, sizeof(obj),
+                        "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+                        "\"namespace\":\"default\",\"labels\":{\"w\":\"%s\"}},\"spec\":"
+                        "{\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}",
+                        name, label);
+        int r = standin_control(v->s, "POST", "/_standin/objects", obj, &st, NULL);
+        return r < 0 ? r : st == 200 ? 0 : -EPROTO;
+}
+
+static int unseed(struct env *v, const char *name) {
+        char path[256];
+        int st = 0;
+        (void) snprintf(path, sizeof(path),
+                        "/_standin/objects?resource=pods&namespace=default&name=%s", name);
+        int r = standin_control(v->s, "DELETE", path, NULL, &st, NULL);
+        return r < 0 ? r : st == 200 ? 0 : -EPROTO;
+}
+
+struct watcher {
+        struct kube_client *k;
+        struct kube_watch_options o;
+        struct seen s;
+        pthread_mutex_t lock;
+        bool cancel;
+        int r;
+        char path[256];
+};
+
+static bool w_cancelled(void *userdata) {
+        struct watcher *w = userdata;
+        pthread_mutex_lock(&w->lock);
+        bool c = w->cancel;
+        pthread_mutex_unlock(&w->lock);
+        return c;
+}
+
+static int w_event(void *userdata, const struct kube_event *ev) {
+        return on_ev(&((struct watcher *) userdata)->s, ev);
+}
+
+static void *w_main(void *userdata) {
+        struct watcher *w = userdata;
+        struct kube_error e = {};
+        w->r = kube_watch(w->k, w->path, &w->o, &e);
+        return NULL;
+}
+
+/* Waits (generously) until the watcher has seen n events. */
+static bool w_wait(struct watcher *w, unsigned n) {
+        for (int i = 0; i < 3000; i++) {
+                pthread_mutex_lock(&w->lock);
+                bool done = w->s.n >= n;
+                pthread_mutex_unlock(&w->lock);
+                if (done)
+                        return true;
+                (void) usleep(10000);
+        }
+        return false;
+}
+
+static void test_watch(struct env *v) {
+        _cleanup_(kube_client_freep) struct kube_client *k = NULL;
+        _cleanup_json_doc_ struct json_doc *list = NULL;
+        struct kube_error e = {};
+        const char *rv = NULL;
+        char list_rv[KUBE_RV_MAX] = "";
+
+        if (!ok(standin_kube_client(v->s, &k) == 0 && seed(v, "w1", "yes") == 0 &&
+                        seed(v, "other", "no") == 0,
+                "watch: a client, two pods (one labelled w=yes)"))
+                return;
+        /* The current state first, then the changes; the label selector applies. */
+        struct watcher w = {.k = k, .lock = PTHREAD_MUTEX_INITIALIZER};
+        w.s.lock = &w.lock;
+        w.o = (struct kube_watch_options){
+                .timeout_s = 60, .on_event = w_event, .cancelled = w_cancelled, .userdata = &w};
+        (void) snprintf(w.path, sizeof(w.path),
+                        "/api/v1/namespaces/default/pods?labelSelector=w%%3Dyes");
+        pthread_t t;
+        if (!ok(pthread_create(&t, NULL, w_main, &w) == 0, "watch: started"))
+                return;
+        ok(w_wait(&w, 1), "  the labelled pod, as ADDED");
+        ok(seed(v, "w2", "yes") == 0 && seed(v, "other2", "no") == 0 && unseed(v, "w1") == 0 &&
+                   w_wait(&w, 3),
+           "  a new labelled pod and a deletion, as they happen");
+        pthread_mutex_lock(&w.lock);
+        w.cancel = true;
+        pthread_mutex_unlock(&w.lock);
+        (void) pthread_join(t, NULL);
+        ok(w.r == -ECANCELED && strcmp(w.s.log, "ADDED w1; ADDED w2; DELETED w1; ") == 0,
+           "  cancelled: -ECANCELED; only the labelled pods (%d: %s)", w.r, w.s.log);
+
+        /* Resuming from a list's resourceVersion: only what came after it. */
+        ok(kube_get(k, "/api/v1/namespaces/default/pods?labelSelector=w%3Dyes", &list, &e) == 0 &&
+                   json_get_string(json_get(json_doc_root(list), "metadata"), "resourceVersion",
+                                   &rv) == 0,
+           "watch: a list and its resourceVersion");
+        (void) snprintf(list_rv, sizeof(list_rv), "%s", rv ? rv : "");
+        (void) seed(v, "w3", "yes");
+        struct seen s = {};
+        struct kube_watch_options o = {
+                .resource_version = list_rv, .timeout_s = 1, .on_event = on_ev, .userdata = &s};
+        int r = kube_watch(k, "/api/v1/namespaces/default/pods?labelSelector=w%3Dyes", &o, &e);
+        ok(r == 0 && strcmp(s.log, "ADDED w3; ") == 0,
+           "  from it, only the later pod; the server's timeoutSeconds ends it: 0 (%d %s)", r,
+           s.log);
+
+        /* 410: in the stream (a resourceVersion the server cannot serve), as the answer. */
+        s = (struct seen){};
+        o.resource_version = "x";
+        r = kube_watch(k, "/api/v1/pods", &o, &e);
+        ok(r == -ETIME && e.code == 410 && s.n == 0,
+           "watch: an ERROR event with 410 in the stream: -ETIME (%s)", e.message);
+        int st = 0;
+        ok(standin_control(v->s, "POST", "/_standin/fault",
+                           "{\"match\":\"/api/v1/namespaces/default/pods\",\"status\":410,"
+                           "\"count\":1}",
+                           &st, NULL) == 0 &&
+                   st == 200,
+           "watch: a fault, 410 for the next request");
+        o.resource_version = list_rv;
+        r = kube_watch(k, "/api/v1/namespaces/default/pods", &o, &e);
+        ok(r == -ETIME && e.code == 410, "  410 as the answer: -ETIME (%s)", e.message);
+        (void) standin_control(v->s, "DELETE", "/_standin/fault", NULL, &st, NULL);
+
+        /* The bound: a pod's event over max_event. */
+        s = (struct seen){};
+        o = (struct kube_watch_options){
+                .timeout_s = 5, .max_event = 256, .on_event = on_ev, .userdata = &s};
+        r = kube_watch(k, "/api/v1/namespaces/default/pods?labelSelector=w%3Dyes", &o, &e);
+        ok(r == -E2BIG && s.n == 0, "watch: an event over 256 bytes: -E2BIG (%s)", e.message);
+        /* The callback stops it. */
+        s = (struct seen){.stop_after = 1};
+        o = (struct kube_watch_options){.timeout_s = 5, .on_event = on_ev, .userdata = &s};
+        r = kube_watch(k, "/api/v1/namespaces/default/pods", &o, &e);
+        ok(r == -EPIPE && s.n == 1, "watch: the callback's error ends it and is returned");
+        /* Refusals. */
+        o.resource_version = "1 2";
+        ok(kube_watch(k, "/api/v1/pods", &o, &e) == -EINVAL, "watch: a bad resourceVersion");
+        o.resource_version = NULL;
+        o.timeout_s = KUBE_WATCH_TIMEOUT_S_MAX + 1;
+        ok(kube_watch(k, "/api/v1/pods", &o, &e) == -EINVAL, "watch: a timeout over the bound");
+        o.timeout_s = 5;
+        ok(kube_watch(k, "/api/v1/namespaces/nope/widgets", &o, &e) == -ENOENT,
+           "watch: an unknown resource: -ENOENT (the answer's Status)");
+        (void) unseed(v, "w2");
+        (void) unseed(v, "w3");
+        (void) unseed(v, "other");
+        (void) unseed(v, "other2");
+}
+
 int main(int argc, char **argv) {
         struct env v = {};
         const char *top = getenv("CLOUDTASER_TOP");
@@ -478,6 +750,7 @@ int main(int argc, char **argv) {
                 return incluster_child();
         (void) snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures/k8s", top ? top : ".");
         test_status();
+        test_watch_parser();
 
         int r = standin_start_kube(NULL, &v.s);
         if (r < 0) {
@@ -511,6 +784,7 @@ int main(int argc, char **argv) {
 
         test_api(&v);
         test_exec(&v);
+        test_watch(&v);
         test_incluster(&v, argv[0]);
         standin_stop(v.s);
         return tap_done();

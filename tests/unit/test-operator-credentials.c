@@ -215,7 +215,19 @@ static void test_modes_material(void) {
         is_int(credentials_annotation_mac(c, "team", "app", "secret/data/team/db", NULL, mac),
                -ENODATA, "no annotation MAC before the bootstrap");
         is_int(credentials_broker_ca(c, &ca), -ENODATA, "no broker CA before the bootstrap");
+        char inst[BROKERPROTO_INSTALLATION_SIZE] = "", want_inst[BROKERPROTO_INSTALLATION_SIZE];
+        is_int(credentials_installation(c, inst), -ENODATA,
+               "no installation id before the bootstrap");
         is_int(credentials_bootstrap(c), 0, "bootstrap");
+        {
+                const struct buf *tok =
+                        credentials_record_get(mem_find(&m, MATERIAL_BROKER_TOKEN), "token");
+                _cleanup_buf_ struct buf raw = BUF_INIT(128, BUF_SECURE);
+                ok(tok && base64_decode(&raw, tok->data, tok->len, false) == 0 &&
+                           brokerproto_installation_id(raw.data, raw.len, want_inst) == 0 &&
+                           credentials_installation(c, inst) == 0 && strcmp(inst, want_inst) == 0,
+                   "the installation id: the broker's, of the stored broker-token (%s)", inst);
+        }
         is_int(credentials_annotation_mac(c, "team", "app", "secret/data/team/db", NULL, mac), 0,
                "the annotation MAC");
         mac_from_store(&m, "team", "app", "secret/data/team/db", want);

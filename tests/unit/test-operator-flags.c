@@ -57,15 +57,16 @@ int main(void) {
         ok(f.cert_check_interval_ms == 120000 && f.cert_renew_before_ms == 31535996000ull,
            "2m and seconds");
         ok(!f.unseal_pods && !f.unseal_token_role && !f.unseal_tenant_prefix &&
-                   f.unseal_interval_ms == 2000,
-           "the unsealer: off, every 2 s when on");
+                   !f.unseal_namespace && f.unseal_interval_ms == 60000,
+           "the unsealer: off, all namespaces, relisting every 60 s under its watch when on");
         is_int(parse(&f, (const char *const[]){"--unseal-pods", "--unseal-token-role", "pods",
                                                "--unseal-tenant-prefix=kv/data/{namespace}/",
-                                               "--unseal-interval", "5s", NULL}),
+                                               "--unseal-interval", "5s", "--unseal-namespace",
+                                               "shop", NULL}),
                0, "the unsealer's flags");
         ok(f.unseal_pods && strcmp(f.unseal_token_role, "pods") == 0 &&
                    strcmp(f.unseal_tenant_prefix, "kv/data/{namespace}/") == 0 &&
-                   f.unseal_interval_ms == 5000,
+                   f.unseal_interval_ms == 5000 && strcmp(f.unseal_namespace, "shop") == 0,
            "  read");
         is_int(parse(&f, (const char *const[]){"--leader-elect=false", NULL}), 0, "=false");
         ok(!f.leader_elect, "--leader-elect=false");

@@ -47,7 +47,8 @@
  */
 
 static uint8_t test_key[BROKERPROTO_KEY_SIZE];
-static bool have_key = true, have_ca = true;
+static bool have_key = true, have_ca = true, have_installation = true;
+#define INSTALLATION "593d1d91fc1324ac"
 static unsigned mac_calls;
 
 static int fake_mac(void *ud, const char *ns, const char *sa, const char *paths,
@@ -57,6 +58,14 @@ static int fake_mac(void *ud, const char *ns, const char *sa, const char *paths,
         if (!have_key)
                 return -ENODATA;
         return brokerproto_annotation_mac(test_key, ns, sa, paths, env_map, ret);
+}
+
+static int fake_installation(void *ud, char ret[BROKERPROTO_INSTALLATION_SIZE]) {
+        (void) ud;
+        if (!have_installation)
+                return -ENODATA;
+        memcpy(ret, INSTALLATION, sizeof(INSTALLATION));
+        return 0;
 }
 
 static int fake_ca(void *ud, struct buf *ret) {
@@ -69,7 +78,9 @@ static struct admission_config cfg = {
         .default_vault_address = "https://vault.example:8200",
         .modes = {.broker_address = BROKER_ADDR,
                   .unseal_pods = true,
-                  .keys = {.annotation_mac = fake_mac, .broker_ca = fake_ca}},
+                  .keys = {.annotation_mac = fake_mac,
+                           .broker_ca = fake_ca,
+                           .installation = fake_installation}},
 };
 
 /* --- reviews -------------------------------------------------------------------------------------
@@ -451,7 +462,8 @@ static void test_sealed(void) {
         const struct json_value *app = container(r.p, "app");
         is_str(env_value(app, "CLOUDTASER_UNSEAL_CA_PEM"), CA_PEM, "sealed: the unseal CA");
         is_str(env_value(app, "CLOUDTASER_BROKER_CA_PEM"), "", "sealed: no broker CA");
-        is_str(label(r.p, "cloudtaser.io/sealed"), "true", "sealed: the label (labels added)");
+        is_str(label(r.p, "cloudtaser.io/sealed"), INSTALLATION,
+               "sealed: the label, the installation id (labels added)");
         const struct json_value *g = json_get_path(app, "readinessProbe.httpGet");
         const char *path = NULL, *scheme = NULL;
         int64_t port = 0;
@@ -481,7 +493,7 @@ out:
                    !json_get_path(container(r.p, "app"), "readinessProbe.httpGet"),
            "sealed: the container's own readiness probe is kept");
         ok(r.p && label(r.p, "cloudtaser.io/sealed") && label(r.p, "app") &&
-                   strcmp(label(r.p, "cloudtaser.io/sealed"), "true") == 0,
+                   strcmp(label(r.p, "cloudtaser.io/sealed"), INSTALLATION) == 0,
            "sealed: the label beside the pod's own");
         check_idempotent("sealed, own probe", &r);
         result_done(&r);
@@ -543,6 +555,10 @@ static void test_sealed_denied(void) {
         check_denied("sealed, the operator without the annotation key", pod, 500,
                      "the annotation key (its broker-auth record)");
         have_key = true;
+        have_installation = false;
+        check_denied("sealed, the operator without the installation id", pod, 500,
+                     "the installation id (its broker-token record)");
+        have_installation = true;
         free(pod);
 
         pod = pod_text("", TOKEN_ANN, "{\"containers\":[" APP "," SIDE "]}");
@@ -562,8 +578,17 @@ static void test_sealed_denied(void) {
         pod = pod_text(",\"labels\":{\"cloudtaser.io/sealed\":\"no\"}", TOKEN_ANN,
                        "{\"containers\":[" APP "]}");
         review(&cfg, pod, &r);
-        ok(r.p && strcmp(label(r.p, "cloudtaser.io/sealed"), "true") == 0,
+        ok(r.p && strcmp(label(r.p, "cloudtaser.io/sealed"), INSTALLATION) == 0,
            "sealed: a label value of the pod author is replaced");
+        result_done(&r);
+        free(pod);
+        /* Another installation's value, written by the pod author: replaced by this one's (the
+         * other installation's unsealer never selects the pod). */
+        pod = pod_text(",\"labels\":{\"cloudtaser.io/sealed\":\"00aa00aa00aa00aa\"}", TOKEN_ANN,
+                       "{\"containers\":[" APP "]}");
+        review(&cfg, pod, &r);
+        ok(r.p && strcmp(label(r.p, "cloudtaser.io/sealed"), INSTALLATION) == 0,
+           "sealed: another installation's label value is replaced by this one's");
         result_done(&r);
         free(pod);
 }
