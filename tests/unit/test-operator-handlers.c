@@ -148,6 +148,33 @@ static void *loop_main(void *h) {
         return NULL;
 }
 
+/* The state both tests start from: the admission with handlers_lookup, parked reviews answered
+ * at deadline_ms. */
+static void state_init(struct operator_state *st, unsigned deadline_ms) {
+        st->adm = (struct admission_config){.init_image = "registry.example/cloudtaser/init:1",
+                                            .default_vault_address = "https://vault.example:8200",
+                                            .lookup = handlers_lookup,
+                                            .lookup_userdata = st};
+        st->node_arch = "amd64";
+        st->lookup_deadline_ms = deadline_ms;
+}
+
+/* The webhook on 127.0.0.1:0, its loop on a thread: true when it serves. */
+static bool serve(struct operator_state *st, struct httpd **h, pthread_t *loop) {
+        if (httpd_new(&(struct httpd_options){.address = "127.0.0.1:0",
+                                              .handler = handlers_webhook,
+                                              .userdata = st,
+                                              .stop_timeout_ms = 2000},
+                      h) < 0)
+                return false;
+        if (pthread_create(loop, NULL, loop_main, *h) != 0) {
+                *h = httpd_free(*h);
+                return false;
+        }
+        st->webhook = *h;
+        return true;
+}
+
 #define COMMAND_POD "{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/app\"]}"
 
 static uint64_t fake_now = 1000000;
@@ -174,12 +201,7 @@ static void test_pull_secret_credentials(void) {
 
         if (lfd >= 0)
                 (void) close(lfd); /* nobody listens there: lookups fail at once */
-        st.adm = (struct admission_config){.init_image = "registry.example/cloudtaser/init:1",
-                                           .default_vault_address = "https://vault.example:8200",
-                                           .lookup = handlers_lookup,
-                                           .lookup_userdata = &st};
-        st.node_arch = "amd64";
-        st.lookup_deadline_ms = 30000;
+        state_init(&st, 30000);
         if (!ok(lfd >= 0 &&
                         registry_client_new(&(struct registry_options){.timeout_ms = 30000},
                                             &st.registry) == 0 &&
@@ -188,16 +210,10 @@ static void test_pull_secret_credentials(void) {
                                 &st.pull_secrets) == 0 &&
                         lookuppool_new(&(struct lookuppool_options){.workers = 1, .max_jobs = 8},
                                        &st.lookups) == 0 &&
-                        httpd_new(&(struct httpd_options){.address = "127.0.0.1:0",
-                                                          .handler = handlers_webhook,
-                                                          .userdata = &st,
-                                                          .stop_timeout_ms = 2000},
-                                  &h) == 0 &&
-                        pthread_create(&loop, NULL, loop_main, h) == 0,
+                        serve(&st, &h, &loop),
                 "pull secrets: a registry that refuses, the pull secrets' cache, a pool, the "
                 "webhook"))
                 return;
-        st.webhook = h;
         int port = httpd_port(h);
 
         /* The result of a worker's lookup with alice's credential, and what the workers read:
@@ -276,12 +292,7 @@ int main(void) {
 
         log_set_fd(-1);
         lfd = tcp_listen(&rport);
-        st.adm = (struct admission_config){.init_image = "registry.example/cloudtaser/init:1",
-                                           .default_vault_address = "https://vault.example:8200",
-                                           .lookup = handlers_lookup,
-                                           .lookup_userdata = &st};
-        st.node_arch = "amd64";
-        st.lookup_deadline_ms = 400;
+        state_init(&st, 400);
         if (!ok(lfd >= 0 &&
                         registry_client_new(&(struct registry_options){.timeout_ms = 60000},
                                             &st.registry) == 0 &&
@@ -289,15 +300,9 @@ int main(void) {
                                                                     .max_jobs = 4,
                                                                     .max_per_client = 2},
                                        &st.lookups) == 0 &&
-                        httpd_new(&(struct httpd_options){.address = "127.0.0.1:0",
-                                                          .handler = handlers_webhook,
-                                                          .userdata = &st,
-                                                          .stop_timeout_ms = 2000},
-                                  &h) == 0 &&
-                        pthread_create(&loop, NULL, loop_main, h) == 0,
+                        serve(&st, &h, &loop),
                 "a silent registry, a pool (1 thread, 4 jobs, 2 per namespace), the webhook"))
                 return tap_done();
-        st.webhook = h;
         int port = httpd_port(h);
 
         read_answer(send_review(port, "v", COMMAND_POD), out, sizeof(out), 20000);
