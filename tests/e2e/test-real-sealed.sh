@@ -23,9 +23,6 @@
 # written here as the webhook writes them (the MAC computed with openssl as broker-lib.sh does).
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 # Sealed pods are listed cluster-wide by every unsealer: this test and test-real-sealed-operator.sh
 # (the operator's unsealer, the host's port 8199) run one at a time (real_exclusive), so that one's
@@ -79,12 +76,8 @@ ok $? "certificates: the operator's client certificate, another CA's, serverAuth
 
 auth_hex=$(rand_hex 32)
 printf '%s' "$auth_hex" > "$work/broker-auth.hex"
-ann_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$auth_hex" \
-    -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
-mac() { # NS SA PATHS ENV-MAP
-    printf 'v1:%s' "$(printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
-        openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1)"
-}
+ann_key=$(ann_mac_key "$auth_hex")
+mac() { printf 'v1:%s' "$(mac_of "$@")"; } # NS SA PATHS ENV-MAP
 
 # --- Kubernetes: the namespace, the unsealer's RBAC (pods list/watch, as deploy/overlays/sealed/ gives it)
 real_ns "$ns" && kubectl -n "$ns" create serviceaccount app > /dev/null &&
