@@ -52,7 +52,7 @@ static int add(scmp_filter_ctx ctx, const struct sandbox_rule *rule, uint32_t ow
 
 int sandbox_build_program(enum sandbox_profile profile, bool kill, uint32_t own_pid,
                           struct sock_filter **ret, size_t *ret_len, unsigned *ret_rules) {
-        const struct sandbox_rule *rules;
+        const struct sandbox_rule *rules; /* the profile's own, after the base */
         size_t n_rules;
         unsigned count = 0;
         int r;
@@ -77,8 +77,9 @@ int sandbox_build_program(enum sandbox_profile profile, bool kill, uint32_t own_
                 r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < n_rules; i++) {
-                r = add(ctx, &rules[i], own_pid, &count);
+        for (size_t i = 0; i < ELEMENTSOF(sandbox_base_rules) + n_rules; i++) {
+                size_t nb = ELEMENTSOF(sandbox_base_rules);
+                r = add(ctx, i < nb ? &sandbox_base_rules[i] : &rules[i - nb], own_pid, &count);
                 if (r < 0)
                         return r;
         }

@@ -79,16 +79,55 @@ struct sandbox_rule {
         (CLONE_THREAD | CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
          CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
 
+/* The base: what both profiles allow, the supervisor and the CA signer (common/sandbox-build.c
+ * adds it to each profile's own list below). */
+static const struct sandbox_rule sandbox_base_rules[] = {
+        /* Memory: malloc, the heap (wolfCrypt and the TLS module allocate), secure memory
+         * (common/secmem). */
+        SR_PLAIN("brk"),
+        SR_PLAIN("munmap"),
+        SR_PLAIN("mremap"),
+        SR_PLAIN("madvise"),
+        SR_PLAIN("mlock"),
+        SR_PLAIN("munlock"),
+        SR_PLAIN("memfd_secret"),
+        SR_PLAIN("ftruncate"),
+        SR_PLAIN("futex"),
+        /* Files opened read-only (CA and configuration files; the signer's /dev/urandom), read,
+         * closed. */
+        SR_IF("openat", SR_MASKED(2, SR_OPEN_WRITE_FLAGS, 0)),
+        SR_IF("open", SR_MASKED(1, SR_OPEN_WRITE_FLAGS, 0)),
+        SR_PLAIN("read"),
+        SR_PLAIN("close"),
+        /* Random bytes (the signer's serial numbers and signatures, TLS). */
+        SR_PLAIN("getrandom"),
+        /* Leaving, signals (and abort() on a secmem canary failure), ids, time. */
+        SR_PLAIN("exit"),
+        SR_PLAIN("exit_group"),
+        SR_PLAIN("rt_sigprocmask"),
+        SR_PLAIN("rt_sigaction"),
+        SR_PLAIN("rt_sigreturn"),
+        SR_PLAIN("getpid"),
+        SR_PLAIN("gettid"),
+        SR_PLAIN("clock_gettime"),
+#ifdef CLOUDTASER_ASAN
+        /* Sanitizer run time only, never in the released build: ASan gives every new thread an
+         * alternate signal stack (sigaltstack) and CHECK-fails without it. That is the only
+         * addition test-sandbox needs under ASan in the supervisor; an ASan report under the
+         * filter cannot fork the external symbolizer and prints raw addresses. */
+        SR_PLAIN("sigaltstack"),
+#endif
+};
+
+/* The supervisor's own, beyond the base. */
 static const struct sandbox_rule sandbox_supervisor_rules[] = {
         /* Always allowed, without argument checks. */
         /* I/O on descriptors we already hold: logs to stderr, signalfd/timerfd reads, sockets,
          * the secrets memfd, CA and configuration files opened read-only. */
-        SR_PLAIN("read"),
         SR_PLAIN("readv"),
         SR_PLAIN("pread64"),
         SR_PLAIN("write"),
         SR_PLAIN("writev"),
-        SR_PLAIN("close"),
         SR_PLAIN("close_range"),
         SR_PLAIN("dup"),
         SR_PLAIN("dup2"),
@@ -102,17 +141,9 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
         SR_PLAIN("access"),
         SR_PLAIN("faccessat"),
         SR_PLAIN("faccessat2"),
-        /* Memory: malloc, thread stacks, secure memory (common/secmem), the secrets memfd. */
-        SR_PLAIN("brk"),
-        SR_PLAIN("munmap"),
-        SR_PLAIN("mremap"),
-        SR_PLAIN("madvise"),
-        SR_PLAIN("mlock"),
+        /* Memory (beyond the base): thread stacks, the secrets memfd. */
         SR_PLAIN("mlock2"),
-        SR_PLAIN("munlock"),
-        SR_PLAIN("memfd_secret"),
         SR_PLAIN("memfd_create"),
-        SR_PLAIN("ftruncate"),
         /* Network (libcurl, wolfSSL, the resolver): sockets are created by the checked socket
          * rule below; these act on them. No bind/listen: a listening socket is made before the
          * filter (the sealed mode's unseal server, wrapper/unseal.h), which accept4 serves. */
@@ -142,18 +173,12 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
         SR_PLAIN("epoll_pwait"),
         SR_PLAIN("epoll_pwait2"),
         /* Threads (libcurl's threaded resolver), created by the checked clone rule below. */
-        SR_PLAIN("futex"),
         SR_PLAIN("set_robust_list"),
         SR_PLAIN("rseq"),
         SR_PLAIN("set_tid_address"),
         SR_PLAIN("sched_yield"),
         SR_PLAIN("sched_getaffinity"),
-        SR_PLAIN("exit"),
-        SR_PLAIN("exit_group"),
         /* Signals: the signalfd loop, forwarding to the workload, raise/abort. */
-        SR_PLAIN("rt_sigprocmask"),
-        SR_PLAIN("rt_sigaction"),
-        SR_PLAIN("rt_sigreturn"),
         SR_PLAIN("signalfd"),
         SR_PLAIN("signalfd4"),
         SR_PLAIN("kill"),
@@ -161,7 +186,6 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
         SR_PLAIN("tkill"),
         SR_PLAIN("restart_syscall"),
         /* Time: timers of the loop (token renewal, polling), backoff sleeps. */
-        SR_PLAIN("clock_gettime"),
         SR_PLAIN("clock_getres"),
         SR_PLAIN("gettimeofday"),
         SR_PLAIN("time"),
@@ -173,9 +197,7 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
         /* Children and identity: reaping, pids, ids (read-only), capget for caps_report(). */
         SR_PLAIN("wait4"),
         SR_PLAIN("waitid"),
-        SR_PLAIN("getpid"),
         SR_PLAIN("getppid"),
-        SR_PLAIN("gettid"),
         SR_PLAIN("getuid"),
         SR_PLAIN("geteuid"),
         SR_PLAIN("getgid"),
@@ -186,15 +208,7 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
         SR_PLAIN("capget"),
         SR_PLAIN("uname"),
         SR_PLAIN("sysinfo"),
-        SR_PLAIN("getrandom"),
         SR_PLAIN("getrlimit"),
-#ifdef CLOUDTASER_ASAN
-        /* Sanitizer run time only, never in the released build: ASan gives every new thread an
-         * alternate signal stack (sigaltstack) and CHECK-fails without it. That is the only
-         * addition test-sandbox needs under ASan; an ASan report under the filter cannot fork
-         * the external symbolizer and prints raw addresses. */
-        SR_PLAIN("sigaltstack"),
-#endif
 
         /* With argument checks. */
         SR_IF("clone", SR_MASKED(0, SR_CLONE_CHECKED_FLAGS, CLONE_THREAD)),
@@ -202,8 +216,6 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
          * (not EPERM, and not a kill even with SANDBOX_KILL_ON_VIOLATION) makes glibc fall back
          * to clone, which is checked above; musl only uses clone. */
         {.name = "clone3", .action = SANDBOX_RULE_ENOSYS},
-        SR_IF("openat", SR_MASKED(2, SR_OPEN_WRITE_FLAGS, 0)),
-        SR_IF("open", SR_MASKED(1, SR_OPEN_WRITE_FLAGS, 0)),
         SR_IF("socket", SR_EQ(0, AF_UNIX)),
         SR_IF("socket", SR_EQ(0, AF_INET)),
         SR_IF("socket", SR_EQ(0, AF_INET6)),
@@ -253,36 +265,13 @@ static const struct sandbox_rule sandbox_supervisor_rules[] = {
         SR_IF("ioctl", SR_MASKED(1, 0xffffffffu, FIONREAD)),
 };
 
-/* The CA signer (operator/signer.h): one socket it already holds (fd 3), memory, getrandom, and
- * leaving. See common/sandbox.h for each entry. */
+/* The CA signer's own, beyond the base (operator/signer.h): one socket it already holds (fd 3),
+ * and no new executable mapping. See common/sandbox.h for each entry. */
 #define SANDBOX_SIGNER_SOCKET_FD 3
 
 static const struct sandbox_rule sandbox_signer_rules[] = {
-        /* Memory: the heap (wolfCrypt and the TLS module allocate), common/secmem. */
-        SR_PLAIN("brk"),
-        SR_PLAIN("munmap"),
-        SR_PLAIN("mremap"),
-        SR_PLAIN("madvise"),
-        SR_PLAIN("mlock"),
-        SR_PLAIN("munlock"),
-        SR_PLAIN("memfd_secret"),
-        SR_PLAIN("ftruncate"),
-        SR_PLAIN("close"),
-        SR_PLAIN("futex"),
-        /* Random bytes for serial numbers and signatures. */
-        SR_PLAIN("getrandom"),
-        /* Leaving, and abort() on a secmem canary failure. */
-        SR_PLAIN("exit"),
-        SR_PLAIN("exit_group"),
-        SR_PLAIN("rt_sigprocmask"),
-        SR_PLAIN("rt_sigaction"),
-        SR_PLAIN("rt_sigreturn"),
-        SR_PLAIN("getpid"),
-        SR_PLAIN("gettid"),
-        SR_PLAIN("clock_gettime"),
 #ifdef CLOUDTASER_ASAN
-        /* Sanitizer run time only (see the supervisor's list). */
-        SR_PLAIN("sigaltstack"),
+        /* Sanitizer run time only. */
         SR_PLAIN("sched_yield"),
         SR_PLAIN("readlink"),
         SR_PLAIN("readlinkat"),
@@ -293,12 +282,10 @@ static const struct sandbox_rule sandbox_signer_rules[] = {
         SR_IF("recvmsg", SR_EQ(0, SANDBOX_SIGNER_SOCKET_FD)),
         SR_IF("sendmsg", SR_EQ(0, SANDBOX_SIGNER_SOCKET_FD)),
         /* wolfCrypt seeds its DRBG from /dev/urandom (this wolfSSL build has no getrandom
-         * seed): open read-only, read, close. Which file is Landlock's business (the signer
-         * restricts itself to /dev/urandom with sandbox_restrict_files()); a filter cannot read
-         * the path. read is allowed on any fd: the process holds only 0-3 and that one. */
-        SR_IF("openat", SR_MASKED(2, SR_OPEN_WRITE_FLAGS, 0)),
-        SR_IF("open", SR_MASKED(1, SR_OPEN_WRITE_FLAGS, 0)),
-        SR_PLAIN("read"),
+         * seed): the base's read-only open, read and close. Which file is Landlock's business
+         * (the signer restricts itself to /dev/urandom with sandbox_restrict_files()); a filter
+         * cannot read the path. read is allowed on any fd: the process holds only 0-3 and that
+         * one. */
         /* abort(): a signal to itself only. */
         SR_IF("tgkill", SR_EQ(0, SANDBOX_OWN_PID)),
         /* No new executable mapping, whatever the C library. */

@@ -25,37 +25,57 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-int handlers_lookup(void *userdata, const char *ns, const char *image, const char *const *names,
-                    size_t n_names, struct registry_image_config *ret, char *err, size_t errlen) {
-        struct operator_state *st = userdata;
-        _cleanup_buf_ struct buf configs = BUF_INIT(4u * 1024u * 1024u, BUF_SECURE);
-        const char *docs[32];
-        size_t offsets[32], n_docs = 0;
+#define MAX_DOCS 32
+
+/* The pod's pull secrets' contents into configs (NUL-terminated, each), pointed at by docs:
+ * read through the API with the operator's own identity and kept in st->pull_secrets for the
+ * loop (fresh), or only from there (!fresh: the loop, which does no I/O). */
+static size_t pull_secrets(struct operator_state *st, const char *ns, const char *const *names,
+                           size_t n_names, bool fresh, struct buf *configs,
+                           const char *docs[static MAX_DOCS]) {
+        size_t offsets[MAX_DOCS], n_docs = 0;
         int r;
 
-        /* The pull secrets' contents, read with the operator's own identity. */
-        for (size_t i = 0; st->kube && i < n_names && n_docs < ELEMENTSOF(docs); i++) {
+        for (size_t i = 0; i < n_names && n_docs < MAX_DOCS; i++) {
+                size_t before = configs->len;
+                if (!fresh) {
+                        if (pullsecrets_get(st->pull_secrets, ns, names[i], configs) == 0)
+                                offsets[n_docs++] = before;
+                        continue;
+                }
+                if (!st->kube)
+                        break;
                 struct kube_error e = {};
-                size_t before = configs.len;
-                r = kube_get_pull_secret(st->kube, ns, names[i], &configs, &e);
+                r = kube_get_pull_secret(st->kube, ns, names[i], configs, &e);
                 if (r < 0) {
+                        pullsecrets_drop(st->pull_secrets, ns, names[i]);
                         log_warning(
                                 "image pull secret %s/%s unusable for the entrypoint lookup: %s",
                                 ns, names[i], e.message);
                         continue;
                 }
-                if (buf_append_byte(&configs, 0) < 0)
+                (void) pullsecrets_put(st->pull_secrets, ns, names[i], configs->data + before,
+                                       configs->len - before); /* too big: the pool, next time */
+                if (buf_append_byte(configs, 0) < 0)
                         break;
                 offsets[n_docs++] = before;
         }
         for (size_t i = 0; i < n_docs; i++)
-                docs[i] = configs.data + offsets[i];
+                docs[i] = configs->data + offsets[i];
+        return n_docs;
+}
+
+int handlers_lookup(void *userdata, const char *ns, const char *image, const char *const *names,
+                    size_t n_names, struct registry_image_config *ret, char *err, size_t errlen) {
+        struct operator_state *st = userdata;
+        _cleanup_buf_ struct buf configs = BUF_INIT(4u * 1024u * 1024u, BUF_SECURE);
+        const char *docs[MAX_DOCS];
+        size_t n_docs = pull_secrets(st, ns, names, n_names, true, &configs, docs);
 
         /* registry_lookup is thread-safe (its cache has its own lock) and does its network I/O
          * without holding it: loops do not wait for each other's lookups. */
-        r = registry_lookup(st->registry, image, "linux", st->node_arch, docs, n_docs, ret, err,
-                            errlen);
-        return r;
+        return registry_lookup(st->registry, image, "linux", st->node_arch, docs, n_docs, ret, err,
+                               errlen);
 }
 
 /* ---- reviews that need a lookup: on the pool, never on the loop ---------------------------- */
@@ -78,10 +98,14 @@ static int probe_lookup(void *userdata, const char *ns, const char *image, const
         struct probe *p = userdata;
         int r;
 
-        (void) names;
-        (void) n_names;
-        r = registry_lookup_cached(p->st->registry, image, "linux", p->st->node_arch, ret, err,
-                                   errlen);
+        /* The pod's own pull secrets, as a worker last read them: a result cached under one of
+         * their credentials is answered here too (operator/pullsecrets.h says why that cannot
+         * answer for a pod that lacks the credential). */
+        _cleanup_buf_ struct buf configs = BUF_INIT(4u * 1024u * 1024u, BUF_SECURE);
+        const char *docs[MAX_DOCS];
+        size_t n_docs = pull_secrets(p->st, ns, names, n_names, false, &configs, docs);
+        r = registry_lookup_cached(p->st->registry, image, "linux", p->st->node_arch, docs, n_docs,
+                                   ret, err, errlen);
         if (r != -EWOULDBLOCK)
                 return r; /* a cached result, or an error no lookup would change */
         p->missed = true;

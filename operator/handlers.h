@@ -15,8 +15,9 @@
  * handlers_lookup is the admission's entrypoint lookup (admission_config.lookup): the pod's pull
  * secrets read through the Kubernetes API with the operator's identity, then the registry.
  * With st->lookups, handlers_webhook first reviews on the loop with the registry's cache only
- * (registry_lookup_cached()); a review that needs a real lookup is parked and re-run on a
- * pool worker with handlers_lookup; its fallback, sent at lookup_deadline_ms, is the pod's
+ * (registry_lookup_cached(), with the pod's pull secrets as a worker last read them:
+ * st->pull_secrets, operator/pullsecrets.h); a review that needs a real lookup is parked and re-run
+ * on a pool worker with handlers_lookup; its fallback, sent at lookup_deadline_ms, is the pod's
  * denial saying that the lookup did not finish in time. The pool's client is the review's
  * namespace: one tenant holds at most its share of the queue; a refused review is denied at
  * once saying the lookups are busy ("How lookups run" in docs/operator.md).
@@ -35,6 +36,7 @@
 #include "operator/admission.h"
 #include "operator/lookuppool.h"
 #include "operator/metrics.h"
+#include "operator/pullsecrets.h"
 #include "operator/registry.h"
 
 struct operator_state {
@@ -46,6 +48,9 @@ struct operator_state {
          * loop answers from the cache or parks the review (httpd_defer()) and a worker answers
          * it. NULL: lookups run on the loop (tests of the handlers alone). */
         struct lookuppool *lookups;
+        /* The pull secrets the workers last read, for the loop's cache-only pass (NULL: that
+         * pass finds only results read without credentials). */
+        struct pullsecrets *pull_secrets;
         unsigned lookup_deadline_ms; /* a parked review's answer from its start; 0: 9000 */
         size_t lookup_bytes_max;     /* their budget; 0: 32 MiB */
         _Atomic size_t lookup_bytes; /* the parked reviews' copied bodies (handlers.c) */

@@ -294,6 +294,10 @@ int main(int argc, char **argv) {
         r = lookuppool_new(&lo, &st.lookups);
         if (r < 0)
                 return log_error_errno(r, "Cannot start the registry lookup threads: %m"), 1;
+        /* The pull secrets the workers read, for the loop's cache-only pass. */
+        r = pullsecrets_new(NULL, &st.pull_secrets);
+        if (r < 0)
+                return log_error_errno(r, "Cannot allocate the pull secrets' cache: %m"), 1;
 
         /* Probes and metrics first (tiny limits: they take no bodies): /readyz says what the
          * operator waits for. */
@@ -437,6 +441,7 @@ int main(int argc, char **argv) {
                 (void) pthread_join(threads[i], NULL);
         st.webhook = NULL;
         st.lookups = lookuppool_free(st.lookups); /* before the server its jobs complete into */
+        st.pull_secrets = pullsecrets_free(st.pull_secrets); /* after the workers */
         httpd_free(webhook);
         httpd_free(st.health);
         httpd_free(st.metrics_srv);

@@ -22,30 +22,27 @@ static void observe(struct operator_metrics *m, uint64_t usec) {
 }
 
 void metrics_count_review(struct operator_metrics *m, enum metrics_outcome o, uint64_t usec) {
-        switch (o) {
-        case METRICS_INJECTED:
-                atomic_fetch_add(&m->outcome_injected, 1);
-                break;
-        case METRICS_SKIPPED:
-                atomic_fetch_add(&m->outcome_skipped, 1);
-                break;
-        case METRICS_DENIED:
-                atomic_fetch_add(&m->outcome_denied, 1);
-                break;
-        case METRICS_BAD_REQUEST:
-                atomic_fetch_add(&m->outcome_bad_request, 1);
-                break;
-        case METRICS_ERROR:
-        default:
-                atomic_fetch_add(&m->outcome_error, 1);
-                break;
-        }
+        if ((unsigned) o >= METRICS_N_OUTCOMES)
+                o = METRICS_ERROR;
+        atomic_fetch_add(&m->outcome[o], 1);
         observe(m, usec);
 }
 
 void metrics_count_failure(struct operator_metrics *m) {
-        atomic_fetch_add(&m->outcome_error, 1);
+        atomic_fetch_add(&m->outcome[METRICS_ERROR], 1);
 }
+
+static const char *const outcome_names[METRICS_N_OUTCOMES] = {
+        [METRICS_INJECTED] = "injected",       [METRICS_SKIPPED] = "skipped",
+        [METRICS_DENIED] = "denied",           [METRICS_ERROR] = "error",
+        [METRICS_BAD_REQUEST] = "bad_request",
+};
+
+/* A metric of one unlabelled sample. */
+struct sample {
+        const char *name, *type, *help;
+        uint64_t value;
+};
 
 int metrics_render(const struct operator_metrics *cm, const struct httpd_stats *chs,
                    const struct registry_stats *crs, struct buf *b) {
@@ -60,23 +57,14 @@ int metrics_render(const struct operator_metrics *cm, const struct httpd_stats *
                 if (r >= 0)                             \
                         r = buf_printf(b, __VA_ARGS__); \
         } while (0)
-        P("# HELP cloudtaser_admission_requests_total Admission reviews by outcome.\n");
-        P("# TYPE cloudtaser_admission_requests_total counter\n");
-        P("cloudtaser_admission_requests_total{outcome=\"injected\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_injected));
-        P("cloudtaser_admission_requests_total{outcome=\"skipped\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_skipped));
-        P("cloudtaser_admission_requests_total{outcome=\"denied\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_denied));
-        P("cloudtaser_admission_requests_total{outcome=\"error\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_error));
-        P("cloudtaser_admission_requests_total{outcome=\"bad_request\"} %" PRIu64 "\n",
-          atomic_load(&m->outcome_bad_request));
-        P("# HELP cloudtaser_injections_total Pods mutated to run through the wrapper.\n");
-        P("# TYPE cloudtaser_injections_total counter\n");
-        P("cloudtaser_injections_total %" PRIu64 "\n", atomic_load(&m->outcome_injected));
-        P("# HELP cloudtaser_admission_duration_seconds Time to answer an admission review.\n");
-        P("# TYPE cloudtaser_admission_duration_seconds histogram\n");
+#define HEAD(name, type, help) P("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type)
+        HEAD("cloudtaser_admission_requests_total", "counter", "Admission reviews by outcome.");
+        for (size_t i = 0; i < METRICS_N_OUTCOMES; i++)
+                P("cloudtaser_admission_requests_total{outcome=\"%s\"} %" PRIu64 "\n",
+                  outcome_names[i], atomic_load(&m->outcome[i]));
+
+        HEAD("cloudtaser_admission_duration_seconds", "histogram",
+             "Time to answer an admission review.");
         uint64_t cum = 0;
         for (size_t i = 0; i < METRICS_N_BUCKETS; i++) {
                 cum += atomic_load(&m->latency_bucket[i]);
@@ -89,37 +77,35 @@ int metrics_render(const struct operator_metrics *cm, const struct httpd_stats *
           (double) atomic_load(&m->latency_sum_usec) / 1e6);
         P("cloudtaser_admission_duration_seconds_count %" PRIu64 "\n",
           atomic_load(&m->latency_count));
-        P("# HELP cloudtaser_registry_lookups_total Image config lookups for entrypoints.\n");
-        P("# TYPE cloudtaser_registry_lookups_total counter\n");
-        P("cloudtaser_registry_lookups_total %" PRIu64 "\n", rs.lookups);
-        P("# HELP cloudtaser_registry_cache_hits_total Lookups answered from the cache.\n");
-        P("# TYPE cloudtaser_registry_cache_hits_total counter\n");
-        P("cloudtaser_registry_cache_hits_total %" PRIu64 "\n", rs.cache_hits);
-        P("# HELP cloudtaser_registry_errors_total Lookups that failed.\n");
-        P("# TYPE cloudtaser_registry_errors_total counter\n");
-        P("cloudtaser_registry_errors_total %" PRIu64 "\n", rs.errors);
-        P("# HELP cloudtaser_registry_lookups_coalesced_total Lookups that waited for the same one "
-          "in flight.\n");
-        P("# TYPE cloudtaser_registry_lookups_coalesced_total counter\n");
-        P("cloudtaser_registry_lookups_coalesced_total %" PRIu64 "\n", rs.coalesced);
-        P("# HELP cloudtaser_webhook_reviews_parked_total Reviews answered off the event loop "
-          "(a registry lookup).\n");
-        P("# TYPE cloudtaser_webhook_reviews_parked_total counter\n");
-        P("cloudtaser_webhook_reviews_parked_total %" PRIu64 "\n", hs.deferred);
-        P("# HELP cloudtaser_webhook_reviews_parked Reviews waiting for a registry lookup now.\n");
-        P("# TYPE cloudtaser_webhook_reviews_parked gauge\n");
-        P("cloudtaser_webhook_reviews_parked %" PRIu64 "\n", hs.deferred_active);
-        P("# HELP cloudtaser_webhook_reviews_late_total Parked reviews denied at the deadline "
-          "(the lookup was late).\n");
-        P("# TYPE cloudtaser_webhook_reviews_late_total counter\n");
-        P("cloudtaser_webhook_reviews_late_total %" PRIu64 "\n", hs.deferred_timeouts);
-        P("# HELP cloudtaser_webhook_connections_total TLS connections accepted by the webhook.\n");
-        P("# TYPE cloudtaser_webhook_connections_total counter\n");
-        P("cloudtaser_webhook_connections_total %" PRIu64 "\n", hs.connections_accepted);
-        P("# HELP cloudtaser_webhook_tls_handshake_failures_total Failed TLS handshakes.\n");
-        P("# TYPE cloudtaser_webhook_tls_handshake_failures_total counter\n");
-        P("cloudtaser_webhook_tls_handshake_failures_total %" PRIu64 "\n",
-          hs.tls_handshake_failures);
+
+        const struct sample samples[] = {
+                {"cloudtaser_injections_total", "counter",
+                 "Pods mutated to run through the wrapper.",
+                 atomic_load(&m->outcome[METRICS_INJECTED])},
+                {"cloudtaser_registry_lookups_total", "counter",
+                 "Image config lookups for entrypoints.", rs.lookups},
+                {"cloudtaser_registry_cache_hits_total", "counter",
+                 "Lookups answered from the cache.", rs.cache_hits},
+                {"cloudtaser_registry_errors_total", "counter", "Lookups that failed.", rs.errors},
+                {"cloudtaser_registry_lookups_coalesced_total", "counter",
+                 "Lookups that waited for the same one in flight.", rs.coalesced},
+                {"cloudtaser_webhook_reviews_parked_total", "counter",
+                 "Reviews answered off the event loop (a registry lookup).", hs.deferred},
+                {"cloudtaser_webhook_reviews_parked", "gauge",
+                 "Reviews waiting for a registry lookup now.", hs.deferred_active},
+                {"cloudtaser_webhook_reviews_late_total", "counter",
+                 "Parked reviews denied at the deadline (the lookup was late).",
+                 hs.deferred_timeouts},
+                {"cloudtaser_webhook_connections_total", "counter",
+                 "TLS connections accepted by the webhook.", hs.connections_accepted},
+                {"cloudtaser_webhook_tls_handshake_failures_total", "counter",
+                 "Failed TLS handshakes.", hs.tls_handshake_failures},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(samples); i++) {
+                HEAD(samples[i].name, samples[i].type, samples[i].help);
+                P("%s %" PRIu64 "\n", samples[i].name, samples[i].value);
+        }
+#undef HEAD
 #undef P
         return r;
 }

@@ -15,19 +15,19 @@
 
 #define METRICS_N_BUCKETS 13 /* admission latency histogram buckets, +Inf not counted */
 
-struct operator_metrics {
-        _Atomic uint64_t outcome_injected, outcome_skipped, outcome_denied, outcome_error,
-                outcome_bad_request;
-        _Atomic uint64_t latency_bucket[METRICS_N_BUCKETS + 1]; /* last: +Inf */
-        _Atomic uint64_t latency_sum_usec, latency_count;
-};
-
 enum metrics_outcome {
         METRICS_INJECTED,
         METRICS_SKIPPED,
         METRICS_DENIED,
         METRICS_ERROR,
         METRICS_BAD_REQUEST,
+        METRICS_N_OUTCOMES,
+};
+
+struct operator_metrics {
+        _Atomic uint64_t outcome[METRICS_N_OUTCOMES];           /* by enum metrics_outcome */
+        _Atomic uint64_t latency_bucket[METRICS_N_BUCKETS + 1]; /* last: +Inf */
+        _Atomic uint64_t latency_sum_usec, latency_count;
 };
 
 /* Counts one answered admission review with its outcome, and usec, the time it took, in the

@@ -91,14 +91,17 @@ int registry_lookup(struct registry_client *r, const char *image, const char *os
                     const char *const *dockerconfigjsons, size_t n_configs,
                     struct registry_image_config *ret, char *err, size_t errlen);
 
-/* The same lookup from the cache only, without reading any pull secret and without any network
- * I/O (the webhook's event loop asks this first): 0 and *ret when the result of a lookup
- * without credentials (or, for a cloud registry, with the operator's own identity) is cached;
- * -EWOULDBLOCK when registry_lookup() is needed (which also tries results cached under the pod's
- * credentials); -EINVAL with err for an invalid reference or platform, as registry_lookup(). */
+/* The same lookup from the cache only, without any network I/O (the webhook's event loop asks
+ * this first): 0 and *ret when a result is cached that registry_lookup() with the same
+ * dockerconfigjsons would take from its cache (read without credentials, with one of the
+ * credentials of these dockerconfigjsons that applies to the image, or, for a cloud registry,
+ * with the operator's own identity); -EWOULDBLOCK when registry_lookup() is needed; -EINVAL
+ * with err for an invalid reference or platform, as registry_lookup(). A result read with a
+ * credential is found only by a caller that gives that credential: the caller passes only the
+ * pull secrets of the pod under review (operator/pullsecrets.h). */
 int registry_lookup_cached(struct registry_client *r, const char *image, const char *os,
-                           const char *arch, struct registry_image_config *ret, char *err,
-                           size_t errlen);
+                           const char *arch, const char *const *dockerconfigjsons, size_t n_configs,
+                           struct registry_image_config *ret, char *err, size_t errlen);
 
 /* Frees the arrays and strings of c and zeroes it. Accepts a zeroed struct; safe to call twice. */
 void registry_image_config_done(struct registry_image_config *c);

@@ -8,9 +8,6 @@
 # `make bench`; it starts its own cluster and OpenBao (tests/e2e/real-lib.sh) unless shared.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 BROKER=$top/build/musl/bin/cloudtaser-broker
 load=$top/build/musl/bin/ct-load

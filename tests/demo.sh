@@ -66,8 +66,8 @@ expected=$(printf '%s' "$canary" | sha256sum | cut -d' ' -f1)
 echo "  secret/shop/db holds a password of ${#canary} bytes, whose SHA-256 is $expected"
 
 say "kubectl apply of an annotated Deployment (no Secret, no sidecar)"
-ct_deployment web shop shop secret/data/shop/db "password=PGPASSWORD,username=PGUSER" \
-    'command: ["/ct-workload", "env-hash", "PGPASSWORD", "env-hash", "PGUSER", "say", "serving", "sleep", "3600"]' \
+ct_deployment -a vault-role=shop -a secret-paths=secret/data/shop/db -a env-map="password=PGPASSWORD,username=PGUSER" \
+    web shop 'command: ["/ct-workload", "env-hash", "PGPASSWORD", "env-hash", "PGUSER", "say", "serving", "sleep", "3600"]' \
     > "$work/web.yaml"
 sed -n '/annotations:/,/spec:/p' "$work/web.yaml" | sed '$d;s/^/  /'
 kubectl apply -f "$work/web.yaml" | sed 's/^/  /'

@@ -180,9 +180,9 @@ void registry_get_stats(const struct registry_client *r, struct registry_stats *
 }
 
 /* Cache keys: "<domain>/<path>{:tag|@digest}|<platform>|<scope>", scope "-" for results read
- * without credentials, else 32 hex digits of SHA-256(salt, host, user:pass). */
-static void credential_scope(const struct registry_client *r, const struct registry_ref *ref,
-                             const char *user_pass, char out[33]) {
+ * without credentials, else registry_credential_scope(). */
+void registry_credential_scope(const struct registry_client *r, const struct registry_ref *ref,
+                               const char *user_pass, char out[33]) {
         struct sha256_ctx c;
         uint8_t d[SHA256_DIGEST_SIZE];
         char hex[SHA256_HEX_SIZE];
@@ -322,7 +322,11 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
                 return q;
         }
         registry_platform_string(&plat, pstr, sizeof(pstr));
-        q = cached_only ? 0 : registry_match_credentials(configs, n_configs, &ref, &creds);
+        /* Matching the credentials is no I/O: the cache-only pass does it too, so that results
+         * read with one of the pod's own credentials are found there. */
+        q = registry_match_credentials(configs, n_configs, &ref, &creds);
+        if (q < 0 && cached_only)
+                return -EWOULDBLOCK; /* registry_lookup() says why */
         if (q < 0) {
                 registry_set_err(err, errlen, "cannot read the imagePullSecrets: %s", strerror(-q));
                 return q;
@@ -332,7 +336,7 @@ static int do_lookup(struct registry_client *r, const char *image, const char *o
          * then (cloud registries) those read with the operator's own identity. */
         memcpy(scopes[0], "-", 2);
         for (size_t i = 0; i < creds.n; i++)
-                credential_scope(r, &ref, creds.c[i].user_pass, scopes[1 + i]);
+                registry_credential_scope(r, &ref, creds.c[i].user_pass, scopes[1 + i]);
         memcpy(scopes[1 + creds.n], "cloud", 6);
         size_t n_scopes = 1 + creds.n + (registry_cloud_match(ref.host, NULL) ? 1 : 0);
         for (size_t i = 0; i < n_scopes; i++) {
@@ -413,8 +417,8 @@ int registry_lookup(struct registry_client *r, const char *image, const char *os
 }
 
 int registry_lookup_cached(struct registry_client *r, const char *image, const char *os,
-                           const char *arch, struct registry_image_config *ret, char *err,
-                           size_t errlen) {
+                           const char *arch, const char *const *dockerconfigjsons, size_t n_configs,
+                           struct registry_image_config *ret, char *err, size_t errlen) {
         bool hit = false;
         int q;
 
@@ -424,7 +428,8 @@ int registry_lookup_cached(struct registry_client *r, const char *image, const c
                 registry_set_err(err, errlen, "registry lookup: invalid arguments");
                 return -EINVAL;
         }
-        q = do_lookup(r, image, os, arch, NULL, 0, true, ret, err, errlen, &hit);
+        q = do_lookup(r, image, os, arch, dockerconfigjsons, n_configs, true, ret, err, errlen,
+                      &hit);
         if (q != -EWOULDBLOCK) /* a miss: registry_lookup() counts it */
                 count_lookup(r, hit, q);
         return q;

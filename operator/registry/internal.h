@@ -143,6 +143,11 @@ int registry_cache_get(struct registry_client *r, const char *key,
                        struct registry_image_config *ret);
 int registry_cache_put(struct registry_client *r, const char *key, bool ttl,
                        const struct registry_image_config *c);
+/* The scope of cache keys for results read with the credential user_pass ("user:password") at
+ * ref's host: 32 hex digits of SHA-256(the client's random salt, host, user:pass) and a NUL
+ * (client.c). */
+void registry_credential_scope(const struct registry_client *r, const struct registry_ref *ref,
+                               const char *user_pass, char out[33]);
 
 /* --- cloud credential providers (cloud.c) -------------------------------------------------- */
 

@@ -7,6 +7,8 @@
 #   ct_push_images TAG [IMAGE...]  our images (wrapper/init, ct-workload, and the IMAGEs named,
 #                                  e.g. cloudtaser-broker), built without a daemon, into the
 #                                  cluster's registry; their digests in $work/images/NAME.digest
+#   ct_tenant_ns NS                a fresh namespace our webhook serves (labelled ct-e2e=$T) with
+#                                  the service account app the pods run as
 #   ct_operator_account NS         a service account for the operator, allowed to read secrets and
 #                                  service accounts (pull secrets) and namespaces (their Pod
 #                                  Security level); its token in $work/operator.jwt
@@ -18,9 +20,16 @@
 #   ct_register NAME FAILURE-POLICY SELECTOR-LABEL   a MutatingWebhookConfiguration for our webhook,
 #                                  namespaces labelled ct-e2e=SELECTOR-LABEL, pods labelled
 #                                  cloudtaser.io/inject=true
-#   ct_deployment NAME NS ROLE PATH ENV-MAP CONTAINER-LINES   an annotated Deployment (stdout);
-#                                  ROLE method:M: cloudtaser.io/vault-auth-method M instead of a
-#                                  vault role (method:broker)
+#   ct_workload KIND NAME NS [REPLICAS]   the head of an apps/v1 workload (stdout) down to its
+#                                  selector (its pods' label app: NAME); the spec's other fields
+#                                  (template: ...) follow, two spaces in
+#   ct_deployment [-a KEY=VALUE]... [-g GRACE] [-s SPEC-LINE] NAME NS CONTAINER-LINE...
+#                                  a Deployment (stdout) of one ct-workload pod (service account
+#                                  app, host network, grace GRACE s, default 5), its container app
+#                                  with CONTAINER-LINEs (command:, env: ...); with -a, injected:
+#                                  the annotations cloudtaser.io/inject "true" and each
+#                                  cloudtaser.io/KEY VALUE, and the label cloudtaser.io/inject;
+#                                  SPEC-LINE: one more field of the Deployment's spec
 #   ct_wait_running NS APP SECONDS ct_pod_of NS APP   ct_pod_log NS POD CONTAINER
 #   ct_wait_for SECONDS COMMAND... polls COMMAND (quiet) every 0.2 s until it succeeds, for at most
 #                                  SECONDS of wall-clock time (a loaded machine makes kubectl slow)
@@ -37,6 +46,11 @@ ct_push_images() {
         IMAGE_TAG=$tag "$top/tests/cluster/cluster.sh" push "$CT_CLUSTER" "$imgs/$i" "$i:$tag" >> "$work/images.log" 2>&1 ||
             return 1
     done
+}
+
+ct_tenant_ns() {
+    real_ns "$1" && kubectl label namespace "$1" "ct-e2e=$T" > /dev/null &&
+        kubectl -n "$1" create serviceaccount app > /dev/null
 }
 
 # The operator's service account in namespace $1 (RBAC for pull secrets and namespaces), its
@@ -105,33 +119,38 @@ webhooks:
 EOF
 }
 
-ct_deployment() { # NAME NS ROLE PATH ENV-MAP CONTAINER-LINES
-    local auth="cloudtaser.io/vault-role: $3"
-    case $3 in method:*) auth="cloudtaser.io/vault-auth-method: ${3#method:}" ;; esac
-    cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $1, namespace: $2}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: $1}}
-  template:
-    metadata:
-      labels: {app: $1, cloudtaser.io/inject: "true"}
-      annotations:
-        cloudtaser.io/inject: "true"
-        $auth
-        cloudtaser.io/secret-paths: $4
-        cloudtaser.io/env-map: $5
-    spec:
-      serviceAccountName: app
-      hostNetwork: true
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: app
-        image: $CT_REGISTRY/ct-workload:${CT_TAG:-e2e}
-        $6
-EOF
+ct_workload() { # KIND NAME NS [REPLICAS]
+    printf 'apiVersion: apps/v1\nkind: %s\nmetadata: {name: %s, namespace: %s}\nspec:\n' "$1" "$2" "$3"
+    [ -n "${4:-}" ] && printf '  replicas: %s\n' "$4"
+    printf '  selector: {matchLabels: {app: %s}}\n' "$2"
+}
+
+ct_deployment() { # [-a KEY=VALUE]... [-g GRACE] [-s SPEC-LINE] NAME NS CONTAINER-LINE...
+    local ann=() grace=5 spec= a l
+    while [ $# -gt 0 ]; do
+        case $1 in
+        -a) ann+=("$2") ;;
+        -g) grace=$2 ;;
+        -s) spec=$2 ;;
+        *) break ;;
+        esac
+        shift 2
+    done
+    ct_workload Deployment "$1" "$2" 1
+    [ -n "$spec" ] && printf '  %s\n' "$spec"
+    printf '  template:\n    metadata:\n'
+    if [ ${#ann[@]} -gt 0 ]; then
+        printf '      labels: {app: %s, cloudtaser.io/inject: "true"}\n' "$1"
+        printf '      annotations:\n        cloudtaser.io/inject: "true"\n'
+        for a in "${ann[@]}"; do printf '        cloudtaser.io/%s: "%s"\n' "${a%%=*}" "${a#*=}"; done
+    else
+        printf '      labels: {app: %s}\n' "$1"
+    fi
+    printf '    spec:\n      serviceAccountName: app\n      hostNetwork: true\n'
+    printf '      terminationGracePeriodSeconds: %s\n      containers:\n      - name: app\n' "$grace"
+    printf '        image: %s/ct-workload:%s\n' "$CT_REGISTRY" "${CT_TAG:-e2e}"
+    shift 2
+    for l in "$@"; do printf '        %s\n' "$l"; done
 }
 
 ct_pod_of() { kubectl -n "$1" get pod -l "app=$2" -o 'jsonpath={.items[0].metadata.name}' 2> /dev/null; }

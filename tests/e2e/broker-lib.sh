@@ -66,12 +66,7 @@ start_broker A --session-ttl 600 && portA=$port && pidA=${pids[-1]} &&
 ok $? "two brokers serving (A on $portA, B on $portB)" || sed 's/^/# /' "$work"/A.log "$work"/B.log
 
 # --- the pod ---------------------------------------------------------------------------------
-ann_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$auth_hex" \
-    -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
-mac_of() { # NS SA PATHS ENVMAP
-    printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
-        openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1
-}
+ann_key=$(ann_mac_key "$auth_hex")
 make_pod() { # NAME PATHS MAC-PATHS [ENV-MAP]
     kubectl -n "$ns" apply -f - > /dev/null << YAML
 apiVersion: v1

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # real-lib.sh: shared pieces of the end-to-end tests on the real servers (test-real-*.sh): OpenBao
-# and the Kubernetes cluster of tests/cluster/. Source it after tests/lib/tap.sh,
-# tests/standin/standin.sh and tests/e2e/wrapper-lib.sh.
+# and the Kubernetes cluster of tests/cluster/. Source it with `top` set: it sources
+# tests/lib/tap.sh, tests/standin/standin.sh and tests/e2e/wrapper-lib.sh itself.
 #
 #   real_setup [--cluster] [--own-bao NODES]
 #       work dir ($work), WL_BASE for wrun/wstart (wrapper-lib.sh) pointing at OpenBao, cleanup.
@@ -15,11 +15,29 @@
 #   bao_policy NAME HCL    writes an ACL policy
 #   kube_token NS SA [AUD] a service-account JWT from the TokenRequest API (10 min), as a pod gets
 #   real_ns NAME           a fresh namespace (with its default service account ready)
+#   is GOT WANT NAME       a TAP check that GOT is WANT (both said when not)
+#   ann_mac_key AUTH_HEX   the annotation MAC's key (hex) from broker-auth's key, with openssl kdf
+#   mac_of NS SA PATHS ENVMAP   a pod's annotation MAC (hex) under $ann_key, with openssl dgst:
+#                          docs/protocol-broker.md "The annotation MAC", computed independently
+#                          of our code
+#   installation_id TOKEN_HEX   the installation id (16 hex digits) from broker-token's key:
+#                          the sealed label's value and the unsealer's policy prefix
+#                          (common/brokerproto.h), with openssl dgst
+#   real_test_begin SUFFIX the start of a test of the operator on the cluster: real_setup
+#                          --cluster, tests/cluster/pod-lib.sh, ns=$T-SUFFIX, and at exit: the
+#                          function real_at_exit if the test defines one, ct_stop_operator, the
+#                          MutatingWebhookConfigurations of real_gone_mwcs ($T-inject), the
+#                          ClusterRoles and bindings of real_gone_roles ($ns-operator) and the
+#                          namespaces of real_gone_ns ($ns) deleted, then real_cleanup. A test
+#                          appends what more it makes to those arrays.
 #   real_exclusive LOCK "$0" "$@"   before real_setup: runs the test again holding the host-wide
 #                          lock LOCK, so that tests that must not overlap run one at a time, also
 #                          under make check's parallel jobs. flock(1) holds it (-o): the servers
 #                          the test starts do not inherit it.
 : "${top:?}"
+. "$top/tests/lib/tap.sh"
+. "$top/tests/standin/standin.sh"
+. "$top/tests/e2e/wrapper-lib.sh"
 
 real_exclusive() {
     local lock=$1
@@ -113,6 +131,25 @@ kube_token() { # NS SA [AUDIENCE]
     fi
 }
 
+is() { # GOT WANT NAME
+    [ "$1" = "$2" ]
+    ok $? "$3" || diag "got '$1'" "want '$2'"
+}
+
+ann_mac_key() {
+    openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$1" \
+        -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f'
+}
+
+mac_of() { # NS SA PATHS ENVMAP
+    printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
+        openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1
+}
+
+installation_id() { # TOKEN_HEX
+    printf 'cloudtaser/broker/installation/v1' | openssl dgst -sha256 -mac HMAC -macopt hexkey:"$1" -r | cut -c1-16
+}
+
 real_ns() {
     kubectl create namespace "$1" > /dev/null || return 1
     local i
@@ -121,4 +158,23 @@ real_ns() {
         sleep 0.2
     done
     return 1
+}
+
+real_test_begin() {
+    real_setup --cluster
+    . "$top/tests/cluster/pod-lib.sh"
+    ns=$T-$1
+    real_gone_mwcs=("$T-inject")
+    real_gone_roles=("$ns-operator")
+    real_gone_ns=("$ns")
+    trap _real_test_end EXIT
+}
+
+_real_test_end() {
+    declare -F real_at_exit > /dev/null && real_at_exit
+    ct_stop_operator
+    kubectl delete mutatingwebhookconfiguration "${real_gone_mwcs[@]}" --ignore-not-found > /dev/null 2>&1
+    kubectl delete clusterrolebinding,clusterrole "${real_gone_roles[@]}" --ignore-not-found > /dev/null 2>&1
+    kubectl delete namespace "${real_gone_ns[@]}" --ignore-not-found --wait=false > /dev/null 2>&1
+    real_cleanup
 }

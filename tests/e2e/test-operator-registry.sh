@@ -4,7 +4,9 @@
 # docker-registry, TLS + htpasswd, the image pushed by skopeo), created with the real kubectl
 # through the stand-in kube-apiserver. The operator reads the pod's imagePullSecret through the
 # API, looks the image's ENTRYPOINT and CMD up in the registry, and wraps them; without the
-# secret the pod is refused with the fix in the message. The registry password is a canary.
+# secret the pod is refused with the fix in the message. A second pod of the image with the
+# secret is answered from the cache on the webhook's loop; another tenant's pod naming the image
+# (with a secret of the same name, another password) is not. The registry password is a canary.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -91,6 +93,26 @@ cmd=$(kubectl get pod withargs -o jsonpath='{.spec.containers[0].command}|{.spec
 [ "$cmd" = '["/cloudtaser/wrapper","--","/app","--serve"]|["--debug"]' ]
 ok $? "args only: ENTRYPOINT wrapped, the pod's args kept, the image's CMD ignored ($cmd)" || sed 's/^/# /' "$work/p2.log"
 
+# The second review of the image with the same pull secret is answered from the cache on the
+# webhook's loop (issue 11, item 12: the loop finds results cached under the pod's own pull
+# secrets' credentials), not parked for the lookup pool: one review parked so far.
+parked_total() { curl -s "http://127.0.0.1:$mport/metrics" | awk '/^cloudtaser_webhook_reviews_parked_total/ {print $2}'; }
+parked=$(parked_total)
+[ "$parked" = 1 ]
+ok $? "the same image with the same pull secret again: from the cache on the loop, not parked ($parked parked)"
+
+# Another tenant names the private image, with a secret of the same name in their own namespace
+# holding a guessed password: no answer from the cache (parked for a real lookup), refused.
+kubectl create namespace other > "$work/ns.log" 2>&1 &&
+    kubectl -n other create secret docker-registry regcred --docker-server="$registry" \
+        --docker-username="$user" --docker-password="guess-$password" >> "$work/ns.log" 2>&1
+ok $? "another namespace with a pull secret of the same name (another password)" || sed 's/^/# /' "$work/ns.log"
+mkpod thief "" '"imagePullSecrets":[{"name":"regcred"}],' | kubectl -n other apply -f - > "$work/p4.log" 2>&1
+rc=$?
+parked=$(parked_total)
+[ $rc -ne 0 ] && grep -q "denied the request" "$work/p4.log" && grep -q "refused the credentials" "$work/p4.log" && [ "$parked" = 2 ]
+ok $? "its pod is not answered from the other tenant's cached result: parked, looked up, refused ($parked parked)" || sed 's/^/# /' "$work/p4.log"
+
 mkpod nosecret "" "" | kubectl apply -f - > "$work/p3.log" 2>&1
 rc=$?
 [ $rc -ne 0 ] && grep -q "denied the request" "$work/p3.log" && grep -q "imagePullSecret\|credentials" "$work/p3.log" &&
@@ -100,7 +122,7 @@ ok $? "without the pull secret the pod is refused, saying why and how to fix it"
 curl -s "http://127.0.0.1:$mport/metrics" > "$work/metrics.txt"
 lookups=$(awk '/^cloudtaser_registry_lookups_total/ {print $2}' "$work/metrics.txt")
 hits=$(awk '/^cloudtaser_registry_cache_hits_total/ {print $2}' "$work/metrics.txt")
-[ "${lookups:-0}" -ge 3 ] && [ "${hits:-0}" -ge 1 ]
+[ "${lookups:-0}" -ge 4 ] && [ "${hits:-0}" -ge 1 ]
 ok $? "metrics: $lookups registry lookups, $hits answered from the cache"
 
 kubectl get pods -o json > "$work/pods.json" 2>&1

@@ -184,7 +184,7 @@ ok $? "it serves the operator's broker-tls: openssl verifies it for $node_ip (an
 
 # --- a broker-mode Deployment, admitted by the webhook -------------------------------------------
 run_cmd='command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]'
-deployment() { ct_deployment "$1" "$apps" method:broker "$2" password=PGPASSWORD "$run_cmd"; } # NAME PATHS
+deployment() { ct_deployment -a vault-auth-method=broker -a secret-paths="$2" -a env-map=password=PGPASSWORD "$1" "$apps" "$run_cmd"; } # NAME PATHS
 deployment web "secret/data/$apps/db" | kubectl apply -f - > "$work/apply-web.out" 2>&1
 ok $? "kubectl apply of a Deployment with cloudtaser.io/vault-auth-method: broker" || sed 's/^/# /' "$work/apply-web.out"
 ct_wait_running "$apps" web 120

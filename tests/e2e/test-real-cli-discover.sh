@@ -16,12 +16,10 @@
 #   - a kubeconfig that does not exist: exit 78 (EX_CONFIG).
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
 real_setup --cluster
+. "$top/tests/cluster/pod-lib.sh"
 ct=$top/build/asan/bin/cloudtaser
 a=$T-a
 b=$T-b
@@ -43,13 +41,9 @@ real_ns "$a" && real_ns "$b" &&
 ok $? "namespaces $a and $b, Secrets holding a canary value"
 
 # replicas 0 (and a DaemonSet that fits no node): nothing runs, the API server has the objects.
-kubectl apply -f - > "$work/apply.log" 2>&1 <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: $a}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: web}}
+{
+    ct_workload Deployment web "$a" 0
+    cat <<EOF
   template:
     metadata: {labels: {app: web}}
     spec:
@@ -76,13 +70,10 @@ spec:
           sources:
           - secret: {name: db, items: [{key: password, path: pw}]}
 ---
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: {name: store, namespace: $a}
-spec:
-  replicas: 0
+EOF
+    ct_workload StatefulSet store "$a" 0
+    cat <<EOF
   serviceName: store
-  selector: {matchLabels: {app: store}}
   template:
     metadata: {labels: {app: store}}
     spec:
@@ -92,11 +83,9 @@ spec:
         env:
         - {name: STORE_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}
 ---
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: agent, namespace: $a}
-spec:
-  selector: {matchLabels: {app: agent}}
+EOF
+    ct_workload DaemonSet agent "$a"
+    cat <<EOF
   template:
     metadata: {labels: {app: agent}}
     spec:
@@ -107,12 +96,9 @@ spec:
         envFrom:
         - secretRef: {name: db}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: injected, namespace: $a}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: injected}}
+EOF
+    ct_workload Deployment injected "$a" 0
+    cat <<EOF
   template:
     metadata:
       labels: {app: injected}
@@ -124,24 +110,18 @@ spec:
         env:
         - {name: DB_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: plain, namespace: $a}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: plain}}
+EOF
+    ct_workload Deployment plain "$a" 0
+    cat <<EOF
   template:
     metadata: {labels: {app: plain}}
     spec:
       containers:
       - {name: c, image: busybox, env: [{name: A, value: b}]}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: orders, namespace: $b}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: orders}}
+EOF
+    ct_workload Deployment orders "$b" 0
+    cat <<EOF
   template:
     metadata:
       labels: {app: orders}
@@ -157,12 +137,9 @@ spec:
       containers:
       - {name: c, image: busybox}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: billing, namespace: $b}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: billing}}
+EOF
+    ct_workload Deployment billing "$b" 0
+    cat <<EOF
   template:
     metadata:
       labels: {app: billing}
@@ -176,12 +153,9 @@ spec:
         env:
         - {name: AWS_SECRET_ACCESS_KEY, value: "vault:secret/data/accounts/aws#AWS_SECRET_ACCESS_KEY"}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $T-sys, namespace: kube-public}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: $T-sys}}
+EOF
+    ct_workload Deployment "$T-sys" kube-public 0
+    cat <<EOF
   template:
     metadata: {labels: {app: $T-sys}}
     spec:
@@ -191,6 +165,7 @@ spec:
         env:
         - {name: X, valueFrom: {secretKeyRef: {name: db, key: password}}}
 EOF
+} | kubectl apply -f - > "$work/apply.log" 2>&1
 ok $? "workloads applied (Deployments, a StatefulSet, a DaemonSet; kube-public too)" ||
     sed 's/^/# /' "$work/apply.log"
 

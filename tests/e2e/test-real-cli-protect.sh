@@ -16,23 +16,10 @@
 #   - without --yes and with stdin not a terminal: refused, the plan untouched.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
-real_setup --cluster
-. "$top/tests/cluster/pod-lib.sh"
+real_test_begin prot
 ct=$top/build/asan/bin/cloudtaser
-ns=$T-prot
-cleanup_protect() {
-    ct_stop_operator
-    kubectl delete mutatingwebhookconfiguration "$T-inject" --ignore-not-found > /dev/null 2>&1
-    kubectl delete clusterrolebinding,clusterrole "$ns-operator" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" --wait=false > /dev/null 2>&1
-    real_cleanup
-}
-trap cleanup_protect EXIT
 
 ct_push_images e2e
 ok $? "our images pushed to the cluster's registry" || sed 's/^/# /' "$work/images.log"
@@ -45,8 +32,7 @@ bao kv put -mount=secret "$T/db" password="$secret" > /dev/null &&
         bound_service_account_namespaces="$ns" policies="$role" ttl=10m > /dev/null
 ok $? "OpenBao: the secret, the tenant's policy and role ($role)"
 
-real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
-    kubectl -n "$ns" create serviceaccount app > /dev/null && ct_operator_account "$ns" &&
+ct_tenant_ns "$ns" && ct_operator_account "$ns" &&
     kubectl -n "$ns" create secret generic db --from-literal=password="$secret" > /dev/null
 ok $? "namespace $ns, its service accounts and the Kubernetes Secret db"
 
@@ -56,28 +42,9 @@ ct_register "$T-inject" Fail "$T"
 ok $? "the webhook registered" || sed 's/^/# /' "$work/mwc-$T-inject.out"
 
 plain() { # NAME [SPEC-LINE]: a Deployment reading the Secret through env secretKeyRef
-    cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $1, namespace: $ns}
-spec:
-  replicas: 1
-  ${2:-}
-  selector: {matchLabels: {app: $1}}
-  template:
-    metadata: {labels: {app: $1}}
-    spec:
-      serviceAccountName: app
-      hostNetwork: true
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: app
-        image: $CT_REGISTRY/ct-workload:e2e
-        command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]
-        env:
-        - {name: KEEP, value: "1"}
-        - {name: PGPASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}
-EOF
+    ct_deployment -g 2 -s "${2:-}" "$1" "$ns" \
+        'command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]' \
+        'env:' '- {name: KEEP, value: "1"}' '- {name: PGPASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}'
 }
 plan() { # FILE NAME... : a plan for Deployments NAME...
     local f=$1 n

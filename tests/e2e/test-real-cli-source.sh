@@ -15,9 +15,6 @@
 #     the token never appears in any output or log of the CLI.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
 real_setup --cluster --own-bao 1 --uninit

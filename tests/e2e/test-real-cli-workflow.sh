@@ -10,30 +10,16 @@
 # test-real-cli-discover.sh, test-real-cli-source.sh and test-real-cli-protect.sh.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
-real_setup --cluster
-. "$top/tests/cluster/pod-lib.sh"
+real_test_begin flow
 ct=$top/build/asan/bin/cloudtaser
-ns=$T-flow
-cleanup_flow() {
-    ct_stop_operator
-    kubectl delete mutatingwebhookconfiguration "$T-inject" --ignore-not-found > /dev/null 2>&1
-    kubectl delete clusterrolebinding,clusterrole "$ns-operator" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" --wait=false > /dev/null 2>&1
-    real_cleanup
-}
-trap cleanup_flow EXIT
 
 ct_push_images e2e
 ok $? "our images pushed to the cluster's registry" || sed 's/^/# /' "$work/images.log"
 
 secret="canary-$(rand_hex 16)"
-real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
-    kubectl -n "$ns" create serviceaccount app > /dev/null && ct_operator_account "$ns" &&
+ct_tenant_ns "$ns" && ct_operator_account "$ns" &&
     kubectl -n "$ns" create secret generic db --from-literal=password="$secret" > /dev/null &&
     bao kv put -mount=secret "flow-$T/$ns/db" password="$secret" > /dev/null
 ok $? "namespace $ns, the Secret db, and its value in OpenBao at secret/data/flow-$T/$ns/db"
@@ -42,26 +28,9 @@ ok $? "the operator is ready" || sed 's/^/# /' "$work/operator.log"
 ct_register "$T-inject" Fail "$T"
 ok $? "the webhook registered" || sed 's/^/# /' "$work/mwc-$T-inject.out"
 
-kubectl apply -f - > "$work/apply.out" 2>&1 <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: $ns}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      serviceAccountName: app
-      hostNetwork: true
-      terminationGracePeriodSeconds: 2
-      containers:
-      - name: app
-        image: $CT_REGISTRY/ct-workload:e2e
-        command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]
-        env:
-        - {name: PGPASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}
-EOF
+ct_deployment -g 2 web "$ns" 'command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]' \
+    'env:' '- {name: PGPASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}' |
+    kubectl apply -f - > "$work/apply.out" 2>&1
 ok $? "a Deployment reading the Secret through secretKeyRef" || sed 's/^/# /' "$work/apply.out"
 kubectl -n "$ns" rollout status deployment/web --timeout=120s > /dev/null 2>&1
 ok $? "it runs, uninjected"

@@ -11,9 +11,6 @@
 # stand-in (tests/unit/test-operator-vaultsession.c).
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
 CT_BAO_UNREACHABLE_CLUSTER_ADDR=1 real_setup --cluster --own-bao 3

@@ -12,9 +12,6 @@
 # tested against the stand-in (tests/e2e/test-wrapper-ha.sh).
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
 # The cluster whose active node cannot be forwarded to.

@@ -16,26 +16,19 @@
 #   - `kubectl delete -k` removes everything.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
-real_setup --cluster
-. "$top/tests/cluster/pod-lib.sh"
+real_test_begin inst
 sys=cloudtaser-system
 sa=system:serviceaccount:$sys:cloudtaser-operator
-ns=$T-inst
 rns=$T-restricted
+real_gone_ns+=("$rns")
 ov=$work/overlay
-cleanup_install_test() {
+real_at_exit() { # what the install made
     kubectl delete -k "$ov" --ignore-not-found --wait=false > /dev/null 2>&1
     kubectl delete -f "$top/deploy/overlays/fallback/secret-rbac.yaml" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" "$rns" --ignore-not-found --wait=false > /dev/null 2>&1
     bao kv metadata delete -mount=secret "cloudtaser/system/$T-probe" > /dev/null 2>&1
-    real_cleanup
 }
-trap cleanup_install_test EXIT
 
 # --- the images, by digest (deploy/set-images.sh) ------------------------------------------------
 imgs=$work/images
@@ -143,8 +136,7 @@ bao kv put -mount=secret "$T/db" password="$secret" > /dev/null &&
     bao_policy "$T-db" "path \"secret/data/$T/db\" { capabilities = [\"read\"] }" &&
     bao write "auth/kubernetes/role/$T-app" bound_service_account_names=app \
         bound_service_account_namespaces="$ns" policies="$T-db" ttl=10m > /dev/null &&
-    real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
-    kubectl -n "$ns" create serviceaccount app > /dev/null
+    ct_tenant_ns "$ns"
 ok $? "a test namespace, its service account, and its secret, policy and role in OpenBao"
 pod_yaml() { # NAME
     cat <<EOF

@@ -16,9 +16,6 @@
 # Time bounds on a loaded machine: each bound has a slack of several seconds for API latency.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
 real_setup --cluster

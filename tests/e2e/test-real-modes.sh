@@ -20,29 +20,11 @@
 #     delivers the token").
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
-real_setup --cluster
-. "$top/tests/cluster/pod-lib.sh"
-ns=$T-modes
-cleanup_modes_test() {
-    ct_stop_operator
-    kubectl delete mutatingwebhookconfiguration "$T-inject" --ignore-not-found > /dev/null 2>&1
-    kubectl delete clusterrolebinding,clusterrole "$ns-operator" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" --wait=false > /dev/null 2>&1
-    real_cleanup
-}
-trap cleanup_modes_test EXIT
-is() { # GOT WANT NAME
-    [ "$1" = "$2" ]
-    ok $? "$3" || diag "got '$1'" "want '$2'"
-}
+real_test_begin modes
 
-real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
-    kubectl -n "$ns" create serviceaccount app > /dev/null && ct_operator_account "$ns"
+ct_tenant_ns "$ns" && ct_operator_account "$ns"
 ok $? "namespace $ns, service accounts, the operator's RBAC, token and vault role"
 
 ct_start_operator e2e --unseal-pods
@@ -56,14 +38,8 @@ bao kv get -mount=secret -field=ca.crt "$prefix/broker-tls" > "$work/broker-ca.p
     token_hex=$(bao kv get -mount=secret -field=token "$prefix/broker-token" | base64 -d | xxd -p -c64) &&
     [ ${#auth_hex} -eq 64 ] && [ ${#token_hex} -eq 64 ]
 ok $? "broker-tls ca.crt, broker-auth and broker-token (32 bytes each) read from OpenBao" || diag "auth '${auth_hex:-}'"
-# The installation id (common/brokerproto.h): the sealed label's value.
-inst=$(printf 'cloudtaser/broker/installation/v1' | openssl dgst -sha256 -mac HMAC -macopt hexkey:"$token_hex" -r | cut -c1-16)
-ann_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$auth_hex" \
-    -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
-mac_of() { # NS SA PATHS ENVMAP
-    printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
-        openssl dgst -sha256 -mac HMAC -macopt hexkey:"$ann_key" -r | cut -d' ' -f1
-}
+inst=$(installation_id "$token_hex")
+ann_key=$(ann_mac_key "$auth_hex")
 
 pod() { # NAME METHOD EXTRA-ANNOTATION-LINES
     cat <<EOF

@@ -18,31 +18,19 @@
 #   - the fallback backend creates exactly one Secret, cloudtaser-operator-certs, and an Event.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
-real_setup --cluster
-is() { # GOT WANT NAME
-    [ "$1" = "$2" ]
-    ok $? "$3" || diag "got '$1'" "want '$2'"
-}
-. "$top/tests/cluster/pod-lib.sh"
-ns=$T-op
+real_test_begin op
+real_gone_roles+=("$ns-operator-mwc")
+real_gone_ns+=("$T-apps")
 prefix=$T/system
 op=$top/build/musl/bin/cloudtaser-operator
 pids=()
-cleanup_cred_test() {
+real_at_exit() { # the operators this test starts itself
     local p
     for p in "${pids[@]}"; do kill "$p" 2> /dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2> /dev/null; done
-    kubectl delete mutatingwebhookconfiguration "$T-inject" --ignore-not-found > /dev/null 2>&1
-    kubectl delete clusterrolebinding,clusterrole "$ns-operator" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" "$T-apps" --wait=false > /dev/null 2>&1
-    real_cleanup
 }
-trap cleanup_cred_test EXIT
 
 # The operator's RBAC as deploy/ grants it (a namespace's worth), its token, and its vault role
 # and policy (what `cloudtaser source configure` writes, under this test's prefix).

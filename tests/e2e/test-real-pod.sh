@@ -14,22 +14,10 @@
 #   - the webhook down: failurePolicy Fail refuses the pod, Ignore admits it uninjected.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
-real_setup --cluster
-. "$top/tests/cluster/pod-lib.sh"
-ns=$T-shop
-cleanup_pod_test() {
-    ct_stop_operator
-    kubectl delete mutatingwebhookconfiguration "$T-inject" "$T-second" --ignore-not-found > /dev/null 2>&1
-    kubectl delete clusterrolebinding,clusterrole "$ns-operator" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" --wait=false > /dev/null 2>&1
-    real_cleanup
-}
-trap cleanup_pod_test EXIT
+real_test_begin shop
+real_gone_mwcs+=("$T-second")
 
 ct_push_images e2e
 ok $? "our images built without a daemon and pushed to the cluster's registry" || sed 's/^/# /' "$work/images.log"
@@ -41,8 +29,7 @@ bao kv put -mount=secret "$T/db" password="$secret" > /dev/null &&
         bound_service_account_namespaces="$ns" policies="$T-db" ttl=10m > /dev/null
 ok $? "OpenBao: secret, policy and Kubernetes auth role"
 
-real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
-    kubectl -n "$ns" create serviceaccount app > /dev/null && ct_operator_account "$ns"
+ct_tenant_ns "$ns" && ct_operator_account "$ns"
 ok $? "namespace $ns, service accounts, the operator's RBAC and token"
 
 ct_start_operator e2e --registry-insecure "$CT_REGISTRY"
@@ -51,7 +38,10 @@ ct_register "$T-inject" Fail "$T"
 ok $? "MutatingWebhookConfiguration registered with the operator's CA" || sed 's/^/# /' "$work/mwc-$T-inject.out"
 
 run_cmd='command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]'
-deployment() { ct_deployment "$1" "$ns" "$T-app" "secret/data/$T/db" password=PGPASSWORD "${2:-$run_cmd}"; }
+deployment() {
+    ct_deployment -a vault-role="$T-app" -a secret-paths="secret/data/$T/db" -a env-map=password=PGPASSWORD \
+        "$1" "$ns" "${2:-$run_cmd}"
+}
 pod_of() { ct_pod_of "$ns" "$1"; }
 wait_running() { ct_wait_running "$ns" "$1" "$2"; }
 pod_log() { ct_pod_log "$ns" "$1" "$2"; }

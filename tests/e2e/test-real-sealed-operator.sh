@@ -27,29 +27,16 @@
 # installation, its own unsealer) runs beside it under make check.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
-real_setup --cluster
-. "$top/tests/cluster/pod-lib.sh"
-ns=$T-sealedop
-cleanup_sealedop() {
-    ct_stop_operator
-    kubectl delete mutatingwebhookconfiguration "$T-inject" --ignore-not-found > /dev/null 2>&1
-    kubectl delete clusterrolebinding,clusterrole "$ns-operator" "$ns-operator-unsealer" --ignore-not-found > /dev/null 2>&1
-    kubectl delete namespace "$ns" --wait=false > /dev/null 2>&1
-    real_cleanup
-}
-trap cleanup_sealedop EXIT
+real_test_begin sealedop
+real_gone_roles+=("$ns-operator-unsealer")
 
 ct_push_images e2e
 ok $? "our images built and pushed to the cluster's registry" || sed 's/^/# /' "$work/images.log"
 
 # --- OpenBao: the pod's secret, the token role, the unsealer's policy on the operator's role
 secret="canary-$(rand_hex 16)"
-real_ns "$ns" && kubectl label namespace "$ns" "ct-e2e=$T" > /dev/null &&
-    kubectl -n "$ns" create serviceaccount app > /dev/null && ct_operator_account "$ns"
+ct_tenant_ns "$ns" && ct_operator_account "$ns"
 ok $? "namespace $ns, service accounts, the operator's RBAC, token and vault role"
 bao kv put -mount=secret "$ns/db" password="$secret" > /dev/null &&
     bao write auth/token/roles/cloudtaser-pod "@$top/deploy/openbao/cloudtaser-pod-token-role.json" > /dev/null &&
@@ -69,30 +56,9 @@ ok $? "MutatingWebhookConfiguration registered" || sed 's/^/# /' "$work/mwc-$T-i
 ct_wait_for 60 grep -q "unsealer: watching the sealed pods (listed again every 600 s)" "$work/operator.log"
 ok $? "the operator's unsealer listed (no pod yet) and watches, relisting every 10 minutes" || grep unsealer "$work/operator.log" | sed 's/^/# /'
 
-kubectl apply -f - > "$work/apply.out" 2>&1 <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: $ns}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata:
-      labels: {app: web, cloudtaser.io/inject: "true"}
-      annotations:
-        cloudtaser.io/inject: "true"
-        cloudtaser.io/vault-auth-method: token
-        cloudtaser.io/secret-paths: secret/data/$ns/db
-        cloudtaser.io/env-map: password=PGPASSWORD
-    spec:
-      serviceAccountName: app
-      hostNetwork: true
-      terminationGracePeriodSeconds: 5
-      containers:
-      - name: app
-        image: $CT_REGISTRY/ct-workload:e2e
-        command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]
-EOF
+ct_deployment -a vault-auth-method=token -a secret-paths="secret/data/$ns/db" -a env-map=password=PGPASSWORD web "$ns" \
+    'command: ["/ct-workload", "env-hash", "PGPASSWORD", "say", "workload-ready", "sleep", "600"]' |
+    kubectl apply -f - > "$work/apply.out" 2>&1
 ok $? "a token-mode Deployment without VAULT_TOKEN is admitted by the webhook" || sed 's/^/# /' "$work/apply.out"
 
 ct_wait_running "$ns" web 120
@@ -100,8 +66,7 @@ ok $? "its pod is Running on the real kubelet" ||
     { kubectl -n "$ns" describe pods; tail -n 20 "$work/operator.log"; } 2>&1 | tail -n 40 | sed 's/^/# /'
 p=$(ct_pod_of "$ns" web)
 # The installation id of the operator's broker-token (common/brokerproto.h), with openssl.
-inst=$(bao kv get -mount=secret -field=token "$T/system/broker-token" | base64 -d | xxd -p -c64 |
-    { read -r h; printf 'cloudtaser/broker/installation/v1' | openssl dgst -sha256 -mac HMAC -macopt hexkey:"$h" -r | cut -c1-16; })
+inst=$(installation_id "$(bao kv get -mount=secret -field=token "$T/system/broker-token" | base64 -d | xxd -p -c64)")
 kubectl -n "$ns" get pod "$p" -o json > "$work/pod.json"
 python3 - "$work/pod.json" "$inst" > "$work/pod.check" 2>&1 <<'EOF'
 import json, sys

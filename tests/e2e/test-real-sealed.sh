@@ -28,9 +28,6 @@
 # test-real-sealed-operator.sh (another installation) run side by side under make check.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 real_setup --cluster
 . "$top/tests/cluster/pod-lib.sh"
@@ -82,18 +79,14 @@ auth_hex=$(rand_hex 32)
 token_hex=$(rand_hex 32)
 printf '%s' "$auth_hex" > "$work/broker-auth.hex"
 printf '%s' "$token_hex" > "$work/broker-token.hex"
-# The installation id (common/brokerproto.h): the sealed label's value, the policies' prefix.
-installation_id() { printf 'cloudtaser/broker/installation/v1' | openssl dgst -sha256 -mac HMAC -macopt hexkey:"$1" -r | cut -c1-16; }
 inst=$(installation_id "$token_hex")
 other_inst=$(installation_id "$(rand_hex 32)")
-ann_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$auth_hex" \
-    -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
+ann_key=$(ann_mac_key "$auth_hex")
 mac() { # NS SA PATHS ENV-MAP [ANNOTATION-KEY]
-    printf 'v1:%s' "$(printf 'cloudtaser/broker/annotation/v1\0%s\0%s\0%s\0%s' "$1" "$2" "$3" "$4" |
-        openssl dgst -sha256 -mac HMAC -macopt hexkey:"${5:-$ann_key}" -r | cut -d' ' -f1)"
+    local ann_key=${5:-$ann_key}
+    printf 'v1:%s' "$(mac_of "$1" "$2" "$3" "$4")"
 }
-other_key=$(openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt hexkey:"$(rand_hex 32)" \
-    -kdfopt info:cloudtaser/broker/annotation/v1 HKDF | tr -d ':' | tr 'A-F' 'a-f')
+other_key=$(ann_mac_key "$(rand_hex 32)")
 
 # --- Kubernetes: the namespace, the unsealer's RBAC (pods list/watch, as deploy/overlays/sealed/ gives it)
 real_ns "$ns" && kubectl -n "$ns" create serviceaccount app > /dev/null &&

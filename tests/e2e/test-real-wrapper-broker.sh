@@ -22,9 +22,6 @@
 #     route to OpenBao, which it cannot reach: checked) gets its secret through the broker.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
 . "$top/tests/e2e/real-lib.sh"
 
 BROKER=$top/build/musl/bin/cloudtaser-broker

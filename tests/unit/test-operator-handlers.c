@@ -5,7 +5,9 @@
  * answers. A pod with a command, or whose image is cached, is answered on the loop while a
  * lookup hangs; a review that needs a lookup is parked and denied at its deadline saying the
  * lookup was late; a namespace over its share of the queue, and a review over the bodies'
- * budget, are denied at once saying the lookups are busy. Waits are on counters with generous
+ * budget, are denied at once saying the lookups are busy. An image cached only under a pull
+ * secret's credential is answered on the loop for the pods that hold it, and only for them.
+ * Waits are on counters with generous
  * bounds; the only timing is the parked review's deadline, which the test waits for.
  */
 #include <arpa/inet.h>
@@ -60,9 +62,10 @@ static int tcp_connect(int port) {
         return fd;
 }
 
-/* Sends one review (Connection: close) of a pod in ns with one container; the connection's fd
- * (read_answer() reads the answer), or -1. */
-static int send_review(int port, const char *ns, const char *container) {
+/* Sends one review (Connection: close) of a pod in ns with one container and spec_extra (spec
+ * fields and a comma, or ""); the connection's fd (read_answer() reads the answer), or -1. */
+static int send_review_spec(int port, const char *ns, const char *spec_extra,
+                            const char *container) {
         static unsigned n;
         char body[2048], req[4096];
         int len = snprintf(
@@ -74,8 +77,8 @@ static int send_review(int port, const char *ns, const char *container) {
                 "\"namespace\":\"%s\",\"annotations\":{\"cloudtaser.io/inject\":\"true\","
                 "\"cloudtaser.io/vault-role\":\"app\","
                 "\"cloudtaser.io/secret-paths\":\"secret/data/app/db\"}},"
-                "\"spec\":{\"containers\":[%s]}}}}",
-                n, ns, n, ns, container);
+                "\"spec\":{%s\"containers\":[%s]}}}}",
+                n, ns, n, ns, spec_extra, container);
         n++;
         int rl = snprintf(req, sizeof(req),
                           "POST /mutate-v1-pod HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
@@ -87,6 +90,10 @@ static int send_review(int port, const char *ns, const char *container) {
                 return -1;
         }
         return fd;
+}
+
+static int send_review(int port, const char *ns, const char *container) {
+        return send_review_spec(port, ns, "", container);
 }
 
 /* Reads an answer until EOF (at most timeout_ms); closes fd. */
@@ -141,7 +148,140 @@ static void *loop_main(void *h) {
         return NULL;
 }
 
+/* The state both tests start from: the admission with handlers_lookup, parked reviews answered
+ * at deadline_ms. */
+static void state_init(struct operator_state *st, unsigned deadline_ms) {
+        st->adm = (struct admission_config){.init_image = "registry.example/cloudtaser/init:1",
+                                            .default_vault_address = "https://vault.example:8200",
+                                            .lookup = handlers_lookup,
+                                            .lookup_userdata = st};
+        st->node_arch = "amd64";
+        st->lookup_deadline_ms = deadline_ms;
+}
+
+/* The webhook on 127.0.0.1:0, its loop on a thread: true when it serves. */
+static bool serve(struct operator_state *st, struct httpd **h, pthread_t *loop) {
+        if (httpd_new(&(struct httpd_options){.address = "127.0.0.1:0",
+                                              .handler = handlers_webhook,
+                                              .userdata = st,
+                                              .stop_timeout_ms = 2000},
+                      h) < 0)
+                return false;
+        if (pthread_create(loop, NULL, loop_main, *h) != 0) {
+                *h = httpd_free(*h);
+                return false;
+        }
+        st->webhook = *h;
+        return true;
+}
+
 #define COMMAND_POD "{\"name\":\"app\",\"image\":\"nginx\",\"command\":[\"/app\"]}"
+
+static uint64_t fake_now = 1000000;
+static uint64_t fake_clock(void *u) {
+        (void) u;
+        return fake_now;
+}
+
+/*
+ * The loop's cache-only pass with the pod's own pull secrets (issue 11, item 12): an image whose
+ * result is cached only under a pull secret's credential is answered on the loop for a pod
+ * whose imagePullSecrets hold that credential (as a worker last read them), and for no other:
+ * the same secret name in another tenant's namespace (holding another password), a namespace
+ * whose secret was never read, the pod without the secret or naming another one, the secret
+ * past its TTL: all go to the pool, whose lookup (a registry that refuses connections) fails,
+ * so none of them sees the cached entrypoint.
+ */
+static void test_pull_secret_credentials(void) {
+        struct operator_state st = {};
+        struct httpd *h = NULL;
+        pthread_t loop;
+        char out[16384], image[160], key[400], alice[256], guess[256], container[256];
+        int rport = 0, lfd = tcp_listen(&rport);
+
+        if (lfd >= 0)
+                (void) close(lfd); /* nobody listens there: lookups fail at once */
+        state_init(&st, 30000);
+        if (!ok(lfd >= 0 &&
+                        registry_client_new(&(struct registry_options){.timeout_ms = 30000},
+                                            &st.registry) == 0 &&
+                        pullsecrets_new(
+                                &(struct pullsecrets_options){.ttl_s = 60, .now_usec = fake_clock},
+                                &st.pull_secrets) == 0 &&
+                        lookuppool_new(&(struct lookuppool_options){.workers = 1, .max_jobs = 8},
+                                       &st.lookups) == 0 &&
+                        serve(&st, &h, &loop),
+                "pull secrets: a registry that refuses, the pull secrets' cache, a pool, the "
+                "webhook"))
+                return;
+        int port = httpd_port(h);
+
+        /* The result of a worker's lookup with alice's credential, and what the workers read:
+         * team-a's regcred holds it; team-b has a secret of the same name with a guess. */
+        struct registry_ref ref;
+        char scope[33];
+        (void) snprintf(image, sizeof(image), "127.0.0.1:%d/team-a/private", rport);
+        (void) registry_parse_reference(image, &ref, NULL);
+        registry_credential_scope(st.registry, &ref, "alice:s3cret", scope);
+        (void) snprintf(key, sizeof(key), "%s:latest|linux/amd64|%s", image, scope);
+        char *ep[] = {"/private-entry", NULL}, *cmd[] = {NULL};
+        struct registry_image_config priv = {.entrypoint = ep, .n_entrypoint = 1, .cmd = cmd};
+        (void) registry_cache_put(st.registry, key, true, &priv);
+        (void) snprintf(alice, sizeof(alice),
+                        "{\"auths\":{\"127.0.0.1:%d\":{\"username\":\"alice\","
+                        "\"password\":\"s3cret\"}}}",
+                        rport);
+        (void) snprintf(guess, sizeof(guess),
+                        "{\"auths\":{\"127.0.0.1:%d\":{\"username\":\"alice\","
+                        "\"password\":\"guess\"}}}",
+                        rport);
+        (void) pullsecrets_put(st.pull_secrets, "team-a", "regcred", alice, strlen(alice));
+        (void) pullsecrets_put(st.pull_secrets, "team-b", "regcred", guess, strlen(guess));
+        (void) snprintf(container, sizeof(container), "{\"name\":\"app\",\"image\":\"%s\"}", image);
+
+        static const struct {
+                const char *ns, *spec, *what;
+                bool on_loop;
+                uint64_t advance_s; /* the test clock, before the review */
+        } cases[] = {
+                {"team-a", "\"imagePullSecrets\":[{\"name\":\"regcred\"}],",
+                 "a pod whose pull secret holds the credential: from the cache, on the loop", true,
+                 0},
+                {"team-a", "\"imagePullSecrets\":[{\"name\":\"x\"},{\"name\":\"regcred\"}],",
+                 "also as its second pull secret", true, 0},
+                {"team-b", "\"imagePullSecrets\":[{\"name\":\"regcred\"}],",
+                 "another tenant's secret of the same name (another password): the pool", false, 0},
+                {"team-c", "\"imagePullSecrets\":[{\"name\":\"regcred\"}],",
+                 "a namespace whose secret no worker read: the pool", false, 0},
+                {"team-a", "", "team-a's pod without the pull secret: the pool", false, 0},
+                {"team-a", "\"imagePullSecrets\":[{\"name\":\"other\"}],",
+                 "team-a's pod naming another secret: the pool", false, 0},
+                {"team-a", "\"imagePullSecrets\":[{\"name\":\"regcred\"}],",
+                 "the pull secret read past its TTL: the pool", false, 61},
+        };
+        uint64_t parked = 0;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                fake_now += cases[i].advance_s * 1000000u;
+                read_answer(send_review_spec(port, cases[i].ns, cases[i].spec, container), out,
+                            sizeof(out), 40000);
+                struct httpd_stats hs;
+                httpd_get_stats(h, &hs);
+                bool cached = strstr(out, "\"allowed\":true") && strstr(out, "\"patch\"");
+                if (!cases[i].on_loop)
+                        parked++;
+                ok(hs.deferred == parked && cached == cases[i].on_loop &&
+                           (cached || strstr(out, "\"allowed\":false")),
+                   "%s (%llu parked)", cases[i].what, (unsigned long long) hs.deferred);
+        }
+
+        httpd_stop(h);
+        (void) pthread_join(loop, NULL);
+        st.webhook = NULL;
+        st.lookups = lookuppool_free(st.lookups);
+        st.pull_secrets = pullsecrets_free(st.pull_secrets);
+        h = httpd_free(h);
+        st.registry = registry_client_free(st.registry);
+}
 
 int main(void) {
         struct operator_state st = {};
@@ -152,12 +292,7 @@ int main(void) {
 
         log_set_fd(-1);
         lfd = tcp_listen(&rport);
-        st.adm = (struct admission_config){.init_image = "registry.example/cloudtaser/init:1",
-                                           .default_vault_address = "https://vault.example:8200",
-                                           .lookup = handlers_lookup,
-                                           .lookup_userdata = &st};
-        st.node_arch = "amd64";
-        st.lookup_deadline_ms = 400;
+        state_init(&st, 400);
         if (!ok(lfd >= 0 &&
                         registry_client_new(&(struct registry_options){.timeout_ms = 60000},
                                             &st.registry) == 0 &&
@@ -165,15 +300,9 @@ int main(void) {
                                                                     .max_jobs = 4,
                                                                     .max_per_client = 2},
                                        &st.lookups) == 0 &&
-                        httpd_new(&(struct httpd_options){.address = "127.0.0.1:0",
-                                                          .handler = handlers_webhook,
-                                                          .userdata = &st,
-                                                          .stop_timeout_ms = 2000},
-                                  &h) == 0 &&
-                        pthread_create(&loop, NULL, loop_main, h) == 0,
+                        serve(&st, &h, &loop),
                 "a silent registry, a pool (1 thread, 4 jobs, 2 per namespace), the webhook"))
                 return tap_done();
-        st.webhook = h;
         int port = httpd_port(h);
 
         read_answer(send_review(port, "v", COMMAND_POD), out, sizeof(out), 20000);
@@ -247,5 +376,7 @@ int main(void) {
         ok(atomic_load(&st.lookup_bytes) == 0, "every parked body released");
         h = httpd_free(h);
         st.registry = registry_client_free(st.registry);
+
+        test_pull_secret_credentials();
         return tap_done();
 }

@@ -62,11 +62,32 @@ int main(void) {
                 "cloudtaser_webhook_reviews_late_total 3",
                 "# TYPE cloudtaser_webhook_reviews_parked gauge",
                 "# TYPE cloudtaser_admission_duration_seconds histogram",
+                "# HELP cloudtaser_admission_requests_total Admission reviews by outcome.",
+                "# TYPE cloudtaser_injections_total counter",
+                "# HELP cloudtaser_registry_errors_total Lookups that failed.",
+                "# TYPE cloudtaser_webhook_tls_handshake_failures_total counter",
         };
         for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
                 ok(has_line(&b, want[i]), "line: %s", want[i]);
         if (tap_failed)
                 diag("rendered:\n%s", buf_cstr(&b));
+
+        /* Every metric has one HELP and one TYPE line, before its samples. */
+        size_t helps = 0, types = 0;
+        for (const char *p = strstr(buf_cstr(&b), "# HELP "); p; p = strstr(p + 1, "# HELP "))
+                helps++;
+        for (const char *p = strstr(buf_cstr(&b), "# TYPE "); p; p = strstr(p + 1, "# TYPE "))
+                types++;
+        ok(helps == 12 && types == 12, "12 metrics, each with HELP and TYPE (%zu, %zu)", helps,
+           types);
+
+        /* An outcome out of range counts as an error. */
+        struct operator_metrics m2 = {};
+        metrics_count_review(&m2, (enum metrics_outcome) 99, 10);
+        _cleanup_buf_ struct buf b2 = BUF_INIT(64 * 1024, 0);
+        ok(metrics_render(&m2, &hs, &rs, &b2) == 0 &&
+                   has_line(&b2, "cloudtaser_admission_requests_total{outcome=\"error\"} 1"),
+           "an unknown outcome is counted as an error");
 
         struct buf tiny = BUF_INIT(64, 0);
         is_int(metrics_render(&m, &hs, &rs, &tiny), -E2BIG, "a buffer too small is -E2BIG");

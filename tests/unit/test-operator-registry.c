@@ -836,6 +836,41 @@ static void test_cache(void) {
         ok(st.lookups == 5 && st.cache_hits == 2 && st.errors == 3,
            "stats: %llu lookups, %llu hits, %llu errors", (unsigned long long) st.lookups,
            (unsigned long long) st.cache_hits, (unsigned long long) st.errors);
+        /* The cache-only pass (the webhook's loop) with the pod's pull secrets (issue 11, item
+         * 12): a result read with a credential answers for a pod that gives that credential, at
+         * once, and for no other (another password, the same password for another registry,
+         * none at all). */
+        struct registry_ref pref;
+        char scope[33], key[512], alice[256], bob[256], elsewhere[256];
+        (void) registry_parse_reference("localhost:1/priv", &pref, NULL);
+        registry_credential_scope(r, &pref, "alice:s3cret", scope);
+        (void) snprintf(key, sizeof(key), "localhost:1/priv:latest|linux/amd64|%s", scope);
+        struct registry_image_config priv = make_cfg("/private");
+        (void) registry_cache_put(r, key, true, &priv);
+        (void) snprintf(alice, sizeof(alice), "{\"auths\":{\"localhost:1\":{\"auth\":\"%s\"}}}",
+                        b64("alice:s3cret"));
+        (void) snprintf(bob, sizeof(bob), "{\"auths\":{\"localhost:1\":{\"auth\":\"%s\"}}}",
+                        b64("alice:guess"));
+        (void) snprintf(elsewhere, sizeof(elsewhere),
+                        "{\"auths\":{\"localhost:2\":{\"auth\":\"%s\"}}}", b64("alice:s3cret"));
+        const char *with_alice[] = {bob, alice}, *without[] = {bob, elsewhere};
+        memset(&c, 0, sizeof(c));
+        ok(registry_lookup_cached(r, "localhost:1/priv", "linux", "amd64", with_alice, 2, &c, err,
+                                  sizeof(err)) == 0 &&
+                   c.entrypoint && strcmp(c.entrypoint[0], "/private") == 0,
+           "the cache-only pass serves a result read with a credential the pod's secrets hold");
+        registry_image_config_done(&c);
+        is_int(registry_lookup_cached(r, "localhost:1/priv", "linux", "amd64", without, 2, &c, err,
+                                      sizeof(err)),
+               -EWOULDBLOCK,
+               "but not with another password, nor the same one for another registry");
+        is_int(registry_lookup_cached(r, "localhost:1/priv", "linux", "amd64", NULL, 0, &c, err,
+                                      sizeof(err)),
+               -EWOULDBLOCK, "nor without any pull secret");
+        const char *garbage[] = {"not json", "{\"auths\":7}"};
+        is_int(registry_lookup_cached(r, "localhost:1/priv", "linux", "amd64", garbage, 2, &c, err,
+                                      sizeof(err)),
+               -EWOULDBLOCK, "nor with unreadable ones");
         registry_client_free(r);
 
         struct registry_options bad = {.cache_entries = 2000000};
@@ -1282,13 +1317,15 @@ static void test_coalescing(void) {
         }
         (void) snprintf(image, sizeof(image), "127.0.0.1:%u/slow/app:v1", ntohs(a.sin_port));
 
-        is_int(registry_lookup_cached(r, image, "linux", "amd64", &c, err, sizeof(err)),
+        is_int(registry_lookup_cached(r, image, "linux", "amd64", NULL, 0, &c, err, sizeof(err)),
                -EWOULDBLOCK, "the cache-only probe of an image never looked up: -EWOULDBLOCK");
-        is_int(registry_lookup_cached(r, "Not A Reference", "linux", "amd64", &c, err, sizeof(err)),
+        is_int(registry_lookup_cached(r, "Not A Reference", "linux", "amd64", NULL, 0, &c, err,
+                                      sizeof(err)),
                -EINVAL, "the probe of an invalid reference: -EINVAL at once");
         struct registry_image_config hub = make_cfg("/cached");
         (void) registry_cache_put(r, "docker.io/library/busybox:latest|linux/amd64|-", true, &hub);
-        ok(registry_lookup_cached(r, "busybox", "linux", "amd64", &c, err, sizeof(err)) == 0 &&
+        ok(registry_lookup_cached(r, "busybox", "linux", "amd64", NULL, 0, &c, err, sizeof(err)) ==
+                           0 &&
                    strcmp(c.entrypoint[0], "/cached") == 0,
            "the probe serves an anonymous cached result");
         registry_image_config_done(&c);
