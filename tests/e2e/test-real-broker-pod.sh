@@ -24,6 +24,9 @@
 #   - a Deployment whose pods ask for another namespace's path: admitted (its MAC is valid), but
 #     refused by the broker at the session (namespace confinement); the workload never starts
 #     (fail closed), exit 77 in the pod's status and the refusal in its log;
+#   - the operator restarted with one more --broker-host name: broker-tls is issued again with
+#     exactly the new set, and the broker's pod swaps it in without a restart (its reload
+#     interval shortened to 2 s): openssl verifies the new name;
 #   - neither canary in any log (operator, broker, pods) nor in any Kubernetes object of the
 #     test's namespaces.
 # The broker's pod uses the host network (OpenBao and the API server listen on the host's
@@ -132,7 +135,8 @@ for d in yaml.safe_load_all(open(src)):
         c["image"] = img
         repl = {"--listen": "--listen=%s:%s" % (node_ip, port),
                 "--vault-role": "--vault-role=%s-broker" % t,
-                "--records-prefix": "--records-prefix=secret/%s/system" % t}
+                "--records-prefix": "--records-prefix=secret/%s/system" % t,
+                "--reload-interval": "--reload-interval=2"}
         c["args"] = [repl.get(a.split("=", 1)[0], a) for a in c["args"]]
         c["args"].append("--vault-ca-file=/etc/cloudtaser/vault-ca/ca.crt")
         c["ports"] = [{"name": "https", "containerPort": int(port), "protocol": "TCP"}]
@@ -247,6 +251,29 @@ ok $? "  its log says why (refused at the session, 403, namespace prefix), the w
 blog | grep -q "audit .*path=/v1/session .*ns=$apps pod=$g .*status=403" &&
     ! blog | grep -q "path=/v1/secrets .*pod=$g"
 ok $? "  the broker's audit: the session refused (403), nothing read" || blog | grep audit | tail -n 5 | sed 's/^/# /'
+
+# --- one more name: broker-tls issued again, swapped in by the running broker ---------------------
+# (After the pods: the restarted operator listens on other ports than the registration names.)
+version() { bao kv metadata get -mount=secret -format=json "$prefix/broker-tls" 2> /dev/null | jq -r .data.current_version; }
+v1=$(version)
+ct_stop_operator
+ct_start_operator e2e --broker-address "$baddr" --broker-host "$node_ip,broker.$T.test"
+reissued() { [ "$(version)" -gt "$v1" ]; }
+ct_wait_for 60 reissued &&
+    bao kv get -mount=secret -field=server.crt "$prefix/broker-tls" > "$work/server2.crt" &&
+    sans=$(openssl x509 -in "$work/server2.crt" -noout -ext subjectAltName 2>&1) &&
+    grep -q "DNS:broker.$T.test\(,\|$\)" <<< "$sans" && grep -q "IP Address:$node_ip\(,\|$\)" <<< "$sans" &&
+    [ "$(grep -o 'DNS:\|IP Address:' <<< "$sans" | wc -l)" -eq 6 ]
+ok $? "the operator restarted with --broker-host $node_ip,broker.$T.test: broker-tls issued again (version $v1 -> $(version)), naming exactly the six" ||
+    { diag "${sans:-}"; grep broker-tls "$work/operator.log" | tail -n 3 | sed 's/^/# /'; }
+swapped() { blog | grep -q "broker-tls rotated: serving generation"; }
+ct_wait_for 60 swapped &&
+    timeout 20 openssl s_client -connect "$node_ip:$bport" -CAfile "$work/broker-ca.pem" -verify_hostname "broker.$T.test" \
+        -verify_return_error < /dev/null > "$work/s_client2.out" 2>&1
+ok $? "the broker's pod swaps it in without a restart: openssl verifies broker.$T.test" ||
+    { blog | tail -n 5; tail -n 5 "$work/s_client2.out"; } | sed 's/^/# /'
+[ "$(kubectl -n "$ns" get pod "$bpod" -o 'jsonpath={.status.containerStatuses[0].restartCount}')" = 0 ]
+ok $? "  (the broker's container never restarted)"
 
 # --- no canary anywhere ----------------------------------------------------------------------------
 ! grep -rqF -e "$secret" -e "$theirs" "$work"/*.log "$work"/*.out "$CT_CLUSTER"/pod-logs/"$ns"_* \
