@@ -30,21 +30,10 @@
 #                          ClusterRoles and bindings of real_gone_roles ($ns-operator) and the
 #                          namespaces of real_gone_ns ($ns) deleted, then real_cleanup. A test
 #                          appends what more it makes to those arrays.
-#   real_exclusive LOCK "$0" "$@"   before real_setup: runs the test again holding the host-wide
-#                          lock LOCK, so that tests that must not overlap run one at a time, also
-#                          under make check's parallel jobs. flock(1) holds it (-o): the servers
-#                          the test starts do not inherit it.
 : "${top:?}"
 . "$top/tests/lib/tap.sh"
 . "$top/tests/standin/standin.sh"
 . "$top/tests/e2e/wrapper-lib.sh"
-
-real_exclusive() {
-    local lock=$1
-    shift
-    [ "${CT_REAL_EXCLUSIVE:-}" = "$lock" ] && return 0
-    CT_REAL_EXCLUSIVE=$lock exec flock -o -w 450 "/tmp/cloudtaser-$lock.lock" bash "$@"
-}
 
 _real_own=()
 real_cleanup() {
