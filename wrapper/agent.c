@@ -97,7 +97,7 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
                 int r = fetch(a, &a->fetched, &err);
                 if (r >= 0)
                         return 0;
-                secret_set_done(&a->fetched);
+                secret_set_clear(&a->fetched); /* the resolved paths are kept for the retry */
                 if (!err.transient) {
                         log_error("%s", err.message);
                         return -err.exit_code;

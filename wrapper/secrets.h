@@ -26,7 +26,11 @@ struct secret_set {
         size_t n;                              /* records */
         int64_t versions[CONFIG_MAX_PATHS];    /* KV v2 version read per path, 0 for v1 */
         size_t path_records[CONFIG_MAX_PATHS]; /* records each path mapped to */
-        struct vault_kv_path paths[CONFIG_MAX_PATHS];
+        /* n_paths resolved paths (malloc, not secret), kept across secret_set_clear() so that a
+         * retry does not resolve the mounts again. A pointer rather than an array of
+         * CONFIG_MAX_PATHS (2 KiB each): the set lives on stacks and in struct agent, and a
+         * 128 KiB member was zeroed and copied at every start (65 page faults of ~250). */
+        struct vault_kv_path *paths;
         size_t n_paths;
 };
 
@@ -64,7 +68,10 @@ int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *c
 int secrets_changed_broker(struct broker_client *b, const struct wrapper_config *cfg,
                            const struct secret_set *s, struct fetch_error *err);
 
+/* secret_set_done() releases everything (the records wiped); secret_set_clear() only the
+ * records, keeping the resolved paths for the next fetch into the same set. */
 void secret_set_done(struct secret_set *s);
+void secret_set_clear(struct secret_set *s);
 
 /* Returns the record "NAME=VALUE" for NAME, or NULL. */
 const char *secret_set_get(const struct secret_set *s, const char *name);
