@@ -58,6 +58,8 @@ struct agent {
         int stop_fd;  /* eventfd: the run-time thread ends at its next wait */
         pthread_t thread;
         bool thread_started;
+        void *stack; /* mmap: the stack both threads run on, one after the other */
+        size_t stack_len;
         /* phase 1: result */
         int fetch_result; /* 0, or -(exit code) */
         struct secret_set fetched;
