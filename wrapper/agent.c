@@ -62,9 +62,11 @@ static const char *source_name(const struct agent *a) {
         return a->broker ? "broker" : "vault";
 }
 
-static int fetch(struct agent *a, struct secret_set *ret, struct fetch_error *err) {
+/* 1 when the fetch logged in (*ret_login then holds the lease when not NULL), 0, or -errno. */
+static int fetch(struct agent *a, struct secret_set *ret, struct vault_auth *ret_login,
+                 struct fetch_error *err) {
         return a->broker ? secrets_fetch_broker(a->broker, a->cfg, ret, err)
-                         : secrets_fetch(a->vault, a->cfg, ret, err);
+                         : secrets_fetch(a->vault, a->cfg, ret, ret_login, err);
 }
 
 int agent_fd(const struct agent *a) {
@@ -126,7 +128,18 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
         struct fetch_error err = {};
         unsigned attempt = 0;
         for (;;) {
-                int r = fetch(a, &a->fetched, &err);
+                struct vault_auth login = {};
+                uint64_t t0 = timer_now_ms();
+                int r = fetch(a, &a->fetched, &login, &err);
+                if (r > 0 && !a->have_ti) {
+                        /* A fresh login's lease is the new token's TTL: the renewal schedule
+                         * needs no lookup-self (counted from before the login: never late). */
+                        a->ti = (struct vault_token_info){.ttl = login.lease_duration,
+                                                          .creation_ttl = login.lease_duration,
+                                                          .renewable = login.renewable};
+                        a->ti_at_ms = t0;
+                        a->have_ti = true;
+                }
                 if (r >= 0)
                         return 0;
                 secret_set_clear(&a->fetched); /* the resolved paths are kept for the retry */
@@ -350,7 +363,7 @@ static int check_once(struct agent *a, struct secret_set *next, struct fetch_err
                           : secrets_changed(a->vault, a->cfg, &a->known, err);
         if (r <= 0)
                 return r;
-        r = fetch(a, next, err);
+        r = fetch(a, next, NULL, err);
         return r < 0 ? r : 1;
 }
 
@@ -424,9 +437,14 @@ static void *run_main(void *userdata) {
         if (a->broker)
                 schedule_renewal(a, broker_session_lifetime(a->broker));
         else if (a->have_ti || vault_token_lookup_self(a->vault, &a->ti, &ve) >= 0) {
+                int64_t ttl = a->ti.ttl;
+                if (ttl > 0 && a->ti_at_ms) {
+                        int64_t spent = (int64_t) ((timer_now_ms() - a->ti_at_ms) / 1000u);
+                        ttl = MAX(ttl - spent, (int64_t) 1);
+                }
                 a->login_lease = a->ti.creation_ttl > 0 ? a->ti.creation_ttl : a->ti.ttl;
-                if (a->ti.ttl > 0)
-                        schedule_renewal(a, a->ti.ttl);
+                if (ttl > 0)
+                        schedule_renewal(a, ttl);
         } else {
                 log_warning("token lookup failed (%s): trying a renewal in 10 s",
                             ve.message[0] ? ve.message : vault_strerror(ve.error));

@@ -65,6 +65,7 @@ struct agent {
         struct secret_set fetched;
         struct vault_token_info ti;
         bool have_ti;
+        uint64_t ti_at_ms; /* when ti's ttl was counted from (a login's lease), 0: not adjusted */
         /* phase 2: the thread's own */
         int renew_tfd, rotate_tfd;
         struct secret_set known;

@@ -183,16 +183,19 @@ static int set_begin(struct secret_set *s, size_t n, bool keep_paths, struct fet
 }
 
 int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
-                  struct fetch_error *err) {
+                  struct vault_auth *ret_login, struct fetch_error *err) {
+        struct vault_auth login = {};
+        bool logged_in = false;
         int r = set_begin(ret, cfg->n_secrets, true, err);
         if (r < 0)
                 return r;
         if (!vault_has_token(c)) {
                 if (cfg->auth != AUTH_KUBERNETES)
                         return fail(err, -ENOKEY, 77, "no vault token");
-                r = secrets_login(c, cfg, NULL, err);
+                r = secrets_login(c, cfg, &login, err);
                 if (r < 0)
                         return r;
+                logged_in = true;
         }
         /* One kept-alive connection carries every request, one after the other (one TLS
          * handshake in all), and a mount already resolved is not asked about again. */
@@ -213,7 +216,9 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
                         return r;
                 ret->path_records[i] = ret->n - before;
         }
-        return 0;
+        if (logged_in && ret_login)
+                *ret_login = login;
+        return logged_in ? 1 : 0;
 }
 
 /* Whether a fresh read `sec` of path i maps to other records than `s` holds for it. Both ways:

@@ -42,9 +42,11 @@ struct fetch_error {
 
 /* Logs in when the client has no token (kubernetes: reads the service account token file),
  * then resolves and reads every path of cfg, then maps. *ret is initialised by the call and must
- * be released with secret_set_done() (also on failure). */
+ * be released with secret_set_done() (also on failure). Returns 1 when this call logged in, and
+ * then, when ret_login is not NULL, the login's lease in *ret_login (so that the caller need
+ * not ask vault about the new token); 0 when it used the client's token; or -errno. */
 int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
-                  struct fetch_error *err);
+                  struct vault_auth *ret_login, struct fetch_error *err);
 
 /* Logs in (again) with the kubernetes method, re-reading the token file. */
 int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, struct vault_auth *ret,
