@@ -40,6 +40,9 @@ int buf_reserve(struct buf *b, size_t extra) {
         cap = MIN(cap, b->max);
         if (cap < need)
                 cap = need;
+        /* Secure storage comes in whole pages: use all the room they have (secmem_fit). */
+        if (b->flags & BUF_SECURE)
+                cap = MAX(MIN(secmem_fit(cap + 1) - 1, b->max), cap);
 
         char *p;
         if (b->flags & BUF_SECURE) {
@@ -116,9 +119,13 @@ int buf_read_file(struct buf *b, const char *path) {
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
+        /* Secure storage grows from one page (a service account token fits: one slot, not the
+         * two a 4 KiB first step and its regrowth took); the rest reads 4 KiB at a time. */
+        size_t step = (b->flags & BUF_SECURE) ? 1024 : 4096;
         for (;;) {
-                /* Room for at least one byte more than the maximum allows, to see "too large". */
-                r = buf_reserve(b, MIN((size_t) 4096, b->max - b->len));
+                /* Read into the room there is; then room for at least one byte more than the
+                 * maximum allows, to see "too large". */
+                r = b->data && b->cap > b->len ? 0 : buf_reserve(b, MIN(step, b->max - b->len));
                 if (r < 0)
                         break;
                 if (b->len == b->max) {

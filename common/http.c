@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -69,8 +71,96 @@ struct xfer {
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result = CURLE_FAILED_INIT;
 
+/* libcurl's memory. For every request curl takes and frees a 16 KiB receive buffer and a 64 KiB
+ * send buffer (curl 7.88, multi_done()); musl's allocator serves each from a single-slot group
+ * that it maps and unmaps at once, so every request paid 4 system calls and ~22 page faults
+ * for them (the wrapper's start-up makes three requests: docs/benchmarks.md). Blocks of at
+ * least BLOCK_CACHE_MIN bytes that curl frees are kept, up to BLOCK_CACHE_SLOTS of them, and
+ * given back to curl for the next request of that size. Each block carries its size in a
+ * 16-byte header (keeps malloc's alignment). Nothing else in the process sees these blocks;
+ * what they hold is what curl's own free() would have left in the heap. */
+#define BLOCK_CACHE_MIN (16u * 1024u)
+#define BLOCK_CACHE_SLOTS 4
+#define BLOCK_HDR 16u
+
+static pthread_mutex_t block_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *block_cache[BLOCK_CACHE_SLOTS]; /* headers of free blocks */
+
+static size_t block_size(const void *h) {
+        size_t n;
+        memcpy(&n, h, sizeof(n));
+        return n;
+}
+
+static void *block_user(void *h, size_t n) {
+        memcpy(h, &n, sizeof(n));
+        return (char *) h + BLOCK_HDR;
+}
+
+static void *curl_malloc_cb(size_t n) {
+        if (n > SIZE_MAX - BLOCK_HDR)
+                return NULL;
+        if (n >= BLOCK_CACHE_MIN) {
+                void *h = NULL;
+                pthread_mutex_lock(&block_lock);
+                for (size_t i = 0; i < BLOCK_CACHE_SLOTS && !h; i++)
+                        if (block_cache[i] && block_size(block_cache[i]) == n) {
+                                h = block_cache[i];
+                                block_cache[i] = NULL;
+                        }
+                pthread_mutex_unlock(&block_lock);
+                if (h)
+                        return block_user(h, n);
+        }
+        void *h = malloc(n + BLOCK_HDR);
+        return h ? block_user(h, n) : NULL;
+}
+
+static void curl_free_cb(void *p) {
+        if (!p)
+                return;
+        void *h = (char *) p - BLOCK_HDR;
+        if (block_size(h) >= BLOCK_CACHE_MIN) {
+                pthread_mutex_lock(&block_lock);
+                for (size_t i = 0; i < BLOCK_CACHE_SLOTS && h; i++)
+                        if (!block_cache[i]) {
+                                block_cache[i] = h;
+                                h = NULL;
+                        }
+                pthread_mutex_unlock(&block_lock);
+        }
+        free(h);
+}
+
+static void *curl_realloc_cb(void *p, size_t n) {
+        if (!p)
+                return curl_malloc_cb(n);
+        if (n > SIZE_MAX - BLOCK_HDR)
+                return NULL;
+        void *h = realloc((char *) p - BLOCK_HDR, n + BLOCK_HDR);
+        return h ? block_user(h, n) : NULL;
+}
+
+static void *curl_calloc_cb(size_t nmemb, size_t size) {
+        if (size && nmemb > SIZE_MAX / size)
+                return NULL;
+        void *p = curl_malloc_cb(nmemb * size);
+        if (p)
+                memset(p, 0, nmemb * size);
+        return p;
+}
+
+static char *curl_strdup_cb(const char *s) {
+        size_t n = strlen(s) + 1;
+        char *p = curl_malloc_cb(n);
+        if (p)
+                memcpy(p, s, n);
+        return p;
+}
+
 static void global_init(void) {
-        global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+        global_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_malloc_cb, curl_free_cb,
+                                             curl_realloc_cb, curl_strdup_cb, curl_calloc_cb);
 }
 
 static uint64_t default_now_usec(void *userdata) {

@@ -447,6 +447,14 @@ out:
         return r;
 }
 
+size_t secmem_fit(size_t n) {
+        long ps = sysconf(_SC_PAGESIZE);
+        size_t pg = ps > 0 ? (size_t) ps : 4096, over = sizeof(struct header) + CANARY_LEN;
+        if (n == 0 || n > SECMEM_MAX_ALLOC)
+                return n;
+        return MIN(round_up(over + n, pg) - over, (size_t) SECMEM_MAX_ALLOC);
+}
+
 static struct header *header_of(const void *p) {
         return (struct header *) ((uintptr_t) p - sizeof(struct header));
 }

@@ -86,6 +86,12 @@ int secmem_alloc(size_t n, void **ret);
  * every region: that is memory corruption in a process holding secrets. */
 void secmem_free(void *p);
 
+/* The largest size m >= n whose allocation takes the same data pages as one of n bytes (n when
+ * n is 0 or over SECMEM_MAX_ALLOC). A growing buffer that asks for secmem_fit(n) gets all the
+ * room of the pages it pays for: each new page is a page fault, and with memfd_secret one that
+ * takes the page out of the kernel's direct map with a TLB shootdown on every CPU. */
+size_t secmem_fit(size_t n);
+
 /* The usable size of an allocation (the n it was created with). */
 size_t secmem_size(const void *p);
 

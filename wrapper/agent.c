@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,8 @@ int agent_init(struct agent *a, const struct wrapper_config *cfg, struct vault_c
                 return -r;
         }
         a->stop_fd = stop;
+        a->stack = NULL;
+        a->stack_len = 0;
         a->cfg = cfg;
         a->vault = vault;
         a->event_fd = fd;
@@ -59,26 +62,57 @@ static const char *source_name(const struct agent *a) {
         return a->broker ? "broker" : "vault";
 }
 
-static int fetch(struct agent *a, struct secret_set *ret, struct fetch_error *err) {
+/* 1 when the fetch logged in (*ret_login then holds the lease when not NULL), 0, or -errno. */
+static int fetch(struct agent *a, struct secret_set *ret, struct vault_auth *ret_login,
+                 struct fetch_error *err) {
         return a->broker ? secrets_fetch_broker(a->broker, a->cfg, ret, err)
-                         : secrets_fetch(a->vault, a->cfg, ret, err);
+                         : secrets_fetch(a->vault, a->cfg, ret, ret_login, err);
 }
 
 int agent_fd(const struct agent *a) {
         return a->event_fd;
 }
 
-/* musl gives a new thread 128 KiB of stack; the vault calls (libcurl, wolfSSL's handshake) and
- * the secret sets kept on the stack (64 paths each) need more: the main thread's 8 MiB is what
- * this code ran on before it had a thread. Only touched pages are used. */
+/* musl gives a new thread 128 KiB of stack; the vault calls (libcurl, wolfSSL's handshake) need
+ * more: the main thread's 8 MiB is what this code ran on before it had a thread. Only touched
+ * pages are used. The start-up fetch and then the renewal thread run on one stack, mapped once
+ * (below it a PROT_NONE guard): the second thread finds its pages already faulted in, and the
+ * first one's join unmaps nothing (musl maps and unmaps a stack it allocates itself: with its
+ * touched pages, ~6 % of a start's CPU went to those munmaps and faults). Never two at once:
+ * the fetch thread is joined before agent_run(). */
 #define AGENT_STACK_SIZE (8u * 1024u * 1024u)
+#define AGENT_STACK_GUARD (64u * 1024u)
+
+static int stack_map(struct agent *a) {
+        if (a->stack)
+                return 0;
+        size_t len = AGENT_STACK_SIZE + AGENT_STACK_GUARD;
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (p == MAP_FAILED)
+                return negative_errno();
+        if (mprotect(p, AGENT_STACK_GUARD, PROT_NONE) < 0) {
+                int r = negative_errno();
+                (void) munmap(p, len);
+                return r;
+        }
+        a->stack = p;
+        a->stack_len = len;
+        return 0;
+}
 
 static int start_thread(struct agent *a, void *(*fn)(void *) ) {
+        if (a->thread_started)
+                return -EBUSY;
+        int r = stack_map(a);
+        if (r < 0)
+                return r;
         pthread_attr_t attr;
-        int r = pthread_attr_init(&attr);
+        r = pthread_attr_init(&attr);
         if (r != 0)
                 return -r;
-        r = pthread_attr_setstacksize(&attr, AGENT_STACK_SIZE);
+        r = pthread_attr_setstack(&attr, (uint8_t *) a->stack + AGENT_STACK_GUARD,
+                                  AGENT_STACK_SIZE);
         if (r == 0)
                 r = pthread_create(&a->thread, &attr, fn, a);
         (void) pthread_attr_destroy(&attr);
@@ -94,10 +128,21 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
         struct fetch_error err = {};
         unsigned attempt = 0;
         for (;;) {
-                int r = fetch(a, &a->fetched, &err);
+                struct vault_auth login = {};
+                uint64_t t0 = timer_now_ms();
+                int r = fetch(a, &a->fetched, &login, &err);
+                if (r > 0 && !a->have_ti) {
+                        /* A fresh login's lease is the new token's TTL: the renewal schedule
+                         * needs no lookup-self (counted from before the login: never late). */
+                        a->ti = (struct vault_token_info){.ttl = login.lease_duration,
+                                                          .creation_ttl = login.lease_duration,
+                                                          .renewable = login.renewable};
+                        a->ti_at_ms = t0;
+                        a->have_ti = true;
+                }
                 if (r >= 0)
                         return 0;
-                secret_set_done(&a->fetched);
+                secret_set_clear(&a->fetched); /* the resolved paths are kept for the retry */
                 if (!err.transient) {
                         log_error("%s", err.message);
                         return -err.exit_code;
@@ -318,7 +363,7 @@ static int check_once(struct agent *a, struct secret_set *next, struct fetch_err
                           : secrets_changed(a->vault, a->cfg, &a->known, err);
         if (r <= 0)
                 return r;
-        r = fetch(a, next, err);
+        r = fetch(a, next, NULL, err);
         return r < 0 ? r : 1;
 }
 
@@ -392,9 +437,14 @@ static void *run_main(void *userdata) {
         if (a->broker)
                 schedule_renewal(a, broker_session_lifetime(a->broker));
         else if (a->have_ti || vault_token_lookup_self(a->vault, &a->ti, &ve) >= 0) {
+                int64_t ttl = a->ti.ttl;
+                if (ttl > 0 && a->ti_at_ms) {
+                        int64_t spent = (int64_t) ((timer_now_ms() - a->ti_at_ms) / 1000u);
+                        ttl = MAX(ttl - spent, (int64_t) 1);
+                }
                 a->login_lease = a->ti.creation_ttl > 0 ? a->ti.creation_ttl : a->ti.ttl;
-                if (a->ti.ttl > 0)
-                        schedule_renewal(a, a->ti.ttl);
+                if (ttl > 0)
+                        schedule_renewal(a, ttl);
         } else {
                 log_warning("token lookup failed (%s): trying a renewal in 10 s",
                             ve.message[0] ? ve.message : vault_strerror(ve.error));
@@ -454,6 +504,9 @@ void agent_done(struct agent *a) {
         a->renew_tfd = safe_close(a->renew_tfd);
         a->rotate_tfd = safe_close(a->rotate_tfd);
         (void) pthread_mutex_destroy(&a->lock);
+        if (a->stack)
+                (void) munmap(a->stack, a->stack_len);
+        a->stack = NULL;
 }
 
 int agent_run(struct agent *a, struct secret_set *known) {

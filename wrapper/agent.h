@@ -58,11 +58,14 @@ struct agent {
         int stop_fd;  /* eventfd: the run-time thread ends at its next wait */
         pthread_t thread;
         bool thread_started;
+        void *stack; /* mmap: the stack both threads run on, one after the other */
+        size_t stack_len;
         /* phase 1: result */
         int fetch_result; /* 0, or -(exit code) */
         struct secret_set fetched;
         struct vault_token_info ti;
         bool have_ti;
+        uint64_t ti_at_ms; /* when ti's ttl was counted from (a login's lease), 0: not adjusted */
         /* phase 2: the thread's own */
         int renew_tfd, rotate_tfd;
         struct secret_set known;

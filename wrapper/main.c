@@ -115,6 +115,13 @@ static void log_protection(const struct supervisor *s) {
         char caps[256] = "", mech[64];
 
         secmem_report(&m);
+        if (m.mechanism == SECMEM_NONE)
+                log_warning("secrets are in memory that could not be locked (no CAP_IPC_LOCK and "
+                            "RLIMIT_MEMLOCK too low): they may be swapped out");
+        /* The rest is one notice line: below that level, do not read the capability sets
+         * (/proc/thread-self/status and libcap) only to drop the line. */
+        if (s->cfg->log_level < LOG_NOTICE)
+                return;
         (void) sandbox_report(&sb);
         if (caps_report(&cr) >= 0) {
                 size_t o = 0;
@@ -154,9 +161,6 @@ static void log_protection(const struct supervisor *s) {
                 NULL,
         };
         log_event(LOG_NOTICE, 0, fields, "protection:");
-        if (m.mechanism == SECMEM_NONE)
-                log_warning("secrets are in memory that could not be locked (no CAP_IPC_LOCK and "
-                            "RLIMIT_MEMLOCK too low): they may be swapped out");
         if (s->cfg->rotation == ROTATION_RESTART)
                 log_notice("seccomp and no_new_privs stay off for the supervisor: rotation=restart "
                            "must start new workloads, which would inherit them");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -166,22 +167,35 @@ static int read_one(struct vault_client *c, const struct injection_secret *spec,
         return 0;
 }
 
-int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
-                  struct fetch_error *err) {
-        int r;
+/* Starts a fetch into s: empty records; n unresolved paths unless s already has n (a retry). */
+static int set_begin(struct secret_set *s, size_t n, bool keep_paths, struct fetch_error *err) {
+        buf_init(&s->records, SECRETS_MAX_BYTES, BUF_SECURE);
+        s->n = 0;
+        if (keep_paths && s->paths && s->n_paths == n)
+                return 0;
+        free(s->paths);
+        s->n_paths = 0;
+        s->paths = calloc(MAX(n, (size_t) 1), sizeof(*s->paths));
+        if (!s->paths)
+                return fail(err, -ENOMEM, 69, "out of memory for %zu paths", n);
+        s->n_paths = n;
+        return 0;
+}
 
-        buf_init(&ret->records, SECRETS_MAX_BYTES, BUF_SECURE);
-        ret->n = 0;
-        if (ret->n_paths != cfg->n_secrets) {
-                memset(ret->paths, 0, sizeof(ret->paths));
-                ret->n_paths = cfg->n_secrets;
-        }
+int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
+                  struct vault_auth *ret_login, struct fetch_error *err) {
+        struct vault_auth login = {};
+        bool logged_in = false;
+        int r = set_begin(ret, cfg->n_secrets, true, err);
+        if (r < 0)
+                return r;
         if (!vault_has_token(c)) {
                 if (cfg->auth != AUTH_KUBERNETES)
                         return fail(err, -ENOKEY, 77, "no vault token");
-                r = secrets_login(c, cfg, NULL, err);
+                r = secrets_login(c, cfg, &login, err);
                 if (r < 0)
                         return r;
+                logged_in = true;
         }
         /* One kept-alive connection carries every request, one after the other (one TLS
          * handshake in all), and a mount already resolved is not asked about again. */
@@ -202,7 +216,9 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
                         return r;
                 ret->path_records[i] = ret->n - before;
         }
-        return 0;
+        if (logged_in && ret_login)
+                *ret_login = login;
+        return logged_in ? 1 : 0;
 }
 
 /* Whether a fresh read `sec` of path i maps to other records than `s` holds for it. Both ways:
@@ -279,11 +295,20 @@ const char *secret_set_get(const struct secret_set *s, const char *name) {
         return NULL;
 }
 
-void secret_set_done(struct secret_set *s) {
+void secret_set_clear(struct secret_set *s) {
         if (!s)
                 return;
         buf_done(&s->records);
         s->n = 0;
+}
+
+void secret_set_done(struct secret_set *s) {
+        if (!s)
+                return;
+        secret_set_clear(s);
+        free(s->paths);
+        s->paths = NULL;
+        s->n_paths = 0;
 }
 
 /* ---- broker mode: the same mapping, the values from cloudtaser-broker ---- */
@@ -347,10 +372,9 @@ int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *c
         struct broker_error e = {};
         int r;
 
-        buf_init(&ret->records, SECRETS_MAX_BYTES, BUF_SECURE);
-        ret->n = 0;
-        memset(ret->paths, 0, sizeof(ret->paths));
-        ret->n_paths = cfg->n_secrets;
+        r = set_begin(ret, cfg->n_secrets, false, err);
+        if (r < 0)
+                return r;
         config_paths(cfg, paths);
         /* Every path in one request: one session, one mutual-TLS connection. */
         r = broker_read(b, paths, cfg->n_secrets, secs, &e);

@@ -26,7 +26,11 @@ struct secret_set {
         size_t n;                              /* records */
         int64_t versions[CONFIG_MAX_PATHS];    /* KV v2 version read per path, 0 for v1 */
         size_t path_records[CONFIG_MAX_PATHS]; /* records each path mapped to */
-        struct vault_kv_path paths[CONFIG_MAX_PATHS];
+        /* n_paths resolved paths (malloc, not secret), kept across secret_set_clear() so that a
+         * retry does not resolve the mounts again. A pointer rather than an array of
+         * CONFIG_MAX_PATHS (2 KiB each): the set lives on stacks and in struct agent, and a
+         * 128 KiB member was zeroed and copied at every start (65 page faults of ~250). */
+        struct vault_kv_path *paths;
         size_t n_paths;
 };
 
@@ -38,9 +42,11 @@ struct fetch_error {
 
 /* Logs in when the client has no token (kubernetes: reads the service account token file),
  * then resolves and reads every path of cfg, then maps. *ret is initialised by the call and must
- * be released with secret_set_done() (also on failure). */
+ * be released with secret_set_done() (also on failure). Returns 1 when this call logged in, and
+ * then, when ret_login is not NULL, the login's lease in *ret_login (so that the caller need
+ * not ask vault about the new token); 0 when it used the client's token; or -errno. */
 int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
-                  struct fetch_error *err);
+                  struct vault_auth *ret_login, struct fetch_error *err);
 
 /* Logs in (again) with the kubernetes method, re-reading the token file. */
 int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, struct vault_auth *ret,
@@ -64,7 +70,10 @@ int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *c
 int secrets_changed_broker(struct broker_client *b, const struct wrapper_config *cfg,
                            const struct secret_set *s, struct fetch_error *err);
 
+/* secret_set_done() releases everything (the records wiped); secret_set_clear() only the
+ * records, keeping the resolved paths for the next fetch into the same set. */
 void secret_set_done(struct secret_set *s);
+void secret_set_clear(struct secret_set *s);
 
 /* Returns the record "NAME=VALUE" for NAME, or NULL. */
 const char *secret_set_get(const struct secret_set *s, const char *name);

@@ -31,7 +31,7 @@ audit_summary() {
 import json, sys
 from datetime import datetime
 role = sys.argv[2]
-renew_ok = renew_failed = logins = denied = reads = 0
+renew_ok = renew_failed = logins = denied = reads = lookups = 0
 first_login = first_renew = None
 def ts(s):
     return datetime.fromisoformat(s).timestamp()  # Python 3.11: "Z" and 1-6 fraction digits
@@ -59,7 +59,10 @@ for l in open(sys.argv[1]):
             renew_failed += 1
     elif path.startswith("secret/") and status == 200:
         reads += 1
+    elif path == "auth/token/lookup-self":
+        lookups += 1
 print("logins", logins)
+print("lookups", lookups)
 print("renew_ok", renew_ok)
 print("renew_failed", renew_failed)
 print("reads", reads)
@@ -97,6 +100,10 @@ for f in $(wl_flavours); do
             ok $? "$f: token_ttl 4s, max_ttl 7s: a fresh login when renewal can no longer extend the token ($(get logins) logins, $(get renew_ok) renewals)" ||
                 { show $name; diag "$summary"; }
         fi
+        # The renewal schedule of a token from a kubernetes login comes from the login's lease:
+        # no lookup-self (one more request at every start, before).
+        [ "$(get lookups)" = 0 ]
+        ok $? "$f: role $role-$f: no lookup-self after the login ($(get lookups))" || diag "$summary"
         [ "$(get denied)" = 0 ] && [ "$(get reads)" -ge 5 ]
         ok $? "$f: role $role-$f: the token never expired: $(get reads) polls over 10 s, none refused" ||
             { show $name; diag "$summary"; }

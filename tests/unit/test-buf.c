@@ -63,6 +63,8 @@ static void test_secure(void) {
                        "a secure buffer lives in one secmem region");
                 is_int((long long) secmem_size(b.data), (long long) b.cap + 1,
                        "its storage is the secmem allocation");
+                is_int((long long) b.cap + 1, (long long) secmem_fit(13),
+                       "and all the room of its pages is capacity");
                 for (int i = 0; i < 200; i++)
                         (void) buf_append_str(&b, "0123456789");
                 secmem_report(&during);
@@ -102,6 +104,14 @@ static void test_read_file(void) {
                 ok(b.len == 13, "whole content");
                 buf_rstrip(&b);
                 is_str(buf_cstr(&b), "token-value", "rstrip drops the trailing newlines");
+        }
+        {
+                /* A token file read into secure storage takes one page and one allocation: the
+                 * first step fits a page, the read goes on into the room left, nothing regrows. */
+                _cleanup_buf_ struct buf b = BUF_INIT(1u << 16, BUF_SECURE);
+                is_int(buf_read_file(&b, path), 0, "read a file into a large secure buffer");
+                is_int((long long) b.cap + 1, (long long) secmem_fit(1),
+                       "a small file takes one page of secure storage, all of it usable");
         }
         {
                 _cleanup_buf_ struct buf b = BUF_INIT(13, 0);

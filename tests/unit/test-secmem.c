@@ -549,6 +549,27 @@ static void test_wipe_all_and_harden(void) {
            "RLIMIT_CORE is 0");
 }
 
+static void test_fit(void) {
+        size_t pg = (size_t) sysconf(_SC_PAGESIZE), over = 48; /* header 32, canary 16 */
+        is_int((long long) secmem_fit(0), 0, "fit(0) is 0");
+        is_int((long long) secmem_fit(1), (long long) (pg - over), "fit(1) fills one page");
+        is_int((long long) secmem_fit(pg - over), (long long) (pg - over), "a full page stays");
+        is_int((long long) secmem_fit(pg - over + 1), (long long) (2 * pg - over),
+               "one byte more is two pages");
+        is_int((long long) secmem_fit(SECMEM_MAX_ALLOC), (long long) SECMEM_MAX_ALLOC,
+               "never past SECMEM_MAX_ALLOC");
+        is_int((long long) secmem_fit(SECMEM_MAX_ALLOC + 1), (long long) SECMEM_MAX_ALLOC + 1,
+               "an impossible size is returned as is");
+        /* An allocation of fit(n) is as many pages as one of n: writing its last byte is fine. */
+        void *p = NULL;
+        is_int(secmem_alloc(secmem_fit(100), &p), 0, "allocate fit(100)");
+        if (p) {
+                ((char *) p)[secmem_fit(100) - 1] = 'x';
+                secmem_free(p); /* checks the canary right after */
+        }
+        ok(true, "the last byte of a fitted allocation is usable, its canary intact");
+}
+
 static void test_strings(void) {
         is_str(secmem_mechanism_to_string(SECMEM_MEMFD_SECRET), "memfd_secret", "name memfd");
         is_str(secmem_mechanism_to_string(SECMEM_MLOCK), "mlock", "name mlock");
@@ -565,6 +586,7 @@ int main(void) {
         test_arena_threads();
         test_fallbacks();
         test_strings();
+        test_fit();
         test_wipe_all_and_harden(); /* last: makes the process non-dumpable */
         return tap_done();
 }
