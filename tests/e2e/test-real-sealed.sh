@@ -155,21 +155,21 @@ is_ready() { [ "$(ready_of "$1")" = true ]; }
 logged() { ct_pod_log "$ns" "$1" app | grep -q "$2"; }
 
 sealed_pod web "$p1" "secret/data/$ns/db" | kubectl apply -f - > "$work/apply.out" 2>&1 &&
-    ct_wait_for 120 is_running web && ct_wait_for 30 logged web 'sealed: waiting'
+    ct_wait_for 120 is_running web && ct_wait_for 120 logged web 'sealed: waiting'
 ok $? "a sealed pod is Running, its wrapper waiting for a token" ||
     { kubectl -n "$ns" describe pod web; ct_pod_log "$ns" web app; } 2>&1 | tail -n 40 | sed 's/^/# /'
 ip=$(ip_of web)
 url=https://$ip:$p1
-st=$(curl -sk --max-time 10 "$url/v1/status")
+st=$(curl -sk --max-time 30 "$url/v1/status")
 [ "$st" = '{"sealed": true}' ]
 ok $? "GET /v1/status to anyone: {\"sealed\": true}" || diag "$st"
 sleep 3
-[ "$(ready_of web)" = false ] && [ "$(curl -sk --max-time 10 -o /dev/null -w '%{http_code}' "$url/v1/ready")" = 503 ] &&
+[ "$(ready_of web)" = false ] && [ "$(curl -sk --max-time 30 -o /dev/null -w '%{http_code}' "$url/v1/ready")" = 503 ] &&
     ! logged web workload-ready
 ok $? "sealed: not Ready (the probe gets 503), the workload not started"
 
 # --- unseal attempts without the operator's certificate
-code() { curl -sk --max-time 10 -o "$work/curl.out" -w '%{http_code}' -X POST -d '{"token": "s.forged"}' "$@" "$url/v1/unseal"; }
+code() { curl -sk --max-time 30 -o "$work/curl.out" -w '%{http_code}' -X POST -d '{"token": "s.forged"}' "$@" "$url/v1/unseal"; }
 [ "$(code)" = 401 ] && grep -q 'client certificate is required' "$work/curl.out"
 ok $? "curl without a client certificate: 401"
 c=$(code --cert "$d/foreign.crt" --key "$d/foreign.key")
@@ -190,7 +190,7 @@ ok $? "openssl s_client with another CA's certificate: no answer" || diag "$out"
 out=$(printf '%s' "$req" | timeout 20 openssl s_client -quiet -connect "$ip:$p1" -cert "$d/wrongname.crt" -key "$d/wrongname.key" 2>&1)
 grep -q '^HTTP/1.1 403' <<< "$out"
 ok $? "openssl s_client with another name: 403" || diag "$out"
-[ "$(curl -sk --max-time 10 "$url/v1/status")" = '{"sealed": true}' ] && ! logged web workload-ready
+[ "$(curl -sk --max-time 30 "$url/v1/status")" = '{"sealed": true}' ] && ! logged web workload-ready
 ok $? "after all of them: still sealed, nothing started"
 
 # --- pods the unsealer must refuse
@@ -199,7 +199,7 @@ sealed_pod greedy "$p2" "secret/data/$ns/db,secret/data/$T-elsewhere/db" | kubec
     kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running greedy && ct_wait_for 120 is_running edited
 ok $? "two more sealed pods: one asking for another namespace's path (valid MAC), one edited after admission"
 sealed_pod theirs "$p5" "secret/data/$ns/db" "$(mac "$ns" app "secret/data/$ns/db" password=PGPASSWORD "$other_key")" "$other_inst" |
-    kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running theirs && ct_wait_for 30 logged theirs 'sealed: waiting'
+    kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running theirs && ct_wait_for 120 logged theirs 'sealed: waiting'
 ok $? "another installation's sealed pod beside them (label $other_inst, its MAC), waiting"
 bao policy write "cloudtaser-pod-$other_inst-0000-theirs" - > /dev/null <<< 'path "secret/data/none" { capabilities = ["read"] }'
 ok $? "  a left-over policy of that installation (its prefix, no pod)"
@@ -214,13 +214,13 @@ start_unsealer() { # LOG
     unpid=$!
 }
 start_unsealer "$work/unsealer.log"
-ct_wait_for 60 logged web workload-ready && ct_wait_for 60 is_ready web
+ct_wait_for 120 logged web workload-ready && ct_wait_for 120 is_ready web
 ok $? "the unsealer unsealed it: Ready, the workload started" || { tail -n 20 "$work/unsealer.log"; ct_pod_log "$ns" web app | tail -n 20; } | sed 's/^/# /'
 ct_pod_log "$ns" web app | grep -q "env PGPASSWORD sha256=$(sha "$secret") len=${#secret}"
 ok $? "the workload has its canary (its hash in the pod's log)" || ct_pod_log "$ns" web app | tail -n 20 | sed 's/^/# /'
 grep -q "pod $ns/web unsealed with a wrapped child token" "$work/unsealer.log" && logged web 'unsealed by .* (a wrapped token)'
 ok $? "one line each: the unsealer's outcome, the wrapper's unseal (wrapped)" || sed 's/^/# /' "$work/unsealer.log"
-[ "$(curl -sk --max-time 10 "$url/v1/status")" = '{"sealed": false}' ]
+[ "$(curl -sk --max-time 30 "$url/v1/status")" = '{"sealed": false}' ]
 ok $? "GET /v1/status: {\"sealed\": false}"
 [ "$(code --cert "$d/client.crt" --key "$d/client.key")" = 409 ]
 ok $? "a second unseal, even with the operator's certificate: 409"
@@ -245,19 +245,19 @@ caps() { bao write -field=capabilities sys/capabilities-accessor accessor="$acc"
 ok $? "the child token reads its path, not another pod's, not another namespace's" ||
     diag "$(caps "secret/data/$ns/db") $(caps "secret/data/$ns/other") $(caps "secret/data/$T-elsewhere/db")"
 
-ct_wait_for 20 grep -q "pod $ns/greedy refused: path 'secret/data/$T-elsewhere/db' outside the namespace prefix" "$work/unsealer.log" &&
-    ct_wait_for 20 grep -q "pod $ns/edited refused: annotation MAC" "$work/unsealer.log"
+ct_wait_for 120 grep -q "pod $ns/greedy refused: path 'secret/data/$T-elsewhere/db' outside the namespace prefix" "$work/unsealer.log" &&
+    ct_wait_for 120 grep -q "pod $ns/edited refused: annotation MAC" "$work/unsealer.log"
 ok $? "refused: another namespace's path, and edited annotations (one line each)" || sed 's/^/# /' "$work/unsealer.log"
 still=0
 for pp in "greedy $p2" "edited $p3"; do
     set -- $pp
-    [ "$(curl -sk --max-time 10 "https://$(ip_of "$1"):$2/v1/status")" = '{"sealed": true}' ] &&
+    [ "$(curl -sk --max-time 30 "https://$(ip_of "$1"):$2/v1/status")" = '{"sealed": true}' ] &&
         ! bao policy read "cloudtaser-pod-$inst-$(uid_of "$1")" > /dev/null 2>&1 && still=$((still + 1))
 done
 [ $still = 2 ]
 ok $? "  both stay sealed, without a policy"
 tuid=$(uid_of theirs)
-[ "$(curl -sk --max-time 10 "https://$(ip_of theirs):$p5/v1/status")" = '{"sealed": true}' ] && ! logged theirs workload-ready &&
+[ "$(curl -sk --max-time 30 "https://$(ip_of theirs):$p5/v1/status")" = '{"sealed": true}' ] && ! logged theirs workload-ready &&
     ! grep -q "theirs" "$work/unseal"*.log && ! bao policy read "cloudtaser-pod-$inst-$tuid" > /dev/null 2>&1 &&
     ! bao policy read "cloudtaser-pod-$other_inst-$tuid" > /dev/null 2>&1
 ok $? "the other installation's pod is left alone: still sealed, never named in the unsealer's log, no policy" || sed 's/^/# /' "$work/unsealer.log"
@@ -269,20 +269,20 @@ wt=$(bao token create -policy=default -ttl=10m -wrap-ttl=60s -field=wrapping_tok
 ok $? "OpenBao: a wrapping token, unwrapped by an interceptor" || sed 's/^/# /' "$work/wrap.err"
 eurl=https://$(ip_of edited):$p3
 c=$(curl -sk --max-time 20 -o "$work/curl.out" -w '%{http_code}' --cert "$d/client.crt" --key "$d/client.key"     -X POST -d "{\"token\": \"$wt\", \"wrapped\": true}" "$eurl/v1/unseal")
-[ "$c" = 422 ] && grep -q 'may have been intercepted' "$work/curl.out" && [ "$(curl -sk --max-time 10 "$eurl/v1/status")" = '{"sealed": true}' ]
+[ "$c" = 422 ] && grep -q 'may have been intercepted' "$work/curl.out" && [ "$(curl -sk --max-time 30 "$eurl/v1/status")" = '{"sealed": true}' ]
 ok $? "the wrapper's unwrap of it fails at OpenBao: 422 (intercepted), still sealed" || diag "code $c $(cat "$work/curl.out")"
 
 # --- pod deleted: token revoked, policy deleted
 kubectl -n "$ns" delete pod web --wait=true --timeout=60s > /dev/null 2>&1
 gone() { ! bao policy read "$pol" > /dev/null 2>&1; }
-ct_wait_for 30 gone && ! bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1
+ct_wait_for 120 gone && ! bao write auth/token/lookup-accessor accessor="$acc" > /dev/null 2>&1
 ok $? "pod deleted: its policy is gone and its token revoked" || sed 's/^/# /' "$work/unsealer.log" | tail -n 10
 grep -q "pod $ns/web gone: token revoked, policy deleted" "$work/unsealer.log"
 ok $? "  one line for it"
 
 # --- a left-over: unsealed, then deleted while no unsealer runs; swept at the next start
 sealed_pod late "$p4" "secret/data/$ns/db" | kubectl apply -f - > /dev/null 2>&1 && ct_wait_for 120 is_running late &&
-    ct_wait_for 60 logged late workload-ready
+    ct_wait_for 120 logged late workload-ready
 ok $? "another sealed pod unsealed" || tail -n 5 "$work/unsealer.log" | sed 's/^/# /'
 lpol=cloudtaser-pod-$inst-$(uid_of late)
 lacc=$(bao policy read "$lpol" 2>/dev/null | sed -n 's/^# accessor: //p')
@@ -293,7 +293,7 @@ bao policy read "$lpol" > /dev/null 2>&1
 ok $? "the unsealer stopped, the pod deleted: its policy is left over"
 start_unsealer "$work/unsealer2.log"
 lgone() { ! bao policy read "$lpol" > /dev/null 2>&1; }
-ct_wait_for 30 lgone && [ -n "$lacc" ] && ! bao write auth/token/lookup-accessor accessor="$lacc" > /dev/null 2>&1 &&
+ct_wait_for 120 lgone && [ -n "$lacc" ] && ! bao write auth/token/lookup-accessor accessor="$lacc" > /dev/null 2>&1 &&
     grep -q "left-over policy $lpol (no such pod): token revoked, policy deleted" "$work/unsealer2.log"
 ok $? "the next unsealer sweeps it: token revoked, policy deleted" || sed 's/^/# /' "$work/unsealer2.log"
 bao policy read "cloudtaser-pod-$other_inst-0000-theirs" > /dev/null 2>&1 && ! grep -q "$other_inst" "$work/unsealer2.log"
