@@ -107,7 +107,7 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
                         log_error("%s not available within the startup timeout (%" PRIu64
                                   " ms): %s",
                                   source_name(a), a->cfg->startup_timeout_ms, err.message);
-                        return -EXIT_UNAVAILABLE;
+                        return -EX_UNAVAILABLE;
                 }
                 uint64_t cap = MIN((uint64_t) 5000, (uint64_t) 250 << MIN(attempt, 10u));
                 uint64_t wait = MIN(timer_jitter(cap) + 50, deadline - t);
@@ -133,7 +133,7 @@ static void *fetch_main(void *userdata) {
                         log_error("VAULT_TOKEN was refused by vault (invalid, expired or revoked): "
                                   "%s",
                                   e.message[0] ? e.message : vault_strerror(r));
-                        r = -EXIT_DENIED;
+                        r = -EX_NOPERM;
                 } else
                         r = 0;
         }

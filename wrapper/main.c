@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "common/caps.h"
+#include "common/exit-status.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/sandbox.h"
@@ -229,7 +230,7 @@ static int start_child(struct supervisor *s, const struct secret_set *set) {
                 s->memfd = safe_close(s->memfd); /* the child has its copy */
         if (pid < 0) {
                 log_error_errno((int) pid, "Could not execute '%s': %m", s->cfg->argv[0]);
-                return pid == -ENOENT ? -127 : -126;
+                return pid == -ENOENT ? -EXIT_NOT_FOUND : -EXIT_CANNOT_EXECUTE;
         }
         s->child = pid;
         s->group = pid;
@@ -242,8 +243,8 @@ static int exit_status_of(int st) {
         if (WIFEXITED(st))
                 return WEXITSTATUS(st);
         if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return EXIT_SOFTWARE;
+                return EXIT_SIGNAL(WTERMSIG(st));
+        return EX_SOFTWARE;
 }
 
 static bool is_terminating(int sig) {
@@ -275,12 +276,12 @@ static int wait_for_fetch(struct supervisor *s, struct secret_set *ret) {
                 if (sig) {
                         log_notice("received SIG%s before the workload started: exiting",
                                    config_signal_name(sig));
-                        return -(128 + sig);
+                        return -EXIT_SIGNAL(sig);
                 }
                 if (agent_fetch_done(s->agent))
                         return agent_fetch_finish(s->agent, ret);
                 if (poll(p, ELEMENTSOF(p), -1) < 0 && errno != EINTR)
-                        return log_error_errno(errno, "poll failed: %m"), -EXIT_SOFTWARE;
+                        return log_error_errno(errno, "poll failed: %m"), -EX_SOFTWARE;
         }
 }
 
@@ -347,15 +348,15 @@ static int wait_for_unseal(struct supervisor *s, struct vault_client *vault, str
         if (r == -EBADMSG)
                 return log_error("configuration error: CLOUDTASER_UNSEAL_CA_PEM holds no "
                                  "certificate"),
-                       -EXIT_CONFIG;
+                       -EX_USAGE;
         if (r < 0)
                 return log_error_errno(r, "Could not serve the unseal endpoint on %s: %m",
                                        o.listen),
-                       r == -EINVAL ? -EXIT_CONFIG : -EXIT_UNAVAILABLE;
+                       r == -EINVAL ? -EX_USAGE : -EX_UNAVAILABLE;
         r = unseal_start(u);
         if (r < 0) {
                 unseal_free(u);
-                return log_error_errno(r, "Could not start the unseal server: %m"), -EXIT_SOFTWARE;
+                return log_error_errno(r, "Could not start the unseal server: %m"), -EX_SOFTWARE;
         }
         *ret = u; /* from now on it may be inside a vault call: never freed on a signal */
         log_notice("sealed: waiting for the operator's token on %s (port %d; GET /v1/status, "
@@ -369,12 +370,12 @@ static int wait_for_unseal(struct supervisor *s, struct vault_client *vault, str
                 int sig = startup_signals(s->sigfd);
                 if (sig) {
                         log_notice("received SIG%s while sealed: exiting", config_signal_name(sig));
-                        return -(128 + sig);
+                        return -EXIT_SIGNAL(sig);
                 }
                 if (!unseal_sealed(u))
                         return 0;
                 if (poll(p, ELEMENTSOF(p), -1) < 0 && errno != EINTR)
-                        return log_error_errno(errno, "poll failed: %m"), -EXIT_SOFTWARE;
+                        return log_error_errno(errno, "poll failed: %m"), -EX_SOFTWARE;
         }
 }
 
@@ -478,7 +479,8 @@ static int reap(struct supervisor *s) {
         if (result < 0) {
                 int r = restart_when_group_gone(s);
                 if (r < 0)
-                        result = r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
+                        result = r == -EXIT_NOT_FOUND || r == -EXIT_CANNOT_EXECUTE ? -r
+                                                                                   : EX_SOFTWARE;
         }
         return result;
 }
@@ -511,7 +513,7 @@ static int handle_signals(struct supervisor *s) {
                                 /* The workload is gone already, only the rest of its group
                                  * was awaited: pass the signal on to them and leave. */
                                 signal_group(s, sig);
-                                return 128 + sig;
+                                return EXIT_SIGNAL(sig);
                         }
                 }
                 if (s->child > 0) {
@@ -561,7 +563,9 @@ static int supervise(struct supervisor *s) {
                 } else if ((p[1].revents & POLLIN) && s->restarting) {
                         int code = restart_when_group_gone(s);
                         if (code < 0)
-                                return code == -127 || code == -126 ? -code : EXIT_SOFTWARE;
+                                return code == -EXIT_NOT_FOUND || code == -EXIT_CANNOT_EXECUTE
+                                               ? -code
+                                               : EX_SOFTWARE;
                 }
                 if (p[2].revents & POLLIN) {
                         const struct secret_set *next = agent_take_offer(s->agent);
@@ -619,7 +623,7 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
         if (cfg->ca_file && access(cfg->ca_file, R_OK) < 0) {
                 log_error_errno(errno, "configuration error: VAULT_CACERT %s cannot be read: %m",
                                 cfg->ca_file);
-                return EXIT_CONFIG;
+                return EX_USAGE;
         }
         if (!cfg->ca_file && !cfg->ca_pem && !cfg->skip_verify && !vo.allow_http) {
                 /* No explicit trust: use the system bundle if the image has one. */
@@ -632,21 +636,21 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
                 if (!vo.ca_file) {
                         log_error("configuration error: no CA to verify the vault with: set "
                                   "VAULT_CACERT or CLOUDTASER_VAULT_CA_PEM");
-                        return EXIT_CONFIG;
+                        return EX_USAGE;
                 }
         }
         r = vault_client_new(&vo, &vault);
         if (r < 0) {
                 log_error_errno(r, "configuration error: invalid vault client settings "
                                    "(VAULT_ADDR, CA, namespace): %m");
-                return EXIT_CONFIG;
+                return EX_USAGE;
         }
         if (cfg->has_token) {
                 r = take_token(vault);
                 if (r < 0 && cfg->auth == AUTH_TOKEN) {
                         log_error("configuration error: VAULT_TOKEN is not a valid token");
                         vault_client_free(vault);
-                        return EXIT_CONFIG;
+                        return EX_USAGE;
                 }
                 if (cfg->auth != AUTH_TOKEN)
                         vault_clear_token(vault); /* kubernetes auth: log in, ignore it */
@@ -670,7 +674,7 @@ static int open_broker(const struct wrapper_config *cfg, struct broker_client **
         if (r < 0) {
                 log_error_errno(r, "configuration error: invalid broker client settings "
                                    "(CLOUDTASER_BROKER_ADDRESS, CLOUDTASER_BROKER_CA_PEM): %m");
-                return EXIT_CONFIG;
+                return EX_USAGE;
         }
         return 0;
 }
@@ -694,7 +698,7 @@ int main(int argc, char **argv) {
         int r;
 
         if (ensure_stdio() < 0)
-                return EXIT_SOFTWARE;
+                return EX_SOFTWARE;
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("cloudtaser-wrapper %s\n", CLOUDTASER_VERSION);
                 return 0;
@@ -707,7 +711,7 @@ int main(int argc, char **argv) {
         /* Signals first: nothing sent to us from now on is lost or acted on by default. */
         supervised_signals(&mask);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return EXIT_SOFTWARE;
+                return EX_SOFTWARE;
         s.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
         log_setup("cloudtaser-wrapper", LOG_FORMAT_TEXT, LOG_INFO);
@@ -717,11 +721,11 @@ int main(int argc, char **argv) {
                 (void) log_format_from_string(getenv("CLOUDTASER_LOG_FORMAT"), &f);
                 log_setup("cloudtaser-wrapper", f, LOG_INFO);
                 log_error("configuration error: %s", r == -ENOMEM ? "out of memory" : cerr.reason);
-                return EXIT_CONFIG;
+                return EX_USAGE;
         }
         log_setup("cloudtaser-wrapper", cfg.log_format, cfg.log_level);
         if (s.sigfd < 0)
-                return log_error_errno(errno, "signalfd failed: %m"), EXIT_SOFTWARE;
+                return log_error_errno(errno, "signalfd failed: %m"), EX_SOFTWARE;
 
         (void) atexit(secmem_wipe_all);
         r = secmem_harden_process();
@@ -743,7 +747,7 @@ int main(int argc, char **argv) {
         static struct unseal *unseal;
         if (cfg.sealed) {
                 r = wait_for_unseal(&s, vault, &unseal);
-                if (r <= -128 || (r < 0 && unseal))
+                if (r <= -EXIT_SIGNAL_BASE || (r < 0 && unseal))
                         _exit(-r);
                 if (r < 0) {
                         vault_client_free(vault);
@@ -762,12 +766,12 @@ int main(int argc, char **argv) {
                 vault_client_free(vault);
                 broker_client_free(broker);
                 config_done(&cfg);
-                return EXIT_SOFTWARE;
+                return EX_SOFTWARE;
         }
         /* Before the fork: authenticate, read, map, validate (the agent's thread), while this
          * thread stays on the signalfd. Nothing starts without secrets. */
         r = wait_for_fetch(&s, &secrets);
-        if (r <= -128)
+        if (r <= -EXIT_SIGNAL_BASE)
                 /* The agent's thread may be inside a request that never returns: leave now,
                  * without freeing or wiping what it uses (a crash under it would turn 143 into
                  * 139) and without exit handlers; the kernel clears the pages. */
@@ -792,7 +796,7 @@ int main(int argc, char **argv) {
                 vault_client_free(vault);
                 broker_client_free(broker);
                 config_done(&cfg);
-                return 128 + early;
+                return EXIT_SIGNAL(early);
         }
 
         r = start_child(&s, &secrets);
@@ -803,7 +807,7 @@ int main(int argc, char **argv) {
                 vault_client_free(vault);
                 broker_client_free(broker);
                 config_done(&cfg);
-                return r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
+                return r == -EXIT_NOT_FOUND || r == -EXIT_CANNOT_EXECUTE ? -r : EX_SOFTWARE;
         }
         if (unseal)
                 unseal_set_ready(unseal); /* the readinessProbe: unsealed and started */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/exit-status.h"
 #include "common/macro.h"
 #include "common/secmem.h"
 #include "wrapper/secrets.h"
@@ -28,15 +29,15 @@ _printf_(4, 5) static int fail(struct fetch_error *err, int r, int exit_code, co
 static int exit_code_for(int r) {
         switch (r) {
         case -EACCES:
-                return 77;
+                return EX_NOPERM;
         case -ENOENT:
-                return 65;
+                return EX_DATAERR;
         case -EINVAL:
         case -EMEDIUMTYPE:
         case -EOPNOTSUPP:
-                return 64;
+                return EX_USAGE;
         default:
-                return 69;
+                return EX_UNAVAILABLE;
         }
 }
 
@@ -51,7 +52,7 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
         if (r >= 0 && jwt.len == 0)
                 r = -ENODATA;
         if (r < 0)
-                return fail(err, r, 77, "cannot read the service account token %s: %s",
+                return fail(err, r, EX_NOPERM, "cannot read the service account token %s: %s",
                             cfg->sa_token_path, r == -ENODATA ? "empty file" : strerror(-r));
         r = vault_login_kubernetes(c, cfg->auth_mount, cfg->role, jwt.data, jwt.len, ret, &e);
         if (r < 0) {
@@ -75,20 +76,20 @@ static int add_record(struct secret_set *s, const char *name, const char *value,
         int r;
 
         if (for_env && nl + 1 + len + 1 > ENV_STRING_MAX)
-                return fail(err, -E2BIG, 65,
+                return fail(err, -E2BIG, EX_DATAERR,
                             "field '%s' of %s is %zu bytes, over the kernel's limit of 128 KiB "
                             "for one environment variable (%s): use CLOUDTASER_DELIVERY=memfd",
                             field, path, len, name);
 
         if (memchr(value, '\0', len))
-                return fail(err, -EINVAL, 65,
+                return fail(err, -EINVAL, EX_DATAERR,
                             "field '%s' of %s holds a NUL byte: cannot go into an environment "
                             "variable or a memfd record",
                             field, path);
         for (size_t off = 0; off < s->records.len;) {
                 const char *rec = s->records.data + off;
                 if (strncmp(rec, name, nl) == 0 && rec[nl] == '=')
-                        return fail(err, -EEXIST, 64,
+                        return fail(err, -EEXIST, EX_USAGE,
                                     "two secrets map to the variable %s (the second is field '%s' "
                                     "of %s)",
                                     name, field, path);
@@ -102,7 +103,7 @@ static int add_record(struct secret_set *s, const char *name, const char *value,
         if (r >= 0)
                 r = buf_append_byte(&s->records, 0);
         if (r < 0)
-                return fail(err, r, 64, "secrets exceed %u bytes", SECRETS_MAX_BYTES);
+                return fail(err, r, EX_USAGE, "secrets exceed %u bytes", SECRETS_MAX_BYTES);
         s->n++;
         return 0;
 }
@@ -116,12 +117,12 @@ static int map_secret(struct secret_set *s, const struct injection_secret *spec,
                         const struct vault_field *f = &sec->fields[i];
                         r = config_field_to_env(f->name, name, sizeof(name));
                         if (r < 0)
-                                return fail(err, -EINVAL, 64,
+                                return fail(err, -EINVAL, EX_USAGE,
                                             "field of %s cannot be turned into a variable name "
                                             "(empty or too long)",
                                             spec->path);
                         if (config_is_wrapper_variable(name))
-                                return fail(err, -EINVAL, 64,
+                                return fail(err, -EINVAL, EX_USAGE,
                                             "field '%s' of %s would become %s, which is reserved "
                                             "for the wrapper",
                                             f->name, spec->path, name);
@@ -135,8 +136,9 @@ static int map_secret(struct secret_set *s, const struct injection_secret *spec,
         for (size_t i = 0; i < spec->n_maps; i++) {
                 const struct vault_field *f = vault_secret_get(sec, spec->maps[i].field);
                 if (!f)
-                        return fail(err, -ENOENT, 65, "field '%s' is not in %s (mapped to %s)",
-                                    spec->maps[i].field, spec->path, spec->maps[i].env);
+                        return fail(err, -ENOENT, EX_DATAERR,
+                                    "field '%s' is not in %s (mapped to %s)", spec->maps[i].field,
+                                    spec->path, spec->maps[i].env);
                 r = add_record(s, spec->maps[i].env, f->value, f->value_len, spec->path, f->name,
                                for_env, err);
                 if (r < 0)
@@ -178,7 +180,7 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
         }
         if (!vault_has_token(c)) {
                 if (cfg->auth != AUTH_KUBERNETES)
-                        return fail(err, -ENOKEY, 77, "no vault token");
+                        return fail(err, -ENOKEY, EX_NOPERM, "no vault token");
                 r = secrets_login(c, cfg, NULL, err);
                 if (r < 0)
                         return r;
@@ -290,18 +292,18 @@ void secret_set_done(struct secret_set *s) {
 
 static int broker_exit_code(int r, const struct broker_error *e) {
         if (strcmp(e->path, "token file") == 0)
-                return 77;
+                return EX_NOPERM;
         switch (r) {
         case -EACCES:
         case -EKEYREJECTED:
-                return 77;
+                return EX_NOPERM;
         case -ENOENT:
-                return 65;
+                return EX_DATAERR;
         case -EINVAL:
         case -E2BIG:
-                return 64;
+                return EX_USAGE;
         default:
-                return 69;
+                return EX_UNAVAILABLE;
         }
 }
 
@@ -319,8 +321,8 @@ static int broker_fail(struct fetch_error *err, int r, const struct broker_error
         }
         const char *reason = e->message[0] ? e->message : strerror(-r);
         if (strcmp(e->path, "token file") == 0)
-                r = fail(err, r, 77, "cannot read the broker token %s: %s", cfg->broker_token_path,
-                         reason);
+                r = fail(err, r, EX_NOPERM, "cannot read the broker token %s: %s",
+                         cfg->broker_token_path, reason);
         else if (strcmp(e->path, BROKERPROTO_PATH_SESSION) == 0 ||
                  strcmp(e->path, BROKERPROTO_PATH_RENEW) == 0)
                 r = fail(err, r, broker_exit_code(r, e),

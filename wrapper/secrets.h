@@ -31,7 +31,7 @@ struct secret_set {
 };
 
 struct fetch_error {
-        int exit_code;  /* 64 configuration, 65 missing, 69 unavailable, 77 denied */
+        int exit_code;  /* common/exit-status.h: EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_NOPERM */
         bool transient; /* worth retrying until the startup deadline */
         char message[512];
 };
