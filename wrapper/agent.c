@@ -59,7 +59,12 @@ static const char *source_name(const struct agent *a) {
         return a->broker ? "broker" : "vault";
 }
 
-static int fetch(struct agent *a, struct secret_set *ret, struct fetch_error *err) {
+/* Whether a failed fetch is worth retrying until the startup deadline. */
+static bool transient(const struct agent *a, int cause) {
+        return a->broker ? broker_error_is_transient(cause) : vault_error_is_transient(cause);
+}
+
+static int fetch(struct agent *a, struct secret_set *ret, struct error_report *err) {
         return a->broker ? secrets_fetch_broker(a->broker, a->cfg, ret, err)
                          : secrets_fetch(a->vault, a->cfg, ret, err);
 }
@@ -91,16 +96,16 @@ static int start_thread(struct agent *a, void *(*fn)(void *) ) {
 /* ---- phase 1: the start-up fetch ---- */
 
 static int fetch_with_retries(struct agent *a, uint64_t deadline) {
-        struct fetch_error err = {};
+        struct error_report err = {};
         unsigned attempt = 0;
         for (;;) {
                 int r = fetch(a, &a->fetched, &err);
                 if (r >= 0)
                         return 0;
                 secret_set_done(&a->fetched);
-                if (!err.transient) {
+                if (!transient(a, err.cause)) {
                         log_error("%s", err.message);
-                        return -err.exit_code;
+                        return -err.status;
                 }
                 uint64_t t = timer_now_ms();
                 if (t >= deadline) {
@@ -190,7 +195,7 @@ static void renew_retry_later(struct agent *a, const char *what) {
 }
 
 /* A fresh kubernetes login; on success the renewal is scheduled from its lease. */
-static int relogin(struct agent *a, const char *why, struct fetch_error *fe) {
+static int relogin(struct agent *a, const char *why, struct error_report *fe) {
         struct vault_auth auth = {};
         /* The current token stays until a login succeeds: a transient failure of both must not
          * throw away a token that is still valid. */
@@ -253,7 +258,7 @@ static void renew(struct agent *a) {
                                 "token near its maximum TTL (lease %" PRId64 " s)",
                                 auth.lease_duration);
         if (a->cfg->auth == AUTH_KUBERNETES) {
-                struct fetch_error fe = {};
+                struct error_report fe = {};
                 if (relogin(a, why, &fe) >= 0)
                         return;
                 size_t l = strlen(why);
@@ -304,7 +309,7 @@ static bool relogin_after_refusal(struct agent *a, int r) {
         if (now < a->relogin_not_before_ms)
                 return false;
         a->relogin_not_before_ms = now + RELOGIN_MIN_INTERVAL_MS;
-        struct fetch_error fe = {};
+        struct error_report fe = {};
         if (relogin(a, "a rotation check was refused (403, token revoked?)", &fe) >= 0)
                 return true;
         log_warning("a rotation check was refused (403) and logging in again failed: %s",
@@ -313,7 +318,7 @@ static bool relogin_after_refusal(struct agent *a, int r) {
 }
 
 /* Whether the secrets changed, and if so the new set in *next: 1, 0 unchanged, or -errno. */
-static int check_once(struct agent *a, struct secret_set *next, struct fetch_error *err) {
+static int check_once(struct agent *a, struct secret_set *next, struct error_report *err) {
         int r = a->broker ? secrets_changed_broker(a->broker, a->cfg, &a->known, err)
                           : secrets_changed(a->vault, a->cfg, &a->known, err);
         if (r <= 0)
@@ -323,7 +328,7 @@ static int check_once(struct agent *a, struct secret_set *next, struct fetch_err
 }
 
 static void rotation_check(struct agent *a) {
-        struct fetch_error err = {};
+        struct error_report err = {};
         struct secret_set next = {};
         (void) timer_arm(a->rotate_tfd, a->cfg->rotation_interval_ms);
         if (!box_collect(a))
@@ -332,7 +337,7 @@ static void rotation_check(struct agent *a) {
         if (r < 0 && relogin_after_refusal(a, r)) {
                 secret_set_done(&next);
                 next = (struct secret_set){};
-                err = (struct fetch_error){};
+                err = (struct error_report){};
                 r = check_once(a, &next, &err);
         }
         if (r == 0) {

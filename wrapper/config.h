@@ -2,8 +2,8 @@
 /*
  * wrapper/config: the wrapper's configuration, read from its environment through the injection
  * contract (common/injection.h, docs/wrapper.md) and from its own argv. Pure: no I/O, no logging;
- * errors come back as -EINVAL with a one-line reason in `struct config_error` that names the
- * variable and never a value.
+ * errors come back as -EINVAL with a `struct error_report` (common/error-report.h; status
+ * EX_USAGE) whose one-line message names the variable and never a value.
  *
  * Limits: those of common/injection.h; the command (after "--", or the arguments) at most
  * CONFIG_MAX_ARGS arguments.
@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error-report.h"
 #include "common/injection.h"
 #include "common/log.h"
 
@@ -32,10 +33,6 @@
 #define ROTATION_NONE INJECTION_ROTATION_NONE
 #define ROTATION_RESTART INJECTION_ROTATION_RESTART
 #define ROTATION_SIGNAL INJECTION_ROTATION_SIGNAL
-
-struct config_error {
-        char reason[CONFIG_REASON_MAX];
-};
 
 struct wrapper_config {
         const char *vault_addr;
@@ -76,10 +73,10 @@ struct wrapper_config {
 /* Parses the configuration from `getenv_fn` (getenv, or a test's lookup) with
  * injection_settings_parse(), and the command: after "--" in the wrapper's own argv, else its
  * arguments, else CLOUDTASER_ORIGINAL_CMD. Strings from the environment are borrowed (they must
- * outlive the config); everything parsed is owned by *ret. -EINVAL with err->reason on a
- * configuration error, -ENOMEM. */
+ * outlive the config); everything parsed is owned by *ret. -EINVAL with err's message on a
+ * configuration error, -ENOMEM ("out of memory"). */
 int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *const *argv,
-                 struct wrapper_config *ret, struct config_error *err);
+                 struct wrapper_config *ret, struct error_report *err);
 void config_done(struct wrapper_config *c);
 
 /* The contract's helpers under the names the wrapper's code uses. */

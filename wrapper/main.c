@@ -688,7 +688,7 @@ int main(int argc, char **argv) {
         /* Static: the agent's thread reads the configuration, and may outlive main() when a
          * terminating signal abandons it during the start-up fetch. */
         static struct wrapper_config cfg;
-        struct config_error cerr = {};
+        struct error_report cerr = {};
         struct vault_client *vault = NULL;
         struct broker_client *broker = NULL; /* broker mode: instead of the vault client */
         struct secret_set secrets = {};
@@ -720,7 +720,7 @@ int main(int argc, char **argv) {
                 enum log_format f = LOG_FORMAT_TEXT;
                 (void) log_format_from_string(getenv("CLOUDTASER_LOG_FORMAT"), &f);
                 log_setup("cloudtaser-wrapper", f, LOG_INFO);
-                log_error("configuration error: %s", r == -ENOMEM ? "out of memory" : cerr.reason);
+                log_error("configuration error: %s", r == -ENOMEM ? "out of memory" : cerr.message);
                 return EX_USAGE;
         }
         log_setup("cloudtaser-wrapper", cfg.log_format, cfg.log_level);

@@ -2,28 +2,15 @@
 /* wrapper/secrets: see secrets.h. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/error-report.h"
 #include "common/exit-status.h"
 #include "common/macro.h"
 #include "common/secmem.h"
 #include "wrapper/secrets.h"
-
-_printf_(4, 5) static int fail(struct fetch_error *err, int r, int exit_code, const char *fmt,
-                               ...) {
-        if (err) {
-                va_list ap;
-                err->exit_code = exit_code;
-                err->transient = vault_error_is_transient(r);
-                va_start(ap, fmt);
-                (void) vsnprintf(err->message, sizeof(err->message), fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 /* Exit code for a vault failure. */
 static int exit_code_for(int r) {
@@ -42,7 +29,7 @@ static int exit_code_for(int r) {
 }
 
 int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, struct vault_auth *ret,
-                  struct fetch_error *err) {
+                  struct error_report *err) {
         _cleanup_buf_ struct buf jwt = BUF_INIT(VAULT_JWT_MAX, BUF_SECURE);
         struct vault_error e = {};
         int r;
@@ -52,14 +39,16 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
         if (r >= 0 && jwt.len == 0)
                 r = -ENODATA;
         if (r < 0)
-                return fail(err, r, EX_NOPERM, "cannot read the service account token %s: %s",
-                            cfg->sa_token_path, r == -ENODATA ? "empty file" : strerror(-r));
+                return error_report_set(
+                        err, r, EX_NOPERM, "cannot read the service account token %s: %s",
+                        cfg->sa_token_path, r == -ENODATA ? "empty file" : strerror(-r));
         r = vault_login_kubernetes(c, cfg->auth_mount, cfg->role, jwt.data, jwt.len, ret, &e);
         if (r < 0) {
-                int code = r == -EINVAL ? 77 : exit_code_for(r);
-                return fail(err, r, code, "login at %s as role '%s' failed: %s (status %ld, %s)",
-                            e.path, cfg->role, e.message[0] ? e.message : vault_strerror(r),
-                            e.status, vault_strerror(r));
+                int code = r == -EINVAL ? EX_NOPERM : exit_code_for(r);
+                return error_report_set(
+                        err, r, code, "login at %s as role '%s' failed: %s (status %ld, %s)",
+                        e.path, cfg->role, e.message[0] ? e.message : vault_strerror(r), e.status,
+                        vault_strerror(r));
         }
         return 0;
 }
@@ -71,28 +60,31 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
 /* Appends NAME=VALUE\0, refusing a name already present, and with env delivery a record the
  * kernel would refuse at execve: found here, before anything is started or stopped. */
 static int add_record(struct secret_set *s, const char *name, const char *value, size_t len,
-                      const char *path, const char *field, bool for_env, struct fetch_error *err) {
+                      const char *path, const char *field, bool for_env, struct error_report *err) {
         size_t nl = strlen(name);
         int r;
 
         if (for_env && nl + 1 + len + 1 > ENV_STRING_MAX)
-                return fail(err, -E2BIG, EX_DATAERR,
-                            "field '%s' of %s is %zu bytes, over the kernel's limit of 128 KiB "
-                            "for one environment variable (%s): use CLOUDTASER_DELIVERY=memfd",
-                            field, path, len, name);
+                return error_report_set(
+                        err, -E2BIG, EX_DATAERR,
+                        "field '%s' of %s is %zu bytes, over the kernel's limit of 128 KiB "
+                        "for one environment variable (%s): use CLOUDTASER_DELIVERY=memfd",
+                        field, path, len, name);
 
         if (memchr(value, '\0', len))
-                return fail(err, -EINVAL, EX_DATAERR,
-                            "field '%s' of %s holds a NUL byte: cannot go into an environment "
-                            "variable or a memfd record",
-                            field, path);
+                return error_report_set(
+                        err, -EINVAL, EX_DATAERR,
+                        "field '%s' of %s holds a NUL byte: cannot go into an environment "
+                        "variable or a memfd record",
+                        field, path);
         for (size_t off = 0; off < s->records.len;) {
                 const char *rec = s->records.data + off;
                 if (strncmp(rec, name, nl) == 0 && rec[nl] == '=')
-                        return fail(err, -EEXIST, EX_USAGE,
-                                    "two secrets map to the variable %s (the second is field '%s' "
-                                    "of %s)",
-                                    name, field, path);
+                        return error_report_set(
+                                err, -EEXIST, EX_USAGE,
+                                "two secrets map to the variable %s (the second is field '%s' "
+                                "of %s)",
+                                name, field, path);
                 off += strlen(rec) + 1;
         }
         r = buf_append(&s->records, name, nl);
@@ -103,13 +95,14 @@ static int add_record(struct secret_set *s, const char *name, const char *value,
         if (r >= 0)
                 r = buf_append_byte(&s->records, 0);
         if (r < 0)
-                return fail(err, r, EX_USAGE, "secrets exceed %u bytes", SECRETS_MAX_BYTES);
+                return error_report_set(err, r, EX_USAGE, "secrets exceed %u bytes",
+                                        SECRETS_MAX_BYTES);
         s->n++;
         return 0;
 }
 
 static int map_secret(struct secret_set *s, const struct injection_secret *spec,
-                      const struct vault_secret *sec, bool for_env, struct fetch_error *err) {
+                      const struct vault_secret *sec, bool for_env, struct error_report *err) {
         int r;
         if (spec->all_fields) {
                 for (size_t i = 0; i < sec->n_fields; i++) {
@@ -117,15 +110,17 @@ static int map_secret(struct secret_set *s, const struct injection_secret *spec,
                         const struct vault_field *f = &sec->fields[i];
                         r = config_field_to_env(f->name, name, sizeof(name));
                         if (r < 0)
-                                return fail(err, -EINVAL, EX_USAGE,
-                                            "field of %s cannot be turned into a variable name "
-                                            "(empty or too long)",
-                                            spec->path);
+                                return error_report_set(
+                                        err, -EINVAL, EX_USAGE,
+                                        "field of %s cannot be turned into a variable name "
+                                        "(empty or too long)",
+                                        spec->path);
                         if (config_is_wrapper_variable(name))
-                                return fail(err, -EINVAL, EX_USAGE,
-                                            "field '%s' of %s would become %s, which is reserved "
-                                            "for the wrapper",
-                                            f->name, spec->path, name);
+                                return error_report_set(
+                                        err, -EINVAL, EX_USAGE,
+                                        "field '%s' of %s would become %s, which is reserved "
+                                        "for the wrapper",
+                                        f->name, spec->path, name);
                         r = add_record(s, name, f->value, f->value_len, spec->path, f->name,
                                        for_env, err);
                         if (r < 0)
@@ -136,9 +131,9 @@ static int map_secret(struct secret_set *s, const struct injection_secret *spec,
         for (size_t i = 0; i < spec->n_maps; i++) {
                 const struct vault_field *f = vault_secret_get(sec, spec->maps[i].field);
                 if (!f)
-                        return fail(err, -ENOENT, EX_DATAERR,
-                                    "field '%s' is not in %s (mapped to %s)", spec->maps[i].field,
-                                    spec->path, spec->maps[i].env);
+                        return error_report_set(err, -ENOENT, EX_DATAERR,
+                                                "field '%s' is not in %s (mapped to %s)",
+                                                spec->maps[i].field, spec->path, spec->maps[i].env);
                 r = add_record(s, spec->maps[i].env, f->value, f->value_len, spec->path, f->name,
                                for_env, err);
                 if (r < 0)
@@ -148,28 +143,29 @@ static int map_secret(struct secret_set *s, const struct injection_secret *spec,
 }
 
 static int read_one(struct vault_client *c, const struct injection_secret *spec,
-                    struct vault_kv_path *p, struct vault_secret **ret, struct fetch_error *err) {
+                    struct vault_kv_path *p, struct vault_secret **ret, struct error_report *err) {
         struct vault_error e = {};
         int r;
 
         if (p->version == VAULT_KV_UNKNOWN) {
                 r = vault_kv_resolve(c, spec->path, p, &e);
                 if (r < 0)
-                        return fail(err, r, exit_code_for(r), "cannot resolve %s: %s (status %ld)",
-                                    spec->path, e.message[0] ? e.message : vault_strerror(r),
-                                    e.status);
+                        return error_report_set(
+                                err, r, exit_code_for(r), "cannot resolve %s: %s (status %ld)",
+                                spec->path, e.message[0] ? e.message : vault_strerror(r), e.status);
         }
         r = vault_kv_read(c, p, 0, ret, &e);
         if (r < 0) {
                 p->version = VAULT_KV_UNKNOWN; /* resolve again next time */
-                return fail(err, r, exit_code_for(r), "cannot read %s: %s (status %ld)", spec->path,
-                            e.message[0] ? e.message : vault_strerror(r), e.status);
+                return error_report_set(err, r, exit_code_for(r), "cannot read %s: %s (status %ld)",
+                                        spec->path, e.message[0] ? e.message : vault_strerror(r),
+                                        e.status);
         }
         return 0;
 }
 
 int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
-                  struct fetch_error *err) {
+                  struct error_report *err) {
         int r;
 
         buf_init(&ret->records, SECRETS_MAX_BYTES, BUF_SECURE);
@@ -180,7 +176,7 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
         }
         if (!vault_has_token(c)) {
                 if (cfg->auth != AUTH_KUBERNETES)
-                        return fail(err, -ENOKEY, EX_NOPERM, "no vault token");
+                        return error_report_set(err, -ENOKEY, EX_NOPERM, "no vault token");
                 r = secrets_login(c, cfg, NULL, err);
                 if (r < 0)
                         return r;
@@ -213,7 +209,7 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
 static bool records_changed(const struct wrapper_config *cfg, size_t i,
                             const struct vault_secret *sec, const struct secret_set *s) {
         struct secret_set tmp = {.n_paths = 0};
-        struct fetch_error ignore;
+        struct error_report ignore;
         buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
         int r = map_secret(&tmp, &cfg->secrets[i], sec, false, &ignore);
         bool changed = r < 0 || tmp.n != s->path_records[i];
@@ -232,7 +228,7 @@ static bool records_changed(const struct wrapper_config *cfg, size_t i,
 }
 
 int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
-                    const struct secret_set *s, struct fetch_error *err) {
+                    const struct secret_set *s, struct error_report *err) {
         struct vault_error e = {};
         int r;
 
@@ -251,19 +247,20 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                                    (m.current_version != s->versions[i] || m.current_deleted))
                                 return 1;
                         if (r < 0)
-                                return fail(err, r, exit_code_for(r),
-                                            "cannot check %s: %s (status %ld)",
-                                            cfg->secrets[i].path,
-                                            e.message[0] ? e.message : vault_strerror(r), e.status);
+                                return error_report_set(
+                                        err, r, exit_code_for(r),
+                                        "cannot check %s: %s (status %ld)", cfg->secrets[i].path,
+                                        e.message[0] ? e.message : vault_strerror(r), e.status);
                         continue;
                 }
                 /* KV v1 has no versions: read and compare the mapped records. */
                 _cleanup_vault_secret_ struct vault_secret *sec = NULL;
                 r = vault_kv_read(c, p, 0, &sec, &e);
                 if (r < 0)
-                        return fail(err, r, exit_code_for(r), "cannot check %s: %s (status %ld)",
-                                    cfg->secrets[i].path,
-                                    e.message[0] ? e.message : vault_strerror(r), e.status);
+                        return error_report_set(
+                                err, r, exit_code_for(r), "cannot check %s: %s (status %ld)",
+                                cfg->secrets[i].path, e.message[0] ? e.message : vault_strerror(r),
+                                e.status);
                 if (records_changed(cfg, i, sec, s))
                         return 1;
         }
@@ -308,7 +305,7 @@ static int broker_exit_code(int r, const struct broker_error *e) {
 }
 
 /* The one line for a broker failure: what was asked, the broker's reason, the status. */
-static int broker_fail(struct fetch_error *err, int r, const struct broker_error *e,
+static int broker_fail(struct error_report *err, int r, const struct broker_error *e,
                        const char *what, const struct wrapper_config *cfg) {
         char paths[256] = "";
         size_t o = 0;
@@ -321,19 +318,17 @@ static int broker_fail(struct fetch_error *err, int r, const struct broker_error
         }
         const char *reason = e->message[0] ? e->message : strerror(-r);
         if (strcmp(e->path, "token file") == 0)
-                r = fail(err, r, EX_NOPERM, "cannot read the broker token %s: %s",
-                         cfg->broker_token_path, reason);
+                r = error_report_set(err, r, EX_NOPERM, "cannot read the broker token %s: %s",
+                                     cfg->broker_token_path, reason);
         else if (strcmp(e->path, BROKERPROTO_PATH_SESSION) == 0 ||
                  strcmp(e->path, BROKERPROTO_PATH_RENEW) == 0)
-                r = fail(err, r, broker_exit_code(r, e),
-                         "the broker at %s refused the session: %s (status %ld)", cfg->broker_addr,
-                         reason, e->status);
+                r = error_report_set(err, r, broker_exit_code(r, e),
+                                     "the broker at %s refused the session: %s (status %ld)",
+                                     cfg->broker_addr, reason, e->status);
         else
-                r = fail(err, r, broker_exit_code(r, e),
-                         "%s %s through the broker: %s (status %ld)", what, paths, reason,
-                         e->status);
-        if (err)
-                err->transient = broker_error_is_transient(r);
+                r = error_report_set(err, r, broker_exit_code(r, e),
+                                     "%s %s through the broker: %s (status %ld)", what, paths,
+                                     reason, e->status);
         return r;
 }
 
@@ -343,7 +338,7 @@ static void config_paths(const struct wrapper_config *cfg, const char **ret) {
 }
 
 int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *cfg,
-                         struct secret_set *ret, struct fetch_error *err) {
+                         struct secret_set *ret, struct error_report *err) {
         struct vault_secret *secs[CONFIG_MAX_PATHS] = {};
         const char *paths[CONFIG_MAX_PATHS];
         struct broker_error e = {};
@@ -372,7 +367,7 @@ int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *c
 }
 
 int secrets_changed_broker(struct broker_client *b, const struct wrapper_config *cfg,
-                           const struct secret_set *s, struct fetch_error *err) {
+                           const struct secret_set *s, struct error_report *err) {
         const char *paths[CONFIG_MAX_PATHS];
         int64_t versions[CONFIG_MAX_PATHS];
         struct broker_error e = {};

@@ -149,12 +149,12 @@ static int check_container(const struct json_value *ctr, struct env *e, char *re
                 }
 
         struct wrapper_config cfg;
-        struct config_error err = {};
+        struct error_report err = {};
         k = config_parse(lookup, e, (int) argc, argv, &cfg, &err);
         if (k == 0)
                 config_done(&cfg);
         else if (k == -EINVAL)
-                (void) snprintf(reason, reason_len, "container %s: %s", name, err.reason);
+                (void) snprintf(reason, reason_len, "container %s: %s", name, err.message);
         injection_argv_free(argv, argc);
         return k;
 }

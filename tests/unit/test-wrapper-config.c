@@ -27,7 +27,7 @@ static const char *lookup(const char *name, void *userdata) {
                 "secret/data/app/db"
 
 static int parse(const char *const *kv, int argc, char *const *argv, struct wrapper_config *c,
-                 struct config_error *err) {
+                 struct error_report *err) {
         struct env e = {kv};
         return config_parse(lookup, &e, argc, argv, c, err);
 }
@@ -36,7 +36,7 @@ static void test_defaults(void) {
         static const char *const kv[] = {BASE, NULL};
         char *argv[] = {"w", "--", "/bin/app", "x", NULL};
         struct wrapper_config c;
-        struct config_error err = {};
+        struct error_report err = {};
         is_int(parse(kv, 4, argv, &c, &err), 0, "minimal configuration parses");
         is_str(c.auth_mount, "auth/kubernetes", "default auth mount");
         is_str(c.sa_token_path, "/var/run/secrets/kubernetes.io/serviceaccount/token",
@@ -93,8 +93,8 @@ static void test_full(void) {
                                          NULL};
         char *argv[] = {"w", NULL};
         struct wrapper_config c;
-        struct config_error err = {};
-        is_int(parse(kv, 1, argv, &c, &err), 0, "full configuration parses (%s)", err.reason);
+        struct error_report err = {};
+        is_int(parse(kv, 1, argv, &c, &err), 0, "full configuration parses (%s)", err.message);
         ok(c.auth == AUTH_TOKEN && c.has_token, "token auth");
         is_str(c.namespace_, "team-a", "namespace");
         ok(c.delivery == DELIVERY_BOTH && c.rotation == ROTATION_SIGNAL &&
@@ -175,10 +175,10 @@ static void test_errors(void) {
         char *argv[] = {"w", NULL};
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct wrapper_config c;
-                struct config_error err = {};
+                struct error_report err = {};
                 int r = parse(cases[i].kv, 1, argv, &c, &err);
-                ok(r == -EINVAL && strstr(err.reason, cases[i].reason) != NULL,
-                   "error case %zu: '%s'", i, err.reason);
+                ok(r == -EINVAL && strstr(err.message, cases[i].reason) != NULL,
+                   "error case %zu: '%s'", i, err.message);
                 if (r == 0)
                         config_done(&c);
         }
@@ -209,7 +209,7 @@ static void test_sealed(void) {
                                              NULL};
         char *argv[] = {"w", "--", "/bin/app", NULL};
         struct wrapper_config c;
-        struct config_error err = {};
+        struct error_report err = {};
         is_int(parse(kv, 3, argv, &c, &err), 0, "sealed token mode parses");
         ok(c.sealed && c.auth == AUTH_TOKEN && !c.has_token, "  sealed, token auth, no token");
         ok(c.unseal_ca_pem && strstr(c.unseal_ca_pem, "BEGIN") && c.unseal_listen &&
