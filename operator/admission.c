@@ -1464,10 +1464,7 @@ static int respond(struct review *r, const char *api_version, const char *uid, b
                 goto fail;
         return 0;
 fail:
-        if (out->data) {
-                out->len = start;
-                out->data[start] = '\0';
-        }
+        buf_truncate(out, start);
         return k;
 }
 
