@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/secmem.h"
+#include "common/strv.h"
 #include "common/vault-sys.h"
 #include "operator/unsealer.h"
 
@@ -464,7 +465,7 @@ static int sweep(struct unsealer *u, struct vault_client *v, const struct json_v
                                  names[i]);
                 }
         }
-        vault_sys_names_free(names, n);
+        (void) strv_free(names);
         return 0;
 }
 

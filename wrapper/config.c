@@ -7,6 +7,7 @@
 #include "common/error-report.h"
 #include "common/exit-status.h"
 #include "common/injection.h"
+#include "common/strv.h"
 #include "wrapper/config.h"
 
 /* The contract's error as the wrapper's report: the variable and the reason (-EINVAL), or
@@ -97,6 +98,6 @@ void config_done(struct wrapper_config *c) {
                 return;
         injection_secrets_free(c->secrets, c->n_secrets);
         if (c->argv_owned)
-                injection_argv_free(c->argv, c->argc);
+                (void) strv_free(c->argv);
         *c = (struct wrapper_config){};
 }
