@@ -111,7 +111,7 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
                 if (t >= deadline) {
                         log_error("%s not available within the startup timeout (%" PRIu64
                                   " ms): %s",
-                                  source_name(a), a->cfg->startup_timeout_ms, err.message);
+                                  source_name(a), a->cfg->env.startup_timeout_ms, err.message);
                         return -EX_UNAVAILABLE;
                 }
                 uint64_t cap = MIN((uint64_t) 5000, (uint64_t) 250 << MIN(attempt, 10u));
@@ -130,7 +130,7 @@ static void *fetch_main(void *userdata) {
 
         /* A token given to us is checked first, so that a refused token says so rather than
          * showing up as a denied path. */
-        if (a->cfg->auth == AUTH_TOKEN) {
+        if (a->cfg->env.auth == AUTH_TOKEN) {
                 struct vault_error e = {};
                 r = vault_token_lookup_self(a->vault, &a->ti, &e);
                 a->have_ti = r >= 0; /* reused for the renewal schedule */
@@ -144,7 +144,7 @@ static void *fetch_main(void *userdata) {
         }
         /* Authenticate, read, map, validate. Nothing starts without secrets. */
         if (r >= 0)
-                r = fetch_with_retries(a, timer_now_ms() + a->cfg->startup_timeout_ms);
+                r = fetch_with_retries(a, timer_now_ms() + a->cfg->env.startup_timeout_ms);
         a->fetch_result = r;
         notify(a);
         return NULL;
@@ -257,7 +257,7 @@ static void renew(struct agent *a) {
                 (void) snprintf(why, sizeof(why),
                                 "token near its maximum TTL (lease %" PRId64 " s)",
                                 auth.lease_duration);
-        if (a->cfg->auth == AUTH_KUBERNETES) {
+        if (a->cfg->env.auth == AUTH_KUBERNETES) {
                 struct error_report fe = {};
                 if (relogin(a, why, &fe) >= 0)
                         return;
@@ -303,7 +303,7 @@ static bool box_collect(struct agent *a) {
 #define RELOGIN_MIN_INTERVAL_MS 30000u
 
 static bool relogin_after_refusal(struct agent *a, int r) {
-        if (r != -EACCES || a->cfg->auth != AUTH_KUBERNETES)
+        if (r != -EACCES || a->cfg->env.auth != AUTH_KUBERNETES)
                 return false;
         uint64_t now = timer_now_ms();
         if (now < a->relogin_not_before_ms)
@@ -330,7 +330,7 @@ static int check_once(struct agent *a, struct secret_set *next, struct error_rep
 static void rotation_check(struct agent *a) {
         struct error_report err = {};
         struct secret_set next = {};
-        (void) timer_arm(a->rotate_tfd, a->cfg->rotation_interval_ms);
+        (void) timer_arm(a->rotate_tfd, a->cfg->env.rotation_interval_ms);
         if (!box_collect(a))
                 return; /* a restart or an update is under way with the last change */
         int r = check_once(a, &next, &err);
@@ -406,7 +406,7 @@ static void *run_main(void *userdata) {
                 (void) timer_arm(a->renew_tfd, 10000);
         }
         if (a->have_known)
-                (void) timer_arm(a->rotate_tfd, a->cfg->rotation_interval_ms);
+                (void) timer_arm(a->rotate_tfd, a->cfg->env.rotation_interval_ms);
 
         struct pollfd p[3] = {
                 {.fd = a->renew_tfd, .events = POLLIN},

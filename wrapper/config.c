@@ -59,36 +59,11 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
         }
 
         *ret = (struct wrapper_config){
-                .vault_addr = s.vault_addr,
-                .auth = s.auth,
-                .role = s.role,
-                .auth_mount = s.auth_mount,
-                .ca_file = s.ca_file,
-                .ca_pem = s.ca_pem,
-                .skip_verify = s.skip_verify,
-                .namespace_ = s.namespace_,
-                .peer_addrs = s.peer_addrs,
-                .sa_token_path = s.sa_token_path,
-                .has_token = s.has_token,
-                .broker_addr = s.broker_addr,
-                .broker_ca_pem = s.broker_ca_pem,
-                .broker_token_path = s.broker_token_path,
+                .env = s,
                 .sealed = injection_settings_sealed(&s),
-                .unseal_ca_pem = s.unseal_ca_pem,
-                .unseal_listen = s.unseal_listen,
-                .secrets = s.secrets,
-                .n_secrets = s.n_secrets,
                 .argv = cmd,
                 .argc = n_cmd,
                 .argv_owned = owned,
-                .delivery = s.delivery,
-                .startup_timeout_ms = s.startup_timeout_ms,
-                .log_format = s.log_format,
-                .log_level = s.log_level,
-                .rotation = s.rotation,
-                .rotation_signal = s.rotation_signal,
-                .rotation_interval_ms = s.rotation_interval_ms,
-                .rotation_grace_ms = s.rotation_grace_ms,
         };
         return 0;
 }
@@ -96,7 +71,7 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
 void config_done(struct wrapper_config *c) {
         if (!c)
                 return;
-        injection_secrets_free(c->secrets, c->n_secrets);
+        injection_settings_done(&c->env);
         if (c->argv_owned)
                 (void) strv_free(c->argv);
         *c = (struct wrapper_config){};

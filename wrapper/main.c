@@ -148,8 +148,8 @@ static void log_protection(const struct supervisor *s) {
                 "bounding_set",
                 caps_bounding_state_to_string(cr.bounding_state),
                 "delivery",
-                s->cfg->delivery == DELIVERY_ENV ? "env"
-                : s->cfg->delivery == DELIVERY_MEMFD
+                s->cfg->env.delivery == DELIVERY_ENV ? "env"
+                : s->cfg->env.delivery == DELIVERY_MEMFD
                         ? (s->memfd_secret ? "memfd_secret" : "memfd")
                         : (s->memfd_secret ? "env+memfd_secret" : "env+memfd"),
                 NULL,
@@ -158,7 +158,7 @@ static void log_protection(const struct supervisor *s) {
         if (m.mechanism == SECMEM_NONE)
                 log_warning("secrets are in memory that could not be locked (no CAP_IPC_LOCK and "
                             "RLIMIT_MEMLOCK too low): they may be swapped out");
-        if (s->cfg->rotation == ROTATION_RESTART)
+        if (s->cfg->env.rotation == ROTATION_RESTART)
                 log_notice("seccomp and no_new_privs stay off for the supervisor: rotation=restart "
                            "must start new workloads, which would inherit them");
 }
@@ -184,7 +184,7 @@ static bool workload_may_change_uid(void) {
 static void harden_supervisor(struct supervisor *s) {
         int keep[2] = {CAP_IPC_LOCK}, r;
         size_t n_keep = 1;
-        bool restart = s->cfg->rotation == ROTATION_RESTART;
+        bool restart = s->cfg->env.rotation == ROTATION_RESTART;
 
         if (workload_may_change_uid())
                 keep[n_keep++] = CAP_KILL;
@@ -210,13 +210,13 @@ static void harden_supervisor(struct supervisor *s) {
 
 static int start_child(struct supervisor *s, const struct secret_set *set) {
         struct child_env env = {};
-        bool with_env = s->cfg->delivery != DELIVERY_MEMFD;
+        bool with_env = s->cfg->env.delivery != DELIVERY_MEMFD;
         int r;
 
-        if (s->cfg->delivery != DELIVERY_ENV) {
+        if (s->cfg->env.delivery != DELIVERY_ENV) {
                 if (s->memfd >= 0)
                         s->memfd = safe_close(s->memfd);
-                r = child_memfd_create(set, s->cfg->rotation == ROTATION_SIGNAL, &s->memfd,
+                r = child_memfd_create(set, s->cfg->env.rotation == ROTATION_SIGNAL, &s->memfd,
                                        &s->memfd_secret);
                 if (r < 0)
                         return log_error_errno(r, "Could not create the secrets memfd: %m");
@@ -226,7 +226,7 @@ static int start_child(struct supervisor *s, const struct secret_set *set) {
                 return log_error_errno(r, "Could not build the workload's environment: %m");
         pid_t pid = child_spawn(s->cfg->argv, &env, s->memfd);
         child_env_done(&env); /* execve is done: wipe the block now */
-        if (s->memfd >= 0 && s->cfg->rotation != ROTATION_SIGNAL)
+        if (s->memfd >= 0 && s->cfg->env.rotation != ROTATION_SIGNAL)
                 s->memfd = safe_close(s->memfd); /* the child has its copy */
         if (pid < 0) {
                 log_error_errno((int) pid, "Could not execute '%s': %m", s->cfg->argv[0]);
@@ -336,9 +336,9 @@ static int unseal_accept(void *userdata, const char *token, size_t len, bool wra
 static int wait_for_unseal(struct supervisor *s, struct vault_client *vault, struct unseal **ret) {
         struct unseal *u = NULL;
         struct unseal_options o = {
-                .listen = s->cfg->unseal_listen,
-                .client_ca_pem = s->cfg->unseal_ca_pem,
-                .client_ca_len = strlen(s->cfg->unseal_ca_pem),
+                .listen = s->cfg->env.unseal_listen,
+                .client_ca_pem = s->cfg->env.unseal_ca_pem,
+                .client_ca_len = strlen(s->cfg->env.unseal_ca_pem),
                 .client_name = INJECTION_UNSEAL_CLIENT_NAME,
                 .accept = unseal_accept,
                 .thread_init = unseal_thread_init,
@@ -418,7 +418,7 @@ static int restart_when_group_gone(struct supervisor *s) {
 
 /* A changed set offered by the agent: rewrite the memfd and signal, or start a restart. */
 static void apply_rotation(struct supervisor *s, const struct secret_set *next) {
-        if (s->cfg->rotation == ROTATION_SIGNAL) {
+        if (s->cfg->env.rotation == ROTATION_SIGNAL) {
                 if (s->memfd >= 0) {
                         int r = child_memfd_update(s->memfd, s->memfd_secret, next);
                         if (r < 0) {
@@ -436,11 +436,11 @@ static void apply_rotation(struct supervisor *s, const struct secret_set *next) 
                         s->memfd_stuck = false;
                 }
                 log_notice("secrets changed: sending SIG%s to pid %d%s",
-                           config_signal_name(s->cfg->rotation_signal), (int) s->child,
+                           config_signal_name(s->cfg->env.rotation_signal), (int) s->child,
                            s->memfd >= 0 ? " (memfd updated)"
                                          : " (its environment keeps the old values)");
                 if (s->child > 0)
-                        (void) kill(s->child, s->cfg->rotation_signal);
+                        (void) kill(s->child, s->cfg->env.rotation_signal);
                 agent_settle(s->agent, true);
                 return;
         }
@@ -448,9 +448,9 @@ static void apply_rotation(struct supervisor *s, const struct secret_set *next) 
         s->restarting = true;
         log_notice("secrets changed: restarting pid %d and its process group (SIGTERM, then "
                    "SIGKILL after %" PRIu64 " ms)",
-                   (int) s->child, s->cfg->rotation_grace_ms);
+                   (int) s->child, s->cfg->env.rotation_grace_ms);
         signal_group(s, SIGTERM);
-        (void) timer_arm(s->grace_tfd, s->cfg->rotation_grace_ms);
+        (void) timer_arm(s->grace_tfd, s->cfg->env.rotation_grace_ms);
 }
 
 /* Reaps every child that has exited. Returns the workload's exit code when it exited and is not
@@ -602,30 +602,30 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
         int r;
 
         struct vault_options vo = {
-                .addr = cfg->vault_addr,
-                .allow_http = strncmp(cfg->vault_addr, "http://", 7) == 0,
-                .ca_file = cfg->ca_file,
-                .ca_pem = cfg->ca_pem,
-                .ca_pem_len = cfg->ca_pem ? strlen(cfg->ca_pem) : 0,
-                .insecure_skip_verify = cfg->skip_verify,
-                .namespace_ = cfg->namespace_,
-                .peer_addrs = cfg->peer_addrs,
+                .addr = cfg->env.vault_addr,
+                .allow_http = strncmp(cfg->env.vault_addr, "http://", 7) == 0,
+                .ca_file = cfg->env.ca_file,
+                .ca_pem = cfg->env.ca_pem,
+                .ca_pem_len = cfg->env.ca_pem ? strlen(cfg->env.ca_pem) : 0,
+                .insecure_skip_verify = cfg->env.skip_verify,
+                .namespace_ = cfg->env.namespace_,
+                .peer_addrs = cfg->env.peer_addrs,
                 .connect_timeout_ms = 5000,
                 .request_timeout_ms = 30000,
-                .deadline_ms = (unsigned) MIN(cfg->startup_timeout_ms, (uint64_t) 60000),
+                .deadline_ms = (unsigned) MIN(cfg->env.startup_timeout_ms, (uint64_t) 60000),
         };
         if (vo.allow_http)
                 log_warning("VAULT_ADDR uses plain http: tokens and secrets cross the network "
                             "unencrypted");
-        if (cfg->skip_verify)
+        if (cfg->env.skip_verify)
                 log_warning(
                         "VAULT_SKIP_VERIFY is set: the vault server's certificate is NOT verified");
-        if (cfg->ca_file && access(cfg->ca_file, R_OK) < 0) {
+        if (cfg->env.ca_file && access(cfg->env.ca_file, R_OK) < 0) {
                 log_error_errno(errno, "configuration error: VAULT_CACERT %s cannot be read: %m",
-                                cfg->ca_file);
+                                cfg->env.ca_file);
                 return EX_USAGE;
         }
-        if (!cfg->ca_file && !cfg->ca_pem && !cfg->skip_verify && !vo.allow_http) {
+        if (!cfg->env.ca_file && !cfg->env.ca_pem && !cfg->env.skip_verify && !vo.allow_http) {
                 /* No explicit trust: use the system bundle if the image has one. */
                 static const char *bundles[] = {"/etc/ssl/certs/ca-certificates.crt",
                                                 "/etc/pki/tls/certs/ca-bundle.crt",
@@ -645,14 +645,14 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
                                    "(VAULT_ADDR, CA, namespace): %m");
                 return EX_USAGE;
         }
-        if (cfg->has_token) {
+        if (cfg->env.has_token) {
                 r = take_token(vault);
-                if (r < 0 && cfg->auth == AUTH_TOKEN) {
+                if (r < 0 && cfg->env.auth == AUTH_TOKEN) {
                         log_error("configuration error: VAULT_TOKEN is not a valid token");
                         vault_client_free(vault);
                         return EX_USAGE;
                 }
-                if (cfg->auth != AUTH_TOKEN)
+                if (cfg->env.auth != AUTH_TOKEN)
                         vault_clear_token(vault); /* kubernetes auth: log in, ignore it */
         }
         *ret = vault;
@@ -663,12 +663,12 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
  * code. */
 static int open_broker(const struct wrapper_config *cfg, struct broker_client **ret) {
         struct broker_options bo = {
-                .addr = cfg->broker_addr,
-                .ca_pem = cfg->broker_ca_pem,
-                .token_path = cfg->broker_token_path,
+                .addr = cfg->env.broker_addr,
+                .ca_pem = cfg->env.broker_ca_pem,
+                .token_path = cfg->env.broker_token_path,
                 .connect_timeout_ms = 5000,
                 .request_timeout_ms = 30000,
-                .deadline_ms = (unsigned) MIN(cfg->startup_timeout_ms, (uint64_t) 60000),
+                .deadline_ms = (unsigned) MIN(cfg->env.startup_timeout_ms, (uint64_t) 60000),
         };
         int r = broker_client_new(&bo, ret);
         if (r < 0) {
@@ -723,7 +723,7 @@ int main(int argc, char **argv) {
                 log_error("configuration error: %s", r == -ENOMEM ? "out of memory" : cerr.message);
                 return EX_USAGE;
         }
-        log_setup("cloudtaser-wrapper", cfg.log_format, cfg.log_level);
+        log_setup("cloudtaser-wrapper", cfg.env.log_format, cfg.env.log_level);
         if (s.sigfd < 0)
                 return log_error_errno(errno, "signalfd failed: %m"), EX_SOFTWARE;
 
@@ -736,7 +736,7 @@ int main(int argc, char **argv) {
                 log_warning_errno(errno,
                                   "Could not become a subreaper; orphans will not be reaped: %m");
 
-        r = cfg.auth == AUTH_BROKER ? open_broker(&cfg, &broker) : open_vault(&cfg, &vault);
+        r = cfg.env.auth == AUTH_BROKER ? open_broker(&cfg, &broker) : open_vault(&cfg, &vault);
         if (r > 0) {
                 config_done(&cfg);
                 return r;
@@ -811,7 +811,7 @@ int main(int argc, char **argv) {
         }
         if (unseal)
                 unseal_set_ready(unseal); /* the readinessProbe: unsealed and started */
-        if (cfg.rotation == ROTATION_NONE)
+        if (cfg.env.rotation == ROTATION_NONE)
                 secret_set_done(&secrets); /* nothing will need them again */
 
         s.grace_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -829,7 +829,7 @@ int main(int argc, char **argv) {
         /* Capabilities are per thread: drop them before the agent's thread exists, so that it
          * inherits the reduced set (the seccomp filter covers every thread anyway). */
         harden_supervisor(&s);
-        r = agent_run(&agent, cfg.rotation != ROTATION_NONE ? &secrets : NULL);
+        r = agent_run(&agent, cfg.env.rotation != ROTATION_NONE ? &secrets : NULL);
         if (r < 0)
                 log_error_errno(r, "Could not start the vault agent, renewal and rotation are "
                                    "off: %m");

@@ -34,21 +34,22 @@ int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, stru
         struct vault_error e = {};
         int r;
 
-        r = buf_read_file(&jwt, cfg->sa_token_path);
+        r = buf_read_file(&jwt, cfg->env.sa_token_path);
         buf_rstrip(&jwt);
         if (r >= 0 && jwt.len == 0)
                 r = -ENODATA;
         if (r < 0)
                 return error_report_set(
                         err, r, EX_NOPERM, "cannot read the service account token %s: %s",
-                        cfg->sa_token_path, r == -ENODATA ? "empty file" : strerror(-r));
-        r = vault_login_kubernetes(c, cfg->auth_mount, cfg->role, jwt.data, jwt.len, ret, &e);
+                        cfg->env.sa_token_path, r == -ENODATA ? "empty file" : strerror(-r));
+        r = vault_login_kubernetes(c, cfg->env.auth_mount, cfg->env.role, jwt.data, jwt.len, ret,
+                                   &e);
         if (r < 0) {
                 int code = r == -EINVAL ? EX_NOPERM : exit_code_for(r);
                 return error_report_set(
                         err, r, code, "login at %s as role '%s' failed: %s (status %ld, %s)",
-                        e.path, cfg->role, e.message[0] ? e.message : vault_strerror(r), e.status,
-                        vault_strerror(r));
+                        e.path, cfg->env.role, e.message[0] ? e.message : vault_strerror(r),
+                        e.status, vault_strerror(r));
         }
         return 0;
 }
@@ -170,12 +171,12 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
 
         buf_init(&ret->records, SECRETS_MAX_BYTES, BUF_SECURE);
         ret->n = 0;
-        if (ret->n_paths != cfg->n_secrets) {
+        if (ret->n_paths != cfg->env.n_secrets) {
                 memset(ret->paths, 0, sizeof(ret->paths));
-                ret->n_paths = cfg->n_secrets;
+                ret->n_paths = cfg->env.n_secrets;
         }
         if (!vault_has_token(c)) {
-                if (cfg->auth != AUTH_KUBERNETES)
+                if (cfg->env.auth != AUTH_KUBERNETES)
                         return error_report_set(err, -ENOKEY, EX_NOPERM, "no vault token");
                 r = secrets_login(c, cfg, NULL, err);
                 if (r < 0)
@@ -183,19 +184,20 @@ int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, stru
         }
         /* One kept-alive connection carries every request, one after the other (one TLS
          * handshake in all), and a mount already resolved is not asked about again. */
-        for (size_t i = 0; i < cfg->n_secrets; i++) {
+        for (size_t i = 0; i < cfg->env.n_secrets; i++) {
                 _cleanup_vault_secret_ struct vault_secret *sec = NULL;
                 for (size_t j = 0; j < i && ret->paths[i].version == VAULT_KV_UNKNOWN; j++)
                         if (ret->paths[j].version != VAULT_KV_UNKNOWN &&
-                            vault_kv_path_from_mount(&ret->paths[j], cfg->secrets[i].path,
+                            vault_kv_path_from_mount(&ret->paths[j], cfg->env.secrets[i].path,
                                                      &ret->paths[i]) < 0)
                                 ret->paths[i].version = VAULT_KV_UNKNOWN;
-                r = read_one(c, &cfg->secrets[i], &ret->paths[i], &sec, err);
+                r = read_one(c, &cfg->env.secrets[i], &ret->paths[i], &sec, err);
                 if (r < 0)
                         return r;
                 ret->versions[i] = sec->version;
                 size_t before = ret->n;
-                r = map_secret(ret, &cfg->secrets[i], sec, cfg->delivery != DELIVERY_MEMFD, err);
+                r = map_secret(ret, &cfg->env.secrets[i], sec, cfg->env.delivery != DELIVERY_MEMFD,
+                               err);
                 if (r < 0)
                         return r;
                 ret->path_records[i] = ret->n - before;
@@ -211,7 +213,7 @@ static bool records_changed(const struct wrapper_config *cfg, size_t i,
         struct secret_set tmp = {.n_paths = 0};
         struct error_report ignore;
         buf_init(&tmp.records, SECRETS_MAX_BYTES, BUF_SECURE);
-        int r = map_secret(&tmp, &cfg->secrets[i], sec, false, &ignore);
+        int r = map_secret(&tmp, &cfg->env.secrets[i], sec, false, &ignore);
         bool changed = r < 0 || tmp.n != s->path_records[i];
         for (size_t off = 0; !changed && off < tmp.records.len;) {
                 const char *rec = tmp.records.data + off;
@@ -232,7 +234,7 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
         struct vault_error e = {};
         int r;
 
-        for (size_t i = 0; i < cfg->n_secrets && i < s->n_paths; i++) {
+        for (size_t i = 0; i < cfg->env.n_secrets && i < s->n_paths; i++) {
                 const struct vault_kv_path *p = &s->paths[i];
                 if (p->version == VAULT_KV_V2) {
                         struct vault_kv_metadata m;
@@ -249,7 +251,8 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                         if (r < 0)
                                 return error_report_set(
                                         err, r, exit_code_for(r),
-                                        "cannot check %s: %s (status %ld)", cfg->secrets[i].path,
+                                        "cannot check %s: %s (status %ld)",
+                                        cfg->env.secrets[i].path,
                                         e.message[0] ? e.message : vault_strerror(r), e.status);
                         continue;
                 }
@@ -259,8 +262,8 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
                 if (r < 0)
                         return error_report_set(
                                 err, r, exit_code_for(r), "cannot check %s: %s (status %ld)",
-                                cfg->secrets[i].path, e.message[0] ? e.message : vault_strerror(r),
-                                e.status);
+                                cfg->env.secrets[i].path,
+                                e.message[0] ? e.message : vault_strerror(r), e.status);
                 if (records_changed(cfg, i, sec, s))
                         return 1;
         }
@@ -309,9 +312,9 @@ static int broker_fail(struct error_report *err, int r, const struct broker_erro
                        const char *what, const struct wrapper_config *cfg) {
         char paths[256] = "";
         size_t o = 0;
-        for (size_t i = 0; i < cfg->n_secrets; i++) {
+        for (size_t i = 0; i < cfg->env.n_secrets; i++) {
                 int w = snprintf(paths + o, sizeof(paths) - o, "%s%s", i ? "," : "",
-                                 cfg->secrets[i].path);
+                                 cfg->env.secrets[i].path);
                 if (w < 0 || (size_t) w >= sizeof(paths) - o)
                         break;
                 o += (size_t) w;
@@ -319,12 +322,12 @@ static int broker_fail(struct error_report *err, int r, const struct broker_erro
         const char *reason = e->message[0] ? e->message : strerror(-r);
         if (strcmp(e->path, "token file") == 0)
                 r = error_report_set(err, r, EX_NOPERM, "cannot read the broker token %s: %s",
-                                     cfg->broker_token_path, reason);
+                                     cfg->env.broker_token_path, reason);
         else if (strcmp(e->path, BROKERPROTO_PATH_SESSION) == 0 ||
                  strcmp(e->path, BROKERPROTO_PATH_RENEW) == 0)
                 r = error_report_set(err, r, broker_exit_code(r, e),
                                      "the broker at %s refused the session: %s (status %ld)",
-                                     cfg->broker_addr, reason, e->status);
+                                     cfg->env.broker_addr, reason, e->status);
         else
                 r = error_report_set(err, r, broker_exit_code(r, e),
                                      "%s %s through the broker: %s (status %ld)", what, paths,
@@ -333,8 +336,8 @@ static int broker_fail(struct error_report *err, int r, const struct broker_erro
 }
 
 static void config_paths(const struct wrapper_config *cfg, const char **ret) {
-        for (size_t i = 0; i < cfg->n_secrets; i++)
-                ret[i] = cfg->secrets[i].path;
+        for (size_t i = 0; i < cfg->env.n_secrets; i++)
+                ret[i] = cfg->env.secrets[i].path;
 }
 
 int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *cfg,
@@ -347,21 +350,21 @@ int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *c
         buf_init(&ret->records, SECRETS_MAX_BYTES, BUF_SECURE);
         ret->n = 0;
         memset(ret->paths, 0, sizeof(ret->paths));
-        ret->n_paths = cfg->n_secrets;
+        ret->n_paths = cfg->env.n_secrets;
         config_paths(cfg, paths);
         /* Every path in one request: one session, one mutual-TLS connection. */
-        r = broker_read(b, paths, cfg->n_secrets, secs, &e);
+        r = broker_read(b, paths, cfg->env.n_secrets, secs, &e);
         if (r < 0)
                 return broker_fail(err, r, &e, "cannot read", cfg);
-        for (size_t i = 0; i < cfg->n_secrets && r >= 0; i++) {
+        for (size_t i = 0; i < cfg->env.n_secrets && r >= 0; i++) {
                 ret->versions[i] = secs[i]->version;
                 ret->paths[i].version = secs[i]->version > 0 ? VAULT_KV_V2 : VAULT_KV_V1;
                 size_t before = ret->n;
-                r = map_secret(ret, &cfg->secrets[i], secs[i], cfg->delivery != DELIVERY_MEMFD,
-                               err);
+                r = map_secret(ret, &cfg->env.secrets[i], secs[i],
+                               cfg->env.delivery != DELIVERY_MEMFD, err);
                 ret->path_records[i] = ret->n - before;
         }
-        for (size_t i = 0; i < cfg->n_secrets; i++)
+        for (size_t i = 0; i < cfg->env.n_secrets; i++)
                 vault_secret_free(secs[i]);
         return r;
 }
@@ -374,13 +377,13 @@ int secrets_changed_broker(struct broker_client *b, const struct wrapper_config 
         bool v1 = false;
         int r;
 
-        if (s->n_paths != cfg->n_secrets)
+        if (s->n_paths != cfg->env.n_secrets)
                 return 1;
         config_paths(cfg, paths);
-        r = broker_versions(b, paths, cfg->n_secrets, versions, &e);
+        r = broker_versions(b, paths, cfg->env.n_secrets, versions, &e);
         if (r < 0)
                 return broker_fail(err, r, &e, "cannot check", cfg);
-        for (size_t i = 0; i < cfg->n_secrets; i++) {
+        for (size_t i = 0; i < cfg->env.n_secrets; i++) {
                 if (versions[i] != s->versions[i])
                         return 1;
                 v1 = v1 || versions[i] == 0;
@@ -389,11 +392,11 @@ int secrets_changed_broker(struct broker_client *b, const struct wrapper_config 
                 return 0;
         /* KV v1 has no versions: read and compare the mapped records. */
         struct vault_secret *secs[CONFIG_MAX_PATHS] = {};
-        r = broker_read(b, paths, cfg->n_secrets, secs, &e);
+        r = broker_read(b, paths, cfg->env.n_secrets, secs, &e);
         if (r < 0)
                 return broker_fail(err, r, &e, "cannot check", cfg);
         bool changed = false;
-        for (size_t i = 0; i < cfg->n_secrets; i++) {
+        for (size_t i = 0; i < cfg->env.n_secrets; i++) {
                 if (!changed && versions[i] == 0)
                         changed = records_changed(cfg, i, secs[i], s);
                 vault_secret_free(secs[i]);

@@ -520,8 +520,9 @@ static void test_secrets(struct pki *k) {
 
         is_int(config_parse(lookup, &env, 3, argv, &cfg, &cerr), 0, "broker mode configures: %s",
                cerr.message);
-        ok(cfg.auth == AUTH_BROKER && !cfg.vault_addr && strcmp(cfg.broker_addr, addr) == 0 &&
-                   strcmp(cfg.broker_token_path, jwt_path) == 0,
+        ok(cfg.env.auth == AUTH_BROKER && !cfg.env.vault_addr &&
+                   strcmp(cfg.env.broker_addr, addr) == 0 &&
+                   strcmp(cfg.env.broker_token_path, jwt_path) == 0,
            "broker address, CA and token path; no vault address");
         reset(900);
         write_jwt("jwt");
