@@ -283,9 +283,7 @@ int authority_issue(const struct authority *a, struct brokerproto_session *sessi
                 return r;
         r = brokerproto_token_issue(a->keys, session, token);
         if (r < 0) {
-                cert_pem->len = cert_len0;
-                if (cert_pem->data)
-                        cert_pem->data[cert_len0] = '\0';
+                buf_truncate(cert_pem, cert_len0);
                 return r;
         }
         return 0;

@@ -21,6 +21,7 @@
 #include "common/base64.h"
 #include "common/brokerproto.h"
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/httpd.h"
 #include "common/json.h"
 #include "common/kube.h"
@@ -655,7 +656,7 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                         break;
                 case HELP:
                         usage(stdout);
-                        exit(0);
+                        exit(EX_OK);
                 default:
                         return -EINVAL;
                 }
@@ -679,9 +680,9 @@ int main(int argc, char **argv) {
         (void) secmem_harden_process();
         (void) atexit(secmem_wipe_all);
         if (argc == 2 && strcmp(argv[1], "--version") == 0)
-                return printf("cloudtaser-broker %s\n", CLOUDTASER_VERSION), 0;
+                return printf("cloudtaser-broker %s\n", CLOUDTASER_VERSION), EX_OK;
         if (parse_flags(argc, argv, &b.f) < 0)
-                return usage(stderr), 64; /* EX_USAGE */
+                return usage(stderr), EX_USAGE;
 
         sigset_t mask;
         (void) sigemptyset(&mask);
@@ -696,7 +697,7 @@ int main(int argc, char **argv) {
                                    .user_agent = "cloudtaser-broker/" CLOUDTASER_VERSION};
         r = vault_client_new(&vo, &b.vault);
         if (r < 0)
-                return log_error_errno(r, "Invalid vault options: %m"), 78; /* EX_CONFIG */
+                return log_error_errno(r, "Invalid vault options: %m"), EX_CONFIG;
         if (b.f.kubeconfig)
                 r = kube_config_load(&(struct kube_load_options){.paths = b.f.kubeconfig}, &kc,
                                      &kerr);
@@ -705,10 +706,10 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return log_error_errno(r, "Cannot configure the Kubernetes client: %s: %m",
                                        kerr.message),
-                       78;
+                       EX_CONFIG;
         r = kube_client_new(&kc, NULL, &b.kube);
         if (r < 0)
-                return log_error_errno(r, "Cannot create the Kubernetes client: %m"), 78;
+                return log_error_errno(r, "Cannot create the Kubernetes client: %m"), EX_CONFIG;
 
         /* Vault may come later: retry with backoff, not ready meanwhile. */
         for (unsigned delay = 1;; delay = delay < 30 ? delay * 2 : 30) {
@@ -721,7 +722,7 @@ int main(int argc, char **argv) {
                 struct timespec ts = {.tv_sec = delay};
                 siginfo_t si;
                 if (sigtimedwait(&mask, &si, &ts) > 0)
-                        return 0;
+                        return EX_OK;
         }
         struct httpd_options ho = {.address = b.f.listen,
                                    .tls = b.tls,
@@ -732,7 +733,7 @@ int main(int argc, char **argv) {
                                    .max_connections = 512};
         r = httpd_new(&ho, &b.httpd);
         if (r < 0)
-                return log_error_errno(r, "Cannot listen on %s: %m", b.f.listen), 1;
+                return log_error_errno(r, "Cannot listen on %s: %m", b.f.listen), EXIT_FAILURE;
         pthread_t threads[66];
         size_t nt = 0;
         for (unsigned i = 0; i < b.f.loops; i++)
@@ -757,5 +758,5 @@ int main(int argc, char **argv) {
         free(b.tls_fingerprint);
         vault_client_free(b.vault);
         kube_client_free(b.kube);
-        return 0;
+        return EX_OK;
 }

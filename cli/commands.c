@@ -2,10 +2,10 @@
 /* cli/commands: the command table (see commands.h). Add a row here for each command. */
 #include <getopt.h>
 #include <stdio.h>
-#include <sysexits.h>
 
 #include "cli/commands.h"
 #include "cli/source.h"
+#include "common/exit-status.h"
 #include "common/macro.h"
 
 const struct cli_command cli_commands[] = {

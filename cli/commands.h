@@ -6,9 +6,9 @@
  * same table, so they cannot drift from what the program accepts.
  *
  * An entry point gets the arguments after the command words (argv[0] is the command's full name,
- * "target discover") and returns an exit status of <sysexits.h> (EX_OK, EX_USAGE for bad flags,
- * EX_DATAERR for an invalid plan, EX_UNAVAILABLE for a server that refused or is unreachable...).
- * It logs its own errors (common/log) and prints its output on stdout.
+ * "target discover") and returns an exit status of common/exit-status.h (EX_OK, EX_USAGE for bad
+ * flags, EX_DATAERR for an invalid plan, EX_UNAVAILABLE for a server that refused or is
+ * unreachable...). It logs its own errors (common/log) and prints its output on stdout.
  */
 #pragma once
 

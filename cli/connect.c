@@ -11,11 +11,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "cli/commands.h"
 #include "cli/source.h"
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/json.h"
 #include "common/kube.h"
 #include "common/log.h"

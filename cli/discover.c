@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,11 +16,13 @@
 #include "cli/discover.h"
 #include "cli/plan.h"
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/json.h"
 #include "common/kube.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/secmem.h"
+#include "common/strv.h"
 
 static const char *const skipped_namespaces[] = {"kube-system", "kube-public", "kube-node-lease",
                                                  NULL};
@@ -31,15 +32,6 @@ bool discover_namespace_skipped(const char *ns) {
                 if (strcmp(ns, *s) == 0)
                         return true;
         return false;
-}
-
-static void strv_free(char **v) {
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-static void strv_freep(char ***v) {
-        strv_free(*v);
 }
 
 int discover_vault_path(const char *t, const char *cluster, const char *ns, const char *secret,
@@ -295,7 +287,7 @@ static int scan_env_from(struct scan *s, const struct json_value *container) {
                         continue;
                 (void) json_get_string(e, "prefix", &prefix);
                 _cleanup_free_ char *source = NULL, *path = NULL;
-                _cleanup_(strv_freep) char **keys = NULL;
+                _cleanup_strv_free_ char **keys = NULL;
                 if ((*prefix ? asprintf(&source, "envFrom:%s:prefix=%s", secret, prefix)
                              : asprintf(&source, "envFrom:%s", secret)) < 0)
                         return -ENOMEM;
@@ -340,7 +332,7 @@ static const char *mount_path(const struct json_value *spec, const char *name) {
 static int scan_secret_files(struct scan *s, const char *what, const char *secret,
                              const struct json_value *items, const char *mount) {
         _cleanup_free_ char *source = NULL, *path = NULL;
-        _cleanup_(strv_freep) char **keys = NULL;
+        _cleanup_strv_free_ char **keys = NULL;
         char env[256];
         int r;
 
@@ -600,19 +592,6 @@ struct discover_run {
         bool failed; /* a job failed: the others stop */
 };
 
-static char **strv_copy(char *const *v) {
-        size_t n = 0;
-        while (v && v[n])
-                n++;
-        char **c = calloc(n + 1, sizeof(*c));
-        for (size_t i = 0; c && i < n; i++)
-                if (!(c[i] = strdup(v[i]))) {
-                        strv_free(c);
-                        return NULL;
-                }
-        return c;
-}
-
 static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
@@ -621,11 +600,7 @@ static int cmp_str(const void *a, const void *b) {
 static int cached_keys(struct discover_run *d, size_t i, char ***ret) {
         if (d->cache[i].r < 0)
                 return d->cache[i].r;
-        char **c = strv_copy(d->cache[i].keys);
-        if (!c)
-                return -ENOMEM;
-        *ret = c;
-        return 0;
+        return strv_copy(d->cache[i].keys, STRV_ALL, ret);
 }
 
 /* A Secret's key NAMES from the API server. The answer holds its values too: it stays in secure
@@ -669,19 +644,15 @@ static int api_secret_keys(void *userdata, const char *ns, const char *name, cha
         if (r >= 0) {
                 const struct json_value *data = json_get(json_doc_root(doc), "data");
                 size_t n = 0;
-                keys = calloc(json_count(data) + 1, sizeof(*keys));
+                r = strv_new(&keys);
                 JSON_FOREACH(v, data) {
-                        if (!keys || !(keys[n++] = strdup(json_key(v)))) {
-                                r = -ENOMEM;
-                                break;
-                        }
+                        if (r >= 0)
+                                r = strv_extend(&keys, &n, json_count(data), json_key(v));
                 }
                 if (r >= 0)
                         qsort(keys, n, sizeof(*keys), cmp_str);
-                else {
-                        strv_free(keys);
-                        keys = NULL;
-                }
+                else
+                        keys = strv_free(keys);
         }
         pthread_mutex_lock(&d->lock);
         d->cache[idx].keys = keys;
@@ -1263,7 +1234,7 @@ out:
         for (size_t i = 0; i < d.n_cache; i++) {
                 free(d.cache[i].ns);
                 free(d.cache[i].name);
-                strv_free(d.cache[i].keys);
+                (void) strv_free(d.cache[i].keys);
         }
         free(d.cache);
         kube_client_free(d.k);

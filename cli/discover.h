@@ -40,8 +40,8 @@
 struct discover_config {
         const char *cluster;       /* <cluster> in the template */
         const char *path_template; /* NULL: DISCOVER_PATH_TEMPLATE */
-        /* The key names of Secret name in namespace_, as a NULL-terminated array the callee
-         * allocates (the caller frees each string and the array). -EACCES when the caller may
+        /* The key names of Secret name in namespace_, as a common/strv vector the callee
+         * allocates (the caller frees it: strv_free()). -EACCES when the caller may
          * not read Secrets, -ENOENT when there is no such Secret. NULL: never known. */
         int (*secret_keys)(void *userdata, const char *namespace_, const char *name, char ***ret);
         void *userdata;

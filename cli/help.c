@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "cli/commands.h"
+#include "common/exit-status.h"
 #include "common/macro.h"
 
 #define MAX_FLAGS 64
@@ -245,25 +245,6 @@ static void roffs(FILE *o, const char *s) {
         roff(o, s, strlen(s));
 }
 
-static const struct {
-        int code;
-        const char *name, *text;
-} exit_codes[] = {
-        {EX_OK, "EX_OK", "success"},
-        {1, "", "verify-plan: something in the plan is missing or granted too widely"},
-        {EX_USAGE, "EX_USAGE", "a flag or argument is wrong"},
-        {EX_DATAERR, "EX_DATAERR",
-         "the plan file is invalid (the error names its line and column)"},
-        {EX_NOINPUT, "EX_NOINPUT", "an input file cannot be read"},
-        {EX_UNAVAILABLE, "EX_UNAVAILABLE", "a server refused or could not be reached"},
-        {EX_SOFTWARE, "EX_SOFTWARE", "an internal error"},
-        {EX_OSERR, "EX_OSERR", "out of memory or another system error"},
-        {EX_CANTCREAT, "EX_CANTCREAT", "the plan or another output cannot be written"},
-        {EX_IOERR, "EX_IOERR", "writing the output failed"},
-        {EX_NOPERM, "EX_NOPERM", "the server denied a request (401, 403)"},
-        {EX_CONFIG, "EX_CONFIG", "the kubeconfig or vault configuration is missing or invalid"},
-};
-
 int cli_man(int argc, char **argv) {
         struct flag f[MAX_FLAGS];
         FILE *o = stdout;
@@ -328,11 +309,12 @@ int cli_man(int argc, char **argv) {
               "written to a plan)\n"
               ".SH EXIT STATUS\n",
               o);
-        for (size_t i = 0; i < ELEMENTSOF(exit_codes); i++) {
-                fprintf(o, ".TP\n.B %d\n", exit_codes[i].code);
-                if (exit_codes[i].name[0])
-                        fprintf(o, "(%s) ", exit_codes[i].name);
-                roffs(o, exit_codes[i].text);
+        /* The statuses of the one table (common/exit-status.h) the CLI exits with. */
+        for (const struct exit_status_row *x = exit_status_table; x->name; x++) {
+                if (!(x->programs & EXIT_PROGRAM_CLI))
+                        continue;
+                fprintf(o, ".TP\n.B %d\n(%s) ", x->status, x->name);
+                roffs(o, x->meaning);
                 fputc('\n', o);
         }
         fputs(".SH FILES\n"

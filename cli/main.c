@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "cli/commands.h"
+#include "common/exit-status.h"
 #include "common/log.h"
 
 static void usage(FILE *f) {

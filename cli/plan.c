@@ -898,11 +898,8 @@ int plan_format(const struct plan *p, struct buf *out) {
                                   NULL) < 0 ||
                        !plan_equal(p, back)))
                 r = -EINVAL;
-        if (r < 0 && out->data) {
-                memset(out->data + before, 0, out->len - before);
-                out->len = before;
-                out->data[before] = '\0';
-        }
+        if (r < 0)
+                buf_truncate(out, before);
         return r;
 }
 
@@ -1142,10 +1139,8 @@ int plan_set_status_text(const char *text, size_t len, size_t tenant, size_t wor
                 if (r >= 0 && (plan_parse(out->data + before, out->len - before, &back, NULL) < 0 ||
                                !plan_equal(p, back)))
                         r = -EAGAIN;
-                if (r < 0 && out->data) {
-                        out->len = before;
-                        out->data[before] = '\0';
-                }
+                if (r < 0)
+                        buf_truncate(out, before);
         }
         if (r == -EAGAIN) /* the layout does not allow an edit in place: the plan anew */
                 r = plan_format(p, out);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "cli/protect.h"
 #include "cli/source-plan.h"
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/injection.h"
 #include "common/json.h"
 #include "common/kube.h"

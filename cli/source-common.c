@@ -5,10 +5,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "cli/source.h"
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/macro.h"

@@ -10,13 +10,13 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 
 #include "cli/commands.h"
 #include "cli/plan.h"
 #include "cli/source-plan.h"
 #include "cli/source.h"
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/json.h"
 #include "common/kube.h"
 #include "common/log.h"

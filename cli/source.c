@@ -6,12 +6,12 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/source.h"
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/secmem.h"

@@ -80,8 +80,9 @@ int source_vault_open(struct source_vault *v, bool need_token, struct vault_clie
 /* Wipes the token. */
 void source_vault_done(struct source_vault *v);
 
-/* The <sysexits.h> status of a failed call (-errno): EX_NOPERM for -EACCES, EX_UNAVAILABLE for
- * the transport and the server's state, EX_PROTOCOL for answers we do not understand... */
+/* The exit status (common/exit-status.h) of a failed call (-errno): EX_NOPERM for -EACCES,
+ * EX_UNAVAILABLE for the transport and the server's state, EX_PROTOCOL for answers we do not
+ * understand... */
 int source_exit_status(int r);
 /* message when it is not empty, else the text of errno -r (for the "%s" of a log line whose
  * error report may be empty). */

@@ -10,7 +10,7 @@ static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 int base64_encode_lines(struct buf *out, const void *p, size_t n, size_t line) {
         const uint8_t *in = p;
-        size_t chars = (n + 2) / 3 * 4, before = out->len, col = 0;
+        size_t chars = (n + 2) / 3 * 4, col = 0;
         int r = buf_reserve(out, chars + (line ? (chars + line - 1) / line : 0));
         if (r < 0)
                 return r;
@@ -37,8 +37,7 @@ int base64_encode_lines(struct buf *out, const void *p, size_t n, size_t line) {
         }
         if (line && col)
                 o[w++] = '\n';
-        out->len = before + w;
-        out->data[out->len] = '\0';
+        buf_commit(out, w);
         return 0;
 }
 
@@ -107,11 +106,7 @@ int base64_decode(struct buf *out, const char *s, size_t n, bool lenient) {
         if (r >= 0 && quad != 0)
                 r = -EBADMSG;
         if (r < 0) {
-                if (out->data) {
-                        explicit_bzero(out->data + before, out->len - before);
-                        out->len = before;
-                        out->data[before] = '\0';
-                }
+                buf_truncate(out, before);
                 return r;
         }
         return 0;

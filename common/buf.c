@@ -175,6 +175,23 @@ void buf_consume(struct buf *b, size_t n) {
         b->data[b->len] = '\0';
 }
 
+void buf_truncate(struct buf *b, size_t len) {
+        if (!b->data || len >= b->len)
+                return;
+        explicit_bzero(b->data + len, b->len - len);
+        b->len = len;
+        b->data[len] = '\0';
+}
+
+void buf_commit(struct buf *b, size_t n) {
+        if (n == 0)
+                return;
+        if (!b->data || n > b->cap - b->len)
+                abort(); /* written past the reserved room */
+        b->len += n;
+        b->data[b->len] = '\0';
+}
+
 void buf_reset(struct buf *b) {
         if (b->data) {
                 if (b->flags & BUF_SECURE)

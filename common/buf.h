@@ -9,7 +9,9 @@
  * wipe. Use it for anything that may hold a secret or a token.
  *
  * The data is always followed by a NUL byte that is not counted in len, so buf_cstr() is free.
- * A `struct buf` is owned by whoever declared it; declare with _cleanup_buf_.
+ * A `struct buf` is owned by whoever declared it; declare with _cleanup_buf_. Only buf.c writes
+ * `len` and the trailing NUL: others read the fields, and write through buf_truncate() and
+ * buf_commit().
  */
 #pragma once
 
@@ -63,6 +65,18 @@ void buf_rstrip(struct buf *b);
 
 /* Drops the first n bytes (n > len drops everything). */
 void buf_consume(struct buf *b, size_t n);
+
+/* Shortens the buffer to its first len bytes (len >= b->len leaves it as it is): the dropped bytes
+ * are wiped, in every buffer (a failed append of a secret taken back leaves nothing behind), and
+ * the trailing NUL moves. For taking back what a failed step appended: remember b->len before it,
+ * truncate to that on failure. */
+void buf_truncate(struct buf *b, size_t len);
+
+/* Counts n bytes the caller wrote at b->data + b->len, into room made by buf_reserve(b, extra)
+ * with n <= extra, as appended, and terminates them. A write past that room has already
+ * corrupted memory: n > b->cap - b->len aborts. For producers that write in place (a read(2),
+ * an encoder that sized its output first). */
+void buf_commit(struct buf *b, size_t n);
 
 /* Empties the buffer, keeping its storage; secure buffers are wiped. */
 void buf_reset(struct buf *b);

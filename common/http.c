@@ -470,12 +470,8 @@ int http_append_escaped(struct buf *b, const char *s, bool keep_slash) {
                         r = buf_append(b, esc, sizeof(esc));
                 }
         }
-        if (r < 0) {
-                /* leave the buffer as it was */
-                b->len = before;
-                if (b->data)
-                        b->data[before] = '\0';
-        }
+        if (r < 0)
+                buf_truncate(b, before); /* leave the buffer as it was */
         return r;
 }
 

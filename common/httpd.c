@@ -733,7 +733,7 @@ static void conn_queue_error(struct conn *c, int status, const char *message) {
         c->close_after = true;
         (void) buf_printf(&body, "%d %s: %s\n", status, httpd_status_reason(status), message);
         if (conn_queue_response(c, status, "text/plain; charset=utf-8", &body, NULL, 0, false) < 0)
-                c->out.len = 0;
+                buf_truncate(&c->out, 0);
         c->state = C_WRITE;
         c->last_write = now_usec();
 }
@@ -798,7 +798,7 @@ static void conn_dispatch(struct conn *c) {
                 count(&h->st.handler_errors, 1);
                 (void) buf_append_str(&body, "500 Internal Server Error\n");
                 if (conn_queue_response(c, 500, NULL, &body, NULL, 0, head) < 0)
-                        c->out.len = 0;
+                        buf_truncate(&c->out, 0);
         }
         if (resp->body.cap > 256u * 1024u)
                 buf_done(&resp->body);
@@ -814,7 +814,7 @@ static void conn_send_fallback(struct conn *c) {
         c->close_after = c->close_after || c->loop->stopping;
         if (conn_queue_response(c, resp->status, resp->content_type, &resp->body, resp->headers,
                                 resp->n_headers, c->head) < 0)
-                c->out.len = 0;
+                buf_truncate(&c->out, 0);
         c->state = C_WRITE;
         c->last_write = now_usec();
 }
@@ -928,7 +928,7 @@ static void loop_deliver(struct loop *l) {
                                 c->close_after = c->close_after || l->stopping;
                                 if (conn_queue_response(c, d->status, d->content_type, &d->body,
                                                         NULL, 0, c->head) < 0)
-                                        c->out.len = 0;
+                                        buf_truncate(&c->out, 0);
                                 c->state = C_WRITE;
                                 c->last_write = now_usec();
                         }
@@ -1027,8 +1027,7 @@ static bool conn_process(struct conn *c) {
                         }
                         if (r <= 0)
                                 goto drop; /* EOF, reset or TLS error: nothing to answer */
-                        c->in.len += (size_t) r;
-                        c->in.data[c->in.len] = '\0';
+                        buf_commit(&c->in, (size_t) r);
                         c->last_read = now_usec();
                         if (!c->in_request) {
                                 c->in_request = true;

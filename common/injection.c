@@ -11,6 +11,7 @@
 #include "common/injection.h"
 #include "common/json.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "common/vault.h"
 
 #define ROW(i) (&injection_variables[i])
@@ -401,16 +402,10 @@ int injection_parse_env_map(const char *s, struct injection_secret *specs, size_
         return 0;
 }
 
-void injection_argv_free(char **argv, size_t argc) {
-        for (size_t i = 0; argv && i < argc; i++)
-                free(argv[i]);
-        free(argv);
-}
-
 int injection_parse_command(const char *s, char ***ret_argv, size_t *ret_argc,
                             struct injection_error *err) {
         const struct injection_variable *row = ROW(INJECTION_ROW_ORIGINAL_CMD);
-        char **argv = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
         size_t argc = 0;
         int r;
 
@@ -420,52 +415,41 @@ int injection_parse_command(const char *s, char ***ret_argv, size_t *ret_argc,
                 s++;
         if (strlen(s) > INJECTION_MAX_LIST)
                 return fail(err, row, " is longer than %d bytes", INJECTION_MAX_LIST);
-        argv = calloc(INJECTION_MAX_ARGS + 1, sizeof(char *));
-        if (!argv)
-                return -ENOMEM;
         if (*s == '[') {
                 _cleanup_json_doc_ struct json_doc *d = NULL;
                 r = json_parse(s, strlen(s), 0, NULL, &d);
-                if (r < 0 || json_type(json_doc_root(d)) != JSON_ARRAY) {
-                        free(argv);
+                if (r < 0 || json_type(json_doc_root(d)) != JSON_ARRAY)
                         return fail(err, row, " is not a valid JSON array of strings");
-                }
                 JSON_FOREACH(e, json_doc_root(d)) {
                         const char *a;
-                        if (json_string(e, &a) < 0 || argc >= INJECTION_MAX_ARGS) {
-                                injection_argv_free(argv, argc);
+                        r = json_string(e, &a) < 0
+                                    ? -EINVAL
+                                    : strv_extend(&argv, &argc, INJECTION_MAX_ARGS, a);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
                                 return fail(err, row, " must be a JSON array of at most %d strings",
                                             INJECTION_MAX_ARGS);
-                        }
-                        if (!(argv[argc++] = strdup(a))) {
-                                injection_argv_free(argv, argc);
-                                return -ENOMEM;
-                        }
                 }
         } else {
                 /* Plain words separated by whitespace: no quoting, no shell. */
                 for (const char *p = s; *p;) {
                         size_t n = strcspn(p, " \t\n");
                         if (n > 0) {
-                                if (argc >= INJECTION_MAX_ARGS) {
-                                        injection_argv_free(argv, argc);
+                                r = strv_extendn(&argv, &argc, INJECTION_MAX_ARGS, p, n);
+                                if (r == -E2BIG)
                                         return fail(err, row, " has more than %d words",
                                                     INJECTION_MAX_ARGS);
-                                }
-                                if (!(argv[argc++] = strndup(p, n))) {
-                                        injection_argv_free(argv, argc);
-                                        return -ENOMEM;
-                                }
+                                if (r < 0)
+                                        return r;
                         }
                         p += n;
                         p += strspn(p, " \t\n");
                 }
         }
-        if (argc == 0 || !argv[0][0]) {
-                injection_argv_free(argv, argc);
+        if (argc == 0 || !argv[0][0])
                 return fail(err, row, " is empty");
-        }
-        *ret_argv = argv;
+        *ret_argv = TAKE_PTR(argv);
         *ret_argc = argc;
         return 0;
 }

@@ -257,11 +257,10 @@ int injection_parse_env_map(const char *s, struct injection_secret *specs, size_
 void injection_secrets_free(struct injection_secret *specs, size_t n);
 
 /* CLOUDTASER_ORIGINAL_CMD: a JSON array of strings, or plain words separated by whitespace (no
- * quoting); 1..INJECTION_MAX_ARGS arguments, the first non-empty. *ret_argv is NULL-terminated;
- * free with injection_argv_free(). */
+ * quoting); 1..INJECTION_MAX_ARGS arguments, the first non-empty. *ret_argv is a common/strv
+ * vector of *ret_argc strings (caller-owned: strv_free()). */
 int injection_parse_command(const char *s, char ***ret_argv, size_t *ret_argc,
                             struct injection_error *err);
-void injection_argv_free(char **argv, size_t argc);
 
 /* A signal by name: "HUP", "SIGHUP", "hup". -EINVAL when unknown. */
 int injection_parse_signal(const char *name, int *ret);

@@ -1297,8 +1297,7 @@ static int print_to(struct buf *out, const cJSON *v, const char *quote) {
                 emit_quoted(&e, quote);
         if (e.len != len)
                 abort(); /* the two passes disagree: a bug that has just overflowed out */
-        out->len += len;
-        out->data[out->len] = '\0';
+        buf_commit(out, len);
         return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/secmem.h"
+#include "common/strv.h"
 #include "common/vault-sys.h"
 
 static void fail(struct vault_error *err, int r, const char *path, const char *message) {
@@ -284,7 +285,7 @@ int vault_sys_policy_list(struct vault_client *c, const char *prefix, char ***re
                           size_t *ret_n, struct vault_error *err) {
         _cleanup_json_doc_ struct json_doc *d = NULL;
         const struct json_value *keys;
-        char **names = NULL;
+        _cleanup_strv_free_ char **names = NULL;
         size_t n = 0;
         int r;
 
@@ -305,34 +306,17 @@ int vault_sys_policy_list(struct vault_client *c, const char *prefix, char ***re
                 }
                 if (prefix && strncmp(s, prefix, strlen(prefix)) != 0)
                         continue;
-                if (n >= VAULT_SYS_MAX_POLICIES) {
-                        r = -E2BIG;
+                r = strv_extend(&names, &n, VAULT_SYS_MAX_POLICIES, s);
+                if (r < 0)
                         break;
-                }
-                char **m = realloc(names, (n + 1) * sizeof(char *));
-                if (!m || !(m[n] = strdup(s))) {
-                        if (m)
-                                names = m;
-                        r = -ENOMEM;
-                        break;
-                }
-                names = m;
-                n++;
         }
         if (r < 0) {
-                vault_sys_names_free(names, n);
                 fail(err, r, "sys/policies/acl", "cannot read the policy list");
                 return r;
         }
-        *ret_names = names;
+        *ret_names = TAKE_PTR(names);
         *ret_n = n;
         return 0;
-}
-
-void vault_sys_names_free(char **names, size_t n) {
-        for (size_t i = 0; names && i < n; i++)
-                free(names[i]);
-        free(names);
 }
 
 static const char *const cap_names[] = {"deny",  "read",   "list", "create", "update",

@@ -80,10 +80,10 @@ int vault_sys_policy_write(struct vault_client *c, const char *name, const char 
 /* DELETE sys/policies/acl/<name> (deleting one that does not exist succeeds). */
 int vault_sys_policy_delete(struct vault_client *c, const char *name, struct vault_error *err);
 /* LIST sys/policies/acl: the names starting with prefix (NULL: all), at most
- * VAULT_SYS_MAX_POLICIES (-E2BIG). *ret_names: vault_sys_names_free(). */
+ * VAULT_SYS_MAX_POLICIES (-E2BIG). *ret_names: a common/strv vector of *ret_n names (NULL when
+ * none), caller-owned (strv_free()). */
 int vault_sys_policy_list(struct vault_client *c, const char *prefix, char ***ret_names,
                           size_t *ret_n, struct vault_error *err);
-void vault_sys_names_free(char **names, size_t n);
 
 /* Capabilities, as a bit set. */
 enum {

@@ -12,22 +12,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/exit-status.h" /* the statuses of docs/init.md */
 #include "common/injection.h"
 #include "common/log.h"
 #include "common/sha256.h"
 #include "init/digest.h"
 #include "init/install.h"
-
-/* sysexits.h values, documented in docs/init.md. */
-enum {
-        EXIT_USAGE = 64,
-        EXIT_DIGEST = 65,
-        EXIT_NOSOURCE = 66,
-        EXIT_SOFTWARE = 70,
-        EXIT_CANTCREATE = 73,
-        EXIT_IO = 74,
-        EXIT_REFUSED = 77,
-};
 
 #define DEFAULT_SOURCE "/cloudtaser-wrapper"
 #define DEFAULT_DESTINATION INJECTION_WRAPPER_PATH /* the pod layout, common/injection.h */
@@ -44,19 +34,19 @@ static void usage(FILE *f) {
 static int exit_code(enum install_failure f) {
         switch (f) {
         case INSTALL_FAIL_USAGE:
-                return EXIT_USAGE;
+                return EX_USAGE;
         case INSTALL_FAIL_SOURCE:
-                return EXIT_NOSOURCE;
+                return EX_NOINPUT;
         case INSTALL_FAIL_REFUSED:
-                return EXIT_REFUSED;
+                return EX_NOPERM;
         case INSTALL_FAIL_CREATE:
-                return EXIT_CANTCREATE;
+                return EX_CANTCREAT;
         case INSTALL_FAIL_IO:
-                return EXIT_IO;
+                return EX_IOERR;
         case INSTALL_FAIL_DIGEST:
-                return EXIT_DIGEST;
+                return EX_DATAERR;
         }
-        return EXIT_SOFTWARE;
+        return EX_SOFTWARE;
 }
 
 static double ms_since(const struct timespec *t0) {
@@ -102,25 +92,25 @@ int main(int argc, char **argv) {
                 case 'V':
                         printf("cloudtaser-init %s wrapper-sha256=%s\n", CLOUDTASER_VERSION,
                                init_wrapper_sha256);
-                        return 0;
+                        return EX_OK;
                 case 'h':
                         usage(stdout);
-                        return 0;
+                        return EX_OK;
                 default:
                         log_error("usage error: unknown option or missing argument: %s",
                                   argv[optind - 1 > 0 ? optind - 1 : 0]);
                         usage(stderr);
-                        return EXIT_USAGE;
+                        return EX_USAGE;
                 }
         }
         if (optind < argc) {
                 log_error("usage error: unexpected argument '%s'", argv[optind]);
                 usage(stderr);
-                return EXIT_USAGE;
+                return EX_USAGE;
         }
         if (sha256_from_hex(init_wrapper_sha256, o.digest) < 0) {
                 log_error("internal error: the built-in wrapper digest is malformed");
-                return EXIT_SOFTWARE;
+                return EX_SOFTWARE;
         }
         sha256_to_hex(o.digest, want_hex);
 
@@ -150,5 +140,5 @@ int main(int argc, char **argv) {
                          "total %.3f ms",
                          o.destination, o.source, (unsigned long long) res.size, want_hex,
                          (double) res.write_ns / 1e6, ms_since(&t0));
-        return 0;
+        return EX_OK;
 }

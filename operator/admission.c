@@ -57,7 +57,7 @@ struct review {
 
         struct jsonpatch patch;
         struct modes_pod m; /* broker and sealed token mode (operator/modes.h) */
-        struct modes_error merr;
+        struct error_report merr;
 
         bool denied;
         int code;
@@ -113,7 +113,7 @@ static void warn(struct review *r, const char *fmt, ...) {
 
 /* A denial from operator/modes (-EPERM), or its error. */
 static int modes_denied(struct review *r, int k) {
-        return k == -EPERM ? deny(r, r->merr.code, "%s", r->merr.message) : k;
+        return k == -EPERM ? deny(r, r->merr.status, "%s", r->merr.message) : k;
 }
 
 /* --- JSON helpers --------------------------------------------------------------------------- */
@@ -1464,10 +1464,7 @@ static int respond(struct review *r, const char *api_version, const char *uid, b
                 goto fail;
         return 0;
 fail:
-        if (out->data) {
-                out->len = start;
-                out->data[start] = '\0';
-        }
+        buf_truncate(out, start);
         return k;
 }
 

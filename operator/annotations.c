@@ -9,6 +9,7 @@
 
 #include "common/injection.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "operator/annotations.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
@@ -21,12 +22,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) {
                 va_end(ap);
         }
         return -EINVAL;
-}
-
-void annotation_strv_free(char **v, size_t n) {
-        for (size_t i = 0; v && i < n; i++)
-                free(v[i]);
-        free(v);
 }
 
 static bool is_lower_alnum(char c) {
@@ -56,7 +51,7 @@ int annotation_parse_command(const char *s, char ***ret_argv, size_t *ret_n, cha
                 .max_depth = 2,
                 .max_nodes = ANNOTATION_COMMAND_MAX_ARGS + 1,
         };
-        char **argv = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
         size_t n = 0;
         int r;
 
@@ -84,51 +79,41 @@ int annotation_parse_command(const char *s, char ***ret_argv, size_t *ret_n, cha
         if (count > ANNOTATION_COMMAND_MAX_ARGS)
                 return fail(err, errlen, "cloudtaser.io/command has more than %u arguments",
                             ANNOTATION_COMMAND_MAX_ARGS);
-        argv = calloc(count + 1, sizeof(char *));
-        if (!argv)
-                return -ENOMEM;
         JSON_FOREACH(e, root) {
                 const char *a;
                 if (json_string(e, &a) < 0) {
-                        annotation_strv_free(argv, n);
                         return fail(err, errlen,
                                     "cloudtaser.io/command: argument %zu is not a string", n + 1);
                 }
                 size_t len = strlen(a);
                 if (len > ANNOTATION_COMMAND_ARG_MAX) {
-                        annotation_strv_free(argv, n);
                         return fail(err, errlen,
                                     "cloudtaser.io/command: argument %zu is longer than %u bytes",
                                     n + 1, ANNOTATION_COMMAND_ARG_MAX);
                 }
                 if (n == 0 && len == 0) {
-                        annotation_strv_free(argv, n);
                         return fail(err, errlen, "cloudtaser.io/command: the program is empty");
                 }
                 for (size_t i = 0; i < len; i++)
                         if (((unsigned char) a[i] < 0x20 && a[i] != '\t' && a[i] != '\n') ||
                             a[i] == 0x7f) {
-                                annotation_strv_free(argv, n);
                                 return fail(err, errlen,
                                             "cloudtaser.io/command: argument %zu holds a control "
                                             "character",
                                             n + 1);
                         }
-                argv[n] = strdup(a);
-                if (!argv[n]) {
-                        annotation_strv_free(argv, n);
-                        return -ENOMEM;
-                }
-                n++;
+                r = strv_extend(&argv, &n, count, a);
+                if (r < 0)
+                        return r;
         }
-        *ret_argv = argv;
+        *ret_argv = TAKE_PTR(argv);
         *ret_n = n;
         return 0;
 }
 
 int annotation_parse_containers(const char *s, char ***ret_names, size_t *ret_n, char *err,
                                 size_t errlen) {
-        char **names = NULL;
+        _cleanup_strv_free_ char **names = NULL;
         size_t n = 0;
 
         if (!s)
@@ -136,9 +121,6 @@ int annotation_parse_containers(const char *s, char ***ret_names, size_t *ret_n,
         if (strlen(s) > ANNOTATION_VALUE_MAX)
                 return fail(err, errlen, "cloudtaser.io/containers is longer than %u bytes",
                             ANNOTATION_VALUE_MAX);
-        names = calloc(ANNOTATION_MAX_CONTAINERS + 1, sizeof(char *));
-        if (!names)
-                return -ENOMEM;
         for (const char *p = s;;) {
                 const char *comma = strchr(p, ',');
                 size_t len = comma ? (size_t) (comma - p) : strlen(p);
@@ -151,7 +133,6 @@ int annotation_parse_containers(const char *s, char ***ret_names, size_t *ret_n,
                 if (len == 0 && !comma && n > 0)
                         break; /* a trailing comma */
                 if (!dns_label_valid(p, len)) {
-                        annotation_strv_free(names, n);
                         if (len == 0)
                                 return fail(err, errlen,
                                             "cloudtaser.io/containers has an empty entry (#%zu); "
@@ -165,26 +146,18 @@ int annotation_parse_containers(const char *s, char ***ret_names, size_t *ret_n,
                 bool dup = false;
                 for (size_t i = 0; i < n && !dup; i++)
                         dup = strlen(names[i]) == len && memcmp(names[i], p, len) == 0;
-                if (!dup) {
-                        if (n >= ANNOTATION_MAX_CONTAINERS) {
-                                annotation_strv_free(names, n);
-                                return fail(err, errlen,
-                                            "cloudtaser.io/containers names more than %u "
-                                            "containers",
-                                            ANNOTATION_MAX_CONTAINERS);
-                        }
-                        names[n] = strndup(p, len);
-                        if (!names[n]) {
-                                annotation_strv_free(names, n);
-                                return -ENOMEM;
-                        }
-                        n++;
-                }
+                int r = dup ? 0 : strv_extendn(&names, &n, ANNOTATION_MAX_CONTAINERS, p, len);
+                if (r == -E2BIG)
+                        return fail(err, errlen,
+                                    "cloudtaser.io/containers names more than %u containers",
+                                    ANNOTATION_MAX_CONTAINERS);
+                if (r < 0)
+                        return r;
                 if (!comma)
                         break;
                 p = comma + 1;
         }
-        *ret_names = names;
+        *ret_names = TAKE_PTR(names);
         *ret_n = n;
         return 0;
 }
@@ -463,7 +436,7 @@ int annotations_parse(const struct json_value *annotations, struct annotations *
 void annotations_done(struct annotations *a) {
         if (!a)
                 return;
-        annotation_strv_free(a->containers, a->n_containers);
-        annotation_strv_free(a->command, a->n_command);
+        (void) strv_free(a->containers);
+        (void) strv_free(a->command);
         *a = (struct annotations){};
 }

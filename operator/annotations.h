@@ -80,13 +80,13 @@ void annotations_done(struct annotations *a);
  * only on success. */
 
 /* A JSON array of 1..ANNOTATION_COMMAND_MAX_ARGS strings, the first non-empty; no control
- * character but tab and newline. *ret_argv is NULL-terminated and owned (free with
- * annotation_strv_free()). */
+ * character but tab and newline. *ret_argv is a common/strv vector, owned (strv_free()). */
 int annotation_parse_command(const char *s, char ***ret_argv, size_t *ret_n, char *err,
                              size_t errlen);
 
 /* A comma-separated list of container names (spaces around names ignored), at least one, at most
- * ANNOTATION_MAX_CONTAINERS, each a DNS-1123 label; duplicates are dropped. */
+ * ANNOTATION_MAX_CONTAINERS, each a DNS-1123 label; duplicates are dropped. *ret_names is a
+ * common/strv vector, owned (strv_free()). */
 int annotation_parse_containers(const char *s, char ***ret_names, size_t *ret_n, char *err,
                                 size_t errlen);
 
@@ -97,6 +97,3 @@ int annotation_parse_containers(const char *s, char ***ret_names, size_t *ret_n,
  * out is too small. */
 int annotation_vault_address_canon(const char *s, char *out, size_t outlen, char *err,
                                    size_t errlen);
-
-/* Frees a NULL-terminated array of n strings. Accepts NULL. */
-void annotation_strv_free(char **v, size_t n);

@@ -824,14 +824,6 @@ int credentials_annotation_key(struct credentials *c, uint8_t ret[BROKERPROTO_KE
         return r;
 }
 
-/* Takes back what a failed call appended (wiped: the key's buffer is secure). */
-static void buf_cut(struct buf *b, size_t len) {
-        if (b->len > len) {
-                explicit_bzero(b->data + len, b->len - len);
-                b->len = len;
-        }
-}
-
 int credentials_client_pair(struct credentials *c, struct buf *ret_cert, struct buf *ret_key) {
         if (!c || !ret_cert || !ret_key || !(ret_key->flags & BUF_SECURE))
                 return -EINVAL;
@@ -840,8 +832,8 @@ int credentials_client_pair(struct credentials *c, struct buf *ret_cert, struct 
         size_t cl = ret_cert->len, kl = ret_key->len;
         if (r == 0 && ((r = buf_append(ret_cert, c->client_cert.data, c->client_cert.len)) < 0 ||
                        (r = buf_append(ret_key, c->client_key.data, c->client_key.len)) < 0)) {
-                buf_cut(ret_cert, cl);
-                buf_cut(ret_key, kl);
+                buf_truncate(ret_cert, cl);
+                buf_truncate(ret_key, kl);
         }
         (void) pthread_mutex_unlock(&c->lock);
         return r;

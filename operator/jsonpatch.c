@@ -105,10 +105,8 @@ int jsonpatch_path_push(struct buf *out, const char *segment) {
                 else
                         r = buf_append_byte(out, (uint8_t) *c);
         }
-        if (r < 0 && out->data) { /* leave out as it was */
-                out->len = old;
-                out->data[old] = '\0';
-        }
+        if (r < 0)
+                buf_truncate(out, old); /* leave out as it was */
         return r;
 }
 

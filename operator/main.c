@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/exit-status.h"
 #include "common/httpd.h"
 #include "common/injection.h"
 #include "common/kube.h"
@@ -147,12 +148,12 @@ int main(int argc, char **argv) {
         operator_flags_init(&f);
         r = operator_flags_parse(argc, argv, &f);
         if (r != 0)
-                return r > 0 ? 0 : 2;
+                return r > 0 ? EX_OK : EXIT_INVALIDARGUMENT;
         enum log_format lf = LOG_FORMAT_TEXT;
         enum log_level ll = LOG_INFO;
         if ((f.log_format && log_format_from_string(f.log_format, &lf) < 0) ||
             (f.log_level && log_level_from_string(f.log_level, &ll) < 0))
-                return log_error("bad --log-format or --log-level"), 2;
+                return log_error("bad --log-format or --log-level"), EXIT_INVALIDARGUMENT;
         log_setup("cloudtaser-operator", lf, ll);
         (void) secmem_harden_process();
 
@@ -162,14 +163,16 @@ int main(int argc, char **argv) {
         if (!f.tls_cert_file) {
                 r = signer_start(NULL, NULL, 0, 0, &signer);
                 if (r < 0)
-                        return log_error_errno(r, "Cannot start the CA signer process: %m"), 1;
+                        return log_error_errno(r, "Cannot start the CA signer process: %m"),
+                               EXIT_FAILURE;
                 log_info("CA signer: process %d holds the CA key", (int) signer_pid(signer));
         }
 
         /* Operator-level defaults for the injection. */
         st.adm.init_image = f.init_image ? f.init_image : getenv("CLOUDTASER_INIT_IMAGE");
         if (!st.adm.init_image || !*st.adm.init_image)
-                return log_error("--init-image (or CLOUDTASER_INIT_IMAGE) is required"), 2;
+                return log_error("--init-image (or CLOUDTASER_INIT_IMAGE) is required"),
+                       EXIT_INVALIDARGUMENT;
         st.adm.default_vault_address = f.vault_address;
         st.adm.default_auth_path = f.vault_auth_path;
         if (f.vault_peer_addrs) {
@@ -181,7 +184,7 @@ int main(int argc, char **argv) {
                                                                         &ie) < 0)
                         return log_error("--vault-peer-addresses: %s",
                                          injection_error_format(&ie, false, msg, sizeof(msg))),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 st.adm.default_vault_peer_addrs = f.vault_peer_addrs;
         }
         if (f.vault_ca_file) {
@@ -189,7 +192,7 @@ int main(int argc, char **argv) {
                 if (r < 0)
                         return log_error_errno(r, "Cannot read --vault-ca-file %s: %m",
                                                f.vault_ca_file),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 st.adm.default_vault_ca_pem = buf_cstr(&vault_ca);
         }
         if (f.allowed) {
@@ -200,7 +203,7 @@ int main(int argc, char **argv) {
                     sizeof(allowed_copy))
                         return log_error("--allowed-vault-addresses is longer than %zu bytes",
                                          sizeof(allowed_copy) - 1),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 for (char *save = NULL, *t = strtok_r(allowed_copy, ",", &save); t;
                      t = strtok_r(NULL, ",", &save)) {
                         char canon[512], why[256];
@@ -208,15 +211,16 @@ int main(int argc, char **argv) {
                                 return log_error(
                                                "--allowed-vault-addresses has more than %d entries",
                                                MAX_ALLOWED),
-                                       2;
+                                       EXIT_INVALIDARGUMENT;
                         if (annotation_vault_address_canon(t, canon, sizeof(canon), why,
                                                            sizeof(why)) < 0)
-                                return log_error("--allowed-vault-addresses: %s", why), 2;
+                                return log_error("--allowed-vault-addresses: %s", why),
+                                       EXIT_INVALIDARGUMENT;
                         allowed[n++] = t;
                 }
                 if (n == 0)
                         return log_error("--allowed-vault-addresses is given but names no address"),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 st.adm.allowed_vault_addresses = allowed;
                 st.adm.n_allowed = n;
         } else
@@ -248,17 +252,18 @@ int main(int argc, char **argv) {
                                       f.registry_insecure) >= sizeof(insecure_copy))
                         return log_error("--registry-insecure is longer than %zu bytes",
                                          sizeof(insecure_copy) - 1),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 for (char *save = NULL, *t = strtok_r(insecure_copy, ",", &save); t;
                      t = strtok_r(NULL, ",", &save)) {
                         if (ro.n_insecure >= REGISTRY_MAX_INSECURE)
                                 return log_error("--registry-insecure has more than %d entries",
                                                  REGISTRY_MAX_INSECURE),
-                                       2;
+                                       EXIT_INVALIDARGUMENT;
                         insecure[ro.n_insecure++] = t;
                 }
                 if (ro.n_insecure == 0)
-                        return log_error("--registry-insecure is given but names no registry"), 2;
+                        return log_error("--registry-insecure is given but names no registry"),
+                               EXIT_INVALIDARGUMENT;
                 ro.insecure = insecure;
         }
         st.adm.lookup_budget_ms = 6000;
@@ -267,9 +272,9 @@ int main(int argc, char **argv) {
         if (r == -EINVAL && ro.n_insecure > 0)
                 return log_error("--registry-insecure: an entry is not a registry host[:port] "
                                  "(\"registry.local:5000\")"),
-                       2;
+                       EXIT_INVALIDARGUMENT;
         if (r < 0)
-                return log_error_errno(r, "Cannot set up the registry client: %m"), 1;
+                return log_error_errno(r, "Cannot set up the registry client: %m"), EXIT_FAILURE;
         for (size_t i = 0; i < ro.n_insecure; i++)
                 log_warning("registry %s may be reached over plain HTTP when it does not speak TLS "
                             "(--registry-insecure)",
@@ -277,7 +282,7 @@ int main(int argc, char **argv) {
 
         r = setup_kube(&f, &st.kube);
         if (r < 0)
-                return 2;
+                return EXIT_INVALIDARGUMENT;
 
         /* Signals: SIGTERM/SIGINT stop gracefully; SIGPIPE is ignored (closed peers). Blocked
          * before any thread starts, so that every thread inherits the mask. */
@@ -293,11 +298,13 @@ int main(int argc, char **argv) {
         struct lookuppool_options lo = {.workers = f.lookup_workers, .max_jobs = f.lookup_jobs};
         r = lookuppool_new(&lo, &st.lookups);
         if (r < 0)
-                return log_error_errno(r, "Cannot start the registry lookup threads: %m"), 1;
+                return log_error_errno(r, "Cannot start the registry lookup threads: %m"),
+                       EXIT_FAILURE;
         /* The pull secrets the workers read, for the loop's cache-only pass. */
         r = pullsecrets_new(NULL, &st.pull_secrets);
         if (r < 0)
-                return log_error_errno(r, "Cannot allocate the pull secrets' cache: %m"), 1;
+                return log_error_errno(r, "Cannot allocate the pull secrets' cache: %m"),
+                       EXIT_FAILURE;
 
         /* Probes and metrics first (tiny limits: they take no bodies): /readyz says what the
          * operator waits for. */
@@ -312,7 +319,7 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on %s for health probes: %m",
                                        f.health_addr),
-                       1;
+                       EXIT_FAILURE;
         struct httpd_options mo = {.address = f.metrics_addr,
                                    .handler = handlers_metrics,
                                    .userdata = &st,
@@ -320,14 +327,15 @@ int main(int argc, char **argv) {
                                    .max_connections = 16};
         r = httpd_new(&mo, &st.metrics_srv);
         if (r < 0)
-                return log_error_errno(r, "Cannot listen on %s for metrics: %m", f.metrics_addr), 1;
+                return log_error_errno(r, "Cannot listen on %s for metrics: %m", f.metrics_addr),
+                       EXIT_FAILURE;
 
         /* The serving certificate: given, or the operator's own (kept, rotated). */
         if (f.tls_cert_file) {
                 if ((r = buf_read_file(&cert, f.tls_cert_file)) < 0 ||
                     (r = buf_read_file(&key, f.tls_key_file)) < 0)
                         return log_error_errno(r, "Cannot read the serving certificate or key: %m"),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 /* No credential store: broker and sealed pods are denied, saying so. */
                 st.adm.modes = (struct modes_config){.broker_address = f.broker_address,
                                                      .unseal_pods = f.unseal_pods};
@@ -336,11 +344,11 @@ int main(int argc, char **argv) {
                 make_identity(identity, sizeof(identity));
                 r = keeper_new(&f, st.kube, signer, identity, &keeper);
                 if (r < 0)
-                        return r == -EINVAL ? 2 : 1;
+                        return r == -EINVAL ? EXIT_INVALIDARGUMENT : EXIT_FAILURE;
                 st.not_ready = not_ready;
                 st.not_ready_userdata = keeper;
                 if (keeper_modes_config(keeper, &st.adm.modes) < 0)
-                        return 2;
+                        return EXIT_INVALIDARGUMENT;
         }
         if (pthread_create(&threads[nt], NULL, loop_main, st.health) == 0)
                 nt++;
@@ -357,7 +365,7 @@ int main(int argc, char **argv) {
                                 (void) pthread_join(threads[i], NULL);
                         keeper_free(keeper);
                         signer_free(signer);
-                        return r == -ECANCELED ? 0 : 1;
+                        return r == -ECANCELED ? EX_OK : EXIT_FAILURE;
                 }
         }
 
@@ -372,7 +380,7 @@ int main(int argc, char **argv) {
                 if (r < 0)
                         return log_error_errno(r, "Cannot read --client-ca-file %s: %m",
                                                f.client_ca_file),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 to.client_auth = TLS_CLIENT_AUTH_REQUIRE;
                 to.client_ca_pem = client_ca.data;
                 to.client_ca_len = client_ca.len;
@@ -381,7 +389,8 @@ int main(int argc, char **argv) {
                            "reviews; restrict it with a NetworkPolicy");
         r = tls_server_new(&to, &tls);
         if (r < 0)
-                return log_error_errno(r, "Invalid serving certificate or key: %m"), 2;
+                return log_error_errno(r, "Invalid serving certificate or key: %m"),
+                       EXIT_INVALIDARGUMENT;
         buf_done(&key);
 
         char webhook_addr[300];
@@ -397,13 +406,14 @@ int main(int argc, char **argv) {
         r = httpd_new(&wo, &webhook);
         if (r < 0)
                 return log_error_errno(r, "Cannot listen on %s for the webhook: %m", webhook_addr),
-                       1;
+                       EXIT_FAILURE;
         st.webhook = webhook;
         for (unsigned i = 0; i < f.loops; i++)
                 if (pthread_create(&threads[nt], NULL, loop_main, webhook) == 0)
                         nt++;
         if (keeper && (r = keeper_start(keeper, tls)) < 0)
-                return log_error_errno(r, "Cannot start the certificate rotation: %m"), 1;
+                return log_error_errno(r, "Cannot start the certificate rotation: %m"),
+                       EXIT_FAILURE;
         /* The sealed token mode's unsealer (on the leader), with --unseal-pods. */
         struct unsealer *unsealer = NULL;
         if (f.unseal_pods) {
@@ -416,9 +426,9 @@ int main(int argc, char **argv) {
                         return log_error("--unseal-pods needs the vault backend for the "
                                          "operator's credentials and the Kubernetes API (the "
                                          "unsealer mints each sealed pod's token in vault)"),
-                               2;
+                               EXIT_INVALIDARGUMENT;
                 if ((r = unsealer_new(&uo, &unsealer)) < 0 || (r = unsealer_start(unsealer)) < 0)
-                        return log_error_errno(r, "Cannot start the unsealer: %m"), 1;
+                        return log_error_errno(r, "Cannot start the unsealer: %m"), EXIT_FAILURE;
         }
         atomic_store(&st.ready, true);
         log_info("serving: webhook https://%s/mutate-v1-pod (port %d, %u loops), health %s (port "
@@ -449,5 +459,5 @@ int main(int argc, char **argv) {
         signer_free(signer);
         kube_client_free(st.kube);
         registry_client_free(st.registry);
-        return failed ? 1 : 0;
+        return failed ? EXIT_FAILURE : EX_OK;
 }

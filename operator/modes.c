@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* operator/modes: see modes.h and docs/operator.md. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +10,6 @@
 #include "common/macro.h"
 #include "operator/modes.h"
 #include "operator/podspec.h"
-
-static int fail(struct modes_error *err, int code, const char *fmt, ...) _printf_(3, 4);
-static int fail(struct modes_error *err, int code, const char *fmt, ...) {
-        va_list ap;
-        err->code = code;
-        va_start(ap, fmt);
-        (void) vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-        return -EPERM;
-}
 
 int modes_default_broker_address(const char *service, const char *namespace_, char *out, size_t n) {
         if (!service || !namespace_ || !kube_name_valid(service) || !kube_name_valid(namespace_))
@@ -84,7 +73,7 @@ static int material_load(struct modes_pod *m) {
 }
 
 int modes_pod_begin(struct modes_pod *m, const struct modes_config *c, const struct annotations *a,
-                    const char *ns, const struct json_value *object, struct modes_error *err) {
+                    const char *ns, const struct json_value *object, struct error_report *err) {
         const char *auth = a->value[INJECTION_ROW_AUTH_METHOD], *sa = NULL;
         enum injection_auth_method method = INJECTION_AUTH_KUBERNETES;
 
@@ -104,10 +93,11 @@ int modes_pod_begin(struct modes_pod *m, const struct modes_config *c, const str
         m->env_map = a->value[INJECTION_ROW_ENV_MAP] ? a->value[INJECTION_ROW_ENV_MAP] : "";
         if (m->kind == MODES_BROKER) {
                 if (a->vault_address)
-                        return fail(err, 400,
-                                    "cloudtaser.io/vault-address is not used in broker mode: the "
-                                    "broker reads the secrets from the vault it is configured "
-                                    "with; remove the annotation");
+                        return error_report_set(
+                                err, -EPERM, 400,
+                                "cloudtaser.io/vault-address is not used in broker mode: the "
+                                "broker reads the secrets from the vault it is configured "
+                                "with; remove the annotation");
                 if (!c->broker_address)
                         return 0; /* the contract: CLOUDTASER_BROKER_ADDRESS is required */
         } else if (!c->unseal_pods)
@@ -116,11 +106,12 @@ int modes_pod_begin(struct modes_pod *m, const struct modes_config *c, const str
         if (r < 0)
                 return r;
         if (m->kind == MODES_BROKER && m->missing)
-                return fail(err, 500,
-                            "cloudtaser.io/vault-auth-method is broker, but the operator has not "
-                            "loaded %s yet; retry once it has (see the operator's log and "
-                            "/readyz)",
-                            m->missing);
+                return error_report_set(
+                        err, -EPERM, 500,
+                        "cloudtaser.io/vault-auth-method is broker, but the operator has not "
+                        "loaded %s yet; retry once it has (see the operator's log and "
+                        "/readyz)",
+                        m->missing);
         return 0;
 }
 
@@ -142,29 +133,32 @@ const char *modes_row_value(const struct modes_pod *m, size_t row) {
 }
 
 int modes_container_begin(struct modes_pod *m, const char *name, bool token_delivered,
-                          struct modes_error *err) {
+                          struct error_report *err) {
         m->sealed = false;
         if (m->kind != MODES_TOKEN || token_delivered)
                 return 0;
         if (!m->c->unseal_pods)
-                return fail(err, 400,
-                            "container %s: cloudtaser.io/vault-auth-method is token, but nothing "
-                            "delivers the token: VAULT_TOKEN is required for token auth, and this "
-                            "operator does not unseal pods (--unseal-pods=false); set VAULT_TOKEN "
-                            "in the container's env from a Secret (valueFrom.secretKeyRef)",
-                            name);
+                return error_report_set(
+                        err, -EPERM, 400,
+                        "container %s: cloudtaser.io/vault-auth-method is token, but nothing "
+                        "delivers the token: VAULT_TOKEN is required for token auth, and this "
+                        "operator does not unseal pods (--unseal-pods=false); set VAULT_TOKEN "
+                        "in the container's env from a Secret (valueFrom.secretKeyRef)",
+                        name);
         if (m->missing)
-                return fail(err, 500,
-                            "container %s would start sealed (token auth without VAULT_TOKEN), "
-                            "but the operator has not loaded %s yet; retry once it has (see the "
-                            "operator's log and /readyz), or set VAULT_TOKEN from a Secret",
-                            name, m->missing);
+                return error_report_set(
+                        err, -EPERM, 500,
+                        "container %s would start sealed (token auth without VAULT_TOKEN), "
+                        "but the operator has not loaded %s yet; retry once it has (see the "
+                        "operator's log and /readyz), or set VAULT_TOKEN from a Secret",
+                        name, m->missing);
         if (m->n_sealed > 0)
-                return fail(err, 400,
-                            "container %s would start sealed like another container of the pod, "
-                            "and a pod has one unseal port (%d): give all but one of them "
-                            "VAULT_TOKEN from a Secret, or wrap one (cloudtaser.io/containers)",
-                            name, INJECTION_UNSEAL_PORT);
+                return error_report_set(
+                        err, -EPERM, 400,
+                        "container %s would start sealed like another container of the pod, "
+                        "and a pod has one unseal port (%d): give all but one of them "
+                        "VAULT_TOKEN from a Secret, or wrap one (cloudtaser.io/containers)",
+                        name, INJECTION_UNSEAL_PORT);
         m->sealed = true;
         m->n_sealed++;
         return 0;
@@ -234,7 +228,7 @@ static bool same_dir(const char *a, const char *b) {
 }
 
 static int ensure_token_mount(struct jsonpatch *p, size_t ci, const struct json_value *ctr,
-                              const char *name, struct modes_error *err) {
+                              const char *name, struct error_report *err) {
         _cleanup_buf_ struct buf path = BUF_INIT(JSONPATCH_PATH_MAX, 0);
         const struct json_value *mounts = json_get(ctr, "volumeMounts"), *ours = NULL;
         size_t i = 0, at = 0;
@@ -247,26 +241,29 @@ static int ensure_token_mount(struct jsonpatch *p, size_t ci, const struct json_
                 return ensure_object(p, build_mount, NULL, buf_cstr(&path));
         }
         if (json_type(mounts) != JSON_ARRAY)
-                return fail(err, 400, "container %s: volumeMounts is not an array", name);
+                return error_report_set(err, -EPERM, 400,
+                                        "container %s: volumeMounts is not an array", name);
         JSON_FOREACH(mt, mounts) {
                 const char *vol, *mp;
                 if (json_get_string(mt, "name", &vol) == 0 &&
                     strcmp(vol, INJECTION_BROKER_TOKEN_VOLUME) == 0) {
                         if (ours)
-                                return fail(err, 400,
-                                            "container %s mounts the volume %s twice; the "
-                                            "operator mounts it once, read-only at %s: remove the "
-                                            "other mounts",
-                                            name, INJECTION_BROKER_TOKEN_VOLUME,
-                                            INJECTION_BROKER_TOKEN_DIR);
+                                return error_report_set(
+                                        err, -EPERM, 400,
+                                        "container %s mounts the volume %s twice; the "
+                                        "operator mounts it once, read-only at %s: remove the "
+                                        "other mounts",
+                                        name, INJECTION_BROKER_TOKEN_VOLUME,
+                                        INJECTION_BROKER_TOKEN_DIR);
                         ours = mt;
                         at = i;
                 } else if (json_get_string(mt, "mountPath", &mp) == 0 &&
                            same_dir(mp, INJECTION_BROKER_TOKEN_DIR))
-                        return fail(err, 400,
-                                    "container %s already mounts another volume at %s, where the "
-                                    "operator mounts the broker token; move that mount",
-                                    name, INJECTION_BROKER_TOKEN_DIR);
+                        return error_report_set(
+                                err, -EPERM, 400,
+                                "container %s already mounts another volume at %s, where the "
+                                "operator mounts the broker token; move that mount",
+                                name, INJECTION_BROKER_TOKEN_DIR);
                 i++;
         }
         if ((r = ours ? podspec_pathf(&path, "/spec/containers/%zu/volumeMounts/%zu", ci, at)
@@ -276,7 +273,8 @@ static int ensure_token_mount(struct jsonpatch *p, size_t ci, const struct json_
 }
 
 int modes_container_patch(struct modes_pod *m, struct jsonpatch *p, size_t ci,
-                          const struct json_value *ctr, const char *name, struct modes_error *err) {
+                          const struct json_value *ctr, const char *name,
+                          struct error_report *err) {
         _cleanup_buf_ struct buf path = BUF_INIT(JSONPATCH_PATH_MAX, 0);
         int r;
 
@@ -293,7 +291,7 @@ int modes_container_patch(struct modes_pod *m, struct jsonpatch *p, size_t ci,
  * lists[from..] of spec are looked at. */
 static const char *const lists[] = {"containers", "initContainers", "ephemeralContainers"};
 static int check_token_mounts(const struct json_value *spec, const bool *wrap, size_t from,
-                              int code, struct modes_error *err) {
+                              int code, struct error_report *err) {
         for (size_t l = from; l < ELEMENTSOF(lists); l++) {
                 size_t i = 0;
                 JSON_FOREACH(ctr, json_type(json_get(spec, lists[l])) == JSON_ARRAY
@@ -311,11 +309,12 @@ static int check_token_mounts(const struct json_value *spec, const bool *wrap, s
                                     strcmp(vol, INJECTION_BROKER_TOKEN_VOLUME) != 0)
                                         continue;
                                 (void) json_get_string(ctr, "name", &n);
-                                return fail(err, code,
-                                            "%.80s (not wrapped) mounts the volume %s, the "
-                                            "broker token that only wrapped containers get; "
-                                            "remove that mount",
-                                            n, INJECTION_BROKER_TOKEN_VOLUME);
+                                return error_report_set(
+                                        err, -EPERM, code,
+                                        "%.80s (not wrapped) mounts the volume %s, the "
+                                        "broker token that only wrapped containers get; "
+                                        "remove that mount",
+                                        n, INJECTION_BROKER_TOKEN_VOLUME);
                         }
                 }
         }
@@ -323,7 +322,7 @@ static int check_token_mounts(const struct json_value *spec, const bool *wrap, s
 }
 
 /* No other container of a sealed pod may claim the wrapper's unseal port. */
-static int check_unseal_port(const struct json_value *spec, struct modes_error *err) {
+static int check_unseal_port(const struct json_value *spec, struct error_report *err) {
         JSON_FOREACH(ctr, json_type(json_get(spec, "containers")) == JSON_ARRAY
                                   ? json_get(spec, "containers")
                                   : NULL) {
@@ -336,10 +335,11 @@ static int check_unseal_port(const struct json_value *spec, struct modes_error *
                             n != INJECTION_UNSEAL_PORT)
                                 continue;
                         (void) json_get_string(ctr, "name", &name);
-                        return fail(err, 400,
-                                    "container %.80s declares port %d, where the sealed "
-                                    "wrapper waits for its token; use another port",
-                                    name, INJECTION_UNSEAL_PORT);
+                        return error_report_set(
+                                err, -EPERM, 400,
+                                "container %.80s declares port %d, where the sealed "
+                                "wrapper waits for its token; use another port",
+                                name, INJECTION_UNSEAL_PORT);
                 }
         }
         return 0;
@@ -387,7 +387,7 @@ static int ensure_meta(struct jsonpatch *p, const struct json_value *meta, const
 }
 
 int modes_pod_patch(struct modes_pod *m, struct jsonpatch *p, const struct json_value *object,
-                    const bool *wrap, struct modes_error *err) {
+                    const bool *wrap, struct error_report *err) {
         const struct json_value *meta = json_get(object, "metadata"),
                                 *spec = json_get(object, "spec");
         const char *label;
@@ -395,29 +395,32 @@ int modes_pod_patch(struct modes_pod *m, struct jsonpatch *p, const struct json_
 
         if (m->n_sealed == 0 &&
             json_get_string(json_get(meta, "labels"), MODES_SEALED_LABEL, &label) == 0)
-                return fail(err, 403,
-                            "the label %s is set by the operator only, on pods that start sealed "
-                            "and wait for the operator's token; remove it",
-                            MODES_SEALED_LABEL);
+                return error_report_set(
+                        err, -EPERM, 403,
+                        "the label %s is set by the operator only, on pods that start sealed "
+                        "and wait for the operator's token; remove it",
+                        MODES_SEALED_LABEL);
         if (m->kind == MODES_BROKER) {
                 if ((r = check_token_mounts(spec, wrap, 0, 400, err)) < 0 ||
                     (r = ensure_volume(p, spec)) < 0)
                         return r;
         } else if (m->n_sealed > 0) {
                 if (!m->installation[0]) /* container_begin denies before */
-                        return fail(err, 500, "the operator has no installation id for this pod");
+                        return error_report_set(err, -EPERM, 500,
+                                                "the operator has no installation id for this pod");
                 if ((r = check_unseal_port(spec, err)) < 0 ||
                     (r = ensure_meta(p, meta, "labels", MODES_SEALED_LABEL, m->installation)) < 0)
                         return r;
         } else
                 return 0;
         if (!m->mac[0]) /* begin and container_begin deny before: never an empty MAC */
-                return fail(err, 500, "the operator has no annotation MAC for this pod");
+                return error_report_set(err, -EPERM, 500,
+                                        "the operator has no annotation MAC for this pod");
         /* The MAC of what was admitted; a value the pod author wrote is replaced. */
         return ensure_meta(p, meta, "annotations", BROKERPROTO_ANNOTATION_MAC, m->mac);
 }
 
-int modes_check_ephemeral(const struct json_value *object, struct modes_error *err) {
+int modes_check_ephemeral(const struct json_value *object, struct error_report *err) {
         return check_token_mounts(json_get(object, "spec"), NULL, 2, 403, err);
 }
 

@@ -26,7 +26,8 @@
  *
  * Used by operator/admission for one review (struct modes_pod), single-threaded; the keys'
  * callbacks may be called from several reviews at once. Denials are -EPERM with the HTTP code
- * and one printable sentence in struct modes_error (no secret in it: names and paths only);
+ * (400, 403, 500) as the status and one printable sentence in a struct error_report
+ * (common/error-report.h; no secret in it: names and paths only);
  * -ENOMEM, -E2BIG (the patch's bound).
  */
 #pragma once
@@ -36,6 +37,7 @@
 
 #include "common/brokerproto.h"
 #include "common/buf.h"
+#include "common/error-report.h"
 #include "common/json.h"
 #include "operator/annotations.h"
 #include "operator/jsonpatch.h"
@@ -43,7 +45,6 @@
 #define MODES_SEALED_LABEL "cloudtaser.io/sealed"
 #define MODES_READY_PATH "/v1/ready" /* the wrapper answers 200 unsealed, 503 sealed */
 #define MODES_BROKER_PORT 8443
-#define MODES_MESSAGE_MAX 512
 
 /* What the operator's credentials lend the mutation. annotation_mac: brokerproto_annotation_mac()
  * under the annotation key (the key stays with the credentials). broker_ca: appends the public
@@ -70,11 +71,6 @@ struct modes_config {
  * names that are not DNS labels, -E2BIG when out is too small. */
 int modes_default_broker_address(const char *service, const char *namespace_, char *out, size_t n);
 
-struct modes_error {
-        int code; /* 400, 403, 500 */
-        char message[MODES_MESSAGE_MAX];
-};
-
 enum modes_kind { MODES_OTHER = 0, MODES_BROKER, MODES_TOKEN };
 
 /* One review's state. Zero it, then modes_pod_begin(); release with modes_pod_done(). */
@@ -96,7 +92,7 @@ struct modes_pod {
  * missing) or, with unsealing on, for token mode (denied later, if a container is sealed).
  * Denies cloudtaser.io/vault-address in broker mode. */
 int modes_pod_begin(struct modes_pod *m, const struct modes_config *c, const struct annotations *a,
-                    const char *ns, const struct json_value *object, struct modes_error *err);
+                    const char *ns, const struct json_value *object, struct error_report *err);
 /* Whether VAULT_ADDR is left out (broker mode). */
 bool modes_no_vault_address(const struct modes_pod *m);
 /* The value of a contract row these modes own (CLOUDTASER_BROKER_ADDRESS,
@@ -107,21 +103,21 @@ const char *modes_row_value(const struct modes_pod *m, size_t row);
  * token_delivered says whether the pod gives it a non-empty VAULT_TOKEN (a literal, valueFrom
  * or envFrom). Decides whether it starts sealed; denies when it would and cannot be. */
 int modes_container_begin(struct modes_pod *m, const char *name, bool token_delivered,
-                          struct modes_error *err);
+                          struct error_report *err);
 /* Its patch, after the operator's own (so that its volumeMounts exists): the broker token mount,
  * the readiness probe. */
 int modes_container_patch(struct modes_pod *m, struct jsonpatch *p, size_t ci,
-                          const struct json_value *ctr, const char *name, struct modes_error *err);
+                          const struct json_value *ctr, const char *name, struct error_report *err);
 /* The pod's patch, after every container (spec.volumes exists by then: the operator's volume
  * was added first): the broker token volume, the label, the MAC annotation. wrap[i] tells
  * whether spec.containers[i] is wrapped (only those may mount the broker token volume). */
 int modes_pod_patch(struct modes_pod *m, struct jsonpatch *p, const struct json_value *object,
-                    const bool *wrap, struct modes_error *err);
+                    const bool *wrap, struct error_report *err);
 void modes_pod_done(struct modes_pod *m);
 
 /* An UPDATE of pods/ephemeralcontainers (kubectl debug): an ephemeral container may not mount the
  * broker token volume (with it, anyone may open the pod's broker session). 0 or -EPERM (403). */
-int modes_check_ephemeral(const struct json_value *object, struct modes_error *err);
+int modes_check_ephemeral(const struct json_value *object, struct error_report *err);
 
 /* A copy of s with every '$' doubled (Kubernetes expands "$$" to "$" in env values). *ret:
  * free(). -ENOMEM. */

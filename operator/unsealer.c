@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/secmem.h"
+#include "common/strv.h"
 #include "common/vault-sys.h"
 #include "operator/unsealer.h"
 
@@ -475,7 +476,7 @@ static int sweep(struct unsealer *u, struct vault_client *v, const struct json_v
                                  names[i]);
                 }
         }
-        vault_sys_names_free(names, n);
+        (void) strv_free(names);
         return 0;
 }
 

@@ -62,9 +62,14 @@ static const char *source_name(const struct agent *a) {
         return a->broker ? "broker" : "vault";
 }
 
+/* Whether a failed fetch is worth retrying until the startup deadline. */
+static bool transient(const struct agent *a, int cause) {
+        return a->broker ? broker_error_is_transient(cause) : vault_error_is_transient(cause);
+}
+
 /* 1 when the fetch logged in (*ret_login then holds the lease when not NULL), 0, or -errno. */
 static int fetch(struct agent *a, struct secret_set *ret, struct vault_auth *ret_login,
-                 struct fetch_error *err) {
+                 struct error_report *err) {
         return a->broker ? secrets_fetch_broker(a->broker, a->cfg, ret, err)
                          : secrets_fetch(a->vault, a->cfg, ret, ret_login, err);
 }
@@ -125,7 +130,7 @@ static int start_thread(struct agent *a, void *(*fn)(void *) ) {
 /* ---- phase 1: the start-up fetch ---- */
 
 static int fetch_with_retries(struct agent *a, uint64_t deadline) {
-        struct fetch_error err = {};
+        struct error_report err = {};
         unsigned attempt = 0;
         for (;;) {
                 struct vault_auth login = {};
@@ -143,16 +148,16 @@ static int fetch_with_retries(struct agent *a, uint64_t deadline) {
                 if (r >= 0)
                         return 0;
                 secret_set_clear(&a->fetched); /* the resolved paths are kept for the retry */
-                if (!err.transient) {
+                if (!transient(a, err.cause)) {
                         log_error("%s", err.message);
-                        return -err.exit_code;
+                        return -err.status;
                 }
                 uint64_t t = timer_now_ms();
                 if (t >= deadline) {
                         log_error("%s not available within the startup timeout (%" PRIu64
                                   " ms): %s",
-                                  source_name(a), a->cfg->startup_timeout_ms, err.message);
-                        return -EXIT_UNAVAILABLE;
+                                  source_name(a), a->cfg->env.startup_timeout_ms, err.message);
+                        return -EX_UNAVAILABLE;
                 }
                 uint64_t cap = MIN((uint64_t) 5000, (uint64_t) 250 << MIN(attempt, 10u));
                 uint64_t wait = MIN(timer_jitter(cap) + 50, deadline - t);
@@ -170,7 +175,7 @@ static void *fetch_main(void *userdata) {
 
         /* A token given to us is checked first, so that a refused token says so rather than
          * showing up as a denied path. */
-        if (a->cfg->auth == AUTH_TOKEN) {
+        if (a->cfg->env.auth == AUTH_TOKEN) {
                 struct vault_error e = {};
                 r = vault_token_lookup_self(a->vault, &a->ti, &e);
                 a->have_ti = r >= 0; /* reused for the renewal schedule */
@@ -178,13 +183,13 @@ static void *fetch_main(void *userdata) {
                         log_error("VAULT_TOKEN was refused by vault (invalid, expired or revoked): "
                                   "%s",
                                   e.message[0] ? e.message : vault_strerror(r));
-                        r = -EXIT_DENIED;
+                        r = -EX_NOPERM;
                 } else
                         r = 0;
         }
         /* Authenticate, read, map, validate. Nothing starts without secrets. */
         if (r >= 0)
-                r = fetch_with_retries(a, timer_now_ms() + a->cfg->startup_timeout_ms);
+                r = fetch_with_retries(a, timer_now_ms() + a->cfg->env.startup_timeout_ms);
         a->fetch_result = r;
         notify(a);
         return NULL;
@@ -235,7 +240,7 @@ static void renew_retry_later(struct agent *a, const char *what) {
 }
 
 /* A fresh kubernetes login; on success the renewal is scheduled from its lease. */
-static int relogin(struct agent *a, const char *why, struct fetch_error *fe) {
+static int relogin(struct agent *a, const char *why, struct error_report *fe) {
         struct vault_auth auth = {};
         /* The current token stays until a login succeeds: a transient failure of both must not
          * throw away a token that is still valid. */
@@ -297,8 +302,8 @@ static void renew(struct agent *a) {
                 (void) snprintf(why, sizeof(why),
                                 "token near its maximum TTL (lease %" PRId64 " s)",
                                 auth.lease_duration);
-        if (a->cfg->auth == AUTH_KUBERNETES) {
-                struct fetch_error fe = {};
+        if (a->cfg->env.auth == AUTH_KUBERNETES) {
+                struct error_report fe = {};
                 if (relogin(a, why, &fe) >= 0)
                         return;
                 size_t l = strlen(why);
@@ -343,13 +348,13 @@ static bool box_collect(struct agent *a) {
 #define RELOGIN_MIN_INTERVAL_MS 30000u
 
 static bool relogin_after_refusal(struct agent *a, int r) {
-        if (r != -EACCES || a->cfg->auth != AUTH_KUBERNETES)
+        if (r != -EACCES || a->cfg->env.auth != AUTH_KUBERNETES)
                 return false;
         uint64_t now = timer_now_ms();
         if (now < a->relogin_not_before_ms)
                 return false;
         a->relogin_not_before_ms = now + RELOGIN_MIN_INTERVAL_MS;
-        struct fetch_error fe = {};
+        struct error_report fe = {};
         if (relogin(a, "a rotation check was refused (403, token revoked?)", &fe) >= 0)
                 return true;
         log_warning("a rotation check was refused (403) and logging in again failed: %s",
@@ -358,7 +363,7 @@ static bool relogin_after_refusal(struct agent *a, int r) {
 }
 
 /* Whether the secrets changed, and if so the new set in *next: 1, 0 unchanged, or -errno. */
-static int check_once(struct agent *a, struct secret_set *next, struct fetch_error *err) {
+static int check_once(struct agent *a, struct secret_set *next, struct error_report *err) {
         int r = a->broker ? secrets_changed_broker(a->broker, a->cfg, &a->known, err)
                           : secrets_changed(a->vault, a->cfg, &a->known, err);
         if (r <= 0)
@@ -368,16 +373,16 @@ static int check_once(struct agent *a, struct secret_set *next, struct fetch_err
 }
 
 static void rotation_check(struct agent *a) {
-        struct fetch_error err = {};
+        struct error_report err = {};
         struct secret_set next = {};
-        (void) timer_arm(a->rotate_tfd, a->cfg->rotation_interval_ms);
+        (void) timer_arm(a->rotate_tfd, a->cfg->env.rotation_interval_ms);
         if (!box_collect(a))
                 return; /* a restart or an update is under way with the last change */
         int r = check_once(a, &next, &err);
         if (r < 0 && relogin_after_refusal(a, r)) {
                 secret_set_done(&next);
                 next = (struct secret_set){};
-                err = (struct fetch_error){};
+                err = (struct error_report){};
                 r = check_once(a, &next, &err);
         }
         if (r == 0) {
@@ -451,7 +456,7 @@ static void *run_main(void *userdata) {
                 (void) timer_arm(a->renew_tfd, 10000);
         }
         if (a->have_known)
-                (void) timer_arm(a->rotate_tfd, a->cfg->rotation_interval_ms);
+                (void) timer_arm(a->rotate_tfd, a->cfg->env.rotation_interval_ms);
 
         struct pollfd p[3] = {
                 {.fd = a->renew_tfd, .events = POLLIN},

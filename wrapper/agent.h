@@ -31,16 +31,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/exit-status.h"
 #include "common/vault.h"
 #include "wrapper/broker.h"
 #include "wrapper/config.h"
 #include "wrapper/secrets.h"
-
-#define EXIT_CONFIG 64
-#define EXIT_DATA 65
-#define EXIT_UNAVAILABLE 69
-#define EXIT_SOFTWARE 70
-#define EXIT_DENIED 77
 
 enum agent_box {
         AGENT_BOX_EMPTY,

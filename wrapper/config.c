@@ -4,11 +4,23 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/error-report.h"
+#include "common/exit-status.h"
 #include "common/injection.h"
+#include "common/strv.h"
 #include "wrapper/config.h"
 
+/* The contract's error as the wrapper's report: the variable and the reason (-EINVAL), or
+ * "out of memory". */
+static int fail(struct error_report *err, int r, const struct injection_error *e) {
+        char reason[CONFIG_REASON_MAX] = "out of memory";
+        if (r == -EINVAL)
+                (void) injection_error_format(e, false, reason, sizeof(reason));
+        return error_report_set(err, r, EX_USAGE, "%s", reason);
+}
+
 int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *const *argv,
-                 struct wrapper_config *ret, struct config_error *err) {
+                 struct wrapper_config *ret, struct error_report *err) {
         struct injection_settings s;
         struct injection_error e = {};
         char **cmd = NULL;
@@ -17,11 +29,8 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
         int r;
 
         r = injection_settings_parse(getenv_fn, userdata, &s, &e);
-        if (r < 0) {
-                if (err)
-                        (void) injection_error_format(&e, false, err->reason, sizeof(err->reason));
-                return r;
-        }
+        if (r < 0)
+                return fail(err, r, &e);
 
         /* The command: after "--", else the arguments, else CLOUDTASER_ORIGINAL_CMD. */
         int first = 1;
@@ -30,10 +39,8 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
         if (argc > first) {
                 if ((size_t) (argc - first) > CONFIG_MAX_ARGS) {
                         injection_settings_done(&s);
-                        if (err)
-                                (void) snprintf(err->reason, sizeof(err->reason),
-                                                "more than %d arguments", CONFIG_MAX_ARGS);
-                        return -EINVAL;
+                        return error_report_set(err, -EINVAL, EX_USAGE, "more than %d arguments",
+                                                CONFIG_MAX_ARGS);
                 }
                 cmd = (char **) argv + first;
                 n_cmd = (size_t) (argc - first);
@@ -41,52 +48,22 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
                 r = injection_parse_command(s.original_cmd, &cmd, &n_cmd, &e);
                 if (r < 0) {
                         injection_settings_done(&s);
-                        if (err && r == -EINVAL)
-                                (void) injection_error_format(&e, false, err->reason,
-                                                              sizeof(err->reason));
-                        return r;
+                        return fail(err, r, &e);
                 }
                 owned = true;
         } else {
                 injection_settings_done(&s);
-                if (err)
-                        (void) snprintf(err->reason, sizeof(err->reason),
+                return error_report_set(err, -EINVAL, EX_USAGE,
                                         "no command: give it after '--' or in "
                                         "CLOUDTASER_ORIGINAL_CMD");
-                return -EINVAL;
         }
 
         *ret = (struct wrapper_config){
-                .vault_addr = s.vault_addr,
-                .auth = s.auth,
-                .role = s.role,
-                .auth_mount = s.auth_mount,
-                .ca_file = s.ca_file,
-                .ca_pem = s.ca_pem,
-                .skip_verify = s.skip_verify,
-                .namespace_ = s.namespace_,
-                .peer_addrs = s.peer_addrs,
-                .sa_token_path = s.sa_token_path,
-                .has_token = s.has_token,
-                .broker_addr = s.broker_addr,
-                .broker_ca_pem = s.broker_ca_pem,
-                .broker_token_path = s.broker_token_path,
+                .env = s,
                 .sealed = injection_settings_sealed(&s),
-                .unseal_ca_pem = s.unseal_ca_pem,
-                .unseal_listen = s.unseal_listen,
-                .secrets = s.secrets,
-                .n_secrets = s.n_secrets,
                 .argv = cmd,
                 .argc = n_cmd,
                 .argv_owned = owned,
-                .delivery = s.delivery,
-                .startup_timeout_ms = s.startup_timeout_ms,
-                .log_format = s.log_format,
-                .log_level = s.log_level,
-                .rotation = s.rotation,
-                .rotation_signal = s.rotation_signal,
-                .rotation_interval_ms = s.rotation_interval_ms,
-                .rotation_grace_ms = s.rotation_grace_ms,
         };
         return 0;
 }
@@ -94,8 +71,8 @@ int config_parse(injection_getenv_fn getenv_fn, void *userdata, int argc, char *
 void config_done(struct wrapper_config *c) {
         if (!c)
                 return;
-        injection_secrets_free(c->secrets, c->n_secrets);
+        injection_settings_done(&c->env);
         if (c->argv_owned)
-                injection_argv_free(c->argv, c->argc);
+                (void) strv_free(c->argv);
         *c = (struct wrapper_config){};
 }

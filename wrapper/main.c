@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "common/caps.h"
+#include "common/exit-status.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/sandbox.h"
@@ -120,7 +121,7 @@ static void log_protection(const struct supervisor *s) {
                             "RLIMIT_MEMLOCK too low): they may be swapped out");
         /* The rest is one notice line: below that level, do not read the capability sets
          * (/proc/thread-self/status and libcap) only to drop the line. */
-        if (s->cfg->log_level < LOG_NOTICE)
+        if (s->cfg->env.log_level < LOG_NOTICE)
                 return;
         (void) sandbox_report(&sb);
         if (caps_report(&cr) >= 0) {
@@ -154,14 +155,14 @@ static void log_protection(const struct supervisor *s) {
                 "bounding_set",
                 caps_bounding_state_to_string(cr.bounding_state),
                 "delivery",
-                s->cfg->delivery == DELIVERY_ENV ? "env"
-                : s->cfg->delivery == DELIVERY_MEMFD
+                s->cfg->env.delivery == DELIVERY_ENV ? "env"
+                : s->cfg->env.delivery == DELIVERY_MEMFD
                         ? (s->memfd_secret ? "memfd_secret" : "memfd")
                         : (s->memfd_secret ? "env+memfd_secret" : "env+memfd"),
                 NULL,
         };
         log_event(LOG_NOTICE, 0, fields, "protection:");
-        if (s->cfg->rotation == ROTATION_RESTART)
+        if (s->cfg->env.rotation == ROTATION_RESTART)
                 log_notice("seccomp and no_new_privs stay off for the supervisor: rotation=restart "
                            "must start new workloads, which would inherit them");
 }
@@ -187,7 +188,7 @@ static bool workload_may_change_uid(void) {
 static void harden_supervisor(struct supervisor *s) {
         int keep[2] = {CAP_IPC_LOCK}, r;
         size_t n_keep = 1;
-        bool restart = s->cfg->rotation == ROTATION_RESTART;
+        bool restart = s->cfg->env.rotation == ROTATION_RESTART;
 
         if (workload_may_change_uid())
                 keep[n_keep++] = CAP_KILL;
@@ -213,13 +214,13 @@ static void harden_supervisor(struct supervisor *s) {
 
 static int start_child(struct supervisor *s, const struct secret_set *set) {
         struct child_env env = {};
-        bool with_env = s->cfg->delivery != DELIVERY_MEMFD;
+        bool with_env = s->cfg->env.delivery != DELIVERY_MEMFD;
         int r;
 
-        if (s->cfg->delivery != DELIVERY_ENV) {
+        if (s->cfg->env.delivery != DELIVERY_ENV) {
                 if (s->memfd >= 0)
                         s->memfd = safe_close(s->memfd);
-                r = child_memfd_create(set, s->cfg->rotation == ROTATION_SIGNAL, &s->memfd,
+                r = child_memfd_create(set, s->cfg->env.rotation == ROTATION_SIGNAL, &s->memfd,
                                        &s->memfd_secret);
                 if (r < 0)
                         return log_error_errno(r, "Could not create the secrets memfd: %m");
@@ -229,11 +230,11 @@ static int start_child(struct supervisor *s, const struct secret_set *set) {
                 return log_error_errno(r, "Could not build the workload's environment: %m");
         pid_t pid = child_spawn(s->cfg->argv, &env, s->memfd);
         child_env_done(&env); /* execve is done: wipe the block now */
-        if (s->memfd >= 0 && s->cfg->rotation != ROTATION_SIGNAL)
+        if (s->memfd >= 0 && s->cfg->env.rotation != ROTATION_SIGNAL)
                 s->memfd = safe_close(s->memfd); /* the child has its copy */
         if (pid < 0) {
                 log_error_errno((int) pid, "Could not execute '%s': %m", s->cfg->argv[0]);
-                return pid == -ENOENT ? -127 : -126;
+                return pid == -ENOENT ? -EXIT_NOT_FOUND : -EXIT_CANNOT_EXECUTE;
         }
         s->child = pid;
         s->group = pid;
@@ -246,8 +247,8 @@ static int exit_status_of(int st) {
         if (WIFEXITED(st))
                 return WEXITSTATUS(st);
         if (WIFSIGNALED(st))
-                return 128 + WTERMSIG(st);
-        return EXIT_SOFTWARE;
+                return EXIT_SIGNAL(WTERMSIG(st));
+        return EX_SOFTWARE;
 }
 
 static bool is_terminating(int sig) {
@@ -279,12 +280,12 @@ static int wait_for_fetch(struct supervisor *s, struct secret_set *ret) {
                 if (sig) {
                         log_notice("received SIG%s before the workload started: exiting",
                                    config_signal_name(sig));
-                        return -(128 + sig);
+                        return -EXIT_SIGNAL(sig);
                 }
                 if (agent_fetch_done(s->agent))
                         return agent_fetch_finish(s->agent, ret);
                 if (poll(p, ELEMENTSOF(p), -1) < 0 && errno != EINTR)
-                        return log_error_errno(errno, "poll failed: %m"), -EXIT_SOFTWARE;
+                        return log_error_errno(errno, "poll failed: %m"), -EX_SOFTWARE;
         }
 }
 
@@ -339,9 +340,9 @@ static int unseal_accept(void *userdata, const char *token, size_t len, bool wra
 static int wait_for_unseal(struct supervisor *s, struct vault_client *vault, struct unseal **ret) {
         struct unseal *u = NULL;
         struct unseal_options o = {
-                .listen = s->cfg->unseal_listen,
-                .client_ca_pem = s->cfg->unseal_ca_pem,
-                .client_ca_len = strlen(s->cfg->unseal_ca_pem),
+                .listen = s->cfg->env.unseal_listen,
+                .client_ca_pem = s->cfg->env.unseal_ca_pem,
+                .client_ca_len = strlen(s->cfg->env.unseal_ca_pem),
                 .client_name = INJECTION_UNSEAL_CLIENT_NAME,
                 .accept = unseal_accept,
                 .thread_init = unseal_thread_init,
@@ -351,15 +352,15 @@ static int wait_for_unseal(struct supervisor *s, struct vault_client *vault, str
         if (r == -EBADMSG)
                 return log_error("configuration error: CLOUDTASER_UNSEAL_CA_PEM holds no "
                                  "certificate"),
-                       -EXIT_CONFIG;
+                       -EX_USAGE;
         if (r < 0)
                 return log_error_errno(r, "Could not serve the unseal endpoint on %s: %m",
                                        o.listen),
-                       r == -EINVAL ? -EXIT_CONFIG : -EXIT_UNAVAILABLE;
+                       r == -EINVAL ? -EX_USAGE : -EX_UNAVAILABLE;
         r = unseal_start(u);
         if (r < 0) {
                 unseal_free(u);
-                return log_error_errno(r, "Could not start the unseal server: %m"), -EXIT_SOFTWARE;
+                return log_error_errno(r, "Could not start the unseal server: %m"), -EX_SOFTWARE;
         }
         *ret = u; /* from now on it may be inside a vault call: never freed on a signal */
         log_notice("sealed: waiting for the operator's token on %s (port %d; GET /v1/status, "
@@ -373,12 +374,12 @@ static int wait_for_unseal(struct supervisor *s, struct vault_client *vault, str
                 int sig = startup_signals(s->sigfd);
                 if (sig) {
                         log_notice("received SIG%s while sealed: exiting", config_signal_name(sig));
-                        return -(128 + sig);
+                        return -EXIT_SIGNAL(sig);
                 }
                 if (!unseal_sealed(u))
                         return 0;
                 if (poll(p, ELEMENTSOF(p), -1) < 0 && errno != EINTR)
-                        return log_error_errno(errno, "poll failed: %m"), -EXIT_SOFTWARE;
+                        return log_error_errno(errno, "poll failed: %m"), -EX_SOFTWARE;
         }
 }
 
@@ -421,7 +422,7 @@ static int restart_when_group_gone(struct supervisor *s) {
 
 /* A changed set offered by the agent: rewrite the memfd and signal, or start a restart. */
 static void apply_rotation(struct supervisor *s, const struct secret_set *next) {
-        if (s->cfg->rotation == ROTATION_SIGNAL) {
+        if (s->cfg->env.rotation == ROTATION_SIGNAL) {
                 if (s->memfd >= 0) {
                         int r = child_memfd_update(s->memfd, s->memfd_secret, next);
                         if (r < 0) {
@@ -439,11 +440,11 @@ static void apply_rotation(struct supervisor *s, const struct secret_set *next) 
                         s->memfd_stuck = false;
                 }
                 log_notice("secrets changed: sending SIG%s to pid %d%s",
-                           config_signal_name(s->cfg->rotation_signal), (int) s->child,
+                           config_signal_name(s->cfg->env.rotation_signal), (int) s->child,
                            s->memfd >= 0 ? " (memfd updated)"
                                          : " (its environment keeps the old values)");
                 if (s->child > 0)
-                        (void) kill(s->child, s->cfg->rotation_signal);
+                        (void) kill(s->child, s->cfg->env.rotation_signal);
                 agent_settle(s->agent, true);
                 return;
         }
@@ -451,9 +452,9 @@ static void apply_rotation(struct supervisor *s, const struct secret_set *next) 
         s->restarting = true;
         log_notice("secrets changed: restarting pid %d and its process group (SIGTERM, then "
                    "SIGKILL after %" PRIu64 " ms)",
-                   (int) s->child, s->cfg->rotation_grace_ms);
+                   (int) s->child, s->cfg->env.rotation_grace_ms);
         signal_group(s, SIGTERM);
-        (void) timer_arm(s->grace_tfd, s->cfg->rotation_grace_ms);
+        (void) timer_arm(s->grace_tfd, s->cfg->env.rotation_grace_ms);
 }
 
 /* Reaps every child that has exited. Returns the workload's exit code when it exited and is not
@@ -482,7 +483,8 @@ static int reap(struct supervisor *s) {
         if (result < 0) {
                 int r = restart_when_group_gone(s);
                 if (r < 0)
-                        result = r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
+                        result = r == -EXIT_NOT_FOUND || r == -EXIT_CANNOT_EXECUTE ? -r
+                                                                                   : EX_SOFTWARE;
         }
         return result;
 }
@@ -515,7 +517,7 @@ static int handle_signals(struct supervisor *s) {
                                 /* The workload is gone already, only the rest of its group
                                  * was awaited: pass the signal on to them and leave. */
                                 signal_group(s, sig);
-                                return 128 + sig;
+                                return EXIT_SIGNAL(sig);
                         }
                 }
                 if (s->child > 0) {
@@ -565,7 +567,9 @@ static int supervise(struct supervisor *s) {
                 } else if ((p[1].revents & POLLIN) && s->restarting) {
                         int code = restart_when_group_gone(s);
                         if (code < 0)
-                                return code == -127 || code == -126 ? -code : EXIT_SOFTWARE;
+                                return code == -EXIT_NOT_FOUND || code == -EXIT_CANNOT_EXECUTE
+                                               ? -code
+                                               : EX_SOFTWARE;
                 }
                 if (p[2].revents & POLLIN) {
                         const struct secret_set *next = agent_take_offer(s->agent);
@@ -602,30 +606,30 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
         int r;
 
         struct vault_options vo = {
-                .addr = cfg->vault_addr,
-                .allow_http = strncmp(cfg->vault_addr, "http://", 7) == 0,
-                .ca_file = cfg->ca_file,
-                .ca_pem = cfg->ca_pem,
-                .ca_pem_len = cfg->ca_pem ? strlen(cfg->ca_pem) : 0,
-                .insecure_skip_verify = cfg->skip_verify,
-                .namespace_ = cfg->namespace_,
-                .peer_addrs = cfg->peer_addrs,
+                .addr = cfg->env.vault_addr,
+                .allow_http = strncmp(cfg->env.vault_addr, "http://", 7) == 0,
+                .ca_file = cfg->env.ca_file,
+                .ca_pem = cfg->env.ca_pem,
+                .ca_pem_len = cfg->env.ca_pem ? strlen(cfg->env.ca_pem) : 0,
+                .insecure_skip_verify = cfg->env.skip_verify,
+                .namespace_ = cfg->env.namespace_,
+                .peer_addrs = cfg->env.peer_addrs,
                 .connect_timeout_ms = 5000,
                 .request_timeout_ms = 30000,
-                .deadline_ms = (unsigned) MIN(cfg->startup_timeout_ms, (uint64_t) 60000),
+                .deadline_ms = (unsigned) MIN(cfg->env.startup_timeout_ms, (uint64_t) 60000),
         };
         if (vo.allow_http)
                 log_warning("VAULT_ADDR uses plain http: tokens and secrets cross the network "
                             "unencrypted");
-        if (cfg->skip_verify)
+        if (cfg->env.skip_verify)
                 log_warning(
                         "VAULT_SKIP_VERIFY is set: the vault server's certificate is NOT verified");
-        if (cfg->ca_file && access(cfg->ca_file, R_OK) < 0) {
+        if (cfg->env.ca_file && access(cfg->env.ca_file, R_OK) < 0) {
                 log_error_errno(errno, "configuration error: VAULT_CACERT %s cannot be read: %m",
-                                cfg->ca_file);
-                return EXIT_CONFIG;
+                                cfg->env.ca_file);
+                return EX_USAGE;
         }
-        if (!cfg->ca_file && !cfg->ca_pem && !cfg->skip_verify && !vo.allow_http) {
+        if (!cfg->env.ca_file && !cfg->env.ca_pem && !cfg->env.skip_verify && !vo.allow_http) {
                 /* No explicit trust: use the system bundle if the image has one. */
                 static const char *bundles[] = {"/etc/ssl/certs/ca-certificates.crt",
                                                 "/etc/pki/tls/certs/ca-bundle.crt",
@@ -636,23 +640,23 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
                 if (!vo.ca_file) {
                         log_error("configuration error: no CA to verify the vault with: set "
                                   "VAULT_CACERT or CLOUDTASER_VAULT_CA_PEM");
-                        return EXIT_CONFIG;
+                        return EX_USAGE;
                 }
         }
         r = vault_client_new(&vo, &vault);
         if (r < 0) {
                 log_error_errno(r, "configuration error: invalid vault client settings "
                                    "(VAULT_ADDR, CA, namespace): %m");
-                return EXIT_CONFIG;
+                return EX_USAGE;
         }
-        if (cfg->has_token) {
+        if (cfg->env.has_token) {
                 r = take_token(vault);
-                if (r < 0 && cfg->auth == AUTH_TOKEN) {
+                if (r < 0 && cfg->env.auth == AUTH_TOKEN) {
                         log_error("configuration error: VAULT_TOKEN is not a valid token");
                         vault_client_free(vault);
-                        return EXIT_CONFIG;
+                        return EX_USAGE;
                 }
-                if (cfg->auth != AUTH_TOKEN)
+                if (cfg->env.auth != AUTH_TOKEN)
                         vault_clear_token(vault); /* kubernetes auth: log in, ignore it */
         }
         *ret = vault;
@@ -663,18 +667,18 @@ static int open_vault(const struct wrapper_config *cfg, struct vault_client **re
  * code. */
 static int open_broker(const struct wrapper_config *cfg, struct broker_client **ret) {
         struct broker_options bo = {
-                .addr = cfg->broker_addr,
-                .ca_pem = cfg->broker_ca_pem,
-                .token_path = cfg->broker_token_path,
+                .addr = cfg->env.broker_addr,
+                .ca_pem = cfg->env.broker_ca_pem,
+                .token_path = cfg->env.broker_token_path,
                 .connect_timeout_ms = 5000,
                 .request_timeout_ms = 30000,
-                .deadline_ms = (unsigned) MIN(cfg->startup_timeout_ms, (uint64_t) 60000),
+                .deadline_ms = (unsigned) MIN(cfg->env.startup_timeout_ms, (uint64_t) 60000),
         };
         int r = broker_client_new(&bo, ret);
         if (r < 0) {
                 log_error_errno(r, "configuration error: invalid broker client settings "
                                    "(CLOUDTASER_BROKER_ADDRESS, CLOUDTASER_BROKER_CA_PEM): %m");
-                return EXIT_CONFIG;
+                return EX_USAGE;
         }
         return 0;
 }
@@ -688,7 +692,7 @@ int main(int argc, char **argv) {
         /* Static: the agent's thread reads the configuration, and may outlive main() when a
          * terminating signal abandons it during the start-up fetch. */
         static struct wrapper_config cfg;
-        struct config_error cerr = {};
+        struct error_report cerr = {};
         struct vault_client *vault = NULL;
         struct broker_client *broker = NULL; /* broker mode: instead of the vault client */
         struct secret_set secrets = {};
@@ -698,7 +702,7 @@ int main(int argc, char **argv) {
         int r;
 
         if (ensure_stdio() < 0)
-                return EXIT_SOFTWARE;
+                return EX_SOFTWARE;
         if (argc == 2 && strcmp(argv[1], "--version") == 0) {
                 printf("cloudtaser-wrapper %s\n", CLOUDTASER_VERSION);
                 return 0;
@@ -711,7 +715,7 @@ int main(int argc, char **argv) {
         /* Signals first: nothing sent to us from now on is lost or acted on by default. */
         supervised_signals(&mask);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return EXIT_SOFTWARE;
+                return EX_SOFTWARE;
         s.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
         log_setup("cloudtaser-wrapper", LOG_FORMAT_TEXT, LOG_INFO);
@@ -720,12 +724,12 @@ int main(int argc, char **argv) {
                 enum log_format f = LOG_FORMAT_TEXT;
                 (void) log_format_from_string(getenv("CLOUDTASER_LOG_FORMAT"), &f);
                 log_setup("cloudtaser-wrapper", f, LOG_INFO);
-                log_error("configuration error: %s", r == -ENOMEM ? "out of memory" : cerr.reason);
-                return EXIT_CONFIG;
+                log_error("configuration error: %s", r == -ENOMEM ? "out of memory" : cerr.message);
+                return EX_USAGE;
         }
-        log_setup("cloudtaser-wrapper", cfg.log_format, cfg.log_level);
+        log_setup("cloudtaser-wrapper", cfg.env.log_format, cfg.env.log_level);
         if (s.sigfd < 0)
-                return log_error_errno(errno, "signalfd failed: %m"), EXIT_SOFTWARE;
+                return log_error_errno(errno, "signalfd failed: %m"), EX_SOFTWARE;
 
         (void) atexit(secmem_wipe_all);
         r = secmem_harden_process();
@@ -736,7 +740,7 @@ int main(int argc, char **argv) {
                 log_warning_errno(errno,
                                   "Could not become a subreaper; orphans will not be reaped: %m");
 
-        r = cfg.auth == AUTH_BROKER ? open_broker(&cfg, &broker) : open_vault(&cfg, &vault);
+        r = cfg.env.auth == AUTH_BROKER ? open_broker(&cfg, &broker) : open_vault(&cfg, &vault);
         if (r > 0) {
                 config_done(&cfg);
                 return r;
@@ -747,7 +751,7 @@ int main(int argc, char **argv) {
         static struct unseal *unseal;
         if (cfg.sealed) {
                 r = wait_for_unseal(&s, vault, &unseal);
-                if (r <= -128 || (r < 0 && unseal))
+                if (r <= -EXIT_SIGNAL_BASE || (r < 0 && unseal))
                         _exit(-r);
                 if (r < 0) {
                         vault_client_free(vault);
@@ -766,12 +770,12 @@ int main(int argc, char **argv) {
                 vault_client_free(vault);
                 broker_client_free(broker);
                 config_done(&cfg);
-                return EXIT_SOFTWARE;
+                return EX_SOFTWARE;
         }
         /* Before the fork: authenticate, read, map, validate (the agent's thread), while this
          * thread stays on the signalfd. Nothing starts without secrets. */
         r = wait_for_fetch(&s, &secrets);
-        if (r <= -128)
+        if (r <= -EXIT_SIGNAL_BASE)
                 /* The agent's thread may be inside a request that never returns: leave now,
                  * without freeing or wiping what it uses (a crash under it would turn 143 into
                  * 139) and without exit handlers; the kernel clears the pages. */
@@ -796,7 +800,7 @@ int main(int argc, char **argv) {
                 vault_client_free(vault);
                 broker_client_free(broker);
                 config_done(&cfg);
-                return 128 + early;
+                return EXIT_SIGNAL(early);
         }
 
         r = start_child(&s, &secrets);
@@ -807,11 +811,11 @@ int main(int argc, char **argv) {
                 vault_client_free(vault);
                 broker_client_free(broker);
                 config_done(&cfg);
-                return r == -127 || r == -126 ? -r : EXIT_SOFTWARE;
+                return r == -EXIT_NOT_FOUND || r == -EXIT_CANNOT_EXECUTE ? -r : EX_SOFTWARE;
         }
         if (unseal)
                 unseal_set_ready(unseal); /* the readinessProbe: unsealed and started */
-        if (cfg.rotation == ROTATION_NONE)
+        if (cfg.env.rotation == ROTATION_NONE)
                 secret_set_done(&secrets); /* nothing will need them again */
 
         s.grace_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -829,7 +833,7 @@ int main(int argc, char **argv) {
         /* Capabilities are per thread: drop them before the agent's thread exists, so that it
          * inherits the reduced set (the seccomp filter covers every thread anyway). */
         harden_supervisor(&s);
-        r = agent_run(&agent, cfg.rotation != ROTATION_NONE ? &secrets : NULL);
+        r = agent_run(&agent, cfg.env.rotation != ROTATION_NONE ? &secrets : NULL);
         if (r < 0)
                 log_error_errno(r, "Could not start the vault agent, renewal and rotation are "
                                    "off: %m");

@@ -4,10 +4,13 @@
  *
  * The result is a `struct secret_set`: "NAME=VALUE\0" records in one secmem buffer (the format of
  * both the child's environment and the memfd), plus the KV version seen for each path (for the
- * rotation poll). Nothing here logs; failures come back as -errno plus a `struct fetch_error`
- * whose message names the path or the field and never a value, and whose exit_code is the one
- * the wrapper exits with (64, 65, 69, 77). The values come from the vault (secrets_fetch) or
- * from cloudtaser-broker (secrets_fetch_broker); both map fields to variables with one code.
+ * rotation poll). Nothing here logs; failures come back as -errno plus a `struct error_report`
+ * (common/error-report.h) whose message names the path or the field and never a value, and whose
+ * status is the one the wrapper exits with (EX_USAGE, EX_DATAERR, EX_UNAVAILABLE, EX_NOPERM).
+ * Whether a failure is worth retrying until the startup deadline is a function of its cause:
+ * vault_error_is_transient(), broker_error_is_transient() in broker mode. The values come from the
+ * vault (secrets_fetch) or from cloudtaser-broker (secrets_fetch_broker); both map fields to
+ * variables with one code.
  */
 #pragma once
 
@@ -15,6 +18,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/error-report.h"
 #include "common/vault.h"
 #include "wrapper/broker.h"
 #include "wrapper/config.h"
@@ -34,29 +38,23 @@ struct secret_set {
         size_t n_paths;
 };
 
-struct fetch_error {
-        int exit_code;  /* 64 configuration, 65 missing, 69 unavailable, 77 denied */
-        bool transient; /* worth retrying until the startup deadline */
-        char message[512];
-};
-
 /* Logs in when the client has no token (kubernetes: reads the service account token file),
  * then resolves and reads every path of cfg, then maps. *ret is initialised by the call and must
  * be released with secret_set_done() (also on failure). Returns 1 when this call logged in, and
  * then, when ret_login is not NULL, the login's lease in *ret_login (so that the caller need
  * not ask vault about the new token); 0 when it used the client's token; or -errno. */
 int secrets_fetch(struct vault_client *c, const struct wrapper_config *cfg, struct secret_set *ret,
-                  struct vault_auth *ret_login, struct fetch_error *err);
+                  struct vault_auth *ret_login, struct error_report *err);
 
 /* Logs in (again) with the kubernetes method, re-reading the token file. */
 int secrets_login(struct vault_client *c, const struct wrapper_config *cfg, struct vault_auth *ret,
-                  struct fetch_error *err);
+                  struct error_report *err);
 
 /* Whether any KV v2 path's current version differs from `s` (metadata only), or, for KV v1
  * paths, whether a fresh read gives different records: a record changed or added, or one gone
  * (a field deleted from the secret). 1 changed, 0 unchanged, -errno. */
 int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
-                    const struct secret_set *s, struct fetch_error *err);
+                    const struct secret_set *s, struct error_report *err);
 
 /* Broker mode (docs/protocol-broker.md): the same as secrets_fetch() and secrets_changed(), with
  * the values read through cloudtaser-broker (wrapper/broker.h) and mapped by the same code. One
@@ -66,9 +64,9 @@ int secrets_changed(struct vault_client *c, const struct wrapper_config *cfg,
  * calls malformed, 69 unavailable (transient: 502, 429, connection errors). The message names
  * the paths asked and the broker's reason, never a value. */
 int secrets_fetch_broker(struct broker_client *b, const struct wrapper_config *cfg,
-                         struct secret_set *ret, struct fetch_error *err);
+                         struct secret_set *ret, struct error_report *err);
 int secrets_changed_broker(struct broker_client *b, const struct wrapper_config *cfg,
-                           const struct secret_set *s, struct fetch_error *err);
+                           const struct secret_set *s, struct error_report *err);
 
 /* secret_set_done() releases everything (the records wiped); secret_set_clear() only the
  * records, keeping the resolved paths for the next fetch into the same set. */

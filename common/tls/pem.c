@@ -8,17 +8,6 @@
 #include "common/buf.h"
 #include "common/tls/internal.h"
 
-/* ---- buffers ----------------------------------------------------------------------------- */
-
-/* Drops whatever was appended to b since `before` (wiping secure bytes). */
-static void buf_rollback(struct buf *b, size_t before) {
-        if (!b->data || b->len <= before)
-                return;
-        explicit_bzero(b->data + before, b->len - before);
-        b->len = before;
-        b->data[before] = '\0';
-}
-
 /* ---- PEM ----------------------------------------------------------------------------------- */
 
 /* The DER of a PEM body (strict base64 of common/base64, line breaks skipped): not empty, at most
@@ -30,7 +19,7 @@ static int pem_body_decode(const char *src, size_t n, struct buf *out) {
                 return r;
         if (out->len == before || out->len - before > TLS_MAX_DER) {
                 r = out->len == before ? -EBADMSG : -E2BIG;
-                buf_rollback(out, before);
+                buf_truncate(out, before);
         }
         return r;
 }
@@ -47,12 +36,12 @@ int tls_pem_write(struct buf *out, const char *label, const uint8_t *der, size_t
                 return r;
         r = base64_encode_lines(out, der, len, 64);
         if (r < 0) {
-                buf_rollback(out, before);
+                buf_truncate(out, before);
                 return r;
         }
         r = buf_printf(out, "-----END %s-----\n", label);
         if (r < 0)
-                buf_rollback(out, before);
+                buf_truncate(out, before);
         return r;
 }
 

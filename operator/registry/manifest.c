@@ -16,6 +16,7 @@
 #include "common/injection.h"
 #include "common/json.h"
 #include "common/sha256.h"
+#include "common/strv.h"
 #include "operator/registry/internal.h"
 
 static void lower_copy(char *dst, size_t sz, const char *s, size_t n) {
@@ -321,54 +322,36 @@ int registry_decode_manifest(const char *body, size_t len, const char *content_t
         return 0;
 }
 
-static char **strv_free(char **v) {
-        if (v)
-                for (char **p = v; *p; p++)
-                        free(*p);
-        free(v);
-        return NULL;
-}
-
 /* Reads one string array; *total counts the bytes of all strings read so far (Entrypoint and
  * Cmd together): more than INJECTION_MAX_LIST is -E2BIG, as the wrapper could not take the command
- * in CLOUDTASER_ORIGINAL_CMD anyway. */
+ * in CLOUDTASER_ORIGINAL_CMD anyway. *ret is always allocated. */
 static int read_strv(const struct json_value *config, const char *key, size_t *total, char ***ret,
                      size_t *ret_n) {
         const struct json_value *arr = json_get(config, key);
+        _cleanup_strv_free_ char **v = NULL;
         size_t n = 0;
-        char **v;
+        int r = strv_new(&v);
 
+        if (r < 0)
+                return r;
         if (arr && json_type(arr) != JSON_NULL) {
                 if (json_type(arr) != JSON_ARRAY)
                         return -EBADMSG;
-                n = json_count(arr);
-                if (n > REGISTRY_MAX_ARGS)
+                if (json_count(arr) > REGISTRY_MAX_ARGS)
                         return -E2BIG;
-        }
-        v = calloc(n + 1, sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        size_t i = 0;
-        if (n > 0)
                 JSON_FOREACH(e, arr) {
                         const char *s;
-                        if (json_string(e, &s) < 0) {
-                                strv_free(v);
+                        if (json_string(e, &s) < 0)
                                 return -EBADMSG;
-                        }
                         *total += strlen(s) + 1;
-                        if (*total > INJECTION_MAX_LIST) {
-                                strv_free(v);
+                        if (*total > INJECTION_MAX_LIST)
                                 return -E2BIG;
-                        }
-                        v[i] = strdup(s);
-                        if (!v[i]) {
-                                strv_free(v);
-                                return -ENOMEM;
-                        }
-                        i++;
+                        r = strv_extend(&v, &n, REGISTRY_MAX_ARGS, s);
+                        if (r < 0)
+                                return r;
                 }
-        *ret = v;
+        }
+        *ret = TAKE_PTR(v);
         *ret_n = n;
         return 0;
 }
@@ -407,35 +390,18 @@ int registry_decode_config(const char *body, size_t len, struct registry_image_c
 void registry_image_config_done(struct registry_image_config *c) {
         if (!c)
                 return;
-        strv_free(c->entrypoint);
-        strv_free(c->cmd);
+        (void) strv_free(c->entrypoint);
+        (void) strv_free(c->cmd);
         *c = (struct registry_image_config){};
-}
-
-static int strv_copy(char *const *src, size_t n, char ***ret) {
-        char **v = calloc(n + 1, sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                v[i] = strdup(src[i]);
-                if (!v[i]) {
-                        strv_free(v);
-                        return -ENOMEM;
-                }
-        }
-        *ret = v;
-        return 0;
 }
 
 int registry_image_config_copy(const struct registry_image_config *src,
                                struct registry_image_config *ret) {
         struct registry_image_config c = {.n_entrypoint = src->n_entrypoint, .n_cmd = src->n_cmd};
-        static char *const empty[1] = {NULL};
-        int r = strv_copy(src->entrypoint ? src->entrypoint : empty,
-                          src->entrypoint ? src->n_entrypoint : 0, &c.entrypoint);
+        int r = strv_copy(src->entrypoint, src->n_entrypoint, &c.entrypoint);
         if (r < 0)
                 return r;
-        r = strv_copy(src->cmd ? src->cmd : empty, src->cmd ? src->n_cmd : 0, &c.cmd);
+        r = strv_copy(src->cmd, src->n_cmd, &c.cmd);
         if (r < 0) {
                 registry_image_config_done(&c);
                 return r;

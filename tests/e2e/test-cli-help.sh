@@ -5,7 +5,8 @@
 # for each; the bash completion script is valid bash and completes commands, subcommands, every
 # flag --help lists, and file names after a flag that takes a FILE; the zsh script names every
 # command and flag (and is valid zsh where zsh is installed); the man page renders without a
-# groff warning and documents every command and flag; wrong words exit 64 (EX_USAGE).
+# groff warning and documents every command and flag and the exit statuses of docs/cli.md; wrong
+# words exit 64 (EX_USAGE).
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$top/tests/lib/tap.sh"
@@ -34,6 +35,14 @@ fi
 ok $? "the man page renders without a groff warning" || sed 's/^/# /' "$work/groff.err"
 MANWIDTH=200 man -l "$work/man.1" > "$work/man.txt" 2> /dev/null ||
     groff -man -Tutf8 -rLL=200n "$work/man.1" > "$work/man.txt"
+
+# The man page's EXIT STATUS is the exit-code table of docs/cli.md (both from common/exit-status):
+# the same codes, each with its name.
+docs=$(sed -n '/^## Exit codes/,/^## /s/^| \([0-9]*\) | `\([A-Z_]*\)` .*/\1 \2/p' "$top/docs/cli.md")
+man=$(sed -n '/^\.SH EXIT STATUS/,/^\.SH /{/^\.B [0-9]/{s/^\.B //;N;s/\n(\([A-Z_]*\)).*/ \1/;p}}' "$work/man.1")
+[ -n "$docs" ] && [ "$docs" = "$man" ]
+ok $? "the man page's exit statuses are docs/cli.md's ($(echo "$man" | wc -l))" ||
+    diff <(echo "$docs") <(echo "$man") | sed 's/^/# /'
 
 # Completes the words of $1 (the last may be partial) with the bash script.
 complete_bash() {

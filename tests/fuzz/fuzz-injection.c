@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/injection.h"
+#include "common/strv.h"
 #include "common/vault.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -75,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 for (size_t i = 0; i < argc; i++)
                         if (!argv[i])
                                 abort();
-                injection_argv_free(argv, argc);
+                (void) strv_free(argv);
         }
         uint64_t ms;
         (void) injection_parse_duration_ms(dur, &ms);

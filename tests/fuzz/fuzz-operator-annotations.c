@@ -12,6 +12,7 @@
 
 #include "common/json.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "operator/annotations.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -52,13 +53,13 @@ static void values(const char *s) {
 
         if (annotation_parse_command(s, &v, &n, err, sizeof(err)) == 0) {
                 check_command(v, n);
-                annotation_strv_free(v, n);
+                (void) strv_free(v);
         } else
                 check_reason(err);
         err[0] = '\0';
         if (annotation_parse_containers(s, &v, &n, err, sizeof(err)) == 0) {
                 check_names(v, n);
-                annotation_strv_free(v, n);
+                (void) strv_free(v);
         } else
                 check_reason(err);
         err[0] = '\0';

@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/injection.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "tests/lib/wrapper-env.h"
 #include "wrapper/config.h"
 
@@ -143,19 +144,19 @@ static int check_container(const struct json_value *ctr, struct env *e, char *re
                         if (x == unknown_value) /* the wrapper gets some argument */
                                 x = strdup("(from a secret)");
                         if (!(argv[argc++] = x)) {
-                                injection_argv_free(argv, argc);
+                                (void) strv_free(argv);
                                 return -ENOMEM;
                         }
                 }
 
         struct wrapper_config cfg;
-        struct config_error err = {};
+        struct error_report err = {};
         k = config_parse(lookup, e, (int) argc, argv, &cfg, &err);
         if (k == 0)
                 config_done(&cfg);
         else if (k == -EINVAL)
-                (void) snprintf(reason, reason_len, "container %s: %s", name, err.reason);
-        injection_argv_free(argv, argc);
+                (void) snprintf(reason, reason_len, "container %s: %s", name, err.message);
+        (void) strv_free(argv);
         return k;
 }
 

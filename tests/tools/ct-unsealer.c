@@ -179,8 +179,8 @@ int main(int argc, char **argv) {
         r = vault_client_new(&vo, &d.vault);
         if (r >= 0)
                 r = read_file(vault_token, &tok);
-        while (r >= 0 && tok.len && (tok.data[tok.len - 1] == '\n' || tok.data[tok.len - 1] == ' '))
-                tok.len--;
+        if (r >= 0)
+                buf_rstrip(&tok);
         if (r >= 0)
                 r = vault_set_token(d.vault, tok.data, tok.len);
         if (r < 0)

@@ -2,9 +2,11 @@
 /* Unit tests for common/buf. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -133,7 +135,45 @@ static void test_read_file(void) {
         (void) rmdir(dir);
 }
 
+/* buf_truncate() takes back a failed step's bytes, wiped; buf_commit() counts bytes written in
+ * place; an over-long commit aborts (in a child: it is the process's end). */
+static void test_truncate_commit(unsigned flags, const char *kind) {
+        _cleanup_buf_ struct buf b = BUF_INIT(64, flags);
+        is_int(buf_append_str(&b, "keep:secret"), 0, "%s: append", kind);
+        char *data = b.data;
+        buf_truncate(&b, 5);
+        ok(b.len == 5 && strcmp(buf_cstr(&b), "keep:") == 0, "%s: truncated to 5 bytes", kind);
+        ok(b.data == data && memcmp(data + 5, "\0\0\0\0\0\0", 6) == 0,
+           "%s: the dropped bytes wiped, the storage kept", kind);
+        buf_truncate(&b, 30);
+        ok(b.len == 5 && strcmp(buf_cstr(&b), "keep:") == 0, "%s: a longer length changes nothing",
+           kind);
+        struct buf empty = BUF_INIT(8, flags);
+        buf_truncate(&empty, 0);
+        ok(empty.len == 0 && !empty.data, "%s: an empty buffer stays empty", kind);
+
+        is_int(buf_reserve(&b, 4), 0, "%s: reserve 4", kind);
+        memcpy(b.data + b.len, "abcd", 4);
+        buf_commit(&b, 3);
+        ok(b.len == 8 && strcmp(buf_cstr(&b), "keep:abc") == 0,
+           "%s: commit 3 of the 4 written: counted and terminated", kind);
+        buf_commit(&b, 0);
+        is_int(b.len, 8, "%s: commit 0 changes nothing", kind);
+
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+                buf_commit(&b, b.cap - b.len + 1);
+                _exit(0);
+        }
+        int st = 0;
+        ok(pid > 0 && waitpid(pid, &st, 0) == pid && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+           "%s: a commit past the reserved room aborts", kind);
+}
+
 int main(void) {
+        test_truncate_commit(0, "heap");
+        test_truncate_commit(BUF_SECURE, "secure");
         test_read_file();
         test_bounds(0, "heap");
         test_bounds(BUF_SECURE, "secure");

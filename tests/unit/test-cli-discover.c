@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "common/json.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "tests/tap.h"
 
 static unsigned key_reads;
@@ -26,12 +27,12 @@ static int fake_keys(void *userdata, const char *ns, const char *name, char ***r
                 return -EACCES;
         if (strcmp(name, "missing") == 0)
                 return -ENOENT;
-        char **k = calloc(3, sizeof(*k));
-        if (!k)
+        _cleanup_strv_free_ char **k = NULL;
+        size_t n = 0;
+        if (strv_extend(&k, &n, 2, strcmp(ns, "other") == 0 ? "other-key" : "password") < 0 ||
+            strv_extend(&k, &n, 2, "tls.crt") < 0)
                 return -ENOMEM;
-        k[0] = strdup(strcmp(ns, "other") == 0 ? "other-key" : "password");
-        k[1] = strdup("tls.crt");
-        *ret = k;
+        *ret = TAKE_PTR(k);
         return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "common/injection.h"
 #include "common/macro.h"
+#include "common/strv.h"
 #include "common/vault.h"
 #include "tests/tap.h"
 
@@ -362,7 +363,7 @@ static void test_command(void) {
                         ok(r == -EINVAL && !argv && strstr(text, t[i].last_or_reason),
                            "command #%zu refused: %s", i, text);
                 }
-                injection_argv_free(argv, argc);
+                (void) strv_free(argv);
         }
 }
 

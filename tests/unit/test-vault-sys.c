@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/macro.h"
 #include "common/secmem.h"
+#include "common/strv.h"
 #include "common/vault-sys.h"
 #include "tests/lib/standin.h"
 #include "tests/tap.h"
@@ -172,7 +173,7 @@ static void test_child_tokens(void) {
                0, "and another policy");
         is_int(vault_sys_policy_list(root, "cloudtaser-pod-", &names, &n, &e), 0, "policy list");
         ok(n == 1 && strcmp(names[0], "cloudtaser-pod-u1") == 0, "  the prefix keeps only ours");
-        vault_sys_names_free(names, n);
+        (void) strv_free(names);
 
         struct vault_child_token bad = {.policy = "other"};
         ok(vault_token_create_wrapped(root, "cloudtaser-pod", &bad, 60, &wrapping, acc, sizeof(acc),

@@ -513,15 +513,16 @@ static void test_secrets(struct pki *k) {
                                   NULL};
         char *argv[] = {"w", "--", "/bin/true", NULL};
         struct wrapper_config cfg;
-        struct config_error cerr = {};
+        struct error_report cerr = {};
         struct env env = {kv};
-        struct fetch_error fe = {};
+        struct error_report fe = {};
         struct secret_set set = {};
 
         is_int(config_parse(lookup, &env, 3, argv, &cfg, &cerr), 0, "broker mode configures: %s",
-               cerr.reason);
-        ok(cfg.auth == AUTH_BROKER && !cfg.vault_addr && strcmp(cfg.broker_addr, addr) == 0 &&
-                   strcmp(cfg.broker_token_path, jwt_path) == 0,
+               cerr.message);
+        ok(cfg.env.auth == AUTH_BROKER && !cfg.env.vault_addr &&
+                   strcmp(cfg.env.broker_addr, addr) == 0 &&
+                   strcmp(cfg.env.broker_token_path, jwt_path) == 0,
            "broker address, CA and token path; no vault address");
         reset(900);
         write_jwt("jwt");
@@ -540,26 +541,27 @@ static void test_secrets(struct pki *k) {
 
         script((int[]){403}, 1);
         struct secret_set s2 = {};
-        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -EACCES && fe.exit_code == 77 &&
-                   !fe.transient && strstr(fe.message, "secret/data/a/db,secret/data/a/api") &&
+        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -EACCES && fe.status == 77 &&
+                   !broker_error_is_transient(fe.cause) &&
+                   strstr(fe.message, "secret/data/a/db,secret/data/a/api") &&
                    strstr(fe.message, "scripted 403") && strstr(fe.message, "status 403"),
            "403: exit 77, not transient, the paths and the broker's reason named (%s)", fe.message);
         secret_set_done(&s2);
         script((int[]){502, 502}, 2);
-        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -EIO && fe.exit_code == 69 && fe.transient,
+        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -EIO && fe.status == 69 &&
+                   broker_error_is_transient(fe.cause),
            "502: exit 69 and transient (retried until the start-up timeout)");
         secret_set_done(&s2);
         script((int[]){404}, 1);
-        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -ENOENT && fe.exit_code == 65,
-           "404: exit 65");
+        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -ENOENT && fe.status == 65, "404: exit 65");
         secret_set_done(&s2);
         pthread_mutex_lock(&st.lock);
         st.session_status = 401;
         pthread_mutex_unlock(&st.lock);
         broker_session_close(c);
-        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -EKEYREJECTED && fe.exit_code == 77 &&
-                   !fe.transient && strstr(fe.message, "refused the session") &&
-                   !strstr(fe.message, "jwt"),
+        ok(secrets_fetch_broker(c, &cfg, &s2, &fe) == -EKEYREJECTED && fe.status == 77 &&
+                   !broker_error_is_transient(fe.cause) &&
+                   strstr(fe.message, "refused the session") && !strstr(fe.message, "jwt"),
            "the session refused: exit 77, no JWT in the message (%s)", fe.message);
         secret_set_done(&s2);
         secret_set_done(&set);

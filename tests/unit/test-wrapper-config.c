@@ -27,7 +27,7 @@ static const char *lookup(const char *name, void *userdata) {
                 "secret/data/app/db"
 
 static int parse(const char *const *kv, int argc, char *const *argv, struct wrapper_config *c,
-                 struct config_error *err) {
+                 struct error_report *err) {
         struct env e = {kv};
         return config_parse(lookup, &e, argc, argv, c, err);
 }
@@ -36,18 +36,20 @@ static void test_defaults(void) {
         static const char *const kv[] = {BASE, NULL};
         char *argv[] = {"w", "--", "/bin/app", "x", NULL};
         struct wrapper_config c;
-        struct config_error err = {};
+        struct error_report err = {};
         is_int(parse(kv, 4, argv, &c, &err), 0, "minimal configuration parses");
-        is_str(c.auth_mount, "auth/kubernetes", "default auth mount");
-        is_str(c.sa_token_path, "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        is_str(c.env.auth_mount, "auth/kubernetes", "default auth mount");
+        is_str(c.env.sa_token_path, "/var/run/secrets/kubernetes.io/serviceaccount/token",
                "default token path");
-        ok(c.auth == AUTH_KUBERNETES && c.delivery == DELIVERY_ENV && c.rotation == ROTATION_NONE,
+        ok(c.env.auth == AUTH_KUBERNETES && c.env.delivery == DELIVERY_ENV &&
+                   c.env.rotation == ROTATION_NONE,
            "default auth, delivery, rotation");
-        ok(c.startup_timeout_ms == 60000 && c.rotation_interval_ms == 60000, "default timeouts");
+        ok(c.env.startup_timeout_ms == 60000 && c.env.rotation_interval_ms == 60000,
+           "default timeouts");
         ok(c.argc == 2 && strcmp(c.argv[0], "/bin/app") == 0 && strcmp(c.argv[1], "x") == 0 &&
                    c.argv[2] == NULL,
            "command after --");
-        ok(c.n_secrets == 1 && c.secrets[0].all_fields, "one path, all fields");
+        ok(c.env.n_secrets == 1 && c.env.secrets[0].all_fields, "one path, all fields");
         config_done(&c);
 
         char *argv2[] = {"w", "/bin/app", NULL};
@@ -93,26 +95,27 @@ static void test_full(void) {
                                          NULL};
         char *argv[] = {"w", NULL};
         struct wrapper_config c;
-        struct config_error err = {};
-        is_int(parse(kv, 1, argv, &c, &err), 0, "full configuration parses (%s)", err.reason);
-        ok(c.auth == AUTH_TOKEN && c.has_token, "token auth");
-        is_str(c.namespace_, "team-a", "namespace");
-        ok(c.delivery == DELIVERY_BOTH && c.rotation == ROTATION_SIGNAL &&
-                   c.rotation_signal == SIGUSR1,
+        struct error_report err = {};
+        is_int(parse(kv, 1, argv, &c, &err), 0, "full configuration parses (%s)", err.message);
+        ok(c.env.auth == AUTH_TOKEN && c.env.has_token, "token auth");
+        is_str(c.env.namespace_, "team-a", "namespace");
+        ok(c.env.delivery == DELIVERY_BOTH && c.env.rotation == ROTATION_SIGNAL &&
+                   c.env.rotation_signal == SIGUSR1,
            "delivery both, rotation signal:USR1");
-        ok(c.startup_timeout_ms == 120000 && c.rotation_interval_ms == 1500 &&
-                   c.rotation_grace_ms == 3000,
+        ok(c.env.startup_timeout_ms == 120000 && c.env.rotation_interval_ms == 1500 &&
+                   c.env.rotation_grace_ms == 3000,
            "durations");
-        ok(c.log_format == LOG_FORMAT_JSON && c.log_level == LOG_DEBUG, "log settings");
-        ok(c.n_secrets == 3, "three paths");
-        is_str(c.secrets[0].path, "secret/data/app/db", "path trimmed");
-        is_str(c.secrets[2].path, "secret/x", "leading slash dropped");
-        ok(!c.secrets[0].all_fields && c.secrets[0].n_maps == 2 &&
-                   strcmp(c.secrets[0].maps[1].field, "username") == 0 &&
-                   strcmp(c.secrets[0].maps[1].env, "PGUSER") == 0,
+        ok(c.env.log_format == LOG_FORMAT_JSON && c.env.log_level == LOG_DEBUG, "log settings");
+        ok(c.env.n_secrets == 3, "three paths");
+        is_str(c.env.secrets[0].path, "secret/data/app/db", "path trimmed");
+        is_str(c.env.secrets[2].path, "secret/x", "leading slash dropped");
+        ok(!c.env.secrets[0].all_fields && c.env.secrets[0].n_maps == 2 &&
+                   strcmp(c.env.secrets[0].maps[1].field, "username") == 0 &&
+                   strcmp(c.env.secrets[0].maps[1].env, "PGUSER") == 0,
            "group 1 mapped, spaces trimmed");
-        ok(c.secrets[1].all_fields, "an empty group exports every field");
-        ok(c.secrets[2].n_maps == 1 && strcmp(c.secrets[2].maps[0].env, "API_KEY") == 0, "group 3");
+        ok(c.env.secrets[1].all_fields, "an empty group exports every field");
+        ok(c.env.secrets[2].n_maps == 1 && strcmp(c.env.secrets[2].maps[0].env, "API_KEY") == 0,
+           "group 3");
         ok(c.argc == 2 && strcmp(c.argv[1], "a b") == 0, "CLOUDTASER_ORIGINAL_CMD as a JSON array");
         config_done(&c);
 }
@@ -175,10 +178,10 @@ static void test_errors(void) {
         char *argv[] = {"w", NULL};
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 struct wrapper_config c;
-                struct config_error err = {};
+                struct error_report err = {};
                 int r = parse(cases[i].kv, 1, argv, &c, &err);
-                ok(r == -EINVAL && strstr(err.reason, cases[i].reason) != NULL,
-                   "error case %zu: '%s'", i, err.reason);
+                ok(r == -EINVAL && strstr(err.message, cases[i].reason) != NULL,
+                   "error case %zu: '%s'", i, err.message);
                 if (r == 0)
                         config_done(&c);
         }
@@ -209,15 +212,16 @@ static void test_sealed(void) {
                                              NULL};
         char *argv[] = {"w", "--", "/bin/app", NULL};
         struct wrapper_config c;
-        struct config_error err = {};
+        struct error_report err = {};
         is_int(parse(kv, 3, argv, &c, &err), 0, "sealed token mode parses");
-        ok(c.sealed && c.auth == AUTH_TOKEN && !c.has_token, "  sealed, token auth, no token");
-        ok(c.unseal_ca_pem && strstr(c.unseal_ca_pem, "BEGIN") && c.unseal_listen &&
-                   strcmp(c.unseal_listen, ":8199") == 0,
+        ok(c.sealed && c.env.auth == AUTH_TOKEN && !c.env.has_token,
+           "  sealed, token auth, no token");
+        ok(c.env.unseal_ca_pem && strstr(c.env.unseal_ca_pem, "BEGIN") && c.env.unseal_listen &&
+                   strcmp(c.env.unseal_listen, ":8199") == 0,
            "  the CA, and the listen address :8199 by default");
         config_done(&c);
         is_int(parse(listen, 3, argv, &c, &err), 0, "CLOUDTASER_UNSEAL_LISTEN");
-        ok(c.sealed && strcmp(c.unseal_listen, "127.0.0.1:9199") == 0, "  taken");
+        ok(c.sealed && strcmp(c.env.unseal_listen, "127.0.0.1:9199") == 0, "  taken");
         config_done(&c);
         static const char *const broker[] = {"VAULT_AUTH_METHOD",
                                              "broker",
@@ -229,7 +233,7 @@ static void test_sealed(void) {
                                              "secret/data/app/db",
                                              NULL};
         is_int(parse(broker, 3, argv, &c, &err), 0, "broker mode parses");
-        ok(!c.sealed && c.broker_addr && strcmp(c.broker_addr, "https://broker:8443") == 0,
+        ok(!c.sealed && c.env.broker_addr && strcmp(c.env.broker_addr, "https://broker:8443") == 0,
            "  broker mode is not sealed; its address taken");
         config_done(&c);
 }
