@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "broker/authority.h"
+#include "broker/keyring.h"
 #include "common/base64.h"
 #include "common/brokerproto.h"
 #include "common/buf.h"
@@ -32,6 +33,8 @@
 #include "common/vault.h"
 
 #define RATE_SLOTS 1024
+/* A request whose keys this replica does not know re-reads the records at most this often. */
+#define MISS_REFRESH_MS 2000
 
 struct flags {
         const char *listen, *vault_addr, *vault_ca_file, *vault_role, *vault_mount, *jwt_file;
@@ -50,12 +53,12 @@ struct rate_slot {
 struct broker {
         struct flags f;
         pthread_mutex_t lock; /* everything below, and every request */
-        struct authority *auth;
+        struct keyring *keys; /* the session keys, current and previous (broker/keyring.h) */
         struct vault_client *vault;
         struct kube_client *kube;
         struct tls_server *tls;
         char *tls_fingerprint; /* what is served, to see a rotation */
-        uint8_t auth_digest[32];
+        int64_t versions[3];   /* of broker-tls, broker-auth, broker-token as loaded */
         struct rate_slot rate[RATE_SLOTS];
         struct httpd *httpd;
         volatile sig_atomic_t stopping;
@@ -121,12 +124,16 @@ static int decode_key(const struct vault_secret *s, const char *name, struct buf
         return out->len == BROKERPROTO_KEY_SIZE ? 0 : -EBADMSG;
 }
 
-/* Loads (or re-loads) the three records; swaps what changed. */
+/* Loads (or re-loads) the three records; swaps in what changed (a new version of a record).
+ * The session keys go to the keyring (broker/keyring.h: the previous generation kept or wiped
+ * by its rules), the server pair to the TLS server (new handshakes get it, open connections
+ * keep theirs). On any error what is in service stays. Called under b->lock. */
 static int load_records(struct broker *b) {
         struct vault_secret *tlsr = NULL, *authr = NULL, *tokr = NULL;
         _cleanup_buf_ struct buf auth = BUF_INIT(64, BUF_SECURE), inst = BUF_INIT(64, BUF_SECURE);
         int r;
 
+        keyring_loaded(b->keys, now_ms());
         r = read_record(b, "broker-tls", &tlsr);
         if (r == -EACCES || r == -EPERM) { /* the token expired: log in again, once */
                 if (vault_login(b) < 0)
@@ -139,47 +146,46 @@ static int load_records(struct broker *b) {
                 r = read_record(b, "broker-token", &tokr);
         if (r < 0)
                 goto out;
+        if (keyring_current(b->keys) && tlsr->version == b->versions[0] &&
+            authr->version == b->versions[1] && tokr->version == b->versions[2]) {
+                r = 0; /* no new version: nothing to derive or swap */
+                goto out;
+        }
         if ((r = decode_key(authr, "key", &auth)) < 0 ||
             (r = decode_key(tokr, "token", &inst)) < 0) {
                 log_error_errno(r,
                                 "broker-auth/key or broker-token/token is not 32 bytes of base64");
                 goto out;
         }
-        uint8_t digest[32];
-        {
-                struct buf both = BUF_INIT(128, BUF_SECURE);
-                (void) buf_append(&both, auth.data, auth.len);
-                (void) buf_append(&both, inst.data, inst.len);
-                sha256_buffer(both.data, both.len, digest);
-                buf_done(&both);
-        }
-        if (!b->auth || memcmp(digest, b->auth_digest, sizeof(digest)) != 0) {
-                struct authority *a = NULL;
-                r = authority_new(auth.data, auth.len, inst.data, inst.len, b->f.tenant, &a);
-                if (r < 0) {
-                        log_error_errno(r, "Cannot derive the session keys: %m");
-                        goto out;
-                }
-                if (b->auth)
-                        log_notice("broker-auth or broker-token changed: new session keys (open "
-                                   "sessions end)");
-                authority_free(b->auth);
-                b->auth = a;
-                memcpy(b->auth_digest, digest, sizeof(digest));
-        }
         const struct vault_field *crt = field(tlsr, "server.crt"), *key = field(tlsr, "server.key");
         if (!crt || !key) {
                 r = log_error_errno(-ENOENT, "broker-tls lacks server.crt or server.key");
                 goto out;
         }
+        bool first = !keyring_current(b->keys);
+        r = keyring_update(b->keys, auth.data, auth.len, inst.data, inst.len, now_unix(),
+                           b->f.session_ttl);
+        if (r < 0) {
+                log_error_errno(r, "Cannot derive the session keys: %m");
+                goto out;
+        }
+        if (r == KEYRING_NEW_TOKEN)
+                log_notice("broker-token rotated (version %" PRId64 "): new session keys; "
+                           "sessions issued before stay valid for at most %" PRId64 " s",
+                           tokr->version, b->f.session_ttl);
+        else if (r == KEYRING_NEW_AUTH && !first)
+                log_notice("broker-auth rotated (version %" PRId64 "): new session keys and "
+                           "annotation key; every session issued before ends, pods admitted "
+                           "before must be admitted again",
+                           authr->version);
         if (!b->tls) {
                 struct tls_server_options to = {.cert_pem = crt->value,
                                                 .cert_len = crt->value_len,
                                                 .key_pem = key->value,
                                                 .key_len = key->value_len,
-                                                .client_auth = TLS_CLIENT_AUTH_OPTIONAL,
-                                                .client_ca_pem = authority_ca_pem(b->auth),
-                                                .client_ca_len = strlen(authority_ca_pem(b->auth))};
+                                                /* The session CA rotates: the client
+                                                 * certificate is verified by the keyring. */
+                                                .client_auth = TLS_CLIENT_AUTH_REQUEST};
                 r = tls_server_new(&to, &b->tls);
                 if (r < 0) {
                         log_error_errno(r, "Invalid broker-tls server pair: %m");
@@ -195,14 +201,30 @@ static int load_records(struct broker *b) {
                 }
                 free(b->tls_fingerprint);
                 b->tls_fingerprint = strdup(crt->value);
-                log_notice("broker-tls rotated: serving generation %d", r);
+                log_notice("broker-tls rotated (version %" PRId64 "): serving generation %d",
+                           tlsr->version, r);
         }
+        b->versions[0] = tlsr->version;
+        b->versions[1] = authr->version;
+        b->versions[2] = tokr->version;
         r = 0;
 out:
         vault_secret_free(tlsr);
         vault_secret_free(authr);
         vault_secret_free(tokr);
         return r;
+}
+
+/* A key miss (-EKEYREJECTED: keys this replica may not have loaded yet, e.g. another replica
+ * read a rotated record first): true when the records were re-read just now, so that the
+ * caller asks once more. Rate-limited, so forged tokens cannot make the broker hammer the
+ * vault. */
+static bool refresh_on_miss(struct broker *b, int r) {
+        if (r != -EKEYREJECTED || !keyring_refresh_due(b->keys, now_ms(), MISS_REFRESH_MS))
+                return false;
+        int64_t v[3];
+        memcpy(v, b->versions, sizeof(v));
+        return load_records(b) >= 0 && memcmp(v, b->versions, sizeof(v)) != 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -230,6 +252,7 @@ static int status_of(int r) {
         case -EACCES:
                 return 401;
         case -EPERM:
+        case -EKEYREJECTED: /* authority_check_pod(): the annotation MAC */
                 return 403;
         case -E2BIG:
                 return 413;
@@ -275,7 +298,8 @@ static int session_reply(struct broker *b, struct brokerproto_session *s, const 
         _cleanup_buf_ struct buf cert = BUF_INIT(16384, 0);
         _cleanup_buf_ struct buf token = BUF_INIT(BROKERPROTO_MAX_TOKEN, BUF_SECURE);
         int64_t now = now_unix();
-        int r = authority_issue(b->auth, s, csr, strlen(csr), now, b->f.session_ttl, &cert, &token);
+        const struct authority *a = keyring_current(b->keys);
+        int r = authority_issue(a, s, csr, strlen(csr), now, b->f.session_ttl, &cert, &token);
         if (r < 0) {
                 (void) snprintf(au->reason, sizeof(au->reason), "CSR refused");
                 return answer(resp, 400, "CSR refused");
@@ -285,13 +309,26 @@ static int session_reply(struct broker *b, struct brokerproto_session *s, const 
                 return r;
         struct json_value *root = json_doc_root(d);
         if ((r = json_add_string(d, root, "certificate", cert.data)) < 0 ||
-            (r = json_add_string(d, root, "ca", authority_ca_pem(b->auth))) < 0 ||
+            (r = json_add_string(d, root, "ca", authority_ca_pem(a))) < 0 ||
             (r = json_add_string(d, root, "token", token.data)) < 0 ||
             (r = json_add_int64(d, root, "expires_at", s->exp)) < 0)
                 return r;
         answer(resp, 200, NULL);
         (void) snprintf(au->reason, sizeof(au->reason), "session until %" PRId64, s->exp);
         return json_print(root, &resp->body);
+}
+
+/* authority_check_pod() with the current keys; a MAC under keys not loaded yet re-reads the
+ * records once (a pod admitted after a broker-auth rotation this replica has not seen). */
+static int check_pod(struct broker *b, const struct authority_caller *c,
+                     const struct json_value *pod, struct brokerproto_session *s,
+                     struct audit *au) {
+        int r = authority_check_pod(keyring_current(b->keys), c, pod, s, au->reason,
+                                    sizeof(au->reason));
+        if (refresh_on_miss(b, r))
+                r = authority_check_pod(keyring_current(b->keys), c, pod, s, au->reason,
+                                        sizeof(au->reason));
+        return r;
 }
 
 static int handle_session(struct broker *b, const struct httpd_request *req,
@@ -332,8 +369,7 @@ static int handle_session(struct broker *b, const struct httpd_request *req,
                 return snprintf(au->reason, sizeof(au->reason), "pod lookup failed: %.100s",
                                 kerr.message),
                        answer(resp, r == -ENOENT ? 401 : 502, "pod lookup failed");
-        r = authority_check_pod(b->auth, &c, json_doc_root(pod), &s, au->reason,
-                                sizeof(au->reason));
+        r = check_pod(b, &c, json_doc_root(pod), &s, au);
         if (r < 0)
                 return answer(resp, status_of(r), au->reason);
         return session_reply(b, &s, sr.csr, resp, au);
@@ -343,10 +379,14 @@ static int peer_session(struct broker *b, const struct httpd_request *req,
                         struct brokerproto_session *s, struct audit *au) {
         _cleanup_tls_cert_ struct tls_cert peer = {};
         const struct tls_cert *p = NULL;
+        const char *authz = httpd_request_header(req, "Authorization");
         if (req->tls && tls_conn_peer_cert(req->tls, &peer) == 0)
                 p = &peer;
-        int r = authority_authenticate(b->auth, p, httpd_request_header(req, "Authorization"),
-                                       now_unix(), s, au->reason, sizeof(au->reason));
+        int r = keyring_authenticate(b->keys, p, authz, now_unix(), s, au->reason,
+                                     sizeof(au->reason));
+        if (refresh_on_miss(b, r))
+                r = keyring_authenticate(b->keys, p, authz, now_unix(), s, au->reason,
+                                         sizeof(au->reason));
         if (r == 0) {
                 au->ns = arena_strdup(req->arena, s->ns);
                 au->pod = arena_strdup(req->arena, s->pod);
@@ -460,8 +500,7 @@ static int handle_renew(struct broker *b, const struct httpd_request *req,
         if (r < 0)
                 return answer(resp, r == -ENOENT ? 401 : 502, "pod lookup failed");
         brokerproto_session_done(&s);
-        r = authority_check_pod(b->auth, &c, json_doc_root(pod), &s, au->reason,
-                                sizeof(au->reason));
+        r = check_pod(b, &c, json_doc_root(pod), &s, au);
         if (r < 0)
                 return answer(resp, status_of(r), au->reason);
         return session_reply(b, &s, sr.csr, resp, au);
@@ -694,6 +733,9 @@ int main(int argc, char **argv) {
                                    .allow_http = b.f.vault_allow_http,
                                    .ca_file = b.f.vault_ca_file,
                                    .user_agent = "cloudtaser-broker/" CLOUDTASER_VERSION};
+        r = keyring_new(b.f.tenant, &b.keys);
+        if (r < 0)
+                return log_error_errno(r, "Invalid --tenant-prefix: %m"), 64;
         r = vault_client_new(&vo, &b.vault);
         if (r < 0)
                 return log_error_errno(r, "Invalid vault options: %m"), 78; /* EX_CONFIG */
@@ -753,7 +795,7 @@ int main(int argc, char **argv) {
                 (void) pthread_join(threads[i], NULL);
         httpd_free(b.httpd);
         tls_server_free(b.tls);
-        authority_free(b.auth);
+        keyring_free(b.keys);
         free(b.tls_fingerprint);
         vault_client_free(b.vault);
         kube_client_free(b.kube);

@@ -1005,6 +1005,69 @@ static void test_mtls(void) {
         tls = tls_server_free(tls);
 }
 
+/* TLS_CLIENT_AUTH_REQUEST: the handshake completes with or without a certificate, and with one
+ * from a CA the server does not know; the handler gets it (the broker verifies it itself). */
+static void test_mtls_request(void) {
+        _cleanup_tls_key_ struct tls_key *other_key = NULL;
+        _cleanup_tls_cert_ struct tls_cert other = {0};
+        _cleanup_buf_ struct buf cert = BUF_INIT(1u << 16, 0), key = BUF_INIT(1u << 16, BUF_SECURE);
+        struct tls_server *tls = NULL;
+        struct srv s;
+        char url[128], serial[64], cert_path[256], key_path[256];
+        int64_t now = time(NULL);
+        int rc;
+
+        struct tls_server_options to = {.cert_pem = pki.leaf_pem[0].data,
+                                        .cert_len = pki.leaf_pem[0].len,
+                                        .key_pem = pki.key_pem[0].data,
+                                        .key_len = pki.key_pem[0].len,
+                                        .client_auth = TLS_CLIENT_AUTH_REQUEST};
+        ok(tls_key_generate(&other_key) == 0 &&
+                   tls_cert_create_ca(other_key,
+                                      &(struct tls_cert_params){.common_name = "unknown CA",
+                                                                .not_before = now - 60,
+                                                                .not_after = now + 3600,
+                                                                .path_len = -1},
+                                      &other) == 0 &&
+                   issue(other_key, &other, "stranger", TLS_USAGE_CLIENT, &cert, &key, serial) ==
+                           0 &&
+                   write_file("stranger.pem", cert.data, cert.len) == 0 &&
+                   write_file("stranger.key", key.data, key.len) == 0,
+           "a client certificate from a CA the server does not know");
+        path_in_tmp(cert_path, sizeof(cert_path), "stranger.pem");
+        path_in_tmp(key_path, sizeof(key_path), "stranger.key");
+        if (!ok(tls_server_new(&to, &tls) == 0 &&
+                        srv_start(&s, &(struct httpd_options){.tls = tls}, 1) == 0,
+                "server requesting (not verifying) client certificates, no CA given"))
+                return;
+        (void) snprintf(url, sizeof(url), "%s/mtls", s.url);
+        {
+                char *argv[] = {"curl",    "-sS",   "--cacert", pki.ca_path, "--cert",
+                                cert_path, "--key", key_path,   url,         NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out && strcmp(out, "cn=stranger") == 0,
+                   "an unknown CA's certificate reaches the handler ('%s')", out ? out : "");
+        }
+        {
+                char *argv[] = {"curl",     "-sS",
+                                "--cacert", pki.ca_path,
+                                "--cert",   pki.client_cert_path,
+                                "--key",    pki.client_key_path,
+                                url,        NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out && strcmp(out, "cn=test-client") == 0,
+                   "so does a known one ('%s')", out ? out : "");
+        }
+        {
+                char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
+                _cleanup_free_ char *out = curl_out(argv, &rc);
+                ok(rc == 0 && out && strstr(out, "no client certificate"),
+                   "no certificate: the handshake completes, the handler sees none");
+        }
+        ok(srv_stop(&s) >= 0, "stopped");
+        tls = tls_server_free(tls);
+}
+
 static void test_plain(void) {
         struct srv s;
         struct httpd_options o = {.limits = {.max_body = 4096, .max_arena = 64 * 1024},
@@ -1560,6 +1623,7 @@ int main(void) {
                 test_tls();
                 test_swap();
                 test_mtls();
+                test_mtls_request();
                 test_handshake_flood();
                 test_handshake_deadline();
         }
