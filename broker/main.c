@@ -3,9 +3,10 @@
  * cloudtaser-broker: the in-cluster gateway between wrappers in broker mode and the vault
  * (docs/protocol-broker.md). It logs in to the vault with its own Kubernetes-auth identity, loads
  * broker-tls, broker-auth and broker-token (re-read every --reload-interval: a rotated record is
- * swapped in without a restart), and serves TLS on --listen. Decisions are broker/authority's;
- * this file does the I/O (TokenReview, the pod, the vault reads), the per-pod rate limit and the
- * audit line.
+ * swapped in without a restart; the key generations are broker/keyring's), and serves TLS on
+ * --listen. Decisions are broker/authority's; this file does the I/O (TokenReview, the pod, the
+ * vault reads, with --pod-tokens through each session's own token: broker/podtokens), the
+ * per-pod rate limit and the audit line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 
 #include "broker/authority.h"
 #include "broker/keyring.h"
+#include "broker/podtokens.h"
 #include "common/base64.h"
 #include "common/brokerproto.h"
 #include "common/buf.h"
@@ -38,8 +40,8 @@
 
 struct flags {
         const char *listen, *vault_addr, *vault_ca_file, *vault_role, *vault_mount, *jwt_file;
-        const char *prefix, *kubeconfig, *tenant;
-        bool vault_allow_http;
+        const char *prefix, *kubeconfig, *tenant, *pod_token_role;
+        bool vault_allow_http, pod_tokens;
         int64_t session_ttl;
         unsigned reload_s, rate_per_s, rate_burst, loops;
 };
@@ -55,6 +57,11 @@ struct broker {
         pthread_mutex_t lock; /* everything below, and every request */
         struct keyring *keys; /* the session keys, current and previous (broker/keyring.h) */
         struct vault_client *vault;
+        /* --pod-tokens: each session's reads go through its own child token (broker/podtokens),
+         * set on `reader` for the request. */
+        struct podtokens *pods;
+        struct podtokens_vault pods_vault;
+        struct vault_client *reader;
         struct kube_client *kube;
         struct tls_server *tls;
         char *tls_fingerprint; /* what is served, to see a rotation */
@@ -173,11 +180,14 @@ static int load_records(struct broker *b) {
                 log_notice("broker-token rotated (version %" PRId64 "): new session keys; "
                            "sessions issued before stay valid for at most %" PRId64 " s",
                            tokr->version, b->f.session_ttl);
-        else if (r == KEYRING_NEW_AUTH && !first)
+        else if (r == KEYRING_NEW_AUTH && !first) {
                 log_notice("broker-auth rotated (version %" PRId64 "): new session keys and "
                            "annotation key; every session issued before ends, pods admitted "
                            "before must be admitted again",
                            authr->version);
+                if (b->pods) /* their sessions ended */
+                        log_info("revoked %zu per-session token(s)", podtokens_revoke_all(b->pods));
+        }
         if (!b->tls) {
                 struct tls_server_options to = {.cert_pem = crt->value,
                                                 .cert_len = crt->value_len,
@@ -313,8 +323,25 @@ static int session_reply(struct broker *b, struct brokerproto_session *s, const 
             (r = json_add_string(d, root, "token", token.data)) < 0 ||
             (r = json_add_int64(d, root, "expires_at", s->exp)) < 0)
                 return r;
-        answer(resp, 200, NULL);
-        (void) snprintf(au->reason, sizeof(au->reason), "session until %" PRId64, s->exp);
+        if (b->pods) {
+                char id[PODTOKENS_ID_SIZE];
+                struct podtokens_grant g;
+                podtokens_session_id(token.data, token.len, id);
+                r = podtokens_get(b->pods, s, id, now, &g);
+                if (r < 0)
+                        return snprintf(au->reason, sizeof(au->reason),
+                                        "vault: cannot create the session's token: %s",
+                                        vault_strerror(r)),
+                               answer(resp, 502, "vault: cannot create the session's token");
+                answer(resp, 200, NULL);
+                (void) snprintf(au->reason, sizeof(au->reason),
+                                "session until %" PRId64 ", with its own vault token", s->exp);
+                log_info("pod token for a session of %s/%s: policy %s accessor %s", s->ns, s->pod,
+                         g.policy, g.accessor);
+        } else {
+                answer(resp, 200, NULL);
+                (void) snprintf(au->reason, sizeof(au->reason), "session until %" PRId64, s->exp);
+        }
         return json_print(root, &resp->body);
 }
 
@@ -395,15 +422,15 @@ static int peer_session(struct broker *b, const struct httpd_request *req,
         return r;
 }
 
-static int read_secret(struct broker *b, const char *path, struct json_doc *d,
+static int read_secret(struct vault_client *vc, const char *path, struct json_doc *d,
                        struct json_value *into, bool versions) {
         struct vault_kv_path p;
         struct vault_error err = {};
         struct vault_secret *sec = NULL;
         struct json_value *entry, *data, *meta;
-        int r = vault_kv_resolve(b->vault, path, &p, &err);
+        int r = vault_kv_resolve(vc, path, &p, &err);
         if (r >= 0)
-                r = vault_kv_read(b->vault, &p, 0, &sec, &err);
+                r = vault_kv_read(vc, &p, 0, &sec, &err);
         if (r < 0)
                 return r;
         if (versions) {
@@ -464,13 +491,34 @@ static int handle_paths(struct broker *b, const struct httpd_request *req,
                 return r;
         if ((r = json_add_object(d, json_doc_root(d), versions ? "versions" : "secrets", &obj)) < 0)
                 return r;
-        for (size_t i = 0; i < pr.n_paths; i++) {
-                r = read_secret(b, pr.paths[i], d, obj, versions);
+        struct vault_client *v = b->vault;
+        if (b->pods) { /* the session's own token, minted here when another replica issued it */
+                const char *token = brokerproto_bearer(httpd_request_header(req, "Authorization"));
+                char id[PODTOKENS_ID_SIZE];
+                struct podtokens_grant g;
+                podtokens_session_id(token, strlen(token), id);
+                r = podtokens_get(b->pods, &s, id, now_unix(), &g);
+                if (r >= 0)
+                        r = vault_set_token(b->reader, g.token, strlen(g.token));
                 if (r < 0)
-                        return snprintf(au->reason, sizeof(au->reason), "vault read of '%s' failed",
-                                        pr.paths[i]),
-                               answer(resp, r == -ENOENT ? 404 : 502, au->reason);
+                        return snprintf(au->reason, sizeof(au->reason),
+                                        "vault: no token for the session: %s", vault_strerror(r)),
+                               answer(resp, 502, "vault: no token for the session");
+                if (g.minted)
+                        log_info("pod token for a session of %s/%s: policy %s accessor %s", s.ns,
+                                 s.pod, g.policy, g.accessor);
+                v = b->reader;
         }
+        size_t failed = pr.n_paths;
+        for (size_t i = 0; i < pr.n_paths && failed == pr.n_paths; i++)
+                if ((r = read_secret(v, pr.paths[i], d, obj, versions)) < 0)
+                        failed = i;
+        if (b->pods)
+                vault_clear_token(b->reader);
+        if (failed < pr.n_paths)
+                return snprintf(au->reason, sizeof(au->reason), "vault read of '%s' failed",
+                                pr.paths[failed]),
+                       answer(resp, r == -ENOENT ? 404 : 502, au->reason);
         answer(resp, 200, NULL);
         (void) snprintf(au->reason, sizeof(au->reason), "%zu path(s)", pr.n_paths);
         return json_print(json_doc_root(d), &resp->body);
@@ -503,7 +551,14 @@ static int handle_renew(struct broker *b, const struct httpd_request *req,
         r = check_pod(b, &c, json_doc_root(pod), &s, au);
         if (r < 0)
                 return answer(resp, status_of(r), au->reason);
-        return session_reply(b, &s, sr.csr, resp, au);
+        r = session_reply(b, &s, sr.csr, resp, au);
+        if (r >= 0 && resp->status == 200 && b->pods) { /* the old session is replaced */
+                const char *old = brokerproto_bearer(httpd_request_header(req, "Authorization"));
+                char id[PODTOKENS_ID_SIZE];
+                podtokens_session_id(old, strlen(old), id);
+                (void) podtokens_end(b->pods, id);
+        }
+        return r;
 }
 
 static int handler(void *userdata, const struct httpd_request *req, struct httpd_response *resp) {
@@ -540,6 +595,19 @@ static int handler(void *userdata, const struct httpd_request *req, struct httpd
 
 /* ---- main -------------------------------------------------------------------------------- */
 
+/* Expired sessions' tokens revoked, their policies deleted (also a dead broker's). */
+static int sweep_pod_tokens(struct broker *b) {
+        size_t revoked = 0, deleted = 0;
+        int r = podtokens_sweep(b->pods, now_unix(), &revoked, &deleted);
+        if (r < 0)
+                return log_warning_errno(r, "Cannot list the per-session policies: %s",
+                                         vault_strerror(r));
+        if (revoked || deleted)
+                log_info("expired sessions: %zu token(s) revoked, %zu policy(ies) deleted", revoked,
+                         deleted);
+        return 0;
+}
+
 static void *reload_main(void *userdata) {
         struct broker *b = userdata;
         while (!b->stopping) {
@@ -551,6 +619,8 @@ static void *reload_main(void *userdata) {
                         break;
                 (void) pthread_mutex_lock(&b->lock);
                 (void) load_records(b); /* logged; the current material stays in service */
+                if (b->pods)
+                        (void) sweep_pod_tokens(b);
                 (void) pthread_mutex_unlock(&b->lock);
         }
         return NULL;
@@ -579,6 +649,10 @@ static void usage(FILE *out) {
               "  --reload-interval S      re-read the records every S seconds (default 60)\n"
               "  --rate N --burst M       requests per second and burst per pod (default 20/40)\n"
               "  --loops N                event loops (threads; default 1)\n"
+              "  --pod-tokens             read each session's secrets with a child token\n"
+              "                           whose policy names only its paths (off by default)\n"
+              "  --pod-token-role ROLE    the token role of those tokens (default\n"
+              "                           cloudtaser-broker-pod)\n"
               "  --version                print the version\n",
               out);
 }
@@ -610,6 +684,8 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 RATE,
                 BURST,
                 LOOPS,
+                POD_TOKENS,
+                POD_TOKEN_ROLE,
                 HELP
         };
         static const struct option opts[] = {
@@ -628,6 +704,8 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 {"rate", required_argument, NULL, RATE},
                 {"burst", required_argument, NULL, BURST},
                 {"loops", required_argument, NULL, LOOPS},
+                {"pod-tokens", no_argument, NULL, POD_TOKENS},
+                {"pod-token-role", required_argument, NULL, POD_TOKEN_ROLE},
                 {"help", no_argument, NULL, HELP},
                 {},
         };
@@ -692,6 +770,12 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 case LOOPS:
                         r = parse_uint(optarg, 64, &f->loops);
                         break;
+                case POD_TOKENS:
+                        f->pod_tokens = true;
+                        break;
+                case POD_TOKEN_ROLE:
+                        f->pod_token_role = optarg;
+                        break;
                 case HELP:
                         usage(stdout);
                         exit(0);
@@ -751,12 +835,26 @@ int main(int argc, char **argv) {
         r = kube_client_new(&kc, NULL, &b.kube);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the Kubernetes client: %m"), 78;
+        if (b.f.pod_tokens) {
+                struct podtokens_ops ops;
+                r = vault_client_new(&vo, &b.reader);
+                if (r >= 0) {
+                        b.pods_vault =
+                                (struct podtokens_vault){.admin = b.vault, .reader = b.reader};
+                        podtokens_vault_ops(&b.pods_vault, &ops);
+                        r = podtokens_new(&ops, b.f.pod_token_role, &b.pods);
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Invalid --pod-token-role: %m"), 64;
+        }
 
         /* Vault may come later: retry with backoff, not ready meanwhile. */
         for (unsigned delay = 1;; delay = delay < 30 ? delay * 2 : 30) {
                 r = vault_login(&b);
                 if (r >= 0)
                         r = load_records(&b);
+                if (r >= 0 && b.pods) /* left-overs of a broker that died: swept before serving */
+                        r = sweep_pod_tokens(&b);
                 if (r >= 0)
                         break;
                 log_warning("not ready: retrying in %u s", delay);
@@ -783,9 +881,10 @@ int main(int argc, char **argv) {
         if (pthread_create(&threads[nt], NULL, reload_main, &b) == 0)
                 nt++;
         log_info("serving on %s (port %d), installation %s, tenant prefix %s, sessions %" PRId64
-                 " s",
+                 " s, reads with %s",
                  b.f.listen, httpd_port(b.httpd), "-",
-                 b.f.tenant ? b.f.tenant : AUTHORITY_TENANT_DEFAULT, b.f.session_ttl);
+                 b.f.tenant ? b.f.tenant : AUTHORITY_TENANT_DEFAULT, b.f.session_ttl,
+                 b.pods ? "per-session child tokens" : "the broker's own token");
         int sig = 0;
         (void) sigwait(&mask, &sig);
         log_info("received signal %d: stopping", sig);
@@ -794,6 +893,11 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < nt; i++)
                 (void) pthread_join(threads[i], NULL);
         httpd_free(b.httpd);
+        if (b.pods)
+                log_info("stopping: %zu per-session token(s) revoked",
+                         podtokens_revoke_all(b.pods));
+        podtokens_free(b.pods);
+        vault_client_free(b.reader);
         tls_server_free(b.tls);
         keyring_free(b.keys);
         free(b.tls_fingerprint);

@@ -15,20 +15,7 @@
 #     key is accepted (which proves the forgery itself right); no value in any log.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/lib/tap.sh"
-. "$top/tests/standin/standin.sh"
-. "$top/tests/e2e/wrapper-lib.sh"
-. "$top/tests/e2e/real-lib.sh"
-
-BROKER=$top/build/musl/bin/cloudtaser-broker
-[ -x "$BROKER" ] || { echo "Bail out! $BROKER not built"; exit 1; }
-real_setup --cluster
-. "$top/tests/cluster/pod-lib.sh"
-ns=$T-apps
-real_ns "$ns" || { echo "Bail out! namespace $ns"; exit 1; }
-kubectl -n "$ns" create serviceaccount app > /dev/null
-kubectl -n "$ns" create serviceaccount broker > /dev/null
-. "$top/tests/e2e/broker-lib.sh"
+. "$top/tests/e2e/broker-setup.sh"
 start_broker L --reload-interval 3600 && portL=$port
 ok $? "broker L (re-reads every hour) serving on $portL"
 

@@ -748,6 +748,14 @@ static char *curl_out(char **argv, int *ret_rc) {
         return read_tmp("curl.out");
 }
 
+/* GET url with curl over TLS (the test CA), with the client pair cert/key when cert is given. */
+static char *curl_client(const char *url, const char *cert, const char *key, int *ret_rc) {
+        char *with[] = {"curl",        "-sS",   "--cacert",   pki.ca_path,  "--cert",
+                        (char *) cert, "--key", (char *) key, (char *) url, NULL};
+        char *without[] = {"curl", "-sS", "--cacert", pki.ca_path, (char *) url, NULL};
+        return curl_out(cert ? with : without, ret_rc);
+}
+
 static void test_tls(void) {
         struct srv s;
         struct tls_server *tls = new_tls(0, TLS_CLIENT_AUTH_NONE);
@@ -984,20 +992,15 @@ static void test_mtls(void) {
         (void) snprintf(url, sizeof(url), "%s/mtls", s.url);
         httpd_get_stats(s.h, &st0);
         {
-                char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
-                free(curl_out(argv, &rc));
+                free(curl_client(url, NULL, NULL, &rc));
                 (void) stats_wait(s.h, handshake_failures_over, &st0, &st1);
                 ok(rc != 0 && st1.tls_handshake_failures > st0.tls_handshake_failures &&
                            st1.requests == st0.requests,
                    "no client certificate: handshake refused");
         }
         {
-                char *argv[] = {"curl",     "-sS",
-                                "--cacert", pki.ca_path,
-                                "--cert",   pki.client_cert_path,
-                                "--key",    pki.client_key_path,
-                                url,        NULL};
-                _cleanup_free_ char *out = curl_out(argv, &rc);
+                _cleanup_free_ char *out =
+                        curl_client(url, pki.client_cert_path, pki.client_key_path, &rc);
                 ok(rc == 0 && out && strcmp(out, "cn=test-client") == 0,
                    "client certificate verified and visible to the handler ('%s')", out ? out : "");
         }
@@ -1042,25 +1045,18 @@ static void test_mtls_request(void) {
                 return;
         (void) snprintf(url, sizeof(url), "%s/mtls", s.url);
         {
-                char *argv[] = {"curl",    "-sS",   "--cacert", pki.ca_path, "--cert",
-                                cert_path, "--key", key_path,   url,         NULL};
-                _cleanup_free_ char *out = curl_out(argv, &rc);
+                _cleanup_free_ char *out = curl_client(url, cert_path, key_path, &rc);
                 ok(rc == 0 && out && strcmp(out, "cn=stranger") == 0,
                    "an unknown CA's certificate reaches the handler ('%s')", out ? out : "");
         }
         {
-                char *argv[] = {"curl",     "-sS",
-                                "--cacert", pki.ca_path,
-                                "--cert",   pki.client_cert_path,
-                                "--key",    pki.client_key_path,
-                                url,        NULL};
-                _cleanup_free_ char *out = curl_out(argv, &rc);
+                _cleanup_free_ char *out =
+                        curl_client(url, pki.client_cert_path, pki.client_key_path, &rc);
                 ok(rc == 0 && out && strcmp(out, "cn=test-client") == 0,
                    "so does a known one ('%s')", out ? out : "");
         }
         {
-                char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
-                _cleanup_free_ char *out = curl_out(argv, &rc);
+                _cleanup_free_ char *out = curl_client(url, NULL, NULL, &rc);
                 ok(rc == 0 && out && strstr(out, "no client certificate"),
                    "no certificate: the handshake completes, the handler sees none");
         }
