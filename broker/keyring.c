@@ -56,8 +56,7 @@ int keyring_update(struct keyring *k, const void *auth, size_t auth_len, const v
 
         if (!k || !auth || !install || overlap_s < 0)
                 return -EINVAL;
-        if (k->prev && now >= k->prev_until)
-                drop_previous(k);
+        keyring_tick(k, now);
         sha256_buffer(auth, auth_len, ad);
         sha256_buffer(install, install_len, id);
         bool same_auth = k->cur && hmac_equal(ad, k->auth_digest, sizeof(ad)),
@@ -78,6 +77,11 @@ int keyring_update(struct keyring *k, const void *auth, size_t auth_len, const v
         memcpy(k->auth_digest, ad, sizeof(ad));
         memcpy(k->install_digest, id, sizeof(id));
         return same_auth ? KEYRING_NEW_TOKEN : KEYRING_NEW_AUTH;
+}
+
+void keyring_tick(struct keyring *k, int64_t now) {
+        if (k && k->prev && now >= k->prev_until)
+                drop_previous(k);
 }
 
 const struct authority *keyring_current(const struct keyring *k) {

@@ -44,6 +44,9 @@ enum {
 int keyring_update(struct keyring *k, const void *auth, size_t auth_len, const void *install,
                    size_t install_len, int64_t now, int64_t overlap_s);
 
+/* Wipes the previous generation once its overlap has ended (keyring_update() does it too). */
+void keyring_tick(struct keyring *k, int64_t now);
+
 /* The authority that issues sessions and checks pods; NULL before the first update. */
 const struct authority *keyring_current(const struct keyring *k);
 /* Whether a previous generation still authenticates at `now`. */

@@ -141,6 +141,7 @@ static int load_records(struct broker *b) {
         int r;
 
         keyring_loaded(b->keys, now_ms());
+        keyring_tick(b->keys, now_unix()); /* an ended overlap's keys wiped */
         r = read_record(b, "broker-tls", &tlsr);
         if (r == -EACCES || r == -EPERM) { /* the token expired: log in again, once */
                 if (vault_login(b) < 0)

@@ -147,6 +147,12 @@ int main(void) {
                 is_int(use(c, &sl, T0 + 401), -EKEYREJECTED,
                        "refused once the overlap ends, though not expired yet");
                 ok(!keyring_has_previous(c, T0 + 401), "the previous generation is gone");
+                size_t held = secmem_regions();
+                keyring_tick(c, T0 + 400);
+                ok(secmem_regions() == held, "a tick within the overlap keeps it");
+                keyring_tick(c, T0 + 401);
+                ok(secmem_regions() < held, "a tick after it wipes its keys (%zu -> %zu)", held,
+                   secmem_regions());
                 tls_cert_done(&sl.cert);
                 keyring_free(c);
         }
