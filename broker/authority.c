@@ -203,7 +203,7 @@ int authority_check_pod(const struct authority *a, const struct authority_caller
         if (json_get_string(ann, BROKERPROTO_ANNOTATION_MAC, &mac) < 0 || !paths ||
             brokerproto_annotation_mac_check(a->keys->annotation, ns, sa, paths,
                                              env_map ? env_map : "", mac) < 0)
-                return why(reason, reason_size, "annotation MAC mismatch"), -EPERM;
+                return why(reason, reason_size, "annotation MAC mismatch"), -EKEYREJECTED;
         r = injection_parse_secret_paths(paths, &specs, &n, &ierr);
         if (r < 0)
                 return why(reason, reason_size, "malformed secret paths"), -EPERM;
@@ -300,10 +300,11 @@ int authority_authenticate(const struct authority *a, const struct tls_cert *pee
         if (!peer || !peer->der)
                 return why(reason, reason_size, "no client certificate"), -EACCES;
         r = tls_verify_certs(&a->ca, 1, peer, 1, now, TLS_USAGE_CLIENT);
+        if (r == -EKEYEXPIRED)
+                return why(reason, reason_size, "client certificate expired"), -EACCES;
         if (r < 0)
-                return why(reason, reason_size, "client certificate not from the session CA (%s)",
-                           r == -EKEYEXPIRED ? "expired" : "untrusted"),
-                       -EACCES;
+                return why(reason, reason_size, "client certificate not from the session CA"),
+                       -EKEYREJECTED;
         token = brokerproto_bearer(authorization);
         if (!token)
                 return why(reason, reason_size, "no session token"), -EACCES;
@@ -313,7 +314,7 @@ int authority_authenticate(const struct authority *a, const struct tls_cert *pee
                            r == -EKEYEXPIRED ? "expired"
                            : r == -EPERM     ? "forged or of another installation"
                                              : "malformed"),
-                       -EACCES;
+                       r == -EPERM ? -EKEYREJECTED : -EACCES;
         sha256_buffer(peer->der, peer->len, digest);
         if (!hmac_equal(digest, s.cert_sha256, sizeof(digest))) {
                 brokerproto_session_done(&s);

@@ -10,8 +10,11 @@
  *   - a session: the pod's client certificate (signed from its CSR) and its session token;
  *   - for every later request: whether the client certificate and the token belong together
  *     and are valid now.
- * Errors map to the HTTP answers: -EACCES is 401, -EPERM is 403, -EBADMSG 400. A reason for the
- * audit line (no secret in it) is written to `reason` when given.
+ * Errors map to the HTTP answers: -EACCES is 401, -EPERM is 403, -EBADMSG 400. -EKEYREJECTED
+ * says "not under these keys" (a 401 from authority_authenticate(), a 403 from
+ * authority_check_pod()): what keys this replica has not loaded yet would also give, so the
+ * caller may re-read the records and ask again (broker/keyring.h). A reason for the audit line
+ * (no secret in it) is written to `reason` when given.
  */
 #pragma once
 
@@ -57,8 +60,10 @@ int authority_review_request(const char *jwt, struct buf *out);
 /* Checks the pod (a v1 Pod object as the API server returns it) against the caller and the
  * admission annotations, and fills session->{ns,pod,uid,sa,paths} (heap; the caller owns the
  * session: brokerproto_session_done()). -EACCES when the pod is not the caller's (name, UID,
- * namespace, service account); -EPERM when not annotated for broker mode, the MAC does not match,
- * or a path is outside the namespace's prefix; -EBADMSG for a malformed pod. */
+ * namespace, service account); -EPERM when not annotated for broker mode or a path is outside
+ * the namespace's prefix; -EKEYREJECTED (403) when the annotation MAC does not match (edited
+ * annotations, or a MAC under an annotation key this authority does not hold); -EBADMSG for a
+ * malformed pod. */
 int authority_check_pod(const struct authority *a, const struct authority_caller *caller,
                         const struct json_value *pod, struct brokerproto_session *session,
                         char *reason, size_t reason_size);
@@ -71,10 +76,12 @@ int authority_issue(const struct authority *a, struct brokerproto_session *sessi
                     const char *csr_pem, size_t csr_len, int64_t now, int64_t ttl,
                     struct buf *cert_pem, struct buf *token);
 
-/* A later request: the client certificate the TLS layer verified (NULL when none), and the
- * Authorization header value. -EACCES (401) without a certificate, with one that is not from the
- * session CA, with a missing/forged/expired/foreign token, or a token issued with another
- * certificate. *ret: brokerproto_session_done(). */
+/* A later request: the client certificate the TLS layer received (NULL when none; it need not
+ * have verified it: TLS_CLIENT_AUTH_REQUEST), and the Authorization header value. Errors are all
+ * 401: -EKEYREJECTED for a certificate that is not from this session CA or a token whose MAC is
+ * not under these keys (forged, or another installation's, or another key generation's);
+ * -EACCES without a certificate, with an expired one, with a missing/malformed/expired token, or
+ * a token issued with another certificate. *ret: brokerproto_session_done(). */
 int authority_authenticate(const struct authority *a, const struct tls_cert *peer,
                            const char *authorization, int64_t now, struct brokerproto_session *ret,
                            char *reason, size_t reason_size);

@@ -1,6 +1,7 @@
 # broker/: cloudtaser-broker, the in-cluster gateway between wrappers in broker mode and the
 # vault (docs/protocol-broker.md). Its modules other than main.c go into libbroker.a so that
-# unit tests can link them. Like every program folder it uses only common/ and itself.
+# unit tests and fuzz targets can link them. Like every program folder it uses only common/ and
+# itself.
 
 BROKER_SRCS := $(filter-out $(TOP)/broker/main.c,$(wildcard $(TOP)/broker/*.c))
 BROKER_LIBS_MUSL := $(O)/musl/libbroker.a
@@ -27,7 +28,10 @@ RELEASE_BINS += $(O)/musl/bin/cloudtaser-broker
 tests: $(O)/asan/bin/cloudtaser-broker
 endif
 
-# Unit tests (tests/unit/test-broker-*.c).
+# Unit tests (tests/unit/test-broker-*.c) and fuzz targets (tests/fuzz/fuzz-broker-*.c).
 BROKER_UNIT := $(filter test-broker-%,$(UNIT_NAMES))
+BROKER_FUZZ := $(filter broker-%,$(FUZZ_NAMES))
 $(addprefix $(O)/musl/tests/unit/,$(BROKER_UNIT)): $(BROKER_LIBS_MUSL)
 $(addprefix $(O)/asan/tests/unit/,$(BROKER_UNIT)): $(BROKER_LIBS_ASAN)
+$(addprefix $(O)/asan/tests/fuzz/replay-,$(BROKER_FUZZ)): $(BROKER_LIBS_ASAN)
+$(addprefix $(O)/fuzz/fuzz-,$(BROKER_FUZZ)): $(patsubst $(TOP)/%.c,$(O)/fuzz/%.o,$(BROKER_SRCS))

@@ -3,9 +3,10 @@
  * cloudtaser-broker: the in-cluster gateway between wrappers in broker mode and the vault
  * (docs/protocol-broker.md). It logs in to the vault with its own Kubernetes-auth identity, loads
  * broker-tls, broker-auth and broker-token (re-read every --reload-interval: a rotated record is
- * swapped in without a restart), and serves TLS on --listen. Decisions are broker/authority's;
- * this file does the I/O (TokenReview, the pod, the vault reads), the per-pod rate limit and the
- * audit line.
+ * swapped in without a restart; the key generations are broker/keyring's), and serves TLS on
+ * --listen. Decisions are broker/authority's; this file does the I/O (TokenReview, the pod, the
+ * vault reads, with --pod-tokens through each session's own token: broker/podtokens), the
+ * per-pod rate limit and the audit line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +19,8 @@
 #include <time.h>
 
 #include "broker/authority.h"
+#include "broker/keyring.h"
+#include "broker/podtokens.h"
 #include "common/base64.h"
 #include "common/brokerproto.h"
 #include "common/buf.h"
@@ -33,11 +36,13 @@
 #include "common/vault.h"
 
 #define RATE_SLOTS 1024
+/* A request whose keys this replica does not know re-reads the records at most this often. */
+#define MISS_REFRESH_MS 2000
 
 struct flags {
         const char *listen, *vault_addr, *vault_ca_file, *vault_role, *vault_mount, *jwt_file;
-        const char *prefix, *kubeconfig, *tenant;
-        bool vault_allow_http;
+        const char *prefix, *kubeconfig, *tenant, *pod_token_role;
+        bool vault_allow_http, pod_tokens;
         int64_t session_ttl;
         unsigned reload_s, rate_per_s, rate_burst, loops;
 };
@@ -51,12 +56,17 @@ struct rate_slot {
 struct broker {
         struct flags f;
         pthread_mutex_t lock; /* everything below, and every request */
-        struct authority *auth;
+        struct keyring *keys; /* the session keys, current and previous (broker/keyring.h) */
         struct vault_client *vault;
+        /* --pod-tokens: each session's reads go through its own child token (broker/podtokens),
+         * set on `reader` for the request. */
+        struct podtokens *pods;
+        struct podtokens_vault pods_vault;
+        struct vault_client *reader;
         struct kube_client *kube;
         struct tls_server *tls;
         char *tls_fingerprint; /* what is served, to see a rotation */
-        uint8_t auth_digest[32];
+        int64_t versions[3];   /* of broker-tls, broker-auth, broker-token as loaded */
         struct rate_slot rate[RATE_SLOTS];
         struct httpd *httpd;
         volatile sig_atomic_t stopping;
@@ -122,12 +132,17 @@ static int decode_key(const struct vault_secret *s, const char *name, struct buf
         return out->len == BROKERPROTO_KEY_SIZE ? 0 : -EBADMSG;
 }
 
-/* Loads (or re-loads) the three records; swaps what changed. */
+/* Loads (or re-loads) the three records; swaps in what changed (a new version of a record).
+ * The session keys go to the keyring (broker/keyring.h: the previous generation kept or wiped
+ * by its rules), the server pair to the TLS server (new handshakes get it, open connections
+ * keep theirs). On any error what is in service stays. Called under b->lock. */
 static int load_records(struct broker *b) {
         struct vault_secret *tlsr = NULL, *authr = NULL, *tokr = NULL;
         _cleanup_buf_ struct buf auth = BUF_INIT(64, BUF_SECURE), inst = BUF_INIT(64, BUF_SECURE);
         int r;
 
+        keyring_loaded(b->keys, now_ms());
+        keyring_tick(b->keys, now_unix()); /* an ended overlap's keys wiped */
         r = read_record(b, "broker-tls", &tlsr);
         if (r == -EACCES || r == -EPERM) { /* the token expired: log in again, once */
                 if (vault_login(b) < 0)
@@ -140,47 +155,49 @@ static int load_records(struct broker *b) {
                 r = read_record(b, "broker-token", &tokr);
         if (r < 0)
                 goto out;
+        if (keyring_current(b->keys) && tlsr->version == b->versions[0] &&
+            authr->version == b->versions[1] && tokr->version == b->versions[2]) {
+                r = 0; /* no new version: nothing to derive or swap */
+                goto out;
+        }
         if ((r = decode_key(authr, "key", &auth)) < 0 ||
             (r = decode_key(tokr, "token", &inst)) < 0) {
                 log_error_errno(r,
                                 "broker-auth/key or broker-token/token is not 32 bytes of base64");
                 goto out;
         }
-        uint8_t digest[32];
-        {
-                struct buf both = BUF_INIT(128, BUF_SECURE);
-                (void) buf_append(&both, auth.data, auth.len);
-                (void) buf_append(&both, inst.data, inst.len);
-                sha256_buffer(both.data, both.len, digest);
-                buf_done(&both);
-        }
-        if (!b->auth || memcmp(digest, b->auth_digest, sizeof(digest)) != 0) {
-                struct authority *a = NULL;
-                r = authority_new(auth.data, auth.len, inst.data, inst.len, b->f.tenant, &a);
-                if (r < 0) {
-                        log_error_errno(r, "Cannot derive the session keys: %m");
-                        goto out;
-                }
-                if (b->auth)
-                        log_notice("broker-auth or broker-token changed: new session keys (open "
-                                   "sessions end)");
-                authority_free(b->auth);
-                b->auth = a;
-                memcpy(b->auth_digest, digest, sizeof(digest));
-        }
         const struct vault_field *crt = field(tlsr, "server.crt"), *key = field(tlsr, "server.key");
         if (!crt || !key) {
                 r = log_error_errno(-ENOENT, "broker-tls lacks server.crt or server.key");
                 goto out;
+        }
+        bool first = !keyring_current(b->keys);
+        r = keyring_update(b->keys, auth.data, auth.len, inst.data, inst.len, now_unix(),
+                           b->f.session_ttl);
+        if (r < 0) {
+                log_error_errno(r, "Cannot derive the session keys: %m");
+                goto out;
+        }
+        if (r == KEYRING_NEW_TOKEN)
+                log_notice("broker-token rotated (version %" PRId64 "): new session keys; "
+                           "sessions issued before stay valid for at most %" PRId64 " s",
+                           tokr->version, b->f.session_ttl);
+        else if (r == KEYRING_NEW_AUTH && !first) {
+                log_notice("broker-auth rotated (version %" PRId64 "): new session keys and "
+                           "annotation key; every session issued before ends, pods admitted "
+                           "before must be admitted again",
+                           authr->version);
+                if (b->pods) /* their sessions ended */
+                        log_info("revoked %zu per-session token(s)", podtokens_revoke_all(b->pods));
         }
         if (!b->tls) {
                 struct tls_server_options to = {.cert_pem = crt->value,
                                                 .cert_len = crt->value_len,
                                                 .key_pem = key->value,
                                                 .key_len = key->value_len,
-                                                .client_auth = TLS_CLIENT_AUTH_OPTIONAL,
-                                                .client_ca_pem = authority_ca_pem(b->auth),
-                                                .client_ca_len = strlen(authority_ca_pem(b->auth))};
+                                                /* The session CA rotates: the client
+                                                 * certificate is verified by the keyring. */
+                                                .client_auth = TLS_CLIENT_AUTH_REQUEST};
                 r = tls_server_new(&to, &b->tls);
                 if (r < 0) {
                         log_error_errno(r, "Invalid broker-tls server pair: %m");
@@ -196,14 +213,30 @@ static int load_records(struct broker *b) {
                 }
                 free(b->tls_fingerprint);
                 b->tls_fingerprint = strdup(crt->value);
-                log_notice("broker-tls rotated: serving generation %d", r);
+                log_notice("broker-tls rotated (version %" PRId64 "): serving generation %d",
+                           tlsr->version, r);
         }
+        b->versions[0] = tlsr->version;
+        b->versions[1] = authr->version;
+        b->versions[2] = tokr->version;
         r = 0;
 out:
         vault_secret_free(tlsr);
         vault_secret_free(authr);
         vault_secret_free(tokr);
         return r;
+}
+
+/* A key miss (-EKEYREJECTED: keys this replica may not have loaded yet, e.g. another replica
+ * read a rotated record first): true when the records were re-read just now, so that the
+ * caller asks once more. Rate-limited, so forged tokens cannot make the broker hammer the
+ * vault. */
+static bool refresh_on_miss(struct broker *b, int r) {
+        if (r != -EKEYREJECTED || !keyring_refresh_due(b->keys, now_ms(), MISS_REFRESH_MS))
+                return false;
+        int64_t v[3];
+        memcpy(v, b->versions, sizeof(v));
+        return load_records(b) >= 0 && memcmp(v, b->versions, sizeof(v)) != 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -231,6 +264,7 @@ static int status_of(int r) {
         case -EACCES:
                 return 401;
         case -EPERM:
+        case -EKEYREJECTED: /* authority_check_pod(): the annotation MAC */
                 return 403;
         case -E2BIG:
                 return 413;
@@ -276,7 +310,8 @@ static int session_reply(struct broker *b, struct brokerproto_session *s, const 
         _cleanup_buf_ struct buf cert = BUF_INIT(16384, 0);
         _cleanup_buf_ struct buf token = BUF_INIT(BROKERPROTO_MAX_TOKEN, BUF_SECURE);
         int64_t now = now_unix();
-        int r = authority_issue(b->auth, s, csr, strlen(csr), now, b->f.session_ttl, &cert, &token);
+        const struct authority *a = keyring_current(b->keys);
+        int r = authority_issue(a, s, csr, strlen(csr), now, b->f.session_ttl, &cert, &token);
         if (r < 0) {
                 (void) snprintf(au->reason, sizeof(au->reason), "CSR refused");
                 return answer(resp, 400, "CSR refused");
@@ -286,13 +321,43 @@ static int session_reply(struct broker *b, struct brokerproto_session *s, const 
                 return r;
         struct json_value *root = json_doc_root(d);
         if ((r = json_add_string(d, root, "certificate", cert.data)) < 0 ||
-            (r = json_add_string(d, root, "ca", authority_ca_pem(b->auth))) < 0 ||
+            (r = json_add_string(d, root, "ca", authority_ca_pem(a))) < 0 ||
             (r = json_add_string(d, root, "token", token.data)) < 0 ||
             (r = json_add_int64(d, root, "expires_at", s->exp)) < 0)
                 return r;
-        answer(resp, 200, NULL);
-        (void) snprintf(au->reason, sizeof(au->reason), "session until %" PRId64, s->exp);
+        if (b->pods) {
+                char id[PODTOKENS_ID_SIZE];
+                struct podtokens_grant g;
+                podtokens_session_id(token.data, token.len, id);
+                r = podtokens_get(b->pods, s, id, now, &g);
+                if (r < 0)
+                        return snprintf(au->reason, sizeof(au->reason),
+                                        "vault: cannot create the session's token: %s",
+                                        vault_strerror(r)),
+                               answer(resp, 502, "vault: cannot create the session's token");
+                answer(resp, 200, NULL);
+                (void) snprintf(au->reason, sizeof(au->reason),
+                                "session until %" PRId64 ", with its own vault token", s->exp);
+                log_info("pod token for a session of %s/%s: policy %s accessor %s", s->ns, s->pod,
+                         g.policy, g.accessor);
+        } else {
+                answer(resp, 200, NULL);
+                (void) snprintf(au->reason, sizeof(au->reason), "session until %" PRId64, s->exp);
+        }
         return json_print(root, &resp->body);
+}
+
+/* authority_check_pod() with the current keys; a MAC under keys not loaded yet re-reads the
+ * records once (a pod admitted after a broker-auth rotation this replica has not seen). */
+static int check_pod(struct broker *b, const struct authority_caller *c,
+                     const struct json_value *pod, struct brokerproto_session *s,
+                     struct audit *au) {
+        int r = authority_check_pod(keyring_current(b->keys), c, pod, s, au->reason,
+                                    sizeof(au->reason));
+        if (refresh_on_miss(b, r))
+                r = authority_check_pod(keyring_current(b->keys), c, pod, s, au->reason,
+                                        sizeof(au->reason));
+        return r;
 }
 
 static int handle_session(struct broker *b, const struct httpd_request *req,
@@ -333,8 +398,7 @@ static int handle_session(struct broker *b, const struct httpd_request *req,
                 return snprintf(au->reason, sizeof(au->reason), "pod lookup failed: %.100s",
                                 kerr.message),
                        answer(resp, r == -ENOENT ? 401 : 502, "pod lookup failed");
-        r = authority_check_pod(b->auth, &c, json_doc_root(pod), &s, au->reason,
-                                sizeof(au->reason));
+        r = check_pod(b, &c, json_doc_root(pod), &s, au);
         if (r < 0)
                 return answer(resp, status_of(r), au->reason);
         return session_reply(b, &s, sr.csr, resp, au);
@@ -344,10 +408,14 @@ static int peer_session(struct broker *b, const struct httpd_request *req,
                         struct brokerproto_session *s, struct audit *au) {
         _cleanup_tls_cert_ struct tls_cert peer = {};
         const struct tls_cert *p = NULL;
+        const char *authz = httpd_request_header(req, "Authorization");
         if (req->tls && tls_conn_peer_cert(req->tls, &peer) == 0)
                 p = &peer;
-        int r = authority_authenticate(b->auth, p, httpd_request_header(req, "Authorization"),
-                                       now_unix(), s, au->reason, sizeof(au->reason));
+        int r = keyring_authenticate(b->keys, p, authz, now_unix(), s, au->reason,
+                                     sizeof(au->reason));
+        if (refresh_on_miss(b, r))
+                r = keyring_authenticate(b->keys, p, authz, now_unix(), s, au->reason,
+                                         sizeof(au->reason));
         if (r == 0) {
                 au->ns = arena_strdup(req->arena, s->ns);
                 au->pod = arena_strdup(req->arena, s->pod);
@@ -356,15 +424,15 @@ static int peer_session(struct broker *b, const struct httpd_request *req,
         return r;
 }
 
-static int read_secret(struct broker *b, const char *path, struct json_doc *d,
+static int read_secret(struct vault_client *vc, const char *path, struct json_doc *d,
                        struct json_value *into, bool versions) {
         struct vault_kv_path p;
         struct vault_error err = {};
         struct vault_secret *sec = NULL;
         struct json_value *entry, *data, *meta;
-        int r = vault_kv_resolve(b->vault, path, &p, &err);
+        int r = vault_kv_resolve(vc, path, &p, &err);
         if (r >= 0)
-                r = vault_kv_read(b->vault, &p, 0, &sec, &err);
+                r = vault_kv_read(vc, &p, 0, &sec, &err);
         if (r < 0)
                 return r;
         if (versions) {
@@ -425,13 +493,34 @@ static int handle_paths(struct broker *b, const struct httpd_request *req,
                 return r;
         if ((r = json_add_object(d, json_doc_root(d), versions ? "versions" : "secrets", &obj)) < 0)
                 return r;
-        for (size_t i = 0; i < pr.n_paths; i++) {
-                r = read_secret(b, pr.paths[i], d, obj, versions);
+        struct vault_client *v = b->vault;
+        if (b->pods) { /* the session's own token, minted here when another replica issued it */
+                const char *token = brokerproto_bearer(httpd_request_header(req, "Authorization"));
+                char id[PODTOKENS_ID_SIZE];
+                struct podtokens_grant g;
+                podtokens_session_id(token, strlen(token), id);
+                r = podtokens_get(b->pods, &s, id, now_unix(), &g);
+                if (r >= 0)
+                        r = vault_set_token(b->reader, g.token, strlen(g.token));
                 if (r < 0)
-                        return snprintf(au->reason, sizeof(au->reason), "vault read of '%s' failed",
-                                        pr.paths[i]),
-                               answer(resp, r == -ENOENT ? 404 : 502, au->reason);
+                        return snprintf(au->reason, sizeof(au->reason),
+                                        "vault: no token for the session: %s", vault_strerror(r)),
+                               answer(resp, 502, "vault: no token for the session");
+                if (g.minted)
+                        log_info("pod token for a session of %s/%s: policy %s accessor %s", s.ns,
+                                 s.pod, g.policy, g.accessor);
+                v = b->reader;
         }
+        size_t failed = pr.n_paths;
+        for (size_t i = 0; i < pr.n_paths && failed == pr.n_paths; i++)
+                if ((r = read_secret(v, pr.paths[i], d, obj, versions)) < 0)
+                        failed = i;
+        if (b->pods)
+                vault_clear_token(b->reader);
+        if (failed < pr.n_paths)
+                return snprintf(au->reason, sizeof(au->reason), "vault read of '%s' failed",
+                                pr.paths[failed]),
+                       answer(resp, r == -ENOENT ? 404 : 502, au->reason);
         answer(resp, 200, NULL);
         (void) snprintf(au->reason, sizeof(au->reason), "%zu path(s)", pr.n_paths);
         return json_print(json_doc_root(d), &resp->body);
@@ -461,11 +550,17 @@ static int handle_renew(struct broker *b, const struct httpd_request *req,
         if (r < 0)
                 return answer(resp, r == -ENOENT ? 401 : 502, "pod lookup failed");
         brokerproto_session_done(&s);
-        r = authority_check_pod(b->auth, &c, json_doc_root(pod), &s, au->reason,
-                                sizeof(au->reason));
+        r = check_pod(b, &c, json_doc_root(pod), &s, au);
         if (r < 0)
                 return answer(resp, status_of(r), au->reason);
-        return session_reply(b, &s, sr.csr, resp, au);
+        r = session_reply(b, &s, sr.csr, resp, au);
+        if (r >= 0 && resp->status == 200 && b->pods) { /* the old session is replaced */
+                const char *old = brokerproto_bearer(httpd_request_header(req, "Authorization"));
+                char id[PODTOKENS_ID_SIZE];
+                podtokens_session_id(old, strlen(old), id);
+                (void) podtokens_end(b->pods, id);
+        }
+        return r;
 }
 
 static int handler(void *userdata, const struct httpd_request *req, struct httpd_response *resp) {
@@ -502,6 +597,19 @@ static int handler(void *userdata, const struct httpd_request *req, struct httpd
 
 /* ---- main -------------------------------------------------------------------------------- */
 
+/* Expired sessions' tokens revoked, their policies deleted (also a dead broker's). */
+static int sweep_pod_tokens(struct broker *b) {
+        size_t revoked = 0, deleted = 0;
+        int r = podtokens_sweep(b->pods, now_unix(), &revoked, &deleted);
+        if (r < 0)
+                return log_warning_errno(r, "Cannot list the per-session policies: %s",
+                                         vault_strerror(r));
+        if (revoked || deleted)
+                log_info("expired sessions: %zu token(s) revoked, %zu policy(ies) deleted", revoked,
+                         deleted);
+        return 0;
+}
+
 static void *reload_main(void *userdata) {
         struct broker *b = userdata;
         while (!b->stopping) {
@@ -513,6 +621,8 @@ static void *reload_main(void *userdata) {
                         break;
                 (void) pthread_mutex_lock(&b->lock);
                 (void) load_records(b); /* logged; the current material stays in service */
+                if (b->pods)
+                        (void) sweep_pod_tokens(b);
                 (void) pthread_mutex_unlock(&b->lock);
         }
         return NULL;
@@ -541,6 +651,10 @@ static void usage(FILE *out) {
               "  --reload-interval S      re-read the records every S seconds (default 60)\n"
               "  --rate N --burst M       requests per second and burst per pod (default 20/40)\n"
               "  --loops N                event loops (threads; default 1)\n"
+              "  --pod-tokens             read each session's secrets with a child token\n"
+              "                           whose policy names only its paths (off by default)\n"
+              "  --pod-token-role ROLE    the token role of those tokens (default\n"
+              "                           cloudtaser-broker-pod)\n"
               "  --version                print the version\n",
               out);
 }
@@ -572,6 +686,8 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 RATE,
                 BURST,
                 LOOPS,
+                POD_TOKENS,
+                POD_TOKEN_ROLE,
                 HELP
         };
         static const struct option opts[] = {
@@ -590,6 +706,8 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 {"rate", required_argument, NULL, RATE},
                 {"burst", required_argument, NULL, BURST},
                 {"loops", required_argument, NULL, LOOPS},
+                {"pod-tokens", no_argument, NULL, POD_TOKENS},
+                {"pod-token-role", required_argument, NULL, POD_TOKEN_ROLE},
                 {"help", no_argument, NULL, HELP},
                 {},
         };
@@ -654,6 +772,12 @@ static int parse_flags(int argc, char **argv, struct flags *f) {
                 case LOOPS:
                         r = parse_uint(optarg, 64, &f->loops);
                         break;
+                case POD_TOKENS:
+                        f->pod_tokens = true;
+                        break;
+                case POD_TOKEN_ROLE:
+                        f->pod_token_role = optarg;
+                        break;
                 case HELP:
                         usage(stdout);
                         exit(EX_OK);
@@ -695,6 +819,9 @@ int main(int argc, char **argv) {
                                    .allow_http = b.f.vault_allow_http,
                                    .ca_file = b.f.vault_ca_file,
                                    .user_agent = "cloudtaser-broker/" CLOUDTASER_VERSION};
+        r = keyring_new(b.f.tenant, &b.keys);
+        if (r < 0)
+                return log_error_errno(r, "Invalid --tenant-prefix: %m"), EX_USAGE;
         r = vault_client_new(&vo, &b.vault);
         if (r < 0)
                 return log_error_errno(r, "Invalid vault options: %m"), EX_CONFIG;
@@ -710,12 +837,26 @@ int main(int argc, char **argv) {
         r = kube_client_new(&kc, NULL, &b.kube);
         if (r < 0)
                 return log_error_errno(r, "Cannot create the Kubernetes client: %m"), EX_CONFIG;
+        if (b.f.pod_tokens) {
+                struct podtokens_ops ops;
+                r = vault_client_new(&vo, &b.reader);
+                if (r >= 0) {
+                        b.pods_vault =
+                                (struct podtokens_vault){.admin = b.vault, .reader = b.reader};
+                        podtokens_vault_ops(&b.pods_vault, &ops);
+                        r = podtokens_new(&ops, b.f.pod_token_role, &b.pods);
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Invalid --pod-token-role: %m"), EX_USAGE;
+        }
 
         /* Vault may come later: retry with backoff, not ready meanwhile. */
         for (unsigned delay = 1;; delay = delay < 30 ? delay * 2 : 30) {
                 r = vault_login(&b);
                 if (r >= 0)
                         r = load_records(&b);
+                if (r >= 0 && b.pods) /* left-overs of a broker that died: swept before serving */
+                        r = sweep_pod_tokens(&b);
                 if (r >= 0)
                         break;
                 log_warning("not ready: retrying in %u s", delay);
@@ -742,9 +883,10 @@ int main(int argc, char **argv) {
         if (pthread_create(&threads[nt], NULL, reload_main, &b) == 0)
                 nt++;
         log_info("serving on %s (port %d), installation %s, tenant prefix %s, sessions %" PRId64
-                 " s",
+                 " s, reads with %s",
                  b.f.listen, httpd_port(b.httpd), "-",
-                 b.f.tenant ? b.f.tenant : AUTHORITY_TENANT_DEFAULT, b.f.session_ttl);
+                 b.f.tenant ? b.f.tenant : AUTHORITY_TENANT_DEFAULT, b.f.session_ttl,
+                 b.pods ? "per-session child tokens" : "the broker's own token");
         int sig = 0;
         (void) sigwait(&mask, &sig);
         log_info("received signal %d: stopping", sig);
@@ -753,8 +895,13 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < nt; i++)
                 (void) pthread_join(threads[i], NULL);
         httpd_free(b.httpd);
+        if (b.pods)
+                log_info("stopping: %zu per-session token(s) revoked",
+                         podtokens_revoke_all(b.pods));
+        podtokens_free(b.pods);
+        vault_client_free(b.reader);
         tls_server_free(b.tls);
-        authority_free(b.auth);
+        keyring_free(b.keys);
         free(b.tls_fingerprint);
         vault_client_free(b.vault);
         kube_client_free(b.kube);

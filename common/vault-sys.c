@@ -281,6 +281,62 @@ int vault_sys_policy_delete(struct vault_client *c, const char *name, struct vau
         return vault_request_json(c, HTTP_DELETE, api, NULL, true, NULL, err);
 }
 
+int vault_sys_policy_read_paths(const char *const *comments, size_t n_comments,
+                                const char *const *paths, size_t n, bool kv_metadata,
+                                struct buf *out) {
+        size_t len0;
+        int r = 0;
+
+        if ((!comments && n_comments) || (!paths && n) || !out)
+                return -EINVAL;
+        len0 = out->len;
+        for (size_t i = 0; r >= 0 && i < n_comments; i++)
+                r = strchr(comments[i], '\n') ? -EINVAL : buf_printf(out, "# %s\n", comments[i]);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const char *path = paths[i], *slash = strchr(path, '/');
+                if (!vault_path_valid(path) || strpbrk(path, "\"*+\\\n"))
+                        r = -EINVAL; /* never a glob, never a way out of the quotes */
+                else
+                        r = buf_printf(out, "path \"%s\" {\n  capabilities = [\"read\"]\n}\n",
+                                       path);
+                /* KV v2 (<mount>/data/<key>): the metadata too, for version polling. */
+                if (r >= 0 && kv_metadata && slash && strncmp(slash, "/data/", 6) == 0)
+                        r = buf_printf(out,
+                                       "path \"%.*s/metadata/%s\" {\n  capabilities = "
+                                       "[\"read\"]\n}\n",
+                                       (int) (slash - path), path, slash + 6);
+        }
+        if (r < 0) {
+                out->len = len0;
+                if (out->data)
+                        out->data[len0] = '\0';
+                return r;
+        }
+        return 0;
+}
+
+int vault_sys_policy_comment(const char *text, const char *key, char *ret, size_t size) {
+        size_t klen;
+        if (!text || !key || !ret || !size || !*key || strchr(key, '\n'))
+                return -EINVAL;
+        klen = strlen(key);
+        for (const char *line = text; line && *line;) {
+                const char *next = strchr(line, '\n');
+                if (strncmp(line, "# ", 2) == 0 && strncmp(line + 2, key, klen) == 0 &&
+                    strncmp(line + 2 + klen, ": ", 2) == 0) {
+                        const char *v = line + 2 + klen + 2;
+                        size_t n = next ? (size_t) (next - v) : strlen(v);
+                        if (n == 0 || n >= size)
+                                return -ENOENT;
+                        memcpy(ret, v, n);
+                        ret[n] = '\0';
+                        return 0;
+                }
+                line = next ? next + 1 : NULL;
+        }
+        return -ENOENT;
+}
+
 int vault_sys_policy_list(struct vault_client *c, const char *prefix, char ***ret_names,
                           size_t *ret_n, struct vault_error *err) {
         _cleanup_json_doc_ struct json_doc *d = NULL;

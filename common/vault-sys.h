@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/vault.h"
 
 #define VAULT_SYS_MAX_SHARES 255u       /* Shamir shares (the server's own limit) */
@@ -84,6 +85,20 @@ int vault_sys_policy_delete(struct vault_client *c, const char *name, struct vau
  * none), caller-owned (strv_free()). */
 int vault_sys_policy_list(struct vault_client *c, const char *prefix, char ***ret_names,
                           size_t *ret_n, struct vault_error *err);
+
+/* The text of an ACL policy that grants "read" on exactly `paths` and nothing else: first one
+ * "# <comment>" line per comment (names, an expiry, an accessor: never a secret), then one path
+ * block per path; with kv_metadata, for a KV v2 path (<mount>/data/<key>) also read on
+ * <mount>/metadata/<key> (for version polling). Appended to out. -EINVAL for a path that is not
+ * vault_path_valid() or holds '"', '*', '+', '\\' or a newline (the policy never globs), or a
+ * comment with a newline; out is then as it was. Shared by the operator's unsealer (its
+ * per-pod policies) and the broker (its per-session policies). */
+int vault_sys_policy_read_paths(const char *const *comments, size_t n_comments,
+                                const char *const *paths, size_t n, bool kv_metadata,
+                                struct buf *out);
+/* The value of the line "# <key>: <value>" of a policy text (as written above) into ret (size
+ * bytes). -ENOENT when there is none, or it is empty or does not fit. */
+int vault_sys_policy_comment(const char *text, const char *key, char *ret, size_t size);
 
 /* Capabilities, as a bit set. */
 enum {

@@ -794,28 +794,19 @@ int vault_decode_wrap_info(const char *body, size_t len, char **ret_token, char 
         return ret_token ? secmem_strndup(token, VAULT_TOKEN_MAX, ret_token) : 0;
 }
 
-int vault_token_create_wrapped(struct vault_client *c, const char *role,
-                               const struct vault_child_token *t, unsigned wrap_ttl_s,
-                               char **ret_wrapping_token, char *ret_accessor, size_t accessor_size,
-                               struct vault_error *err) {
+/* The body of auth/token/create/<role> for t, and its path. */
+static int child_request(const char *role, const struct vault_child_token *t, struct buf *body,
+                         char *path, size_t path_size, struct vault_error *err) {
         _cleanup_json_doc_ struct json_doc *d = NULL;
-        _cleanup_buf_ struct buf body = BUF_INIT(16384, 0);
-        _cleanup_http_response_ struct http_response resp = {};
         struct json_value *pols, *meta;
-        char path[VAULT_PATH_MAX], wrap[24];
-        char *token = NULL;
         int r;
 
-        if (err)
-                *err = (struct vault_error){};
-        if (!c || !role || !t || !t->policy || !ret_wrapping_token || !ret_accessor ||
-            wrap_ttl_s == 0 || t->ttl_s < 0 || !role[0] || strchr(role, '/') ||
+        if (!role || !t || !t->policy || t->ttl_s < 0 || !role[0] || strchr(role, '/') ||
             !vault_path_valid(role)) {
                 set_error(err, -EINVAL, 0, "auth/token/create", "invalid arguments");
                 return -EINVAL;
         }
-        (void) snprintf(path, sizeof(path), "auth/token/create/%s", role);
-        (void) snprintf(wrap, sizeof(wrap), "%us", wrap_ttl_s);
+        (void) snprintf(path, path_size, "auth/token/create/%s", role);
         r = json_doc_new(0, 32768, &d);
         if (r >= 0)
                 r = json_add_array(d, json_doc_root(d), "policies", &pols);
@@ -831,11 +822,32 @@ int vault_token_create_wrapped(struct vault_client *c, const char *role,
                         r = json_add_string(d, meta, t->meta[i][0], t->meta[i][1]);
         }
         if (r >= 0)
-                r = json_print(json_doc_root(d), &body);
-        if (r < 0) {
+                r = json_print(json_doc_root(d), body);
+        if (r < 0)
                 set_error(err, r, 0, path, "cannot build the request");
-                return r;
+        return r;
+}
+
+int vault_token_create_wrapped(struct vault_client *c, const char *role,
+                               const struct vault_child_token *t, unsigned wrap_ttl_s,
+                               char **ret_wrapping_token, char *ret_accessor, size_t accessor_size,
+                               struct vault_error *err) {
+        _cleanup_buf_ struct buf body = BUF_INIT(16384, 0);
+        _cleanup_http_response_ struct http_response resp = {};
+        char path[VAULT_PATH_MAX], wrap[24];
+        char *token = NULL;
+        int r;
+
+        if (err)
+                *err = (struct vault_error){};
+        if (!c || !ret_wrapping_token || !ret_accessor || wrap_ttl_s == 0) {
+                set_error(err, -EINVAL, 0, "auth/token/create", "invalid arguments");
+                return -EINVAL;
         }
+        r = child_request(role, t, &body, path, sizeof(path), err);
+        if (r < 0)
+                return r;
+        (void) snprintf(wrap, sizeof(wrap), "%us", wrap_ttl_s);
         struct http_header h = {.name = "X-Vault-Wrap-TTL", .value = wrap};
         r = request_with(c, HTTP_POST, path, NULL, &body, REQ_TOKEN, &h, &resp, err);
         if (r < 0)
@@ -853,6 +865,38 @@ int vault_token_create_wrapped(struct vault_client *c, const char *role,
         }
         memcpy(ret_accessor, acc, strlen(acc) + 1);
         *ret_wrapping_token = token;
+        return 0;
+}
+
+int vault_token_create(struct vault_client *c, const char *role, const struct vault_child_token *t,
+                       char **ret_token, struct vault_auth *ret_auth, struct vault_error *err) {
+        _cleanup_buf_ struct buf body = BUF_INIT(16384, 0);
+        _cleanup_http_response_ struct http_response resp = {};
+        char path[VAULT_PATH_MAX];
+        struct vault_auth a;
+        char *token = NULL;
+        int r;
+
+        if (err)
+                *err = (struct vault_error){};
+        if (!c || !ret_token) {
+                set_error(err, -EINVAL, 0, "auth/token/create", "invalid arguments");
+                return -EINVAL;
+        }
+        r = child_request(role, t, &body, path, sizeof(path), err);
+        if (r < 0)
+                return r;
+        r = request(c, HTTP_POST, path, NULL, &body, REQ_TOKEN, &resp, err);
+        if (r < 0)
+                return r;
+        r = vault_decode_auth(resp.body.data, resp.body.len, &a, &token);
+        if (r < 0) {
+                set_error(err, r, resp.status, NULL, "the answer carries no token");
+                return r;
+        }
+        *ret_token = token;
+        if (ret_auth)
+                *ret_auth = a;
         return 0;
 }
 

@@ -277,6 +277,11 @@ int vault_logical_write(struct vault_client *c, const char *path, const struct b
  * works once: -EACCES (or -EINVAL with the vault's text) when it was used already, expired or is
  * not one, which is how an intercepted token shows.
  *
+ * vault_token_create(): the same request without wrapping, for a caller that uses the new token
+ * itself (the broker's per-session tokens): the token into *ret_token (secmem, secmem_free()),
+ * its auth block (accessor, policies, lease) into *ret_auth (optional). -EBADMSG an answer
+ * without auth.client_token.
+ *
  * vault_token_revoke_accessor(): POST auth/token/revoke-accessor {accessor}; -ENOENT when the
  * vault does not know it (already revoked or expired).
  */
@@ -291,6 +296,8 @@ int vault_token_create_wrapped(struct vault_client *c, const char *role,
                                const struct vault_child_token *t, unsigned wrap_ttl_s,
                                char **ret_wrapping_token, char *ret_accessor, size_t accessor_size,
                                struct vault_error *err);
+int vault_token_create(struct vault_client *c, const char *role, const struct vault_child_token *t,
+                       char **ret_token, struct vault_auth *ret_auth, struct vault_error *err);
 int vault_unwrap_token(struct vault_client *c, const char *wrapping_token, size_t len,
                        struct vault_auth *ret_auth, struct vault_error *err);
 int vault_token_revoke_accessor(struct vault_client *c, const char *accessor,

@@ -80,6 +80,16 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx) {
         return WOLFSSL_CBIO_ERR_GENERAL;
 }
 
+/* TLS_CLIENT_AUTH_REQUEST: a presented chain is accepted whatever its issuer (the application
+ * verifies it). wolfSSL calls this only for a chain that failed its own checks; returning 1
+ * overrides that failure alone: the peer's key is still decoded and its CertificateVerify
+ * signature over the handshake still checked, so the client must hold the certificate's key. */
+static int accept_any_chain(int preverify, WOLFSSL_X509_STORE_CTX *store) {
+        (void) preverify;
+        (void) store;
+        return 1;
+}
+
 /* A complete server context for one certificate pair (nothing shared with the previous one). */
 static int server_ctx_build(const struct tls_server *s, const char *cert_pem, size_t cert_len,
                             const char *key_pem, size_t key_len, WOLFSSL_CTX **ret) {
@@ -122,7 +132,9 @@ static int server_ctx_build(const struct tls_server *s, const char *cert_pem, si
         /* Every connection does a full handshake: no server-side session cache (and the build has
          * no session tickets), so a resumed session can never outlive a certificate swap. */
         (void) wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
-        if (s->client_auth != TLS_CLIENT_AUTH_NONE) {
+        if (s->client_auth == TLS_CLIENT_AUTH_REQUEST)
+                wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, accept_any_chain);
+        else if (s->client_auth != TLS_CLIENT_AUTH_NONE) {
                 r = tls_ctx_load_ca_pem(ctx, s->client_ca_pem, s->client_ca_len);
                 if (r < 0)
                         return r;
@@ -147,9 +159,11 @@ int tls_server_new(const struct tls_server_options *o, struct tls_server **ret) 
         if (!o || !ret)
                 return -EINVAL;
         if (o->client_auth != TLS_CLIENT_AUTH_NONE && o->client_auth != TLS_CLIENT_AUTH_OPTIONAL &&
-            o->client_auth != TLS_CLIENT_AUTH_REQUIRE)
+            o->client_auth != TLS_CLIENT_AUTH_REQUIRE && o->client_auth != TLS_CLIENT_AUTH_REQUEST)
                 return -EINVAL;
-        if (o->client_auth != TLS_CLIENT_AUTH_NONE && (!o->client_ca_pem || o->client_ca_len == 0))
+        bool with_ca = o->client_auth == TLS_CLIENT_AUTH_OPTIONAL ||
+                       o->client_auth == TLS_CLIENT_AUTH_REQUIRE;
+        if (with_ca && (!o->client_ca_pem || o->client_ca_len == 0))
                 return -EINVAL;
         if (o->client_ca_len > TLS_MAX_PEM)
                 return -E2BIG;
@@ -157,7 +171,7 @@ int tls_server_new(const struct tls_server_options *o, struct tls_server **ret) 
         if (!s)
                 return -ENOMEM;
         s->client_auth = o->client_auth;
-        if (s->client_auth != TLS_CLIENT_AUTH_NONE) {
+        if (with_ca) {
                 s->client_ca_pem = malloc(o->client_ca_len);
                 if (!s->client_ca_pem) {
                         free(s);

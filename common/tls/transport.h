@@ -85,6 +85,12 @@ enum tls_client_auth {
         TLS_CLIENT_AUTH_NONE = 0, /* no certificate request */
         TLS_CLIENT_AUTH_OPTIONAL, /* request one; a presented certificate must verify */
         TLS_CLIENT_AUTH_REQUIRE,  /* a verified client certificate is required (mTLS) */
+        /* Request one and keep a presented one unverified for the application
+         * (tls_conn_peer_cert(), then tls_verify_certs() against anchors it may change at any
+         * time, as the broker does with its rotating session CA). The handshake still proves
+         * that the client holds the certificate's private key (CertificateVerify); no
+         * client_ca_pem. A client without a certificate gets the handshake too. */
+        TLS_CLIENT_AUTH_REQUEST,
 };
 
 struct tls_server_options {
@@ -93,8 +99,8 @@ struct tls_server_options {
         const char *key_pem; /* private key for the leaf; see tls_key_import_pem() */
         size_t key_len;
         enum tls_client_auth client_auth;
-        const char *client_ca_pem; /* trust anchors for client certificates (required unless
-                                    * client_auth is TLS_CLIENT_AUTH_NONE) */
+        const char *client_ca_pem; /* trust anchors for client certificates (required with
+                                    * TLS_CLIENT_AUTH_OPTIONAL and _REQUIRE, unused otherwise) */
         size_t client_ca_len;
 };
 

@@ -1,7 +1,10 @@
 # The vault/OpenBao policy of cloudtaser-broker (docs/protocol-broker.md): read-only on its three
-# records, and read on the tenants' secrets it serves (the broker reads them with its own
-# identity: per-pod child tokens are not minted by this version). Keep the second path in step
-# with --tenant-prefix (default secret/data/{namespace}/: every namespace's KV v2 subtree).
+# records, and read on the tenants' secrets it serves (by default the broker reads them with its
+# own identity). Keep the second path in step with --tenant-prefix (default
+# secret/data/{namespace}/: every namespace's KV v2 subtree). With --pod-tokens the broker reads
+# each session's secrets with a child token scoped to that session's paths
+# (cloudtaser-broker-pod-tokens.hcl and the token role cloudtaser-broker-pod-token-role.json):
+# the tenants' path below can then be removed.
 #   bao policy write cloudtaser-broker deploy/openbao/cloudtaser-broker.hcl
 #   bao write auth/kubernetes/role/cloudtaser-broker @deploy/openbao/cloudtaser-broker-role.json
 path "secret/data/cloudtaser/system/broker-tls" {

@@ -14,16 +14,7 @@
 #     audience: 401.
 set -u
 top=${CLOUDTASER_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-. "$top/tests/e2e/real-lib.sh"
-
-BROKER=$top/build/musl/bin/cloudtaser-broker
-[ -x "$BROKER" ] || { echo "Bail out! $BROKER not built"; exit 1; }
-real_setup --cluster
-ns=$T-apps
-real_ns "$ns" || { echo "Bail out! namespace $ns"; exit 1; }
-kubectl -n "$ns" create serviceaccount app > /dev/null
-kubectl -n "$ns" create serviceaccount broker > /dev/null
-. "$top/tests/e2e/broker-lib.sh"
+. "$top/tests/e2e/broker-setup.sh"
 
 code=$(session app "$portA" "$work/s1.json")
 [ "$code" = 200 ] && jq -r .certificate "$work/s1.json" > "$work/pod.crt" &&

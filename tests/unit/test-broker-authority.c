@@ -113,7 +113,7 @@ int main(void) {
                             "secret/data/team-a/db");
                 is_int(authority_check_pod(a1, &c, json_doc_root(edited), &t, reason,
                                            sizeof(reason)),
-                       -EPERM, "edited annotations refused");
+                       -EKEYREJECTED, "edited annotations refused (403)");
                 is_str(reason, "annotation MAC mismatch", "reason");
                 _cleanup_json_doc_ struct json_doc *foreign =
                         pod("team-a", "broker", "secret/data/team-b/db", "secret/data/team-b/db");
@@ -174,14 +174,14 @@ int main(void) {
         is_int(authority_authenticate(a1, &cert, authz, NOW + 900, &got, reason, sizeof(reason)),
                -EACCES, "expired session: 401");
         is_int(authority_authenticate(other, &cert, authz, NOW + 10, &got, reason, sizeof(reason)),
-               -EACCES, "another installation: 401");
+               -EKEYREJECTED, "another installation: 401");
         {
                 char forged[sizeof(authz)];
                 memcpy(forged, authz, sizeof(authz));
                 forged[strlen(forged) - 5] ^= 1;
                 is_int(authority_authenticate(a1, &cert, forged, NOW + 10, &got, reason,
                                               sizeof(reason)),
-                       -EACCES, "forged token: 401");
+                       -EKEYREJECTED, "forged token: 401");
         }
         /* A second session of the same pod: its token does not go with the first certificate. */
         {
@@ -216,7 +216,7 @@ int main(void) {
                 (void) tls_cert_decode_pem(pem3.data, pem3.len, &c3);
                 is_int(authority_authenticate(a1, &c3, authz, NOW + 10, &got, reason,
                                               sizeof(reason)),
-                       -EACCES, "its certificate is refused by our CA: 401");
+                       -EKEYREJECTED, "its certificate is refused by our CA: 401");
                 brokerproto_session_done(&s3);
         }
         is_int(authority_issue(a1, &s, "junk", 4, NOW, 900, &cert_pem, &token), -EBADMSG,

@@ -748,6 +748,14 @@ static char *curl_out(char **argv, int *ret_rc) {
         return read_tmp("curl.out");
 }
 
+/* GET url with curl over TLS (the test CA), with the client pair cert/key when cert is given. */
+static char *curl_client(const char *url, const char *cert, const char *key, int *ret_rc) {
+        char *with[] = {"curl",        "-sS",   "--cacert",   pki.ca_path,  "--cert",
+                        (char *) cert, "--key", (char *) key, (char *) url, NULL};
+        char *without[] = {"curl", "-sS", "--cacert", pki.ca_path, (char *) url, NULL};
+        return curl_out(cert ? with : without, ret_rc);
+}
+
 static void test_tls(void) {
         struct srv s;
         struct tls_server *tls = new_tls(0, TLS_CLIENT_AUTH_NONE);
@@ -984,22 +992,73 @@ static void test_mtls(void) {
         (void) snprintf(url, sizeof(url), "%s/mtls", s.url);
         httpd_get_stats(s.h, &st0);
         {
-                char *argv[] = {"curl", "-sS", "--cacert", pki.ca_path, url, NULL};
-                free(curl_out(argv, &rc));
+                free(curl_client(url, NULL, NULL, &rc));
                 (void) stats_wait(s.h, handshake_failures_over, &st0, &st1);
                 ok(rc != 0 && st1.tls_handshake_failures > st0.tls_handshake_failures &&
                            st1.requests == st0.requests,
                    "no client certificate: handshake refused");
         }
         {
-                char *argv[] = {"curl",     "-sS",
-                                "--cacert", pki.ca_path,
-                                "--cert",   pki.client_cert_path,
-                                "--key",    pki.client_key_path,
-                                url,        NULL};
-                _cleanup_free_ char *out = curl_out(argv, &rc);
+                _cleanup_free_ char *out =
+                        curl_client(url, pki.client_cert_path, pki.client_key_path, &rc);
                 ok(rc == 0 && out && strcmp(out, "cn=test-client") == 0,
                    "client certificate verified and visible to the handler ('%s')", out ? out : "");
+        }
+        ok(srv_stop(&s) >= 0, "stopped");
+        tls = tls_server_free(tls);
+}
+
+/* TLS_CLIENT_AUTH_REQUEST: the handshake completes with or without a certificate, and with one
+ * from a CA the server does not know; the handler gets it (the broker verifies it itself). */
+static void test_mtls_request(void) {
+        _cleanup_tls_key_ struct tls_key *other_key = NULL;
+        _cleanup_tls_cert_ struct tls_cert other = {0};
+        _cleanup_buf_ struct buf cert = BUF_INIT(1u << 16, 0), key = BUF_INIT(1u << 16, BUF_SECURE);
+        struct tls_server *tls = NULL;
+        struct srv s;
+        char url[128], serial[64], cert_path[256], key_path[256];
+        int64_t now = time(NULL);
+        int rc;
+
+        struct tls_server_options to = {.cert_pem = pki.leaf_pem[0].data,
+                                        .cert_len = pki.leaf_pem[0].len,
+                                        .key_pem = pki.key_pem[0].data,
+                                        .key_len = pki.key_pem[0].len,
+                                        .client_auth = TLS_CLIENT_AUTH_REQUEST};
+        ok(tls_key_generate(&other_key) == 0 &&
+                   tls_cert_create_ca(other_key,
+                                      &(struct tls_cert_params){.common_name = "unknown CA",
+                                                                .not_before = now - 60,
+                                                                .not_after = now + 3600,
+                                                                .path_len = -1},
+                                      &other) == 0 &&
+                   issue(other_key, &other, "stranger", TLS_USAGE_CLIENT, &cert, &key, serial) ==
+                           0 &&
+                   write_file("stranger.pem", cert.data, cert.len) == 0 &&
+                   write_file("stranger.key", key.data, key.len) == 0,
+           "a client certificate from a CA the server does not know");
+        path_in_tmp(cert_path, sizeof(cert_path), "stranger.pem");
+        path_in_tmp(key_path, sizeof(key_path), "stranger.key");
+        if (!ok(tls_server_new(&to, &tls) == 0 &&
+                        srv_start(&s, &(struct httpd_options){.tls = tls}, 1) == 0,
+                "server requesting (not verifying) client certificates, no CA given"))
+                return;
+        (void) snprintf(url, sizeof(url), "%s/mtls", s.url);
+        {
+                _cleanup_free_ char *out = curl_client(url, cert_path, key_path, &rc);
+                ok(rc == 0 && out && strcmp(out, "cn=stranger") == 0,
+                   "an unknown CA's certificate reaches the handler ('%s')", out ? out : "");
+        }
+        {
+                _cleanup_free_ char *out =
+                        curl_client(url, pki.client_cert_path, pki.client_key_path, &rc);
+                ok(rc == 0 && out && strcmp(out, "cn=test-client") == 0,
+                   "so does a known one ('%s')", out ? out : "");
+        }
+        {
+                _cleanup_free_ char *out = curl_client(url, NULL, NULL, &rc);
+                ok(rc == 0 && out && strstr(out, "no client certificate"),
+                   "no certificate: the handshake completes, the handler sees none");
         }
         ok(srv_stop(&s) >= 0, "stopped");
         tls = tls_server_free(tls);
@@ -1560,6 +1619,7 @@ int main(void) {
                 test_tls();
                 test_swap();
                 test_mtls();
+                test_mtls_request();
                 test_handshake_flood();
                 test_handshake_deadline();
         }

@@ -215,11 +215,84 @@ static void test_child_tokens(void) {
         is_int(vault_sys_policy_delete(root, "cloudtaser-pod-u1", &e), 0,
                "  deleting it again succeeds");
 
+        /* Unwrapped, for a caller that uses the token itself (the broker). */
+        {
+                _cleanup_secmem_ char *tok = NULL;
+                _cleanup_vault_client_ struct vault_client *user = client(NULL);
+                (void) vault_sys_policy_write(root, "cloudtaser-pod-u2",
+                                              "path \"secret/data/ns1/b\" {\n  capabilities = "
+                                              "[\"read\"]\n}\n",
+                                              &e);
+                struct vault_child_token t2 = {.policy = "cloudtaser-pod-u2", .ttl_s = 600};
+                is_int(vault_token_create(root, "cloudtaser-pod", &t2, &tok, &a, &e), 0,
+                       "child token through the role, not wrapped");
+                ok(tok && tok[0] && a.accessor[0] && strstr(a.policies, "cloudtaser-pod-u2"),
+                   "  the token, its accessor and policy");
+                ok(tok && vault_set_token(user, tok, strlen(tok)) == 0 &&
+                           vault_sys_capabilities_self(user, "secret/data/ns1/b", &caps, &e) == 0 &&
+                           caps == VAULT_CAP_READ,
+                   "  it reads its path");
+                ok(vault_sys_capabilities_self(user, "secret/data/ns1/a", &caps, &e) == 0 &&
+                           caps == VAULT_CAP_DENY,
+                   "  and nothing else");
+                _cleanup_secmem_ char *none = NULL;
+                ok(vault_token_create(root, "cloudtaser-pod", &bad, &none, NULL, &e) < 0 && !none,
+                   "  a policy the role does not allow: refused");
+                is_int(vault_token_revoke_accessor(root, a.accessor, &e), 0, "  revoked");
+                (void) vault_sys_policy_delete(root, "cloudtaser-pod-u2", &e);
+        }
+
         static const char no_acc[] = "{\"wrap_info\": {\"token\": \"s.x\"}}";
         ok(vault_decode_wrap_info(no_acc, strlen(no_acc), NULL, acc, sizeof(acc)) == -EBADMSG,
            "decode: wrap_info without wrapped_accessor when one is asked for: -EBADMSG");
         ok(vault_decode_wrap_info("{\"data\": {}}", 12, NULL, NULL, 0) == -EBADMSG,
            "decode: no wrap_info: -EBADMSG");
+}
+
+static void test_policy_text(void) {
+        _cleanup_buf_ struct buf b = BUF_INIT(VAULT_SYS_MAX_POLICY, 0);
+        static const char *const comments[] = {"cloudtaser broker: pod ns1/a uid u1",
+                                               "expires: 1764760900"};
+        static const char *const paths[] = {"secret/data/ns1/a", "kv1/ns1/b"};
+        char v[64];
+
+        is_int(vault_sys_policy_read_paths(comments, 2, paths, 2, false, &b), 0, "policy text");
+        is_str(buf_cstr(&b),
+               "# cloudtaser broker: pod ns1/a uid u1\n# expires: 1764760900\n"
+               "path \"secret/data/ns1/a\" {\n  capabilities = [\"read\"]\n}\n"
+               "path \"kv1/ns1/b\" {\n  capabilities = [\"read\"]\n}\n",
+               "  read on exactly the paths, the comments first");
+        buf_reset(&b);
+        is_int(vault_sys_policy_read_paths(NULL, 0, paths, 1, true, &b), 0, "with kv_metadata");
+        is_str(buf_cstr(&b),
+               "path \"secret/data/ns1/a\" {\n  capabilities = [\"read\"]\n}\n"
+               "path \"secret/metadata/ns1/a\" {\n  capabilities = [\"read\"]\n}\n",
+               "  a KV v2 path's metadata too");
+        static const char *const globs[][1] = {{"secret/data/ns1/*"},
+                                               {"secret/data/+/a"},
+                                               {"secret/data/a\"b"},
+                                               {"secret/data/../x"}};
+        for (size_t i = 0; i < ELEMENTSOF(globs); i++) {
+                buf_reset(&b);
+                (void) buf_append_str(&b, "kept");
+                ok(vault_sys_policy_read_paths(NULL, 0, globs[i], 1, false, &b) == -EINVAL &&
+                           strcmp(buf_cstr(&b), "kept") == 0,
+                   "'%s' refused, the buffer as it was", globs[i][0]);
+        }
+        static const char *const bad_comment[] = {"a\npath \"x\" {}"};
+        is_int(vault_sys_policy_read_paths(bad_comment, 1, paths, 1, false, &b), -EINVAL,
+               "a comment with a newline refused");
+        buf_reset(&b);
+        (void) vault_sys_policy_read_paths(comments, 2, paths, 1, false, &b);
+        ok(vault_sys_policy_comment(buf_cstr(&b), "expires", v, sizeof(v)) == 0 &&
+                   strcmp(v, "1764760900") == 0,
+           "the comment read back");
+        is_int(vault_sys_policy_comment(buf_cstr(&b), "accessor", v, sizeof(v)), -ENOENT,
+               "  a key that is not there: -ENOENT");
+        is_int(vault_sys_policy_comment(buf_cstr(&b), "expires", v, 4), -ENOENT,
+               "  one that does not fit: -ENOENT");
+        is_int(vault_sys_policy_comment("path \"x\" {} # expires: 1", "expires", v, sizeof(v)),
+               -ENOENT, "  only at the start of a line");
 }
 
 int main(void) {
@@ -236,6 +309,7 @@ int main(void) {
         test_mounts_policies();
         test_capabilities();
         test_child_tokens();
+        test_policy_text();
         standin_stop(s);
         return tap_done();
 }
