@@ -176,7 +176,8 @@ static int set_begin(struct secret_set *s, size_t n, bool keep_paths, struct err
         s->n_paths = 0;
         s->paths = calloc(MAX(n, (size_t) 1), sizeof(*s->paths));
         if (!s->paths)
-                return error_report_set(err, -ENOMEM, EX_UNAVAILABLE, "out of memory for %zu paths", n);
+                return error_report_set(err, -ENOMEM, EX_UNAVAILABLE, "out of memory for %zu paths",
+                                        n);
         s->n_paths = n;
         return 0;
 }
@@ -348,11 +349,21 @@ static int broker_fail(struct error_report *err, int r, const struct broker_erro
         if (strcmp(e->path, "token file") == 0)
                 r = error_report_set(err, r, EX_NOPERM, "cannot read the broker token %s: %s",
                                      cfg->env.broker_token_path, reason);
+        else if ((strcmp(e->path, BROKERPROTO_PATH_SESSION) == 0 ||
+                  strcmp(e->path, BROKERPROTO_PATH_RENEW) == 0) &&
+                 e->status == 0) /* no answer: the connection or TLS failed, nothing refused */
+                r = error_report_set(err, r, broker_exit_code(r, e),
+                                     "cannot open a session with the broker at %s: %s",
+                                     cfg->env.broker_addr, reason);
         else if (strcmp(e->path, BROKERPROTO_PATH_SESSION) == 0 ||
                  strcmp(e->path, BROKERPROTO_PATH_RENEW) == 0)
                 r = error_report_set(err, r, broker_exit_code(r, e),
                                      "the broker at %s refused the session: %s (status %ld)",
                                      cfg->env.broker_addr, reason, e->status);
+        else if (e->status == 0)
+                r = error_report_set(err, r, broker_exit_code(r, e),
+                                     "%s %s through the broker: %s (no answer)", what, paths,
+                                     reason);
         else
                 r = error_report_set(err, r, broker_exit_code(r, e),
                                      "%s %s through the broker: %s (status %ld)", what, paths,

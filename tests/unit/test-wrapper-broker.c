@@ -4,12 +4,15 @@
  * common/tls) for what the real broker cannot be made to do on demand: a scripted 401, 403,
  * 404 or 502 at a chosen request, a certificate for another key, a clock that disagrees. The
  * real broker is tests/e2e/test-real-wrapper-broker.sh. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -564,6 +567,35 @@ static void test_secrets(struct pki *k) {
                    strstr(fe.message, "refused the session") && !strstr(fe.message, "jwt"),
            "the session refused: exit 77, no JWT in the message (%s)", fe.message);
         secret_set_done(&s2);
+
+        /* A broker that does not answer (a bound port nobody listens on: connection refused)
+         * refused nothing: the message says the session could not be opened, with no status. */
+        int sfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t slen = sizeof(sin);
+        char dead[64];
+        ok(sfd >= 0 && bind(sfd, (struct sockaddr *) &sin, sizeof(sin)) == 0 &&
+                   getsockname(sfd, (struct sockaddr *) &sin, &slen) == 0,
+           "a bound port without a listener");
+        (void) snprintf(dead, sizeof(dead), "https://127.0.0.1:%d", ntohs(sin.sin_port));
+        struct broker_client *dc = NULL;
+        struct broker_options dopt = {.addr = dead,
+                                      .ca_pem = k->ca_pem.data,
+                                      .token_path = jwt_path,
+                                      .deadline_ms = 20000,
+                                      .max_attempts = 1,
+                                      .now_unix = test_now};
+        is_int(broker_client_new(&dopt, &dc), 0, "a client for the silent port");
+        int dr = dc ? secrets_fetch_broker(dc, &cfg, &s2, &fe) : 0;
+        ok(dr < 0 && fe.status == 69 && broker_error_is_transient(fe.cause) &&
+                   strstr(fe.message, "cannot open a session with the broker") &&
+                   !strstr(fe.message, "refused the session") && !strstr(fe.message, "status 0"),
+           "no answer: exit 69, transient, 'cannot open a session', no 'status 0' (%s)",
+           fe.message);
+        secret_set_done(&s2);
+        broker_client_free(dc);
+        if (sfd >= 0)
+                (void) close(sfd);
         secret_set_done(&set);
         config_done(&cfg);
 }
