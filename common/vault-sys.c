@@ -307,9 +307,7 @@ int vault_sys_policy_read_paths(const char *const *comments, size_t n_comments,
                                        (int) (slash - path), path, slash + 6);
         }
         if (r < 0) {
-                out->len = len0;
-                if (out->data)
-                        out->data[len0] = '\0';
+                buf_truncate(out, len0);
                 return r;
         }
         return 0;

@@ -175,36 +175,25 @@ int unsealer_pod_check(const struct unsealer_pod *p, const uint8_t key[BROKERPRO
 
 int unsealer_policy_text(const struct unsealer_pod *p, const struct injection_secret *specs,
                          size_t n, const char *accessor, struct buf *out) {
-        int r = buf_printf(out, "# cloudtaser unsealer: pod %s/%s uid %s\n", p->ns, p->name,
-                           p->uid);
-        if (r >= 0 && accessor)
-                r = buf_printf(out, "# accessor: %s\n", accessor);
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const char *path = specs[i].path, *slash = strchr(path, '/');
-                if (strchr(path, '"') || strchr(path, '*') || strchr(path, '+'))
-                        return -EINVAL; /* vault_path_valid() paths have none: never glob */
-                r = buf_printf(out, "path \"%s\" {\n  capabilities = [\"read\"]\n}\n", path);
-                /* KV v2 (<mount>/data/<key>): the metadata too, for version polling. */
-                if (r >= 0 && slash && strncmp(slash, "/data/", 6) == 0)
-                        r = buf_printf(out,
-                                       "path \"%.*s/metadata/%s\" {\n  capabilities = "
-                                       "[\"read\"]\n}\n",
-                                       (int) (slash - path), path, slash + 6);
-        }
-        return r < 0 ? r : 0;
+        char head[512], acc[160];
+        const char *comments[2] = {head, acc};
+        const char *paths[INJECTION_MAX_PATHS];
+
+        if (n > ELEMENTSOF(paths))
+                return -E2BIG;
+        if ((size_t) snprintf(head, sizeof(head), "cloudtaser unsealer: pod %s/%s uid %s", p->ns,
+                              p->name, p->uid) >= sizeof(head) ||
+            (accessor &&
+             (size_t) snprintf(acc, sizeof(acc), "accessor: %s", accessor) >= sizeof(acc)))
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++)
+                paths[i] = specs[i].path;
+        /* Read on each path and, for KV v2, its metadata (version polling): never a glob. */
+        return vault_sys_policy_read_paths(comments, accessor ? 2 : 1, paths, n, true, out);
 }
 
 int unsealer_policy_accessor(const char *text, char *ret, size_t size) {
-        const char *a = text ? strstr(text, "\n# accessor: ") : NULL;
-        if (!a)
-                return -ENOENT;
-        a += strlen("\n# accessor: ");
-        size_t n = strcspn(a, "\n");
-        if (n == 0 || n >= size)
-                return -ENOENT;
-        memcpy(ret, a, n);
-        ret[n] = '\0';
-        return 0;
+        return vault_sys_policy_comment(text, "accessor", ret, size) < 0 ? -ENOENT : 0;
 }
 
 /* ---- the pod's endpoint ---- */
