@@ -349,10 +349,34 @@ static size_t utf8_sequence(const unsigned char *p, size_t avail) {
         return len;
 }
 
+/* Eight bytes at a time (SWAR): whether any of the eight bytes in w is zero / below 0x20 / one
+ * of the two that a string literal cannot hold as themselves; ASCII-only. Exact as existence
+ * tests, which is all they are used for: a hit falls back to the byte loops. */
+#define BYTES_ONES 0x0101010101010101ull
+#define BYTES_HIGHS 0x8080808080808080ull
+static inline uint64_t load8(const unsigned char *p) {
+        uint64_t w;
+        memcpy(&w, p, sizeof(w));
+        return w;
+}
+static inline uint64_t has_zero_byte(uint64_t v) {
+        return (v - BYTES_ONES) & ~v & BYTES_HIGHS;
+}
+/* A byte that is '"', '\', a control character (NUL included) or not ASCII. */
+static inline bool has_special_byte(uint64_t w) {
+        return (has_zero_byte(w ^ (BYTES_ONES * '"')) | has_zero_byte(w ^ (BYTES_ONES * '\\')) |
+                ((w - BYTES_ONES * 0x20) & ~w) | w) &
+               BYTES_HIGHS;
+}
+
 static bool utf8_valid(const char *s, size_t n) {
         const unsigned char *p = (const unsigned char *) s;
 
         for (size_t i = 0; i < n;) {
+                if (n - i >= 8 && !(load8(p + i) & BYTES_HIGHS)) {
+                        i += 8;
+                        continue;
+                }
                 if (p[i] < 0x80) {
                         i++;
                         continue;
@@ -483,6 +507,8 @@ static int parse_string(struct parser *ps, bool key, char **ret, size_t *ret_len
         int r;
 
         for (;;) {
+                while (end - s >= 8 && !has_special_byte(load8(s)))
+                        s += 8;
                 while (s < end && plain_byte[*s])
                         s++;
                 if (s >= end)
@@ -1168,15 +1194,21 @@ int json_add_copy(struct json_doc *d, struct json_value *obj, const char *key,
 
 /* --- output ----------------------------------------------------------------------------------- */
 
-/* Writes at p when set, else only counts: the same code measures and then produces the text. */
+/* Writes at p while the text fits the `room` bytes there, and counts it either way: one pass
+ * writes the text when the room suffices, and measures it when not (nothing is written past
+ * the room, and once it has run out nothing more is written at all). */
 struct emitter {
         char *p;
-        size_t len;
+        size_t len, room;
 };
 
-static void emit(struct emitter *e, const void *s, size_t n) {
-        if (e->p)
+static inline void emit(struct emitter *e, const void *s, size_t n) {
+        if (n == 0)
+                return;
+        if (e->len + n <= e->room)
                 memcpy(e->p + e->len, s, n);
+        else
+                e->room = 0;
         e->len += n;
 }
 
@@ -1220,14 +1252,18 @@ static const unsigned char prints_as_is[256] = {
         [0x5d ... 0xff] = 1,
 };
 
-/* s up to its first NUL. Runs of bytes that stand for themselves are emitted whole; only the
- * rare others one by one. */
-static void emit_quoted(struct emitter *e, const char *s) {
-        const unsigned char *p = (const unsigned char *) s;
+/* s (n bytes and a NUL) up to its first NUL. Runs of bytes that stand for themselves are
+ * emitted whole; only the rare others one by one. */
+static void emit_quoted(struct emitter *e, const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s, *end = p + n;
 
         emit(e, "\"", 1);
         for (;;) {
                 const unsigned char *run = p;
+                /* Eight at a time while none is special (bytes from 0x80 are, here, only
+                 * because has_special_byte() tests for the parser; the byte loop takes them). */
+                while (end - p >= 8 && !has_special_byte(load8(p)))
+                        p += 8;
                 while (prints_as_is[*p])
                         p++;
                 emit(e, run, (size_t) (p - run));
@@ -1278,7 +1314,7 @@ static void emit_value(struct emitter *e, const struct json_value *v) {
                 emit_number(e, v->num);
                 break;
         case JSON_STRING:
-                emit_quoted(e, v->str);
+                emit_quoted(e, v->str, v->len);
                 break;
         case JSON_ARRAY:
                 emit(e, "[", 1);
@@ -1294,7 +1330,7 @@ static void emit_value(struct emitter *e, const struct json_value *v) {
                 for (const struct json_value *c = v->child; c; c = c->next) {
                         if (c != v->child)
                                 emit(e, ",", 1);
-                        emit_quoted(e, c->key);
+                        emit_quoted(e, c->key, strlen(c->key));
                         emit(e, ":", 1);
                         emit_value(e, c);
                 }
@@ -1306,29 +1342,39 @@ static void emit_value(struct emitter *e, const struct json_value *v) {
         }
 }
 
-/* Measures, reserves, then writes into out's storage: nothing is appended when it does not fit,
- * and the text is never held anywhere else. */
+/* One pass into out's spare room (an ordinary buffer gets some first), which is all when the
+ * text fits; else the pass has measured it, and the text is reserved and written again. Nothing
+ * is appended when it does not fit, and the text is never held anywhere but in out's storage. */
+static void emit_text(struct emitter *e, const struct json_value *v, const char *quote) {
+        if (v)
+                emit_value(e, v);
+        else
+                emit_quoted(e, quote, strlen(quote));
+}
+
 static int print_to(struct buf *out, const struct json_value *v, const char *quote) {
         struct emitter e = {0};
-        size_t len;
         int r;
 
-        if (v)
-                emit_value(&e, v);
-        else
-                emit_quoted(&e, quote);
-        len = e.len;
-        r = buf_reserve(out, len);
-        if (r < 0)
-                return r;
-        e = (struct emitter){.p = out->data + out->len};
-        if (v)
-                emit_value(&e, v);
-        else
-                emit_quoted(&e, quote);
-        if (e.len != len)
-                abort(); /* the two passes disagree: a bug that has just overflowed out */
-        out->len += len;
+        if (!(out->flags & BUF_SECURE) && (!out->data || out->cap - out->len < 512))
+                (void) buf_reserve(out, MIN(out->max - MIN(out->len, out->max), (size_t) 4096));
+        if (out->data && out->cap > out->len)
+                e = (struct emitter){.p = out->data + out->len, .room = out->cap - out->len};
+        emit_text(&e, v, quote);
+        if (e.len > e.room) {
+                size_t len = e.len;
+                r = buf_reserve(out, len);
+                if (r < 0) {
+                        if (out->data)
+                                out->data[out->len] = '\0';
+                        return r;
+                }
+                e = (struct emitter){.p = out->data + out->len, .room = len};
+                emit_text(&e, v, quote);
+                if (e.len != len || e.room != len)
+                        abort(); /* the two passes disagree: a bug */
+        }
+        out->len += e.len;
         out->data[out->len] = '\0';
         return 0;
 }
