@@ -302,8 +302,12 @@ static bool ref_number(struct ref *r) {
                 if (r->i == d)
                         return false;
         }
-        _cleanup_free_ char *copy = strndup((const char *) r->s + start, r->i - start);
+        /* The input has no NUL after the number: a copy of exactly its bytes (strndup() may
+         * look past them, and ASan's strict string checks say so). */
+        _cleanup_free_ char *copy = malloc(r->i - start + 1);
         CHECK(copy);
+        memcpy(copy, r->s + start, r->i - start);
+        copy[r->i - start] = '\0';
         errno = 0; /* not looked at: finiteness is the test, as json.h says */
         double x = strtod(copy, NULL);
         return x - x == 0; /* finite */
