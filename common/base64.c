@@ -5,39 +5,62 @@
 #include <string.h>
 
 #include "common/base64.h"
+#include "common/macro.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/* Each quantum goes from registers straight into out: no temporary on the stack holds the bits
+ * of what is encoded (a credential, a key), so nothing needs wiping per quantum. */
+static inline char *quantum(char *o, const uint8_t *in) {
+        uint32_t v = (uint32_t) in[0] << 16 | (uint32_t) in[1] << 8 | in[2];
+        o[0] = alphabet[v >> 18];
+        o[1] = alphabet[(v >> 12) & 63];
+        o[2] = alphabet[(v >> 6) & 63];
+        o[3] = alphabet[v & 63];
+        return o + 4;
+}
+
+/* All of in (n bytes) at o, the last quantum padded; returns the end. */
+static char *encode(char *o, const uint8_t *in, size_t n) {
+        size_t i = 0;
+        for (; n - i >= 3; i += 3)
+                o = quantum(o, in + i);
+        if (i < n) {
+                uint32_t v = (uint32_t) in[i] << 16 | (n - i > 1 ? (uint32_t) in[i + 1] << 8 : 0);
+                o[0] = alphabet[v >> 18];
+                o[1] = alphabet[(v >> 12) & 63];
+                o[2] = n - i > 1 ? alphabet[(v >> 6) & 63] : '=';
+                o[3] = '=';
+                o += 4;
+        }
+        return o;
+}
+
 int base64_encode_lines(struct buf *out, const void *p, size_t n, size_t line) {
         const uint8_t *in = p;
-        size_t chars = (n + 2) / 3 * 4, col = 0;
-        int r = buf_reserve(out, chars + (line ? (chars + line - 1) / line : 0));
+        size_t chars = (n + 2) / 3 * 4, lines = line ? (chars + line - 1) / line : 0;
+        int r = buf_reserve(out, chars + lines);
         if (r < 0)
                 return r;
-        char *o = out->data + out->len;
-        size_t w = 0;
-        for (size_t i = 0; i < n; i += 3) {
-                uint32_t v = (uint32_t) in[i] << 16;
-                if (i + 1 < n)
-                        v |= (uint32_t) in[i + 1] << 8;
-                if (i + 2 < n)
-                        v |= in[i + 2];
-                char q[4] = {alphabet[(v >> 18) & 63], alphabet[(v >> 12) & 63],
-                             i + 1 < n ? alphabet[(v >> 6) & 63] : '=',
-                             i + 2 < n ? alphabet[v & 63] : '='};
-                for (size_t j = 0; j < 4; j++) {
-                        o[w++] = q[j];
-                        if (line && ++col == line) {
-                                o[w++] = '\n';
-                                col = 0;
-                        }
+        char *o = out->data + out->len, *start = o;
+        if (!line)
+                o = encode(o, in, n);
+        else {
+                /* Encoded behind the room the line breaks need, then moved forward line by
+                 * line (the text only moves towards the front), so the line breaks cost no
+                 * per-character test. */
+                const char *src = o + lines;
+                (void) encode(o + lines, in, n);
+                for (size_t left = chars; left > 0;) {
+                        size_t take = MIN(left, line);
+                        memmove(o, src, take);
+                        o[take] = '\n';
+                        o += take + 1;
+                        src += take;
+                        left -= take;
                 }
-                explicit_bzero(q, sizeof(q));
-                v = 0;
         }
-        if (line && col)
-                o[w++] = '\n';
-        buf_commit(out, w);
+        buf_commit(out, (size_t) (o - start));
         return 0;
 }
 

@@ -176,11 +176,13 @@ void buf_consume(struct buf *b, size_t n) {
 }
 
 void buf_truncate(struct buf *b, size_t len) {
-        if (!b->data || len >= b->len)
+        if (!b->data)
                 return;
-        explicit_bzero(b->data + len, b->len - len);
-        b->len = len;
-        b->data[len] = '\0';
+        if (len < b->len) {
+                explicit_bzero(b->data + len, b->len - len);
+                b->len = len;
+        }
+        b->data[b->len] = '\0';
 }
 
 void buf_commit(struct buf *b, size_t n) {

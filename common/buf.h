@@ -66,10 +66,11 @@ void buf_rstrip(struct buf *b);
 /* Drops the first n bytes (n > len drops everything). */
 void buf_consume(struct buf *b, size_t n);
 
-/* Shortens the buffer to its first len bytes (len >= b->len leaves it as it is): the dropped bytes
- * are wiped, in every buffer (a failed append of a secret taken back leaves nothing behind), and
- * the trailing NUL moves. For taking back what a failed step appended: remember b->len before it,
- * truncate to that on failure. */
+/* Shortens the buffer to its first len bytes (len >= b->len keeps the content and only writes the
+ * trailing NUL again: for a producer that wrote into the spare room and then failed): the dropped
+ * bytes are wiped, in every buffer (a failed append of a secret taken back leaves nothing behind),
+ * and the trailing NUL moves. For taking back what a failed step appended: remember b->len before
+ * it, truncate to that on failure. */
 void buf_truncate(struct buf *b, size_t len);
 
 /* Counts n bytes the caller wrote at b->data + b->len, into room made by buf_reserve(b, extra)

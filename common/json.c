@@ -1,44 +1,41 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * json.c: the cJSON wrapper. The contract is in json.h; this file explains how it is kept.
+ * json.c: the parser, the tree, the builders and the printer. The contract is in json.h; this
+ * file explains how it is kept. No third-party code: the tree is ours (struct json_value), so a
+ * parse writes each value once, straight into the document's memory.
  *
- * Memory. cJSON's allocator hooks are process-global, so they are installed once (pthread_once)
- * and consult a thread-local "current document". Every call into cJSON that may allocate runs
- * between doc_enter() and the cleanup that restores the previous pointer; with no current
- * document the hooks refuse to allocate, so cJSON can never allocate outside a document.
- * Every allocation carries a header (owner, size, nesting level) in front of it:
+ * Memory. Every block of a document (a value, a key, a string) carries a header (owner, size,
+ * nesting level) in front of it:
  *   - JSON_SECURE documents bump-allocate from chunks of secmem owned by the document. free() of
- *     a block wipes it (and gives it back when it was the last one, which is what cJSON's
- *     temporary number buffers do); the chunks are wiped and unmapped by json_doc_free().
+ *     a block wipes it (and gives it back when it was the last one, which is what a number's
+ *     temporary copy does); the chunks are wiped and unmapped by json_doc_free().
  *   - other documents malloc() each block and explicit_bzero() it on free.
  *   - documents of json_parse_arena() / json_doc_new_arena() take their blocks from the caller's
  *     arena (common/arena.h) while its budget lasts and from the heap after that; free() of an
  *     arena block only uncounts it (the arena frees, and with ARENA_WIPE wipes, it at its
  *     reset), and freeing the document walks the tree only when some block went to the heap.
- * All count bytes against the document's bound; going past it makes the hook return NULL and
- * the operation fail with -E2BIG. The owner in the header lets the builders refuse a container
- * that belongs to another document, and the level keeps every tree at most
- * JSON_MAX_DEPTH_LIMIT deep, which bounds the recursion here and in cJSON.
+ * All count bytes against the document's bound; going past it makes the allocation fail and the
+ * operation return -E2BIG. The owner in the header lets the builders refuse a container that
+ * belongs to another document, and the level keeps every tree at most JSON_MAX_DEPTH_LIMIT
+ * deep, which bounds the recursion here.
  *
- * Parsing. A linear pre-scan enforces the limits and what cJSON is lax about (raw control
- * characters, invalid UTF-8, "\u0000", number grammar, whitespace) before cJSON sees the input;
- * it also counts values and strings, from which the parse's memory bound is computed (an upper
- * bound of what cJSON allocates, see parse_bound()).
+ * Parsing. One pass of recursive descent (depth bounded by limits.max_depth before each
+ * descent) checks the grammar of RFC 8259 exactly as json.h lists it and builds the tree as it
+ * goes: each value is appended to its parent as soon as it is made, so a parse that fails part
+ * way leaves a tree json_doc_free() releases. A string is scanned once to find its end and
+ * check it (UTF-8, escapes, surrogate pairs), then copied, or decoded when it had escapes, into
+ * a block of exactly its size. The memory bound of a parse follows from its input: every value
+ * takes at least one byte of it (parse_bound()).
  *
- * Output. json_print() does not use cJSON's printer (which grows its buffer by copying, leaving
- * abandoned copies behind in the arena): it measures the text, reserves it in the caller's buffer
- * and writes it there directly, so the text exists in one place only, and a full buffer is left
- * unchanged.
+ * Output. json_print() measures the text, reserves it in the caller's buffer and writes it
+ * there directly, so the text exists in one place only, and a full buffer is left unchanged.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <cjson/cJSON.h>
 
 #include "common/arena.h"
 #include "common/json.h"
@@ -51,16 +48,34 @@
 #define SECURE_FIRST_CHUNK 4096u
 #define SECURE_MAX_CHUNKS 64u
 #define SAFE_INT_LIMIT 9007199254740992.0 /* 2^53: integers strictly below are exact */
+#define NUMBER_COPY_MAX 64u               /* a number's text up to this is copied on the stack */
 
 struct alloc_hdr {
         struct json_doc *owner;
         size_t size; /* bytes requested */
         uint32_t magic;
-        uint32_t level;    /* nodes only: containers enclosing this value (root: 0) */
+        uint32_t level;    /* values only: containers enclosing this value (root: 0) */
         uint32_t in_arena; /* a block of the caller's arena (json_parse_arena()) */
         uint32_t reserved;
 };
 _Static_assert(sizeof(struct alloc_hdr) % ALLOC_ALIGN == 0, "header keeps alignment");
+
+struct json_value {
+        enum json_type type;
+        struct json_value *next; /* the next sibling, in document order */
+        char *key;               /* a member of an object: its key */
+        union {
+                struct { /* arrays and objects */
+                        struct json_value *child, *last;
+                        size_t count;
+                };
+                struct { /* strings: NUL-terminated, len bytes (NULs included, JSON_ALLOW_NUL) */
+                        char *str;
+                        size_t len;
+                };
+                double num;
+        };
+};
 
 struct secure_chunk {
         unsigned char *base;
@@ -69,7 +84,7 @@ struct secure_chunk {
 
 struct json_doc {
         unsigned flags;
-        cJSON *root;
+        struct json_value *root;
         size_t bound; /* bytes this document may take */
         size_t used;  /* secure: sum of chunk sizes; heap: live blocks including headers */
         int alloc_error;
@@ -84,9 +99,6 @@ struct json_doc {
         size_t next_chunk;
         struct alloc_hdr *last; /* most recent block, for giving it back on free */
 };
-
-static _Thread_local struct json_doc *json_current;
-static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
 
 static size_t align_up(size_t n) {
         return (n + (ALLOC_ALIGN - 1)) & ~(size_t) (ALLOC_ALIGN - 1);
@@ -195,16 +207,7 @@ static void *doc_alloc(struct json_doc *d, size_t size) {
         return d->arena ? doc_arena_alloc(d, size) : heap_alloc(d, size);
 }
 
-static void *hook_malloc(size_t size) {
-        struct json_doc *d = json_current;
-
-        /* cJSON outside doc_enter(): refuse rather than allocate memory nobody owns. */
-        if (!d)
-                return NULL;
-        return doc_alloc(d, size);
-}
-
-static void hook_free(void *p) {
+static void block_free(void *p) {
         if (!p)
                 return;
         struct alloc_hdr *h = hdr_of(p);
@@ -217,28 +220,55 @@ static void hook_free(void *p) {
                 heap_free(h->owner, h);
 }
 
-static void hooks_install(void) {
-        cJSON_Hooks hooks = {.malloc_fn = hook_malloc, .free_fn = hook_free};
-        cJSON_InitHooks(&hooks);
-}
-
-static void doc_leave(struct json_doc **saved) {
-        json_current = *saved;
-}
-
-/* Makes d the document cJSON allocates from until the returned guard goes out of scope. */
-static struct json_doc *doc_enter(struct json_doc *d) {
-        struct json_doc *saved = json_current;
-
-        (void) pthread_once(&json_hooks_once, hooks_install);
-        d->alloc_error = 0;
-        json_current = d;
-        return saved;
-}
-#define DOC_SCOPE(d) _cleanup_(doc_leave) _unused_ struct json_doc *_saved_doc_ = doc_enter(d)
-
 static int doc_error(const struct json_doc *d) {
         return d->alloc_error < 0 ? d->alloc_error : -ENOMEM;
+}
+
+static bool is_container(const struct json_value *v) {
+        return v && (v->type == JSON_ARRAY || v->type == JSON_OBJECT);
+}
+
+/* A value of type t at nesting level `level`, not yet attached. */
+static struct json_value *value_new(struct json_doc *d, enum json_type t, uint32_t level) {
+        struct json_value *v = doc_alloc(d, sizeof(*v));
+        if (!v)
+                return NULL;
+        *v = (struct json_value){.type = t};
+        hdr_of(v)->level = level;
+        return v;
+}
+
+/* Frees v, its key and string and all its children. Recursion is bounded by the depth limit. */
+static void value_free(struct json_value *v) {
+        if (!v)
+                return;
+        if (is_container(v))
+                for (struct json_value *c = v->child, *next; c; c = next) {
+                        next = c->next;
+                        value_free(c);
+                }
+        else if (v->type == JSON_STRING)
+                block_free(v->str);
+        block_free(v->key);
+        block_free(v);
+}
+
+static void append(struct json_value *parent, struct json_value *v) {
+        if (parent->last)
+                parent->last->next = v;
+        else
+                parent->child = v;
+        parent->last = v;
+        parent->count++;
+}
+
+static char *copy_text(struct json_doc *d, const char *s, size_t n) {
+        char *copy = doc_alloc(d, n + 1);
+        if (!copy)
+                return NULL;
+        memcpy(copy, s, n);
+        copy[n] = '\0';
+        return copy;
 }
 
 static int doc_create(struct arena *a, unsigned flags, size_t bound, size_t first_chunk,
@@ -270,11 +300,8 @@ struct json_doc *json_doc_free(struct json_doc *d) {
                 /* No need to walk the tree: the chunks hold all of it and are wiped on release. */
                 for (size_t i = 0; i < d->n_chunks; i++)
                         secmem_free(d->chunks[i].base);
-        } else if (d->root && (!d->arena || d->heap_blocks > 0)) {
-                /* An arena document walks its tree only for the blocks that went to the heap. */
-                DOC_SCOPE(d);
-                cJSON_Delete(d->root);
-        }
+        } else if (d->root && (!d->arena || d->heap_blocks > 0))
+                value_free(d->root); /* an arena document: only for the blocks on the heap */
         bool self_in_arena = d->self_in_arena;
         explicit_bzero(d, sizeof(*d));
         if (!self_in_arena)
@@ -283,7 +310,7 @@ struct json_doc *json_doc_free(struct json_doc *d) {
 }
 
 struct json_value *json_doc_root(struct json_doc *d) {
-        return d ? (struct json_value *) d->root : NULL;
+        return d ? d->root : NULL;
 }
 
 /* --- UTF-8 ------------------------------------------------------------------------------------ */
@@ -322,10 +349,34 @@ static size_t utf8_sequence(const unsigned char *p, size_t avail) {
         return len;
 }
 
+/* Eight bytes at a time (SWAR): whether any of the eight bytes in w is zero / below 0x20 / one
+ * of the two that a string literal cannot hold as themselves; ASCII-only. Exact as existence
+ * tests, which is all they are used for: a hit falls back to the byte loops. */
+#define BYTES_ONES 0x0101010101010101ull
+#define BYTES_HIGHS 0x8080808080808080ull
+static inline uint64_t load8(const unsigned char *p) {
+        uint64_t w;
+        memcpy(&w, p, sizeof(w));
+        return w;
+}
+static inline uint64_t has_zero_byte(uint64_t v) {
+        return (v - BYTES_ONES) & ~v & BYTES_HIGHS;
+}
+/* A byte that is '"', '\', a control character (NUL included) or not ASCII. */
+static inline bool has_special_byte(uint64_t w) {
+        return (has_zero_byte(w ^ (BYTES_ONES * '"')) | has_zero_byte(w ^ (BYTES_ONES * '\\')) |
+                ((w - BYTES_ONES * 0x20) & ~w) | w) &
+               BYTES_HIGHS;
+}
+
 static bool utf8_valid(const char *s, size_t n) {
         const unsigned char *p = (const unsigned char *) s;
 
         for (size_t i = 0; i < n;) {
+                if (n - i >= 8 && !(load8(p + i) & BYTES_HIGHS)) {
+                        i += 8;
+                        continue;
+                }
                 if (p[i] < 0x80) {
                         i++;
                         continue;
@@ -340,318 +391,377 @@ static bool utf8_valid(const char *s, size_t n) {
 
 /* --- parsing ---------------------------------------------------------------------------------- */
 
-struct scan_result {
-        size_t nodes;   /* values cJSON will create */
-        size_t nuls;    /* "\u0000" escapes (only with JSON_ALLOW_NUL) */
-        size_t strings; /* string literals (keys and values) */
-        size_t longest_bareword;
+/* Bytes that stand for themselves in a string literal: printable ASCII (DEL included) but '"'
+ * and '\'. Everything else is the end, an escape, a control character or UTF-8. */
+static const unsigned char plain_byte[256] = {
+        [0x20 ... 0x21] = 1,
+        [0x23 ... 0x5b] = 1,
+        [0x5d ... 0x7f] = 1,
+};
+
+struct parser {
+        const unsigned char *p, *end;
+        struct json_doc *d;
+        size_t nodes, max_nodes;
+        unsigned max_depth;
+        bool allow_nul;
 };
 
 static bool is_ws(unsigned char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static bool is_hex(unsigned char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 static bool is_digit(unsigned char c) {
         return c >= '0' && c <= '9';
 }
 
-/* *i is just past the opening quote; on success just past the closing one. */
-static int scan_string(const unsigned char *s, size_t n, bool allow_nul, size_t *nuls, size_t *i) {
-        size_t p = *i;
+static void skip_ws(struct parser *ps) {
+        while (ps->p < ps->end && is_ws(*ps->p))
+                ps->p++;
+}
 
-        while (p < n) {
-                unsigned char c = s[p];
-                if (c == '"') {
-                        *i = p + 1;
-                        return 0;
-                }
-                if (c == '\\') {
-                        if (n - p < 2)
-                                return -EBADMSG;
-                        switch (s[p + 1]) {
-                        case '"':
-                        case '\\':
-                        case '/':
-                        case 'b':
-                        case 'f':
-                        case 'n':
-                        case 'r':
-                        case 't':
-                                p += 2;
-                                break;
-                        case 'u':
-                                if (n - p < 6)
-                                        return -EBADMSG;
-                                for (size_t k = 2; k < 6; k++)
-                                        if (!is_hex(s[p + k]))
-                                                return -EBADMSG;
-                                if (memcmp(s + p + 2, "0000", 4) == 0) {
-                                        if (!allow_nul)
-                                                return -EBADMSG; /* C strings cannot carry it */
-                                        (*nuls)++;
-                                }
-                                p += 6;
-                                break;
-                        default:
-                                return -EBADMSG;
+static int hex4(const unsigned char *s, uint32_t *ret) {
+        uint32_t v = 0;
+
+        for (size_t i = 0; i < 4; i++) {
+                unsigned char c = s[i];
+                uint32_t x;
+                if (c >= '0' && c <= '9')
+                        x = c - '0';
+                else if (c >= 'a' && c <= 'f')
+                        x = c - 'a' + 10u;
+                else if (c >= 'A' && c <= 'F')
+                        x = c - 'A' + 10u;
+                else
+                        return -EBADMSG;
+                v = v << 4 | x;
+        }
+        *ret = v;
+        return 0;
+}
+
+/* The escape at s (a backslash; the literal's bytes end before end): the code point it stands
+ * for and its length. A UTF-16 surrogate must be a high one followed by an escaped low one. */
+static int escape_at(const unsigned char *s, const unsigned char *end, uint32_t *ret_cp,
+                     size_t *ret_len) {
+        static const char simple[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+        uint32_t hi, lo;
+
+        if (end - s < 2)
+                return -EBADMSG;
+        if (s[1] != 'u') {
+                for (size_t i = 0; i < sizeof(simple) - 1; i += 2)
+                        if (s[1] == (unsigned char) simple[i]) {
+                                *ret_cp = (unsigned char) simple[i + 1];
+                                *ret_len = 2;
+                                return 0;
                         }
-                        continue;
-                }
-                if (c < 0x20)
-                        return -EBADMSG; /* raw control character (NUL included) */
-                if (c < 0x80) {
-                        p++;
-                        continue;
-                }
-                size_t l = utf8_sequence(s + p, n - p);
-                if (l == 0)
-                        return -EBADMSG;
-                p += l;
+                return -EBADMSG;
         }
-        return -EBADMSG; /* unterminated */
-}
-
-/* A run of bytes outside strings that is not structure or whitespace: a literal or a number
- * (RFC 8259 grammar exactly; cJSON alone would accept "01", "1.", "-.5"). */
-static int check_bareword(const unsigned char *w, size_t len) {
-        size_t i = 0;
-
-        if ((len == 4 && memcmp(w, "true", 4) == 0) || (len == 5 && memcmp(w, "false", 5) == 0) ||
-            (len == 4 && memcmp(w, "null", 4) == 0))
+        if (end - s < 6 || hex4(s + 2, &hi) < 0 || (hi >= 0xdc00 && hi <= 0xdfff))
+                return -EBADMSG;
+        if (hi < 0xd800 || hi > 0xdbff) {
+                *ret_cp = hi;
+                *ret_len = 6;
                 return 0;
-        if (i < len && w[i] == '-')
-                i++;
-        if (i >= len)
-                return -EBADMSG;
-        if (w[i] == '0')
-                i++;
-        else if (w[i] >= '1' && w[i] <= '9')
-                while (i < len && is_digit(w[i]))
-                        i++;
-        else
-                return -EBADMSG;
-        if (i < len && w[i] == '.') {
-                i++;
-                if (i >= len || !is_digit(w[i]))
-                        return -EBADMSG;
-                while (i < len && is_digit(w[i]))
-                        i++;
         }
-        if (i < len && (w[i] == 'e' || w[i] == 'E')) {
-                i++;
-                if (i < len && (w[i] == '+' || w[i] == '-'))
-                        i++;
-                if (i >= len || !is_digit(w[i]))
-                        return -EBADMSG;
-                while (i < len && is_digit(w[i]))
-                        i++;
-        }
-        return i == len ? 0 : -EBADMSG;
+        if (end - s < 12 || s[6] != '\\' || s[7] != 'u' || hex4(s + 8, &lo) < 0 || lo < 0xdc00 ||
+            lo > 0xdfff)
+                return -EBADMSG;
+        *ret_cp = 0x10000u + ((hi - 0xd800u) << 10) + (lo - 0xdc00u);
+        *ret_len = 12;
+        return 0;
 }
 
-static bool is_delimiter(unsigned char c) {
-        return is_ws(c) || c == '[' || c == ']' || c == '{' || c == '}' || c == ',' || c == ':' ||
-               c == '"';
+static size_t utf8_put(unsigned char *o, uint32_t cp) {
+        if (cp < 0x80) {
+                o[0] = (unsigned char) cp;
+                return 1;
+        }
+        if (cp < 0x800) {
+                o[0] = (unsigned char) (0xc0 | cp >> 6);
+                o[1] = (unsigned char) (0x80 | (cp & 0x3f));
+                return 2;
+        }
+        if (cp < 0x10000) {
+                o[0] = (unsigned char) (0xe0 | cp >> 12);
+                o[1] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+                o[2] = (unsigned char) (0x80 | (cp & 0x3f));
+                return 3;
+        }
+        o[0] = (unsigned char) (0xf0 | cp >> 18);
+        o[1] = (unsigned char) (0x80 | ((cp >> 12) & 0x3f));
+        o[2] = (unsigned char) (0x80 | ((cp >> 6) & 0x3f));
+        o[3] = (unsigned char) (0x80 | (cp & 0x3f));
+        return 4;
 }
 
-/* One pass over the input: depth, value count, strings, escapes, barewords. The structure itself
- * (commas, colons, keys) is left to cJSON. */
-static int prescan(const unsigned char *s, size_t n, unsigned max_depth, bool allow_nul,
-                   struct scan_result *ret) {
-        size_t i = 0, commas = 0, nonempty = 0, strings = 0, longest = 0, nuls = 0;
-        unsigned depth = 0;
-        unsigned char opened = 0; /* the closer of a container the previous token opened */
+/* The string literal whose opening quote is at ps->p: checked to its end (UTF-8, escapes, no
+ * raw control character; "\u0000" only in a value and only with JSON_ALLOW_NUL: keys stay C
+ * strings), then copied, or decoded when it holds escapes, into a block of its own. */
+static int parse_string(struct parser *ps, bool key, char **ret, size_t *ret_len) {
+        const unsigned char *start = ps->p + 1, *s = start, *end = ps->end;
+        bool escaped = false;
+        uint32_t cp;
+        size_t n;
         int r;
 
-        while (i < n) {
-                unsigned char c = s[i];
-
-                if (is_ws(c)) {
-                        i++;
-                        continue;
-                }
-                if (opened && c != opened)
-                        nonempty++;
-                opened = 0;
-                switch (c) {
-                case '"':
-                        strings++;
-                        i++;
-                        r = scan_string(s, n, allow_nul, &nuls, &i);
-                        if (r < 0)
+        for (;;) {
+                while (end - s >= 8 && !has_special_byte(load8(s)))
+                        s += 8;
+                while (s < end && plain_byte[*s])
+                        s++;
+                if (s >= end)
+                        return -EBADMSG; /* unterminated */
+                if (*s == '"')
+                        break;
+                if (*s == '\\') {
+                        if ((r = escape_at(s, end, &cp, &n)) < 0)
                                 return r;
-                        break;
-                case '[':
-                case '{':
-                        if (++depth > max_depth)
-                                return -ELOOP;
-                        opened = c == '[' ? ']' : '}';
-                        i++;
-                        break;
-                case ']':
-                case '}':
-                        if (depth == 0)
+                        if (cp == 0 && (key || !ps->allow_nul))
                                 return -EBADMSG;
-                        depth--;
-                        i++;
-                        break;
-                case ',':
-                        commas++;
-                        i++;
-                        break;
-                case ':':
-                        i++;
-                        break;
-                default: {
-                        size_t start = i;
-                        while (i < n && !is_delimiter(s[i]))
-                                i++;
-                        r = check_bareword(s + start, i - start);
-                        if (r < 0)
-                                return r;
-                        longest = MAX(longest, i - start);
-                        break;
-                }
-                }
-        }
-        if (depth != 0)
-                return -EBADMSG;
-        /* Every value is the root, the first element of a non-empty container, or follows a
-         * comma. Exact for valid input; for invalid input cJSON stops before creating more. */
-        *ret = (struct scan_result){.nodes = 1 + commas + nonempty,
-                                    .nuls = nuls,
-                                    .strings = strings,
-                                    .longest_bareword = longest};
-        return 0;
-}
-
-/* What cJSON 1.7.15 (Debian) allocates while parsing, at most: one node per value; one block per
- * string literal of at most the literal's length including its quotes (sum <= n); a temporary
- * copy of each number (a whole bareword, the pre-scan rejected every other kind) plus its NUL,
- * freed at once (the arena gives it back, the heap frees it) so only one is ever live. Each
- * block costs a header and alignment. Nodes are counted so that invalid input cannot make cJSON
- * create more before it fails, so a parse never runs into this bound. */
-static int parse_bound(const struct scan_result *sc, size_t n, size_t *ret) {
-        const size_t per_block = sizeof(struct alloc_hdr) + ALLOC_ALIGN;
-        size_t blocks, b;
-
-        if (__builtin_add_overflow(sc->nodes, sc->strings, &blocks) ||
-            __builtin_add_overflow(blocks, 1, &blocks) ||
-            __builtin_mul_overflow(blocks, per_block, &b) ||
-            __builtin_add_overflow(b, sc->nodes * sizeof(cJSON), &b) ||
-            __builtin_add_overflow(b, n, &b) ||
-            __builtin_add_overflow(b, sc->longest_bareword + 1, &b))
-                return -E2BIG;
-        *ret = b;
-        return 0;
-}
-
-/* Records each node's level and rejects numbers that overflowed to infinity. Recursion is
- * bounded by max_depth (the pre-scan ran first). */
-/*
- * JSON_ALLOW_NUL: cJSON keeps strings as C strings, so each "\u0000" escape is replaced, in a
- * copy of the input, by NUL_MARK_LEN bytes 0xFF before cJSON sees it. The pre-scan has checked
- * that the input is valid UTF-8, in which 0xFF never occurs, so after the parse a run of them in
- * a decoded string can only be such a mark: it becomes one NUL byte again, and the string's real
- * length goes into the node's valueint (unused for strings; 0 means "strlen"), which
- * json_string_len() returns. A mark in a key is -EBADMSG: keys stay C strings.
- */
-#define NUL_MARK_LEN 6 /* strlen("\\u0000"): the copy keeps the input's length */
-
-static bool has_mark(const char *str) {
-        return str && strchr(str, '\xff');
-}
-
-static int unmark_string(cJSON *v) {
-        char *p = v->valuestring, *o = p;
-        size_t len = strlen(p);
-        for (size_t i = 0; i < len;) {
-                if ((unsigned char) p[i] != 0xff) {
-                        *o++ = p[i++];
+                        escaped = true;
+                        s += n;
                         continue;
                 }
-                if (len - i < NUL_MARK_LEN)
+                if (*s < 0x20)
+                        return -EBADMSG; /* raw control character (NUL included) */
+                n = utf8_sequence(s, (size_t) (end - s));
+                if (n == 0)
                         return -EBADMSG;
-                for (size_t k = 0; k < NUL_MARK_LEN; k++)
-                        if ((unsigned char) p[i + k] != 0xff)
-                                return -EBADMSG;
-                *o++ = '\0';
-                i += NUL_MARK_LEN;
+                s += n;
         }
-        size_t real = (size_t) (o - p);
-        explicit_bzero(o, len - real);
-        if (real > INT_MAX)
-                return -E2BIG;
-        v->valueint = (int) real;
-        return 0;
-}
 
-static int finish_tree(cJSON *v, uint32_t level, bool marks) {
-        hdr_of(v)->level = level;
-        if (cJSON_IsNumber(v) && !__builtin_isfinite(v->valuedouble))
-                return -EBADMSG;
-        if (marks && has_mark(v->string))
-                return -EBADMSG;
-        if (marks && cJSON_IsString(v) && has_mark(v->valuestring)) {
-                int r = unmark_string(v);
-                if (r < 0)
-                        return r;
-        }
-        for (cJSON *c = v->child; c; c = c->next) {
-                int r = finish_tree(c, level + 1, marks);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
-}
-
-/* The input with each "\u0000" escape (inside a string: the pre-scan has checked the grammar)
- * replaced by NUL_MARK_LEN bytes 0xFF. Secure memory for a secure parse: it holds the values. */
-struct marked_copy {
-        char *data;
-        size_t n;
-        bool secure;
-};
-
-static void marked_freep(struct marked_copy *m) {
-        if (!m->data)
-                return;
-        explicit_bzero(m->data, m->n);
-        if (m->secure)
-                secmem_free(m->data);
-        else
-                free(m->data);
-}
-
-static int mark_nuls(const char *s, size_t n, struct marked_copy *m) {
-        void *p = NULL;
-        if (m->secure) {
-                int r = secmem_alloc(n, &p);
-                if (r < 0)
-                        return r;
-        } else if (!(p = malloc(n)))
-                return -ENOMEM;
-        m->data = p;
-        m->n = n;
-        bool in_string = false;
-        for (size_t i = 0; i < n;) {
-                if (s[i] == '"')
-                        in_string = !in_string;
-                if (in_string && s[i] == '\\' && i + 1 < n) {
-                        if (n - i >= NUL_MARK_LEN && memcmp(s + i, "\\u0000", NUL_MARK_LEN) == 0)
-                                memset(m->data + i, 0xff, NUL_MARK_LEN);
-                        else
-                                memcpy(m->data + i, s + i, s[i + 1] == 'u' ? 6 : 2);
-                        i += s[i + 1] == 'u' ? 6 : 2;
-                        continue;
+        size_t raw = (size_t) (s - start), len = raw;
+        char *out = doc_alloc(ps->d, raw + 1);
+        if (!out)
+                return doc_error(ps->d);
+        if (!escaped)
+                memcpy(out, start, raw);
+        else {
+                /* Every escape was checked above; none decodes to more bytes than it takes. */
+                unsigned char *o = (unsigned char *) out;
+                for (const unsigned char *q = start; q < s;) {
+                        if (*q != '\\') {
+                                *o++ = *q++;
+                                continue;
+                        }
+                        (void) escape_at(q, s, &cp, &n);
+                        o += utf8_put(o, cp);
+                        q += n;
                 }
-                m->data[i] = s[i];
-                i++;
+                len = (size_t) (o - (unsigned char *) out);
         }
+        out[len] = '\0';
+        ps->p = s + 1;
+        *ret = out;
+        *ret_len = len;
+        return 0;
+}
+
+/* A number, RFC 8259 grammar exactly ("01", "1.", "-.5", "+1" are not numbers), that fits a
+ * double (1e999 is not accepted). */
+static int parse_number(struct parser *ps, double *ret) {
+        const unsigned char *s = ps->p, *q = s, *end = ps->end;
+        char stack[NUMBER_COPY_MAX], *copy = stack;
+
+        if (q < end && *q == '-')
+                q++;
+        if (q < end && *q == '0')
+                q++;
+        else if (q < end && *q >= '1' && *q <= '9')
+                while (q < end && is_digit(*q))
+                        q++;
+        else
+                return -EBADMSG;
+        if (q < end && *q == '.') {
+                if (++q >= end || !is_digit(*q))
+                        return -EBADMSG;
+                while (q < end && is_digit(*q))
+                        q++;
+        }
+        if (q < end && (*q == 'e' || *q == 'E')) {
+                q++;
+                if (q < end && (*q == '+' || *q == '-'))
+                        q++;
+                if (q >= end || !is_digit(*q))
+                        return -EBADMSG;
+                while (q < end && is_digit(*q))
+                        q++;
+        }
+        /* strtod() wants a C string: a copy, on the stack when short (wiped after a secure
+         * parse), else a block of the document given back at once. */
+        size_t n = (size_t) (q - s);
+        if (n >= sizeof(stack) && !(copy = doc_alloc(ps->d, n + 1)))
+                return doc_error(ps->d);
+        memcpy(copy, s, n);
+        copy[n] = '\0';
+        /* The grammar is checked: strtod() reads all of it. ERANGE is not looked at: an
+         * underflow reads as (nearly) zero, an overflow as infinity, refused below. */
+        errno = 0;
+        double x = strtod(copy, NULL);
+        if (copy != stack)
+                block_free(copy);
+        else if (ps->d->flags & JSON_SECURE)
+                explicit_bzero(stack, n);
+        if (!__builtin_isfinite(x))
+                return -EBADMSG;
+        ps->p = q;
+        *ret = x;
+        return 0;
+}
+
+static int parse_literal(struct parser *ps, const char *word, size_t n) {
+        if ((size_t) (ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
+                return -EBADMSG;
+        ps->p += n;
+        return 0;
+}
+
+static int parse_value(struct parser *ps, struct json_value *parent, char *key, uint32_t level);
+
+static int parse_array(struct parser *ps, struct json_value *a, uint32_t level) {
+        int r;
+
+        ps->p++;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ']') {
+                ps->p++;
+                return 0;
+        }
+        for (;;) {
+                if ((r = parse_value(ps, a, NULL, level + 1)) < 0)
+                        return r;
+                skip_ws(ps);
+                if (ps->p >= ps->end)
+                        return -EBADMSG;
+                if (*ps->p++ == ']')
+                        return 0;
+                if (ps->p[-1] != ',')
+                        return -EBADMSG;
+                skip_ws(ps);
+        }
+}
+
+static int parse_object(struct parser *ps, struct json_value *o, uint32_t level) {
+        int r;
+
+        ps->p++;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == '}') {
+                ps->p++;
+                return 0;
+        }
+        for (;;) {
+                char *key;
+                size_t len;
+                if (ps->p >= ps->end || *ps->p != '"')
+                        return -EBADMSG;
+                if ((r = parse_string(ps, true, &key, &len)) < 0)
+                        return r;
+                skip_ws(ps);
+                if (ps->p >= ps->end || *ps->p != ':') {
+                        block_free(key);
+                        return -EBADMSG;
+                }
+                ps->p++;
+                skip_ws(ps);
+                if ((r = parse_value(ps, o, key, level + 1)) < 0)
+                        return r;
+                skip_ws(ps);
+                if (ps->p >= ps->end)
+                        return -EBADMSG;
+                if (*ps->p++ == '}')
+                        return 0;
+                if (ps->p[-1] != ',')
+                        return -EBADMSG;
+                skip_ws(ps);
+        }
+}
+
+/* The value at ps->p, made at `level`, appended to parent (the root when parent is NULL) before
+ * its contents are read, with key (a block of the document, which it then owns; freed here on
+ * failure before it is attached). */
+static int parse_value(struct parser *ps, struct json_value *parent, char *key, uint32_t level) {
+        enum json_type t;
+        struct json_value *v;
+        int r = 0;
+
+        if (ps->p >= ps->end) {
+                block_free(key);
+                return -EBADMSG;
+        }
+        switch (*ps->p) {
+        case '{':
+                t = JSON_OBJECT;
+                break;
+        case '[':
+                t = JSON_ARRAY;
+                break;
+        case '"':
+                t = JSON_STRING;
+                break;
+        case 't':
+                t = JSON_TRUE;
+                break;
+        case 'f':
+                t = JSON_FALSE;
+                break;
+        case 'n':
+                t = JSON_NULL;
+                break;
+        default:
+                t = JSON_NUMBER;
+                if (*ps->p != '-' && !is_digit(*ps->p))
+                        r = -EBADMSG;
+                break;
+        }
+        if (r == 0 && (t == JSON_OBJECT || t == JSON_ARRAY) && level + 1 > ps->max_depth)
+                r = -ELOOP;
+        if (r == 0 && ++ps->nodes > ps->max_nodes)
+                r = -E2BIG;
+        if (r == 0 && !(v = value_new(ps->d, t, level)))
+                r = doc_error(ps->d);
+        if (r < 0) {
+                block_free(key);
+                return r;
+        }
+        v->key = key;
+        if (parent)
+                append(parent, v);
+        else
+                ps->d->root = v;
+
+        switch (t) {
+        case JSON_OBJECT:
+                return parse_object(ps, v, level);
+        case JSON_ARRAY:
+                return parse_array(ps, v, level);
+        case JSON_STRING:
+                return parse_string(ps, false, &v->str, &v->len);
+        case JSON_TRUE:
+                return parse_literal(ps, "true", 4);
+        case JSON_FALSE:
+                return parse_literal(ps, "false", 5);
+        case JSON_NULL:
+                return parse_literal(ps, "null", 4);
+        default:
+                return parse_number(ps, &v->num);
+        }
+}
+
+/* The most a parse of n bytes can take: every value takes at least one byte of input, and
+ * makes at most three blocks (itself, its key, its string); the strings' bytes and their NULs
+ * are at most the input's (each literal has two quotes); one number's temporary copy. Enforced
+ * like a built document's bound, and never reached by a parse. */
+static int parse_bound(size_t n, size_t max_nodes, size_t *ret) {
+        const size_t per_block = sizeof(struct alloc_hdr) + ALLOC_ALIGN;
+        size_t nodes = MIN(n, max_nodes), b, v;
+
+        if (__builtin_mul_overflow(nodes, 3 * per_block + sizeof(struct json_value), &b) ||
+            __builtin_add_overflow(b, 2 * n + 1 + per_block, &v))
+                return -E2BIG;
+        *ret = v;
         return 0;
 }
 
@@ -659,8 +769,6 @@ int json_parse_arena(struct arena *a, const char *s, size_t n, unsigned flags,
                      const struct json_limits *limits, struct json_doc **ret) {
         struct json_limits l = limits ? *limits : (struct json_limits){0};
         _cleanup_json_doc_ struct json_doc *d = NULL;
-        struct scan_result sc;
-        const char *end = NULL;
         size_t bound;
         int r;
 
@@ -679,41 +787,29 @@ int json_parse_arena(struct arena *a, const char *s, size_t n, unsigned flags,
                 return -E2BIG;
         if (n == 0)
                 return -EBADMSG;
-        r = prescan((const unsigned char *) s, n, l.max_depth, flags & JSON_ALLOW_NUL, &sc);
+        r = parse_bound(n, l.max_nodes, &bound);
         if (r < 0)
                 return r;
-        if (sc.nodes > l.max_nodes)
-                return -E2BIG;
-        r = parse_bound(&sc, n, &bound);
+        /* A secure parse starts with a chunk of about what a typical document of n bytes takes
+         * and doubles from there (secure_alloc()). */
+        r = doc_create(a, flags & JSON_SECURE, bound, MIN(bound, 3 * n + SECURE_FIRST_CHUNK), &d);
         if (r < 0)
                 return r;
-
-        /* A secure parse gets one chunk of the bound (split at SECMEM_MAX_ALLOC). */
-        r = doc_create(a, flags & JSON_SECURE, bound, bound, &d);
+        struct parser ps = {
+                .p = (const unsigned char *) s,
+                .end = (const unsigned char *) s + n,
+                .d = d,
+                .max_nodes = l.max_nodes,
+                .max_depth = l.max_depth,
+                .allow_nul = flags & JSON_ALLOW_NUL,
+        };
+        skip_ws(&ps);
+        r = parse_value(&ps, NULL, NULL, 0);
         if (r < 0)
                 return r;
-        _cleanup_(marked_freep) struct marked_copy mc = {.secure = flags & JSON_SECURE};
-        if (sc.nuls > 0) {
-                r = mark_nuls(s, n, &mc);
-                if (r < 0)
-                        return r;
-                s = mc.data;
-        }
-        {
-                DOC_SCOPE(d);
-                d->root = cJSON_ParseWithLengthOpts(s, n, &end, false);
-                if (!d->root)
-                        return d->alloc_error < 0 ? d->alloc_error : -EBADMSG;
-        }
-        /* Nothing but whitespace after the value. */
-        if (!end || end < s || end > s + n)
-                return -EBADMSG;
-        for (; end < s + n; end++)
-                if (!is_ws((unsigned char) *end))
-                        return -EBADMSG;
-        r = finish_tree(d->root, 0, sc.nuls > 0);
-        if (r < 0)
-                return r;
+        skip_ws(&ps);
+        if (ps.p != ps.end)
+                return -EBADMSG; /* nothing but whitespace after the value */
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -734,13 +830,9 @@ int json_doc_new_arena(struct arena *a, unsigned flags, size_t max_bytes, struct
         r = doc_create(a, flags, max_bytes, SECURE_FIRST_CHUNK, &d);
         if (r < 0)
                 return r;
-        {
-                DOC_SCOPE(d);
-                d->root = cJSON_CreateObject();
-                if (!d->root)
-                        return doc_error(d);
-        }
-        hdr_of(d->root)->level = 0;
+        d->root = value_new(d, JSON_OBJECT, 0);
+        if (!d->root)
+                return doc_error(d);
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -751,35 +843,8 @@ int json_doc_new(unsigned flags, size_t max_bytes, struct json_doc **ret) {
 
 /* --- reading ---------------------------------------------------------------------------------- */
 
-static const cJSON *cj(const struct json_value *v) {
-        return (const cJSON *) v;
-}
-
-static const struct json_value *jv(const cJSON *c) {
-        return (const struct json_value *) c;
-}
-
 enum json_type json_type(const struct json_value *v) {
-        if (!v)
-                return JSON_INVALID;
-        switch (cj(v)->type & 0xff) {
-        case cJSON_NULL:
-                return JSON_NULL;
-        case cJSON_False:
-                return JSON_FALSE;
-        case cJSON_True:
-                return JSON_TRUE;
-        case cJSON_Number:
-                return JSON_NUMBER;
-        case cJSON_String:
-                return JSON_STRING;
-        case cJSON_Array:
-                return JSON_ARRAY;
-        case cJSON_Object:
-                return JSON_OBJECT;
-        default:
-                return JSON_INVALID;
-        }
+        return v ? v->type : JSON_INVALID;
 }
 
 const char *json_type_to_string(enum json_type t) {
@@ -793,21 +858,22 @@ const char *json_type_to_string(enum json_type t) {
         return names[t];
 }
 
-static const cJSON *member(const cJSON *o, const char *key, size_t keylen) {
-        if (!o || !cJSON_IsObject(o) || !key)
+static const struct json_value *member(const struct json_value *o, const char *key, size_t keylen) {
+        if (!o || o->type != JSON_OBJECT || !key)
                 return NULL;
-        for (const cJSON *c = o->child; c; c = c->next)
-                if (c->string && strncmp(c->string, key, keylen) == 0 && c->string[keylen] == '\0')
+        for (const struct json_value *c = o->child; c; c = c->next)
+                if (c->key[0] == key[0] && strncmp(c->key, key, keylen) == 0 &&
+                    c->key[keylen] == '\0')
                         return c;
         return NULL;
 }
 
 const struct json_value *json_get(const struct json_value *v, const char *key) {
-        return key ? jv(member(cj(v), key, strlen(key))) : NULL;
+        return key ? member(v, key, strlen(key)) : NULL;
 }
 
 const struct json_value *json_get_path(const struct json_value *v, const char *path) {
-        const cJSON *c = cj(v);
+        const struct json_value *c = v;
 
         if (!path)
                 return NULL;
@@ -816,7 +882,7 @@ const struct json_value *json_get_path(const struct json_value *v, const char *p
                 size_t len = dot ? (size_t) (dot - path) : strlen(path);
                 c = member(c, path, len);
                 if (!c || !dot)
-                        return jv(c);
+                        return c;
                 path = dot + 1;
         }
 }
@@ -824,19 +890,19 @@ const struct json_value *json_get_path(const struct json_value *v, const char *p
 int json_string(const struct json_value *v, const char **ret) {
         if (!v)
                 return -ENOENT;
-        if (!cJSON_IsString(cj(v)) || !cj(v)->valuestring)
+        if (v->type != JSON_STRING)
                 return -EBADMSG;
         if (ret)
-                *ret = cj(v)->valuestring;
+                *ret = v->str;
         return 0;
 }
 
 int json_int64(const struct json_value *v, int64_t *ret) {
         if (!v)
                 return -ENOENT;
-        if (!cJSON_IsNumber(cj(v)))
+        if (v->type != JSON_NUMBER)
                 return -EBADMSG;
-        double x = cj(v)->valuedouble;
+        double x = v->num;
         /* Above 2^53 a double no longer tells which integer the text held. */
         if (!(x > -SAFE_INT_LIMIT && x < SAFE_INT_LIMIT))
                 return -EBADMSG;
@@ -851,20 +917,20 @@ int json_int64(const struct json_value *v, int64_t *ret) {
 int json_double(const struct json_value *v, double *ret) {
         if (!v)
                 return -ENOENT;
-        if (!cJSON_IsNumber(cj(v)))
+        if (v->type != JSON_NUMBER)
                 return -EBADMSG;
         if (ret)
-                *ret = cj(v)->valuedouble;
+                *ret = v->num;
         return 0;
 }
 
 int json_bool(const struct json_value *v, bool *ret) {
         if (!v)
                 return -ENOENT;
-        if (!cJSON_IsBool(cj(v)))
+        if (v->type != JSON_TRUE && v->type != JSON_FALSE)
                 return -EBADMSG;
         if (ret)
-                *ret = cJSON_IsTrue(cj(v));
+                *ret = v->type == JSON_TRUE;
         return 0;
 }
 
@@ -921,76 +987,62 @@ int json_get_array(const struct json_value *obj, const char *key, const struct j
 }
 
 size_t json_string_len(const struct json_value *v) {
-        if (!v || !cJSON_IsString(cj(v)) || !cj(v)->valuestring)
-                return 0;
-        /* A string that held "\u0000" (JSON_ALLOW_NUL): its real length, see finish_tree(). */
-        return cj(v)->valueint > 0 ? (size_t) cj(v)->valueint : strlen(cj(v)->valuestring);
+        return v && v->type == JSON_STRING ? v->len : 0;
 }
 
 size_t json_count(const struct json_value *v) {
-        size_t n = 0;
-
-        for (const struct json_value *c = json_first_child(v); c; c = json_next(c))
-                n++;
-        return n;
+        return is_container(v) ? v->count : 0;
 }
 
 const struct json_value *json_first_child(const struct json_value *v) {
-        if (!v || !(cJSON_IsArray(cj(v)) || cJSON_IsObject(cj(v))))
-                return NULL;
-        return jv(cj(v)->child);
+        return is_container(v) ? v->child : NULL;
 }
 
 const struct json_value *json_next(const struct json_value *v) {
-        return v ? jv(cj(v)->next) : NULL;
+        return v ? v->next : NULL;
 }
 
 const char *json_key(const struct json_value *v) {
-        return v ? cj(v)->string : NULL;
+        return v ? v->key : NULL;
 }
 
 const struct json_value *json_array_at(const struct json_value *v, size_t i) {
-        if (!v || !cJSON_IsArray(cj(v)))
+        if (!v || v->type != JSON_ARRAY || i >= v->count)
                 return NULL;
-        for (const struct json_value *c = json_first_child(v); c; c = json_next(c))
-                if (i-- == 0)
-                        return c;
-        return NULL;
+        const struct json_value *c = v->child;
+        while (i-- > 0)
+                c = c->next;
+        return c;
 }
 
 /* --- building --------------------------------------------------------------------------------- */
 
 /* Nesting of a value: 0 for scalars, 1 + the deepest child for containers. */
-static unsigned nesting(const cJSON *v) {
+static unsigned nesting(const struct json_value *v) {
         unsigned deepest = 0;
 
-        if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+        if (!is_container(v))
                 return 0;
-        for (const cJSON *c = v->child; c; c = c->next) {
+        for (const struct json_value *c = v->child; c; c = c->next) {
                 unsigned n = nesting(c);
                 deepest = MAX(deepest, n);
         }
         return deepest + 1;
 }
 
-static void set_levels(cJSON *v, uint32_t level) {
-        hdr_of(v)->level = level;
-        for (cJSON *c = v->child; c; c = c->next)
-                set_levels(c, level + 1);
-}
-
 /* Checks that obj is a container of d that accepts key (object) or no key (array). */
-static int check_parent(struct json_doc *d, struct json_value *obj, const char *key, cJSON **ret) {
-        cJSON *p = (cJSON *) obj;
+static int check_parent(struct json_doc *d, struct json_value *obj, const char *key,
+                        struct json_value **ret) {
+        struct json_value *p = obj;
 
         if (!d || !p)
                 return -EINVAL;
         if (hdr_of(p)->magic != ALLOC_MAGIC || hdr_of(p)->owner != d)
                 return -EINVAL;
-        if (cJSON_IsObject(p)) {
+        if (p->type == JSON_OBJECT) {
                 if (!key || !utf8_valid(key, strlen(key)))
                         return -EINVAL;
-        } else if (cJSON_IsArray(p)) {
+        } else if (p->type == JSON_ARRAY) {
                 if (key)
                         return -EINVAL;
         } else
@@ -999,25 +1051,21 @@ static int check_parent(struct json_doc *d, struct json_value *obj, const char *
         return 0;
 }
 
-/* Adds item (already allocated in d, within doc scope) to parent; deletes it on failure. */
-static int attach(struct json_doc *d, cJSON *parent, const char *key, cJSON *item) {
-        bool ok;
-
-        if (!item)
-                return doc_error(d);
-        set_levels(item, hdr_of(parent)->level + 1);
-        ok = key ? cJSON_AddItemToObject(parent, key, item) : cJSON_AddItemToArray(parent, item);
-        if (!ok) {
-                cJSON_Delete(item);
+/* Adds item (made in d at the parent's level + 1) to parent with a copy of key; frees it on
+ * failure. */
+static int attach(struct json_doc *d, struct json_value *parent, const char *key,
+                  struct json_value *item) {
+        if (key && !(item->key = copy_text(d, key, strlen(key)))) {
+                value_free(item);
                 return doc_error(d);
         }
+        append(parent, item);
         return 0;
 }
 
 static int add_string(struct json_doc *d, struct json_value *obj, const char *key, const char *s,
                       size_t n) {
-        cJSON *parent, *item;
-        char *copy;
+        struct json_value *parent, *item;
         int r;
 
         r = check_parent(d, obj, key, &parent);
@@ -1025,20 +1073,15 @@ static int add_string(struct json_doc *d, struct json_value *obj, const char *ke
                 return r;
         if (!s || n == SIZE_MAX || memchr(s, 0, n) || !utf8_valid(s, n))
                 return -EINVAL;
-
-        DOC_SCOPE(d);
-        item = cJSON_CreateNull();
+        item = value_new(d, JSON_STRING, hdr_of(parent)->level + 1);
         if (!item)
                 return doc_error(d);
-        copy = doc_alloc(d, n + 1);
-        if (!copy) {
-                cJSON_Delete(item);
+        item->str = copy_text(d, s, n);
+        if (!item->str) {
+                value_free(item);
                 return doc_error(d);
         }
-        memcpy(copy, s, n);
-        copy[n] = '\0';
-        item->type = cJSON_String;
-        item->valuestring = copy;
+        item->len = n;
         return attach(d, parent, key, item);
 }
 
@@ -1055,73 +1098,85 @@ int json_add_stringn(struct json_doc *d, struct json_value *obj, const char *key
         return add_string(d, obj, key, s ? s : "", n);
 }
 
-enum scalar_kind { SCALAR_NUMBER, SCALAR_BOOL, SCALAR_NULL, SCALAR_OBJECT, SCALAR_ARRAY };
-
-static int add_new(struct json_doc *d, struct json_value *obj, const char *key,
-                   enum scalar_kind kind, double x, struct json_value **ret) {
-        cJSON *parent, *item = NULL;
+static int add_new(struct json_doc *d, struct json_value *obj, const char *key, enum json_type t,
+                   double x, struct json_value **ret) {
+        struct json_value *parent, *item;
         int r;
 
         r = check_parent(d, obj, key, &parent);
         if (r < 0)
                 return r;
-        if ((kind == SCALAR_OBJECT || kind == SCALAR_ARRAY) &&
+        if ((t == JSON_OBJECT || t == JSON_ARRAY) &&
             hdr_of(parent)->level + 2 > JSON_MAX_DEPTH_LIMIT)
                 return -ELOOP;
-
-        DOC_SCOPE(d);
-        switch (kind) {
-        case SCALAR_NUMBER:
-                item = cJSON_CreateNumber(x);
-                break;
-        case SCALAR_BOOL:
-                item = cJSON_CreateBool(x != 0);
-                break;
-        case SCALAR_NULL:
-                item = cJSON_CreateNull();
-                break;
-        case SCALAR_OBJECT:
-                item = cJSON_CreateObject();
-                break;
-        case SCALAR_ARRAY:
-                item = cJSON_CreateArray();
-                break;
-        }
+        item = value_new(d, t, hdr_of(parent)->level + 1);
+        if (!item)
+                return doc_error(d);
+        if (t == JSON_NUMBER)
+                item->num = x;
         r = attach(d, parent, key, item);
         if (r < 0)
                 return r;
         if (ret)
-                *ret = (struct json_value *) item;
+                *ret = item;
         return 0;
 }
 
 int json_add_int64(struct json_doc *d, struct json_value *obj, const char *key, int64_t x) {
         if (x <= -(int64_t) SAFE_INT_LIMIT || x >= (int64_t) SAFE_INT_LIMIT)
                 return -ERANGE;
-        return add_new(d, obj, key, SCALAR_NUMBER, (double) x, NULL);
+        return add_new(d, obj, key, JSON_NUMBER, (double) x, NULL);
 }
 
 int json_add_bool(struct json_doc *d, struct json_value *obj, const char *key, bool b) {
-        return add_new(d, obj, key, SCALAR_BOOL, b ? 1 : 0, NULL);
+        return add_new(d, obj, key, b ? JSON_TRUE : JSON_FALSE, 0, NULL);
 }
 
 int json_add_null(struct json_doc *d, struct json_value *obj, const char *key) {
-        return add_new(d, obj, key, SCALAR_NULL, 0, NULL);
+        return add_new(d, obj, key, JSON_NULL, 0, NULL);
 }
 
 int json_add_object(struct json_doc *d, struct json_value *obj, const char *key,
                     struct json_value **ret) {
-        return add_new(d, obj, key, SCALAR_OBJECT, 0, ret);
+        return add_new(d, obj, key, JSON_OBJECT, 0, ret);
 }
 
 int json_add_array(struct json_doc *d, struct json_value *obj, const char *key,
                    struct json_value **ret) {
-        return add_new(d, obj, key, SCALAR_ARRAY, 0, ret);
+        return add_new(d, obj, key, JSON_ARRAY, 0, ret);
+}
+
+/* A deep copy of v in d at `level` (its members' keys copied; v's own key only with_key), not
+ * attached; NULL when d is full (d->alloc_error says why). */
+static struct json_value *copy_tree(struct json_doc *d, const struct json_value *v, uint32_t level,
+                                    bool with_key) {
+        struct json_value *c = value_new(d, v->type, level);
+
+        if (!c)
+                return NULL;
+        if (v->type == JSON_NUMBER)
+                c->num = v->num;
+        if ((with_key && v->key && !(c->key = copy_text(d, v->key, strlen(v->key)))) ||
+            (v->type == JSON_STRING && !(c->str = copy_text(d, v->str, v->len)))) {
+                value_free(c);
+                return NULL;
+        }
+        if (v->type == JSON_STRING)
+                c->len = v->len;
+        for (const struct json_value *x = json_first_child(v); x; x = x->next) {
+                struct json_value *cx = copy_tree(d, x, level + 1, true);
+                if (!cx) {
+                        value_free(c);
+                        return NULL;
+                }
+                append(c, cx);
+        }
+        return c;
 }
 
 int json_add_copy(struct json_doc *d, struct json_value *obj, const char *key,
                   const struct json_value *v) {
-        cJSON *parent, *copy;
+        struct json_value *parent, *copy;
         int r;
 
         r = check_parent(d, obj, key, &parent);
@@ -1129,32 +1184,31 @@ int json_add_copy(struct json_doc *d, struct json_value *obj, const char *key,
                 return r;
         if (!v || json_type(v) == JSON_INVALID)
                 return -EINVAL;
-        if (hdr_of(parent)->level + 1 + nesting(cj(v)) > JSON_MAX_DEPTH_LIMIT)
+        if (hdr_of(parent)->level + 1 + nesting(v) > JSON_MAX_DEPTH_LIMIT)
                 return -ELOOP;
-
-        DOC_SCOPE(d);
-        copy = cJSON_Duplicate(cj(v), true);
+        copy = copy_tree(d, v, hdr_of(parent)->level + 1, false);
         if (!copy)
                 return doc_error(d);
-        /* Duplicate keeps the member's key; an array element has none. */
-        if (!key && copy->string) {
-                hook_free(copy->string);
-                copy->string = NULL;
-        }
         return attach(d, parent, key, copy);
 }
 
 /* --- output ----------------------------------------------------------------------------------- */
 
-/* Writes at p when set, else only counts: the same code measures and then produces the text. */
+/* Writes at p while the text fits the `room` bytes there, and counts it either way: one pass
+ * writes the text when the room suffices, and measures it when not (nothing is written past
+ * the room, and once it has run out nothing more is written at all). */
 struct emitter {
         char *p;
-        size_t len;
+        size_t len, room;
 };
 
-static void emit(struct emitter *e, const void *s, size_t n) {
-        if (e->p)
+static inline void emit(struct emitter *e, const void *s, size_t n) {
+        if (n == 0)
+                return;
+        if (e->len + n <= e->room)
                 memcpy(e->p + e->len, s, n);
+        else
+                e->room = 0;
         e->len += n;
 }
 
@@ -1190,14 +1244,27 @@ static void emit_escape(struct emitter *e, unsigned char c) {
         emit(e, esc, 2);
 }
 
-/* Runs of bytes that stand for themselves are emitted whole; only the rare others one by one. */
-static void emit_quoted(struct emitter *e, const char *s) {
-        const unsigned char *p = (const unsigned char *) s;
+/* Bytes that print as themselves: all but control characters, '"' and '\' (UTF-8 and DEL as
+ * they are). */
+static const unsigned char prints_as_is[256] = {
+        [0x20 ... 0x21] = 1,
+        [0x23 ... 0x5b] = 1,
+        [0x5d ... 0xff] = 1,
+};
+
+/* s (n bytes and a NUL) up to its first NUL. Runs of bytes that stand for themselves are
+ * emitted whole; only the rare others one by one. */
+static void emit_quoted(struct emitter *e, const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s, *end = p + n;
 
         emit(e, "\"", 1);
         for (;;) {
                 const unsigned char *run = p;
-                while (*p >= 0x20 && *p != '"' && *p != '\\')
+                /* Eight at a time while none is special (bytes from 0x80 are, here, only
+                 * because has_special_byte() tests for the parser; the byte loop takes them). */
+                while (end - p >= 8 && !has_special_byte(load8(p)))
+                        p += 8;
+                while (prints_as_is[*p])
                         p++;
                 emit(e, run, (size_t) (p - run));
                 if (*p == '\0')
@@ -1235,76 +1302,86 @@ static void emit_number(struct emitter *e, double x) {
         emit(e, tmp, (size_t) len);
 }
 
-static void emit_value(struct emitter *e, const cJSON *v) {
-        switch (v->type & 0xff) {
-        case cJSON_False:
+static void emit_value(struct emitter *e, const struct json_value *v) {
+        switch (v->type) {
+        case JSON_FALSE:
                 emit(e, "false", 5);
                 break;
-        case cJSON_True:
+        case JSON_TRUE:
                 emit(e, "true", 4);
                 break;
-        case cJSON_Number:
-                emit_number(e, v->valuedouble);
+        case JSON_NUMBER:
+                emit_number(e, v->num);
                 break;
-        case cJSON_String:
-                emit_quoted(e, v->valuestring ? v->valuestring : "");
+        case JSON_STRING:
+                emit_quoted(e, v->str, v->len);
                 break;
-        case cJSON_Array:
+        case JSON_ARRAY:
                 emit(e, "[", 1);
-                for (const cJSON *c = v->child; c; c = c->next) {
+                for (const struct json_value *c = v->child; c; c = c->next) {
                         if (c != v->child)
                                 emit(e, ",", 1);
                         emit_value(e, c);
                 }
                 emit(e, "]", 1);
                 break;
-        case cJSON_Object:
+        case JSON_OBJECT:
                 emit(e, "{", 1);
-                for (const cJSON *c = v->child; c; c = c->next) {
+                for (const struct json_value *c = v->child; c; c = c->next) {
                         if (c != v->child)
                                 emit(e, ",", 1);
-                        emit_quoted(e, c->string ? c->string : "");
+                        emit_quoted(e, c->key, strlen(c->key));
                         emit(e, ":", 1);
                         emit_value(e, c);
                 }
                 emit(e, "}", 1);
                 break;
-        default: /* cJSON_NULL; nothing else is ever created */
+        default: /* JSON_NULL; nothing else is ever made */
                 emit(e, "null", 4);
                 break;
         }
 }
 
-/* Measures, reserves, then writes into out's storage: nothing is appended when it does not fit,
- * and the text is never held anywhere else. */
-static int print_to(struct buf *out, const cJSON *v, const char *quote) {
+/* One pass into out's spare room (an ordinary buffer gets some first), which is all when the
+ * text fits; else the pass has measured it, and the text is reserved and written again. Nothing
+ * is appended when it does not fit, and the text is never held anywhere but in out's storage. */
+static void emit_text(struct emitter *e, const struct json_value *v, const char *quote) {
+        if (v)
+                emit_value(e, v);
+        else
+                emit_quoted(e, quote, strlen(quote));
+}
+
+static int print_to(struct buf *out, const struct json_value *v, const char *quote) {
         struct emitter e = {0};
-        size_t len;
         int r;
 
-        if (v)
-                emit_value(&e, v);
-        else
-                emit_quoted(&e, quote);
-        len = e.len;
-        r = buf_reserve(out, len);
-        if (r < 0)
-                return r;
-        e = (struct emitter){.p = out->data + out->len};
-        if (v)
-                emit_value(&e, v);
-        else
-                emit_quoted(&e, quote);
-        if (e.len != len)
-                abort(); /* the two passes disagree: a bug that has just overflowed out */
-        buf_commit(out, len);
+        if (!(out->flags & BUF_SECURE) && (!out->data || out->cap - out->len < 512))
+                (void) buf_reserve(out, MIN(out->max - MIN(out->len, out->max), (size_t) 4096));
+        if (out->data && out->cap > out->len)
+                e = (struct emitter){.p = out->data + out->len, .room = out->cap - out->len};
+        emit_text(&e, v, quote);
+        if (e.len > e.room) {
+                size_t len = e.len;
+                r = buf_reserve(out, len);
+                if (r < 0) {
+                        /* the first pass may have written over the trailing NUL */
+                        buf_truncate(out, out->len);
+                        return r;
+                }
+                e = (struct emitter){.p = out->data + out->len, .room = len};
+                emit_text(&e, v, quote);
+                if (e.len != len || e.room != len)
+                        abort(); /* the two passes disagree: a bug */
+        }
+        buf_commit(out, e.len);
         return 0;
 }
 
 int json_print(const struct json_value *v, struct buf *out) {
         if (!v || !out || json_type(v) == JSON_INVALID)
                 return -EINVAL;
-        return print_to(out, cj(v), NULL);
+        return print_to(out, v, NULL);
 }
 
 int json_append_quoted(struct buf *out, const char *s) {

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * json: the only module that includes cJSON. Parses untrusted JSON under explicit limits, reads
- * it through typed getters, and builds documents to send.
+ * json: our own JSON parser, tree and printer (no third-party code). Parses untrusted JSON under
+ * explicit limits, reads it through typed getters, and builds documents to send.
  *
  * A `struct json_doc` owns every node of one document. Two kinds:
- *   - JSON_SECURE: every byte of the tree (node structs, keys, strings, cJSON's temporary copies
- *     of numbers) lives in a secmem arena owned by the document (locked, guarded, not dumpable);
+ *   - JSON_SECURE: every byte of the tree (values, keys, strings, the temporary copy of a long
+ *     number) lives in a secmem arena owned by the document (locked, guarded, not dumpable);
  *     freeing the document wipes and unmaps the arena. Nothing of it touches the heap; printed
  *     text goes straight into the caller's buffer (see json_print). Use it for anything that may
  *     hold a secret or a token (vault responses, request bodies carrying a JWT or a secret
@@ -15,16 +15,17 @@
  * input can need for a parsed one. Every tree is at most JSON_MAX_DEPTH_LIMIT deep, parsed or
  * built, which bounds the recursion of every function here.
  *
- * Parsing is strict RFC 8259: cJSON's grammar plus these checks, done in one pass before cJSON
- * sees a byte: input at most limits.max_input bytes; nesting at most limits.max_depth; at most
- * limits.max_nodes values; no "\u0000" escape (unless JSON_ALLOW_NUL, in string values) and no
- * raw NUL anywhere (C strings cannot carry them: -EBADMSG rather than silent truncation); no raw
- * control character inside strings; strings are valid UTF-8 (no overlongs, no encoded surrogates;
- * escaped surrogates must pair); numbers follow the RFC grammar exactly (cJSON alone takes "01",
- * "1.", "-.5") and fit a double (1e999 is -EBADMSG); whitespace is only space, tab, CR, LF; no byte
- * order mark; nothing but whitespace after the value. Duplicate object keys are kept; getters
- * return the FIRST one (Go's encoding/json keeps the last: documents that rely on duplicates are
- * ambiguous and are not produced by Vault).
+ * Parsing is strict RFC 8259, in one pass that builds the tree as it reads: input at most
+ * limits.max_input bytes; nesting at most limits.max_depth; at most limits.max_nodes values; no
+ * "\u0000" escape (unless JSON_ALLOW_NUL, in string values) and no raw NUL anywhere (C strings
+ * cannot carry them: -EBADMSG rather than silent truncation); no raw control character inside
+ * strings; strings are valid UTF-8 (no overlongs, no encoded surrogates; escaped surrogates must
+ * pair); numbers follow the RFC grammar exactly ("01", "1.", "-.5" are refused) and fit a double
+ * (1e999 is -EBADMSG); whitespace is only space, tab, CR, LF; no byte order mark; nothing but
+ * whitespace after the value. Duplicate object keys are kept; getters return the FIRST one (Go's
+ * encoding/json keeps the last: documents that rely on duplicates are ambiguous and are not
+ * produced by Vault). Which error an input with several faults gets is that of the first one in
+ * reading order (the depth and value limits included).
  *
  * Values (`const struct json_value *`) are borrowed from their document and valid until it is
  * freed. Getters never allocate. Documents are not thread-safe; distinct documents may be used

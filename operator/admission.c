@@ -237,6 +237,7 @@ static int ensure_init_container(struct review *r) {
 
 struct env_var {
         const char *name, *value;
+        size_t name_len; /* strlen(name): the contract's reader looks each name up often */
 };
 
 static uint64_t monotonic_ms(void) {
@@ -836,7 +837,8 @@ static size_t wrapper_env(const struct review *r, const char *original, struct e
                 if (!v && injection_variables[i].setter != INJECTION_SET_POD)
                         v = "";
                 if (v)
-                        vars[n++] = (struct env_var){injection_variables[i].name, v};
+                        vars[n++] = (struct env_var){injection_variables[i].name, v,
+                                                     strlen(injection_variables[i].name)};
         }
         return n;
 }
@@ -863,7 +865,7 @@ static const char delivered[] = "(delivered by the pod)";
 
 static const char *operator_value(const struct env_view *e, const char *name, size_t len) {
         for (size_t i = 0; i < e->n_vars; i++)
-                if (strlen(e->vars[i].name) == len && memcmp(e->vars[i].name, name, len) == 0)
+                if (e->vars[i].name_len == len && memcmp(e->vars[i].name, name, len) == 0)
                         return e->vars[i].value;
         return NULL;
 }

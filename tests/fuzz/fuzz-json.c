@@ -10,7 +10,11 @@
  *     is rejected exactly when those bytes are not UTF-8;
  *   - JSON_ALLOW_NUL accepts everything the strict parse accepts, with the same string lengths,
  *     and in what only it accepts every string value is NUL-terminated after json_string_len()
- *     bytes, no key holds a NUL, and the lengths never exceed the input.
+ *     bytes, no key holds a NUL, and the lengths never exceed the input;
+ *   - the parser accepts exactly what an independent recognizer of json.h's grammar (below,
+ *     written apart from json.c: RFC 8259, UTF-8, paired surrogates, no "\u0000" unless
+ *     allowed, finite numbers) accepts, within the depth limit; it counts the values too, so a
+ *     document within every limit must parse and hold exactly that many.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -200,6 +204,211 @@ static void check_nul_strings(const struct json_value *v, size_t size, bool stri
                 check_nul_strings(c, size, strict);
 }
 
+/* --- the reference recognizer: accept/reject, depth and value count, nothing else ---------- */
+
+struct ref {
+        const uint8_t *s;
+        size_t n, i, values;
+        unsigned depth, deepest;
+        bool allow_nul;
+};
+
+static void ref_ws(struct ref *r) {
+        while (r->i < r->n && strchr(" \t\r\n", r->s[r->i]) && r->s[r->i])
+                r->i++;
+}
+
+static bool ref_hex4(struct ref *r, unsigned *ret) {
+        static const char digits[] = "0123456789abcdef";
+        unsigned v = 0;
+        if (r->n - r->i < 4)
+                return false;
+        for (int k = 0; k < 4; k++) {
+                int c = r->s[r->i + k] >= 'A' && r->s[r->i + k] <= 'F' ? r->s[r->i + k] + 32
+                                                                       : r->s[r->i + k];
+                const char *at = c ? strchr(digits, c) : NULL;
+                if (!at)
+                        return false;
+                v = v * 16 + (unsigned) (at - digits);
+        }
+        *ret = v;
+        r->i += 4;
+        return true;
+}
+
+static bool ref_string(struct ref *r, bool key) {
+        r->i++; /* the quote */
+        size_t start = r->i;
+        while (r->i < r->n && r->s[r->i] != '"') {
+                uint8_t c = r->s[r->i];
+                if (c < 0x20)
+                        return false;
+                if (c != '\\') {
+                        r->i++;
+                        continue;
+                }
+                if (++r->i >= r->n)
+                        return false;
+                c = r->s[r->i++];
+                if (c == 'u') {
+                        unsigned u, lo;
+                        if (!ref_hex4(r, &u))
+                                return false;
+                        if (u == 0 && (key || !r->allow_nul))
+                                return false;
+                        if (u >= 0xdc00 && u <= 0xdfff)
+                                return false;
+                        if (u >= 0xd800 && u <= 0xdbff) {
+                                if (r->n - r->i < 2 || r->s[r->i] != '\\' || r->s[r->i + 1] != 'u')
+                                        return false;
+                                r->i += 2;
+                                if (!ref_hex4(r, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                                        return false;
+                        }
+                } else if (!c || !strchr("\"\\/bfnrt", c))
+                        return false;
+        }
+        if (r->i >= r->n || !utf8_ok(r->s + start, r->i - start))
+                return false;
+        r->i++;
+        return true;
+}
+
+static bool ref_number(struct ref *r) {
+        size_t start = r->i;
+        if (r->i < r->n && r->s[r->i] == '-')
+                r->i++;
+        if (r->i < r->n && r->s[r->i] == '0')
+                r->i++;
+        else if (r->i < r->n && r->s[r->i] >= '1' && r->s[r->i] <= '9')
+                while (r->i < r->n && r->s[r->i] >= '0' && r->s[r->i] <= '9')
+                        r->i++;
+        else
+                return false;
+        if (r->i < r->n && r->s[r->i] == '.') {
+                size_t d = ++r->i;
+                while (r->i < r->n && r->s[r->i] >= '0' && r->s[r->i] <= '9')
+                        r->i++;
+                if (r->i == d)
+                        return false;
+        }
+        if (r->i < r->n && (r->s[r->i] == 'e' || r->s[r->i] == 'E')) {
+                r->i++;
+                if (r->i < r->n && (r->s[r->i] == '+' || r->s[r->i] == '-'))
+                        r->i++;
+                size_t d = r->i;
+                while (r->i < r->n && r->s[r->i] >= '0' && r->s[r->i] <= '9')
+                        r->i++;
+                if (r->i == d)
+                        return false;
+        }
+        /* The input has no NUL after the number: a copy of exactly its bytes (strndup() may
+         * look past them, and ASan's strict string checks say so). */
+        _cleanup_free_ char *copy = malloc(r->i - start + 1);
+        CHECK(copy);
+        memcpy(copy, r->s + start, r->i - start);
+        copy[r->i - start] = '\0';
+        errno = 0; /* not looked at: finiteness is the test, as json.h says */
+        double x = strtod(copy, NULL);
+        return x - x == 0; /* finite */
+}
+
+static bool ref_value(struct ref *r) {
+        ref_ws(r);
+        if (r->i >= r->n)
+                return false;
+        r->values++;
+        uint8_t c = r->s[r->i];
+        if (c == '"')
+                return ref_string(r, false);
+        if (c == '[' || c == '{') {
+                uint8_t close = c == '[' ? ']' : '}';
+                r->depth++;
+                r->deepest = r->depth > r->deepest ? r->depth : r->deepest;
+                if (r->depth > 600)
+                        return false; /* beyond every depth limit: rejected either way */
+                r->i++;
+                ref_ws(r);
+                if (r->i < r->n && r->s[r->i] == close) {
+                        r->i++;
+                        r->depth--;
+                        return true;
+                }
+                for (;;) {
+                        if (close == '}') {
+                                ref_ws(r);
+                                if (r->i >= r->n || r->s[r->i] != '"' || !ref_string(r, true))
+                                        return false;
+                                ref_ws(r);
+                                if (r->i >= r->n || r->s[r->i++] != ':')
+                                        return false;
+                        }
+                        if (!ref_value(r))
+                                return false;
+                        ref_ws(r);
+                        if (r->i >= r->n)
+                                return false;
+                        c = r->s[r->i++];
+                        if (c == close) {
+                                r->depth--;
+                                return true;
+                        }
+                        if (c != ',')
+                                return false;
+                }
+        }
+        static const char *const words[] = {"true", "false", "null"};
+        for (size_t k = 0; k < ELEMENTSOF(words); k++) {
+                size_t len = strlen(words[k]);
+                if (r->n - r->i >= len && memcmp(r->s + r->i, words[k], len) == 0) {
+                        r->i += len;
+                        return true;
+                }
+        }
+        return ref_number(r);
+}
+
+/* Whether the reference accepts data; *values and *deepest describe what it read. */
+static bool ref_accepts(const uint8_t *data, size_t size, bool allow_nul, size_t *values,
+                        unsigned *deepest) {
+        struct ref r = {.s = data, .n = size, .allow_nul = allow_nul};
+        bool ok = ref_value(&r);
+        ref_ws(&r);
+        *values = r.values;
+        *deepest = r.deepest;
+        return ok && r.i == r.n;
+}
+
+static size_t count_values(const struct json_value *v) {
+        size_t n = 1;
+        JSON_FOREACH(c, v)
+        n += count_values(c);
+        return n;
+}
+
+/* The parser against the reference, for one flag set (default limits). */
+static void check_against_reference(const uint8_t *data, size_t size, unsigned flags, int r,
+                                    const struct json_doc *d) {
+        size_t values;
+        unsigned deepest;
+        bool ok = ref_accepts(data, size, flags & JSON_ALLOW_NUL, &values, &deepest);
+
+        if (!ok) {
+                CHECK(r < 0);
+                return;
+        }
+        if (size > JSON_MAX_INPUT_DEFAULT || values > JSON_MAX_NODES_DEFAULT) {
+                CHECK(r == -E2BIG || r == -ELOOP || r == 0);
+                return;
+        }
+        if (deepest > JSON_MAX_DEPTH_DEFAULT) {
+                CHECK(r == -ELOOP);
+                return;
+        }
+        CHECK(r == 0);
+        CHECK(count_values(json_doc_root((struct json_doc *) d)) == values);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_json_doc_ struct json_doc *heap = NULL, *secure = NULL, *again = NULL,
                                            *copy = NULL;
@@ -228,6 +437,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 CHECK(rn == 0);
         if (rn == 0)
                 check_nul_strings(json_doc_root(nul), size, r == 0);
+        check_against_reference(data, size, 0, r, heap);
+        check_against_reference(data, size, JSON_ALLOW_NUL, rn, nul);
         if (r < 0)
                 return 0;
 

@@ -61,6 +61,29 @@ int main(void) {
                            memcmp(d.data, text, 49) == 0,
                    "the wrapped text decodes back");
         }
+        {
+                /* Several lines, the last one partial, a line length that is not a multiple of
+                 * four (the reference from Python's base64 module). */
+                unsigned char bytes[200];
+                for (int i = 0; i < 200; i++)
+                        bytes[i] = (unsigned char) i;
+                _cleanup_buf_ struct buf e = BUF_INIT(512, 0);
+                is_int(base64_encode_lines(&e, bytes, sizeof(bytes), 76), 0,
+                       "encode 200 bytes in 76-column lines");
+                is_str(buf_cstr(&e),
+                       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc"
+                       "4\n"
+                       "OTo7PD0+"
+                       "P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltcXV5fYGFiY2RlZmdoaWprbG1ub3Bx\n"
+                       "cnN0dXZ3eHl6e3x9fn+"
+                       "AgYKDhIWGh4iJiouMjY6PkJGSk5SVlpeYmZqbnJ2en6ChoqOkpaanqKmq\n"
+                       "q6ytrq+wsbKztLW2t7i5uru8vb6/wMHCw8TFxsc=\n",
+                       "four lines, each break in place");
+                _cleanup_buf_ struct buf s = BUF_INIT(512, 0);
+                ok(buf_append_str(&s, "x") == 0 && base64_encode_lines(&s, "ab", 2, 3) == 0 &&
+                           strcmp(buf_cstr(&s), "xYWI\n=\n") == 0,
+                   "appended after what the buffer held; a line shorter than a quantum");
+        }
         /* Every byte value round trips. */
         unsigned char all[256];
         for (int i = 0; i < 256; i++)

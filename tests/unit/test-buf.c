@@ -148,6 +148,11 @@ static void test_truncate_commit(unsigned flags, const char *kind) {
         buf_truncate(&b, 30);
         ok(b.len == 5 && strcmp(buf_cstr(&b), "keep:") == 0, "%s: a longer length changes nothing",
            kind);
+        is_int(buf_reserve(&b, 4), 0, "%s: reserve 4", kind);
+        memcpy(b.data + b.len, "xy", 2); /* a producer wrote into the spare room, then failed */
+        buf_truncate(&b, b.len);
+        ok(b.len == 5 && strcmp(buf_cstr(&b), "keep:") == 0,
+           "%s: truncating to its own length terminates it again", kind);
         struct buf empty = BUF_INIT(8, flags);
         buf_truncate(&empty, 0);
         ok(empty.len == 0 && !empty.data, "%s: an empty buffer stays empty", kind);
