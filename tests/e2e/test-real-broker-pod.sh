@@ -244,9 +244,10 @@ ct_wait_for 120 exited77
 ok $? "its container exits 77 (pod $g)" || kubectl -n "$apps" describe pods -l app=greedy 2>&1 | tail -n 20 | sed 's/^/# /'
 glog=$(ct_pod_log "$apps" "$g" app)
 grep -q "the broker at $baddr refused the session: .*outside the namespace prefix.* (status 403)" <<< "$glog" &&
-    ! grep -q "workload-ready\|PGPASSWORD" <<< "$glog" &&
-    [ "$(kubectl -n "$apps" get pod "$g" -o 'jsonpath={.status.containerStatuses[0].ready}')" != true ]
-ok $? "  its log says why (refused at the session, 403, namespace prefix), the workload never ran, never Ready" ||
+    ! grep -q "workload-ready\|PGPASSWORD" <<< "$glog"
+# (No "never Ready" snapshot: a container without a readiness probe counts as Ready for the moment
+# its wrapper runs before it exits 77, so a snapshot of .ready races with the restarts.)
+ok $? "  its log says why (refused at the session, 403, namespace prefix), the workload never ran" ||
     diag "$glog"
 blog | grep -q "audit .*path=/v1/session .*ns=$apps pod=$g .*status=403" &&
     ! blog | grep -q "path=/v1/secrets .*pod=$g"
@@ -266,7 +267,7 @@ ct_wait_for 60 reissued &&
     [ "$(grep -o 'DNS:\|IP Address:' <<< "$sans" | wc -l)" -eq 6 ]
 ok $? "the operator restarted with --broker-host $node_ip,broker.$T.test: broker-tls issued again (version $v1 -> $(version)), naming exactly the six" ||
     { diag "${sans:-}"; grep broker-tls "$work/operator.log" | tail -n 3 | sed 's/^/# /'; }
-swapped() { blog | grep -q "broker-tls rotated: serving generation"; }
+swapped() { blog | grep -q "broker-tls rotated.*: serving generation"; }
 ct_wait_for 60 swapped &&
     timeout 20 openssl s_client -connect "$node_ip:$bport" -CAfile "$work/broker-ca.pem" -verify_hostname "broker.$T.test" \
         -verify_return_error < /dev/null > "$work/s_client2.out" 2>&1
